@@ -1,0 +1,45 @@
+# Every dependency comes from a Debian 12 package through find_package or pkg-config.
+# A missing one stops the configure step with the package to install.
+find_package(PkgConfig REQUIRED)
+
+function(p2psip_require_pkg target module debian_package)
+  pkg_check_modules(${target} IMPORTED_TARGET ${module})
+  if(NOT ${target}_FOUND)
+    message(FATAL_ERROR "p2psip needs ${module}: apt-get install ${debian_package}")
+  endif()
+endfunction()
+
+p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
+
+find_package(nlohmann_json 3 QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "p2psip needs nlohmann-json: apt-get install nlohmann-json3-dev")
+endif()
+
+find_package(cxxopts QUIET)
+if(NOT cxxopts_FOUND)
+  message(FATAL_ERROR "p2psip needs cxxopts: apt-get install libcxxopts-dev")
+endif()
+
+if(P2PSIP_TESTS)
+  find_package(doctest QUIET)
+  if(NOT doctest_FOUND)
+    message(FATAL_ERROR "p2psip tests need doctest: apt-get install doctest-dev")
+  endif()
+endif()
+
+if(P2PSIP_BENCH)
+  find_package(benchmark QUIET)
+  if(NOT benchmark_FOUND)
+    message(FATAL_ERROR "p2psip benchmarks need Google Benchmark: apt-get install libbenchmark-dev (or -DP2PSIP_BENCH=OFF)")
+  endif()
+endif()
+
+# Standalone Asio has no CMake config: an INTERFACE target with ASIO_STANDALONE.
+find_path(ASIO_INCLUDE_DIR asio.hpp)
+if(ASIO_INCLUDE_DIR)
+  add_library(p2psip_asio INTERFACE)
+  target_include_directories(p2psip_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+  target_compile_definitions(p2psip_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  add_library(p2psip::asio ALIAS p2psip_asio)
+endif()
