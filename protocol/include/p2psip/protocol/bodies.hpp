@@ -48,6 +48,7 @@ inline constexpr std::uint8_t dtls_udp_sr = 1, dtls_udp_sr_no_ice = 3, tls_tcp_f
                               exp_link = 5;
 }
 namespace candidate_type {
+/// prflx (3) is RESERVED in RFC 6940's CandType: the codec rejects it (docs/conformance.md).
 inline constexpr std::uint8_t host = 1, srflx = 2, prflx = 3, relay = 4;
 }
 struct ice_extension {
@@ -248,9 +249,19 @@ struct find_req {
   std::vector<std::uint32_t> kinds;  ///< `KindId kinds<0..2^8-1>`, each at most once
   friend bool operator==(const find_req&, const find_req&) = default;
 };
+/// FindKindData. RFC 6940 section 7.4.4.2: `closest` "is 0 if no Resource-ID is known". We send
+/// "none" as an all-zero id of the requested Resource-ID's length (the number 0 in the id space,
+/// as a Chord peer would compare it) and accept both that and a zero-length id on receipt.
 struct find_kind_data {
   std::uint32_t kind = 0;
-  resource_id closest;  ///< empty-valued... see decode: a zero-length id means "none"
+  resource_id closest;  ///< written as given; see found()
+  /// False for the "0 = none known" answer in either form (empty, or all zero bytes).
+  bool found() const noexcept {
+    for (const auto b : closest.value) {
+      if (b != 0) return true;
+    }
+    return false;
+  }
   friend bool operator==(const find_kind_data&, const find_kind_data&) = default;
 };
 struct find_ans {

@@ -92,7 +92,8 @@ struct stored_data_specifier {
   std::uint64_t generation = 0;
   /// single value: monostate; array: index ranges; dictionary: keys (empty = all).
   std::variant<std::monostate, std::vector<array_range>, std::vector<bytes>> model;
-  std::optional<bytes> undecoded;  ///< model unknown: the raw bytes after `length`
+  std::optional<bytes> undecoded;  ///< model unknown, not guessed: the raw bytes after `length`
+  bool model_guessed = false;      ///< the model was unknown and body_context guessed it
   friend bool operator==(const stored_data_specifier&, const stored_data_specifier&) = default;
 };
 
@@ -116,8 +117,11 @@ struct dictionary_entry_meta {
 };
 using meta_data_value = std::variant<meta_data, array_entry_meta, dictionary_entry_meta>;
 
+/// StoredMetaData. Its leading uint32 `value_length` is, like StoredData's `length`, the size of
+/// the rest of the structure: the encoder computes it and the decoder checks it (RFC 6940 section
+/// 7.4.3.2 says the fields are "the same as the corresponding fields in StoredData"; Wireshark
+/// reads it the same way). The stored value's own length is metadata.value_length.
 struct stored_meta_data {
-  std::uint32_t value_length = 0;
   std::uint64_t storage_time = 0;
   std::uint32_t lifetime = 0;
   meta_data_value metadata;
@@ -137,13 +141,13 @@ bytes data_signature_input(const resource_id& resource, std::uint32_t kind,
 enum class sip_registration_type : std::uint8_t { uri = 1, route = 2 };
 
 /// SIP-REGISTRATION value: another AOR, or a route (contact preferences + destination list).
+/// `type` may hold a byte other than uri/route: then unknown_value carries that type's data.
 struct sip_registration {
   sip_registration_type type = sip_registration_type::route;
   bytes uri;                            ///< type uri
   bytes contact_prefs;                  ///< type route: RFC 3840 feature predicate
-  std::vector<destination> destination_list;  ///< type route
-  bytes unknown_value;                  ///< a type this code does not know
-  std::uint8_t raw_type = 2;            ///< the type byte as it was on the wire
+  std::vector<destination> destination_list;  ///< type route: at least one entry (RFC 7904 <3..>)
+  bytes unknown_value;                  ///< a type this code does not know: its data as it was
   friend bool operator==(const sip_registration&, const sip_registration&) = default;
 };
 
