@@ -11,6 +11,8 @@ endfunction()
 
 p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
 
+p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
+
 find_package(nlohmann_json 3 QUIET)
 if(NOT nlohmann_json_FOUND)
   message(FATAL_ERROR "p2psip needs nlohmann-json: apt-get install nlohmann-json3-dev")
