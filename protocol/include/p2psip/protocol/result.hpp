@@ -12,6 +12,8 @@ namespace p2psip::protocol {
 /// Wraps an error so that result<T, E> can be built from it even when T and E could convert.
 template <class E>
 struct unexpected {
+  // A constructor, not an aggregate: clang 14 has no parenthesized aggregate initialization.
+  explicit unexpected(E e) : error(std::move(e)) {}
   E error;
 };
 template <class E>
