@@ -1,5 +1,7 @@
 #include "p2psip/protocol/forwarding.hpp"
 
+#include <algorithm>
+
 namespace p2psip::protocol {
 
 destination decode_destination(reader& r, const limits& lim) {
@@ -69,6 +71,8 @@ void encode_destination(writer& w, const destination& d) {
 std::vector<destination> decode_destination_list(reader& r, const limits& lim,
                                                   std::size_t max_entries, const char* field) {
   std::vector<destination> out;
+  // Node entries (2 + NodeIdLength bytes) are the common case: one allocation for all of them.
+  out.reserve(std::min(max_entries, r.remaining() / (2 + lim.node_id_length) + 1));
   while (r.ok() && !r.at_end()) {
     if (out.size() == max_entries) {
       r.fail(codec_errc::limit_exceeded, field);

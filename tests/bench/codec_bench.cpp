@@ -59,7 +59,7 @@ const bench_message& sample(const std::string& name) {
 
 void set_rates(benchmark::State& state, std::size_t bytes_per_message) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes_per_message));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes_per_message));
   state.counters["msg_bytes"] = static_cast<double>(bytes_per_message);
 }
 
