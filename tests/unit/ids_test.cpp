@@ -65,3 +65,9 @@ TEST_CASE("finger targets halve the ring") {
   const auto top = id("c0000000000000000000000000000000");
   CHECK(finger_target(top, 1).hex() == "40000000000000000000000000000000");
 }
+
+TEST_CASE("CERTIFICATE_BY_NODE's resource name is the raw Node-ID") {
+  const auto node = id("063d3c8b3867a2881074a99102d658d7");
+  CHECK(certificate_by_node_resource(node) == hash_resource_name(node.view()));
+  CHECK(certificate_by_node_resource(node) != hash_resource_name(node.hex()));
+}

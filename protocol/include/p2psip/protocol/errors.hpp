@@ -60,6 +60,14 @@ enum class reload_errc : std::uint16_t {
   ttl_hops_exceeded = 106,             ///< RFC 7851
 };
 
+/// What a peer answers when the response would exceed the request's max_response_length. RFC 6940
+/// section 6.3.2 says Error_Incompatible_with_Overlay, its registry has Error_Response_Too_Large
+/// "for exactly this"; we send the specific one and accept either (docs/conformance.md).
+inline constexpr reload_errc response_too_large_error = reload_errc::response_too_large;
+/// What a peer answers when a Store would exceed a kind's max-count. The RFC names an error only for
+/// max-size (Error_Data_Too_Large); we use the same one for count (docs/conformance.md).
+inline constexpr reload_errc max_count_exceeded_error = reload_errc::data_too_large;
+
 const std::error_category& reload_category() noexcept;
 std::error_code make_error_code(reload_errc e) noexcept;
 

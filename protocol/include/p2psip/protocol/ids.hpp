@@ -88,6 +88,12 @@ inline resource_id hash_resource_name(std::string_view name,
                             length);
 }
 
+/// Resource-ID under which a node stores its certificate by Node-ID (CERTIFICATE_BY_NODE, RFC 6940
+/// section 8): the resource name is the raw Node-ID bytes, hashed like any name.
+inline resource_id certificate_by_node_resource(const node_id& node) {
+  return hash_resource_name(node.view(), node.size());
+}
+
 /// The forwarding header's `overlay` field: the low-order 32 bits of SHA-1(overlay name).
 std::uint32_t overlay_hash(std::string_view overlay_name);
 
