@@ -115,3 +115,86 @@ TEST_CASE("header must-fail cases name the field") {
     CHECK(decode_message(good, lim).error().code == codec_errc::limit_exceeded);
   }
 }
+
+namespace {
+
+/// A ping with `n` entries in whichever list `fill` grows; encoded with generous limits.
+template <class Fill>
+bytes message_with(std::size_t n, Fill fill) {
+  message m;
+  m.header.overlay = 0x4E38FC3F;
+  m.header.transaction_id = 7;
+  m.header.destination_list.push_back(destination{node_id::wildcard()});
+  m.contents.code = codes::ping_req;
+  m.contents.body = {0, 0};
+  m.security.signature.identity.type = static_cast<std::uint8_t>(signer_identity_type::none);
+  for (std::size_t i = 0; i < n; ++i) fill(m, i);
+  limits roomy;
+  roomy.max_message_size = 1 << 20;
+  auto encoded = encode_message(m, roomy);
+  REQUIRE(encoded);
+  return *encoded;
+}
+
+node_id numbered(std::size_t i) {
+  bytes raw(16, 0);
+  raw[0] = 0x10;
+  raw[15] = static_cast<std::uint8_t>(i + 1);
+  return *node_id::from_bytes(raw);
+}
+
+/// Decodes `in` under `lim` with the limit set to n (accepted) and n - 1 (one over: refused).
+template <class Set>
+void check_one_over(const bytes& in, std::size_t n, Set set, const char* field) {
+  limits lim;
+  lim.max_message_size = 1 << 20;
+  set(lim, n);
+  CHECK(decode_message(in, lim));
+  set(lim, n - 1);
+  auto refused = decode_message(in, lim);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == codec_errc::limit_exceeded);
+  CHECK(std::string(refused.error().field) == field);
+}
+
+}  // namespace
+
+TEST_CASE("every list limit refuses one entry over") {
+  constexpr std::size_t n = 5;
+  SUBCASE("via list") {
+    const auto in = message_with(n, [](message& m, std::size_t i) {
+      m.header.via_list.push_back(destination{numbered(i)});
+    });
+    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_via_entries = v; },
+                   "forwarding_header.via_list");
+  }
+  SUBCASE("destination list") {
+    const auto in = message_with(n - 1, [](message& m, std::size_t i) {
+      m.header.destination_list.insert(m.header.destination_list.begin(),
+                                       destination{numbered(i)});
+    });
+    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_destination_entries = v; },
+                   "forwarding_header.destination_list");
+  }
+  SUBCASE("forwarding options") {
+    const auto in = message_with(n, [](message& m, std::size_t i) {
+      m.header.options.push_back(forwarding_option{1, 0, bytes(i, 0xAB)});
+    });
+    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_options = v; },
+                   "forwarding_header.options");
+  }
+  SUBCASE("message extensions") {
+    const auto in = message_with(n, [](message& m, std::size_t i) {
+      m.contents.extensions.push_back(message_extension{1, false, bytes(i, 0xCD)});
+    });
+    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_extensions = v; },
+                   "message_contents.extensions");
+  }
+  SUBCASE("certificates") {
+    const auto in = message_with(n, [](message& m, std::size_t i) {
+      m.security.certificates.push_back(generic_certificate{0, bytes(i + 1, 0x30)});
+    });
+    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_certificates = v; },
+                   "security_block.certificates");
+  }
+}
