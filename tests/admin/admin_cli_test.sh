@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Tests of the p2psip-admin binary, checked with openssl.
+# usage: admin_cli_test.sh /path/to/p2psip-admin CASE
+set -u
+
+ADMIN=$1
+CASE=$2
+OPENSSL=${OPENSSL:-openssl}
+T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-admin-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+fail() {
+  echo "FAIL [$CASE]: $*" >&2
+  exit 1
+}
+
+# run EXPECTED_EXIT ARGS...: runs the tool, output in $T/out and $T/err.
+run() {
+  local expected=$1
+  shift
+  "$ADMIN" "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" -ne "$expected" ]; then
+    echo "--- stdout" >&2; cat "$T/out" >&2
+    echo "--- stderr" >&2; cat "$T/err" >&2
+    fail "p2psip-admin $* exited $rc, expected $expected"
+  fi
+}
+
+# An error is exactly one line on stderr.
+one_line_error() {
+  local lines
+  lines=$(wc -l <"$T/err")
+  [ "$lines" -eq 1 ] || fail "expected one line on stderr, got $lines: $(cat "$T/err")"
+}
+
+has() {  # has FILE REGEX
+  grep -Eq -- "$2" "$1" || fail "$1 does not match '$2': $(cat "$1")"
+}
+
+has_text() {  # has_text FILE TEXT (no regular expression)
+  grep -Fq -- "$2" "$1" || fail "$1 does not contain '$2': $(cat "$1")"
+}
+
+mode_of() {
+  stat -c %a "$1"
+}
+
+# split_pem FILE PREFIX: PREFIX1.pem, PREFIX2.pem, ... one PEM block each; prints the count.
+split_pem() {
+  awk -v p="$2" '/-----BEGIN /{n++} n{print > (p n ".pem")} END{print n+0}' "$1"
+}
+
+init_overlay() {
+  run 0 init --overlay example.org --out "$T/ca" "$@"
+}
+
+enroll() {  # enroll USER OUTDIR [more args]
+  local user=$1 out=$2
+  shift 2
+  run 0 enroll --user "$user" --out "$out" --ca-dir "$T/ca" "$@"
+}
+
+case_init_enroll() {
+  init_overlay --bootstrap 192.0.2.1:6084 --bootstrap '[2001:db8::1]:7000'
+  for f in ca.key ca.crt overlay.xml; do [ -f "$T/ca/$f" ] || fail "init did not write $f"; done
+  "$OPENSSL" x509 -in "$T/ca/ca.crt" -noout -text >"$T/ca.txt" || fail "ca.crt unreadable"
+  has "$T/ca.txt" "CA:TRUE"
+  has "$T/ca.txt" "Certificate Sign"
+  "$OPENSSL" pkey -in "$T/ca/ca.key" -noout || fail "ca.key unreadable"
+  # The configuration names the overlay and holds the CA as its root-cert.
+  local der64
+  der64=$("$OPENSSL" x509 -in "$T/ca/ca.crt" -outform DER | base64 -w0)
+  has_text "$T/ca/overlay.xml" "<root-cert>$der64</root-cert>"
+  has "$T/ca/overlay.xml" 'instance-name="example.org"'
+  has "$T/ca/overlay.xml" '<topology-plugin>CHORD-RELOAD</topology-plugin>'
+  has "$T/ca/overlay.xml" '<node-id-length>16</node-id-length>'
+  has "$T/ca/overlay.xml" '<bootstrap-node address="2001:db8::1" port="7000" />'
+  has "$T/ca/overlay.xml" '<access-control>P2PSIP-GENERIC</access-control>'
+
+  enroll alice@example.org "$T/alice" --nodes 2
+  grep -Eo 'node-id [0-9a-f]{32}' "$T/out" | awk '{print $2}' >"$T/ids"
+  [ "$(wc -l <"$T/ids")" -eq 2 ] || fail "enroll did not print two Node-IDs: $(cat "$T/out")"
+
+  [ "$(split_pem "$T/alice/node.crt" "$T/cert")" -eq 2 ] || fail "node.crt does not hold two certificates"
+  [ "$(split_pem "$T/alice/node.key" "$T/key")" -eq 2 ] || fail "node.key does not hold two keys"
+  for i in 1 2; do
+    "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/cert$i.pem" >"$T/verify" 2>&1 ||
+      fail "openssl verify failed for certificate $i: $(cat "$T/verify")"
+    has "$T/verify" ': OK$'
+    "$OPENSSL" x509 -in "$T/cert$i.pem" -noout -text >"$T/cert$i.txt"
+    has "$T/cert$i.txt" "email:alice@example.org"
+    while read -r id; do
+      has "$T/cert$i.txt" "URI:reload://0110$id@example.org/"
+    done <"$T/ids"
+    has "$T/cert$i.txt" "Subject Alternative Name: critical"
+    # RFC 6940 11.3: the subject distinguished name is empty.
+    [ "$("$OPENSSL" x509 -in "$T/cert$i.pem" -noout -subject | tr -d ' ')" = "subject=" ] ||
+      fail "certificate $i has a subject"
+    # Every key belongs to one of the certificates.
+    "$OPENSSL" x509 -in "$T/cert$i.pem" -noout -pubkey >"$T/certpub$i"
+    "$OPENSSL" pkey -in "$T/key$i.pem" -pubout >"$T/keypub$i" || fail "key $i unreadable"
+  done
+  has "$T/cert1.txt" "NIST CURVE: P-256"
+  has "$T/cert1.txt" "TLS Web Server Authentication, TLS Web Client Authentication"
+  has "$T/cert2.txt" "ED25519"
+  for i in 1 2; do
+    cmp -s "$T/keypub$i" "$T/certpub1" || cmp -s "$T/keypub$i" "$T/certpub2" ||
+      fail "key $i matches no certificate"
+  done
+  cmp -s "$T/keypub1" "$T/keypub2" && fail "the two keys are the same"
+  return 0
+}
+
+case_modes() {
+  umask 000
+  init_overlay
+  enroll bob@example.org "$T/bob"
+  [ "$(mode_of "$T/ca/ca.key")" = 600 ] || fail "ca.key has mode $(mode_of "$T/ca/ca.key")"
+  [ "$(mode_of "$T/bob/node.key")" = 600 ] || fail "node.key has mode $(mode_of "$T/bob/node.key")"
+  [ "$(mode_of "$T/ca/ca.crt")" = 644 ] || fail "ca.crt has mode $(mode_of "$T/ca/ca.crt")"
+  [ "$(mode_of "$T/ca/overlay.xml")" = 644 ] || fail "overlay.xml has mode $(mode_of "$T/ca/overlay.xml")"
+  [ "$(mode_of "$T/bob/node.crt")" = 644 ] || fail "node.crt has mode $(mode_of "$T/bob/node.crt")"
+  [ "$(mode_of "$T/ca")" = 700 ] || fail "the CA directory has mode $(mode_of "$T/ca")"
+  run 0 enroll --user carol@example.org --out "$T/carol" --ca-dir "$T/ca" --name phone
+  [ "$(mode_of "$T/carol/phone.key")" = 600 ] || fail "phone.key has mode $(mode_of "$T/carol/phone.key")"
+  ls -A "$T/ca" "$T/bob" | grep -q '^\.' && fail "temporary files left behind: $(ls -A "$T/ca" "$T/bob")"
+  return 0
+}
+
+case_overwrite() {
+  init_overlay
+  local before after
+  before=$(sha256sum <"$T/ca/ca.crt")
+  run 1 init --overlay example.org --out "$T/ca"
+  one_line_error
+  has "$T/err" "ca.key exists \(use --force to overwrite\)"
+  [ "$(sha256sum <"$T/ca/ca.crt")" = "$before" ] || fail "init without --force changed ca.crt"
+  # Refused even when only one of the files is there.
+  rm "$T/ca/ca.key" "$T/ca/ca.crt"
+  run 1 init --overlay example.org --out "$T/ca"
+  has "$T/err" "overlay.xml exists"
+  [ ! -e "$T/ca/ca.key" ] || fail "a refused init wrote ca.key"
+  run 0 init --overlay example.org --out "$T/ca" --force
+  after=$(sha256sum <"$T/ca/ca.crt")
+  [ "$after" != "$before" ] || fail "init --force did not replace ca.crt"
+  [ "$(mode_of "$T/ca/ca.key")" = 600 ] || fail "ca.key lost its mode on --force"
+
+  enroll alice@example.org "$T/alice"
+  before=$(sha256sum <"$T/alice/node.crt")
+  run 1 enroll --user alice@example.org --out "$T/alice" --ca-dir "$T/ca"
+  one_line_error
+  has "$T/err" "node.crt exists \(use --force to overwrite\)"
+  [ "$(sha256sum <"$T/alice/node.crt")" = "$before" ] || fail "enroll without --force changed node.crt"
+  run 0 enroll --user alice@example.org --out "$T/alice" --ca-dir "$T/ca" --force
+  [ "$(sha256sum <"$T/alice/node.crt")" != "$before" ] || fail "enroll --force did not replace node.crt"
+  "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/alice/node.crt" >/dev/null || fail "re-issued cert does not verify"
+  [ "$(mode_of "$T/alice/node.key")" = 600 ] || fail "node.key lost its mode on --force"
+  return 0
+}
+
+case_reenroll() {
+  init_overlay
+  enroll alice@example.org "$T/a1" --nodes 2
+  grep -Eo '[0-9a-f]{32}' "$T/out" >"$T/ids1"
+  enroll alice@example.org "$T/a2" --nodes 3
+  grep -Eo '[0-9a-f]{32}' "$T/out" >"$T/ids2"
+  # RFC 6940 11.3: a returning user gets the same Node-IDs (and here one more).
+  [ "$(head -2 "$T/ids2")" = "$(cat "$T/ids1")" ] || fail "re-enrollment changed the Node-IDs"
+  [ "$(sort -u "$T/ids2" | wc -l)" -eq 3 ] || fail "expected three distinct Node-IDs"
+  enroll bob@example.org "$T/b"
+  grep -Eo '[0-9a-f]{32}' "$T/out" >"$T/idsb"
+  grep -qxFf "$T/idsb" "$T/ids2" && fail "bob got one of alice's Node-IDs"
+  has "$T/ca/enrollments.txt" "^alice@example.org( [0-9a-f]{32}){3}$"
+  has "$T/ca/enrollments.txt" "^bob@example.org [0-9a-f]{32}$"
+  [ "$(mode_of "$T/ca/enrollments.txt")" = 600 ] || fail "enrollments.txt has mode $(mode_of "$T/ca/enrollments.txt")"
+  return 0
+}
+
+case_add_bootstrap() {
+  init_overlay
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^bootstrap: +0$"
+  has "$T/out" "^sequence: +1$"
+  run 0 add-bootstrap 198.51.100.7:6085 --config "$T/ca/overlay.xml"
+  has "$T/out" "added bootstrap-node 198.51.100.7:6085, sequence 2"
+  run 0 add-bootstrap '[2001:DB8::5]:7000' --config "$T/ca/overlay.xml"
+  run 0 add-bootstrap 203.0.113.9 --config "$T/ca/overlay.xml"
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^sequence: +4$"
+  has "$T/out" "^bootstrap: +3$"
+  has "$T/out" "^  198\.51\.100\.7:6085$"
+  has "$T/out" "^  \[2001:db8::5\]:7000$"
+  has "$T/out" "^  203\.0\.113\.9:6084$"
+  # Already listed: nothing changes.
+  local before
+  before=$(sha256sum <"$T/ca/overlay.xml")
+  run 0 add-bootstrap 198.51.100.7:6085 --config "$T/ca/overlay.xml"
+  has "$T/out" "already listed"
+  [ "$(sha256sum <"$T/ca/overlay.xml")" = "$before" ] || fail "a duplicate changed the document"
+  # The default document is ./overlay.xml; its mode is kept.
+  chmod 640 "$T/ca/overlay.xml"
+  (cd "$T/ca" && "$ADMIN" add-bootstrap 192.0.2.44:6084 >"$T/out" 2>"$T/err") || fail "add-bootstrap in the CA directory failed: $(cat "$T/err")"
+  [ "$(mode_of "$T/ca/overlay.xml")" = 640 ] || fail "add-bootstrap changed the document's mode"
+  has "$T/ca/overlay.xml" '<bootstrap-node address="192.0.2.44" port="6084" />'
+  # The edited document still serves enrollment.
+  enroll dave@example.org "$T/dave"
+  "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/dave/node.crt" >/dev/null || fail "cert after edits does not verify"
+  # A missing document is an error, not a usage error.
+  run 1 add-bootstrap 192.0.2.1:6084 --config "$T/nowhere.xml"
+  one_line_error
+  return 0
+}
+
+case_show() {
+  init_overlay
+  enroll alice@example.org "$T/alice" --nodes 2
+  run 0 show "$T/alice/node.crt"
+  has "$T/out" "^certificate 1 of 2$"
+  has "$T/out" "^  subject: +\(empty\)$"
+  has "$T/out" "^  issuer: +CN=\"example.org overlay CA\""
+  has "$T/out" "^  user: +alice@example.org$"
+  [ "$(grep -c '^  node-id: .* in overlay example.org$' "$T/out")" -eq 4 ] || fail "expected 2 Node-IDs per certificate"
+  has "$T/out" "^  key: +ECDSA P-256$"
+  has "$T/out" "^  key: +Ed25519$"
+  has "$T/out" "^  valid: +[0-9-]+T[0-9:]+Z to [0-9-]+T[0-9:]+Z$"
+  has "$T/out" "^  CA: +no$"
+  run 0 show "$T/ca/ca.crt"
+  has "$T/out" "^  CA: +yes$"
+  "$OPENSSL" x509 -in "$T/ca/ca.crt" -outform DER -out "$T/ca.der"
+  run 0 show "$T/ca.der"
+  has "$T/out" "^  key: +ECDSA P-256$"
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^overlay: +example.org$"
+  has "$T/out" "^topology: +CHORD-RELOAD, node-id-length 16$"
+  has "$T/out" "^root certs: +1$"
+  has "$T/out" "^kinds: +4$"
+  has "$T/out" "^  1 SIP-REGISTRATION: DICTIONARY, USER-NODE-MATCH"
+  has "$T/out" "^  3 CERTIFICATE_BY_NODE: ARRAY, NODE-MATCH"
+  has "$T/out" "^  16 CERTIFICATE_BY_USER: ARRAY, USER-MATCH"
+  has "$T/out" "^  4026532097 p2psip-generic: DICTIONARY, P2PSIP-GENERIC"
+  has "$T/out" "^chord: +update 600 s, ping 3600 s, reactive true$"
+  # Failures: one line, exit 1.
+  sed 's|<node-id-length>16</node-id-length>|<node-id-length>12</node-id-length>|' "$T/ca/overlay.xml" >"$T/bad.xml"
+  run 1 show "$T/bad.xml"
+  one_line_error
+  has "$T/err" "bad.xml: configuration/node-id-length: 12 is outside 16..20$"
+  echo "hello" >"$T/garbage"
+  run 1 show "$T/garbage"
+  one_line_error
+  run 1 show "$T/missing.crt"
+  one_line_error
+  return 0
+}
+
+case_bad_args() {
+  run 2
+  run 2 frobnicate
+  one_line_error
+  run 0 --help
+  has "$T/out" "^usage: p2psip-admin"
+  run 0 init --help
+  run 2 init
+  one_line_error
+  run 2 init --overlay example.org
+  one_line_error
+  run 2 init --out "$T/x"
+  run 2 init --overlay 'bad name!' --out "$T/x"
+  one_line_error
+  run 2 init --overlay example.org --out "$T/x" --colour red
+  one_line_error
+  run 2 init --overlay example.org --out "$T/x" --bootstrap boot.example.org:6084
+  one_line_error
+  run 2 init --overlay example.org --out "$T/x" --bootstrap 192.0.2.1:99999
+  run 2 init --overlay example.org --out "$T/x" --days 0
+  run 2 init --overlay example.org --out "$T/x" --days many
+  [ ! -e "$T/x" ] || fail "a refused init created its directory"
+  run 2 enroll
+  run 2 enroll --user alice --out "$T/y"
+  one_line_error
+  run 2 enroll --user 'al ice@example.org' --out "$T/y"
+  run 2 enroll --user alice@example.org --out "$T/y" --nodes 0
+  run 2 enroll --user alice@example.org --out "$T/y" --nodes 17
+  run 2 enroll --user alice@example.org --out "$T/y" --nodes abc
+  one_line_error
+  run 2 enroll --user alice@example.org --out "$T/y" --name ../escape
+  run 2 enroll --user alice@example.org --out "$T/y" extra
+  run 2 add-bootstrap
+  run 2 add-bootstrap host.example.org:6084
+  one_line_error
+  run 2 add-bootstrap 192.0.2.1:0
+  run 2 show
+  run 2 show a b
+  # Not usage errors: the CA directory is missing.
+  run 1 enroll --user alice@example.org --out "$T/y" --ca-dir "$T/no-ca"
+  one_line_error
+  [ ! -e "$T/y" ] || fail "a failed enroll created its directory"
+  return 0
+}
+
+case "$CASE" in
+  init_enroll | modes | overwrite | reenroll | add_bootstrap | show | bad_args) "case_$CASE" ;;
+  *) fail "unknown case" ;;
+esac
+echo "PASS [$CASE]"

@@ -1,0 +1,236 @@
+// p2psip-admin's output as the rest of p2psip reads it: the configuration through p2psip::config,
+// the credential files through p2psip::crypto (chain to the configuration's root, sign, verify);
+// and the issuance library's own rules.
+
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <botan/data_src.h>
+#include <botan/pk_keys.h>
+#include <botan/pkix_types.h>
+#include <botan/x509cert.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "files.hpp"
+#include "issuance.hpp"
+#include "p2psip/config/config_document.hpp"
+
+#ifdef P2PSIP_ADMIN_HAVE_CRYPTO
+#include "p2psip/crypto/credentials.hpp"
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/crypto/trust_store.hpp"
+#endif
+
+namespace fs = std::filesystem;
+namespace pr = p2psip::protocol;
+namespace adm = p2psip::admin;
+namespace cfg = p2psip::config;
+
+namespace {
+
+// A fresh directory, removed at the end of the test.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "p2psip-admin-cxx.XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
+
+int run_admin(const std::string& args) {
+  const std::string command = std::string(P2PSIP_ADMIN_BINARY) + " " + args + " >/dev/null 2>&1";
+  const int status = std::system(command.c_str());  // NOLINT: a test driving the real binary
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Botan::X509_Certificate parse_pem(const std::string& pem) {
+  Botan::DataSource_Memory src(pem);
+  return Botan::X509_Certificate(src);
+}
+
+}  // namespace
+
+TEST_CASE("names the tool accepts") {
+  CHECK(adm::valid_overlay_name("example.org"));
+  CHECK(adm::valid_overlay_name("overlay-1.example.org"));
+  CHECK(adm::valid_overlay_name("localhost"));
+  CHECK_FALSE(adm::valid_overlay_name(""));
+  CHECK_FALSE(adm::valid_overlay_name("-a.example.org"));
+  CHECK_FALSE(adm::valid_overlay_name("a-.example.org"));
+  CHECK_FALSE(adm::valid_overlay_name("a..example.org"));
+  CHECK_FALSE(adm::valid_overlay_name("example.org."));
+  CHECK_FALSE(adm::valid_overlay_name("exa mple.org"));
+  CHECK_FALSE(adm::valid_overlay_name(std::string(64, 'a') + ".org"));
+  CHECK(adm::valid_user_name("alice@example.org"));
+  CHECK(adm::valid_user_name("alice.b+tag@example.org"));
+  CHECK_FALSE(adm::valid_user_name("alice"));
+  CHECK_FALSE(adm::valid_user_name("@example.org"));
+  CHECK_FALSE(adm::valid_user_name("al ice@example.org"));
+  CHECK_FALSE(adm::valid_user_name(std::string("al\0ice@example.org", 18)));
+  CHECK_FALSE(adm::valid_user_name(".alice@example.org"));
+  CHECK_FALSE(adm::valid_user_name("alice@@example.org"));
+  CHECK_FALSE(adm::valid_user_name("alice@example..org"));
+}
+
+TEST_CASE("reload URIs and random Node-IDs") {
+  const auto id = *pr::node_id::from_hex("063d3c8b3867a2881074a99102d658d7");
+  // RFC 6940 / brief section 7.1's example.
+  CHECK(adm::reload_uri(id, "example.org") ==
+        "reload://0110063d3c8b3867a2881074a99102d658d7@example.org/");
+  const auto ids = adm::random_node_ids(50, 16, {id});
+  REQUIRE(ids.size() == 50);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CHECK(ids[i].size() == 16);
+    CHECK(ids[i] != id);
+    for (std::size_t j = i + 1; j < ids.size(); ++j) CHECK(ids[i] != ids[j]);
+  }
+  CHECK(adm::random_node_ids(1, 20).at(0).size() == 20);
+}
+
+TEST_CASE("issuance: what goes into a node certificate") {
+  const auto ca = adm::create_overlay_ca("example.org", std::chrono::hours(24 * 30));
+  REQUIRE(ca);
+  const auto ca_cert = parse_pem(ca->certificate);
+  CHECK(ca_cert.is_CA_cert());
+  CHECK(ca_cert.path_limit() == 0);
+  CHECK(ca_cert.is_self_signed());
+
+  adm::node_request req;
+  req.overlay = "example.org";
+  req.user = "alice@example.org";
+  req.node_ids = adm::random_node_ids(2, 16);
+  req.validity = std::chrono::hours(24 * 365);  // longer than the CA: clamped
+  const auto issued = adm::issue_node(*ca, req);
+  REQUIRE_MESSAGE(issued, (issued ? "" : issued.error().message));
+  CHECK(issued->not_after <= ca_cert.not_after().to_std_timepoint());
+
+  for (const auto* pem : {&issued->link.certificate, &issued->signing.certificate}) {
+    const auto cert = parse_pem(*pem);
+    CHECK(cert.subject_dn().empty());
+    CHECK((cert.issuer_dn() == ca_cert.subject_dn()));
+    CHECK_FALSE(cert.is_CA_cert());
+    CHECK(cert.check_signature(*ca_cert.load_subject_public_key()));
+    // Exactly the Node-ID URIs and the user name (RFC 6940 11.3).
+    const auto san = cert.subject_alt_name().contents();
+    CHECK(san.size() == 3);
+    CHECK(san.count("RFC822") == 1);
+    CHECK(san.find("RFC822")->second == "alice@example.org");
+    CHECK(san.count("URI") == 2);
+    for (const auto& id : req.node_ids) {
+      bool found = false;
+      for (auto [it, end] = san.equal_range("URI"); it != end; ++it) {
+        found |= it->second == adm::reload_uri(id, "example.org");
+      }
+      CHECK(found);
+    }
+  }
+  CHECK(parse_pem(issued->link.certificate).load_subject_public_key()->algo_name() == "ECDSA");
+  CHECK(parse_pem(issued->signing.certificate).load_subject_public_key()->algo_name() == "Ed25519");
+
+  SUBCASE("a CA key that is not the CA certificate's") {
+    const auto other = adm::create_overlay_ca("example.org", std::chrono::hours(24));
+    REQUIRE(other);
+    const adm::pem_pair mixed{ca->certificate, other->private_key};
+    const auto r = adm::issue_node(mixed, req);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "CA key does not belong to the CA certificate");
+  }
+  SUBCASE("a CA key that is no key") {
+    const auto r = adm::issue_node(adm::pem_pair{ca->certificate, "nonsense"}, req);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.starts_with("CA key is not an unencrypted PKCS#8 private key"));
+  }
+  SUBCASE("a leaf as the CA") {
+    const auto r =
+        adm::issue_node(adm::pem_pair{issued->link.certificate, issued->link.private_key}, req);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "CA certificate: basicConstraints CA is not set");
+  }
+}
+
+TEST_CASE("files: modes and refusing to overwrite") {
+  temp_dir dir;
+  const fs::path key = dir.path / "sub" / "a.key";
+  REQUIRE(adm::make_directory(key.parent_path(), 0700));
+  REQUIRE(adm::write_file(key, "secret", adm::key_file_mode, false));
+  CHECK((fs::status(key).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  const auto again = adm::write_file(key, "other", adm::key_file_mode, false);
+  REQUIRE_FALSE(again);
+  CHECK(again.error().message == key.string() + " exists (use --force to overwrite)");
+  CHECK(*adm::read_file(key) == "secret");
+  REQUIRE(adm::write_file(key, "other", adm::key_file_mode, true));
+  CHECK(*adm::read_file(key) == "other");
+  CHECK(adm::read_file(key, 3).error().message == key.string() + ": larger than 3 bytes");
+  CHECK_FALSE(adm::refuse_existing({dir.path / "none", key}, false));
+  CHECK(adm::refuse_existing({dir.path / "none", key}, true));
+}
+
+TEST_CASE("p2psip-admin init and enroll, read back by p2psip::config and p2psip::crypto") {
+  temp_dir dir;
+  const std::string ca = (dir.path / "ca").string();
+  const std::string node = (dir.path / "node").string();
+  REQUIRE(run_admin("init --overlay example.org --out " + ca + " --bootstrap 192.0.2.1:6084") == 0);
+  REQUIRE(run_admin("enroll --user alice@example.org --nodes 2 --out " + node + " --ca-dir " +
+                    ca) == 0);
+
+  const auto doc = cfg::load_document(fs::path(ca) / "overlay.xml");
+  REQUIRE_MESSAGE(doc, (doc ? "" : doc.error().message));
+  const cfg::overlay_config& config = doc->config;
+  CHECK(doc->warnings.empty());
+  CHECK(doc->ignored.empty());
+  CHECK(config.instance_name == "example.org");
+  CHECK(config.bootstrap_nodes.size() == 1);
+  REQUIRE(config.root_certs.size() == 1);
+  const auto ca_pem = adm::read_file(fs::path(ca) / "ca.crt");
+  REQUIRE(ca_pem);
+  CHECK(config.root_certs[0] == *adm::certificate_der(*ca_pem));
+  CHECK(cfg::find_kind(config, pr::kinds::p2psip_generic) != nullptr);
+  cfg::expectation expected;
+  expected.overlay_name = "example.org";
+  expected.root_certs = config.root_certs;
+  expected.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  CHECK(cfg::check_overlay_config(config, expected));
+
+#ifdef P2PSIP_ADMIN_HAVE_CRYPTO
+  namespace cr = p2psip::crypto;
+  const cr::overlay_params overlay{config.instance_name, config.node_id_length};
+  cr::trust_store trust(overlay);
+  for (const auto& der : config.root_certs) REQUIRE(trust.add_root(der));
+  const auto now = std::chrono::system_clock::now();
+  const auto creds = cr::load_credentials(fs::path(node) / "node.crt", fs::path(node) / "node.key",
+                                          overlay, &trust, now);
+  REQUIRE_MESSAGE(creds, (creds ? "" : creds.error().message));
+  CHECK(creds->link.key() == cr::key_type::ecdsa_p256);
+  CHECK(creds->signing.key() == cr::default_signing_key);
+  CHECK(creds->link.cert().user() == "alice@example.org");
+  CHECK(creds->link.cert().node_ids().size() == 2);
+  CHECK(creds->signing.cert().node_ids() == creds->link.cert().node_ids());
+
+  // A generic put/get value signed with the signing key verifies against the overlay's root.
+  pr::stored_data value;
+  value.storage_time = 1700000000000;
+  value.lifetime = 60;
+  const pr::node_id me = creds->signing.default_node_id();
+  value.value = pr::dictionary_entry{pr::bytes(me.view().begin(), me.view().end()),
+                                     pr::data_value{true, pr::to_bytes("hello")}};
+  const auto resource = pr::hash_resource_name("some name");
+  REQUIRE(cr::sign_stored_data(value, resource, pr::kinds::p2psip_generic, creds->signing));
+  const std::vector<pr::generic_certificate> bucket{creds->signing.cert().generic()};
+  const auto who =
+      cr::verify_stored_data(value, resource, pr::kinds::p2psip_generic, bucket, trust, now);
+  REQUIRE_MESSAGE(who, (who ? "" : who.error().message()));
+  CHECK(who->node == me);
+#endif
+}

@@ -1,0 +1,615 @@
+// p2psip-admin: the overlay operator's tool. Creates the overlay CA and the configuration
+// document, enrolls users (keys and certificates signed by the CA), edits bootstrap nodes and
+// shows certificates and configurations.
+//
+// Exit status: 0 success, 1 failure (I/O, crypto, invalid document, refusing to overwrite),
+// 2 usage (unknown command or option, missing or malformed argument). Every error is one line on
+// stderr: "p2psip-admin <command>: <message>".
+
+#include <cxxopts.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "files.hpp"
+#include "issuance.hpp"
+#include "p2psip/config/config_document.hpp"
+#include "p2psip/config/overlay_config.hpp"
+#include "p2psip/protocol/address.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace pr = p2psip::protocol;
+namespace cfg = p2psip::config;
+namespace adm = p2psip::admin;
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+// File names inside the CA directory and a node's directory.
+constexpr std::string_view ca_key_file = "ca.key";
+constexpr std::string_view ca_cert_file = "ca.crt";
+constexpr std::string_view config_file = "overlay.xml";
+constexpr std::string_view enrollments_file = "enrollments.txt";
+
+// What init writes into the document besides the CA, bootstrap nodes and kinds.
+constexpr std::uint32_t init_max_message_size = 32768;
+constexpr unsigned max_nodes_per_certificate = 16;
+
+constexpr std::string_view usage_text =
+    "usage: p2psip-admin <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  init --overlay NAME --out DIR [--bootstrap HOST:PORT ...] [--days N] [--force]\n"
+    "      create the overlay CA (DIR/ca.key, DIR/ca.crt) and the configuration DIR/overlay.xml\n"
+    "  enroll --user USER@DOMAIN --out DIR [--nodes N] [--ca-dir DIR] [--name NAME] [--days N]\n"
+    "         [--force]\n"
+    "      issue a node's keys and certificates: DIR/NAME.crt and DIR/NAME.key (mode 0600)\n"
+    "  add-bootstrap HOST:PORT [--config FILE] [--force]\n"
+    "      add a bootstrap-node to the configuration (default ./overlay.xml)\n"
+    "  show FILE\n"
+    "      describe a certificate file or a configuration document\n"
+    "\n"
+    "'p2psip-admin <command> --help' lists a command's options.\n";
+
+int report(std::string_view command, std::string_view message, int code) {
+  std::cerr << "p2psip-admin";
+  if (!command.empty()) std::cerr << ' ' << command;
+  // One line: a message never spans lines, whatever a library put into it.
+  std::string line(message);
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::cerr << ": " << line << '\n';
+  return code;
+}
+
+struct usage_failure {
+  std::string message;
+};
+
+// Parses a command's options; a usage_failure for anything cxxopts refuses or that is left over.
+std::variant<cxxopts::ParseResult, usage_failure> parse(cxxopts::Options& options, int argc,
+                                                        char** argv) {
+  try {
+    auto r = options.parse(argc, argv);
+    if (!r.unmatched().empty())
+      return usage_failure{"unexpected argument '" + r.unmatched().front() + "'"};
+    return r;
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_failure{e.what()};
+  }
+}
+
+// HOST:PORT, [IPv6]:PORT, or an address without a port (6084). IP literals only: the document's
+// bootstrap-node holds an address (RFC 6940 11.1).
+std::optional<pr::ip_address_port> parse_host_port(std::string_view s) {
+  std::optional<pr::ip_address_port> a = pr::ip_address_port::parse(s);
+  const std::string port = ":" + std::to_string(cfg::default_bootstrap_port);
+  if (!a && !s.empty()) {
+    const std::size_t colons = static_cast<std::size_t>(std::count(s.begin(), s.end(), ':'));
+    if (s.front() == '[' && s.back() == ']') {
+      a = pr::ip_address_port::parse(std::string(s) + port);
+    } else if (colons == 0) {
+      a = pr::ip_address_port::parse(std::string(s) + port);
+    } else if (colons > 1 && s.front() != '[') {
+      a = pr::ip_address_port::parse("[" + std::string(s) + "]" + port);
+    }
+  }
+  if (a && a->port() == 0) return std::nullopt;
+  return a;
+}
+
+// ---- init ----
+
+int cmd_init(int argc, char** argv) {
+  const std::string_view name = "init";
+  cxxopts::Options options("p2psip-admin init",
+                           "Create an overlay CA and its configuration document.");
+  // clang-format off
+  options.add_options()
+      ("overlay", "overlay name (instance-name, host part of reload:// URIs)", cxxopts::value<std::string>())
+      ("out", "directory for ca.key, ca.crt and overlay.xml", cxxopts::value<std::string>())
+      ("bootstrap", "bootstrap peer HOST:PORT (repeatable; IP literals)", cxxopts::value<std::vector<std::string>>())
+      ("days", "validity of the CA certificate in days", cxxopts::value<int>()->default_value("3650"))
+      ("force", "overwrite existing files")
+      ("h,help", "show this help");
+  // clang-format on
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("overlay")) return report(name, "--overlay is required", exit_usage);
+  if (!r.count("out")) return report(name, "--out is required", exit_usage);
+  const std::string overlay = r["overlay"].as<std::string>();
+  if (!adm::valid_overlay_name(overlay)) {
+    return report(name, "--overlay '" + overlay + "' is not a valid host name", exit_usage);
+  }
+  const int days = r["days"].as<int>();
+  if (days < 1 || days > 36500) return report(name, "--days must be 1..36500", exit_usage);
+  std::vector<pr::ip_address_port> bootstrap;
+  if (r.count("bootstrap")) {
+    for (const auto& b : r["bootstrap"].as<std::vector<std::string>>()) {
+      const auto a = parse_host_port(b);
+      if (!a)
+        return report(name, "--bootstrap '" + b + "' is not IPv4:PORT or [IPv6]:PORT", exit_usage);
+      if (std::find(bootstrap.begin(), bootstrap.end(), *a) == bootstrap.end())
+        bootstrap.push_back(*a);
+    }
+  }
+  const bool force = r.count("force") != 0;
+  const fs::path dir = r["out"].as<std::string>();
+  const fs::path key_path = dir / ca_key_file;
+  const fs::path cert_path = dir / ca_cert_file;
+  const fs::path config_path = dir / config_file;
+
+  if (auto ok = adm::refuse_existing({key_path, cert_path, config_path}, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok = adm::make_directory(dir, 0700); !ok)
+    return report(name, ok.error().message, exit_failure);
+
+  auto ca = adm::create_overlay_ca(overlay, std::chrono::hours(24) * days);
+  if (!ca) return report(name, ca.error().message, exit_failure);
+  auto der = adm::certificate_der(ca->certificate);
+  if (!der) return report(name, der.error().message, exit_failure);
+
+  cfg::overlay_config config;
+  config.instance_name = overlay;
+  config.sequence = 1;
+  config.root_certs.push_back(*der);
+  config.bootstrap_nodes = bootstrap;
+  config.max_message_size = init_max_message_size;
+  // p2psip's links use host candidates only (docs/conformance.md): the No-ICE link protocols.
+  config.no_ice = true;
+  config.overlay_link_protocols = {std::string(cfg::tls_link_protocol)};
+  config.kinds = cfg::standard_kinds();
+  if (auto ok = cfg::validate_overlay_config(config); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  const std::string xml = cfg::write_document(config);
+
+  if (auto ok = adm::write_file(key_path, ca->private_key, adm::key_file_mode, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok = adm::write_file(cert_path, ca->certificate, adm::public_file_mode, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok = adm::write_file(config_path, xml, adm::public_file_mode, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  std::cout << "created overlay " << overlay << "\n"
+            << "  " << key_path.string() << "  overlay CA private key (mode 0600; keep it secret)\n"
+            << "  " << cert_path.string() << "  overlay CA certificate, valid " << days << " days\n"
+            << "  " << config_path.string() << "  configuration, sequence " << config.sequence
+            << ", " << bootstrap.size() << " bootstrap node(s)\n";
+  return exit_ok;
+}
+
+// ---- enroll ----
+
+struct enrollment_record {
+  std::string user;
+  std::vector<pr::node_id> node_ids;
+};
+
+// CA-dir/enrollments.txt: "user hex hex ..." per line. RFC 6940 11.3: the enrollment server
+// SHOULD give a returning user the same Node-IDs, so that re-issued certificates do not force the
+// user to re-store all data.
+adm::result<std::vector<enrollment_record>> load_enrollments(const fs::path& file) {
+  std::vector<enrollment_record> out;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return out;
+  auto text = adm::read_file(file, std::size_t{64} << 20);
+  if (!text) return text.error();
+  std::istringstream in(*text);
+  std::string line;
+  std::size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::istringstream words(line);
+    enrollment_record rec;
+    if (!(words >> rec.user) || rec.user.starts_with('#')) continue;
+    std::string hex;
+    while (words >> hex) {
+      const auto id = pr::node_id::from_hex(hex);
+      if (!id) {
+        return adm::admin_error{file.string() + ":" + std::to_string(number) + ": '" + hex +
+                                "' is not a Node-ID"};
+      }
+      rec.node_ids.push_back(*id);
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+std::string format_enrollments(const std::vector<enrollment_record>& records) {
+  std::string out = "# p2psip-admin: Node-IDs issued to each user (reused on re-enrollment)\n";
+  for (const auto& r : records) {
+    out += r.user;
+    for (const auto& id : r.node_ids) out += " " + id.hex();
+    out += "\n";
+  }
+  return out;
+}
+
+int cmd_enroll(int argc, char** argv) {
+  const std::string_view name = "enroll";
+  cxxopts::Options options("p2psip-admin enroll",
+                           "Issue a node's link and signing certificates with the overlay CA.");
+  // clang-format off
+  options.add_options()
+      ("user", "user name for the rfc822Name (alice@example.org)", cxxopts::value<std::string>())
+      ("nodes", "number of Node-IDs in the certificates", cxxopts::value<int>()->default_value("1"))
+      ("out", "directory for the credential files", cxxopts::value<std::string>())
+      ("ca-dir", "directory of ca.key, ca.crt and overlay.xml", cxxopts::value<std::string>()->default_value("."))
+      ("name", "base name of the credential files (NAME.crt, NAME.key)", cxxopts::value<std::string>()->default_value("node"))
+      ("days", "validity in days (at most the CA's)", cxxopts::value<int>()->default_value("365"))
+      ("force", "overwrite existing files")
+      ("h,help", "show this help");
+  // clang-format on
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("user")) return report(name, "--user is required", exit_usage);
+  if (!r.count("out")) return report(name, "--out is required", exit_usage);
+  const std::string user = r["user"].as<std::string>();
+  if (!adm::valid_user_name(user)) {
+    return report(name, "--user '" + user + "' is not a user name like alice@example.org",
+                  exit_usage);
+  }
+  const int nodes = r["nodes"].as<int>();
+  if (nodes < 1 || nodes > static_cast<int>(max_nodes_per_certificate)) {
+    return report(name, "--nodes must be 1.." + std::to_string(max_nodes_per_certificate),
+                  exit_usage);
+  }
+  const int days = r["days"].as<int>();
+  if (days < 1 || days > 36500) return report(name, "--days must be 1..36500", exit_usage);
+  const std::string base = r["name"].as<std::string>();
+  if (base.empty() || base.find('/') != std::string::npos || base.starts_with('.')) {
+    return report(name, "--name '" + base + "' must be a plain file name", exit_usage);
+  }
+  const bool force = r.count("force") != 0;
+  const fs::path ca_dir = r["ca-dir"].as<std::string>();
+  const fs::path out_dir = r["out"].as<std::string>();
+  const fs::path cert_path = out_dir / (base + ".crt");
+  const fs::path key_path = out_dir / (base + ".key");
+
+  if (auto ok = adm::refuse_existing({cert_path, key_path}, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  auto doc = cfg::load_document(ca_dir / config_file);
+  if (!doc) return report(name, doc.error().message, exit_failure);
+  const cfg::overlay_config& config = doc->config;
+  adm::pem_pair ca;
+  {
+    auto cert = adm::read_file(ca_dir / ca_cert_file);
+    if (!cert) return report(name, cert.error().message, exit_failure);
+    auto key = adm::read_file(ca_dir / ca_key_file);
+    if (!key) return report(name, key.error().message, exit_failure);
+    ca = {std::move(*cert), std::move(*key)};
+  }
+  auto ca_der = adm::certificate_der(ca.certificate);
+  if (!ca_der)
+    return report(name, (ca_dir / ca_cert_file).string() + ": " + ca_der.error().message,
+                  exit_failure);
+  if (std::find(config.root_certs.begin(), config.root_certs.end(), *ca_der) ==
+      config.root_certs.end()) {
+    return report(name,
+                  (ca_dir / ca_cert_file).string() + " is not a root-cert of " +
+                      (ca_dir / config_file).string(),
+                  exit_failure);
+  }
+  if (!cfg::aor_domain_allowed(config, user)) {
+    return report(
+        name,
+        "user '" + user + "' is outside the domains the overlay's sip:domain-restriction admits",
+        exit_failure);
+  }
+
+  const fs::path registry_path = ca_dir / enrollments_file;
+  auto records = load_enrollments(registry_path);
+  if (!records) return report(name, records.error().message, exit_failure);
+  std::vector<pr::node_id> taken;
+  enrollment_record* mine = nullptr;
+  for (auto& rec : *records) {
+    if (rec.user == user) mine = &rec;
+    taken.insert(taken.end(), rec.node_ids.begin(), rec.node_ids.end());
+  }
+  std::vector<pr::node_id> ids;
+  bool registry_changed = false;
+  if (mine != nullptr) {
+    for (const auto& id : mine->node_ids) {
+      if (ids.size() < static_cast<std::size_t>(nodes) && id.size() == config.node_id_length)
+        ids.push_back(id);
+    }
+  }
+  if (ids.size() < static_cast<std::size_t>(nodes)) {
+    const auto fresh = adm::random_node_ids(static_cast<std::size_t>(nodes) - ids.size(),
+                                            config.node_id_length, taken);
+    ids.insert(ids.end(), fresh.begin(), fresh.end());
+    if (mine == nullptr) {
+      records->push_back({user, {}});
+      mine = &records->back();
+    }
+    mine->node_ids.insert(mine->node_ids.end(), fresh.begin(), fresh.end());
+    registry_changed = true;
+  }
+
+  adm::node_request request;
+  request.overlay = config.instance_name;
+  request.user = user;
+  request.node_ids = ids;
+  request.validity = std::chrono::hours(24) * days;
+  auto issued = adm::issue_node(ca, request);
+  if (!issued) return report(name, issued.error().message, exit_failure);
+
+  if (auto ok = adm::make_directory(out_dir, 0700); !ok)
+    return report(name, ok.error().message, exit_failure);
+  // The registry first: a certificate must never carry Node-IDs the CA could hand out again.
+  if (registry_changed) {
+    if (auto ok =
+            adm::write_file(registry_path, format_enrollments(*records), adm::key_file_mode, true);
+        !ok) {
+      return report(name, ok.error().message, exit_failure);
+    }
+  }
+  // p2psip::crypto's credential files: certificates link first, then signing; keys in one file.
+  const std::string certs = issued->link.certificate + issued->signing.certificate;
+  const std::string keys = issued->link.private_key + issued->signing.private_key;
+  if (auto ok = adm::write_file(key_path, keys, adm::key_file_mode, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok = adm::write_file(cert_path, certs, adm::public_file_mode, force); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  std::cout << "enrolled " << user << " in overlay " << config.instance_name << " until "
+            << cfg::format_date_time(std::chrono::floor<std::chrono::seconds>(issued->not_after))
+            << "\n";
+  for (const auto& id : ids) std::cout << "  node-id " << id.hex() << "\n";
+  std::cout << "  " << cert_path.string()
+            << "  link (ECDSA P-256) and signing (Ed25519) certificates\n"
+            << "  " << key_path.string() << "  their private keys (mode 0600)\n";
+  return exit_ok;
+}
+
+// ---- add-bootstrap ----
+
+int cmd_add_bootstrap(int argc, char** argv) {
+  const std::string_view name = "add-bootstrap";
+  cxxopts::Options options("p2psip-admin add-bootstrap",
+                           "Add a bootstrap-node to a configuration document.");
+  // clang-format off
+  options.add_options()
+      ("address", "bootstrap peer HOST:PORT", cxxopts::value<std::string>())
+      ("config", "the configuration document", cxxopts::value<std::string>()->default_value(std::string(config_file)))
+      ("force", "drop signatures and foreign elements the rewrite cannot keep")
+      ("h,help", "show this help");
+  // clang-format on
+  options.parse_positional({"address"});
+  options.positional_help("HOST:PORT");
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("address")) return report(name, "HOST:PORT is required", exit_usage);
+  const std::string text = r["address"].as<std::string>();
+  const auto address = parse_host_port(text);
+  if (!address) return report(name, "'" + text + "' is not IPv4:PORT or [IPv6]:PORT", exit_usage);
+  const bool force = r.count("force") != 0;
+  const fs::path path = r["config"].as<std::string>();
+
+  auto doc = cfg::load_document(path);
+  if (!doc) return report(name, doc.error().message, exit_failure);
+  const std::string file = path.string();
+  if (doc->instance_names.size() > 1) {
+    return report(name,
+                  file + ": holds " + std::to_string(doc->instance_names.size()) +
+                      " configurations; add-bootstrap edits single-configuration documents",
+                  exit_failure);
+  }
+  cfg::overlay_config config = doc->config;
+  const auto& list = config.bootstrap_nodes;
+  if (std::find(list.begin(), list.end(), *address) != list.end()) {
+    std::cout << file << ": bootstrap-node " << address->to_string() << " is already listed\n";
+    return exit_ok;
+  }
+  bool signed_document = !config.signatures.empty();
+  for (const auto& k : config.kinds) signed_document = signed_document || k.signature.has_value();
+  if (!force && signed_document) {
+    return report(
+        name,
+        file + ": is signed and the edit would void the signatures (use --force to drop them)",
+        exit_failure);
+  }
+  if (!force && !doc->ignored.empty()) {
+    return report(name,
+                  file + ": the rewrite would drop " + doc->ignored.front() +
+                      " (use --force to drop foreign elements)",
+                  exit_failure);
+  }
+  if (config.sequence >= cfg::max_sequence) {
+    return report(
+        name,
+        file + ": sequence is already " + std::to_string(config.sequence) + ", the largest allowed",
+        exit_failure);
+  }
+  config.signatures.clear();
+  for (auto& k : config.kinds) k.signature.reset();
+  config.bootstrap_nodes.push_back(*address);
+  // RFC 6940 11.1: the sequence increases with every change, so nodes take the new document.
+  ++config.sequence;
+  if (auto ok = cfg::validate_overlay_config(config); !ok) {
+    return report(name, file + ": " + ok.error().message, exit_failure);
+  }
+  std::error_code ec;
+  const auto perms = fs::status(path, ec).permissions();
+  const mode_t mode =
+      ec ? adm::public_file_mode : static_cast<mode_t>(static_cast<unsigned>(perms) & 0777u);
+  if (auto ok = adm::write_file(path, cfg::write_document(config), mode, true); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  std::cout << file << ": added bootstrap-node " << address->to_string() << ", sequence "
+            << config.sequence << "\n";
+  return exit_ok;
+}
+
+// ---- show ----
+
+std::string describe_config(const cfg::parsed_document& doc) {
+  const cfg::overlay_config& c = doc.config;
+  std::ostringstream os;
+  os << "overlay:      " << c.instance_name << "\n";
+  if (doc.instance_names.size() > 1) {
+    os << "document:     " << doc.instance_names.size() << " configurations, showing the first\n";
+  }
+  os << "sequence:     " << c.sequence << "\n";
+  os << "expiration:   " << (c.expiration ? cfg::format_date_time(*c.expiration) : "none") << "\n";
+  os << "topology:     " << c.topology_plugin << ", node-id-length " << c.node_id_length << "\n";
+  os << "root certs:   " << c.root_certs.size() << "\n";
+  for (const auto& der : c.root_certs) os << "  " << adm::certificate_summary(der) << "\n";
+  for (const auto& url : c.enrollment_servers) os << "enrollment:   " << url << "\n";
+  os << "self-signed:  "
+     << (c.self_signed_permitted() ? "permitted (" + c.self_signed->digest + ")" : "not permitted")
+     << "\n";
+  os << "bootstrap:    " << c.bootstrap_nodes.size() << "\n";
+  for (const auto& b : c.bootstrap_nodes) os << "  " << b.to_string() << "\n";
+  os << "clients:      " << (c.clients_permitted ? "permitted" : "not permitted") << "\n";
+  os << "no-ice:       " << (c.no_ice ? "true" : "false") << "\n";
+  std::string links;
+  for (const auto& p : c.link_protocols()) links += (links.empty() ? "" : ", ") + p;
+  os << "link:         " << links << "\n";
+  os << "limits:       max-message-size " << c.max_message_size << ", initial-ttl "
+     << static_cast<unsigned>(c.initial_ttl) << ", overlay-reliability-timer "
+     << c.overlay_reliability_timer.count() << " ms, turn-density "
+     << static_cast<unsigned>(c.turn_density) << "\n";
+  os << "chord:        update " << c.chord.update_interval.count() << " s, ping "
+     << c.chord.ping_interval.count() << " s, reactive " << (c.chord.reactive ? "true" : "false")
+     << "\n";
+  if (c.shared_secret) os << "shared-secret: set\n";
+  if (!c.kind_signers.empty()) os << "kind-signers: " << c.kind_signers.size() << "\n";
+  if (!c.configuration_signers.empty()) {
+    os << "config-signers: " << c.configuration_signers.size() << "\n";
+  }
+  for (const auto& id : c.bad_nodes) os << "bad-node:     " << pr::to_hex(id) << "\n";
+  for (const auto& ns : c.mandatory_extensions) os << "mandatory-extension: " << ns << "\n";
+  if (c.sip_domain_restriction) {
+    os << "sip domains:  "
+       << (c.sip_domain_restriction->enable ? "patterns" : "the overlay's domain only") << "\n";
+    if (c.sip_domain_restriction->enable) {
+      for (const auto& p : c.sip_domain_restriction->patterns) os << "  " << p << "\n";
+    }
+  }
+  os << "kinds:        " << c.kinds.size() << "\n";
+  for (const auto& k : c.kinds) {
+    const auto reg = cfg::registered_kind_by_id(k.id);
+    os << "  " << k.id;
+    if (reg) os << " " << reg->name;
+    os << ": " << pr::data_model_name(k.model) << ", " << cfg::access_policy_name(k.policy)
+       << ", max-count " << k.max_count << ", max-size " << k.max_size;
+    if (k.max_node_multiple) os << ", max-node-multiple " << *k.max_node_multiple;
+    if (k.signature) os << ", signed (not verified)";
+    os << "\n";
+  }
+  os << "signatures:   "
+     << (c.signatures.empty() ? std::string("none")
+                              : std::to_string(c.signatures.size()) + " (not verified)")
+     << "\n";
+  for (const auto& w : doc.warnings) os << "warning: " << w << "\n";
+  for (const auto& i : doc.ignored) os << "ignored: " << i << "\n";
+  return os.str();
+}
+
+int cmd_show(int argc, char** argv) {
+  const std::string_view name = "show";
+  cxxopts::Options options("p2psip-admin show", "Describe a certificate file or a configuration.");
+  // clang-format off
+  options.add_options()
+      ("file", "certificate (PEM or DER) or configuration document", cxxopts::value<std::string>())
+      ("h,help", "show this help");
+  // clang-format on
+  options.parse_positional({"file"});
+  options.positional_help("CERT|CONFIG");
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("file")) return report(name, "FILE is required", exit_usage);
+  const fs::path path = r["file"].as<std::string>();
+  auto text = adm::read_file(path);
+  if (!text) return report(name, text.error().message, exit_failure);
+  // A configuration starts with '<' after whitespace and perhaps a UTF-8 byte order mark.
+  const std::size_t bom = text->starts_with("\xEF\xBB\xBF") ? 3 : 0;
+  const std::size_t first = text->find_first_not_of(" \t\r\n", bom);
+  const bool der = !text->empty() && static_cast<unsigned char>((*text)[0]) == 0x30;
+  if (text->find("-----BEGIN CERTIFICATE-----") != std::string::npos || der) {
+    auto description = adm::describe_certificates(*text);
+    if (!description)
+      return report(name, path.string() + ": " + description.error().message, exit_failure);
+    std::cout << path.string() << ":\n" << *description;
+    return exit_ok;
+  }
+  if (first != std::string::npos && (*text)[first] == '<') {
+    auto doc = cfg::parse_document(*text);
+    if (!doc) return report(name, path.string() + ": " + doc.error().message, exit_failure);
+    std::cout << path.string() << ":\n" << describe_config(*doc);
+    return exit_ok;
+  }
+  return report(name, path.string() + ": neither a certificate nor a configuration document",
+                exit_failure);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << usage_text;
+    return exit_usage;
+  }
+  const std::string command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::cout << usage_text;
+    return exit_ok;
+  }
+  const std::map<std::string, int (*)(int, char**), std::less<>> commands{
+      {"init", cmd_init},
+      {"enroll", cmd_enroll},
+      {"add-bootstrap", cmd_add_bootstrap},
+      {"show", cmd_show},
+  };
+  const auto it = commands.find(command);
+  if (it == commands.end()) {
+    return report("", "unknown command '" + command + "' (try --help)", exit_usage);
+  }
+  // The start-up boundary: nothing below should throw, but a library might.
+  try {
+    return it->second(argc - 1, argv + 1);
+  } catch (const std::exception& e) {
+    return report(command, e.what(), exit_failure);
+  }
+}
