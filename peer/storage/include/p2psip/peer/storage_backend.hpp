@@ -1,0 +1,131 @@
+#pragma once
+// Where a peer's stored data persists. The data store (data_store.hpp) keeps everything it holds in
+// memory and hands each change to a storage_backend as one change_set; the backend makes the change
+// durable before apply() returns, so a Store is answered only once it would survive a crash.
+//
+// Durability (fsync) policy of the SQLite backend, quoted by the README:
+//   The store is one SQLite file, <data-dir>/reload-store.sqlite3, in WAL mode with
+//   `PRAGMA synchronous=FULL`. Every Store (all its kinds and values), every expiry sweep and
+//   every range drop is one transaction; SQLite fsyncs the write-ahead log at each commit, and
+//   apply() returns only after the commit. A StoreAns is therefore sent only for data that is on
+//   stable storage: after a crash or power loss the peer reopens with every value it ever
+//   acknowledged (minus those whose lifetime ran out meanwhile). Checkpoints (copying the WAL
+//   into the main file) are SQLite's automatic ones and are fsynced too. The whole store is read
+//   at open; the schema carries a version number (PRAGMA user_version). The database is opened
+//   in exclusive locking mode: a second process (or backend) on the same data directory is
+//   refused at open (cannot_open, "in use by another process").
+//
+// Backends are not thread-safe; like the data store, one thread drives them.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/ids.hpp"
+#include "p2psip/protocol/result.hpp"
+
+namespace p2psip::peer {
+
+/// Why the store could not be opened, read or written.
+enum class storage_errc {
+  ok = 0,
+  cannot_open = 1,  ///< the data directory or database file cannot be created or opened
+  not_writable,     ///< the database opened read-only (file or directory permissions)
+  corrupt,          ///< the file is not a database, fails its integrity check, or holds bad rows
+  schema_too_new,   ///< written by a newer p2psip (schema version above ours)
+  write_failed,     ///< a transaction could not be committed (disk full, I/O error)
+  backend_failed,   ///< the backend failed earlier and refuses further changes
+};
+const std::error_category& storage_category() noexcept;
+std::error_code make_error_code(storage_errc e) noexcept;
+
+/// An error with a message naming the file and the cause:
+/// "/var/lib/p2psip/reload-store.sqlite3: file is not a database".
+struct storage_error {
+  std::error_code code;
+  std::string message;
+};
+template <class T>
+using storage_result = protocol::result<T, storage_error>;
+
+/// One stored value as it persists: where it is, its StoredData in wire form (the bytes received,
+/// except that an appended array entry carries the index it was given), when it was received, and
+/// the certificate that signed it (so that fetchers and replicas can be given it).
+struct value_record {
+  protocol::resource_id resource;
+  std::uint32_t kind = 0;
+  /// Where in the kind's data model: empty for a single value, the 4-byte big-endian index for an
+  /// array entry, the key for a dictionary entry.
+  protocol::bytes key;
+  protocol::bytes stored_data;   ///< StoredData as encoded on the wire
+  std::int64_t received_ms = 0;  ///< wall-clock ms since the Unix epoch when the Store arrived
+  protocol::bytes signer_certificate;  ///< DER of the certificate that signed the value
+  friend bool operator==(const value_record&, const value_record&) = default;
+};
+
+/// The generation counter of one (resource, kind).
+struct generation_record {
+  protocol::resource_id resource;
+  std::uint32_t kind = 0;
+  std::uint64_t generation = 0;
+  friend bool operator==(const generation_record&, const generation_record&) = default;
+};
+
+/// Identifies a value (erase) or, with an empty key and `whole_kind`, a kind's counter.
+struct value_location {
+  protocol::resource_id resource;
+  std::uint32_t kind = 0;
+  protocol::bytes key;
+  friend bool operator==(const value_location&, const value_location&) = default;
+};
+
+/// Everything one operation changes; applied atomically.
+struct change_set {
+  std::vector<value_record> put_values;            ///< insert or replace
+  std::vector<value_location> erase_values;        ///< remove (absent ones are ignored)
+  std::vector<generation_record> put_generations;  ///< insert or replace
+  std::vector<value_location> erase_generations;   ///< key ignored
+  bool empty() const noexcept {
+    return put_values.empty() && erase_values.empty() && put_generations.empty() &&
+           erase_generations.empty();
+  }
+};
+
+/// Everything a backend holds, read once at start-up.
+struct stored_state {
+  std::vector<value_record> values;
+  std::vector<generation_record> generations;
+};
+
+/// Persistence of the data store. The data store never reads back except through load().
+class storage_backend {
+ public:
+  virtual ~storage_backend() = default;
+  /// Everything stored (called once, by the data store's constructor).
+  virtual stored_state load() = 0;
+  /// Applies `changes` atomically: all or nothing; durable when it returns success.
+  virtual protocol::result<void, storage_error> apply(const change_set& changes) = 0;
+  /// A short description for logs ("memory", "sqlite /path/file").
+  virtual std::string describe() const = 0;
+};
+
+/// Memory only: nothing survives the process (the peer's `--memory-store` flag, tests).
+std::unique_ptr<storage_backend> make_memory_backend();
+
+/// Name of the database file inside the data directory.
+inline constexpr const char* sqlite_file_name = "reload-store.sqlite3";
+
+/// Opens (creating when absent) the SQLite store in `data_dir`, checks its integrity and schema
+/// version, and reads every row. Errors: cannot_open, not_writable, corrupt, schema_too_new; the
+/// message names the file.
+storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
+    const std::filesystem::path& data_dir);
+
+}  // namespace p2psip::peer
+
+template <>
+struct std::is_error_code_enum<p2psip::peer::storage_errc> : std::true_type {};
