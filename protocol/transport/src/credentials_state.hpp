@@ -1,0 +1,85 @@
+#pragma once
+// Botan objects behind tls_credentials: the TLS policy every link uses, the credentials manager
+// that hands out the node's chain and the overlay roots, and a no-op session cache.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <botan/certstor.h>
+#include <botan/credentials_manager.h>
+#include <botan/pk_keys.h>
+#include <botan/tls_policy.h>
+#include <botan/tls_session_manager.h>
+#include <botan/x509cert.h>
+
+#include "p2psip/crypto/certificate.hpp"
+
+namespace p2psip::transport::detail {
+
+/// TLS 1.2 only; ECDHE key exchange only (Botan's default prefers CECPQ1, which Wireshark cannot
+/// decrypt); ECDSA or RSA signatures; AEAD ciphers (AES-GCM, ChaCha20-Poly1305); the server
+/// requires a client certificate (RFC 6940 section 6.6.1: mutual authentication); no
+/// renegotiation; no revocation lookups (overlay certificates are short-lived and checked against
+/// the overlay root only).
+class link_policy final : public Botan::TLS::Policy {
+ public:
+  std::vector<std::string> allowed_ciphers() const override;
+  std::vector<std::string> allowed_signature_hashes() const override;
+  std::vector<std::string> allowed_macs() const override;
+  std::vector<std::string> allowed_key_exchange_methods() const override;
+  std::vector<std::string> allowed_signature_methods() const override;
+  bool allow_tls10() const override { return false; }
+  bool allow_tls11() const override { return false; }
+  bool allow_tls12() const override { return true; }
+  bool allow_dtls10() const override { return false; }
+  bool allow_dtls12() const override { return false; }
+  bool acceptable_protocol_version(Botan::TLS::Protocol_Version version) const override;
+  bool require_cert_revocation_info() const override { return false; }
+  bool allow_client_initiated_renegotiation() const override { return false; }
+  bool allow_server_initiated_renegotiation() const override { return false; }
+  bool require_client_certificate_authentication() const override { return true; }
+  bool request_client_certificate_authentication() const override { return true; }
+  std::size_t maximum_certificate_chain_size() const override { return 32 * 1024; }
+  std::uint32_t session_ticket_lifetime() const override { return 0; }
+};
+
+/// Hands Botan the node's chain and key and the overlay roots, for both TLS roles.
+class link_credentials_manager final : public Botan::Credentials_Manager {
+ public:
+  link_credentials_manager(const std::vector<Botan::X509_Certificate>& chain,
+                           std::shared_ptr<Botan::Private_Key> key,
+                           Botan::Certificate_Store& roots);
+
+  std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(
+      const std::string& type, const std::string& context) override;
+  std::vector<Botan::X509_Certificate> cert_chain(const std::vector<std::string>& cert_key_types,
+                                                  const std::string& type,
+                                                  const std::string& context) override;
+  Botan::Private_Key* private_key_for(const Botan::X509_Certificate& cert,
+                                      const std::string& type,
+                                      const std::string& context) override;
+
+ private:
+  const std::vector<Botan::X509_Certificate>& chain_;
+  std::shared_ptr<Botan::Private_Key> key_;
+  Botan::Certificate_Store& roots_;
+};
+
+/// Everything a link's TLS engine borrows from the credentials. Only const use after creation
+/// (the Botan interfaces take non-const references but none of these overrides mutate).
+struct credentials_state {
+  credentials_state(std::vector<Botan::X509_Certificate> c, std::shared_ptr<Botan::Private_Key> k,
+                    std::vector<Botan::X509_Certificate> r, crypto::overlay_params o);
+
+  std::vector<Botan::X509_Certificate> chain;
+  std::shared_ptr<Botan::Private_Key> key;
+  std::vector<Botan::X509_Certificate> roots;
+  crypto::overlay_params overlay;
+  Botan::Certificate_Store_In_Memory root_store;
+  link_policy policy;
+  link_credentials_manager manager;
+  Botan::TLS::Session_Manager_Noop sessions;
+};
+
+}  // namespace p2psip::transport::detail

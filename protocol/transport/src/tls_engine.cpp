@@ -1,0 +1,228 @@
+#include "tls_engine.hpp"
+
+#include <botan/system_rng.h>
+#include <botan/tls_client.h>
+#include <botan/tls_exceptn.h>
+#include <botan/tls_messages.h>
+#include <botan/tls_server.h>
+#include <botan/x509path.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+
+#include "credentials_state.hpp"
+#include "p2psip/transport/errors.hpp"
+#include "peer_identity.hpp"
+
+namespace p2psip::transport::detail {
+
+namespace pr = p2psip::protocol;
+namespace tls = Botan::TLS;
+
+namespace {
+
+/// Thrown from tls_verify_cert_chain to abort the handshake: Botan sends the peer a
+/// bad_certificate alert and rethrows it out of received_data, where feed() catches it.
+class verification_failed final : public tls::TLS_Exception {
+ public:
+  explicit verification_failed(const std::string& what)
+      : tls::TLS_Exception(tls::Alert::BAD_CERTIFICATE, what) {}
+};
+
+bool is_certificate_alert(tls::Alert::Type t) {
+  switch (t) {
+    case tls::Alert::BAD_CERTIFICATE:
+    case tls::Alert::UNSUPPORTED_CERTIFICATE:
+    case tls::Alert::CERTIFICATE_REVOKED:
+    case tls::Alert::CERTIFICATE_EXPIRED:
+    case tls::Alert::CERTIFICATE_UNKNOWN:
+    case tls::Alert::UNKNOWN_CA:
+    case tls::Alert::ACCESS_DENIED:
+    case tls::Alert::CERTIFICATE_REQUIRED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void append_key_log(const std::string& path, pr::byte_view client_random,
+                    pr::byte_view master_secret) {
+  static std::mutex mutex;
+  const std::string line =
+      "CLIENT_RANDOM " + pr::to_hex(client_random) + " " + pr::to_hex(master_secret) + "\n";
+  std::lock_guard lock(mutex);
+  if (std::FILE* f = std::fopen(path.c_str(), "a")) {
+    std::fwrite(line.data(), 1, line.size(), f);
+    std::fclose(f);
+  }
+}
+
+tls_engine::tls_engine(bool server, std::shared_ptr<const tls_credentials> creds,
+                       peer_requirements req, std::string key_log_path)
+    : server_(server), creds_(std::move(creds)), req_(std::move(req)),
+      key_log_path_(std::move(key_log_path)) {}
+
+tls_engine::~tls_engine() = default;
+
+std::error_code tls_engine::failure(std::error_code code, std::string detail) {
+  failed_ = true;
+  if (detail_.empty()) detail_ = std::move(detail);
+  return code;
+}
+
+std::error_code tls_engine::start() {
+  auto& st = creds_->state();
+  try {
+    if (server_) {
+      channel_ = std::make_unique<tls::Server>(*this, st.sessions, st.manager, st.policy,
+                                               Botan::system_rng(), false);
+    } else {
+      // No SNI: RELOAD peers are named by Node-ID, checked in tls_verify_cert_chain.
+      channel_ = std::make_unique<tls::Client>(*this, st.sessions, st.manager, st.policy,
+                                               Botan::system_rng(), tls::Server_Information(),
+                                               tls::Protocol_Version::TLS_V12);
+    }
+  } catch (const std::exception& e) {
+    return failure(make_error_code(transport_errc::handshake_failed), e.what());
+  }
+  return {};
+}
+
+std::error_code tls_engine::feed(const std::uint8_t* data, std::size_t size) {
+  if (failed_ || !channel_) return make_error_code(transport_errc::tls_error);
+  const bool was_active = activated_;
+  try {
+    channel_->received_data(data, size);
+  } catch (const std::exception& e) {
+    if (verify_error_) return failure(verify_error_, e.what());
+    if (peer_fatal_alert_) {
+      // handled below
+    } else {
+      return failure(make_error_code(was_active || activated_ ? transport_errc::tls_error
+                                                              : transport_errc::handshake_failed),
+                     e.what());
+    }
+  }
+  if (peer_fatal_alert_) {
+    const auto alert = tls::Alert(*peer_fatal_alert_, true);
+    const std::string what = "peer sent fatal alert " + alert.type_string();
+    if (activated_) return failure(make_error_code(transport_errc::tls_error), what);
+    return failure(make_error_code(is_certificate_alert(*peer_fatal_alert_)
+                                       ? transport_errc::rejected_by_peer
+                                       : transport_errc::handshake_failed),
+                   what);
+  }
+  return {};
+}
+
+bool tls_engine::can_send() const noexcept {
+  return !failed_ && channel_ && activated_ && !peer_closed_ && channel_->is_active();
+}
+
+std::error_code tls_engine::send(const std::uint8_t* data, std::size_t size) {
+  if (!can_send()) return make_error_code(transport_errc::not_connected);
+  try {
+    channel_->send(data, size);
+  } catch (const std::exception& e) {
+    return failure(make_error_code(transport_errc::tls_error), e.what());
+  }
+  return {};
+}
+
+void tls_engine::close() noexcept {
+  if (failed_ || !channel_) return;
+  try {
+    if (!channel_->is_closed()) channel_->close();
+  } catch (const std::exception&) {
+    // Nothing to tell the peer then; the socket closes anyway.
+  }
+}
+
+void tls_engine::tls_emit_data(const std::uint8_t data[], std::size_t size) {
+  outbox_.insert(outbox_.end(), data, data + size);
+}
+
+void tls_engine::tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) {
+  plaintext_.insert(plaintext_.end(), data, data + size);
+}
+
+void tls_engine::tls_alert(tls::Alert alert) {
+  if (alert.type() == tls::Alert::CLOSE_NOTIFY) {
+    peer_closed_ = true;
+  } else if (alert.is_fatal() && !peer_fatal_alert_) {
+    peer_fatal_alert_ = alert.type();
+  }
+}
+
+bool tls_engine::tls_session_established(const tls::Session& session) {
+  suite_ = session.ciphersuite().to_string();
+  if (!key_log_path_.empty() && client_random_.size() == 32) {
+    const auto& secret = session.master_secret();
+    append_key_log(key_log_path_, client_random_, pr::byte_view(secret.data(), secret.size()));
+  }
+  return false;  // no session cache: every link runs a full handshake and a fresh verification
+}
+
+void tls_engine::tls_session_activated() {
+  // Botan 2's server accepts a handshake without client certificate unless the policy insists
+  // (ours does); check again that a verified peer is behind this session.
+  if (!verified_) {
+    verify_error_ = make_error_code(transport_errc::no_peer_certificate);
+    throw tls::TLS_Exception(tls::Alert::HANDSHAKE_FAILURE, "peer presented no certificate");
+  }
+  activated_ = true;
+}
+
+void tls_engine::tls_verify_cert_chain(
+    const std::vector<Botan::X509_Certificate>& cert_chain,
+    const std::vector<std::shared_ptr<const Botan::OCSP::Response>>&,
+    const std::vector<Botan::Certificate_Store*>& trusted_roots, Botan::Usage_Type,
+    const std::string&, const tls::Policy& policy) {
+  if (cert_chain.empty()) {
+    verify_error_ = make_error_code(transport_errc::no_peer_certificate);
+    throw verification_failed("peer presented no certificate");
+  }
+  // A node certificate serves both TLS roles (RFC 6940 flips them per Attach), so no extended key
+  // usage is demanded; no hostname either: the Node-ID check below names the peer.
+  const Botan::Path_Validation_Restrictions restrictions(false,
+                                                         policy.minimum_signature_strength());
+  const auto validation = Botan::x509_path_validate(
+      cert_chain, restrictions, trusted_roots, "", Botan::Usage_Type::UNSPECIFIED,
+      std::chrono::system_clock::now(), std::chrono::milliseconds(0), {});
+  if (!validation.successful_validation()) {
+    verify_error_ = make_error_code(transport_errc::certificate_rejected);
+    throw verification_failed("certificate chain rejected: " + validation.result_string());
+  }
+  auto identity = certificate_identity(cert_chain.front(), creds_->overlay());
+  if (!identity) {
+    verify_error_ = make_error_code(transport_errc::no_node_id);
+    throw verification_failed("peer certificate: " + identity.error().message() + " (overlay " +
+                              creds_->overlay().name + ")");
+  }
+  auto& ids = identity->node_ids;
+  if (req_.required && std::find(ids.begin(), ids.end(), *req_.required) == ids.end()) {
+    verify_error_ = make_error_code(transport_errc::wrong_node_id);
+    throw verification_failed("peer certificate lacks Node-ID " + req_.required->hex());
+  }
+  peer_ids_ = std::move(ids);
+  peer_user_ = std::move(identity->user);
+  peer_cert_ = cert_chain.front().BER_encode();
+  verified_ = true;
+}
+
+void tls_engine::tls_inspect_handshake_msg(const tls::Handshake_Message& message) {
+  // Called for messages sent and received: both roles see the ClientHello.
+  if (message.type() == tls::CLIENT_HELLO) {
+    if (const auto* hello = dynamic_cast<const tls::Client_Hello*>(&message)) {
+      client_random_ = hello->random();
+    }
+  }
+}
+
+}  // namespace p2psip::transport::detail

@@ -1,0 +1,913 @@
+// Real TLS links on loopback: handshakes, identities, frames, limits, timeouts and closes.
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "test_util.hpp"
+
+namespace pr = p2psip::protocol;
+namespace tr = p2psip::transport;
+namespace tt = p2psip::transport_test;
+using tt::nothrow;
+using namespace std::chrono_literals;
+
+namespace {
+
+asio::ip::address v4() { return asio::ip::make_address("127.0.0.1"); }
+asio::ip::address v6() { return asio::ip::make_address("::1"); }
+
+struct fixture {
+  asio::io_context io;
+  tt::test_ca ca;
+  pr::node_id server_id = tt::random_node_id();
+  pr::node_id client_id = tt::random_node_id();
+  std::shared_ptr<const tr::tls_credentials> server_creds = ca.credentials({server_id});
+  std::shared_ptr<const tr::tls_credentials> client_creds = ca.credentials({client_id});
+
+  fixture() = default;
+  fixture(const fixture&) = delete;
+  fixture& operator=(const fixture&) = delete;
+  ~fixture() { tt::settle(io); }
+};
+
+/// A plain TCP acceptor on loopback for raw peers.
+struct raw_acceptor {
+  asio::ip::tcp::acceptor acceptor;
+  explicit raw_acceptor(asio::io_context& io, const asio::ip::address& a = v4())
+      : acceptor(io, asio::ip::tcp::endpoint(a, 0)) {}
+  asio::ip::tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
+};
+
+asio::awaitable<asio::ip::tcp::socket> raw_connect(const asio::ip::tcp::endpoint& ep) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket s(ex);
+  auto [ec] = co_await s.async_connect(ep, nothrow);
+  REQUIRE_FALSE(ec);
+  co_return s;
+}
+
+std::error_code errc(tr::transport_errc e) { return tr::make_error_code(e); }
+
+}  // namespace
+
+TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (IPv4 and ::1)") {
+  fixture f;
+  for (const auto& address : {v4(), v6()}) {
+    CAPTURE(address.to_string());
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto p = co_await tt::connect_pair(address, f.server_creds, f.client_creds);
+      CHECK(p.client->state() == tr::link_state::established);
+      CHECK(p.server->state() == tr::link_state::established);
+      CHECK(p.client->peer_node_ids() == std::vector<pr::node_id>{f.server_id});
+      CHECK(p.server->peer_node_ids() == std::vector<pr::node_id>{f.client_id});
+      CHECK(p.client->peer_user() == "node@example.org");
+      CHECK_FALSE(p.client->peer_certificate().empty());
+      CHECK(p.client->cipher_suite() == "ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+      CHECK(p.client->remote_endpoint().address() == address);
+      CHECK(p.server->remote_endpoint() == p.client->local_endpoint());
+
+      for (std::uint32_t i = 0; i < 20; ++i) {
+        REQUIRE(p.client->try_send(tt::numbered_message(i, 100 + i)));
+        REQUIRE(p.server->try_send(tt::numbered_message(1000 + i, 60)));
+      }
+      for (std::uint32_t i = 0; i < 20; ++i) {
+        auto a = co_await p.server->receive();
+        REQUIRE(a);
+        CHECK(tt::message_index(*a) == i);
+        CHECK(a->size() == 100 + i);
+        CHECK(*a == tt::numbered_message(i, 100 + i));
+        auto b = co_await p.client->receive();
+        REQUIRE(b);
+        CHECK(tt::message_index(*b) == 1000 + i);
+      }
+      // Every data frame is acked; the acks give a round-trip estimate.
+      const bool acked = co_await tt::wait_until([&] {
+        return p.client->stats().acks_received == 20 && p.server->stats().acks_received == 20;
+      });
+      CHECK(acked);
+      REQUIRE(p.client->rtt().has_value());
+      CHECK(*p.client->rtt() > std::chrono::steady_clock::duration::zero());
+      CHECK(p.client->rto() >= 1ms);
+      CHECK(p.client->stats().messages_sent == 20);
+      CHECK(p.server->stats().messages_received == 20);
+      CHECK(p.client->stats().bytes_sent > 20 * 100);
+
+      p.client->close();
+      p.listener->close();
+      const bool closed = co_await tt::wait_until(
+          [&] { return p.server->state() == tr::link_state::closed; });
+      CHECK(closed);
+    });
+  }
+}
+
+TEST_CASE("link: a certificate with several Node-IDs; a required Node-ID must be one of them") {
+  fixture f;
+  const auto second = tt::random_node_id();
+  auto multi = f.ca.credentials({f.server_id, second});
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), multi, f.client_creds, tt::test_config(),
+                                       tt::test_config(), second);
+    CHECK(p.client->peer_node_ids().size() == 2);
+    p.client->close();
+    p.listener->close();
+
+    // A Node-ID the certificate does not bind: the client refuses, the server sees the alert.
+    auto seen = std::make_shared<tt::server_side>();
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
+                                 seen);
+    auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config(),
+                                  tt::random_node_id());
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == errc(tr::transport_errc::wrong_node_id));
+    const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); });
+    REQUIRE(failed);
+    CHECK(seen->failures[0] == errc(tr::transport_errc::rejected_by_peer));
+    CHECK(seen->links.empty());
+    lst->close();
+  });
+}
+
+TEST_CASE("link: a certificate from another CA is rejected, in both directions") {
+  fixture f;
+  tt::test_ca other("another overlay's root");
+  std::shared_ptr<const tr::tls_credentials> server_creds = f.server_creds;
+  std::shared_ptr<const tr::tls_credentials> client_creds = f.client_creds;
+  std::error_code client_expected;
+  std::error_code server_expected;
+  SUBCASE("the client's certificate") {
+    // The client trusts both roots; the server only its own.
+    client_creds = other.credentials({f.client_id}, tt::key_kind::ecdsa, {f.ca.certificate()});
+    client_expected = errc(tr::transport_errc::rejected_by_peer);
+    server_expected = errc(tr::transport_errc::certificate_rejected);
+  }
+  SUBCASE("the server's certificate") {
+    server_creds = other.credentials({f.server_id}, tt::key_kind::ecdsa, {f.ca.certificate()});
+    client_expected = errc(tr::transport_errc::certificate_rejected);
+    server_expected = errc(tr::transport_errc::rejected_by_peer);
+  }
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds, tt::test_listener_config(), seen);
+    auto c = co_await tr::connect(lst->local_endpoint(), client_creds, tt::test_config());
+    REQUIRE_FALSE(c);
+    CHECK(c.error() == client_expected);
+    const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); });
+    REQUIRE(failed);
+    CHECK(seen->failures[0] == server_expected);
+    CHECK(seen->links.empty());
+    CHECK(lst->stats().handshakes_failed == 1);
+    lst->close();
+  });
+}
+
+TEST_CASE("link: a certificate without a Node-ID for this overlay is rejected") {
+  fixture f;
+  for (const char* overlay : {"", "other.example"}) {
+    CAPTURE(overlay);
+    auto issued = std::string(overlay).empty()
+                      ? f.ca.issue({})
+                      : f.ca.issue({f.server_id}, overlay);
+    auto server_creds = tt::make_credentials(issued, {f.ca.certificate()});
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<tt::server_side>();
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds, tt::test_listener_config(), seen);
+      auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config());
+      REQUIRE_FALSE(c);
+      CHECK(c.error() == errc(tr::transport_errc::no_node_id));
+      lst->close();
+    });
+  }
+}
+
+TEST_CASE("link: RSA certificates work too") {
+  fixture f;
+  auto rsa = f.ca.credentials({f.server_id}, tt::key_kind::rsa);
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), rsa, f.client_creds);
+    CHECK(p.client->cipher_suite() == "ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    REQUIRE(p.client->try_send(tt::numbered_message(7, 100)));
+    auto m = co_await p.server->receive();
+    REQUIRE(m);
+    CHECK(tt::message_index(*m) == 7);
+    p.client->close();
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: a client that sends garbage instead of TLS is dropped") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
+                                 seen);
+    auto s = co_await raw_connect(lst->local_endpoint());
+    const std::string garbage = "GET / HTTP/1.1\r\nHost: example.org\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(s, asio::buffer(garbage), nothrow);
+    REQUIRE_FALSE(ec);
+    (void)n;
+    const bool closed = co_await tt::read_until_closed(s, 3s);
+    CHECK(closed);
+    const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); });
+    REQUIRE(failed);
+    CHECK(seen->failures[0] == errc(tr::transport_errc::handshake_failed));
+    CHECK(seen->links.empty());
+    lst->close();
+  });
+}
+
+TEST_CASE("link: handshake timeout on a TCP peer that never speaks (both roles)") {
+  fixture f;
+  SUBCASE("server side: a client connects and stays silent") {
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<tt::server_side>();
+      tr::listener_config cfg;
+      cfg.link = tt::test_config();
+      cfg.link.handshake_timeout = 300ms;
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
+                                   seen);
+      const auto start = tt::steady::now();
+      auto s = co_await raw_connect(lst->local_endpoint());
+      const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); }, 5s);
+      REQUIRE(failed);
+      const auto elapsed = tt::steady::now() - start;
+      CHECK(seen->failures[0] == errc(tr::transport_errc::handshake_timeout));
+      CHECK(elapsed >= 250ms);
+      CHECK(elapsed < 3s);
+      const bool closed = co_await tt::read_until_closed(s, 3s);
+      CHECK(closed);
+      lst->close();
+    });
+  }
+  SUBCASE("client side: the server accepts and stays silent") {
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      raw_acceptor silent(f.io);
+      asio::ip::tcp::socket held(f.io);
+      silent.acceptor.async_accept(held, [](const asio::error_code&) {});
+      auto cfg = tt::test_config();
+      cfg.handshake_timeout = 300ms;
+      const auto start = tt::steady::now();
+      auto c = co_await tr::connect(silent.endpoint(), f.client_creds, cfg);
+      const auto elapsed = tt::steady::now() - start;
+      REQUIRE_FALSE(c);
+      CHECK(c.error() == errc(tr::transport_errc::handshake_timeout));
+      CHECK(elapsed >= 250ms);
+      CHECK(elapsed < 3s);
+    });
+  }
+}
+
+TEST_CASE("link: a peer that sends a partial frame and goes silent hits the idle timeout") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    tr::listener_config cfg;
+    cfg.link = tt::test_config();
+    cfg.link.idle_timeout = 300ms;
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
+                                 seen);
+    auto raw = co_await raw_connect(lst->local_endpoint());
+      tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+    const auto hs = co_await peer.handshake();
+    REQUIRE_FALSE(hs);
+    const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+    REQUIRE(accepted);
+    tt::close_log log;
+    log.watch(seen->links[0]);
+    // Type, sequence and one byte of the length: a frame that never completes.
+    peer.queue_record(pr::bytes{0x80, 0, 0, 0, 1, 0});
+    co_await peer.flush();
+    const auto start = tt::steady::now();
+    const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); }, 5s);
+    REQUIRE(closed);
+    const auto elapsed = tt::steady::now() - start;
+    CHECK(log.reasons[0] == errc(tr::transport_errc::idle_timeout));
+    CHECK(elapsed >= 200ms);
+    CHECK(elapsed < 3s);
+    const bool eof = co_await tt::read_until_closed(peer.socket(), 3s);
+    CHECK(eof);
+    lst->close();
+  });
+}
+
+TEST_CASE("link: frame limits: max size accepted, one byte over closes, bad type closes") {
+  fixture f;
+  struct variant_case {
+    const char* name;
+    pr::bytes record;
+    tr::transport_errc expected;
+  };
+  // 5001 = 0x001389: one byte over the default max_message_size of 5000.
+  const std::vector<variant_case> cases{
+      {"oversize", pr::bytes{0x80, 0, 0, 0, 1, 0x00, 0x13, 0x89, 0xD2, 0x45},
+       tr::transport_errc::frame_too_large},
+      {"bad type", pr::bytes{0x42, 0, 0, 0, 1}, tr::transport_errc::bad_frame},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<tt::server_side>();
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
+                                   seen);
+      auto raw = co_await raw_connect(lst->local_endpoint());
+      tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+      const auto hs = co_await peer.handshake();
+      REQUIRE_FALSE(hs);
+      const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+      REQUIRE(accepted);
+      auto server = seen->links[0];
+      tt::close_log log;
+      log.watch(server);
+      peer.queue_data_frame(0, tt::numbered_message(1, 5000));  // exactly the limit
+      co_await peer.flush();
+      auto m = co_await server->receive();
+      REQUIRE(m);
+      CHECK(m->size() == 5000);
+      peer.queue_record(c.record);
+      co_await peer.flush();
+      const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); });
+      REQUIRE(closed);
+      CHECK(log.reasons[0] == errc(c.expected));
+      CHECK(server->close_reason() == errc(c.expected));
+      lst->close();
+    });
+  }
+}
+
+TEST_CASE("link: send limits: message size and queue bounds") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto cfg = tt::test_config();
+    cfg.max_queued_messages = 3;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, tt::test_config(), cfg);
+    auto too_big = p.client->try_send(pr::bytes(5001));
+    REQUIRE_FALSE(too_big);
+    CHECK(too_big.error() == errc(tr::transport_errc::message_too_large));
+    CHECK(p.client->state() == tr::link_state::established);
+    // Nothing runs between these calls: the writer has not taken anything yet.
+    REQUIRE(p.client->try_send(pr::bytes(5000)));
+    REQUIRE(p.client->try_send(pr::bytes(10)));
+    REQUIRE(p.client->try_send(pr::bytes(10)));
+    auto full = p.client->try_send(pr::bytes(10));
+    REQUIRE_FALSE(full);
+    CHECK(full.error() == errc(tr::transport_errc::queue_full));
+    CHECK(p.client->queued_messages() == 3);
+    CHECK(p.client->queued_bytes() == 5020);
+    for (int i = 0; i < 3; ++i) {
+      auto m = co_await p.server->receive();
+      REQUIRE(m);
+    }
+    CHECK(p.client->queued_messages() == 0);
+    p.client->close();
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: several TLS records in one TCP read are all delivered") {
+  fixture f;
+  SUBCASE("a link writing many small frames back to back") {
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+      for (std::uint32_t i = 0; i < 200; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 20)));
+      for (std::uint32_t i = 0; i < 200; ++i) {
+        auto m = co_await p.server->receive();
+        REQUIRE(m);
+        CHECK(tt::message_index(*m) == i);
+      }
+      // 200 records of about 50 bytes; far fewer reads than records means they were coalesced.
+      INFO("server reads: " << p.server->stats().socket_reads
+                            << ", client writes: " << p.client->stats().socket_writes);
+      CHECK(p.server->stats().socket_reads < 50);
+      CHECK(p.client->stats().socket_writes < 50);
+      p.client->close();
+      p.listener->close();
+    });
+  }
+  SUBCASE("pre-built records written in one write") {
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<tt::server_side>();
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
+                                   seen);
+      auto raw = co_await raw_connect(lst->local_endpoint());
+      tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+      const auto hs = co_await peer.handshake();
+      REQUIRE_FALSE(hs);
+      for (std::uint32_t i = 0; i < 20; ++i) peer.queue_data_frame(i, tt::numbered_message(i, 40));
+      // And two frames inside a single record, and one frame split over two records.
+      pr::bytes two;
+      for (std::uint32_t i = 20; i < 22; ++i) {
+        auto fr = pr::encode_frame(pr::data_frame{i, tt::numbered_message(i, 40)});
+        two.insert(two.end(), fr->begin(), fr->end());
+      }
+      peer.queue_record(two);
+      auto split = *pr::encode_frame(pr::data_frame{22, tt::numbered_message(22, 40)});
+      peer.queue_record(pr::bytes(split.begin(), split.begin() + 5));
+      peer.queue_record(pr::bytes(split.begin() + 5, split.end()));
+      co_await peer.flush();  // one write
+      const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+      REQUIRE(accepted);
+      for (std::uint32_t i = 0; i < 23; ++i) {
+        auto m = co_await seen->links[0]->receive();
+        REQUIRE(m);
+        CHECK(tt::message_index(*m) == i);
+      }
+      // Our link acked all 23 frames.
+      std::size_t acks = 0;
+      for (int reads = 0; reads < 50 && acks < 23; ++reads) {
+        auto n = co_await peer.read_some();
+        REQUIRE(n);
+        pr::frame_decoder dec{pr::limits{}};
+        auto& plain = peer.engine().plaintext();
+        REQUIRE(dec.put(plain));
+        plain.clear();
+        while (auto fr = dec.next()) {
+          if (std::holds_alternative<pr::ack_frame>(*fr)) ++acks;
+        }
+      }
+      CHECK(acks == 23);
+      lst->close();
+    });
+  }
+  SUBCASE("handshake end, data and close_notify in one read") {
+    // Botan's own Asio stream mishandled exactly this; our adapter must take it in order.
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      raw_acceptor acc(f.io);
+      bool server_done = false;
+      asio::co_spawn(
+          f.io,
+          [&]() -> asio::awaitable<void> {
+            asio::ip::tcp::socket s(f.io);
+            auto [ec] = co_await acc.acceptor.async_accept(s, nothrow);
+            REQUIRE_FALSE(ec);
+            tt::raw_tls_peer peer(std::move(s), true, f.server_creds);
+            const auto hs = co_await peer.handshake(false);  // keep CCS + Finished back
+            REQUIRE_FALSE(hs);
+            for (std::uint32_t i = 0; i < 5; ++i) peer.queue_data_frame(i, tt::numbered_message(i, 30));
+            peer.queue_close_notify();
+            co_await peer.flush();  // Finished, five records and close_notify: one write
+            const bool eof = co_await tt::read_until_closed(peer.socket(), 3s);
+            CHECK(eof);
+            server_done = true;
+          },
+          [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+          });
+      auto c = co_await tr::connect(acc.endpoint(), f.client_creds, tt::test_config());
+      REQUIRE(c);
+      auto client = *c;
+      for (std::uint32_t i = 0; i < 5; ++i) {
+        auto m = co_await client->receive();
+        INFO("receive: " << (m ? std::string("ok") : m.error().message()) << " / "
+                         << client->close_detail());
+        REQUIRE(m);
+        CHECK(tt::message_index(*m) == i);
+      }
+      auto end = co_await client->receive();
+      REQUIRE_FALSE(end);
+      CHECK(end.error() == errc(tr::transport_errc::closed_by_peer));
+      const bool done = co_await tt::wait_until([&] { return server_done; });
+      CHECK(done);
+      CHECK(client->close_reason() == errc(tr::transport_errc::closed_by_peer));
+    });
+  }
+}
+
+TEST_CASE("link: backpressure: a slow reader bounds the sender's queue, then everything arrives") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto server_cfg = tt::test_config();
+    server_cfg.max_received_messages = 4;
+    auto client_cfg = tt::test_config();
+    client_cfg.max_queued_messages = 16;
+    client_cfg.max_queued_bytes = 32 * 1024;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg, client_cfg);
+
+    // The server's application does not read. Fill until the queue stays full for 300 ms.
+    constexpr std::size_t size = 4000;
+    std::uint32_t accepted = 0;
+    auto full_since = tt::steady::now();
+    bool was_full = false;
+    while (accepted < 100000) {
+      auto r = p.client->try_send(tt::numbered_message(accepted, size));
+      if (r) {
+        ++accepted;
+        was_full = false;
+        continue;
+      }
+      REQUIRE(r.error() == errc(tr::transport_errc::queue_full));
+      CHECK(p.client->queued_messages() <= 16);
+      CHECK(p.client->queued_bytes() <= 32 * 1024);
+      if (!was_full) {
+        was_full = true;
+        full_since = tt::steady::now();
+      } else if (tt::steady::now() - full_since > 300ms) {
+        break;
+      }
+      co_await tt::sleep_for(2ms);
+    }
+    INFO("messages accepted before the sender stalled: " << accepted);
+    // Bounded by the two queues plus what the kernel's socket buffers hold (a few MB on lo).
+    CHECK(accepted < 4000);
+    CHECK(accepted > 4);
+    CHECK(p.client->state() == tr::link_state::established);
+
+    // The awaitable send waits for room instead of failing.
+    bool sent_more = false;
+    asio::co_spawn(
+        f.io,
+        [&]() -> asio::awaitable<void> {
+          for (std::uint32_t i = 0; i < 50; ++i) {
+            auto r = co_await p.client->send(tt::numbered_message(accepted + i, size));
+            REQUIRE(r);
+          }
+          sent_more = true;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    co_await tt::sleep_for(50ms);
+    CHECK_FALSE(sent_more);
+
+    // Now read everything: in order, nothing lost.
+    for (std::uint32_t i = 0; i < accepted + 50; ++i) {
+      auto m = co_await p.server->receive();
+      REQUIRE(m);
+      REQUIRE(tt::message_index(*m) == i);
+    }
+    CHECK(sent_more);
+    p.client->close();
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: close from either side is reported once on each side") {
+  fixture f;
+  bool client_closes = true;
+  SUBCASE("client closes") { client_closes = true; }
+  SUBCASE("server closes") { client_closes = false; }
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+    tt::close_log client_log;
+    tt::close_log server_log;
+    client_log.watch(p.client);
+    server_log.watch(p.server);
+    auto closer = client_closes ? p.client : p.server;
+    auto other = client_closes ? p.server : p.client;
+    auto& closer_log = client_closes ? client_log : server_log;
+    auto& other_log = client_closes ? server_log : client_log;
+
+    REQUIRE(closer->try_send(tt::numbered_message(1, 10)));
+    auto m = co_await other->receive();
+    REQUIRE(m);
+    closer->close();
+    closer->close();
+    auto after = closer->try_send(tt::numbered_message(2, 10));
+    REQUIRE_FALSE(after);
+    CHECK(after.error() == errc(tr::transport_errc::not_connected));
+
+    auto end = co_await other->receive();
+    REQUIRE_FALSE(end);
+    CHECK(end.error() == errc(tr::transport_errc::closed_by_peer));
+    const bool both = co_await tt::wait_until(
+        [&] { return !client_log.reasons.empty() && !server_log.reasons.empty(); });
+    REQUIRE(both);
+    closer->close();
+    co_await tt::sleep_for(200ms);
+    CHECK(closer_log.reasons == std::vector<std::error_code>{errc(tr::transport_errc::closed_locally)});
+    CHECK(other_log.reasons == std::vector<std::error_code>{errc(tr::transport_errc::closed_by_peer)});
+    CHECK(closer->state() == tr::link_state::closed);
+    CHECK(other->state() == tr::link_state::closed);
+    // A handler set after the close still hears it, once.
+    tt::close_log late;
+    late.watch(closer);
+    co_await tt::sleep_for(20ms);
+    CHECK(late.reasons.size() == 1);
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: a flood above the rate limit is counted and closes the link") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto server_cfg = tt::test_config();
+    server_cfg.rate.messages_per_second = 10;
+    server_cfg.rate.burst = 5;
+    server_cfg.rate.misbehaviour_limit = 3;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg);
+    tt::close_log server_log;
+    server_log.watch(p.server);
+    for (std::uint32_t i = 0; i < 30; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 20)));
+    const bool closed = co_await tt::wait_until([&] { return !server_log.reasons.empty(); });
+    REQUIRE(closed);
+    CHECK(server_log.reasons[0] == errc(tr::transport_errc::rate_limited));
+    CHECK(p.server->misbehaviour_count() == 4);
+    CHECK(p.server->stats().messages_dropped == 4);
+    const bool client_closed = co_await tt::wait_until(
+        [&] { return p.client->state() == tr::link_state::closed; });
+    CHECK(client_closed);
+    CHECK(p.client->close_reason() == errc(tr::transport_errc::closed_by_peer));
+    p.listener->close();
+  });
+  // The layer above counts glitches against the same limit.
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto server_cfg = tt::test_config();
+    server_cfg.rate.misbehaviour_limit = 2;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg);
+    p.server->report_misbehaviour(2);
+    CHECK(p.server->state() == tr::link_state::established);
+    p.server->report_misbehaviour();
+    CHECK(p.server->close_reason() == errc(tr::transport_errc::rate_limited));
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: data left unacknowledged is a link failure") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    raw_acceptor acc(f.io);
+    bool peer_done = false;
+    asio::co_spawn(
+        f.io,
+        [&]() -> asio::awaitable<void> {
+          asio::ip::tcp::socket s(f.io);
+          auto [ec] = co_await acc.acceptor.async_accept(s, nothrow);
+          REQUIRE_FALSE(ec);
+          tt::raw_tls_peer peer(std::move(s), true, f.server_creds);
+          const auto hs = co_await peer.handshake();
+          REQUIRE_FALSE(hs);
+          // Reads everything, acks nothing.
+          for (int i = 0; i < 1000; ++i) {
+            auto n = co_await peer.read_some();
+            if (!n) break;
+            peer.engine().plaintext().clear();
+            co_await peer.flush();  // only TLS's own replies (close_notify)
+          }
+          peer_done = true;
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    auto cfg = tt::test_config();
+    cfg.ack_timeout = 300ms;
+    cfg.rto.initial_rto = 100ms;
+    auto c = co_await tr::connect(acc.endpoint(), f.client_creds, cfg);
+    REQUIRE(c);
+    auto client = *c;
+    tt::close_log log;
+    log.watch(client);
+    const auto start = tt::steady::now();
+    REQUIRE(client->try_send(tt::numbered_message(1, 100)));
+    const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); });
+    REQUIRE(closed);
+    const auto elapsed = tt::steady::now() - start;
+    CHECK(log.reasons[0] == errc(tr::transport_errc::link_failure));
+    CHECK(elapsed >= 250ms);
+    CHECK(elapsed < 3s);
+    const bool done = co_await tt::wait_until([&] { return peer_done; });
+    CHECK(done);
+  });
+}
+
+TEST_CASE("link: a peer that stops reading trips the write timeout") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    raw_acceptor acc(f.io);
+    std::unique_ptr<tt::raw_tls_peer> held;
+    asio::co_spawn(
+        f.io,
+        [&]() -> asio::awaitable<void> {
+          asio::ip::tcp::socket s(f.io);
+          auto [ec] = co_await acc.acceptor.async_accept(s, nothrow);
+          REQUIRE_FALSE(ec);
+          held = std::make_unique<tt::raw_tls_peer>(std::move(s), true, f.server_creds);
+          const auto hs = co_await held->handshake();
+          REQUIRE_FALSE(hs);
+          // ... and never reads again.
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    auto cfg = tt::test_config();
+    cfg.write_timeout = 300ms;
+    auto c = co_await tr::connect(acc.endpoint(), f.client_creds, cfg);
+    REQUIRE(c);
+    auto client = *c;
+    tt::close_log log;
+    log.watch(client);
+    // Fill the socket buffers (a few MB on lo) until a write stalls past the timeout.
+    std::uint32_t i = 0;
+    const auto deadline = tt::steady::now() + 20s;
+    while (log.reasons.empty() && tt::steady::now() < deadline) {
+      while (client->try_send(tt::numbered_message(i, 4000))) ++i;
+      CHECK(client->queued_bytes() <= cfg.max_queued_bytes);
+      co_await tt::sleep_for(5ms);
+    }
+    REQUIRE_FALSE(log.reasons.empty());
+    INFO("messages queued before the stall: " << i);
+    CHECK(log.reasons[0] == errc(tr::transport_errc::write_timeout));
+  });
+}
+
+TEST_CASE("link: messages queued during the handshake are sent once it completes") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(), seen);
+    auto s = co_await raw_connect(lst->local_endpoint());
+    auto client = tr::start_link(std::move(s), tr::tls_role::client, f.client_creds,
+                                 tt::test_config(), f.server_id);
+    CHECK(client->state() == tr::link_state::handshaking);
+    REQUIRE(client->try_send(tt::numbered_message(42, 64)));
+    const auto hs = co_await client->handshake();
+    CHECK_FALSE(hs);
+    const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+    REQUIRE(accepted);
+    auto m = co_await seen->links[0]->receive();
+    REQUIRE(m);
+    CHECK(tt::message_index(*m) == 42);
+    client->close();
+    lst->close();
+  });
+}
+
+TEST_CASE("link: TLS roles are independent of who connects") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    tr::listener_config cfg;
+    cfg.link = tt::test_config();
+    cfg.role = tr::tls_role::client;  // the accepting side is the TLS client here
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
+                                 seen);
+    auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config(),
+                                  f.server_id, tr::tls_role::server);
+    REQUIRE(c);
+    REQUIRE((*c)->try_send(tt::numbered_message(5, 10)));
+    const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+    REQUIRE(accepted);
+    auto m = co_await seen->links[0]->receive();
+    REQUIRE(m);
+    (*c)->close();
+    lst->close();
+  });
+}
+
+TEST_CASE("link: key log lines for Wireshark (config path and SSLKEYLOGFILE)") {
+  fixture f;
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto by_config = dir / ("p2psip_keys_cfg_" + std::to_string(::getpid()) + ".log");
+  const auto by_env = dir / ("p2psip_keys_env_" + std::to_string(::getpid()) + ".log");
+  std::filesystem::remove(by_config);
+  std::filesystem::remove(by_env);
+  const std::regex line_format("CLIENT_RANDOM [0-9a-f]{64} [0-9a-f]{96}");
+
+  auto check_file = [&](const std::filesystem::path& path) {
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::string line;
+    std::vector<std::string> lines;
+    while (std::getline(in, line)) lines.push_back(line);
+    // Both ends log the same session.
+    REQUIRE(lines.size() == 2);
+    CHECK(std::regex_match(lines[0], line_format));
+    CHECK(lines[0] == lines[1]);
+  };
+
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto cfg = tt::test_config();
+    cfg.key_log_path = by_config.string();
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, cfg, cfg);
+    p.client->close();
+    p.listener->close();
+  });
+  check_file(by_config);
+
+  ::setenv("SSLKEYLOGFILE", by_env.string().c_str(), 1);
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+    p.client->close();
+    p.listener->close();
+  });
+  ::unsetenv("SSLKEYLOGFILE");
+  check_file(by_env);
+  std::filesystem::remove(by_config);
+  std::filesystem::remove(by_env);
+}
+
+namespace {
+
+/// The listening socket bound to `port` in this process (found through getsockname).
+int find_listening_fd(unsigned short port) {
+  for (int fd = 0; fd < 4096; ++fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
+    if (ss.ss_family != AF_INET) continue;
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    int listening = 0;
+    socklen_t optlen = sizeof listening;
+    if (ntohs(in->sin_port) == port &&
+        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening) {
+      return fd;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("listener: accept errors back off, and accepting resumes") {
+  // shutdown(SHUT_RD) on a listening socket makes Linux fail every accept() with EINVAL until
+  // listen() is called again: a real accept error without exhausting file descriptors (which
+  // the sanitizers' own runtime needs).
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    tr::listener_config cfg;
+    cfg.link = tt::test_config();
+    cfg.min_backoff = 10ms;
+    cfg.max_backoff = 40ms;
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
+    const int fd = find_listening_fd(lst->local_endpoint().port());
+    REQUIRE(fd >= 0);
+    REQUIRE(::shutdown(fd, SHUT_RD) == 0);
+    co_await tt::sleep_for(300ms);
+    const auto errors = lst->stats().accept_errors;
+    CHECK(errors >= 3);   // it retried ...
+    CHECK(errors <= 35);  // ... without spinning (300 ms at 10, 20, 40, 40, ... ms)
+    CHECK(lst->is_open());
+
+    REQUIRE(::listen(fd, 16) == 0);
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const asio::ip::tcp::endpoint again(v4(), ntohs(addr.sin_port));
+    auto c = co_await tr::connect(again, f.client_creds, tt::test_config());
+    REQUIRE(c);
+    CHECK(lst->stats().accepted == 1);
+    (*c)->close();
+    lst->close();
+  });
+}
+
+TEST_CASE("listener: handshakes in progress are capped") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    tr::listener_config cfg;
+    cfg.link = tt::test_config();
+    cfg.link.handshake_timeout = 300ms;
+    cfg.max_handshakes = 1;
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
+                                 seen);
+    auto a = co_await raw_connect(lst->local_endpoint());
+    auto b = co_await raw_connect(lst->local_endpoint());
+    std::size_t most = 0;
+    const bool both = co_await tt::wait_until([&] {
+      most = std::max(most, lst->pending_handshakes());
+      return seen->failures.size() == 2;
+    });
+    REQUIRE(both);
+    CHECK(most == 1);
+    CHECK(lst->stats().accepted == 2);
+    // A real client still gets through afterwards.
+    auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config());
+    CHECK(c);
+    if (c) (*c)->close();
+    lst->close();
+  });
+}
+
+TEST_CASE("link: plaintext mode (benchmarks only) carries the same framing") {
+  asio::io_context io;
+  tt::run(io, [&]() -> asio::awaitable<void> {
+    auto cfg = tt::test_config();
+    cfg.insecure_plaintext = true;
+    auto p = co_await tt::connect_pair(v4(), nullptr, nullptr, cfg, cfg);
+    CHECK(p.client->peer_node_ids().empty());
+    for (std::uint32_t i = 0; i < 10; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 100)));
+    for (std::uint32_t i = 0; i < 10; ++i) {
+      auto m = co_await p.server->receive();
+      REQUIRE(m);
+      CHECK(tt::message_index(*m) == i);
+    }
+    const bool acked = co_await tt::wait_until([&] { return p.client->stats().acks_received == 10; });
+    CHECK(acked);
+    p.client->close();
+    auto end = co_await p.server->receive();
+    REQUIRE_FALSE(end);
+    p.listener->close();
+  });
+  tt::settle(io);
+}
