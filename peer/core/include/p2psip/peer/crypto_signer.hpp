@@ -1,0 +1,33 @@
+#pragma once
+// The production message_signer: RELOAD message signatures through p2psip::crypto.
+
+#include <utility>
+
+#include "p2psip/crypto/identity.hpp"
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/crypto/trust_store.hpp"
+#include "p2psip/peer/services.hpp"
+
+namespace p2psip::peer {
+
+/// Signs as `as` with `identity`; verifies against `trust`. Both must outlive the signer.
+class crypto_signer final : public message_signer {
+ public:
+  crypto_signer(const crypto::node_identity& identity, const protocol::node_id& as,
+                crypto::trust_store& trust, crypto::certificate_lookup lookup = {})
+      : identity_(identity), as_(as), trust_(trust), lookup_(std::move(lookup)) {}
+
+  void sign(protocol::message& m) override { (void)crypto::sign_message(m, identity_, as_); }
+  protocol::result<crypto::verified_signer> verify(const protocol::message& m,
+                                                   time_point now) override {
+    return crypto::verify_message(m, trust_, now, lookup_);
+  }
+
+ private:
+  const crypto::node_identity& identity_;
+  protocol::node_id as_;
+  crypto::trust_store& trust_;
+  crypto::certificate_lookup lookup_;
+};
+
+}  // namespace p2psip::peer

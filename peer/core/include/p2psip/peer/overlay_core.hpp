@@ -1,0 +1,270 @@
+#pragma once
+// The I/O-free CHORD-RELOAD overlay core of p2psip-peer (RFC 6940 sections 6.1, 6.2, 6.4, 10).
+// Bytes, link events and `now` go in; actions (send, close, open, deliver, log) and the next
+// deadline come out. No I/O, no clock reads, no threads: the runtime and the deterministic
+// simulator drive the same class.
+//
+// Readings of the RFC taken here (for docs/conformance.md):
+// - A link's remote becomes a peer (routing table) only when it sends Join or Update over that
+//   link; before that it is a client (6940 4.2.1) and is reached only on its own link.
+// - Routing state is kept in the via list (6.1.2 first strategy); answers go to
+//   [previous hop] + reverse(via). Responses are forwarded without via entries.
+// - TTL above initial-ttl: Error_TTL_Exceeded for any request; TTL 0: only when it would be
+//   forwarded. A response with a bad TTL, duplicate destinations, etc. is dropped, never answered.
+// - Own Node-ID in a request's via list (loop) and duplicate destination entries (13.6.5):
+//   Error_Invalid_Message. A request is never forwarded to a node already in its via list.
+// - A Node-ID destination that is neither connected nor routable onwards (we are responsible for
+//   that point): Error_Not_Found. Opaque/compressed ids (we mint none): Error_Invalid_Message.
+// - Attach without ICE: one host candidate (TLS-TCP-FH-NO-ICE); the requester opens the link, the
+//   answerer Updates it once the link is up (send_update is always set).
+// - Fingers: one Attach per finger interval to the finger target (10.5 step 3), Ping for fingers
+//   that are not neighbors. A direct Update/Ping without answer is retried once with a Ping; a
+//   second silence closes every link to that peer.
+// - Replicas (10.4) go to the first two successors right away (no 30 s hold-down); when our range
+//   grows (a predecessor is gone) the whole range is sent again to both replica holders.
+//   Replicas and hand-overs are accepted from peers only; anyone else may only store where we are
+//   responsible (Error_Forbidden).
+// - Leave: data first to the successor (replica_number 0), then LeaveReq to every neighbor.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "p2psip/peer/routing_table.hpp"
+#include "p2psip/peer/services.hpp"
+#include "p2psip/protocol/address.hpp"
+#include "p2psip/protocol/bodies.hpp"
+#include "p2psip/protocol/limits.hpp"
+#include "p2psip/protocol/message.hpp"
+
+namespace p2psip::peer {
+
+using duration = std::chrono::milliseconds;
+
+/// A link as the runtime numbers it (one TLS connection). 0 is never a real link.
+struct link_id {
+  std::uint64_t value = 0;
+  friend auto operator<=>(const link_id&, const link_id&) = default;
+};
+
+/// Send these bytes (one whole RELOAD message) on a link.
+struct send_action {
+  link_id link;
+  protocol::bytes data;
+};
+/// Close a link (hostile, dead, or no longer needed).
+struct close_link_action {
+  link_id link;
+  std::string reason;
+};
+/// Open a link to `address`; the remote certificate must carry `expected` when set (Attach
+/// without ICE: TLS-TCP-FH-NO-ICE host candidates). The runtime answers with on_link_up or
+/// on_link_failed.
+struct open_link_action {
+  protocol::ip_address_port address;
+  std::optional<protocol::node_id> expected;
+};
+/// Hand a message to the local application: the answer to one of its requests (or a synthetic
+/// Error_Request_Timeout), or a request the core does not handle itself (AppAttach, ...), which
+/// the application answers with respond().
+struct deliver_action {
+  protocol::message msg;
+  link_id link;  ///< where it arrived; {} for a locally made answer
+};
+struct log_action {
+  std::string text;
+};
+using action = std::variant<send_action, close_link_action, open_link_action, deliver_action,
+                            log_action>;
+
+enum class node_role : std::uint8_t {
+  first_peer,    ///< bootstraps a new overlay: responsible for the whole ring at once
+  joining_peer,  ///< joins through a bootstrap peer (RFC 6940 section 10.5)
+  client,        ///< never joins: one link to a peer, sends requests through it (section 4.2.1)
+};
+
+struct core_config {
+  protocol::node_id self;
+  node_role role = node_role::joining_peer;
+  std::uint32_t overlay = 0;       ///< forwarding header `overlay` (overlay_hash of the name)
+  protocol::limits limits;         ///< codec limits, node_id_length and initial_ttl
+  /// Where this peer accepts links (the host candidate of its Attach answers).
+  protocol::ip_address_port listen_address;
+  /// Bootstrap peers (joining peers and clients open a link to the first that answers).
+  std::vector<protocol::ip_address_port> bootstrap;
+  std::size_t neighbors = 3;                 ///< successors and predecessors kept
+  unsigned finger_slots = 16;                ///< finger indices maintained (1..finger_slots)
+  duration update_interval{400'000};         ///< chord-update-interval
+  duration finger_interval{60'000};          ///< one finger Attach per this (chord-ping-interval)
+  duration request_timeout{15'000};          ///< end-to-end request timeout
+  duration join_retry{10'000};               ///< restart the join when it stalls this long
+  bool reactive = true;                      ///< chord-reactive
+  std::size_t max_links = 256;
+  std::size_t max_pending = 1024;            ///< outstanding requests of this node
+  std::size_t max_candidates = 64;           ///< known-but-unconnected peers remembered
+  unsigned max_malformed_per_link = 8;       ///< undecodable messages before close_link
+};
+
+/// One row of the connection table.
+struct connection {
+  link_id link;
+  protocol::node_id remote;  ///< from the link's certificate
+  bool is_peer = false;      ///< it sent Join or Update: may enter the routing table
+  unsigned malformed = 0;
+  bool leaving = false;
+};
+
+/// Counters for tests and monitoring.
+struct core_stats {
+  std::uint64_t forwarded = 0;
+  std::uint64_t delivered_locally = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t errors_sent = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t timeouts = 0;
+};
+
+class overlay_core {
+ public:
+  overlay_core(core_config cfg, message_signer& signer, storage_service* storage,
+               random_source& rng);
+
+  /// Starts: a first peer is joined at once; others open a link to a bootstrap peer.
+  void start(time_point now);
+  /// A link is up; `remote` is the Node-ID its certificate proved.
+  void on_link_up(link_id link, const protocol::node_id& remote, time_point now);
+  /// A link is gone (closed by either side or failed).
+  void on_link_down(link_id link, time_point now);
+  /// An open_link_action could not be carried out.
+  void on_link_failed(const protocol::ip_address_port& address, time_point now);
+  /// One whole message's bytes arrived on `link`.
+  void on_message(link_id link, protocol::byte_view data, time_point now);
+  /// Deadlines passed (call at or after next_deadline()).
+  void on_timer(time_point now);
+  std::optional<time_point> next_deadline() const;
+  /// Takes the pending actions, oldest first.
+  std::vector<action> take_actions();
+
+  /// Sends an application request towards `destinations`; its answer comes back as a
+  /// deliver_action. Returns the transaction id, or an error when the pending table is full or
+  /// there is no route (not joined / no link).
+  protocol::result<std::uint64_t> send_request(std::vector<protocol::destination> destinations,
+                                               const protocol::message_body& body,
+                                               time_point now);
+  /// Answers a request that was delivered to the application.
+  void respond(const protocol::message& request, link_id arrival,
+               const protocol::message_body& body, time_point now);
+  /// Graceful shutdown: Leave to the neighbors, data handed to the successor (section 10.9).
+  void leave(time_point now);
+
+  const protocol::node_id& self() const noexcept { return cfg_.self; }
+  bool joined() const noexcept { return state_ == join_state::joined; }
+  const routing_table& routes() const noexcept { return routes_; }
+  const std::map<link_id, connection>& connections() const noexcept { return links_; }
+  std::optional<link_id> link_to(const protocol::node_id& node) const;
+  const core_stats& stats() const noexcept { return stats_; }
+  const core_config& config() const noexcept { return cfg_; }
+
+ private:
+  enum class join_state : std::uint8_t { idle, bootstrapping, attaching, awaiting_update, joining,
+                                         joined, left };
+  enum class purpose : std::uint8_t { app, attach, join, update, leave, store_replica,
+                                      store_handoff, ping, route_query };
+  struct pending_request {
+    purpose why = purpose::app;
+    time_point deadline;
+    protocol::node_id target;  ///< the Node-ID addressed (for liveness) when direct
+    bool direct = false;       ///< sent straight to a neighbor: a timeout means it is dead
+  };
+  struct pending_key {
+    std::uint64_t txid = 0;
+    link_id link;
+    friend auto operator<=>(const pending_key&, const pending_key&) = default;
+  };
+
+  // message plumbing
+  void handle_message(link_id link, protocol::message&& m, time_point now);
+  void route_or_deliver(link_id from, protocol::message&& m, time_point now);
+  void forward(link_id from, link_id to, protocol::message&& m, time_point now);
+  void deliver_local(link_id from, protocol::message&& m, time_point now);
+  void handle_request(link_id from, const protocol::message& m, const protocol::message_body& body,
+                      const crypto::verified_signer& signer, time_point now);
+  void handle_response(link_id from, protocol::message&& m, time_point now);
+  void send_error(link_id from, const protocol::message& request, protocol::reload_errc code,
+                  std::string_view text, time_point now);
+  void send_answer(link_id from, const protocol::message& request,
+                   const protocol::message_body& body, time_point now);
+  std::optional<link_id> choose_link(const protocol::destination& d) const;
+  bool send_message(link_id link, protocol::message& m);
+  std::optional<std::uint64_t> originate(std::vector<protocol::destination> dest,
+                                         const protocol::message_body& body, purpose why,
+                                         time_point now, std::optional<link_id> via = {});
+  void on_pending_done(const pending_request& p, const protocol::message* answer,
+                       link_id link, time_point now);
+
+  // topology
+  protocol::attach_req make_attach_req() const;
+  void do_attach(const protocol::node_id& target_point, bool resource,
+                 std::vector<protocol::destination> prefix, time_point now);
+  void attach_answered(const protocol::attach_ans& ans, const protocol::node_id& responder,
+                       time_point now);
+  void mark_peer(link_id link, time_point now);
+  void maybe_send_join(time_point now);
+  void topology_changed(const std::vector<protocol::node_id>& old_neighbors,
+                        const std::vector<protocol::node_id>& old_replicas, time_point now);
+  void send_update(link_id link, protocol::chord_update_type type, time_point now);
+  void send_updates_to_neighbors(time_point now);
+  void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by,
+                        time_point now);
+  void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number,
+                          time_point now);
+  void peer_lost(const protocol::node_id& node, time_point now);
+  void rebuild_routes();
+  std::vector<protocol::node_id> neighbor_set() const;
+  std::vector<protocol::node_id> replica_set() const;
+  void start_join(time_point now);
+  void stabilize(time_point now);
+  void maintain_fingers(time_point now);
+  protocol::node_id range_start() const;
+  duration jitter(duration base);
+  std::uint64_t new_txid();
+  void log(std::string text);
+  void malformed(link_id link, std::string_view why);
+
+  core_config cfg_;
+  message_signer& signer_;
+  storage_service* storage_;
+  random_source& rng_;
+  routing_table routes_;
+  std::map<link_id, connection> links_;
+  std::map<pending_key, pending_request> pending_;
+  std::deque<action> actions_;
+  join_state state_ = join_state::idle;
+  time_point started_{};
+  time_point join_started_{};
+  std::optional<link_id> bootstrap_link_;
+  std::size_t bootstrap_index_ = 0;
+  std::optional<protocol::node_id> admitting_peer_;
+  std::optional<time_point> next_update_;
+  std::optional<time_point> next_finger_;
+  unsigned next_finger_index_ = 1;
+  /// Nodes whose Attach we answered with send_update: Update them when their link is up.
+  std::map<protocol::node_id, time_point> owe_update_;
+  /// Nodes we are attaching to (request sent or link opening), with a deadline.
+  std::map<protocol::node_id, time_point> attaching_;
+  /// Peers heard of (from Updates, Leaves) but not connected.
+  std::map<protocol::node_id, time_point> candidates_;
+  /// Peers lost or gone recently (link loss, timeout, Leave), not to be attached again yet.
+  std::map<protocol::node_id, time_point> departed_;
+  std::vector<protocol::node_id> last_replicas_;
+  std::optional<protocol::node_id> last_range_start_;
+  core_stats stats_;
+};
+
+}  // namespace p2psip::peer

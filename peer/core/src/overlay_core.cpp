@@ -1,0 +1,1250 @@
+#include "p2psip/peer/overlay_core.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace p2psip::peer {
+
+namespace pr = protocol;
+using pr::reload_errc;
+
+namespace {
+
+bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
+  return std::find(v.begin(), v.end(), n) != v.end();
+}
+
+bool has_duplicates(const std::vector<pr::destination>& list) {
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    for (std::size_t j = i + 1; j < list.size(); ++j) {
+      if (list[i] == list[j]) return true;
+    }
+  }
+  return false;
+}
+
+std::uint64_t epoch_ms(time_point now) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  return ms < 0 ? 0 : static_cast<std::uint64_t>(ms);
+}
+
+// The ring share of (after, self] in parts per billion, from the top 64 bits of the distance.
+std::uint32_t share_ppb(const pr::node_id& after, const pr::node_id& self) {
+  if (after == self) return 1'000'000'000u;
+  const auto d = pr::ring_distance(after, self);
+  std::uint64_t top = 0;
+  for (std::size_t i = 0; i < 8 && i < d.size(); ++i) top = (top << 8) | d.data()[i];
+  const double share = static_cast<double>(top) / 18446744073709551616.0;
+  return static_cast<std::uint32_t>(share * 1e9);
+}
+
+}  // namespace
+
+overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_service* storage,
+                           random_source& rng)
+    : cfg_(std::move(cfg)),
+      signer_(signer),
+      storage_(storage),
+      rng_(rng),
+      routes_(cfg_.self, cfg_.neighbors) {
+  if (cfg_.finger_slots > routes_.finger_count()) cfg_.finger_slots = routes_.finger_count();
+  if (cfg_.finger_slots == 0) cfg_.finger_slots = 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+void overlay_core::log(std::string text) { actions_.push_back(log_action{std::move(text)}); }
+
+std::uint64_t overlay_core::new_txid() {
+  for (;;) {
+    const auto t = rng_.next_u64();
+    if (t != 0) return t;
+  }
+}
+
+duration overlay_core::jitter(duration base) {
+  // Uniform in [base/2, 3*base/2): spreads the periodic work of many peers (RFC 6940 10.7.1).
+  const auto b = base.count() <= 0 ? 1 : base.count();
+  const auto r = static_cast<std::int64_t>(rng_.next_u64() % static_cast<std::uint64_t>(b));
+  return duration{b / 2 + r};
+}
+
+std::vector<action> overlay_core::take_actions() {
+  std::vector<action> out(std::make_move_iterator(actions_.begin()),
+                          std::make_move_iterator(actions_.end()));
+  actions_.clear();
+  return out;
+}
+
+std::optional<link_id> overlay_core::link_to(const pr::node_id& node) const {
+  for (const auto& [id, c] : links_) {
+    if (c.remote == node && !c.leaving) return id;
+  }
+  return std::nullopt;
+}
+
+pr::node_id overlay_core::range_start() const {
+  return routes_.predecessors().empty() ? cfg_.self : routes_.predecessors().front();
+}
+
+std::vector<pr::node_id> overlay_core::neighbor_set() const {
+  std::vector<pr::node_id> out = routes_.successors();
+  for (const auto& p : routes_.predecessors()) {
+    if (!contains_node(out, p)) out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<pr::node_id> overlay_core::replica_set() const {
+  std::vector<pr::node_id> out;
+  for (const auto& s : routes_.successors()) {
+    if (out.size() == 2) break;
+    out.push_back(s);
+  }
+  return out;
+}
+
+void overlay_core::malformed(link_id link, std::string_view why) {
+  ++stats_.malformed;
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  ++it->second.malformed;
+  log("malformed message on link " + std::to_string(link.value) + ": " + std::string(why));
+  if (it->second.malformed == cfg_.max_malformed_per_link) {
+    actions_.push_back(close_link_action{link, "too many malformed messages"});
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+void overlay_core::start(time_point now) {
+  started_ = now;
+  switch (cfg_.role) {
+    case node_role::first_peer:
+      state_ = join_state::joined;
+      next_update_ = now + jitter(cfg_.update_interval);
+      next_finger_ = now + jitter(cfg_.finger_interval);
+      log("first peer of the overlay: joined");
+      break;
+    case node_role::joining_peer:
+      start_join(now);
+      break;
+    case node_role::client:
+      state_ = join_state::bootstrapping;
+      join_started_ = now;
+      if (!cfg_.bootstrap.empty()) {
+        actions_.push_back(open_link_action{cfg_.bootstrap[0], std::nullopt});
+      }
+      break;
+  }
+}
+
+void overlay_core::start_join(time_point now) {
+  state_ = join_state::bootstrapping;
+  join_started_ = now;
+  admitting_peer_.reset();
+  if (bootstrap_link_ && links_.count(*bootstrap_link_) != 0) {
+    state_ = join_state::attaching;
+    originate({pr::to_destination(pr::resource_id{pr::to_bytes(cfg_.self.next().view())})},
+              make_attach_req(), purpose::attach, now, *bootstrap_link_);
+    return;
+  }
+  if (cfg_.bootstrap.empty()) {
+    log("no bootstrap peer configured");
+    return;
+  }
+  const auto& addr = cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()];
+  ++bootstrap_index_;
+  actions_.push_back(open_link_action{addr, std::nullopt});
+}
+
+void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_point now) {
+  if (remote == cfg_.self || links_.size() >= cfg_.max_links || links_.count(link) != 0) {
+    actions_.push_back(close_link_action{link, "refused: self, duplicate or table full"});
+    return;
+  }
+  links_[link] = connection{link, remote, false, 0, false};
+  const bool we_attached = attaching_.erase(remote) != 0;
+
+  if (state_ == join_state::bootstrapping && !bootstrap_link_) {
+    bootstrap_link_ = link;
+    if (cfg_.role == node_role::joining_peer) {
+      start_join(now);
+    } else {
+      log("client: home peer link up");
+    }
+  }
+  if (auto it = owe_update_.find(remote); it != owe_update_.end()) {
+    owe_update_.erase(it);
+    send_update(link, pr::chord_update_type::full, now);
+  } else if (we_attached && state_ == join_state::joined) {
+    send_update(link, pr::chord_update_type::full, now);
+  }
+}
+
+void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now) {
+  log("link to " + address.to_string() + " failed");
+  if (state_ == join_state::bootstrapping && !bootstrap_link_) {
+    if (cfg_.role == node_role::joining_peer) {
+      start_join(now);
+    } else if (!cfg_.bootstrap.empty()) {
+      ++bootstrap_index_;
+      actions_.push_back(
+          open_link_action{cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()], std::nullopt});
+    }
+  }
+}
+
+void overlay_core::on_link_down(link_id link, time_point now) {
+  auto it = links_.find(link);
+  if (it == links_.end()) return;
+  const connection c = it->second;
+  links_.erase(it);
+  if (bootstrap_link_ && *bootstrap_link_ == link) bootstrap_link_.reset();
+  // Requests waiting on this link will not be answered.
+  std::vector<pending_request> lost;
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->first.link == link) {
+      lost.push_back(p->second);
+      p = pending_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  if (c.is_peer) {
+    // A second link to the same peer (both sides attached at once) takes over its role.
+    bool other = false;
+    for (auto& [id, o] : links_) {
+      if (o.remote == c.remote && !o.leaving) {
+        o.is_peer = true;
+        other = true;
+      }
+    }
+    if (!other) peer_lost(c.remote, now);
+  }
+  for (const auto& p : lost) on_pending_done(p, nullptr, link, now);
+  if (cfg_.role == node_role::client && state_ == join_state::bootstrapping && !bootstrap_link_ &&
+      !cfg_.bootstrap.empty()) {
+    ++bootstrap_index_;
+    actions_.push_back(
+        open_link_action{cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()], std::nullopt});
+  }
+}
+
+void overlay_core::leave(time_point now) {
+  if (state_ != join_state::joined) {
+    state_ = join_state::left;
+    return;
+  }
+  // Hand our data to the successor, which becomes responsible for it (before the Leave, while it
+  // still takes us for a peer).
+  if (storage_ && !routes_.successors().empty()) {
+    const auto succ = routes_.successors().front();
+    if (const auto l = link_to(succ)) {
+      for (auto& req : storage_->export_range(range_start(), cfg_.self, now)) {
+        req.replica_number = 0;
+        originate({pr::to_destination(succ)}, req, purpose::store_handoff, now, *l);
+      }
+    }
+  }
+  // RFC 6940 10.9: to predecessors "from_succ" with our successors, to successors "from_pred"
+  // with our predecessors.
+  for (const auto& n : neighbor_set()) {
+    const auto l = link_to(n);
+    if (!l) continue;
+    pr::chord_leave_data d;
+    if (contains_node(routes_.predecessors(), n)) {
+      d.type = pr::chord_leave_type::from_succ;
+      d.successors = routes_.successors();
+    } else {
+      d.type = pr::chord_leave_type::from_pred;
+      d.predecessors = routes_.predecessors();
+    }
+    auto enc = pr::encode_chord_leave_data(d);
+    if (!enc) continue;
+    originate({pr::to_destination(n)}, pr::leave_req{cfg_.self, std::move(*enc)}, purpose::leave,
+              now, *l);
+  }
+  state_ = join_state::left;
+  log("left the overlay");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+std::optional<time_point> overlay_core::next_deadline() const {
+  std::optional<time_point> d;
+  auto consider = [&](time_point t) {
+    if (!d || t < *d) d = t;
+  };
+  for (const auto& [k, p] : pending_) consider(p.deadline);
+  for (const auto& [n, t] : attaching_) consider(t);
+  if (state_ == join_state::joined) {
+    if (next_update_) consider(*next_update_);
+    if (next_finger_) consider(*next_finger_);
+  } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
+             state_ != join_state::left) {
+    consider(join_started_ + cfg_.join_retry);
+  }
+  return d;
+}
+
+void overlay_core::on_timer(time_point now) {
+  std::vector<std::pair<pending_key, pending_request>> expired;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.deadline <= now) {
+      expired.emplace_back(it->first, it->second);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [k, p] : expired) {
+    ++stats_.timeouts;
+    on_pending_done(p, nullptr, k.link, now);
+  }
+  std::erase_if(attaching_, [&](const auto& e) { return e.second <= now; });
+  std::erase_if(owe_update_, [&](const auto& e) { return e.second <= now; });
+  std::erase_if(candidates_, [&](const auto& e) { return e.second <= now; });
+  std::erase_if(departed_, [&](const auto& e) { return e.second <= now; });
+
+  if (state_ == join_state::joined) {
+    if (next_update_ && *next_update_ <= now) {
+      next_update_ = now + jitter(cfg_.update_interval);
+      stabilize(now);
+    }
+    if (next_finger_ && *next_finger_ <= now) {
+      next_finger_ = now + jitter(cfg_.finger_interval);
+      maintain_fingers(now);
+    }
+  } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
+             state_ != join_state::left && join_started_ + cfg_.join_retry <= now) {
+    log("join stalled: starting again");
+    start_join(now);
+  }
+}
+
+void overlay_core::stabilize(time_point now) {
+  if (cfg_.role == node_role::joining_peer && routes_.successors().empty() &&
+      !cfg_.bootstrap.empty()) {
+    // Lost every peer: we are not part of the ring any more. Join again (RFC 6940 10.7.2).
+    log("no successor left: joining again");
+    start_join(now);
+    return;
+  }
+  send_updates_to_neighbors(now);
+  // Candidates heard of earlier that would still improve the neighbor set.
+  std::vector<pr::node_id> better;
+  for (const auto& [n, t] : candidates_) {
+    if (routes_.improves_neighbors(n) && !link_to(n)) better.push_back(n);
+  }
+  for (const auto& n : better) do_attach(n, false, {}, now);
+}
+
+void overlay_core::maintain_fingers(time_point now) {
+  const unsigned i = next_finger_index_;
+  next_finger_index_ = next_finger_index_ % cfg_.finger_slots + 1;
+  const auto target = pr::finger_target(cfg_.self, i);
+  if (routes_.finger(i)) {
+    // Liveness of a finger that is not a neighbor (neighbors get Updates).
+    const auto f = *routes_.finger(i);
+    if (!routes_.is_neighbor(f)) {
+      if (const auto l = link_to(f)) {
+        if (auto tx = originate({pr::to_destination(f)}, pr::ping_req{}, purpose::ping, now, *l)) {
+          pending_[pending_key{*tx, *l}].direct = true;
+        }
+      }
+    }
+    return;
+  }
+  if (routes_.is_responsible(target)) return;
+  // Our successor is responsible for targets up to it: nothing to find.
+  if (!routes_.successors().empty() &&
+      pr::in_half_open_interval(target, cfg_.self, routes_.successors().front())) {
+    return;
+  }
+  do_attach(target, true, {}, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+bool overlay_core::send_message(link_id link, pr::message& m) {
+  auto enc = pr::encode_message(m, cfg_.limits);
+  if (!enc) {
+    log("cannot encode message: " + enc.error().message());
+    return false;
+  }
+  actions_.push_back(send_action{link, std::move(*enc)});
+  return true;
+}
+
+std::optional<link_id> overlay_core::choose_link(const pr::destination& d) const {
+  if (const auto* n = d.node()) {
+    if (const auto l = link_to(*n)) return l;
+    if (cfg_.role == node_role::client) return bootstrap_link_;
+    const auto hop = routes_.next_hop(*n);
+    if (!hop) return std::nullopt;
+    return link_to(*hop);
+  }
+  if (const auto* r = d.resource()) {
+    if (cfg_.role == node_role::client) return bootstrap_link_;
+    const auto point = r->as_ring_point();
+    if (!point) return std::nullopt;
+    const auto hop = routes_.next_hop(*point);
+    if (!hop) return std::nullopt;
+    return link_to(*hop);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> overlay_core::originate(std::vector<pr::destination> dest,
+                                                     const pr::message_body& body, purpose why,
+                                                     time_point now, std::optional<link_id> via) {
+  if (dest.empty() || pending_.size() >= cfg_.max_pending) return std::nullopt;
+  auto enc = pr::encode_body(body);
+  if (!enc) return std::nullopt;
+  pr::message m;
+  m.header.overlay = cfg_.overlay;
+  m.header.ttl = cfg_.limits.initial_ttl;
+  m.header.transaction_id = new_txid();
+  m.header.destination_list = std::move(dest);
+  m.contents.code = pr::code_of(body);
+  m.contents.body = std::move(*enc);
+  if (storage_ && std::holds_alternative<pr::store_req>(body)) {
+    m.security.certificates = storage_->signer_certificates(body);
+  }
+  signer_.sign(m);
+
+  // Where does it go first? Locally when this peer is responsible (a peer's own request).
+  bool local = false;
+  std::optional<link_id> link = via;
+  if (!link) {
+    const auto& first = m.header.destination_list.front();
+    if (cfg_.role != node_role::client && state_ == join_state::joined) {
+      if (const auto* r = first.resource()) {
+        const auto p = r->as_ring_point();
+        local = p && routes_.is_responsible(*p);
+      } else if (const auto* n = first.node()) {
+        local = *n == cfg_.self || n->is_wildcard();
+      }
+    }
+    if (!local) link = choose_link(first);
+    if (!local && !link) return std::nullopt;
+  }
+  pending_request p;
+  p.why = why;
+  p.deadline = now + cfg_.request_timeout;
+  if (const auto* n = m.header.destination_list.front().node()) p.target = *n;
+  const auto tx = m.header.transaction_id;
+  pending_[pending_key{tx, local ? link_id{} : *link}] = p;
+  if (local) {
+    route_or_deliver(link_id{}, std::move(m), now);
+  } else if (!send_message(*link, m)) {
+    pending_.erase(pending_key{tx, *link});
+    return std::nullopt;
+  }
+  return tx;
+}
+
+pr::result<std::uint64_t> overlay_core::send_request(std::vector<pr::destination> destinations,
+                                                     const pr::message_body& body,
+                                                     time_point now) {
+  if (!pr::is_request(pr::code_of(body))) return make_error_code(reload_errc::invalid_message);
+  if (cfg_.role != node_role::client && state_ != join_state::joined) {
+    return make_error_code(reload_errc::in_progress);
+  }
+  std::optional<link_id> via;
+  if (cfg_.role == node_role::client) {
+    if (!bootstrap_link_) return make_error_code(reload_errc::underlay_destination_unreachable);
+    via = bootstrap_link_;
+  }
+  const auto tx = originate(std::move(destinations), body, purpose::app, now, via);
+  if (!tx) return make_error_code(reload_errc::underlay_destination_unreachable);
+  return *tx;
+}
+
+void overlay_core::send_answer(link_id from, const pr::message& request,
+                               const pr::message_body& body, time_point now) {
+  pr::message resp;
+  resp.header.overlay = cfg_.overlay;
+  resp.header.ttl = cfg_.limits.initial_ttl;
+  resp.header.transaction_id = request.header.transaction_id;
+  // RFC 6940 6.2.2: destination = the node it came from, then the reversed via list.
+  if (from != link_id{}) {
+    const auto it = links_.find(from);
+    if (it == links_.end()) return;
+    resp.header.destination_list.push_back(pr::to_destination(it->second.remote));
+  }
+  for (auto v = request.header.via_list.rbegin(); v != request.header.via_list.rend(); ++v) {
+    resp.header.destination_list.push_back(*v);
+  }
+  auto enc = pr::encode_body(body);
+  if (!enc) {
+    log("cannot encode answer body");
+    return;
+  }
+  resp.contents.code = pr::code_of(body);
+  resp.contents.body = std::move(*enc);
+  if (storage_ && std::holds_alternative<pr::fetch_ans>(body)) {
+    resp.security.certificates = storage_->signer_certificates(body);
+  }
+  signer_.sign(resp);
+  if (resp.header.destination_list.empty()) {
+    // Our own request, answered locally.
+    handle_response(link_id{}, std::move(resp), now);
+    return;
+  }
+  auto bytes = pr::encode_message(resp, cfg_.limits);
+  const bool too_large = bytes && request.header.max_response_length != 0 &&
+                         bytes->size() > request.header.max_response_length;
+  if ((!bytes || too_large) && !std::holds_alternative<pr::error_response>(body)) {
+    send_error(from, request, too_large ? pr::response_too_large_error
+                                        : reload_errc::message_too_large,
+               "answer too large", now);
+    return;
+  }
+  if (!bytes) return;
+  actions_.push_back(send_action{from, std::move(*bytes)});
+}
+
+void overlay_core::send_error(link_id from, const pr::message& request, reload_errc code,
+                              std::string_view text, time_point now) {
+  ++stats_.errors_sent;
+  pr::error_response e;
+  e.error_code = static_cast<std::uint16_t>(code);
+  e.error_info = pr::to_bytes(text);
+  send_answer(from, request, e, now);
+}
+
+void overlay_core::respond(const pr::message& request, link_id arrival,
+                           const pr::message_body& body, time_point now) {
+  send_answer(arrival, request, body, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving and routing (RFC 6940 6.1, 6.2)
+
+void overlay_core::on_message(link_id link, pr::byte_view data, time_point now) {
+  if (links_.count(link) == 0) return;
+  auto m = pr::decode_message(data, cfg_.limits);
+  if (!m) {
+    malformed(link, m.error().message());
+    return;
+  }
+  handle_message(link, std::move(*m), now);
+}
+
+void overlay_core::handle_message(link_id link, pr::message&& m, time_point now) {
+  const bool request = pr::is_request(m.contents.code);
+  if (state_ == join_state::left) {
+    ++stats_.dropped;  // gone from the overlay: the runtime is closing our links
+    return;
+  }
+  if (!request && !pr::is_response(m.contents.code)) {
+    malformed(link, "neither request nor response");
+    return;
+  }
+  if (m.header.overlay != cfg_.overlay) {
+    ++stats_.dropped;
+    log("message for another overlay dropped");
+    return;
+  }
+  if (m.header.ttl > cfg_.limits.initial_ttl) {
+    if (request) {
+      send_error(link, m, reload_errc::ttl_exceeded, "TTL above initial-ttl", now);
+    } else {
+      ++stats_.dropped;
+    }
+    return;
+  }
+  if (has_duplicates(m.header.destination_list)) {
+    // RFC 6940 13.6.5.
+    if (request) {
+      send_error(link, m, reload_errc::invalid_message, "duplicate destination entries", now);
+    } else {
+      ++stats_.dropped;
+    }
+    return;
+  }
+  if (request && std::any_of(m.header.via_list.begin(), m.header.via_list.end(),
+                             [&](const pr::destination& d) {
+                               return d.node() && *d.node() == cfg_.self;
+                             })) {
+    send_error(link, m, reload_errc::invalid_message, "loop: own Node-ID in the via list", now);
+    return;
+  }
+  route_or_deliver(link, std::move(m), now);
+}
+
+void overlay_core::route_or_deliver(link_id from, pr::message&& m, time_point now) {
+  const bool request = pr::is_request(m.contents.code);
+  auto fail = [&](reload_errc code, std::string_view text) {
+    if (request) {
+      send_error(from, m, code, text, now);
+    } else {
+      ++stats_.dropped;
+      log("response dropped: " + std::string(text));
+    }
+  };
+  // Nodes the request already passed (and the one it comes from): never the next hop.
+  std::vector<pr::node_id> avoid;
+  if (request) {
+    for (const auto& v : m.header.via_list) {
+      if (const auto* n = v.node()) avoid.push_back(*n);
+    }
+    if (const auto it = links_.find(from); it != links_.end()) avoid.push_back(it->second.remote);
+  }
+  auto& dl = m.header.destination_list;
+  while (!dl.empty()) {
+    const auto& first = dl.front();
+    if (const auto* n = first.node()) {
+      if (*n == cfg_.self) {
+        if (dl.size() == 1) break;  // for us
+        dl.erase(dl.begin());
+        continue;
+      }
+      if (n->is_wildcard()) break;
+      if (const auto l = link_to(*n)) {
+        forward(from, *l, std::move(m), now);
+        return;
+      }
+      if (cfg_.role == node_role::client || state_ != join_state::joined ||
+          routes_.is_responsible(*n)) {
+        fail(reload_errc::not_found, "no such node");
+        return;
+      }
+      const auto hop = routes_.next_hop(*n, avoid);
+      const auto l = hop ? link_to(*hop) : std::nullopt;
+      if (!l) {
+        fail(reload_errc::not_found, "no route");
+        return;
+      }
+      forward(from, *l, std::move(m), now);
+      return;
+    }
+    if (const auto* r = first.resource()) {
+      if (dl.size() != 1) {
+        ++stats_.dropped;
+        log("Resource-ID not last in the destination list: dropped");
+        return;
+      }
+      const auto point = r->as_ring_point();
+      if (!point) {
+        fail(reload_errc::invalid_message, "Resource-ID of the wrong length");
+        return;
+      }
+      if (cfg_.role == node_role::client || state_ != join_state::joined) {
+        fail(reload_errc::not_found, "not a peer of the ring");
+        return;
+      }
+      if (routes_.is_responsible(*point)) break;
+      const auto hop = routes_.next_hop(*point, avoid);
+      const auto l = hop ? link_to(*hop) : std::nullopt;
+      if (!l) {
+        fail(reload_errc::not_found, "no route");
+        return;
+      }
+      forward(from, *l, std::move(m), now);
+      return;
+    }
+    // Opaque and compressed ids: we never mint them, so none can be ours to expand.
+    fail(reload_errc::invalid_message, "unknown opaque id");
+    return;
+  }
+  deliver_local(from, std::move(m), now);
+}
+
+void overlay_core::forward(link_id from, link_id to, pr::message&& m, time_point now) {
+  const bool request = pr::is_request(m.contents.code);
+  if (cfg_.role == node_role::client && from != link_id{}) {
+    ++stats_.dropped;  // a client never routes for others
+    return;
+  }
+  if (request) {
+    for (const auto& o : m.header.options) {
+      if (o.flags & pr::option_flags::forward_critical) {
+        send_error(from, m, reload_errc::unsupported_forwarding_option,
+                   "unknown forward-critical option", now);
+        return;
+      }
+    }
+  }
+  if (from != link_id{}) {
+    if (m.header.ttl == 0) {
+      if (request) send_error(from, m, reload_errc::ttl_exceeded, "TTL exceeded", now);
+      else ++stats_.dropped;
+      return;
+    }
+    --m.header.ttl;
+    if (request) {
+      if (m.header.via_list.size() >= cfg_.limits.max_via_entries) {
+        send_error(from, m, reload_errc::message_too_large, "via list full", now);
+        return;
+      }
+      m.header.via_list.push_back(pr::to_destination(links_.at(from).remote));
+    }
+  }
+  auto bytes = pr::encode_message(m, cfg_.limits);
+  if (!bytes) {
+    if (request && from != link_id{}) {
+      m.header.via_list.pop_back();
+      send_error(from, m, reload_errc::message_too_large, "message too large to forward", now);
+    } else {
+      ++stats_.dropped;
+    }
+    return;
+  }
+  ++stats_.forwarded;
+  actions_.push_back(send_action{to, std::move(*bytes)});
+}
+
+void overlay_core::deliver_local(link_id from, pr::message&& m, time_point now) {
+  ++stats_.delivered_locally;
+  const bool request = pr::is_request(m.contents.code);
+  auto signer = signer_.verify(m, now);
+  if (!signer) {
+    // RFC 6940 6.3.4: a message whose signature does not verify is dropped.
+    ++stats_.dropped;
+    log("signature check failed: message dropped");
+    return;
+  }
+  if (!request) {
+    handle_response(from, std::move(m), now);
+    return;
+  }
+  for (const auto& o : m.header.options) {
+    if (o.flags & pr::option_flags::destination_critical) {
+      send_error(from, m, reload_errc::unsupported_forwarding_option,
+                 "unknown destination-critical option", now);
+      return;
+    }
+  }
+  for (const auto& e : m.contents.extensions) {
+    if (e.critical) {
+      send_error(from, m, reload_errc::unknown_extension, "unknown critical extension", now);
+      return;
+    }
+  }
+  auto body = pr::decode_body(m.contents.code, m.contents.body, cfg_.limits);
+  if (!body) {
+    send_error(from, m, reload_errc::invalid_message, body.error().message(), now);
+    return;
+  }
+  handle_request(from, m, *body, *signer, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests addressed to this node
+
+void overlay_core::handle_request(link_id from, const pr::message& m, const pr::message_body& body,
+                                  const crypto::verified_signer& signer, time_point now) {
+  const pr::node_id& requester = signer.node;
+  const bool direct = from != link_id{} && m.header.via_list.empty() &&
+                      links_.count(from) != 0 && links_.at(from).remote == requester;
+
+  if (std::holds_alternative<pr::ping_req>(body)) {
+    send_answer(from, m, pr::ping_ans{rng_.next_u64(), epoch_ms(now)}, now);
+    return;
+  }
+  if (const auto* probe = std::get_if<pr::probe_req>(&body)) {
+    pr::probe_ans ans;
+    for (const auto t : probe->requested_info) {
+      pr::probe_information info;
+      info.type = t;
+      if (t == pr::probe_info_type::responsible_set) {
+        info.value = share_ppb(range_start(), cfg_.self);
+      } else if (t == pr::probe_info_type::num_resources) {
+        info.value = storage_ ? static_cast<std::uint32_t>(
+                                    storage_->export_range(range_start(), cfg_.self, now).size())
+                              : 0;
+      } else if (t == pr::probe_info_type::uptime) {
+        info.value = static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+      } else {
+        continue;
+      }
+      ans.probe_info.push_back(info);
+    }
+    send_answer(from, m, ans, now);
+    return;
+  }
+  if (const auto* rq = std::get_if<pr::route_query_req>(&body)) {
+    std::optional<pr::node_id> point;
+    if (const auto* n = rq->destination.node()) point = *n;
+    if (const auto* r = rq->destination.resource()) point = r->as_ring_point();
+    if (!point) {
+      send_error(from, m, reload_errc::invalid_message, "unroutable destination", now);
+      return;
+    }
+    pr::route_query_ans ans;
+    if (*point == cfg_.self || routes_.is_responsible(*point)) {
+      ans.next_peer = cfg_.self;
+    } else if (link_to(*point) && rq->destination.node()) {
+      ans.next_peer = *point;
+    } else {
+      ans.next_peer = routes_.next_hop(*point).value_or(cfg_.self);
+    }
+    send_answer(from, m, ans, now);
+    if (rq->send_update && from != link_id{} && direct) {
+      send_update(from, pr::chord_update_type::full, now);
+    }
+    return;
+  }
+  if (const auto* at = std::get_if<pr::attach_req>(&body)) {
+    if (cfg_.role == node_role::client) {
+      send_error(from, m, reload_errc::forbidden, "a client accepts no Attach", now);
+      return;
+    }
+    pr::attach_ans ans;
+    ans.ufrag = pr::to_bytes("p2psip");
+    ans.password = pr::to_bytes("no-ice");
+    ans.role = pr::to_bytes("active");
+    pr::ice_candidate c;
+    c.addr_port = cfg_.listen_address;
+    c.overlay_link = pr::overlay_link_type::tls_tcp_fh_no_ice;
+    c.foundation = pr::to_bytes("1");
+    c.priority = 1;
+    c.type = pr::candidate_type::host;
+    ans.candidates.push_back(c);
+    send_answer(from, m, ans, now);
+    if (at->send_update && requester != cfg_.self) {
+      if (const auto l = link_to(requester)) {
+        send_update(*l, pr::chord_update_type::full, now);
+      } else if (owe_update_.size() < cfg_.max_candidates) {
+        owe_update_[requester] = now + cfg_.request_timeout;
+      }
+    }
+    return;
+  }
+  if (const auto* jr = std::get_if<pr::join_req>(&body)) {
+    if (!direct || jr->joining_peer_id != requester || state_ != join_state::joined) {
+      send_error(from, m, reload_errc::forbidden, "Join must come from the joining peer directly",
+                 now);
+      return;
+    }
+    send_answer(from, m, pr::join_ans{}, now);
+    // RFC 6940 10.5 step 6: the data the joining peer now owns.
+    const auto after = range_start();
+    if (storage_ && pr::in_open_interval(requester, after, cfg_.self)) {
+      for (auto& req : storage_->export_range(after, requester, now)) {
+        req.replica_number = 0;
+        originate({pr::to_destination(requester)}, req, purpose::store_handoff, now, from);
+      }
+    }
+    const auto before = neighbor_set();
+    mark_peer(from, now);
+    // Step 8: Update to every neighbor, whether or not the set changed.
+    if (neighbor_set() == before || !cfg_.reactive) send_updates_to_neighbors(now);
+    return;
+  }
+  if (const auto* lr = std::get_if<pr::leave_req>(&body)) {
+    if (lr->leaving_peer_id != requester) {
+      send_error(from, m, reload_errc::forbidden, "Leave for another node", now);
+      return;
+    }
+    send_answer(from, m, pr::leave_ans{}, now);
+    std::vector<pr::node_id> told;
+    if (auto d = pr::decode_chord_leave_data(lr->overlay_specific_data, cfg_.limits)) {
+      told = d->successors;
+      told.insert(told.end(), d->predecessors.begin(), d->predecessors.end());
+    }
+    for (auto& [id, c] : links_) {
+      if (c.remote == requester) {
+        c.leaving = true;
+        c.is_peer = false;
+      }
+    }
+    peer_lost(requester, now);
+    for (auto& n : told) {
+      if (n != cfg_.self && candidates_.size() < cfg_.max_candidates) {
+        candidates_[n] = now + cfg_.update_interval;
+      }
+    }
+    std::vector<pr::node_id> better;
+    for (const auto& n : told) {
+      if (n != cfg_.self && n != requester && !link_to(n) && routes_.improves_neighbors(n)) {
+        better.push_back(n);
+      }
+    }
+    for (const auto& n : better) do_attach(n, false, {}, now);
+    return;
+  }
+  if (const auto* up = std::get_if<pr::update_req>(&body)) {
+    send_answer(from, m, pr::update_ans{}, now);
+    if (cfg_.role == node_role::client) return;
+    if (direct) mark_peer(from, now);
+    if (direct && state_ == join_state::joined && up->type != pr::chord_update_type::peer_ready) {
+      // Chord's stabilization: when we know peers that belong in the sender's neighbor lists
+      // (ourselves included), tell it, so that a stale view cannot persist (RFC 6940 10.7.4.x:
+      // "if the Update reveals ... closer peers").
+      routing_table theirs(requester, cfg_.neighbors);
+      for (const auto& n : up->predecessors) theirs.add(n);
+      for (const auto& n : up->successors) theirs.add(n);
+      bool stale = theirs.improves_neighbors(cfg_.self);
+      for (const auto& n : neighbor_set()) stale = stale || theirs.improves_neighbors(n);
+      if (stale) send_update(from, pr::chord_update_type::neighbors, now);
+    }
+    std::vector<pr::node_id> heard = up->predecessors;
+    heard.insert(heard.end(), up->successors.begin(), up->successors.end());
+    heard.insert(heard.end(), up->fingers.begin(), up->fingers.end());
+    learn_candidates(heard, direct ? from : link_id{}, now);
+    maybe_send_join(now);
+    return;
+  }
+  if (const auto* st = std::get_if<pr::store_req>(&body)) {
+    if (!storage_ || cfg_.role == node_role::client) {
+      send_error(from, m, reload_errc::forbidden, "this node stores nothing", now);
+      return;
+    }
+    // Replicas and hand-overs come from peers only (RFC 6940 10.4: "an appropriate
+    // predecessor"); anyone else may only store where we are responsible.
+    bool from_peer = false;
+    for (const auto& [id, c] : links_) from_peer = from_peer || (c.remote == requester && c.is_peer);
+    const auto point = st->resource.as_ring_point();
+    const bool ours = point && state_ == join_state::joined && routes_.is_responsible(*point);
+    if (!from_peer && (st->replica_number != 0 || !ours)) {
+      send_error(from, m, reload_errc::forbidden, "not responsible for this Resource-ID", now);
+      return;
+    }
+    auto ans = storage_->store(*st, signer, m.security.certificates, now);
+    if (auto* sa = std::get_if<pr::store_ans>(&ans);
+        sa && st->replica_number == 0 && state_ == join_state::joined) {
+      // RFC 6940 10.4: replicas on the first two successors.
+      std::vector<pr::node_id> replicas;
+      std::uint8_t number = 1;
+      for (const auto& s : replica_set()) {
+        if (s == requester) continue;
+        const auto l = link_to(s);
+        if (!l) continue;
+        auto copy = *st;
+        copy.replica_number = number++;
+        if (originate({pr::to_destination(s)}, copy, purpose::store_replica, now, *l)) {
+          replicas.push_back(s);
+        }
+      }
+      for (auto& kr : sa->kind_responses) kr.replicas = replicas;
+    }
+    send_answer(from, m, ans, now);
+    return;
+  }
+  if (const auto* fr = std::get_if<pr::fetch_req>(&body)) {
+    if (!storage_) {
+      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
+      return;
+    }
+    send_answer(from, m, storage_->fetch(*fr, now), now);
+    return;
+  }
+  if (const auto* sr = std::get_if<pr::stat_req>(&body)) {
+    if (!storage_) {
+      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
+      return;
+    }
+    send_answer(from, m, storage_->stat(*sr, now), now);
+    return;
+  }
+  if (const auto* fd = std::get_if<pr::find_req>(&body)) {
+    if (!storage_) {
+      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
+      return;
+    }
+    send_answer(from, m, storage_->find(*fd, range_start(), cfg_.self, now), now);
+    return;
+  }
+  // AppAttach, ConfigUpdate, experimental and unknown codes: the application decides.
+  actions_.push_back(deliver_action{m, from});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers to our requests
+
+void overlay_core::handle_response(link_id from, pr::message&& m, time_point now) {
+  const auto it = pending_.find(pending_key{m.header.transaction_id, from});
+  if (it == pending_.end()) {
+    ++stats_.dropped;
+    log("answer to no pending request (or on the wrong link) dropped");
+    return;
+  }
+  const auto p = it->second;
+  pending_.erase(it);
+  on_pending_done(p, &m, from, now);
+}
+
+void overlay_core::on_pending_done(const pending_request& p, const pr::message* answer,
+                                   link_id link, time_point now) {
+  if (p.why == purpose::app) {
+    if (answer) {
+      actions_.push_back(deliver_action{*answer, link});
+    } else {
+      pr::message t;
+      t.header.overlay = cfg_.overlay;
+      t.contents.code = pr::codes::error;
+      pr::error_response e{static_cast<std::uint16_t>(reload_errc::request_timeout),
+                           pr::to_bytes("no answer")};
+      if (auto enc = pr::encode_body(e)) t.contents.body = std::move(*enc);
+      actions_.push_back(deliver_action{std::move(t), link});
+    }
+    return;
+  }
+  if (!answer) {
+    if (p.direct && link != link_id{}) {
+      // A neighbor or finger that does not answer is dead (RFC 6940 10.7.2).
+      const auto it = links_.find(link);
+      if (it != links_.end() && it->second.remote == p.target && p.why != purpose::ping) {
+        // One lost answer is not death yet: ask again with a Ping, on the same link.
+        if (auto tx = originate({pr::to_destination(p.target)}, pr::ping_req{}, purpose::ping, now,
+                                link)) {
+          pending_[pending_key{*tx, link}].direct = true;
+          return;
+        }
+      }
+      if (it != links_.end() && it->second.remote == p.target) {
+        log("no answer from " + p.target.hex() + ": its links closed");
+        for (auto l = links_.begin(); l != links_.end();) {
+          if (l->second.remote == p.target) {
+            actions_.push_back(close_link_action{l->first, "peer unresponsive"});
+            l = links_.erase(l);
+          } else {
+            ++l;
+          }
+        }
+        peer_lost(p.target, now);
+      }
+    }
+    if ((p.why == purpose::attach || p.why == purpose::join) &&
+        state_ != join_state::joined && cfg_.role == node_role::joining_peer) {
+      log("join step timed out");
+    }
+    return;
+  }
+  const bool is_error = answer->contents.code == pr::codes::error;
+  if (p.why == purpose::attach) {
+    if (is_error) return;
+    auto body = pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits);
+    if (!body) return;
+    const auto* ans = std::get_if<pr::attach_ans>(&*body);
+    if (!ans) return;
+    auto signer = signer_.verify(*answer, now);
+    if (!signer) return;
+    attach_answered(*ans, signer->node, now);
+    return;
+  }
+  if (p.why == purpose::join) {
+    if (is_error || state_ != join_state::joining) {
+      log("Join refused");
+      return;
+    }
+    state_ = join_state::joined;
+    next_update_ = now + jitter(cfg_.update_interval);
+    next_finger_ = now + jitter(cfg_.finger_interval);
+    log("joined the overlay");
+    // RFC 6940 10.5 step 9.
+    send_updates_to_neighbors(now);
+    last_replicas_ = replica_set();
+    last_range_start_ = range_start();
+    return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topology
+
+pr::attach_req overlay_core::make_attach_req() const {
+  // No ICE (TLS-TCP-FH-NO-ICE): one host candidate, our listening address. The requester opens
+  // the link once the answer arrives; send_update asks the answerer for its routing table.
+  pr::attach_req req;
+  req.ufrag = pr::to_bytes("p2psip");
+  req.password = pr::to_bytes("no-ice");
+  req.role = pr::to_bytes("passive");
+  pr::ice_candidate c;
+  c.addr_port = cfg_.listen_address;
+  c.overlay_link = pr::overlay_link_type::tls_tcp_fh_no_ice;
+  c.foundation = pr::to_bytes("1");
+  c.priority = 1;
+  c.type = pr::candidate_type::host;
+  req.candidates.push_back(c);
+  req.send_update = true;
+  return req;
+}
+
+void overlay_core::do_attach(const pr::node_id& target, bool resource,
+                             std::vector<pr::destination> prefix, time_point now) {
+  if (!resource) {
+    if (target == cfg_.self || link_to(target) || attaching_.count(target) != 0) return;
+    if (attaching_.size() >= cfg_.max_candidates) return;
+  }
+  if (links_.size() >= cfg_.max_links) return;
+  auto req = make_attach_req();
+  auto dest = std::move(prefix);
+  if (resource) {
+    dest.push_back(pr::to_destination(pr::resource_id{pr::to_bytes(target.view())}));
+  } else {
+    dest.push_back(pr::to_destination(target));
+  }
+  std::optional<link_id> via;
+  if (dest.size() > 1 && dest.front().node()) via = link_to(*dest.front().node());
+  if (originate(std::move(dest), req, purpose::attach, now, via) && !resource) {
+    attaching_[target] = now + cfg_.request_timeout;
+  }
+}
+
+void overlay_core::attach_answered(const pr::attach_ans& ans, const pr::node_id& responder,
+                                   time_point now) {
+  if (responder == cfg_.self) return;
+  if (cfg_.role == node_role::joining_peer &&
+      (state_ == join_state::attaching || state_ == join_state::bootstrapping) &&
+      !admitting_peer_) {
+    admitting_peer_ = responder;
+    state_ = join_state::awaiting_update;
+    // Its Update may have overtaken this answer (it comes straight, the answer through the
+    // bootstrap peer).
+    maybe_send_join(now);
+  }
+  if (link_to(responder)) return;
+  for (const auto& c : ans.candidates) {
+    if (c.overlay_link != pr::overlay_link_type::tls_tcp_fh_no_ice) continue;
+    attaching_[responder] = now + cfg_.request_timeout;
+    actions_.push_back(open_link_action{c.addr_port, responder});
+    return;
+  }
+  log("Attach answer without a usable candidate");
+}
+
+void overlay_core::maybe_send_join(time_point now) {
+  // RFC 6940 10.5 step 5: once the admitting peer has sent its Update over our link to it.
+  if (state_ != join_state::awaiting_update || !admitting_peer_) return;
+  for (const auto& [id, c] : links_) {
+    if (c.remote == *admitting_peer_ && c.is_peer && !c.leaving) {
+      state_ = join_state::joining;
+      originate({pr::to_destination(c.remote)}, pr::join_req{cfg_.self, {}}, purpose::join, now,
+                id);
+      return;
+    }
+  }
+}
+
+void overlay_core::rebuild_routes() {
+  std::vector<pr::node_id> peers;
+  for (const auto& [id, c] : links_) {
+    if (c.is_peer && !c.leaving) peers.push_back(c.remote);
+  }
+  routes_.rebuild(peers);
+}
+
+void overlay_core::mark_peer(link_id link, time_point now) {
+  auto it = links_.find(link);
+  if (it == links_.end() || it->second.is_peer || it->second.leaving) return;
+  const auto old_neighbors = neighbor_set();
+  const auto old_replicas = last_replicas_;
+  it->second.is_peer = true;
+  candidates_.erase(it->second.remote);
+  routes_.add(it->second.remote);
+  topology_changed(old_neighbors, old_replicas, now);
+}
+
+void overlay_core::peer_lost(const pr::node_id& node, time_point now) {
+  const auto old_neighbors = neighbor_set();
+  const auto old_replicas = last_replicas_;
+  rebuild_routes();
+  // Others' Updates may name it for a while: do not attach to it again too soon.
+  candidates_.erase(node);
+  if (departed_.size() >= cfg_.max_candidates) departed_.erase(departed_.begin());
+  departed_[node] = now + cfg_.request_timeout;
+  topology_changed(old_neighbors, old_replicas, now);
+}
+
+void overlay_core::topology_changed(const std::vector<pr::node_id>& old_neighbors,
+                                    const std::vector<pr::node_id>& old_replicas,
+                                    time_point now) {
+  if (state_ != join_state::joined) return;
+  if (neighbor_set() != old_neighbors && cfg_.reactive) send_updates_to_neighbors(now);
+  // Re-replicate our range to new members of the replica set (RFC 6940 10.7.3).
+  // When our range grew (a predecessor left), the replicas lack the part we took over: send the
+  // whole range to every replica holder.
+  const auto start = range_start();
+  const bool grew = last_range_start_ && start != *last_range_start_ &&
+                    pr::in_open_interval(*last_range_start_, start, cfg_.self);
+  last_range_start_ = start;
+  const auto replicas = replica_set();
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    if (grew || !contains_node(old_replicas, replicas[i])) {
+      replicate_range_to(replicas[i], static_cast<std::uint8_t>(i + 1), now);
+    }
+  }
+  last_replicas_ = replicas;
+}
+
+void overlay_core::replicate_range_to(const pr::node_id& to, std::uint8_t replica_number,
+                                      time_point now) {
+  if (!storage_) return;
+  const auto l = link_to(to);
+  if (!l) return;
+  for (auto& req : storage_->export_range(range_start(), cfg_.self, now)) {
+    req.replica_number = replica_number;
+    originate({pr::to_destination(to)}, req, purpose::store_replica, now, *l);
+  }
+}
+
+void overlay_core::send_update(link_id link, pr::chord_update_type type, time_point now) {
+  const auto it = links_.find(link);
+  if (it == links_.end() || cfg_.role == node_role::client) return;
+  if (state_ != join_state::joined) return;
+  pr::update_req u;
+  u.uptime = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+  u.type = type;
+  if (type != pr::chord_update_type::peer_ready) {
+    u.predecessors = routes_.predecessors();
+    u.successors = routes_.successors();
+  }
+  if (type == pr::chord_update_type::full) u.fingers = routes_.fingers();
+  const auto target = it->second.remote;
+  if (auto tx = originate({pr::to_destination(target)}, u, purpose::update, now, link)) {
+    pending_[pending_key{*tx, link}].direct = true;
+  }
+}
+
+void overlay_core::send_updates_to_neighbors(time_point now) {
+  for (const auto& n : neighbor_set()) {
+    if (const auto l = link_to(n)) send_update(*l, pr::chord_update_type::neighbors, now);
+  }
+}
+
+void overlay_core::learn_candidates(const std::vector<pr::node_id>& ids, link_id told_by,
+                                    time_point now) {
+  std::vector<pr::destination> prefix;
+  if (told_by != link_id{}) {
+    if (const auto it = links_.find(told_by); it != links_.end()) {
+      prefix.push_back(pr::to_destination(it->second.remote));
+    }
+  }
+  for (const auto& n : ids) {
+    if (n == cfg_.self || n.size() != cfg_.self.size() || departed_.count(n) != 0) continue;
+    if (const auto l = link_to(n)) {
+      // Linked, but it never told us it is a peer (e.g. our bootstrap link): ask it for an
+      // Update (RouteQuery with send_update, RFC 6940 6.4.2.4).
+      if (!links_.at(*l).is_peer && attaching_.count(n) == 0 &&
+          attaching_.size() < cfg_.max_candidates) {
+        pr::route_query_req q;
+        q.send_update = true;
+        q.destination = pr::to_destination(n);
+        if (originate({pr::to_destination(n)}, q, purpose::route_query, now, *l)) {
+          attaching_[n] = now + cfg_.request_timeout;
+        }
+      }
+      continue;
+    }
+    const unsigned fi = routes_.finger_index(n);
+    const bool finger_gap = fi >= 1 && fi <= cfg_.finger_slots && !routes_.finger(fi);
+    if (routes_.improves_neighbors(n) || finger_gap) {
+      if (candidates_.size() < cfg_.max_candidates) candidates_[n] = now + cfg_.update_interval;
+      do_attach(n, false, prefix, now);
+    }
+  }
+}
+
+}  // namespace p2psip::peer

@@ -1,0 +1,62 @@
+// routing_table: neighbor lists, finger intervals (RFC 6940 10.3 numbering), greedy next hop.
+#include <doctest/doctest.h>
+
+#include "p2psip/peer/routing_table.hpp"
+#include "sim_network.hpp"
+
+using p2psip::peer::routing_table;
+using p2psip::sim::id_at;
+
+TEST_CASE("routing_table keeps the nearest successors and predecessors") {
+  routing_table t(id_at(0x10), 3);
+  for (int b : {0x30, 0x80, 0xC0, 0x05, 0x50, 0x20}) t.add(id_at(static_cast<std::uint8_t>(b)));
+  REQUIRE(t.successors().size() == 3);
+  CHECK(t.successors()[0] == id_at(0x20));
+  CHECK(t.successors()[1] == id_at(0x30));
+  CHECK(t.successors()[2] == id_at(0x50));
+  REQUIRE(t.predecessors().size() == 3);
+  CHECK(t.predecessors()[0] == id_at(0x05));
+  CHECK(t.predecessors()[1] == id_at(0xC0));
+  CHECK(t.predecessors()[2] == id_at(0x80));
+  CHECK_FALSE(t.add(id_at(0x10)));  // never itself
+  CHECK(t.improves_neighbors(id_at(0x15)));
+  CHECK_FALSE(t.improves_neighbors(id_at(0x60)));
+}
+
+TEST_CASE("routing_table finger numbering: finger 1 is half way round") {
+  routing_table t(id_at(0x00, 0x00), 3);
+  CHECK(t.finger_index(id_at(0x80)) == 1);   // [self + 2^127, self + 2^128)
+  CHECK(t.finger_index(id_at(0xFF)) == 1);
+  CHECK(t.finger_index(id_at(0x40)) == 2);   // [2^126, 2^127)
+  CHECK(t.finger_index(id_at(0x7F)) == 2);
+  CHECK(t.finger_index(id_at(0x01)) == 8);
+  CHECK(t.finger_index(id_at(0x00)) == 0);   // self
+  t.add(id_at(0x90));
+  t.add(id_at(0x81));
+  REQUIRE(t.finger(1));
+  CHECK(*t.finger(1) == id_at(0x81));  // nearest the interval start
+  CHECK_FALSE(t.finger(2));
+  // Wrap-around: self near the top of the ring.
+  routing_table w(id_at(0xF0), 3);
+  CHECK(w.finger_index(id_at(0x70)) == 1);
+  CHECK(w.finger_index(id_at(0x30)) == 2);
+}
+
+TEST_CASE("routing_table responsibility and greedy next hop") {
+  routing_table t(id_at(0x10), 3);
+  CHECK(t.is_responsible(id_at(0x99)));  // alone: the whole ring
+  for (int b : {0x30, 0x80, 0xC0, 0x05}) t.add(id_at(static_cast<std::uint8_t>(b)));
+  CHECK(t.is_responsible(id_at(0x08)));
+  CHECK(t.is_responsible(id_at(0x10)));
+  CHECK_FALSE(t.is_responsible(id_at(0x05)));
+  CHECK_FALSE(t.is_responsible(id_at(0x11)));
+  CHECK(*t.next_hop(id_at(0x90)) == id_at(0x80));  // largest in (self, k)
+  CHECK(*t.next_hop(id_at(0x80)) == id_at(0x30));  // (self, k) is open
+  CHECK(*t.next_hop(id_at(0x20)) == id_at(0x30));  // none in (self, k): smallest greater
+  CHECK(*t.next_hop(id_at(0x02)) == id_at(0xC0));  // wraps past zero
+  CHECK(*t.next_hop(id_at(0xFF)) == id_at(0xC0));
+  t.remove(id_at(0x30));
+  CHECK(*t.next_hop(id_at(0x20)) == id_at(0x80));
+  routing_table empty(id_at(0x10));
+  CHECK_FALSE(empty.next_hop(id_at(0x20)));
+}

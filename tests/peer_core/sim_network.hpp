@@ -1,0 +1,494 @@
+#pragma once
+// A tiny deterministic in-memory network for overlay_core tests (the seed of the simulator):
+// a virtual clock, seeded randomness, per-link FIFO delivery with latency and optional loss,
+// a fake signer (the Node-ID travels in the SignerIdentity; no real crypto) and an in-memory
+// store. Every core's actions are carried out here: send -> delivered to the other end of the
+// link after the latency, open_link -> both ends get on_link_up, close_link -> on_link_down.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "p2psip/crypto/certificate.hpp"
+#include "p2psip/peer/overlay_core.hpp"
+#include "test_identity.hpp"
+
+namespace p2psip::sim {
+
+namespace pr = protocol;
+using peer::time_point;
+using namespace std::chrono_literals;
+
+/// splitmix64: small, seedable, good enough for jitter and transaction ids.
+class seeded_random final : public peer::random_source {
+ public:
+  explicit seeded_random(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next_u64() override {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next_u64() % n; }
+
+ private:
+  std::uint64_t state_;
+};
+
+/// One certificate shared by every fake signer (made once per test process): verified_signer
+/// needs a certificate object; the Node-ID the fake vouches for is the one in the SignerIdentity.
+inline const crypto::certificate& shared_test_certificate() {
+  static const crypto::certificate cert = [] {
+    const auto id = test_support::test_identity::generate(*pr::node_id::from_hex(
+        "0102030405060708090a0b0c0d0e0f10"));
+    return *crypto::certificate::parse(id.certificate_der(), crypto::overlay_params{"example.org", 16});
+  }();
+  return cert;
+}
+
+/// Signs by writing the Node-ID into a cert_hash SignerIdentity; verifies by reading it back.
+class fake_signer final : public peer::message_signer {
+ public:
+  explicit fake_signer(pr::node_id self) : self_(self) {}
+  void sign(pr::message& m) override {
+    m.security.signature.algorithm = {pr::hash_algorithm::sha256, pr::signature_algorithm::ecdsa};
+    m.security.signature.identity.type =
+        static_cast<std::uint8_t>(pr::signer_identity_type::cert_hash);
+    m.security.signature.identity.hash.hash_alg = pr::hash_algorithm::sha256;
+    m.security.signature.identity.hash.hash = pr::to_bytes(self_.view());
+    m.security.signature.value = pr::to_bytes("fake");
+  }
+  pr::result<crypto::verified_signer> verify(const pr::message& m, time_point) override {
+    if (reject_all) return make_error_code(pr::reload_errc::forbidden);
+    const auto& id = m.security.signature.identity;
+    auto node = pr::node_id::from_bytes(id.hash.hash);
+    if (!node || m.security.signature.value != pr::to_bytes("fake")) {
+      return make_error_code(pr::reload_errc::forbidden);
+    }
+    return crypto::verified_signer{shared_test_certificate(), *node};
+  }
+  bool reject_all = false;
+
+ private:
+  pr::node_id self_;
+};
+
+/// The data store as a map Resource-ID -> last StoreReq kind data (enough to test hand-over and
+/// replication through the core; the real semantics live in peer/storage).
+class memory_storage final : public peer::storage_service {
+ public:
+  pr::message_body store(const pr::store_req& req, const crypto::verified_signer&,
+                         std::span<const pr::generic_certificate>, time_point) override {
+    auto& entry = data_[req.resource];
+    entry.resource = req.resource;
+    entry.kind_data = req.kind_data;
+    if (req.replica_number != 0) ++replica_stores;
+    pr::store_ans ans;
+    for (const auto& k : req.kind_data) ans.kind_responses.push_back({k.kind, 1, {}});
+    return ans;
+  }
+  pr::message_body fetch(const pr::fetch_req& req, time_point) override {
+    pr::fetch_ans ans;
+    const auto it = data_.find(req.resource);
+    if (it == data_.end()) return pr::error_response{3, pr::to_bytes("not found")};
+    for (const auto& k : it->second.kind_data) ans.kind_responses.push_back({k.kind, 1, k.values, {}, false});
+    return ans;
+  }
+  pr::message_body stat(const pr::stat_req&, time_point) override { return pr::stat_ans{}; }
+  pr::message_body find(const pr::find_req&, const pr::node_id&, const pr::node_id&,
+                        time_point) override {
+    return pr::find_ans{};
+  }
+  std::vector<pr::store_req> export_range(const pr::node_id& after, const pr::node_id& up_to,
+                                          time_point) override {
+    std::vector<pr::store_req> out;
+    for (const auto& [r, req] : data_) {
+      const auto p = r.as_ring_point();
+      if (p && (after == up_to || pr::in_half_open_interval(*p, after, up_to))) out.push_back(req);
+    }
+    return out;
+  }
+  void drop_range(const pr::node_id& after, const pr::node_id& up_to) override {
+    std::erase_if(data_, [&](const auto& e) {
+      const auto p = e.first.as_ring_point();
+      return p && pr::in_half_open_interval(*p, after, up_to);
+    });
+  }
+  bool has(const pr::resource_id& r) const { return data_.count(r) != 0; }
+  std::size_t size() const { return data_.size(); }
+  std::size_t replica_stores = 0;
+
+ private:
+  std::map<pr::resource_id, pr::store_req> data_;
+};
+
+/// The network: nodes, links, an event queue on a virtual clock.
+class sim_network {
+ public:
+  struct node {
+    std::unique_ptr<fake_signer> signer;
+    std::unique_ptr<memory_storage> storage;
+    std::unique_ptr<seeded_random> rng;
+    std::unique_ptr<peer::overlay_core> core;
+    pr::ip_address_port address;
+    bool alive = true;
+    bool mute = false;  ///< crashed without closing links: receives nothing, sends nothing
+    std::optional<time_point> deadline;  ///< core->next_deadline() after the last call
+    std::vector<peer::deliver_action> delivered;
+    std::vector<std::string> logs;
+  };
+
+  explicit sim_network(std::uint64_t seed = 1, std::chrono::milliseconds latency = 5ms,
+                       std::chrono::milliseconds jitter = 5ms, double loss = 0.0)
+      : rng_(seed), latency_(latency), jitter_(jitter), loss_(loss) {}
+
+  time_point now() const { return now_; }
+  /// Probability that one message is lost (a link layer that gives up on it).
+  void set_loss(double p) { loss_ = p; }
+  std::size_t size() const { return nodes_.size(); }
+  node& at(std::size_t i) { return *nodes_.at(i); }
+  peer::overlay_core& core(std::size_t i) { return *nodes_.at(i)->core; }
+  bool keep_logs = false;
+
+  /// A config with test-friendly timers; tweak before add().
+  static peer::core_config default_config(const pr::node_id& id, peer::node_role role) {
+    peer::core_config c;
+    c.self = id;
+    c.role = role;
+    c.overlay = 0x12345678;
+    c.update_interval = 2000ms;
+    c.finger_interval = 500ms;
+    c.request_timeout = 3000ms;
+    c.join_retry = 10000ms;
+    return c;
+  }
+
+  /// Adds a node listening at a fresh address; bootstrap = node 0's address unless given.
+  std::size_t add(peer::core_config cfg) {
+    auto n = std::make_unique<node>();
+    const auto index = nodes_.size();
+    pr::ipv4_address_port a;
+    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8), static_cast<std::uint8_t>(index & 0xFF)};
+    a.port = 6084;
+    n->address.value = a;
+    cfg.listen_address = n->address;
+    if (cfg.bootstrap.empty() && !nodes_.empty()) cfg.bootstrap.push_back(nodes_[0]->address);
+    n->signer = std::make_unique<fake_signer>(cfg.self);
+    n->storage = std::make_unique<memory_storage>();
+    n->rng = std::make_unique<seeded_random>(rng_.next_u64());
+    n->core = std::make_unique<peer::overlay_core>(cfg, *n->signer, n->storage.get(), *n->rng);
+    nodes_.push_back(std::move(n));
+    return index;
+  }
+  std::size_t add(const pr::node_id& id, peer::node_role role) {
+    return add(default_config(id, role));
+  }
+
+  void start(std::size_t i) {
+    at(i).core->start(now_);
+    drain(i);
+  }
+
+  /// Runs events and timers up to now + d.
+  void run_for(std::chrono::milliseconds d) { run_until(now_ + d); }
+  void run_until(time_point end) {
+    for (;;) {
+      std::optional<time_point> t;
+      if (!events_.empty()) t = events_.top().at;
+      std::optional<std::size_t> timer_node;
+      for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        if (!nodes_[i]->alive) continue;
+        const auto d = nodes_[i]->deadline;
+        if (d && (!t || *d < *t)) {
+          t = *d;
+          timer_node = i;
+        }
+      }
+      if (!t || *t > end) break;
+      if (*t > now_) now_ = *t;
+      if (timer_node) {
+        nodes_[*timer_node]->core->on_timer(now_);
+        drain(*timer_node);
+        continue;
+      }
+      auto e = events_.top();
+      events_.pop();
+      e.run();
+    }
+    now_ = end;
+  }
+
+  /// An application request from node i; its answer lands in at(i).delivered.
+  pr::result<std::uint64_t> request(std::size_t i, std::vector<pr::destination> dest,
+                                    const pr::message_body& body) {
+    auto r = at(i).core->send_request(std::move(dest), body, now_);
+    drain(i);
+    return r;
+  }
+
+  /// The node closes every link (its peers see link loss) and stops.
+  void crash(std::size_t i) {
+    at(i).alive = false;
+    for (auto it = links_.begin(); it != links_.end();) {
+      if (it->second.a == i || it->second.b == i) {
+        const auto other = it->second.a == i ? it->second.b : it->second.a;
+        const auto other_link = it->second.a == i ? it->second.lb : it->second.la;
+        it = links_.erase(it);
+        post(now_ + latency_, [this, other, other_link] {
+          if (!nodes_[other]->alive) return;
+          nodes_[other]->core->on_link_down(other_link, now_);
+          drain(other);
+        });
+      } else {
+        ++it;
+      }
+    }
+  }
+  /// The node stops answering but its links stay up (failure found by timeouts).
+  void mute(std::size_t i) {
+    at(i).alive = false;
+    at(i).mute = true;
+  }
+  /// Graceful leave, then the node's links close.
+  void leave(std::size_t i) {
+    at(i).core->leave(now_);
+    drain(i);
+    run_for(200ms);
+    crash(i);
+  }
+
+  /// Ids of live, joined peers in ring order.
+  std::vector<pr::node_id> ring() const {
+    std::vector<pr::node_id> ids;
+    for (const auto& n : nodes_) {
+      if (n->alive && n->core->joined()) ids.push_back(n->core->self());
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+  std::optional<std::size_t> index_of(const pr::node_id& id) const {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i]->core->self() == id) return i;
+    }
+    return std::nullopt;
+  }
+  /// Every live peer's first successor and predecessor are its ring neighbors (and, when the ring
+  /// is large enough, its whole successor/predecessor lists are right). Empty string when so.
+  std::string ring_problems(std::size_t depth = 3) const {
+    const auto ids = ring();
+    std::string out;
+    const auto n = ids.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& c = *nodes_[*index_of(ids[k])]->core;
+      const auto& succ = c.routes().successors();
+      const auto& pred = c.routes().predecessors();
+      const std::size_t want = std::min(depth, n - 1);
+      for (std::size_t j = 0; j < want; ++j) {
+        const auto& s = ids[(k + 1 + j) % n];
+        const auto& p = ids[(k + n - 1 - j) % n];
+        if (succ.size() <= j || succ[j] != s) {
+          out += ids[k].hex().substr(0, 6) + ": successor " + std::to_string(j) + " wrong (want " +
+                 s.hex().substr(0, 6) + ", have " +
+                 (succ.size() > j ? succ[j].hex().substr(0, 6) : std::string("none")) + ")\n";
+        }
+        if (pred.size() <= j || pred[j] != p) {
+          out += ids[k].hex().substr(0, 6) + ": predecessor " + std::to_string(j) + " wrong\n";
+        }
+      }
+    }
+    return out;
+  }
+
+  /// Links currently up between nodes a and b.
+  bool linked(std::size_t a, std::size_t b) const {
+    return std::any_of(links_.begin(), links_.end(), [&](const auto& e) {
+      return (e.second.a == a && e.second.b == b) || (e.second.a == b && e.second.b == a);
+    });
+  }
+  /// Injects raw bytes as if `from` sent them on its link to `to`.
+  void inject(std::size_t from, std::size_t to, pr::bytes data) {
+    for (const auto& [id, l] : links_) {
+      if (l.a == from && l.b == to) return deliver(id, true, std::move(data));
+      if (l.b == from && l.a == to) return deliver(id, false, std::move(data));
+    }
+  }
+  /// Bytes each node sent, for assertions: (node, link, bytes).
+  struct sent_record {
+    std::size_t from;
+    peer::link_id link;
+    pr::bytes data;
+  };
+  std::vector<sent_record> sent;
+  bool record_sent = false;
+
+  /// Carries out node i's pending actions.
+  void drain(std::size_t i) {
+    auto& n = *nodes_[i];
+    n.deadline = n.core->next_deadline();
+    for (auto& a : n.core->take_actions()) {
+      if (n.mute) continue;
+      if (trace_) trace(i, a);
+      if (auto* s = std::get_if<peer::send_action>(&a)) {
+        if (record_sent) sent.push_back({i, s->link, s->data});
+        send(i, s->link, std::move(s->data));
+      } else if (auto* c = std::get_if<peer::close_link_action>(&a)) {
+        close(i, c->link);
+      } else if (auto* o = std::get_if<peer::open_link_action>(&a)) {
+        open(i, *o);
+      } else if (auto* d = std::get_if<peer::deliver_action>(&a)) {
+        n.delivered.push_back(std::move(*d));
+      } else if (auto* l = std::get_if<peer::log_action>(&a)) {
+        if (keep_logs) n.logs.push_back(l->text);
+      }
+    }
+  }
+
+ private:
+  void trace(std::size_t i, const peer::action& a) {
+    const auto t = std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count() % 1000000;
+    const auto who = nodes_[i]->core->self().hex().substr(0, 4);
+    if (auto* s = std::get_if<peer::send_action>(&a)) {
+      auto m = pr::decode_message(s->data, pr::limits{});
+      std::string dest;
+      if (m) for (const auto& d : m->header.destination_list) dest += (d.node() ? d.node()->hex().substr(0, 4) : std::string("R")) + ",";
+      std::fprintf(stderr, "%6lld %zu/%s send L%llu %s tx=%llx dest=%s\n", static_cast<long long>(t), i, who.c_str(),
+                   static_cast<unsigned long long>(s->link.value),
+                   m ? std::string(pr::message_code_name(m->contents.code)).c_str() : "?",
+                   m ? static_cast<unsigned long long>(m->header.transaction_id) : 0ull, dest.c_str());
+    } else if (auto* l = std::get_if<peer::log_action>(&a)) {
+      std::fprintf(stderr, "%6lld %zu/%s log %s\n", static_cast<long long>(t), i, who.c_str(), l->text.c_str());
+    } else if (auto* o = std::get_if<peer::open_link_action>(&a)) {
+      std::fprintf(stderr, "%6lld %zu/%s open %s\n", static_cast<long long>(t), i, who.c_str(), o->address.to_string().c_str());
+    } else if (auto* c = std::get_if<peer::close_link_action>(&a)) {
+      std::fprintf(stderr, "%6lld %zu/%s close L%llu %s\n", static_cast<long long>(t), i, who.c_str(),
+                   static_cast<unsigned long long>(c->link.value), c->reason.c_str());
+    }
+  }
+  bool trace_ = std::getenv("P2PSIP_SIM_TRACE") != nullptr;
+
+  struct link_rec {
+    std::size_t a, b;
+    peer::link_id la, lb;         // the id each end uses
+    time_point fifo_ab{}, fifo_ba{};
+  };
+  struct event {
+    time_point at;
+    std::uint64_t seq;
+    std::function<void()> run;
+    bool operator>(const event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+
+  void post(time_point at, std::function<void()> f) {
+    events_.push(event{at, seq_++, std::move(f)});
+  }
+  std::chrono::milliseconds delay() {
+    return latency_ + std::chrono::milliseconds(rng_.below(static_cast<std::uint64_t>(jitter_.count()) + 1));
+  }
+
+  // Link ids are unique per network, so one id names the link at both ends' view through la/lb.
+  std::optional<std::uint64_t> find_link(std::size_t node_index, peer::link_id l, bool& from_a) {
+    // Link ids are 2*id (opener's end) and 2*id+1 (acceptor's end).
+    const auto id = l.value / 2;
+    const auto it = links_.find(id);
+    if (it == links_.end()) return std::nullopt;
+    from_a = (l.value % 2) == 0;
+    if ((from_a ? it->second.a : it->second.b) != node_index) return std::nullopt;
+    return id;
+  }
+
+  void send(std::size_t i, peer::link_id l, pr::bytes data) {
+    bool from_a = false;
+    const auto id = find_link(i, l, from_a);
+    if (!id) return;
+    if (loss_ > 0.0 && static_cast<double>(rng_.below(1'000'000)) < loss_ * 1e6) return;
+    deliver(*id, from_a, std::move(data));
+  }
+  void deliver(std::uint64_t id, bool from_a, pr::bytes data) {
+    auto& rec = links_.at(id);
+    auto& fifo = from_a ? rec.fifo_ab : rec.fifo_ba;
+    const auto at = std::max(now_ + delay(), fifo);
+    fifo = at;
+    const auto to = from_a ? rec.b : rec.a;
+    const auto to_link = from_a ? rec.lb : rec.la;
+    post(at, [this, id, to, to_link, data = std::move(data)] {
+      if (links_.count(id) == 0 || !nodes_[to]->alive) return;
+      nodes_[to]->core->on_message(to_link, data, now_);
+      drain(to);
+    });
+  }
+  void close(std::size_t i, peer::link_id l) {
+    bool from_a = false;
+    const auto id = find_link(i, l, from_a);
+    if (!id) return;
+    const auto rec = links_.at(*id);
+    links_.erase(*id);
+    const auto other = from_a ? rec.b : rec.a;
+    const auto other_link = from_a ? rec.lb : rec.la;
+    nodes_[i]->core->on_link_down(l, now_);
+    drain(i);
+    post(now_ + delay(), [this, other, other_link] {
+      if (!nodes_[other]->alive) return;
+      nodes_[other]->core->on_link_down(other_link, now_);
+      drain(other);
+    });
+  }
+  void open(std::size_t i, const peer::open_link_action& o) {
+    std::optional<std::size_t> target;
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      if (nodes_[k]->address == o.address && nodes_[k]->alive) target = k;
+    }
+    const auto addr = o.address;
+    if (!target || (o.expected && nodes_[*target]->core->self() != *o.expected) || *target == i) {
+      post(now_ + delay(), [this, i, addr] {
+        if (!nodes_[i]->alive) return;
+        nodes_[i]->core->on_link_failed(addr, now_);
+        drain(i);
+      });
+      return;
+    }
+    const auto id = next_link_++;
+    const peer::link_id la{id * 2}, lb{id * 2 + 1};
+    links_[id] = link_rec{i, *target, la, lb, {}, {}};
+    const auto t = *target;
+    const auto up_at = now_ + 2 * delay();  // TCP + TLS handshakes
+    links_[id].fifo_ab = up_at;
+    links_[id].fifo_ba = up_at;
+    post(up_at, [this, id, i, t, la, lb] {
+      if (links_.count(id) == 0) return;
+      if (!nodes_[i]->alive || !nodes_[t]->alive) return;
+      nodes_[t]->core->on_link_up(lb, nodes_[i]->core->self(), now_);
+      drain(t);
+      if (links_.count(id) == 0) return;
+      nodes_[i]->core->on_link_up(la, nodes_[t]->core->self(), now_);
+      drain(i);
+    });
+  }
+
+  seeded_random rng_;
+  std::chrono::milliseconds latency_, jitter_;
+  double loss_;
+  time_point now_ = time_point{} + std::chrono::hours(24 * 365 * 50);
+  std::vector<std::unique_ptr<node>> nodes_;
+  std::map<std::uint64_t, link_rec> links_;
+  std::uint64_t next_link_ = 1;
+  std::uint64_t seq_ = 0;
+  std::priority_queue<event, std::vector<event>, std::greater<event>> events_;
+};
+
+/// A Node-ID with the given leading byte (rest filled from `fill`), for readable ring positions.
+inline pr::node_id id_at(std::uint8_t top, std::uint8_t fill = 0) {
+  pr::bytes b(16, fill);
+  b[0] = top;
+  return *pr::node_id::from_bytes(b);
+}
+
+}  // namespace p2psip::sim
