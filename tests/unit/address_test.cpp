@@ -6,16 +6,13 @@
 #include <string>
 
 #include "p2psip/protocol/address.hpp"
+#include "test_bytes.hpp"
 
 using namespace p2psip::protocol;
+using p2psip::test::hex;
 
 namespace {
 
-bytes hex(std::string_view h) {
-  bytes out;
-  REQUIRE(from_hex(h, out));
-  return out;
-}
 
 ip_address_port v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d,
                    std::uint16_t port) {

@@ -8,16 +8,13 @@
 
 #include "body_codec.hpp"
 #include "p2psip/protocol/bodies.hpp"
+#include "test_bytes.hpp"
 
 using namespace p2psip::protocol;
+using p2psip::test::hex;
 
 namespace {
 
-bytes hex(std::string_view h) {
-  bytes out;
-  REQUIRE(from_hex(h, out));
-  return out;
-}
 
 node_id nid(std::string_view h) {
   const auto id = node_id::from_hex(h);

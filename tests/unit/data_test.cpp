@@ -6,22 +6,15 @@
 #include <string>
 
 #include "p2psip/protocol/data.hpp"
+#include "test_bytes.hpp"
 
 using namespace p2psip::protocol;
+using p2psip::test::hex;
+using p2psip::test::rep;
 
 namespace {
 
-bytes hex(std::string_view h) {
-  bytes out;
-  REQUIRE(from_hex(h, out));
-  return out;
-}
 
-std::string rep(std::string_view byte_hex, std::size_t n) {
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) out += byte_hex;
-  return out;
-}
 
 const char* const alice_hex = "063d3c8b3867a2881074a99102d658d7";
 const char* const proxy_hex = "037b6e7a2ffb2a0995042ea570b28fa6";

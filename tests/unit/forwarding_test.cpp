@@ -1,15 +1,12 @@
 #include <doctest/doctest.h>
 
 #include "p2psip/protocol/message.hpp"
+#include "test_bytes.hpp"
 
 using namespace p2psip::protocol;
+using p2psip::test::hex;
 
 namespace {
-bytes hex(std::string_view h) {
-  bytes out;
-  REQUIRE(from_hex(h, out));
-  return out;
-}
 
 // The brief's V1 PingReq header (token, overlay example.org, cfgseq 1, ttl 100, unfragmented,
 // txid 0102..08, via 0, dest = wildcard node) followed by an empty ping body, no extensions and an

@@ -9,8 +9,10 @@
 
 #include "p2psip/protocol/framing.hpp"
 #include "p2psip/protocol/message.hpp"
+#include "test_bytes.hpp"
 
 using namespace p2psip::protocol;
+using p2psip::test::hex;
 using namespace std::chrono_literals;
 
 namespace p2psip::protocol {
@@ -22,11 +24,6 @@ std::ostream& operator<<(std::ostream& os, const ack_frame& a) {
 
 namespace {
 
-bytes hex(std::string_view h) {
-  bytes out;
-  REQUIRE(from_hex(h, out));
-  return out;
-}
 
 // The PingReq of forwarding_test.cpp (77 bytes): header to the wildcard node, empty ping body,
 // unsigned security block.
