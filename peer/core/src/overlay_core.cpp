@@ -931,27 +931,22 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
     send_answer(from, m, ans, now);
     return;
   }
+  const bool reads_storage = std::holds_alternative<pr::fetch_req>(body) ||
+                             std::holds_alternative<pr::stat_req>(body) ||
+                             std::holds_alternative<pr::find_req>(body);
+  if (reads_storage && !storage_) {
+    send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
+    return;
+  }
   if (const auto* fr = std::get_if<pr::fetch_req>(&body)) {
-    if (!storage_) {
-      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
-      return;
-    }
     send_answer(from, m, storage_->fetch(*fr, now), now);
     return;
   }
   if (const auto* sr = std::get_if<pr::stat_req>(&body)) {
-    if (!storage_) {
-      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
-      return;
-    }
     send_answer(from, m, storage_->stat(*sr, now), now);
     return;
   }
   if (const auto* fd = std::get_if<pr::find_req>(&body)) {
-    if (!storage_) {
-      send_error(from, m, reload_errc::not_found, "this node stores nothing", now);
-      return;
-    }
     send_answer(from, m, storage_->find(*fd, range_start(), cfg_.self, now), now);
     return;
   }
