@@ -55,7 +55,9 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-void overlay_core::log(std::string text) { actions_.push_back(log_action{std::move(text)}); }
+void overlay_core::log(std::string text) {
+  actions_.push_back(log_action{std::move(text)});
+}
 
 std::uint64_t overlay_core::new_txid() {
   for (;;) {
@@ -129,9 +131,7 @@ void overlay_core::start(time_point now) {
       next_finger_ = now + jitter(cfg_.finger_interval);
       log("first peer of the overlay: joined");
       break;
-    case node_role::joining_peer:
-      start_join(now);
-      break;
+    case node_role::joining_peer: start_join(now); break;
     case node_role::client:
       state_ = join_state::bootstrapping;
       join_started_ = now;
@@ -451,8 +451,7 @@ std::optional<std::uint64_t> overlay_core::originate(std::vector<pr::destination
 }
 
 pr::result<std::uint64_t> overlay_core::send_request(std::vector<pr::destination> destinations,
-                                                     const pr::message_body& body,
-                                                     time_point now) {
+                                                     const pr::message_body& body, time_point now) {
   if (!pr::is_request(pr::code_of(body))) return make_error_code(reload_errc::invalid_message);
   if (cfg_.role != node_role::client && state_ != join_state::joined) {
     return make_error_code(reload_errc::in_progress);
@@ -502,8 +501,8 @@ void overlay_core::send_answer(link_id from, const pr::message& request,
   const bool too_large = bytes && request.header.max_response_length != 0 &&
                          bytes->size() > request.header.max_response_length;
   if ((!bytes || too_large) && !std::holds_alternative<pr::error_response>(body)) {
-    send_error(from, request, too_large ? pr::response_too_large_error
-                                        : reload_errc::message_too_large,
+    send_error(from, request,
+               too_large ? pr::response_too_large_error : reload_errc::message_too_large,
                "answer too large", now);
     return;
   }
@@ -570,10 +569,9 @@ void overlay_core::handle_message(link_id link, pr::message&& m, time_point now)
     }
     return;
   }
-  if (request && std::any_of(m.header.via_list.begin(), m.header.via_list.end(),
-                             [&](const pr::destination& d) {
-                               return d.node() && *d.node() == cfg_.self;
-                             })) {
+  if (request &&
+      std::any_of(m.header.via_list.begin(), m.header.via_list.end(),
+                  [&](const pr::destination& d) { return d.node() && *d.node() == cfg_.self; })) {
     send_error(link, m, reload_errc::invalid_message, "loop: own Node-ID in the via list", now);
     return;
   }
@@ -675,8 +673,10 @@ void overlay_core::forward(link_id from, link_id to, pr::message&& m, time_point
   }
   if (from != link_id{}) {
     if (m.header.ttl == 0) {
-      if (request) send_error(from, m, reload_errc::ttl_exceeded, "TTL exceeded", now);
-      else ++stats_.dropped;
+      if (request)
+        send_error(from, m, reload_errc::ttl_exceeded, "TTL exceeded", now);
+      else
+        ++stats_.dropped;
       return;
     }
     --m.header.ttl;
@@ -743,8 +743,8 @@ void overlay_core::deliver_local(link_id from, pr::message&& m, time_point now) 
 void overlay_core::handle_request(link_id from, const pr::message& m, const pr::message_body& body,
                                   const crypto::verified_signer& signer, time_point now) {
   const pr::node_id& requester = signer.node;
-  const bool direct = from != link_id{} && m.header.via_list.empty() &&
-                      links_.count(from) != 0 && links_.at(from).remote == requester;
+  const bool direct = from != link_id{} && m.header.via_list.empty() && links_.count(from) != 0 &&
+                      links_.at(from).remote == requester;
 
   if (std::holds_alternative<pr::ping_req>(body)) {
     send_answer(from, m, pr::ping_ans{rng_.next_u64(), epoch_ms(now)}, now);
@@ -903,7 +903,8 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
     // Replicas and hand-overs come from peers only (RFC 6940 10.4: "an appropriate
     // predecessor"); anyone else may only store where we are responsible.
     bool from_peer = false;
-    for (const auto& [id, c] : links_) from_peer = from_peer || (c.remote == requester && c.is_peer);
+    for (const auto& [id, c] : links_)
+      from_peer = from_peer || (c.remote == requester && c.is_peer);
     const auto point = st->resource.as_ring_point();
     const bool ours = point && state_ == join_state::joined && routes_.is_responsible(*point);
     if (!from_peer && (st->replica_number != 0 || !ours)) {
@@ -1010,8 +1011,8 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
         peer_lost(p.target, now);
       }
     }
-    if ((p.why == purpose::attach || p.why == purpose::join) &&
-        state_ != join_state::joined && cfg_.role == node_role::joining_peer) {
+    if ((p.why == purpose::attach || p.why == purpose::join) && state_ != join_state::joined &&
+        cfg_.role == node_role::joining_peer) {
       log("join step timed out");
     }
     return;
@@ -1153,8 +1154,7 @@ void overlay_core::peer_lost(const pr::node_id& node, time_point now) {
 }
 
 void overlay_core::topology_changed(const std::vector<pr::node_id>& old_neighbors,
-                                    const std::vector<pr::node_id>& old_replicas,
-                                    time_point now) {
+                                    const std::vector<pr::node_id>& old_replicas, time_point now) {
   if (state_ != join_state::joined) return;
   if (neighbor_set() != old_neighbors && cfg_.reactive) send_updates_to_neighbors(now);
   // Re-replicate our range to new members of the replica set (RFC 6940 10.7.3).

@@ -208,6 +208,19 @@ check once(std::set<std::string>& seen, const std::string& name, std::string_vie
   return std::nullopt;
 }
 
+/// A number element that may appear once: read it, check it with `check_value` (which names the
+/// element on failure), then hand it to `store`.
+template <class Check, class Store>
+check once_number(pugi::xml_node node, const std::string& name, const std::string& path,
+                  std::set<std::string>& seen, std::uint64_t max, Check check_value, Store store) {
+  if (auto c = once(seen, name, path)) return c;
+  auto v = element_number(node, max, path);
+  if (!v) return v.error();
+  if (auto c = check_value(*v, path)) return c;
+  store(*v);
+  return std::nullopt;
+}
+
 class configuration_parser {
  public:
   configuration_parser(std::string_view source, const parse_options& options, parsed_document& doc)
@@ -298,12 +311,9 @@ class configuration_parser {
       return std::nullopt;
     }
     if (n == "node-id-length") {
-      if (auto c = once(seen, n, path)) return c;
-      auto v = element_number(node, 0xFFFFFFFFu, path);
-      if (!v) return v.error();
-      if (auto c = check_node_id_length(*v, path)) return c;
-      config_.node_id_length = static_cast<std::size_t>(*v);
-      return std::nullopt;
+      return once_number(
+          node, n, path, seen, 0xFFFFFFFFu, check_node_id_length,
+          [&](std::uint64_t v) { config_.node_id_length = static_cast<std::size_t>(v); });
     }
     if (n == "root-cert") {
       auto der = element_base64(node, ipath);
@@ -333,11 +343,9 @@ class configuration_parser {
     }
     if (n == "bootstrap-node") return bootstrap_element(node, ipath);
     if (n == "turn-density") {
-      if (auto c = once(seen, n, path)) return c;
-      auto v = element_number(node, 255, path);
-      if (!v) return v.error();
-      config_.turn_density = static_cast<std::uint8_t>(*v);
-      return std::nullopt;
+      return once_number(
+          node, n, path, seen, 255, [](std::uint64_t, std::string_view) -> check { return {}; },
+          [&](std::uint64_t v) { config_.turn_density = static_cast<std::uint8_t>(v); });
     }
     if (n == "clients-permitted" || n == "no-ice") {
       if (auto c = once(seen, n, path)) return c;
@@ -354,28 +362,21 @@ class configuration_parser {
       return std::nullopt;
     }
     if (n == "max-message-size") {
-      if (auto c = once(seen, n, path)) return c;
-      auto v = element_number(node, 0xFFFFFFFFFFFFull, path);
-      if (!v) return v.error();
-      if (auto c = check_max_message_size(*v, path)) return c;
-      config_.max_message_size = static_cast<std::uint32_t>(*v);
-      return std::nullopt;
+      return once_number(
+          node, n, path, seen, 0xFFFFFFFFFFFFull, check_max_message_size,
+          [&](std::uint64_t v) { config_.max_message_size = static_cast<std::uint32_t>(v); });
     }
     if (n == "initial-ttl") {
-      if (auto c = once(seen, n, path)) return c;
-      auto v = element_number(node, 0xFFFFFFFFFFFFull, path);
-      if (!v) return v.error();
-      if (auto c = check_initial_ttl(*v, path)) return c;
-      config_.initial_ttl = static_cast<std::uint8_t>(*v);
-      return std::nullopt;
+      return once_number(
+          node, n, path, seen, 0xFFFFFFFFFFFFull, check_initial_ttl,
+          [&](std::uint64_t v) { config_.initial_ttl = static_cast<std::uint8_t>(v); });
     }
     if (n == "overlay-reliability-timer") {
-      if (auto c = once(seen, n, path)) return c;
-      auto v = element_number(node, 0xFFFFFFFFFFFFull, path);
-      if (!v) return v.error();
-      if (auto c = check_reliability_timer(*v, path)) return c;
-      config_.overlay_reliability_timer = std::chrono::milliseconds(static_cast<std::int64_t>(*v));
-      return std::nullopt;
+      return once_number(node, n, path, seen, 0xFFFFFFFFFFFFull, check_reliability_timer,
+                         [&](std::uint64_t v) {
+                           config_.overlay_reliability_timer =
+                               std::chrono::milliseconds(static_cast<std::int64_t>(v));
+                         });
     }
     if (n == "overlay-link-protocol") {
       auto t = text_of(node, ipath);
@@ -414,14 +415,12 @@ class configuration_parser {
                       std::set<std::string>& seen) {
     if (auto c = check_attributes(node, path, {})) return c;
     if (local == "chord-update-interval" || local == "chord-ping-interval") {
-      if (auto c = once(seen, "chord:" + local, path)) return c;
-      auto v = element_number(node, 0xFFFFFFFFFFFFull, path);
-      if (!v) return v.error();
-      if (auto c = check_chord_interval(*v, path)) return c;
-      (local == "chord-update-interval" ? config_.chord.update_interval
-                                        : config_.chord.ping_interval) =
-          std::chrono::seconds(static_cast<std::int64_t>(*v));
-      return std::nullopt;
+      return once_number(node, "chord:" + local, path, seen, 0xFFFFFFFFFFFFull,
+                         check_chord_interval, [&](std::uint64_t v) {
+                           (local == "chord-update-interval" ? config_.chord.update_interval
+                                                             : config_.chord.ping_interval) =
+                               std::chrono::seconds(static_cast<std::int64_t>(v));
+                         });
     }
     if (local == "chord-reactive") {
       if (auto c = once(seen, "chord:" + local, path)) return c;
