@@ -1,0 +1,344 @@
+// p2psip-peer: the reference RELOAD peer.
+//
+//   p2psip-peer --config overlay.xml --cert node.crt --key node.key --listen IP:PORT
+//               (port 0: a free port, logged as "listening on IP:PORT as NODE-ID")
+//               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
+//               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
+//
+// Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
+// (configuration, credentials, store, bind). Every error is one line on standard error.
+// Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
+// A status line ("status node=... joined=yes pred=... succ=...,... links=N values=N") is logged
+// whenever the ring around this peer changes, and every --status-interval otherwise.
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cxxopts.hpp>
+
+#include "p2psip/config/config_document.hpp"
+#include "p2psip/config/overlay_config.hpp"
+#include "p2psip/crypto/credentials.hpp"
+#include "p2psip/crypto/trust_store.hpp"
+#include "p2psip/peer/data_store.hpp"
+#include "p2psip/peer/peer_runtime.hpp"
+#include "p2psip/protocol/address.hpp"
+#include "p2psip/protocol/ids.hpp"
+#include "p2psip/transport/credentials.hpp"
+
+namespace {
+
+namespace pr = p2psip::protocol;
+namespace pe = p2psip::peer;
+namespace fs = std::filesystem;
+
+constexpr int exit_ok = 0;
+constexpr int exit_error = 1;
+constexpr int exit_usage = 2;
+
+pe::log_level g_level = pe::log_level::info;
+
+std::string one_line(std::string_view s) {
+  std::string out(s);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  std::replace(out.begin(), out.end(), '\r', ' ');
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
+  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+void log_line(pe::log_level level, std::string_view text) {
+  if (level < g_level) return;
+  std::string line = timestamp();
+  line += ' ';
+  line += pe::log_level_name(level);
+  line += ' ';
+  line += one_line(text);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+/// The one line of a failed start: "p2psip-peer: message".
+int fail(int code, std::string_view message) {
+  std::string line = "p2psip-peer: " + one_line(message) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  return code;
+}
+
+std::optional<pe::log_level> parse_level(std::string_view s) {
+  if (s == "debug") return pe::log_level::debug;
+  if (s == "info") return pe::log_level::info;
+  if (s == "warn") return pe::log_level::warn;
+  if (s == "error") return pe::log_level::error;
+  return std::nullopt;
+}
+
+/// IP:PORT or [IPv6]:PORT; port 0 only when `allow_zero`.
+std::optional<pr::ip_address_port> parse_address(const std::string& s, bool allow_zero = false) {
+  auto a = pr::ip_address_port::parse(s);
+  if (!a || (a->port() == 0 && !allow_zero)) return std::nullopt;
+  return a;
+}
+
+/// Empty when `file` is a regular file we can open for reading, else why not ("FILE: ...").
+std::string unreadable(const std::string& file) {
+  std::error_code ec;
+  const auto st = fs::status(file, ec);
+  if (ec || !fs::exists(st)) return file + ": no such file";
+  if (!fs::is_regular_file(st)) return file + ": not a regular file";
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return file + ": cannot be read: " + std::error_code(errno, std::generic_category()).message();
+  std::fclose(f);
+  return {};
+}
+
+asio::ip::tcp::endpoint to_endpoint(const pr::ip_address_port& a) {
+  if (const auto* v4 = std::get_if<pr::ipv4_address_port>(&a.value)) {
+    return {asio::ip::address_v4(v4->address), v4->port};
+  }
+  const auto& v6 = std::get<pr::ipv6_address_port>(a.value);
+  return {asio::ip::address_v6(v6.address), v6.port};
+}
+
+std::string ids_text(const std::vector<pr::node_id>& ids) {
+  if (ids.empty()) return "-";
+  std::string s;
+  for (const auto& id : ids) {
+    if (!s.empty()) s += ',';
+    s += id.hex();
+  }
+  return s;
+}
+
+std::string status_text(const pe::runtime_status& s) {
+  return "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
+         " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
+         " links=" + std::to_string(s.links) + " values=" + std::to_string(s.stored_values);
+}
+
+constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Logs the status when the ring around us changes, and every `interval` anyway.
+asio::awaitable<void> status_loop(pe::peer_runtime& rt, std::chrono::milliseconds interval) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::string last;
+  auto last_time = std::chrono::steady_clock::now();
+  while (!rt.stopped()) {
+    timer.expires_after(std::chrono::milliseconds(200));
+    auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
+    if (ec || rt.stopped()) break;
+    auto s = rt.status();
+    s.links = 0;  // link churn alone is not worth a line
+    s.stored_values = 0;
+    std::string ring = status_text(s);
+    const auto now = std::chrono::steady_clock::now();
+    if (ring != last || now - last_time >= interval) {
+      log_line(pe::log_level::info, status_text(rt.status()));
+      last = std::move(ring);
+      last_time = now;
+    }
+  }
+}
+
+int run(int argc, char** argv) {
+  cxxopts::Options options("p2psip-peer", "RELOAD (RFC 6940) peer: joins a CHORD-RELOAD overlay.");
+  // clang-format off
+  options.add_options()
+      ("config", "overlay configuration document (overlay.xml)", cxxopts::value<std::string>())
+      ("cert", "node certificate file (NAME.crt from p2psip-admin enroll)", cxxopts::value<std::string>())
+      ("key", "node private key file (NAME.key)", cxxopts::value<std::string>())
+      ("listen", "where to accept links, IP:PORT or [IPv6]:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
+      ("data-dir", "keep stored data in SQLite under this directory", cxxopts::value<std::string>())
+      ("memory", "keep stored data in memory only (the default)")
+      ("bootstrap-peer", "bootstrap peer IP:PORT (repeatable; default: the configuration's)", cxxopts::value<std::vector<std::string>>())
+      ("first", "start a new overlay ring (no bootstrap)")
+      ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
+      ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
+      ("status-interval", "log a status line at least this often (ms)", cxxopts::value<long>()->default_value("30000"))
+      ("h,help", "show this help");
+  // clang-format on
+  cxxopts::ParseResult r;
+  try {
+    r = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    return fail(exit_usage, e.what());
+  }
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.unmatched().empty()) return fail(exit_usage, "unexpected argument '" + r.unmatched().front() + "'");
+  for (const char* required : {"config", "cert", "key", "listen"}) {
+    if (!r.count(required)) return fail(exit_usage, std::string("--") + required + " is required");
+  }
+  std::string level_text;
+  std::string config_file, cert_file, key_file, listen_text;
+  std::vector<std::string> bootstrap_text;
+  long status_ms = 0;
+  try {
+    level_text = r["log-level"].as<std::string>();
+    config_file = r["config"].as<std::string>();
+    cert_file = r["cert"].as<std::string>();
+    key_file = r["key"].as<std::string>();
+    listen_text = r["listen"].as<std::string>();
+    if (r.count("bootstrap-peer")) bootstrap_text = r["bootstrap-peer"].as<std::vector<std::string>>();
+    status_ms = r["status-interval"].as<long>();
+  } catch (const std::exception& e) {
+    return fail(exit_usage, e.what());
+  }
+  const auto level = parse_level(level_text);
+  if (!level) return fail(exit_usage, "--log-level '" + level_text + "': expected debug, info, warn or error");
+  g_level = *level;
+  if (status_ms <= 0) return fail(exit_usage, "--status-interval must be positive");
+  const auto listen = parse_address(listen_text, true);
+  if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
+  if (r.count("data-dir") && r.count("memory")) return fail(exit_usage, "--data-dir and --memory exclude each other");
+  const bool first = r.count("first") > 0;
+  if (first && !bootstrap_text.empty()) return fail(exit_usage, "--first and --bootstrap-peer exclude each other");
+  std::vector<pr::ip_address_port> bootstrap;
+  for (const auto& b : bootstrap_text) {
+    auto a = parse_address(b);
+    if (!a) return fail(exit_usage, "--bootstrap-peer '" + b + "': expected IP:PORT");
+    bootstrap.push_back(*a);
+  }
+
+  for (const auto* file : {&config_file, &cert_file, &key_file}) {
+    if (auto why = unreadable(*file); !why.empty()) return fail(exit_error, why);
+  }
+
+  // The configuration: parsed, for the expected overlay, not expired, with root(s).
+  auto doc = p2psip::config::load_document(config_file);
+  if (!doc) return fail(exit_error, doc.error().message);
+  const auto& config = doc->config;
+  p2psip::config::expectation expected;
+  expected.overlay_name = r.count("overlay") ? r["overlay"].as<std::string>() : config.instance_name;
+  expected.now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (auto checked = p2psip::config::check_overlay_config(config, expected); !checked) {
+    return fail(exit_error, config_file + ": " + checked.error().message);
+  }
+  if (config.root_certs.empty() && !config.self_signed_permitted()) {
+    return fail(exit_error, config_file + ": no root-cert and self-signed certificates not permitted");
+  }
+  if (!first && bootstrap.empty()) bootstrap = config.bootstrap_nodes;
+  if (!first && bootstrap.empty()) {
+    return fail(exit_usage, "no bootstrap peer: give --bootstrap-peer, or --first to start a new overlay");
+  }
+
+  const p2psip::crypto::overlay_params params{config.instance_name, config.node_id_length};
+  p2psip::crypto::trust_store trust(params);
+  for (const auto& root : config.root_certs) {
+    if (auto added = trust.add_root(root); !added) {
+      return fail(exit_error, config_file + ": root-cert: " + added.error().message());
+    }
+  }
+  if (config.self_signed_permitted()) {
+    trust.permit_self_signed(config.self_signed->digest == "sha256"
+                                 ? p2psip::crypto::self_signed_digest::sha256
+                                 : p2psip::crypto::self_signed_digest::sha1);
+  }
+  auto creds = p2psip::crypto::load_credentials(cert_file, key_file, params, &trust,
+                                                std::chrono::system_clock::now());
+  if (!creds) return fail(exit_error, creds.error().message);
+  auto tls = p2psip::transport::tls_credentials::from_identity(creds->link, config.root_certs, params);
+  if (!tls) return fail(exit_error, cert_file + ": unusable for TLS: " + tls.error().message());
+
+  pe::runtime_config rc;
+  rc.core.self = creds->signing.default_node_id();
+  rc.core.role = first ? pe::node_role::first_peer : pe::node_role::joining_peer;
+  rc.core.overlay = pr::overlay_hash(config.instance_name);
+  rc.core.limits = p2psip::config::limits_of(config);
+  rc.core.listen_address = *listen;
+  rc.core.bootstrap = bootstrap;
+  rc.core.update_interval = std::chrono::duration_cast<pe::duration>(config.chord.update_interval);
+  rc.core.finger_interval = std::chrono::duration_cast<pe::duration>(config.chord.ping_interval);
+  rc.core.reactive = config.chord.reactive;
+  rc.listen = to_endpoint(*listen);
+  if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
+  rc.link.limits = rc.core.limits;
+  rc.link.idle_timeout = std::nullopt;  // the core watches its neighbors itself
+  rc.link.log = [](std::string_view text) { log_line(pe::log_level::warn, text); };
+  rc.kinds = pe::kind_rules_of(config);
+  rc.log = log_line;
+
+  asio::io_context io(1);
+  auto created = pe::peer_runtime::create(io, std::move(rc), *tls, *creds, trust);
+  if (!created) return fail(exit_error, created.error());
+  auto& runtime = **created;
+  if (auto started = runtime.start(); !started) return fail(exit_error, started.error());
+
+  bool stopping = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer watchdog(io);
+  auto on_signal = [&](const std::error_code& ec, int signo) {
+    if (ec || stopping) return;
+    stopping = true;
+    log_line(pe::log_level::info, std::string("signal ") + (signo == SIGINT ? "SIGINT" : "SIGTERM") +
+                                      ": leaving");
+    // Bounded: the runtime's own waits are bounded; the watchdog bounds everything else.
+    watchdog.expires_after(std::chrono::seconds(10));
+    watchdog.async_wait([&](const std::error_code& wec) {
+      if (wec) return;
+      log_line(pe::log_level::warn, "shutdown took too long: stopping now");
+      io.stop();
+    });
+    asio::co_spawn(io, runtime.stop(), [&](const std::exception_ptr&) {
+      watchdog.cancel();
+      io.stop();
+    });
+  };
+  signals.async_wait(on_signal);
+  asio::co_spawn(io, status_loop(runtime, std::chrono::milliseconds(status_ms)),
+                 [](const std::exception_ptr& e) {
+                   if (e) log_line(pe::log_level::error, "status loop: unexpected exception");
+                 });
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    log_line(pe::log_level::error, std::string("unexpected exception: ") + e.what());
+    return exit_error;
+  }
+  log_line(pe::log_level::info, "exit");
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return fail(exit_error, std::string("unexpected exception: ") + e.what());
+  }
+}

@@ -1,0 +1,157 @@
+#pragma once
+// The peer runtime: carries out the overlay core's actions with Asio. It owns the TLS listener,
+// the links (accepted, opened for open_link actions and bootstrap), one receive loop per link
+// feeding core.on_message, one timer re-armed to core.next_deadline(), the data store (SQLite
+// under a data directory, or memory) and a bounded clean shutdown (Leave, flush, close).
+//
+// Threading: everything runs on the one thread running the io_context given to create(); call
+// every member from that thread (or through asio::post to it).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/system_timer.hpp>
+
+#include "p2psip/crypto/credentials.hpp"
+#include "p2psip/crypto/trust_store.hpp"
+#include "p2psip/peer/crypto_signer.hpp"
+#include "p2psip/peer/data_store.hpp"
+#include "p2psip/peer/data_store_service.hpp"
+#include "p2psip/peer/overlay_core.hpp"
+#include "p2psip/transport/credentials.hpp"
+#include "p2psip/transport/link.hpp"
+#include "p2psip/transport/listener.hpp"
+
+namespace p2psip::peer {
+
+/// Severity of a runtime log line.
+enum class log_level : std::uint8_t { debug, info, warn, error };
+
+/// "debug", "info", "warn", "error".
+std::string_view log_level_name(log_level l) noexcept;
+
+struct runtime_config {
+  /// The core's settings; core.listen_address must be the address `listen` is reachable at (its
+  /// port is replaced by the bound one when `listen` has port 0).
+  core_config core;
+  /// Where the listener binds (port 0: any free port).
+  asio::ip::tcp::endpoint listen;
+  /// SQLite store in this directory (created when absent); nullopt: memory only.
+  std::optional<std::filesystem::path> data_dir;
+  /// Settings of every link (accepted and opened).
+  transport::link_config link;
+  /// Kinds the data store serves (kind_rules_of(config)).
+  std::vector<kind_rules> kinds;
+  /// Shutdown: how long to wait for the Leave messages to be handed to TLS ...
+  std::chrono::milliseconds leave_flush_timeout{2000};
+  /// ... and then for the links to finish closing.
+  std::chrono::milliseconds close_timeout{3000};
+  /// How often expired values are removed from the store.
+  std::chrono::milliseconds expire_interval{60000};
+  /// Receives every log line (the core's log actions at debug level); may be empty.
+  std::function<void(log_level, std::string_view)> log;
+};
+
+/// What the ring looks like from this peer, for status lines and tests.
+struct runtime_status {
+  protocol::node_id self;
+  bool joined = false;
+  std::vector<protocol::node_id> predecessors;  ///< nearest first
+  std::vector<protocol::node_id> successors;    ///< nearest first
+  std::size_t links = 0;
+  std::size_t stored_values = 0;
+};
+
+class peer_runtime {
+ public:
+  /// Opens the data store (errors: the store's message, naming the file). Nothing runs before
+  /// start(). `tls`, `creds` and `trust` must outlive the runtime.
+  static protocol::result<std::unique_ptr<peer_runtime>, std::string> create(
+      asio::io_context& io, runtime_config cfg, std::shared_ptr<const transport::tls_credentials> tls,
+      const crypto::credentials& creds, crypto::trust_store& trust);
+
+  ~peer_runtime();
+  peer_runtime(const peer_runtime&) = delete;
+  peer_runtime& operator=(const peer_runtime&) = delete;
+
+  /// Binds the listener, then makes and starts the core (a first peer joins at once, others
+  /// bootstrap). Errors: the bind error in words.
+  protocol::result<void, std::string> start();
+
+  /// Graceful, bounded shutdown: Leave to the neighbors (data handed to the successor), waits
+  /// until those messages are handed to TLS (leave_flush_timeout), closes the listener and every
+  /// link, and waits for them to close (close_timeout). Idempotent; never throws.
+  asio::awaitable<void> stop();
+
+  /// The address the listener is bound to (after start()).
+  asio::ip::tcp::endpoint local_endpoint() const;
+  runtime_status status() const;
+  /// The core; only after a successful start().
+  const overlay_core& core() const noexcept { return *core_; }
+  bool stopped() const noexcept { return stopped_; }
+
+  /// Use create().
+  peer_runtime(asio::io_context& io, runtime_config cfg,
+               std::shared_ptr<const transport::tls_credentials> tls,
+               const crypto::credentials& creds, crypto::trust_store& trust,
+               std::unique_ptr<data_store> store, std::string store_description);
+
+ private:
+  struct link_entry {
+    std::shared_ptr<transport::link> link;
+    protocol::node_id remote;
+  };
+  class random;
+
+  void add_link(std::shared_ptr<transport::link> l, std::optional<protocol::node_id> expected);
+  void link_closed(link_id id, std::error_code reason);
+  asio::awaitable<void> receive_loop(link_id id, std::shared_ptr<transport::link> l);
+  asio::awaitable<void> open_link(protocol::ip_address_port address,
+                                  std::optional<protocol::node_id> expected);
+  asio::awaitable<void> timer_loop();
+  asio::awaitable<void> expire_loop();
+  void pump();
+  void arm_timer();
+  void execute(action& a);
+  void log(log_level level, std::string_view text) const;
+  template <class F>
+  void spawn(std::string_view what, F&& make);
+
+  asio::io_context& io_;
+  runtime_config cfg_;
+  std::shared_ptr<const transport::tls_credentials> tls_;
+  const crypto::credentials& creds_;
+  crypto::trust_store& trust_;
+  std::unique_ptr<data_store> store_;
+  std::string store_description_;
+  std::unique_ptr<data_store_service> storage_;
+  std::unique_ptr<crypto_signer> signer_;
+  std::unique_ptr<random> rng_;
+  std::unique_ptr<overlay_core> core_;
+  std::shared_ptr<transport::listener> listener_;
+  std::map<link_id, link_entry> links_;
+  std::uint64_t next_link_ = 1;
+  asio::system_timer timer_;
+  asio::system_timer expire_timer_;
+  std::optional<time_point> armed_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  bool in_pump_ = false;
+  /// Set while the runtime lives; coroutines and handlers check it before touching `this`.
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace p2psip::peer

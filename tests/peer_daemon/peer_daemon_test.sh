@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Loopback tests of the p2psip-peer daemon with credentials made by p2psip-admin.
+# usage: peer_daemon_test.sh /path/to/p2psip-peer /path/to/p2psip-admin CASE
+#   ring       three peers form the ring the sorted Node-IDs imply; SIGTERM: all exit 0
+#   leave      one of three peers leaves; the other two close the ring between them
+#   data_dir   a peer with --data-dir creates its SQLite store and exits cleanly
+#   bad_config missing/unparsable files, wrong overlay, unreadable key, port in use, usage errors:
+#              each one line on stderr and exit 1 (or 2 for usage)
+set -u
+
+PEER=$1
+ADMIN=$2
+CASE=$3
+T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-peer-test.XXXXXX")
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -KILL "$p" 2>/dev/null
+  done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL [$CASE]: $*" >&2
+  local f
+  for f in "$T"/*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f (last 40 lines)" >&2
+    tail -n 40 "$f" >&2
+  done
+  exit 1
+}
+
+make_overlay() {  # make_overlay NAME DIR
+  "$ADMIN" init --overlay "$1" --out "$2" >/dev/null 2>"$T/admin.err" || fail "admin init: $(cat "$T/admin.err")"
+}
+
+enroll() {  # enroll USER OUTDIR CADIR
+  "$ADMIN" enroll --user "$1" --out "$2" --ca-dir "$3" >/dev/null 2>"$T/admin.err" ||
+    fail "admin enroll: $(cat "$T/admin.err")"
+}
+
+# start NAME ARGS...: starts a peer with credentials $T/NAME, log in $T/NAME.log; sets PID_NAME.
+start() {
+  local name=$1
+  shift
+  "$PEER" --config "$T/ca/overlay.xml" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
+    --listen 127.0.0.1:0 --status-interval 1000 --log-level debug "$@" 2>"$T/$name.log" &
+  local pid=$!
+  PIDS+=("$pid")
+  printf -v "PID_$name" '%s' "$pid"
+}
+
+# port_of NAME: waits (10 s at most) for the "listening on 127.0.0.1:PORT" line; prints PORT.
+port_of() {
+  local i line
+  for i in $(seq 1 100); do
+    line=$(grep -m1 -o 'listening on 127\.0\.0\.1:[0-9]*' "$T/$1.log" 2>/dev/null)
+    if [ -n "$line" ]; then
+      echo "${line##*:}"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "$1 did not log its listening address"
+}
+
+# field NAME KEY: KEY= of the last status line of NAME's log (first entry of a list).
+field() {
+  grep ' status ' "$T/$1.log" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p" | cut -d, -f1
+}
+
+node_of() {  # node_of NAME: the Node-ID enroll gave NAME (from its status lines)
+  local i id
+  for i in $(seq 1 100); do
+    id=$(field "$1" node)
+    if [ -n "$id" ]; then
+      echo "$id"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "$1 logged no status line"
+}
+
+# ring_ok NAME...: each peer's first successor and predecessor are its ring neighbors among the
+# named peers (Node-IDs sorted as hex of equal length, which is numeric order).
+ring_ok() {
+  local names=("$@") n=$# i
+  local sorted=()
+  local -A id_of name_of
+  for i in "${names[@]}"; do
+    id_of[$i]=$(node_of "$i")
+    name_of[${id_of[$i]}]=$i
+  done
+  mapfile -t sorted < <(for i in "${names[@]}"; do echo "${id_of[$i]}"; done | sort)
+  for i in $(seq 0 $((n - 1))); do
+    local me=${sorted[$i]}
+    local succ=${sorted[$(((i + 1) % n))]}
+    local pred=${sorted[$(((i + n - 1) % n))]}
+    local who=${name_of[$me]}
+    [ "$(field "$who" joined)" = yes ] || return 1
+    [ "$(field "$who" succ)" = "$succ" ] || return 1
+    [ "$(field "$who" pred)" = "$pred" ] || return 1
+  done
+  return 0
+}
+
+wait_ring() {  # wait_ring SECONDS NAME...
+  local limit=$1
+  shift
+  local deadline=$((SECONDS + limit))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    ring_ok "$@" && return 0
+    sleep 0.2
+  done
+  fail "no correct ring of $* within ${limit}s"
+}
+
+# stop NAME...: SIGTERM, then each must exit 0 within 15 s.
+stop() {
+  local name pid i rc
+  for name in "$@"; do
+    pid=$(eval echo "\$PID_$name")
+    kill -TERM "$pid" 2>/dev/null || fail "$name is not running"
+  done
+  for name in "$@"; do
+    pid=$(eval echo "\$PID_$name")
+    for i in $(seq 1 150); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "$name did not exit within 15s of SIGTERM"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM"
+    grep -q 'INFO stopped' "$T/$name.log" || fail "$name did not log its clean stop"
+  done
+}
+
+setup_three() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll b@example.org "$T/b" "$T/ca"
+  enroll c@example.org "$T/c" "$T/ca"
+  start a --first --memory
+  local port
+  port=$(port_of a) || exit 1
+  start b --bootstrap-peer "127.0.0.1:$port" --memory
+  start c --bootstrap-peer "127.0.0.1:$port" --memory
+}
+
+case_ring() {
+  setup_three
+  wait_ring 30 a b c
+  # Every log line: timestamp, level, text.
+  grep -Evq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (DEBUG|INFO|WARN|ERROR) ' "$T/a.log" &&
+    fail "a log line without timestamp and level: $(grep -Ev '^[0-9]{4}-' "$T/a.log" | head -n 1)"
+  stop a b c
+}
+
+case_leave() {
+  setup_three
+  wait_ring 30 a b c
+  stop c
+  wait_ring 30 a b
+  stop a b
+}
+
+case_data_dir() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  start a --first --data-dir "$T/a-data"
+  port_of a >/dev/null
+  node_of a >/dev/null
+  [ -f "$T/a-data/reload-store.sqlite3" ] || fail "no SQLite store in the data directory"
+  stop a
+}
+
+# expect_error RC TEXT ARGS...: p2psip-peer ARGS exits RC with one stderr line containing TEXT.
+expect_error() {
+  local expected=$1 text=$2
+  shift 2
+  timeout 20 "$PEER" "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  [ "$rc" -eq "$expected" ] || fail "p2psip-peer $* exited $rc, expected $expected: $(cat "$T/err")"
+  local lines
+  lines=$(wc -l <"$T/err")
+  [ "$lines" -eq 1 ] || fail "p2psip-peer $*: expected one line on stderr, got $lines: $(cat "$T/err")"
+  grep -Fq -- "$text" "$T/err" || fail "p2psip-peer $*: stderr lacks '$text': $(cat "$T/err")"
+}
+
+case_bad_config() {
+  make_overlay example.org "$T/ca"
+  make_overlay other.org "$T/other"
+  enroll a@example.org "$T/a" "$T/ca"
+  local cfg=$T/ca/overlay.xml crt=$T/a/node.crt key=$T/a/node.key
+  local ok=(--cert "$crt" --key "$key" --listen 127.0.0.1:0 --first)
+
+  # Missing and unparsable files.
+  expect_error 1 "missing.xml" --config "$T/missing.xml" "${ok[@]}"
+  echo '<overlay><configuration' >"$T/broken.xml"
+  expect_error 1 "broken.xml" --config "$T/broken.xml" "${ok[@]}"
+  expect_error 1 "missing.crt" --config "$cfg" --cert "$T/missing.crt" --key "$key" --listen 127.0.0.1:0 --first
+  # Wrong overlay: the configuration of another overlay, or not the one asked for.
+  expect_error 1 "" --config "$T/other/overlay.xml" "${ok[@]}"
+  expect_error 1 "other.org" --config "$cfg" "${ok[@]}" --overlay other.org
+  # Unreadable key: a directory, garbage, and (when not root) no read permission.
+  mkdir "$T/keydir"
+  expect_error 1 "keydir" --config "$cfg" --cert "$crt" --key "$T/keydir" --listen 127.0.0.1:0 --first
+  echo garbage >"$T/garbage.key"
+  expect_error 1 "garbage.key" --config "$cfg" --cert "$crt" --key "$T/garbage.key" --listen 127.0.0.1:0 --first
+  if [ "$(id -u)" -ne 0 ]; then
+    cp "$key" "$T/noread.key"
+    chmod 000 "$T/noread.key"
+    expect_error 1 "noread.key" --config "$cfg" --cert "$crt" --key "$T/noread.key" --listen 127.0.0.1:0 --first
+  fi
+  # The key of another node.
+  enroll b@example.org "$T/b" "$T/ca"
+  expect_error 1 "" --config "$cfg" --cert "$crt" --key "$T/b/node.key" --listen 127.0.0.1:0 --first
+
+  # A port already taken: exit 1 naming the address.
+  start a --first --memory
+  local port
+  port=$(port_of a) || exit 1
+  expect_error 1 "127.0.0.1:$port" --config "$cfg" --cert "$crt" --key "$key" --listen "127.0.0.1:$port" --first
+  stop a
+
+  # Usage errors: exit 2.
+  expect_error 2 "--listen" --config "$cfg" --cert "$crt" --key "$key" --first
+  expect_error 2 "--listen" --config "$cfg" "${ok[@]/127.0.0.1:0/nowhere}"
+  expect_error 2 "--log-level" --config "$cfg" "${ok[@]}" --log-level loud
+  expect_error 2 "bootstrap" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0
+  expect_error 2 "--memory" --config "$cfg" "${ok[@]}" --memory --data-dir "$T/d"
+  expect_error 2 "" --config "$cfg" "${ok[@]}" --no-such-option
+}
+
+case "$CASE" in
+  ring) case_ring ;;
+  leave) case_leave ;;
+  data_dir) case_data_dir ;;
+  bad_config) case_bad_config ;;
+  *) fail "unknown case" ;;
+esac
+echo "PASS [$CASE]"
