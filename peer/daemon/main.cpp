@@ -181,7 +181,7 @@ int run(int argc, char** argv) {
       ("key", "node private key file (NAME.key)", cxxopts::value<std::string>())
       ("listen", "where to accept links, IP:PORT or [IPv6]:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
       ("data-dir", "keep stored data in SQLite under this directory", cxxopts::value<std::string>())
-      ("memory", "keep stored data in memory only (the default)")
+      ("memory", "keep stored data in memory only (lost when the peer stops)")
       ("bootstrap-peer", "bootstrap peer IP:PORT (repeatable; default: the configuration's)", cxxopts::value<std::vector<std::string>>())
       ("first", "start a new overlay ring (no bootstrap)")
       ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
@@ -225,6 +225,9 @@ int run(int argc, char** argv) {
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   if (r.count("data-dir") && r.count("memory")) return fail(exit_usage, "--data-dir and --memory exclude each other");
+  // Durable storage is the default a peer should get; losing acknowledged data must be a choice.
+  if (!r.count("data-dir") && !r.count("memory"))
+    return fail(exit_usage, "say where stored data lives: --data-dir DIR (durable) or --memory");
   const bool first = r.count("first") > 0;
   if (first && !bootstrap_text.empty()) return fail(exit_usage, "--first and --bootstrap-peer exclude each other");
   std::vector<pr::ip_address_port> bootstrap;

@@ -198,43 +198,44 @@ case_bad_config() {
   make_overlay other.org "$T/other"
   enroll a@example.org "$T/a" "$T/ca"
   local cfg=$T/ca/overlay.xml crt=$T/a/node.crt key=$T/a/node.key
-  local ok=(--cert "$crt" --key "$key" --listen 127.0.0.1:0 --first)
+  local ok=(--cert "$crt" --key "$key" --listen 127.0.0.1:0 --first --memory)
 
   # Missing and unparsable files.
   expect_error 1 "missing.xml" --config "$T/missing.xml" "${ok[@]}"
   echo '<overlay><configuration' >"$T/broken.xml"
   expect_error 1 "broken.xml" --config "$T/broken.xml" "${ok[@]}"
-  expect_error 1 "missing.crt" --config "$cfg" --cert "$T/missing.crt" --key "$key" --listen 127.0.0.1:0 --first
+  expect_error 1 "missing.crt" --config "$cfg" --cert "$T/missing.crt" --key "$key" --listen 127.0.0.1:0 --first --memory
   # Wrong overlay: the configuration of another overlay, or not the one asked for.
   expect_error 1 "" --config "$T/other/overlay.xml" "${ok[@]}"
   expect_error 1 "other.org" --config "$cfg" "${ok[@]}" --overlay other.org
   # Unreadable key: a directory, garbage, and (when not root) no read permission.
   mkdir "$T/keydir"
-  expect_error 1 "keydir" --config "$cfg" --cert "$crt" --key "$T/keydir" --listen 127.0.0.1:0 --first
+  expect_error 1 "keydir" --config "$cfg" --cert "$crt" --key "$T/keydir" --listen 127.0.0.1:0 --first --memory
   echo garbage >"$T/garbage.key"
-  expect_error 1 "garbage.key" --config "$cfg" --cert "$crt" --key "$T/garbage.key" --listen 127.0.0.1:0 --first
+  expect_error 1 "garbage.key" --config "$cfg" --cert "$crt" --key "$T/garbage.key" --listen 127.0.0.1:0 --first --memory
   if [ "$(id -u)" -ne 0 ]; then
     cp "$key" "$T/noread.key"
     chmod 000 "$T/noread.key"
-    expect_error 1 "noread.key" --config "$cfg" --cert "$crt" --key "$T/noread.key" --listen 127.0.0.1:0 --first
+    expect_error 1 "noread.key" --config "$cfg" --cert "$crt" --key "$T/noread.key" --listen 127.0.0.1:0 --first --memory
   fi
   # The key of another node.
   enroll b@example.org "$T/b" "$T/ca"
-  expect_error 1 "" --config "$cfg" --cert "$crt" --key "$T/b/node.key" --listen 127.0.0.1:0 --first
+  expect_error 1 "" --config "$cfg" --cert "$crt" --key "$T/b/node.key" --listen 127.0.0.1:0 --first --memory
 
   # A port already taken: exit 1 naming the address.
   start a --first --memory
   local port
   port=$(port_of a) || exit 1
-  expect_error 1 "127.0.0.1:$port" --config "$cfg" --cert "$crt" --key "$key" --listen "127.0.0.1:$port" --first
+  expect_error 1 "127.0.0.1:$port" --config "$cfg" --cert "$crt" --key "$key" --listen "127.0.0.1:$port" --first --memory
   stop a
 
   # Usage errors: exit 2.
-  expect_error 2 "--listen" --config "$cfg" --cert "$crt" --key "$key" --first
+  expect_error 2 "--listen" --config "$cfg" --cert "$crt" --key "$key" --first --memory
   expect_error 2 "--listen" --config "$cfg" "${ok[@]/127.0.0.1:0/nowhere}"
   expect_error 2 "--log-level" --config "$cfg" "${ok[@]}" --log-level loud
-  expect_error 2 "bootstrap" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0
-  expect_error 2 "--memory" --config "$cfg" "${ok[@]}" --memory --data-dir "$T/d"
+  expect_error 2 "bootstrap" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory
+  expect_error 2 "--memory" --config "$cfg" "${ok[@]}" --data-dir "$T/d"
+  expect_error 2 "--data-dir" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --first
   expect_error 2 "" --config "$cfg" "${ok[@]}" --no-such-option
 }
 
