@@ -917,8 +917,9 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
       // RFC 6940 10.4: replicas on the first two successors.
       std::vector<pr::node_id> replicas;
       std::uint8_t number = 1;
+      // The requester gets a replica too when it is a successor: sending the StoreReq does not
+      // mean it stored the value (a hand-over's sender already holds it; the copy is a no-op).
       for (const auto& s : replica_set()) {
-        if (s == requester) continue;
         const auto l = link_to(s);
         if (!l) continue;
         auto copy = *st;

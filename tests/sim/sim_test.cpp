@@ -1,0 +1,685 @@
+// Many-peer deterministic simulation (STYLE.md test level 3) on the in-memory network of
+// tests/peer_core/sim_network.hpp: ring convergence with fingers checked against RFC 6940 10.3,
+// routing hop counts, data safety under waves of crashes, and a cut-off third of the peers coming
+// back. Lines starting "sim:" are the figures for docs/benchmarks.md.
+// Environment: P2PSIP_SIM_LARGE=1 runs the large cases (1000-peer convergence, hops over 1000 and
+// 5000 peers, 10000 values under churn); P2PSIP_SIM_N=<n> convergence and hops at any size;
+// P2PSIP_SIM_SEED=<n> replays one seed; P2PSIP_SIM_VERBOSE=1 prints copy counts per churn wave
+// (and P2PSIP_SIM_TRACE=1, read by sim_network, every action).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim_network.hpp"
+
+namespace pr = p2psip::protocol;
+namespace peer = p2psip::peer;
+using namespace p2psip::sim;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool large() {
+  return std::getenv("P2PSIP_SIM_LARGE") != nullptr;
+}
+
+std::uint64_t seed_or(std::uint64_t fallback) {
+  if (const char* s = std::getenv("P2PSIP_SIM_SEED")) return std::strtoull(s, nullptr, 10);
+  return fallback;
+}
+
+double wall_seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+pr::node_id random_id(seeded_random& r) {
+  pr::bytes b(16);
+  for (auto& x : b) x = static_cast<std::uint8_t>(r.next_u64());
+  return *pr::node_id::from_bytes(b);
+}
+
+pr::resource_id random_resource(seeded_random& r) {
+  pr::resource_id id;
+  id.value.resize(16);
+  for (auto& x : id.value) x = static_cast<std::uint8_t>(r.next_u64());
+  return id;
+}
+
+/// Position of the highest set bit of a 16-byte id (0 = least significant); -1 for zero.
+int highest_bit(const pr::node_id& d) {
+  const auto v = d.view();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const unsigned byte = v[i];
+    if (byte == 0) continue;
+    int b = 7;
+    while (((byte >> b) & 1u) == 0) --b;
+    return static_cast<int>((v.size() - 1 - i) * 8) + b;
+  }
+  return -1;
+}
+
+/// The live, joined peers in ring order, and where each one sits in the network.
+struct ring_view {
+  std::vector<pr::node_id> ids;
+  std::map<pr::node_id, std::size_t> node_of;   // id -> network index
+  std::map<pr::node_id, std::size_t> position;  // id -> index in ids
+
+  explicit ring_view(sim_network& net) {
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      if (net.at(i).alive && net.core(i).joined()) {
+        ids.push_back(net.core(i).self());
+        node_of[net.core(i).self()] = i;
+      }
+    }
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t k = 0; k < ids.size(); ++k) position[ids[k]] = k;
+  }
+  /// The live peer responsible for a ring point: the first id >= point, else the smallest.
+  std::size_t owner_of(const pr::node_id& point) const {
+    const auto it = std::lower_bound(ids.begin(), ids.end(), point);
+    return node_of.at(it == ids.end() ? ids.front() : *it);
+  }
+};
+
+struct ring_report {
+  std::size_t live = 0;
+  std::size_t joined = 0;
+  std::size_t neighbor_errors = 0;
+  std::size_t finger_errors = 0;  ///< a finger outside its interval, or not a live peer
+  std::size_t fingers_set = 0;
+  std::size_t fingers_fillable = 0;  ///< intervals (within finger_slots) holding a live peer
+  std::string first_problem;
+  bool ok() const { return live == joined && neighbor_errors == 0 && finger_errors == 0; }
+};
+
+/// Checks every live peer against the sorted Node-IDs: successors and predecessors (up to
+/// `depth`), and each finger i inside [self + 2^(128-i), self + 2^(128-i+1) - 1] (RFC 6940 10.3).
+ring_report check_ring(sim_network& net, std::size_t depth = 3) {
+  ring_report rep;
+  const ring_view rv(net);
+  for (std::size_t i = 0; i < net.size(); ++i) rep.live += net.at(i).alive ? 1u : 0u;
+  rep.joined = rv.ids.size();
+  const auto n = rv.ids.size();
+  auto note = [&](const std::string& s) {
+    if (rep.first_problem.empty()) rep.first_problem = s;
+  };
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& self = rv.ids[k];
+    const auto& c = net.core(rv.node_of.at(self));
+    const auto& succ = c.routes().successors();
+    const auto& pred = c.routes().predecessors();
+    const std::size_t want = std::min(depth, n - 1);
+    for (std::size_t j = 0; j < want; ++j) {
+      const auto& s = rv.ids[(k + 1 + j) % n];
+      const auto& p = rv.ids[(k + n - 1 - j) % n];
+      if (succ.size() <= j || succ[j] != s) {
+        ++rep.neighbor_errors;
+        note(self.hex().substr(0, 8) + ": successor " + std::to_string(j) + " wrong");
+      }
+      if (pred.size() <= j || pred[j] != p) {
+        ++rep.neighbor_errors;
+        note(self.hex().substr(0, 8) + ": predecessor " + std::to_string(j) + " wrong");
+      }
+    }
+    const unsigned slots = c.config().finger_slots;
+    for (unsigned f = 1; f <= slots; ++f) {
+      // Does any live peer lie in interval f? Interval f = distances with highest bit 128 - f.
+      const auto lo = pr::finger_target(self, f);
+      const auto it = std::lower_bound(rv.ids.begin(), rv.ids.end(), lo);
+      const auto first = it == rv.ids.end() ? rv.ids.front() : *it;
+      const bool fillable = first != self && highest_bit(first - self) == 128 - static_cast<int>(f);
+      rep.fingers_fillable += fillable ? 1u : 0u;
+      const auto fp = c.routes().finger(f);
+      if (!fp) continue;
+      ++rep.fingers_set;
+      if (highest_bit(*fp - self) != 128 - static_cast<int>(f)) {
+        ++rep.finger_errors;
+        note(self.hex().substr(0, 8) + ": finger " + std::to_string(f) + " outside its interval");
+      } else if (rv.node_of.count(*fp) == 0) {
+        ++rep.finger_errors;
+        note(self.hex().substr(0, 8) + ": finger " + std::to_string(f) + " is not a live peer");
+      }
+    }
+  }
+  return rep;
+}
+
+/// How a ring is built: peers started in groups of `burst`, `spacing` apart.
+struct ring_options {
+  std::chrono::milliseconds spacing{200};
+  std::size_t burst = 1;
+  /// Each joins through a random peer already in the ring instead of through peer 0 (which
+  /// keeps one link per peer it admitted; see the max_links case below).
+  bool spread_bootstrap = false;
+  /// core_config::max_links; 0 keeps the default (256).
+  std::size_t max_links = 0;
+};
+
+/// Large runs: joins spread over the ring and the link cap lifted, so that they measure the
+/// topology rather than the link build-up reported in the max_links case.
+ring_options large_options(std::chrono::milliseconds spacing, std::size_t n) {
+  ring_options o;
+  o.spacing = spacing;
+  o.spread_bootstrap = true;
+  o.max_links = n + 16;
+  return o;
+}
+
+/// A first peer and n-1 joining peers.
+std::unique_ptr<sim_network> join_ring(std::size_t n, std::uint64_t seed, const ring_options& o) {
+  const auto spacing = o.spacing;
+  const auto burst = o.burst;
+  const auto spread_bootstrap = o.spread_bootstrap;
+  auto net = std::make_unique<sim_network>(seed);
+  seeded_random ids(seed * 7919 + 1);
+  auto first = sim_network::default_config(random_id(ids), peer::node_role::first_peer);
+  if (o.max_links != 0) first.max_links = o.max_links;
+  net->add(first);
+  net->start(0);
+  std::vector<std::size_t> joined;
+  for (std::size_t i = 1; i < n; ++i) {
+    auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
+    if (o.max_links != 0) cfg.max_links = o.max_links;
+    if (spread_bootstrap) {
+      joined.clear();
+      for (std::size_t k = 0; k < net->size(); ++k) {
+        if (net->core(k).joined()) joined.push_back(k);
+      }
+      cfg.bootstrap.push_back(net->at(joined[ids.below(joined.size())]).address);
+    }
+    const auto k = net->add(cfg);
+    net->start(k);
+    if (i % burst == 0 && i + 1 < n) net->run_for(spacing);
+  }
+  return net;
+}
+
+/// Runs in 100 ms steps until check_ring() passes or `limit` passes; the simulated time taken.
+std::optional<std::chrono::milliseconds> converge(sim_network& net, std::chrono::seconds limit) {
+  for (std::chrono::milliseconds t{0}; t <= limit; t += 100ms) {
+    if (check_ring(net).ok()) return t;
+    net.run_for(100ms);
+  }
+  return std::nullopt;
+}
+
+struct convergence_result {
+  std::unique_ptr<sim_network> net;
+  std::optional<std::chrono::milliseconds> after_last_join;
+  double wall = 0;
+};
+
+convergence_result build_converged(std::size_t n, std::uint64_t seed, const ring_options& o,
+                                   std::chrono::seconds limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  convergence_result r;
+  r.net = join_ring(n, seed, o);
+  r.after_last_join = converge(*r.net, limit);
+  r.wall = wall_seconds_since(t0);
+  return r;
+}
+
+void run_convergence(std::size_t n, std::uint64_t seed, const ring_options& o) {
+  CAPTURE(seed);
+  CAPTURE(n);
+  const auto spacing = o.spacing;
+  const auto burst = o.burst;
+  auto r = build_converged(n, seed, o, 180s);
+  const auto rep = check_ring(*r.net);
+  std::size_t links_max = 0, links_total = 0;
+  for (std::size_t i = 0; i < r.net->size(); ++i) {
+    const auto l = r.net->core(i).connections().size();
+    links_max = std::max(links_max, l);
+    links_total += l;
+  }
+  std::printf("sim: links N=%zu max=%zu (peer 0: %zu) mean=%.1f\n", n, links_max,
+              r.net->core(0).connections().size(),
+              static_cast<double>(links_total) / static_cast<double>(r.net->size()));
+  std::printf(
+      "sim: convergence N=%zu seed=%llu burst=%zu join_spacing_ms=%lld "
+      "converged_ms_after_last_join_started=%lld fingers_set=%zu/%zu_fillable wall_s=%.1f\n",
+      n, static_cast<unsigned long long>(seed), burst, static_cast<long long>(spacing.count()),
+      r.after_last_join ? static_cast<long long>(r.after_last_join->count()) : -1LL,
+      rep.fingers_set, rep.fingers_fillable, r.wall);
+  CHECK(rep.live == n);
+  CHECK(rep.joined == n);
+  CHECK(rep.neighbor_errors == 0);
+  CHECK(rep.finger_errors == 0);
+  CHECK(rep.first_problem == "");
+  CHECK(r.after_last_join.has_value());
+  // Fingers are searched one per finger_interval: after convergence most fillable slots are set.
+  CHECK(rep.fingers_set * 10 >= rep.fingers_fillable * 9);
+}
+
+struct hop_result {
+  std::size_t sent = 0;
+  std::size_t answered = 0;
+  std::size_t wrong_owner = 0;
+  double mean = 0;
+  std::size_t max = 0;
+};
+
+/// Routes `count` AppAttach requests (the core hands them to the application, with the via list)
+/// from random peers to random Resource-IDs; hops = overlay links traversed = via entries + 1
+/// (0 when the sender is itself responsible).
+hop_result measure_hops(sim_network& net, std::size_t count, std::uint64_t seed) {
+  hop_result h;
+  seeded_random rng(seed);
+  const ring_view rv(net);
+  std::vector<std::size_t> peers;
+  for (const auto& id : rv.ids) peers.push_back(rv.node_of.at(id));
+  std::map<std::uint64_t, std::size_t> expected_owner;  // txid -> network index
+  std::size_t total = 0;
+  for (std::size_t done = 0; done < count;) {
+    const std::size_t batch = std::min<std::size_t>(100, count - done);
+    for (std::size_t b = 0; b < batch; ++b) {
+      const auto from = peers[rng.below(peers.size())];
+      const auto r = random_resource(rng);
+      const auto tx = net.request(from, {pr::to_destination(r)}, pr::app_attach_req{});
+      if (!tx) continue;
+      ++h.sent;
+      expected_owner[*tx] = rv.owner_of(*r.as_ring_point());
+    }
+    done += batch;
+    net.run_for(2s);
+    for (const auto i : peers) {
+      // Answering may deliver to this node again (its own request): take the list first.
+      const auto delivered = std::exchange(net.at(i).delivered, {});
+      for (const auto& d : delivered) {
+        if (d.msg.contents.code != pr::codes::app_attach_req) continue;
+        const auto it = expected_owner.find(d.msg.header.transaction_id);
+        if (it == expected_owner.end()) continue;
+        if (it->second != i) ++h.wrong_owner;
+        expected_owner.erase(it);
+        ++h.answered;
+        const std::size_t hops = d.link == peer::link_id{} ? 0 : d.msg.header.via_list.size() + 1;
+        total += hops;
+        h.max = std::max(h.max, hops);
+        pr::error_response e;
+        e.error_code = static_cast<std::uint16_t>(pr::reload_errc::not_found);
+        net.core(i).respond(d.msg, d.link, e, net.now());
+        net.drain(i);
+      }
+    }
+  }
+  net.run_for(2s);
+  for (const auto i : peers) net.at(i).delivered.clear();
+  h.mean = h.answered == 0 ? 0.0 : static_cast<double>(total) / static_cast<double>(h.answered);
+  return h;
+}
+
+void run_hops(std::size_t n, std::uint64_t seed, const ring_options& o, std::size_t requests) {
+  CAPTURE(seed);
+  CAPTURE(n);
+  auto r = build_converged(n, seed, o, 180s);
+  REQUIRE(r.after_last_join.has_value());
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto h = measure_hops(*r.net, requests, seed + 1);
+  const double half_log = std::log2(static_cast<double>(n)) / 2.0;
+  std::printf(
+      "sim: N=%zu mean_hops=%.2f log2(N)/2=%.2f max_hops=%zu requests=%zu answered=%zu "
+      "seed=%llu build_wall_s=%.1f measure_wall_s=%.1f\n",
+      n, h.mean, half_log, h.max, h.sent, h.answered, static_cast<unsigned long long>(seed), r.wall,
+      wall_seconds_since(t0));
+  CHECK(h.sent == requests);
+  CHECK(h.answered == h.sent);
+  CHECK(h.wrong_owner == 0);
+  CHECK(h.mean <= 1.5 * half_log);
+}
+
+std::string value_text(std::size_t i) {
+  std::string s = "v";
+  s += std::to_string(i);
+  return s;
+}
+
+pr::store_req value_store(const pr::resource_id& r, std::size_t i) {
+  pr::store_req s;
+  s.resource = r;
+  pr::store_kind_data k;
+  k.kind = pr::kinds::p2psip_generic;
+  pr::stored_data d;
+  d.storage_time = 1;
+  d.lifetime = 86400;
+  d.value =
+      pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::to_bytes(value_text(i))}};
+  k.values.push_back(d);
+  s.kind_data.push_back(k);
+  return s;
+}
+
+/// Sends one request per item (from a random live peer) in batches; the answers by item.
+std::vector<std::optional<pr::message>> request_all(
+    sim_network& net, seeded_random& rng, std::size_t items,
+    const std::function<std::pair<pr::resource_id, pr::message_body>(std::size_t)>& make,
+    bool not_from_replica_holders = false) {
+  std::vector<std::optional<pr::message>> answers(items);
+  const ring_view rv(net);
+  std::vector<std::size_t> peers;
+  for (const auto& id : rv.ids) peers.push_back(rv.node_of.at(id));
+  for (std::size_t done = 0; done < items;) {
+    const std::size_t batch = std::min<std::size_t>(200, items - done);
+    std::map<std::pair<std::size_t, std::uint64_t>, std::size_t> item_of;  // (node, tx) -> item
+    for (std::size_t b = 0; b < batch; ++b) {
+      auto [r, body] = make(done + b);
+      auto from = peers[rng.below(peers.size())];
+      if (not_from_replica_holders && peers.size() > 3) {
+        // Not the owner's first or second successor (see the "stored by a successor" case).
+        const auto owner_pos = rv.position.at(net.core(rv.owner_of(*r.as_ring_point())).self());
+        for (int tries = 0; tries < 100; ++tries) {
+          const auto pos = rv.position.at(net.core(from).self());
+          const auto ahead = (pos + peers.size() - owner_pos) % peers.size();
+          if (ahead != 1 && ahead != 2) break;
+          from = peers[rng.below(peers.size())];
+        }
+      }
+      const auto tx = net.request(from, {pr::to_destination(r)}, body);
+      if (tx) item_of[{from, *tx}] = done + b;
+    }
+    net.run_for(4s);
+    for (const auto from : peers) {
+      for (auto& d : net.at(from).delivered) {
+        const auto it = item_of.find({from, d.msg.header.transaction_id});
+        if (it != item_of.end()) answers[it->second] = std::move(d.msg);
+      }
+      net.at(from).delivered.clear();
+    }
+    done += batch;
+  }
+  return answers;
+}
+
+bool fetched_value(const std::optional<pr::message>& m, std::size_t i) {
+  if (!m || m->contents.code != pr::codes::fetch_ans) return false;
+  auto body = pr::decode_body(m->contents.code, m->contents.body, pr::limits{});
+  if (!body) return false;
+  const auto* fa = std::get_if<pr::fetch_ans>(&*body);
+  if (fa == nullptr) return false;
+  const auto want = pr::to_bytes(value_text(i));
+  for (const auto& k : fa->kind_responses) {
+    for (const auto& v : k.values) {
+      if (const auto* e = std::get_if<pr::dictionary_entry>(&v.value)) {
+        if (e->value.value == want) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/// How many values are on fewer than 3 live peers, and how many on none.
+std::pair<std::size_t, std::size_t> copy_shortfall(sim_network& net,
+                                                   const std::vector<pr::resource_id>& rs) {
+  std::size_t under = 0, lost = 0;
+  for (const auto& res : rs) {
+    std::size_t copies = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      if (net.at(i).alive && net.at(i).storage->has(res)) ++copies;
+    }
+    under += copies < 3 ? 1u : 0u;
+    lost += copies == 0 ? 1u : 0u;
+  }
+  return {under, lost};
+}
+
+void run_churn(std::size_t n, std::size_t values, std::uint64_t seed) {
+  CAPTURE(seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = build_converged(n, seed, ring_options{100ms, 1, false, 0}, 120s);
+  REQUIRE(r.after_last_join.has_value());
+  auto& net = *r.net;
+  seeded_random rng(seed * 31 + 7);
+  std::vector<pr::resource_id> rs;
+  for (std::size_t i = 0; i < values; ++i) rs.push_back(random_resource(rng));
+  const auto stored = request_all(
+      net, rng, values,
+      [&](std::size_t i) {
+        return std::pair<pr::resource_id, pr::message_body>{rs[i], value_store(rs[i], i)};
+      },
+      /*not_from_replica_holders=*/true);
+  std::size_t store_ok = 0;
+  for (const auto& a : stored) {
+    store_ok += (a && a->contents.code == pr::codes::store_ans) ? 1u : 0u;
+  }
+  CHECK(store_ok == values);
+  net.run_for(5s);
+  {
+    const auto [under, lost] = copy_shortfall(net, rs);
+    CHECK(under == 0);
+    if (std::getenv("P2PSIP_SIM_VERBOSE")) {
+      // Which of the owner and its next three ring places hold each short value.
+      std::printf("after stores: under3=%zu lost=%zu\n", under, lost);
+      const ring_view rv(net);
+      for (std::size_t v = 0; v < rs.size(); ++v) {
+        const auto owner = rv.owner_of(*rs[v].as_ring_point());
+        const auto pos = rv.position.at(net.core(owner).self());
+        std::string where;
+        for (std::size_t d = 0; d < 4; ++d) {
+          const auto node = rv.node_of.at(rv.ids[(pos + d) % rv.ids.size()]);
+          where += net.at(node).storage->has(rs[v]) ? "Y" : "n";
+        }
+        if (where.substr(0, 3) != "YYY") {
+          std::printf("value %zu res=%s owner=node%zu(%s) owner+0..3: %s; owner succ:", v,
+                      rs[v].hex().substr(0, 8).c_str(), owner,
+                      net.core(owner).self().hex().substr(0, 8).c_str(), where.c_str());
+          for (const auto& x : net.core(owner).routes().successors()) {
+            std::printf(" %s", x.hex().substr(0, 8).c_str());
+          }
+          std::printf("\n");
+        }
+      }
+    }
+  }
+
+  // Fail 20% of the peers (never the first peer, the bootstrap) in four waves with 20 s to
+  // repair in between. Within a wave no two victims are within two ring places of each other, so
+  // each value loses at most one of its three copies per wave (RFC 6940 10.4).
+  const std::size_t to_fail = n / 5;
+  std::size_t failed = 0;
+  for (int wave = 0; wave < 4 && failed < to_fail; ++wave) {
+    const std::size_t want = (to_fail - failed + static_cast<std::size_t>(3 - wave)) /
+                             static_cast<std::size_t>(4 - wave);
+    const ring_view rv(net);
+    std::set<std::size_t> blocked;  // ring positions
+    std::vector<std::size_t> victims;
+    for (int tries = 0; victims.size() < want && tries < 1000; ++tries) {
+      const auto pos = rng.below(rv.ids.size());
+      const auto node = rv.node_of.at(rv.ids[pos]);
+      if (node == 0 || blocked.count(pos) != 0) continue;
+      victims.push_back(node);
+      for (std::size_t d = 0; d <= 2; ++d) {
+        blocked.insert((pos + d) % rv.ids.size());
+        blocked.insert((pos + rv.ids.size() - d) % rv.ids.size());
+      }
+    }
+    for (const auto v : victims) net.crash(v);
+    failed += victims.size();
+    if (std::getenv("P2PSIP_SIM_VERBOSE")) {
+      const auto [under, lost] = copy_shortfall(net, rs);
+      std::printf("wave %d: crashed %zu, right after: under3=%zu lost=%zu\n", wave, victims.size(),
+                  under, lost);
+    }
+    net.run_for(20s);
+    if (std::getenv("P2PSIP_SIM_VERBOSE")) {
+      const auto [under, lost] = copy_shortfall(net, rs);
+      std::printf("wave %d: after 20 s: under3=%zu lost=%zu\n", wave, under, lost);
+    }
+    const auto rep = check_ring(net);
+    CAPTURE(wave);
+    CHECK(rep.neighbor_errors == 0);
+    CHECK(rep.first_problem == "");
+  }
+  CHECK(failed == to_fail);
+
+  // Every value at its owner and on >= 3 live peers, and fetchable from a random peer.
+  const ring_view rv(net);
+  std::size_t at_owner = 0, three_copies = 0;
+  for (const auto& res : rs) {
+    at_owner += net.at(rv.owner_of(*res.as_ring_point())).storage->has(res) ? 1u : 0u;
+    std::size_t copies = 0;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      if (net.at(i).alive && net.at(i).storage->has(res)) ++copies;
+    }
+    three_copies += copies >= 3 ? 1u : 0u;
+  }
+  const auto fetched = request_all(net, rng, values, [&](std::size_t i) {
+    pr::fetch_req f;
+    f.resource = rs[i];
+    pr::stored_data_specifier spec;
+    spec.kind = pr::kinds::p2psip_generic;
+    spec.model = std::vector<pr::bytes>{};
+    f.specifiers.push_back(spec);
+    return std::pair<pr::resource_id, pr::message_body>{rs[i], f};
+  });
+  std::size_t fetch_ok = 0;
+  for (std::size_t i = 0; i < values; ++i) fetch_ok += fetched_value(fetched[i], i) ? 1u : 0u;
+  std::printf(
+      "sim: churn N=%zu values=%zu failed=%zu stored=%zu at_owner=%zu three_copies=%zu "
+      "fetched=%zu seed=%llu wall_s=%.1f\n",
+      n, values, failed, store_ok, at_owner, three_copies, fetch_ok,
+      static_cast<unsigned long long>(seed), wall_seconds_since(t0));
+  CHECK(at_owner == values);
+  CHECK(three_copies == values);
+  CHECK(fetch_ok == values);
+}
+
+}  // namespace
+
+TEST_CASE("sim: 200 peers joining staggered converge: successors predecessors and fingers right") {
+  run_convergence(200, seed_or(1001), ring_options{100ms, 1, false, 0});
+}
+
+TEST_CASE("sim: 100 peers joining in bursts of 10 converge") {
+  run_convergence(100, seed_or(1003), ring_options{1000ms, 10, false, 0});
+}
+
+TEST_CASE("sim: 1000 peers converge" * doctest::skip(!large())) {
+  run_convergence(1000, seed_or(1002), large_options(100ms, 1000));
+}
+
+TEST_CASE("sim: routing hops over 100 peers") {
+  run_hops(100, seed_or(2001), ring_options{100ms, 1, false, 0}, 500);
+}
+
+TEST_CASE("sim: routing hops over 1000 peers" * doctest::skip(!large())) {
+  run_hops(1000, seed_or(2002), large_options(100ms, 1000), 2000);
+}
+
+TEST_CASE("sim: routing hops over 5000 peers" * doctest::skip(!large())) {
+  run_hops(5000, seed_or(2003), large_options(50ms, 5000), 2000);
+}
+
+TEST_CASE("sim: 500 values survive 20% of 50 peers failing in waves") {
+  run_churn(50, 500, seed_or(3001));
+}
+
+TEST_CASE("sim: 10000 values survive 20% of 100 peers failing in waves" * doctest::skip(!large())) {
+  run_churn(100, 10000, seed_or(3002));
+}
+
+// Core bug (reported, not fixed here): overlay_core's StoreReq handling skips the requester when
+// it sends replicas ("if (s == requester) continue;"), meant for a hand-over from a replica
+// holder. A peer that stores a value owned by its predecessor or its predecessor's predecessor
+// is one of the owner's two successors yet holds no copy, so the value ends with two copies
+// instead of three (RFC 6940 10.4): the owner used to skip the requester when replicating.
+TEST_CASE("sim: a value stored by the owner's successor gets three copies") {
+  const auto seed = seed_or(4001);
+  CAPTURE(seed);
+  auto r = build_converged(20, seed, ring_options{100ms, 1, false, 0}, 60s);
+  REQUIRE(r.after_last_join.has_value());
+  auto& net = *r.net;
+  const ring_view rv(net);
+  seeded_random rng(seed);
+  std::size_t short_of_three = 0;
+  for (std::size_t i = 0; i < 10; ++i) {
+    const auto res = random_resource(rng);
+    const auto owner_pos = rv.position.at(net.core(rv.owner_of(*res.as_ring_point())).self());
+    const auto from = rv.node_of.at(rv.ids[(owner_pos + 1 + i % 2) % rv.ids.size()]);
+    REQUIRE(net.request(from, {pr::to_destination(res)}, value_store(res, i)));
+    net.run_for(3s);
+    std::size_t copies = 0;
+    for (std::size_t k = 0; k < net.size(); ++k) copies += net.at(k).storage->has(res) ? 1u : 0u;
+    short_of_three += copies < 3 ? 1u : 0u;
+  }
+  CHECK(short_of_three == 0);
+}
+
+// Core limitation (reported, not fixed here): links are never closed when their peer leaves the
+// routing table or once a joining peer no longer needs its bootstrap link, so a bootstrap peer
+// holds one link per peer it ever admitted and every peer accumulates links (mean 78 at N=200).
+// Once a bootstrap peer reaches max_links (default 256) it refuses every new link and no more
+// peers can join through it: N=1,000 through one bootstrap stalls at 257 peers (seed 1002).
+// Here with max_links = 16: may_fail until unneeded links are pruned.
+TEST_CASE("sim: 30 peers join through one bootstrap peer with max_links 16" * doctest::may_fail()) {
+  const auto seed = seed_or(5001);
+  CAPTURE(seed);
+  sim_network net(seed);
+  seeded_random ids(seed);
+  auto first = sim_network::default_config(random_id(ids), peer::node_role::first_peer);
+  first.max_links = 16;
+  net.add(first);
+  net.start(0);
+  for (std::size_t i = 1; i < 30; ++i) {
+    auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
+    cfg.max_links = 16;
+    net.start(net.add(cfg));
+    net.run_for(200ms);
+  }
+  net.run_for(20s);
+  const auto rep = check_ring(net);
+  CHECK(rep.joined == 30);
+  CHECK(rep.ok());
+}
+
+// sim_network has no link-level partition, so this is the one-sided form: a third of the peers
+// freeze (no timers, every message to them lost, links left up) while the rest repair the ring
+// around them; then they wake with stale routing tables and must be merged back.
+TEST_CASE("sim: a third of 30 peers cut off for 40 s, then back: one ring again") {
+  const auto seed = seed_or(6001);
+  CAPTURE(seed);
+  auto r = build_converged(30, seed, ring_options{100ms, 1, false, 0}, 60s);
+  REQUIRE(r.after_last_join.has_value());
+  auto& net = *r.net;
+  seeded_random rng(seed);
+  std::vector<std::size_t> cut;
+  for (std::size_t i = 1; i < net.size() && cut.size() < 10; ++i) {
+    if (rng.below(3) == 0) cut.push_back(i);
+  }
+  for (const auto i : cut) net.at(i).alive = false;  // frozen: sim_network skips its events
+  net.run_for(40s);
+  {
+    const auto rep = check_ring(net);
+    CHECK(rep.joined == 30 - cut.size());
+    CHECK(rep.first_problem == "");
+  }
+  for (const auto i : cut) net.at(i).alive = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto healed = converge(net, 120s);
+  const auto rep = check_ring(net);
+  std::printf("sim: partition N=30 cut=%zu healed_ms=%lld joined=%zu wall_s=%.1f\n", cut.size(),
+              healed ? static_cast<long long>(healed->count()) : -1LL, rep.joined,
+              wall_seconds_since(t0));
+  CHECK(healed.has_value());
+  CHECK(rep.joined == 30);
+  CHECK(rep.first_problem == "");
+}
+
+// Any size on demand: P2PSIP_SIM_N=<peers> (joins 100 ms apart through random ring members),
+// convergence and then hops over 1,000 requests.
+TEST_CASE("sim: convergence and hops at P2PSIP_SIM_N peers" *
+          doctest::skip(std::getenv("P2PSIP_SIM_N") == nullptr)) {
+  const char* n_text = std::getenv("P2PSIP_SIM_N");
+  const std::size_t n = n_text == nullptr ? 0 : std::strtoull(n_text, nullptr, 10);
+  REQUIRE(n >= 2);
+  run_convergence(n, seed_or(7001), large_options(100ms, n));
+  run_hops(n, seed_or(7001), large_options(100ms, n), 1000);
+}
