@@ -12,8 +12,8 @@
 // whenever the ring around this peer changes, and every --status-interval otherwise.
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -119,7 +119,8 @@ std::string unreadable(const std::string& file) {
   if (ec || !fs::exists(st)) return file + ": no such file";
   if (!fs::is_regular_file(st)) return file + ": not a regular file";
   std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) return file + ": cannot be read: " + std::error_code(errno, std::generic_category()).message();
+  if (!f)
+    return file + ": cannot be read: " + std::error_code(errno, std::generic_category()).message();
   std::fclose(f);
   return {};
 }
@@ -199,7 +200,8 @@ int run(int argc, char** argv) {
     std::cout << options.help();
     return exit_ok;
   }
-  if (!r.unmatched().empty()) return fail(exit_usage, "unexpected argument '" + r.unmatched().front() + "'");
+  if (!r.unmatched().empty())
+    return fail(exit_usage, "unexpected argument '" + r.unmatched().front() + "'");
   for (const char* required : {"config", "cert", "key", "listen"}) {
     if (!r.count(required)) return fail(exit_usage, std::string("--") + required + " is required");
   }
@@ -213,23 +215,28 @@ int run(int argc, char** argv) {
     cert_file = r["cert"].as<std::string>();
     key_file = r["key"].as<std::string>();
     listen_text = r["listen"].as<std::string>();
-    if (r.count("bootstrap-peer")) bootstrap_text = r["bootstrap-peer"].as<std::vector<std::string>>();
+    if (r.count("bootstrap-peer"))
+      bootstrap_text = r["bootstrap-peer"].as<std::vector<std::string>>();
     status_ms = r["status-interval"].as<long>();
   } catch (const std::exception& e) {
     return fail(exit_usage, e.what());
   }
   const auto level = parse_level(level_text);
-  if (!level) return fail(exit_usage, "--log-level '" + level_text + "': expected debug, info, warn or error");
+  if (!level)
+    return fail(exit_usage,
+                "--log-level '" + level_text + "': expected debug, info, warn or error");
   g_level = *level;
   if (status_ms <= 0) return fail(exit_usage, "--status-interval must be positive");
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
-  if (r.count("data-dir") && r.count("memory")) return fail(exit_usage, "--data-dir and --memory exclude each other");
+  if (r.count("data-dir") && r.count("memory"))
+    return fail(exit_usage, "--data-dir and --memory exclude each other");
   // Durable storage is the default a peer should get; losing acknowledged data must be a choice.
   if (!r.count("data-dir") && !r.count("memory"))
     return fail(exit_usage, "say where stored data lives: --data-dir DIR (durable) or --memory");
   const bool first = r.count("first") > 0;
-  if (first && !bootstrap_text.empty()) return fail(exit_usage, "--first and --bootstrap-peer exclude each other");
+  if (first && !bootstrap_text.empty())
+    return fail(exit_usage, "--first and --bootstrap-peer exclude each other");
   std::vector<pr::ip_address_port> bootstrap;
   for (const auto& b : bootstrap_text) {
     auto a = parse_address(b);
@@ -246,17 +253,21 @@ int run(int argc, char** argv) {
   if (!doc) return fail(exit_error, doc.error().message);
   const auto& config = doc->config;
   p2psip::config::expectation expected;
-  expected.overlay_name = r.count("overlay") ? r["overlay"].as<std::string>() : config.instance_name;
-  expected.now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  expected.overlay_name =
+      r.count("overlay") ? r["overlay"].as<std::string>() : config.instance_name;
+  expected.now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   if (auto checked = p2psip::config::check_overlay_config(config, expected); !checked) {
     return fail(exit_error, config_file + ": " + checked.error().message);
   }
   if (config.root_certs.empty() && !config.self_signed_permitted()) {
-    return fail(exit_error, config_file + ": no root-cert and self-signed certificates not permitted");
+    return fail(exit_error,
+                config_file + ": no root-cert and self-signed certificates not permitted");
   }
   if (!first && bootstrap.empty()) bootstrap = config.bootstrap_nodes;
   if (!first && bootstrap.empty()) {
-    return fail(exit_usage, "no bootstrap peer: give --bootstrap-peer, or --first to start a new overlay");
+    return fail(exit_usage,
+                "no bootstrap peer: give --bootstrap-peer, or --first to start a new overlay");
   }
 
   const p2psip::crypto::overlay_params params{config.instance_name, config.node_id_length};
@@ -274,7 +285,8 @@ int run(int argc, char** argv) {
   auto creds = p2psip::crypto::load_credentials(cert_file, key_file, params, &trust,
                                                 std::chrono::system_clock::now());
   if (!creds) return fail(exit_error, creds.error().message);
-  auto tls = p2psip::transport::tls_credentials::from_identity(creds->link, config.root_certs, params);
+  auto tls =
+      p2psip::transport::tls_credentials::from_identity(creds->link, config.root_certs, params);
   if (!tls) return fail(exit_error, cert_file + ": unusable for TLS: " + tls.error().message());
 
   pe::runtime_config rc;
@@ -307,8 +319,8 @@ int run(int argc, char** argv) {
   auto on_signal = [&](const std::error_code& ec, int signo) {
     if (ec || stopping) return;
     stopping = true;
-    log_line(pe::log_level::info, std::string("signal ") + (signo == SIGINT ? "SIGINT" : "SIGTERM") +
-                                      ": leaving");
+    log_line(pe::log_level::info,
+             std::string("signal ") + (signo == SIGINT ? "SIGINT" : "SIGTERM") + ": leaving");
     // Bounded: the runtime's own waits are bounded; the watchdog bounds everything else.
     watchdog.expires_after(std::chrono::seconds(10));
     watchdog.async_wait([&](const std::error_code& wec) {

@@ -61,7 +61,8 @@ result<message_body, decode_error> decode_body(std::uint16_t code, byte_view bod
     case codes::config_update_ans: return decode_as<config_update_ans>(body, lim, ctx);
     case codes::error: return decode_as<error_response>(body, lim, ctx);
     case codes::invalid:
-      return unexpected(decode_error{codec_errc::invalid_value, "message_contents.message_code", 0});
+      return unexpected(
+          decode_error{codec_errc::invalid_value, "message_contents.message_code", 0});
     default: return message_body{unknown_body{code, to_bytes(body)}};
   }
 }

@@ -8,7 +8,7 @@
 
 namespace p2psip::protocol::detail {
 
-#define P2PSIP_BODY_CODEC(T)                                                   \
+#define P2PSIP_BODY_CODEC(T)                                                       \
   void decode_into(reader& r, const limits& lim, const body_context& ctx, T& out); \
   void encode_to(writer& w, const T& in);
 

@@ -40,12 +40,8 @@ destination decode_destination(reader& r, const limits& lim) {
       data.expect_done("destination.opaque_id");
       return destination{std::move(id)};
     }
-    case 0:
-      r.fail_at(start, codec_errc::invalid_value, "destination.type");
-      return {};
-    default:
-      r.fail_at(start, codec_errc::unknown_type, "destination.type");
-      return {};
+    case 0: r.fail_at(start, codec_errc::invalid_value, "destination.type"); return {};
+    default: r.fail_at(start, codec_errc::unknown_type, "destination.type"); return {};
   }
 }
 
@@ -69,7 +65,7 @@ void encode_destination(writer& w, const destination& d) {
 }
 
 std::vector<destination> decode_destination_list(reader& r, const limits& lim,
-                                                  std::size_t max_entries, const char* field) {
+                                                 std::size_t max_entries, const char* field) {
   std::vector<destination> out;
   // Node entries (2 + NodeIdLength bytes) are the common case: one allocation for all of them.
   out.reserve(std::min(max_entries, r.remaining() / (2 + lim.node_id_length) + 1));

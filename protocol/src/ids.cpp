@@ -39,7 +39,8 @@ node_id node_id::power_of_two(unsigned bit, std::size_t length) noexcept {
 }
 
 bool node_id::is_wildcard() const noexcept {
-  return std::all_of(bytes_.begin(), bytes_.begin() + size_, [](std::uint8_t b) { return b == 0xFF; });
+  return std::all_of(bytes_.begin(), bytes_.begin() + size_,
+                     [](std::uint8_t b) { return b == 0xFF; });
 }
 
 bool node_id::is_zero() const noexcept {
@@ -69,7 +70,9 @@ node_id node_id::operator-(const node_id& other) const noexcept {
   return out;
 }
 
-node_id node_id::next() const noexcept { return *this + power_of_two(0, size_); }
+node_id node_id::next() const noexcept {
+  return *this + power_of_two(0, size_);
+}
 
 std::strong_ordering operator<=>(const node_id& a, const node_id& b) noexcept {
   if (a.size_ != b.size_) return a.size_ <=> b.size_;
@@ -78,7 +81,9 @@ std::strong_ordering operator<=>(const node_id& a, const node_id& b) noexcept {
                : (c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal);
 }
 
-node_id ring_distance(const node_id& from, const node_id& to) noexcept { return to - from; }
+node_id ring_distance(const node_id& from, const node_id& to) noexcept {
+  return to - from;
+}
 
 bool in_open_interval(const node_id& x, const node_id& a, const node_id& b) noexcept {
   if (a == b) return x != a;
@@ -117,8 +122,9 @@ resource_id hash_resource_name(byte_view name, std::size_t length) {
 }
 
 std::uint32_t overlay_hash(std::string_view overlay_name) {
-  const bytes digest = sha1(byte_view(reinterpret_cast<const std::uint8_t*>(overlay_name.data()),  // NOLINT
-                                      overlay_name.size()));
+  const bytes digest =
+      sha1(byte_view(reinterpret_cast<const std::uint8_t*>(overlay_name.data()),  // NOLINT
+                     overlay_name.size()));
   return (std::uint32_t{digest[16]} << 24) | (std::uint32_t{digest[17]} << 16) |
          (std::uint32_t{digest[18]} << 8) | digest[19];
 }

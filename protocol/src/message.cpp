@@ -113,7 +113,8 @@ result<bytes> encode_message(const message& m, const limits& lim) {
     return make_error_code(codec_errc::limit_exceeded);
   }
   const auto len = static_cast<std::uint32_t>(out.size());
-  for (int i = 0; i < 4; ++i) out[16 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i)
+    out[16 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(len >> (24 - 8 * i));
   return out;
 }
 

@@ -3,7 +3,10 @@
 namespace p2psip::protocol {
 
 reader::reader(byte_view data) noexcept
-    : origin_(data.data()), pos_(data.data()), end_(data.data() + data.size()), error_(&own_error_) {}
+    : origin_(data.data()),
+      pos_(data.data()),
+      end_(data.data() + data.size()),
+      error_(&own_error_) {}
 
 reader::reader(const std::uint8_t* origin, const std::uint8_t* begin, const std::uint8_t* end,
                decode_error* shared) noexcept
@@ -18,7 +21,9 @@ void reader::fail_at(std::size_t offset, codec_errc code, const char* field) noe
   pos_ = end_;  // nothing more is read once the input is known to be bad
 }
 
-void reader::fail(codec_errc code, const char* field) noexcept { fail_at(offset(), code, field); }
+void reader::fail(codec_errc code, const char* field) noexcept {
+  fail_at(offset(), code, field);
+}
 
 bool reader::need(std::size_t n, const char* field) noexcept {
   if (!ok()) return false;

@@ -18,12 +18,8 @@ signer_identity decode_signer_identity(reader& r) {
     case static_cast<std::uint8_t>(signer_identity_type::none):
       value.expect_done("signer_identity");
       break;
-    case 0:
-      r.fail_at(type_at, codec_errc::invalid_value, "signer_identity.identity_type");
-      break;
-    default:
-      id.unknown_value = to_bytes(value.take_rest());
-      break;
+    case 0: r.fail_at(type_at, codec_errc::invalid_value, "signer_identity.identity_type"); break;
+    default: id.unknown_value = to_bytes(value.take_rest()); break;
   }
   return id;
 }
@@ -37,11 +33,8 @@ void encode_signer_identity(writer& w, const signer_identity& id) {
         w.u8(id.hash.hash_alg);
         w.opaque(1, 255, id.hash.hash, "signer_identity.certificate_hash");
         break;
-      case static_cast<std::uint8_t>(signer_identity_type::none):
-        break;
-      default:
-        w.raw(id.unknown_value);
-        break;
+      case static_cast<std::uint8_t>(signer_identity_type::none): break;
+      default: w.raw(id.unknown_value); break;
     }
   });
 }

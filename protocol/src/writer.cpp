@@ -9,7 +9,9 @@ void writer::fail(codec_errc code, const char* field) noexcept {
   }
 }
 
-void writer::u8(std::uint8_t v) { out_->push_back(v); }
+void writer::u8(std::uint8_t v) {
+  out_->push_back(v);
+}
 
 void writer::u16(std::uint16_t v) {
   out_->push_back(static_cast<std::uint8_t>(v >> 8));
@@ -24,14 +26,18 @@ void writer::u24(std::uint32_t v) {
 }
 
 void writer::u32(std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out_->push_back(static_cast<std::uint8_t>(v >> shift));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out_->push_back(static_cast<std::uint8_t>(v >> shift));
 }
 
 void writer::u64(std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out_->push_back(static_cast<std::uint8_t>(v >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out_->push_back(static_cast<std::uint8_t>(v >> shift));
 }
 
-void writer::raw(byte_view v) { out_->insert(out_->end(), v.begin(), v.end()); }
+void writer::raw(byte_view v) {
+  out_->insert(out_->end(), v.begin(), v.end());
+}
 
 void writer::opaque(int prefix_bytes, std::size_t max, byte_view v, const char* field) {
   vector(prefix_bytes, max, field, [&] { raw(v); });

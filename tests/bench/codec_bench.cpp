@@ -1,5 +1,5 @@
-// Codec speed: decode and encode of a forwarded StoreReq and a FetchAns of realistic size, next to a
-// memcpy of the same bytes measured in the same run (the baseline the ratio in docs/benchmarks.md
+// Codec speed: decode and encode of a forwarded StoreReq and a FetchAns of realistic size, next to
+// a memcpy of the same bytes measured in the same run (the baseline the ratio in docs/benchmarks.md
 // is taken against). "Decode" is what a responding peer does: the whole message, then the typed
 // body; "encode" is the reverse.
 

@@ -41,8 +41,7 @@ class link_pair {
     cfg.rate.messages_per_second = 0;  // no limit: we are the flood
     tr::listener_config lcfg;
     lcfg.link = cfg;
-    auto lst = tr::listener::open(io_.get_executor(),
-                                  {asio::ip::make_address("127.0.0.1"), 0},
+    auto lst = tr::listener::open(io_.get_executor(), {asio::ip::make_address("127.0.0.1"), 0},
                                   tls ? server_creds : nullptr, lcfg,
                                   [this](std::shared_ptr<tr::link> l) { server_ = std::move(l); });
     if (!lst) throw std::runtime_error("listener: " + lst.error().message());
@@ -190,8 +189,8 @@ int main(int argc, char** argv) {
     tcp_name.replace(pos, 5, "/tcp/");
     const auto tcp = reporter.rates.find(tcp_name);
     if (tcp == reporter.rates.end() || tcp->second <= 0) continue;
-    std::printf("  %-36s tls %10.0f/s  tcp %10.0f/s  ratio %.2f\n", name.c_str(), rate,
-                tcp->second, rate / tcp->second);
+    std::printf("  %-36s tls %10.0f/s  tcp %10.0f/s  ratio %.2f\n", name.c_str(), rate, tcp->second,
+                rate / tcp->second);
   }
   benchmark::Shutdown();
   return 0;

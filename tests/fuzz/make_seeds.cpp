@@ -20,11 +20,14 @@ namespace {
 
 void write_file(const std::filesystem::path& path, const pr::bytes& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));  // NOLINT
+  out.write(reinterpret_cast<const char*>(data.data()),
+            static_cast<std::streamsize>(data.size()));  // NOLINT
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-void append(pr::bytes& out, const pr::bytes& more) { out.insert(out.end(), more.begin(), more.end()); }
+void append(pr::bytes& out, const pr::bytes& more) {
+  out.insert(out.end(), more.begin(), more.end());
+}
 
 pr::bytes framed(const pr::frame& f) {
   auto e = pr::encode_frame(f);
@@ -62,7 +65,8 @@ int main(int argc, char** argv) {
         pr::bytes stream{static_cast<std::uint8_t>(i * 7 % 251)};
         append(stream, framed(pr::data_frame{static_cast<std::uint32_t>(i), samples[i].encoded}));
         append(stream, framed(pr::ack_frame{static_cast<std::uint32_t>(i), 0x5}));
-        append(stream, framed(pr::data_frame{static_cast<std::uint32_t>(i + 1), samples[i + 1].encoded}));
+        append(stream,
+               framed(pr::data_frame{static_cast<std::uint32_t>(i + 1), samples[i + 1].encoded}));
         write_file(dir / ("stream_" + samples[i].name + ".bin"), stream);
         ++written;
       }
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
         if (!fragments || fragments->size() < 2) continue;
         pr::bytes in_order, reversed;
         for (const auto& f : *fragments) add_record(in_order, 0, 1, f);
-        for (auto it = fragments->rbegin(); it != fragments->rend(); ++it) add_record(reversed, 1, 3, *it);
+        for (auto it = fragments->rbegin(); it != fragments->rend(); ++it)
+          add_record(reversed, 1, 3, *it);
         write_file(dir / (s.name + "_in_order.bin"), in_order);
         write_file(dir / (s.name + "_reversed.bin"), reversed);
         written += 2;

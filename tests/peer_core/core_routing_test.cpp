@@ -29,8 +29,8 @@ struct single_core {
       core.on_link_up(link_of[b], id_at(b), now);
     }
     // Every one but the client says it is a peer.
-    for (std::uint8_t b : {std::uint8_t{0x05}, std::uint8_t{0x30}, std::uint8_t{0x80},
-                           std::uint8_t{0xC0}}) {
+    for (std::uint8_t b :
+         {std::uint8_t{0x05}, std::uint8_t{0x30}, std::uint8_t{0x80}, std::uint8_t{0xC0}}) {
       pr::update_req u;
       u.type = pr::chord_update_type::neighbors;
       feed(b, make(b, {pr::to_destination(id_at(0x10))}, u));
@@ -67,7 +67,9 @@ struct single_core {
     }
     return out;
   }
-  static pr::resource_id res(std::uint8_t top) { return pr::resource_id{pr::to_bytes(id_at(top, 1).view())}; }
+  static pr::resource_id res(std::uint8_t top) {
+    return pr::resource_id{pr::to_bytes(id_at(top, 1).view())};
+  }
 };
 
 std::uint16_t error_code_of(const pr::message& m) {
@@ -182,13 +184,15 @@ TEST_CASE("core: loop (own Node-ID in the via list) and duplicate destinations")
   s.feed(0x05, m);
   auto out = s.sent();
   REQUIRE(out.size() == 1);
-  CHECK(error_code_of(out[0].second) == static_cast<std::uint16_t>(pr::reload_errc::invalid_message));
+  CHECK(error_code_of(out[0].second) ==
+        static_cast<std::uint16_t>(pr::reload_errc::invalid_message));
   auto d = s.make(0x05, {pr::to_destination(id_at(0x80)), pr::to_destination(id_at(0x80))},
                   pr::ping_req{});
   s.feed(0x05, d);
   out = s.sent();
   REQUIRE(out.size() == 1);
-  CHECK(error_code_of(out[0].second) == static_cast<std::uint16_t>(pr::reload_errc::invalid_message));
+  CHECK(error_code_of(out[0].second) ==
+        static_cast<std::uint16_t>(pr::reload_errc::invalid_message));
 }
 
 TEST_CASE("core: own Node-ID first in the destination list is popped") {
@@ -254,29 +258,34 @@ TEST_CASE("core: malformed messages are counted and the link is closed after N")
     if (auto* c = std::get_if<peer::close_link_action>(&a)) closed = c->link == s.link_of[0x50];
   }
   CHECK(closed);
-  CHECK(s.core.connections().at(s.link_of[0x50]).malformed == s.core.config().max_malformed_per_link);
+  CHECK(s.core.connections().at(s.link_of[0x50]).malformed ==
+        s.core.config().max_malformed_per_link);
 }
 
 TEST_CASE("core: answers that do not match (transaction id, link) are dropped") {
   single_core s;
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
+  auto tx =
+      s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
   REQUIRE(tx);
   auto out = s.sent();
   REQUIRE(out.size() == 1);
   CHECK(out[0].first == s.link_of[0x80]);
   // Same transaction id on another link: dropped.
   s.feed(0x30, s.make(0x30, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
-  for (auto& a : s.core.take_actions()) CHECK_FALSE(std::holds_alternative<peer::deliver_action>(a));
+  for (auto& a : s.core.take_actions())
+    CHECK_FALSE(std::holds_alternative<peer::deliver_action>(a));
   // On the right link: delivered.
   s.feed(0x80, s.make(0x80, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
   bool delivered = false;
-  for (auto& a : s.core.take_actions()) delivered |= std::holds_alternative<peer::deliver_action>(a);
+  for (auto& a : s.core.take_actions())
+    delivered |= std::holds_alternative<peer::deliver_action>(a);
   CHECK(delivered);
 }
 
 TEST_CASE("core: an unanswered application request times out with Error_Request_Timeout") {
   single_core s;
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
+  auto tx =
+      s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
   REQUIRE(tx);
   (void)s.core.take_actions();
   std::optional<pr::message> got;
@@ -317,7 +326,8 @@ TEST_CASE("core: RouteQuery, Probe and local requests") {
   CHECK(pa.probe_info[0].value < 43'000'000u);
 
   // The peer's own request for a Resource-ID it owns is answered without the network.
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x08))}, pr::ping_req{}, s.now);
+  auto tx =
+      s.core.send_request({pr::to_destination(single_core::res(0x08))}, pr::ping_req{}, s.now);
   REQUIRE(tx);
   bool delivered = false;
   for (auto& a : s.core.take_actions()) {

@@ -101,7 +101,8 @@ TEST_CASE("ring: ten peers joining at once converge") {
   seeded_random ids(99);
   net.add(random_id(ids), peer::node_role::first_peer);
   net.start(0);
-  for (std::size_t i = 1; i < 10; ++i) net.start(net.add(random_id(ids), peer::node_role::joining_peer));
+  for (std::size_t i = 1; i < 10; ++i)
+    net.start(net.add(random_id(ids), peer::node_role::joining_peer));
   net.run_for(40s);
   CHECK(net.ring().size() == 10);
   CHECK(net.ring_problems() == "");
@@ -234,27 +235,27 @@ TEST_CASE("ring: 100 peers converge") {
 }
 
 TEST_CASE("ring: ten peers joining over a lossy network recover once it heals") {
- std::uint64_t first = 91, last = 101;
- if (const char* only = std::getenv("P2PSIP_SIM_SEED")) {
-   first = std::strtoull(only, nullptr, 10);
-   last = first + 1;
- }
- for (std::uint64_t seed = first; seed < last; ++seed) {
-  CAPTURE(seed);
-  sim_network net(seed, 5ms, 20ms, 0.02);
-  seeded_random ids(seed * 3 + 123);
-  net.add(random_id(ids), peer::node_role::first_peer);
-  net.start(0);
-  for (std::size_t i = 1; i < 10; ++i) {
-    net.start(net.add(random_id(ids), peer::node_role::joining_peer));
-    net.run_for(500ms);
+  std::uint64_t first = 91, last = 101;
+  if (const char* only = std::getenv("P2PSIP_SIM_SEED")) {
+    first = std::strtoull(only, nullptr, 10);
+    last = first + 1;
   }
-  net.run_for(30s);
-  net.set_loss(0.0);
-  net.run_for(30s);
-  CHECK(net.ring().size() == 10);
-  CHECK(net.ring_problems() == "");
- }
+  for (std::uint64_t seed = first; seed < last; ++seed) {
+    CAPTURE(seed);
+    sim_network net(seed, 5ms, 20ms, 0.02);
+    seeded_random ids(seed * 3 + 123);
+    net.add(random_id(ids), peer::node_role::first_peer);
+    net.start(0);
+    for (std::size_t i = 1; i < 10; ++i) {
+      net.start(net.add(random_id(ids), peer::node_role::joining_peer));
+      net.run_for(500ms);
+    }
+    net.run_for(30s);
+    net.set_loss(0.0);
+    net.run_for(30s);
+    CHECK(net.ring().size() == 10);
+    CHECK(net.ring_problems() == "");
+  }
 }
 
 TEST_CASE("ring: many seeds of 12 peers, some joining together, then a crash and a leave") {
@@ -274,9 +275,11 @@ TEST_CASE("ring: many seeds of 12 peers, some joining together, then a crash and
     CHECK(net.ring_problems() == "");
     if (std::getenv("P2PSIP_SIM_TRACE")) {
       for (std::size_t i = 0; i < net.size(); ++i) {
-        std::fprintf(stderr, "node %zu %s alive=%d links:", i, net.core(i).self().hex().substr(0, 4).c_str(), net.at(i).alive);
+        std::fprintf(stderr, "node %zu %s alive=%d links:", i,
+                     net.core(i).self().hex().substr(0, 4).c_str(), net.at(i).alive);
         for (const auto& [l, c] : net.core(i).connections()) {
-          std::fprintf(stderr, " L%llu=%s%s", static_cast<unsigned long long>(l.value), c.remote.hex().substr(0, 4).c_str(), c.is_peer ? "p" : "");
+          std::fprintf(stderr, " L%llu=%s%s", static_cast<unsigned long long>(l.value),
+                       c.remote.hex().substr(0, 4).c_str(), c.is_peer ? "p" : "");
         }
         std::fprintf(stderr, "\n");
       }
@@ -303,7 +306,8 @@ TEST_CASE("ring: a client whose peer dies attaches to the next bootstrap peer") 
   CHECK(net.at(c).delivered[0].msg.contents.code == pr::codes::store_ans);
 }
 
-TEST_CASE("ring: 40 peers joining at once converge" * doctest::skip(std::getenv("P2PSIP_SIM_SLOW") == nullptr)) {
+TEST_CASE("ring: 40 peers joining at once converge" *
+          doctest::skip(std::getenv("P2PSIP_SIM_SLOW") == nullptr)) {
   for (std::uint64_t seed = 200; seed < 203; ++seed) {
     CAPTURE(seed);
     auto net = make_ring(40, seed, 0ms, 90s);

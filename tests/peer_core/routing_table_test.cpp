@@ -25,12 +25,12 @@ TEST_CASE("routing_table keeps the nearest successors and predecessors") {
 
 TEST_CASE("routing_table finger numbering: finger 1 is half way round") {
   routing_table t(id_at(0x00, 0x00), 3);
-  CHECK(t.finger_index(id_at(0x80)) == 1);   // [self + 2^127, self + 2^128)
+  CHECK(t.finger_index(id_at(0x80)) == 1);  // [self + 2^127, self + 2^128)
   CHECK(t.finger_index(id_at(0xFF)) == 1);
-  CHECK(t.finger_index(id_at(0x40)) == 2);   // [2^126, 2^127)
+  CHECK(t.finger_index(id_at(0x40)) == 2);  // [2^126, 2^127)
   CHECK(t.finger_index(id_at(0x7F)) == 2);
   CHECK(t.finger_index(id_at(0x01)) == 8);
-  CHECK(t.finger_index(id_at(0x00)) == 0);   // self
+  CHECK(t.finger_index(id_at(0x00)) == 0);  // self
   t.add(id_at(0x90));
   t.add(id_at(0x81));
   REQUIRE(t.finger(1));

@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,9 +48,10 @@ class seeded_random final : public peer::random_source {
 /// needs a certificate object; the Node-ID the fake vouches for is the one in the SignerIdentity.
 inline const crypto::certificate& shared_test_certificate() {
   static const crypto::certificate cert = [] {
-    const auto id = test_support::test_identity::generate(*pr::node_id::from_hex(
-        "0102030405060708090a0b0c0d0e0f10"));
-    return *crypto::certificate::parse(id.certificate_der(), crypto::overlay_params{"example.org", 16});
+    const auto id = test_support::test_identity::generate(
+        *pr::node_id::from_hex("0102030405060708090a0b0c0d0e0f10"));
+    return *crypto::certificate::parse(id.certificate_der(),
+                                       crypto::overlay_params{"example.org", 16});
   }();
   return cert;
 }
@@ -100,7 +101,8 @@ class memory_storage final : public peer::storage_service {
     pr::fetch_ans ans;
     const auto it = data_.find(req.resource);
     if (it == data_.end()) return pr::error_response{3, pr::to_bytes("not found")};
-    for (const auto& k : it->second.kind_data) ans.kind_responses.push_back({k.kind, 1, k.values, {}, false});
+    for (const auto& k : it->second.kind_data)
+      ans.kind_responses.push_back({k.kind, 1, k.values, {}, false});
     return ans;
   }
   pr::message_body stat(const pr::stat_req&, time_point) override { return pr::stat_ans{}; }
@@ -177,7 +179,8 @@ class sim_network {
     auto n = std::make_unique<node>();
     const auto index = nodes_.size();
     pr::ipv4_address_port a;
-    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8), static_cast<std::uint8_t>(index & 0xFF)};
+    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8),
+                 static_cast<std::uint8_t>(index & 0xFF)};
     a.port = 6084;
     n->address.value = a;
     cfg.listen_address = n->address;
@@ -354,30 +357,37 @@ class sim_network {
 
  private:
   void trace(std::size_t i, const peer::action& a) {
-    const auto t = std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count() % 1000000;
+    const auto t =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count() %
+        1000000;
     const auto who = nodes_[i]->core->self().hex().substr(0, 4);
     if (auto* s = std::get_if<peer::send_action>(&a)) {
       auto m = pr::decode_message(s->data, pr::limits{});
       std::string dest;
-      if (m) for (const auto& d : m->header.destination_list) dest += (d.node() ? d.node()->hex().substr(0, 4) : std::string("R")) + ",";
-      std::fprintf(stderr, "%6lld %zu/%s send L%llu %s tx=%llx dest=%s\n", static_cast<long long>(t), i, who.c_str(),
-                   static_cast<unsigned long long>(s->link.value),
-                   m ? std::string(pr::message_code_name(m->contents.code)).c_str() : "?",
-                   m ? static_cast<unsigned long long>(m->header.transaction_id) : 0ull, dest.c_str());
+      if (m)
+        for (const auto& d : m->header.destination_list)
+          dest += (d.node() ? d.node()->hex().substr(0, 4) : std::string("R")) + ",";
+      std::fprintf(
+          stderr, "%6lld %zu/%s send L%llu %s tx=%llx dest=%s\n", static_cast<long long>(t), i,
+          who.c_str(), static_cast<unsigned long long>(s->link.value),
+          m ? std::string(pr::message_code_name(m->contents.code)).c_str() : "?",
+          m ? static_cast<unsigned long long>(m->header.transaction_id) : 0ull, dest.c_str());
     } else if (auto* l = std::get_if<peer::log_action>(&a)) {
-      std::fprintf(stderr, "%6lld %zu/%s log %s\n", static_cast<long long>(t), i, who.c_str(), l->text.c_str());
+      std::fprintf(stderr, "%6lld %zu/%s log %s\n", static_cast<long long>(t), i, who.c_str(),
+                   l->text.c_str());
     } else if (auto* o = std::get_if<peer::open_link_action>(&a)) {
-      std::fprintf(stderr, "%6lld %zu/%s open %s\n", static_cast<long long>(t), i, who.c_str(), o->address.to_string().c_str());
+      std::fprintf(stderr, "%6lld %zu/%s open %s\n", static_cast<long long>(t), i, who.c_str(),
+                   o->address.to_string().c_str());
     } else if (auto* c = std::get_if<peer::close_link_action>(&a)) {
-      std::fprintf(stderr, "%6lld %zu/%s close L%llu %s\n", static_cast<long long>(t), i, who.c_str(),
-                   static_cast<unsigned long long>(c->link.value), c->reason.c_str());
+      std::fprintf(stderr, "%6lld %zu/%s close L%llu %s\n", static_cast<long long>(t), i,
+                   who.c_str(), static_cast<unsigned long long>(c->link.value), c->reason.c_str());
     }
   }
   bool trace_ = std::getenv("P2PSIP_SIM_TRACE") != nullptr;
 
   struct link_rec {
     std::size_t a, b;
-    peer::link_id la, lb;         // the id each end uses
+    peer::link_id la, lb;  // the id each end uses
     time_point fifo_ab{}, fifo_ba{};
   };
   struct event {
@@ -391,7 +401,8 @@ class sim_network {
     events_.push(event{at, seq_++, std::move(f)});
   }
   std::chrono::milliseconds delay() {
-    return latency_ + std::chrono::milliseconds(rng_.below(static_cast<std::uint64_t>(jitter_.count()) + 1));
+    return latency_ +
+           std::chrono::milliseconds(rng_.below(static_cast<std::uint64_t>(jitter_.count()) + 1));
   }
 
   // Link ids are unique per network, so one id names the link at both ends' view through la/lb.

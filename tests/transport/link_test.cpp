@@ -24,8 +24,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-asio::ip::address v4() { return asio::ip::make_address("127.0.0.1"); }
-asio::ip::address v6() { return asio::ip::make_address("::1"); }
+asio::ip::address v4() {
+  return asio::ip::make_address("127.0.0.1");
+}
+asio::ip::address v6() {
+  return asio::ip::make_address("::1");
+}
 
 struct fixture {
   asio::io_context io;
@@ -57,7 +61,9 @@ asio::awaitable<asio::ip::tcp::socket> raw_connect(const asio::ip::tcp::endpoint
   co_return s;
 }
 
-std::error_code errc(tr::transport_errc e) { return tr::make_error_code(e); }
+std::error_code errc(tr::transport_errc e) {
+  return tr::make_error_code(e);
+}
 
 }  // namespace
 
@@ -105,8 +111,8 @@ TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (I
 
       p.client->close();
       p.listener->close();
-      const bool closed = co_await tt::wait_until(
-          [&] { return p.server->state() == tr::link_state::closed; });
+      const bool closed =
+          co_await tt::wait_until([&] { return p.server->state() == tr::link_state::closed; });
       CHECK(closed);
     });
   }
@@ -125,8 +131,8 @@ TEST_CASE("link: a certificate with several Node-IDs; a required Node-ID must be
 
     // A Node-ID the certificate does not bind: the client refuses, the server sees the alert.
     auto seen = std::make_shared<tt::server_side>();
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
-                                 seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                 tt::test_listener_config(), seen);
     auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config(),
                                   tt::random_node_id());
     REQUIRE_FALSE(c);
@@ -159,7 +165,8 @@ TEST_CASE("link: a certificate from another CA is rejected, in both directions")
   }
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto seen = std::make_shared<tt::server_side>();
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds, tt::test_listener_config(), seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds,
+                                 tt::test_listener_config(), seen);
     auto c = co_await tr::connect(lst->local_endpoint(), client_creds, tt::test_config());
     REQUIRE_FALSE(c);
     CHECK(c.error() == client_expected);
@@ -176,13 +183,13 @@ TEST_CASE("link: a certificate without a Node-ID for this overlay is rejected") 
   fixture f;
   for (const char* overlay : {"", "other.example"}) {
     CAPTURE(overlay);
-    auto issued = std::string(overlay).empty()
-                      ? f.ca.issue({})
-                      : f.ca.issue({f.server_id}, overlay);
+    auto issued =
+        std::string(overlay).empty() ? f.ca.issue({}) : f.ca.issue({f.server_id}, overlay);
     auto server_creds = tt::make_credentials(issued, {f.ca.certificate()});
     tt::run(f.io, [&]() -> asio::awaitable<void> {
       auto seen = std::make_shared<tt::server_side>();
-      auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds, tt::test_listener_config(), seen);
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds,
+                                   tt::test_listener_config(), seen);
       auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config());
       REQUIRE_FALSE(c);
       CHECK(c.error() == errc(tr::transport_errc::no_node_id));
@@ -210,8 +217,8 @@ TEST_CASE("link: a client that sends garbage instead of TLS is dropped") {
   fixture f;
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto seen = std::make_shared<tt::server_side>();
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
-                                 seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                 tt::test_listener_config(), seen);
     auto s = co_await raw_connect(lst->local_endpoint());
     const std::string garbage = "GET / HTTP/1.1\r\nHost: example.org\r\n\r\n";
     auto [ec, n] = co_await asio::async_write(s, asio::buffer(garbage), nothrow);
@@ -235,8 +242,7 @@ TEST_CASE("link: handshake timeout on a TCP peer that never speaks (both roles)"
       tr::listener_config cfg;
       cfg.link = tt::test_config();
       cfg.link.handshake_timeout = 300ms;
-      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
-                                   seen);
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
       const auto start = tt::steady::now();
       auto s = co_await raw_connect(lst->local_endpoint());
       const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); }, 5s);
@@ -275,10 +281,9 @@ TEST_CASE("link: a peer that sends a partial frame and goes silent hits the idle
     tr::listener_config cfg;
     cfg.link = tt::test_config();
     cfg.link.idle_timeout = 300ms;
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
-                                 seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
     auto raw = co_await raw_connect(lst->local_endpoint());
-      tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+    tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
     const auto hs = co_await peer.handshake();
     REQUIRE_FALSE(hs);
     const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
@@ -318,8 +323,8 @@ TEST_CASE("link: frame limits: max size accepted, one byte over closes, bad type
     CAPTURE(c.name);
     tt::run(f.io, [&]() -> asio::awaitable<void> {
       auto seen = std::make_shared<tt::server_side>();
-      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
-                                   seen);
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                   tt::test_listener_config(), seen);
       auto raw = co_await raw_connect(lst->local_endpoint());
       tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
       const auto hs = co_await peer.handshake();
@@ -350,7 +355,8 @@ TEST_CASE("link: send limits: message size and queue bounds") {
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto cfg = tt::test_config();
     cfg.max_queued_messages = 3;
-    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, tt::test_config(), cfg);
+    auto p =
+        co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, tt::test_config(), cfg);
     auto too_big = p.client->try_send(pr::bytes(5001));
     REQUIRE_FALSE(too_big);
     CHECK(too_big.error() == errc(tr::transport_errc::message_too_large));
@@ -379,7 +385,8 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
   SUBCASE("a link writing many small frames back to back") {
     tt::run(f.io, [&]() -> asio::awaitable<void> {
       auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
-      for (std::uint32_t i = 0; i < 200; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 20)));
+      for (std::uint32_t i = 0; i < 200; ++i)
+        REQUIRE(p.client->try_send(tt::numbered_message(i, 20)));
       for (std::uint32_t i = 0; i < 200; ++i) {
         auto m = co_await p.server->receive();
         REQUIRE(m);
@@ -397,8 +404,8 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
   SUBCASE("pre-built records written in one write") {
     tt::run(f.io, [&]() -> asio::awaitable<void> {
       auto seen = std::make_shared<tt::server_side>();
-      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(),
-                                   seen);
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                   tt::test_listener_config(), seen);
       auto raw = co_await raw_connect(lst->local_endpoint());
       tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
       const auto hs = co_await peer.handshake();
@@ -453,7 +460,8 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
             tt::raw_tls_peer peer(std::move(s), true, f.server_creds);
             const auto hs = co_await peer.handshake(false);  // keep CCS + Finished back
             REQUIRE_FALSE(hs);
-            for (std::uint32_t i = 0; i < 5; ++i) peer.queue_data_frame(i, tt::numbered_message(i, 30));
+            for (std::uint32_t i = 0; i < 5; ++i)
+              peer.queue_data_frame(i, tt::numbered_message(i, 30));
             peer.queue_close_notify();
             co_await peer.flush();  // Finished, five records and close_notify: one write
             const bool eof = co_await tt::read_until_closed(peer.socket(), 3s);
@@ -491,7 +499,8 @@ TEST_CASE("link: backpressure: a slow reader bounds the sender's queue, then eve
     auto client_cfg = tt::test_config();
     client_cfg.max_queued_messages = 16;
     client_cfg.max_queued_bytes = 32 * 1024;
-    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg, client_cfg);
+    auto p =
+        co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg, client_cfg);
 
     // The server's application does not read. Fill until the queue stays full for 300 ms.
     constexpr std::size_t size = 4000;
@@ -554,8 +563,12 @@ TEST_CASE("link: backpressure: a slow reader bounds the sender's queue, then eve
 TEST_CASE("link: close from either side is reported once on each side") {
   fixture f;
   bool client_closes = true;
-  SUBCASE("client closes") { client_closes = true; }
-  SUBCASE("server closes") { client_closes = false; }
+  SUBCASE("client closes") {
+    client_closes = true;
+  }
+  SUBCASE("server closes") {
+    client_closes = false;
+  }
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
     tt::close_log client_log;
@@ -584,8 +597,10 @@ TEST_CASE("link: close from either side is reported once on each side") {
     REQUIRE(both);
     closer->close();
     co_await tt::sleep_for(200ms);
-    CHECK(closer_log.reasons == std::vector<std::error_code>{errc(tr::transport_errc::closed_locally)});
-    CHECK(other_log.reasons == std::vector<std::error_code>{errc(tr::transport_errc::closed_by_peer)});
+    CHECK(closer_log.reasons ==
+          std::vector<std::error_code>{errc(tr::transport_errc::closed_locally)});
+    CHECK(other_log.reasons ==
+          std::vector<std::error_code>{errc(tr::transport_errc::closed_by_peer)});
     CHECK(closer->state() == tr::link_state::closed);
     CHECK(other->state() == tr::link_state::closed);
     // A handler set after the close still hears it, once.
@@ -613,8 +628,8 @@ TEST_CASE("link: a flood above the rate limit is counted and closes the link") {
     CHECK(server_log.reasons[0] == errc(tr::transport_errc::rate_limited));
     CHECK(p.server->misbehaviour_count() == 4);
     CHECK(p.server->stats().messages_dropped == 4);
-    const bool client_closed = co_await tt::wait_until(
-        [&] { return p.client->state() == tr::link_state::closed; });
+    const bool client_closed =
+        co_await tt::wait_until([&] { return p.client->state() == tr::link_state::closed; });
     CHECK(client_closed);
     CHECK(p.client->close_reason() == errc(tr::transport_errc::closed_by_peer));
     p.listener->close();
@@ -723,7 +738,8 @@ TEST_CASE("link: messages queued during the handshake are sent once it completes
   fixture f;
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto seen = std::make_shared<tt::server_side>();
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, tt::test_listener_config(), seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                 tt::test_listener_config(), seen);
     auto s = co_await raw_connect(lst->local_endpoint());
     auto client = tr::start_link(std::move(s), tr::tls_role::client, f.client_creds,
                                  tt::test_config(), f.server_id);
@@ -748,8 +764,7 @@ TEST_CASE("link: TLS roles are independent of who connects") {
     tr::listener_config cfg;
     cfg.link = tt::test_config();
     cfg.role = tr::tls_role::client;  // the accepting side is the TLS client here
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
-                                 seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
     auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config(),
                                   f.server_id, tr::tls_role::server);
     REQUIRE(c);
@@ -869,8 +884,7 @@ TEST_CASE("listener: handshakes in progress are capped") {
     cfg.link = tt::test_config();
     cfg.link.handshake_timeout = 300ms;
     cfg.max_handshakes = 1;
-    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg,
-                                 seen);
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
     auto a = co_await raw_connect(lst->local_endpoint());
     auto b = co_await raw_connect(lst->local_endpoint());
     std::size_t most = 0;
@@ -896,13 +910,15 @@ TEST_CASE("link: plaintext mode (benchmarks only) carries the same framing") {
     cfg.insecure_plaintext = true;
     auto p = co_await tt::connect_pair(v4(), nullptr, nullptr, cfg, cfg);
     CHECK(p.client->peer_node_ids().empty());
-    for (std::uint32_t i = 0; i < 10; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 100)));
+    for (std::uint32_t i = 0; i < 10; ++i)
+      REQUIRE(p.client->try_send(tt::numbered_message(i, 100)));
     for (std::uint32_t i = 0; i < 10; ++i) {
       auto m = co_await p.server->receive();
       REQUIRE(m);
       CHECK(tt::message_index(*m) == i);
     }
-    const bool acked = co_await tt::wait_until([&] { return p.client->stats().acks_received == 10; });
+    const bool acked =
+        co_await tt::wait_until([&] { return p.client->stats().acks_received == 10; });
     CHECK(acked);
     p.client->close();
     auto end = co_await p.server->receive();

@@ -61,7 +61,8 @@ struct command_result {
 /// Runs `cmd` with /bin/sh, stdout to a file in `dir`; returns the exit status and the output.
 command_result shell(const std::string& cmd, const fs::path& dir) {
   const fs::path out = dir / "cmd.out";
-  const std::string full = cmd + " > '" + out.string() + "' 2>> '" + (dir / "cmd.err").string() + "'";
+  const std::string full =
+      cmd + " > '" + out.string() + "' 2>> '" + (dir / "cmd.err").string() + "'";
   const int raw = std::system(full.c_str());
   command_result r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
@@ -81,9 +82,10 @@ std::string ensure_tools(const fs::path& dir) {
   if (have("tshark", dir) && have("dumpcap", dir)) return {};
   if (::geteuid() != 0) return "tshark/dumpcap missing and not running as root to install them";
   std::cerr << "transport_live_capture: installing tshark with apt-get\n";
-  shell("echo 'wireshark-common wireshark-common/install-setuid boolean false' | "
-        "debconf-set-selections",
-        dir);
+  shell(
+      "echo 'wireshark-common wireshark-common/install-setuid boolean false' | "
+      "debconf-set-selections",
+      dir);
   const std::string install = "DEBIAN_FRONTEND=noninteractive apt-get install -y tshark";
   if (shell(install, dir).status != 0) {
     shell("DEBIAN_FRONTEND=noninteractive apt-get update", dir);
@@ -280,10 +282,9 @@ int main() {
   tr::listener_config lcfg;
   lcfg.link = cfg;
   auto accepted = std::make_shared<std::shared_ptr<tr::link>>();
-  auto lst = tr::listener::open(io.get_executor(),
-                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
-                                server_creds, lcfg,
-                                [accepted](std::shared_ptr<tr::link> l) { *accepted = l; });
+  auto lst = tr::listener::open(
+      io.get_executor(), asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
+      server_creds, lcfg, [accepted](std::shared_ptr<tr::link> l) { *accepted = l; });
   if (!lst) {
     std::cerr << "FAIL: listener: " << lst.error().message() << "\n";
     return 1;
@@ -310,12 +311,13 @@ int main() {
   {
     std::ofstream out(lua);
     out << "local f = Dissector.get(\"reload-framing\")\n"
-           "for _, p in ipairs({...}) do DissectorTable.get(\"tls.port\"):add(tonumber(p), f) end\n";
+           "for _, p in ipairs({...}) do DissectorTable.get(\"tls.port\"):add(tonumber(p), f) "
+           "end\n";
   }
   const std::string p = std::to_string(port);
-  const std::string tshark = "tshark -r '" + pcap.string() + "' -o 'tls.keylog_file:" +
-                             keys.string() + "' -d tcp.port==" + p + ",tls -X 'lua_script:" +
-                             lua.string() + "' -X lua_script1:" + p;
+  const std::string tshark = "tshark -r '" + pcap.string() +
+                             "' -o 'tls.keylog_file:" + keys.string() + "' -d tcp.port==" + p +
+                             ",tls -X 'lua_script:" + lua.string() + "' -X lua_script1:" + p;
 
   // Decrypted at all? Every sent code must be decoded.
   const auto codes = shell(tshark + " -Y reload -T fields -e reload.message.code", dir);
@@ -342,7 +344,8 @@ int main() {
   std::cout << "tshark decoded " << decoded.size() << " distinct message codes\n";
 
   const auto malformed = shell(tshark + " -Y _ws.malformed -T fields -e frame.number", dir);
-  if (malformed.status != 0) fail("tshark -Y _ws.malformed exited " + std::to_string(malformed.status));
+  if (malformed.status != 0)
+    fail("tshark -Y _ws.malformed exited " + std::to_string(malformed.status));
   if (!malformed.out.empty()) fail("malformed packets: " + malformed.out);
 
   const auto expert = shell(tshark + " -q -z expert,warn", dir);
@@ -360,7 +363,8 @@ int main() {
   if (reload_warnings) fail(std::to_string(reload_warnings) + " RELOAD expert warnings");
 
   // Both frame types on the wire: data (128) and acks (129).
-  const auto types = shell(tshark + " -Y reload_framing.type -T fields -e reload_framing.type", dir);
+  const auto types =
+      shell(tshark + " -Y reload_framing.type -T fields -e reload_framing.type", dir);
   std::map<std::string, std::size_t> type_count;
   {
     std::istringstream in(types.out);
@@ -377,7 +381,8 @@ int main() {
   if (data < ex.messages) fail("fewer data frames decoded than messages sent");
   if (acks < ex.messages) fail("fewer ack frames decoded than messages sent");
 
-  const auto suites = shell(tshark + " -Y tls.handshake.type==2 -T fields -e tls.handshake.ciphersuite", dir);
+  const auto suites =
+      shell(tshark + " -Y tls.handshake.type==2 -T fields -e tls.handshake.ciphersuite", dir);
   std::cout << "cipher suite: " << suites.out;
 
   if (failures) {

@@ -149,7 +149,8 @@ struct link_pair {
 /// A listener with `server_creds` and a client connected to it with `client_creds`; both links
 /// established.
 inline asio::awaitable<link_pair> connect_pair(
-    const asio::ip::address& address, std::shared_ptr<const transport::tls_credentials> server_creds,
+    const asio::ip::address& address,
+    std::shared_ptr<const transport::tls_credentials> server_creds,
     std::shared_ptr<const transport::tls_credentials> client_creds,
     transport::link_config server_cfg = test_config(),
     transport::link_config client_cfg = test_config(),

@@ -6,12 +6,12 @@
 #include <botan/pkcs8.h>
 #include <botan/x509cert.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "p2psip/crypto/certificate.hpp"
 #include "p2psip/transport/credentials.hpp"
@@ -126,8 +126,8 @@ TEST_CASE("peer identity: Node-IDs come from the certificate's reload:// URIs") 
   REQUIRE_FALSE(none);
   CHECK(none.error() == cr::crypto_errc::no_node_id);
 
-  auto other = tr::detail::certificate_identity(ca.issue({id1}, "other.example").certificate,
-                                                overlay);
+  auto other =
+      tr::detail::certificate_identity(ca.issue({id1}, "other.example").certificate, overlay);
   REQUIRE_FALSE(other);
   CHECK(other.error() == cr::crypto_errc::wrong_overlay);
 

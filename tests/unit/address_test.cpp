@@ -13,7 +13,6 @@ using p2psip::test::hex;
 
 namespace {
 
-
 ip_address_port v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d,
                    std::uint16_t port) {
   return ip_address_port{ipv4_address_port{{a, b, c, d}, port}};

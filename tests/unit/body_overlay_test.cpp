@@ -15,7 +15,6 @@ using p2psip::test::hex;
 
 namespace {
 
-
 node_id nid(std::string_view h) {
   const auto id = node_id::from_hex(h);
   REQUIRE(id.has_value());

@@ -17,8 +17,6 @@ using p2psip::test::rep;
 
 namespace {
 
-
-
 const std::string alice_hex = "063d3c8b3867a2881074a99102d658d7";
 const std::string proxy_hex = "037b6e7a2ffb2a0995042ea570b28fa6";
 const std::string resource_hex = "45a6b241a242c97f0492d382c390dfa3";

@@ -14,8 +14,6 @@ using p2psip::test::rep;
 
 namespace {
 
-
-
 const char* const alice_hex = "063d3c8b3867a2881074a99102d658d7";
 const char* const proxy_hex = "037b6e7a2ffb2a0995042ea570b28fa6";
 const char* const resource_hex = "45a6b241a242c97f0492d382c390dfa3";

@@ -162,36 +162,39 @@ TEST_CASE("every list limit refuses one entry over") {
     const auto in = message_with(n, [](message& m, std::size_t i) {
       m.header.via_list.push_back(destination{numbered(i)});
     });
-    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_via_entries = v; },
-                   "forwarding_header.via_list");
+    check_one_over(
+        in, n, [](limits& l, std::size_t v) { l.max_via_entries = v; },
+        "forwarding_header.via_list");
   }
   SUBCASE("destination list") {
     const auto in = message_with(n - 1, [](message& m, std::size_t i) {
-      m.header.destination_list.insert(m.header.destination_list.begin(),
-                                       destination{numbered(i)});
+      m.header.destination_list.insert(m.header.destination_list.begin(), destination{numbered(i)});
     });
-    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_destination_entries = v; },
-                   "forwarding_header.destination_list");
+    check_one_over(
+        in, n, [](limits& l, std::size_t v) { l.max_destination_entries = v; },
+        "forwarding_header.destination_list");
   }
   SUBCASE("forwarding options") {
     const auto in = message_with(n, [](message& m, std::size_t i) {
       m.header.options.push_back(forwarding_option{1, 0, bytes(i, 0xAB)});
     });
-    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_options = v; },
-                   "forwarding_header.options");
+    check_one_over(
+        in, n, [](limits& l, std::size_t v) { l.max_options = v; }, "forwarding_header.options");
   }
   SUBCASE("message extensions") {
     const auto in = message_with(n, [](message& m, std::size_t i) {
       m.contents.extensions.push_back(message_extension{1, false, bytes(i, 0xCD)});
     });
-    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_extensions = v; },
-                   "message_contents.extensions");
+    check_one_over(
+        in, n, [](limits& l, std::size_t v) { l.max_extensions = v; },
+        "message_contents.extensions");
   }
   SUBCASE("certificates") {
     const auto in = message_with(n, [](message& m, std::size_t i) {
       m.security.certificates.push_back(generic_certificate{0, bytes(i + 1, 0x30)});
     });
-    check_one_over(in, n, [](limits& l, std::size_t v) { l.max_certificates = v; },
-                   "security_block.certificates");
+    check_one_over(
+        in, n, [](limits& l, std::size_t v) { l.max_certificates = v; },
+        "security_block.certificates");
   }
 }

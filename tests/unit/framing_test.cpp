@@ -24,7 +24,6 @@ std::ostream& operator<<(std::ostream& os, const ack_frame& a) {
 
 namespace {
 
-
 // The PingReq of forwarding_test.cpp (77 bytes): header to the wildcard node, empty ping body,
 // unsigned security block.
 const char* const ping_hex =

@@ -5,7 +5,9 @@
 using namespace p2psip::protocol;
 
 namespace {
-node_id id(std::string_view hex) { return *node_id::from_hex(hex); }
+node_id id(std::string_view hex) {
+  return *node_id::from_hex(hex);
+}
 }  // namespace
 
 TEST_CASE("resource name hashing is the first 16 bytes of SHA-1") {

@@ -14,7 +14,8 @@ bool insert_sorted(std::vector<pr::node_id>& list, const pr::node_id& p, std::si
                    Dist dist) {
   if (std::find(list.begin(), list.end(), p) != list.end()) return false;
   const auto d = dist(p);
-  auto it = std::find_if(list.begin(), list.end(), [&](const pr::node_id& q) { return d < dist(q); });
+  auto it =
+      std::find_if(list.begin(), list.end(), [&](const pr::node_id& q) { return d < dist(q); });
   if (it == list.end() && list.size() >= cap) return false;
   list.insert(it, p);
   if (list.size() > cap) list.pop_back();
@@ -128,7 +129,7 @@ bool routing_table::is_responsible(const pr::node_id& k) const {
 }
 
 std::optional<pr::node_id> routing_table::next_hop(const pr::node_id& k,
-                                                  const std::vector<pr::node_id>& avoid) const {
+                                                   const std::vector<pr::node_id>& avoid) const {
   auto all = peers();
   std::erase_if(all, [&](const pr::node_id& p) {
     return std::find(avoid.begin(), avoid.end(), p) != avoid.end();

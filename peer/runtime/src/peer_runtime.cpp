@@ -29,7 +29,9 @@ asio::ip::tcp::endpoint to_endpoint(const protocol::ip_address_port& a) {
   return {asio::ip::address_v6(v6.address), v6.port};
 }
 
-std::string short_id(const protocol::node_id& id) { return id.hex(); }
+std::string short_id(const protocol::node_id& id) {
+  return id.hex();
+}
 
 }  // namespace
 
@@ -214,8 +216,8 @@ void peer_runtime::add_link(std::shared_ptr<transport::link> l,
     if (alive.expired()) return;
     link_closed(id, reason);
   });
-  log(log_level::debug, "link " + std::to_string(id.value) + " up with " + short_id(remote) +
-                            " (" + l->remote_endpoint().address().to_string() + ":" +
+  log(log_level::debug, "link " + std::to_string(id.value) + " up with " + short_id(remote) + " (" +
+                            l->remote_endpoint().address().to_string() + ":" +
                             std::to_string(l->remote_endpoint().port()) + ")");
   core_->on_link_up(id, remote, clock::now());
   spawn("receive", [this, id, l] { return receive_loop(id, l); });
@@ -250,8 +252,8 @@ asio::awaitable<void> peer_runtime::open_link(protocol::ip_address_port address,
   auto connected = co_await transport::connect(to_endpoint(address), tls_, cfg_.link, expected);
   if (alive.expired()) co_return;
   if (!connected) {
-    log(log_level::debug, "link to " + address.to_string() + " failed: " +
-                              connected.error().message());
+    log(log_level::debug,
+        "link to " + address.to_string() + " failed: " + connected.error().message());
     if (!stopping_) {
       core_->on_link_failed(address, clock::now());
       pump();
@@ -288,8 +290,8 @@ void peer_runtime::execute(action& a) {
         } else if constexpr (std::is_same_v<T, close_link_action>) {
           const auto it = links_.find(act.link);
           if (it == links_.end()) return;
-          log(log_level::debug, "closing link " + std::to_string(act.link.value) + ": " +
-                                    act.reason);
+          log(log_level::debug,
+              "closing link " + std::to_string(act.link.value) + ": " + act.reason);
           it->second.link->close();  // on_close reports it to the core
         } else if constexpr (std::is_same_v<T, open_link_action>) {
           if (stopping_) return;

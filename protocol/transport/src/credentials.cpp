@@ -66,7 +66,10 @@ credentials_state::credentials_state(std::vector<Botan::X509_Certificate> c,
                                      std::shared_ptr<Botan::Private_Key> k,
                                      std::vector<Botan::X509_Certificate> r,
                                      crypto::overlay_params o)
-    : chain(std::move(c)), key(std::move(k)), roots(std::move(r)), overlay(std::move(o)),
+    : chain(std::move(c)),
+      key(std::move(k)),
+      roots(std::move(r)),
+      overlay(std::move(o)),
       manager(chain, key, root_store) {
   for (const auto& root : roots) root_store.add_certificate(root);
 }

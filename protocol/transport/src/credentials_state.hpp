@@ -56,8 +56,7 @@ class link_credentials_manager final : public Botan::Credentials_Manager {
   std::vector<Botan::X509_Certificate> cert_chain(const std::vector<std::string>& cert_key_types,
                                                   const std::string& type,
                                                   const std::string& context) override;
-  Botan::Private_Key* private_key_for(const Botan::X509_Certificate& cert,
-                                      const std::string& type,
+  Botan::Private_Key* private_key_for(const Botan::X509_Certificate& cert, const std::string& type,
                                       const std::string& context) override;
 
  private:

@@ -96,12 +96,22 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   link_impl(asio::ip::tcp::socket socket, tls_role role,
             std::shared_ptr<const tls_credentials> creds, link_config cfg,
             std::optional<pr::node_id> required_peer, detail::handshake_hook hook)
-      : executor_(socket.get_executor()), socket_(std::move(socket)), role_(role),
-        creds_(std::move(creds)), cfg_(std::move(cfg)), required_peer_(std::move(required_peer)),
-        hook_(std::move(hook)), decoder_(cfg_.limits), send_window_(cfg_.rto),
+      : executor_(socket.get_executor()),
+        socket_(std::move(socket)),
+        role_(role),
+        creds_(std::move(creds)),
+        cfg_(std::move(cfg)),
+        required_peer_(std::move(required_peer)),
+        hook_(std::move(hook)),
+        decoder_(cfg_.limits),
+        send_window_(cfg_.rto),
         bucket_(cfg_.rate.messages_per_second, cfg_.rate.burst, clock_type::now()),
-        wake_timer_(executor_), write_timer_(executor_), reader_event_(executor_),
-        receive_event_(executor_), room_event_(executor_), handshake_event_(executor_),
+        wake_timer_(executor_),
+        write_timer_(executor_),
+        reader_event_(executor_),
+        receive_event_(executor_),
+        room_event_(executor_),
+        handshake_event_(executor_),
         read_buffer_(read_chunk) {}
 
   void start() {
@@ -183,9 +193,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     return m;
   }
 
-  void close() override {
-    begin_close(make_error_code(transport_errc::closed_locally), {}, true);
-  }
+  void close() override { begin_close(make_error_code(transport_errc::closed_locally), {}, true); }
 
   void on_close(close_handler handler) override {
     if (state_ == link_state::closed) {
@@ -213,9 +221,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::optional<clock_type::duration> rtt() const noexcept override {
     return send_window_.estimator().srtt();
   }
-  std::chrono::milliseconds rto() const noexcept override {
-    return send_window_.estimator().rto();
-  }
+  std::chrono::milliseconds rto() const noexcept override { return send_window_.estimator().rto(); }
   const link_stats& stats() const noexcept override { return stats_; }
   std::size_t queued_messages() const noexcept override { return queue_.size(); }
   std::size_t queued_bytes() const noexcept override { return queued_bytes_; }
@@ -342,9 +348,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     handshake_result_ = result;
     handshake_event_.notify_all();
     if (hook_) {
-      asio::post(executor_, [self = shared_from_this(), h = std::move(hook_), result] {
-        h(self, result);
-      });
+      asio::post(executor_,
+                 [self = shared_from_this(), h = std::move(hook_), result] { h(self, result); });
       hook_ = nullptr;
     }
   }
@@ -529,14 +534,10 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   /// The earliest time the writer must look at the link again, if any.
   std::optional<clock_type::time_point> next_deadline() const {
     switch (state_) {
-      case link_state::handshaking:
-        return handshake_deadline_;
-      case link_state::closing:
-        return close_deadline_;
-      case link_state::closed:
-        return std::nullopt;
-      case link_state::established:
-        break;
+      case link_state::handshaking: return handshake_deadline_;
+      case link_state::closing: return close_deadline_;
+      case link_state::closed: return std::nullopt;
+      case link_state::established: break;
     }
     // Silence and missing acks only count while the reader is waiting on the socket.
     if (!reading_) return std::nullopt;
@@ -567,10 +568,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
           return true;
         }
         return false;
-      case link_state::closed:
-        return true;
-      case link_state::established:
-        break;
+      case link_state::closed: return true;
+      case link_state::established: break;
     }
     if (!reading_) return false;
     if (cfg_.idle_timeout && now >= idle_reference_ + *cfg_.idle_timeout) {
@@ -608,16 +607,16 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         // a timer that fired just as the write completed harmless.
         const std::uint64_t generation = ++write_generation_;
         write_timer_.expires_at(limit);
-        write_timer_.async_wait([weak = weak_from_this(), generation,
-                                 handshaking](const asio::error_code& timer_ec) {
-          auto me = weak.lock();
-          if (timer_ec || !me || me->write_generation_ != generation) return;
-          me->fail(make_error_code(handshaking ? transport_errc::handshake_timeout
-                                               : transport_errc::write_timeout),
-                   "write did not complete in time");
-        });
-        auto [ec, written] = co_await asio::async_write(socket_, asio::buffer(write_buffer_),
-                                                        use_nothrow);
+        write_timer_.async_wait(
+            [weak = weak_from_this(), generation, handshaking](const asio::error_code& timer_ec) {
+              auto me = weak.lock();
+              if (timer_ec || !me || me->write_generation_ != generation) return;
+              me->fail(make_error_code(handshaking ? transport_errc::handshake_timeout
+                                                   : transport_errc::write_timeout),
+                       "write did not complete in time");
+            });
+        auto [ec, written] =
+            co_await asio::async_write(socket_, asio::buffer(write_buffer_), use_nothrow);
         ++write_generation_;
         write_timer_.cancel();
         if (state_ == link_state::closed) break;
@@ -680,13 +679,13 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::size_t queued_bytes_ = 0;
   std::deque<pr::bytes> inbox_;  ///< received messages not yet taken by receive()
 
-  asio::steady_timer wake_timer_;   ///< the writer's sleep: a deadline, or cancel() to wake it
-  asio::steady_timer write_timer_;  ///< bounds each write
+  asio::steady_timer wake_timer_;       ///< the writer's sleep: a deadline, or cancel() to wake it
+  asio::steady_timer write_timer_;      ///< bounds each write
   std::uint64_t write_generation_ = 0;  ///< changes when a write ends: stale watchdogs do nothing
-  async_event reader_event_;        ///< inbox room, output drained
-  async_event receive_event_;       ///< a message arrived, or the link is closing
-  async_event room_event_;          ///< send queue room, or the link is closing
-  async_event handshake_event_;     ///< the handshake finished
+  async_event reader_event_;            ///< inbox room, output drained
+  async_event receive_event_;           ///< a message arrived, or the link is closing
+  async_event room_event_;              ///< send queue room, or the link is closing
+  async_event handshake_event_;         ///< the handshake finished
   bool writer_waiting_ = false;
   bool reading_ = false;
   bool reader_paused_ = false;
@@ -715,8 +714,7 @@ namespace detail {
 
 std::shared_ptr<link> start_link_internal(asio::ip::tcp::socket socket, tls_role role,
                                           std::shared_ptr<const tls_credentials> creds,
-                                          link_config cfg,
-                                          std::optional<pr::node_id> required_peer,
+                                          link_config cfg, std::optional<pr::node_id> required_peer,
                                           handshake_hook hook) {
   auto l = std::make_shared<link_impl>(std::move(socket), role, std::move(creds), std::move(cfg),
                                        std::move(required_peer), std::move(hook));
@@ -744,13 +742,15 @@ asio::awaitable<pr::result<std::shared_ptr<link>>> connect(
   asio::ip::tcp::socket socket(executor);
   asio::steady_timer timer(executor);
   timer.expires_at(deadline);
-  auto outcome = co_await (socket.async_connect(remote, use_nothrow) || timer.async_wait(use_nothrow));
+  auto outcome =
+      co_await (socket.async_connect(remote, use_nothrow) || timer.async_wait(use_nothrow));
   if (outcome.index() == 1) co_return make_error_code(transport_errc::handshake_timeout);
   auto [ec] = std::get<0>(outcome);
   if (ec) co_return make_error_code(transport_errc::connect_failed);
 
   // The handshake gets what is left of the budget.
-  cfg.handshake_timeout = std::max(std::chrono::milliseconds(1), to_ms(deadline - clock_type::now()));
+  cfg.handshake_timeout =
+      std::max(std::chrono::milliseconds(1), to_ms(deadline - clock_type::now()));
   auto l = start_link(std::move(socket), role, std::move(creds), std::move(cfg),
                       std::move(required_peer));
   const std::error_code handshake = co_await l->handshake();

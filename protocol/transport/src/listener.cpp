@@ -22,8 +22,13 @@ constexpr auto housekeeping_interval = std::chrono::minutes(10);
 listener::listener(const asio::any_io_executor& executor,
                    std::shared_ptr<const tls_credentials> creds, listener_config cfg,
                    link_handler on_link, failure_handler on_failure)
-    : executor_(executor), acceptor_(executor), backoff_timer_(executor), slot_timer_(executor),
-      creds_(std::move(creds)), cfg_(std::move(cfg)), on_link_(std::move(on_link)),
+    : executor_(executor),
+      acceptor_(executor),
+      backoff_timer_(executor),
+      slot_timer_(executor),
+      creds_(std::move(creds)),
+      cfg_(std::move(cfg)),
+      on_link_(std::move(on_link)),
       on_failure_(std::move(on_failure)) {}
 
 pr::result<std::shared_ptr<listener>> listener::open(const asio::any_io_executor& executor,

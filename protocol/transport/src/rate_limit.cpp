@@ -5,8 +5,10 @@
 namespace p2psip::transport {
 
 token_bucket::token_bucket(std::uint32_t rate, std::uint32_t burst, time_point now) noexcept
-    : rate_(rate), burst_(std::max<std::uint32_t>(burst, 1)),
-      level_(static_cast<std::uint64_t>(burst_) * scale), last_(now) {}
+    : rate_(rate),
+      burst_(std::max<std::uint32_t>(burst, 1)),
+      level_(static_cast<std::uint64_t>(burst_) * scale),
+      last_(now) {}
 
 void token_bucket::refill(time_point now) noexcept {
   if (now <= last_) return;

@@ -42,10 +42,8 @@ bool is_certificate_alert(tls::Alert::Type t) {
     case tls::Alert::CERTIFICATE_UNKNOWN:
     case tls::Alert::UNKNOWN_CA:
     case tls::Alert::ACCESS_DENIED:
-    case tls::Alert::CERTIFICATE_REQUIRED:
-      return true;
-    default:
-      return false;
+    case tls::Alert::CERTIFICATE_REQUIRED: return true;
+    default: return false;
   }
 }
 
@@ -65,7 +63,9 @@ void append_key_log(const std::string& path, pr::byte_view client_random,
 
 tls_engine::tls_engine(bool server, std::shared_ptr<const tls_credentials> creds,
                        peer_requirements req, std::string key_log_path)
-    : server_(server), creds_(std::move(creds)), req_(std::move(req)),
+    : server_(server),
+      creds_(std::move(creds)),
+      req_(std::move(req)),
       key_log_path_(std::move(key_log_path)) {}
 
 tls_engine::~tls_engine() = default;

@@ -1,7 +1,8 @@
 #pragma once
-// Botan's TLS 1.2 channel driven through TLS::Callbacks, without I/O: ciphertext in (feed), plaintext
-// and ciphertext out (plaintext(), outbox()), state as flags. The link moves the bytes; this class
-// decides nothing about sockets or time. Botan throws; nothing leaves this class as an exception.
+// Botan's TLS 1.2 channel driven through TLS::Callbacks, without I/O: ciphertext in (feed),
+// plaintext and ciphertext out (plaintext(), outbox()), state as flags. The link moves the bytes;
+// this class decides nothing about sockets or time. Botan throws; nothing leaves this class as an
+// exception.
 
 #include <cstddef>
 #include <cstdint>

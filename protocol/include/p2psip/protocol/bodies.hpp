@@ -50,7 +50,7 @@ inline constexpr std::uint8_t dtls_udp_sr = 1, dtls_udp_sr_no_ice = 3, tls_tcp_f
 namespace candidate_type {
 /// prflx (3) is RESERVED in RFC 6940's CandType: the codec rejects it (docs/conformance.md).
 inline constexpr std::uint8_t host = 1, srflx = 2, prflx = 3, relay = 4;
-}
+}  // namespace candidate_type
 struct ice_extension {
   bytes name;
   bytes value;
@@ -114,8 +114,8 @@ enum class config_update_type : std::uint8_t { config = 1, kind = 2 };
 struct config_update_req {
   static constexpr std::uint16_t code = codes::config_update_req;
   config_update_type type = config_update_type::config;
-  bytes config_data;               ///< type config: `opaque config_data<0..2^24-1>`
-  std::vector<bytes> kinds;        ///< type kind: KindDescription (each `opaque<0..2^16-1>` XML)
+  bytes config_data;         ///< type config: `opaque config_data<0..2^24-1>`
+  std::vector<bytes> kinds;  ///< type kind: KindDescription (each `opaque<0..2^16-1>` XML)
   friend bool operator==(const config_update_req&, const config_update_req&) = default;
 };
 struct config_update_ans {

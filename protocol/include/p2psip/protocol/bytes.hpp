@@ -13,8 +13,12 @@ using bytes = std::vector<std::uint8_t>;
 /// A read-only view of bytes owned elsewhere.
 using byte_view = std::span<const std::uint8_t>;
 
-inline bytes to_bytes(byte_view v) { return bytes(v.begin(), v.end()); }
-inline bytes to_bytes(std::string_view s) { return bytes(s.begin(), s.end()); }
+inline bytes to_bytes(byte_view v) {
+  return bytes(v.begin(), v.end());
+}
+inline bytes to_bytes(std::string_view s) {
+  return bytes(s.begin(), s.end());
+}
 inline std::string_view as_string_view(byte_view v) {
   return {reinterpret_cast<const char*>(v.data()), v.size()};  // NOLINT: byte-to-char view
 }

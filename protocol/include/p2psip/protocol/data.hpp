@@ -11,10 +11,10 @@
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/errors.hpp"
-#include "p2psip/protocol/limits.hpp"
-#include "p2psip/protocol/result.hpp"
 #include "p2psip/protocol/forwarding.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "p2psip/protocol/limits.hpp"
+#include "p2psip/protocol/result.hpp"
 #include "p2psip/protocol/security.hpp"
 
 namespace p2psip::protocol {
@@ -144,10 +144,10 @@ enum class sip_registration_type : std::uint8_t { uri = 1, route = 2 };
 /// `type` may hold a byte other than uri/route: then unknown_value carries that type's data.
 struct sip_registration {
   sip_registration_type type = sip_registration_type::route;
-  bytes uri;                            ///< type uri
-  bytes contact_prefs;                  ///< type route: RFC 3840 feature predicate
+  bytes uri;                                  ///< type uri
+  bytes contact_prefs;                        ///< type route: RFC 3840 feature predicate
   std::vector<destination> destination_list;  ///< type route: at least one entry (RFC 7904 <3..>)
-  bytes unknown_value;                  ///< a type this code does not know: its data as it was
+  bytes unknown_value;  ///< a type this code does not know: its data as it was
   friend bool operator==(const sip_registration&, const sip_registration&) = default;
 };
 

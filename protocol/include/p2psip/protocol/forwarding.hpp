@@ -47,8 +47,12 @@ struct destination {
   friend bool operator==(const destination&, const destination&) = default;
 };
 
-inline destination to_destination(const node_id& id) { return destination{id}; }
-inline destination to_destination(const resource_id& id) { return destination{id}; }
+inline destination to_destination(const node_id& id) {
+  return destination{id};
+}
+inline destination to_destination(const resource_id& id) {
+  return destination{id};
+}
 
 /// Forwarding option flags (RFC 6940 section 6.3.2.3).
 namespace option_flags {
@@ -90,7 +94,7 @@ destination decode_destination(reader& r, const limits& lim);
 void encode_destination(writer& w, const destination& d);
 /// Decodes a whole destination list (the contents of a length-prefixed list).
 std::vector<destination> decode_destination_list(reader& r, const limits& lim,
-                                                  std::size_t max_entries, const char* field);
+                                                 std::size_t max_entries, const char* field);
 void encode_destination_list(writer& w, const std::vector<destination>& list);
 
 /// A decoded header and how many bytes it took.

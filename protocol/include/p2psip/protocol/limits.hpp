@@ -1,6 +1,6 @@
 #pragma once
-// Limits are part of the codec's API: every decode path enforces them, and each has a test that goes
-// one over. Defaults are conservative; the overlay configuration may raise them.
+// Limits are part of the codec's API: every decode path enforces them, and each has a test that
+// goes one over. Defaults are conservative; the overlay configuration may raise them.
 
 #include <chrono>
 #include <cstddef>

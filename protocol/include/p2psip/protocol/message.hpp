@@ -35,7 +35,9 @@ inline constexpr std::uint16_t exp_b_req = 0x25, exp_b_ans = 0x26;
 inline constexpr std::uint16_t error = 0xFFFF;
 }  // namespace codes
 
-constexpr bool is_request(std::uint16_t code) noexcept { return code != 0 && code < 0x8000 && (code & 1u); }
+constexpr bool is_request(std::uint16_t code) noexcept {
+  return code != 0 && code < 0x8000 && (code & 1u);
+}
 constexpr bool is_response(std::uint16_t code) noexcept {
   return code == codes::error || (code != 0 && code < 0x8000 && !(code & 1u));
 }

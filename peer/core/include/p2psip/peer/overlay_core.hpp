@@ -80,8 +80,8 @@ struct deliver_action {
 struct log_action {
   std::string text;
 };
-using action = std::variant<send_action, close_link_action, open_link_action, deliver_action,
-                            log_action>;
+using action =
+    std::variant<send_action, close_link_action, open_link_action, deliver_action, log_action>;
 
 enum class node_role : std::uint8_t {
   first_peer,    ///< bootstraps a new overlay: responsible for the whole ring at once
@@ -92,23 +92,23 @@ enum class node_role : std::uint8_t {
 struct core_config {
   protocol::node_id self;
   node_role role = node_role::joining_peer;
-  std::uint32_t overlay = 0;       ///< forwarding header `overlay` (overlay_hash of the name)
-  protocol::limits limits;         ///< codec limits, node_id_length and initial_ttl
+  std::uint32_t overlay = 0;  ///< forwarding header `overlay` (overlay_hash of the name)
+  protocol::limits limits;    ///< codec limits, node_id_length and initial_ttl
   /// Where this peer accepts links (the host candidate of its Attach answers).
   protocol::ip_address_port listen_address;
   /// Bootstrap peers (joining peers and clients open a link to the first that answers).
   std::vector<protocol::ip_address_port> bootstrap;
-  std::size_t neighbors = 3;                 ///< successors and predecessors kept
-  unsigned finger_slots = 16;                ///< finger indices maintained (1..finger_slots)
-  duration update_interval{400'000};         ///< chord-update-interval
-  duration finger_interval{60'000};          ///< one finger Attach per this (chord-ping-interval)
-  duration request_timeout{15'000};          ///< end-to-end request timeout
-  duration join_retry{10'000};               ///< restart the join when it stalls this long
-  bool reactive = true;                      ///< chord-reactive
+  std::size_t neighbors = 3;          ///< successors and predecessors kept
+  unsigned finger_slots = 16;         ///< finger indices maintained (1..finger_slots)
+  duration update_interval{400'000};  ///< chord-update-interval
+  duration finger_interval{60'000};   ///< one finger Attach per this (chord-ping-interval)
+  duration request_timeout{15'000};   ///< end-to-end request timeout
+  duration join_retry{10'000};        ///< restart the join when it stalls this long
+  bool reactive = true;               ///< chord-reactive
   std::size_t max_links = 256;
-  std::size_t max_pending = 1024;            ///< outstanding requests of this node
-  std::size_t max_candidates = 64;           ///< known-but-unconnected peers remembered
-  unsigned max_malformed_per_link = 8;       ///< undecodable messages before close_link
+  std::size_t max_pending = 1024;       ///< outstanding requests of this node
+  std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
+  unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
 };
 
 /// One row of the connection table.
@@ -155,8 +155,7 @@ class overlay_core {
   /// deliver_action. Returns the transaction id, or an error when the pending table is full or
   /// there is no route (not joined / no link).
   protocol::result<std::uint64_t> send_request(std::vector<protocol::destination> destinations,
-                                               const protocol::message_body& body,
-                                               time_point now);
+                                               const protocol::message_body& body, time_point now);
   /// Answers a request that was delivered to the application.
   void respond(const protocol::message& request, link_id arrival,
                const protocol::message_body& body, time_point now);
@@ -172,10 +171,26 @@ class overlay_core {
   const core_config& config() const noexcept { return cfg_; }
 
  private:
-  enum class join_state : std::uint8_t { idle, bootstrapping, attaching, awaiting_update, joining,
-                                         joined, left };
-  enum class purpose : std::uint8_t { app, attach, join, update, leave, store_replica,
-                                      store_handoff, ping, route_query };
+  enum class join_state : std::uint8_t {
+    idle,
+    bootstrapping,
+    attaching,
+    awaiting_update,
+    joining,
+    joined,
+    left
+  };
+  enum class purpose : std::uint8_t {
+    app,
+    attach,
+    join,
+    update,
+    leave,
+    store_replica,
+    store_handoff,
+    ping,
+    route_query
+  };
   struct pending_request {
     purpose why = purpose::app;
     time_point deadline;
@@ -205,8 +220,8 @@ class overlay_core {
   std::optional<std::uint64_t> originate(std::vector<protocol::destination> dest,
                                          const protocol::message_body& body, purpose why,
                                          time_point now, std::optional<link_id> via = {});
-  void on_pending_done(const pending_request& p, const protocol::message* answer,
-                       link_id link, time_point now);
+  void on_pending_done(const pending_request& p, const protocol::message* answer, link_id link,
+                       time_point now);
 
   // topology
   protocol::attach_req make_attach_req() const;
@@ -220,10 +235,8 @@ class overlay_core {
                         const std::vector<protocol::node_id>& old_replicas, time_point now);
   void send_update(link_id link, protocol::chord_update_type type, time_point now);
   void send_updates_to_neighbors(time_point now);
-  void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by,
-                        time_point now);
-  void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number,
-                          time_point now);
+  void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by, time_point now);
+  void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number, time_point now);
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   std::vector<protocol::node_id> neighbor_set() const;

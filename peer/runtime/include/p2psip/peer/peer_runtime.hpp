@@ -79,8 +79,9 @@ class peer_runtime {
   /// Opens the data store (errors: the store's message, naming the file). Nothing runs before
   /// start(). `tls`, `creds` and `trust` must outlive the runtime.
   static protocol::result<std::unique_ptr<peer_runtime>, std::string> create(
-      asio::io_context& io, runtime_config cfg, std::shared_ptr<const transport::tls_credentials> tls,
-      const crypto::credentials& creds, crypto::trust_store& trust);
+      asio::io_context& io, runtime_config cfg,
+      std::shared_ptr<const transport::tls_credentials> tls, const crypto::credentials& creds,
+      crypto::trust_store& trust);
 
   ~peer_runtime();
   peer_runtime(const peer_runtime&) = delete;

@@ -192,6 +192,7 @@ std::shared_ptr<link> start_link(asio::ip::tcp::socket socket, tls_role role,
 /// connect_failed, handshake_timeout, and the handshake errors of transport_errc.
 asio::awaitable<protocol::result<std::shared_ptr<link>>> connect(
     asio::ip::tcp::endpoint remote, std::shared_ptr<const tls_credentials> creds, link_config cfg,
-    std::optional<protocol::node_id> required_peer = std::nullopt, tls_role role = tls_role::client);
+    std::optional<protocol::node_id> required_peer = std::nullopt,
+    tls_role role = tls_role::client);
 
 }  // namespace p2psip::transport
