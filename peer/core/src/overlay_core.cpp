@@ -10,6 +10,23 @@ using pr::reload_errc;
 
 namespace {
 
+/// AttachReqAns without ICE (TLS-TCP-FH-NO-ICE): fixed credentials and one host candidate, the
+/// address we listen on. `role` is "passive" in requests and "active" in answers (RFC
+/// 6940 6.5.1.1).
+void fill_no_ice_attach(pr::attach_body& body, std::string_view role,
+                        const pr::ip_address_port& listen_address) {
+  body.ufrag = pr::to_bytes("p2psip");
+  body.password = pr::to_bytes("no-ice");
+  body.role = pr::to_bytes(role);
+  pr::ice_candidate c;
+  c.addr_port = listen_address;
+  c.overlay_link = pr::overlay_link_type::tls_tcp_fh_no_ice;
+  c.foundation = pr::to_bytes("1");
+  c.priority = 1;
+  c.type = pr::candidate_type::host;
+  body.candidates.push_back(std::move(c));
+}
+
 bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
   return std::find(v.begin(), v.end(), n) != v.end();
 }
@@ -800,16 +817,7 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
       return;
     }
     pr::attach_ans ans;
-    ans.ufrag = pr::to_bytes("p2psip");
-    ans.password = pr::to_bytes("no-ice");
-    ans.role = pr::to_bytes("active");
-    pr::ice_candidate c;
-    c.addr_port = cfg_.listen_address;
-    c.overlay_link = pr::overlay_link_type::tls_tcp_fh_no_ice;
-    c.foundation = pr::to_bytes("1");
-    c.priority = 1;
-    c.type = pr::candidate_type::host;
-    ans.candidates.push_back(c);
+    fill_no_ice_attach(ans, "active", cfg_.listen_address);
     send_answer(from, m, ans, now);
     if (at->send_update && requester != cfg_.self) {
       if (const auto l = link_to(requester)) {
@@ -1054,16 +1062,7 @@ pr::attach_req overlay_core::make_attach_req() const {
   // No ICE (TLS-TCP-FH-NO-ICE): one host candidate, our listening address. The requester opens
   // the link once the answer arrives; send_update asks the answerer for its routing table.
   pr::attach_req req;
-  req.ufrag = pr::to_bytes("p2psip");
-  req.password = pr::to_bytes("no-ice");
-  req.role = pr::to_bytes("passive");
-  pr::ice_candidate c;
-  c.addr_port = cfg_.listen_address;
-  c.overlay_link = pr::overlay_link_type::tls_tcp_fh_no_ice;
-  c.foundation = pr::to_bytes("1");
-  c.priority = 1;
-  c.type = pr::candidate_type::host;
-  req.candidates.push_back(c);
+  fill_no_ice_attach(req, "passive", cfg_.listen_address);
   req.send_update = true;
   return req;
 }
