@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto_test_pki.hpp"
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/overlay_config.hpp"
 
@@ -22,15 +23,7 @@ namespace pr = p2psip::protocol;
 namespace {
 
 pr::bytes make_root(const std::string& cn) {
-  Botan::AutoSeeded_RNG rng;
-  const Botan::ECDSA_PrivateKey key(rng, Botan::EC_Group("secp256r1"));
-  Botan::X509_Cert_Options opts;
-  opts.common_name = cn;
-  const auto now = std::chrono::system_clock::now();
-  opts.start = Botan::X509_Time(now - std::chrono::hours(1));
-  opts.end = Botan::X509_Time(now + std::chrono::hours(24 * 30));
-  opts.CA_key(1);
-  return Botan::X509::create_self_signed_cert(opts, key, "SHA-256", rng).BER_encode();
+  return p2psip::crypto_test::test_ca::root(cn).der();
 }
 
 const pr::bytes& root_a() {
