@@ -9,10 +9,8 @@
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,18 +27,10 @@
 #include "p2psip/peer/crypto_signer.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/data_store_service.hpp"
-#include "p2psip/peer/overlay_core.hpp"
+#include "p2psip/peer/overlay_driver.hpp"
 #include "p2psip/transport/credentials.hpp"
-#include "p2psip/transport/link.hpp"
-#include "p2psip/transport/listener.hpp"
 
 namespace p2psip::peer {
-
-/// Severity of a runtime log line.
-enum class log_level : std::uint8_t { debug, info, warn, error };
-
-/// "debug", "info", "warn", "error".
-std::string_view log_level_name(log_level l) noexcept;
 
 struct runtime_config {
   /// The core's settings; core.listen_address must be the address `listen` is reachable at (its
@@ -74,6 +64,8 @@ struct runtime_status {
   std::size_t stored_values = 0;
 };
 
+/// The peer: an overlay_driver with a listener and the data store (SQLite under a data directory,
+/// or memory), plus periodic expiry of stored values.
 class peer_runtime {
  public:
   /// Opens the data store (errors: the store's message, naming the file). Nothing runs before
@@ -91,17 +83,16 @@ class peer_runtime {
   /// bootstrap). Errors: the bind error in words.
   protocol::result<void, std::string> start();
 
-  /// Graceful, bounded shutdown: Leave to the neighbors (data handed to the successor), waits
-  /// until those messages are handed to TLS (leave_flush_timeout), closes the listener and every
-  /// link, and waits for them to close (close_timeout). Idempotent; never throws.
+  /// Graceful, bounded shutdown (overlay_driver::stop): Leave with data hand-over, then every
+  /// link closed. Idempotent; never throws.
   asio::awaitable<void> stop();
 
   /// The address the listener is bound to (after start()).
   asio::ip::tcp::endpoint local_endpoint() const;
   runtime_status status() const;
   /// The core; only after a successful start().
-  const overlay_core& core() const noexcept { return *core_; }
-  bool stopped() const noexcept { return stopped_; }
+  const overlay_core& core() const noexcept { return driver_->core(); }
+  bool stopped() const noexcept { return driver_->stopped(); }
 
   /// Use create().
   peer_runtime(asio::io_context& io, runtime_config cfg,
@@ -110,49 +101,15 @@ class peer_runtime {
                std::unique_ptr<data_store> store, std::string store_description);
 
  private:
-  struct link_entry {
-    std::shared_ptr<transport::link> link;
-    protocol::node_id remote;
-  };
-  class random;
-
-  void add_link(std::shared_ptr<transport::link> l, std::optional<protocol::node_id> expected);
-  void link_closed(link_id id, std::error_code reason);
-  asio::awaitable<void> receive_loop(link_id id, std::shared_ptr<transport::link> l);
-  asio::awaitable<void> open_link(protocol::ip_address_port address,
-                                  std::optional<protocol::node_id> expected);
-  asio::awaitable<void> timer_loop();
   asio::awaitable<void> expire_loop();
-  void pump();
-  void arm_timer();
-  void execute(action& a);
-  void log(log_level level, std::string_view text) const;
-  template <class F>
-  void spawn(std::string_view what, F&& make);
 
-  asio::io_context& io_;
   runtime_config cfg_;
-  std::shared_ptr<const transport::tls_credentials> tls_;
-  const crypto::credentials& creds_;
-  crypto::trust_store& trust_;
   std::unique_ptr<data_store> store_;
   std::string store_description_;
-  std::unique_ptr<data_store_service> storage_;
-  std::unique_ptr<crypto_signer> signer_;
-  std::unique_ptr<random> rng_;
-  std::unique_ptr<overlay_core> core_;
-  std::shared_ptr<transport::listener> listener_;
-  std::map<link_id, link_entry> links_;
-  std::uint64_t next_link_ = 1;
-  asio::system_timer timer_;
+  data_store_service storage_;
+  crypto_signer signer_;
+  std::unique_ptr<overlay_driver> driver_;
   asio::system_timer expire_timer_;
-  std::optional<time_point> armed_;
-  bool started_ = false;
-  bool stopping_ = false;
-  bool stopped_ = false;
-  bool in_pump_ = false;
-  /// Set while the runtime lives; coroutines and handlers check it before touching `this`.
-  std::shared_ptr<bool> alive_;
 };
 
 }  // namespace p2psip::peer

@@ -1,0 +1,357 @@
+#include "p2psip/peer/overlay_driver.hpp"
+
+#include <random>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "p2psip/protocol/errors.hpp"
+
+namespace p2psip::peer {
+
+namespace {
+
+using clock = std::chrono::system_clock;
+constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+
+asio::ip::tcp::endpoint to_endpoint(const protocol::ip_address_port& a) {
+  if (const auto* v4 = std::get_if<protocol::ipv4_address_port>(&a.value)) {
+    return {asio::ip::address_v4(v4->address), v4->port};
+  }
+  const auto& v6 = std::get<protocol::ipv6_address_port>(a.value);
+  return {asio::ip::address_v6(v6.address), v6.port};
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
+  return e.address().to_string() + ":" + std::to_string(e.port());
+}
+
+}  // namespace
+
+std::string_view log_level_name(log_level l) noexcept {
+  switch (l) {
+    case log_level::debug: return "DEBUG";
+    case log_level::info: return "INFO";
+    case log_level::warn: return "WARN";
+    case log_level::error: return "ERROR";
+  }
+  return "?";
+}
+
+system_random::system_random() {
+  std::random_device rd;
+  state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ static_cast<std::uint64_t>(rd());
+}
+
+std::uint64_t system_random::next_u64() {
+  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+overlay_driver::overlay_driver(asio::io_context& io, driver_config cfg,
+                               std::shared_ptr<const transport::tls_credentials> tls,
+                               message_signer& signer, storage_service* storage)
+    : io_(io),
+      cfg_(std::move(cfg)),
+      tls_(std::move(tls)),
+      signer_(signer),
+      storage_(storage),
+      timer_(io),
+      alive_(std::make_shared<bool>(true)) {}
+
+overlay_driver::~overlay_driver() {
+  *alive_ = false;
+  alive_.reset();
+  if (listener_) listener_->close();
+  for (auto& [id, e] : links_) e.link->close();
+}
+
+void overlay_driver::log(log_level level, std::string_view text) const {
+  if (cfg_.log) cfg_.log(level, text);
+}
+
+protocol::result<void, std::string> overlay_driver::start() {
+  if (core_) return {};
+  if (cfg_.listen) {
+    transport::listener_config lc;
+    lc.link = cfg_.link;
+    std::weak_ptr<bool> alive = alive_;
+    auto opened = transport::listener::open(
+        io_.get_executor(), *cfg_.listen, tls_, lc,
+        [this, alive](std::shared_ptr<transport::link> l) {
+          if (alive.expired()) return;
+          add_link(std::move(l), std::nullopt);
+        },
+        [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
+                      const std::string& detail) {
+          if (alive.expired()) return;
+          log(log_level::debug, "inbound handshake from " + endpoint_text(remote) +
+                                    " failed: " + reason.message() +
+                                    (detail.empty() ? "" : " (" + detail + ")"));
+        });
+    if (!opened) {
+      return protocol::unexpected("cannot listen on " + endpoint_text(*cfg_.listen) + ": " +
+                                  opened.error().message());
+    }
+    listener_ = std::move(*opened);
+    // Port 0 asked the system for a free port: announce the one bound.
+    const auto bound_port = listener_->local_endpoint().port();
+    std::visit([bound_port](auto& a) { a.port = bound_port; }, cfg_.core.listen_address.value);
+  }
+  core_ = std::make_unique<overlay_core>(cfg_.core, signer_, storage_, rng_);
+  core_->start(clock::now());
+  pump();
+  spawn("timer", [this] { return timer_loop(); });
+  return {};
+}
+
+std::optional<asio::ip::tcp::endpoint> overlay_driver::local_endpoint() const {
+  if (listener_) return listener_->local_endpoint();
+  return cfg_.listen;
+}
+
+std::optional<asio::ip::tcp::endpoint> overlay_driver::remote_endpoint(link_id link) const {
+  const auto it = links_.find(link);
+  if (it == links_.end()) return std::nullopt;
+  return it->second.link->remote_endpoint();
+}
+
+protocol::result<std::uint64_t> overlay_driver::send_request(
+    std::vector<protocol::destination> destinations, const protocol::message_body& body) {
+  if (!core_ || stopping_) {
+    return make_error_code(protocol::reload_errc::underlay_destination_unreachable);
+  }
+  auto tx = core_->send_request(std::move(destinations), body, clock::now());
+  pump();
+  return tx;
+}
+
+void overlay_driver::respond(const protocol::message& request, link_id arrival,
+                             const protocol::message_body& body) {
+  if (!core_ || stopped_) return;
+  core_->respond(request, arrival, body, clock::now());
+  pump();
+}
+
+void overlay_driver::add_link(std::shared_ptr<transport::link> l,
+                              std::optional<protocol::node_id> expected) {
+  const auto& ids = l->peer_node_ids();
+  protocol::node_id remote;
+  if (expected) {
+    remote = *expected;
+  } else if (!ids.empty()) {
+    remote = ids.front();
+  } else {
+    log(log_level::warn, "link without a Node-ID in its certificate: closed");
+    l->close();
+    return;
+  }
+  if (stopping_) {
+    l->close();
+    return;
+  }
+  const link_id id{next_link_++};
+  links_.emplace(id, link_entry{l, remote});
+  std::weak_ptr<bool> alive = alive_;
+  l->on_close([this, alive, id](std::error_code reason) {
+    if (alive.expired()) return;
+    link_closed(id, reason);
+  });
+  log(log_level::debug, "link " + std::to_string(id.value) + " up with " + remote.hex() + " (" +
+                            endpoint_text(l->remote_endpoint()) + ")");
+  core_->on_link_up(id, remote, clock::now());
+  spawn("receive", [this, id, l] { return receive_loop(id, l); });
+  pump();
+  if (cfg_.links_changed) cfg_.links_changed();
+}
+
+void overlay_driver::link_closed(link_id id, std::error_code reason) {
+  const auto it = links_.find(id);
+  if (it == links_.end()) return;
+  log(log_level::debug, "link " + std::to_string(id.value) + " to " + it->second.remote.hex() +
+                            " closed: " + reason.message());
+  links_.erase(it);
+  if (stopped_) return;
+  core_->on_link_down(id, clock::now());
+  pump();
+  if (cfg_.links_changed) cfg_.links_changed();
+}
+
+asio::awaitable<void> overlay_driver::receive_loop(link_id id,
+                                                   std::shared_ptr<transport::link> l) {
+  std::weak_ptr<bool> alive = alive_;
+  for (;;) {
+    auto received = co_await l->receive();
+    if (alive.expired() || !received) break;
+    if (stopped_ || !links_.contains(id)) break;
+    core_->on_message(id, *received, clock::now());
+    pump();
+  }
+}
+
+asio::awaitable<void> overlay_driver::open_link(protocol::ip_address_port address,
+                                                std::optional<protocol::node_id> expected) {
+  std::weak_ptr<bool> alive = alive_;
+  auto connected = co_await transport::connect(to_endpoint(address), tls_, cfg_.link, expected);
+  if (alive.expired()) co_return;
+  if (!connected) {
+    log(log_level::debug,
+        "link to " + address.to_string() + " failed: " + connected.error().message());
+    if (!stopping_) {
+      core_->on_link_failed(address, clock::now());
+      pump();
+    }
+    co_return;
+  }
+  add_link(std::move(*connected), expected);
+}
+
+void overlay_driver::pump() {
+  if (in_pump_) return;  // an action's callback may call back in: the outer loop picks it up
+  in_pump_ = true;
+  for (;;) {
+    auto actions = core_->take_actions();
+    if (actions.empty()) break;
+    for (auto& a : actions) execute(a);
+  }
+  in_pump_ = false;
+  arm_timer();
+}
+
+void overlay_driver::execute(action& a) {
+  std::visit(
+      [this](auto& act) {
+        using T = std::decay_t<decltype(act)>;
+        if constexpr (std::is_same_v<T, send_action>) {
+          const auto it = links_.find(act.link);
+          if (it == links_.end()) return;
+          auto sent = it->second.link->try_send(std::move(act.data));
+          if (!sent) {
+            log(log_level::debug, "send on link " + std::to_string(act.link.value) +
+                                      " failed: " + sent.error().message());
+          }
+        } else if constexpr (std::is_same_v<T, close_link_action>) {
+          const auto it = links_.find(act.link);
+          if (it == links_.end()) return;
+          log(log_level::debug,
+              "closing link " + std::to_string(act.link.value) + ": " + act.reason);
+          it->second.link->close();  // on_close reports it to the core
+        } else if constexpr (std::is_same_v<T, open_link_action>) {
+          if (stopping_) return;
+          log(log_level::debug, "opening link to " + act.address.to_string());
+          spawn("connect", [this, address = act.address, expected = act.expected] {
+            return open_link(address, expected);
+          });
+        } else if constexpr (std::is_same_v<T, deliver_action>) {
+          if (cfg_.deliver) {
+            cfg_.deliver(std::move(act));
+            return;
+          }
+          const auto code = act.msg.contents.code;
+          if (protocol::is_request(code)) {
+            // No application: refuse what the core did not handle itself.
+            protocol::error_response err;
+            err.error_code = static_cast<std::uint16_t>(protocol::reload_errc::forbidden);
+            err.error_info = protocol::to_bytes("no application on this peer");
+            core_->respond(act.msg, act.link, err, clock::now());
+          } else {
+            log(log_level::debug, "answer " + std::to_string(code) + " delivered (no application)");
+          }
+        } else if constexpr (std::is_same_v<T, log_action>) {
+          log(log_level::debug, act.text);
+        }
+      },
+      a);
+}
+
+void overlay_driver::arm_timer() {
+  if (stopped_) return;
+  const auto now = clock::now();
+  auto when = core_->next_deadline().value_or(now + std::chrono::hours(1));
+  if (armed_ && *armed_ == when) return;
+  armed_ = when;
+  timer_.expires_at(when);  // cancels a pending wait: the loop waits again on the new expiry
+}
+
+asio::awaitable<void> overlay_driver::timer_loop() {
+  std::weak_ptr<bool> alive = alive_;
+  while (!alive.expired() && !stopped_) {
+    auto [ec] = co_await timer_.async_wait(as_tuple_awaitable);
+    if (alive.expired() || stopped_) break;
+    if (ec == asio::error::operation_aborted) continue;  // re-armed
+    const auto now = clock::now();
+    armed_.reset();
+    const auto deadline = core_->next_deadline();
+    if (deadline && *deadline <= now) core_->on_timer(now);
+    pump();
+    // A deadline the core did not move past would spin: wait at least 1 ms.
+    if (armed_ && *armed_ <= now) {
+      armed_ = now + std::chrono::milliseconds(1);
+      timer_.expires_at(*armed_);
+    }
+  }
+}
+
+asio::awaitable<void> overlay_driver::stop() {
+  if (stopping_ || !core_) {
+    stopped_ = true;
+    if (listener_) listener_->close();
+    co_return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  stopping_ = true;
+  core_->leave(clock::now());
+  pump();
+
+  asio::steady_timer wait(io_);
+  const auto poll = std::chrono::milliseconds(20);
+  // 1. The Leave (and hand-over) messages reach TLS.
+  const auto flush_until = std::chrono::steady_clock::now() + cfg_.leave_flush_timeout;
+  bool flushed_any = false;
+  while (std::chrono::steady_clock::now() < flush_until) {
+    bool queued = false;
+    for (const auto& [id, e] : links_) {
+      if (e.link->state() != transport::link_state::closed && e.link->queued_messages() > 0) {
+        queued = true;
+      }
+    }
+    if (!queued) break;
+    flushed_any = true;
+    wait.expires_after(poll);
+    [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
+    if (alive.expired()) co_return;
+  }
+  // Give the written records a moment on the wire before close_notify (a peer that sent Leave
+  // messages; a client sends none).
+  if (flushed_any || core_->config().role != node_role::client) {
+    wait.expires_after(std::chrono::milliseconds(100));
+    [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
+    if (alive.expired()) co_return;
+  }
+
+  // 2. Stop everything and close every link.
+  stopped_ = true;
+  timer_.cancel();
+  if (listener_) listener_->close();
+  std::vector<std::shared_ptr<transport::link>> closing;
+  for (auto& [id, e] : links_) closing.push_back(e.link);
+  for (auto& l : closing) l->close();
+
+  const auto close_until = std::chrono::steady_clock::now() + cfg_.close_timeout;
+  while (!links_.empty() && std::chrono::steady_clock::now() < close_until) {
+    wait.expires_after(poll);
+    [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
+    if (alive.expired()) co_return;
+  }
+  if (!links_.empty()) {
+    log(log_level::warn, std::to_string(links_.size()) + " links did not close in time");
+  }
+}
+
+}  // namespace p2psip::peer
