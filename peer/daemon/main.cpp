@@ -40,6 +40,7 @@
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/peer/data_store.hpp"
+#include "p2psip/peer/node_setup.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/ids.hpp"
@@ -110,19 +111,6 @@ std::optional<pr::ip_address_port> parse_address(const std::string& s, bool allo
   auto a = pr::ip_address_port::parse(s);
   if (!a || (a->port() == 0 && !allow_zero)) return std::nullopt;
   return a;
-}
-
-/// Empty when `file` is a regular file we can open for reading, else why not ("FILE: ...").
-std::string unreadable(const std::string& file) {
-  std::error_code ec;
-  const auto st = fs::status(file, ec);
-  if (ec || !fs::exists(st)) return file + ": no such file";
-  if (!fs::is_regular_file(st)) return file + ": not a regular file";
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f)
-    return file + ": cannot be read: " + std::error_code(errno, std::generic_category()).message();
-  std::fclose(f);
-  return {};
 }
 
 asio::ip::tcp::endpoint to_endpoint(const pr::ip_address_port& a) {
@@ -244,61 +232,21 @@ int run(int argc, char** argv) {
     bootstrap.push_back(*a);
   }
 
-  for (const auto* file : {&config_file, &cert_file, &key_file}) {
-    if (auto why = unreadable(*file); !why.empty()) return fail(exit_error, why);
-  }
-
-  // The configuration: parsed, for the expected overlay, not expired, with root(s).
-  auto doc = p2psip::config::load_document(config_file);
-  if (!doc) return fail(exit_error, doc.error().message);
-  const auto& config = doc->config;
-  p2psip::config::expectation expected;
-  expected.overlay_name =
-      r.count("overlay") ? r["overlay"].as<std::string>() : config.instance_name;
-  expected.now =
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  if (auto checked = p2psip::config::check_overlay_config(config, expected); !checked) {
-    return fail(exit_error, config_file + ": " + checked.error().message);
-  }
-  if (config.root_certs.empty() && !config.self_signed_permitted()) {
-    return fail(exit_error,
-                config_file + ": no root-cert and self-signed certificates not permitted");
-  }
+  auto setup = pe::load_node_setup(config_file, cert_file, key_file,
+                                   r.count("overlay") ? r["overlay"].as<std::string>() : "");
+  if (!setup) return fail(exit_error, setup.error().message);
+  const auto& config = setup->config;
   if (!first && bootstrap.empty()) bootstrap = config.bootstrap_nodes;
   if (!first && bootstrap.empty()) {
     return fail(exit_usage,
                 "no bootstrap peer: give --bootstrap-peer, or --first to start a new overlay");
   }
 
-  const p2psip::crypto::overlay_params params{config.instance_name, config.node_id_length};
-  p2psip::crypto::trust_store trust(params);
-  for (const auto& root : config.root_certs) {
-    if (auto added = trust.add_root(root); !added) {
-      return fail(exit_error, config_file + ": root-cert: " + added.error().message());
-    }
-  }
-  if (config.self_signed_permitted()) {
-    trust.permit_self_signed(config.self_signed->digest == "sha256"
-                                 ? p2psip::crypto::self_signed_digest::sha256
-                                 : p2psip::crypto::self_signed_digest::sha1);
-  }
-  auto creds = p2psip::crypto::load_credentials(cert_file, key_file, params, &trust,
-                                                std::chrono::system_clock::now());
-  if (!creds) return fail(exit_error, creds.error().message);
-  auto tls =
-      p2psip::transport::tls_credentials::from_identity(creds->link, config.root_certs, params);
-  if (!tls) return fail(exit_error, cert_file + ": unusable for TLS: " + tls.error().message());
-
   pe::runtime_config rc;
-  rc.core.self = creds->signing.default_node_id();
+  rc.core = setup->core();
   rc.core.role = first ? pe::node_role::first_peer : pe::node_role::joining_peer;
-  rc.core.overlay = pr::overlay_hash(config.instance_name);
-  rc.core.limits = p2psip::config::limits_of(config);
   rc.core.listen_address = *listen;
   rc.core.bootstrap = bootstrap;
-  rc.core.update_interval = std::chrono::duration_cast<pe::duration>(config.chord.update_interval);
-  rc.core.finger_interval = std::chrono::duration_cast<pe::duration>(config.chord.ping_interval);
-  rc.core.reactive = config.chord.reactive;
   rc.listen = to_endpoint(*listen);
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.link.limits = rc.core.limits;
@@ -308,7 +256,7 @@ int run(int argc, char** argv) {
   rc.log = log_line;
 
   asio::io_context io(1);
-  auto created = pe::peer_runtime::create(io, std::move(rc), *tls, *creds, trust);
+  auto created = pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
   if (!created) return fail(exit_error, created.error());
   auto& runtime = **created;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error());

@@ -1,0 +1,228 @@
+#pragma once
+// The p2psip client SDK: a RELOAD client (RFC 6940 section 4.2.1). It attaches to one peer of an
+// overlay over one TLS link, never joins, and reads and writes the overlay's data through it.
+//
+//   p2psip::client::client_options o;
+//   o.config_file = "overlay.xml";
+//   o.certificate_file = "alice.crt";
+//   o.key_file = "alice.key";
+//   auto c = p2psip::client::client::create(o);           // starts attaching
+//   if (!c) { std::cerr << c.error().message << "\n"; return 1; }
+//   auto put = (*c)->put("greeting", p2psip::client::to_bytes("hello"));
+//   auto got = (*c)->get("greeting");                       // every writer's value
+//
+// Two levels of data access:
+//   - put / get / remove: named byte values for applications that do not model the overlay's
+//     data. They use p2psip's generic kind, a dictionary per name in which every writer owns
+//     exactly its own entry (keyed by its Node-ID): get() returns every writer's value.
+//   - store / fetch / stat / find / remove_items: typed data of any kind the overlay
+//     configuration defines (single value, array, dictionary), with generation counters and
+//     lifetimes, as RFC 6940 section 7 describes.
+// Values returned by fetch and get have had their signatures verified against the overlay's CA.
+//
+// Every operation has a blocking form and a callback form (`..._async`). Callbacks run through
+// the dispatcher in client_options (default: one callback thread owned by the client), never on
+// the caller's stack. Any member may be called from any thread. The client may be destroyed from
+// inside one of its own callbacks. A blocking call made on the dispatcher's thread works (the
+// callback thread is not the I/O thread); a dispatcher that runs callbacks inline on the I/O
+// thread must not call blocking members from them (they fail with errc::would_deadlock).
+//
+// Failover: when the attached peer's link dies (closed, or no ack to a keepalive), the client
+// attaches to the next peer of its list and retries the operations in flight until their
+// operation_timeout; none hangs. Operations started while no peer is attached wait for one.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "p2psip/client/errors.hpp"
+
+namespace p2psip::client {
+
+using bytes = std::vector<std::uint8_t>;
+
+inline bytes to_bytes(std::string_view s) { return bytes(s.begin(), s.end()); }
+inline std::string to_string(const bytes& b) { return std::string(b.begin(), b.end()); }
+
+/// Runs a callback somewhere (a thread pool, a GUI loop, ...). It must not drop callbacks.
+using dispatcher = std::function<void(std::function<void()>)>;
+
+struct client_options {
+  std::string config_file;       ///< the overlay configuration document (overlay.xml)
+  std::string certificate_file;  ///< NAME.crt from p2psip-admin enroll
+  std::string key_file;          ///< NAME.key
+  /// Peers to attach to, "IP:PORT" or "[IPv6]:PORT", tried in order; empty: the configuration's
+  /// bootstrap peers.
+  std::vector<std::string> peers;
+  /// Refuse a configuration for another overlay; empty: accept the document's own name.
+  std::string overlay;
+  /// How long one operation may take in all (waiting for a peer, retries after failover).
+  std::chrono::milliseconds operation_timeout{30'000};
+  /// How long one attempt waits for its answer before it is retried.
+  std::chrono::milliseconds request_timeout{10'000};
+  /// A Ping to the attached peer this often keeps the link alive and finds a dead peer.
+  std::chrono::milliseconds keepalive_interval{20'000};
+  /// Runs callbacks; empty: the client's own callback thread.
+  client::dispatcher dispatcher;
+  /// Receives debug lines (links, retries); may be empty. Called on the I/O thread.
+  std::function<void(std::string_view)> log;
+};
+
+enum class data_model { single_value, array, dictionary };
+
+/// One value of a kind at a resource. Which fields matter follows from the kind's data model:
+/// `index` for arrays, `key` for dictionaries, neither for a single value.
+struct item {
+  std::uint32_t index = 0;  ///< array index (store: 0xFFFFFFFF appends)
+  bytes key;                ///< dictionary key
+  bool exists = true;       ///< false: deleted (a tombstone)
+  bytes value;
+  /// store: seconds the value lives (0: the store call's lifetime). fetch/stat: as stored.
+  std::uint32_t lifetime = 0;
+  std::uint64_t storage_time = 0;  ///< ms since the Unix epoch (fetch/stat)
+  std::string signer_node_id;      ///< hex Node-ID that signed the value (fetch)
+  std::string signer_user;         ///< user name of the signer's certificate (fetch)
+  std::uint32_t value_length = 0;  ///< stat: the value's length (the value itself is not sent)
+  bytes hash;                      ///< stat: SHA-256 over the value as RFC 6940 7.4.3 says
+};
+
+/// A kind's items at one resource, with the kind's generation counter.
+struct kind_data {
+  std::uint32_t kind = 0;
+  data_model model = data_model::single_value;
+  std::uint64_t generation = 0;
+  std::vector<item> items;
+};
+
+/// Which items of a kind fetch or stat asks for.
+struct selection {
+  /// Every item (a single value: the value).
+  static selection all() { return {}; }
+  /// Array indices first..last (inclusive), several ranges allowed.
+  static selection indices(std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges) {
+    selection s;
+    s.ranges = std::move(ranges);
+    return s;
+  }
+  /// Dictionary keys.
+  static selection keys(std::vector<bytes> keys) {
+    selection s;
+    s.keys_ = std::move(keys);
+    return s;
+  }
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
+  std::vector<bytes> keys_;
+};
+
+struct store_options {
+  std::uint32_t lifetime = 3600;  ///< seconds, for items whose own lifetime is 0
+  /// Expected generation counter of the kind (0: store regardless; otherwise the peer refuses
+  /// with errc::generation_conflict unless it matches what it holds).
+  std::uint64_t generation = 0;
+};
+
+/// One writer's value of a put/get name.
+struct owned_value {
+  std::string owner_node_id;  ///< hex
+  std::string owner_user;     ///< user name of the owner's certificate
+  bytes value;
+  std::uint64_t storage_time = 0;  ///< ms since the Unix epoch
+  std::uint32_t lifetime = 0;      ///< seconds, from storage_time
+};
+
+struct ping_info {
+  std::string responder_node_id;  ///< hex
+  std::chrono::microseconds round_trip{0};
+};
+
+/// The peer the client is attached to.
+struct peer_info {
+  std::string address;  ///< "IP:PORT"
+  std::string node_id;  ///< hex
+};
+
+class P2PSIP_CLIENT_API client {
+ public:
+  /// Reads the configuration and credentials, starts the I/O thread and begins attaching to the
+  /// first peer. Errors: bad_configuration, bad_credentials, invalid_argument (a bad peer
+  /// address, no peer at all).
+  static result<std::unique_ptr<client>> create(client_options options);
+
+  /// Stops (as stop()) and frees everything. Safe from inside the client's own callbacks.
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  /// Blocks until attached to a peer, or `timeout` passes (errc::no_peer).
+  result<peer_info> wait_attached(std::chrono::milliseconds timeout);
+  /// The peer attached to now, if any.
+  std::optional<peer_info> attached_peer() const;
+  /// This client's Node-ID (hex).
+  std::string node_id() const;
+  /// Closes the link; operations in flight and later ones fail with errc::stopped. Idempotent.
+  void stop();
+
+  // ---- put / get on the generic kind ----
+  /// Stores `value` as this client's entry under `name` for `lifetime_seconds`.
+  result<void> put(std::string_view name, bytes value, std::uint32_t lifetime_seconds = 3600);
+  /// Every writer's current value under `name` (empty vector: nothing stored; not an error).
+  result<std::vector<owned_value>> get(std::string_view name);
+  /// Deletes this client's entry under `name` (a signed tombstone).
+  result<void> remove(std::string_view name);
+
+  // ---- typed data (RFC 6940 section 7) ----
+  /// Stores items of `kind` at the resource named `resource`; returns the kind's new generation.
+  result<std::uint64_t> store(std::string_view resource, std::uint32_t kind,
+                              std::vector<item> items, store_options options = {});
+  /// Deletes items (by index or key; values ignored): stores signed tombstones.
+  result<std::uint64_t> remove_items(std::string_view resource, std::uint32_t kind,
+                                     std::vector<item> items, store_options options = {});
+  result<kind_data> fetch(std::string_view resource, std::uint32_t kind,
+                          selection which = selection::all());
+  /// Like fetch, but lengths and hashes instead of values.
+  result<kind_data> stat(std::string_view resource, std::uint32_t kind,
+                         selection which = selection::all());
+  /// The Resource-ID (hex) nearest to `resource`'s that holds data of `kind` on the responsible
+  /// peer, or nullopt when it holds none (RFC 6940 section 7.4.4).
+  result<std::optional<std::string>> find(std::string_view resource, std::uint32_t kind);
+  /// Pings the attached peer (or the node responsible for `resource` when given).
+  result<ping_info> ping(std::string_view resource = {});
+
+  // ---- the same, with a callback ----
+  template <class T>
+  using callback = std::function<void(result<T>)>;
+  void put_async(std::string_view name, bytes value, std::uint32_t lifetime_seconds,
+                 callback<void> done);
+  void get_async(std::string_view name, callback<std::vector<owned_value>> done);
+  void remove_async(std::string_view name, callback<void> done);
+  void store_async(std::string_view resource, std::uint32_t kind, std::vector<item> items,
+                   store_options options, callback<std::uint64_t> done);
+  void remove_items_async(std::string_view resource, std::uint32_t kind, std::vector<item> items,
+                          store_options options, callback<std::uint64_t> done);
+  void fetch_async(std::string_view resource, std::uint32_t kind, selection which,
+                   callback<kind_data> done);
+  void stat_async(std::string_view resource, std::uint32_t kind, selection which,
+                  callback<kind_data> done);
+  void find_async(std::string_view resource, std::uint32_t kind,
+                  callback<std::optional<std::string>> done);
+  void ping_async(std::string_view resource, callback<ping_info> done);
+
+  /// The data model of `kind` in this overlay's configuration, if the kind is there.
+  std::optional<data_model> model_of(std::uint32_t kind) const;
+  /// p2psip's generic put/get kind.
+  static constexpr std::uint32_t generic_kind = 0xF0000101;
+
+  struct impl;
+  explicit client(std::shared_ptr<impl> p);
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace p2psip::client

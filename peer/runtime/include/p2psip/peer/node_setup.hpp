@@ -1,0 +1,46 @@
+#pragma once
+// Everything a node (peer or client) reads before it can talk to an overlay: the configuration
+// document checked for the expected overlay, the trust store of its roots, the node's
+// credentials checked against them, and the TLS credentials of its link certificate. Shared by
+// p2psip-peer and the client SDK so both refuse the same things with the same words.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "p2psip/config/config_document.hpp"
+#include "p2psip/config/overlay_config.hpp"
+#include "p2psip/crypto/credentials.hpp"
+#include "p2psip/crypto/trust_store.hpp"
+#include "p2psip/peer/overlay_core.hpp"
+#include "p2psip/protocol/result.hpp"
+#include "p2psip/transport/credentials.hpp"
+
+namespace p2psip::peer {
+
+/// What failed, in one line naming the file ("overlay.xml: ...", "node.key: ...").
+struct setup_error {
+  enum class part : std::uint8_t { configuration, credentials } what = part::configuration;
+  std::string message;
+};
+
+struct node_setup {
+  config::overlay_config config;
+  std::unique_ptr<crypto::trust_store> trust;
+  crypto::credentials creds;
+  std::shared_ptr<const transport::tls_credentials> tls;
+
+  /// A core_config for this node (self, overlay hash, limits, Chord timers); the caller sets
+  /// role, listen_address and bootstrap.
+  core_config core() const;
+};
+
+/// Reads and checks the three files. `overlay_name` empty: the document's own instance-name is
+/// accepted. Never throws.
+protocol::result<node_setup, setup_error> load_node_setup(const std::filesystem::path& config_file,
+                                                          const std::filesystem::path& cert_file,
+                                                          const std::filesystem::path& key_file,
+                                                          const std::string& overlay_name = {});
+
+}  // namespace p2psip::peer

@@ -1,0 +1,105 @@
+#include "p2psip/peer/node_setup.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <system_error>
+#include <utility>
+
+#include "p2psip/protocol/ids.hpp"
+
+namespace p2psip::peer {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Empty when `file` is a regular file we can open for reading, else why not ("FILE: ...").
+std::string unreadable(const fs::path& file) {
+  std::error_code ec;
+  const auto st = fs::status(file, ec);
+  if (ec || !fs::exists(st)) return file.string() + ": no such file";
+  if (!fs::is_regular_file(st)) return file.string() + ": not a regular file";
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) {
+    return file.string() +
+           ": cannot be read: " + std::error_code(errno, std::generic_category()).message();
+  }
+  std::fclose(f);
+  return {};
+}
+
+setup_error config_error(std::string message) {
+  return setup_error{setup_error::part::configuration, std::move(message)};
+}
+setup_error credentials_error(std::string message) {
+  return setup_error{setup_error::part::credentials, std::move(message)};
+}
+
+}  // namespace
+
+core_config node_setup::core() const {
+  core_config c;
+  c.self = creds.signing.default_node_id();
+  c.overlay = protocol::overlay_hash(config.instance_name);
+  c.limits = config::limits_of(config);
+  c.update_interval = std::chrono::duration_cast<duration>(config.chord.update_interval);
+  c.finger_interval = std::chrono::duration_cast<duration>(config.chord.ping_interval);
+  c.reactive = config.chord.reactive;
+  return c;
+}
+
+protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config_file,
+                                                          const fs::path& cert_file,
+                                                          const fs::path& key_file,
+                                                          const std::string& overlay_name) {
+  if (auto why = unreadable(config_file); !why.empty()) {
+    return protocol::unexpected(config_error(why));
+  }
+  for (const auto* file : {&cert_file, &key_file}) {
+    if (auto why = unreadable(*file); !why.empty()) {
+      return protocol::unexpected(credentials_error(why));
+    }
+  }
+  // The configuration: parsed, for the expected overlay, not expired, with root(s).
+  auto doc = config::load_document(config_file);
+  if (!doc) return protocol::unexpected(config_error(doc.error().message));
+  config::overlay_config cfg = std::move(doc->config);
+  config::expectation expected;
+  expected.overlay_name = overlay_name.empty() ? cfg.instance_name : overlay_name;
+  expected.now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (auto checked = config::check_overlay_config(cfg, expected); !checked) {
+    return protocol::unexpected(
+        config_error(config_file.string() + ": " + checked.error().message));
+  }
+  if (cfg.root_certs.empty() && !cfg.self_signed_permitted()) {
+    return protocol::unexpected(config_error(
+        config_file.string() + ": no root-cert and self-signed certificates not permitted"));
+  }
+
+  const crypto::overlay_params params{cfg.instance_name, cfg.node_id_length};
+  auto trust = std::make_unique<crypto::trust_store>(params);
+  for (const auto& root : cfg.root_certs) {
+    if (auto added = trust->add_root(root); !added) {
+      return protocol::unexpected(
+          config_error(config_file.string() + ": root-cert: " + added.error().message()));
+    }
+  }
+  if (cfg.self_signed_permitted()) {
+    trust->permit_self_signed(cfg.self_signed->digest == "sha256"
+                                    ? crypto::self_signed_digest::sha256
+                                    : crypto::self_signed_digest::sha1);
+  }
+  auto creds = crypto::load_credentials(cert_file, key_file, params, trust.get(),
+                                        std::chrono::system_clock::now());
+  if (!creds) return protocol::unexpected(credentials_error(creds.error().message));
+  auto tls = transport::tls_credentials::from_identity(creds->link, cfg.root_certs, params);
+  if (!tls) {
+    return protocol::unexpected(credentials_error(cert_file.string() + ": unusable for TLS: " +
+                                                  tls.error().message()));
+  }
+  return node_setup{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls)};
+}
+
+}  // namespace p2psip::peer
