@@ -8,8 +8,9 @@
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error.
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
-// A status line ("status node=... joined=yes pred=... succ=...,... links=N values=N") is logged
-// whenever the ring around this peer changes, and every --status-interval otherwise.
+// A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
+// values=N"; table: every peer in the routing table) is logged whenever the routing table
+// changes, and every --status-interval otherwise.
 
 #include <algorithm>
 #include <cerrno>
@@ -134,7 +135,8 @@ std::string ids_text(const std::vector<pr::node_id>& ids) {
 std::string status_text(const pe::runtime_status& s) {
   return "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
          " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
-         " links=" + std::to_string(s.links) + " values=" + std::to_string(s.stored_values);
+         " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
+         " clients=" + std::to_string(s.clients) + " values=" + std::to_string(s.stored_values);
 }
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
@@ -149,7 +151,8 @@ asio::awaitable<void> status_loop(pe::peer_runtime& rt, std::chrono::millisecond
     auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
     if (ec || rt.stopped()) break;
     auto s = rt.status();
-    s.links = 0;  // link churn alone is not worth a line
+    s.links = 0;  // link and client churn alone is not worth a line
+    s.clients = 0;
     s.stored_values = 0;
     std::string ring = status_text(s);
     const auto now = std::chrono::steady_clock::now();

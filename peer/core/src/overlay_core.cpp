@@ -511,6 +511,7 @@ void overlay_core::send_answer(link_id from, const pr::message& request,
   signer_.sign(resp);
   if (resp.header.destination_list.empty()) {
     // Our own request, answered locally.
+  p.txid = m.header.transaction_id;
     handle_response(link_id{}, std::move(resp), now);
     return;
   }
@@ -993,6 +994,13 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
       if (auto enc = pr::encode_body(e)) t.contents.body = std::move(*enc);
       actions_.push_back(deliver_action{std::move(t), link});
     }
+        // A replica carries the generation we just assigned: the holder takes it as is, and a
+        // replica with generation 0 is refused (RFC 6940 7.4.1.1); the requester's may be 0.
+        for (auto& kd : copy.kind_data) {
+          for (const auto& kr : sa->kind_responses) {
+            if (kr.kind == kd.kind) kd.generation_counter = kr.generation_counter;
+          }
+        }
     return;
   }
   if (!answer) {
@@ -1048,6 +1056,7 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     next_finger_ = now + jitter(cfg_.finger_interval);
     log("joined the overlay");
     // RFC 6940 10.5 step 9.
+      t.header.transaction_id = p.txid;
     send_updates_to_neighbors(now);
     last_replicas_ = replica_set();
     last_range_start_ = range_start();

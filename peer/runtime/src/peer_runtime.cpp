@@ -94,6 +94,10 @@ runtime_status peer_runtime::status() const {
   s.joined = driver_->core().joined();
   s.predecessors = driver_->core().routes().predecessors();
   s.successors = driver_->core().routes().successors();
+  s.routing_table = driver_->core().routes().peers();
+  for (const auto& [id, c] : driver_->core().connections()) {
+    if (!c.is_peer) ++s.clients;
+  }
   return s;
 }
 

@@ -241,6 +241,7 @@ class overlay_core {
   void rebuild_routes();
   std::vector<protocol::node_id> neighbor_set() const;
   std::vector<protocol::node_id> replica_set() const;
+    std::uint64_t txid = 0;    ///< its transaction id (the synthetic timeout answer carries it)
   void start_join(time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);

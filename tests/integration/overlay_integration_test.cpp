@@ -1,0 +1,212 @@
+// The reference peer end to end: real p2psip-peer processes on 127.0.0.1, data through the SDK.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "p2psip/client/client.hpp"
+#include "process_overlay.hpp"
+
+using namespace p2psip;
+using namespace std::chrono_literals;
+using client::to_bytes;
+using client::to_string;
+
+namespace p2psip::test {
+namespace {
+
+/// An overlay of `peers` real peers, and SDK clients attached to one of them.
+struct overlay_fixture {
+  process_overlay overlay{P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY};
+
+  explicit overlay_fixture(std::size_t peers) { overlay.start_ring(peers); }
+
+  std::unique_ptr<client::client> attach(const std::string& user, std::size_t peer) {
+    overlay.enroll(user);
+    client::client_options o;
+    o.config_file = overlay.config_file().string();
+    o.certificate_file = overlay.cert_of(user).string();
+    o.key_file = overlay.key_of(user).string();
+    o.peers = {overlay.peers().at(peer).address};
+    o.operation_timeout = std::chrono::seconds(20);
+    o.request_timeout = std::chrono::seconds(5);
+    auto c = client::client::create(o);
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    auto attached = (*c)->wait_attached(std::chrono::seconds(10));
+    REQUIRE_MESSAGE(attached.has_value(), (attached ? "" : attached.error().message));
+    return std::move(*c);
+  }
+};
+
+}  // namespace
+}  // namespace p2psip::test
+
+namespace {
+
+std::string name_of(int i) { return "value-" + std::to_string(i); }
+std::string content_of(int i) { return "content of value " + std::to_string(i); }
+
+/// Puts values [from, to) through `c`.
+void put_values(client::client& c, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    auto r = c.put(name_of(i), to_bytes(content_of(i)));
+    REQUIRE_MESSAGE(r.has_value(), name_of(i) << ": " << (r ? "" : r.error().message));
+  }
+}
+
+/// Every value in [from, to) reads back through `c` exactly as written by `writer`.
+void check_values(client::client& c, int from, int to, const std::string& writer) {
+  for (int i = from; i < to; ++i) {
+    auto r = c.get(name_of(i));
+    REQUIRE_MESSAGE(r.has_value(), name_of(i) << ": " << (r ? "" : r.error().message));
+    REQUIRE_MESSAGE(r->size() == 1, name_of(i) << ": " << r->size() << " values");
+    CHECK(to_string(r->front().value) == content_of(i));
+    CHECK(r->front().owner_node_id == writer);
+  }
+}
+
+/// The running peer indices.
+std::vector<std::size_t> running(test::process_overlay& o) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < o.peers().size(); ++i) {
+    if (o.peers()[i].pid > 0) out.push_back(i);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("integration: 10 peers; values stored through one are fetched through every other") {
+  test::overlay_fixture f(10);
+  auto writer = f.attach("writer", 0);
+  put_values(*writer, 0, 30);
+  for (std::size_t p = 1; p < 10; ++p) {
+    CAPTURE(p);
+    auto reader = f.attach("reader" + std::to_string(p), p);
+    check_values(*reader, 0, 30, writer->node_id());
+  }
+}
+
+TEST_CASE("integration: kill -9 of two neighbouring peers loses nothing") {
+  test::overlay_fixture f(10);
+  auto writer = f.attach("writer", 9);
+  put_values(*writer, 0, 60);
+  // Replicas are sent when the value is stored; give them a moment on the wire.
+  std::this_thread::sleep_for(1s);
+  // Two peers next to each other on the ring: a value they were responsible for and held the
+  // first replica of survives only on the second replica holder.
+  // (Not the writer's peer 9: its client would fail over, which is not this test.)
+  auto& peers = f.overlay.peers();
+  std::size_t victim = 0;
+  std::size_t next = peers.size();
+  for (; victim < 9 && next == peers.size(); ++victim) {
+    std::string succ = f.overlay.status_field(victim, "succ");
+    succ = succ.substr(0, succ.find(','));
+    for (std::size_t i = 0; i < 9; ++i) {
+      if (peers[i].node_id == succ) next = i;
+    }
+  }
+  --victim;
+  REQUIRE(next < peers.size());
+  f.overlay.kill_peer(victim);
+  f.overlay.kill_peer(next);
+  REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "the ring of 8 did not re-form");
+  // Every survivor serves every value.
+  for (const auto p : running(f.overlay)) {
+    CAPTURE(p);
+    auto reader = f.attach("reader" + std::to_string(p), p);
+    check_values(*reader, 0, 60, writer->node_id());
+  }
+}
+
+TEST_CASE("integration: a peer restarted on its data directory still serves its data") {
+  test::overlay_fixture f(0);
+  f.overlay.start_ring(1, /*durable=*/true);
+  std::string writer_id;
+  {
+    auto writer = f.attach("writer", 0);
+    writer_id = writer->node_id();
+    put_values(*writer, 0, 20);
+  }
+  // No clean leave: the store must already be on disk when the Store was answered.
+  f.overlay.kill_peer(0);
+  f.overlay.restart_peer(0);
+  REQUIRE(f.overlay.wait_ring(30s));
+  CHECK(f.overlay.status_field(0, "values") == "20");
+  auto reader = f.attach("reader", 0);
+  check_values(*reader, 0, 20, writer_id);
+}
+
+TEST_CASE("integration: a restarted peer rejoins a running overlay and serves again") {
+  test::overlay_fixture f(0);
+  f.overlay.start_ring(3, /*durable=*/true);
+  auto writer = f.attach("writer", 0);
+  put_values(*writer, 0, 20);
+  f.overlay.kill_peer(2);
+  REQUIRE(f.overlay.wait_ring(30s));
+  f.overlay.restart_peer(2);
+  REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "the restarted peer did not rejoin");
+  auto reader = f.attach("reader", 2);
+  check_values(*reader, 0, 20, writer->node_id());
+}
+
+TEST_CASE("integration: SIGTERM makes peers leave cleanly and hand their data over") {
+  test::overlay_fixture f(5);
+  auto writer = f.attach("writer", 0);
+  put_values(*writer, 0, 40);
+  std::this_thread::sleep_for(500ms);
+  // Two peers leave one after the other, then a third one crashes: with replicas alone on two
+  // successors some values would be down to nothing; the leaving peers' hand-over and the
+  // re-replication on each change keep two copies of everything.
+  for (const std::size_t leaving : {std::size_t{1}, std::size_t{2}}) {
+    CHECK(f.overlay.stop_peer(leaving) == 0);
+    CHECK(f.overlay.log_of(leaving).find("left the overlay") != std::string::npos);
+    REQUIRE(f.overlay.wait_ring(30s));
+  }
+  std::this_thread::sleep_for(500ms);
+  f.overlay.kill_peer(3);
+  REQUIRE(f.overlay.wait_ring(30s));
+  auto reader = f.attach("reader", 4);
+  check_values(*reader, 0, 40, writer->node_id());
+}
+
+TEST_CASE("integration: attached clients never enter a routing table; both directions work") {
+  test::overlay_fixture f(5);
+  std::vector<std::unique_ptr<client::client>> clients;
+  std::set<std::string> client_ids;
+  for (std::size_t i = 0; i < 3; ++i) {
+    clients.push_back(f.attach("c" + std::to_string(i), i));
+    client_ids.insert(clients.back()->node_id());
+  }
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    REQUIRE(clients[i]->put("shared", to_bytes("from client " + std::to_string(i))));
+  }
+  for (auto& c : clients) {
+    auto got = c->get("shared");
+    REQUIRE(got.has_value());
+    CHECK(got->size() == clients.size());
+    auto pong = c->ping();
+    REQUIRE(pong.has_value());
+    CHECK(!pong->responder_node_id.empty());
+  }
+  // Several status periods (500 ms) with the clients attached.
+  std::this_thread::sleep_for(2s);
+  for (std::size_t p = 0; p < f.overlay.peers().size(); ++p) {
+    const auto log = f.overlay.log_of(p);
+    for (const auto& id : client_ids) {
+      // Status lines list the predecessors, successors and the whole routing table.
+      std::size_t at = 0;
+      while ((at = log.find(" status node=", at)) != std::string::npos) {
+        const auto end = log.find('\n', at);
+        const auto line = log.substr(at, end - at);
+        CHECK_MESSAGE(line.find(id) == std::string::npos, "client " << id << " in: " << line);
+        at = end;
+      }
+    }
+    // Links from nodes that never joined: our client, and peers that attached to us only as
+    // their finger.
+    if (p < clients.size()) CHECK(std::stoi(f.overlay.status_field(p, "clients")) >= 1);
+  }
+}
