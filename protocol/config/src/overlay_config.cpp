@@ -222,7 +222,8 @@ std::string format_date_time(std::chrono::sys_seconds t) {
   const year_month_day ymd{day};
   const hh_mm_ss hms{t - day};
   std::string year = std::to_string(static_cast<int>(ymd.year()));
-  while (year.size() < 4) year.insert(0, "0");
+  // Zero-padded to four digits (std::string::insert here trips GCC 12's -Wrestrict at -O3).
+  if (year.size() < 4) year = std::string(4 - year.size(), '0') + year;
   return year + "-" + two_digits(static_cast<unsigned>(ymd.month())) + "-" +
          two_digits(static_cast<unsigned>(ymd.day())) + "T" +
          two_digits(static_cast<unsigned>(hms.hours().count())) + ":" +
