@@ -4,6 +4,7 @@
 //               (port 0: a free port, logged as "listening on IP:PORT as NODE-ID")
 //               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
+//               [--link-rate N] [--link-burst N] [--link-misbehaviour-limit N]
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error.
@@ -179,6 +180,9 @@ int run(int argc, char** argv) {
       ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
       ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
       ("status-interval", "log a status line at least this often (ms)", cxxopts::value<long>()->default_value("30000"))
+      ("link-rate", "messages per second a link may send on average (0: no limit)", cxxopts::value<long>()->default_value("1000"))
+      ("link-burst", "messages a link may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
+      ("link-misbehaviour-limit", "dropped or malformed messages before a link is closed", cxxopts::value<long>()->default_value("100"))
       ("h,help", "show this help");
   // clang-format on
   cxxopts::ParseResult r;
@@ -200,6 +204,7 @@ int run(int argc, char** argv) {
   std::string config_file, cert_file, key_file, listen_text;
   std::vector<std::string> bootstrap_text;
   long status_ms = 0;
+  long link_rate = 0, link_burst = 0, link_misbehaviour = 0;
   try {
     level_text = r["log-level"].as<std::string>();
     config_file = r["config"].as<std::string>();
@@ -209,6 +214,9 @@ int run(int argc, char** argv) {
     if (r.count("bootstrap-peer"))
       bootstrap_text = r["bootstrap-peer"].as<std::vector<std::string>>();
     status_ms = r["status-interval"].as<long>();
+    link_rate = r["link-rate"].as<long>();
+    link_burst = r["link-burst"].as<long>();
+    link_misbehaviour = r["link-misbehaviour-limit"].as<long>();
   } catch (const std::exception& e) {
     return fail(exit_usage, e.what());
   }
@@ -218,6 +226,13 @@ int run(int argc, char** argv) {
                 "--log-level '" + level_text + "': expected debug, info, warn or error");
   g_level = *level;
   if (status_ms <= 0) return fail(exit_usage, "--status-interval must be positive");
+  constexpr long max_u32 = 0xFFFFFFFF;
+  if (link_rate < 0 || link_rate > max_u32 || link_burst < 1 || link_burst > max_u32 ||
+      link_misbehaviour < 1 || link_misbehaviour > max_u32) {
+    return fail(exit_usage,
+                "--link-rate must be 0 or more, --link-burst and --link-misbehaviour-limit 1 or "
+                "more");
+  }
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   if (r.count("data-dir") && r.count("memory"))
@@ -254,6 +269,9 @@ int run(int argc, char** argv) {
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.link.limits = rc.core.limits;
   rc.link.idle_timeout = std::nullopt;  // the core watches its neighbors itself
+  rc.link.rate.messages_per_second = static_cast<std::uint32_t>(link_rate);
+  rc.link.rate.burst = static_cast<std::uint32_t>(link_burst);
+  rc.link.rate.misbehaviour_limit = static_cast<std::uint32_t>(link_misbehaviour);
   rc.link.log = [](std::string_view text) { log_line(pe::log_level::warn, text); };
   rc.kinds = pe::kind_rules_of(config);
   rc.log = log_line;

@@ -1,18 +1,30 @@
 // The reference peer end to end: real p2psip-peer processes on 127.0.0.1, data through the SDK.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
 #include "p2psip/client/client.hpp"
+#include "p2psip/config/overlay_config.hpp"
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/protocol/bodies.hpp"
+#include "p2psip/protocol/message.hpp"
+#include "p2psip/transport/link.hpp"
 #include "process_overlay.hpp"
 
 using namespace p2psip;
 using namespace std::chrono_literals;
 using client::to_bytes;
 using client::to_string;
+namespace pr = p2psip::protocol;
 
 namespace p2psip::test {
 namespace {
@@ -209,4 +221,107 @@ TEST_CASE("integration: attached clients never enter a routing table; both direc
     // their finger.
     if (p < clients.size()) CHECK(std::stoi(f.overlay.status_field(p, "clients")) >= 1);
   }
+}
+
+namespace {
+
+/// A raw authenticated link to a peer, outside the SDK: what a hostile or broken node can send.
+struct raw_link {
+  asio::io_context io;
+  p2psip::peer::node_setup setup;
+  std::shared_ptr<p2psip::transport::link> link;
+
+  raw_link(test::process_overlay& o, const std::string& user, std::size_t peer)
+      : setup(load(o, user)) {
+    const auto address = o.peers().at(peer).address;
+    const auto colon = address.rfind(':');
+    const asio::ip::tcp::endpoint remote(asio::ip::make_address(address.substr(0, colon)),
+                                         static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    p2psip::transport::link_config cfg;
+    cfg.limits = p2psip::config::limits_of(setup.config);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto c = co_await p2psip::transport::connect(remote, setup.tls, cfg);
+          if (c) link = *c;
+        },
+        asio::detached);
+    io.run_for(10s);
+    io.restart();
+    REQUIRE_MESSAGE(link, "no link to " << address);
+  }
+  static p2psip::peer::node_setup load(test::process_overlay& o, const std::string& user) {
+    o.enroll(user);
+    auto s = p2psip::peer::load_node_setup(o.config_file(), o.cert_of(user), o.key_of(user));
+    REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
+    return std::move(*s);
+  }
+  /// Runs the io_context until the link closes or `limit` passes; true if it closed.
+  bool closes_within(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      io.run_for(50ms);
+      io.restart();
+      if (link->state() == p2psip::transport::link_state::closed) return true;
+    }
+    return false;
+  }
+  /// A signed Ping to the wildcard Node-ID (the peer answers it itself).
+  pr::bytes ping(std::uint64_t txid) const {
+    pr::message m;
+    m.header.overlay = pr::overlay_hash(setup.config.instance_name);
+    m.header.ttl = 100;
+    m.header.transaction_id = txid;
+    m.header.destination_list.push_back(
+        pr::to_destination(pr::node_id::wildcard(setup.config.node_id_length)));
+    m.contents.code = pr::codes::ping_req;
+    m.contents.body = *pr::encode_body(pr::ping_req{});
+    REQUIRE(p2psip::crypto::sign_message(m, setup.creds.signing));
+    return *pr::encode_message(m, p2psip::config::limits_of(setup.config));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("integration: a link sending undecodable messages is closed; the peer keeps serving") {
+  test::overlay_fixture f(2);
+  raw_link hostile(f.overlay, "hostile", 0);
+  // Garbage that passes framing but is no RELOAD message.
+  for (int i = 0; i < 20; ++i) (void)hostile.link->try_send(pr::bytes(200, static_cast<std::uint8_t>(i)));
+  CHECK(hostile.closes_within(10s));
+  auto other = f.attach("other", 0);
+  REQUIRE(other->put("after-garbage", to_bytes("still here")));
+  CHECK(other->get("after-garbage")->size() == 1);
+}
+
+TEST_CASE("integration: a link flooding valid requests over its rate is closed") {
+  test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  o.start_peer("p0", false, {"--link-rate", "50", "--link-burst", "100",
+                             "--link-misbehaviour-limit", "20"});
+  REQUIRE(o.wait_ring(30s));
+  raw_link flooder(o, "flooder", 0);
+  // Read the answers (a reader that stops reading would only slow the flood down through TCP).
+  asio::co_spawn(
+      flooder.io,
+      [l = flooder.link]() -> asio::awaitable<void> {
+        while (co_await l->receive()) {
+        }
+      },
+      asio::detached);
+  // Signed Pings as fast as the link takes them: after 100 at once and 50/s the peer drops the
+  // rest, and the 21st drop closes the link.
+  const auto cut = [&] {
+    return o.log_of(0).find("peer exceeded the misbehaviour limit") != std::string::npos;
+  };
+  std::uint64_t tx = 1;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!cut() && std::chrono::steady_clock::now() < until) {
+    for (int burst = 0; burst < 50; ++burst) {
+      if (flooder.link->try_send(flooder.ping(tx))) ++tx;
+    }
+    flooder.io.run_for(10ms);
+    flooder.io.restart();
+  }
+  CHECK_MESSAGE(cut(), "the peer did not close the flooding link after " << tx - 1 << " Pings");
+  MESSAGE("link closed after " << tx - 1 << " Pings");
 }
