@@ -83,7 +83,8 @@ struct item {
   bytes key;                ///< dictionary key
   bool exists = true;       ///< false: deleted (a tombstone)
   bytes value;
-  /// store: seconds the value lives (0: the store call's lifetime). fetch/stat: as stored.
+  /// store: seconds the value lives (0: the store call's lifetime). fetch/stat: the seconds left,
+  /// counted by the answering peer from when it received the value.
   std::uint32_t lifetime = 0;
   std::uint64_t storage_time = 0;  ///< ms since the Unix epoch (fetch/stat)
   std::string signer_node_id;      ///< hex Node-ID that signed the value (fetch)
@@ -133,7 +134,7 @@ struct owned_value {
   std::string owner_user;     ///< user name of the owner's certificate
   bytes value;
   std::uint64_t storage_time = 0;  ///< ms since the Unix epoch
-  std::uint32_t lifetime = 0;      ///< seconds, from storage_time
+  std::uint32_t lifetime = 0;      ///< seconds left, as the answering peer counts them
 };
 
 struct ping_info {

@@ -1,0 +1,845 @@
+// p2psip-client: a RELOAD client (RFC 6940 section 4.2.1) on the command line. It attaches to one
+// peer of an overlay through the client SDK (p2psip::client, its public API only), runs one
+// command, prints the result on standard output and exits.
+//
+//   p2psip-client --config overlay.xml --cert alice.crt --key alice.key [--peer IP:PORT ...]
+//                 [--overlay NAME] [--timeout MS] [--json] [--quiet] COMMAND ARGS...
+//
+// Every error is one line on standard error, "p2psip-client: message", and nothing is written to
+// standard output except, with --json, one error document {"error": NAME, "message": TEXT,
+// "exit_code": N}. Exit codes: see exit_text below (and README.md).
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// Repeated options (--peer, --dict-key, --index) are given once per value; a comma inside a value
+// is part of it.
+#define CXXOPTS_VECTOR_DELIMITER '\0'
+#include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
+
+#include "p2psip/client/client.hpp"
+#include "p2psip/client/errors.hpp"
+#include "text.hpp"
+
+namespace {
+
+namespace cl = p2psip::client;
+using namespace p2psip::client_cli;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int exit_ok = 0;
+constexpr int exit_error = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_not_found = 3;
+constexpr int exit_forbidden = 4;
+constexpr int exit_network = 5;
+constexpr int exit_config = 6;
+constexpr int exit_invalid = 7;
+
+constexpr std::string_view commands_text =
+    "\n"
+    "Commands:\n"
+    "  put NAME (VALUE | - | --file PATH) [--lifetime S]\n"
+    "      store VALUE (-: standard input) as this client's entry under NAME (generic kind)\n"
+    "  get NAME [--raw]\n"
+    "      every writer's value under NAME, one line each: OWNER_USER (NODE_ID): VALUE\n"
+    "      (--raw: the bytes of the only value, nothing else)\n"
+    "  remove NAME\n"
+    "      delete this client's entry under NAME\n"
+    "  store RESOURCE --kind K (--value V | --file PATH) [--dict-key KEY | --index I]\n"
+    "        [--lifetime S] [--generation G]\n"
+    "      store one item of kind K; dictionaries need --dict-key, arrays --index (a number, or\n"
+    "      'append'), single values neither; --value - and --file - read standard input\n"
+    "  fetch RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]\n"
+    "      the kind's values (default: all), one line each, with their signers\n"
+    "  stat RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]\n"
+    "      like fetch, but lengths and SHA-256 hashes instead of values\n"
+    "  find RESOURCE --kind K\n"
+    "      the Resource-ID nearest to RESOURCE's that holds data of kind K\n"
+    "  remove-item RESOURCE --kind K (--dict-key KEY ... | --index I ...)\n"
+    "      delete items of kind K (a single value: no --dict-key or --index)\n"
+    "  ping [RESOURCE]\n"
+    "      ping the attached peer (or the peer responsible for RESOURCE): node id, round trip\n"
+    "\n"
+    "Kinds: a number (decimal or 0x hex) or sip-registration (1), certificate-by-node (3),\n"
+    "certificate-by-user (0x10), generic (0xf0000101). Dictionary keys (--dict-key; --key is the\n"
+    "private key file): text, or hex:HEX for bytes. A VALUE starting with '-' goes after '--'.\n"
+    "Values that are not printable UTF-8 are shown as base64:...; with --json a value is "
+    "\"value\"\n"
+    "when it is UTF-8, else \"value_base64\".\n"
+    "\n"
+    "Output: results on standard output (with --json: one JSON document). Errors: one line on\n"
+    "standard error \"p2psip-client: MESSAGE\"; with --json also {\"error\": NAME, \"message\":\n"
+    "MESSAGE, \"exit_code\": N} on standard output.\n";
+
+constexpr std::string_view exit_text =
+    "\n"
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  any other error (unreadable --file, generation conflict, invalid answer, ...)\n"
+    "  2  usage error (unknown command or option, missing or malformed argument)\n"
+    "  3  not found (get, fetch, stat: nothing stored; find: no such data)\n"
+    "  4  forbidden (refused by the overlay's access policy)\n"
+    "  5  network: no peer could be attached to, no answer in time, client stopped\n"
+    "  6  bad configuration or credentials (unreadable files, another overlay, ...)\n"
+    "  7  too large, unknown kind, or an argument the SDK or the overlay refuses\n";
+
+/// A failed command: exit code, machine name (the --json "error"), one-line message.
+struct failure {
+  int exit_code = exit_error;
+  std::string name;
+  std::string message;
+};
+
+bool g_json = false;
+std::mutex g_stderr_mutex;
+
+void write_stderr(const std::string& text) {
+  std::lock_guard lock(g_stderr_mutex);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+std::string dump(const json& j) {
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+/// Writes `text` to standard output at once; false if it could not be written.
+bool write_stdout(const std::string& text) {
+  const auto n = std::fwrite(text.data(), 1, text.size(), stdout);
+  return n == text.size() && std::fflush(stdout) == 0;
+}
+
+int report(const failure& f) {
+  const std::string message = one_line(f.message);
+  write_stderr("p2psip-client: " + message + "\n");
+  if (g_json) {
+    (void)write_stdout(dump({{"error", f.name}, {"message", message}, {"exit_code", f.exit_code}}));
+  }
+  return f.exit_code;
+}
+
+failure usage(std::string message) {
+  return {exit_usage, "usage", std::move(message)};
+}
+
+/// The exit code and name of an SDK error.
+failure from_sdk(const cl::error& e, const std::string& context) {
+  failure f;
+  f.message = context.empty() ? e.message : context + ": " + e.message;
+  if (e.code.category() != cl::client_category()) {
+    f.name = "error";
+    return f;
+  }
+  switch (static_cast<cl::errc>(e.code.value())) {
+    case cl::errc::invalid_argument: f = {exit_invalid, "invalid_argument", f.message}; break;
+    case cl::errc::bad_configuration: f = {exit_config, "bad_configuration", f.message}; break;
+    case cl::errc::bad_credentials: f = {exit_config, "bad_credentials", f.message}; break;
+    case cl::errc::no_peer: f = {exit_network, "no_peer", f.message}; break;
+    case cl::errc::timeout: f = {exit_network, "timeout", f.message}; break;
+    case cl::errc::not_found: f = {exit_not_found, "not_found", f.message}; break;
+    case cl::errc::forbidden: f = {exit_forbidden, "forbidden", f.message}; break;
+    case cl::errc::unknown_kind: f = {exit_invalid, "unknown_kind", f.message}; break;
+    case cl::errc::too_large: f = {exit_invalid, "too_large", f.message}; break;
+    case cl::errc::generation_conflict: f = {exit_error, "generation_conflict", f.message}; break;
+    case cl::errc::invalid_answer: f = {exit_error, "invalid_answer", f.message}; break;
+    case cl::errc::overlay_error: f = {exit_error, "overlay_error", f.message}; break;
+    case cl::errc::stopped: f = {exit_network, "stopped", f.message}; break;
+    case cl::errc::would_deadlock: f = {exit_error, "would_deadlock", f.message}; break;
+    default: f.name = "error"; break;
+  }
+  return f;
+}
+
+// ---- arguments ----
+
+/// Options only some commands take (the rest are global).
+const std::map<std::string, std::set<std::string>, std::less<>> command_options = {
+    {"put", {"lifetime", "file"}},
+    {"get", {"raw"}},
+    {"remove", {}},
+    {"store", {"kind", "value", "file", "dict-key", "index", "lifetime", "generation"}},
+    {"fetch", {"kind", "dict-key", "index"}},
+    {"stat", {"kind", "dict-key", "index"}},
+    {"find", {"kind"}},
+    {"remove-item", {"kind", "dict-key", "index", "lifetime", "generation"}},
+    {"ping", {}},
+};
+const std::vector<std::string> specific_options = {"lifetime", "file",     "raw",   "kind",
+                                                   "value",    "dict-key", "index", "generation"};
+
+/// How many positional arguments each command takes: [min, max].
+const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> command_arity = {
+    {"put", {1, 2}},   {"get", {1, 1}},         {"remove", {1, 1}},
+    {"store", {1, 1}}, {"fetch", {1, 1}},       {"stat", {1, 1}},
+    {"find", {1, 1}},  {"remove-item", {1, 1}}, {"ping", {0, 1}},
+};
+
+const std::map<std::string, std::uint32_t, std::less<>> kind_names = {
+    {"sip-registration", 1},
+    {"certificate-by-node", 3},
+    {"certificate-by-user", 0x10},
+    {"generic", cl::client::generic_kind},
+};
+
+std::optional<std::uint32_t> parse_kind(const std::string& s) {
+  if (const auto it = kind_names.find(s); it != kind_names.end()) return it->second;
+  const auto v = parse_unsigned(s, 0xFFFFFFFF);
+  if (!v) return std::nullopt;
+  return static_cast<std::uint32_t>(*v);
+}
+
+/// A dictionary key: "hex:HEX" for bytes, anything else as its text.
+std::optional<cl::bytes> parse_key(const std::string& s) {
+  constexpr std::string_view prefix = "hex:";
+  if (s.rfind(prefix, 0) == 0) return unhex(std::string_view(s).substr(prefix.size()));
+  return cl::to_bytes(s);
+}
+
+/// Reads a whole file ("-": standard input).
+std::optional<cl::bytes> read_input(const std::string& path, std::string& error) {
+  if (path == "-") {
+    std::cin >> std::noskipws;
+    std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) {
+      error = "standard input: read error";
+      return std::nullopt;
+    }
+    return cl::to_bytes(s);
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    error = path + ": is a directory";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot open for reading";
+    return std::nullopt;
+  }
+  try {
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      error = path + ": read error";
+      return std::nullopt;
+    }
+    return cl::to_bytes(s);
+  } catch (const std::exception& e) {
+    error = path + ": read error: " + e.what();
+    return std::nullopt;
+  }
+}
+
+/// Everything a command needs, checked before any file is loaded or peer contacted.
+struct invocation {
+  std::string command;
+  std::vector<std::string> args;
+  cl::client_options options;
+  std::chrono::milliseconds timeout{10'000};
+  bool quiet = false;
+  bool raw = false;
+  std::optional<std::uint32_t> kind;
+  std::vector<cl::bytes> keys;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
+  bool append = false;  // store --index append
+  std::uint32_t lifetime = 3600;
+  std::uint64_t generation = 0;
+  std::optional<cl::bytes> value;
+};
+
+std::string peers_text(const invocation& inv) {
+  if (inv.options.peers.empty()) return "the configuration's bootstrap peers";
+  std::string s;
+  for (const auto& p : inv.options.peers) {
+    if (!s.empty()) s += ", ";
+    s += p;
+  }
+  return s;
+}
+
+std::string in_quotes(const std::string& s) {
+  return "'" + s + "'";
+}
+
+std::string model_name(cl::data_model m) {
+  switch (m) {
+    case cl::data_model::single_value: return "single_value";
+    case cl::data_model::array: return "array";
+    case cl::data_model::dictionary: return "dictionary";
+  }
+  return "unknown";
+}
+
+std::string kind_text(std::uint32_t kind) {
+  for (const auto& [name, id] : kind_names) {
+    if (id == kind) return name;
+  }
+  return std::to_string(kind);
+}
+
+// ---- output ----
+
+/// A value (or key) as JSON: `field` when UTF-8, else `field`_base64 (keys: `field`_hex).
+void put_bytes(json& j, const std::string& field, const cl::bytes& b, bool key) {
+  if (valid_utf8(b)) {
+    j[field] = std::string(b.begin(), b.end());
+  } else if (key) {
+    j[field + "_hex"] = hex(b);
+  } else {
+    j[field + "_base64"] = base64(b);
+  }
+}
+
+/// Where an item sits in its kind, as text: "index=3 ", "key=... ", or nothing.
+std::string where_text(const cl::item& it, cl::data_model model) {
+  switch (model) {
+    case cl::data_model::array: return "index=" + std::to_string(it.index) + " ";
+    case cl::data_model::dictionary: return "key=" + display_key(it.key) + " ";
+    case cl::data_model::single_value: return "";
+  }
+  return "";
+}
+
+void where_json(json& j, const cl::item& it, cl::data_model model) {
+  if (model == cl::data_model::array) j["index"] = it.index;
+  if (model == cl::data_model::dictionary) put_bytes(j, "key", it.key, true);
+}
+
+// ---- commands: each returns what to print, or a failure ----
+
+using outcome = std::variant<std::string, failure>;
+
+outcome cmd_put(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& name = inv.args[0];
+  auto r = c.put(name, *inv.value, inv.lifetime);
+  if (!r) return from_sdk(r.error(), "put " + in_quotes(name));
+  if (json_out) {
+    return dump({{"name", name},
+                 {"bytes", inv.value->size()},
+                 {"lifetime", inv.lifetime},
+                 {"owner_node_id", c.node_id()}});
+  }
+  if (inv.quiet) return std::string();
+  return "stored " + in_quotes(name) + " (" + std::to_string(inv.value->size()) +
+         " bytes, lifetime " + std::to_string(inv.lifetime) + " s)\n";
+}
+
+outcome cmd_get(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& name = inv.args[0];
+  auto r = c.get(name);
+  if (!r) return from_sdk(r.error(), "get " + in_quotes(name));
+  if (r->empty())
+    return failure{exit_not_found, "not_found", "nothing stored under " + in_quotes(name)};
+  if (inv.raw) {
+    if (r->size() != 1) {
+      return failure{exit_error, "ambiguous",
+                     std::to_string(r->size()) + " values under " + in_quotes(name) +
+                         ": --raw needs exactly one"};
+    }
+    return cl::to_string(r->front().value);
+  }
+  if (json_out) {
+    json a = json::array();
+    for (const auto& v : *r) {
+      json j = {{"owner_user", v.owner_user},
+                {"owner_node_id", v.owner_node_id},
+                {"storage_time", v.storage_time},
+                {"lifetime", v.lifetime}};
+      put_bytes(j, "value", v.value, false);
+      a.push_back(std::move(j));
+    }
+    return dump(a);
+  }
+  std::string out;
+  for (const auto& v : *r) {
+    out += v.owner_user + " (" + v.owner_node_id + "): " + display_value(v.value) + "\n";
+  }
+  return out;
+}
+
+outcome cmd_remove(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& name = inv.args[0];
+  auto r = c.remove(name);
+  if (!r) return from_sdk(r.error(), "remove " + in_quotes(name));
+  if (json_out) return dump({{"name", name}, {"removed", true}});
+  if (inv.quiet) return std::string();
+  return "removed " + in_quotes(name) + "\n";
+}
+
+outcome cmd_store(cl::client& c, const invocation& inv, cl::data_model model, bool json_out) {
+  const auto& resource = inv.args[0];
+  cl::item it;
+  it.value = *inv.value;
+  if (model == cl::data_model::array) {
+    it.index = inv.append ? 0xFFFFFFFF : inv.ranges.front().first;
+  }
+  if (model == cl::data_model::dictionary) it.key = inv.keys.front();
+  cl::store_options o;
+  o.lifetime = inv.lifetime;
+  o.generation = inv.generation;
+  auto r = c.store(resource, *inv.kind, {std::move(it)}, o);
+  if (!r) return from_sdk(r.error(), "store " + in_quotes(resource));
+  if (json_out) return dump({{"resource", resource}, {"kind", *inv.kind}, {"generation", *r}});
+  if (inv.quiet) return std::string();
+  return "stored kind " + kind_text(*inv.kind) + " at " + in_quotes(resource) + " (generation " +
+         std::to_string(*r) + ")\n";
+}
+
+outcome cmd_remove_item(cl::client& c, const invocation& inv, cl::data_model model, bool json_out) {
+  const auto& resource = inv.args[0];
+  std::vector<cl::item> items;
+  if (model == cl::data_model::array) {
+    for (const auto& [first, last] : inv.ranges) {
+      cl::item it;
+      it.index = first;
+      (void)last;
+      items.push_back(std::move(it));
+    }
+  } else if (model == cl::data_model::dictionary) {
+    for (const auto& k : inv.keys) {
+      cl::item it;
+      it.key = k;
+      items.push_back(std::move(it));
+    }
+  } else {
+    items.emplace_back();
+  }
+  cl::store_options o;
+  o.lifetime = inv.lifetime;
+  o.generation = inv.generation;
+  const auto count = items.size();
+  auto r = c.remove_items(resource, *inv.kind, std::move(items), o);
+  if (!r) return from_sdk(r.error(), "remove-item " + in_quotes(resource));
+  if (json_out) {
+    return dump(
+        {{"resource", resource}, {"kind", *inv.kind}, {"removed", count}, {"generation", *r}});
+  }
+  if (inv.quiet) return std::string();
+  return "removed " + std::to_string(count) + (count == 1 ? " item" : " items") + " of kind " +
+         kind_text(*inv.kind) + " at " + in_quotes(resource) + " (generation " +
+         std::to_string(*r) + ")\n";
+}
+
+cl::selection selection_of(const invocation& inv) {
+  if (!inv.keys.empty()) return cl::selection::keys(inv.keys);
+  if (!inv.ranges.empty()) return cl::selection::indices(inv.ranges);
+  return cl::selection::all();
+}
+
+outcome cmd_fetch(cl::client& c, const invocation& inv, bool stat, bool json_out) {
+  const auto& resource = inv.args[0];
+  const std::string what = (stat ? "stat " : "fetch ") + in_quotes(resource);
+  auto r = stat ? c.stat(resource, *inv.kind, selection_of(inv))
+                : c.fetch(resource, *inv.kind, selection_of(inv));
+  if (!r) return from_sdk(r.error(), what);
+  const bool any =
+      std::any_of(r->items.begin(), r->items.end(), [](const cl::item& it) { return it.exists; });
+  if (!any) {
+    return failure{exit_not_found, "not_found",
+                   "no value of kind " + kind_text(*inv.kind) + " at " + in_quotes(resource)};
+  }
+  if (json_out) {
+    json items = json::array();
+    for (const auto& it : r->items) {
+      json j;
+      where_json(j, it, r->model);
+      j["exists"] = it.exists;
+      if (stat) {
+        j["value_length"] = it.value_length;
+        j["hash"] = hex(it.hash);
+      } else {
+        put_bytes(j, "value", it.value, false);
+        j["signer_user"] = it.signer_user;
+        j["signer_node_id"] = it.signer_node_id;
+      }
+      j["storage_time"] = it.storage_time;
+      j["lifetime"] = it.lifetime;
+      items.push_back(std::move(j));
+    }
+    return dump({{"resource", resource},
+                 {"kind", r->kind},
+                 {"model", model_name(r->model)},
+                 {"generation", r->generation},
+                 {"items", std::move(items)}});
+  }
+  std::string out;
+  if (stat) out += "generation=" + std::to_string(r->generation) + "\n";
+  for (const auto& it : r->items) {
+    if (!it.exists) continue;
+    if (stat) {
+      out += where_text(it, r->model) + "length=" + std::to_string(it.value_length) +
+             " hash=" + hex(it.hash) + " stored=" + iso_time(it.storage_time) +
+             " lifetime=" + std::to_string(it.lifetime) + "\n";
+    } else {
+      out += where_text(it, r->model) + it.signer_user + " (" + it.signer_node_id +
+             "): " + display_value(it.value) + "\n";
+    }
+  }
+  return out;
+}
+
+outcome cmd_find(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& resource = inv.args[0];
+  auto r = c.find(resource, *inv.kind);
+  if (!r) return from_sdk(r.error(), "find " + in_quotes(resource));
+  if (!*r) {
+    return failure{exit_not_found, "not_found",
+                   "no data of kind " + kind_text(*inv.kind) + " near " + in_quotes(resource)};
+  }
+  if (json_out) return dump({{"resource", resource}, {"kind", *inv.kind}, {"resource_id", **r}});
+  return **r + "\n";
+}
+
+outcome cmd_ping(cl::client& c, const invocation& inv, bool json_out) {
+  const std::string resource = inv.args.empty() ? std::string() : inv.args[0];
+  auto r = c.ping(resource);
+  if (!r) return from_sdk(r.error(), resource.empty() ? "ping" : "ping " + in_quotes(resource));
+  const double ms = static_cast<double>(r->round_trip.count()) / 1000.0;
+  if (json_out) {
+    json j = {{"responder_node_id", r->responder_node_id},
+              {"round_trip_us", r->round_trip.count()},
+              {"round_trip_ms", ms}};
+    if (!resource.empty()) j["resource"] = resource;
+    if (const auto peer = c.attached_peer()) {
+      j["peer"] = {{"address", peer->address}, {"node_id", peer->node_id}};
+    }
+    return dump(j);
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f", ms);
+  return "pong from " + r->responder_node_id + " in " + buf + " ms\n";
+}
+
+// ---- the run ----
+
+/// Checks the command's key/index options against the kind's data model.
+std::optional<failure> check_model(const invocation& inv, cl::data_model model) {
+  const std::string k = "kind " + kind_text(*inv.kind) + " (" + model_name(model) + ")";
+  const bool store = inv.command == "store";
+  const bool removing = inv.command == "remove-item";
+  const bool has_index = !inv.ranges.empty() || inv.append;
+  switch (model) {
+    case cl::data_model::single_value:
+      if (!inv.keys.empty() || has_index) return usage(k + " takes neither --dict-key nor --index");
+      break;
+    case cl::data_model::array:
+      if (!inv.keys.empty()) return usage(k + " takes --index, not --dict-key");
+      if ((store || removing) && !has_index) return usage(k + " needs --index");
+      if (store && inv.ranges.size() + (inv.append ? 1 : 0) > 1) {
+        return usage("store takes one --index");
+      }
+      if (store && !inv.append && inv.ranges.front().first != inv.ranges.front().second) {
+        return usage("store takes one --index, not a range");
+      }
+      if (removing) {
+        for (const auto& [a, b] : inv.ranges) {
+          if (a != b) return usage("remove-item takes single indices, not ranges");
+        }
+      }
+      break;
+    case cl::data_model::dictionary:
+      if (has_index) return usage(k + " takes --dict-key, not --index");
+      if ((store || removing) && inv.keys.empty()) return usage(k + " needs --dict-key");
+      if (store && inv.keys.size() > 1) return usage("store takes one --dict-key");
+      break;
+  }
+  return std::nullopt;
+}
+
+/// Parses and checks the command line; a usage failure (or an I/O one for --file) if wrong.
+std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
+  invocation inv;
+  std::vector<std::string> positional;
+  if (r.count("command")) positional.push_back(r["command"].as<std::string>());
+  if (r.count("args")) {
+    const auto rest = r["args"].as<std::vector<std::string>>();
+    positional.insert(positional.end(), rest.begin(), rest.end());
+  }
+  if (!r.unmatched().empty()) {
+    positional.insert(positional.end(), r.unmatched().begin(), r.unmatched().end());
+  }
+  if (positional.empty()) {
+    return usage(
+        "no command given: put, get, remove, store, fetch, stat, find, remove-item or "
+        "ping (see --help)");
+  }
+  inv.command = positional.front();
+  inv.args.assign(positional.begin() + 1, positional.end());
+  const auto allowed = command_options.find(inv.command);
+  if (allowed == command_options.end()) {
+    return usage("unknown command " + in_quotes(inv.command) + " (see --help)");
+  }
+  for (const auto& o : specific_options) {
+    if (r.count(o) && !allowed->second.count(o)) {
+      return usage("--" + o + " does not apply to " + inv.command);
+    }
+  }
+  const auto [min_args, max_args] = command_arity.at(inv.command);
+  if (inv.args.size() < min_args) {
+    return usage(inv.command + ": missing " +
+                 (inv.command == "put" || inv.command == "get" || inv.command == "remove"
+                      ? "NAME"
+                      : "RESOURCE"));
+  }
+  if (inv.args.size() > max_args) {
+    return usage(inv.command + ": unexpected argument " + in_quotes(inv.args[max_args]));
+  }
+
+  // Global options.
+  for (const char* required : {"config", "cert", "key"}) {
+    if (!r.count(required)) return usage(std::string("--") + required + " is required");
+  }
+  inv.options.config_file = r["config"].as<std::string>();
+  inv.options.certificate_file = r["cert"].as<std::string>();
+  inv.options.key_file = r["key"].as<std::string>();
+  if (r.count("peer")) inv.options.peers = r["peer"].as<std::vector<std::string>>();
+  if (r.count("overlay")) inv.options.overlay = r["overlay"].as<std::string>();
+  {
+    const auto text = r["timeout"].as<std::string>();
+    const auto ms = parse_unsigned(text, 24ULL * 3600 * 1000);
+    if (!ms || *ms == 0) {
+      return usage("--timeout " + in_quotes(text) + ": expected milliseconds (1 to 86400000)");
+    }
+    inv.timeout = std::chrono::milliseconds(*ms);
+  }
+  inv.options.operation_timeout = inv.timeout;
+  inv.options.request_timeout = std::min(inv.timeout, std::chrono::milliseconds(10'000));
+  inv.quiet = r.count("quiet") > 0;
+  inv.raw = r.count("raw") > 0;
+  if (inv.raw && g_json) return usage("--raw and --json exclude each other");
+
+  // Command options.
+  const bool typed = allowed->second.count("kind") > 0;
+  if (typed) {
+    if (!r.count("kind")) return usage(inv.command + ": --kind is required");
+    const auto text = r["kind"].as<std::string>();
+    inv.kind = parse_kind(text);
+    if (!inv.kind) {
+      return usage("--kind " + in_quotes(text) +
+                   ": expected a number or sip-registration, certificate-by-node, "
+                   "certificate-by-user, generic");
+    }
+  }
+  if (r.count("dict-key")) {
+    for (const auto& k : r["dict-key"].as<std::vector<std::string>>()) {
+      auto b = parse_key(k);
+      if (!b) return usage("--dict-key " + in_quotes(k) + ": malformed hex after 'hex:'");
+      inv.keys.push_back(std::move(*b));
+    }
+  }
+  if (r.count("index")) {
+    for (const auto& i : r["index"].as<std::vector<std::string>>()) {
+      if (inv.command == "store" && i == "append") {
+        inv.append = true;
+        continue;
+      }
+      const auto range = parse_range(i);
+      if (!range) {
+        return usage("--index " + in_quotes(i) +
+                     (inv.command == "store" ? ": expected a number or 'append'"
+                                             : ": expected N or A-B (numbers, A <= B)"));
+      }
+      inv.ranges.push_back(*range);
+    }
+  }
+  if (r.count("lifetime")) {
+    const auto text = r["lifetime"].as<std::string>();
+    const auto v = parse_unsigned(text, 0xFFFFFFFF);
+    if (!v || *v == 0) return usage("--lifetime " + in_quotes(text) + ": expected seconds (> 0)");
+    inv.lifetime = static_cast<std::uint32_t>(*v);
+  }
+  if (r.count("generation")) {
+    const auto text = r["generation"].as<std::string>();
+    const auto v = parse_unsigned(text, ~std::uint64_t{0});
+    if (!v) return usage("--generation " + in_quotes(text) + ": expected a number");
+    inv.generation = *v;
+  }
+
+  // The value of put and store: exactly one source.
+  if (inv.command == "put" || inv.command == "store") {
+    std::optional<std::string> literal;
+    if (inv.command == "put" && inv.args.size() == 2) literal = inv.args[1];
+    if (inv.command == "store" && r.count("value")) literal = r["value"].as<std::string>();
+    const bool file = r.count("file") > 0;
+    const std::string value_name = inv.command == "put" ? "VALUE" : "--value";
+    if (literal && file) return usage(value_name + " and --file exclude each other");
+    if (!literal && !file) return usage(inv.command + ": give " + value_name + " or --file");
+    const std::string source = file ? r["file"].as<std::string>() : "-";
+    if (literal && *literal != "-") {
+      inv.value = cl::to_bytes(*literal);
+    } else {
+      std::string error;
+      inv.value = read_input(source, error);
+      if (!inv.value) return failure{exit_error, "io_error", error};
+    }
+  }
+  return inv;
+}
+
+/// Waits until attached (bounded by --timeout), with a progress line on a terminal after 1 s.
+std::optional<failure> attach(cl::client& c, const invocation& inv) {
+  const auto first_wait = std::min(inv.timeout, std::chrono::milliseconds(1000));
+  auto r = c.wait_attached(first_wait);
+  if (!r && r.code() == cl::make_error_code(cl::errc::no_peer) && inv.timeout > first_wait) {
+    const bool progress = !inv.quiet && isatty(STDERR_FILENO) == 1;
+    if (progress) write_stderr("attaching to " + peers_text(inv) + "...");
+    r = c.wait_attached(inv.timeout - first_wait);
+    if (progress) write_stderr("\r\033[K");
+  }
+  if (r) return std::nullopt;
+  if (r.code() == cl::make_error_code(cl::errc::no_peer)) {
+    return failure{exit_network, "no_peer",
+                   "no peer attached within " + std::to_string(inv.timeout.count()) +
+                       " ms (tried " + peers_text(inv) + ")"};
+  }
+  return from_sdk(r.error(), "");
+}
+
+int run(int argc, char** argv) {
+  // Known before parsing, so that even a usage error gives its JSON document.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--json") g_json = true;
+  }
+
+  cxxopts::Options options("p2psip-client",
+                           "RELOAD (RFC 6940) client: attaches to a peer of an overlay and reads "
+                           "or writes its data.");
+  options.custom_help("[OPTIONS]");
+  options.positional_help("COMMAND [ARGS...]");
+  // clang-format off
+  options.add_options()
+      ("config", "overlay configuration document (overlay.xml)", cxxopts::value<std::string>(), "FILE")
+      ("cert", "certificate file (from p2psip-admin enroll; one Node-ID)", cxxopts::value<std::string>(), "FILE")
+      ("key", "private key file of the certificate", cxxopts::value<std::string>(), "FILE")
+      ("peer", "peer to attach to, IP:PORT or [IPv6]:PORT (repeatable, tried in order; default: the configuration's bootstrap peers)", cxxopts::value<std::vector<std::string>>(), "IP:PORT")
+      ("overlay", "refuse a configuration of another overlay than NAME", cxxopts::value<std::string>(), "NAME")
+      ("timeout", "time allowed to attach, and then for the operation", cxxopts::value<std::string>()->default_value("10000"), "MS")
+      ("json", "print the result (or the error) as one JSON document")
+      ("quiet", "no progress line; put, remove, store and remove-item print nothing")
+      ("verbose", "the SDK's debug lines on standard error")
+      ("h,help", "show this help");
+  options.add_options("command")
+      ("lifetime", "put, store, remove-item: lifetime in seconds (default 3600)", cxxopts::value<std::string>(), "S")
+      ("file", "put, store: read the value from PATH (-: standard input)", cxxopts::value<std::string>(), "PATH")
+      ("raw", "get: print the bytes of the only value, nothing else")
+      ("kind", "store, fetch, stat, find, remove-item: the kind", cxxopts::value<std::string>(), "K")
+      ("value", "store: the value (-: standard input)", cxxopts::value<std::string>(), "V")
+      ("dict-key", "store, fetch, stat, remove-item: a dictionary key (text, or hex:HEX; repeatable)", cxxopts::value<std::vector<std::string>>(), "KEY")
+      ("index", "store: an array index or 'append'; fetch, stat: N or A-B; remove-item: N (repeatable)", cxxopts::value<std::vector<std::string>>(), "I")
+      ("generation", "store, remove-item: the generation counter expected at the peer", cxxopts::value<std::string>(), "G");
+  options.add_options("positional")
+      ("command", "", cxxopts::value<std::string>())
+      ("args", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
+  options.parse_positional({"command", "args"});
+
+  cxxopts::ParseResult r;
+  try {
+    r = options.parse(argc, argv);
+  } catch (const std::exception& e) {
+    return report(usage(e.what()));
+  }
+  if (r.count("help")) {
+    std::string help = options.help({"", "command"});
+    help += commands_text;
+    help += exit_text;
+    return write_stdout(help) ? exit_ok : exit_error;
+  }
+
+  invocation inv;
+  try {
+    auto parsed = parse_command_line(r);
+    if (auto* f = std::get_if<failure>(&parsed)) return report(*f);
+    inv = std::move(std::get<invocation>(parsed));
+  } catch (const cxxopts::exceptions::exception& e) {
+    return report(usage(e.what()));
+  }
+  if (r.count("verbose")) {
+    inv.options.log = [](std::string_view text) {
+      write_stderr("p2psip-client: debug: " + one_line(text) + "\n");
+    };
+  }
+
+  auto created = cl::client::create(inv.options);
+  if (!created) {
+    auto f = from_sdk(created.error(), "");
+    // At creation an invalid argument is one of ours: a malformed --peer, or no peer at all.
+    if (created.code() == cl::make_error_code(cl::errc::invalid_argument)) {
+      f.exit_code = exit_usage;
+      f.name = "usage";
+    }
+    return report(f);
+  }
+  auto& c = **created;
+
+  std::optional<cl::data_model> model;
+  if (inv.kind) {
+    model = c.model_of(*inv.kind);
+    if (!model) {
+      return report({exit_invalid, "unknown_kind",
+                     "kind " + kind_text(*inv.kind) + " is not in the overlay configuration " +
+                         inv.options.config_file});
+    }
+    if (auto f = check_model(inv, *model)) return report(*f);
+  }
+  if (auto f = attach(c, inv)) return report(*f);
+
+  outcome out;
+  if (inv.command == "put") {
+    out = cmd_put(c, inv, g_json);
+  } else if (inv.command == "get") {
+    out = cmd_get(c, inv, g_json);
+  } else if (inv.command == "remove") {
+    out = cmd_remove(c, inv, g_json);
+  } else if (inv.command == "store") {
+    out = cmd_store(c, inv, *model, g_json);
+  } else if (inv.command == "fetch") {
+    out = cmd_fetch(c, inv, false, g_json);
+  } else if (inv.command == "stat") {
+    out = cmd_fetch(c, inv, true, g_json);
+  } else if (inv.command == "find") {
+    out = cmd_find(c, inv, g_json);
+  } else if (inv.command == "remove-item") {
+    out = cmd_remove_item(c, inv, *model, g_json);
+  } else {
+    out = cmd_ping(c, inv, g_json);
+  }
+  c.stop();
+  if (auto* f = std::get_if<failure>(&out)) return report(*f);
+  if (!write_stdout(std::get<std::string>(out))) {
+    return report({exit_error, "io_error", "standard output: write error"});
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return report({exit_error, "error", std::string("unexpected exception: ") + e.what()});
+  }
+}

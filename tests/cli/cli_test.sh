@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# Loopback tests of p2psip-client against real p2psip-peer processes, with credentials made by
+# p2psip-admin. Peers listen on 127.0.0.1 port 0; their ports are read from their logs.
+# usage: cli_test.sh /path/to/p2psip-client /path/to/p2psip-peer /path/to/p2psip-admin CASE
+#   usage     usage errors (exit 2, one stderr line, nothing on stdout; --json error document),
+#             --help
+#   offline   unreadable certificate or key, another overlay (6), nothing listening (5)
+#   putget    put through peer A, get through peer B: text, --json, --raw, stdin, --file,
+#             remove, not found (3), ping
+#   typed     store/fetch/stat/find/remove-item on an array kind and the generic dictionary, text
+#             and --json, model checks (2), generation conflict (1)
+#   refused   forbidden (4), oversize (7), unknown kind (7), not found (3), --json error documents
+set -u
+
+CLIENT=$1
+PEER=$2
+ADMIN=$3
+CASE=$4
+T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-cli-test.XXXXXX")
+PIDS=()
+OVERLAY=example.org
+
+# Stops every peer started (SIGTERM, then SIGKILL after 10 s) and removes the directory.
+cleanup() {
+  local p i
+  for p in "${PIDS[@]}"; do
+    kill -TERM "$p" 2>/dev/null
+  done
+  for p in "${PIDS[@]}"; do
+    for i in $(seq 1 100); do
+      kill -0 "$p" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL [$CASE]: $*" >&2
+  local f
+  for f in "$T"/*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f (last 20 lines)" >&2
+    tail -n 20 "$f" >&2
+  done
+  for f in "$T/out" "$T/err"; do
+    [ -f "$f" ] || continue
+    echo "--- $f" >&2
+    head -c 2000 "$f" >&2
+    echo >&2
+  done
+  exit 1
+}
+
+make_overlay() {  # make_overlay NAME DIR
+  "$ADMIN" init --overlay "$1" --out "$2" >/dev/null 2>"$T/admin.err" ||
+    fail "admin init: $(cat "$T/admin.err")"
+}
+
+enroll() {  # enroll USER OUTDIR CADIR
+  "$ADMIN" enroll --user "$1" --out "$2" --ca-dir "$3" >/dev/null 2>"$T/admin.err" ||
+    fail "admin enroll: $(cat "$T/admin.err")"
+}
+
+# start NAME ARGS...: starts a peer with credentials $T/NAME, log in $T/NAME.log.
+start() {
+  local name=$1
+  shift
+  "$PEER" --config "$T/ca/overlay.xml" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
+    --listen 127.0.0.1:0 --status-interval 1000 --memory "$@" 2>"$T/$name.log" &
+  PIDS+=("$!")
+}
+
+# port_of NAME: waits (10 s at most) for the "listening on 127.0.0.1:PORT" line; prints PORT.
+port_of() {
+  local i line
+  for i in $(seq 1 100); do
+    line=$(grep -m1 -o 'listening on 127\.0\.0\.1:[0-9]*' "$T/$1.log" 2>/dev/null)
+    if [ -n "$line" ]; then
+      echo "${line##*:}"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "$1 did not log its listening address"
+}
+
+# field NAME KEY: KEY= of the last status line of NAME's log (first entry of a list).
+field() {
+  grep ' status ' "$T/$1.log" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p" | cut -d, -f1
+}
+
+# ring_ok NAME...: every peer joined, and each one's first successor and predecessor are its ring
+# neighbors among the named peers (Node-IDs of equal length sort as numbers).
+ring_ok() {
+  local names=("$@") n=$# i
+  local sorted=()
+  local -A id_of name_of
+  for i in "${names[@]}"; do
+    id_of[$i]=$(field "$i" node)
+    [ -n "${id_of[$i]}" ] || return 1
+    name_of[${id_of[$i]}]=$i
+  done
+  mapfile -t sorted < <(for i in "${names[@]}"; do echo "${id_of[$i]}"; done | sort)
+  for i in $(seq 0 $((n - 1))); do
+    local me=${sorted[$i]}
+    local who=${name_of[$me]}
+    [ "$(field "$who" joined)" = yes ] || return 1
+    [ "$(field "$who" succ)" = "${sorted[$(((i + 1) % n))]}" ] || return 1
+    [ "$(field "$who" pred)" = "${sorted[$(((i + n - 1) % n))]}" ] || return 1
+  done
+  return 0
+}
+
+# setup_ring: overlay, three peers a b c (ports PA PB PC) in a consistent ring, clients alice, bob.
+setup_ring() {
+  make_overlay "$OVERLAY" "$T/ca"
+  local n
+  for n in a b c; do enroll "$n@$OVERLAY" "$T/$n" "$T/ca"; done
+  enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
+  enroll "bob@$OVERLAY" "$T/bob" "$T/ca"
+  start a --first
+  PA=$(port_of a) || exit 1
+  start b --bootstrap-peer "127.0.0.1:$PA"
+  start c --bootstrap-peer "127.0.0.1:$PA"
+  PB=$(port_of b) || exit 1
+  PC=$(port_of c) || exit 1
+  local deadline=$((SECONDS + 60))
+  until ring_ok a b c; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no consistent ring of a b c within 60s"
+    sleep 0.2
+  done
+}
+
+# cli USER PORT ARGS...: runs p2psip-client as USER through the peer at PORT (stdout $T/out,
+# stderr $T/err); sets RC. Bounded by timeout(1).
+cli() {
+  local user=$1 port=$2
+  shift 2
+  timeout 60 "$CLIENT" --config "$T/ca/overlay.xml" --cert "$T/$user/node.crt" \
+    --key "$T/$user/node.key" --peer "127.0.0.1:$port" --timeout 10000 "$@" >"$T/out" 2>"$T/err"
+  RC=$?
+}
+
+# ok USER PORT ARGS...: cli, which must succeed with nothing on stderr.
+ok() {
+  cli "$@"
+  [ "$RC" -eq 0 ] || fail "p2psip-client ${*:3} exited $RC: $(cat "$T/err")"
+  [ -s "$T/err" ] && fail "p2psip-client ${*:3}: unexpected stderr: $(cat "$T/err")"
+  return 0
+}
+
+# check_error RC TEXT: the last run exited RC with exactly one stderr line
+# "p2psip-client: ...TEXT..." and nothing on stdout (or, with JSON=1, one error document).
+check_error() {
+  local expected=$1 text=$2
+  [ "$RC" -eq "$expected" ] || fail "exited $RC, expected $expected: $(cat "$T/err")"
+  local lines
+  lines=$(wc -l <"$T/err")
+  [ "$lines" -eq 1 ] || fail "expected one line on stderr, got $lines: $(cat "$T/err")"
+  grep -q '^p2psip-client: ' "$T/err" || fail "stderr line lacks the 'p2psip-client: ' prefix"
+  grep -Fq -- "$text" "$T/err" || fail "stderr lacks '$text': $(cat "$T/err")"
+  if [ "${JSON:-0}" = 1 ]; then
+    python3 - "$T/out" "$expected" <<'EOF' || fail "bad --json error document: $(cat "$T/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) == {"error", "message", "exit_code"}, d
+assert d["exit_code"] == int(sys.argv[2]), d
+assert isinstance(d["error"], str) and d["error"], d
+assert isinstance(d["message"], str) and d["message"], d
+EOF
+  else
+    [ -s "$T/out" ] && fail "stdout not empty on error: $(cat "$T/out")"
+  fi
+  return 0
+}
+
+# expect_error RC TEXT USER PORT ARGS...
+expect_error() {
+  local expected=$1 text=$2
+  shift 2
+  cli "$@"
+  check_error "$expected" "$text"
+}
+
+# json_check PYTHON-EXPRESSION-LINES: runs Python with `d` the JSON document in $T/out.
+json_check() {
+  python3 -c "import json,sys
+d = json.load(open('$T/out'))
+$1" || fail "JSON check failed: $1
+document: $(cat "$T/out")"
+}
+
+# ---- cases ----
+
+case_usage() {
+  make_overlay "$OVERLAY" "$T/ca"
+  enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
+  local creds=(--config "$T/ca/overlay.xml" --cert "$T/alice/node.crt" --key "$T/alice/node.key"
+    --peer 127.0.0.1:9 --timeout 3000)
+  run() {
+    timeout 30 "$CLIENT" "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+  }
+  # --help: exit 0, lists the commands and the exit codes.
+  run --help
+  [ "$RC" -eq 0 ] || fail "--help exited $RC"
+  for w in put get remove store fetch stat find remove-item ping "Exit codes" forbidden; do
+    grep -q -- "$w" "$T/out" || fail "--help lacks '$w'"
+  done
+
+  run "${creds[@]}"
+  check_error 2 "no command"
+  run "${creds[@]}" frobnicate x
+  check_error 2 "unknown command 'frobnicate'"
+  run "${creds[@]}" get
+  check_error 2 "missing NAME"
+  run "${creds[@]}" get a b
+  check_error 2 "unexpected argument 'b'"
+  run "${creds[@]}" put name
+  check_error 2 "VALUE or --file"
+  run "${creds[@]}" put name value --file "$T/x"
+  check_error 2 "exclude"
+  run "${creds[@]}" fetch res
+  check_error 2 "--kind is required"
+  run "${creds[@]}" fetch res --kind bogus
+  check_error 2 "--kind 'bogus'"
+  run "${creds[@]}" fetch res --kind 0x1ffffffff
+  check_error 2 "--kind"
+  run "${creds[@]}" store res --kind generic
+  check_error 2 "--value or --file"
+  run "${creds[@]}" get name --raw --json
+  JSON=1 check_error 2 "exclude"
+  run "${creds[@]}" get name --kind 3
+  check_error 2 "--kind does not apply to get"
+  run "${creds[@]}" put name v --lifetime 0
+  check_error 2 "--lifetime"
+  run "${creds[@]}" fetch res --kind 3 --index 5-2
+  check_error 2 "--index '5-2'"
+  run "${creds[@]}" fetch res --kind generic --dict-key hex:zz
+  check_error 2 "--dict-key"
+  run "${creds[@]}" get name --no-such-option
+  check_error 2 "no-such-option"
+  run "${creds[@]}" get name --timeout 0
+  check_error 2 "--timeout"
+  # Missing global options.
+  run --cert "$T/alice/node.crt" --key "$T/alice/node.key" get name
+  check_error 2 "--config is required"
+  run --config "$T/ca/overlay.xml" --key "$T/alice/node.key" get name
+  check_error 2 "--cert is required"
+  # A malformed --peer is a usage error too.
+  run --config "$T/ca/overlay.xml" --cert "$T/alice/node.crt" --key "$T/alice/node.key" \
+    --peer nowhere get name
+  check_error 2 "nowhere"
+  # The model of the kind decides --dict-key/--index (checked before any network use).
+  run "${creds[@]}" store res --kind certificate-by-user --value v --dict-key k
+  check_error 2 "takes --index, not --dict-key"
+  run "${creds[@]}" store res --kind certificate-by-user --value v
+  check_error 2 "needs --index"
+  run "${creds[@]}" store res --kind generic --value v --index 1
+  check_error 2 "takes --dict-key, not --index"
+  run "${creds[@]}" remove-item res --kind generic
+  check_error 2 "needs --dict-key"
+  # With --json, a usage error is also one error document on stdout.
+  run "${creds[@]}" --json frobnicate
+  JSON=1 check_error 2 "unknown command"
+  json_check "assert d['error'] == 'usage'"
+  # Unreadable --file: exit 1.
+  run "${creds[@]}" put name --file "$T/missing-file"
+  check_error 1 "missing-file"
+  run "${creds[@]}" put name --file "$T"
+  check_error 1 "is a directory"
+}
+
+case_offline() {
+  make_overlay "$OVERLAY" "$T/ca"
+  make_overlay other.org "$T/other"
+  enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
+  local cfg=$T/ca/overlay.xml crt=$T/alice/node.crt key=$T/alice/node.key
+  run() {
+    timeout 30 "$CLIENT" "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+  }
+  # Unreadable certificate or key: 6.
+  run --config "$cfg" --cert "$T/missing.crt" --key "$key" --peer 127.0.0.1:9 get x
+  check_error 6 "missing.crt"
+  mkdir "$T/certdir"
+  run --config "$cfg" --cert "$T/certdir" --key "$key" --peer 127.0.0.1:9 get x
+  check_error 6 "certdir"
+  echo garbage >"$T/garbage.key"
+  run --config "$cfg" --cert "$crt" --key "$T/garbage.key" --peer 127.0.0.1:9 get x
+  check_error 6 "garbage.key"
+  run --config "$cfg" --cert "$crt" --key "$T/garbage.key" --peer 127.0.0.1:9 --json get x
+  JSON=1 check_error 6 "garbage.key"
+  json_check "assert d['error'] == 'bad_credentials', d"
+  # Configuration: missing, another overlay than --overlay, or another overlay's CA.
+  run --config "$T/missing.xml" --cert "$crt" --key "$key" --peer 127.0.0.1:9 get x
+  check_error 6 "missing.xml"
+  run --config "$cfg" --cert "$crt" --key "$key" --peer 127.0.0.1:9 --overlay other.org get x
+  check_error 6 "other.org"
+  run --config "$cfg" --cert "$crt" --key "$key" --peer 127.0.0.1:9 --overlay other.org --json get x
+  JSON=1 check_error 6 "other.org"
+  json_check "assert d['error'] == 'bad_configuration', d"
+  run --config "$T/other/overlay.xml" --cert "$crt" --key "$key" --peer 127.0.0.1:9 get x
+  check_error 6 ""
+  # Nothing listening at the peer address: 5, within the timeout.
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  local t0=$SECONDS
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" --timeout 3000 get x
+  check_error 5 "127.0.0.1:$port"
+  [ $((SECONDS - t0)) -le 15 ] || fail "no_peer took $((SECONDS - t0))s with --timeout 3000"
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" --timeout 2000 --json \
+    ping
+  JSON=1 check_error 5 "no peer"
+  json_check "assert d['error'] == 'no_peer', d"
+}
+
+case_putget() {
+  setup_ring
+  # Put through a, get through b (text and JSON).
+  ok alice "$PA" put greeting "hello world"
+  grep -q "stored 'greeting'" "$T/out" || fail "put printed: $(cat "$T/out")"
+  ok bob "$PB" get greeting
+  grep -Eq "^alice@$OVERLAY \([0-9a-f]+\): hello world$" "$T/out" || fail "get printed: $(cat "$T/out")"
+  [ "$(wc -l <"$T/out")" -eq 1 ] || fail "get printed more than one line: $(cat "$T/out")"
+  ok bob "$PC" get greeting --raw
+  [ "$(cat "$T/out")" = "hello world" ] || fail "get --raw printed: $(cat "$T/out")"
+  printf 'hello world' | cmp -s - "$T/out" || fail "get --raw is not exactly the value's bytes"
+
+  # A second writer, with the value from standard input; JSON shows both.
+  ok alice "$PA" --json put greeting2 dummy
+  json_check "assert d['name'] == 'greeting2' and d['bytes'] == 5 and d['lifetime'] == 3600
+assert len(d['owner_node_id']) > 0"
+  local alice_node
+  alice_node=$(python3 -c "import json; print(json.load(open('$T/out'))['owner_node_id'])")
+  printf 'from stdin\n' >"$T/stdin1"
+  ok bob "$PB" put greeting - --lifetime 600 <"$T/stdin1"  # not a pipe: ok must run in this shell
+  ok alice "$PC" --json get greeting
+  json_check "
+assert isinstance(d, list) and len(d) == 2, d
+by = {v['owner_user']: v for v in d}
+assert by['alice@$OVERLAY']['value'] == 'hello world'
+assert by['alice@$OVERLAY']['owner_node_id'] == '$alice_node'
+assert by['bob@$OVERLAY']['value'] == 'from stdin\n'
+assert 590 <= by['bob@$OVERLAY']['lifetime'] <= 600  # what is left of it
+for v in d:
+    assert set(v) == {'owner_user', 'owner_node_id', 'value', 'storage_time', 'lifetime'}, v
+    assert v['storage_time'] > 1600000000000"
+  cli alice "$PA" get greeting --raw
+  check_error 1 "--raw needs exactly one"
+
+  # A binary value from --file: base64 in text and JSON; --raw gives the bytes back.
+  printf '\x00\x01\xfe\xff binary' >"$T/bin"
+  ok alice "$PB" put blob --file "$T/bin"
+  ok bob "$PA" get blob
+  grep -q ": base64:AAH+/yBiaW5hcnk=$" "$T/out" || fail "binary value printed as: $(cat "$T/out")"
+  ok bob "$PA" --json get blob
+  json_check "assert d[0]['value_base64'] == 'AAH+/yBiaW5hcnk=' and 'value' not in d[0]"
+  ok bob "$PC" get blob --raw
+  cmp -s "$T/bin" "$T/out" || fail "get --raw did not give the file's bytes back"
+  # --file - reads standard input too.
+  printf 'piped' >"$T/stdin2"
+  ok alice "$PC" put piped --file - <"$T/stdin2"
+  ok bob "$PA" get piped --raw
+  [ "$(cat "$T/out")" = piped ] || fail "put --file - stored: $(cat "$T/out")"
+
+  # remove: alice's entry goes, bob's stays; then bob's; then not found (3).
+  ok alice "$PB" remove greeting
+  grep -q "removed 'greeting'" "$T/out" || fail "remove printed: $(cat "$T/out")"
+  ok alice "$PC" get greeting
+  grep -q "^bob@$OVERLAY " "$T/out" || fail "bob's value is gone: $(cat "$T/out")"
+  grep -q "^alice@" "$T/out" && fail "alice's value is still there: $(cat "$T/out")"
+  ok bob "$PA" --json remove greeting
+  json_check "assert d == {'name': 'greeting', 'removed': True}"
+  expect_error 3 "nothing stored under 'greeting'" alice "$PB" get greeting
+  cli alice "$PB" --json get greeting
+  JSON=1 check_error 3 "greeting"
+  json_check "assert d['error'] == 'not_found'"
+  expect_error 3 "never-stored" alice "$PC" get never-stored
+  # --quiet: put and remove print nothing.
+  ok alice "$PA" --quiet put q v
+  [ -s "$T/out" ] && fail "put --quiet printed: $(cat "$T/out")"
+
+  # ping: the attached peer, and the one responsible for a resource.
+  ok alice "$PA" ping
+  grep -Eq '^pong from [0-9a-f]+ in [0-9]+\.[0-9]{3} ms$' "$T/out" || fail "ping printed: $(cat "$T/out")"
+  local a_node
+  a_node=$(field a node)
+  grep -q "pong from $a_node " "$T/out" || fail "ping answered by another node than a ($a_node): $(cat "$T/out")"
+  ok bob "$PB" --json ping some-resource
+  json_check "
+assert len(d['responder_node_id']) > 0 and d['round_trip_us'] >= 0
+assert isinstance(d['round_trip_ms'], float) and d['resource'] == 'some-resource'
+assert d['peer']['address'] == '127.0.0.1:$PB', d"
+}
+
+case_typed() {
+  setup_ring
+  local me=alice@$OVERLAY
+  # An array kind (certificate-by-user: USER-MATCH) at the resource named after the user.
+  ok alice "$PA" store "$me" --kind certificate-by-user --index 0 --value first
+  grep -q "stored kind certificate-by-user at '$me' (generation [0-9]*)" "$T/out" ||
+    fail "store printed: $(cat "$T/out")"
+  ok alice "$PB" --json store "$me" --kind 0x10 --index append --value second --lifetime 900
+  json_check "assert d['resource'] == '$me' and d['kind'] == 16 and d['generation'] > 0"
+  local gen
+  gen=$(python3 -c "import json; print(json.load(open('$T/out'))['generation'])")
+  printf 'third' >"$T/v3"
+  ok alice "$PC" store "$me" --kind 16 --index 2 --file "$T/v3"
+  ok bob "$PA" fetch "$me" --kind certificate-by-user
+  [ "$(wc -l <"$T/out")" -eq 3 ] || fail "fetch printed: $(cat "$T/out")"
+  grep -Eq "^index=0 $me \([0-9a-f]+\): first$" "$T/out" || fail "fetch printed: $(cat "$T/out")"
+  grep -Eq "^index=1 $me \([0-9a-f]+\): second$" "$T/out" || fail "fetch printed: $(cat "$T/out")"
+  ok bob "$PB" --json fetch "$me" --kind certificate-by-user --index 1-2
+  json_check "
+assert d['resource'] == '$me' and d['kind'] == 16 and d['model'] == 'array'
+assert d['generation'] > $gen
+items = d['items']
+assert [i['index'] for i in items] == [1, 2], items
+assert [i['value'] for i in items] == ['second', 'third'], items
+assert 890 <= items[0]['lifetime'] <= 900 and items[0]['exists'] is True
+assert items[0]['signer_user'] == '$me' and len(items[0]['signer_node_id']) > 0"
+  ok bob "$PC" --json fetch "$me" --kind certificate-by-user --index 0 --index 2
+  json_check "assert [i['index'] for i in d['items'] if i['exists']] == [0, 2], d"
+  ok bob "$PC" stat "$me" --kind certificate-by-user --index 0
+  grep -Eq '^generation=[0-9]+$' "$T/out" || fail "stat printed: $(cat "$T/out")"
+  grep -Eq "^index=0 length=5 hash=" "$T/out" || fail "stat printed: $(cat "$T/out")"
+  ok bob "$PC" --json stat "$me" --kind certificate-by-user
+  json_check "
+items = {i['index']: i for i in d['items']}
+assert items[0]['value_length'] == 5 and items[2]['value_length'] == 5
+assert 'value' not in items[0]
+import hashlib, struct  # RFC 6940 7.4.3.2: SHA-256 over the value with its uint32 length
+assert items[0]['hash'] == hashlib.sha256(struct.pack('>I', 5) + b'first').hexdigest(), items[0]"
+  ok bob "$PA" find "$me" --kind certificate-by-user
+  grep -Eq '^[0-9a-f]+$' "$T/out" || fail "find printed: $(cat "$T/out")"
+  ok bob "$PA" --json find "$me" --kind certificate-by-user
+  json_check "assert d['kind'] == 16 and len(d['resource_id']) > 0"
+
+  # A stale --generation is refused: exit 1, generation conflict.
+  expect_error 1 "" alice "$PA" store "$me" --kind certificate-by-user --index 0 --value x --generation 1
+  cli alice "$PA" --json store "$me" --kind certificate-by-user --index 0 --value x --generation 1
+  JSON=1 check_error 1 ""
+  json_check "assert d['error'] == 'generation_conflict', d"
+
+  # remove-item: index 1 goes; a fetch of only index 1 then finds nothing (3).
+  ok alice "$PB" remove-item "$me" --kind certificate-by-user --index 1
+  grep -q "removed 1 item of kind certificate-by-user" "$T/out" || fail "remove-item printed: $(cat "$T/out")"
+  ok bob "$PC" fetch "$me" --kind certificate-by-user
+  grep -q "index=1 " "$T/out" && fail "index 1 is still there: $(cat "$T/out")"
+  [ "$(wc -l <"$T/out")" -eq 2 ] || fail "fetch after remove-item printed: $(cat "$T/out")"
+  expect_error 3 "no value of kind certificate-by-user" bob "$PA" fetch "$me" --kind certificate-by-user --index 1
+  ok alice "$PA" --json remove-item "$me" --kind certificate-by-user --index 0 --index 2
+  json_check "assert d['removed'] == 2 and d['kind'] == 16"
+  expect_error 3 "no value" bob "$PB" stat "$me" --kind certificate-by-user
+
+  # The generic kind is a dictionary keyed by the writer's Node-ID: store and fetch by key.
+  ok alice "$PA" --json put mine v0
+  local node
+  node=$(python3 -c "import json; print(json.load(open('$T/out'))['owner_node_id'])")
+  ok alice "$PB" store mine --kind generic --dict-key "hex:$node" --value typed
+  ok bob "$PC" get mine --raw
+  [ "$(cat "$T/out")" = typed ] || fail "typed store to the generic kind gave: $(cat "$T/out")"
+  ok bob "$PA" fetch mine --kind generic --dict-key "hex:$node"
+  grep -Eq "^key=hex:$node alice@$OVERLAY \($node\): typed$" "$T/out" || fail "fetch by key printed: $(cat "$T/out")"
+  ok bob "$PA" --json fetch mine --kind 0xf0000101
+  json_check "
+assert d['model'] == 'dictionary'
+assert len(d['items']) == 1 and d['items'][0]['key_hex'] == '$node', d
+assert d['items'][0]['value'] == 'typed'"
+  ok bob "$PB" --json stat mine --kind generic
+  json_check "assert d['items'][0]['key_hex'] == '$node' and d['items'][0]['value_length'] == 5"
+  ok alice "$PC" remove-item mine --kind generic --dict-key "hex:$node"
+  expect_error 3 "nothing stored under 'mine'" bob "$PA" get mine
+}
+
+case_refused() {
+  setup_ring
+  # Forbidden: USER-MATCH kind at a resource not named after the user (4), and the generic kind
+  # with a key that is not the writer's Node-ID.
+  expect_error 4 "" alice "$PA" store "bob@$OVERLAY" --kind certificate-by-user --index 0 --value x
+  grep -qi "forbidden" "$T/err" || fail "no 'forbidden' in: $(cat "$T/err")"
+  cli alice "$PB" --json store not-alice --kind certificate-by-node --index 0 --value x
+  JSON=1 check_error 4 ""
+  json_check "assert d['error'] == 'forbidden', d"
+  expect_error 4 "" alice "$PC" store name --kind generic --dict-key someone-else --value x
+
+  # Too large: one byte over the generic kind's max-size from overlay.xml (7); exactly max works.
+  local max
+  max=$(python3 - "$T/ca/overlay.xml" <<'EOF'
+import re, sys
+doc = open(sys.argv[1]).read()
+for m in re.finditer(r'<kind\s(.*?)</kind>', doc, re.S):
+    body = m.group(0)
+    if re.search(r'id="(0x)?f0000101"|id="4026532097"', body, re.I):
+        print(re.search(r'<max-size>\s*(\d+)\s*</max-size>', body).group(1))
+        break
+EOF
+  )
+  [ -n "$max" ] || fail "no max-size of the generic kind in overlay.xml: $(grep -n kind "$T/ca/overlay.xml" | head)"
+  head -c "$max" /dev/zero | tr '\0' 'x' >"$T/max"
+  ok alice "$PA" put big --file "$T/max"
+  head -c "$((max + 1))" /dev/zero | tr '\0' 'x' >"$T/over"
+  expect_error 7 "$max" alice "$PA" put big --file "$T/over"
+  cli alice "$PB" --json put big --file "$T/over"
+  JSON=1 check_error 7 ""
+  json_check "assert d['error'] == 'too_large', d"
+  ok bob "$PC" get big --raw
+  cmp -s "$T/max" "$T/out" || fail "the value of max-size bytes did not survive"
+
+  # A kind the overlay does not define (7).
+  expect_error 7 "not in the overlay configuration" alice "$PA" fetch r --kind 0x12345
+  # Not found (3): find with nothing there, fetch of an empty resource.
+  expect_error 3 "no data" alice "$PB" find empty-resource --kind certificate-by-node
+  expect_error 3 "no value" alice "$PB" fetch empty-resource --kind sip-registration
+  cli alice "$PB" --json fetch empty-resource --kind generic
+  JSON=1 check_error 3 "no value"
+  json_check "assert d['error'] == 'not_found', d"
+}
+
+case "$CASE" in
+  usage) case_usage ;;
+  offline) case_offline ;;
+  putget) case_putget ;;
+  typed) case_typed ;;
+  refused) case_refused ;;
+  *) fail "unknown case" ;;
+esac
+echo "PASS [$CASE]"
