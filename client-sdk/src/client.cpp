@@ -84,23 +84,24 @@ struct error error_of(const pr::error_response& e) {
 class callback_thread {
  public:
   void start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([s = state_] { run(*s); });
   }
   void post(std::function<void()> f) {
     {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(f));
+      std::lock_guard lock(state_->mutex);
+      state_->queue.push_back(std::move(f));
     }
-    cv_.notify_one();
+    state_->cv.notify_one();
   }
   /// Runs what is queued, then ends the thread; joins it unless called on it (then detaches:
-  /// the thread ends by itself once the current callback returns).
+  /// once the current callback returns, the thread runs what is still queued and ends by
+  /// itself). Call once.
   void finish() {
     {
-      std::lock_guard lock(mutex_);
-      finishing_ = true;
+      std::lock_guard lock(state_->mutex);
+      state_->finishing = true;
     }
-    cv_.notify_one();
+    state_->cv.notify_one();
     if (!thread_.joinable()) return;
     if (std::this_thread::get_id() == thread_.get_id()) {
       thread_.detach();
@@ -108,29 +109,31 @@ class callback_thread {
       thread_.join();
     }
   }
-  bool on_this_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
 
  private:
-  void run() {
-    thread_id_ = std::this_thread::get_id();
+  // Shared with the thread: a callback may destroy the client (and this object with it) while
+  // the thread still has to return from that callback and drain the queue.
+  struct state {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<std::function<void()>> queue;
+    bool finishing = false;
+  };
+  static void run(state& s) {
     for (;;) {
       std::function<void()> f;
       {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return finishing_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        f = std::move(queue_.front());
-        queue_.pop_front();
+        std::unique_lock lock(s.mutex);
+        s.cv.wait(lock, [&s] { return s.finishing || !s.queue.empty(); });
+        if (s.queue.empty()) return;
+        f = std::move(s.queue.front());
+        s.queue.pop_front();
       }
       f();
     }
   }
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool finishing_ = false;
+  std::shared_ptr<state> state_ = std::make_shared<state>();
   std::thread thread_;
-  std::atomic<std::thread::id> thread_id_{};
 };
 
 }  // namespace
@@ -220,6 +223,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       me->io_thread_id = std::this_thread::get_id();
       try {
         me->io.run();
+        // Handlers posted after the stop each hold the client, which owns the io_context: run
+        // them now (they answer errc::stopped) so that no cycle outlives this thread.
+        me->io.restart();
+        me->io.poll();
       } catch (const std::exception& e) {
         if (me->options.log) me->options.log(std::string("I/O thread: ") + e.what());
       }
@@ -242,7 +249,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     }
   }
 
-  /// Stops: fails what is in flight with errc::stopped, closes the link, ends both threads.
+  /// Stops: fails what is in flight with errc::stopped, closes the link, ends the I/O thread.
   /// Safe from any thread, including the callback thread and the I/O thread.
   void shutdown() {
     auto me = shared_from_this();
@@ -271,6 +278,12 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         io_thread.join();
       }
     }
+  }
+
+  /// Shuts down, then ends the callback thread (after the callbacks queued). The callback thread
+  /// outlives stop(): callback forms called after it still get errc::stopped through it.
+  void destroy() {
+    shutdown();
     if (!options.dispatcher) callbacks.finish();
   }
 
@@ -392,8 +405,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 
   /// Every 50 ms: operations past their deadline fail; keepalive Pings.
+  ///
+  /// Holds no reference to the client: shutdown stops the io_context with this coroutine
+  /// possibly suspended in it, and a reference held there would keep the client (which owns the
+  /// io_context) alive forever. It only resumes inside io.run(), whose thread holds one.
   asio::awaitable<void> sweep_loop() {
-    auto keep_alive = shared_from_this();
     asio::steady_timer timer(io);
     while (!stopped) {
       timer.expires_after(std::chrono::milliseconds(50));
@@ -639,14 +655,16 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 
   /// Runs `start(impl&)` on the I/O thread. Once the client is stopping, `done` gets
-  /// errc::stopped at once on the caller's thread instead (the I/O thread may be gone). The check
-  /// and the post share the lock shutdown() posts under, so nothing posted is left unanswered.
+  /// errc::stopped instead (the I/O thread may be gone): at once for the blocking forms, through
+  /// the dispatcher for the callback forms (never on the caller's stack, which may hold a lock
+  /// the callback takes). The check and the post share the lock shutdown() posts under, so
+  /// nothing posted is left unanswered.
   template <class T, class F>
-  void on_io(const client::callback<T>& done, F&& start) {
+  void on_io(const client::callback<T>& done, bool direct, F&& start) {
     std::unique_lock lock(state_mutex);
     if (shutting_down) {
       lock.unlock();
-      done(result<T>(errc::stopped, "the client was stopped"));
+      deliver_result<T>(done, result<T>(errc::stopped, "the client was stopped"), direct);
       return;
     }
     asio::post(io, [me = shared_from_this(), f = std::forward<F>(start)]() mutable { f(*me); });
@@ -711,7 +729,7 @@ result<std::unique_ptr<client>> client::create(client_options options) {
 client::client(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 
 client::~client() {
-  if (impl_) impl_->shutdown();
+  if (impl_) impl_->destroy();
 }
 
 void client::stop() { impl_->shutdown(); }
@@ -766,7 +784,7 @@ std::variant<Answer, struct error> answer_of(impl& self, const pr::message& m,
 void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item> items,
                  store_options options, bool tombstones, callback<std::uint64_t> done,
                  bool direct) {
-  p.on_io(done, [res = std::move(res), kind, items = std::move(items), options, tombstones,
+  p.on_io(done, direct, [res = std::move(res), kind, items = std::move(items), options, tombstones,
                  done, direct](impl& self) mutable {
     auto req = self.make_store(res, kind, items, options, tombstones);
     if (auto* e = std::get_if<struct error>(&req)) {
@@ -791,7 +809,7 @@ void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item>
 /// Fetch (values) or Stat (lengths and hashes) of one kind.
 void start_fetch(impl& p, std::string res, std::uint32_t kind, selection which, bool stat,
                  callback<kind_data> done, bool direct) {
-  p.on_io(done, [res = std::move(res), kind, which = std::move(which), stat, done,
+  p.on_io(done, direct, [res = std::move(res), kind, which = std::move(which), stat, done,
                  direct](impl& self) mutable {
     if (!self.body_context.model_of(kind)) {
       self.deliver_result<kind_data>(done, unknown_kind_error(kind), direct);
@@ -819,7 +837,7 @@ void start_fetch(impl& p, std::string res, std::uint32_t kind, selection which, 
 void start_find(impl& p, std::string res, std::uint32_t kind,
                 callback<std::optional<std::string>> done, bool direct) {
   using found = std::optional<std::string>;
-  p.on_io(done, [res = std::move(res), kind, done, direct](impl& self) mutable {
+  p.on_io(done, direct, [res = std::move(res), kind, done, direct](impl& self) mutable {
     if (!self.body_context.model_of(kind)) {
       self.deliver_result<found>(done, unknown_kind_error(kind).error(), direct);
       return;
@@ -844,7 +862,7 @@ void start_find(impl& p, std::string res, std::uint32_t kind,
 }
 
 void start_ping(impl& p, std::string res, callback<ping_info> done, bool direct) {
-  p.on_io(done, [res = std::move(res), done, direct](impl& self) mutable {
+  p.on_io(done, direct, [res = std::move(res), done, direct](impl& self) mutable {
     std::vector<pr::destination> dest;
     if (!res.empty()) {
       dest.push_back(pr::to_destination(self.resource_of(res)));

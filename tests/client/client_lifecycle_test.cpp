@@ -1,0 +1,318 @@
+// The client's life: stop, no reachable peer, stop while attaching, destruction from inside its
+// own callbacks, many create/destroy cycles, and a dispatcher of the application's own.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "client_fixture.hpp"
+
+using namespace p2psip;
+using namespace std::chrono_literals;
+using client::to_bytes;
+using test::awaited;
+using test::why;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+long long ms_since(steady::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
+}
+
+/// A dispatcher that queues callbacks for the test thread to run.
+class test_queue {
+ public:
+  client::dispatcher dispatcher() {
+    return [this](std::function<void()> f) {
+      {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(f));
+      }
+      cv_.notify_all();
+    };
+  }
+  /// Runs callbacks on this thread until `done()` or the timeout; false on timeout.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    const auto until = steady::now() + timeout;
+    while (!done()) {
+      std::function<void()> f;
+      {
+        std::unique_lock lock(mutex_);
+        if (!cv_.wait_until(lock, until, [this] { return !queue_.empty(); })) return false;
+        f = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      ++ran_;
+      f();
+    }
+    return true;
+  }
+  int ran() const { return ran_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  int ran_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("client lifecycle: stop fails everything with errc::stopped, without hanging") {
+  test::overlay_fixture f(1);
+  auto alice = f.attach("alice", 0);
+  auto put = alice->put("x", to_bytes("1"));
+  REQUIRE_MESSAGE(put.has_value(), why(put));
+
+  // Operations in flight at the stop end one way or the other.
+  std::vector<std::unique_ptr<awaited<void>>> in_flight;
+  for (int i = 0; i < 20; ++i) {
+    in_flight.push_back(std::make_unique<awaited<void>>());
+    alice->put_async("y" + std::to_string(i), to_bytes("2"), 60, in_flight.back()->callback());
+  }
+  const auto t0 = steady::now();
+  alice->stop();
+  CHECK(ms_since(t0) < 3000);
+  for (auto& a : in_flight) {
+    auto r = a->get(5s);
+    if (!r) CHECK(r.code() == client::errc::stopped);
+  }
+
+  CHECK(alice->put("x", to_bytes("2")).code() == client::errc::stopped);
+  CHECK(alice->get("x").code() == client::errc::stopped);
+  CHECK(alice->ping().code() == client::errc::stopped);
+  CHECK(alice->wait_attached(1s).code() == client::errc::stopped);
+  CHECK_FALSE(alice->attached_peer().has_value());
+  // The callback forms answer too, through the dispatcher, not on the caller's stack.
+  awaited<void> put_async;
+  const auto caller = std::this_thread::get_id();
+  std::atomic<bool> on_caller{false};
+  alice->put_async("x", to_bytes("3"), 60, [&, cb = put_async.callback()](client::result<void> r) {
+    on_caller = std::this_thread::get_id() == caller;
+    cb(std::move(r));
+  });
+  CHECK(put_async.get(5s).code() == client::errc::stopped);
+  CHECK_FALSE(on_caller.load());
+  awaited<client::kind_data> fetch_async;
+  alice->fetch_async("x", test::generic_kind, client::selection::all(), fetch_async.callback());
+  CHECK(fetch_async.get(5s).code() == client::errc::stopped);
+  alice->stop();  // idempotent
+  alice.reset();
+}
+
+TEST_CASE("client lifecycle: no reachable peer") {
+  test::overlay_fixture f(0);
+  const auto nowhere = test::closed_port_address();
+  auto o = f.options("alice", {nowhere});
+  o.operation_timeout = 1500ms;
+  o.request_timeout = 1000ms;
+  std::atomic<int> opening{0};
+  o.log = [&](std::string_view line) {
+    if (line.find("opening link") != std::string_view::npos) ++opening;
+  };
+  auto c = client::client::create(o);
+  REQUIRE_MESSAGE(c.has_value(), why(c));
+  auto& alice = **c;
+
+  auto t0 = steady::now();
+  CHECK(alice.wait_attached(500ms).code() == client::errc::no_peer);
+  CHECK(ms_since(t0) >= 450);
+  t0 = steady::now();
+  auto put = alice.put("x", to_bytes("1"));
+  const auto put_ms = ms_since(t0);
+  CHECK(put.code() == client::errc::no_peer);
+  CHECK(put_ms >= 1000);
+  CHECK(put_ms < 5000);
+  awaited<std::vector<client::owned_value>> got;
+  alice.get_async("x", got.callback());
+  CHECK(got.get(10s).code() == client::errc::no_peer);
+
+  // How often the client-role core reopens a link to an unreachable peer list.
+  const int before = opening.load();
+  std::this_thread::sleep_for(2s);
+  const int in_two_seconds = opening.load() - before;
+  MESSAGE("'opening link' lines in 2 s with every peer unreachable: " << in_two_seconds);
+  t0 = steady::now();
+  c->reset();
+  CHECK(ms_since(t0) < 3000);
+}
+
+TEST_CASE("client lifecycle: stop while attaching") {
+  test::overlay_fixture f(1);
+  for (int i = 0; i < 3; ++i) {
+    auto c = client::client::create(f.options("alice", 0));
+    REQUIRE_MESSAGE(c.has_value(), why(c));
+    awaited<void> put;
+    (*c)->put_async("x", to_bytes("1"), 60, put.callback());
+    const auto t0 = steady::now();
+    (*c)->stop();
+    CHECK(ms_since(t0) < 3000);
+    auto r = put.get(5s);
+    if (!r) CHECK(r.code() == client::errc::stopped);
+  }
+  // With only an unreachable peer, still attaching forever.
+  auto o = f.options("alice", {test::closed_port_address()});
+  auto c = client::client::create(o);
+  REQUIRE_MESSAGE(c.has_value(), why(c));
+  awaited<void> put;
+  (*c)->put_async("x", to_bytes("1"), 60, put.callback());
+  std::this_thread::sleep_for(200ms);
+  const auto t0 = steady::now();
+  c->reset();
+  CHECK(ms_since(t0) < 3000);
+  CHECK(put.get(5s).code() == client::errc::stopped);
+}
+
+TEST_CASE("client lifecycle: destroy the client from inside its own callback") {
+  test::overlay_fixture f(1);
+
+  SUBCASE("default callback thread") {
+    auto holder = std::make_shared<std::unique_ptr<client::client>>(f.attach("alice", 0));
+    auto& c = **holder;
+    // Several callbacks queued behind the one that destroys the client.
+    std::vector<std::unique_ptr<awaited<void>>> others;
+    awaited<void> destroyed;
+    // The destroying callback waits until the others are started (`c` is used until then).
+    std::promise<void> go;
+    std::shared_future<void> started = go.get_future().share();
+    c.put_async("x", to_bytes("1"), 60,
+                [holder, started, cb = destroyed.callback()](client::result<void> r) {
+                  (void)started.wait_for(10s);
+                  holder->reset();  // destroys the client on its own callback thread
+                  cb(std::move(r));
+                });
+    for (int i = 0; i < 5; ++i) {
+      others.push_back(std::make_unique<awaited<void>>());
+      c.put_async("y", to_bytes("2"), 60, others.back()->callback());
+    }
+    go.set_value();
+    auto r = destroyed.get(20s);
+    REQUIRE_MESSAGE(r.has_value(), why(r));
+    for (auto& o : others) {
+      auto ro = o->get(20s);
+      if (!ro) CHECK(ro.code() == client::errc::stopped);
+    }
+  }
+  SUBCASE("a blocking call, then destruction, from the callback thread") {
+    auto holder = std::make_shared<std::unique_ptr<client::client>>(f.attach("alice", 0));
+    awaited<void> done;
+    (*holder)->put_async("x", to_bytes("1"), 60,
+                         [holder, cb = done.callback()](client::result<void> r) mutable {
+                           // A blocking call on the callback thread works (not the I/O thread).
+                           auto got = (*holder)->get("x");
+                           holder->reset();
+                           cb(got ? std::move(r) : client::result<void>(got.error()));
+                         });
+    auto r = done.get(20s);
+    CHECK_MESSAGE(r.has_value(), why(r));
+  }
+  SUBCASE("an inline dispatcher: the callback runs on the I/O thread") {
+    auto o = f.options("alice", 0);
+    o.dispatcher = [](std::function<void()> fn) { fn(); };
+    auto holder = std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
+    awaited<void> done;
+    (*holder)->put_async("x", to_bytes("1"), 60,
+                         [holder, cb = done.callback()](client::result<void> r) mutable {
+                           // Blocking here would wait for this very thread.
+                           auto got = (*holder)->get("x");
+                           const bool refused = got.code() == client::errc::would_deadlock;
+                           holder->reset();
+                           cb(refused ? std::move(r)
+                                      : client::result<void>(client::errc::overlay_error,
+                                                             "a blocking call was not refused"));
+                         });
+    auto r = done.get(20s);
+    CHECK_MESSAGE(r.has_value(), why(r));
+  }
+  SUBCASE("a queue dispatcher run by the test thread") {
+    test_queue q;
+    auto o = f.options("alice", 0);
+    o.dispatcher = q.dispatcher();
+    auto holder = std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
+    bool finished = false;
+    (*holder)->put_async("x", to_bytes("1"), 60, [holder, &finished](client::result<void> r) {
+      CHECK_MESSAGE(r.has_value(), why(r));
+      holder->reset();
+      finished = true;
+    });
+    CHECK(q.run_until([&] { return finished; }, 20s));
+  }
+}
+
+TEST_CASE("client lifecycle: 20 create/destroy cycles") {
+  test::overlay_fixture f(1);
+  const auto t0 = steady::now();
+  for (int i = 0; i < 20; ++i) {
+    auto c = client::client::create(f.options("alice", 0));
+    REQUIRE_MESSAGE(c.has_value(), why(c));
+    if (i % 2 == 0) {
+      // Used, then destroyed.
+      auto put = (*c)->put("cycle", to_bytes(std::to_string(i)));
+      REQUIRE_MESSAGE(put.has_value(), why(put));
+      awaited<std::vector<client::owned_value>> got;
+      (*c)->get_async("cycle", got.callback());
+      auto g = got.get(20s);
+      REQUIRE_MESSAGE(g.has_value(), why(g));
+    } else {
+      // Destroyed at once, maybe before it attached, with an operation in flight.
+      awaited<void> put;
+      (*c)->put_async("cycle", to_bytes(std::to_string(i)), 60, put.callback());
+      c->reset();
+      auto r = put.get(5s);
+      if (!r) CHECK(r.code() == client::errc::stopped);
+    }
+  }
+  MESSAGE("20 cycles took " << ms_since(t0) << " ms");
+}
+
+TEST_CASE("client lifecycle: a custom dispatcher receives every callback") {
+  test::overlay_fixture f(1);
+  test_queue q;
+  auto o = f.options("alice", 0);
+  o.dispatcher = q.dispatcher();
+  auto alice = test::overlay_fixture::attach(o);
+  const auto test_thread = std::this_thread::get_id();
+  int answered = 0;
+  int wrong_thread = 0;
+  int failed = 0;
+  auto count = [&](bool ok) {
+    ++answered;
+    if (!ok) ++failed;
+    if (std::this_thread::get_id() != test_thread) ++wrong_thread;
+  };
+  constexpr int n = 10;
+  for (int i = 0; i < n; ++i) {
+    alice->put_async("q" + std::to_string(i), to_bytes("v"), 60,
+                     [&](client::result<void> r) { count(r.has_value()); });
+    alice->get_async("q" + std::to_string(i),
+                     [&](client::result<std::vector<client::owned_value>> r) {
+                       count(r.has_value());
+                     });
+    alice->ping_async({}, [&](client::result<client::ping_info> r) { count(r.has_value()); });
+  }
+  // Errors come through the dispatcher too.
+  alice->fetch_async("q", 12345, client::selection::all(),
+                     [&](client::result<client::kind_data> r) {
+                       count(r.code() == client::errc::unknown_kind);
+                     });
+  // A blocking call made while callbacks wait in the queue does not need the queue.
+  auto put = alice->put("blocking", to_bytes("v"));
+  CHECK_MESSAGE(put.has_value(), why(put));
+  CHECK(q.run_until([&] { return answered == 3 * n + 1; }, 20s));
+  CHECK(answered == 3 * n + 1);
+  CHECK(failed == 0);
+  CHECK(wrong_thread == 0);
+  CHECK(q.ran() == 3 * n + 1);
+  // After stop, an async call's errc::stopped comes through the dispatcher as well.
+  alice->stop();
+  bool stopped = false;
+  alice->ping_async({}, [&](client::result<client::ping_info> r) {
+    stopped = r.code() == client::errc::stopped;
+  });
+  CHECK(q.run_until([&] { return stopped; }, 5s));
+}

@@ -1,0 +1,518 @@
+// The C API (p2psip_client.h) against a real 3-peer overlay: every function, its error codes,
+// the callback forms, an application dispatcher, and destroying a client from its own callback.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <p2psip/client/p2psip_client.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process_overlay.hpp"
+
+namespace {
+
+constexpr uint32_t sip_registration = 1;
+const std::string domain = "@test.p2psip.example";
+
+/// One overlay for the whole run (peers take a few seconds to form a ring).
+p2psip::test::process_overlay& overlay() {
+  // Destroyed at exit, which stops the peers.
+  static p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  static const bool started = (o.start_ring(3), true);
+  (void)started;
+  return o;
+}
+
+/// Options for `user` attached to peer `peer`; the strings live in the returned holder.
+struct options_holder {
+  std::string config, cert, key, peer;
+  const char* peers[1] = {nullptr};
+  p2psip_client_options o{};
+};
+std::unique_ptr<options_holder> options_for(const std::string& user, std::size_t peer) {
+  auto& ov = overlay();
+  ov.enroll(user);
+  auto h = std::make_unique<options_holder>();
+  h->config = ov.config_file().string();
+  h->cert = ov.cert_of(user).string();
+  h->key = ov.key_of(user).string();
+  h->peer = ov.peers().at(peer).address;
+  p2psip_client_options_init(&h->o);
+  h->o.config_file = h->config.c_str();
+  h->o.certificate_file = h->cert.c_str();
+  h->o.key_file = h->key.c_str();
+  h->peers[0] = h->peer.c_str();
+  h->o.peers = h->peers;
+  h->o.peer_count = 1;
+  h->o.operation_timeout_ms = 20000;
+  h->o.request_timeout_ms = 5000;
+  return h;
+}
+
+struct client_deleter {
+  void operator()(p2psip_client* c) const { p2psip_client_destroy(c); }
+};
+using client_ptr = std::unique_ptr<p2psip_client, client_deleter>;
+
+client_ptr attach(const std::string& user, std::size_t peer) {
+  auto h = options_for(user, peer);
+  p2psip_client* c = nullptr;
+  p2psip_error err{};
+  REQUIRE_MESSAGE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK, err.message);
+  REQUIRE(c != nullptr);
+  p2psip_peer_info info{};
+  REQUIRE_MESSAGE(p2psip_client_wait_attached(c, 10000, &info, &err) == P2PSIP_OK, err.message);
+  CHECK(std::string(info.address) == overlay().peers().at(peer).address);
+  CHECK(std::strlen(info.node_id) > 0);
+  return client_ptr(c);
+}
+
+std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+std::vector<uint8_t> hex_bytes(const std::string& s) {
+  std::vector<uint8_t> out;
+  for (std::size_t i = 0; i + 1 < s.size(); i += 2) {
+    out.push_back(static_cast<uint8_t>(std::stoul(s.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+/// Waits for a callback: `done()` once, from any thread.
+struct waiter {
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  p2psip_errc code = P2PSIP_ERR_INTERNAL;
+  std::string message;
+  std::thread::id thread;
+  void done(const p2psip_error* err) {
+    std::lock_guard lock(m);
+    code = err->code;
+    message = err->message;
+    thread = std::this_thread::get_id();
+    finished = true;
+    cv.notify_all();
+  }
+  bool wait(std::chrono::seconds s = std::chrono::seconds(30)) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, s, [this] { return finished; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("c api: create reports errors as codes and messages") {
+  p2psip_client* c = reinterpret_cast<p2psip_client*>(0x1);
+  p2psip_error err{};
+  CHECK(p2psip_client_create(nullptr, &c, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(c == nullptr);
+  CHECK(err.code == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::strlen(err.message) > 0);
+
+  auto h = options_for("alice", 0);
+  CHECK(p2psip_client_create(&h->o, nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+
+  auto bad_peer = options_for("alice", 0);
+  const char* nonsense[] = {"not-an-address"};
+  bad_peer->o.peers = nonsense;
+  CHECK(p2psip_client_create(&bad_peer->o, &c, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(err.message).find("not-an-address") != std::string::npos);
+
+  auto missing = options_for("alice", 0);
+  missing->o.config_file = "/nonexistent/overlay.xml";
+  CHECK(p2psip_client_create(&missing->o, &c, &err) == P2PSIP_ERR_BAD_CONFIGURATION);
+  CHECK(c == nullptr);
+
+  auto zero = options_for("alice", 0);
+  zero->o.operation_timeout_ms = 0;
+  CHECK(p2psip_client_create(&zero->o, &c, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+
+  // Without an error struct the code still comes back.
+  CHECK(p2psip_client_create(&missing->o, &c, nullptr) == P2PSIP_ERR_BAD_CONFIGURATION);
+  CHECK(std::string(p2psip_errc_message(P2PSIP_ERR_TIMEOUT)).size() > 0);
+  CHECK(std::string(p2psip_errc_message(static_cast<p2psip_errc>(77))) == "unknown error code");
+  p2psip_client_destroy(nullptr);
+}
+
+TEST_CASE("c api: no peer to attach to") {
+  auto h = options_for("alice", 0);
+  const char* dead[] = {"127.0.0.1:1"};
+  h->o.peers = dead;
+  h->o.operation_timeout_ms = 1000;
+  p2psip_client* c = nullptr;
+  p2psip_error err{};
+  REQUIRE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK);
+  CHECK(p2psip_client_wait_attached(c, 300, nullptr, &err) == P2PSIP_ERR_NO_PEER);
+  CHECK(p2psip_client_attached_peer(c, nullptr) == 0);
+  const auto put = p2psip_client_put(c, "x", nullptr, 0, 60, &err);
+  CHECK(put == P2PSIP_ERR_NO_PEER);
+  p2psip_client_destroy(c);
+}
+
+TEST_CASE("c api: put, get and remove across peers") {
+  auto alice = attach("alice", 0);
+  auto bob = attach("bob", 1);
+  char alice_id[P2PSIP_ID_HEX_SIZE];
+  p2psip_client_node_id(alice.get(), alice_id);
+  p2psip_error err{};
+  const auto v = bytes_of("hello from alice");
+  REQUIRE_MESSAGE(p2psip_client_put(alice.get(), "c-greeting", v.data(), v.size(), 600, &err) ==
+                      P2PSIP_OK,
+                  err.message);
+  CHECK(err.code == P2PSIP_OK);
+  CHECK(err.message[0] == '\0');
+
+  p2psip_owned_value* values = nullptr;
+  size_t count = 0;
+  REQUIRE_MESSAGE(p2psip_client_get(bob.get(), "c-greeting", &values, &count, &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(count == 1);
+  CHECK(std::string(reinterpret_cast<const char*>(values[0].value), values[0].value_size) ==
+        "hello from alice");
+  CHECK(std::string(values[0].owner_node_id) == alice_id);
+  CHECK(std::string(values[0].owner_user) == "alice" + domain);
+  CHECK(values[0].lifetime <= 600);  // the peer sends what remains
+  CHECK(values[0].lifetime >= 590);
+  CHECK(values[0].storage_time > 0);
+  p2psip_values_free(values);
+
+  // An empty value, then nothing stored under another name (not an error).
+  REQUIRE(p2psip_client_put(bob.get(), "c-empty", nullptr, 0, 600, &err) == P2PSIP_OK);
+  REQUIRE(p2psip_client_get(alice.get(), "c-empty", &values, &count, &err) == P2PSIP_OK);
+  REQUIRE(count == 1);
+  CHECK(values[0].value_size == 0);
+  p2psip_values_free(values);
+  REQUIRE(p2psip_client_get(alice.get(), "c-nothing-here", &values, &count, &err) == P2PSIP_OK);
+  CHECK(count == 0);
+  CHECK(values == nullptr);
+
+  REQUIRE_MESSAGE(p2psip_client_remove(alice.get(), "c-greeting", &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(p2psip_client_get(bob.get(), "c-greeting", &values, &count, &err) == P2PSIP_OK);
+  CHECK(count == 0);
+  p2psip_values_free(values);
+
+  // Bad arguments: no request is sent.
+  CHECK(p2psip_client_put(alice.get(), nullptr, v.data(), v.size(), 60, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_put(alice.get(), "x", nullptr, 3, 60, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_get(nullptr, "x", &values, &count, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_get(alice.get(), "x", nullptr, &count, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  const std::vector<uint8_t> big(5000, 'x');
+  CHECK(p2psip_client_put(alice.get(), "x", big.data(), big.size(), 60, &err) ==
+        P2PSIP_ERR_TOO_LARGE);
+}
+
+TEST_CASE("c api: typed dictionary store, fetch, stat, find, remove_items, ping") {
+  auto alice = attach("alice", 2);
+  char id[P2PSIP_ID_HEX_SIZE];
+  p2psip_client_node_id(alice.get(), id);
+  const auto key = hex_bytes(id);
+  // A SipRegistration of type uri (RFC 7904): type, length, then the URI with its length.
+  const std::vector<uint8_t> value{1, 0, 11, 0, 9, 's', 'i', 'p', ':', 'a', '@', 'b', '.', 'c'};
+  p2psip_data_model model = P2PSIP_SINGLE_VALUE;
+  REQUIRE(p2psip_client_model_of(alice.get(), sip_registration, &model) == 1);
+  CHECK(model == P2PSIP_DICTIONARY);
+  CHECK(p2psip_client_model_of(alice.get(), 4242, &model) == 0);
+
+  const std::string aor = "alice" + domain;
+  p2psip_item item{};
+  item.key = key.data();
+  item.key_size = key.size();
+  item.value = value.data();
+  item.value_size = value.size();
+  p2psip_store_options so{300, 0};
+  uint64_t generation = 0;
+  p2psip_error err{};
+  REQUIRE_MESSAGE(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, &item, 1, &so,
+                                      &generation, &err) == P2PSIP_OK,
+                  err.message);
+  CHECK(generation > 0);
+
+  p2psip_kind_data* data = nullptr;
+  REQUIRE_MESSAGE(p2psip_client_fetch(alice.get(), aor.c_str(), sip_registration, nullptr, &data,
+                                      &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(data != nullptr);
+  CHECK(data->kind == sip_registration);
+  CHECK(data->model == P2PSIP_DICTIONARY);
+  CHECK(data->generation == generation);
+  REQUIRE(data->count == 1);
+  CHECK(data->items[0].exists == 1);
+  CHECK(std::vector<uint8_t>(data->items[0].key, data->items[0].key + data->items[0].key_size) ==
+        key);
+  CHECK(std::vector<uint8_t>(data->items[0].value,
+                             data->items[0].value + data->items[0].value_size) == value);
+  CHECK(data->items[0].lifetime <= 300);  // what remains
+  CHECK(data->items[0].lifetime >= 290);
+  CHECK(std::string(data->items[0].signer_node_id) == id);
+  CHECK(std::string(data->items[0].signer_user) == aor);
+  p2psip_kind_data_free(data);
+
+  // By key: ours, and one nobody stored.
+  const std::vector<uint8_t> other(key.size(), 0x42);
+  p2psip_key keys[] = {{key.data(), key.size()}, {other.data(), other.size()}};
+  p2psip_selection which{nullptr, 0, keys, 1};
+  REQUIRE(p2psip_client_fetch(alice.get(), aor.c_str(), sip_registration, &which, &data, &err) ==
+          P2PSIP_OK);
+  CHECK(data->count == 1);
+  p2psip_kind_data_free(data);
+
+  REQUIRE(p2psip_client_stat(alice.get(), aor.c_str(), sip_registration, nullptr, &data, &err) ==
+          P2PSIP_OK);
+  REQUIRE(data->count == 1);
+  CHECK(data->items[0].value_length == value.size());
+  CHECK(data->items[0].hash_size == 32);
+  CHECK(data->items[0].value == nullptr);
+  p2psip_kind_data_free(data);
+
+  p2psip_find_result found{};
+  REQUIRE_MESSAGE(p2psip_client_find(alice.get(), aor.c_str(), sip_registration, &found, &err) ==
+                      P2PSIP_OK,
+                  err.message);
+  CHECK(found.found == 1);
+  CHECK(std::strlen(found.resource_id) > 0);
+
+  p2psip_ping_info ping{};
+  REQUIRE_MESSAGE(p2psip_client_ping(alice.get(), nullptr, &ping, &err) == P2PSIP_OK, err.message);
+  CHECK(std::string(ping.responder_node_id) == overlay().peers().at(2).node_id);
+  REQUIRE(p2psip_client_ping(alice.get(), aor.c_str(), &ping, &err) == P2PSIP_OK);
+  CHECK(std::strlen(ping.responder_node_id) > 0);
+
+  // Stale generation: refused.
+  so.generation = generation + 100;
+  CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, &item, 1, &so, nullptr,
+                            &err) == P2PSIP_ERR_GENERATION_CONFLICT);
+  // Another user's AOR: refused by USER-NODE-MATCH.
+  CHECK(p2psip_client_store(alice.get(), ("bob" + domain).c_str(), sip_registration, &item, 1,
+                            nullptr, nullptr, &err) == P2PSIP_ERR_FORBIDDEN);
+  CHECK(p2psip_client_store(alice.get(), aor.c_str(), 4242, &item, 1, nullptr, nullptr, &err) ==
+        P2PSIP_ERR_UNKNOWN_KIND);
+  CHECK(p2psip_client_fetch(alice.get(), aor.c_str(), 4242, nullptr, &data, &err) ==
+        P2PSIP_ERR_UNKNOWN_KIND);
+  CHECK(data == nullptr);
+  CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, nullptr, 1, nullptr,
+                            nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, &item, 0, nullptr,
+                            nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+
+  uint64_t after = 0;
+  REQUIRE(p2psip_client_remove_items(alice.get(), aor.c_str(), sip_registration, &item, 1, nullptr,
+                                     &after, &err) == P2PSIP_OK);
+  CHECK(after > generation);
+  REQUIRE(p2psip_client_fetch(alice.get(), aor.c_str(), sip_registration, nullptr, &data, &err) ==
+          P2PSIP_OK);
+  for (size_t i = 0; i < data->count; ++i) CHECK(data->items[i].exists == 0);
+  p2psip_kind_data_free(data);
+}
+
+namespace {
+
+struct async_state : waiter {
+  std::vector<std::string> values;
+  uint64_t generation = 0;
+  size_t items = 0;
+  int found = -1;
+  std::string responder;
+};
+
+void on_done(void* user, const p2psip_error* err) { static_cast<async_state*>(user)->done(err); }
+void on_values(void* user, const p2psip_error* err, const p2psip_owned_value* v, size_t n) {
+  auto* s = static_cast<async_state*>(user);
+  for (size_t i = 0; i < n; ++i) {
+    s->values.emplace_back(reinterpret_cast<const char*>(v[i].value), v[i].value_size);
+  }
+  s->done(err);
+}
+void on_generation(void* user, const p2psip_error* err, uint64_t g) {
+  static_cast<async_state*>(user)->generation = g;
+  static_cast<async_state*>(user)->done(err);
+}
+void on_kind_data(void* user, const p2psip_error* err, const p2psip_kind_data* d) {
+  static_cast<async_state*>(user)->items = d ? d->count : 0;
+  static_cast<async_state*>(user)->done(err);
+}
+void on_find(void* user, const p2psip_error* err, const p2psip_find_result* r) {
+  static_cast<async_state*>(user)->found = r ? r->found : -1;
+  static_cast<async_state*>(user)->done(err);
+}
+void on_ping(void* user, const p2psip_error* err, const p2psip_ping_info* p) {
+  if (p) static_cast<async_state*>(user)->responder = p->responder_node_id;
+  static_cast<async_state*>(user)->done(err);
+}
+
+}  // namespace
+
+TEST_CASE("c api: every callback form runs once, on the client's callback thread") {
+  auto alice = attach("alice", 1);
+  char id[P2PSIP_ID_HEX_SIZE];
+  p2psip_client_node_id(alice.get(), id);
+  const auto key = hex_bytes(id);
+  const auto v = bytes_of("async value");
+  const std::string aor = "alice" + domain;
+  p2psip_item item{};
+  item.key = key.data();
+  item.key_size = key.size();
+  item.value = v.data();
+  item.value_size = v.size();
+
+  auto run = [](auto start) {
+    auto s = std::make_unique<async_state>();
+    REQUIRE(start(s.get()) == P2PSIP_OK);
+    REQUIRE(s->wait());
+    CHECK_MESSAGE(s->code == P2PSIP_OK, s->message);
+    CHECK(s->thread != std::this_thread::get_id());
+    return s;
+  };
+  auto* c = alice.get();
+  run([&](async_state* s) {
+    return p2psip_client_put_async(c, "c-async", v.data(), v.size(), 60, on_done, s);
+  });
+  auto got = run([&](async_state* s) { return p2psip_client_get_async(c, "c-async", on_values, s); });
+  CHECK(got->values == std::vector<std::string>{"async value"});
+  run([&](async_state* s) { return p2psip_client_remove_async(c, "c-async", on_done, s); });
+  auto stored = run([&](async_state* s) {
+    return p2psip_client_store_async(c, aor.c_str(), sip_registration, &item, 1, nullptr,
+                                     on_generation, s);
+  });
+  CHECK(stored->generation > 0);
+  auto fetched = run([&](async_state* s) {
+    return p2psip_client_fetch_async(c, aor.c_str(), sip_registration, nullptr, on_kind_data, s);
+  });
+  CHECK(fetched->items == 1);
+  auto stat = run([&](async_state* s) {
+    return p2psip_client_stat_async(c, aor.c_str(), sip_registration, nullptr, on_kind_data, s);
+  });
+  CHECK(stat->items == 1);
+  auto found = run([&](async_state* s) {
+    return p2psip_client_find_async(c, aor.c_str(), sip_registration, on_find, s);
+  });
+  CHECK(found->found == 1);
+  auto ping = run([&](async_state* s) { return p2psip_client_ping_async(c, nullptr, on_ping, s); });
+  CHECK(ping->responder == overlay().peers().at(1).node_id);
+  auto removed = run([&](async_state* s) {
+    return p2psip_client_remove_items_async(c, aor.c_str(), sip_registration, &item, 1, nullptr,
+                                            on_generation, s);
+  });
+  CHECK(removed->generation > stored->generation);
+
+  // Refused at once: the callback never runs.
+  CHECK(p2psip_client_put_async(c, "x", v.data(), v.size(), 60, nullptr, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_get_async(c, nullptr, on_values, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
+  // An error through the callback.
+  auto unknown = std::make_unique<async_state>();
+  REQUIRE(p2psip_client_fetch_async(c, aor.c_str(), 4242, nullptr, on_kind_data, unknown.get()) ==
+          P2PSIP_OK);
+  REQUIRE(unknown->wait());
+  CHECK(unknown->code == P2PSIP_ERR_UNKNOWN_KIND);
+}
+
+namespace {
+
+/// An application dispatcher: tasks queued, run by the test's thread.
+struct task_queue {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<p2psip_task*> tasks;
+  static void dispatch(void* user, p2psip_task* t) {
+    auto* q = static_cast<task_queue*>(user);
+    {
+      std::lock_guard lock(q->m);
+      q->tasks.push_back(t);
+    }
+    q->cv.notify_all();
+  }
+  /// Runs tasks until `until()` holds (or 30 s pass).
+  template <class F>
+  bool run_until(F until) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!until()) {
+      std::unique_lock lock(m);
+      if (!cv.wait_until(lock, deadline, [this] { return !tasks.empty(); })) return false;
+      auto* t = tasks.front();
+      tasks.pop_front();
+      lock.unlock();
+      p2psip_task_run(t);
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("c api: callbacks through the application's dispatcher") {
+  task_queue queue;
+  auto h = options_for("carol", 0);
+  h->o.dispatch = &task_queue::dispatch;
+  h->o.dispatch_user = &queue;
+  p2psip_client* c = nullptr;
+  p2psip_error err{};
+  REQUIRE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK);
+  client_ptr owned(c);
+  REQUIRE(p2psip_client_wait_attached(c, 10000, nullptr, &err) == P2PSIP_OK);
+  async_state s;
+  const auto v = bytes_of("dispatched");
+  REQUIRE(p2psip_client_put_async(c, "c-dispatch", v.data(), v.size(), 60, on_done, &s) ==
+          P2PSIP_OK);
+  REQUIRE(queue.run_until([&] { return s.finished; }));
+  CHECK(s.code == P2PSIP_OK);
+  CHECK(s.thread == std::this_thread::get_id());
+  // A blocking call works while the application's thread is not inside a callback.
+  p2psip_owned_value* values = nullptr;
+  size_t count = 0;
+  REQUIRE(p2psip_client_get(c, "c-dispatch", &values, &count, &err) == P2PSIP_OK);
+  CHECK(count == 1);
+  p2psip_values_free(values);
+}
+
+namespace {
+
+struct destroy_state : waiter {
+  p2psip_client* client = nullptr;
+};
+void destroy_in_callback(void* user, const p2psip_error* err, const p2psip_owned_value*, size_t) {
+  auto* s = static_cast<destroy_state*>(user);
+  p2psip_client_destroy(s->client);
+  s->done(err);
+}
+
+}  // namespace
+
+TEST_CASE("c api: destroying the client from its own callback") {
+  auto h = options_for("dave", 2);
+  p2psip_client* c = nullptr;
+  p2psip_error err{};
+  REQUIRE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK);
+  REQUIRE(p2psip_client_wait_attached(c, 10000, nullptr, &err) == P2PSIP_OK);
+  destroy_state s;
+  s.client = c;
+  REQUIRE(p2psip_client_get_async(c, "c-anything", destroy_in_callback, &s) == P2PSIP_OK);
+  REQUIRE(s.wait());
+  CHECK(s.code == P2PSIP_OK);
+  // Give the detached callback thread time to finish (ASan reports any use after free).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+}
+
+TEST_CASE("c api: a stopped client fails operations with STOPPED") {
+  auto alice = attach("alice", 0);
+  p2psip_client_stop(alice.get());
+  p2psip_client_stop(alice.get());
+  p2psip_error err{};
+  CHECK(p2psip_client_put(alice.get(), "x", nullptr, 0, 60, &err) == P2PSIP_ERR_STOPPED);
+  CHECK(p2psip_client_wait_attached(alice.get(), 100, nullptr, &err) == P2PSIP_ERR_STOPPED);
+  async_state s;
+  REQUIRE(p2psip_client_put_async(alice.get(), "x", nullptr, 0, 60, on_done, &s) == P2PSIP_OK);
+  REQUIRE(s.wait());
+  CHECK(s.code == P2PSIP_ERR_STOPPED);
+}

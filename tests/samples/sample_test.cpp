@@ -1,0 +1,153 @@
+// Runs one sample program against a real 3-peer overlay and checks its output and exit status.
+//
+//   p2psip_sample_test put_get|c_api|typed_dictionary SAMPLE-BINARY
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "process_overlay.hpp"
+
+extern char** environ;
+
+namespace {
+
+struct run_result {
+  int status = -1;  ///< exit status; -1 if it did not exit normally
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Runs `args` (args[0] the binary) with stdout and stderr captured in files under `dir`.
+run_result run(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+  static int n = 0;
+  const auto out = dir / ("sample" + std::to_string(n) + ".out");
+  const auto err = dir / ("sample" + std::to_string(n++) + ".err");
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));  // NOLINT
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  run_result r;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+int failures = 0;
+
+void check(bool ok, const std::string& what, const run_result& r) {
+  if (ok) {
+    std::cout << "ok: " << what << "\n";
+    return;
+  }
+  ++failures;
+  std::cout << "FAILED: " << what << "\n  exit status " << r.status << "\n  stdout:\n"
+            << r.out << "\n  stderr:\n"
+            << r.err << "\n";
+}
+
+bool has(const run_result& r, const std::string& text) {
+  return r.out.find(text) != std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: p2psip_sample_test put_get|c_api|typed_dictionary SAMPLE-BINARY\n";
+    return 2;
+  }
+  const std::string mode = argv[1];
+  const std::string binary = argv[2];
+  try {
+    p2psip::test::process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+    overlay.start_ring(3);
+    const std::string domain = "@test.p2psip.example";
+    auto args_of = [&](const std::string& user, std::size_t peer) {
+      overlay.enroll(user);
+      return std::vector<std::string>{binary,
+                                      "--config", overlay.config_file().string(),
+                                      "--cert", overlay.cert_of(user).string(),
+                                      "--key", overlay.key_of(user).string(),
+                                      "--peer", overlay.peers().at(peer).address};
+    };
+    const auto dir = overlay.dir();
+
+    // Wrong usage: exit status 2 and a usage line.
+    const auto usage = run({binary}, dir);
+    check(usage.status == 2 && usage.err.find("usage:") != std::string::npos, "usage", usage);
+
+    if (mode == "put_get" || mode == "c_api") {
+      // Alice writes through peer 0; Bob writes through peer 2 and sees both values.
+      auto a = args_of("alice", 0);
+      a.insert(a.end(), {"greeting", "hello from alice"});
+      const auto alice = run(a, dir);
+      check(alice.status == 0 && has(alice, "attached to ") &&
+                has(alice, "got greeting = hello from alice from alice" + domain + " (me)"),
+            "alice puts and gets", alice);
+      auto b = args_of("bob", 2);
+      b.insert(b.end(), {"greeting", "hi from bob"});
+      const auto bob = run(b, dir);
+      check(bob.status == 0 && has(bob, "got greeting = hello from alice from alice" + domain + "\n") &&
+                has(bob, "got greeting = hi from bob from bob" + domain + " (me)"),
+            "bob sees both writers", bob);
+      // A missing certificate: exit status 1 and the SDK's message.
+      auto bad = args_of("carol", 1);
+      bad[4] = (dir / "nowhere.crt").string();
+      bad.insert(bad.end(), {"x", "y"});
+      const auto refused = run(bad, dir);
+      check(refused.status == 1 && refused.err.find("nowhere.crt") != std::string::npos,
+            "bad certificate is reported", refused);
+    } else if (mode == "typed_dictionary") {
+      auto a = args_of("alice", 1);
+      a.insert(a.end(), {"--user", "alice" + domain, "sip:alice@192.0.2.10"});
+      const auto alice = run(a, dir);
+      check(alice.status == 0 && has(alice, "stored alice" + domain + " generation ") &&
+                has(alice, "fetched 1 entries") &&
+                has(alice, " -> sip:alice@192.0.2.10 signed by alice" + domain) &&
+                has(alice, "by key: 1 entry") && has(alice, " length 25 hash ") &&
+                has(alice, "removed; live entries for this device: 0"),
+            "alice registers, fetches, stats and removes", alice);
+      // Bob may not write Alice's registration (USER-NODE-MATCH): exit status 1, Forbidden.
+      auto b = args_of("bob", 2);
+      b.insert(b.end(), {"--user", "alice" + domain, "sip:mallory@192.0.2.66"});
+      const auto bob = run(b, dir);
+      check(bob.status == 1 && bob.err.find("store: ") != std::string::npos &&
+                bob.err.find("Forbidden") != std::string::npos,
+            "bob cannot register as alice", bob);
+    } else {
+      std::cerr << "unknown mode " << mode << "\n";
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::cout << "FAILED: " << e.what() << "\n";
+    return 1;
+  }
+  std::cout << (failures == 0 ? "all checks passed\n" : "some checks failed\n");
+  return failures == 0 ? 0 : 1;
+}
