@@ -1,0 +1,351 @@
+// p2psip-bench: the overlay end to end, measured with the client SDK against real p2psip-peer
+// processes on loopback, next to two baselines measured in the same run:
+//   - the crypto ceiling: every request is verified and every answer signed by the peer that
+//     stores (and each hop verifies), so verify + sign on one core bounds a peer's rate;
+//   - redis-benchmark SET/GET against a local redis-server with the same concurrency and value
+//     size: a plain loopback key-value server.
+// Also memory: a peer's resident size per stored value and per attached client, and the resident
+// size of one attached idle client.
+//
+//   p2psip-bench [--clients 8] [--ops 4000] [--value-size 100] [--overlays 1,5] [--no-redis]
+//
+// Run from the release preset (docs/benchmarks.md). Every figure is printed with its ratio to the
+// baselines; absolute numbers vary with the machine and its load.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <netinet/in.h>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <cxxopts.hpp>
+#include <fcntl.h>
+
+#include "p2psip/client/client.hpp"
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/protocol/bodies.hpp"
+#include "p2psip/protocol/ids.hpp"
+#include "process_overlay.hpp"
+
+namespace {
+
+namespace pr = p2psip::protocol;
+namespace cl = p2psip::client;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct rate {
+  double ops_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  std::size_t errors = 0;
+};
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[i];
+}
+
+/// Resident set size of a process in KiB (VmRSS), 0 if unknown.
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+/// Verify a client's StoreReq-sized request, then sign the answer: per second, one core.
+double crypto_ceiling(const p2psip::peer::node_setup& client_setup,
+                      const p2psip::peer::node_setup& peer_setup, std::size_t value_size) {
+  pr::message req;
+  req.header.overlay = pr::overlay_hash(client_setup.config.instance_name);
+  req.header.transaction_id = 42;
+  req.header.destination_list.push_back(pr::to_destination(pr::hash_resource_name("x")));
+  req.contents.code = pr::codes::store_req;
+  req.contents.body.assign(value_size + 200, 0x5A);
+  if (!p2psip::crypto::sign_message(req, client_setup.creds.signing)) {
+    throw std::runtime_error("cannot sign");
+  }
+  pr::message ans;
+  ans.header = req.header;
+  ans.contents.code = pr::codes::store_ans;
+  ans.contents.body.assign(60, 0x11);
+  std::size_t n = 0;
+  const auto start = clock_type::now();
+  while (clock_type::now() - start < 2s) {
+    auto who = p2psip::crypto::verify_message(req, *peer_setup.trust,
+                                              std::chrono::system_clock::now());
+    if (!who) throw std::runtime_error("verify failed: " + who.error().message());
+    ans.security = {};
+    if (!p2psip::crypto::sign_message(ans, peer_setup.creds.signing)) {
+      throw std::runtime_error("cannot sign");
+    }
+    ++n;
+  }
+  const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+  return static_cast<double>(n) / s;
+}
+
+/// `clients` threads, each doing `per_client` operations `op(client, thread, i)`.
+template <class Op>
+rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client,
+                 Op op) {
+  std::vector<std::vector<double>> lat(clients.size());
+  std::atomic<std::size_t> errors{0};
+  const auto start = clock_type::now();
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < clients.size(); ++t) {
+    threads.emplace_back([&, t] {
+      lat[t].reserve(per_client);
+      for (std::size_t i = 0; i < per_client; ++i) {
+        const auto s = clock_type::now();
+        if (!op(*clients[t], t, i)) ++errors;
+        lat[t].push_back(std::chrono::duration<double, std::micro>(clock_type::now() - s).count());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  rate r;
+  r.ops_per_s = static_cast<double>(all.size()) / secs;
+  r.p50_us = percentile(all, 0.50);
+  r.p99_us = percentile(all, 0.99);
+  r.errors = errors;
+  return r;
+}
+
+std::string name_of(std::size_t t, std::size_t i) {
+  return "bench-" + std::to_string(t) + "-" + std::to_string(i);
+}
+
+cl::client_options options_for(p2psip::test::process_overlay& o, const std::string& user,
+                               const std::string& peer) {
+  o.enroll(user);
+  cl::client_options opt;
+  opt.config_file = o.config_file().string();
+  opt.certificate_file = o.cert_of(user).string();
+  opt.key_file = o.key_of(user).string();
+  opt.peers = {peer};
+  return opt;
+}
+
+std::unique_ptr<cl::client> attach(p2psip::test::process_overlay& o, const std::string& user,
+                                   const std::string& peer) {
+  auto c = cl::client::create(options_for(o, user, peer));
+  if (!c) throw std::runtime_error(c.error().message);
+  if (auto a = (*c)->wait_attached(10s); !a) throw std::runtime_error(a.error().message);
+  return std::move(*c);
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // NOLINT
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
+  const int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+/// redis-benchmark SET and GET requests/s against a redis-server started here; nullopt (with a
+/// message) when redis is not installed.
+std::optional<std::pair<double, double>> redis_rates(std::size_t clients, std::size_t ops,
+                                                     std::size_t value_size) {
+  if (std::system("command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null") !=
+      0) {
+    std::cerr << "redis-server / redis-benchmark not found (apt-get install redis-server "
+                 "redis-tools), or pass --no-redis\n";
+    return std::nullopt;
+  }
+  const int port = free_port();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    execlp("redis-server", "redis-server", "--port", std::to_string(port).c_str(), "--bind",
+           "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel",
+           "warning", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(500ms);
+  const std::string cmd = "redis-benchmark -h 127.0.0.1 -p " + std::to_string(port) + " -c " +
+                          std::to_string(clients) + " -n " + std::to_string(ops) + " -d " +
+                          std::to_string(value_size) + " -t set,get --csv 2>/dev/null";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  // "SET","12345.67",... and "GET","23456.78",...
+  auto rps = [&](const std::string& what) {
+    const auto at = out.find("\"" + what + "\",\"");
+    if (at == std::string::npos) return 0.0;
+    return std::stod(out.substr(at + what.size() + 4));
+  };
+  return std::make_pair(rps("SET"), rps("GET"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options options("p2psip-bench", "Store/Fetch through real peers vs baselines");
+  // clang-format off
+  options.add_options()
+      ("clients", "concurrent SDK clients", cxxopts::value<std::size_t>()->default_value("8"))
+      ("ops", "operations per phase (all clients)", cxxopts::value<std::size_t>()->default_value("4000"))
+      ("value-size", "value bytes", cxxopts::value<std::size_t>()->default_value("100"))
+      ("overlays", "overlay sizes", cxxopts::value<std::vector<std::size_t>>()->default_value("1,5"))
+      ("no-redis", "skip the redis baseline")
+      ("h,help", "help");
+  // clang-format on
+  std::size_t n_clients = 0, ops = 0, value_size = 0;
+  std::vector<std::size_t> overlays;
+  bool with_redis = true;
+  try {
+    auto r = options.parse(argc, argv);
+    if (r.count("help")) {
+      std::cout << options.help();
+      return 0;
+    }
+    n_clients = r["clients"].as<std::size_t>();
+    ops = r["ops"].as<std::size_t>();
+    value_size = r["value-size"].as<std::size_t>();
+    overlays = r["overlays"].as<std::vector<std::size_t>>();
+    with_redis = r.count("no-redis") == 0;
+  } catch (const std::exception& e) {
+    std::cerr << "p2psip-bench: " << e.what() << "\n";
+    return 2;
+  }
+  if (n_clients == 0 || ops < n_clients || value_size == 0) {
+    std::cerr << "p2psip-bench: --clients, --ops and --value-size must be positive\n";
+    return 2;
+  }
+  const std::size_t per_client = ops / n_clients;
+  try {
+    std::printf("p2psip-bench: %zu clients, %zu ops per phase, %zu-byte values\n", n_clients,
+                per_client * n_clients, value_size);
+
+    // Baseline 1: the crypto ceiling, with this overlay's real credentials.
+    double ceiling = 0;
+    {
+      p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+      o.enroll("client");
+      o.enroll("peer");
+      auto cs = p2psip::peer::load_node_setup(o.config_file(), o.cert_of("client"),
+                                               o.key_of("client"));
+      auto ps = p2psip::peer::load_node_setup(o.config_file(), o.cert_of("peer"), o.key_of("peer"));
+      if (!cs || !ps) throw std::runtime_error("cannot load the bench credentials");
+      ceiling = crypto_ceiling(*cs, *ps, value_size);
+    }
+    std::printf("\ncrypto ceiling (verify request + sign answer, one core): %.0f /s\n", ceiling);
+
+    // Baseline 2: redis.
+    std::optional<std::pair<double, double>> redis;
+    if (with_redis) {
+      redis = redis_rates(n_clients, per_client * n_clients, value_size);
+      if (!redis) return 1;
+      std::printf("redis-benchmark (-c %zu -d %zu): SET %.0f /s, GET %.0f /s\n", n_clients,
+                  value_size, redis->first, redis->second);
+    }
+
+    const cl::bytes value(value_size, 0x61);
+    for (const auto n_peers : overlays) {
+      p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+      o.start_ring(n_peers);
+      std::vector<std::unique_ptr<cl::client>> clients;
+      for (std::size_t c = 0; c < n_clients; ++c) {
+        clients.push_back(attach(o, "c" + std::to_string(c), o.peers()[c % n_peers].address));
+      }
+      // Warm-up: certificates cached, links settled.
+      (void)run_clients(clients, 5, [&](cl::client& c, std::size_t t, std::size_t i) {
+        return c.put("warm-" + name_of(t, i), value).has_value();
+      });
+      const auto put = run_clients(clients, per_client, [&](cl::client& c, std::size_t t,
+                                                            std::size_t i) {
+        return c.put(name_of(t, i), value).has_value();
+      });
+      const auto get = run_clients(clients, per_client, [&](cl::client& c, std::size_t t,
+                                                            std::size_t i) {
+        auto r = c.get(name_of(t, i));
+        return r.has_value() && r->size() == 1 && r->front().value == value;
+      });
+      std::printf("\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s", n_clients);
+      for (const auto& [label, r] : {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
+        std::printf("  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  errors %zu  "
+                    "= %.2f x crypto ceiling",
+                    label, r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.ops_per_s / ceiling);
+        if (redis) {
+          const double base = std::string(label).rfind("put", 0) == 0 ? redis->first
+                                                                       : redis->second;
+          std::printf(", %.3f x redis", r.ops_per_s / base);
+        }
+        std::printf("\n");
+      }
+
+      if (n_peers == 1) {
+        // Memory of the peer per stored value and per attached client.
+        const pid_t peer = o.peers()[0].pid;
+        const long before_values = rss_kib(peer);
+        const std::size_t extra = 5000;
+        (void)run_clients(clients, extra / n_clients, [&](cl::client& c, std::size_t t,
+                                                           std::size_t i) {
+          return c.put("mem-" + name_of(t, i), value).has_value();
+        });
+        const long after_values = rss_kib(peer);
+        std::printf("  peer memory: %.0f bytes per stored %zu-byte value (RSS %ld -> %ld KiB "
+                    "over %zu values)\n",
+                    1024.0 * static_cast<double>(after_values - before_values) /
+                        static_cast<double>(extra / n_clients * n_clients),
+                    value_size, before_values, after_values, extra / n_clients * n_clients);
+        const long before_clients = rss_kib(peer);
+        const long self_before = rss_kib(getpid());
+        std::vector<std::unique_ptr<cl::client>> idle;
+        const std::size_t idle_n = 50;
+        for (std::size_t c = 0; c < idle_n; ++c) {
+          idle.push_back(attach(o, "idle" + std::to_string(c), o.peers()[0].address));
+        }
+        std::this_thread::sleep_for(500ms);
+        const long after_clients = rss_kib(peer);
+        const long self_after = rss_kib(getpid());
+        std::printf("  peer memory: %.1f KiB per attached client (%zu clients)\n",
+                    static_cast<double>(after_clients - before_clients) /
+                        static_cast<double>(idle_n),
+                    idle_n);
+        std::printf("  client memory: %.1f KiB resident per attached idle client (in-process, "
+                    "%zu clients)\n",
+                    static_cast<double>(self_after - self_before) / static_cast<double>(idle_n),
+                    idle_n);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "p2psip-bench: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
