@@ -171,6 +171,7 @@ class sim_network {
     c.finger_interval = 500ms;
     c.request_timeout = 3000ms;
     c.join_retry = 10000ms;
+    c.link_linger = 3000ms;
     return c;
   }
 
@@ -476,10 +477,10 @@ class sim_network {
     post(up_at, [this, id, i, t, la, lb] {
       if (links_.count(id) == 0) return;
       if (!nodes_[i]->alive || !nodes_[t]->alive) return;
-      nodes_[t]->core->on_link_up(lb, nodes_[i]->core->self(), now_);
+      nodes_[t]->core->on_link_up(lb, nodes_[i]->core->self(), now_, peer::link_origin::inbound);
       drain(t);
       if (links_.count(id) == 0) return;
-      nodes_[i]->core->on_link_up(la, nodes_[t]->core->self(), now_);
+      nodes_[i]->core->on_link_up(la, nodes_[t]->core->self(), now_, peer::link_origin::outbound);
       drain(i);
     });
   }

@@ -159,7 +159,7 @@ struct ring_options {
   std::chrono::milliseconds spacing{200};
   std::size_t burst = 1;
   /// Each joins through a random peer already in the ring instead of through peer 0 (which
-  /// keeps one link per peer it admitted; see the max_links case below).
+  /// holds every joining peer's link until its join is done; see the max_links case below).
   bool spread_bootstrap = false;
   /// core_config::max_links; 0 keeps the default (256).
   std::size_t max_links = 0;
@@ -613,13 +613,12 @@ TEST_CASE("sim: a value stored by the owner's successor gets three copies") {
   CHECK(short_of_three == 0);
 }
 
-// Core limitation (reported, not fixed here): links are never closed when their peer leaves the
-// routing table or once a joining peer no longer needs its bootstrap link, so a bootstrap peer
-// holds one link per peer it ever admitted and every peer accumulates links (mean 78 at N=200).
-// Once a bootstrap peer reaches max_links (default 256) it refuses every new link and no more
-// peers can join through it: N=1,000 through one bootstrap stalls at 257 peers (seed 1002).
-// Here with max_links = 16: may_fail until unneeded links are pruned.
-TEST_CASE("sim: 30 peers join through one bootstrap peer with max_links 16" * doctest::may_fail()) {
+// Links a peer opened (Attach, bootstrap) are closed once their peer has left its routing table
+// (overlay_core::prune_links), and a full connection table evicts such a link rather than refusing
+// a new one. Before that, a bootstrap peer held one link per peer it ever admitted and, at
+// max_links (default 256), refused every new link: N=1,000 through one bootstrap stalled at 257
+// peers (seed 1002). Here the bootstrap peer admits 29 peers with max_links 16.
+TEST_CASE("sim: 30 peers join through one bootstrap peer with max_links 16") {
   const auto seed = seed_or(5001);
   CAPTURE(seed);
   sim_network net(seed);
@@ -628,16 +627,44 @@ TEST_CASE("sim: 30 peers join through one bootstrap peer with max_links 16" * do
   first.max_links = 16;
   net.add(first);
   net.start(0);
+  std::size_t peak = 0;
   for (std::size_t i = 1; i < 30; ++i) {
     auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
     cfg.max_links = 16;
     net.start(net.add(cfg));
     net.run_for(200ms);
+    peak = std::max(peak, net.core(0).connections().size());
   }
-  net.run_for(20s);
+  for (int t = 0; t < 200; ++t) {
+    net.run_for(100ms);
+    peak = std::max(peak, net.core(0).connections().size());
+  }
   const auto rep = check_ring(net);
+  std::size_t links_max = 0, links_total = 0, pruned = 0, evicted = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    links_max = std::max(links_max, net.core(i).connections().size());
+    links_total += net.core(i).connections().size();
+    pruned += net.core(i).stats().links_pruned;
+    evicted += net.core(i).stats().links_evicted;
+  }
+  std::printf(
+      "sim: max_links=16 N=30 joined=%zu peer0_links=%zu peer0_peak=%zu links_max=%zu "
+      "mean=%.1f pruned=%zu evicted=%zu seed=%llu\n",
+      rep.joined, net.core(0).connections().size(), peak, links_max,
+      static_cast<double>(links_total) / static_cast<double>(net.size()), pruned, evicted,
+      static_cast<unsigned long long>(seed));
   CHECK(rep.joined == 30);
   CHECK(rep.ok());
+  CHECK(rep.first_problem == "");
+  CHECK(links_max <= 16);
+}
+
+// The original stall at scale: every peer joins through peer 0, default max_links (256).
+TEST_CASE("sim: 400 peers join through one bootstrap peer with the default max_links" *
+          doctest::skip(!large())) {
+  ring_options o;
+  o.spacing = 100ms;
+  run_convergence(400, seed_or(5002), o);
 }
 
 // sim_network has no link-level partition, so this is the one-sided form: a third of the peers

@@ -31,6 +31,11 @@ bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
   return std::find(v.begin(), v.end(), n) != v.end();
 }
 
+/// `sorted`: as busy_links() returns it.
+bool contains_link(const std::vector<link_id>& sorted, link_id l) {
+  return std::binary_search(sorted.begin(), sorted.end(), l);
+}
+
 bool has_duplicates(const std::vector<pr::destination>& list) {
   for (std::size_t i = 0; i < list.size(); ++i) {
     for (std::size_t j = i + 1; j < list.size(); ++j) {
@@ -67,6 +72,7 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
       routes_(cfg_.self, cfg_.neighbors) {
   if (cfg_.finger_slots > routes_.finger_count()) cfg_.finger_slots = routes_.finger_count();
   if (cfg_.finger_slots == 0) cfg_.finger_slots = 1;
+  better_finger_heard_.assign(cfg_.finger_slots + 1, false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -98,10 +104,16 @@ std::vector<action> overlay_core::take_actions() {
 }
 
 std::optional<link_id> overlay_core::link_to(const pr::node_id& node) const {
+  // Two links to one peer (both attached at once): both ends send on the one the lower Node-ID
+  // opened, so that the other one falls idle and can be closed (prune_links).
+  const auto keeper = cfg_.self < node ? link_origin::outbound : link_origin::inbound;
+  std::optional<link_id> first;
   for (const auto& [id, c] : links_) {
-    if (c.remote == node && !c.leaving) return id;
+    if (c.remote != node || c.leaving) continue;
+    if (c.origin_told && c.origin == keeper) return id;
+    if (!first) first = id;
   }
-  return std::nullopt;
+  return first;
 }
 
 pr::node_id overlay_core::range_start() const {
@@ -123,6 +135,10 @@ std::vector<pr::node_id> overlay_core::replica_set() const {
     out.push_back(s);
   }
   return out;
+}
+
+void overlay_core::note_traffic(link_id link, time_point now) {
+  if (const auto it = links_.find(link); it != links_.end()) it->second.last_traffic = now;
 }
 
 void overlay_core::malformed(link_id link, std::string_view why) {
@@ -178,15 +194,39 @@ void overlay_core::start_join(time_point now) {
   actions_.push_back(open_link_action{addr, std::nullopt});
 }
 
-void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_point now) {
-  if (remote == cfg_.self || links_.size() >= cfg_.max_links || links_.count(link) != 0) {
-    actions_.push_back(close_link_action{link, "refused: self, duplicate or table full"});
+void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_point now,
+                              link_origin origin) {
+  if (remote == cfg_.self || links_.count(link) != 0) {
+    actions_.push_back(close_link_action{link, "refused: self or duplicate link id"});
     return;
   }
-  links_[link] = connection{link, remote, false, 0, false};
+  if (links_.size() >= cfg_.max_links) {
+    // Full: a link to a peer we no longer route through makes room; a client's never does.
+    const auto victim = evictable_link(now);
+    if (!victim) {
+      actions_.push_back(close_link_action{link, "refused: connection table full"});
+      return;
+    }
+    ++stats_.links_evicted;
+    close_surplus_link(*victim, "evicted: connection table full", now);
+  }
+  const bool bootstrapping = state_ == join_state::bootstrapping && !bootstrap_link_;
+  const bool we_opened = opening_.erase(remote) != 0;
+  connection c;
+  c.link = link;
+  c.remote = remote;
+  c.origin_told = origin != link_origin::unknown;
+  if (c.origin_told) {
+    c.origin = origin;
+  } else {
+    // Untold: ours when we asked for a link to this node (or to a bootstrap address).
+    c.origin = we_opened || bootstrapping ? link_origin::outbound : link_origin::inbound;
+  }
+  c.last_traffic = now;
+  links_[link] = c;
   const bool we_attached = attaching_.erase(remote) != 0;
 
-  if (state_ == join_state::bootstrapping && !bootstrap_link_) {
+  if (bootstrapping) {
     bootstrap_link_ = link;
     if (cfg_.role == node_role::joining_peer) {
       start_join(now);
@@ -231,17 +271,18 @@ void overlay_core::on_link_down(link_id link, time_point now) {
       ++p;
     }
   }
-  if (c.is_peer) {
-    // A second link to the same peer (both sides attached at once) takes over its role.
-    bool other = false;
-    for (auto& [id, o] : links_) {
-      if (o.remote == c.remote && !o.leaving) {
-        o.is_peer = true;
-        other = true;
-      }
+  // A second link to the same peer (both sides attached at once) takes over its role.
+  bool other = false;
+  for (auto& [id, o] : links_) {
+    if (o.remote == c.remote && !o.leaving) {
+      o.is_peer = o.is_peer || c.is_peer;
+      other = true;
     }
-    if (!other) peer_lost(c.remote, now);
   }
+  // Only a peer of our Routing Table is lost with its link (RFC 6940 10.7.1, 10.7.2). A peer we
+  // do not route through may have closed a link it no longer needs (see prune_links) and is alive:
+  // no departure, no Updates, no replicas for it.
+  if (c.is_peer && !other && routes_.contains(c.remote)) peer_lost(c.remote, now);
   for (const auto& p : lost) on_pending_done(p, nullptr, link, now);
   if (cfg_.role == node_role::client && state_ == join_state::bootstrapping && !bootstrap_link_ &&
       !cfg_.bootstrap.empty()) {
@@ -302,6 +343,7 @@ std::optional<time_point> overlay_core::next_deadline() const {
   if (state_ == join_state::joined) {
     if (next_update_) consider(*next_update_);
     if (next_finger_) consider(*next_finger_);
+    if (next_drop_) consider(*next_drop_);
   } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
              state_ != join_state::left) {
     consider(join_started_ + cfg_.join_retry);
@@ -324,6 +366,7 @@ void overlay_core::on_timer(time_point now) {
     on_pending_done(p, nullptr, k.link, now);
   }
   std::erase_if(attaching_, [&](const auto& e) { return e.second <= now; });
+  std::erase_if(opening_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(owe_update_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(candidates_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(departed_, [&](const auto& e) { return e.second <= now; });
@@ -336,6 +379,11 @@ void overlay_core::on_timer(time_point now) {
     if (next_finger_ && *next_finger_ <= now) {
       next_finger_ = now + jitter(cfg_.finger_interval);
       maintain_fingers(now);
+      prune_links(now);
+    }
+    if (next_drop_ && *next_drop_ <= now) {
+      next_drop_.reset();
+      drop_foreign_data(now);
     }
   } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
              state_ != join_state::left && join_started_ + cfg_.join_retry <= now) {
@@ -359,12 +407,20 @@ void overlay_core::stabilize(time_point now) {
     if (routes_.improves_neighbors(n) && !link_to(n)) better.push_back(n);
   }
   for (const auto& n : better) do_attach(n, false, {}, now);
+  prune_links(now);
+  drop_foreign_data(now);
 }
 
 void overlay_core::maintain_fingers(time_point now) {
   const unsigned i = next_finger_index_;
   next_finger_index_ = next_finger_index_ % cfg_.finger_slots + 1;
   const auto target = pr::finger_target(cfg_.self, i);
+  if (routes_.finger(i) && better_finger_heard_.at(i)) {
+    // An Update named a peer nearer the target than our finger: Attach to the target's
+    // responsible peer, the best finger (the old one's link is pruned once it is replaced).
+    better_finger_heard_.at(i) = false;
+    do_attach(target, true, {}, now);
+  }
   if (routes_.finger(i)) {
     // Liveness of a finger that is not a neighbor (neighbors get Updates).
     const auto f = *routes_.finger(i);
@@ -455,6 +511,7 @@ std::optional<std::uint64_t> overlay_core::originate(std::vector<pr::destination
   pending_request p;
   p.why = why;
   p.deadline = now + cfg_.request_timeout;
+  p.txid = m.header.transaction_id;
   if (const auto* n = m.header.destination_list.front().node()) p.target = *n;
   const auto tx = m.header.transaction_id;
   pending_[pending_key{tx, local ? link_id{} : *link}] = p;
@@ -463,6 +520,8 @@ std::optional<std::uint64_t> overlay_core::originate(std::vector<pr::destination
   } else if (!send_message(*link, m)) {
     pending_.erase(pending_key{tx, *link});
     return std::nullopt;
+  } else {
+    note_traffic(*link, now);
   }
   return tx;
 }
@@ -511,7 +570,6 @@ void overlay_core::send_answer(link_id from, const pr::message& request,
   signer_.sign(resp);
   if (resp.header.destination_list.empty()) {
     // Our own request, answered locally.
-  p.txid = m.header.transaction_id;
     handle_response(link_id{}, std::move(resp), now);
     return;
   }
@@ -526,6 +584,7 @@ void overlay_core::send_answer(link_id from, const pr::message& request,
   }
   if (!bytes) return;
   actions_.push_back(send_action{from, std::move(*bytes)});
+  note_traffic(from, now);
 }
 
 void overlay_core::send_error(link_id from, const pr::message& request, reload_errc code,
@@ -552,6 +611,7 @@ void overlay_core::on_message(link_id link, pr::byte_view data, time_point now) 
     malformed(link, m.error().message());
     return;
   }
+  note_traffic(link, now);
   handle_message(link, std::move(*m), now);
 }
 
@@ -718,6 +778,7 @@ void overlay_core::forward(link_id from, link_id to, pr::message&& m, time_point
   }
   ++stats_.forwarded;
   actions_.push_back(send_action{to, std::move(*bytes)});
+  note_traffic(to, now);
 }
 
 void overlay_core::deliver_local(link_id from, pr::message&& m, time_point now) {
@@ -933,6 +994,13 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
         if (!l) continue;
         auto copy = *st;
         copy.replica_number = number++;
+        // A replica carries the generation we just assigned: the holder takes it as is, and a
+        // replica with generation 0 is refused (RFC 6940 7.4.1.1); the requester's may be 0.
+        for (auto& kd : copy.kind_data) {
+          for (const auto& kr : sa->kind_responses) {
+            if (kr.kind == kd.kind) kd.generation_counter = kr.generation_counter;
+          }
+        }
         if (originate({pr::to_destination(s)}, copy, purpose::store_replica, now, *l)) {
           replicas.push_back(s);
         }
@@ -988,19 +1056,13 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     } else {
       pr::message t;
       t.header.overlay = cfg_.overlay;
+      t.header.transaction_id = p.txid;
       t.contents.code = pr::codes::error;
       pr::error_response e{static_cast<std::uint16_t>(reload_errc::request_timeout),
                            pr::to_bytes("no answer")};
       if (auto enc = pr::encode_body(e)) t.contents.body = std::move(*enc);
       actions_.push_back(deliver_action{std::move(t), link});
     }
-        // A replica carries the generation we just assigned: the holder takes it as is, and a
-        // replica with generation 0 is refused (RFC 6940 7.4.1.1); the requester's may be 0.
-        for (auto& kd : copy.kind_data) {
-          for (const auto& kr : sa->kind_responses) {
-            if (kr.kind == kd.kind) kd.generation_counter = kr.generation_counter;
-          }
-        }
     return;
   }
   if (!answer) {
@@ -1056,10 +1118,10 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     next_finger_ = now + jitter(cfg_.finger_interval);
     log("joined the overlay");
     // RFC 6940 10.5 step 9.
-      t.header.transaction_id = p.txid;
     send_updates_to_neighbors(now);
     last_replicas_ = replica_set();
     last_range_start_ = range_start();
+    note_predecessors(now);
     return;
   }
 }
@@ -1082,7 +1144,7 @@ void overlay_core::do_attach(const pr::node_id& target, bool resource,
     if (target == cfg_.self || link_to(target) || attaching_.count(target) != 0) return;
     if (attaching_.size() >= cfg_.max_candidates) return;
   }
-  if (links_.size() >= cfg_.max_links) return;
+  if (links_.size() >= cfg_.max_links && !evictable_link(now)) return;
   auto req = make_attach_req();
   auto dest = std::move(prefix);
   if (resource) {
@@ -1113,6 +1175,8 @@ void overlay_core::attach_answered(const pr::attach_ans& ans, const pr::node_id&
   for (const auto& c : ans.candidates) {
     if (c.overlay_link != pr::overlay_link_type::tls_tcp_fh_no_ice) continue;
     attaching_[responder] = now + cfg_.request_timeout;
+    if (opening_.size() >= cfg_.max_candidates) opening_.erase(opening_.begin());
+    opening_[responder] = now + cfg_.request_timeout;
     actions_.push_back(open_link_action{c.addr_port, responder});
     return;
   }
@@ -1164,6 +1228,7 @@ void overlay_core::peer_lost(const pr::node_id& node, time_point now) {
 
 void overlay_core::topology_changed(const std::vector<pr::node_id>& old_neighbors,
                                     const std::vector<pr::node_id>& old_replicas, time_point now) {
+  note_predecessors(now);
   if (state_ != join_state::joined) return;
   if (neighbor_set() != old_neighbors && cfg_.reactive) send_updates_to_neighbors(now);
   // Re-replicate our range to new members of the replica set (RFC 6940 10.7.3).
@@ -1228,10 +1293,18 @@ void overlay_core::learn_candidates(const std::vector<pr::node_id>& ids, link_id
   }
   for (const auto& n : ids) {
     if (n == cfg_.self || n.size() != cfg_.self.size() || departed_.count(n) != 0) continue;
+    // Only peers that would enter the Routing Table are worth a link now: a closer neighbor or a
+    // finger for an empty interval (RFC 6940 10.7.3, 10.7.4.2).
+    const unsigned fi = routes_.finger_index(n);
+    const bool finger_gap = fi >= 1 && fi <= cfg_.finger_slots && !routes_.finger(fi);
+    // A finger nearer its interval start than ours: flagged, and searched at that slot's turn
+    // (RFC 6940 10.7.4.2 alternative 2), one Attach to the target rather than one per name heard.
+    if (!finger_gap && would_improve_finger(n)) better_finger_heard_.at(fi) = true;
+    const bool useful = routes_.improves_neighbors(n) || finger_gap;
     if (const auto l = link_to(n)) {
       // Linked, but it never told us it is a peer (e.g. our bootstrap link): ask it for an
       // Update (RouteQuery with send_update, RFC 6940 6.4.2.4).
-      if (!links_.at(*l).is_peer && attaching_.count(n) == 0 &&
+      if (useful && !links_.at(*l).is_peer && attaching_.count(n) == 0 &&
           attaching_.size() < cfg_.max_candidates) {
         pr::route_query_req q;
         q.send_update = true;
@@ -1242,13 +1315,176 @@ void overlay_core::learn_candidates(const std::vector<pr::node_id>& ids, link_id
       }
       continue;
     }
-    const unsigned fi = routes_.finger_index(n);
-    const bool finger_gap = fi >= 1 && fi <= cfg_.finger_slots && !routes_.finger(fi);
-    if (routes_.improves_neighbors(n) || finger_gap) {
+    if (useful) {
       if (candidates_.size() < cfg_.max_candidates) candidates_[n] = now + cfg_.update_interval;
       do_attach(n, false, prefix, now);
     }
   }
+}
+
+bool overlay_core::would_improve_finger(const pr::node_id& peer) const {
+  const unsigned i = routes_.finger_index(peer);
+  if (i < 1 || i > cfg_.finger_slots) return false;
+  const auto current = routes_.finger(i);
+  if (!current) return true;
+  // routing_table::add keeps the peer nearest the interval start (the target's responsible
+  // peer): without this, the first peer found (often the bootstrap peer) stays everyone's finger.
+  const auto target = pr::finger_target(cfg_.self, i);
+  return pr::ring_distance(target, peer) < pr::ring_distance(target, *current);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection table upkeep
+
+std::vector<link_id> overlay_core::busy_links() const {
+  std::vector<link_id> out;
+  for (const auto& [k, p] : pending_) {
+    if (k.link != link_id{}) out.push_back(k.link);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::map<pr::node_id, link_id> overlay_core::preferred_links() const {
+  // link_to()'s choice for every linked node, in one pass over the table.
+  std::map<pr::node_id, link_id> out;
+  for (const auto& [id, c] : links_) {
+    if (c.leaving) continue;
+    const auto keeper = cfg_.self < c.remote ? link_origin::outbound : link_origin::inbound;
+    const auto [it, fresh] = out.emplace(c.remote, id);
+    if (!fresh && c.origin_told && c.origin == keeper) {
+      const auto& chosen = links_.at(it->second);
+      if (!(chosen.origin_told && chosen.origin == keeper)) it->second = id;
+    }
+  }
+  return out;
+}
+
+bool overlay_core::is_surplus_peer_link(const connection& c,
+                                        const std::vector<link_id>& busy) const {
+  if (c.leaving || contains_link(busy, c.link)) return false;
+  if (attaching_.count(c.remote) != 0 || owe_update_.count(c.remote) != 0) return false;
+  // Only a link we opened: we asked for it because we wanted the peer in our Routing Table (or to
+  // bootstrap). A link the remote opened is its to close: it may use us as a finger, which we
+  // cannot see, and a client (no Join or Update ever came over its link) is served through it.
+  if (c.origin != link_origin::outbound) return false;
+  return !routes_.contains(c.remote);
+}
+
+std::optional<link_id> overlay_core::evictable_link(time_point now) const {
+  const auto busy = busy_links();
+  const auto preferred = preferred_links();
+  std::optional<link_id> best;
+  int best_rank = 0;
+  for (const auto& [id, c] : links_) {
+    if (contains_link(busy, id) || (bootstrap_link_ && *bootstrap_link_ == id && !joined())) {
+      continue;
+    }
+    if (attaching_.count(c.remote) != 0 || owe_update_.count(c.remote) != 0) continue;
+    // Best first: a leaving peer's link, a second link to a peer, a surplus link we opened, a
+    // peer's link that is not in our Routing Table. Never a client's link (not a peer, and
+    // opened by it) and never a peer we route through.
+    int rank = 0;
+    if (c.leaving) {
+      rank = 4;
+    } else if (preferred.at(c.remote) != id) {
+      rank = 3;
+    } else if (routes_.contains(c.remote)) {
+      rank = 0;
+    } else if (c.origin == link_origin::outbound) {
+      rank = 2;
+    } else if (c.is_peer) {
+      rank = 1;
+    }
+    // Quiet ones first: an answer to a request forwarded over a busy one may still come back
+    // that way.
+    if (rank > 0 && now - c.last_traffic >= cfg_.request_timeout) rank += 4;
+    if (rank > best_rank) {
+      best_rank = rank;
+      best = id;
+    }
+  }
+  return best;
+}
+
+void overlay_core::close_surplus_link(link_id link, std::string reason, time_point now) {
+  log("link " + std::to_string(link.value) + " closed: " + reason);
+  actions_.push_back(close_link_action{link, std::move(reason)});
+  // Forget it now (nothing may be sent on it any more); the runtime's on_link_down for it is then
+  // a no-op. Its remote is not in the Routing Table, or still linked: nothing is lost.
+  on_link_down(link, now);
+}
+
+void overlay_core::prune_links(time_point now) {
+  if (cfg_.role == node_role::client || state_ != join_state::joined) return;
+  const auto busy = busy_links();
+  const auto preferred = preferred_links();
+  std::vector<std::pair<link_id, std::string>> to_close;
+  for (auto& [id, c] : links_) {
+    auto linger = cfg_.link_linger;
+    std::string why;
+    if (!c.leaving && preferred.at(c.remote) != id) {
+      // A second link to a peer (both attached at once). Both ends agree which link is kept when
+      // the runtime told each which end opened it; two links opened by one side are that side's
+      // to sort out. Idle for request_timeout: the remote's requests on it are answered.
+      const auto& kept = links_.at(preferred.at(c.remote));
+      const bool agreed = c.origin_told && kept.origin_told &&
+                          (c.origin != kept.origin || c.origin == link_origin::outbound);
+      if (agreed && !contains_link(busy, id)) why = "second link to the same peer";
+      linger = std::max(linger, cfg_.request_timeout);
+    }
+    if (why.empty() && is_surplus_peer_link(c, busy)) {
+      if (bootstrap_link_ && *bootstrap_link_ == id) {
+        // Joined, and the bootstrap peer did not enter our table: it served its purpose. No
+        // linger, as every joining peer holds one of the bootstrap peer's links until then.
+        why = "bootstrap link no longer needed";
+        linger = duration{0};
+      } else {
+        why = "peer no longer in the routing table";
+      }
+    }
+    if (why.empty()) {
+      c.surplus_since.reset();
+      continue;
+    }
+    if (!c.surplus_since) c.surplus_since = now;
+    // Quiet for request_timeout as well: an answer to a request forwarded over it (routing state
+    // lives in the via list, so we keep no record of those) comes back the same way.
+    if (now - *c.surplus_since >= linger && now - c.last_traffic >= cfg_.request_timeout) {
+      to_close.emplace_back(id, std::move(why));
+    }
+  }
+  for (auto& [id, why] : to_close) {
+    ++stats_.links_pruned;
+    close_surplus_link(id, std::move(why), now);
+  }
+}
+
+void overlay_core::note_predecessors(time_point now) {
+  if (routes_.predecessors() == last_predecessors_) return;
+  last_predecessors_ = routes_.predecessors();
+  predecessors_since_ = now;
+  if (storage_ && cfg_.role != node_role::client) next_drop_ = now + cfg_.replica_hold_down;
+}
+
+void overlay_core::drop_foreign_data(time_point now) {
+  // RFC 6940 10.7.3: "When peer x detects that it is no longer in the replica set for a resource R
+  // (i.e., there are three predecessors between x and R), it SHOULD delete all data associated
+  // with R from its local store." We keep (third predecessor, self]: our own range and those of
+  // our first two predecessors, whose replica holder we are (10.4). A wrong view must not cost a
+  // copy, so only with three predecessors known, the list unchanged for replica_hold_down (the
+  // hold-down time of 10.7.1), and none of them suspected dead (a liveness Ping out).
+  if (!storage_ || cfg_.role == node_role::client || state_ != join_state::joined) return;
+  note_predecessors(now);
+  const auto& preds = routes_.predecessors();
+  if (preds.size() < 3 || now - predecessors_since_ < cfg_.replica_hold_down) return;
+  const std::vector<pr::node_id> first_three(preds.begin(), preds.begin() + 3);
+  for (const auto& [k, p] : pending_) {
+    if (p.why == purpose::ping && contains_node(first_three, p.target)) return;
+  }
+  storage_->drop_range(cfg_.self, first_three[2]);
+  ++stats_.ranges_dropped;
 }
 
 }  // namespace p2psip::peer

@@ -20,10 +20,30 @@
 // - Fingers: one Attach per finger interval to the finger target (10.5 step 3), Ping for fingers
 //   that are not neighbors. A direct Update/Ping without answer is retried once with a Ping; a
 //   second silence closes every link to that peer.
-// - Replicas (10.4) go to the first two successors right away (no 30 s hold-down); when our range
-//   grows (a predecessor is gone) the whole range is sent again to both replica holders.
-//   Replicas and hand-overs are accepted from peers only; anyone else may only store where we are
-//   responsible (Error_Forbidden).
+// - Replicas (10.4) go to the first two successors right away: the 30 s successor-replacement
+//   hold-down of 10.7.1 (a SHOULD) is not applied, because a replica held back for 30 s is a copy
+//   missing for 30 s (docs/conformance.md). When our range grows (a predecessor is gone) the whole
+//   range is sent again to both replica holders. Replicas and hand-overs are accepted from peers
+//   only; anyone else may only store where we are responsible (Error_Forbidden).
+// - Data of Resource-IDs with three predecessors between them and us (10.7.3: "SHOULD delete") is
+//   dropped, i.e. everything outside (third predecessor, self], but only once the predecessor list
+//   has been unchanged for replica_hold_down (30 s, the hold-down time of 10.7.1) and none of the
+//   three is under a liveness check, so that a passing wrong view costs no copy.
+// - Links (the Connection Table, 10.3/10.7) are pruned: a link we opened (Attach, bootstrap) to a
+//   peer that is no longer in the Routing Table, with nothing of ours pending on it, is closed
+//   after link_linger (a joined peer's bootstrap link at once) and once quiet for request_timeout
+//   (answers to requests we forwarded come back the way they went). Links others opened are theirs
+//   to close (we cannot see whether the opener still uses us as a finger); a client's link (no
+//   Join/Update ever came over it) is never pruned. A full Connection Table evicts such a surplus
+//   peer link rather than refusing a new one. The loss of a link to a peer outside our Routing
+//   Table is no "peer lost" event (10.7.1 is about neighbors and fingers).
+// - Fingers: any peer in the interval is valid (10.7.4.2); when an Update names one nearer the
+//   interval start, the slot is flagged and, at its turn, searched again by an Attach to the
+//   finger target (10.7.4.2 alternative 2). So the first peer found (often the bootstrap peer)
+//   does not stay everyone's finger, holding a link from every peer.
+// - Two links to one peer (both attached at once): the one opened by the lower Node-ID is used by
+//   both ends; the other is closed once idle for request_timeout, when the runtime told us which
+//   end opened each link (on_link_up's `origin`).
 // - Leave: data first to the successor (replica_number 0), then LeaveReq to every neighbor.
 
 #include <chrono>
@@ -46,6 +66,14 @@
 namespace p2psip::peer {
 
 using duration = std::chrono::milliseconds;
+
+/// Which end opened a link (the TCP/TLS client side). Both ends agree on it, so it decides which
+/// of two links between the same peers is kept.
+enum class link_origin : std::uint8_t {
+  unknown,   ///< the runtime did not say; the core infers it from its own open_link_actions
+  outbound,  ///< this node opened it (an open_link_action)
+  inbound,   ///< the remote opened it
+};
 
 /// A link as the runtime numbers it (one TLS connection). 0 is never a real link.
 struct link_id {
@@ -106,6 +134,11 @@ struct core_config {
   duration join_retry{10'000};        ///< restart the join when it stalls this long
   bool reactive = true;               ///< chord-reactive
   std::size_t max_links = 256;
+  /// A link we opened to a peer that has left our Routing Table is closed after this long.
+  duration link_linger{30'000};
+  /// Predecessors unchanged this long before data of Resource-IDs beyond the third is dropped
+  /// (RFC 6940 10.7.1's hold-down time).
+  duration replica_hold_down{30'000};
   std::size_t max_pending = 1024;       ///< outstanding requests of this node
   std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
   unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
@@ -118,6 +151,14 @@ struct connection {
   bool is_peer = false;      ///< it sent Join or Update: may enter the routing table
   unsigned malformed = 0;
   bool leaving = false;
+  link_origin origin = link_origin::unknown;  ///< outbound or inbound (told or inferred)
+  bool origin_told = false;                   ///< the runtime said which end opened it
+  /// Since when the link has been surplus (unneeded, or the second link to a peer); nullopt
+  /// while it is needed.
+  std::optional<time_point> surplus_since;
+  /// Last message sent or received on it: a link is closed only when quiet (a request we
+  /// forwarded over it may still be waiting for its answer, which comes back the same way).
+  time_point last_traffic{};
 };
 
 /// Counters for tests and monitoring.
@@ -128,6 +169,9 @@ struct core_stats {
   std::uint64_t errors_sent = 0;
   std::uint64_t malformed = 0;
   std::uint64_t timeouts = 0;
+  std::uint64_t links_pruned = 0;    ///< surplus links closed (unneeded or duplicate)
+  std::uint64_t links_evicted = 0;   ///< surplus links closed to make room for a new one
+  std::uint64_t ranges_dropped = 0;  ///< drop_range calls for data beyond the third predecessor
 };
 
 class overlay_core {
@@ -137,8 +181,10 @@ class overlay_core {
 
   /// Starts: a first peer is joined at once; others open a link to a bootstrap peer.
   void start(time_point now);
-  /// A link is up; `remote` is the Node-ID its certificate proved.
-  void on_link_up(link_id link, const protocol::node_id& remote, time_point now);
+  /// A link is up; `remote` is the Node-ID its certificate proved. `origin`: which end opened it
+  /// (pass it when known: it lets both ends agree which of two duplicate links to keep).
+  void on_link_up(link_id link, const protocol::node_id& remote, time_point now,
+                  link_origin origin = link_origin::unknown);
   /// A link is gone (closed by either side or failed).
   void on_link_down(link_id link, time_point now);
   /// An open_link_action could not be carried out.
@@ -196,6 +242,7 @@ class overlay_core {
     time_point deadline;
     protocol::node_id target;  ///< the Node-ID addressed (for liveness) when direct
     bool direct = false;       ///< sent straight to a neighbor: a timeout means it is dead
+    std::uint64_t txid = 0;    ///< its transaction id (the synthetic timeout answer carries it)
   };
   struct pending_key {
     std::uint64_t txid = 0;
@@ -236,12 +283,21 @@ class overlay_core {
   void send_update(link_id link, protocol::chord_update_type type, time_point now);
   void send_updates_to_neighbors(time_point now);
   void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by, time_point now);
+  bool would_improve_finger(const protocol::node_id& peer) const;
+  // connection table upkeep
+  void prune_links(time_point now);
+  std::map<protocol::node_id, link_id> preferred_links() const;
+  bool is_surplus_peer_link(const connection& c, const std::vector<link_id>& busy) const;
+  std::optional<link_id> evictable_link(time_point now) const;
+  std::vector<link_id> busy_links() const;
+  void close_surplus_link(link_id link, std::string reason, time_point now);
+  void note_predecessors(time_point now);
+  void drop_foreign_data(time_point now);
   void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number, time_point now);
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   std::vector<protocol::node_id> neighbor_set() const;
   std::vector<protocol::node_id> replica_set() const;
-    std::uint64_t txid = 0;    ///< its transaction id (the synthetic timeout answer carries it)
   void start_join(time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
@@ -249,6 +305,7 @@ class overlay_core {
   duration jitter(duration base);
   std::uint64_t new_txid();
   void log(std::string text);
+  void note_traffic(link_id link, time_point now);
   void malformed(link_id link, std::string_view why);
 
   core_config cfg_;
@@ -268,16 +325,24 @@ class overlay_core {
   std::optional<time_point> next_update_;
   std::optional<time_point> next_finger_;
   unsigned next_finger_index_ = 1;
+  /// Per finger index (1..finger_slots): an Update named a peer nearer that interval's start.
+  std::vector<bool> better_finger_heard_;
   /// Nodes whose Attach we answered with send_update: Update them when their link is up.
   std::map<protocol::node_id, time_point> owe_update_;
   /// Nodes we are attaching to (request sent or link opening), with a deadline.
   std::map<protocol::node_id, time_point> attaching_;
+  /// Nodes we sent an open_link_action for (link not up yet): infers link_origin when untold.
+  std::map<protocol::node_id, time_point> opening_;
   /// Peers heard of (from Updates, Leaves) but not connected.
   std::map<protocol::node_id, time_point> candidates_;
   /// Peers lost or gone recently (link loss, timeout, Leave), not to be attached again yet.
   std::map<protocol::node_id, time_point> departed_;
   std::vector<protocol::node_id> last_replicas_;
   std::optional<protocol::node_id> last_range_start_;
+  /// The predecessor list and since when it has been unchanged (the drop hold-down).
+  std::vector<protocol::node_id> last_predecessors_;
+  time_point predecessors_since_{};
+  std::optional<time_point> next_drop_;
   core_stats stats_;
 };
 
