@@ -33,9 +33,10 @@ inline constexpr std::uint32_t generic_kind = client::client::generic_kind;  // 
 inline constexpr std::uint32_t generic_max_size = 1024;
 // The standard kinds have no single-value kind: the fixture adds TURN-SERVICE (RFC 6940 9:
 // SINGLE, NODE-MULTIPLE: written at H(Node-ID || uint32 i), 1 <= i <= max-node-multiple) to
-// overlay.xml before the peers start. (A kind the registry does not know cannot be used: the
-// peers decode Store bodies with the registered kinds' models only.)
+// overlay.xml before the peers start, and a kind of the configuration's own, which only the
+// document defines (kind id 4000, SINGLE, USER-MATCH: written at the user name).
 inline constexpr std::uint32_t single_kind = 2;
+inline constexpr std::uint32_t private_kind = 4000;
 inline constexpr std::uint32_t single_max_size = 64;
 inline constexpr std::uint32_t single_max_node_multiple = 3;
 
@@ -46,7 +47,7 @@ inline process_overlay make_overlay() {
 inline std::string overlay_name() { return "test.p2psip.example"; }
 inline std::string user_of(const std::string& name) { return name + "@" + overlay_name(); }
 
-/// Adds the single-value test kind to the configuration document p2psip-admin init wrote.
+/// Adds the single-value test kinds to the configuration document p2psip-admin init wrote.
 inline void add_single_kind(const std::filesystem::path& config) {
   std::ifstream in(config);
   std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -62,7 +63,15 @@ inline void add_single_kind(const std::filesystem::path& config) {
                      "</max-size>\n"
                      "          <max-node-multiple>" +
                      std::to_string(single_max_node_multiple) +
-                     "</max-node-multiple>\n        </kind>\n      </kind-block>\n    ");
+                     "</max-node-multiple>\n        </kind>\n      </kind-block>\n"
+                     "      <kind-block>\n        <kind id=\"" +
+                     std::to_string(private_kind) +
+                     "\">\n"
+                     "          <data-model>SINGLE</data-model>\n"
+                     "          <access-control>USER-MATCH</access-control>\n"
+                     "          <max-count>1</max-count>\n"
+                     "          <max-size>256</max-size>\n"
+                     "        </kind>\n      </kind-block>\n    ");
   std::ofstream(config, std::ios::trunc) << doc;
 }
 

@@ -387,3 +387,21 @@ TEST_CASE("client ops: dictionary kinds (SIP-REGISTRATION, generic) and ping") {
   REQUIRE_MESSAGE(pong2.has_value(), why(pong2));
   CHECK_FALSE(pong2->responder_node_id.empty());
 }
+
+TEST_CASE("client ops: a kind only the overlay configuration defines is stored and fetched") {
+  test::overlay_fixture f(2);
+  auto alice = f.attach("alice", 0);
+  auto bob = f.attach("bob", 1);
+  REQUIRE(alice->model_of(test::private_kind) == client::data_model::single_value);
+  // USER-MATCH: alice writes at her user name; bob may not.
+  const auto res = test::user_of("alice");
+  auto stored = alice->store(res, test::private_kind, {single("private value")});
+  REQUIRE_MESSAGE(stored.has_value(), why(stored));
+  auto fetched = bob->fetch(res, test::private_kind);
+  REQUIRE_MESSAGE(fetched.has_value(), why(fetched));
+  REQUIRE(fetched->items.size() == 1);
+  CHECK(to_string(fetched->items.front().value) == "private value");
+  auto refused = bob->store(res, test::private_kind, {single("not bob's")});
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.code() == client::errc::forbidden);
+}

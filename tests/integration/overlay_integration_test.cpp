@@ -90,7 +90,7 @@ std::vector<std::size_t> running(test::process_overlay& o) {
 
 }  // namespace
 
-TEST_CASE("integration: 10 peers; values stored through one are fetched through every other") {
+TEST_CASE("integration: 10 peers, values stored through one are fetched through every other") {
   test::overlay_fixture f(10);
   auto writer = f.attach("writer", 0);
   put_values(*writer, 0, 30);
@@ -184,7 +184,7 @@ TEST_CASE("integration: SIGTERM makes peers leave cleanly and hand their data ov
   check_values(*reader, 0, 40, writer->node_id());
 }
 
-TEST_CASE("integration: attached clients never enter a routing table; both directions work") {
+TEST_CASE("integration: attached clients never enter a routing table, both directions work") {
   test::overlay_fixture f(5);
   std::vector<std::unique_ptr<client::client>> clients;
   std::set<std::string> client_ids;
@@ -283,7 +283,7 @@ struct raw_link {
 
 }  // namespace
 
-TEST_CASE("integration: a link sending undecodable messages is closed; the peer keeps serving") {
+TEST_CASE("integration: a link sending undecodable messages is closed, the peer keeps serving") {
   test::overlay_fixture f(2);
   raw_link hostile(f.overlay, "hostile", 0);
   // Garbage that passes framing but is no RELOAD message.

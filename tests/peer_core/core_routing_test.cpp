@@ -101,7 +101,7 @@ TEST_CASE("core: greedy forwarding appends the previous hop to the via list") {
   CHECK(s.core.stats().forwarded == 1);
 }
 
-TEST_CASE("core: no peer in (self, k) -> smallest Node-ID greater than k; wrap-around") {
+TEST_CASE("core: no peer in (self, k) -> smallest Node-ID greater than k, wrap-around") {
   single_core s;
   s.feed(0x05, s.make(0x05, {pr::to_destination(single_core::res(0x20))}, pr::ping_req{}));
   auto out = s.sent();
@@ -140,7 +140,7 @@ TEST_CASE("core: the answer's destination is the previous hop then the reversed 
   CHECK(*d[2].node() == id_at(0x9A));
 }
 
-TEST_CASE("core: a directly connected client is reached on its link; its answer goes back") {
+TEST_CASE("core: a directly connected client is reached on its link, its answer goes back") {
   single_core s;
   s.feed(0x05, s.make(0x05, {pr::to_destination(id_at(0x50))}, pr::ping_req{}, 9));
   auto out = s.sent();

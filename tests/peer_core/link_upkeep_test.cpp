@@ -165,7 +165,7 @@ pr::node_id random_id(seeded_random& r) {
 
 }  // namespace
 
-TEST_CASE("links: one we opened to a peer outside the routing table is closed; others stay") {
+TEST_CASE("links: one we opened to a peer outside the routing table is closed, others stay") {
   hand_core h;
   REQUIRE(h.core.routes().finger(2) == id_at(0x60));
   // 0x70: a peer in finger 2's interval, farther from its start than 0x60, on a link we opened.

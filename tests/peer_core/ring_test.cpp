@@ -108,7 +108,7 @@ TEST_CASE("ring: ten peers joining at once converge") {
   CHECK(net.ring_problems() == "");
 }
 
-TEST_CASE("ring: a client's requests and answers travel both ways; it never enters a table") {
+TEST_CASE("ring: a client's requests and answers travel both ways, it never enters a table") {
   auto net = make_ring(6, 31);
   seeded_random ids(5);
   auto cfg = sim_network::default_config(random_id(ids), peer::node_role::client);

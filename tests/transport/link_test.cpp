@@ -118,7 +118,7 @@ TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (I
   }
 }
 
-TEST_CASE("link: a certificate with several Node-IDs; a required Node-ID must be one of them") {
+TEST_CASE("link: a certificate with several Node-IDs, a required Node-ID must be one of them") {
   fixture f;
   const auto second = tt::random_node_id();
   auto multi = f.ca.credentials({f.server_id, second});

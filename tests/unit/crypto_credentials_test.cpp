@@ -66,7 +66,7 @@ TEST_SUITE("crypto credentials") {
     CHECK(cr::default_link_key == cr::key_type::ecdsa_p256);
   }
 
-  TEST_CASE("save and load round trip; the loaded identities sign and verify") {
+  TEST_CASE("save and load round trip, the loaded identities sign and verify") {
     temp_dir dir;
     auto ids = make_pair({test_node(1), test_node(2)});
     auto bundle = cr::make_credentials(ids.link, ids.signing);
@@ -96,7 +96,7 @@ TEST_SUITE("crypto credentials") {
     CHECK(signer->node == test_node(2));
   }
 
-  TEST_CASE("one certificate that both links and signs; keys in any order; one combined file") {
+  TEST_CASE("one certificate that both links and signs, keys in any order, one combined file") {
     temp_dir dir;
     auto ids = make_pair();
     SUBCASE("link only") {

@@ -253,7 +253,7 @@ TEST_CASE("reassembly round trip: in order, reversed, shuffled, duplicated") {
     reassembler r(roomy());
     CHECK(feed(r, 1, overlapping) == whole);
   }
-  SUBCASE("TTL may differ between fragments; the first arrival's header is kept") {
+  SUBCASE("TTL may differ between fragments, the first arrival's header is kept") {
     auto frags = split(whole, 1000);
     frags[1][11] = 90;
     reassembler r(roomy());

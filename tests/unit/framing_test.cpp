@@ -405,7 +405,7 @@ TEST_CASE("rto_estimator follows RFC 6298") {
     e.on_sample(112500us);  // a new measurement ends the back-off
     CHECK(e.rto() < 1000ms);
   }
-  SUBCASE("no one-second floor; the granularity term keeps it above zero") {
+  SUBCASE("no one-second floor, the granularity term keeps it above zero") {
     rto_estimator fast;
     fast.on_sample(0ms);
     CHECK(fast.rto() == 1ms);

@@ -66,6 +66,7 @@ std::uint32_t share_ppb(const pr::node_id& after, const pr::node_id& self) {
 overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_service* storage,
                            random_source& rng)
     : cfg_(std::move(cfg)),
+      body_context_{cfg_.kind_models},
       signer_(signer),
       storage_(storage),
       rng_(rng),
@@ -228,6 +229,9 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
 
   if (bootstrapping) {
     bootstrap_link_ = link;
+    bootstrap_failures_ = 0;
+    bootstrap_backoff_ = duration{0};
+    next_bootstrap_.reset();
     if (cfg_.role == node_role::joining_peer) {
       start_join(now);
     } else {
@@ -244,15 +248,32 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
 
 void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now) {
   log("link to " + address.to_string() + " failed");
-  if (state_ == join_state::bootstrapping && !bootstrap_link_) {
-    if (cfg_.role == node_role::joining_peer) {
-      start_join(now);
-    } else if (!cfg_.bootstrap.empty()) {
-      ++bootstrap_index_;
-      actions_.push_back(
-          open_link_action{cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()], std::nullopt});
-    }
+  if (state_ == join_state::bootstrapping && !bootstrap_link_) bootstrap_failed(now);
+}
+
+void overlay_core::bootstrap_failed(time_point now) {
+  if (cfg_.bootstrap.empty()) return;
+  ++bootstrap_failures_;
+  if (bootstrap_failures_ % cfg_.bootstrap.size() != 0) {
+    reconnect_bootstrap(now);
+    return;
   }
+  // Every bootstrap peer failed in a row: wait before the next round rather than reconnecting in
+  // a tight loop (a refused connection on loopback fails in microseconds).
+  bootstrap_backoff_ = std::clamp(bootstrap_backoff_ * 2, duration{200}, duration{10'000});
+  next_bootstrap_ = now + bootstrap_backoff_;
+  log("no bootstrap peer reachable: next attempt in " +
+      std::to_string(bootstrap_backoff_.count()) + " ms");
+}
+
+void overlay_core::reconnect_bootstrap(time_point now) {
+  if (cfg_.role == node_role::joining_peer) {
+    start_join(now);  // opens a link to the next bootstrap peer
+    return;
+  }
+  ++bootstrap_index_;
+  actions_.push_back(
+      open_link_action{cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()], std::nullopt});
 }
 
 void overlay_core::on_link_down(link_id link, time_point now) {
@@ -284,11 +305,8 @@ void overlay_core::on_link_down(link_id link, time_point now) {
   // no departure, no Updates, no replicas for it.
   if (c.is_peer && !other && routes_.contains(c.remote)) peer_lost(c.remote, now);
   for (const auto& p : lost) on_pending_done(p, nullptr, link, now);
-  if (cfg_.role == node_role::client && state_ == join_state::bootstrapping && !bootstrap_link_ &&
-      !cfg_.bootstrap.empty()) {
-    ++bootstrap_index_;
-    actions_.push_back(
-        open_link_action{cfg_.bootstrap[bootstrap_index_ % cfg_.bootstrap.size()], std::nullopt});
+  if (cfg_.role == node_role::client && state_ == join_state::bootstrapping && !bootstrap_link_) {
+    bootstrap_failed(now);  // the home peer is gone: the next one
   }
 }
 
@@ -340,6 +358,7 @@ std::optional<time_point> overlay_core::next_deadline() const {
   };
   for (const auto& [k, p] : pending_) consider(p.deadline);
   for (const auto& [n, t] : attaching_) consider(t);
+  if (next_bootstrap_) consider(*next_bootstrap_);
   if (state_ == join_state::joined) {
     if (next_update_) consider(*next_update_);
     if (next_finger_) consider(*next_finger_);
@@ -370,6 +389,10 @@ void overlay_core::on_timer(time_point now) {
   std::erase_if(owe_update_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(candidates_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(departed_, [&](const auto& e) { return e.second <= now; });
+  if (next_bootstrap_ && *next_bootstrap_ <= now) {
+    next_bootstrap_.reset();
+    if (state_ == join_state::bootstrapping && !bootstrap_link_) reconnect_bootstrap(now);
+  }
 
   if (state_ == join_state::joined) {
     if (next_update_ && *next_update_ <= now) {
@@ -386,7 +409,8 @@ void overlay_core::on_timer(time_point now) {
       drop_foreign_data(now);
     }
   } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
-             state_ != join_state::left && join_started_ + cfg_.join_retry <= now) {
+             state_ != join_state::left && !next_bootstrap_ &&
+             join_started_ + cfg_.join_retry <= now) {
     log("join stalled: starting again");
     start_join(now);
   }
@@ -808,7 +832,7 @@ void overlay_core::deliver_local(link_id from, pr::message&& m, time_point now) 
       return;
     }
   }
-  auto body = pr::decode_body(m.contents.code, m.contents.body, cfg_.limits);
+  auto body = pr::decode_body(m.contents.code, m.contents.body, cfg_.limits, body_context_);
   if (!body) {
     send_error(from, m, reload_errc::invalid_message, body.error().message(), now);
     return;
@@ -1099,7 +1123,8 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
   const bool is_error = answer->contents.code == pr::codes::error;
   if (p.why == purpose::attach) {
     if (is_error) return;
-    auto body = pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits);
+    auto body = pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits,
+                                body_context_);
     if (!body) return;
     const auto* ans = std::get_if<pr::attach_ans>(&*body);
     if (!ans) return;

@@ -46,6 +46,7 @@ core_config node_setup::core() const {
   c.update_interval = std::chrono::duration_cast<duration>(config.chord.update_interval);
   c.finger_interval = std::chrono::duration_cast<duration>(config.chord.ping_interval);
   c.reactive = config.chord.reactive;
+  c.kind_models = config::kind_model_lookup_of(config);
   return c;
 }
 

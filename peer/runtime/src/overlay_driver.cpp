@@ -86,7 +86,7 @@ protocol::result<void, std::string> overlay_driver::start() {
         io_.get_executor(), *cfg_.listen, tls_, lc,
         [this, alive](std::shared_ptr<transport::link> l) {
           if (alive.expired()) return;
-          add_link(std::move(l), std::nullopt);
+          add_link(std::move(l), std::nullopt, link_origin::inbound);
         },
         [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
                       const std::string& detail) {
@@ -140,7 +140,7 @@ void overlay_driver::respond(const protocol::message& request, link_id arrival,
 }
 
 void overlay_driver::add_link(std::shared_ptr<transport::link> l,
-                              std::optional<protocol::node_id> expected) {
+                              std::optional<protocol::node_id> expected, link_origin origin) {
   const auto& ids = l->peer_node_ids();
   protocol::node_id remote;
   if (expected) {
@@ -165,7 +165,7 @@ void overlay_driver::add_link(std::shared_ptr<transport::link> l,
   });
   log(log_level::debug, "link " + std::to_string(id.value) + " up with " + remote.hex() + " (" +
                             endpoint_text(l->remote_endpoint()) + ")");
-  core_->on_link_up(id, remote, clock::now());
+  core_->on_link_up(id, remote, clock::now(), origin);
   spawn("receive", [this, id, l] { return receive_loop(id, l); });
   pump();
   if (cfg_.links_changed) cfg_.links_changed();
@@ -209,7 +209,7 @@ asio::awaitable<void> overlay_driver::open_link(protocol::ip_address_port addres
     }
     co_return;
   }
-  add_link(std::move(*connected), expected);
+  add_link(std::move(*connected), expected, link_origin::outbound);
 }
 
 void overlay_driver::pump() {

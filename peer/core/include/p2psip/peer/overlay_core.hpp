@@ -122,6 +122,9 @@ struct core_config {
   node_role role = node_role::joining_peer;
   std::uint32_t overlay = 0;  ///< forwarding header `overlay` (overlay_hash of the name)
   protocol::limits limits;    ///< codec limits, node_id_length and initial_ttl
+  /// Data models of the overlay's kinds (config::kind_model_lookup_of); bodies naming another
+  /// kind keep its values undecoded and the store answers Error_Unknown_Kind.
+  protocol::kind_model_lookup kind_models = protocol::registered_kind_model;
   /// Where this peer accepts links (the host candidate of its Attach answers).
   protocol::ip_address_port listen_address;
   /// Bootstrap peers (joining peers and clients open a link to the first that answers).
@@ -299,6 +302,8 @@ class overlay_core {
   std::vector<protocol::node_id> neighbor_set() const;
   std::vector<protocol::node_id> replica_set() const;
   void start_join(time_point now);
+  void bootstrap_failed(time_point now);
+  void reconnect_bootstrap(time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
   protocol::node_id range_start() const;
@@ -309,6 +314,7 @@ class overlay_core {
   void malformed(link_id link, std::string_view why);
 
   core_config cfg_;
+  protocol::body_context body_context_;  ///< decodes bodies with cfg_.kind_models
   message_signer& signer_;
   storage_service* storage_;
   random_source& rng_;
@@ -321,6 +327,11 @@ class overlay_core {
   time_point join_started_{};
   std::optional<link_id> bootstrap_link_;
   std::size_t bootstrap_index_ = 0;
+  /// Bootstrap links failed (or lost) in a row; after each whole round of the list the next
+  /// attempt waits `bootstrap_backoff_` (200 ms doubling to 10 s) until `next_bootstrap_`.
+  std::size_t bootstrap_failures_ = 0;
+  duration bootstrap_backoff_{0};
+  std::optional<time_point> next_bootstrap_;
   std::optional<protocol::node_id> admitting_peer_;
   std::optional<time_point> next_update_;
   std::optional<time_point> next_finger_;

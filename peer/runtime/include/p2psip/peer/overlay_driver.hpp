@@ -119,7 +119,8 @@ class overlay_driver {
     protocol::node_id remote;
   };
 
-  void add_link(std::shared_ptr<transport::link> l, std::optional<protocol::node_id> expected);
+  void add_link(std::shared_ptr<transport::link> l, std::optional<protocol::node_id> expected,
+                link_origin origin);
   void link_closed(link_id id, std::error_code reason);
   asio::awaitable<void> receive_loop(link_id id, std::shared_ptr<transport::link> l);
   asio::awaitable<void> open_link(protocol::ip_address_port address,

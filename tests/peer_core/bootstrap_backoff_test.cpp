@@ -1,0 +1,65 @@
+// Bootstrap peers that cannot be reached: the core tries each once, then waits before the next
+// round (200 ms doubling to 10 s) instead of reconnecting in a tight loop.
+#include <doctest/doctest.h>
+
+#include "sim_network.hpp"
+
+namespace pr = p2psip::protocol;
+namespace peer = p2psip::peer;
+using namespace p2psip::sim;
+
+namespace {
+
+std::size_t opens(std::vector<peer::action> actions) {
+  std::size_t n = 0;
+  for (const auto& a : actions) {
+    if (std::holds_alternative<peer::open_link_action>(a)) ++n;
+  }
+  return n;
+}
+
+/// Fails every open_link action at once (as a refused connection on loopback does) until
+/// `until`, answering deadlines as they come; returns how many links were tried.
+std::size_t refuse_until(peer::overlay_core& core, time_point& now, time_point until) {
+  std::size_t tried = 0;
+  for (int guard = 0; guard < 100000 && now < until; ++guard) {
+    const auto n = opens(core.take_actions());
+    tried += n;
+    for (std::size_t i = 0; i < n; ++i) {
+      core.on_link_failed(*pr::ip_address_port::parse("127.0.0.1:9"), now);
+    }
+    if (n > 0) continue;
+    const auto next = core.next_deadline();
+    if (!next || *next > until) break;
+    now = std::max(now, *next);
+    core.on_timer(now);
+  }
+  now = until;
+  return tried;
+}
+
+}  // namespace
+
+TEST_CASE("core: unreachable bootstrap peers are retried with a growing wait, not in a loop") {
+  for (const auto role : {peer::node_role::client, peer::node_role::joining_peer}) {
+    CAPTURE(static_cast<int>(role));
+    fake_signer signer{id_at(0x42)};
+    memory_storage storage;
+    seeded_random rng{3};
+    auto cfg = sim_network::default_config(id_at(0x42), role);
+    cfg.bootstrap = {*pr::ip_address_port::parse("127.0.0.1:9"),
+                     *pr::ip_address_port::parse("127.0.0.1:10")};
+    peer::overlay_core core(cfg, signer, role == peer::node_role::client ? nullptr : &storage, rng);
+    time_point now = time_point{} + std::chrono::hours(24 * 365 * 50);
+    const auto start = now;
+    core.start(now);
+    // 2 s: rounds at 0, 0.2, 0.6, 1.4 s (waits 200, 400, 800 ms) of two attempts each.
+    const auto tried = refuse_until(core, now, start + std::chrono::seconds(2));
+    CHECK(tried >= 6);
+    CHECK(tried <= 10);
+    // After a minute the wait is capped at 10 s: about six rounds more, not thousands.
+    const auto later = refuse_until(core, now, now + std::chrono::seconds(60));
+    CHECK(later >= 8);
+    CHECK(later <= 20);
+  }
+}
