@@ -540,85 +540,78 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     return s;
   }
 
-  /// Items of a FetchAns for `kind`, each value's signature verified.
-  std::variant<kind_data, struct error> fetched(const pr::message& m, const pr::resource_id& res,
-                                                std::uint32_t kind) {
+  /// Decodes an answer that should be `Answer`; an Error response becomes its SDK error.
+  template <class Answer>
+  std::variant<Answer, struct error> answer_of(const pr::message& m, std::string_view what) const {
     auto body = pr::decode_body(m.contents.code, m.contents.body, limits, body_context);
     if (!body) return fail(errc::invalid_answer, "undecodable answer: " + body.error().message());
     if (const auto* e = std::get_if<pr::error_response>(&*body)) return error_of(*e);
-    const auto* ans = std::get_if<pr::fetch_ans>(&*body);
-    if (!ans) return fail(errc::invalid_answer, "the answer is not a FetchAns");
+    auto* ans = std::get_if<Answer>(&*body);
+    if (!ans) return fail(errc::invalid_answer, "the answer is not a " + std::string(what));
+    return std::move(*ans);
+  }
+
+  /// The value part of a stored (or stat'ed) entry of any data model, with the array index or
+  /// dictionary key copied into `it`. `Entry` is data_value or meta_data.
+  template <class Entry, class ArrayEntry, class DictionaryEntry, class Variant>
+  static const Entry& unpack_entry(const Variant& v, item& it) {
+    if (const auto* a = std::get_if<ArrayEntry>(&v)) {
+      it.index = a->index;
+      return a->value;
+    }
+    if (const auto* k = std::get_if<DictionaryEntry>(&v)) {
+      it.key = bytes(k->key.begin(), k->key.end());
+      return k->value;
+    }
+    return std::get<Entry>(v);
+  }
+
+  /// Items of a FetchAns (values, each signature verified) or a StatAns (lengths and hashes) for
+  /// `kind`.
+  template <class Answer>
+  std::variant<kind_data, struct error> kind_items(const pr::message& m,
+                                                   const pr::resource_id& res,
+                                                   std::uint32_t kind) const {
+    constexpr bool is_fetch = std::is_same_v<Answer, pr::fetch_ans>;
+    auto decoded = answer_of<Answer>(m, is_fetch ? "FetchAns" : "StatAns");
+    if (auto* e = std::get_if<struct error>(&decoded)) return *e;
+    const auto& ans = std::get<Answer>(decoded);
     kind_data out;
     out.kind = kind;
     out.model = model_from(body_context.model_of(kind).value_or(pr::data_model::single_value));
     const auto now = std::chrono::system_clock::now();
-    for (const auto& kr : ans->kind_responses) {
+    for (const auto& kr : ans.kind_responses) {
       if (kr.kind != kind) continue;
       out.generation = kr.generation;
       for (const auto& d : kr.values) {
         item it;
         it.storage_time = d.storage_time;
         it.lifetime = d.lifetime;
-        const pr::data_value* dv = nullptr;
-        if (const auto* v = std::get_if<pr::data_value>(&d.value)) {
-          dv = v;
-        } else if (const auto* a = std::get_if<pr::array_entry>(&d.value)) {
-          it.index = a->index;
-          dv = &a->value;
-        } else if (const auto* k = std::get_if<pr::dictionary_entry>(&d.value)) {
-          it.key = bytes(k->key.begin(), k->key.end());
-          dv = &k->value;
-        }
-        it.exists = dv->exists;
-        it.value = bytes(dv->value.begin(), dv->value.end());
-        it.value_length = static_cast<std::uint32_t>(dv->value.size());
-        // A value nobody stored comes back unsigned (exists=false, storage_time 0: 7.4.2.2).
-        const bool synthetic = !dv->exists && d.storage_time == 0;
-        if (!synthetic) {
-          auto who = crypto::verify_stored_data(d, res, kind, m.security.certificates,
-                                                *setup.trust, now);
-          if (!who) {
-            return fail(errc::invalid_answer,
-                        "a fetched value's signature does not verify: " + who.error().message());
+        if constexpr (is_fetch) {
+          const auto& dv =
+              unpack_entry<pr::data_value, pr::array_entry, pr::dictionary_entry>(d.value, it);
+          it.exists = dv.exists;
+          it.value = bytes(dv.value.begin(), dv.value.end());
+          it.value_length = static_cast<std::uint32_t>(dv.value.size());
+          // A value nobody stored comes back unsigned (exists=false, storage_time 0: 7.4.2.2).
+          const bool synthetic = !dv.exists && d.storage_time == 0;
+          if (!synthetic) {
+            auto who = crypto::verify_stored_data(d, res, kind, m.security.certificates,
+                                                  *setup.trust, now);
+            if (!who) {
+              return fail(errc::invalid_answer, "a fetched value's signature does not verify: " +
+                                                    who.error().message());
+            }
+            it.signer_node_id = who->node.hex();
+            it.signer_user = who->user();
           }
-          it.signer_node_id = who->node.hex();
-          it.signer_user = who->user();
+        } else {
+          const auto& md = unpack_entry<pr::meta_data, pr::array_entry_meta,
+                                        pr::dictionary_entry_meta>(d.metadata, it);
+          it.exists = md.exists;
+          it.value_length = md.value_length;
+          it.hash = bytes(md.hash_value.begin(), md.hash_value.end());
         }
-        out.items.push_back(std::move(it));
-      }
-    }
-    return out;
-  }
-
-  std::variant<kind_data, struct error> stated(const pr::message& m, std::uint32_t kind) {
-    auto body = pr::decode_body(m.contents.code, m.contents.body, limits, body_context);
-    if (!body) return fail(errc::invalid_answer, "undecodable answer: " + body.error().message());
-    if (const auto* e = std::get_if<pr::error_response>(&*body)) return error_of(*e);
-    const auto* ans = std::get_if<pr::stat_ans>(&*body);
-    if (!ans) return fail(errc::invalid_answer, "the answer is not a StatAns");
-    kind_data out;
-    out.kind = kind;
-    out.model = model_from(body_context.model_of(kind).value_or(pr::data_model::single_value));
-    for (const auto& kr : ans->kind_responses) {
-      if (kr.kind != kind) continue;
-      out.generation = kr.generation;
-      for (const auto& d : kr.values) {
-        item it;
-        it.storage_time = d.storage_time;
-        it.lifetime = d.lifetime;
-        const pr::meta_data* md = nullptr;
-        if (const auto* v = std::get_if<pr::meta_data>(&d.metadata)) {
-          md = v;
-        } else if (const auto* a = std::get_if<pr::array_entry_meta>(&d.metadata)) {
-          it.index = a->index;
-          md = &a->value;
-        } else if (const auto* k = std::get_if<pr::dictionary_entry_meta>(&d.metadata)) {
-          it.key = bytes(k->key.begin(), k->key.end());
-          md = &k->value;
-        }
-        it.exists = md->exists;
-        it.value_length = md->value_length;
-        it.hash = bytes(md->hash_value.begin(), md->hash_value.end());
         out.items.push_back(std::move(it));
       }
     }
@@ -769,18 +762,6 @@ result<kind_data> unknown_kind_error(std::uint32_t kind) {
   return {errc::unknown_kind, "kind " + std::to_string(kind) + " is not in the overlay configuration"};
 }
 
-/// Decodes an answer that should be `Answer`; an Error response becomes its SDK error.
-template <class Answer>
-std::variant<Answer, struct error> answer_of(impl& self, const pr::message& m,
-                                             std::string_view what) {
-  auto body = pr::decode_body(m.contents.code, m.contents.body, self.limits, self.body_context);
-  if (!body) return fail(errc::invalid_answer, "undecodable answer: " + body.error().message());
-  if (const auto* e = std::get_if<pr::error_response>(&*body)) return error_of(*e);
-  auto* ans = std::get_if<Answer>(&*body);
-  if (!ans) return fail(errc::invalid_answer, "the answer is not a " + std::string(what));
-  return std::move(*ans);
-}
-
 void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item> items,
                  store_options options, bool tombstones, callback<std::uint64_t> done,
                  bool direct) {
@@ -796,7 +777,7 @@ void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item>
     self.begin(self.make_operation<std::uint64_t>(
         std::move(dest), std::move(sr), std::move(done), direct,
         [&self, kind](pr::message&& m) -> result<std::uint64_t> {
-          auto ans = answer_of<pr::store_ans>(self, m, "StoreAns");
+          auto ans = self.answer_of<pr::store_ans>(m, "StoreAns");
           if (auto* e = std::get_if<struct error>(&ans)) return *e;
           for (const auto& kr : std::get<pr::store_ans>(ans).kind_responses) {
             if (kr.kind == kind) return kr.generation_counter;
@@ -827,7 +808,8 @@ void start_fetch(impl& p, std::string res, std::uint32_t kind, selection which, 
     self.begin(self.make_operation<kind_data>(
         std::move(dest), std::move(request), std::move(done), direct,
         [&self, resource, kind, stat](pr::message&& m) -> result<kind_data> {
-          auto r = stat ? self.stated(m, kind) : self.fetched(m, resource, kind);
+          auto r = stat ? self.kind_items<pr::stat_ans>(m, resource, kind)
+                        : self.kind_items<pr::fetch_ans>(m, resource, kind);
           if (auto* e = std::get_if<struct error>(&r)) return *e;
           return std::get<kind_data>(std::move(r));
         }));
@@ -849,7 +831,7 @@ void start_find(impl& p, std::string res, std::uint32_t kind,
     self.begin(self.make_operation<found>(
         std::move(dest), req, std::move(done), direct,
         [&self, kind](pr::message&& m) -> result<found> {
-          auto ans = answer_of<pr::find_ans>(self, m, "FindAns");
+          auto ans = self.answer_of<pr::find_ans>(m, "FindAns");
           if (auto* e = std::get_if<struct error>(&ans)) return *e;
           for (const auto& r : std::get<pr::find_ans>(ans).results) {
             if (r.kind != kind) continue;
@@ -876,7 +858,7 @@ void start_ping(impl& p, std::string res, callback<ping_info> done, bool direct)
     self.begin(self.make_operation<ping_info>(
         std::move(dest), pr::ping_req{}, std::move(done), direct,
         [&self, sent](pr::message&& m) -> result<ping_info> {
-          auto ans = answer_of<pr::ping_ans>(self, m, "PingAns");
+          auto ans = self.answer_of<pr::ping_ans>(m, "PingAns");
           if (auto* e = std::get_if<struct error>(&ans)) return *e;
           ping_info info;
           info.round_trip =
