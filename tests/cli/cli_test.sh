@@ -55,65 +55,7 @@ fail() {
   exit 1
 }
 
-make_overlay() {  # make_overlay NAME DIR
-  "$ADMIN" init --overlay "$1" --out "$2" >/dev/null 2>"$T/admin.err" ||
-    fail "admin init: $(cat "$T/admin.err")"
-}
-
-enroll() {  # enroll USER OUTDIR CADIR
-  "$ADMIN" enroll --user "$1" --out "$2" --ca-dir "$3" >/dev/null 2>"$T/admin.err" ||
-    fail "admin enroll: $(cat "$T/admin.err")"
-}
-
-# start NAME ARGS...: starts a peer with credentials $T/NAME, log in $T/NAME.log.
-start() {
-  local name=$1
-  shift
-  "$PEER" --config "$T/ca/overlay.xml" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
-    --listen 127.0.0.1:0 --status-interval 1000 --memory "$@" 2>"$T/$name.log" &
-  PIDS+=("$!")
-}
-
-# port_of NAME: waits (10 s at most) for the "listening on 127.0.0.1:PORT" line; prints PORT.
-port_of() {
-  local i line
-  for i in $(seq 1 100); do
-    line=$(grep -m1 -o 'listening on 127\.0\.0\.1:[0-9]*' "$T/$1.log" 2>/dev/null)
-    if [ -n "$line" ]; then
-      echo "${line##*:}"
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "$1 did not log its listening address"
-}
-
-# field NAME KEY: KEY= of the last status line of NAME's log (first entry of a list).
-field() {
-  grep ' status ' "$T/$1.log" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p" | cut -d, -f1
-}
-
-# ring_ok NAME...: every peer joined, and each one's first successor and predecessor are its ring
-# neighbors among the named peers (Node-IDs of equal length sort as numbers).
-ring_ok() {
-  local names=("$@") n=$# i
-  local sorted=()
-  local -A id_of name_of
-  for i in "${names[@]}"; do
-    id_of[$i]=$(field "$i" node)
-    [ -n "${id_of[$i]}" ] || return 1
-    name_of[${id_of[$i]}]=$i
-  done
-  mapfile -t sorted < <(for i in "${names[@]}"; do echo "${id_of[$i]}"; done | sort)
-  for i in $(seq 0 $((n - 1))); do
-    local me=${sorted[$i]}
-    local who=${name_of[$me]}
-    [ "$(field "$who" joined)" = yes ] || return 1
-    [ "$(field "$who" succ)" = "${sorted[$(((i + 1) % n))]}" ] || return 1
-    [ "$(field "$who" pred)" = "${sorted[$(((i + n - 1) % n))]}" ] || return 1
-  done
-  return 0
-}
+source "$(dirname "$0")/../support/loopback_peers.sh"
 
 # setup_ring: overlay, three peers a b c (ports PA PB PC) in a consistent ring, clients alice, bob.
 setup_ring() {
@@ -122,10 +64,10 @@ setup_ring() {
   for n in a b c; do enroll "$n@$OVERLAY" "$T/$n" "$T/ca"; done
   enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
   enroll "bob@$OVERLAY" "$T/bob" "$T/ca"
-  start a --first
+  start a --first --memory
   PA=$(port_of a) || exit 1
-  start b --bootstrap-peer "127.0.0.1:$PA"
-  start c --bootstrap-peer "127.0.0.1:$PA"
+  start b --bootstrap-peer "127.0.0.1:$PA" --memory
+  start c --bootstrap-peer "127.0.0.1:$PA" --memory
   PB=$(port_of b) || exit 1
   PC=$(port_of c) || exit 1
   local deadline=$((SECONDS + 60))
