@@ -586,11 +586,10 @@ TEST_CASE("sim: 10000 values survive 20% of 100 peers failing in waves" * doctes
   run_churn(100, 10000, seed_or(3002));
 }
 
-// Core bug (reported, not fixed here): overlay_core's StoreReq handling skips the requester when
-// it sends replicas ("if (s == requester) continue;"), meant for a hand-over from a replica
-// holder. A peer that stores a value owned by its predecessor or its predecessor's predecessor
-// is one of the owner's two successors yet holds no copy, so the value ends with two copies
-// instead of three (RFC 6940 10.4): the owner used to skip the requester when replicating.
+// A regression test (fixed in b534caa): the owner used to skip the requester when sending
+// replicas, meant for a hand-over from a replica holder. A peer that stores a value owned by its
+// predecessor or its predecessor's predecessor is one of the owner's two successors, yet it held
+// no copy, and the value had two copies instead of three (RFC 6940 10.4).
 TEST_CASE("sim: a value stored by the owner's successor gets three copies") {
   const auto seed = seed_or(4001);
   CAPTURE(seed);
