@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
     }
   }
   if (npositional != 2) {
-    fprintf(stderr, "usage: c_api --config FILE --cert FILE --key FILE [--peer IP:PORT]... NAME "
-                    "VALUE\n");
+    fprintf(stderr,
+            "usage: c_api --config FILE --cert FILE --key FILE [--peer IP:PORT]... NAME "
+            "VALUE\n");
     return 2;
   }
 
@@ -90,8 +91,8 @@ int main(int argc, char** argv) {
   }
   printf("attached to %s at %s\n", peer.node_id, peer.address);
 
-  if (p2psip_client_put(client, positional[0], (const uint8_t*)positional[1],
-                        strlen(positional[1]), 3600, &err) != P2PSIP_OK) {
+  if (p2psip_client_put(client, positional[0], (const uint8_t*)positional[1], strlen(positional[1]),
+                        3600, &err) != P2PSIP_OK) {
     fprintf(stderr, "put: %s\n", err.message);
     p2psip_client_destroy(client);
     return 1;

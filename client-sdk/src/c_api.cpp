@@ -45,7 +45,9 @@ void set_error(p2psip_error* err, p2psip_errc code, std::string_view message) {
   copy_to(err->message, sizeof err->message, message);
 }
 
-void set_ok(p2psip_error* err) { set_error(err, P2PSIP_OK, {}); }
+void set_ok(p2psip_error* err) {
+  set_error(err, P2PSIP_OK, {});
+}
 
 p2psip_errc code_of(const std::error_code& ec) {
   if (!ec) return P2PSIP_OK;
@@ -283,9 +285,9 @@ constexpr std::string_view null_name = "name is NULL";
 constexpr std::string_view null_out = "an output pointer is NULL";
 
 p2psip_errc store_or_remove(p2psip_client* client, const char* resource, uint32_t kind,
-                                   const p2psip_item* items, size_t count,
-                                   const p2psip_store_options* options, uint64_t* generation,
-                                   p2psip_error* err, bool remove) {
+                            const p2psip_item* items, size_t count,
+                            const p2psip_store_options* options, uint64_t* generation,
+                            p2psip_error* err, bool remove) {
   return guarded(err, [&]() -> p2psip_errc {
     if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
     if (!resource) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "resource is NULL");
@@ -305,8 +307,8 @@ p2psip_errc store_or_remove(p2psip_client* client, const char* resource, uint32_
 }
 
 p2psip_errc fetch_or_stat(p2psip_client* client, const char* resource, uint32_t kind,
-                                 const p2psip_selection* which, p2psip_kind_data** data,
-                                 p2psip_error* err, bool stat) {
+                          const p2psip_selection* which, p2psip_kind_data** data, p2psip_error* err,
+                          bool stat) {
   return guarded(err, [&]() -> p2psip_errc {
     if (!data) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
     *data = nullptr;
@@ -326,10 +328,10 @@ p2psip_errc fetch_or_stat(p2psip_client* client, const char* resource, uint32_t 
   });
 }
 
-p2psip_errc store_or_remove_async(p2psip_client* client, const char* resource,
-                                         uint32_t kind, const p2psip_item* items, size_t count,
-                                         const p2psip_store_options* options,
-                                         p2psip_generation_fn done, void* user, bool remove) {
+p2psip_errc store_or_remove_async(p2psip_client* client, const char* resource, uint32_t kind,
+                                  const p2psip_item* items, size_t count,
+                                  const p2psip_store_options* options, p2psip_generation_fn done,
+                                  void* user, bool remove) {
   return guarded(nullptr, [&]() -> p2psip_errc {
     if (!client || !resource || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
     auto in = items_of(items, count);
@@ -349,9 +351,9 @@ p2psip_errc store_or_remove_async(p2psip_client* client, const char* resource,
   });
 }
 
-p2psip_errc fetch_or_stat_async(p2psip_client* client, const char* resource,
-                                       uint32_t kind, const p2psip_selection* which,
-                                       p2psip_kind_data_fn done, void* user, bool stat) {
+p2psip_errc fetch_or_stat_async(p2psip_client* client, const char* resource, uint32_t kind,
+                                const p2psip_selection* which, p2psip_kind_data_fn done, void* user,
+                                bool stat) {
   return guarded(nullptr, [&]() -> p2psip_errc {
     if (!client || !resource || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
     auto sel = selection_of(which);
@@ -541,7 +543,9 @@ int p2psip_client_model_of(const p2psip_client* client, uint32_t kind, p2psip_da
 
 // ---- put / get / remove ----
 
-void p2psip_values_free(p2psip_owned_value* values) { std::free(values); }
+void p2psip_values_free(p2psip_owned_value* values) {
+  std::free(values);
+}
 
 p2psip_errc p2psip_client_put(p2psip_client* client, const char* name, const uint8_t* value,
                               size_t size, uint32_t lifetime_seconds, p2psip_error* err) {
@@ -557,8 +561,8 @@ p2psip_errc p2psip_client_put(p2psip_client* client, const char* name, const uin
   });
 }
 
-p2psip_errc p2psip_client_get(p2psip_client* client, const char* name,
-                              p2psip_owned_value** values, size_t* count, p2psip_error* err) {
+p2psip_errc p2psip_client_get(p2psip_client* client, const char* name, p2psip_owned_value** values,
+                              size_t* count, p2psip_error* err) {
   return guarded(err, [&]() -> p2psip_errc {
     if (!values || !count) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
     *values = nullptr;
@@ -585,24 +589,23 @@ p2psip_errc p2psip_client_remove(p2psip_client* client, const char* name, p2psip
   });
 }
 
-p2psip_errc p2psip_client_put_async(p2psip_client* client, const char* name,
-                                    const uint8_t* value, size_t size, uint32_t lifetime_seconds,
-                                    p2psip_done_fn done, void* user) {
+p2psip_errc p2psip_client_put_async(p2psip_client* client, const char* name, const uint8_t* value,
+                                    size_t size, uint32_t lifetime_seconds, p2psip_done_fn done,
+                                    void* user) {
   return guarded(nullptr, [&]() -> p2psip_errc {
     if (!client || !name || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
     cl::bytes v;
     if (!to_bytes(value, size, v)) return P2PSIP_ERR_INVALID_ARGUMENT;
-    client->impl->put_async(name, std::move(v), lifetime_seconds,
-                            [done, user](cl::result<void> r) {
-                              const auto e = error_of(r);
-                              done(user, &e);
-                            });
+    client->impl->put_async(name, std::move(v), lifetime_seconds, [done, user](cl::result<void> r) {
+      const auto e = error_of(r);
+      done(user, &e);
+    });
     return P2PSIP_OK;
   });
 }
 
-p2psip_errc p2psip_client_get_async(p2psip_client* client, const char* name,
-                                    p2psip_values_fn done, void* user) {
+p2psip_errc p2psip_client_get_async(p2psip_client* client, const char* name, p2psip_values_fn done,
+                                    void* user) {
   return guarded(nullptr, [&]() -> p2psip_errc {
     if (!client || !name || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
     client->impl->get_async(name, [done, user](cl::result<std::vector<cl::owned_value>> r) {
@@ -623,8 +626,8 @@ p2psip_errc p2psip_client_get_async(p2psip_client* client, const char* name,
   });
 }
 
-p2psip_errc p2psip_client_remove_async(p2psip_client* client, const char* name,
-                                       p2psip_done_fn done, void* user) {
+p2psip_errc p2psip_client_remove_async(p2psip_client* client, const char* name, p2psip_done_fn done,
+                                       void* user) {
   return guarded(nullptr, [&]() -> p2psip_errc {
     if (!client || !name || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
     client->impl->remove_async(name, [done, user](cl::result<void> r) {
@@ -637,7 +640,9 @@ p2psip_errc p2psip_client_remove_async(p2psip_client* client, const char* name,
 
 // ---- typed data ----
 
-void p2psip_kind_data_free(p2psip_kind_data* data) { std::free(data); }
+void p2psip_kind_data_free(p2psip_kind_data* data) {
+  std::free(data);
+}
 
 p2psip_errc p2psip_client_store(p2psip_client* client, const char* resource, uint32_t kind,
                                 const p2psip_item* items, size_t count,
@@ -646,8 +651,8 @@ p2psip_errc p2psip_client_store(p2psip_client* client, const char* resource, uin
   return store_or_remove(client, resource, kind, items, count, options, generation, err, false);
 }
 
-p2psip_errc p2psip_client_remove_items(p2psip_client* client, const char* resource,
-                                       uint32_t kind, const p2psip_item* items, size_t count,
+p2psip_errc p2psip_client_remove_items(p2psip_client* client, const char* resource, uint32_t kind,
+                                       const p2psip_item* items, size_t count,
                                        const p2psip_store_options* options, uint64_t* generation,
                                        p2psip_error* err) {
   return store_or_remove(client, resource, kind, items, count, options, generation, err, true);
@@ -680,8 +685,8 @@ p2psip_errc p2psip_client_find(p2psip_client* client, const char* resource, uint
   });
 }
 
-p2psip_errc p2psip_client_ping(p2psip_client* client, const char* resource,
-                               p2psip_ping_info* info, p2psip_error* err) {
+p2psip_errc p2psip_client_ping(p2psip_client* client, const char* resource, p2psip_ping_info* info,
+                               p2psip_error* err) {
   return guarded(err, [&]() -> p2psip_errc {
     if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
     auto r = client->impl->ping(resource ? std::string_view(resource) : std::string_view{});
@@ -700,8 +705,8 @@ p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resourc
 }
 
 p2psip_errc p2psip_client_remove_items_async(p2psip_client* client, const char* resource,
-                                             uint32_t kind, const p2psip_item* items,
-                                             size_t count, const p2psip_store_options* options,
+                                             uint32_t kind, const p2psip_item* items, size_t count,
+                                             const p2psip_store_options* options,
                                              p2psip_generation_fn done, void* user) {
   return store_or_remove_async(client, resource, kind, items, count, options, done, user, true);
 }

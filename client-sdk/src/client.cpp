@@ -61,8 +61,7 @@ struct error error_of(const pr::error_response& e) {
   if (!e.error_info.empty() && code != pr::reload_errc::unknown_kind &&
       code != pr::reload_errc::generation_counter_too_low) {
     std::string info(e.error_info.begin(), e.error_info.end());
-    if (std::all_of(info.begin(), info.end(),
-                    [](char c) { return c >= 0x20 && c < 0x7f; })) {
+    if (std::all_of(info.begin(), info.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
       text += ": " + info;
     }
   }
@@ -70,8 +69,7 @@ struct error error_of(const pr::error_response& e) {
     case pr::reload_errc::forbidden: return fail(errc::forbidden, text);
     case pr::reload_errc::not_found: return fail(errc::not_found, text);
     case pr::reload_errc::request_timeout: return fail(errc::timeout, text);
-    case pr::reload_errc::generation_counter_too_low:
-      return fail(errc::generation_conflict, text);
+    case pr::reload_errc::generation_counter_too_low: return fail(errc::generation_conflict, text);
     case pr::reload_errc::data_too_large:
     case pr::reload_errc::message_too_large:
     case pr::reload_errc::response_too_large: return fail(errc::too_large, text);
@@ -203,10 +201,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       dc.log = [weak](pe::log_level, std::string_view text) {
         if (auto me = weak.lock()) me->options.log(text);
       };
-      dc.link.log = dc.log ? std::function<void(std::string_view)>(
-                                 [weak](std::string_view text) {
-                                   if (auto me = weak.lock()) me->options.log(text);
-                                 })
+      dc.link.log = dc.log ? std::function<void(std::string_view)>([weak](std::string_view text) {
+        if (auto me = weak.lock()) me->options.log(text);
+      })
                            : nullptr;
     }
     dc.deliver = [weak](pe::deliver_action&& a) {
@@ -215,8 +212,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.links_changed = [weak] {
       if (auto me = weak.lock()) me->links_changed();
     };
-    driver =
-        std::make_unique<pe::overlay_driver>(io, std::move(dc), setup.tls, signer, nullptr);
+    driver = std::make_unique<pe::overlay_driver>(io, std::move(dc), setup.tls, signer, nullptr);
     work.emplace(asio::make_work_guard(io));
     if (!options.dispatcher) callbacks.start();
     io_thread = std::thread([me = shared_from_this()] {
@@ -434,8 +430,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         } else {
           op.failed(fail(errc::timeout, "no answer within " +
                                             std::to_string(options.operation_timeout.count()) +
-                                            " ms (" + std::to_string(op.attempts) +
-                                            " attempts)"));
+                                            " ms (" + std::to_string(op.attempts) + " attempts)"));
         }
       }
       if (is_attached() && now - last_sent >= options.keepalive_interval) {
@@ -460,10 +455,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 
   std::uint64_t next_storage_time() {
-    const auto now = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     // Strictly increasing: a peer refuses a value not newer than the one it holds (7.4.1.2).
     last_storage_time = std::max(now, last_storage_time + 1);
     return last_storage_time;
@@ -496,8 +491,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     for (const auto& it : items) {
       if (!tombstones && it.exists && it.value.size() > def->max_size) {
         return fail(errc::too_large, "value of " + std::to_string(it.value.size()) +
-                                         " bytes: kind " + std::to_string(kind) +
-                                         " allows " + std::to_string(def->max_size));
+                                         " bytes: kind " + std::to_string(kind) + " allows " +
+                                         std::to_string(def->max_size));
       }
       pr::data_value dv;
       dv.exists = tombstones ? false : it.exists;
@@ -569,8 +564,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   /// Items of a FetchAns (values, each signature verified) or a StatAns (lengths and hashes) for
   /// `kind`.
   template <class Answer>
-  std::variant<kind_data, struct error> kind_items(const pr::message& m,
-                                                   const pr::resource_id& res,
+  std::variant<kind_data, struct error> kind_items(const pr::message& m, const pr::resource_id& res,
                                                    std::uint32_t kind) const {
     constexpr bool is_fetch = std::is_same_v<Answer, pr::fetch_ans>;
     auto decoded = answer_of<Answer>(m, is_fetch ? "FetchAns" : "StatAns");
@@ -599,15 +593,16 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
             auto who = crypto::verify_stored_data(d, res, kind, m.security.certificates,
                                                   *setup.trust, now);
             if (!who) {
-              return fail(errc::invalid_answer, "a fetched value's signature does not verify: " +
-                                                    who.error().message());
+              return fail(errc::invalid_answer,
+                          "a fetched value's signature does not verify: " + who.error().message());
             }
             it.signer_node_id = who->node.hex();
             it.signer_user = who->user();
           }
         } else {
-          const auto& md = unpack_entry<pr::meta_data, pr::array_entry_meta,
-                                        pr::dictionary_entry_meta>(d.metadata, it);
+          const auto& md =
+              unpack_entry<pr::meta_data, pr::array_entry_meta, pr::dictionary_entry_meta>(
+                  d.metadata, it);
           it.exists = md.exists;
           it.value_length = md.value_length;
           it.hash = bytes(md.hash_value.begin(), md.hash_value.end());
@@ -700,8 +695,8 @@ result<std::unique_ptr<client>> client::create(client_options options) {
       options.keepalive_interval.count() <= 0) {
     return {errc::invalid_argument, "timeouts and the keepalive interval must be positive"};
   }
-  auto setup = pe::load_node_setup(options.config_file, options.certificate_file,
-                                   options.key_file, options.overlay);
+  auto setup = pe::load_node_setup(options.config_file, options.certificate_file, options.key_file,
+                                   options.overlay);
   if (!setup) {
     return {setup.error().what == pe::setup_error::part::configuration ? errc::bad_configuration
                                                                        : errc::bad_credentials,
@@ -725,9 +720,13 @@ client::~client() {
   if (impl_) impl_->destroy();
 }
 
-void client::stop() { impl_->shutdown(); }
+void client::stop() {
+  impl_->shutdown();
+}
 
-std::string client::node_id() const { return impl_->own_id.hex(); }
+std::string client::node_id() const {
+  return impl_->own_id.hex();
+}
 
 std::optional<data_model> client::model_of(std::uint32_t kind) const {
   const auto m = impl_->body_context.model_of(kind);
@@ -746,8 +745,7 @@ result<peer_info> client::wait_attached(std::chrono::milliseconds timeout) {
                               [this] { return impl_->attached || impl_->shutting_down; });
   if (impl_->attached) return *impl_->attached;
   if (impl_->shutting_down) return {errc::stopped, "the client was stopped"};
-  return {errc::no_peer,
-          "no peer attached within " + std::to_string(timeout.count()) + " ms"};
+  return {errc::no_peer, "no peer attached within " + std::to_string(timeout.count()) + " ms"};
 }
 
 // ---- operations: each starts on the I/O thread; `direct` is set for the blocking forms ----
@@ -759,61 +757,64 @@ template <class T>
 using callback = client::callback<T>;
 
 result<kind_data> unknown_kind_error(std::uint32_t kind) {
-  return {errc::unknown_kind, "kind " + std::to_string(kind) + " is not in the overlay configuration"};
+  return {errc::unknown_kind,
+          "kind " + std::to_string(kind) + " is not in the overlay configuration"};
 }
 
 void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item> items,
                  store_options options, bool tombstones, callback<std::uint64_t> done,
                  bool direct) {
-  p.on_io(done, direct, [res = std::move(res), kind, items = std::move(items), options, tombstones,
-                 done, direct](impl& self) mutable {
-    auto req = self.make_store(res, kind, items, options, tombstones);
-    if (auto* e = std::get_if<struct error>(&req)) {
-      self.deliver_result<std::uint64_t>(done, *e, direct);
-      return;
-    }
-    auto& sr = std::get<pr::store_req>(req);
-    auto dest = std::vector<pr::destination>{pr::to_destination(sr.resource)};
-    self.begin(self.make_operation<std::uint64_t>(
-        std::move(dest), std::move(sr), std::move(done), direct,
-        [&self, kind](pr::message&& m) -> result<std::uint64_t> {
-          auto ans = self.answer_of<pr::store_ans>(m, "StoreAns");
-          if (auto* e = std::get_if<struct error>(&ans)) return *e;
-          for (const auto& kr : std::get<pr::store_ans>(ans).kind_responses) {
-            if (kr.kind == kind) return kr.generation_counter;
-          }
-          return {errc::invalid_answer, "the StoreAns does not mention the kind stored"};
-        }));
-  });
+  p.on_io(done, direct,
+          [res = std::move(res), kind, items = std::move(items), options, tombstones, done,
+           direct](impl& self) mutable {
+            auto req = self.make_store(res, kind, items, options, tombstones);
+            if (auto* e = std::get_if<struct error>(&req)) {
+              self.deliver_result<std::uint64_t>(done, *e, direct);
+              return;
+            }
+            auto& sr = std::get<pr::store_req>(req);
+            auto dest = std::vector<pr::destination>{pr::to_destination(sr.resource)};
+            self.begin(self.make_operation<std::uint64_t>(
+                std::move(dest), std::move(sr), std::move(done), direct,
+                [&self, kind](pr::message&& m) -> result<std::uint64_t> {
+                  auto ans = self.answer_of<pr::store_ans>(m, "StoreAns");
+                  if (auto* e = std::get_if<struct error>(&ans)) return *e;
+                  for (const auto& kr : std::get<pr::store_ans>(ans).kind_responses) {
+                    if (kr.kind == kind) return kr.generation_counter;
+                  }
+                  return {errc::invalid_answer, "the StoreAns does not mention the kind stored"};
+                }));
+          });
 }
 
 /// Fetch (values) or Stat (lengths and hashes) of one kind.
 void start_fetch(impl& p, std::string res, std::uint32_t kind, selection which, bool stat,
                  callback<kind_data> done, bool direct) {
-  p.on_io(done, direct, [res = std::move(res), kind, which = std::move(which), stat, done,
-                 direct](impl& self) mutable {
-    if (!self.body_context.model_of(kind)) {
-      self.deliver_result<kind_data>(done, unknown_kind_error(kind), direct);
-      return;
-    }
-    const auto resource = self.resource_of(res);
-    std::vector<pr::stored_data_specifier> specifiers{self.specifier(kind, which)};
-    pr::message_body request;
-    if (stat) {
-      request = pr::stat_req{resource, std::move(specifiers)};
-    } else {
-      request = pr::fetch_req{resource, std::move(specifiers)};
-    }
-    auto dest = std::vector<pr::destination>{pr::to_destination(resource)};
-    self.begin(self.make_operation<kind_data>(
-        std::move(dest), std::move(request), std::move(done), direct,
-        [&self, resource, kind, stat](pr::message&& m) -> result<kind_data> {
-          auto r = stat ? self.kind_items<pr::stat_ans>(m, resource, kind)
-                        : self.kind_items<pr::fetch_ans>(m, resource, kind);
-          if (auto* e = std::get_if<struct error>(&r)) return *e;
-          return std::get<kind_data>(std::move(r));
-        }));
-  });
+  p.on_io(done, direct,
+          [res = std::move(res), kind, which = std::move(which), stat, done,
+           direct](impl& self) mutable {
+            if (!self.body_context.model_of(kind)) {
+              self.deliver_result<kind_data>(done, unknown_kind_error(kind), direct);
+              return;
+            }
+            const auto resource = self.resource_of(res);
+            std::vector<pr::stored_data_specifier> specifiers{self.specifier(kind, which)};
+            pr::message_body request;
+            if (stat) {
+              request = pr::stat_req{resource, std::move(specifiers)};
+            } else {
+              request = pr::fetch_req{resource, std::move(specifiers)};
+            }
+            auto dest = std::vector<pr::destination>{pr::to_destination(resource)};
+            self.begin(self.make_operation<kind_data>(
+                std::move(dest), std::move(request), std::move(done), direct,
+                [&self, resource, kind, stat](pr::message&& m) -> result<kind_data> {
+                  auto r = stat ? self.kind_items<pr::stat_ans>(m, resource, kind)
+                                : self.kind_items<pr::fetch_ans>(m, resource, kind);
+                  if (auto* e = std::get_if<struct error>(&r)) return *e;
+                  return std::get<kind_data>(std::move(r));
+                }));
+          });
 }
 
 void start_find(impl& p, std::string res, std::uint32_t kind,
@@ -828,18 +829,19 @@ void start_find(impl& p, std::string res, std::uint32_t kind,
     req.resource = self.resource_of(res);
     req.kinds.push_back(kind);
     auto dest = std::vector<pr::destination>{pr::to_destination(req.resource)};
-    self.begin(self.make_operation<found>(
-        std::move(dest), req, std::move(done), direct,
-        [&self, kind](pr::message&& m) -> result<found> {
-          auto ans = self.answer_of<pr::find_ans>(m, "FindAns");
-          if (auto* e = std::get_if<struct error>(&ans)) return *e;
-          for (const auto& r : std::get<pr::find_ans>(ans).results) {
-            if (r.kind != kind) continue;
-            if (!r.found()) return found{};
-            return found{r.closest.hex()};
-          }
-          return found{};
-        }));
+    self.begin(self.make_operation<found>(std::move(dest), req, std::move(done), direct,
+                                          [&self, kind](pr::message&& m) -> result<found> {
+                                            auto ans = self.answer_of<pr::find_ans>(m, "FindAns");
+                                            if (auto* e = std::get_if<struct error>(&ans))
+                                              return *e;
+                                            for (const auto& r :
+                                                 std::get<pr::find_ans>(ans).results) {
+                                              if (r.kind != kind) continue;
+                                              if (!r.found()) return found{};
+                                              return found{r.closest.hex()};
+                                            }
+                                            return found{};
+                                          }));
   });
 }
 
@@ -864,8 +866,8 @@ void start_ping(impl& p, std::string res, callback<ping_info> done, bool direct)
           info.round_trip =
               std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent);
           // The core verified the signature already; this names the signer.
-          if (auto who = crypto::verify_message(m, *self.setup.trust,
-                                                std::chrono::system_clock::now())) {
+          if (auto who =
+                  crypto::verify_message(m, *self.setup.trust, std::chrono::system_clock::now())) {
             info.responder_node_id = who->node.hex();
           }
           return info;
@@ -881,19 +883,21 @@ item own_entry(const impl& p) {
   return it;
 }
 
-void start_put(impl& p, std::string name, bytes value, std::uint32_t lifetime,
-               callback<void> done, bool direct) {
+void start_put(impl& p, std::string name, bytes value, std::uint32_t lifetime, callback<void> done,
+               bool direct) {
   auto it = own_entry(p);
   it.value = std::move(value);
   store_options o;
   o.lifetime = lifetime;
-  start_store(p, std::move(name), client::generic_kind, {std::move(it)}, o, false,
-              [done](result<std::uint64_t> r) { r ? done(ok{}) : done(r.error()); }, direct);
+  start_store(
+      p, std::move(name), client::generic_kind, {std::move(it)}, o, false,
+      [done](result<std::uint64_t> r) { r ? done(ok{}) : done(r.error()); }, direct);
 }
 
 void start_remove(impl& p, std::string name, callback<void> done, bool direct) {
-  start_store(p, std::move(name), client::generic_kind, {own_entry(p)}, {}, true,
-              [done](result<std::uint64_t> r) { r ? done(ok{}) : done(r.error()); }, direct);
+  start_store(
+      p, std::move(name), client::generic_kind, {own_entry(p)}, {}, true,
+      [done](result<std::uint64_t> r) { r ? done(ok{}) : done(r.error()); }, direct);
 }
 
 void start_get(impl& p, std::string name, callback<std::vector<owned_value>> done, bool direct) {
@@ -953,13 +957,12 @@ void client::store_async(std::string_view resource, std::uint32_t kind, std::vec
 void client::remove_items_async(std::string_view resource, std::uint32_t kind,
                                 std::vector<item> items, store_options options,
                                 callback<std::uint64_t> done) {
-  start_store(*impl_, std::string(resource), kind, std::move(items), options, true,
-              std::move(done), false);
+  start_store(*impl_, std::string(resource), kind, std::move(items), options, true, std::move(done),
+              false);
 }
 void client::fetch_async(std::string_view resource, std::uint32_t kind, selection which,
                          callback<kind_data> done) {
-  start_fetch(*impl_, std::string(resource), kind, std::move(which), false, std::move(done),
-              false);
+  start_fetch(*impl_, std::string(resource), kind, std::move(which), false, std::move(done), false);
 }
 void client::stat_async(std::string_view resource, std::uint32_t kind, selection which,
                         callback<kind_data> done) {
@@ -998,8 +1001,8 @@ result<std::uint64_t> client::store(std::string_view resource, std::uint32_t kin
 result<std::uint64_t> client::remove_items(std::string_view resource, std::uint32_t kind,
                                            std::vector<item> items, store_options options) {
   return blocking<std::uint64_t>(*impl_, [&](callback<std::uint64_t> cb) {
-    start_store(*impl_, std::string(resource), kind, std::move(items), options, true,
-                std::move(cb), true);
+    start_store(*impl_, std::string(resource), kind, std::move(items), options, true, std::move(cb),
+                true);
   });
 }
 result<kind_data> client::fetch(std::string_view resource, std::uint32_t kind, selection which) {
@@ -1013,10 +1016,9 @@ result<kind_data> client::stat(std::string_view resource, std::uint32_t kind, se
   });
 }
 result<std::optional<std::string>> client::find(std::string_view resource, std::uint32_t kind) {
-  return blocking<std::optional<std::string>>(
-      *impl_, [&](callback<std::optional<std::string>> cb) {
-        start_find(*impl_, std::string(resource), kind, std::move(cb), true);
-      });
+  return blocking<std::optional<std::string>>(*impl_, [&](callback<std::optional<std::string>> cb) {
+    start_find(*impl_, std::string(resource), kind, std::move(cb), true);
+  });
 }
 result<ping_info> client::ping(std::string_view resource) {
   return blocking<ping_info>(*impl_, [&](callback<ping_info> cb) {

@@ -277,7 +277,8 @@ int run(int argc, char** argv) {
   rc.log = log_line;
 
   asio::io_context io(1);
-  auto created = pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
+  auto created =
+      pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
   if (!created) return fail(exit_error, created.error());
   auto& runtime = **created;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error());

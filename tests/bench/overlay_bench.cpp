@@ -11,6 +11,10 @@
 //
 // Run from the release preset (docs/benchmarks.md). Every figure is printed with its ratio to the
 // baselines; absolute numbers vary with the machine and its load.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,19 +22,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <netinet/in.h>
 #include <numeric>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include <cxxopts.hpp>
 #include <fcntl.h>
+#include <cxxopts.hpp>
 
 #include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
@@ -89,8 +89,8 @@ double crypto_ceiling(const p2psip::peer::node_setup& client_setup,
   std::size_t n = 0;
   const auto start = clock_type::now();
   while (clock_type::now() - start < 2s) {
-    auto who = p2psip::crypto::verify_message(req, *peer_setup.trust,
-                                              std::chrono::system_clock::now());
+    auto who =
+        p2psip::crypto::verify_message(req, *peer_setup.trust, std::chrono::system_clock::now());
     if (!who) throw std::runtime_error("verify failed: " + who.error().message());
     ans.security = {};
     if (!p2psip::crypto::sign_message(ans, peer_setup.creds.signing)) {
@@ -104,8 +104,7 @@ double crypto_ceiling(const p2psip::peer::node_setup& client_setup,
 
 /// `clients` threads, each doing `per_client` operations `op(client, thread, i)`.
 template <class Op>
-rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client,
-                 Op op) {
+rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client, Op op) {
   std::vector<std::vector<double>> lat(clients.size());
   std::atomic<std::size_t> errors{0};
   const auto start = clock_type::now();
@@ -161,7 +160,7 @@ int free_port() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // NOLINT
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
   const int port = ntohs(a.sin_port);
   ::close(fd);
@@ -257,8 +256,8 @@ int main(int argc, char** argv) {
       p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
       o.enroll("client");
       o.enroll("peer");
-      auto cs = p2psip::peer::load_node_setup(o.config_file(), o.cert_of("client"),
-                                               o.key_of("client"));
+      auto cs =
+          p2psip::peer::load_node_setup(o.config_file(), o.cert_of("client"), o.key_of("client"));
       auto ps = p2psip::peer::load_node_setup(o.config_file(), o.cert_of("peer"), o.key_of("peer"));
       if (!cs || !ps) throw std::runtime_error("cannot load the bench credentials");
       ceiling = crypto_ceiling(*cs, *ps, value_size);
@@ -286,23 +285,25 @@ int main(int argc, char** argv) {
       (void)run_clients(clients, 5, [&](cl::client& c, std::size_t t, std::size_t i) {
         return c.put("warm-" + name_of(t, i), value).has_value();
       });
-      const auto put = run_clients(clients, per_client, [&](cl::client& c, std::size_t t,
-                                                            std::size_t i) {
-        return c.put(name_of(t, i), value).has_value();
-      });
-      const auto get = run_clients(clients, per_client, [&](cl::client& c, std::size_t t,
-                                                            std::size_t i) {
-        auto r = c.get(name_of(t, i));
-        return r.has_value() && r->size() == 1 && r->front().value == value;
-      });
+      const auto put =
+          run_clients(clients, per_client, [&](cl::client& c, std::size_t t, std::size_t i) {
+            return c.put(name_of(t, i), value).has_value();
+          });
+      const auto get =
+          run_clients(clients, per_client, [&](cl::client& c, std::size_t t, std::size_t i) {
+            auto r = c.get(name_of(t, i));
+            return r.has_value() && r->size() == 1 && r->front().value == value;
+          });
       std::printf("\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s", n_clients);
-      for (const auto& [label, r] : {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
-        std::printf("  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  errors %zu  "
-                    "= %.2f x crypto ceiling",
-                    label, r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.ops_per_s / ceiling);
+      for (const auto& [label, r] :
+           {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
+        std::printf(
+            "  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  errors %zu  "
+            "= %.2f x crypto ceiling",
+            label, r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.ops_per_s / ceiling);
         if (redis) {
-          const double base = std::string(label).rfind("put", 0) == 0 ? redis->first
-                                                                       : redis->second;
+          const double base =
+              std::string(label).rfind("put", 0) == 0 ? redis->first : redis->second;
           std::printf(", %.3f x redis", r.ops_per_s / base);
         }
         std::printf("\n");
@@ -313,16 +314,17 @@ int main(int argc, char** argv) {
         const pid_t peer = o.peers()[0].pid;
         const long before_values = rss_kib(peer);
         const std::size_t extra = 5000;
-        (void)run_clients(clients, extra / n_clients, [&](cl::client& c, std::size_t t,
-                                                           std::size_t i) {
-          return c.put("mem-" + name_of(t, i), value).has_value();
-        });
+        (void)run_clients(clients, extra / n_clients,
+                          [&](cl::client& c, std::size_t t, std::size_t i) {
+                            return c.put("mem-" + name_of(t, i), value).has_value();
+                          });
         const long after_values = rss_kib(peer);
-        std::printf("  peer memory: %.0f bytes per stored %zu-byte value (RSS %ld -> %ld KiB "
-                    "over %zu values)\n",
-                    1024.0 * static_cast<double>(after_values - before_values) /
-                        static_cast<double>(extra / n_clients * n_clients),
-                    value_size, before_values, after_values, extra / n_clients * n_clients);
+        std::printf(
+            "  peer memory: %.0f bytes per stored %zu-byte value (RSS %ld -> %ld KiB "
+            "over %zu values)\n",
+            1024.0 * static_cast<double>(after_values - before_values) /
+                static_cast<double>(extra / n_clients * n_clients),
+            value_size, before_values, after_values, extra / n_clients * n_clients);
         const long before_clients = rss_kib(peer);
         const long self_before = rss_kib(getpid());
         std::vector<std::unique_ptr<cl::client>> idle;
@@ -333,14 +335,14 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(500ms);
         const long after_clients = rss_kib(peer);
         const long self_after = rss_kib(getpid());
-        std::printf("  peer memory: %.1f KiB per attached client (%zu clients)\n",
-                    static_cast<double>(after_clients - before_clients) /
-                        static_cast<double>(idle_n),
-                    idle_n);
-        std::printf("  client memory: %.1f KiB resident per attached idle client (in-process, "
-                    "%zu clients)\n",
-                    static_cast<double>(self_after - self_before) / static_cast<double>(idle_n),
-                    idle_n);
+        std::printf(
+            "  peer memory: %.1f KiB per attached client (%zu clients)\n",
+            static_cast<double>(after_clients - before_clients) / static_cast<double>(idle_n),
+            idle_n);
+        std::printf(
+            "  client memory: %.1f KiB resident per attached idle client (in-process, "
+            "%zu clients)\n",
+            static_cast<double>(self_after - self_before) / static_cast<double>(idle_n), idle_n);
       }
     }
   } catch (const std::exception& e) {

@@ -152,8 +152,7 @@ TEST_CASE("client input: bad configuration, credentials, kinds, counts and sizes
     CHECK(alice.put("big", client::bytes(test::generic_max_size + 1, 'x')).code() ==
           client::errc::too_large);
     awaited<void> big_put;
-    alice.put_async("big", client::bytes(test::generic_max_size + 1, 'x'), 60,
-                    big_put.callback());
+    alice.put_async("big", client::bytes(test::generic_max_size + 1, 'x'), 60, big_put.callback());
     CHECK(big_put.get(5s).code() == client::errc::too_large);
   }
 }

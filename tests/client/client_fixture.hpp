@@ -26,8 +26,8 @@
 namespace p2psip::test {
 
 // Kinds p2psip-admin writes into overlay.xml (config::standard_kinds()).
-inline constexpr std::uint32_t sip_registration_kind = 1;     // DICTIONARY, USER-NODE-MATCH
-inline constexpr std::uint32_t certificate_by_node_kind = 3;  // ARRAY, NODE-MATCH
+inline constexpr std::uint32_t sip_registration_kind = 1;      // DICTIONARY, USER-NODE-MATCH
+inline constexpr std::uint32_t certificate_by_node_kind = 3;   // ARRAY, NODE-MATCH
 inline constexpr std::uint32_t certificate_by_user_kind = 16;  // ARRAY, USER-MATCH, max-count 4
 inline constexpr std::uint32_t generic_kind = client::client::generic_kind;  // DICTIONARY
 inline constexpr std::uint32_t generic_max_size = 1024;
@@ -44,8 +44,12 @@ inline process_overlay make_overlay() {
   return process_overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
 }
 
-inline std::string overlay_name() { return "test.p2psip.example"; }
-inline std::string user_of(const std::string& name) { return name + "@" + overlay_name(); }
+inline std::string overlay_name() {
+  return "test.p2psip.example";
+}
+inline std::string user_of(const std::string& name) {
+  return name + "@" + overlay_name();
+}
 
 /// Adds the single-value test kinds to the configuration document p2psip-admin init wrote.
 inline void add_single_kind(const std::filesystem::path& config) {
@@ -54,24 +58,25 @@ inline void add_single_kind(const std::filesystem::path& config) {
   const std::string end = "</required-kinds>";
   const auto at = doc.find(end);
   if (at == std::string::npos) throw std::runtime_error("no required-kinds in " + config.string());
-  doc.insert(at, "  <kind-block>\n        <kind name=\"TURN-SERVICE\">\n"
+  doc.insert(at,
+             "  <kind-block>\n        <kind name=\"TURN-SERVICE\">\n"
+             "          <data-model>SINGLE</data-model>\n"
+             "          <access-control>NODE-MULTIPLE</access-control>\n"
+             "          <max-count>1</max-count>\n"
+             "          <max-size>" +
+                 std::to_string(single_max_size) +
+                 "</max-size>\n"
+                 "          <max-node-multiple>" +
+                 std::to_string(single_max_node_multiple) +
+                 "</max-node-multiple>\n        </kind>\n      </kind-block>\n"
+                 "      <kind-block>\n        <kind id=\"" +
+                 std::to_string(private_kind) +
+                 "\">\n"
                  "          <data-model>SINGLE</data-model>\n"
-                 "          <access-control>NODE-MULTIPLE</access-control>\n"
+                 "          <access-control>USER-MATCH</access-control>\n"
                  "          <max-count>1</max-count>\n"
-                 "          <max-size>" +
-                     std::to_string(single_max_size) +
-                     "</max-size>\n"
-                     "          <max-node-multiple>" +
-                     std::to_string(single_max_node_multiple) +
-                     "</max-node-multiple>\n        </kind>\n      </kind-block>\n"
-                     "      <kind-block>\n        <kind id=\"" +
-                     std::to_string(private_kind) +
-                     "\">\n"
-                     "          <data-model>SINGLE</data-model>\n"
-                     "          <access-control>USER-MATCH</access-control>\n"
-                     "          <max-count>1</max-count>\n"
-                     "          <max-size>256</max-size>\n"
-                     "        </kind>\n      </kind-block>\n    ");
+                 "          <max-size>256</max-size>\n"
+                 "        </kind>\n      </kind-block>\n    ");
   std::ofstream(config, std::ios::trunc) << doc;
 }
 
@@ -82,7 +87,7 @@ inline std::string closed_port_address() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);  // NOLINT
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
   ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
   ::close(s);
   return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));

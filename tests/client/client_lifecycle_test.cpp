@@ -214,7 +214,8 @@ TEST_CASE("client lifecycle: destroy the client from inside its own callback") {
   SUBCASE("an inline dispatcher: the callback runs on the I/O thread") {
     auto o = f.options("alice", 0);
     o.dispatcher = [](std::function<void()> fn) { fn(); };
-    auto holder = std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
+    auto holder =
+        std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
     awaited<void> done;
     (*holder)->put_async("x", to_bytes("1"), 60,
                          [holder, cb = done.callback()](client::result<void> r) mutable {
@@ -233,7 +234,8 @@ TEST_CASE("client lifecycle: destroy the client from inside its own callback") {
     test_queue q;
     auto o = f.options("alice", 0);
     o.dispatcher = q.dispatcher();
-    auto holder = std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
+    auto holder =
+        std::make_shared<std::unique_ptr<client::client>>(test::overlay_fixture::attach(o));
     bool finished = false;
     (*holder)->put_async("x", to_bytes("1"), 60, [holder, &finished](client::result<void> r) {
       CHECK_MESSAGE(r.has_value(), why(r));
@@ -289,17 +291,15 @@ TEST_CASE("client lifecycle: a custom dispatcher receives every callback") {
   for (int i = 0; i < n; ++i) {
     alice->put_async("q" + std::to_string(i), to_bytes("v"), 60,
                      [&](client::result<void> r) { count(r.has_value()); });
-    alice->get_async("q" + std::to_string(i),
-                     [&](client::result<std::vector<client::owned_value>> r) {
-                       count(r.has_value());
-                     });
+    alice->get_async(
+        "q" + std::to_string(i),
+        [&](client::result<std::vector<client::owned_value>> r) { count(r.has_value()); });
     alice->ping_async({}, [&](client::result<client::ping_info> r) { count(r.has_value()); });
   }
   // Errors come through the dispatcher too.
-  alice->fetch_async("q", 12345, client::selection::all(),
-                     [&](client::result<client::kind_data> r) {
-                       count(r.code() == client::errc::unknown_kind);
-                     });
+  alice->fetch_async(
+      "q", 12345, client::selection::all(),
+      [&](client::result<client::kind_data> r) { count(r.code() == client::errc::unknown_kind); });
   // A blocking call made while callbacks wait in the queue does not need the queue.
   auto put = alice->put("blocking", to_bytes("v"));
   CHECK_MESSAGE(put.has_value(), why(put));

@@ -50,8 +50,8 @@ item at_key(bytes key, std::string_view value) {
 
 const client::owned_value* owned_by(const std::vector<client::owned_value>& v,
                                     const std::string& node) {
-  const auto it = std::find_if(v.begin(), v.end(),
-                               [&](const client::owned_value& o) { return o.owner_node_id == node; });
+  const auto it = std::find_if(
+      v.begin(), v.end(), [&](const client::owned_value& o) { return o.owner_node_id == node; });
   return it == v.end() ? nullptr : &*it;
 }
 
@@ -304,9 +304,9 @@ TEST_CASE("client ops: array kind (CERTIFICATE_BY_USER at the user name)") {
   CHECK(all->items[2].exists);
 
   // More items than the kind's max-count (4) are refused before anything is sent.
-  auto over = alice->store(res, kind,
-                           {at_index(0, "a"), at_index(1, "b"), at_index(2, "c"),
-                            at_index(3, "d"), at_index(4, "e")});
+  auto over = alice->store(
+      res, kind,
+      {at_index(0, "a"), at_index(1, "b"), at_index(2, "c"), at_index(3, "d"), at_index(4, "e")});
   CHECK(over.code() == client::errc::too_large);
 }
 

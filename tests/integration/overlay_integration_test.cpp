@@ -57,8 +57,12 @@ struct overlay_fixture {
 
 namespace {
 
-std::string name_of(int i) { return "value-" + std::to_string(i); }
-std::string content_of(int i) { return "content of value " + std::to_string(i); }
+std::string name_of(int i) {
+  return "value-" + std::to_string(i);
+}
+std::string content_of(int i) {
+  return "content of value " + std::to_string(i);
+}
 
 /// Puts values [from, to) through `c`.
 void put_values(client::client& c, int from, int to) {
@@ -235,8 +239,9 @@ struct raw_link {
       : setup(load(o, user)) {
     const auto address = o.peers().at(peer).address;
     const auto colon = address.rfind(':');
-    const asio::ip::tcp::endpoint remote(asio::ip::make_address(address.substr(0, colon)),
-                                         static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+    const asio::ip::tcp::endpoint remote(
+        asio::ip::make_address(address.substr(0, colon)),
+        static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
     p2psip::transport::link_config cfg;
     cfg.limits = p2psip::config::limits_of(setup.config);
     asio::co_spawn(
@@ -287,7 +292,8 @@ TEST_CASE("integration: a link sending undecodable messages is closed, the peer 
   test::overlay_fixture f(2);
   raw_link hostile(f.overlay, "hostile", 0);
   // Garbage that passes framing but is no RELOAD message.
-  for (int i = 0; i < 20; ++i) (void)hostile.link->try_send(pr::bytes(200, static_cast<std::uint8_t>(i)));
+  for (int i = 0; i < 20; ++i)
+    (void)hostile.link->try_send(pr::bytes(200, static_cast<std::uint8_t>(i)));
   CHECK(hostile.closes_within(10s));
   auto other = f.attach("other", 0);
   REQUIRE(other->put("after-garbage", to_bytes("still here")));
@@ -296,8 +302,8 @@ TEST_CASE("integration: a link sending undecodable messages is closed, the peer 
 
 TEST_CASE("integration: a link flooding valid requests over its rate is closed") {
   test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-  o.start_peer("p0", false, {"--link-rate", "50", "--link-burst", "100",
-                             "--link-misbehaviour-limit", "20"});
+  o.start_peer("p0", false,
+               {"--link-rate", "50", "--link-burst", "100", "--link-misbehaviour-limit", "20"});
   REQUIRE(o.wait_ring(30s));
   raw_link flooder(o, "flooder", 0);
   // Read the answers (a reader that stops reading would only slow the flood down through TCP).

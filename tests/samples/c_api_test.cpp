@@ -75,7 +75,9 @@ client_ptr attach(const std::string& user, std::size_t peer) {
   return client_ptr(c);
 }
 
-std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
+}
 
 std::vector<uint8_t> hex_bytes(const std::string& s) {
   std::vector<uint8_t> out;
@@ -164,9 +166,9 @@ TEST_CASE("c api: put, get and remove across peers") {
   p2psip_client_node_id(alice.get(), alice_id);
   p2psip_error err{};
   const auto v = bytes_of("hello from alice");
-  REQUIRE_MESSAGE(p2psip_client_put(alice.get(), "c-greeting", v.data(), v.size(), 600, &err) ==
-                      P2PSIP_OK,
-                  err.message);
+  REQUIRE_MESSAGE(
+      p2psip_client_put(alice.get(), "c-greeting", v.data(), v.size(), 600, &err) == P2PSIP_OK,
+      err.message);
   CHECK(err.code == P2PSIP_OK);
   CHECK(err.message[0] == '\0');
 
@@ -194,8 +196,7 @@ TEST_CASE("c api: put, get and remove across peers") {
   CHECK(count == 0);
   CHECK(values == nullptr);
 
-  REQUIRE_MESSAGE(p2psip_client_remove(alice.get(), "c-greeting", &err) == P2PSIP_OK,
-                  err.message);
+  REQUIRE_MESSAGE(p2psip_client_remove(alice.get(), "c-greeting", &err) == P2PSIP_OK, err.message);
   REQUIRE(p2psip_client_get(bob.get(), "c-greeting", &values, &count, &err) == P2PSIP_OK);
   CHECK(count == 0);
   p2psip_values_free(values);
@@ -203,11 +204,9 @@ TEST_CASE("c api: put, get and remove across peers") {
   // Bad arguments: no request is sent.
   CHECK(p2psip_client_put(alice.get(), nullptr, v.data(), v.size(), 60, &err) ==
         P2PSIP_ERR_INVALID_ARGUMENT);
-  CHECK(p2psip_client_put(alice.get(), "x", nullptr, 3, 60, &err) ==
-        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_put(alice.get(), "x", nullptr, 3, 60, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
   CHECK(p2psip_client_get(nullptr, "x", &values, &count, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
-  CHECK(p2psip_client_get(alice.get(), "x", nullptr, &count, &err) ==
-        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_get(alice.get(), "x", nullptr, &count, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
   const std::vector<uint8_t> big(5000, 'x');
   CHECK(p2psip_client_put(alice.get(), "x", big.data(), big.size(), 60, &err) ==
         P2PSIP_ERR_TOO_LARGE);
@@ -277,9 +276,9 @@ TEST_CASE("c api: typed dictionary store, fetch, stat, find, remove_items, ping"
   p2psip_kind_data_free(data);
 
   p2psip_find_result found{};
-  REQUIRE_MESSAGE(p2psip_client_find(alice.get(), aor.c_str(), sip_registration, &found, &err) ==
-                      P2PSIP_OK,
-                  err.message);
+  REQUIRE_MESSAGE(
+      p2psip_client_find(alice.get(), aor.c_str(), sip_registration, &found, &err) == P2PSIP_OK,
+      err.message);
   CHECK(found.found == 1);
   CHECK(std::strlen(found.resource_id) > 0);
 
@@ -303,8 +302,8 @@ TEST_CASE("c api: typed dictionary store, fetch, stat, find, remove_items, ping"
   CHECK(data == nullptr);
   CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, nullptr, 1, nullptr,
                             nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
-  CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, &item, 0, nullptr,
-                            nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_store(alice.get(), aor.c_str(), sip_registration, &item, 0, nullptr, nullptr,
+                            &err) == P2PSIP_ERR_INVALID_ARGUMENT);
 
   uint64_t after = 0;
   REQUIRE(p2psip_client_remove_items(alice.get(), aor.c_str(), sip_registration, &item, 1, nullptr,
@@ -326,7 +325,9 @@ struct async_state : waiter {
   std::string responder;
 };
 
-void on_done(void* user, const p2psip_error* err) { static_cast<async_state*>(user)->done(err); }
+void on_done(void* user, const p2psip_error* err) {
+  static_cast<async_state*>(user)->done(err);
+}
 void on_values(void* user, const p2psip_error* err, const p2psip_owned_value* v, size_t n) {
   auto* s = static_cast<async_state*>(user);
   for (size_t i = 0; i < n; ++i) {
@@ -378,7 +379,8 @@ TEST_CASE("c api: every callback form runs once, on the client's callback thread
   run([&](async_state* s) {
     return p2psip_client_put_async(c, "c-async", v.data(), v.size(), 60, on_done, s);
   });
-  auto got = run([&](async_state* s) { return p2psip_client_get_async(c, "c-async", on_values, s); });
+  auto got =
+      run([&](async_state* s) { return p2psip_client_get_async(c, "c-async", on_values, s); });
   CHECK(got->values == std::vector<std::string>{"async value"});
   run([&](async_state* s) { return p2psip_client_remove_async(c, "c-async", on_done, s); });
   auto stored = run([&](async_state* s) {

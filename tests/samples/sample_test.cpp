@@ -91,10 +91,14 @@ int main(int argc, char** argv) {
     auto args_of = [&](const std::string& user, std::size_t peer) {
       overlay.enroll(user);
       return std::vector<std::string>{binary,
-                                      "--config", overlay.config_file().string(),
-                                      "--cert", overlay.cert_of(user).string(),
-                                      "--key", overlay.key_of(user).string(),
-                                      "--peer", overlay.peers().at(peer).address};
+                                      "--config",
+                                      overlay.config_file().string(),
+                                      "--cert",
+                                      overlay.cert_of(user).string(),
+                                      "--key",
+                                      overlay.key_of(user).string(),
+                                      "--peer",
+                                      overlay.peers().at(peer).address};
     };
     const auto dir = overlay.dir();
 
@@ -113,7 +117,8 @@ int main(int argc, char** argv) {
       auto b = args_of("bob", 2);
       b.insert(b.end(), {"greeting", "hi from bob"});
       const auto bob = run(b, dir);
-      check(bob.status == 0 && has(bob, "got greeting = hello from alice from alice" + domain + "\n") &&
+      check(bob.status == 0 &&
+                has(bob, "got greeting = hello from alice from alice" + domain + "\n") &&
                 has(bob, "got greeting = hi from bob from bob" + domain + " (me)"),
             "bob sees both writers", bob);
       // A missing certificate: exit status 1 and the SDK's message.

@@ -1,19 +1,19 @@
 #include "process_overlay.hpp"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <map>
-#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 extern char** environ;
 
@@ -106,8 +106,8 @@ void process_overlay::run_admin(const std::vector<std::string>& args) {
 
 void process_overlay::enroll(const std::string& name) {
   if (fs::exists(cert_of(name))) return;
-  run_admin({"enroll", "--user", name + "@" + overlay_, "--out", (dir_ / name).string(),
-             "--ca-dir", (dir_ / "ca").string()});
+  run_admin({"enroll", "--user", name + "@" + overlay_, "--out", (dir_ / name).string(), "--ca-dir",
+             (dir_ / "ca").string()});
 }
 
 fs::path process_overlay::cert_of(const std::string& name) const {
@@ -127,7 +127,8 @@ void process_overlay::wait_listening(peer_process& p, std::chrono::milliseconds 
       auto end = log.find_first_not_of("0123456789", at + marker.size());
       p.address = "127.0.0.1:" + log.substr(at + marker.size(), end - at - marker.size());
       const auto as = log.find(" as ", at);
-      if (as != std::string::npos) p.node_id = log.substr(as + 4, log.find_first_of(" \n", as + 4) - as - 4);
+      if (as != std::string::npos)
+        p.node_id = log.substr(as + 4, log.find_first_of(" \n", as + 4) - as - 4);
       return;
     }
     int status = 0;
@@ -146,12 +147,18 @@ std::size_t process_overlay::start_peer(const std::string& name, bool durable,
   peer_process p;
   p.name = name;
   p.log = dir_ / (name + ".log");
-  std::vector<std::string> args{peer_binary_,       "--config",
-                                config_file().string(), "--cert",
-                                cert_of(name).string(), "--key",
-                                key_of(name).string(),  "--listen",
-                                "127.0.0.1:0",          "--status-interval",
-                                "500",                  "--log-level",
+  std::vector<std::string> args{peer_binary_,
+                                "--config",
+                                config_file().string(),
+                                "--cert",
+                                cert_of(name).string(),
+                                "--key",
+                                key_of(name).string(),
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--status-interval",
+                                "500",
+                                "--log-level",
                                 "debug"};
   if (durable) {
     p.data_dir = dir_ / (name + ".data");
@@ -276,6 +283,8 @@ std::string process_overlay::status_field(std::size_t i, const std::string& key)
   return last_status_field(read_file(peers_.at(i).log), key);
 }
 
-std::string process_overlay::log_of(std::size_t i) const { return read_file(peers_.at(i).log); }
+std::string process_overlay::log_of(std::size_t i) const {
+  return read_file(peers_.at(i).log);
+}
 
 }  // namespace p2psip::test

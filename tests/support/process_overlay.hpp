@@ -4,18 +4,18 @@
 // pick themselves (read back from their logs). Every wait is bounded; the destructor kills what
 // is still running and removes the directory (unless P2PSIP_KEEP_TEST_DIR is set).
 
+#include <sys/types.h>
 #include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace p2psip::test {
 
 struct peer_process {
   std::string name;
-  pid_t pid = -1;  ///< -1 when not running
+  pid_t pid = -1;       ///< -1 when not running
   std::string address;  ///< "127.0.0.1:PORT" once listening
   std::string node_id;  ///< hex, from its status lines
   std::filesystem::path log;

@@ -262,8 +262,8 @@ void overlay_core::bootstrap_failed(time_point now) {
   // a tight loop (a refused connection on loopback fails in microseconds).
   bootstrap_backoff_ = std::clamp(bootstrap_backoff_ * 2, duration{200}, duration{10'000});
   next_bootstrap_ = now + bootstrap_backoff_;
-  log("no bootstrap peer reachable: next attempt in " +
-      std::to_string(bootstrap_backoff_.count()) + " ms");
+  log("no bootstrap peer reachable: next attempt in " + std::to_string(bootstrap_backoff_.count()) +
+      " ms");
 }
 
 void overlay_core::reconnect_bootstrap(time_point now) {
@@ -1123,8 +1123,8 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
   const bool is_error = answer->contents.code == pr::codes::error;
   if (p.why == purpose::attach) {
     if (is_error) return;
-    auto body = pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits,
-                                body_context_);
+    auto body =
+        pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits, body_context_);
     if (!body) return;
     const auto* ans = std::get_if<pr::attach_ans>(&*body);
     if (!ans) return;

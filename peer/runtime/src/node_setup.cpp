@@ -89,16 +89,16 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
   }
   if (cfg.self_signed_permitted()) {
     trust->permit_self_signed(cfg.self_signed->digest == "sha256"
-                                    ? crypto::self_signed_digest::sha256
-                                    : crypto::self_signed_digest::sha1);
+                                  ? crypto::self_signed_digest::sha256
+                                  : crypto::self_signed_digest::sha1);
   }
   auto creds = crypto::load_credentials(cert_file, key_file, params, trust.get(),
                                         std::chrono::system_clock::now());
   if (!creds) return protocol::unexpected(credentials_error(creds.error().message));
   auto tls = transport::tls_credentials::from_identity(creds->link, cfg.root_certs, params);
   if (!tls) {
-    return protocol::unexpected(credentials_error(cert_file.string() + ": unusable for TLS: " +
-                                                  tls.error().message()));
+    return protocol::unexpected(
+        credentials_error(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
   }
   return node_setup{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls)};
 }

@@ -91,9 +91,8 @@ protocol::result<void, std::string> overlay_driver::start() {
         [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
                       const std::string& detail) {
           if (alive.expired()) return;
-          log(log_level::debug, "inbound handshake from " + endpoint_text(remote) +
-                                    " failed: " + reason.message() +
-                                    (detail.empty() ? "" : " (" + detail + ")"));
+          log(log_level::debug, "inbound handshake from " + endpoint_text(remote) + " failed: " +
+                                    reason.message() + (detail.empty() ? "" : " (" + detail + ")"));
         });
     if (!opened) {
       return protocol::unexpected("cannot listen on " + endpoint_text(*cfg_.listen) + ": " +
@@ -183,8 +182,7 @@ void overlay_driver::link_closed(link_id id, std::error_code reason) {
   if (cfg_.links_changed) cfg_.links_changed();
 }
 
-asio::awaitable<void> overlay_driver::receive_loop(link_id id,
-                                                   std::shared_ptr<transport::link> l) {
+asio::awaitable<void> overlay_driver::receive_loop(link_id id, std::shared_ptr<transport::link> l) {
   std::weak_ptr<bool> alive = alive_;
   for (;;) {
     auto received = co_await l->receive();

@@ -64,8 +64,8 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
       store_description_(std::move(store_description)),
       storage_(*store_),
       signer_(creds.signing, cfg_.core.self, trust),
-      driver_(std::make_unique<overlay_driver>(io, driver_config_of(cfg_), std::move(tls),
-                                               signer_, &storage_)),
+      driver_(std::make_unique<overlay_driver>(io, driver_config_of(cfg_), std::move(tls), signer_,
+                                               &storage_)),
       expire_timer_(io) {}
 
 peer_runtime::~peer_runtime() = default;

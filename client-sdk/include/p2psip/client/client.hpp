@@ -47,8 +47,12 @@ namespace p2psip::client {
 
 using bytes = std::vector<std::uint8_t>;
 
-inline bytes to_bytes(std::string_view s) { return bytes(s.begin(), s.end()); }
-inline std::string to_string(const bytes& b) { return std::string(b.begin(), b.end()); }
+inline bytes to_bytes(std::string_view s) {
+  return bytes(s.begin(), s.end());
+}
+inline std::string to_string(const bytes& b) {
+  return std::string(b.begin(), b.end());
+}
 
 /// Runs a callback somewhere (a thread pool, a GUI loop, ...). It must not drop callbacks.
 using dispatcher = std::function<void(std::function<void()>)>;

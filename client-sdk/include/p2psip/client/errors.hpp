@@ -51,7 +51,8 @@ class [[nodiscard]] result {
   result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit on purpose
   result(struct error e) : v_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
   result(errc code, std::string message)
-      : v_(std::in_place_index<1>, p2psip::client::error{make_error_code(code), std::move(message)}) {}
+      : v_(std::in_place_index<1>,
+           p2psip::client::error{make_error_code(code), std::move(message)}) {}
 
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -78,7 +79,7 @@ template <>
 class [[nodiscard]] result<void> {
  public:
   result() = default;
-  result(ok) {}  // NOLINT
+  result(ok) {}                                                // NOLINT
   result(struct error e) : e_(std::move(e)), failed_(true) {}  // NOLINT
   result(errc code, std::string message)
       : e_{make_error_code(code), std::move(message)}, failed_(true) {}

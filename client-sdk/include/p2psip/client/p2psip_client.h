@@ -62,23 +62,23 @@ extern "C" {
 /* Error codes: P2PSIP_OK, then the values of p2psip::client::errc (same numbers), then the C
  * API's own. */
 typedef enum p2psip_errc {
-  P2PSIP_OK = 0,                        /* success */
-  P2PSIP_ERR_INVALID_ARGUMENT = 1,      /* bad name, kind, value, selection or NULL pointer */
-  P2PSIP_ERR_BAD_CONFIGURATION = 2,     /* overlay configuration unreadable, invalid, expired */
-  P2PSIP_ERR_BAD_CREDENTIALS = 3,       /* certificate or key unreadable, mismatched, foreign */
-  P2PSIP_ERR_NO_PEER = 4,               /* no peer could be attached to in the time allowed */
-  P2PSIP_ERR_TIMEOUT = 5,               /* no answer within the operation's time */
-  P2PSIP_ERR_NOT_FOUND = 6,             /* the overlay has nothing there (Error_Not_Found) */
-  P2PSIP_ERR_FORBIDDEN = 7,             /* refused by the access policy (Error_Forbidden) */
-  P2PSIP_ERR_UNKNOWN_KIND = 8,          /* the kind is not in the overlay configuration */
-  P2PSIP_ERR_TOO_LARGE = 9,             /* value or message over the overlay's limits */
-  P2PSIP_ERR_GENERATION_CONFLICT = 10,  /* the stored generation moved on */
-  P2PSIP_ERR_INVALID_ANSWER = 11,       /* malformed answer, or a value's signature is bad */
-  P2PSIP_ERR_OVERLAY_ERROR = 12,        /* another RELOAD error; the message says which */
-  P2PSIP_ERR_STOPPED = 13,              /* the client was stopped before the operation ended */
-  P2PSIP_ERR_WOULD_DEADLOCK = 14,       /* a blocking call on the client's I/O thread */
-  P2PSIP_ERR_OUT_OF_MEMORY = 100,       /* an allocation failed (nothing was started) */
-  P2PSIP_ERR_INTERNAL = 101             /* an unexpected exception inside the SDK */
+  P2PSIP_OK = 0,                       /* success */
+  P2PSIP_ERR_INVALID_ARGUMENT = 1,     /* bad name, kind, value, selection or NULL pointer */
+  P2PSIP_ERR_BAD_CONFIGURATION = 2,    /* overlay configuration unreadable, invalid, expired */
+  P2PSIP_ERR_BAD_CREDENTIALS = 3,      /* certificate or key unreadable, mismatched, foreign */
+  P2PSIP_ERR_NO_PEER = 4,              /* no peer could be attached to in the time allowed */
+  P2PSIP_ERR_TIMEOUT = 5,              /* no answer within the operation's time */
+  P2PSIP_ERR_NOT_FOUND = 6,            /* the overlay has nothing there (Error_Not_Found) */
+  P2PSIP_ERR_FORBIDDEN = 7,            /* refused by the access policy (Error_Forbidden) */
+  P2PSIP_ERR_UNKNOWN_KIND = 8,         /* the kind is not in the overlay configuration */
+  P2PSIP_ERR_TOO_LARGE = 9,            /* value or message over the overlay's limits */
+  P2PSIP_ERR_GENERATION_CONFLICT = 10, /* the stored generation moved on */
+  P2PSIP_ERR_INVALID_ANSWER = 11,      /* malformed answer, or a value's signature is bad */
+  P2PSIP_ERR_OVERLAY_ERROR = 12,       /* another RELOAD error; the message says which */
+  P2PSIP_ERR_STOPPED = 13,             /* the client was stopped before the operation ended */
+  P2PSIP_ERR_WOULD_DEADLOCK = 14,      /* a blocking call on the client's I/O thread */
+  P2PSIP_ERR_OUT_OF_MEMORY = 100,      /* an allocation failed (nothing was started) */
+  P2PSIP_ERR_INTERNAL = 101            /* an unexpected exception inside the SDK */
 } p2psip_errc;
 
 /* Room for an error message, NUL included; longer messages are truncated. */
@@ -86,8 +86,8 @@ typedef enum p2psip_errc {
 
 /* What failed: filled in by every function that takes a `p2psip_error* err` (when not NULL). */
 typedef struct p2psip_error {
-  p2psip_errc code;                         /* P2PSIP_OK on success */
-  char message[P2PSIP_ERROR_MESSAGE_SIZE];  /* "" on success; else what failed and where */
+  p2psip_errc code;                        /* P2PSIP_OK on success */
+  char message[P2PSIP_ERROR_MESSAGE_SIZE]; /* "" on success; else what failed and where */
 } p2psip_error;
 
 /* A static description of a code ("no answer within the operation's time"); never NULL, not to
@@ -117,22 +117,22 @@ typedef void (*p2psip_dispatch_fn)(void* user, p2psip_task* task);
 /* How to make a client. Always start from p2psip_client_options_init (fields may be added at
  * the end in later versions; init sets their defaults). Strings are copied by create. */
 typedef struct p2psip_client_options {
-  const char* config_file;       /* the overlay configuration document (overlay.xml); required */
-  const char* certificate_file;  /* NAME.crt from p2psip-admin enroll; required */
-  const char* key_file;          /* NAME.key; required */
+  const char* config_file;      /* the overlay configuration document (overlay.xml); required */
+  const char* certificate_file; /* NAME.crt from p2psip-admin enroll; required */
+  const char* key_file;         /* NAME.key; required */
   /* Peers to attach to, "IP:PORT" or "[IPv6]:PORT", tried in order; peer_count 0: the
    * configuration's bootstrap peers. */
   const char* const* peers;
   size_t peer_count;
   /* Refuse a configuration for another overlay; NULL or "": accept the document's own name. */
   const char* overlay;
-  uint32_t operation_timeout_ms;   /* one operation in all (default 30000) */
-  uint32_t request_timeout_ms;     /* one attempt before a retry (default 10000) */
-  uint32_t keepalive_interval_ms;  /* Ping to the attached peer this often (default 20000) */
-  p2psip_log_fn log;               /* NULL: no debug lines */
-  void* log_user;                  /* passed to log */
-  p2psip_dispatch_fn dispatch;     /* NULL: callbacks run on the client's own callback thread */
-  void* dispatch_user;             /* passed to dispatch */
+  uint32_t operation_timeout_ms;  /* one operation in all (default 30000) */
+  uint32_t request_timeout_ms;    /* one attempt before a retry (default 10000) */
+  uint32_t keepalive_interval_ms; /* Ping to the attached peer this often (default 20000) */
+  p2psip_log_fn log;              /* NULL: no debug lines */
+  void* log_user;                 /* passed to log */
+  p2psip_dispatch_fn dispatch;    /* NULL: callbacks run on the client's own callback thread */
+  void* dispatch_user;            /* passed to dispatch */
 } p2psip_client_options;
 
 /* Fills `options` with the defaults (NULL files, no peers, the timeouts above). */
@@ -158,8 +158,8 @@ P2PSIP_CLIENT_API void p2psip_client_stop(p2psip_client* client);
 
 /* The peer a client is attached to. */
 typedef struct p2psip_peer_info {
-  char address[P2PSIP_ADDRESS_SIZE];  /* "IP:PORT" */
-  char node_id[P2PSIP_ID_HEX_SIZE];   /* hex */
+  char address[P2PSIP_ADDRESS_SIZE]; /* "IP:PORT" */
+  char node_id[P2PSIP_ID_HEX_SIZE];  /* hex */
 } p2psip_peer_info;
 
 /* Blocks until the client is attached to a peer (*peer, when not NULL, says which) or
@@ -187,12 +187,12 @@ P2PSIP_CLIENT_API void p2psip_task_run(p2psip_task* task);
 
 /* One writer's value of a name (returned by get). */
 typedef struct p2psip_owned_value {
-  const char* owner_node_id;  /* hex */
-  const char* owner_user;     /* user name of the owner's certificate */
-  const uint8_t* value;       /* value_size bytes (not NUL-terminated; NULL when empty) */
+  const char* owner_node_id; /* hex */
+  const char* owner_user;    /* user name of the owner's certificate */
+  const uint8_t* value;      /* value_size bytes (not NUL-terminated; NULL when empty) */
   size_t value_size;
-  uint64_t storage_time;      /* ms since the Unix epoch */
-  uint32_t lifetime;          /* seconds from storage_time */
+  uint64_t storage_time; /* ms since the Unix epoch */
+  uint32_t lifetime;     /* seconds from storage_time */
 } p2psip_owned_value;
 
 /* Frees what p2psip_client_get returned (one call for the whole array). NULL is ignored. */
@@ -230,9 +230,8 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_put_async(p2psip_client* client, con
                                                       p2psip_done_fn done, void* user);
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_get_async(p2psip_client* client, const char* name,
                                                       p2psip_values_fn done, void* user);
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_remove_async(p2psip_client* client,
-                                                         const char* name, p2psip_done_fn done,
-                                                         void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_remove_async(p2psip_client* client, const char* name,
+                                                         p2psip_done_fn done, void* user);
 
 /* ---- typed data (RFC 6940 section 7): store / fetch / stat / find / remove_items ---- */
 
@@ -254,18 +253,18 @@ P2PSIP_CLIENT_API int p2psip_client_model_of(const p2psip_client* client, uint32
  * As input (store, remove_items) only index, key, value and lifetime are read (zero the rest):
  * store always stores existing values, remove_items stores tombstones. */
 typedef struct p2psip_item {
-  uint32_t index;          /* array index (store: 0xFFFFFFFF appends) */
-  const uint8_t* key;      /* dictionary key, key_size bytes */
+  uint32_t index;     /* array index (store: 0xFFFFFFFF appends) */
+  const uint8_t* key; /* dictionary key, key_size bytes */
   size_t key_size;
-  int exists;              /* fetch/stat: 0 for a deleted value (a tombstone) */
-  const uint8_t* value;    /* value_size bytes */
+  int exists;           /* fetch/stat: 0 for a deleted value (a tombstone) */
+  const uint8_t* value; /* value_size bytes */
   size_t value_size;
-  uint32_t lifetime;       /* store: seconds (0: the store's lifetime); fetch/stat: as stored */
-  uint64_t storage_time;   /* fetch/stat: ms since the Unix epoch */
-  const char* signer_node_id;  /* fetch: hex Node-ID that signed the value ("" if unsigned) */
-  const char* signer_user;     /* fetch: user name of the signer's certificate */
-  uint32_t value_length;   /* stat: the value's length (the value itself is not sent) */
-  const uint8_t* hash;     /* stat: SHA-256 over the value (RFC 6940 7.4.3), hash_size bytes */
+  uint32_t lifetime;          /* store: seconds (0: the store's lifetime); fetch/stat: as stored */
+  uint64_t storage_time;      /* fetch/stat: ms since the Unix epoch */
+  const char* signer_node_id; /* fetch: hex Node-ID that signed the value ("" if unsigned) */
+  const char* signer_user;    /* fetch: user name of the signer's certificate */
+  uint32_t value_length;      /* stat: the value's length (the value itself is not sent) */
+  const uint8_t* hash;        /* stat: SHA-256 over the value (RFC 6940 7.4.3), hash_size bytes */
   size_t hash_size;
 } p2psip_item;
 
@@ -305,21 +304,21 @@ typedef struct p2psip_selection {
 
 /* How to store; a NULL p2psip_store_options* means lifetime 3600 and generation 0. */
 typedef struct p2psip_store_options {
-  uint32_t lifetime;    /* seconds, for items whose own lifetime is 0 */
-  uint64_t generation;  /* expected generation (0: store regardless; else GENERATION_CONFLICT
-                           unless it matches the peer's) */
+  uint32_t lifetime;   /* seconds, for items whose own lifetime is 0 */
+  uint64_t generation; /* expected generation (0: store regardless; else GENERATION_CONFLICT
+                          unless it matches the peer's) */
 } p2psip_store_options;
 
 /* What find found. */
 typedef struct p2psip_find_result {
-  int found;                              /* 0: the responsible peer holds no data of the kind */
-  char resource_id[P2PSIP_ID_HEX_SIZE];   /* when found: the nearest Resource-ID with some */
+  int found;                            /* 0: the responsible peer holds no data of the kind */
+  char resource_id[P2PSIP_ID_HEX_SIZE]; /* when found: the nearest Resource-ID with some */
 } p2psip_find_result;
 
 /* What ping measured. */
 typedef struct p2psip_ping_info {
-  char responder_node_id[P2PSIP_ID_HEX_SIZE];  /* hex */
-  uint64_t round_trip_us;                      /* microseconds */
+  char responder_node_id[P2PSIP_ID_HEX_SIZE]; /* hex */
+  uint64_t round_trip_us;                     /* microseconds */
 } p2psip_ping_info;
 
 /* Callbacks of the typed operations; the pointers are valid until the callback returns. */
@@ -336,8 +335,7 @@ typedef void (*p2psip_ping_fn)(void* user, const p2psip_error* err, const p2psip
  * OVERLAY_ERROR, WOULD_DEADLOCK. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_store(p2psip_client* client, const char* resource,
                                                   uint32_t kind, const p2psip_item* items,
-                                                  size_t count,
-                                                  const p2psip_store_options* options,
+                                                  size_t count, const p2psip_store_options* options,
                                                   uint64_t* generation, p2psip_error* err);
 /* Deletes items (chosen by index or key; values ignored) by storing signed tombstones. Errors
  * as store. */
@@ -345,8 +343,7 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_remove_items(p2psip_client* client,
                                                          const char* resource, uint32_t kind,
                                                          const p2psip_item* items, size_t count,
                                                          const p2psip_store_options* options,
-                                                         uint64_t* generation,
-                                                         p2psip_error* err);
+                                                         uint64_t* generation, p2psip_error* err);
 /* Fetches items of `kind` at `resource` (`which` NULL: all); *data gets them, to free with
  * p2psip_kind_data_free. Each value's signature has been verified. Errors: UNKNOWN_KIND,
  * NOT_FOUND, INVALID_ANSWER, TIMEOUT, NO_PEER, STOPPED, OVERLAY_ERROR, WOULD_DEADLOCK. */
@@ -368,26 +365,26 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_ping(p2psip_client* client, const ch
                                                  p2psip_ping_info* info, p2psip_error* err);
 
 /* The callback forms (conventions at the top: OK means `done` runs exactly once). */
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_store_async(
-    p2psip_client* client, const char* resource, uint32_t kind, const p2psip_item* items,
-    size_t count, const p2psip_store_options* options, p2psip_generation_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resource,
+                                                        uint32_t kind, const p2psip_item* items,
+                                                        size_t count,
+                                                        const p2psip_store_options* options,
+                                                        p2psip_generation_fn done, void* user);
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_remove_items_async(
     p2psip_client* client, const char* resource, uint32_t kind, const p2psip_item* items,
     size_t count, const p2psip_store_options* options, p2psip_generation_fn done, void* user);
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_fetch_async(p2psip_client* client,
-                                                        const char* resource, uint32_t kind,
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_fetch_async(p2psip_client* client, const char* resource,
+                                                        uint32_t kind,
                                                         const p2psip_selection* which,
                                                         p2psip_kind_data_fn done, void* user);
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_stat_async(p2psip_client* client,
-                                                       const char* resource, uint32_t kind,
-                                                       const p2psip_selection* which,
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_stat_async(p2psip_client* client, const char* resource,
+                                                       uint32_t kind, const p2psip_selection* which,
                                                        p2psip_kind_data_fn done, void* user);
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_find_async(p2psip_client* client,
-                                                       const char* resource, uint32_t kind,
-                                                       p2psip_find_fn done, void* user);
-P2PSIP_CLIENT_API p2psip_errc p2psip_client_ping_async(p2psip_client* client,
-                                                       const char* resource, p2psip_ping_fn done,
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_find_async(p2psip_client* client, const char* resource,
+                                                       uint32_t kind, p2psip_find_fn done,
                                                        void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_ping_async(p2psip_client* client, const char* resource,
+                                                       p2psip_ping_fn done, void* user);
 
 #ifdef __cplusplus
 } /* extern "C" */

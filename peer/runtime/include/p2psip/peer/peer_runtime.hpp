@@ -58,8 +58,8 @@ struct runtime_config {
 struct runtime_status {
   protocol::node_id self;
   bool joined = false;
-  std::vector<protocol::node_id> predecessors;  ///< nearest first
-  std::vector<protocol::node_id> successors;    ///< nearest first
+  std::vector<protocol::node_id> predecessors;   ///< nearest first
+  std::vector<protocol::node_id> successors;     ///< nearest first
   std::vector<protocol::node_id> routing_table;  ///< every peer in it (neighbors and fingers)
   std::size_t links = 0;
   /// Links whose remote has sent no Join or Update over them: clients (RFC 6940 4.2.1), and
