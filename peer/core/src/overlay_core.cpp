@@ -698,6 +698,16 @@ void overlay_core::route_or_deliver(link_id from, pr::message&& m, time_point no
     }
     if (const auto it = links_.find(from); it != links_.end()) avoid.push_back(it->second.remote);
   }
+  // Greedy next hop towards `point` (RFC 6940 10.3), or Error_Not_Found without one.
+  auto forward_towards = [&](const pr::node_id& point) {
+    const auto hop = routes_.next_hop(point, avoid);
+    const auto l = hop ? link_to(*hop) : std::nullopt;
+    if (!l) {
+      fail(reload_errc::not_found, "no route");
+      return;
+    }
+    forward(from, *l, std::move(m), now);
+  };
   auto& dl = m.header.destination_list;
   while (!dl.empty()) {
     const auto& first = dl.front();
@@ -717,13 +727,7 @@ void overlay_core::route_or_deliver(link_id from, pr::message&& m, time_point no
         fail(reload_errc::not_found, "no such node");
         return;
       }
-      const auto hop = routes_.next_hop(*n, avoid);
-      const auto l = hop ? link_to(*hop) : std::nullopt;
-      if (!l) {
-        fail(reload_errc::not_found, "no route");
-        return;
-      }
-      forward(from, *l, std::move(m), now);
+      forward_towards(*n);
       return;
     }
     if (const auto* r = first.resource()) {
@@ -742,13 +746,7 @@ void overlay_core::route_or_deliver(link_id from, pr::message&& m, time_point no
         return;
       }
       if (routes_.is_responsible(*point)) break;
-      const auto hop = routes_.next_hop(*point, avoid);
-      const auto l = hop ? link_to(*hop) : std::nullopt;
-      if (!l) {
-        fail(reload_errc::not_found, "no route");
-        return;
-      }
-      forward(from, *l, std::move(m), now);
+      forward_towards(*point);
       return;
     }
     // Opaque and compressed ids: we never mint them, so none can be ours to expand.
