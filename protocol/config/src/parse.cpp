@@ -74,6 +74,26 @@ bool is_ours(const qname& q) {
   return q.ns == base_namespace || q.ns == chord_namespace || q.ns == sip_namespace || q.ns.empty();
 }
 
+// Walks the element children of `node`: visit(child, qname, child_path) for each one in our
+// namespaces, stopping at the first error it returns. Elements of other namespaces are
+// extensions the grammar lets through: recorded in `ignored`. Text and comments are skipped.
+template <class Visit>
+check for_each_element(pugi::xml_node node, const std::string& path,
+                       std::vector<std::string>& ignored, Visit&& visit) {
+  for (const pugi::xml_node child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    auto q = resolve(child, path + "/" + child.name());
+    if (!q) return q.error();
+    const std::string child_path = path + "/" + display_name(child, *q);
+    if (!is_ours(*q)) {
+      ignored.push_back(child_path);
+      continue;
+    }
+    if (auto c = visit(child, *q, child_path)) return c;
+  }
+  return std::nullopt;
+}
+
 // Unprefixed attributes must be the ones the grammar allows; prefixed ones are foreign and
 // namespace declarations are not attributes at all.
 check check_attributes(pugi::xml_node node, std::string_view path,
@@ -235,18 +255,12 @@ class configuration_parser {
 
     std::set<std::string> seen;
     std::map<std::string, std::size_t> counts;
-    for (const pugi::xml_node child : node.children()) {
-      if (child.type() != pugi::node_element) continue;
-      auto q = resolve(child, path + "/" + child.name());
-      if (!q) return q.error();
-      const std::string name = display_name(child, *q);
-      const std::size_t index = counts[name]++;
-      const std::string child_path = path + "/" + name;
-      if (!is_ours(*q)) {
-        doc_.ignored.push_back(child_path);
-        continue;
-      }
-      if (auto c = element(child, *q, child_path, index, seen)) return c;
+    if (auto c = for_each_element(
+            node, path, doc_.ignored,
+            [&](pugi::xml_node child, const qname& q, const std::string& child_path) {
+              return element(child, q, child_path, counts[child_path]++, seen);
+            })) {
+      return c;
     }
 
     const std::string base = "configuration";
@@ -470,23 +484,17 @@ class configuration_parser {
       }
     }
     std::size_t index = 0;
-    for (const pugi::xml_node child : node.children()) {
-      if (child.type() != pugi::node_element) continue;
-      auto q = resolve(child, path + "/" + child.name());
-      if (!q) return q.error();
-      const std::string child_path = path + "/" + display_name(child, *q);
-      if (!is_ours(*q)) {
-        doc_.ignored.push_back(child_path);
-        continue;
-      }
-      if (q->ns != sip_namespace || q->local != "pattern")
-        return fail(child_path, "unknown element");
+    const auto pattern = [&](pugi::xml_node child, const qname& q,
+                             const std::string& child_path) -> check {
+      if (q.ns != sip_namespace || q.local != "pattern") return fail(child_path, "unknown element");
       if (auto c = check_attributes(child, child_path, {})) return c;
       auto t = text_of(child, indexed(child_path, index));
       if (!t) return t.error();
       r.patterns.push_back(std::move(*t));
       ++index;
-    }
+      return std::nullopt;
+    };
+    if (auto c = for_each_element(node, path, doc_.ignored, pattern)) return c;
     if (auto c = check_domain_restriction(r, path, &doc_.warnings)) return c;
     config_.sip_domain_restriction = std::move(r);
     return std::nullopt;
@@ -495,22 +503,14 @@ class configuration_parser {
   check required_kinds_element(pugi::xml_node node, const std::string& path) {
     if (auto c = unexpected_text(node, path)) return c;
     std::size_t index = 0;
-    for (const pugi::xml_node child : node.children()) {
-      if (child.type() != pugi::node_element) continue;
-      auto q = resolve(child, path + "/" + child.name());
-      if (!q) return q.error();
-      const std::string child_path = path + "/" + display_name(child, *q);
-      if (!is_ours(*q)) {
-        doc_.ignored.push_back(child_path);
-        continue;
-      }
-      if (q->ns != base_namespace || q->local != "kind-block") {
-        return fail(child_path, "unknown element");
-      }
-      if (auto c = kind_block_element(child, indexed(child_path, index))) return c;
-      ++index;
-    }
-    return std::nullopt;
+    return for_each_element(
+        node, path, doc_.ignored,
+        [&](pugi::xml_node child, const qname& q, const std::string& child_path) -> check {
+          if (q.ns != base_namespace || q.local != "kind-block") {
+            return fail(child_path, "unknown element");
+          }
+          return kind_block_element(child, indexed(child_path, index++));
+        });
   }
 
   check kind_block_element(pugi::xml_node node, const std::string& path) {
@@ -518,19 +518,12 @@ class configuration_parser {
     if (auto c = unexpected_text(node, path)) return c;
     pugi::xml_node kind_node;
     std::optional<signature_element> signature;
-    for (const pugi::xml_node child : node.children()) {
-      if (child.type() != pugi::node_element) continue;
-      auto q = resolve(child, path + "/" + child.name());
-      if (!q) return q.error();
-      const std::string child_path = path + "/" + display_name(child, *q);
-      if (!is_ours(*q)) {
-        doc_.ignored.push_back(child_path);
-        continue;
-      }
-      if (q->ns == base_namespace && q->local == "kind") {
+    const auto part = [&](pugi::xml_node child, const qname& q,
+                          const std::string& child_path) -> check {
+      if (q.ns == base_namespace && q.local == "kind") {
         if (kind_node) return fail(child_path, "appears more than once");
         kind_node = child;
-      } else if (q->ns == base_namespace && q->local == "kind-signature") {
+      } else if (q.ns == base_namespace && q.local == "kind-signature") {
         if (signature) return fail(child_path, "appears more than once");
         auto sig = element_signature(child, child_path);
         if (!sig) return sig.error();
@@ -538,7 +531,9 @@ class configuration_parser {
       } else {
         return fail(child_path, "unknown element");
       }
-    }
+      return std::nullopt;
+    };
+    if (auto c = for_each_element(node, path, doc_.ignored, part)) return c;
     if (!kind_node) return fail(path, "no kind element");
     auto kind = kind_element(kind_node, path + "/kind");
     if (!kind) return kind.error();
@@ -578,31 +573,23 @@ class configuration_parser {
     std::optional<access_policy> policy;
     std::optional<std::uint64_t> max_count;
     std::optional<std::uint64_t> max_size;
-    for (const pugi::xml_node child : node.children()) {
-      if (child.type() != pugi::node_element) continue;
-      auto q = resolve(child, path + "/" + child.name());
-      if (!q) return q.error();
-      const std::string child_path = path + "/" + display_name(child, *q);
-      if (!is_ours(*q)) {
-        doc_.ignored.push_back(child_path);
-        continue;
-      }
-      if (q->ns == sip_namespace &&
-          (q->local == "domain-restriction" || q->local == "domain-restrictions")) {
+    const auto setting = [&](pugi::xml_node child, const qname& q,
+                             const std::string& child_path) -> check {
+      if (q.ns == sip_namespace &&
+          (q.local == "domain-restriction" || q.local == "domain-restrictions")) {
         if (kind.id != pr::kinds::sip_registration) {
           return fail(child_path, "applies to SIP-REGISTRATION only (RFC 7904 3.4)");
         }
-        if (auto c = domain_restriction_element(child, child_path)) return std::move(*c);
-        continue;
+        return domain_restriction_element(child, child_path);
       }
-      if (q->ns != base_namespace) return fail(child_path, "unknown element");
-      if (auto c = check_attributes(child, child_path, {})) return std::move(*c);
-      const std::string& n = q->local;
+      if (q.ns != base_namespace) return fail(child_path, "unknown element");
+      if (auto c = check_attributes(child, child_path, {})) return c;
+      const std::string& n = q.local;
       if (n != "data-model" && n != "access-control" && n != "max-count" && n != "max-size" &&
           n != "max-node-multiple") {
         return fail(child_path, "unknown element");
       }
-      if (auto c = once(seen, n, child_path)) return std::move(*c);
+      if (auto c = once(seen, n, child_path)) return c;
       if (n == "data-model") {
         auto t = text_of(child, child_path);
         if (!t) return t.error();
@@ -628,7 +615,9 @@ class configuration_parser {
           kind.max_node_multiple = static_cast<std::uint32_t>(*v);
         }
       }
-    }
+      return std::nullopt;
+    };
+    if (auto c = for_each_element(node, path, doc_.ignored, setting)) return std::move(*c);
     // RFC 6940 11.1: "All of the non-optional values MUST be provided."
     if (!model) return fail(path + "/data-model", "missing");
     if (!policy) return fail(path + "/access-control", "missing");
@@ -711,16 +700,8 @@ result<parsed_document> parse_document(std::string_view xml, const parse_options
 
   parsed_document doc;
   std::vector<configuration_entry> entries;
-  for (const pugi::xml_node child : root.children()) {
-    if (child.type() != pugi::node_element) continue;
-    auto q = resolve(child, std::string("overlay/") + child.name());
-    if (!q) return q.error();
-    const std::string path = "overlay/" + display_name(child, *q);
-    if (!is_ours(*q)) {
-      doc.ignored.push_back(path);
-      continue;
-    }
-    if (q->ns == base_namespace && q->local == "configuration") {
+  const auto entry = [&](pugi::xml_node child, const qname& q, const std::string& path) -> check {
+    if (q.ns == base_namespace && q.local == "configuration") {
       const pugi::xml_attribute name = child.attribute("instance-name");
       if (!name) {
         return fail(indexed("overlay/configuration", entries.size()),
@@ -734,13 +715,15 @@ result<parsed_document> parse_document(std::string_view xml, const parse_options
         }
       }
       entries.push_back({child, instance, {}});
-    } else if (q->ns == base_namespace && q->local == "signature") {
+    } else if (q.ns == base_namespace && q.local == "signature") {
       if (entries.empty()) return fail(path, "comes before any configuration");
       entries.back().signatures.push_back(child);
     } else {
       return fail(path, "unknown element");
     }
-  }
+    return std::nullopt;
+  };
+  if (auto c = for_each_element(root, "overlay", doc.ignored, entry)) return std::move(*c);
   if (entries.empty()) return fail("overlay", "no configuration element");
 
   const configuration_entry* chosen = &entries.front();
