@@ -227,6 +227,27 @@ TEST_CASE("storage_time must be newer than the value replaced") {
   CHECK(answered_generation(f.put(alice, store_req(res, {kind_data(k_single, {v})}))) == 1);
   const auto newer = make_value(alice, res, k_single, single("new"), f.ms(10s) + 1);
   CHECK(answered_generation(f.put(alice, store_req(res, {kind_data(k_single, {newer})}))) == 2);
+
+  SUBCASE("a replica or hand-over merges: older values are passed over, newer ones taken") {
+    // Alice's array: the holder has a newer entry 0; the copy brings an older entry 0 and an
+    // entry 1 the holder lacks (two sides of a partition meeting again).
+    const auto ares = user_resource(alice);
+    const auto e0_new = make_value(alice, ares, k_array, entry(0, "new"), f.ms(20s));
+    CHECK(answered_generation(f.put(alice, store_req(ares, {kind_data(k_array, {e0_new})}))) == 1);
+    const auto e0_old = make_value(alice, ares, k_array, entry(0, "old"), f.ms(15s));
+    const auto e1 = make_value(alice, ares, k_array, entry(1, "only there"), f.ms(16s));
+    CHECK(error_of(f.put(alice, store_req(ares, {kind_data(k_array, {e0_old, e1})}))) ==
+          code(pr::reload_errc::data_too_old));  // an original Store is all or nothing
+    CHECK(answered_generation(
+              f.put(f.p.bob, store_req(ares, {kind_data(k_array, {e0_old, e1}, 7)}, 1))) == 7);
+    auto got = f.get(fetch_req(ares, {array_spec(k_array, {{0, 1}})}));
+    REQUIRE(got.kind_responses[0].values.size() == 2);
+    CHECK(got.kind_responses[0].values[0] == e0_new);
+    CHECK(got.kind_responses[0].values[1] == e1);
+    // A copy older than what we hold does not take the generation counter back.
+    CHECK(answered_generation(
+              f.put(f.p.bob, store_req(ares, {kind_data(k_array, {e0_old}, 3)}, 1))) == 7);
+  }
 }
 
 TEST_CASE("max-size and max-count, one over") {

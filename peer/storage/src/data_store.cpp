@@ -375,6 +375,7 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
     std::map<pr::bytes, slot> values;
     std::set<pr::bytes> changed;
     std::uint64_t generation = 0;
+    bool merged_older = false;  ///< a replica value older than ours was passed over
   };
   std::vector<kind_work> work;
   work.reserve(req.kind_data.size());
@@ -442,6 +443,12 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
         const std::uint64_t old_time = old->second.data.storage_time;
         if (sd.storage_time < old_time ||
             (sd.storage_time == old_time && old->second.wire != *wire)) {
+          // A replica or hand-over merges (RFC 6940 7.4.1.3's default merging rule: as if every
+          // value had been stored in storage-time order): the older one was overwritten by ours.
+          if (replica) {
+            w.merged_older = true;
+            continue;
+          }
           return error_body(pr::reload_errc::data_too_old,
                             value_where + ": storage_time " + std::to_string(sd.storage_time) +
                                 " is not after the stored " + std::to_string(old_time));
@@ -469,7 +476,10 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
     }
     const std::uint64_t current = existing ? existing->generation : 0;
     if (replica) {
-      w.generation = kd.generation_counter;
+      // The sender's counter, unless we hold newer values than its copy: then it must not go
+      // back (a conditional Store checked against it would accept a stale writer).
+      w.generation =
+          w.merged_older ? std::max(current, kd.generation_counter) : kd.generation_counter;
     } else {
       // Saturates rather than wrapping to 0 (which means "no check" on the wire).
       w.generation = w.changed.empty() || current == std::numeric_limits<std::uint64_t>::max()
