@@ -5,6 +5,7 @@
 //               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
 //               [--link-rate N] [--link-burst N] [--link-misbehaviour-limit N]
+//               [--partition-check-interval S]
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error.
@@ -176,13 +177,14 @@ int run(int argc, char** argv) {
       ("data-dir", "keep stored data in SQLite under this directory", cxxopts::value<std::string>())
       ("memory", "keep stored data in memory only (lost when the peer stops)")
       ("bootstrap-peer", "bootstrap peer IP:PORT (repeatable; default: the configuration's)", cxxopts::value<std::vector<std::string>>())
-      ("first", "start a new overlay ring (no bootstrap)")
+      ("first", "start a new overlay ring (bootstrap peers are then only used to look for other rings)")
       ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
       ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
       ("status-interval", "log a status line at least this often (ms)", cxxopts::value<long>()->default_value("30000"))
       ("link-rate", "messages per second a link may send on average (0: no limit)", cxxopts::value<long>()->default_value("1000"))
       ("link-burst", "messages a link may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
       ("link-misbehaviour-limit", "dropped or malformed messages before a link is closed", cxxopts::value<long>()->default_value("100"))
+      ("partition-check-interval", "look for another ring through a bootstrap peer this often (s; 0: never)", cxxopts::value<long>()->default_value("600"))
       ("h,help", "show this help");
   // clang-format on
   cxxopts::ParseResult r;
@@ -205,6 +207,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> bootstrap_text;
   long status_ms = 0;
   long link_rate = 0, link_burst = 0, link_misbehaviour = 0;
+  long partition_check_s = 0;
   try {
     level_text = r["log-level"].as<std::string>();
     config_file = r["config"].as<std::string>();
@@ -217,6 +220,7 @@ int run(int argc, char** argv) {
     link_rate = r["link-rate"].as<long>();
     link_burst = r["link-burst"].as<long>();
     link_misbehaviour = r["link-misbehaviour-limit"].as<long>();
+    partition_check_s = r["partition-check-interval"].as<long>();
   } catch (const std::exception& e) {
     return fail(exit_usage, e.what());
   }
@@ -233,6 +237,10 @@ int run(int argc, char** argv) {
                 "--link-rate must be 0 or more, --link-burst and --link-misbehaviour-limit 1 or "
                 "more");
   }
+  // At most a day: the interval is jittered in milliseconds.
+  if (partition_check_s < 0 || partition_check_s > 86'400) {
+    return fail(exit_usage, "--partition-check-interval must be 0 to 86400 seconds");
+  }
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   if (r.count("data-dir") && r.count("memory"))
@@ -241,8 +249,6 @@ int run(int argc, char** argv) {
   if (!r.count("data-dir") && !r.count("memory"))
     return fail(exit_usage, "say where stored data lives: --data-dir DIR (durable) or --memory");
   const bool first = r.count("first") > 0;
-  if (first && !bootstrap_text.empty())
-    return fail(exit_usage, "--first and --bootstrap-peer exclude each other");
   std::vector<pr::ip_address_port> bootstrap;
   for (const auto& b : bootstrap_text) {
     auto a = parse_address(b);
@@ -254,7 +260,9 @@ int run(int argc, char** argv) {
                                    r.count("overlay") ? r["overlay"].as<std::string>() : "");
   if (!setup) return fail(exit_error, setup.error().message);
   const auto& config = setup->config;
-  if (!first && bootstrap.empty()) bootstrap = config.bootstrap_nodes;
+  // A first peer joins nobody, but looks for other rings through the bootstrap peers (RFC 6940
+  // 10.7.4.4): two rings started apart (say, while the network between them was down) merge.
+  if (bootstrap.empty()) bootstrap = config.bootstrap_nodes;
   if (!first && bootstrap.empty()) {
     return fail(exit_usage,
                 "no bootstrap peer: give --bootstrap-peer, or --first to start a new overlay");
@@ -265,6 +273,7 @@ int run(int argc, char** argv) {
   rc.core.role = first ? pe::node_role::first_peer : pe::node_role::joining_peer;
   rc.core.listen_address = *listen;
   rc.core.bootstrap = bootstrap;
+  rc.core.partition_check_interval = std::chrono::seconds(partition_check_s);
   rc.listen = to_endpoint(*listen);
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.link.limits = rc.core.limits;

@@ -10,6 +10,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include "p2psip/client/client.hpp"
 #include "p2psip/config/overlay_config.hpp"
@@ -81,6 +82,26 @@ void check_values(client::client& c, int from, int to, const std::string& writer
     CHECK(to_string(r->front().value) == content_of(i));
     CHECK(r->front().owner_node_id == writer);
   }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for a peer that must listen on an
+/// address known before it starts).
+unsigned short free_loopback_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+/// Whether every value in [from, to) reads back through `c` as written by `writer` (no checks).
+bool readable(client::client& c, int from, int to, const std::string& writer) {
+  for (int i = from; i < to; ++i) {
+    auto r = c.get(name_of(i));
+    if (!r || r->size() != 1 || to_string(r->front().value) != content_of(i) ||
+        r->front().owner_node_id != writer) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /// The running peer indices.
@@ -186,6 +207,93 @@ TEST_CASE("integration: SIGTERM makes peers leave cleanly and hand their data ov
   REQUIRE(f.overlay.wait_ring(30s));
   auto reader = f.attach("reader", 4);
   check_values(*reader, 0, 40, writer->node_id());
+}
+
+// RFC 6940 10.5 step 6: a joining peer gets the data of the range it takes over from its
+// admitting peer, so values stored before it came are served through it.
+TEST_CASE("integration: peers joining an overlay that holds data serve the values they take over") {
+  test::overlay_fixture f(3);
+  auto writer = f.attach("writer", 0);
+  put_values(*writer, 0, 40);
+  for (int i = 0; i < 3; ++i) f.overlay.start_peer("late" + std::to_string(i));
+  REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "the late peers did not join");
+  // The hand-overs follow the Joins; each late peer then holds its own range (and replicas).
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  int taken_over = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    taken_over = 0;
+    for (std::size_t p = 3; p < 6; ++p)
+      taken_over += std::stoi(f.overlay.status_field(p, "values"));
+    if (taken_over > 0) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  CHECK(taken_over > 0);
+  for (std::size_t p = 3; p < 6; ++p) {
+    CAPTURE(p);
+    auto reader = f.attach("reader" + std::to_string(p), p);
+    check_values(*reader, 0, 40, writer->node_id());
+  }
+}
+
+// RFC 6940 10.7.4.4 through real processes: ring B forms while ring A's bootstrap address is
+// dead (connection refused: the network between them is down), takes writes, and keeps checking
+// through that address; ring A then starts there and takes writes of its own. B's checks find A
+// (a stranger answers for their own place), the rings merge into one, and every value is read
+// through every peer.
+TEST_CASE("integration: two rings started apart merge, and all their values are served") {
+  test::overlay_fixture f(0);
+  const std::string a_address = "127.0.0.1:" + std::to_string(free_loopback_port());
+  const std::vector<std::string> checks{"--partition-check-interval", "2"};
+  test::process_overlay::peer_start b0;
+  b0.first = true;
+  b0.bootstrap = {a_address};
+  b0.extra_args = checks;
+  f.overlay.start_peer("b0", b0);
+  test::process_overlay::peer_start b_joiner;
+  b_joiner.bootstrap = {f.overlay.peers()[0].address, a_address};
+  b_joiner.extra_args = checks;
+  f.overlay.start_peer("b1", b_joiner);
+  f.overlay.start_peer("b2", b_joiner);
+  REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "ring B did not form");
+  auto b_writer = f.attach("b-writer", 1);
+  put_values(*b_writer, 0, 20);
+  for (std::size_t p = 0; p < 3; ++p) {
+    CHECK(f.overlay.log_of(p).find("answers for our Node-ID") == std::string::npos);
+  }
+
+  test::process_overlay::peer_start a0;
+  a0.first = true;
+  a0.listen = a_address;
+  f.overlay.start_peer("a0", a0);
+  test::process_overlay::peer_start a_joiner;
+  a_joiner.bootstrap = {a_address};
+  f.overlay.start_peer("a1", a_joiner);
+  f.overlay.start_peer("a2", a_joiner);
+  auto a_writer = f.attach("a-writer", 3);
+  put_values(*a_writer, 20, 40);
+
+  REQUIRE_MESSAGE(f.overlay.wait_ring(90s), "the two rings did not merge");
+  // The merged ranges' hand-overs are still on the wire when the ring is first consistent.
+  {
+    auto probe = f.attach("probe", 0);
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < until &&
+           !(readable(*probe, 0, 20, b_writer->node_id()) &&
+             readable(*probe, 20, 40, a_writer->node_id()))) {
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  bool detected = false;
+  for (std::size_t p = 0; p < 3; ++p) {
+    detected = detected || f.overlay.log_of(p).find("answers for our Node-ID") != std::string::npos;
+  }
+  CHECK(detected);
+  for (std::size_t p = 0; p < 6; ++p) {
+    CAPTURE(p);
+    auto reader = f.attach("reader" + std::to_string(p), p);
+    check_values(*reader, 0, 20, b_writer->node_id());
+    check_values(*reader, 20, 40, a_writer->node_id());
+  }
 }
 
 TEST_CASE("integration: attached clients never enter a routing table, both directions work") {

@@ -444,3 +444,37 @@ TEST_CASE("core: replicas and out-of-range stores are refused from a client") {
   CHECK(out[0].second.contents.code == pr::codes::store_ans);
   CHECK(s.storage.size() == 1);
 }
+
+TEST_CASE(
+    "core: a hand-over routed to us as the new owner is taken from a stranger, and replicated") {
+  single_core s;
+  // Node 0xE0 (not linked to us) hands over a value of our range through peer 0xC0: a replica
+  // Store by Resource-ID, as a peer whose range shrank sends it.
+  pr::store_req st;
+  st.resource = single_core::res(0x08);
+  st.replica_number = 1;
+  pr::store_kind_data kd;
+  kd.kind = pr::kinds::p2psip_generic;
+  kd.generation_counter = 3;
+  st.kind_data.push_back(kd);
+  auto m = s.make(0xE0, {pr::to_destination(st.resource)}, st);
+  m.header.via_list.push_back(pr::to_destination(id_at(0xE0)));
+  s.feed(0xC0, m);
+  auto out = s.sent();
+  REQUIRE(!out.empty());
+  CHECK(out.back().second.contents.code == pr::codes::store_ans);
+  CHECK(s.storage.size() == 1);
+  // Ours: copies go to our replica set, the successors 0x30 and 0x80.
+  std::size_t replicas = 0;
+  for (const auto& [link, msg] : out)
+    replicas += msg.contents.code == pr::codes::store_req ? 1u : 0u;
+  CHECK(replicas == 2);
+  // Not ours (0x40 lies in 0x80's range): refused from a stranger.
+  st.resource = single_core::res(0x40);
+  auto m2 = s.make(0xE0, {pr::to_destination(id_at(0x10))}, st, 43);
+  m2.header.via_list.push_back(pr::to_destination(id_at(0xE0)));
+  s.feed(0xC0, m2);
+  out = s.sent();
+  REQUIRE(out.size() == 1);
+  CHECK(error_code_of(out[0].second) == static_cast<std::uint16_t>(pr::reload_errc::forbidden));
+}

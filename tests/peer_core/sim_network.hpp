@@ -144,6 +144,7 @@ class sim_network {
     pr::ip_address_port address;
     bool alive = true;
     bool mute = false;  ///< crashed without closing links: receives nothing, sends nothing
+    int side = 0;       ///< network partition it is on (see partition())
     std::optional<time_point> deadline;  ///< core->next_deadline() after the last call
     std::vector<peer::deliver_action> delivered;
     std::vector<std::string> logs;
@@ -268,6 +269,18 @@ class sim_network {
     drain(i);
     run_for(200ms);
     crash(i);
+  }
+
+  /// Cuts the network in two: `cut` on one side, everyone else on the other. Messages between
+  /// the sides are lost and links across cannot be opened; links already up stay up (as TCP
+  /// connections do until something times out), so each side finds the other gone by its own
+  /// liveness checks. A close is still seen by both ends (the transport's timeout, early).
+  void partition(const std::vector<std::size_t>& cut) {
+    for (auto& n : nodes_) n->side = 0;
+    for (const auto i : cut) at(i).side = 1;
+  }
+  void heal() {
+    for (auto& n : nodes_) n->side = 0;
   }
 
   /// Ids of live, joined peers in ring order.
@@ -429,10 +442,12 @@ class sim_network {
     auto& fifo = from_a ? rec.fifo_ab : rec.fifo_ba;
     const auto at = std::max(now_ + delay(), fifo);
     fifo = at;
+    const auto from = from_a ? rec.a : rec.b;
     const auto to = from_a ? rec.b : rec.a;
     const auto to_link = from_a ? rec.lb : rec.la;
-    post(at, [this, id, to, to_link, data = std::move(data)] {
+    post(at, [this, id, from, to, to_link, data = std::move(data)] {
       if (links_.count(id) == 0 || !nodes_[to]->alive) return;
+      if (nodes_[from]->side != nodes_[to]->side) return;  // lost in the partition
       nodes_[to]->core->on_message(to_link, data, now_);
       drain(to);
     });
@@ -459,7 +474,8 @@ class sim_network {
       if (nodes_[k]->address == o.address && nodes_[k]->alive) target = k;
     }
     const auto addr = o.address;
-    if (!target || (o.expected && nodes_[*target]->core->self() != *o.expected) || *target == i) {
+    if (!target || (o.expected && nodes_[*target]->core->self() != *o.expected) || *target == i ||
+        nodes_[*target]->side != nodes_[i]->side) {
       post(now_ + delay(), [this, i, addr] {
         if (!nodes_[i]->alive) return;
         nodes_[i]->core->on_link_failed(addr, now_);

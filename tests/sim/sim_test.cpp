@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -68,15 +69,18 @@ int highest_bit(const pr::node_id& d) {
   return -1;
 }
 
+/// Which nodes a check looks at (all when empty): one side of a partition.
+using node_filter = std::function<bool(std::size_t)>;
+
 /// The live, joined peers in ring order, and where each one sits in the network.
 struct ring_view {
   std::vector<pr::node_id> ids;
   std::map<pr::node_id, std::size_t> node_of;   // id -> network index
   std::map<pr::node_id, std::size_t> position;  // id -> index in ids
 
-  explicit ring_view(sim_network& net) {
+  explicit ring_view(sim_network& net, const node_filter& member = {}) {
     for (std::size_t i = 0; i < net.size(); ++i) {
-      if (net.at(i).alive && net.core(i).joined()) {
+      if (net.at(i).alive && net.core(i).joined() && (!member || member(i))) {
         ids.push_back(net.core(i).self());
         node_of[net.core(i).self()] = i;
       }
@@ -104,10 +108,12 @@ struct ring_report {
 
 /// Checks every live peer against the sorted Node-IDs: successors and predecessors (up to
 /// `depth`), and each finger i inside [self + 2^(128-i), self + 2^(128-i+1) - 1] (RFC 6940 10.3).
-ring_report check_ring(sim_network& net, std::size_t depth = 3) {
+ring_report check_ring(sim_network& net, std::size_t depth = 3, const node_filter& member = {}) {
   ring_report rep;
-  const ring_view rv(net);
-  for (std::size_t i = 0; i < net.size(); ++i) rep.live += net.at(i).alive ? 1u : 0u;
+  const ring_view rv(net, member);
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    rep.live += net.at(i).alive && (!member || member(i)) ? 1u : 0u;
+  }
   rep.joined = rv.ids.size();
   const auto n = rv.ids.size();
   auto note = [&](const std::string& s) {
@@ -163,6 +169,8 @@ struct ring_options {
   bool spread_bootstrap = false;
   /// core_config::max_links; 0 keeps the default (256).
   std::size_t max_links = 0;
+  /// core_config::partition_check_interval; 0 keeps the default (10 minutes).
+  std::chrono::milliseconds partition_check{0};
 };
 
 /// Large runs: joins spread over the ring and the link cap lifted, so that they measure the
@@ -184,12 +192,14 @@ std::unique_ptr<sim_network> join_ring(std::size_t n, std::uint64_t seed, const 
   seeded_random ids(seed * 7919 + 1);
   auto first = sim_network::default_config(random_id(ids), peer::node_role::first_peer);
   if (o.max_links != 0) first.max_links = o.max_links;
+  if (o.partition_check.count() != 0) first.partition_check_interval = o.partition_check;
   net->add(first);
   net->start(0);
   std::vector<std::size_t> joined;
   for (std::size_t i = 1; i < n; ++i) {
     auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
     if (o.max_links != 0) cfg.max_links = o.max_links;
+    if (o.partition_check.count() != 0) cfg.partition_check_interval = o.partition_check;
     if (spread_bootstrap) {
       joined.clear();
       for (std::size_t k = 0; k < net->size(); ++k) {
@@ -362,9 +372,9 @@ pr::store_req value_store(const pr::resource_id& r, std::size_t i) {
 std::vector<std::optional<pr::message>> request_all(
     sim_network& net, seeded_random& rng, std::size_t items,
     const std::function<std::pair<pr::resource_id, pr::message_body>(std::size_t)>& make,
-    bool not_from_replica_holders = false) {
+    bool not_from_replica_holders = false, const node_filter& senders = {}) {
   std::vector<std::optional<pr::message>> answers(items);
-  const ring_view rv(net);
+  const ring_view rv(net, senders);
   std::vector<std::size_t> peers;
   for (const auto& id : rv.ids) peers.push_back(rv.node_of.at(id));
   for (std::size_t done = 0; done < items;) {
@@ -414,6 +424,40 @@ bool fetched_value(const std::optional<pr::message>& m, std::size_t i) {
     }
   }
   return false;
+}
+
+/// Fetches every value (value_store(rs[i], i)) from random live peers: how many came back right.
+std::size_t fetchable_values(sim_network& net, seeded_random& rng,
+                             const std::vector<pr::resource_id>& rs) {
+  const auto fetched = request_all(net, rng, rs.size(), [&](std::size_t i) {
+    pr::fetch_req f;
+    f.resource = rs[i];
+    pr::stored_data_specifier spec;
+    spec.kind = pr::kinds::p2psip_generic;
+    spec.model = std::vector<pr::bytes>{};
+    f.specifiers.push_back(spec);
+    return std::pair<pr::resource_id, pr::message_body>{rs[i], f};
+  });
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < rs.size(); ++i) ok += fetched_value(fetched[i], i) ? 1u : 0u;
+  return ok;
+}
+
+/// Stores value_store(rs[i], i) for i in [first, rs.size()) from random peers passing `senders`:
+/// how many were answered with a StoreAns.
+std::size_t store_values(sim_network& net, seeded_random& rng,
+                         const std::vector<pr::resource_id>& rs, std::size_t first,
+                         const node_filter& senders = {}) {
+  const auto answers = request_all(
+      net, rng, rs.size() - first,
+      [&](std::size_t k) {
+        const auto i = first + k;
+        return std::pair<pr::resource_id, pr::message_body>{rs[i], value_store(rs[i], i)};
+      },
+      false, senders);
+  std::size_t ok = 0;
+  for (const auto& a : answers) ok += (a && a->contents.code == pr::codes::store_ans) ? 1u : 0u;
+  return ok;
 }
 
 /// How many values are on fewer than 3 live peers, and how many on none.
@@ -531,17 +575,7 @@ void run_churn(std::size_t n, std::size_t values, std::uint64_t seed) {
     }
     three_copies += copies >= 3 ? 1u : 0u;
   }
-  const auto fetched = request_all(net, rng, values, [&](std::size_t i) {
-    pr::fetch_req f;
-    f.resource = rs[i];
-    pr::stored_data_specifier spec;
-    spec.kind = pr::kinds::p2psip_generic;
-    spec.model = std::vector<pr::bytes>{};
-    f.specifiers.push_back(spec);
-    return std::pair<pr::resource_id, pr::message_body>{rs[i], f};
-  });
-  std::size_t fetch_ok = 0;
-  for (std::size_t i = 0; i < values; ++i) fetch_ok += fetched_value(fetched[i], i) ? 1u : 0u;
+  const auto fetch_ok = fetchable_values(net, rng, rs);
   std::printf(
       "sim: churn N=%zu values=%zu failed=%zu stored=%zu at_owner=%zu three_copies=%zu "
       "fetched=%zu seed=%llu wall_s=%.1f\n",
@@ -697,6 +731,112 @@ TEST_CASE("sim: a third of 30 peers cut off for 40 s, then back: one ring again"
   CHECK(healed.has_value());
   CHECK(rep.joined == 30);
   CHECK(rep.first_problem == "");
+}
+
+// A real partition (sim_network::partition): both halves keep running, each repairs into a ring
+// of its own and takes writes; when the network heals, the partition check of RFC 6940 10.7.4.4
+// (a Ping for our own place, routed through the bootstrap peer) finds the other ring, and the
+// rings merge. Values written before and on both sides during the partition are all fetchable.
+TEST_CASE("sim: 30 peers split in two for 60 s, each side writing, then healed: one ring") {
+  const auto seed = seed_or(6101);
+  CAPTURE(seed);
+  ring_options o{100ms, 1, false, 0};
+  o.partition_check = 10s;
+  auto r = build_converged(30, seed, o, 60s);
+  REQUIRE(r.after_last_join.has_value());
+  auto& net = *r.net;
+  seeded_random rng(seed * 13 + 5);
+  std::vector<pr::resource_id> rs;
+  for (std::size_t i = 0; i < 300; ++i) rs.push_back(random_resource(rng));
+  CHECK(store_values(net, rng, rs, 0) == 300);
+
+  // Half the peers, never peer 0 (the bootstrap peer of all): side 1.
+  std::vector<std::size_t> cut;
+  std::set<std::size_t> on_side_1;
+  while (cut.size() < 15) {
+    const auto i = 1 + rng.below(net.size() - 1);
+    if (on_side_1.insert(i).second) cut.push_back(i);
+  }
+  const node_filter side_0 = [&](std::size_t i) { return on_side_1.count(i) == 0; };
+  const node_filter side_1 = [&](std::size_t i) { return on_side_1.count(i) != 0; };
+  net.partition(cut);
+  net.run_for(60s);
+  for (const auto& side : {side_0, side_1}) {
+    const auto rep = check_ring(net, 3, side);
+    CHECK(rep.joined == 15);
+    CHECK(rep.ok());
+    CHECK(rep.first_problem == "");
+  }
+  // Each side writes values of its own while apart.
+  for (std::size_t i = 0; i < 200; ++i) rs.push_back(random_resource(rng));
+  std::vector<pr::resource_id> side_0_values(rs.begin(), rs.begin() + 400);
+  CHECK(store_values(net, rng, side_0_values, 300, side_0) == 100);
+  CHECK(store_values(net, rng, rs, 400, side_1) == 100);
+
+  std::uint64_t detected_before = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    detected_before += net.core(i).stats().partitions_detected;
+  }
+  if (std::getenv("P2PSIP_SIM_VERBOSE")) net.keep_logs = true;
+  net.heal();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto healed = converge(net, 180s);
+  const auto rep = check_ring(net);
+  net.run_for(10s);  // hand-overs of the merged ranges
+  std::uint64_t checks = 0, detected = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    checks += net.core(i).stats().partition_checks;
+    detected += net.core(i).stats().partitions_detected;
+  }
+  const ring_view rv(net);
+  std::size_t at_owner = 0;
+  for (const auto& res : rs) {
+    at_owner += net.at(rv.owner_of(*res.as_ring_point())).storage->has(res) ? 1u : 0u;
+  }
+  const auto [under, lost] = copy_shortfall(net, rs);
+  if (std::getenv("P2PSIP_SIM_VERBOSE")) {
+    for (std::size_t v = 0; v < rs.size(); ++v) {
+      const auto owner = rv.owner_of(*rs[v].as_ring_point());
+      if (net.at(owner).storage->has(rs[v])) continue;
+      std::printf("value %zu res=%s owner=node%zu(%s side %d) held by:", v,
+                  rs[v].hex().substr(0, 8).c_str(), owner,
+                  net.core(owner).self().hex().substr(0, 8).c_str(), side_1(owner) ? 1 : 0);
+      for (std::size_t i = 0; i < net.size(); ++i) {
+        if (net.at(i).storage->has(rs[v])) {
+          std::printf(" node%zu(%s side %d)", i, net.core(i).self().hex().substr(0, 8).c_str(),
+                      side_1(i) ? 1 : 0);
+        }
+      }
+      std::printf("\n");
+    }
+    for (const auto& id : rv.ids) std::printf("%s ", id.hex().substr(0, 8).c_str());
+    std::printf("\n");
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      for (const auto& l : net.at(i).logs) {
+        if (l.find("range shrank") != std::string::npos ||
+            l.find("partition") != std::string::npos || l.find("hand-over") != std::string::npos) {
+          std::printf("node%zu(%s): %s\n", i, net.core(i).self().hex().substr(0, 8).c_str(),
+                      l.c_str());
+        }
+      }
+    }
+  }
+  const auto fetched = fetchable_values(net, rng, rs);
+  std::printf(
+      "sim: split N=30 halves=15/15 apart_s=60 healed_ms=%lld checks=%llu detected=%llu "
+      "values=%zu at_owner=%zu under3=%zu fetched=%zu seed=%llu wall_s=%.1f\n",
+      healed ? static_cast<long long>(healed->count()) : -1LL,
+      static_cast<unsigned long long>(checks), static_cast<unsigned long long>(detected), rs.size(),
+      at_owner, under, fetched, static_cast<unsigned long long>(seed), wall_seconds_since(t0));
+  CHECK(detected_before == 0);  // one ring: nothing to find
+  CHECK(detected > 0);
+  CHECK(healed.has_value());
+  CHECK(rep.joined == 30);
+  CHECK(rep.ok());
+  CHECK(rep.first_problem == "");
+  CHECK(at_owner == rs.size());
+  CHECK(fetched == rs.size());
+  CHECK(lost == 0);
 }
 
 // Any size on demand: P2PSIP_SIM_N=<peers> (joins 100 ms apart through random ring members),

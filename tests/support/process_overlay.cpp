@@ -143,6 +143,13 @@ void process_overlay::wait_listening(peer_process& p, std::chrono::milliseconds 
 
 std::size_t process_overlay::start_peer(const std::string& name, bool durable,
                                         std::vector<std::string> extra_args) {
+  peer_start how;
+  how.durable = durable;
+  how.extra_args = std::move(extra_args);
+  return start_peer(name, how);
+}
+
+std::size_t process_overlay::start_peer(const std::string& name, const peer_start& how) {
   enroll(name);
   peer_process p;
   p.name = name;
@@ -155,24 +162,24 @@ std::size_t process_overlay::start_peer(const std::string& name, bool durable,
                                 "--key",
                                 key_of(name).string(),
                                 "--listen",
-                                "127.0.0.1:0",
+                                how.listen,
                                 "--status-interval",
                                 "500",
                                 "--log-level",
                                 "debug"};
-  if (durable) {
+  if (how.durable) {
     p.data_dir = dir_ / (name + ".data");
     args.insert(args.end(), {"--data-dir", p.data_dir.string()});
   } else {
     args.emplace_back("--memory");
   }
   const auto running = addresses();
-  if (running.empty()) {
-    args.emplace_back("--first");
-  } else {
+  if (how.first || (running.empty() && how.bootstrap.empty())) args.emplace_back("--first");
+  for (const auto& b : how.bootstrap) args.insert(args.end(), {"--bootstrap-peer", b});
+  if (!how.first && how.bootstrap.empty() && !running.empty()) {
     args.insert(args.end(), {"--bootstrap-peer", running.front()});
   }
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.end(), how.extra_args.begin(), how.extra_args.end());
   p.pid = spawn(args, p.log);
   peers_.push_back(p);
   peer_args_.push_back(args);

@@ -45,6 +45,15 @@ class process_overlay {
   /// across restarts), else --memory. Waits until it listens. Returns its index.
   std::size_t start_peer(const std::string& name, bool durable = false,
                          std::vector<std::string> extra_args = {});
+  /// How start_peer(name, how) starts a peer when the defaults above do not fit.
+  struct peer_start {
+    bool durable = false;
+    bool first = false;                  ///< --first (also without bootstrap peers)
+    std::vector<std::string> bootstrap;  ///< --bootstrap-peer for each; none: the defaults
+    std::string listen = "127.0.0.1:0";
+    std::vector<std::string> extra_args;
+  };
+  std::size_t start_peer(const std::string& name, const peer_start& how);
   /// Starts `n` peers p0..p(n-1) and waits until every one reports joined=yes and the ring is
   /// consistent (each peer's first successor is the next Node-ID in order). Throws on timeout.
   void start_ring(std::size_t n, bool durable = false,

@@ -45,6 +45,15 @@ bool has_duplicates(const std::vector<pr::destination>& list) {
   return false;
 }
 
+/// Hand-overs (Join, Leave, a shrunken range) are replica Stores (RFC 6940 7.4.1.1): the receiver
+/// keeps the generation counters of the copy it is given, and the request is signed by the peer
+/// handing over, not by the values' writers, so an original Store (replica_number 0) would be
+/// refused on both counts.
+constexpr std::uint8_t kHandoverReplicaNumber = 1;
+
+/// A routed hand-over is sent at most this many times.
+constexpr unsigned kHandoverAttempts = 5;
+
 std::uint64_t epoch_ms(time_point now) {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -163,6 +172,10 @@ void overlay_core::start(time_point now) {
       state_ = join_state::joined;
       next_update_ = now + jitter(cfg_.update_interval);
       next_finger_ = now + jitter(cfg_.finger_interval);
+      if (cfg_.partition_check_interval.count() > 0) {
+        next_partition_check_ = now + jitter(cfg_.partition_check_interval);
+      }
+      last_range_start_ = cfg_.self;  // the whole ring: the first Join shrinks it
       log("first peer of the overlay: joined");
       break;
     case node_role::joining_peer: start_join(now); break;
@@ -213,6 +226,22 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
   }
   const bool bootstrapping = state_ == join_state::bootstrapping && !bootstrap_link_;
   const bool we_opened = opening_.erase(remote) != 0;
+  // The link opened for a partition check (an inbound link cannot be ours; an untold origin is
+  // taken as ours: routing the check through another peer than B answers the question too).
+  const bool checking = partition_check_opening_ && !bootstrapping && !we_opened &&
+                        origin != link_origin::inbound && state_ == join_state::joined;
+  if (checking) {
+    const auto address = partition_check_opening_->first;
+    partition_check_opening_.reset();
+    std::erase_if(bootstrap_nodes_, [&](const auto& e) { return e.first == address; });
+    if (bootstrap_nodes_.size() >= cfg_.bootstrap.size()) bootstrap_nodes_.clear();
+    bootstrap_nodes_.emplace_back(address, remote);
+    if (const auto existing = link_to(remote)) {
+      actions_.push_back(close_link_action{link, "second link to a bootstrap peer"});
+      send_partition_check(*existing, now);
+      return;
+    }
+  }
   connection c;
   c.link = link;
   c.remote = remote;
@@ -224,8 +253,10 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
     c.origin = we_opened || bootstrapping ? link_origin::outbound : link_origin::inbound;
   }
   c.last_traffic = now;
+  c.partition_check = checking;
   links_[link] = c;
   const bool we_attached = attaching_.erase(remote) != 0;
+  if (checking) send_partition_check(link, now);
 
   if (bootstrapping) {
     bootstrap_link_ = link;
@@ -248,6 +279,9 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
 
 void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now) {
   log("link to " + address.to_string() + " failed");
+  if (partition_check_opening_ && partition_check_opening_->first == address) {
+    partition_check_opening_.reset();
+  }
   if (state_ == join_state::bootstrapping && !bootstrap_link_) bootstrap_failed(now);
 }
 
@@ -321,7 +355,7 @@ void overlay_core::leave(time_point now) {
     const auto succ = routes_.successors().front();
     if (const auto l = link_to(succ)) {
       for (auto& req : storage_->export_range(range_start(), cfg_.self, now)) {
-        req.replica_number = 0;
+        req.replica_number = kHandoverReplicaNumber;
         originate({pr::to_destination(succ)}, req, purpose::store_handoff, now, *l);
       }
     }
@@ -363,6 +397,9 @@ std::optional<time_point> overlay_core::next_deadline() const {
     if (next_update_) consider(*next_update_);
     if (next_finger_) consider(*next_finger_);
     if (next_drop_) consider(*next_drop_);
+    if (next_handover_retry_) consider(*next_handover_retry_);
+    if (next_partition_check_) consider(*next_partition_check_);
+    if (partition_check_opening_) consider(partition_check_opening_->second);
   } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
              state_ != join_state::left) {
     consider(join_started_ + cfg_.join_retry);
@@ -407,6 +444,14 @@ void overlay_core::on_timer(time_point now) {
     if (next_drop_ && *next_drop_ <= now) {
       next_drop_.reset();
       drop_foreign_data(now);
+    }
+    if (next_handover_retry_ && *next_handover_retry_ <= now) retry_handovers(now);
+    if (partition_check_opening_ && partition_check_opening_->second <= now) {
+      partition_check_opening_.reset();
+    }
+    if (next_partition_check_ && *next_partition_check_ <= now) {
+      next_partition_check_ = now + jitter(cfg_.partition_check_interval);
+      start_partition_check(now);
     }
   } else if (cfg_.role == node_role::joining_peer && state_ != join_state::idle &&
              state_ != join_state::left && !next_bootstrap_ &&
@@ -674,6 +719,7 @@ void overlay_core::handle_message(link_id link, pr::message&& m, time_point now)
   if (request &&
       std::any_of(m.header.via_list.begin(), m.header.via_list.end(),
                   [&](const pr::destination& d) { return d.node() && *d.node() == cfg_.self; })) {
+    if (own_partition_check_returned(m)) return;
     send_error(link, m, reload_errc::invalid_message, "loop: own Node-ID in the via list", now);
     return;
   }
@@ -919,13 +965,15 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
       return;
     }
     send_answer(from, m, pr::join_ans{}, now);
-    // RFC 6940 10.5 step 6: the data the joining peer now owns.
+    // RFC 6940 10.5 step 6: the data the joining peer now owns, straight over its link (it
+    // becomes our first predecessor, so topology_changed sees no further shrink to hand over).
     const auto after = range_start();
     if (storage_ && pr::in_open_interval(requester, after, cfg_.self)) {
       for (auto& req : storage_->export_range(after, requester, now)) {
-        req.replica_number = 0;
+        req.replica_number = kHandoverReplicaNumber;
         originate({pr::to_destination(requester)}, req, purpose::store_handoff, now, from);
       }
+      last_range_start_ = requester;
     }
     const auto before = neighbor_set();
     mark_peer(from, now);
@@ -992,20 +1040,32 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
       send_error(from, m, reload_errc::forbidden, "this node stores nothing", now);
       return;
     }
-    // Replicas and hand-overs come from peers only (RFC 6940 10.4: "an appropriate
-    // predecessor"); anyone else may only store where we are responsible.
+    // Replicas come from our peers (RFC 6940 10.4: "an appropriate predecessor"); anyone else
+    // may only store where we are responsible: an original Store, or a hand-over routed to us
+    // as the value's new owner (after a Join elsewhere or two rings merging), but never a
+    // replica from a client attached to us. Either way every value must be signed by a writer
+    // the kind's access policy admits.
     bool from_peer = false;
-    for (const auto& [id, c] : links_)
-      from_peer = from_peer || (c.remote == requester && c.is_peer);
+    bool from_client = false;
+    for (const auto& [id, c] : links_) {
+      if (c.remote != requester) continue;
+      from_peer = from_peer || c.is_peer;
+      from_client = true;
+    }
+    from_client = from_client && !from_peer;
     const auto point = st->resource.as_ring_point();
     const bool ours = point && state_ == join_state::joined && routes_.is_responsible(*point);
-    if (!from_peer && (st->replica_number != 0 || !ours)) {
+    if (!from_peer && (!ours || (st->replica_number != 0 && from_client))) {
       send_error(from, m, reload_errc::forbidden, "not responsible for this Resource-ID", now);
       return;
     }
     auto ans = storage_->store(*st, signer, m.security.certificates, now);
+    // Ours to replicate: an original Store, or a hand-over from a peer outside our replica set
+    // (one from our successor, whose Join handing-over made us responsible, is already there).
+    const bool replicate =
+        st->replica_number == 0 || (ours && !contains_node(replica_set(), requester));
     if (auto* sa = std::get_if<pr::store_ans>(&ans);
-        sa && st->replica_number == 0 && state_ == join_state::joined) {
+        sa && replicate && state_ == join_state::joined) {
       // RFC 6940 10.4: replicas on the first two successors.
       std::vector<pr::node_id> replicas;
       std::uint8_t number = 1;
@@ -1087,6 +1147,30 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     }
     return;
   }
+  if (p.why == purpose::store_handover && (!answer || answer->contents.code == pr::codes::error)) {
+    last_handover_failure_ = "no answer";
+    if (answer) {
+      auto body =
+          pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits, body_context_);
+      const auto* e = body ? std::get_if<pr::error_response>(&*body) : nullptr;
+      // The new owner holds a newer value already (written on its side of a partition): the
+      // hand-over has nothing to add (RFC 6940 7.4.1.1's merge rule: the newer value wins).
+      if (e && e->error_code == static_cast<std::uint16_t>(reload_errc::data_too_old)) return;
+      last_handover_failure_ = e ? "error " + std::to_string(e->error_code) + " (" +
+                                       std::string(e->error_info.begin(), e->error_info.end()) + ")"
+                                 : std::string("an undecodable error");
+    }
+    if (state_ == join_state::joined && p.attempt < kHandoverAttempts &&
+        handover_retry_.size() < cfg_.max_pending) {
+      // No route yet (rings still merging) or no answer: again after request_timeout.
+      handover_retry_.emplace(p.target, p.attempt);
+      if (!next_handover_retry_) next_handover_retry_ = now + cfg_.request_timeout;
+    } else {
+      log("hand-over of Resource-ID point " + p.target.hex() + " given up after " +
+          std::to_string(p.attempt) + " attempts: " + last_handover_failure_);
+    }
+    return;
+  }
   if (!answer) {
     if (p.direct && link != link_id{}) {
       // A neighbor or finger that does not answer is dead (RFC 6940 10.7.2).
@@ -1118,6 +1202,10 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     }
     return;
   }
+  if (p.why == purpose::partition_check) {
+    partition_check_answered(p, *answer, now);
+    return;
+  }
   const bool is_error = answer->contents.code == pr::codes::error;
   if (p.why == purpose::attach) {
     if (is_error) return;
@@ -1139,6 +1227,9 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
     state_ = join_state::joined;
     next_update_ = now + jitter(cfg_.update_interval);
     next_finger_ = now + jitter(cfg_.finger_interval);
+    if (cfg_.partition_check_interval.count() > 0) {
+      next_partition_check_ = now + jitter(cfg_.partition_check_interval);
+    }
     log("joined the overlay");
     // RFC 6940 10.5 step 9.
     send_updates_to_neighbors(now);
@@ -1260,6 +1351,9 @@ void overlay_core::topology_changed(const std::vector<pr::node_id>& old_neighbor
   const auto start = range_start();
   const bool grew = last_range_start_ && start != *last_range_start_ &&
                     pr::in_open_interval(*last_range_start_, start, cfg_.self);
+  const bool shrank = last_range_start_ && start != *last_range_start_ &&
+                      pr::in_open_interval(start, *last_range_start_, cfg_.self);
+  if (shrank) hand_over_lost_range(*last_range_start_, now);
   last_range_start_ = start;
   const auto replicas = replica_set();
   for (std::size_t i = 0; i < replicas.size(); ++i) {
@@ -1279,6 +1373,51 @@ void overlay_core::replicate_range_to(const pr::node_id& to, std::uint8_t replic
     req.replica_number = replica_number;
     originate({pr::to_destination(to)}, req, purpose::store_replica, now, *l);
   }
+}
+
+void overlay_core::hand_over_lost_range(const pr::node_id& old_start, time_point now) {
+  // Routed by Resource-ID rather than sent to the new predecessor: when two rings merge we may
+  // know only some of the peers now between old_start and us, and a value handed to one that is
+  // not responsible for it would stay there. Routed, each lands where the overlay says it
+  // belongs, and moves on again from there if that peer's range shrinks in turn.
+  hand_over(old_start, range_start(), 1, now);
+}
+
+void overlay_core::hand_over(const pr::node_id& after, const pr::node_id& up_to, unsigned attempt,
+                             time_point now) {
+  if (!storage_) return;
+  auto lost = storage_->export_range(after, up_to, now);
+  if (lost.empty()) return;
+  std::size_t sent = 0;
+  for (auto& req : lost) {
+    req.replica_number = kHandoverReplicaNumber;
+    const auto resource = req.resource;
+    const auto point = resource.as_ring_point();
+    if (!point || routes_.is_responsible(*point)) continue;
+    ++stats_.handovers;
+    const auto tx = originate({pr::to_destination(resource)}, req, purpose::store_handover, now);
+    if (!tx) continue;
+    ++sent;
+    for (auto& [k, p] : pending_) {
+      if (k.txid == *tx) {
+        p.target = *point;
+        p.attempt = attempt;
+      }
+    }
+  }
+  if (attempt == 1) {
+    log("range shrank: " + std::to_string(sent) + " of " + std::to_string(lost.size()) +
+        " resources of (" + after.hex() + ", " + up_to.hex() + "] handed over");
+  }
+}
+
+void overlay_core::retry_handovers(time_point now) {
+  next_handover_retry_.reset();
+  const auto due = std::exchange(handover_retry_, {});
+  log("hand-over of " + std::to_string(due.size()) +
+      " resources sent again (last failure: " + last_handover_failure_ + ")");
+  const auto one = pr::node_id::power_of_two(0, cfg_.self.view().size());
+  for (const auto& [point, attempts] : due) hand_over(point - one, point, attempts + 1, now);
 }
 
 void overlay_core::send_update(link_id link, pr::chord_update_type type, time_point now) {
@@ -1354,6 +1493,80 @@ bool overlay_core::would_improve_finger(const pr::node_id& peer) const {
   // peer): without this, the first peer found (often the bootstrap peer) stays everyone's finger.
   const auto target = pr::finger_target(cfg_.self, i);
   return pr::ring_distance(target, peer) < pr::ring_distance(target, *current);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partition detection (RFC 6940 10.7.4.4)
+
+void overlay_core::start_partition_check(time_point now) {
+  if (cfg_.role == node_role::client || state_ != join_state::joined || partition_check_opening_) {
+    return;
+  }
+  // The next bootstrap peer that is not ourselves.
+  std::optional<pr::ip_address_port> address;
+  for (std::size_t tries = 0; tries < cfg_.bootstrap.size() && !address; ++tries) {
+    const auto& a = cfg_.bootstrap[partition_check_index_++ % cfg_.bootstrap.size()];
+    if (a != cfg_.listen_address) address = a;
+  }
+  if (!address) return;
+  for (const auto& [a, node] : bootstrap_nodes_) {
+    if (a != *address) continue;
+    if (const auto l = link_to(node)) {
+      send_partition_check(*l, now);
+      return;
+    }
+  }
+  if (links_.size() >= cfg_.max_links && !evictable_link(now)) return;
+  partition_check_opening_ = std::pair{*address, now + cfg_.request_timeout};
+  actions_.push_back(open_link_action{*address, std::nullopt});
+}
+
+void overlay_core::send_partition_check(link_id link, time_point now) {
+  const auto it = links_.find(link);
+  if (it == links_.end()) return;
+  const auto through = it->second.remote;
+  // To the Resource-ID equal to our Node-ID: the peer responsible for our place in B's ring.
+  const pr::resource_id own_place{pr::to_bytes(cfg_.self.view())};
+  if (auto tx = originate({pr::to_destination(own_place)}, pr::ping_req{}, purpose::partition_check,
+                          now, link)) {
+    pending_[pending_key{*tx, link}].target = through;
+    ++stats_.partition_checks;
+  }
+}
+
+bool overlay_core::own_partition_check_returned(const pr::message& m) {
+  // Our check came back to us through B's ring: B's ring is ours (no answer needed; an error for
+  // the "loop" would only travel the same way back).
+  const auto& via = m.header.via_list;
+  if (via.empty() || via.front().node() == nullptr || *via.front().node() != cfg_.self) {
+    return false;
+  }
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->first.txid == m.header.transaction_id && it->second.why == purpose::partition_check) {
+      pending_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void overlay_core::partition_check_answered(const pending_request& p, const pr::message& answer,
+                                            time_point now) {
+  // An error means B's ring could not route it: nothing learnt.
+  if (answer.contents.code != pr::codes::ping_ans || state_ != join_state::joined) return;
+  const auto signer = signer_.verify(answer, now);
+  if (!signer) return;
+  const auto& responder = signer->node;
+  if (responder == cfg_.self) return;
+  if (!routes_.successors().empty() && responder == routes_.successors().front()) return;
+  ++stats_.partitions_detected;
+  log("partition check: " + responder.hex() + " answers for our Node-ID through " + p.target.hex() +
+      ": attaching to it");
+  if (const auto l = link_to(responder)) {
+    send_update(*l, pr::chord_update_type::full, now);
+    return;
+  }
+  do_attach(responder, false, {pr::to_destination(p.target)}, now);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1458,9 +1671,10 @@ void overlay_core::prune_links(time_point now) {
       linger = std::max(linger, cfg_.request_timeout);
     }
     if (why.empty() && is_surplus_peer_link(c, busy)) {
-      if (bootstrap_link_ && *bootstrap_link_ == id) {
+      if ((bootstrap_link_ && *bootstrap_link_ == id) || c.partition_check) {
         // Joined, and the bootstrap peer did not enter our table: it served its purpose. No
-        // linger, as every joining peer holds one of the bootstrap peer's links until then.
+        // linger, as every joining peer holds one of the bootstrap peer's links until then (and
+        // every peer, one per partition check).
         why = "bootstrap link no longer needed";
         linger = duration{0};
       } else {

@@ -45,6 +45,17 @@
 //   both ends; the other is closed once idle for request_timeout, when the runtime told us which
 //   end opened each link (on_link_up's `origin`).
 // - Leave: data first to the successor (replica_number 0), then LeaveReq to every neighbor.
+// - Hand-over (10.5 step 6, generalized): a Join's data goes straight to the joining peer; when
+//   our range shrinks otherwise (new predecessors learnt from Updates, as when two rings merge
+//   after a partition), each value of the part we lost is stored by Resource-ID, routed to the
+//   peer responsible for it (the 10.7.3 rules alone send data only to new replica holders, so a
+//   value written on one side of a partition would stay away from its owner after the merge).
+// - Partition detection (10.7.4.4): every partition_check_interval a joined peer opens a link to
+//   the next bootstrap peer B (not itself) and sends a Ping routed through B to a Resource-ID
+//   equal to its own Node-ID (a Node-ID destination would come straight back over our link to B).
+//   If our own Ping reaches us, B's ring is ours. If another peer S' answers and S' is not our
+//   successor, the overlay is partitioned: we Attach to S' through B and Update it; stabilization
+//   merges the rings from there.
 
 #include <chrono>
 #include <cstddef>
@@ -142,6 +153,9 @@ struct core_config {
   /// Predecessors unchanged this long before data of Resource-IDs beyond the third is dropped
   /// (RFC 6940 10.7.1's hold-down time).
   duration replica_hold_down{30'000};
+  /// How often a joined peer checks through a bootstrap peer whether the overlay is partitioned
+  /// (RFC 6940 10.7.4.4: "periodically"); zero turns the check off.
+  duration partition_check_interval{600'000};
   std::size_t max_pending = 1024;       ///< outstanding requests of this node
   std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
   unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
@@ -162,6 +176,8 @@ struct connection {
   /// Last message sent or received on it: a link is closed only when quiet (a request we
   /// forwarded over it may still be waiting for its answer, which comes back the same way).
   time_point last_traffic{};
+  /// Opened to a bootstrap peer for a partition check: closed once quiet, like a bootstrap link.
+  bool partition_check = false;
 };
 
 /// Counters for tests and monitoring.
@@ -172,9 +188,12 @@ struct core_stats {
   std::uint64_t errors_sent = 0;
   std::uint64_t malformed = 0;
   std::uint64_t timeouts = 0;
-  std::uint64_t links_pruned = 0;    ///< surplus links closed (unneeded or duplicate)
-  std::uint64_t links_evicted = 0;   ///< surplus links closed to make room for a new one
-  std::uint64_t ranges_dropped = 0;  ///< drop_range calls for data beyond the third predecessor
+  std::uint64_t links_pruned = 0;      ///< surplus links closed (unneeded or duplicate)
+  std::uint64_t links_evicted = 0;     ///< surplus links closed to make room for a new one
+  std::uint64_t ranges_dropped = 0;    ///< drop_range calls for data beyond the third predecessor
+  std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
+  std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
+  std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
 };
 
 class overlay_core {
@@ -238,7 +257,9 @@ class overlay_core {
     store_replica,
     store_handoff,
     ping,
-    route_query
+    route_query,
+    partition_check,
+    store_handover  ///< routed by Resource-ID because our range shrank; retried when it fails
   };
   struct pending_request {
     purpose why = purpose::app;
@@ -246,6 +267,7 @@ class overlay_core {
     protocol::node_id target;  ///< the Node-ID addressed (for liveness) when direct
     bool direct = false;       ///< sent straight to a neighbor: a timeout means it is dead
     std::uint64_t txid = 0;    ///< its transaction id (the synthetic timeout answer carries it)
+    unsigned attempt = 0;      ///< store_handover: how many times this value was sent
   };
   struct pending_key {
     std::uint64_t txid = 0;
@@ -297,6 +319,16 @@ class overlay_core {
   void note_predecessors(time_point now);
   void drop_foreign_data(time_point now);
   void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number, time_point now);
+  void hand_over_lost_range(const protocol::node_id& old_start, time_point now);
+  void hand_over(const protocol::node_id& after, const protocol::node_id& up_to, unsigned attempt,
+                 time_point now);
+  void retry_handovers(time_point now);
+  // partition detection (10.7.4.4)
+  void start_partition_check(time_point now);
+  void send_partition_check(link_id link, time_point now);
+  void partition_check_answered(const pending_request& p, const protocol::message& answer,
+                                time_point now);
+  bool own_partition_check_returned(const protocol::message& m);
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   std::vector<protocol::node_id> neighbor_set() const;
@@ -354,6 +386,18 @@ class overlay_core {
   std::vector<protocol::node_id> last_predecessors_;
   time_point predecessors_since_{};
   std::optional<time_point> next_drop_;
+  /// Routed hand-overs that failed (no route yet while rings merge, timeout): ring point of the
+  /// Resource-ID -> attempts so far; sent again at next_handover_retry_.
+  std::map<protocol::node_id, unsigned> handover_retry_;
+  std::optional<time_point> next_handover_retry_;
+  std::string last_handover_failure_;  ///< for the log line of the next retry
+  /// Partition detection: when the next check is due, which bootstrap peer it uses next, the
+  /// bootstrap address a link is being opened to for it (and until when), and the Node-IDs
+  /// behind bootstrap addresses seen so far (an existing link to one is used instead of a new one).
+  std::optional<time_point> next_partition_check_;
+  std::size_t partition_check_index_ = 0;
+  std::optional<std::pair<protocol::ip_address_port, time_point>> partition_check_opening_;
+  std::vector<std::pair<protocol::ip_address_port, protocol::node_id>> bootstrap_nodes_;
   core_stats stats_;
 };
 
