@@ -92,6 +92,16 @@ unsigned short free_loopback_port() {
   return acceptor.local_endpoint().port();
 }
 
+/// Every value in [from, to) reads back as `writer` wrote it through a new client on each peer.
+void check_values_through(test::overlay_fixture& f, const std::vector<std::size_t>& peers, int from,
+                          int to, const std::string& writer) {
+  for (const auto p : peers) {
+    CAPTURE(p);
+    auto reader = f.attach("reader" + std::to_string(p) + "-" + std::to_string(from), p);
+    check_values(*reader, from, to, writer);
+  }
+}
+
 /// Whether every value in [from, to) reads back through `c` as written by `writer` (no checks).
 bool readable(client::client& c, int from, int to, const std::string& writer) {
   for (int i = from; i < to; ++i) {
@@ -119,11 +129,7 @@ TEST_CASE("integration: 10 peers, values stored through one are fetched through 
   test::overlay_fixture f(10);
   auto writer = f.attach("writer", 0);
   put_values(*writer, 0, 30);
-  for (std::size_t p = 1; p < 10; ++p) {
-    CAPTURE(p);
-    auto reader = f.attach("reader" + std::to_string(p), p);
-    check_values(*reader, 0, 30, writer->node_id());
-  }
+  check_values_through(f, {1, 2, 3, 4, 5, 6, 7, 8, 9}, 0, 30, writer->node_id());
 }
 
 TEST_CASE("integration: kill -9 of two neighbouring peers loses nothing") {
@@ -151,11 +157,7 @@ TEST_CASE("integration: kill -9 of two neighbouring peers loses nothing") {
   f.overlay.kill_peer(next);
   REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "the ring of 8 did not re-form");
   // Every survivor serves every value.
-  for (const auto p : running(f.overlay)) {
-    CAPTURE(p);
-    auto reader = f.attach("reader" + std::to_string(p), p);
-    check_values(*reader, 0, 60, writer->node_id());
-  }
+  check_values_through(f, running(f.overlay), 0, 60, writer->node_id());
 }
 
 TEST_CASE("integration: a peer restarted on its data directory still serves its data") {
@@ -228,11 +230,7 @@ TEST_CASE("integration: peers joining an overlay that holds data serve the value
     std::this_thread::sleep_for(200ms);
   }
   CHECK(taken_over > 0);
-  for (std::size_t p = 3; p < 6; ++p) {
-    CAPTURE(p);
-    auto reader = f.attach("reader" + std::to_string(p), p);
-    check_values(*reader, 0, 40, writer->node_id());
-  }
+  check_values_through(f, {3, 4, 5}, 0, 40, writer->node_id());
 }
 
 // RFC 6940 10.7.4.4 through real processes: ring B forms while ring A's bootstrap address is
@@ -288,12 +286,8 @@ TEST_CASE("integration: two rings started apart merge, and all their values are 
     detected = detected || f.overlay.log_of(p).find("answers for our Node-ID") != std::string::npos;
   }
   CHECK(detected);
-  for (std::size_t p = 0; p < 6; ++p) {
-    CAPTURE(p);
-    auto reader = f.attach("reader" + std::to_string(p), p);
-    check_values(*reader, 0, 20, b_writer->node_id());
-    check_values(*reader, 20, 40, a_writer->node_id());
-  }
+  check_values_through(f, {0, 1, 2, 3, 4, 5}, 0, 20, b_writer->node_id());
+  check_values_through(f, {0, 1, 2, 3, 4, 5}, 20, 40, a_writer->node_id());
 }
 
 TEST_CASE("integration: attached clients never enter a routing table, both directions work") {
