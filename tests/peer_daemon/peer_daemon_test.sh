@@ -153,6 +153,8 @@ case_bad_config() {
   expect_error 2 "--memory" --config "$cfg" "${ok[@]}" --data-dir "$T/d"
   expect_error 2 "--data-dir" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --first
   expect_error 2 "" --config "$cfg" "${ok[@]}" --no-such-option
+  expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval -1
+  expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval 86401
 }
 
 case "$CASE" in
