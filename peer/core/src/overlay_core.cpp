@@ -45,6 +45,25 @@ bool has_duplicates(const std::vector<pr::destination>& list) {
   return false;
 }
 
+/// The body of an Error answer (nullopt when it does not decode).
+std::optional<pr::error_response> error_of(const pr::message& answer) {
+  auto body = pr::decode_body(answer.contents.code, answer.contents.body, pr::limits{});
+  if (!body) return std::nullopt;
+  const auto* e = std::get_if<pr::error_response>(&*body);
+  return e ? std::optional<pr::error_response>(*e) : std::nullopt;
+}
+
+/// "error N (text)" for a log line; error_info that is not text (a StoreAns) shows as its size.
+std::string describe(const std::optional<pr::error_response>& e) {
+  if (!e) return "an undecodable error";
+  const bool text = std::all_of(e->error_info.begin(), e->error_info.end(),
+                                [](std::uint8_t c) { return c >= 0x20 && c < 0x7F; });
+  return "error " + std::to_string(e->error_code) + " (" +
+         (text ? std::string(e->error_info.begin(), e->error_info.end())
+               : std::to_string(e->error_info.size()) + " bytes of details") +
+         ")";
+}
+
 /// Hand-overs (Join, Leave, a shrunken range) are replica Stores (RFC 6940 7.4.1.1): the receiver
 /// keeps the generation counters of the copy it is given, and the request is signed by the peer
 /// handing over, not by the values' writers, so an original Store (replica_number 0) would be
@@ -1150,15 +1169,11 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
   if (p.why == purpose::store_handover && (!answer || answer->contents.code == pr::codes::error)) {
     last_handover_failure_ = "no answer";
     if (answer) {
-      auto body =
-          pr::decode_body(answer->contents.code, answer->contents.body, cfg_.limits, body_context_);
-      const auto* e = body ? std::get_if<pr::error_response>(&*body) : nullptr;
+      const auto e = error_of(*answer);
       // The new owner holds a newer value already (written on its side of a partition): the
       // hand-over has nothing to add (RFC 6940 7.4.1.1's merge rule: the newer value wins).
       if (e && e->error_code == static_cast<std::uint16_t>(reload_errc::data_too_old)) return;
-      last_handover_failure_ = e ? "error " + std::to_string(e->error_code) + " (" +
-                                       std::string(e->error_info.begin(), e->error_info.end()) + ")"
-                                 : std::string("an undecodable error");
+      last_handover_failure_ = describe(e);
     }
     if (state_ == join_state::joined && p.attempt < kHandoverAttempts &&
         handover_retry_.size() < cfg_.max_pending) {
@@ -1204,6 +1219,13 @@ void overlay_core::on_pending_done(const pending_request& p, const pr::message* 
   }
   if (p.why == purpose::partition_check) {
     partition_check_answered(p, *answer, now);
+    return;
+  }
+  if ((p.why == purpose::store_replica || p.why == purpose::store_handoff) &&
+      answer->contents.code == pr::codes::error) {
+    // A copy that did not land is a copy missing: say so (a refused hand-over once went unseen).
+    log(std::string(p.why == purpose::store_replica ? "replica" : "hand-over") +
+        " Store refused by " + p.target.hex() + ": " + describe(error_of(*answer)));
     return;
   }
   const bool is_error = answer->contents.code == pr::codes::error;

@@ -443,7 +443,7 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
         const std::uint64_t old_time = old->second.data.storage_time;
         if (sd.storage_time < old_time ||
             (sd.storage_time == old_time && old->second.wire != *wire)) {
-          // A replica or hand-over merges (RFC 6940 7.4.1.3's default merging rule: as if every
+          // A replica or hand-over merges (RFC 6940 7.4.1.1's default merging rule: as if every
           // value had been stored in storage-time order): the older one was overwritten by ours.
           if (replica) {
             w.merged_older = true;
