@@ -174,8 +174,7 @@ TEST_CASE("integration: a peer restarted on its data directory still serves its 
   f.overlay.restart_peer(0);
   REQUIRE(f.overlay.wait_ring(30s));
   CHECK(f.overlay.status_field(0, "values") == "20");
-  auto reader = f.attach("reader", 0);
-  check_values(*reader, 0, 20, writer_id);
+  check_values_through(f, {0}, 0, 20, writer_id);
 }
 
 TEST_CASE("integration: a restarted peer rejoins a running overlay and serves again") {
@@ -187,8 +186,7 @@ TEST_CASE("integration: a restarted peer rejoins a running overlay and serves ag
   REQUIRE(f.overlay.wait_ring(30s));
   f.overlay.restart_peer(2);
   REQUIRE_MESSAGE(f.overlay.wait_ring(60s), "the restarted peer did not rejoin");
-  auto reader = f.attach("reader", 2);
-  check_values(*reader, 0, 20, writer->node_id());
+  check_values_through(f, {2}, 0, 20, writer->node_id());
 }
 
 TEST_CASE("integration: SIGTERM makes peers leave cleanly and hand their data over") {
@@ -207,8 +205,7 @@ TEST_CASE("integration: SIGTERM makes peers leave cleanly and hand their data ov
   std::this_thread::sleep_for(500ms);
   f.overlay.kill_peer(3);
   REQUIRE(f.overlay.wait_ring(30s));
-  auto reader = f.attach("reader", 4);
-  check_values(*reader, 0, 40, writer->node_id());
+  check_values_through(f, {4}, 0, 40, writer->node_id());
 }
 
 // RFC 6940 10.5 step 6: a joining peer gets the data of the range it takes over from its
