@@ -153,6 +153,7 @@ pr::store_req replica_of(const pr::resource_id& r) {
   s.replica_number = 1;
   pr::store_kind_data k;
   k.kind = pr::kinds::p2psip_generic;
+  k.generation_counter = 1;  // a replica carries the owner's counter, never 0
   s.kind_data.push_back(k);
   return s;
 }
@@ -320,6 +321,7 @@ TEST_CASE("data: with fewer than three predecessors nothing is dropped") {
     const auto rid = res(r);
     pr::store_req s = replica_of(rid);
     s.replica_number = 0;
+    s.kind_data[0].generation_counter = 0;  // an original Store: "whatever is there"
     REQUIRE(net.request(0, {pr::to_destination(rid)}, s));
   }
   net.run_for(60s);

@@ -84,24 +84,58 @@ class fake_signer final : public peer::message_signer {
 };
 
 /// The data store as a map Resource-ID -> last StoreReq kind data (enough to test hand-over and
-/// replication through the core; the real semantics live in peer/storage).
+/// replication through the core; the real semantics live in peer/storage). It keeps the two
+/// rules of RFC 6940 7.4.1.1 that decide whether a copy lands: an original Store (replica 0) must
+/// come from the resource's first writer (as under a USER- or NODE-MATCH policy) with a
+/// generation counter of 0 or the current one; a replica Store must carry a non-zero counter,
+/// which it sets.
 class memory_storage final : public peer::storage_service {
  public:
-  pr::message_body store(const pr::store_req& req, const crypto::verified_signer&,
+  pr::message_body store(const pr::store_req& req, const crypto::verified_signer& requester,
                          std::span<const pr::generic_certificate>, time_point) override {
-    auto& entry = data_[req.resource];
-    entry.resource = req.resource;
-    entry.kind_data = req.kind_data;
-    if (req.replica_number != 0) ++replica_stores;
+    const auto existing = data_.find(req.resource);
+    if (req.replica_number == 0) {
+      if (existing != data_.end() && existing->second.writer != requester.node) {
+        ++refused;
+        return pr::error_response{static_cast<std::uint16_t>(pr::reload_errc::forbidden),
+                                  pr::to_bytes("the requester may not write here")};
+      }
+      for (const auto& k : req.kind_data) {
+        const std::uint64_t current = existing == data_.end() ? 0 : existing->second.generation;
+        if (k.generation_counter != 0 && k.generation_counter != current) {
+          ++refused;
+          return pr::error_response{
+              static_cast<std::uint16_t>(pr::reload_errc::generation_counter_too_low), {}};
+        }
+      }
+    } else {
+      for (const auto& k : req.kind_data) {
+        if (k.generation_counter == 0) {
+          ++refused;
+          return pr::error_response{static_cast<std::uint16_t>(pr::reload_errc::invalid_message),
+                                    pr::to_bytes("a replica Store must not use generation 0")};
+        }
+      }
+    }
+    auto& rec = data_[req.resource];
+    if (existing == data_.end()) rec.writer = requester.node;
+    rec.req.resource = req.resource;
+    rec.req.kind_data = req.kind_data;
+    if (req.replica_number != 0) {
+      ++replica_stores;
+      for (const auto& k : req.kind_data) rec.generation = k.generation_counter;
+    } else {
+      ++rec.generation;
+    }
     pr::store_ans ans;
-    for (const auto& k : req.kind_data) ans.kind_responses.push_back({k.kind, 1, {}});
+    for (const auto& k : req.kind_data) ans.kind_responses.push_back({k.kind, rec.generation, {}});
     return ans;
   }
   pr::message_body fetch(const pr::fetch_req& req, time_point) override {
     pr::fetch_ans ans;
     const auto it = data_.find(req.resource);
     if (it == data_.end()) return pr::error_response{3, pr::to_bytes("not found")};
-    for (const auto& k : it->second.kind_data)
+    for (const auto& k : it->second.req.kind_data)
       ans.kind_responses.push_back({k.kind, 1, k.values, {}, false});
     return ans;
   }
@@ -113,9 +147,11 @@ class memory_storage final : public peer::storage_service {
   std::vector<pr::store_req> export_range(const pr::node_id& after, const pr::node_id& up_to,
                                           time_point) override {
     std::vector<pr::store_req> out;
-    for (const auto& [r, req] : data_) {
+    for (const auto& [r, e] : data_) {
       const auto p = r.as_ring_point();
-      if (p && (after == up_to || pr::in_half_open_interval(*p, after, up_to))) out.push_back(req);
+      if (!p || !(after == up_to || pr::in_half_open_interval(*p, after, up_to))) continue;
+      out.push_back(e.req);
+      for (auto& k : out.back().kind_data) k.generation_counter = e.generation;
     }
     return out;
   }
@@ -128,9 +164,15 @@ class memory_storage final : public peer::storage_service {
   bool has(const pr::resource_id& r) const { return data_.count(r) != 0; }
   std::size_t size() const { return data_.size(); }
   std::size_t replica_stores = 0;
+  std::size_t refused = 0;  ///< Stores answered with an error
 
  private:
-  std::map<pr::resource_id, pr::store_req> data_;
+  struct record {
+    pr::store_req req;
+    pr::node_id writer;  ///< requester of the first Store (original or copy)
+    std::uint64_t generation = 0;
+  };
+  std::map<pr::resource_id, record> data_;
 };
 
 /// The network: nodes, links, an event queue on a virtual clock.
