@@ -230,6 +230,12 @@ void overlay_core::start_join(time_point now) {
 void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_point now,
                               link_origin origin) {
   if (remote == cfg_.self || links_.count(link) != 0) {
+    if (remote == cfg_.self && partition_check_opening_ && origin != link_origin::inbound) {
+      // A bootstrap address that is ours under another name (we listen on 0.0.0.0, say): not
+      // one to check through again.
+      remember_bootstrap_node(partition_check_opening_->first, cfg_.self);
+      partition_check_opening_.reset();
+    }
     actions_.push_back(close_link_action{link, "refused: self or duplicate link id"});
     return;
   }
@@ -250,11 +256,8 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
   const bool checking = partition_check_opening_ && !bootstrapping && !we_opened &&
                         origin != link_origin::inbound && state_ == join_state::joined;
   if (checking) {
-    const auto address = partition_check_opening_->first;
+    remember_bootstrap_node(partition_check_opening_->first, remote);
     partition_check_opening_.reset();
-    std::erase_if(bootstrap_nodes_, [&](const auto& e) { return e.first == address; });
-    if (bootstrap_nodes_.size() >= cfg_.bootstrap.size()) bootstrap_nodes_.clear();
-    bootstrap_nodes_.emplace_back(address, remote);
     if (const auto existing = link_to(remote)) {
       actions_.push_back(close_link_action{link, "second link to a bootstrap peer"});
       send_partition_check(*existing, now);
@@ -1525,10 +1528,15 @@ void overlay_core::start_partition_check(time_point now) {
     return;
   }
   // The next bootstrap peer that is not ourselves.
+  const auto is_self = [&](const pr::ip_address_port& a) {
+    if (a == cfg_.listen_address) return true;
+    return std::any_of(bootstrap_nodes_.begin(), bootstrap_nodes_.end(),
+                       [&](const auto& e) { return e.first == a && e.second == cfg_.self; });
+  };
   std::optional<pr::ip_address_port> address;
   for (std::size_t tries = 0; tries < cfg_.bootstrap.size() && !address; ++tries) {
     const auto& a = cfg_.bootstrap[partition_check_index_++ % cfg_.bootstrap.size()];
-    if (a != cfg_.listen_address) address = a;
+    if (!is_self(a)) address = a;
   }
   if (!address) return;
   for (const auto& [a, node] : bootstrap_nodes_) {
@@ -1541,6 +1549,13 @@ void overlay_core::start_partition_check(time_point now) {
   if (links_.size() >= cfg_.max_links && !evictable_link(now)) return;
   partition_check_opening_ = std::pair{*address, now + cfg_.request_timeout};
   actions_.push_back(open_link_action{*address, std::nullopt});
+}
+
+void overlay_core::remember_bootstrap_node(const pr::ip_address_port& address,
+                                           const pr::node_id& node) {
+  std::erase_if(bootstrap_nodes_, [&](const auto& e) { return e.first == address; });
+  if (bootstrap_nodes_.size() >= cfg_.bootstrap.size()) bootstrap_nodes_.clear();
+  bootstrap_nodes_.emplace_back(address, node);
 }
 
 void overlay_core::send_partition_check(link_id link, time_point now) {

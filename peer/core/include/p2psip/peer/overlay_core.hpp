@@ -326,6 +326,8 @@ class overlay_core {
   // partition detection (10.7.4.4)
   void start_partition_check(time_point now);
   void send_partition_check(link_id link, time_point now);
+  void remember_bootstrap_node(const protocol::ip_address_port& address,
+                               const protocol::node_id& node);
   void partition_check_answered(const pending_request& p, const protocol::message& answer,
                                 time_point now);
   bool own_partition_check_returned(const protocol::message& m);
