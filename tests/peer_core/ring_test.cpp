@@ -178,6 +178,36 @@ TEST_CASE("ring: a joining peer gets the data it now owns") {
   }
 }
 
+TEST_CASE("ring: a Join hands over more resources than the pending table holds") {
+  // Two peers with room for 8 requests in flight; the first holds 200 resources, about half of
+  // which the second takes over on its Join: they go out as the answers free room.
+  sim_network net(61);
+  auto first = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
+  first.max_pending = 8;
+  net.add(first);
+  net.start(0);
+  const p2psip::crypto::verified_signer writer{shared_test_certificate(), id_at(0x10)};
+  std::vector<pr::resource_id> rs;
+  for (int i = 0; i < 200; ++i) {
+    rs.push_back(pr::hash_resource_name("many" + std::to_string(i)));
+    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.now());
+  }
+  auto second = sim_network::default_config(id_at(0x90), peer::node_role::joining_peer);
+  second.max_pending = 8;
+  net.start(net.add(second));
+  net.run_for(20s);
+  REQUIRE(net.ring().size() == 2);
+  std::size_t taken_over = 0;
+  for (const auto& r : rs) {
+    CAPTURE(r.hex());
+    const auto owner = owner_of(net, *r.as_ring_point());
+    CHECK(net.at(owner).storage->has(r));
+    taken_over += owner == 1 ? 1u : 0u;
+  }
+  CHECK(taken_over > 50);
+  CHECK(net.core(0).stats().handovers >= taken_over);
+}
+
 TEST_CASE("ring: graceful leave repairs the ring and hands the data over") {
   auto net = make_ring(8, 51);
   REQUIRE(net.ring_problems() == "");

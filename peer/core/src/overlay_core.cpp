@@ -468,6 +468,7 @@ void overlay_core::on_timer(time_point now) {
       drop_foreign_data(now);
     }
     if (next_handover_retry_ && *next_handover_retry_ <= now) retry_handovers(now);
+    send_queued_handovers(now);
     if (partition_check_opening_ && partition_check_opening_->second <= now) {
       partition_check_opening_.reset();
     }
@@ -992,9 +993,9 @@ void overlay_core::handle_request(link_id from, const pr::message& m, const pr::
     const auto after = range_start();
     if (storage_ && pr::in_open_interval(requester, after, cfg_.self)) {
       for (auto& req : storage_->export_range(after, requester, now)) {
-        req.replica_number = kHandoverReplicaNumber;
-        originate({pr::to_destination(requester)}, req, purpose::store_handoff, now, from);
+        handover_queue_.push_back({std::move(req), requester, 1});
       }
+      send_queued_handovers(now);
       last_range_start_ = requester;
     }
     const auto before = neighbor_set();
@@ -1150,6 +1151,7 @@ void overlay_core::handle_response(link_id from, pr::message&& m, time_point now
   const auto p = it->second;
   pending_.erase(it);
   on_pending_done(p, &m, from, now);
+  send_queued_handovers(now);
 }
 
 void overlay_core::on_pending_done(const pending_request& p, const pr::message* answer,
@@ -1413,26 +1415,42 @@ void overlay_core::hand_over(const pr::node_id& after, const pr::node_id& up_to,
   if (!storage_) return;
   auto lost = storage_->export_range(after, up_to, now);
   if (lost.empty()) return;
-  std::size_t sent = 0;
-  for (auto& req : lost) {
-    req.replica_number = kHandoverReplicaNumber;
-    const auto resource = req.resource;
-    const auto point = resource.as_ring_point();
-    if (!point || routes_.is_responsible(*point)) continue;
-    ++stats_.handovers;
-    const auto tx = originate({pr::to_destination(resource)}, req, purpose::store_handover, now);
-    if (!tx) continue;
-    ++sent;
-    for (auto& [k, p] : pending_) {
-      if (k.txid == *tx) {
-        p.target = *point;
-        p.attempt = attempt;
-      }
-    }
-  }
   if (attempt == 1) {
-    log("range shrank: " + std::to_string(sent) + " of " + std::to_string(lost.size()) +
-        " resources of (" + after.hex() + ", " + up_to.hex() + "] handed over");
+    log("range shrank: " + std::to_string(lost.size()) + " resources of (" + after.hex() + ", " +
+        up_to.hex() + "] to hand over");
+  }
+  for (auto& req : lost) handover_queue_.push_back({std::move(req), std::nullopt, attempt});
+  send_queued_handovers(now);
+}
+
+void overlay_core::send_queued_handovers(time_point now) {
+  if (state_ == join_state::left) {
+    handover_queue_.clear();  // gone from the overlay: the Leave's hand-over went out already
+    return;
+  }
+  const auto room = cfg_.max_pending - cfg_.max_pending / 4;
+  while (!handover_queue_.empty() && pending_.size() < room) {
+    auto h = std::move(handover_queue_.front());
+    handover_queue_.pop_front();
+    h.req.replica_number = kHandoverReplicaNumber;
+    ++stats_.handovers;
+    if (h.to) {
+      // A Join's: straight to the joining peer while its link lasts.
+      if (const auto l = link_to(*h.to)) {
+        originate({pr::to_destination(*h.to)}, h.req, purpose::store_handoff, now, *l);
+      }
+      continue;
+    }
+    const auto point = h.req.resource.as_ring_point();
+    if (!point || routes_.is_responsible(*point)) continue;  // ours again meanwhile
+    const auto resource = h.req.resource;
+    const auto tx = originate({pr::to_destination(resource)}, h.req, purpose::store_handover, now);
+    if (!tx) continue;
+    const auto it = pending_.lower_bound(pending_key{*tx, link_id{}});
+    if (it != pending_.end() && it->first.txid == *tx) {
+      it->second.target = *point;
+      it->second.attempt = h.attempt;
+    }
   }
 }
 

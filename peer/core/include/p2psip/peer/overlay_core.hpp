@@ -322,6 +322,7 @@ class overlay_core {
   void hand_over_lost_range(const protocol::node_id& old_start, time_point now);
   void hand_over(const protocol::node_id& after, const protocol::node_id& up_to, unsigned attempt,
                  time_point now);
+  void send_queued_handovers(time_point now);
   void retry_handovers(time_point now);
   // partition detection (10.7.4.4)
   void start_partition_check(time_point now);
@@ -392,6 +393,15 @@ class overlay_core {
   /// Resource-ID -> attempts so far; sent again at next_handover_retry_.
   std::map<protocol::node_id, unsigned> handover_retry_;
   std::optional<time_point> next_handover_retry_;
+  /// Hand-over Stores waiting for room in the pending table (a Join or a merge may move more
+  /// resources than max_pending): `to` set: straight to that peer (a Join's), else routed by
+  /// Resource-ID with `attempt`. Sent as answers free room, three quarters full at most.
+  struct queued_handover {
+    protocol::store_req req;
+    std::optional<protocol::node_id> to;
+    unsigned attempt = 1;
+  };
+  std::deque<queued_handover> handover_queue_;
   std::string last_handover_failure_;  ///< for the log line of the next retry
   /// Partition detection: when the next check is due, which bootstrap peer it uses next, the
   /// bootstrap address a link is being opened to for it (and until when), and the Node-IDs
