@@ -307,6 +307,26 @@ TEST_CASE("data: beyond the third predecessor it is dropped after the hold-down,
   CHECK(h.storage.has(res(0x0A)));  // 0x0C's range: we are its second successor
 }
 
+TEST_CASE("data: a hand-over nobody answers is sent five times, then given up") {
+  hand_core h;
+  // A value of 0x0D, ours while 0x0C is our first predecessor.
+  h.feed(0x05, h.make(0x05, {pr::to_destination(id_at(0x10))}, replica_of(res(0x0D)), h.next_tx++));
+  h.answer_all();
+  REQUIRE(h.storage.has(res(0x0D)));
+  // 0x0E joins elsewhere and becomes our first predecessor: 0x0D is its now, handed over routed
+  // by Resource-ID. Nobody answers Stores here (answer_all answers Updates and Pings only).
+  h.up(0x0E, peer::link_origin::inbound);
+  h.say_peer(0x0E);
+  h.answer_all();
+  REQUIRE(h.core.routes().predecessors().front() == id_at(0x0E));
+  CHECK(h.core.stats().handovers == 1);
+  h.run_for(60s);  // request_timeout 3 s, then again after 3 s: well past five attempts
+  CHECK(h.core.stats().handovers == 5);
+  h.run_for(30s);
+  CHECK(h.core.stats().handovers == 5);
+  CHECK(h.storage.has(res(0x0D)));  // still a replica holder of it: kept
+}
+
 TEST_CASE("data: with fewer than three predecessors nothing is dropped") {
   sim_network net(5);
   net.add(id_at(0x10), peer::node_role::first_peer);
