@@ -1,11 +1,8 @@
 // Runs one sample program against a real 3-peer overlay and checks its output and exit status.
 //
 //   p2psip_sample_test put_get|c_api|typed_dictionary SAMPLE-BINARY
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
-#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,8 +11,6 @@
 #include <vector>
 
 #include "process_overlay.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -37,18 +32,7 @@ run_result run(const std::vector<std::string>& args, const std::filesystem::path
   static int n = 0;
   const auto out = dir / ("sample" + std::to_string(n) + ".out");
   const auto err = dir / ("sample" + std::to_string(n++) + ".err");
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));  // NOLINT
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
+  const pid_t pid = p2psip::test::spawn_process(args, out, err, /*append=*/false);
   int status = 0;
   ::waitpid(pid, &status, 0);
   run_result r;

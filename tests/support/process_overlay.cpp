@@ -76,20 +76,26 @@ process_overlay::~process_overlay() {
   }
 }
 
-pid_t process_overlay::spawn(const std::vector<std::string>& args, const fs::path& log) {
+pid_t spawn_process(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+                    bool append) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));  // NOLINT
   argv.push_back(nullptr);
+  const int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), flags, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), flags, 0644);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
   return pid;
+}
+
+pid_t process_overlay::spawn(const std::vector<std::string>& args, const fs::path& log) {
+  return spawn_process(args, "/dev/null", log, /*append=*/true);
 }
 
 void process_overlay::run_admin(const std::vector<std::string>& args) {

@@ -13,6 +13,12 @@
 
 namespace p2psip::test {
 
+/// Starts args[0] with `args`: standard input from /dev/null, standard output to `out` and
+/// standard error to `err` (created; appended to when `append`, else truncated). Returns the
+/// pid; throws std::runtime_error when it cannot start.
+pid_t spawn_process(const std::vector<std::string>& args, const std::filesystem::path& out,
+                    const std::filesystem::path& err, bool append);
+
 struct peer_process {
   std::string name;
   pid_t pid = -1;       ///< -1 when not running
