@@ -40,12 +40,8 @@ trap cleanup EXIT
 
 fail() {
   echo "FAIL [$CASE]: $*" >&2
+  print_logs 20
   local f
-  for f in "$T"/*.log; do
-    [ -f "$f" ] || continue
-    echo "--- $f (last 20 lines)" >&2
-    tail -n 20 "$f" >&2
-  done
   for f in "$T/out" "$T/err"; do
     [ -f "$f" ] || continue
     echo "--- $f" >&2

@@ -25,12 +25,7 @@ trap cleanup EXIT
 
 fail() {
   echo "FAIL [$CASE]: $*" >&2
-  local f
-  for f in "$T"/*.log; do
-    [ -f "$f" ] || continue
-    echo "--- $f (last 40 lines)" >&2
-    tail -n 40 "$f" >&2
-  done
+  print_logs 40
   exit 1
 }
 

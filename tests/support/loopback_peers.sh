@@ -4,6 +4,16 @@
 #   PIDS=()      every started process is appended (the caller's EXIT trap kills them)
 # and defining fail MESSAGE (prints and exits).
 
+# print_logs LINES: the last LINES lines of every log under $T, on stderr (for fail messages).
+print_logs() {
+  local f
+  for f in "$T"/*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f (last $1 lines)" >&2
+    tail -n "$1" "$f" >&2
+  done
+}
+
 make_overlay() {  # make_overlay NAME DIR
   "$ADMIN" init --overlay "$1" --out "$2" >/dev/null 2>"$T/admin.err" || fail "admin init: $(cat "$T/admin.err")"
 }
