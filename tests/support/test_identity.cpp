@@ -1,15 +1,15 @@
 #include "test_identity.hpp"
 
-#include <botan/auto_rng.h>
-#include <botan/ec_group.h>
-#include <botan/ecdsa.h>
 #include <botan/hash.h>
 #include <botan/pubkey.h>
 #include <botan/x509cert.h>
-#include <botan/x509self.h>
 
 #include <chrono>
-#include <mutex>
+#include <stdexcept>
+
+#include "p2psip/crypto/certificate.hpp"
+#include "p2psip/crypto/identity.hpp"
+#include "test_pki.hpp"
 
 namespace p2psip::test_support {
 
@@ -26,12 +26,10 @@ struct test_identity::impl {
   std::string user;
   std::string overlay;
   std::string uri;
-  std::unique_ptr<Botan::ECDSA_PrivateKey> key;
+  std::unique_ptr<Botan::Private_Key> key;
   std::unique_ptr<Botan::X509_Certificate> cert;
   pr::bytes der;
   pr::signer_identity signer;
-  std::mutex mutex;  // guards rng: Botan's RNGs are not thread-safe
-  Botan::AutoSeeded_RNG rng;
 };
 
 test_identity test_identity::generate(const pr::node_id& node, std::string_view user,
@@ -41,25 +39,20 @@ test_identity test_identity::generate(const pr::node_id& node, std::string_view 
   p->user = std::string(user);
   p->overlay = std::string(overlay);
   // RFC 6940 section 11.3: the Node-ID goes into a URI whose user part is the hex of the Node-ID
-  // encoded as a Destination (type node = 01, length 0x10, then the id).
-  p->uri = "reload://01" + pr::to_hex(pr::bytes{static_cast<std::uint8_t>(node.size())}) +
-           node.hex() + "@" + p->overlay + "/";
-  p->key = std::make_unique<Botan::ECDSA_PrivateKey>(p->rng, Botan::EC_Group("secp256r1"));
+  // encoded as a Destination (type node = 01, length, then the id).
+  p->uri = crypto::make_reload_uri(node, p->overlay);
 
-  Botan::X509_Cert_Options opts;
-  opts.common_name = p->user;
-  opts.organization = "p2psip test identity";
-  opts.email = p->user;
-  opts.uri = p->uri;
-  const auto now = std::chrono::system_clock::now();
-  opts.start = Botan::X509_Time(now - std::chrono::hours(1));
-  opts.end = Botan::X509_Time(now + std::chrono::hours(24) * valid_days);
-  opts.add_constraints(Botan::DIGITAL_SIGNATURE);
-  opts.add_ex_constraint("PKIX.ServerAuth");
-  opts.add_ex_constraint("PKIX.ClientAuth");
-  p->cert = std::make_unique<Botan::X509_Certificate>(
-      Botan::X509::create_self_signed_cert(opts, *p->key, "SHA-256", p->rng));
-  p->der = p->cert->BER_encode();
+  // A self-signed certificate from the shared test PKI, for a fresh ECDSA P-256 key.
+  const auto pkcs8 = crypto::generate_private_key(crypto::key_type::ecdsa_p256);
+  if (!pkcs8) throw std::runtime_error("test identity key: " + pkcs8.error().message());
+  p->key = test_pki::load_key(*pkcs8);
+  test_pki::cert_spec spec = test_pki::spec_for({node}, p->user);
+  spec.overlay = p->overlay;
+  spec.extended_usages = {"PKIX.ServerAuth", "PKIX.ClientAuth"};
+  spec.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
+  spec.not_after = spec.not_before + std::chrono::hours(1) + std::chrono::hours(24) * valid_days;
+  p->der = test_pki::self_signed(*pkcs8, spec);
+  p->cert = std::make_unique<Botan::X509_Certificate>(p->der);
 
   auto sha256 = Botan::HashFunction::create_or_throw("SHA-256");
   const auto digest = sha256->process(p->der);
@@ -99,9 +92,9 @@ pr::generic_certificate test_identity::generic_certificate() const {
 }
 
 pr::bytes test_identity::sign(pr::byte_view data) const {
-  std::lock_guard lock(impl_->mutex);
-  Botan::PK_Signer signer(*impl_->key, impl_->rng, ecdsa_padding, Botan::DER_SEQUENCE);
-  const auto sig = signer.sign_message(data.data(), data.size(), impl_->rng);
+  // test_pki::rng() is this thread's own generator, so several threads may sign at once.
+  Botan::PK_Signer signer(*impl_->key, test_pki::rng(), ecdsa_padding, Botan::DER_SEQUENCE);
+  const auto sig = signer.sign_message(data.data(), data.size(), test_pki::rng());
   return pr::bytes(sig.begin(), sig.end());
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // A throwaway RELOAD identity for tests: an ECDSA P-256 key and a self-signed X.509 certificate
 // binding a Node-ID (subjectAltName URI reload://0110<hex>@<overlay>/, RFC 6940 section 11.3) and
-// a user name (rfc822Name). Generated at run time with Botan; nothing is ever committed.
+// a user name (rfc822Name). Generated at run time by the test PKI (test_pki.hpp); nothing is ever
+// committed.
 
 #include <cstdint>
 #include <memory>
@@ -26,7 +27,7 @@ namespace p2psip::test_support {
 class test_identity {
  public:
   /// Generates a fresh key and a certificate valid from one hour ago for `valid_days` days.
-  /// Throws (Botan exceptions) only if the crypto library fails.
+  /// Throws only if the crypto library fails.
   static test_identity generate(const protocol::node_id& node,
                                 std::string_view user = "alice@example.org",
                                 std::string_view overlay = "example.org",
