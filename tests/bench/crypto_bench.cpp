@@ -10,12 +10,12 @@
 
 #include <map>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/signatures.hpp"
+#include "test_pki.hpp"
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
-namespace ct = p2psip::crypto_test;
+namespace tp = p2psip::test_pki;
 
 namespace {
 
@@ -26,8 +26,8 @@ struct fixture {
   std::unique_ptr<cr::trust_store> store;
 };
 
-const ct::test_ca& overlay_ca() {
-  static const ct::test_ca ca = ct::test_ca::root("bench overlay CA");
+const tp::test_ca& overlay_ca() {
+  static const tp::test_ca ca("bench overlay CA");
   return ca;
 }
 
@@ -36,7 +36,7 @@ fixture& get(cr::key_type key) {
   static std::map<cr::key_type, std::unique_ptr<fixture>> cache;
   auto& slot = cache[key];
   if (!slot) {
-    auto id = ct::make_identity(overlay_ca(), ct::spec_for({ct::test_node(1)}), key);
+    auto id = tp::make_identity(overlay_ca(), tp::spec_for({tp::test_node(1)}), key);
     pr::message m;
     m.header.overlay = pr::overlay_hash("example.org");
     m.header.transaction_id = 0x1122334455667788;
@@ -46,7 +46,7 @@ fixture& get(cr::key_type key) {
     if (!cr::sign_message(m, id)) throw std::runtime_error("sign failed");
     const pr::bytes input = pr::message_signature_input(m.header.overlay, m.header.transaction_id,
                                                         m.contents, m.security.signature.identity);
-    auto store = std::make_unique<cr::trust_store>(ct::example_overlay());
+    auto store = std::make_unique<cr::trust_store>(tp::example_overlay());
     if (!store->add_root(overlay_ca().der())) throw std::runtime_error("root");
     slot = std::make_unique<fixture>(fixture{id, m, input, std::move(store)});
   }
@@ -75,7 +75,7 @@ void BM_message_sign(benchmark::State& state) {
 
 void BM_message_verify(benchmark::State& state) {
   fixture& f = get(key_of(state));
-  const auto now = ct::test_now();
+  const auto now = tp::test_now();
   for (auto _ : state) {
     auto r = cr::verify_message(f.message, *f.store, now);
     if (!r) state.SkipWithError("verification failed");
@@ -87,7 +87,7 @@ void BM_message_verify(benchmark::State& state) {
 /// The first message from a certificate: parse it and validate its chain, then verify.
 void BM_message_verify_cold(benchmark::State& state) {
   fixture& f = get(key_of(state));
-  const auto now = ct::test_now();
+  const auto now = tp::test_now();
   for (auto _ : state) {
     f.store->clear_cache();
     auto r = cr::verify_message(f.message, *f.store, now);
@@ -103,7 +103,7 @@ void BM_peer_verify_and_sign(benchmark::State& state) {
   pr::message answer = f.message;
   answer.contents.code = pr::codes::store_ans;
   answer.contents.body.assign(40, 0x01);
-  const auto now = ct::test_now();
+  const auto now = tp::test_now();
   for (auto _ : state) {
     auto v = cr::verify_message(f.message, *f.store, now);
     auto s = cr::sign_message(answer, f.id);
@@ -124,9 +124,9 @@ Botan::Signature_Format format(cr::key_type key) {
 
 void BM_raw_sign(benchmark::State& state) {
   fixture& f = get(key_of(state));
-  Botan::PK_Signer signer(f.id.private_key(), ct::rng(), padding(f.id.key()), format(f.id.key()));
+  Botan::PK_Signer signer(f.id.private_key(), tp::rng(), padding(f.id.key()), format(f.id.key()));
   for (auto _ : state) {
-    auto sig = signer.sign_message(f.input, ct::rng());
+    auto sig = signer.sign_message(f.input, tp::rng());
     benchmark::DoNotOptimize(sig);
   }
   label(state);

@@ -257,7 +257,7 @@ TEST_CASE("sqlite: values of a kind the configuration no longer has stay on disk
   {
     auto backend = ps::open_sqlite_backend(dir.path);
     REQUIRE(backend.has_value());
-    cr::trust_store trust{ct::example_overlay()};
+    cr::trust_store trust{tp::example_overlay()};
     auto kinds = test_kinds();
     std::erase_if(kinds, [](const ps::kind_rules& k) { return k.kind == k_generic; });
     ps::data_store store(std::move(*backend), kinds, trust);

@@ -12,20 +12,20 @@
 #include <utility>
 #include <vector>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/access.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/storage_backend.hpp"
 #include "p2psip/protocol/bodies.hpp"
+#include "test_pki.hpp"
 
 namespace p2psip::peer_storage_test {
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
 namespace ps = p2psip::peer;
-namespace ct = p2psip::crypto_test;
+namespace tp = p2psip::test_pki;
 using namespace std::chrono_literals;
 
 // Kinds of the test table: one per model and policy.
@@ -52,13 +52,13 @@ inline std::vector<ps::kind_rules> test_kinds() {
 
 /// One CA, three users, made once per test run (key generation is slow).
 struct pki {
-  ct::test_ca ca = ct::test_ca::root("peer storage test CA");
+  tp::test_ca ca{"peer storage test CA"};
   cr::node_identity alice =
-      ct::make_identity(ca, ct::spec_for({ct::test_node(1)}, "alice@example.org"));
+      tp::make_identity(ca, tp::spec_for({tp::test_node(1)}, "alice@example.org"));
   cr::node_identity bob =
-      ct::make_identity(ca, ct::spec_for({ct::test_node(2)}, "bob@example.org"));
+      tp::make_identity(ca, tp::spec_for({tp::test_node(2)}, "bob@example.org"));
   cr::node_identity carol =
-      ct::make_identity(ca, ct::spec_for({ct::test_node(3)}, "carol@example.org"));
+      tp::make_identity(ca, tp::spec_for({tp::test_node(3)}, "carol@example.org"));
   static const pki& get() {
     static const pki p;
     return p;
@@ -170,9 +170,9 @@ inline std::uint16_t code(pr::reload_errc e) {
 
 /// A data store over `backend` (memory by default) with the test kinds, and a fake clock.
 struct store_fixture {
-  cr::trust_store trust{ct::example_overlay()};
+  cr::trust_store trust{tp::example_overlay()};
   std::unique_ptr<ps::data_store> store;
-  ps::wall_clock::time_point t0 = ct::test_now();
+  ps::wall_clock::time_point t0 = tp::test_now();
   const pki& p = pki::get();
 
   explicit store_fixture(std::unique_ptr<ps::storage_backend> backend = ps::make_memory_backend()) {

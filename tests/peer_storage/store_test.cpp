@@ -137,10 +137,10 @@ TEST_CASE("every policy: allowed and refused") {
 
 TEST_CASE("a value whose signing certificate has expired is refused") {
   store_fixture f;
-  auto spec_ = ct::spec_for({ct::test_node(9)}, "old@example.org");
-  spec_.not_before = ct::test_now() - 48h;
-  spec_.not_after = ct::test_now() - 1h;
-  const auto old = ct::make_identity(f.p.ca, spec_);
+  auto spec_ = tp::spec_for({tp::test_node(9)}, "old@example.org");
+  spec_.not_before = tp::test_now() - 48h;
+  spec_.not_after = tp::test_now() - 1h;
+  const auto old = tp::make_identity(f.p.ca, spec_);
   const auto res = user_resource(old);
   CHECK(error_of(
             f.put(old, store_req(res, {kind_data(k_single, {make_value(old, res, k_single,
@@ -286,9 +286,9 @@ TEST_CASE("max-size and max-count, one over") {
     // The generic kind keys by Node-ID: make 5 writers.
     std::vector<cr::node_identity> writers{f.p.alice, f.p.bob, f.p.carol};
     writers.push_back(
-        ct::make_identity(f.p.ca, ct::spec_for({ct::test_node(4)}, "dave@example.org")));
+        tp::make_identity(f.p.ca, tp::spec_for({tp::test_node(4)}, "dave@example.org")));
     writers.push_back(
-        ct::make_identity(f.p.ca, ct::spec_for({ct::test_node(5)}, "erin@example.org")));
+        tp::make_identity(f.p.ca, tp::spec_for({tp::test_node(5)}, "erin@example.org")));
     for (std::size_t i = 0; i < writers.size(); ++i) {
       const auto& w = writers[i];
       auto body = f.put(
@@ -381,11 +381,11 @@ namespace p2psip::peer_storage_test {
 TEST_CASE("the standard kinds: certificates by node and user, a SIP registration") {
   config::overlay_config cfg;
   cfg.kinds = config::standard_kinds();
-  cr::trust_store trust{ct::example_overlay()};
+  cr::trust_store trust{tp::example_overlay()};
   const auto& p = pki::get();
   REQUIRE(trust.add_root(p.ca.der()).has_value());
   ps::data_store store(ps::make_memory_backend(), ps::kind_rules_of(cfg), trust);
-  const auto now = ct::test_now();
+  const auto now = tp::test_now();
   const auto t = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
   const auto& alice = p.alice;

@@ -18,10 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/overlay_config.hpp"
-#include "test_identity.hpp"
+#include "test_pki.hpp"
 
 using namespace p2psip::config;
 namespace pr = p2psip::protocol;
@@ -30,7 +29,7 @@ namespace {
 
 // A throwaway CA certificate (DER), generated at run time.
 pr::bytes make_ca_der(const std::string& cn) {
-  return p2psip::crypto_test::test_ca::root(cn).der();
+  return p2psip::test_pki::test_ca(cn).der();
 }
 
 const pr::bytes& ca_der() {
@@ -396,9 +395,11 @@ TEST_CASE("config: accepted forms") {
 }
 
 TEST_CASE("config: invalid documents name the element") {
-  const auto identity = p2psip::test_support::test_identity::generate(
-      *pr::node_id::from_hex("00112233445566778899aabbccddeeff"));
-  const std::string leaf_b64 = b64(identity.certificate_der());
+  namespace tp = p2psip::test_pki;
+  const auto leaf =
+      tp::make_identity(tp::test_ca("leaf issuer CA"),
+                        tp::spec_for({*pr::node_id::from_hex("00112233445566778899aabbccddeeff")}));
+  const std::string leaf_b64 = b64(leaf.cert().der());
   const std::string good_kind_body =
       "<data-model>DICTIONARY</data-model><access-control>USER-NODE-MATCH</access-control>"
       "<max-count>1</max-count><max-size>100</max-size>";

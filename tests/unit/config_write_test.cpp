@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/overlay_config.hpp"
+#include "test_pki.hpp"
 
 using namespace p2psip::config;
 namespace pr = p2psip::protocol;
@@ -23,7 +23,7 @@ namespace pr = p2psip::protocol;
 namespace {
 
 pr::bytes make_root(const std::string& cn) {
-  return p2psip::crypto_test::test_ca::root(cn).der();
+  return p2psip::test_pki::test_ca(cn).der();
 }
 
 const pr::bytes& root_a() {

@@ -3,17 +3,18 @@
 
 #include <doctest/doctest.h>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/access.hpp"
+#include "test_pki.hpp"
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
-using namespace p2psip::crypto_test;
+using namespace p2psip::test_pki;
+using namespace std::chrono_literals;
 
 namespace {
 
 const test_ca& overlay_ca() {
-  static const test_ca ca = test_ca::root("example.org overlay CA");
+  static const test_ca ca("example.org overlay CA");
   return ca;
 }
 
@@ -21,8 +22,8 @@ const test_ca& overlay_ca() {
 cr::verified_signer signer(std::vector<pr::node_id> nodes, const std::string& user,
                            std::size_t which = 0) {
   const pr::node_id node = nodes.at(which);
-  const pr::bytes der = overlay_ca().issue(*cr::generate_private_key(cr::key_type::ed25519),
-                                           spec_for(std::move(nodes), user));
+  const pr::bytes der = overlay_ca().certify(*cr::generate_private_key(cr::key_type::ed25519),
+                                             spec_for(std::move(nodes), user));
   return cr::verified_signer{*cr::certificate::parse(der, example_overlay()), node};
 }
 

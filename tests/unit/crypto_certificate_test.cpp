@@ -6,23 +6,24 @@
 #include <botan/hash.h>
 #include <botan/pem.h>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/trust_store.hpp"
+#include "test_pki.hpp"
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
-using namespace p2psip::crypto_test;
+using namespace p2psip::test_pki;
+using namespace std::chrono_literals;
 
 namespace {
 
 const test_ca& overlay_ca() {
-  static const test_ca ca = test_ca::root("example.org overlay CA");
+  static const test_ca ca("example.org overlay CA");
   return ca;
 }
 
 pr::bytes issue(const cert_spec& spec, cr::key_type type = cr::key_type::ecdsa_p256,
                 const test_ca& ca = overlay_ca()) {
-  return ca.issue(*cr::generate_private_key(type), spec);
+  return ca.certify(*cr::generate_private_key(type), spec);
 }
 
 std::unique_ptr<cr::trust_store> store_with_root(const test_ca& ca = overlay_ca()) {
@@ -215,7 +216,7 @@ TEST_SUITE("crypto trust store") {
 
   TEST_CASE("a certificate of another CA is untrusted") {
     auto store = store_with_root();
-    const test_ca other = test_ca::root("other.org overlay CA");
+    const test_ca other("other.org overlay CA");
     auto cert = *store->parse(issue(spec_for({test_node(21)}), cr::key_type::ecdsa_p256, other));
     CHECK(store->check(cert, {}, test_now()).error() == cr::crypto_errc::untrusted_certificate);
     // An empty store trusts nothing.
@@ -245,8 +246,8 @@ TEST_SUITE("crypto trust store") {
   }
 
   TEST_CASE("an expired root makes every chain expired") {
-    const test_ca old = test_ca::root("old CA", cr::key_type::ecdsa_p256, test_now() - 24h * 10,
-                                      test_now() + 24h * 10);
+    const test_ca old("old CA", cr::key_type::ecdsa_p256, test_now() - 24h * 10,
+                      test_now() + 24h * 10);
     auto store = store_with_root(old);
     cert_spec spec = spec_for({test_node(24)});
     spec.not_after = test_now() + 24h * 20;
@@ -289,7 +290,7 @@ TEST_SUITE("crypto trust store") {
     CHECK(store->stats().chain_cache_hits == 1);
 
     // A refused chain is cached as well.
-    const test_ca other = test_ca::root("other CA");
+    const test_ca other("other CA");
     auto foreign = *store->parse(issue(spec_for({test_node(28)}), cr::key_type::ecdsa_p256, other));
     CHECK_FALSE(store->check(foreign, {}, test_now()));
     CHECK_FALSE(store->check(foreign, {}, test_now()));
@@ -332,15 +333,10 @@ TEST_SUITE("crypto trust store") {
   }
 
   TEST_CASE("self-signed mode: Node-IDs must be the digest of the public key") {
-    auto self_signed = [](const std::vector<pr::node_id>& ids, const pr::bytes& pkcs8) {
-      const auto key = load_key(pkcs8);
-      Botan::X509_Cert_Options opts;
-      opts.common_name = "self";
-      opts.email = "carol@example.org";
-      opts.uri = cr::make_reload_uri(ids.front(), "example.org");
-      opts.start = Botan::X509_Time(test_now() - 1h);
-      opts.end = Botan::X509_Time(test_now() + 24h);
-      return Botan::X509::create_self_signed_cert(opts, *key, "SHA-256", rng()).BER_encode();
+    auto self_signed_cert = [](const pr::node_id& id, const pr::bytes& pkcs8) {
+      cert_spec spec = spec_for({id}, "carol@example.org");
+      spec.not_after = test_now() + 24h;
+      return self_signed(pkcs8, spec);
     };
     const pr::bytes pkcs8 = *cr::generate_private_key(cr::key_type::ecdsa_p256);
     const pr::bytes spki = *cr::public_key_info(pkcs8);
@@ -349,8 +345,8 @@ TEST_SUITE("crypto trust store") {
     const auto good_id = *pr::node_id::from_bytes(pr::byte_view(digest.data(), 16));
 
     cr::trust_store store(example_overlay());
-    auto good = *store.parse(self_signed({good_id}, pkcs8));
-    auto bad = *store.parse(self_signed({test_node(40)}, pkcs8));
+    auto good = *store.parse(self_signed_cert(good_id, pkcs8));
+    auto bad = *store.parse(self_signed_cert(test_node(40), pkcs8));
     CHECK(store.check(good, {}, test_now()).error() == cr::crypto_errc::untrusted_certificate);
     store.permit_self_signed(cr::self_signed_digest::sha256);
     CHECK(store.check(good, {}, test_now()));

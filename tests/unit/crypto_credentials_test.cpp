@@ -8,19 +8,20 @@
 #include <fstream>
 #include <random>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/signatures.hpp"
+#include "test_pki.hpp"
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
 namespace fs = std::filesystem;
-using namespace p2psip::crypto_test;
+using namespace p2psip::test_pki;
+using namespace std::chrono_literals;
 
 namespace {
 
 const test_ca& overlay_ca() {
-  static const test_ca ca = test_ca::root("example.org overlay CA");
+  static const test_ca ca("example.org overlay CA");
   return ca;
 }
 
@@ -225,7 +226,7 @@ TEST_SUITE("crypto credentials") {
       write(dir / "node.crt", certs);
       write(dir / "node.key", keys);
       cr::trust_store store(example_overlay());
-      REQUIRE(store.add_root(test_ca::root("unrelated CA").der()));
+      REQUIRE(store.add_root(test_ca("unrelated CA").der()));
       auto r = cr::load_credentials(dir / "node.crt", dir / "node.key", example_overlay(), &store,
                                     test_now());
       REQUIRE_FALSE(r);

@@ -8,17 +8,18 @@
 #include <atomic>
 #include <thread>
 
-#include "crypto_test_pki.hpp"
 #include "p2psip/crypto/signatures.hpp"
+#include "test_pki.hpp"
 
 namespace cr = p2psip::crypto;
 namespace pr = p2psip::protocol;
-using namespace p2psip::crypto_test;
+using namespace p2psip::test_pki;
+using namespace std::chrono_literals;
 
 namespace {
 
 const test_ca& overlay_ca() {
-  static const test_ca ca = test_ca::root("example.org overlay CA");
+  static const test_ca ca("example.org overlay CA");
   return ca;
 }
 
@@ -194,7 +195,7 @@ TEST_SUITE("crypto message signatures") {
 
   TEST_CASE("a certificate of another overlay's CA is untrusted") {
     auto store = make_store();
-    const test_ca intruder = test_ca::root("intruder CA");
+    const test_ca intruder("intruder CA");
     const auto id = make_identity(intruder, spec_for({test_node(4)}));
     pr::message m = make_request();
     REQUIRE(cr::sign_message(m, id));
