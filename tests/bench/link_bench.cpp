@@ -18,11 +18,11 @@
 
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
-#include "test_pki.hpp"
+#include "test_pki_tls.hpp"
 
 namespace pr = p2psip::protocol;
 namespace tr = p2psip::transport;
-namespace tt = p2psip::transport_test;
+namespace tp = p2psip::test_pki;
 
 namespace {
 
@@ -30,9 +30,9 @@ namespace {
 class link_pair {
  public:
   explicit link_pair(bool tls) {
-    static tt::test_ca ca;
-    static auto server_creds = ca.credentials({tt::random_node_id()});
-    static auto client_creds = ca.credentials({tt::random_node_id()});
+    static const tp::test_ca ca;
+    static auto server_creds = tp::link_credentials(ca, {tp::random_node_id()});
+    static auto client_creds = tp::link_credentials(ca, {tp::random_node_id()});
     tr::link_config cfg;
     cfg.insecure_plaintext = !tls;
     cfg.max_queued_messages = 4096;

@@ -19,6 +19,7 @@
 namespace pr = p2psip::protocol;
 namespace tr = p2psip::transport;
 namespace tt = p2psip::transport_test;
+namespace tp = p2psip::test_pki;
 using tt::nothrow;
 using namespace std::chrono_literals;
 
@@ -33,11 +34,11 @@ asio::ip::address v6() {
 
 struct fixture {
   asio::io_context io;
-  tt::test_ca ca;
-  pr::node_id server_id = tt::random_node_id();
-  pr::node_id client_id = tt::random_node_id();
-  std::shared_ptr<const tr::tls_credentials> server_creds = ca.credentials({server_id});
-  std::shared_ptr<const tr::tls_credentials> client_creds = ca.credentials({client_id});
+  tp::test_ca ca;
+  pr::node_id server_id = tp::random_node_id();
+  pr::node_id client_id = tp::random_node_id();
+  std::shared_ptr<const tr::tls_credentials> server_creds = tp::link_credentials(ca, {server_id});
+  std::shared_ptr<const tr::tls_credentials> client_creds = tp::link_credentials(ca, {client_id});
 
   fixture() = default;
   fixture(const fixture&) = delete;
@@ -120,8 +121,8 @@ TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (I
 
 TEST_CASE("link: a certificate with several Node-IDs, a required Node-ID must be one of them") {
   fixture f;
-  const auto second = tt::random_node_id();
-  auto multi = f.ca.credentials({f.server_id, second});
+  const auto second = tp::random_node_id();
+  auto multi = tp::link_credentials(f.ca, {f.server_id, second});
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto p = co_await tt::connect_pair(v4(), multi, f.client_creds, tt::test_config(),
                                        tt::test_config(), second);
@@ -134,7 +135,7 @@ TEST_CASE("link: a certificate with several Node-IDs, a required Node-ID must be
     auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
                                  tt::test_listener_config(), seen);
     auto c = co_await tr::connect(lst->local_endpoint(), f.client_creds, tt::test_config(),
-                                  tt::random_node_id());
+                                  tp::random_node_id());
     REQUIRE_FALSE(c);
     CHECK(c.error() == errc(tr::transport_errc::wrong_node_id));
     const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); });
@@ -147,19 +148,21 @@ TEST_CASE("link: a certificate with several Node-IDs, a required Node-ID must be
 
 TEST_CASE("link: a certificate from another CA is rejected, in both directions") {
   fixture f;
-  tt::test_ca other("another overlay's root");
+  tp::test_ca other("another overlay's root");
   std::shared_ptr<const tr::tls_credentials> server_creds = f.server_creds;
   std::shared_ptr<const tr::tls_credentials> client_creds = f.client_creds;
   std::error_code client_expected;
   std::error_code server_expected;
   SUBCASE("the client's certificate") {
     // The client trusts both roots; the server only its own.
-    client_creds = other.credentials({f.client_id}, tt::key_kind::ecdsa, {f.ca.certificate()});
+    client_creds =
+        tp::link_credentials(other, {f.client_id}, tp::key_type::ecdsa_p256, {f.ca.certificate()});
     client_expected = errc(tr::transport_errc::rejected_by_peer);
     server_expected = errc(tr::transport_errc::certificate_rejected);
   }
   SUBCASE("the server's certificate") {
-    server_creds = other.credentials({f.server_id}, tt::key_kind::ecdsa, {f.ca.certificate()});
+    server_creds =
+        tp::link_credentials(other, {f.server_id}, tp::key_type::ecdsa_p256, {f.ca.certificate()});
     client_expected = errc(tr::transport_errc::certificate_rejected);
     server_expected = errc(tr::transport_errc::rejected_by_peer);
   }
@@ -183,9 +186,9 @@ TEST_CASE("link: a certificate without a Node-ID for this overlay is rejected") 
   fixture f;
   for (const char* overlay : {"", "other.example"}) {
     CAPTURE(overlay);
-    auto issued =
-        std::string(overlay).empty() ? f.ca.issue({}) : f.ca.issue({f.server_id}, overlay);
-    auto server_creds = tt::make_credentials(issued, {f.ca.certificate()});
+    auto issued = std::string(overlay).empty() ? f.ca.issue(tp::link_spec({}))
+                                               : f.ca.issue(tp::link_spec({f.server_id}, overlay));
+    auto server_creds = tp::link_credentials(issued, {f.ca.certificate()});
     tt::run(f.io, [&]() -> asio::awaitable<void> {
       auto seen = std::make_shared<tt::server_side>();
       auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds,
@@ -200,7 +203,7 @@ TEST_CASE("link: a certificate without a Node-ID for this overlay is rejected") 
 
 TEST_CASE("link: RSA certificates work too") {
   fixture f;
-  auto rsa = f.ca.credentials({f.server_id}, tt::key_kind::rsa);
+  auto rsa = tp::link_credentials(f.ca, {f.server_id}, tp::key_type::rsa);
   tt::run(f.io, [&]() -> asio::awaitable<void> {
     auto p = co_await tt::connect_pair(v4(), rsa, f.client_creds);
     CHECK(p.client->cipher_suite() == "ECDHE_RSA_WITH_AES_128_GCM_SHA256");

@@ -41,13 +41,13 @@
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
 #include "sample_messages.hpp"
-#include "test_pki.hpp"
+#include "test_pki_tls.hpp"
 
 extern char** environ;
 
 namespace pr = p2psip::protocol;
 namespace tr = p2psip::transport;
-namespace tt = p2psip::transport_test;
+namespace tp = p2psip::test_pki;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -271,9 +271,9 @@ int main() {
   for (const auto& s : samples) largest = std::max(largest, s.encoded.size());
 
   asio::io_context io;
-  tt::test_ca ca;
-  auto server_creds = ca.credentials({tt::random_node_id()});
-  auto client_creds = ca.credentials({tt::random_node_id()});
+  tp::test_ca ca;
+  auto server_creds = tp::link_credentials(ca, {tp::random_node_id()});
+  auto client_creds = tp::link_credentials(ca, {tp::random_node_id()});
   const fs::path keys = dir / "keys.log";
   tr::link_config cfg;
   cfg.key_log_path = keys.string();

@@ -1,7 +1,8 @@
 #pragma once
 // Helpers for the link tests: run a test coroutine on an io_context with a time limit, set up a
 // listener and a connected pair of links on loopback, and a hand-driven TLS peer (our own Botan
-// engine over a socket) for the cases a well-behaved link cannot produce.
+// engine over a socket) for the cases a well-behaved link cannot produce. Certificates come from
+// the shared test PKI (tests/support/test_pki_tls.hpp).
 
 #include <doctest/doctest.h>
 
@@ -28,7 +29,7 @@
 #include "p2psip/protocol/framing.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
-#include "test_pki.hpp"
+#include "test_pki_tls.hpp"
 #include "tls_engine.hpp"
 
 namespace p2psip::transport_test {

@@ -23,12 +23,12 @@
 
 namespace pr = p2psip::protocol;
 namespace tr = p2psip::transport;
-namespace tt = p2psip::transport_test;
+namespace tp = p2psip::test_pki;
 namespace cr = p2psip::crypto;
 using namespace std::chrono_literals;
 
 namespace {
-const cr::overlay_params overlay{tt::test_overlay, 16};
+const cr::overlay_params overlay = tp::example_overlay();
 }
 
 TEST_CASE("token bucket: burst, refill, cap, disabled, time going backwards") {
@@ -61,9 +61,9 @@ TEST_CASE("token bucket: burst, refill, cap, disabled, time going backwards") {
 }
 
 TEST_CASE("credentials: key must match, lists and overlay must be given, PEM round trip") {
-  tt::test_ca ca;
-  auto a = ca.issue({tt::random_node_id()});
-  auto b = ca.issue({tt::random_node_id()});
+  tp::test_ca ca;
+  auto a = ca.issue(tp::link_spec({tp::random_node_id()}));
+  auto b = ca.issue(tp::link_spec({tp::random_node_id()}));
   const auto invalid = tr::make_error_code(tr::transport_errc::invalid_credentials);
 
   CHECK(tr::tls_credentials::create({a.certificate}, a.key, {ca.certificate()}, overlay));
@@ -83,7 +83,7 @@ TEST_CASE("credentials: key must match, lists and overlay must be given, PEM rou
   REQUIRE(from_pem);
   CHECK((*from_pem)->chain().size() == 1);
   CHECK((*from_pem)->roots().size() == 1);
-  CHECK((*from_pem)->overlay().name == tt::test_overlay);
+  CHECK((*from_pem)->overlay().name == overlay.name);
   CHECK_FALSE(tr::tls_credentials::from_pem("no certificate here", key_pem, roots_pem, overlay));
   CHECK_FALSE(tr::tls_credentials::from_pem(chain_pem, "garbage", roots_pem, overlay));
   CHECK_FALSE(tr::tls_credentials::from_pem(
@@ -92,9 +92,9 @@ TEST_CASE("credentials: key must match, lists and overlay must be given, PEM rou
 }
 
 TEST_CASE("credentials from a crypto::node_identity") {
-  tt::test_ca ca;
-  const auto id = tt::random_node_id();
-  auto issued = ca.issue({id});
+  tp::test_ca ca;
+  const auto id = tp::random_node_id();
+  auto issued = ca.issue(tp::link_spec({id}));
   auto parsed = cr::certificate::parse(issued.certificate.BER_encode(), overlay);
   REQUIRE(parsed);
   const auto pkcs8 = Botan::PKCS8::BER_encode(*issued.key);
@@ -107,33 +107,34 @@ TEST_CASE("credentials from a crypto::node_identity") {
 }
 
 TEST_CASE("peer identity: Node-IDs come from the certificate's reload:// URIs") {
-  tt::test_ca ca;
-  const auto id1 = tt::random_node_id();
-  const auto id2 = tt::random_node_id();
+  tp::test_ca ca;
+  const auto id1 = tp::random_node_id();
+  const auto id2 = tp::random_node_id();
 
-  auto one = tr::detail::certificate_identity(ca.issue({id1}).certificate, overlay);
+  auto one = tr::detail::certificate_identity(ca.issue(tp::link_spec({id1})).certificate, overlay);
   REQUIRE(one);
   CHECK(one->node_ids == std::vector<pr::node_id>{id1});
   CHECK(one->user == "node@example.org");
 
-  auto two = tr::detail::certificate_identity(ca.issue({id1, id2}).certificate, overlay);
+  auto two =
+      tr::detail::certificate_identity(ca.issue(tp::link_spec({id1, id2})).certificate, overlay);
   REQUIRE(two);
   REQUIRE(two->node_ids.size() == 2);
   CHECK(std::find(two->node_ids.begin(), two->node_ids.end(), id1) != two->node_ids.end());
   CHECK(std::find(two->node_ids.begin(), two->node_ids.end(), id2) != two->node_ids.end());
 
-  auto none = tr::detail::certificate_identity(ca.issue({}).certificate, overlay);
+  auto none = tr::detail::certificate_identity(ca.issue(tp::link_spec({})).certificate, overlay);
   REQUIRE_FALSE(none);
   CHECK(none.error() == cr::crypto_errc::no_node_id);
 
-  auto other =
-      tr::detail::certificate_identity(ca.issue({id1}, "other.example").certificate, overlay);
+  auto other = tr::detail::certificate_identity(
+      ca.issue(tp::link_spec({id1}, "other.example")).certificate, overlay);
   REQUIRE_FALSE(other);
   CHECK(other.error() == cr::crypto_errc::wrong_overlay);
 
   // Another NodeIdLength: a 16-byte id in the URI does not read as a 20-byte one.
-  auto longer = tr::detail::certificate_identity(ca.issue({id1}).certificate,
-                                                 cr::overlay_params{tt::test_overlay, 20});
+  auto longer = tr::detail::certificate_identity(ca.issue(tp::link_spec({id1})).certificate,
+                                                 cr::overlay_params{overlay.name, 20});
   CHECK_FALSE(longer);
 }
 
