@@ -110,7 +110,131 @@ result<frame, decode_error> decode_frame(byte_view in, const limits& lim) {
 // ---------------------------------------------------------------------------------------------
 // frame_decoder
 
-frame_decoder::frame_decoder(const limits& lim) noexcept : max_message_(message_limit(lim)) {}
+namespace {
+
+/// Offsets in the fixed part of the forwarding header (RFC 6940 section 6.3.2).
+constexpr std::size_t length_offset = 16;
+constexpr std::size_t via_length_offset = 32;
+constexpr std::size_t destination_length_offset = 34;
+constexpr std::size_t options_length_offset = 36;
+
+std::uint16_t load_u16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+
+/// Fixed part plus the three lists, from the fixed part's length fields.
+std::size_t header_size_from_lengths(const std::uint8_t* fixed) noexcept {
+  return fixed_header_size + load_u16(fixed + via_length_offset) +
+         load_u16(fixed + destination_length_offset) + load_u16(fixed + options_length_offset);
+}
+
+/// The most bytes a destination list of at most `entries` entries can take under `lim`: the
+/// longest entry is a resource or opaque id (type, a length of at most 255 holding the id); a node
+/// id is 2 + NodeIdLength. The list's 16-bit length caps it too.
+std::size_t list_bound(std::size_t entries, const limits& lim) noexcept {
+  const std::uint64_t entry =
+      std::max<std::uint64_t>(2 + 255, 2 + std::uint64_t{lim.node_id_length});
+  const std::uint64_t n = std::min<std::uint64_t>(entries, 0xFFFF);
+  return static_cast<std::size_t>(std::min<std::uint64_t>(0xFFFF, n * entry));
+}
+
+/// Forwarding options have no per-entry bound: any option area fits 2^16-1 unless none is allowed.
+std::size_t options_bound(const limits& lim) noexcept {
+  return lim.max_options == 0 ? 0 : 0xFFFF;
+}
+
+}  // namespace
+
+std::size_t oversized_header_limit(const limits& lim) noexcept {
+  const std::uint64_t header = std::uint64_t{fixed_header_size} +
+                               list_bound(lim.max_via_entries, lim) +
+                               list_bound(lim.max_destination_entries, lim) + options_bound(lim);
+  return static_cast<std::size_t>(std::min<std::uint64_t>(header, message_limit(lim)));
+}
+
+result<decoded_header, decode_error> decode_oversized_header(byte_view prefix,
+                                                             std::uint32_t message_length,
+                                                             const limits& lim) {
+  if (prefix.size() < fixed_header_size) {
+    return unexpected(decode_error{codec_errc::truncated, "forwarding_header", prefix.size()});
+  }
+  const std::size_t size = header_size_from_lengths(prefix.data());
+  if (prefix.size() < size) {
+    return unexpected(decode_error{codec_errc::truncated, "forwarding_header", prefix.size()});
+  }
+  if (load_u32(prefix.data() + length_offset) != message_length) {
+    return unexpected(
+        decode_error{codec_errc::bad_length, "forwarding_header.length", length_offset});
+  }
+  // decode_forwarding_header wants the length field to match the bytes it is given: give it the
+  // header alone with the length field saying so, then put the declared length back.
+  bytes header(prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>(size));
+  for (std::size_t i = 0; i < 4; ++i) {
+    header[length_offset + i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+  }
+  auto decoded = decode_forwarding_header(header, lim);
+  if (!decoded) return decoded;
+  decoded->header.length = message_length;
+  return decoded;
+}
+
+frame_decoder::frame_decoder(const limits& lim, oversize_policy policy) noexcept
+    : lim_(lim), policy_(policy), max_message_(message_limit(lim)) {}
+
+std::optional<oversized_frame> frame_decoder::take_oversized() {
+  std::optional<oversized_frame> out = std::move(oversized_);
+  oversized_.reset();
+  return out;
+}
+
+void frame_decoder::advance_oversized() {
+  const std::uint64_t at = oversized_start_;
+  // The token first, byte by byte: a stream of garbage fails on its first wrong byte.
+  for (std::size_t i = 0; i < std::min<std::size_t>(4, body_.size()); ++i) {
+    if (body_[i] != static_cast<std::uint8_t>(relo_token >> (24 - 8 * i))) {
+      fail(codec_errc::bad_token, "forwarding_header.relo_token", at);
+      return;
+    }
+  }
+  if (body_.size() < oversized_want_) return;
+  if (oversized_want_ == fixed_header_size) {
+    // The fixed part is here: its list lengths say how much more the header takes.
+    const auto too_long = [&](std::size_t offset, std::size_t bound) {
+      return load_u16(body_.data() + offset) > bound;
+    };
+    if (too_long(via_length_offset, list_bound(lim_.max_via_entries, lim_))) {
+      fail(codec_errc::limit_exceeded, "forwarding_header.via_list_length", at + via_length_offset);
+      return;
+    }
+    if (too_long(destination_length_offset, list_bound(lim_.max_destination_entries, lim_))) {
+      fail(codec_errc::limit_exceeded, "forwarding_header.destination_list_length",
+           at + destination_length_offset);
+      return;
+    }
+    if (too_long(options_length_offset, options_bound(lim_))) {
+      fail(codec_errc::limit_exceeded, "forwarding_header.options_length",
+           at + options_length_offset);
+      return;
+    }
+    // The limit is below the message's length, so a header within it also fits the message.
+    const std::size_t size = header_size_from_lengths(body_.data());
+    if (size > oversized_header_limit(lim_)) {
+      fail(codec_errc::limit_exceeded, "forwarding_header", at);
+      return;
+    }
+    oversized_want_ = size;
+    body_.reserve(size);
+    if (body_.size() < oversized_want_) return;
+  }
+  auto decoded = decode_oversized_header(body_, *oversized_length_, lim_);
+  if (!decoded) {
+    fail(decoded.error().code, decoded.error().field, at + decoded.error().offset);
+    return;
+  }
+  oversized_ = oversized_frame{sequence_, *oversized_length_, std::move(body_)};
+  body_ = bytes{};
+  stopped_ = true;
+}
 
 void frame_decoder::fail(codec_errc code, const char* field, std::uint64_t at) {
   error_ = decode_error{code, field, static_cast<std::size_t>(at)};
@@ -119,9 +243,28 @@ void frame_decoder::fail(codec_errc code, const char* field, std::uint64_t at) {
 
 result<std::size_t, decode_error> frame_decoder::put(byte_view in) {
   if (failed()) return unexpected(error_);
+  if (stopped_) {
+    consumed_ += in.size();  // after an oversized frame: read and dropped
+    return ready_.size();
+  }
   const std::uint8_t* p = in.data();
   std::size_t left = in.size();
   while (left > 0) {
+    if (oversized_length_) {
+      // Gathering an oversized message's forwarding header: no more than it needs.
+      const std::size_t take = std::min(left, oversized_want_ - body_.size());
+      body_.insert(body_.end(), p, p + take);
+      p += take;
+      left -= take;
+      consumed_ += take;
+      advance_oversized();
+      if (failed()) return unexpected(error_);
+      if (stopped_) {
+        consumed_ += left;
+        break;
+      }
+      continue;
+    }
     if (in_body_) {
       // Copy straight into the message buffer: each byte once, however finely the stream is cut.
       const std::size_t take = std::min(left, body_len_ - body_.size());
@@ -160,8 +303,16 @@ result<std::size_t, decode_error> frame_decoder::put(byte_view in) {
     sequence_ = load_u32(header_.data() + 1);
     body_len_ = load_u24(header_.data() + 5);
     if (body_len_ > max_message_) {
-      fail(codec_errc::limit_exceeded, "framed_message.message", frame_start + 5);
-      return unexpected(error_);
+      if (policy_ == oversize_policy::fail || oversized_header_limit(lim_) < fixed_header_size) {
+        fail(codec_errc::limit_exceeded, "framed_message.message", frame_start + 5);
+        return unexpected(error_);
+      }
+      oversized_length_ = static_cast<std::uint32_t>(body_len_);
+      oversized_start_ = consumed_;
+      oversized_want_ = fixed_header_size;
+      body_.clear();
+      body_.reserve(fixed_header_size);
+      continue;
     }
     if (body_len_ == 0) {
       ready_.push_back(data_frame{sequence_, {}});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <string>
@@ -275,6 +276,339 @@ TEST_CASE("frame_decoder copies linearly when fed one byte at a time") {
   REQUIRE(f);
   CHECK(std::get<data_frame>(*f).sequence == 77);
   CHECK(std::get<data_frame>(*f).message == message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oversized messages (RFC 6940 section 6.6): with oversize_policy::keep_header the decoder keeps
+// only the forwarding header of a message above the limit, so the link can answer
+// Error_Message_Too_Large, and never buffers the rest.
+
+namespace {
+
+/// A message of `total` bytes: a forwarding header with `via` node entries in its via list, one
+/// node destination and transaction id `txid`, then filler. `header_size` gets the header's bytes.
+bytes big_message(std::uint32_t total, std::size_t via, std::uint64_t txid,
+                  std::size_t* header_size = nullptr) {
+  forwarding_header h;
+  h.overlay = 0x4E38FC3F;
+  h.transaction_id = txid;
+  for (std::size_t i = 0; i < via; ++i) {
+    h.via_list.push_back(to_destination(node_id::power_of_two(static_cast<unsigned>(i + 1))));
+  }
+  h.destination_list.push_back(to_destination(node_id::power_of_two(100)));
+  bytes out;
+  writer w(out);
+  encode_forwarding_header(w, h, total);
+  REQUIRE(w.ok());
+  if (header_size != nullptr) *header_size = out.size();
+  REQUIRE(out.size() <= total);
+  const bytes filler = pattern(total - out.size(), 0x31);
+  out.insert(out.end(), filler.begin(), filler.end());
+  return out;
+}
+
+/// What a keep_header decoder made of a stream: the frames, the oversized frame, the failure.
+struct oversize_run {
+  std::vector<frame> frames;
+  std::optional<oversized_frame> oversized;
+  std::optional<decode_error> error;
+};
+
+/// Feeds `stream` in pieces of `chunk` bytes (a cut at `first` bytes first, if given), draining
+/// after every put, as a link does.
+oversize_run run_keep_header(byte_view stream, const limits& lim, std::size_t chunk,
+                             std::size_t first = 0) {
+  frame_decoder d(lim, oversize_policy::keep_header);
+  oversize_run out;
+  std::size_t at = 0;
+  while (at < stream.size()) {
+    const std::size_t n = std::min(at == 0 && first > 0 ? first : chunk, stream.size() - at);
+    auto r = d.put(stream.subspan(at, n));
+    at += n;
+    for (auto& f : drain(d)) out.frames.push_back(std::move(f));
+    if (auto o = d.take_oversized()) {
+      REQUIRE_FALSE(out.oversized);  // once only
+      out.oversized = std::move(o);
+    }
+    if (!r) {
+      out.error = r.error();
+      break;
+    }
+  }
+  return out;
+}
+
+bytes framed(const frame& f) {
+  auto e = encode_frame(f);
+  REQUIRE(e);
+  return *e;
+}
+
+/// A data frame header declaring `length` bytes, followed by `message` (maybe only its start).
+bytes data_frame_start(std::uint32_t sequence, std::uint32_t length, const bytes& message) {
+  auto h = data_frame_header(sequence, length);
+  REQUIRE(h);
+  bytes out(h->begin(), h->end());
+  out.insert(out.end(), message.begin(), message.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("oversized_header_limit: fixed part plus the lists the limits allow") {
+  limits lim;
+  CHECK(oversized_header_limit(lim) == 5000);  // the default max-message-size is the bound
+  lim.max_message_size = std::size_t{1} << 20;
+  // 38 + 64 via entries and 16 destinations of at most 257 bytes, options up to 2^16-1.
+  CHECK(oversized_header_limit(lim) == 38 + 64 * 257 + 16 * 257 + 0xFFFF);
+  lim.max_options = 0;
+  CHECK(oversized_header_limit(lim) == 38 + 64 * 257 + 16 * 257);
+  lim.max_via_entries = 1000;  // each list's 16-bit length caps it
+  CHECK(oversized_header_limit(lim) == 38 + 0xFFFF + 16 * 257);
+  lim.max_message_size = 30;
+  CHECK(oversized_header_limit(lim) == 30);
+}
+
+TEST_CASE("decode_oversized_header reads a header whose message did not come whole") {
+  limits lim;
+  std::size_t header_size = 0;
+  const bytes message = big_message(6000, 3, 0x0102030405060708, &header_size);
+  CHECK(header_size == 38 + 3 * 18 + 18);
+  SUBCASE("the header alone, or with some of the body") {
+    for (const std::size_t n : {header_size, header_size + 1, std::size_t{1000}}) {
+      auto h = decode_oversized_header(byte_view(message).first(n), 6000, lim);
+      REQUIRE(h);
+      CHECK(h->size == header_size);
+      CHECK(h->header.length == 6000);
+      CHECK(h->header.transaction_id == 0x0102030405060708);
+      CHECK(h->header.via_list.size() == 3);
+      REQUIRE(h->header.destination_list.size() == 1);
+      CHECK(*h->header.destination_list[0].node() == node_id::power_of_two(100));
+    }
+  }
+  SUBCASE("truncated: the fixed part or a list is missing") {
+    for (const std::size_t n : {std::size_t{0}, std::size_t{37}, header_size - 1}) {
+      auto h = decode_oversized_header(byte_view(message).first(n), 6000, lim);
+      REQUIRE_FALSE(h);
+      CHECK(h.error().code == codec_errc::truncated);
+    }
+  }
+  SUBCASE("the length field must be the message's length") {
+    auto h = decode_oversized_header(message, 6001, lim);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code == codec_errc::bad_length);
+    CHECK(h.error().offset == 16);
+  }
+  SUBCASE("a header larger than max_message_size itself") {
+    limits small;
+    small.max_message_size = header_size - 1;
+    auto h = decode_oversized_header(message, 6000, small);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code == codec_errc::limit_exceeded);
+  }
+  SUBCASE("the ordinary header checks apply (version)") {
+    bytes b = message;
+    b[10] = 0x01;
+    auto h = decode_oversized_header(b, 6000, lim);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code == codec_errc::unsupported_version);
+    CHECK(h.error().offset == 10);
+  }
+}
+
+TEST_CASE("keep_header: an oversized frame yields its forwarding header once, then nothing") {
+  limits lim;
+  lim.max_message_size = 1200;
+  std::size_t header_size = 0;
+  const bytes big = big_message(5000, 4, 77, &header_size);
+  const std::vector<frame> before{ack_frame{3, 1}, data_frame{0, hex(ping_hex)}};
+  const std::vector<frame> after{data_frame{2, pattern(10, 1)}, ack_frame{4, 0}};
+  bytes stream = concat(before);
+  const std::size_t big_at = stream.size() + data_frame_overhead;  // the big message's first byte
+  const bytes big_frame = framed(data_frame{1, big});
+  stream.insert(stream.end(), big_frame.begin(), big_frame.end());
+  const bytes tail = concat(after);
+  stream.insert(stream.end(), tail.begin(), tail.end());
+  const oversized_frame expected{
+      1, 5000, bytes(big.begin(), big.begin() + static_cast<std::ptrdiff_t>(header_size))};
+
+  SUBCASE("all in one put") {
+    frame_decoder d(lim, oversize_policy::keep_header);
+    CHECK_FALSE(d.oversized_length());
+    auto r = d.put(stream);
+    REQUIRE(r);
+    CHECK(*r == 2);
+    CHECK(drain(d) == before);
+    CHECK(d.oversized_length() == 5000);
+    CHECK(d.stopped());
+    CHECK(d.consumed() == stream.size());
+    auto o = d.take_oversized();
+    REQUIRE(o);
+    CHECK(*o == expected);
+    CHECK_FALSE(d.take_oversized());
+    auto h = decode_oversized_header(o->header, o->message_length, lim);
+    REQUIRE(h);
+    CHECK(h->header.transaction_id == 77);
+    CHECK(h->header.via_list.size() == 4);
+    CHECK(h->size == header_size);
+    // Whatever follows is consumed and dropped, even what would not frame.
+    auto more = d.put(hex("42 42 42"));
+    REQUIRE(more);
+    CHECK(*more == 0);
+    CHECK(d.consumed() == stream.size() + 3);
+    CHECK_FALSE(d.next());
+    CHECK_FALSE(d.failed());
+  }
+  SUBCASE("only the header arrives: it is handed out without the body") {
+    frame_decoder d(lim, oversize_policy::keep_header);
+    REQUIRE(d.put(byte_view(stream).first(big_at + header_size - 1)));
+    CHECK(drain(d) == before);
+    CHECK(d.oversized_length() == 5000);
+    CHECK_FALSE(d.stopped());
+    CHECK_FALSE(d.take_oversized());
+    CHECK_FALSE(d.at_boundary());
+    REQUIRE(d.put(byte_view(stream).subspan(big_at + header_size - 1, 1)));
+    CHECK(d.stopped());
+    CHECK(d.take_oversized() == expected);
+  }
+  SUBCASE("split-grind: two pieces cut at every offset") {
+    for (std::size_t cut = 1; cut < stream.size(); ++cut) {
+      CAPTURE(cut);
+      const auto got = run_keep_header(stream, lim, stream.size(), cut);
+      REQUIRE_FALSE(got.error);
+      CHECK(got.frames == before);
+      REQUIRE(got.oversized);
+      CHECK(*got.oversized == expected);
+    }
+  }
+  SUBCASE("split-grind: one byte at a time, and random sizes") {
+    const auto one = run_keep_header(stream, lim, 1);
+    REQUIRE_FALSE(one.error);
+    CHECK(one.frames == before);
+    CHECK(one.oversized == expected);
+    std::mt19937 rng(7);
+    for (int round = 0; round < 50; ++round) {
+      const auto got = run_keep_header(stream, lim, rng() % 97 + 1, rng() % 200 + 1);
+      REQUIRE_FALSE(got.error);
+      CHECK(got.frames == before);
+      CHECK(got.oversized == expected);
+    }
+  }
+  SUBCASE("never more of the message than its header is kept") {
+    frame_decoder d(lim, oversize_policy::keep_header);
+    REQUIRE(d.put(stream));
+    auto o = d.take_oversized();
+    REQUIRE(o);
+    CHECK(o->header.size() == header_size);
+    CHECK(o->header.capacity() <= oversized_header_limit(lim));
+  }
+  SUBCASE("oversize_policy::fail still fails on the length") {
+    frame_decoder d(lim);
+    auto r = d.put(stream);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == codec_errc::limit_exceeded);
+    CHECK(r.error().offset == big_at - 3);
+    CHECK_FALSE(d.oversized_length());
+  }
+}
+
+TEST_CASE("keep_header: truncated at every offset before the header is whole is need-more") {
+  limits lim;
+  std::size_t header_size = 0;
+  const bytes stream = data_frame_start(9, 6000, big_message(6000, 2, 1, &header_size));
+  for (std::size_t n = 0; n < data_frame_overhead + header_size; ++n) {
+    frame_decoder d(lim, oversize_policy::keep_header);
+    REQUIRE(d.put(byte_view(stream).first(n)));
+    CHECK_FALSE(d.failed());
+    CHECK_FALSE(d.stopped());
+    CHECK(d.oversized_length().has_value() == (n >= data_frame_overhead));
+  }
+}
+
+TEST_CASE("keep_header must-fail cases: a header that cannot be answered fails the stream") {
+  limits lim;  // max_message_size 5000
+  std::size_t header_size = 0;
+  const bytes good = big_message(6000, 2, 1, &header_size);
+  const auto expect_failure = [&](const bytes& message_start, const limits& l, codec_errc code,
+                                  std::size_t offset, const char* field,
+                                  bool inside_oversized = true) {
+    const bytes stream = data_frame_start(5, 6000, message_start);
+    // The same failure however the bytes come.
+    for (const std::size_t chunk : {stream.size(), std::size_t{1}, std::size_t{7}}) {
+      CAPTURE(chunk);
+      const auto got = run_keep_header(stream, l, chunk);
+      REQUIRE(got.error);
+      CHECK(got.error->code == code);
+      CHECK(got.error->offset == offset);
+      CHECK(std::string(got.error->field) == field);
+      CHECK_FALSE(got.oversized);
+    }
+    frame_decoder d(l, oversize_policy::keep_header);
+    auto r = d.put(stream);
+    REQUIRE_FALSE(r);
+    CHECK(d.failed());
+    // Set when the failure happened inside an oversized message's header.
+    CHECK(d.oversized_length().has_value() == inside_oversized);
+    CHECK_FALSE(d.put(good));  // and stays
+  };
+  SUBCASE("garbage: fails on the first byte that is not the token") {
+    expect_failure(hex("474554"), lim, codec_errc::bad_token, 8, "forwarding_header.relo_token");
+    expect_failure(hex("d24500"), lim, codec_errc::bad_token, 8, "forwarding_header.relo_token");
+    frame_decoder d(lim, oversize_policy::keep_header);
+    CHECK(d.put(data_frame_start(5, 6000, hex("d2454c"))));  // a good start: need more
+  }
+  SUBCASE("a via list longer than the limits allow, seen in the fixed part") {
+    limits l = lim;
+    l.max_via_entries = 1;  // at most 257 bytes
+    bytes b(good.begin(), good.begin() + 38);
+    b[32] = 0x01;
+    b[33] = 0x02;  // 258
+    expect_failure(b, l, codec_errc::limit_exceeded, 8 + 32, "forwarding_header.via_list_length");
+  }
+  SUBCASE("a destination list longer than the limits allow") {
+    limits l = lim;
+    l.max_destination_entries = 1;
+    bytes b(good.begin(), good.begin() + 38);
+    b[34] = 0x01;
+    b[35] = 0x02;
+    expect_failure(b, l, codec_errc::limit_exceeded, 8 + 34,
+                   "forwarding_header.destination_list_length");
+  }
+  SUBCASE("options where none are allowed") {
+    limits l = lim;
+    l.max_options = 0;
+    bytes b(good.begin(), good.begin() + 38);
+    b[37] = 0x04;
+    expect_failure(b, l, codec_errc::limit_exceeded, 8 + 36, "forwarding_header.options_length");
+  }
+  SUBCASE("a header larger than max_message_size: no answer (RFC 6940 section 6.6)") {
+    limits l = lim;
+    l.max_message_size = header_size - 1;
+    expect_failure(bytes(good.begin(), good.begin() + 38), l, codec_errc::limit_exceeded, 8,
+                   "forwarding_header");
+  }
+  SUBCASE("a header that does not decode: version, length, empty destination list") {
+    bytes version(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(header_size));
+    version[10] = 0x01;
+    expect_failure(version, lim, codec_errc::unsupported_version, 8 + 10,
+                   "forwarding_header.version");
+    bytes length = version;
+    length[10] = 0x0A;
+    length[19] ^= 0x01;  // the header's length disagrees with the frame's
+    expect_failure(length, lim, codec_errc::bad_length, 8 + 16, "forwarding_header.length");
+    bytes no_destination(good.begin(), good.begin() + 38);
+    no_destination[34] = 0;
+    no_destination[35] = 0;
+    no_destination[32] = 0;
+    no_destination[33] = 0;
+    expect_failure(no_destination, lim, codec_errc::invalid_value, 8 + 38,
+                   "forwarding_header.destination_list");
+  }
+  SUBCASE("a limit below the fixed part fails on the frame's length, as oversize_policy::fail") {
+    limits l = lim;
+    l.max_message_size = 37;
+    expect_failure({}, l, codec_errc::limit_exceeded, 5, "framed_message.message", false);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/errors.hpp"
+#include "p2psip/protocol/forwarding.hpp"
 #include "p2psip/protocol/limits.hpp"
 #include "p2psip/protocol/result.hpp"
 #include "p2psip/protocol/writer.hpp"
@@ -66,19 +67,64 @@ result<std::array<std::uint8_t, data_frame_overhead>> data_frame_header(std::uin
 /// frame's message is limited to lim.max_message_size bytes.
 result<frame, decode_error> decode_frame(byte_view in, const limits& lim);
 
+/// What frame_decoder does with a data frame whose message exceeds lim.max_message_size.
+enum class oversize_policy {
+  /// Fail the stream as soon as the frame's length is read (codec_errc::limit_exceeded).
+  fail,
+  /// Keep the message's forwarding header, hand it out as an oversized_frame, then stop: RFC 6940
+  /// section 6.6 has the receiver answer Error_Message_Too_Large and close the session, and the
+  /// answer needs the header (transaction id, via list) to be addressed.
+  keep_header,
+};
+
+/// The start of a data frame whose message is larger than the limit (oversize_policy::keep_header).
+struct oversized_frame {
+  std::uint32_t sequence = 0;
+  /// The message length the frame declares: more than lim.max_message_size.
+  std::uint32_t message_length = 0;
+  /// The message's first bytes: exactly its forwarding header (fixed part and the three lists),
+  /// checked by decode_oversized_header. Never more than oversized_header_limit() bytes.
+  bytes header;
+  friend bool operator==(const oversized_frame&, const oversized_frame&) = default;
+};
+
+/// The most bytes of an oversized message that frame_decoder keeps for its forwarding header: the
+/// fixed part plus the largest via list, destination list and options `lim` allows (each list at
+/// most 2^16-1 bytes), and never more than lim.max_message_size, because a forwarding header larger
+/// than max-message-size closes the session without an error (RFC 6940 section 6.6).
+std::size_t oversized_header_limit(const limits& lim) noexcept;
+
+/// Decodes the forwarding header at the start of `prefix`, the first bytes of a message of
+/// `message_length` bytes that was not received whole (an oversized_frame's header). The checks are
+/// those of decode_forwarding_header, except that the header's length field must equal
+/// `message_length` (which may exceed lim.max_message_size) instead of the bytes given; the header
+/// itself must fit lim.max_message_size. The result's header.length is `message_length` and its
+/// size the header's bytes; bytes after the header are not looked at.
+result<decoded_header, decode_error> decode_oversized_header(byte_view prefix,
+                                                             std::uint32_t message_length,
+                                                             const limits& lim);
+
 /// Splits a byte stream (TLS over TCP) into frames. Feed it whatever the link delivered with put();
 /// drain the complete frames with next(). Every byte is copied once, however the stream is split.
-/// A data frame longer than lim.max_message_size fails as soon as its length is read, before any of
-/// its message is buffered. After an error the decoder stays failed: the link is to be closed
-/// (RFC 6940 section 6.6: an oversize message closes the session). Memory: one partial message of
-/// at most the limit, plus the frames completed and not yet taken, which are no more than the bytes
-/// given to put() since the last drain; drain after every put() and read into a bounded buffer.
-/// Error_Message_Too_Large is not produced here: the oversize message's forwarding header has not
-/// arrived when its frame length is read, so there is nothing to address an error to.
+/// Memory: one partial message of at most the limit, plus the frames completed and not yet taken,
+/// which are no more than the bytes given to put() since the last drain; drain after every put()
+/// and read into a bounded buffer. After an error the decoder stays failed: the link is to be
+/// closed.
+///
+/// A data frame longer than lim.max_message_size (RFC 6940 section 6.6: the session is closed):
+///  - oversize_policy::fail: fails as soon as its length is read, before any of its message is
+///    buffered.
+///  - oversize_policy::keep_header: reads on only until the message's forwarding header is
+///    complete (at most oversized_header_limit() bytes), then makes it available once through
+///    take_oversized() and stops: put() consumes and drops all further input, next() yields only
+///    the frames before the oversized one. The decoder fails instead (with the header's own error,
+///    oversized_length() still set) when the header does not decode under `lim` or would be longer
+///    than that bound.
 class frame_decoder {
  public:
   /// Takes the message size limit from lim.max_message_size (capped at 2^24-1).
-  explicit frame_decoder(const limits& lim) noexcept;
+  explicit frame_decoder(const limits& lim,
+                         oversize_policy policy = oversize_policy::fail) noexcept;
 
   /// Consumes all of `in`. Returns the number of complete frames waiting in next() (zero means
   /// "need more bytes", never an error), or the error that failed the stream. Frames completed
@@ -88,10 +134,20 @@ class frame_decoder {
   /// The oldest complete frame not yet taken, or nothing.
   std::optional<frame> next();
 
+  /// keep_header: the oversized frame, once its forwarding header is complete; nothing before
+  /// that and after it was taken. Every frame that preceded it in the stream is already in next().
+  std::optional<oversized_frame> take_oversized();
+  /// keep_header: the length declared by an oversized data frame, from the moment its length is
+  /// read; it stays set after the decoder stopped or failed inside that frame. A stream that ends
+  /// while this is set and stopped() is not ends inside an oversized message.
+  std::optional<std::uint32_t> oversized_length() const noexcept { return oversized_length_; }
+  /// keep_header: true once an oversized frame's header was complete; no frames follow.
+  bool stopped() const noexcept { return stopped_; }
+
   /// Complete frames waiting in next().
   std::size_t ready() const noexcept { return ready_.size(); }
-  /// True between frames: no partial frame is buffered.
-  bool at_boundary() const noexcept { return header_len_ == 0 && !in_body_; }
+  /// True between frames: no partial frame is buffered (false once an oversized frame began).
+  bool at_boundary() const noexcept { return header_len_ == 0 && !in_body_ && !oversized_length_; }
   bool failed() const noexcept { return error_.code != codec_errc::ok; }
   const decode_error& error() const noexcept { return error_; }
   /// Stream bytes consumed so far.
@@ -99,17 +155,27 @@ class frame_decoder {
 
  private:
   void fail(codec_errc code, const char* field, std::uint64_t at);
+  /// Checks the oversized header bytes gathered so far; completes it when all have come.
+  void advance_oversized();
 
+  limits lim_;
+  oversize_policy policy_;
   std::size_t max_message_;
   std::array<std::uint8_t, ack_frame_size> header_{};
   std::size_t header_len_ = 0;
   bool in_body_ = false;
   std::uint32_t sequence_ = 0;
   std::size_t body_len_ = 0;
-  bytes body_;
+  bytes body_;  ///< a message being received, or the header of an oversized one
   std::deque<frame> ready_;
   std::uint64_t consumed_ = 0;
   decode_error error_{};
+
+  std::optional<std::uint32_t> oversized_length_;
+  std::uint64_t oversized_start_ = 0;  ///< stream offset of the oversized message's first byte
+  std::size_t oversized_want_ = 0;     ///< header bytes needed: the fixed part, then all of it
+  std::optional<oversized_frame> oversized_;
+  bool stopped_ = false;
 };
 
 /// True when `a` says `sequence` was received: it is ack_sequence itself or its bit is set.
