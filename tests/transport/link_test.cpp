@@ -930,3 +930,80 @@ TEST_CASE("link: plaintext mode (benchmarks only) carries the same framing") {
   });
   tt::settle(io);
 }
+
+// ---------------------------------------------------------------------------------------------
+// close() sends what was queued before it (an answer to the last message goes out), within
+// close_linger.
+
+TEST_CASE("link: close() sends the messages queued before it, then close_notify") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+    // Queued and closed in one go: nothing has been written when close() is called.
+    for (std::uint32_t i = 0; i < 100; ++i) {
+      REQUIRE(p.client->try_send(tt::numbered_message(i, 1000)));
+    }
+    p.client->close();
+    CHECK(p.client->state() == tr::link_state::closing);
+    auto refused = p.client->try_send(tt::numbered_message(100, 10));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error() == errc(tr::transport_errc::not_connected));
+    for (std::uint32_t i = 0; i < 100; ++i) {
+      auto m = co_await p.server->receive();
+      REQUIRE(m);
+      CHECK(tt::message_index(*m) == i);
+    }
+    auto end = co_await p.server->receive();
+    REQUIRE_FALSE(end);
+    CHECK(end.error() == errc(tr::transport_errc::closed_by_peer));
+    const bool closed =
+        co_await tt::wait_until([&] { return p.client->state() == tr::link_state::closed; });
+    CHECK(closed);
+    CHECK(p.client->close_reason() == errc(tr::transport_errc::closed_locally));
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: close() toward a peer that does not read ends within close_linger") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    raw_acceptor acc(f.io);
+    std::unique_ptr<tt::raw_tls_peer> held;
+    asio::co_spawn(
+        f.io,
+        [&]() -> asio::awaitable<void> {
+          asio::ip::tcp::socket s(f.io);
+          auto [ec] = co_await acc.acceptor.async_accept(s, nothrow);
+          REQUIRE_FALSE(ec);
+          held = std::make_unique<tt::raw_tls_peer>(std::move(s), true, f.server_creds);
+          const auto hs = co_await held->handshake();
+          REQUIRE_FALSE(hs);
+          // ... and never reads again.
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    auto cfg = tt::test_config();
+    cfg.close_linger = 300ms;
+    cfg.write_timeout = 10s;
+    cfg.max_queued_messages = 10000;
+    cfg.max_queued_bytes = 64 * 1024 * 1024;
+    auto c = co_await tr::connect(acc.endpoint(), f.client_creds, cfg);
+    REQUIRE(c);
+    auto client = *c;
+    tt::close_log log;
+    log.watch(client);
+    // Far more than the socket buffers of lo hold.
+    for (std::uint32_t i = 0; i < 8000; ++i) {
+      REQUIRE(client->try_send(tt::numbered_message(i, 4000)));
+    }
+    const auto start = tt::steady::now();
+    client->close();
+    const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); }, 5s);
+    REQUIRE(closed);
+    const auto elapsed = tt::steady::now() - start;
+    CHECK(elapsed < 1500ms);
+    CHECK(log.reasons[0] == errc(tr::transport_errc::closed_locally));
+    CHECK(client->stats().messages_sent < 8000);  // the flush was cut short
+  });
+}

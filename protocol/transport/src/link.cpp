@@ -37,7 +37,9 @@
 //    timer to wake it. A wake-up lost to a race costs nothing: it re-checks everything.
 //  - close: begin_close() records the reason once, queues close_notify (or leaves Botan's fatal
 //    alert queued); the writer flushes it and half-closes; the link is closed when the peer's FIN
-//    arrives or close_linger passes. fail() closes at once. Both report the reason once.
+//    arrives or close_linger passes. close() first lets the writer send the messages queued by
+//    send (flushing_), then queues close_notify; close_linger bounds that too. fail() closes at
+//    once. Both report the reason once.
 
 namespace p2psip::transport {
 
@@ -193,7 +195,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     return m;
   }
 
-  void close() override { begin_close(make_error_code(transport_errc::closed_locally), {}, true); }
+  void close() override {
+    begin_close(make_error_code(transport_errc::closed_locally), {}, true, true);
+  }
 
   void on_close(close_handler handler) override {
     if (state_ == link_state::closed) {
@@ -280,10 +284,12 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     return engine_->send(scratch_.data(), scratch_.size());
   }
 
-  /// Moves queued messages into the record layer as data frames, up to one write batch.
+  /// Moves queued messages into the record layer as data frames, up to one write batch; while a
+  /// close flushes, ends the flush with close_notify once the queue is empty.
   void fill_output(clock_type::time_point now) {
     bool popped = false;
-    while (!queue_.empty() && output().size() < write_batch && state_ == link_state::established) {
+    while (!queue_.empty() && output().size() < write_batch &&
+           (state_ == link_state::established || flushing_)) {
       pr::bytes message = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= message.size();
@@ -291,16 +297,29 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       const std::uint32_t sequence = send_window_.on_send(now);
       const auto header = pr::data_frame_header(sequence, message.size());
       if (!header) {  // cannot happen: sendable() checked the size
+        drop_queue();
         begin_close(make_error_code(transport_errc::internal_error), "frame header", false);
         break;
       }
       if (auto err = emit_frame(*header, message)) {
+        drop_queue();
         begin_close(err, engine_ ? engine_->detail() : std::string(), false);
         break;
       }
       ++stats_.messages_sent;
     }
     if (popped) room_event_.notify_all();
+    if (flushing_ && queue_.empty()) {
+      flushing_ = false;
+      if (engine_) engine_->close();  // after the last message, in the same write
+    }
+  }
+
+  /// Forgets the messages queued by send, and any flush of them in progress.
+  void drop_queue() {
+    queue_.clear();
+    queued_bytes_ = 0;
+    flushing_ = false;
   }
 
   void send_ack(std::uint32_t sequence) {
@@ -363,15 +382,21 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
 
   /// Starts an orderly close: the writer flushes what is in the record layer (a close_notify or
   /// a fatal alert), half-closes the socket, and the link closes when the peer's FIN arrives or
-  /// close_linger passes. Messages still queued are dropped.
-  void begin_close(std::error_code reason, std::string detail, bool send_close_notify) {
+  /// close_linger passes. Messages still queued are dropped, unless `flush` asks for them to be
+  /// sent first (only on an established link; close_notify then follows the last of them).
+  void begin_close(std::error_code reason, std::string detail, bool send_close_notify,
+                   bool flush = false) {
     if (state_ == link_state::closing || state_ == link_state::closed) return;
     set_reason(reason, std::move(detail));
+    const bool established = state_ == link_state::established;
     state_ = link_state::closing;
-    if (send_close_notify && engine_) engine_->close();
     close_deadline_ = clock_type::now() + cfg_.close_linger;
-    queue_.clear();
-    queued_bytes_ = 0;
+    if (flush && established && !queue_.empty()) {
+      flushing_ = true;  // fill_output sends close_notify (if any) after the last message
+    } else {
+      drop_queue();
+      if (send_close_notify && engine_) engine_->close();
+    }
     finish_handshake(reason_);
     notify_all_waiters();
   }
@@ -381,8 +406,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     if (state_ == link_state::closed) return;
     set_reason(reason, std::move(detail));
     state_ = link_state::closed;
-    queue_.clear();
-    queued_bytes_ = 0;
+    drop_queue();
     asio::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -594,6 +618,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   asio::awaitable<void> writer([[maybe_unused]] std::shared_ptr<link_impl> self) {
     while (state_ != link_state::closed) {
       auto now = clock_type::now();
+      // A close that flushes queued messages gets no more time than close_linger in all.
+      if (state_ == link_state::closing && check_deadlines(now)) break;
       fill_output(now);
       if (!output().empty()) {
         write_buffer_.clear();
@@ -602,6 +628,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         auto limit = now + cfg_.write_timeout;
         const bool handshaking = state_ == link_state::handshaking;
         if (handshaking) limit = std::min(limit, handshake_deadline_);
+        if (state_ == link_state::closing) limit = std::min(limit, close_deadline_);
         // The write's watchdog: a plain handler, not a second coroutine racing the write with ||
         // (that costs two coroutine spawns per write; see the benchmark). The generation makes
         // a timer that fired just as the write completed harmless.
@@ -634,7 +661,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         reader_event_.notify_all();  // output drained: a paused reader may read again
         continue;
       }
-      if (state_ == link_state::closing && !half_closed_) {
+      if (state_ == link_state::closing && !half_closed_ && !flushing_) {
         // Everything we owe is written (close_notify or alert last): send FIN, await the peer's.
         half_closed_ = true;
         asio::error_code ignored;
@@ -677,6 +704,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
 
   std::deque<pr::bytes> queue_;  ///< messages accepted by send, not yet framed
   std::size_t queued_bytes_ = 0;
+  bool flushing_ = false;  ///< closing: queue_ is still being sent, close_notify comes after it
   std::deque<pr::bytes> inbox_;  ///< received messages not yet taken by receive()
 
   asio::steady_timer wake_timer_;       ///< the writer's sleep: a deadline, or cancel() to wake it

@@ -71,7 +71,8 @@ struct link_config {
   /// section 6.6.5 uses the RTO only as a failure timeout and keeps a link for about 30 s);
   /// nullopt: never.
   std::optional<std::chrono::milliseconds> ack_timeout{std::chrono::seconds(30)};
-  /// A clean close waits this long for the peer's close_notify or FIN before closing the socket.
+  /// A clean close sends what is queued and waits for the peer's close_notify or FIN for at most
+  /// this long before closing the socket.
   std::chrono::milliseconds close_linger{2000};
   /// RFC 6298 estimator parameters for the round-trip estimate from acks.
   protocol::rto_config rto{};
@@ -136,9 +137,11 @@ class link {
   /// A queued received message, if any, without waiting.
   virtual std::optional<protocol::bytes> try_receive() = 0;
 
-  /// Clean close: queued messages are dropped, close_notify is sent, the socket closes after the
-  /// peer answers or close_linger passes. The close reason is closed_locally unless the link had
-  /// already failed. Idempotent.
+  /// Clean close: messages already queued by send/try_send are still sent (an answer to the last
+  /// message received goes out), then close_notify; the socket closes after the peer answers or
+  /// close_linger passes. The whole close, flushing included, takes at most close_linger; what
+  /// is not written by then is dropped. Messages queued during the handshake are dropped. The
+  /// close reason is closed_locally unless the link had already failed. Idempotent.
   virtual void close() = 0;
   /// Called exactly once, from the link's executor, with the close reason, when the link is
   /// closed. Set it before the link can close (right after connect/accept); a handler set on a
