@@ -67,7 +67,7 @@ class link_pair {
           for (;;) {
             auto m = co_await s->receive();
             if (!m) co_return;
-            if (!s->try_send(std::move(*m))) co_return;
+            if (m->oversized() || !s->try_send(std::move(m->data))) co_return;
           }
         },
         [](std::exception_ptr) {});

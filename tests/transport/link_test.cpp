@@ -91,12 +91,13 @@ TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (I
       for (std::uint32_t i = 0; i < 20; ++i) {
         auto a = co_await p.server->receive();
         REQUIRE(a);
-        CHECK(tt::message_index(*a) == i);
-        CHECK(a->size() == 100 + i);
-        CHECK(*a == tt::numbered_message(i, 100 + i));
+        CHECK(tt::message_index(a->data) == i);
+        CHECK(a->data.size() == 100 + i);
+        CHECK_FALSE(a->oversized());
+        CHECK(a->data == tt::numbered_message(i, 100 + i));
         auto b = co_await p.client->receive();
         REQUIRE(b);
-        CHECK(tt::message_index(*b) == 1000 + i);
+        CHECK(tt::message_index(b->data) == 1000 + i);
       }
       // Every data frame is acked; the acks give a round-trip estimate.
       const bool acked = co_await tt::wait_until([&] {
@@ -210,7 +211,7 @@ TEST_CASE("link: RSA certificates work too") {
     REQUIRE(p.client->try_send(tt::numbered_message(7, 100)));
     auto m = co_await p.server->receive();
     REQUIRE(m);
-    CHECK(tt::message_index(*m) == 7);
+    CHECK(tt::message_index(m->data) == 7);
     p.client->close();
     p.listener->close();
   });
@@ -316,9 +317,10 @@ TEST_CASE("link: frame limits: max size accepted, one byte over closes, bad type
     pr::bytes record;
     tr::transport_errc expected;
   };
-  // 5001 = 0x001389: one byte over the default max_message_size of 5000.
+  // 5001 = 0x001389: one byte over the default max_message_size of 5000. The message does not
+  // start with a forwarding header, so there is nothing to answer: the link closes at once.
   const std::vector<variant_case> cases{
-      {"oversize", pr::bytes{0x80, 0, 0, 0, 1, 0x00, 0x13, 0x89, 0xD2, 0x45},
+      {"oversize", pr::bytes{0x80, 0, 0, 0, 1, 0x00, 0x13, 0x89, 'G', 'E', 'T', ' '},
        tr::transport_errc::frame_too_large},
       {"bad type", pr::bytes{0x42, 0, 0, 0, 1}, tr::transport_errc::bad_frame},
   };
@@ -341,7 +343,8 @@ TEST_CASE("link: frame limits: max size accepted, one byte over closes, bad type
       co_await peer.flush();
       auto m = co_await server->receive();
       REQUIRE(m);
-      CHECK(m->size() == 5000);
+      CHECK(m->data.size() == 5000);
+      CHECK_FALSE(m->oversized());
       peer.queue_record(c.record);
       co_await peer.flush();
       const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); });
@@ -393,7 +396,7 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
       for (std::uint32_t i = 0; i < 200; ++i) {
         auto m = co_await p.server->receive();
         REQUIRE(m);
-        CHECK(tt::message_index(*m) == i);
+        CHECK(tt::message_index(m->data) == i);
       }
       // 200 records of about 50 bytes; far fewer reads than records means they were coalesced.
       INFO("server reads: " << p.server->stats().socket_reads
@@ -430,7 +433,7 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
       for (std::uint32_t i = 0; i < 23; ++i) {
         auto m = co_await seen->links[0]->receive();
         REQUIRE(m);
-        CHECK(tt::message_index(*m) == i);
+        CHECK(tt::message_index(m->data) == i);
       }
       // Our link acked all 23 frames.
       std::size_t acks = 0;
@@ -482,7 +485,7 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
         INFO("receive: " << (m ? std::string("ok") : m.error().message()) << " / "
                          << client->close_detail());
         REQUIRE(m);
-        CHECK(tt::message_index(*m) == i);
+        CHECK(tt::message_index(m->data) == i);
       }
       auto end = co_await client->receive();
       REQUIRE_FALSE(end);
@@ -555,7 +558,7 @@ TEST_CASE("link: backpressure: a slow reader bounds the sender's queue, then eve
     for (std::uint32_t i = 0; i < accepted + 50; ++i) {
       auto m = co_await p.server->receive();
       REQUIRE(m);
-      REQUIRE(tt::message_index(*m) == i);
+      REQUIRE(tt::message_index(m->data) == i);
     }
     CHECK(sent_more);
     p.client->close();
@@ -754,7 +757,7 @@ TEST_CASE("link: messages queued during the handshake are sent once it completes
     REQUIRE(accepted);
     auto m = co_await seen->links[0]->receive();
     REQUIRE(m);
-    CHECK(tt::message_index(*m) == 42);
+    CHECK(tt::message_index(m->data) == 42);
     client->close();
     lst->close();
   });
@@ -918,7 +921,7 @@ TEST_CASE("link: plaintext mode (benchmarks only) carries the same framing") {
     for (std::uint32_t i = 0; i < 10; ++i) {
       auto m = co_await p.server->receive();
       REQUIRE(m);
-      CHECK(tt::message_index(*m) == i);
+      CHECK(tt::message_index(m->data) == i);
     }
     const bool acked =
         co_await tt::wait_until([&] { return p.client->stats().acks_received == 10; });
@@ -951,7 +954,7 @@ TEST_CASE("link: close() sends the messages queued before it, then close_notify"
     for (std::uint32_t i = 0; i < 100; ++i) {
       auto m = co_await p.server->receive();
       REQUIRE(m);
-      CHECK(tt::message_index(*m) == i);
+      CHECK(tt::message_index(m->data) == i);
     }
     auto end = co_await p.server->receive();
     REQUIRE_FALSE(end);
@@ -1006,4 +1009,269 @@ TEST_CASE("link: close() toward a peer that does not read ends within close_ling
     CHECK(log.reasons[0] == errc(tr::transport_errc::closed_locally));
     CHECK(client->stats().messages_sent < 8000);  // the flush was cut short
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A message larger than max_message_size (RFC 6940 section 6.6): the link hands its owner the
+// forwarding header, the owner answers (Error_Message_Too_Large) and closes; the answer goes out
+// before close_notify, and nothing after the oversized message is delivered.
+
+namespace {
+
+/// A RELOAD message of `total` bytes: a forwarding header (via one node, to another) with
+/// transaction id `txid`, then filler (what follows the header does not matter to the link).
+struct big_message {
+  pr::bytes bytes;
+  std::size_t header_size = 0;
+};
+big_message make_big_message(std::uint32_t total, std::uint64_t txid) {
+  pr::forwarding_header h;
+  h.overlay = 0x4E38FC3F;
+  h.transaction_id = txid;
+  h.via_list.push_back(pr::to_destination(pr::node_id::power_of_two(3)));
+  h.destination_list.push_back(pr::to_destination(pr::node_id::power_of_two(90)));
+  big_message out;
+  pr::writer w(out.bytes);
+  pr::encode_forwarding_header(w, h, total);
+  REQUIRE(w.ok());
+  out.header_size = out.bytes.size();
+  out.bytes.resize(total, 0x5A);
+  return out;
+}
+
+/// The first bytes of a data frame declaring `length` bytes: its 8-byte header and `part`.
+pr::bytes frame_start(std::uint32_t sequence, std::uint32_t length, pr::byte_view part) {
+  auto h = pr::data_frame_header(sequence, length);
+  REQUIRE(h);
+  pr::bytes out(h->begin(), h->end());
+  out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+/// Checks an oversized item against the message it came from.
+void check_oversized(const tr::inbound_message& m, const big_message& big, std::uint64_t txid) {
+  REQUIRE(m.oversized());
+  CHECK(*m.oversized_length == big.bytes.size());
+  CHECK(m.data.size() == big.header_size);  // the header, nothing of the body
+  auto h = pr::decode_oversized_header(m.data, *m.oversized_length, pr::limits{});
+  REQUIRE_MESSAGE(h, (h ? std::string() : h.error().message()));
+  CHECK(h->header.transaction_id == txid);
+  CHECK(h->header.length == big.bytes.size());
+  REQUIRE(h->header.via_list.size() == 1);
+  CHECK(*h->header.via_list[0].node() == pr::node_id::power_of_two(3));
+}
+
+/// Reads what a raw peer gets until the link closes the connection: the data frames' messages,
+/// and whether close_notify came.
+struct raw_received {
+  std::vector<pr::bytes> messages;
+  bool close_notify = false;
+  bool eof = false;
+};
+asio::awaitable<raw_received> read_all(tt::raw_tls_peer& peer, std::chrono::milliseconds limit) {
+  raw_received out;
+  pr::frame_decoder dec{pr::limits{}};
+  const auto deadline = tt::steady::now() + limit;
+  while (tt::steady::now() < deadline) {
+    auto n = co_await peer.read_some();
+    auto& plain = peer.engine().plaintext();
+    REQUIRE(dec.put(plain));
+    plain.clear();
+    while (auto fr = dec.next()) {
+      if (auto* d = std::get_if<pr::data_frame>(&*fr)) out.messages.push_back(d->message);
+    }
+    out.close_notify = peer.engine().peer_closed();
+    if (!n) {
+      out.eof = true;
+      break;
+    }
+  }
+  co_return out;
+}
+
+}  // namespace
+
+TEST_CASE("link: an oversized message: its header is handed over, the answer precedes the close") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    // The sender allows itself more than the receiver's 5000 bytes.
+    auto client_cfg = tt::test_config();
+    client_cfg.limits.max_message_size = 64 * 1024;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, tt::test_config(),
+                                       client_cfg);
+    tt::close_log server_log;
+    server_log.watch(p.server);
+    REQUIRE(p.client->try_send(tt::numbered_message(1, 100)));
+    const auto big = make_big_message(20000, 0x1122334455667788);
+    REQUIRE(p.client->try_send(big.bytes));
+    REQUIRE(p.client->try_send(tt::numbered_message(2, 100)));  // after it: never delivered
+
+    auto first = co_await p.server->receive();
+    REQUIRE(first);
+    CHECK_FALSE(first->oversized());
+    CHECK(tt::message_index(first->data) == 1);
+    auto m = co_await p.server->receive();
+    REQUIRE(m);
+    check_oversized(*m, big, 0x1122334455667788);
+    CHECK(p.server->state() == tr::link_state::established);
+
+    // The owner answers and closes at once: the answer still goes out, before close_notify.
+    const auto answer = tt::numbered_message(99, 300);
+    REQUIRE(p.server->try_send(answer));
+    p.server->close();
+    auto reply = co_await p.client->receive();
+    REQUIRE(reply);
+    CHECK(reply->data == answer);
+    auto end = co_await p.client->receive();
+    REQUIRE_FALSE(end);
+    CHECK(end.error() == errc(tr::transport_errc::closed_by_peer));
+
+    // Nothing after the oversized message reached the server's owner.
+    auto after = co_await p.server->receive();
+    REQUIRE_FALSE(after);
+    CHECK(after.error() == errc(tr::transport_errc::closed_locally));
+    CHECK(p.server->stats().messages_received == 2);
+    const bool closed = co_await tt::wait_until([&] { return !server_log.reasons.empty(); });
+    REQUIRE(closed);
+    CHECK(server_log.reasons[0] == errc(tr::transport_errc::closed_locally));
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: an oversized message's header is handed over whether its body comes or not") {
+  fixture f;
+  bool body_trickles = false;
+  SUBCASE("the body never comes") {
+    body_trickles = false;
+  }
+  SUBCASE("the body comes slowly, after the header") {
+    body_trickles = true;
+  }
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto seen = std::make_shared<tt::server_side>();
+    auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds,
+                                 tt::test_listener_config(), seen);  // idle timeout 20 s
+    auto raw = co_await raw_connect(lst->local_endpoint());
+    tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+    const auto hs = co_await peer.handshake();
+    REQUIRE_FALSE(hs);
+    const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+    REQUIRE(accepted);
+    auto server = seen->links[0];
+    tt::close_log log;
+    log.watch(server);
+
+    const auto big = make_big_message(1000000, 42);
+    const pr::byte_view message(big.bytes);
+    peer.queue_data_frame(0, tt::numbered_message(1, 50));
+    // The frame header and the forwarding header in three records, with pauses.
+    const auto start = tt::steady::now();
+    peer.queue_record(frame_start(1, 1000000, message.first(5)));
+    co_await peer.flush();
+    co_await tt::sleep_for(30ms);
+    peer.queue_record(pr::bytes(message.begin() + 5, message.begin() + 40));
+    co_await peer.flush();
+    co_await tt::sleep_for(30ms);
+    peer.queue_record(pr::bytes(message.begin() + 40,
+                                message.begin() + static_cast<std::ptrdiff_t>(big.header_size)));
+    co_await peer.flush();
+
+    auto first = co_await server->receive();
+    REQUIRE(first);
+    CHECK(tt::message_index(first->data) == 1);
+    auto m = co_await server->receive();
+    REQUIRE(m);
+    CHECK(tt::steady::now() - start < 2s);  // not held back until the body or a timeout
+    check_oversized(*m, big, 42);
+
+    if (body_trickles) {
+      // The link reads and drops the rest; none of it is delivered.
+      const auto bytes_before = server->stats().bytes_received;
+      std::size_t at = big.header_size;
+      for (int i = 0; i < 5; ++i) {
+        peer.queue_record(pr::bytes(message.begin() + static_cast<std::ptrdiff_t>(at),
+                                    message.begin() + static_cast<std::ptrdiff_t>(at + 3000)));
+        at += 3000;
+        co_await peer.flush();
+        co_await tt::sleep_for(20ms);
+      }
+      const bool read = co_await tt::wait_until(
+          [&] { return server->stats().bytes_received >= bytes_before + 5 * 3000; });
+      CHECK(read);
+      CHECK_FALSE(server->try_receive());
+      CHECK(server->state() == tr::link_state::established);
+    }
+
+    const auto answer = tt::numbered_message(7, 120);
+    REQUIRE(server->try_send(answer));
+    server->close();
+    const auto got = co_await read_all(peer, 5s);
+    REQUIRE(got.messages.size() == 1);
+    CHECK(got.messages[0] == answer);
+    CHECK(got.close_notify);
+    CHECK(got.eof);
+    const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); });
+    REQUIRE(closed);
+    CHECK(log.reasons[0] == errc(tr::transport_errc::closed_locally));
+    lst->close();
+  });
+}
+
+TEST_CASE("link: an oversized message without an answerable header closes: frame_too_large") {
+  fixture f;
+  const auto big = make_big_message(6000, 5);
+  const pr::byte_view message(big.bytes);
+  struct bad_case {
+    const char* name;
+    pr::bytes record;         ///< sent after the frame header declaring 6000 bytes
+    bool close_notify;        ///< then the peer closes
+    std::size_t max_message;  ///< the receiver's limit
+  };
+  pr::bytes bad_version(message.begin(),
+                        message.begin() + static_cast<std::ptrdiff_t>(big.header_size));
+  bad_version[10] = 0x01;
+  const std::vector<bad_case> cases{
+      {"garbage instead of a forwarding header", pr::bytes{'G', 'E', 'T', ' ', '/'}, false, 5000},
+      {"a header that does not decode", bad_version, false, 5000},
+      {"a header larger than max_message_size", pr::bytes(message.begin(), message.begin() + 38),
+       false, big.header_size - 1},
+      {"the stream ends inside the header", pr::bytes(message.begin(), message.begin() + 20), true,
+       5000},
+      {"silence inside the header (idle timeout)", pr::bytes(message.begin(), message.begin() + 20),
+       false, 5000},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<tt::server_side>();
+      auto cfg = tt::test_listener_config();
+      cfg.link.limits.max_message_size = c.max_message;
+      cfg.link.idle_timeout = 300ms;
+      auto lst = tt::open_listener(f.io.get_executor(), v4(), f.server_creds, cfg, seen);
+      auto raw = co_await raw_connect(lst->local_endpoint());
+      tt::raw_tls_peer peer(std::move(raw), false, f.client_creds);
+      const auto hs = co_await peer.handshake();
+      REQUIRE_FALSE(hs);
+      const bool accepted = co_await tt::wait_until([&] { return !seen->links.empty(); });
+      REQUIRE(accepted);
+      auto server = seen->links[0];
+      tt::close_log log;
+      log.watch(server);
+      peer.queue_record(frame_start(0, 6000, c.record));
+      if (c.close_notify) peer.queue_close_notify();
+      co_await peer.flush();
+      const bool closed = co_await tt::wait_until([&] { return !log.reasons.empty(); });
+      REQUIRE(closed);
+      INFO(server->close_detail());
+      CHECK(log.reasons[0] == errc(tr::transport_errc::frame_too_large));
+      CHECK(server->close_detail().find("6000 bytes") != std::string::npos);
+      // No oversized item: there is nothing to answer.
+      auto m = co_await server->receive();
+      REQUIRE_FALSE(m);
+      CHECK(m.error() == errc(tr::transport_errc::frame_too_large));
+      const bool eof = co_await tt::read_until_closed(peer.socket(), 3s);
+      CHECK(eof);
+      lst->close();
+    });
+  }
 }

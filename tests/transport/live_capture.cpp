@@ -206,7 +206,7 @@ exchange_result run_exchange(asio::io_context& io, const std::shared_ptr<tr::lis
         co_return;
       }
       auto got = co_await to->receive();
-      if (!got || *got != s.encoded) {
+      if (!got || got->oversized() || got->data != s.encoded) {
         res.error = "receive " + s.name + ": " + (got ? "bytes differ" : got.error().message());
         co_return;
       }

@@ -26,6 +26,9 @@
 //  - reader: async_read_some -> TLS engine (handshake, records, alerts in arrival order) ->
 //    frame_decoder -> acks (queued at once) and whole messages into a bounded inbox. When the
 //    inbox is full it waits for receive(), so a slow application slows the peer through TCP.
+//    A data frame above max_message_size: the decoder keeps only the message's forwarding header
+//    and then stops; the header goes to the inbox as the last item, and from then on the reader
+//    reads and drops (RFC 6940 section 6.6: the owner answers Error_Message_Too_Large and closes).
 //    The read has no timer of its own: a read cancelled by a timer at the same moment it
 //    completed would lose bytes of the TLS stream (awaitable_operators' || keeps one result).
 //  - writer: frames queued messages into TLS records (one frame per record), gathers up to
@@ -105,7 +108,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         cfg_(std::move(cfg)),
         required_peer_(std::move(required_peer)),
         hook_(std::move(hook)),
-        decoder_(cfg_.limits),
+        decoder_(cfg_.limits, pr::oversize_policy::keep_header),
         send_window_(cfg_.rto),
         bucket_(cfg_.rate.messages_per_second, cfg_.rate.burst, clock_type::now()),
         wake_timer_(executor_),
@@ -177,7 +180,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     co_return pr::result<void>{};
   }
 
-  asio::awaitable<pr::result<pr::bytes>> receive() override {
+  asio::awaitable<pr::result<inbound_message>> receive() override {
     auto self = shared_from_this();
     for (;;) {
       if (auto m = try_receive()) co_return std::move(*m);
@@ -187,9 +190,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     co_return reason_;
   }
 
-  std::optional<pr::bytes> try_receive() override {
+  std::optional<inbound_message> try_receive() override {
     if (inbox_.empty()) return std::nullopt;
-    pr::bytes m = std::move(inbox_.front());
+    inbound_message m = std::move(inbox_.front());
     inbox_.pop_front();
     reader_event_.notify_all();  // room again: a paused reader may go on
     return m;
@@ -453,6 +456,11 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       finish();
       return;
     }
+    if (inside_oversized_header()) {
+      fail(make_error_code(transport_errc::frame_too_large),
+           oversized_detail("the stream ended before its forwarding header"));
+      return;
+    }
     if (!engine_ && ec == asio::error::eof) {
       // Plaintext has no close_notify: FIN is the peer's clean close.
       fail(make_error_code(transport_errc::closed_by_peer), {});
@@ -475,7 +483,29 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       co_await reader_event_.wait();
     }
     if (state_ != link_state::established) co_return;  // closing: nobody will take it
-    inbox_.push_back(std::move(message));
+    inbox_.push_back(inbound_message{std::move(message), std::nullopt});
+    receive_event_.notify_all();
+  }
+
+  /// True while the decoder gathers an oversized message's forwarding header: a stream that ends
+  /// now ends inside a message too large (frame_too_large, as when the header is bad).
+  bool inside_oversized_header() const noexcept {
+    return decoder_.oversized_length() && !decoder_.stopped() && !decoder_.failed();
+  }
+
+  /// "a message of L bytes (max_message_size M): <what>".
+  std::string oversized_detail(const std::string& what) const {
+    return "a message of " + std::to_string(decoder_.oversized_length().value_or(0)) +
+           " bytes (max_message_size " + std::to_string(cfg_.limits.max_message_size) +
+           "): " + what;
+  }
+
+  /// Hands the owner an oversized message's forwarding header: the last item of this link. Not
+  /// acked (it was not received) and not rate-limited (it ends the link anyway); it may take one
+  /// inbox place more than max_received_messages, so the reader never waits for it.
+  void deliver_oversized(pr::oversized_frame o) {
+    ++stats_.messages_received;
+    inbox_.push_back(inbound_message{std::move(o.header), o.message_length});
     receive_event_.notify_all();
   }
 
@@ -494,6 +524,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       notify_writer();
       co_await deliver(std::move(data.message));
     }
+    if (state_ != link_state::established) co_return;
+    // Only after every frame that came before it (the decoder frames nothing after it).
+    if (auto o = decoder_.take_oversized()) deliver_oversized(std::move(*o));
   }
 
   asio::awaitable<void> reader([[maybe_unused]] std::shared_ptr<link_impl> self) {
@@ -538,16 +571,28 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         co_await process_frames();
         if (!put) {
           const auto& e = put.error();
-          begin_close(make_error_code(e.code == pr::codec_errc::limit_exceeded
-                                          ? transport_errc::frame_too_large
-                                          : transport_errc::bad_frame),
-                      e.message(), true);
+          if (decoder_.oversized_length()) {
+            // The forwarding header of a message too large is bad, too long or larger than the
+            // limit itself: close without an answer (RFC 6940 section 6.6).
+            begin_close(make_error_code(transport_errc::frame_too_large),
+                        oversized_detail("its forwarding header: " + e.message()), true);
+          } else {
+            begin_close(make_error_code(e.code == pr::codec_errc::limit_exceeded
+                                            ? transport_errc::frame_too_large
+                                            : transport_errc::bad_frame),
+                        e.message(), true);
+          }
         }
       }
       if (tls_error) {
         begin_close(tls_error, engine_->detail(), false);  // Botan queued the fatal alert
       } else if (engine_ && engine_->peer_closed()) {
-        begin_close(make_error_code(transport_errc::closed_by_peer), {}, false);  // reply queued
+        if (inside_oversized_header()) {
+          begin_close(make_error_code(transport_errc::frame_too_large),
+                      oversized_detail("close_notify came before its forwarding header"), false);
+        } else {
+          begin_close(make_error_code(transport_errc::closed_by_peer), {}, false);  // reply queued
+        }
       }
       notify_writer();
     }
@@ -597,8 +642,14 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     }
     if (!reading_) return false;
     if (cfg_.idle_timeout && now >= idle_reference_ + *cfg_.idle_timeout) {
-      fail(make_error_code(transport_errc::idle_timeout),
-           "nothing received for " + std::to_string(to_ms(now - idle_reference_).count()) + " ms");
+      const std::string silence =
+          "nothing received for " + std::to_string(to_ms(now - idle_reference_).count()) + " ms";
+      if (inside_oversized_header()) {
+        fail(make_error_code(transport_errc::frame_too_large),
+             oversized_detail(silence + " before its forwarding header"));
+      } else {
+        fail(make_error_code(transport_errc::idle_timeout), silence);
+      }
       return true;
     }
     if (cfg_.ack_timeout) {
@@ -705,7 +756,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::deque<pr::bytes> queue_;  ///< messages accepted by send, not yet framed
   std::size_t queued_bytes_ = 0;
   bool flushing_ = false;  ///< closing: queue_ is still being sent, close_notify comes after it
-  std::deque<pr::bytes> inbox_;  ///< received messages not yet taken by receive()
+  std::deque<inbound_message> inbox_;  ///< received items not yet taken by receive()
 
   asio::steady_timer wake_timer_;       ///< the writer's sleep: a deadline, or cancel() to wake it
   asio::steady_timer write_timer_;      ///< bounds each write

@@ -49,8 +49,9 @@ struct rate_limit_config {
 
 /// Settings of a link; the defaults suit an overlay link.
 struct link_config {
-  /// max_message_size bounds every frame both ways. (Peer certificates are read for the overlay
-  /// name and NodeIdLength of the tls_credentials.)
+  /// max_message_size bounds every frame both ways; the list and node-id limits bound how much of
+  /// an oversized message's forwarding header is read (protocol::oversized_header_limit). (Peer
+  /// certificates are read for the overlay name and NodeIdLength of the tls_credentials.)
   protocol::limits limits{};
 
   /// Messages accepted by send()/try_send() and not yet handed to TLS: at most this many ...
@@ -58,7 +59,8 @@ struct link_config {
   /// ... and at most this many bytes (each message counts its own size).
   std::size_t max_queued_bytes = 1024 * 1024;
   /// Whole received messages waiting for receive(). When full the link stops reading the socket,
-  /// so a slow reader slows the sender through TCP instead of growing memory.
+  /// so a slow reader slows the sender through TCP instead of growing memory. (An oversized
+  /// message's header, the last item, may take one place more.)
   std::size_t max_received_messages = 64;
 
   /// TCP connect plus TLS handshake.
@@ -102,13 +104,30 @@ enum class link_state {
 /// Counters of one link.
 struct link_stats {
   std::uint64_t messages_sent = 0;      ///< data frames handed to TLS
-  std::uint64_t messages_received = 0;  ///< data frames received (including dropped ones)
+  std::uint64_t messages_received = 0;  ///< data frames received (dropped, oversized included)
   std::uint64_t messages_dropped = 0;   ///< received data frames dropped by the rate limit
   std::uint64_t acks_received = 0;
   std::uint64_t bytes_sent = 0;      ///< bytes written to the socket
   std::uint64_t bytes_received = 0;  ///< bytes read from the socket
   std::uint64_t socket_reads = 0;    ///< completed reads (several TLS records may come in one)
   std::uint64_t socket_writes = 0;   ///< completed writes (each gathers a batch of records)
+};
+
+/// One item link::receive() hands out: a whole received message, or the start of one that was too
+/// large to take (RFC 6940 section 6.6).
+struct inbound_message {
+  /// The whole RELOAD message; when oversized_length is set, only its forwarding header.
+  protocol::bytes data;
+  /// Set when the peer sent a message of this many bytes, more than limits.max_message_size. Then
+  /// `data` is exactly the message's forwarding header, already checked: decode it with
+  /// protocol::decode_oversized_header(data, *oversized_length, limits). This item is the link's
+  /// last: it reads and drops everything after it. RFC 6940 section 6.6: the owner SHOULD answer
+  /// with Error_Message_Too_Large (send/try_send) and then close(), which sends that answer before
+  /// close_notify.
+  std::optional<std::uint32_t> oversized_length;
+
+  /// True when this is an oversized message's forwarding header, not a whole message.
+  bool oversized() const noexcept { return oversized_length.has_value(); }
 };
 
 /// A TLS-over-TCP RELOAD link. See the file comment for threading and lifetime.
@@ -131,11 +150,14 @@ class link {
   /// errors except queue_full, or not_connected if the link closes while waiting.
   virtual asio::awaitable<protocol::result<void>> send(protocol::bytes message) = 0;
 
-  /// The next whole received message, oldest first. Waits when none is queued. After the link
-  /// closed, queued messages are still returned; then the close reason. One caller at a time.
-  virtual asio::awaitable<protocol::result<protocol::bytes>> receive() = 0;
-  /// A queued received message, if any, without waiting.
-  virtual std::optional<protocol::bytes> try_receive() = 0;
+  /// The next received item, oldest first: a whole message, or (once, last) the forwarding header
+  /// of a message above limits.max_message_size (see inbound_message). Waits when none is queued.
+  /// After the link closed, queued items are still returned; then the close reason. One caller at
+  /// a time. A data frame too large whose forwarding header does not arrive or does not decode
+  /// (or is itself larger than max_message_size) closes the link with frame_too_large instead.
+  virtual asio::awaitable<protocol::result<inbound_message>> receive() = 0;
+  /// A queued received item, if any, without waiting.
+  virtual std::optional<inbound_message> try_receive() = 0;
 
   /// Clean close: messages already queued by send/try_send are still sent (an answer to the last
   /// message received goes out), then close_notify; the socket closes after the peer answers or
