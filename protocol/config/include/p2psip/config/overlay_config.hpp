@@ -78,8 +78,8 @@ std::optional<registered_kind> registered_kind_by_id(std::uint32_t id) noexcept;
 /// By IANA name as it appears in <kind name="...">; nullopt for unknown names.
 std::optional<registered_kind> registered_kind_by_name(std::string_view name) noexcept;
 
-/// A <signature> or <kind-signature>: the base64-decoded SecurityBlock and its algorithm.
-/// Kept as parsed; not verified yet (see docs/conformance.md).
+/// A <signature> or <kind-signature>: the base64-decoded SecurityBlock and its algorithm
+/// attribute, as parsed. Made and checked by config_signature.hpp.
 struct signature_element {
   std::string algorithm;  ///< the algorithm attribute; empty when absent
   protocol::bytes value;  ///< base64-decoded content
@@ -94,7 +94,7 @@ struct kind_definition {
   std::uint32_t max_count = 0;  ///< values per resource a member must store (>= 1)
   std::uint32_t max_size = 0;   ///< bytes per value (>= 1)
   std::optional<std::uint32_t> max_node_multiple;  ///< required for NODE-MULTIPLE
-  std::optional<signature_element> signature;      ///< kind-signature, not verified yet
+  std::optional<signature_element> signature;      ///< kind-signature (config_signature.hpp)
   friend bool operator==(const kind_definition&, const kind_definition&) = default;
 };
 
@@ -147,7 +147,7 @@ struct overlay_config {
   std::vector<kind_definition> kinds;                  ///< required-kinds, in document order
   std::optional<domain_restriction> sip_domain_restriction;
   chord_parameters chord;
-  /// The <signature> elements after this configuration, not verified yet.
+  /// The <signature> elements after this configuration (verify_configuration_signature).
   std::vector<signature_element> signatures;
 
   friend bool operator==(const overlay_config&, const overlay_config&) = default;
