@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests of the p2psip-admin binary, checked with openssl.
+# Tests of the p2psip-admin binary, checked with openssl (certificates, and the signatures of the
+# configuration documents it writes).
 # usage: admin_cli_test.sh /path/to/p2psip-admin CASE
 set -u
 
@@ -55,6 +56,69 @@ init_overlay() {
   run 0 init --overlay example.org --out "$T/ca" "$@"
 }
 
+# signed_part FILE WHAT OUTPREFIX: the exact text WHAT ("configuration" or "kind", the first
+# kind-block's <kind>) covers in the document, and the SecurityBlock of its signature split into
+# OUTPREFIX.txt (signed bytes), .der (the signer's certificate), .sig (the signature value) and
+# .alg ("hash signature" numbers). RFC 6940 11.1 and 6.3.4; python3 only reads bytes here, the
+# cryptography is openssl's.
+signed_part() {
+  python3 - "$1" "$2" "$3" <<'EOF'
+import base64, hashlib, re, sys
+doc, what, out = open(sys.argv[1], 'rb').read(), sys.argv[2], sys.argv[3]
+if what == 'configuration':
+    start = doc.index(b'<configuration')
+    end = doc.index(b'</configuration>', start) + len(b'</configuration>')
+    sig = re.compile(rb'\s*<signature>([^<]*)</signature>').match(doc, end)
+else:
+    start = doc.index(b'<kind ')
+    end = doc.index(b'</kind>', start) + len(b'</kind>')
+    sig = re.compile(rb'\s*<kind-signature>([^<]*)</kind-signature>').match(doc, end)
+if not sig:
+    sys.exit('no signature after the ' + what)
+block = base64.b64decode(sig.group(1))
+def u(n, at): return int.from_bytes(block[at:at + n], 'big'), at + n
+certs_len, at = u(2, 0)
+certs_end = at + certs_len
+kind, at = u(1, at)
+cert_len, at = u(2, at)
+cert = block[at:at + cert_len]
+at = certs_end
+hash_alg, at = u(1, at)
+sig_alg, at = u(1, at)
+id_type, at = u(1, at)
+id_len, at = u(2, at)
+identity = block[at:at + id_len]
+at += id_len
+value_len, at = u(2, at)
+value = block[at:at + value_len]
+if kind != 0 or at + value_len != len(block):
+    sys.exit('malformed SecurityBlock')
+# SignerIdentity cert_hash (1): HashAlgorithm sha256 (4), then the hash of the certificate.
+if id_type != 1 or identity != bytes([4, 32]) + hashlib.sha256(cert).digest():
+    sys.exit('SignerIdentity is not cert_hash of the certificate in the bucket')
+open(out + '.txt', 'wb').write(doc[start:end])
+open(out + '.der', 'wb').write(cert)
+open(out + '.sig', 'wb').write(value)
+open(out + '.alg', 'w').write('%d %d\n' % (hash_alg, sig_alg))
+EOF
+}
+
+# verify_signed FILE WHAT: openssl verifies WHAT's signature in FILE with the signer's certificate,
+# which must chain to the CA and carry the Document Signing usage.
+verify_signed() {
+  local p=$T/signed-$2
+  signed_part "$1" "$2" "$p" || fail "$1: cannot read the $2 signature"
+  # Ed25519: hash 8 (intrinsic), signature 7 (RFC 8422).
+  [ "$(cat "$p.alg")" = "8 7" ] || fail "$2 signature algorithm is $(cat "$p.alg"), expected Ed25519"
+  "$OPENSSL" x509 -inform DER -in "$p.der" -out "$p.pem" || fail "the signer's certificate is unreadable"
+  "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$p.pem" >/dev/null || fail "the signer's certificate does not chain to ca.crt"
+  "$OPENSSL" x509 -in "$p.pem" -noout -ext extendedKeyUsage | grep -q '1\.3\.6\.1\.5\.5\.7\.3\.36' ||
+    fail "the signer's certificate lacks the Document Signing usage"
+  "$OPENSSL" x509 -in "$p.pem" -noout -pubkey >"$p.pub"
+  "$OPENSSL" pkeyutl -verify -pubin -inkey "$p.pub" -rawin -in "$p.txt" -sigfile "$p.sig" >/dev/null ||
+    fail "openssl: the $2 signature of $1 does not verify"
+}
+
 enroll() {  # enroll USER OUTDIR [more args]
   local user=$1 out=$2
   shift 2
@@ -77,9 +141,25 @@ case_init_enroll() {
   has "$T/ca/overlay.xml" '<node-id-length>16</node-id-length>'
   has "$T/ca/overlay.xml" '<bootstrap-node address="2001:db8::1" port="7000" />'
   has "$T/ca/overlay.xml" '<access-control>P2PSIP-GENERIC</access-control>'
+  # Signed (RFC 6940 11.1) by the configuration signer the CA issued, listed by its Node-ID.
+  for f in config-signer.key config-signer.crt; do [ -f "$T/ca/$f" ] || fail "init did not write $f"; done
+  local signer
+  signer=$(grep -Eo 'node-id [0-9a-f]{32}' "$T/out" | awk '{print $2}')
+  [ -n "$signer" ] || fail "init did not print the signer's Node-ID: $(cat "$T/out")"
+  has "$T/ca/overlay.xml" "<configuration-signer>$signer</configuration-signer>"
+  has "$T/ca/overlay.xml" "<kind-signer>$signer</kind-signer>"
+  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 4 ] || fail "not every kind-block is signed"
+  verify_signed "$T/ca/overlay.xml" configuration
+  verify_signed "$T/ca/overlay.xml" kind
+  # One byte changed in the signed text: openssl refuses it too.
+  sed 's|<max-message-size>32768<|<max-message-size>32769<|' "$T/ca/overlay.xml" >"$T/tampered.xml"
+  signed_part "$T/tampered.xml" configuration "$T/tampered"
+  "$OPENSSL" pkeyutl -verify -pubin -inkey "$T/signed-configuration.pub" -rawin -in "$T/tampered.txt" \
+    -sigfile "$T/tampered.sig" >/dev/null 2>&1 && fail "openssl verified a tampered configuration"
 
   enroll alice@example.org "$T/alice" --nodes 2
   grep -Eo 'node-id [0-9a-f]{32}' "$T/out" | awk '{print $2}' >"$T/ids"
+  grep -qxF "$signer" "$T/ids" && fail "alice got the configuration signer's Node-ID"
   [ "$(wc -l <"$T/ids")" -eq 2 ] || fail "enroll did not print two Node-IDs: $(cat "$T/out")"
 
   [ "$(split_pem "$T/alice/node.crt" "$T/cert")" -eq 2 ] || fail "node.crt does not hold two certificates"
@@ -119,6 +199,8 @@ case_modes() {
   [ "$(mode_of "$T/ca/ca.key")" = 600 ] || fail "ca.key has mode $(mode_of "$T/ca/ca.key")"
   [ "$(mode_of "$T/bob/node.key")" = 600 ] || fail "node.key has mode $(mode_of "$T/bob/node.key")"
   [ "$(mode_of "$T/ca/ca.crt")" = 644 ] || fail "ca.crt has mode $(mode_of "$T/ca/ca.crt")"
+  [ "$(mode_of "$T/ca/config-signer.key")" = 600 ] || fail "config-signer.key has mode $(mode_of "$T/ca/config-signer.key")"
+  [ "$(mode_of "$T/ca/config-signer.crt")" = 644 ] || fail "config-signer.crt has mode $(mode_of "$T/ca/config-signer.crt")"
   [ "$(mode_of "$T/ca/overlay.xml")" = 644 ] || fail "overlay.xml has mode $(mode_of "$T/ca/overlay.xml")"
   [ "$(mode_of "$T/bob/node.crt")" = 644 ] || fail "node.crt has mode $(mode_of "$T/bob/node.crt")"
   [ "$(mode_of "$T/ca")" = 700 ] || fail "the CA directory has mode $(mode_of "$T/ca")"
@@ -192,6 +274,9 @@ case_add_bootstrap() {
   has "$T/out" "^  198\.51\.100\.7:6085$"
   has "$T/out" "^  \[2001:db8::5\]:7000$"
   has "$T/out" "^  203\.0\.113\.9:6084$"
+  # Signed again after every edit.
+  has "$T/out" "^signatures: +1, verified$"
+  verify_signed "$T/ca/overlay.xml" configuration
   # Already listed: nothing changes.
   local before
   before=$(sha256sum <"$T/ca/overlay.xml")
@@ -209,6 +294,72 @@ case_add_bootstrap() {
   # A missing document is an error, not a usage error.
   run 1 add-bootstrap 192.0.2.1:6084 --config "$T/nowhere.xml"
   one_line_error
+  # A document whose signature does not verify is not signed again without --force.
+  sed -i 's|<max-message-size>32768<|<max-message-size>32769<|' "$T/ca/overlay.xml"
+  before=$(sha256sum <"$T/ca/overlay.xml")
+  run 1 add-bootstrap 192.0.2.45:6084 --config "$T/ca/overlay.xml"
+  one_line_error
+  has "$T/err" "overlay.xml: overlay/signature: signature does not verify \(use --force"
+  [ "$(sha256sum <"$T/ca/overlay.xml")" = "$before" ] || fail "a refused add-bootstrap changed the document"
+  run 0 add-bootstrap 192.0.2.45:6084 --config "$T/ca/overlay.xml" --force
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^signatures: +1, verified$"
+  # A copy elsewhere: signed with the CA directory given, refused without it.
+  mkdir "$T/elsewhere"
+  cp "$T/ca/overlay.xml" "$T/elsewhere/overlay.xml"
+  run 1 add-bootstrap 192.0.2.46:6084 --config "$T/elsewhere/overlay.xml"
+  one_line_error
+  has "$T/err" "elsewhere/ca.crt"
+  run 0 add-bootstrap 192.0.2.46:6084 --config "$T/elsewhere/overlay.xml" --ca-dir "$T/ca"
+  verify_signed "$T/elsewhere/overlay.xml" configuration
+  return 0
+}
+
+case_sign() {
+  init_overlay
+  local signer
+  signer=$(grep -Eo 'node-id [0-9a-f]{32}' "$T/out" | awk '{print $2}')
+  # A hand edit voids the signature; show says so (and still exits 0).
+  sed -i 's|<max-message-size>32768<|<max-message-size>65000<|' "$T/ca/overlay.xml"
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^signatures: +1, NOT verified: overlay/signature: signature does not verify$"
+  run 0 sign --config "$T/ca/overlay.xml"
+  has "$T/out" "overlay.xml: signed by configuration-signer $signer, sequence 1$"
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^signatures: +1, verified$"
+  has "$T/out" "max-message-size 65000"
+  verify_signed "$T/ca/overlay.xml" configuration
+  verify_signed "$T/ca/overlay.xml" kind
+  # Kinds added by hand get their kind-signatures.
+  python3 - "$T/ca/overlay.xml" <<'EOF'
+import sys
+p = sys.argv[1]
+d = open(p).read().replace('</required-kinds>', '<kind-block><kind id="4000"><data-model>SINGLE</data-model><access-control>USER-MATCH</access-control><max-count>1</max-count><max-size>256</max-size></kind></kind-block></required-kinds>')
+open(p, 'w').write(d)
+EOF
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^signatures: +1, NOT verified"
+  (cd "$T/ca" && "$ADMIN" sign >"$T/out" 2>"$T/err") || fail "sign in the CA directory failed: $(cat "$T/err")"
+  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 5 ] || fail "the added kind-block is not signed"
+  run 0 show "$T/ca/overlay.xml"
+  has "$T/out" "^  4000: SINGLE, USER-MATCH, max-count 1, max-size 256, signed$"
+  has "$T/out" "^signatures: +1, verified$"
+  # A CA directory from before documents were signed: a signer is issued on first use and listed
+  # beside the old one.
+  rm "$T/ca/config-signer.key" "$T/ca/config-signer.crt"
+  run 0 sign --config "$T/ca/overlay.xml"
+  [ -f "$T/ca/config-signer.crt" ] || fail "sign did not issue a configuration signer"
+  [ "$(mode_of "$T/ca/config-signer.key")" = 600 ] || fail "config-signer.key has mode $(mode_of "$T/ca/config-signer.key")"
+  [ "$(grep -c '<configuration-signer>' "$T/ca/overlay.xml")" -eq 2 ] || fail "the new signer is not listed"
+  verify_signed "$T/ca/overlay.xml" configuration
+  # The signer's user name is not for enrolment; another CA's directory cannot sign.
+  run 1 enroll --user configuration-signer@example.org --out "$T/x" --ca-dir "$T/ca"
+  one_line_error
+  has "$T/err" "reserved for the configuration signer"
+  run 0 init --overlay example.org --out "$T/other"
+  run 1 sign --config "$T/ca/overlay.xml" --ca-dir "$T/other"
+  one_line_error
+  has "$T/err" "other/ca.crt is not a root-cert of"
   return 0
 }
 
@@ -240,6 +391,8 @@ case_show() {
   has "$T/out" "^  16 CERTIFICATE_BY_USER: ARRAY, USER-MATCH"
   has "$T/out" "^  4026532097 p2psip-generic: DICTIONARY, P2PSIP-GENERIC"
   has "$T/out" "^chord: +update 600 s, ping 3600 s, reactive true$"
+  has "$T/out" "^config-signer: [0-9a-f]{32}$"
+  has "$T/out" "^signatures: +1, verified$"
   # Failures: one line, exit 1.
   sed 's|<node-id-length>16</node-id-length>|<node-id-length>12</node-id-length>|' "$T/ca/overlay.xml" >"$T/bad.xml"
   run 1 show "$T/bad.xml"
@@ -291,6 +444,9 @@ case_bad_args() {
   run 2 add-bootstrap 192.0.2.1:0
   run 2 show
   run 2 show a b
+  run 2 sign extra
+  one_line_error
+  run 2 sign --colour red
   # Not usage errors: the CA directory is missing.
   run 1 enroll --user alice@example.org --out "$T/y" --ca-dir "$T/no-ca"
   one_line_error
@@ -299,7 +455,7 @@ case_bad_args() {
 }
 
 case "$CASE" in
-  init_enroll | modes | overwrite | reenroll | add_bootstrap | show | bad_args) "case_$CASE" ;;
+  init_enroll | modes | overwrite | reenroll | add_bootstrap | sign | show | bad_args) "case_$CASE" ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

@@ -1,6 +1,6 @@
-// p2psip-admin's output as the rest of p2psip reads it: the configuration through p2psip::config,
-// the credential files through p2psip::crypto (chain to the configuration's root, sign, verify);
-// and the issuance library's own rules.
+// p2psip-admin's output as the rest of p2psip reads it: the configuration (and its signature)
+// through p2psip::config, the credential files through p2psip::crypto (chain to the
+// configuration's root, sign, verify); and the issuance library's own rules.
 
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
@@ -18,6 +18,7 @@
 #include "files.hpp"
 #include "issuance.hpp"
 #include "p2psip/config/config_document.hpp"
+#include "p2psip/config/config_signature.hpp"
 
 #ifdef P2PSIP_ADMIN_HAVE_CRYPTO
 #include "p2psip/crypto/credentials.hpp"
@@ -159,6 +160,44 @@ TEST_CASE("issuance: what goes into a node certificate") {
   }
 }
 
+TEST_CASE("issuance: the configuration signer's certificate") {
+  const auto ca = adm::create_overlay_ca("example.org", std::chrono::hours(24 * 30));
+  REQUIRE(ca);
+  const auto ca_cert = parse_pem(ca->certificate);
+  const auto id = adm::random_node_ids(1, 16).at(0);
+  const auto signer =
+      adm::issue_configuration_signer(*ca, "example.org", id, std::chrono::hours(24 * 365 * 10));
+  REQUIRE_MESSAGE(signer, (signer ? "" : signer.error().message));
+  const auto cert = parse_pem(signer->certificate);
+  CHECK(cert.check_signature(*ca_cert.load_subject_public_key()));
+  CHECK_FALSE(cert.is_CA_cert());
+  CHECK(cert.subject_dn().empty());
+  CHECK(cert.load_subject_public_key()->algo_name() == "Ed25519");
+  // Clamped to the CA's validity.
+  CHECK(cert.not_after().to_std_timepoint() <= ca_cert.not_after().to_std_timepoint());
+  // The mark nodes require of a document signer (RFC 9336 Document Signing), only on it.
+  CHECK(cert.has_ex_constraint(Botan::OID(std::string(cfg::document_signing_usage))));
+  const auto san = cert.subject_alt_name().contents();
+  CHECK(san.count("URI") == 1);
+  CHECK(san.find("URI")->second == adm::reload_uri(id, "example.org"));
+  CHECK(san.find("RFC822")->second == "configuration-signer@example.org");
+  const auto ids = adm::certificate_node_ids(signer->certificate, "example.org");
+  REQUIRE(ids);
+  CHECK(*ids == std::vector<pr::node_id>{id});
+  CHECK(adm::certificate_node_ids(signer->certificate, "example.net")->empty());
+
+  adm::node_request req;
+  req.overlay = "example.org";
+  req.user = "alice@example.org";
+  req.node_ids = adm::random_node_ids(1, 16);
+  const auto node = adm::issue_node(*ca, req);
+  REQUIRE(node);
+  for (const auto* pem : {&node->link.certificate, &node->signing.certificate}) {
+    CHECK_FALSE(
+        parse_pem(*pem).has_ex_constraint(Botan::OID(std::string(cfg::document_signing_usage))));
+  }
+}
+
 TEST_CASE("files: modes and refusing to overwrite") {
   temp_dir dir;
   const fs::path key = dir.path / "sub" / "a.key";
@@ -202,6 +241,32 @@ TEST_CASE("p2psip-admin init and enroll, read back by p2psip::config and p2psip:
   expected.root_certs = config.root_certs;
   expected.now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   CHECK(cfg::check_overlay_config(config, expected));
+
+  // Signed (RFC 6940 11.1) by the configuration signer in the CA directory, which the document
+  // lists as configuration-signer and kind-signer: what every node checks before using it.
+  const auto verified = cfg::verify_configuration_signature(*doc, std::chrono::system_clock::now());
+  CHECK_MESSAGE(verified, (verified ? "" : verified.error().message));
+  const auto signer_pem = adm::read_file(fs::path(ca) / "config-signer.crt");
+  REQUIRE(signer_pem);
+  const auto signer_ids = adm::certificate_node_ids(*signer_pem, "example.org");
+  REQUIRE(signer_ids);
+  REQUIRE(signer_ids->size() == 1);
+  const pr::bytes signer_id(signer_ids->front().view().begin(), signer_ids->front().view().end());
+  CHECK(config.configuration_signers == std::vector<pr::bytes>{signer_id});
+  CHECK(config.kind_signers == std::vector<pr::bytes>{signer_id});
+  for (const auto& k : config.kinds) CHECK(k.signature.has_value());
+  // One value changed: refused.
+  auto xml = adm::read_file(fs::path(ca) / "overlay.xml");
+  REQUIRE(xml);
+  const auto at = xml->find("<max-message-size>32768<");
+  REQUIRE(at != std::string::npos);
+  xml->replace(at, 24, "<max-message-size>32000<");
+  const auto tampered = cfg::parse_document(*xml);
+  REQUIRE(tampered);
+  const auto refused =
+      cfg::verify_configuration_signature(*tampered, std::chrono::system_clock::now());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message == "overlay/signature: signature does not verify");
 
 #ifdef P2PSIP_ADMIN_HAVE_CRYPTO
   namespace cr = p2psip::crypto;

@@ -21,8 +21,11 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <utility>
 
+#include "p2psip/config/config_signature.hpp"
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/protocol/bytes.hpp"
 
@@ -96,14 +99,14 @@ std::string key_text(const Botan::X509_Certificate& cert) {
   return algo;
 }
 
-// A reload:// URI of a certificate, for show: the Node-ID (either form of the brief: the
-// RFC's Destination encoding or bare hex) and the overlay.
-std::string describe_reload_uri(std::string_view uri) {
+// The Node-ID and overlay of a reload:// URI, in either form of the brief: the RFC's Destination
+// encoding or bare hex. nullopt when it is not a reload:// URI with a readable Node-ID.
+std::optional<std::pair<pr::node_id, std::string>> parse_reload_uri(std::string_view uri) {
   constexpr std::string_view scheme = "reload://";
-  if (!uri.starts_with(scheme)) return std::string(uri);
+  if (!uri.starts_with(scheme)) return std::nullopt;
   std::string_view rest = uri.substr(scheme.size());
   const std::size_t at = rest.find('@');
-  if (at == std::string_view::npos) return std::string(uri) + " (unreadable)";
+  if (at == std::string_view::npos) return std::nullopt;
   const std::string_view hex = rest.substr(0, at);
   std::string_view overlay = rest.substr(at + 1);
   if (const std::size_t slash = overlay.find('/'); slash != std::string_view::npos) {
@@ -118,8 +121,15 @@ std::string describe_reload_uri(std::string_view uri) {
       id = pr::node_id::from_bytes(b);
     }
   }
-  if (!id) return std::string(uri) + " (unreadable Node-ID)";
-  return id->hex() + " in overlay " + std::string(overlay);
+  if (!id) return std::nullopt;
+  return std::pair{*id, std::string(overlay)};
+}
+
+// A reload:// URI of a certificate, for show: the Node-ID and the overlay.
+std::string describe_reload_uri(std::string_view uri) {
+  const auto parsed = parse_reload_uri(uri);
+  if (!parsed) return std::string(uri) + " (unreadable)";
+  return parsed->first.hex() + " in overlay " + parsed->second;
 }
 
 admin_error botan_error(std::string_view what, const std::exception& e) {
@@ -213,76 +223,145 @@ result<std::vector<std::uint8_t>> certificate_der(std::string_view pem_or_der) {
   }
 }
 
-result<issued_node> issue_node(const pem_pair& ca, const node_request& request) {
-  std::unique_ptr<Botan::X509_Certificate> ca_cert;
-  std::unique_ptr<Botan::Private_Key> ca_key;
+namespace {
+
+struct loaded_ca {
+  std::unique_ptr<Botan::X509_Certificate> cert;
+  std::unique_ptr<Botan::Private_Key> key;
+};
+
+// The CA's certificate and key, checked to be a CA certificate with its own key.
+result<loaded_ca> load_ca(const pem_pair& ca) {
+  loaded_ca out;
   try {
     Botan::DataSource_Memory src(ca.certificate);
-    ca_cert = std::make_unique<Botan::X509_Certificate>(src);
+    out.cert = std::make_unique<Botan::X509_Certificate>(src);
   } catch (const std::exception& e) {
     return botan_error("CA certificate", e);
   }
   try {
     Botan::DataSource_Memory src(ca.private_key);
-    ca_key = Botan::PKCS8::load_key(src);
+    out.key = Botan::PKCS8::load_key(src);
   } catch (const std::exception& e) {
     return botan_error("CA key is not an unencrypted PKCS#8 private key", e);
   }
-  if (!ca_cert->is_CA_cert()) return admin_error{"CA certificate: basicConstraints CA is not set"};
-  if (ca_cert->subject_public_key_bitstring() != ca_key->public_key_bits()) {
+  if (!out.cert->is_CA_cert()) return admin_error{"CA certificate: basicConstraints CA is not set"};
+  if (out.cert->subject_public_key_bitstring() != out.key->public_key_bits()) {
     return admin_error{"CA key does not belong to the CA certificate"};
   }
+  return out;
+}
+
+// Issues end-entity certificates under one CA, valid from an hour ago to `not_after` (clamped to
+// the CA's own notAfter). Botan throws; callers catch.
+class issuer {
+ public:
+  issuer(const loaded_ca& ca, Botan::RandomNumberGenerator& rng, std::chrono::hours validity)
+      : ca_(ca), rng_(rng) {
+    signer_.reset(Botan::choose_sig_format(*ca_.key, rng_, "SHA-256", sig_algo_));
+    const auto now = clock::now();
+    const auto ca_end = ca_.cert->not_after().to_std_timepoint();
+    not_after_ = now + validity;
+    if (not_after_ > ca_end) not_after_ = ca_end;
+    start_ = Botan::X509_Time(now - backdate);
+    end_ = Botan::X509_Time(not_after_);
+  }
+
+  clock::time_point not_after() const { return not_after_; }
+
+  // RFC 6940 11.3: an empty subject and a critical subjectAltName (RFC 5280 4.2.1.6).
+  // `usages`: the extended key usages (none: no extension).
+  pem_pair issue(const Botan::Private_Key& key, const Botan::AlternativeName& alt,
+                 const std::vector<Botan::OID>& usages) {
+    Botan::Extensions ext;
+    ext.add(new Botan::Cert_Extension::Basic_Constraints(false), true);
+    ext.add(new Botan::Cert_Extension::Key_Usage(Botan::DIGITAL_SIGNATURE), true);
+    if (!usages.empty()) ext.add(new Botan::Cert_Extension::Extended_Key_Usage(usages));
+    ext.add(new Botan::Cert_Extension::Subject_Key_ID(key.public_key_bits(), "SHA-256"));
+    ext.add(new Botan::Cert_Extension::Authority_Key_ID(ca_.cert->subject_key_id()));
+    ext.add(new Botan::Cert_Extension::Subject_Alternative_Name(alt), true);
+    const Botan::X509_Certificate cert =
+        Botan::X509_CA::make_cert(signer_.get(), rng_, sig_algo_, key.subject_public_key(), start_,
+                                  end_, ca_.cert->subject_dn(), Botan::X509_DN(), ext);
+    return pem_pair{cert.PEM_encode(), Botan::PKCS8::PEM_encode(key)};
+  }
+
+ private:
+  const loaded_ca& ca_;
+  Botan::RandomNumberGenerator& rng_;
+  Botan::AlgorithmIdentifier sig_algo_;
+  std::unique_ptr<Botan::PK_Signer> signer_;
+  clock::time_point not_after_;
+  Botan::X509_Time start_;
+  Botan::X509_Time end_;
+};
+
+}  // namespace
+
+result<issued_node> issue_node(const pem_pair& ca, const node_request& request) {
+  auto loaded = load_ca(ca);
+  if (!loaded) return loaded.error();
   if (request.node_ids.empty()) return admin_error{"no Node-IDs to certify"};
 
   try {
     Botan::AutoSeeded_RNG rng;
-    Botan::AlgorithmIdentifier sig_algo;
-    const std::unique_ptr<Botan::PK_Signer> signer(
-        Botan::choose_sig_format(*ca_key, rng, "SHA-256", sig_algo));
-
-    const auto now = clock::now();
-    const auto ca_end = ca_cert->not_after().to_std_timepoint();
-    auto not_after = now + request.validity;
-    if (not_after > ca_end) not_after = ca_end;
-    const Botan::X509_Time start(now - backdate);
-    const Botan::X509_Time end(not_after);
-
-    // RFC 6940 11.3: one URI per Node-ID, one rfc822Name, nothing else; the subject is empty,
-    // so the subjectAltName is critical (RFC 5280 4.2.1.6).
+    issuer is(*loaded, rng, request.validity);
+    // RFC 6940 11.3: one URI per Node-ID, one rfc822Name, nothing else.
     Botan::AlternativeName alt;
     for (const auto& id : request.node_ids)
       alt.add_attribute("URI", reload_uri(id, request.overlay));
     alt.add_attribute("RFC822", request.user);
-
-    auto issue = [&](const Botan::Private_Key& key, bool link) {
-      Botan::Extensions ext;
-      ext.add(new Botan::Cert_Extension::Basic_Constraints(false), true);
-      ext.add(new Botan::Cert_Extension::Key_Usage(Botan::DIGITAL_SIGNATURE), true);
-      if (link) {
-        ext.add(new Botan::Cert_Extension::Extended_Key_Usage(
-            {Botan::OID::from_string("PKIX.ServerAuth"),
-             Botan::OID::from_string("PKIX.ClientAuth")}));
-      }
-      ext.add(new Botan::Cert_Extension::Subject_Key_ID(key.public_key_bits(), "SHA-256"));
-      ext.add(new Botan::Cert_Extension::Authority_Key_ID(ca_cert->subject_key_id()));
-      ext.add(new Botan::Cert_Extension::Subject_Alternative_Name(alt), true);
-      const Botan::X509_Certificate cert =
-          Botan::X509_CA::make_cert(signer.get(), rng, sig_algo, key.subject_public_key(), start,
-                                    end, ca_cert->subject_dn(), Botan::X509_DN(), ext);
-      return pem_pair{cert.PEM_encode(), Botan::PKCS8::PEM_encode(key)};
-    };
 
     // The link key is ECDSA P-256: Botan 2's TLS refuses Ed25519. The signing key is Ed25519,
     // p2psip::crypto's default_signing_key.
     const Botan::ECDSA_PrivateKey link_key(rng, Botan::EC_Group("secp256r1"));
     const Botan::Ed25519_PrivateKey signing_key(rng);
     issued_node out;
-    out.link = issue(link_key, true);
-    out.signing = issue(signing_key, false);
-    out.not_after = not_after;
+    out.link = is.issue(
+        link_key, alt,
+        {Botan::OID::from_string("PKIX.ServerAuth"), Botan::OID::from_string("PKIX.ClientAuth")});
+    out.signing = is.issue(signing_key, alt, {});
+    out.not_after = is.not_after();
     return out;
   } catch (const std::exception& e) {
     return botan_error("issuing the node certificates", e);
+  }
+}
+
+result<pem_pair> issue_configuration_signer(const pem_pair& ca, std::string_view overlay,
+                                            const protocol::node_id& id,
+                                            std::chrono::hours validity) {
+  auto loaded = load_ca(ca);
+  if (!loaded) return loaded.error();
+  try {
+    Botan::AutoSeeded_RNG rng;
+    issuer is(*loaded, rng, validity);
+    Botan::AlternativeName alt;
+    alt.add_attribute("URI", reload_uri(id, overlay));
+    alt.add_attribute("RFC822",
+                      std::string(configuration_signer_user) + "@" + std::string(overlay));
+    const Botan::Ed25519_PrivateKey key(rng);
+    // The mark a node's configuration check requires of a document signer.
+    return is.issue(key, alt, {Botan::OID(std::string(config::document_signing_usage))});
+  } catch (const std::exception& e) {
+    return botan_error("issuing the configuration signer's certificate", e);
+  }
+}
+
+result<std::vector<pr::node_id>> certificate_node_ids(std::string_view pem_or_der,
+                                                      std::string_view overlay) {
+  try {
+    const auto certs = load_certificates(pem_or_der);
+    if (certs.empty()) return admin_error{"no certificate"};
+    std::vector<pr::node_id> out;
+    for (const auto& [type, value] : certs.front().subject_alt_name().contents()) {
+      if (type != "URI") continue;
+      const auto parsed = parse_reload_uri(value);
+      if (parsed && parsed->second == overlay) out.push_back(parsed->first);
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return botan_error("not a certificate", e);
   }
 }
 

@@ -73,6 +73,23 @@ struct issued_node {
 /// hold a CA certificate and its key, or the crypto library failed.
 result<issued_node> issue_node(const pem_pair& ca, const node_request& request);
 
+/// Local part of the configuration signer's rfc822Name ("configuration-signer@<overlay>").
+inline constexpr std::string_view configuration_signer_user = "configuration-signer";
+
+/// The certificate that signs the configuration document and its kind-blocks (RFC 6940 11.1:
+/// the signer is named by Node-ID in configuration-signer and kind-signer): Ed25519,
+/// digitalSignature, the Document Signing extended key usage (RFC 9336; nodes require it of a
+/// document signer, see config_signature.hpp), subjectAltName the reload:// URI of `id` and
+/// "configuration-signer@<overlay>", issued by `ca` for `validity` (clamped to the CA's).
+result<pem_pair> issue_configuration_signer(const pem_pair& ca, std::string_view overlay,
+                                            const protocol::node_id& id,
+                                            std::chrono::hours validity);
+
+/// The Node-IDs for `overlay` in the reload:// URIs of the (first) certificate of a PEM or DER
+/// text.
+result<std::vector<protocol::node_id>> certificate_node_ids(std::string_view pem_or_der,
+                                                            std::string_view overlay);
+
 /// Human-readable lines for every certificate in a PEM or DER file (p2psip-admin show):
 /// subject, issuer, user, Node-IDs with their overlay, validity, key type, CA flag, SHA-256.
 result<std::string> describe_certificates(std::string_view pem_or_der);

@@ -1,6 +1,7 @@
 // p2psip-admin: the overlay operator's tool. Creates the overlay CA and the configuration
 // document, enrolls users (keys and certificates signed by the CA), edits bootstrap nodes and
-// shows certificates and configurations.
+// shows certificates and configurations. Every configuration document it writes is signed
+// (RFC 6940 11.1) by the CA directory's configuration signer, a certificate the CA issues.
 //
 // Exit status: 0 success, 1 failure (I/O, crypto, invalid document, refusing to overwrite),
 // 2 usage (unknown command or option, missing or malformed argument). Every error is one line on
@@ -23,6 +24,7 @@
 #include "files.hpp"
 #include "issuance.hpp"
 #include "p2psip/config/config_document.hpp"
+#include "p2psip/config/config_signature.hpp"
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/protocol/address.hpp"
 
@@ -42,6 +44,10 @@ constexpr std::string_view ca_key_file = "ca.key";
 constexpr std::string_view ca_cert_file = "ca.crt";
 constexpr std::string_view config_file = "overlay.xml";
 constexpr std::string_view enrollments_file = "enrollments.txt";
+// The certificate (issued by the CA) and key that sign overlay.xml: RFC 6940 11.1 names
+// configuration signers by Node-ID, so the CA certifies a signing key rather than signing itself.
+constexpr std::string_view signer_cert_file = "config-signer.crt";
+constexpr std::string_view signer_key_file = "config-signer.key";
 
 // What init writes into the document besides the CA, bootstrap nodes and kinds.
 constexpr std::uint32_t init_max_message_size = 32768;
@@ -56,8 +62,10 @@ constexpr std::string_view usage_text =
     "  enroll --user USER@DOMAIN --out DIR [--nodes N] [--ca-dir DIR] [--name NAME] [--days N]\n"
     "         [--force]\n"
     "      issue a node's keys and certificates: DIR/NAME.crt and DIR/NAME.key (mode 0600)\n"
-    "  add-bootstrap HOST:PORT [--config FILE] [--force]\n"
-    "      add a bootstrap-node to the configuration (default ./overlay.xml)\n"
+    "  add-bootstrap HOST:PORT [--config FILE] [--ca-dir DIR] [--force]\n"
+    "      add a bootstrap-node to the configuration (default ./overlay.xml) and sign it again\n"
+    "  sign [--config FILE] [--ca-dir DIR] [--force]\n"
+    "      sign a configuration document (after editing it by hand) with the overlay CA\n"
     "  show FILE\n"
     "      describe a certificate file or a configuration document\n"
     "\n"
@@ -111,6 +119,106 @@ std::optional<pr::ip_address_port> parse_host_port(std::string_view s) {
   return a;
 }
 
+// ---- the configuration signer ----
+
+// DIR/ca.crt and DIR/ca.key.
+adm::result<adm::pem_pair> load_ca(const fs::path& ca_dir) {
+  auto cert = adm::read_file(ca_dir / ca_cert_file);
+  if (!cert) return cert.error();
+  auto key = adm::read_file(ca_dir / ca_key_file);
+  if (!key) return key.error();
+  return adm::pem_pair{std::move(*cert), std::move(*key)};
+}
+
+// "DIR/ca.crt is not a root-cert of FILE" unless the CA certificate is one of the document's.
+adm::result<void> check_ca_is_root(const fs::path& ca_dir, const adm::pem_pair& ca,
+                                   const cfg::overlay_config& config, const fs::path& file) {
+  auto der = adm::certificate_der(ca.certificate);
+  if (!der) return adm::admin_error{(ca_dir / ca_cert_file).string() + ": " + der.error().message};
+  if (std::find(config.root_certs.begin(), config.root_certs.end(), *der) ==
+      config.root_certs.end()) {
+    return adm::admin_error{(ca_dir / ca_cert_file).string() + " is not a root-cert of " +
+                            file.string()};
+  }
+  return {};
+}
+
+struct config_signer {
+  cfg::document_signer document;
+  pr::node_id id;
+};
+
+// The signer of a certificate and key pair (PEM): its one Node-ID of the configuration's overlay.
+adm::result<config_signer> signer_of(const adm::pem_pair& pem, const cfg::overlay_config& config,
+                                     const fs::path& cert_path) {
+  auto der = adm::certificate_der(pem.certificate);
+  if (!der) return adm::admin_error{cert_path.string() + ": " + der.error().message};
+  auto ids = adm::certificate_node_ids(pem.certificate, config.instance_name);
+  if (!ids) return adm::admin_error{cert_path.string() + ": " + ids.error().message};
+  if (ids->size() != 1 || ids->front().size() != config.node_id_length) {
+    return adm::admin_error{cert_path.string() + ": expected one Node-ID of " +
+                            std::to_string(config.node_id_length) + " bytes for overlay " +
+                            config.instance_name};
+  }
+  return config_signer{cfg::document_signer{std::move(*der), pem.private_key, {}}, ids->front()};
+}
+
+// Node-IDs the CA has handed out to users (DIR/enrollments.txt), which a signer must not reuse.
+std::vector<pr::node_id> enrolled_node_ids(const fs::path& ca_dir);
+
+// Issues a configuration signer for `config` with a fresh Node-ID.
+adm::result<adm::pem_pair> issue_signer(const adm::pem_pair& ca, const cfg::overlay_config& config,
+                                        std::chrono::hours validity,
+                                        const std::vector<pr::node_id>& taken) {
+  const auto id = adm::random_node_ids(1, config.node_id_length, taken).front();
+  return adm::issue_configuration_signer(ca, config.instance_name, id, validity);
+}
+
+// The CA directory's signer; one is issued and saved (config-signer.key mode 0600) when the
+// directory has none (CA directories made before documents were signed).
+adm::result<config_signer> load_or_create_signer(const fs::path& ca_dir, const adm::pem_pair& ca,
+                                                 const cfg::overlay_config& config) {
+  const fs::path cert_path = ca_dir / signer_cert_file;
+  const fs::path key_path = ca_dir / signer_key_file;
+  std::error_code ec;
+  if (fs::exists(cert_path, ec) || fs::exists(key_path, ec)) {
+    auto cert = adm::read_file(cert_path);
+    if (!cert) return cert.error();
+    auto key = adm::read_file(key_path);
+    if (!key) return key.error();
+    return signer_of({std::move(*cert), std::move(*key)}, config, cert_path);
+  }
+  // As long as the CA: issue_configuration_signer clamps to the CA's notAfter.
+  auto pem = issue_signer(ca, config, std::chrono::hours(24) * 36500, enrolled_node_ids(ca_dir));
+  if (!pem) return pem.error();
+  if (auto ok = adm::write_file(key_path, pem->private_key, adm::key_file_mode, false); !ok) {
+    return ok.error();
+  }
+  if (auto ok = adm::write_file(cert_path, pem->certificate, adm::public_file_mode, false); !ok) {
+    return ok.error();
+  }
+  return signer_of(*pem, config, cert_path);
+}
+
+// Lists the signer's Node-ID as configuration-signer and kind-signer (once).
+void list_signer(cfg::overlay_config& config, const pr::node_id& id) {
+  const pr::bytes raw(id.view().begin(), id.view().end());
+  for (auto* list : {&config.configuration_signers, &config.kind_signers}) {
+    if (std::find(list->begin(), list->end(), raw) == list->end()) list->push_back(raw);
+  }
+}
+
+// The document for `config`, every kind-block and the configuration signed by `signer`.
+adm::result<std::string> signed_document(cfg::overlay_config config, const config_signer& signer) {
+  list_signer(config, signer.id);
+  if (auto ok = cfg::validate_overlay_config(config); !ok)
+    return adm::admin_error{ok.error().message};
+  auto xml = cfg::write_signed_document(std::move(config), signer.document,
+                                        std::chrono::system_clock::now());
+  if (!xml) return adm::admin_error{"signing: " + xml.error().message};
+  return std::move(*xml);
+}
+
 // ---- init ----
 
 int cmd_init(int argc, char** argv) {
@@ -156,8 +264,12 @@ int cmd_init(int argc, char** argv) {
   const fs::path key_path = dir / ca_key_file;
   const fs::path cert_path = dir / ca_cert_file;
   const fs::path config_path = dir / config_file;
+  const fs::path signer_key_path = dir / signer_key_file;
+  const fs::path signer_cert_path = dir / signer_cert_file;
 
-  if (auto ok = adm::refuse_existing({key_path, cert_path, config_path}, force); !ok) {
+  if (auto ok = adm::refuse_existing(
+          {key_path, cert_path, config_path, signer_key_path, signer_cert_path}, force);
+      !ok) {
     return report(name, ok.error().message, exit_failure);
   }
   if (auto ok = adm::make_directory(dir, 0700); !ok)
@@ -181,7 +293,14 @@ int cmd_init(int argc, char** argv) {
   if (auto ok = cfg::validate_overlay_config(config); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  const std::string xml = cfg::write_document(config);
+  // RFC 6940 11.1: the document is signed by a configuration-signer certified by the CA.
+  auto signer_pem =
+      issue_signer(*ca, config, std::chrono::hours(24) * days, enrolled_node_ids(dir));
+  if (!signer_pem) return report(name, signer_pem.error().message, exit_failure);
+  auto signer = signer_of(*signer_pem, config, signer_cert_path);
+  if (!signer) return report(name, signer.error().message, exit_failure);
+  auto xml = signed_document(config, *signer);
+  if (!xml) return report(name, xml.error().message, exit_failure);
 
   if (auto ok = adm::write_file(key_path, ca->private_key, adm::key_file_mode, force); !ok) {
     return report(name, ok.error().message, exit_failure);
@@ -189,14 +308,28 @@ int cmd_init(int argc, char** argv) {
   if (auto ok = adm::write_file(cert_path, ca->certificate, adm::public_file_mode, force); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  if (auto ok = adm::write_file(config_path, xml, adm::public_file_mode, force); !ok) {
+  if (auto ok =
+          adm::write_file(signer_key_path, signer_pem->private_key, adm::key_file_mode, force);
+      !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok =
+          adm::write_file(signer_cert_path, signer_pem->certificate, adm::public_file_mode, force);
+      !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  if (auto ok = adm::write_file(config_path, *xml, adm::public_file_mode, force); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
   std::cout << "created overlay " << overlay << "\n"
             << "  " << key_path.string() << "  overlay CA private key (mode 0600; keep it secret)\n"
             << "  " << cert_path.string() << "  overlay CA certificate, valid " << days << " days\n"
+            << "  " << signer_key_path.string()
+            << "  configuration signer's private key (mode 0600; keep it secret)\n"
+            << "  " << signer_cert_path.string() << "  configuration signer's certificate, node-id "
+            << signer->id.hex() << "\n"
             << "  " << config_path.string() << "  configuration, sequence " << config.sequence
-            << ", " << bootstrap.size() << " bootstrap node(s)\n";
+            << ", " << bootstrap.size() << " bootstrap node(s), signed\n";
   return exit_ok;
 }
 
@@ -244,6 +377,15 @@ std::string format_enrollments(const std::vector<enrollment_record>& records) {
     out += r.user;
     for (const auto& id : r.node_ids) out += " " + id.hex();
     out += "\n";
+  }
+  return out;
+}
+
+std::vector<pr::node_id> enrolled_node_ids(const fs::path& ca_dir) {
+  std::vector<pr::node_id> out;
+  // An unreadable registry is reported by enroll; here it only narrows the random choice.
+  if (auto records = load_enrollments(ca_dir / enrollments_file)) {
+    for (const auto& r : *records) out.insert(out.end(), r.node_ids.begin(), r.node_ids.end());
   }
   return out;
 }
@@ -319,6 +461,10 @@ int cmd_enroll(int argc, char** argv) {
                       (ca_dir / config_file).string(),
                   exit_failure);
   }
+  if (user == std::string(adm::configuration_signer_user) + "@" + config.instance_name) {
+    return report(name, "user '" + user + "' is reserved for the configuration signer",
+                  exit_failure);
+  }
   if (!cfg::aor_domain_allowed(config, user)) {
     return report(
         name,
@@ -330,6 +476,12 @@ int cmd_enroll(int argc, char** argv) {
   auto records = load_enrollments(registry_path);
   if (!records) return report(name, records.error().message, exit_failure);
   std::vector<pr::node_id> taken;
+  // A user must never hold a Node-ID the document authorises to sign it.
+  for (const auto* list : {&config.configuration_signers, &config.kind_signers}) {
+    for (const auto& raw : *list) {
+      if (const auto id = pr::node_id::from_bytes(raw)) taken.push_back(*id);
+    }
+  }
   enrollment_record* mine = nullptr;
   for (auto& rec : *records) {
     if (rec.user == user) mine = &rec;
@@ -392,17 +544,67 @@ int cmd_enroll(int argc, char** argv) {
   return exit_ok;
 }
 
-// ---- add-bootstrap ----
+// ---- add-bootstrap, sign ----
+
+// The document a rewriting command edits, with the CA directory that signs it.
+struct editable_document {
+  fs::path path;
+  cfg::parsed_document doc;
+  fs::path ca_dir;
+  mode_t mode = adm::public_file_mode;
+};
+
+// Loads FILE for a rewrite: one configuration, nothing the writer would drop (unless `force`),
+// and the CA directory (default: FILE's directory) holding a root-cert of it.
+adm::result<editable_document> load_for_edit(const fs::path& path,
+                                             const std::optional<std::string>& ca_dir, bool force,
+                                             std::string_view what) {
+  auto doc = cfg::load_document(path);
+  if (!doc) return adm::admin_error{doc.error().message};
+  const std::string file = path.string();
+  if (doc->instance_names.size() > 1) {
+    return adm::admin_error{file + ": holds " + std::to_string(doc->instance_names.size()) +
+                            " configurations; " + std::string(what) +
+                            " edits single-configuration documents"};
+  }
+  if (!force && !doc->ignored.empty()) {
+    return adm::admin_error{file + ": the rewrite would drop " + doc->ignored.front() +
+                            " (use --force to drop foreign elements)"};
+  }
+  editable_document out;
+  out.path = path;
+  out.doc = std::move(*doc);
+  out.ca_dir = ca_dir ? fs::path(*ca_dir)
+                      : (path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  std::error_code ec;
+  const auto perms = fs::status(path, ec).permissions();
+  if (!ec) out.mode = static_cast<mode_t>(static_cast<unsigned>(perms) & 0777u);
+  return out;
+}
+
+// Signs `config` with the CA directory's configuration signer and writes it over the document.
+adm::result<config_signer> sign_and_write(const editable_document& e, cfg::overlay_config config) {
+  auto ca = load_ca(e.ca_dir);
+  if (!ca) return ca.error();
+  if (auto ok = check_ca_is_root(e.ca_dir, *ca, config, e.path); !ok) return ok.error();
+  auto signer = load_or_create_signer(e.ca_dir, *ca, config);
+  if (!signer) return signer.error();
+  auto xml = signed_document(std::move(config), *signer);
+  if (!xml) return adm::admin_error{e.path.string() + ": " + xml.error().message};
+  if (auto ok = adm::write_file(e.path, *xml, e.mode, true); !ok) return ok.error();
+  return signer;
+}
 
 int cmd_add_bootstrap(int argc, char** argv) {
   const std::string_view name = "add-bootstrap";
   cxxopts::Options options("p2psip-admin add-bootstrap",
-                           "Add a bootstrap-node to a configuration document.");
+                           "Add a bootstrap-node to a configuration document and sign it again.");
   // clang-format off
   options.add_options()
       ("address", "bootstrap peer HOST:PORT", cxxopts::value<std::string>())
       ("config", "the configuration document", cxxopts::value<std::string>()->default_value(std::string(config_file)))
-      ("force", "drop signatures and foreign elements the rewrite cannot keep")
+      ("ca-dir", "directory of ca.key, ca.crt and the configuration signer (default: the document's)", cxxopts::value<std::string>())
+      ("force", "drop foreign elements the rewrite cannot keep; edit a document whose signature does not verify")
       ("h,help", "show this help");
   // clang-format on
   options.parse_positional({"address"});
@@ -420,34 +622,24 @@ int cmd_add_bootstrap(int argc, char** argv) {
   if (!address) return report(name, "'" + text + "' is not IPv4:PORT or [IPv6]:PORT", exit_usage);
   const bool force = r.count("force") != 0;
   const fs::path path = r["config"].as<std::string>();
+  const std::optional<std::string> ca_dir =
+      r.count("ca-dir") ? std::optional(r["ca-dir"].as<std::string>()) : std::nullopt;
 
-  auto doc = cfg::load_document(path);
-  if (!doc) return report(name, doc.error().message, exit_failure);
+  auto edit = load_for_edit(path, ca_dir, force, name);
+  if (!edit) return report(name, edit.error().message, exit_failure);
   const std::string file = path.string();
-  if (doc->instance_names.size() > 1) {
-    return report(name,
-                  file + ": holds " + std::to_string(doc->instance_names.size()) +
-                      " configurations; add-bootstrap edits single-configuration documents",
-                  exit_failure);
-  }
-  cfg::overlay_config config = doc->config;
+  cfg::overlay_config config = edit->doc.config;
   const auto& list = config.bootstrap_nodes;
   if (std::find(list.begin(), list.end(), *address) != list.end()) {
     std::cout << file << ": bootstrap-node " << address->to_string() << " is already listed\n";
     return exit_ok;
   }
-  bool signed_document = !config.signatures.empty();
-  for (const auto& k : config.kinds) signed_document = signed_document || k.signature.has_value();
-  if (!force && signed_document) {
-    return report(
-        name,
-        file + ": is signed and the edit would void the signatures (use --force to drop them)",
-        exit_failure);
-  }
-  if (!force && !doc->ignored.empty()) {
+  // Signing again must not launder a document someone else changed.
+  if (auto ok = cfg::verify_configuration_signature(edit->doc, std::chrono::system_clock::now());
+      !ok && !force) {
     return report(name,
-                  file + ": the rewrite would drop " + doc->ignored.front() +
-                      " (use --force to drop foreign elements)",
+                  file + ": " + ok.error().message +
+                      " (use --force to edit and sign it anyway, or 'p2psip-admin sign')",
                   exit_failure);
   }
   if (config.sequence >= cfg::max_sequence) {
@@ -456,23 +648,53 @@ int cmd_add_bootstrap(int argc, char** argv) {
         file + ": sequence is already " + std::to_string(config.sequence) + ", the largest allowed",
         exit_failure);
   }
-  config.signatures.clear();
-  for (auto& k : config.kinds) k.signature.reset();
   config.bootstrap_nodes.push_back(*address);
   // RFC 6940 11.1: the sequence increases with every change, so nodes take the new document.
   ++config.sequence;
   if (auto ok = cfg::validate_overlay_config(config); !ok) {
     return report(name, file + ": " + ok.error().message, exit_failure);
   }
-  std::error_code ec;
-  const auto perms = fs::status(path, ec).permissions();
-  const mode_t mode =
-      ec ? adm::public_file_mode : static_cast<mode_t>(static_cast<unsigned>(perms) & 0777u);
-  if (auto ok = adm::write_file(path, cfg::write_document(config), mode, true); !ok) {
-    return report(name, ok.error().message, exit_failure);
-  }
+  const std::uint16_t sequence = config.sequence;
+  auto signer = sign_and_write(*edit, std::move(config));
+  if (!signer) return report(name, signer.error().message, exit_failure);
   std::cout << file << ": added bootstrap-node " << address->to_string() << ", sequence "
-            << config.sequence << "\n";
+            << sequence << ", signed by configuration-signer " << signer->id.hex() << "\n";
+  return exit_ok;
+}
+
+int cmd_sign(int argc, char** argv) {
+  const std::string_view name = "sign";
+  cxxopts::Options options(
+      "p2psip-admin sign",
+      "Sign a configuration document with the overlay CA's configuration signer (RFC 6940 11.1).");
+  // clang-format off
+  options.add_options()
+      ("config", "the configuration document", cxxopts::value<std::string>()->default_value(std::string(config_file)))
+      ("ca-dir", "directory of ca.key, ca.crt and the configuration signer (default: the document's)", cxxopts::value<std::string>())
+      ("force", "drop foreign elements the rewrite cannot keep")
+      ("h,help", "show this help");
+  // clang-format on
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  const bool force = r.count("force") != 0;
+  const fs::path path = r["config"].as<std::string>();
+  const std::optional<std::string> ca_dir =
+      r.count("ca-dir") ? std::optional(r["ca-dir"].as<std::string>()) : std::nullopt;
+  auto edit = load_for_edit(path, ca_dir, force, name);
+  if (!edit) return report(name, edit.error().message, exit_failure);
+  cfg::overlay_config config = edit->doc.config;
+  // The document as it stands is what gets signed: no sequence change (an operator who edited it
+  // by hand for a running overlay raises the sequence in the edit).
+  const std::uint16_t sequence = config.sequence;
+  auto signer = sign_and_write(*edit, std::move(config));
+  if (!signer) return report(name, signer.error().message, exit_failure);
+  std::cout << path.string() << ": signed by configuration-signer " << signer->id.hex()
+            << ", sequence " << sequence << "\n";
   return exit_ok;
 }
 
@@ -509,10 +731,8 @@ std::string describe_config(const cfg::parsed_document& doc) {
      << c.chord.ping_interval.count() << " s, reactive " << (c.chord.reactive ? "true" : "false")
      << "\n";
   if (c.shared_secret) os << "shared-secret: set\n";
-  if (!c.kind_signers.empty()) os << "kind-signers: " << c.kind_signers.size() << "\n";
-  if (!c.configuration_signers.empty()) {
-    os << "config-signers: " << c.configuration_signers.size() << "\n";
-  }
+  for (const auto& id : c.configuration_signers) os << "config-signer: " << pr::to_hex(id) << "\n";
+  for (const auto& id : c.kind_signers) os << "kind-signer:  " << pr::to_hex(id) << "\n";
   for (const auto& id : c.bad_nodes) os << "bad-node:     " << pr::to_hex(id) << "\n";
   for (const auto& ns : c.mandatory_extensions) os << "mandatory-extension: " << ns << "\n";
   if (c.sip_domain_restriction) {
@@ -530,13 +750,13 @@ std::string describe_config(const cfg::parsed_document& doc) {
     os << ": " << pr::data_model_name(k.model) << ", " << cfg::access_policy_name(k.policy)
        << ", max-count " << k.max_count << ", max-size " << k.max_size;
     if (k.max_node_multiple) os << ", max-node-multiple " << *k.max_node_multiple;
-    if (k.signature) os << ", signed (not verified)";
+    if (k.signature) os << ", signed";
     os << "\n";
   }
-  os << "signatures:   "
-     << (c.signatures.empty() ? std::string("none")
-                              : std::to_string(c.signatures.size()) + " (not verified)")
-     << "\n";
+  // Verified as a node loading this document verifies it (the document authorising itself).
+  const auto verified = cfg::verify_configuration_signature(doc, std::chrono::system_clock::now());
+  os << "signatures:   " << c.signatures.size() << ", "
+     << (verified ? std::string("verified") : "NOT verified: " + verified.error().message) << "\n";
   for (const auto& w : doc.warnings) os << "warning: " << w << "\n";
   for (const auto& i : doc.ignored) os << "ignored: " << i << "\n";
   return os.str();
@@ -597,10 +817,8 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   const std::map<std::string, int (*)(int, char**), std::less<>> commands{
-      {"init", cmd_init},
-      {"enroll", cmd_enroll},
-      {"add-bootstrap", cmd_add_bootstrap},
-      {"show", cmd_show},
+      {"init", cmd_init}, {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
+      {"sign", cmd_sign}, {"show", cmd_show},
   };
   const auto it = commands.find(command);
   if (it == commands.end()) {
