@@ -81,7 +81,7 @@ struct issued_certificate {
 };
 
 /// An overlay CA. Copies share the key (cheap); every method may be called from several threads
-/// at once. Throws (Botan exceptions) only if the crypto library fails.
+/// at once. Throws only if the crypto library fails.
 class test_ca {
  public:
   /// A self-signed root CA named `name` with a `key` key, valid from `not_before` to `not_after`.
@@ -94,7 +94,8 @@ class test_ca {
   test_ca intermediate(const std::string& name) const;
 
   /// A node certificate (DER) for the public key of `pkcs8` per `spec`: empty subject DN
-  /// (RFC 6940 section 11.3), the Node-IDs and users as subjectAltNames, digitalSignature only.
+  /// (RFC 6940 section 11.3), the Node-IDs and users as subjectAltNames, digitalSignature and
+  /// spec.extended_usages.
   protocol::bytes certify(const protocol::bytes& pkcs8, const cert_spec& spec) const;
   /// The same for a fresh `key` key, both as Botan objects.
   issued_certificate issue(const cert_spec& spec, key_type key = key_type::ecdsa_p256) const;
