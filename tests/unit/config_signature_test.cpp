@@ -5,16 +5,7 @@
 
 #include <doctest/doctest.h>
 
-#include <botan/asn1_obj.h>
-#include <botan/auto_rng.h>
 #include <botan/base64.h>
-#include <botan/data_src.h>
-#include <botan/pkcs8.h>
-#include <botan/pubkey.h>
-#include <botan/x509_ca.h>
-#include <botan/x509_ext.h>
-#include <botan/x509cert.h>
-#include <botan/x509self.h>
 
 #include <chrono>
 #include <memory>
@@ -29,29 +20,19 @@
 #include "p2psip/protocol/reader.hpp"
 #include "p2psip/protocol/security.hpp"
 #include "p2psip/protocol/writer.hpp"
+#include "test_pki.hpp"
 
 using namespace p2psip::config;
 namespace pr = p2psip::protocol;
 namespace cr = p2psip::crypto;
+namespace tp = p2psip::test_pki;
 using std::chrono::system_clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-// X.509 times have no fractions.
 system_clock::time_point now() {
-  static const auto t = std::chrono::floor<std::chrono::seconds>(system_clock::now());
-  return t;
-}
-
-Botan::RandomNumberGenerator& rng() {
-  static Botan::AutoSeeded_RNG r;
-  return r;
-}
-
-std::unique_ptr<Botan::Private_Key> load_key(const pr::bytes& pkcs8) {
-  Botan::DataSource_Memory src(pkcs8.data(), pkcs8.size());
-  return Botan::PKCS8::load_key(src);
+  return tp::test_now();
 }
 
 pr::node_id node(std::uint8_t seed) {
@@ -64,21 +45,13 @@ pr::bytes raw(const pr::node_id& id) {
   return {id.view().begin(), id.view().end()};
 }
 
-// An overlay CA as p2psip-admin makes one, issuing signer and node certificates. The shared test
-// PKI has no extended key usages, which a document signer needs, so this test makes its own.
+// An overlay CA as p2psip-admin makes one (from the shared test PKI), issuing signer and node
+// certificates.
 class overlay_ca {
  public:
-  explicit overlay_ca(const std::string& name)
-      : key_(load_key(*cr::generate_private_key(cr::key_type::ecdsa_p256))) {
-    Botan::X509_Cert_Options opts;
-    opts.common_name = name;
-    opts.CA_key(0);
-    opts.start = Botan::X509_Time(now() - 2h);
-    opts.end = Botan::X509_Time(now() + 24h * 365);
-    cert_ = Botan::X509::create_self_signed_cert(opts, *key_, "SHA-256", rng());
-  }
+  explicit overlay_ca(const std::string& name) : ca_(name) {}
 
-  pr::bytes der() const { return cert_.BER_encode(); }
+  pr::bytes der() const { return ca_.der(); }
 
   struct issued {
     document_signer signer;
@@ -90,31 +63,15 @@ class overlay_ca {
   issued issue(const pr::node_id& id, bool document_signing = true,
                system_clock::time_point not_after = now() + 24h * 30) const {
     const pr::bytes pkcs8 = *cr::generate_private_key(cr::key_type::ed25519);
-    const auto subject = load_key(pkcs8);
-    Botan::AlternativeName san;
-    san.add_attribute("URI", cr::make_reload_uri(id, "example.org"));
-    san.add_attribute("RFC822", "configuration-signer@example.org");
-    Botan::Extensions ext;
-    ext.add(new Botan::Cert_Extension::Basic_Constraints(false), true);
-    ext.add(new Botan::Cert_Extension::Key_Usage(Botan::DIGITAL_SIGNATURE), true);
-    if (document_signing) {
-      ext.add(new Botan::Cert_Extension::Extended_Key_Usage(
-          {Botan::OID(std::string(document_signing_usage))}));
-    }
-    ext.add(new Botan::Cert_Extension::Subject_Alternative_Name(san), true);
-    Botan::AlgorithmIdentifier alg;
-    std::unique_ptr<Botan::PK_Signer> signer(
-        Botan::choose_sig_format(*key_, rng(), "SHA-256", alg));
-    const auto cert = Botan::X509_CA::make_cert(
-        signer.get(), rng(), alg, subject->subject_public_key(), Botan::X509_Time(now() - 1h),
-        Botan::X509_Time(not_after), cert_.subject_dn(), Botan::X509_DN(), ext);
-    const pr::bytes der = cert.BER_encode();
+    tp::cert_spec spec = tp::spec_for({id}, "configuration-signer@example.org");
+    spec.not_after = not_after;
+    if (document_signing) spec.extended_usages = {std::string(document_signing_usage)};
+    const pr::bytes der = ca_.certify(pkcs8, spec);
     return {document_signer{der, std::string(pkcs8.begin(), pkcs8.end()), {}}, id};
   }
 
  private:
-  std::unique_ptr<Botan::Private_Key> key_;
-  Botan::X509_Certificate cert_;
+  tp::test_ca ca_;
 };
 
 const overlay_ca& the_ca() {
