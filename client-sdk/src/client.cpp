@@ -1,4 +1,4 @@
-// The client SDK's engine: a client-role overlay_core driven by overlay_driver on one I/O thread,
+// The client SDK's engine: a client_node (p2psip::node) driven by node_driver on one I/O thread,
 // a table of operations in flight keyed by transaction id, and a callback thread (the default
 // dispatcher). Every public member turns into a function posted to the I/O thread; answers are
 // turned into results there and handed to the dispatcher.
@@ -25,9 +25,10 @@
 #include <asio/use_awaitable.hpp>
 
 #include "p2psip/crypto/signatures.hpp"
-#include "p2psip/peer/crypto_signer.hpp"
-#include "p2psip/peer/node_setup.hpp"
-#include "p2psip/peer/overlay_driver.hpp"
+#include "p2psip/node/client_node.hpp"
+#include "p2psip/node/crypto_signer.hpp"
+#include "p2psip/node/node_driver.hpp"
+#include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
@@ -37,7 +38,7 @@ namespace p2psip::client {
 namespace {
 
 namespace pr = p2psip::protocol;
-namespace pe = p2psip::peer;
+namespace pe = p2psip::node;
 using steady = std::chrono::steady_clock;
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
@@ -143,7 +144,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     pr::message_body request;
     steady::time_point deadline;
     /// Turns the answer into the result and dispatches it; called once.
-    std::function<void(pr::message&&)> answered;
+    std::function<void(pe::outcome&&)> answered;
     std::function<void(struct error)> failed;
     std::optional<std::uint64_t> txid;
     unsigned attempts = 0;
@@ -160,7 +161,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   std::atomic<std::thread::id> io_thread_id{};
   callback_thread callbacks;
   pe::crypto_signer signer;
-  std::unique_ptr<pe::overlay_driver> driver;
+  pe::system_random rng;
+  pe::client_node* node = nullptr;  ///< owned by the driver, once started
+  std::unique_ptr<pe::node_driver> driver;
   std::map<std::uint64_t, operation> operations;  // by operation number
   std::map<std::uint64_t, std::uint64_t> by_txid;
   std::deque<std::uint64_t> waiting;  // operation numbers waiting for a peer
@@ -186,10 +189,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
   // ---- threads ----
 
-  void start(pe::core_config core) {
+  void start(pe::client_config node_config) {
     pe::driver_config dc;
-    dc.core = std::move(core);
-    dc.link.limits = dc.core.limits;
+    dc.link.limits = node_config.transport.limits;
     // The peer may close an idle client link; our keepalive Pings keep it busy, and a link whose
     // data goes unacknowledged fails (ack_timeout) so that we fail over.
     dc.link.idle_timeout = std::nullopt;
@@ -206,13 +208,15 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       })
                            : nullptr;
     }
-    dc.deliver = [weak](pe::deliver_action&& a) {
-      if (auto me = weak.lock()) me->delivered(std::move(a));
+    dc.make_node = [this, node_config = std::move(node_config)](std::uint16_t) {
+      auto made = std::make_unique<pe::client_node>(node_config, signer, rng);
+      node = made.get();
+      return made;
     };
     dc.links_changed = [weak] {
       if (auto me = weak.lock()) me->links_changed();
     };
-    driver = std::make_unique<pe::overlay_driver>(io, std::move(dc), setup.tls, signer, nullptr);
+    driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
     work.emplace(asio::make_work_guard(io));
     if (!options.dispatcher) callbacks.start();
     io_thread = std::thread([me = shared_from_this()] {
@@ -288,7 +292,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   void links_changed() {
     std::optional<peer_info> now_attached;
     if (driver->link_count() > 0) {
-      for (const auto& [id, c] : driver->core().connections()) {
+      for (const auto& [id, c] : node->links().rows()) {
         const auto ep = driver->remote_endpoint(id);
         peer_info p;
         p.node_id = c.remote.hex();
@@ -345,7 +349,17 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         continue;
       }
       auto& op = it->second;
-      auto tx = driver->send_request(op.destinations, op.request);
+      pr::result<std::uint64_t> tx = make_error_code(pr::reload_errc::underlay_destination_unreachable);
+      std::weak_ptr<impl> weak = weak_from_this();
+      const auto attempt = op.attempts + 1;
+      driver->with_node([&](pe::node_engine&, pe::time_point now) {
+        tx = node->send_request(
+            op.destinations, op.request,
+            [weak, id, attempt](pe::outcome&& o, pe::time_point) {
+              if (auto me = weak.lock()) me->answered(id, attempt, std::move(o));
+            },
+            now);
+      });
       if (!tx) return;  // the link went away: wait for the next one
       waiting.pop_front();
       ++op.attempts;
@@ -355,41 +369,24 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     }
   }
 
-  void delivered(pe::deliver_action&& a) {
-    if (pr::is_request(a.msg.contents.code)) {
-      // A client serves nothing (RFC 6940 4.2.1): refuse what is addressed to it.
-      pr::error_response err;
-      err.error_code = static_cast<std::uint16_t>(pr::reload_errc::forbidden);
-      err.error_info = pr::to_bytes("a client serves no requests");
-      driver->respond(a.msg, a.link, err);
-      return;
-    }
-    const auto tx = a.msg.header.transaction_id;
-    const auto t = by_txid.find(tx);
-    if (t == by_txid.end()) return;  // a keepalive's answer, or one we gave up on
-    const auto id = t->second;
-    by_txid.erase(t);
+  /// The outcome of operation `id`'s current attempt (I/O thread).
+  void answered(std::uint64_t id, unsigned attempt, pe::outcome&& o) {
     auto it = operations.find(id);
-    if (it == operations.end()) return;
+    if (it == operations.end()) return;  // one we gave up on
     auto& op = it->second;
+    if (!op.txid || op.attempts != attempt) return;  // an earlier attempt's
+    by_txid.erase(*op.txid);
     op.txid.reset();
-    if (a.msg.contents.code == pr::codes::error) {
-      auto body = pr::decode_body(a.msg.contents.code, a.msg.contents.body, limits, body_context);
-      if (body) {
-        if (const auto* e = std::get_if<pr::error_response>(&*body);
-            e && e->error_code == static_cast<std::uint16_t>(pr::reload_errc::request_timeout) &&
-            steady::now() < op.deadline) {
-          // Lost with its link, or unanswered: try again (through the next peer if need be).
-          if (options.log) options.log("retrying a request after: " + error_of(*e).message);
-          waiting.push_back(id);
-          send_waiting();
-          return;
-        }
-      }
+    if (o.what == pe::outcome::kind::timeout && steady::now() < op.deadline) {
+      // Lost with its link, or unanswered: try again (through the next peer if need be).
+      if (options.log) options.log("retrying a request after: no answer");
+      waiting.push_back(id);
+      send_waiting();
+      return;
     }
     auto done = std::move(op);
     operations.erase(it);
-    done.answered(std::move(a.msg));
+    done.answered(std::move(o));
   }
 
   void fail_all(const struct error& e) {
@@ -437,14 +434,17 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         // The answer finds no operation and is dropped; an unacknowledged Ping fails the link.
         last_sent = now;
         if (const auto peer = peer_node()) {
-          (void)driver->send_request({pr::to_destination(*peer)}, pr::ping_req{});
+          driver->with_node([&](pe::node_engine&, pe::time_point t) {
+            (void)node->send_request({pr::to_destination(*peer)}, pr::ping_req{}, {}, t);
+          });
         }
       }
     }
   }
 
   std::optional<pr::node_id> peer_node() const {
-    for (const auto& [id, c] : driver->core().connections()) return c.remote;
+    if (!node) return std::nullopt;
+    for (const auto& [id, c] : node->links().rows()) return c.remote;
     return std::nullopt;
   }
 
@@ -537,11 +537,16 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
   /// Decodes an answer that should be `Answer`; an Error response becomes its SDK error.
   template <class Answer>
-  std::variant<Answer, struct error> answer_of(const pr::message& m, std::string_view what) const {
-    auto body = pr::decode_body(m.contents.code, m.contents.body, limits, body_context);
-    if (!body) return fail(errc::invalid_answer, "undecodable answer: " + body.error().message());
-    if (const auto* e = std::get_if<pr::error_response>(&*body)) return error_of(*e);
-    auto* ans = std::get_if<Answer>(&*body);
+  std::variant<Answer, struct error> answer_of(pe::outcome& o, std::string_view what) const {
+    switch (o.what) {
+      case pe::outcome::kind::timeout:
+        return fail(errc::timeout, pr::make_error_code(pr::reload_errc::request_timeout).message());
+      case pe::outcome::kind::returned:
+        return fail(errc::invalid_answer, "the request came back unanswered");
+      case pe::outcome::kind::error: return error_of(o.error);
+      case pe::outcome::kind::answer: break;
+    }
+    auto* ans = std::get_if<Answer>(&o.body);
     if (!ans) return fail(errc::invalid_answer, "the answer is not a " + std::string(what));
     return std::move(*ans);
   }
@@ -564,7 +569,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   /// Items of a FetchAns (values, each signature verified) or a StatAns (lengths and hashes) for
   /// `kind`.
   template <class Answer>
-  std::variant<kind_data, struct error> kind_items(const pr::message& m, const pr::resource_id& res,
+  std::variant<kind_data, struct error> kind_items(pe::outcome& m, const pr::resource_id& res,
                                                    std::uint32_t kind) const {
     constexpr bool is_fetch = std::is_same_v<Answer, pr::fetch_ans>;
     auto decoded = answer_of<Answer>(m, is_fetch ? "FetchAns" : "StatAns");
@@ -590,7 +595,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
           // A value nobody stored comes back unsigned (exists=false, storage_time 0: 7.4.2.2).
           const bool synthetic = !dv.exists && d.storage_time == 0;
           if (!synthetic) {
-            auto who = crypto::verify_stored_data(d, res, kind, m.security.certificates,
+            auto who = crypto::verify_stored_data(d, res, kind, m.message.security.certificates,
                                                   *setup.trust, now);
             if (!who) {
               return fail(errc::invalid_answer,
@@ -633,7 +638,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     op.request = std::move(request);
     op.deadline = steady::now() + options.operation_timeout;
     auto me = shared_from_this();
-    op.answered = [me, done, direct, convert = std::move(convert)](pr::message&& m) mutable {
+    op.answered = [me, done, direct, convert = std::move(convert)](pe::outcome&& m) mutable {
       me->deliver_result<T>(done, convert(std::move(m)), direct);
     };
     op.failed = [me, done, direct](struct error e) {
@@ -663,12 +668,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
 namespace {
 
-std::variant<pe::core_config, struct error> make_core_config(const client_options& o,
-                                                             const pe::node_setup& s) {
-  auto core = s.core();
-  core.role = pe::node_role::client;
-  core.request_timeout = o.request_timeout;
-  core.max_links = 4;
+std::variant<pe::client_config, struct error> make_node_config(const client_options& o,
+                                                               const pe::node_setup& s) {
+  pe::client_config core;
+  core.transport = s.transport();
+  core.transport.request_timeout = o.request_timeout;
   for (const auto& p : o.peers) {
     auto a = pr::ip_address_port::parse(p);
     if (!a || a->port() == 0) {
@@ -707,10 +711,10 @@ result<std::unique_ptr<client>> client::create(client_options options) {
     return {errc::bad_credentials,
             options.certificate_file + ": a client certificate must carry exactly one Node-ID"};
   }
-  auto core = make_core_config(options, *setup);
+  auto core = make_node_config(options, *setup);
   if (auto* e = std::get_if<struct error>(&core)) return *e;
   auto p = std::make_shared<impl>(std::move(options), std::move(*setup));
-  p->start(std::move(std::get<pe::core_config>(core)));
+  p->start(std::move(std::get<pe::client_config>(core)));
   return std::make_unique<client>(std::move(p));
 }
 
@@ -776,7 +780,7 @@ void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item>
             auto dest = std::vector<pr::destination>{pr::to_destination(sr.resource)};
             self.begin(self.make_operation<std::uint64_t>(
                 std::move(dest), std::move(sr), std::move(done), direct,
-                [&self, kind](pr::message&& m) -> result<std::uint64_t> {
+                [&self, kind](pe::outcome&& m) -> result<std::uint64_t> {
                   auto ans = self.answer_of<pr::store_ans>(m, "StoreAns");
                   if (auto* e = std::get_if<struct error>(&ans)) return *e;
                   for (const auto& kr : std::get<pr::store_ans>(ans).kind_responses) {
@@ -808,7 +812,7 @@ void start_fetch(impl& p, std::string res, std::uint32_t kind, selection which, 
             auto dest = std::vector<pr::destination>{pr::to_destination(resource)};
             self.begin(self.make_operation<kind_data>(
                 std::move(dest), std::move(request), std::move(done), direct,
-                [&self, resource, kind, stat](pr::message&& m) -> result<kind_data> {
+                [&self, resource, kind, stat](pe::outcome&& m) -> result<kind_data> {
                   auto r = stat ? self.kind_items<pr::stat_ans>(m, resource, kind)
                                 : self.kind_items<pr::fetch_ans>(m, resource, kind);
                   if (auto* e = std::get_if<struct error>(&r)) return *e;
@@ -830,7 +834,7 @@ void start_find(impl& p, std::string res, std::uint32_t kind,
     req.kinds.push_back(kind);
     auto dest = std::vector<pr::destination>{pr::to_destination(req.resource)};
     self.begin(self.make_operation<found>(std::move(dest), req, std::move(done), direct,
-                                          [&self, kind](pr::message&& m) -> result<found> {
+                                          [&self, kind](pe::outcome&& m) -> result<found> {
                                             auto ans = self.answer_of<pr::find_ans>(m, "FindAns");
                                             if (auto* e = std::get_if<struct error>(&ans))
                                               return *e;
@@ -859,17 +863,14 @@ void start_ping(impl& p, std::string res, callback<ping_info> done, bool direct)
     const auto sent = steady::now();
     self.begin(self.make_operation<ping_info>(
         std::move(dest), pr::ping_req{}, std::move(done), direct,
-        [&self, sent](pr::message&& m) -> result<ping_info> {
+        [&self, sent](pe::outcome&& m) -> result<ping_info> {
           auto ans = self.answer_of<pr::ping_ans>(m, "PingAns");
           if (auto* e = std::get_if<struct error>(&ans)) return *e;
           ping_info info;
           info.round_trip =
               std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - sent);
-          // The core verified the signature already; this names the signer.
-          if (auto who =
-                  crypto::verify_message(m, *self.setup.trust, std::chrono::system_clock::now())) {
-            info.responder_node_id = who->node.hex();
-          }
+          // The node verified the signature on arrival; this names the signer.
+          if (m.signer) info.responder_node_id = m.signer->node.hex();
           return info;
         }));
   });

@@ -43,7 +43,7 @@
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/peer/data_store.hpp"
-#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/node/node_setup.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/ids.hpp"
@@ -256,7 +256,7 @@ int run(int argc, char** argv) {
     bootstrap.push_back(*a);
   }
 
-  auto setup = pe::load_node_setup(config_file, cert_file, key_file,
+  auto setup = p2psip::node::load_node_setup(config_file, cert_file, key_file,
                                    r.count("overlay") ? r["overlay"].as<std::string>() : "");
   if (!setup) return fail(exit_error, setup.error().message);
   const auto& config = setup->config;
@@ -269,7 +269,7 @@ int run(int argc, char** argv) {
   }
 
   pe::runtime_config rc;
-  rc.core = setup->core();
+  rc.core = pe::core_config_of(*setup);
   rc.core.role = first ? pe::node_role::first_peer : pe::node_role::joining_peer;
   rc.core.listen_address = *listen;
   rc.core.bootstrap = bootstrap;

@@ -34,7 +34,7 @@
 
 #include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
-#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "process_overlay.hpp"
@@ -71,8 +71,8 @@ long rss_kib(pid_t pid) {
 }
 
 /// Verify a client's StoreReq-sized request, then sign the answer: per second, one core.
-double crypto_ceiling(const p2psip::peer::node_setup& client_setup,
-                      const p2psip::peer::node_setup& peer_setup, std::size_t value_size) {
+double crypto_ceiling(const p2psip::node::node_setup& client_setup,
+                      const p2psip::node::node_setup& peer_setup, std::size_t value_size) {
   pr::message req;
   req.header.overlay = pr::overlay_hash(client_setup.config.instance_name);
   req.header.transaction_id = 42;
@@ -257,8 +257,8 @@ int main(int argc, char** argv) {
       o.enroll("client");
       o.enroll("peer");
       auto cs =
-          p2psip::peer::load_node_setup(o.config_file(), o.cert_of("client"), o.key_of("client"));
-      auto ps = p2psip::peer::load_node_setup(o.config_file(), o.cert_of("peer"), o.key_of("peer"));
+          p2psip::node::load_node_setup(o.config_file(), o.cert_of("client"), o.key_of("client"));
+      auto ps = p2psip::node::load_node_setup(o.config_file(), o.cert_of("peer"), o.key_of("peer"));
       if (!cs || !ps) throw std::runtime_error("cannot load the bench credentials");
       ceiling = crypto_ceiling(*cs, *ps, value_size);
     }

@@ -15,7 +15,7 @@
 #include "p2psip/client/client.hpp"
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/signatures.hpp"
-#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/message.hpp"
 #include "p2psip/transport/link.hpp"
@@ -331,7 +331,7 @@ namespace {
 /// A raw authenticated link to a peer, outside the SDK: what a hostile or broken node can send.
 struct raw_link {
   asio::io_context io;
-  p2psip::peer::node_setup setup;
+  p2psip::node::node_setup setup;
   std::shared_ptr<p2psip::transport::link> link;
 
   raw_link(test::process_overlay& o, const std::string& user, std::size_t peer)
@@ -354,9 +354,9 @@ struct raw_link {
     io.restart();
     REQUIRE_MESSAGE(link, "no link to " << address);
   }
-  static p2psip::peer::node_setup load(test::process_overlay& o, const std::string& user) {
+  static p2psip::node::node_setup load(test::process_overlay& o, const std::string& user) {
     o.enroll(user);
-    auto s = p2psip::peer::load_node_setup(o.config_file(), o.cert_of(user), o.key_of(user));
+    auto s = p2psip::node::load_node_setup(o.config_file(), o.cert_of(user), o.key_of(user));
     REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
     return std::move(*s);
   }

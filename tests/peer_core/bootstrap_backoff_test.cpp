@@ -20,7 +20,7 @@ std::size_t opens(std::vector<peer::action> actions) {
 
 /// Fails every open_link action at once (as a refused connection on loopback does) until
 /// `until`, answering deadlines as they come; returns how many links were tried.
-std::size_t refuse_until(peer::overlay_core& core, time_point& now, time_point until) {
+std::size_t refuse_until(p2psip::node::node_engine& core, time_point& now, time_point until) {
   std::size_t tried = 0;
   for (int guard = 0; guard < 100000 && now < until; ++guard) {
     const auto n = opens(core.take_actions());
@@ -41,15 +41,24 @@ std::size_t refuse_until(peer::overlay_core& core, time_point& now, time_point u
 }  // namespace
 
 TEST_CASE("core: unreachable bootstrap peers are retried with a growing wait, not in a loop") {
-  for (const auto role : {peer::node_role::client, peer::node_role::joining_peer}) {
-    CAPTURE(static_cast<int>(role));
+  for (const bool client : {true, false}) {
+    CAPTURE(client);
     fake_signer signer{id_at(0x42)};
     memory_storage storage;
     seeded_random rng{3};
-    auto cfg = sim_network::default_config(id_at(0x42), role);
+    auto cfg = sim_network::default_config(id_at(0x42), peer::node_role::joining_peer);
     cfg.bootstrap = {*pr::ip_address_port::parse("127.0.0.1:9"),
                      *pr::ip_address_port::parse("127.0.0.1:10")};
-    peer::overlay_core core(cfg, signer, role == peer::node_role::client ? nullptr : &storage, rng);
+    std::unique_ptr<p2psip::node::node_engine> node;
+    if (client) {
+      p2psip::node::client_config cc;
+      cc.transport.self = cfg.self;
+      cc.bootstrap = cfg.bootstrap;
+      node = std::make_unique<p2psip::node::client_node>(cc, signer, rng);
+    } else {
+      node = std::make_unique<peer::overlay_core>(cfg, signer, &storage, rng);
+    }
+    auto& core = *node;
     time_point now = time_point{} + std::chrono::hours(24 * 365 * 50);
     const auto start = now;
     core.start(now);

@@ -264,41 +264,44 @@ TEST_CASE("core: malformed messages are counted and the link is closed after N")
 
 TEST_CASE("core: answers that do not match (transaction id, link) are dropped") {
   single_core s;
-  auto tx =
-      s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
+  std::vector<p2psip::node::outcome> outcomes;
+  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
+  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
+                                record, s.now);
   REQUIRE(tx);
   auto out = s.sent();
   REQUIRE(out.size() == 1);
   CHECK(out[0].first == s.link_of[0x80]);
   // Same transaction id on another link: dropped.
   s.feed(0x30, s.make(0x30, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
-  for (auto& a : s.core.take_actions())
-    CHECK_FALSE(std::holds_alternative<peer::deliver_action>(a));
-  // On the right link: delivered.
+  (void)s.core.take_actions();
+  CHECK(outcomes.empty());
+  // On the right link: its completion runs once, with the decoded answer and its signer.
   s.feed(0x80, s.make(0x80, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
-  bool delivered = false;
-  for (auto& a : s.core.take_actions())
-    delivered |= std::holds_alternative<peer::deliver_action>(a);
-  CHECK(delivered);
+  (void)s.core.take_actions();
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0].what == p2psip::node::outcome::kind::answer);
+  CHECK(std::holds_alternative<pr::ping_ans>(outcomes[0].body));
+  REQUIRE(outcomes[0].signer);
+  CHECK(outcomes[0].signer->node == id_at(0x80));
 }
 
-TEST_CASE("core: an unanswered application request times out with Error_Request_Timeout") {
+TEST_CASE("core: an unanswered request ends with a timeout outcome, not an encoded error") {
   single_core s;
-  auto tx =
-      s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, s.now);
+  std::vector<p2psip::node::outcome> outcomes;
+  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
+  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
+                                record, s.now);
   REQUIRE(tx);
   (void)s.core.take_actions();
-  std::optional<pr::message> got;
-  for (int i = 0; i < 20 && !got; ++i) {
+  for (int i = 0; i < 20 && outcomes.empty(); ++i) {
     const auto d = s.core.next_deadline();
     REQUIRE(d);
     s.core.on_timer(*d);
-    for (auto& a : s.core.take_actions()) {
-      if (auto* del = std::get_if<peer::deliver_action>(&a)) got = del->msg;
-    }
+    (void)s.core.take_actions();
   }
-  REQUIRE(got);
-  CHECK(error_code_of(*got) == static_cast<std::uint16_t>(pr::reload_errc::request_timeout));
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0].what == p2psip::node::outcome::kind::timeout);
 }
 
 TEST_CASE("core: RouteQuery, Probe and local requests") {
@@ -326,14 +329,12 @@ TEST_CASE("core: RouteQuery, Probe and local requests") {
   CHECK(pa.probe_info[0].value < 43'000'000u);
 
   // The peer's own request for a Resource-ID it owns is answered without the network.
-  auto tx =
-      s.core.send_request({pr::to_destination(single_core::res(0x08))}, pr::ping_req{}, s.now);
-  REQUIRE(tx);
   bool delivered = false;
-  for (auto& a : s.core.take_actions()) {
-    CHECK_FALSE(std::holds_alternative<peer::send_action>(a));
-    delivered |= std::holds_alternative<peer::deliver_action>(a);
-  }
+  auto tx = s.core.send_request(
+      {pr::to_destination(single_core::res(0x08))}, pr::ping_req{},
+      [&](p2psip::node::outcome&& o, time_point) { delivered = o.ok(); }, s.now);
+  REQUIRE(tx);
+  for (auto& a : s.core.take_actions()) CHECK_FALSE(std::holds_alternative<peer::send_action>(a));
   CHECK(delivered);
 }
 

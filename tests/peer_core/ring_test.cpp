@@ -111,8 +111,8 @@ TEST_CASE("ring: ten peers joining at once converge") {
 TEST_CASE("ring: a client's requests and answers travel both ways, it never enters a table") {
   auto net = make_ring(6, 31);
   seeded_random ids(5);
-  auto cfg = sim_network::default_config(random_id(ids), peer::node_role::client);
-  const auto c = net.add(cfg);
+  auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
+  const auto c = net.add_client(cfg);
   net.start(c);
   net.run_for(1s);
   const auto r = pr::hash_resource_name("alice@example.org");
@@ -153,7 +153,8 @@ TEST_CASE("ring: a client's requests and answers travel both ways, it never ente
     CHECK_FALSE(net.core(i).routes().contains(cfg.self));
   }
   CHECK(net.ring_problems() == "");
-  CHECK_FALSE(net.core(c).joined());
+  CHECK(net.at(c).core == nullptr);  // a client_node: no topology at all
+  CHECK_FALSE(net.at(c).joined());
 }
 
 TEST_CASE("ring: a joining peer gets the data it now owns") {
@@ -190,7 +191,7 @@ TEST_CASE("ring: a Join hands over more resources than the pending table holds")
   std::vector<pr::resource_id> rs;
   for (int i = 0; i < 200; ++i) {
     rs.push_back(pr::hash_resource_name("many" + std::to_string(i)));
-    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.now());
+    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
   }
   auto second = sim_network::default_config(id_at(0x90), peer::node_role::joining_peer);
   second.max_pending = 8;
@@ -320,9 +321,9 @@ TEST_CASE("ring: many seeds of 12 peers, some joining together, then a crash and
 TEST_CASE("ring: a client whose peer dies attaches to the next bootstrap peer") {
   auto net = make_ring(5, 131);
   seeded_random ids(9);
-  auto cfg = sim_network::default_config(random_id(ids), peer::node_role::client);
+  auto cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
   cfg.bootstrap = {net.at(1).address, net.at(2).address};
-  const auto c = net.add(cfg);
+  const auto c = net.add_client(cfg);
   net.start(c);
   net.run_for(1s);
   REQUIRE(net.linked(c, 1));

@@ -279,8 +279,8 @@ struct hop_result {
   std::size_t max = 0;
 };
 
-/// Routes `count` AppAttach requests (the core hands them to the application, with the via list)
-/// from random peers to random Resource-IDs; hops = overlay links traversed = via entries + 1
+/// Routes `count` AppAttach requests from random peers to random Resource-IDs; a recording usage
+/// on every peer takes them (with the via list); hops = overlay links traversed = via entries + 1
 /// (0 when the sender is itself responsible).
 hop_result measure_hops(sim_network& net, std::size_t count, std::uint64_t seed) {
   hop_result h;
@@ -288,6 +288,7 @@ hop_result measure_hops(sim_network& net, std::size_t count, std::uint64_t seed)
   const ring_view rv(net);
   std::vector<std::size_t> peers;
   for (const auto& id : rv.ids) peers.push_back(rv.node_of.at(id));
+  for (const auto i : peers) net.record_requests(i, pr::codes::app_attach_req).requests.clear();
   std::map<std::uint64_t, std::size_t> expected_owner;  // txid -> network index
   std::size_t total = 0;
   for (std::size_t done = 0; done < count;) {
@@ -303,10 +304,7 @@ hop_result measure_hops(sim_network& net, std::size_t count, std::uint64_t seed)
     done += batch;
     net.run_for(2s);
     for (const auto i : peers) {
-      // Answering may deliver to this node again (its own request): take the list first.
-      const auto delivered = std::exchange(net.at(i).delivered, {});
-      for (const auto& d : delivered) {
-        if (d.msg.contents.code != pr::codes::app_attach_req) continue;
+      for (const auto& d : std::exchange(net.at(i).recorder->requests, {})) {
         const auto it = expected_owner.find(d.msg.header.transaction_id);
         if (it == expected_owner.end()) continue;
         if (it->second != i) ++h.wrong_owner;
@@ -315,10 +313,6 @@ hop_result measure_hops(sim_network& net, std::size_t count, std::uint64_t seed)
         const std::size_t hops = d.link == peer::link_id{} ? 0 : d.msg.header.via_list.size() + 1;
         total += hops;
         h.max = std::max(h.max, hops);
-        pr::error_response e;
-        e.error_code = static_cast<std::uint16_t>(pr::reload_errc::not_found);
-        net.core(i).respond(d.msg, d.link, e, net.now());
-        net.drain(i);
       }
     }
   }

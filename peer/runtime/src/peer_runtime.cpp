@@ -12,12 +12,11 @@ namespace p2psip::peer {
 
 namespace {
 
-using clock = std::chrono::system_clock;
+using wall = std::chrono::system_clock;
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
-driver_config driver_config_of(const runtime_config& cfg) {
-  driver_config d;
-  d.core = cfg.core;
+node::driver_config driver_config_of(const runtime_config& cfg) {
+  node::driver_config d;
   d.listen = cfg.listen;
   d.link = cfg.link;
   d.leave_flush_timeout = cfg.leave_flush_timeout;
@@ -27,6 +26,20 @@ driver_config driver_config_of(const runtime_config& cfg) {
 }
 
 }  // namespace
+
+core_config core_config_of(const node::node_setup& setup) {
+  const auto t = setup.transport();
+  core_config c;
+  c.self = t.self;
+  c.overlay = t.overlay;
+  c.configuration_sequence = t.configuration_sequence;
+  c.limits = t.limits;
+  c.kind_models = t.kind_models;
+  c.update_interval = std::chrono::duration_cast<duration>(setup.config.chord.update_interval);
+  c.finger_interval = std::chrono::duration_cast<duration>(setup.config.chord.ping_interval);
+  c.reactive = setup.config.chord.reactive;
+  return c;
+}
 
 protocol::result<std::unique_ptr<peer_runtime>, std::string> peer_runtime::create(
     asio::io_context& io, runtime_config cfg, std::shared_ptr<const transport::tls_credentials> tls,
@@ -64,9 +77,18 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
       store_description_(std::move(store_description)),
       storage_(*store_),
       signer_(creds.signing, cfg_.core.self, trust),
-      driver_(std::make_unique<overlay_driver>(io, driver_config_of(cfg_), std::move(tls), signer_,
-                                               &storage_)),
-      expire_timer_(io) {}
+      expire_timer_(io) {
+  auto dc = driver_config_of(cfg_);
+  dc.make_node = [this](std::uint16_t bound_port) {
+    auto core = cfg_.core;
+    // Port 0 asked the system for a free port: announce the one bound.
+    std::visit([bound_port](auto& a) { a.port = bound_port; }, core.listen_address.value);
+    auto made = std::make_unique<overlay_core>(std::move(core), signer_, &storage_, rng_);
+    core_ = made.get();
+    return made;
+  };
+  driver_ = std::make_unique<node::node_driver>(io, std::move(dc), std::move(tls));
+}
 
 peer_runtime::~peer_runtime() = default;
 
@@ -91,13 +113,11 @@ runtime_status peer_runtime::status() const {
   s.links = driver_->link_count();
   s.stored_values = store_->counts().values;
   if (!driver_->started()) return s;
-  s.joined = driver_->core().joined();
-  s.predecessors = driver_->core().routes().predecessors();
-  s.successors = driver_->core().routes().successors();
-  s.routing_table = driver_->core().routes().peers();
-  for (const auto& [id, c] : driver_->core().connections()) {
-    if (!c.is_peer) ++s.clients;
-  }
+  s.joined = core_->joined();
+  s.predecessors = core_->routes().predecessors();
+  s.successors = core_->routes().successors();
+  s.routing_table = core_->routes().peers();
+  s.clients = core_->links().client_links();
   return s;
 }
 
@@ -108,7 +128,7 @@ asio::awaitable<void> peer_runtime::expire_loop() {
     expire_timer_.expires_after(cfg_.expire_interval);
     auto [ec] = co_await expire_timer_.async_wait(as_tuple_awaitable);
     if (ec || driver_->stopped()) break;
-    const auto removed = store_->expire(clock::now());
+    const auto removed = store_->expire(wall::now());
     if (removed > 0) {
       driver_->log(log_level::debug, "expired " + std::to_string(removed) + " values");
     }

@@ -18,22 +18,22 @@ class data_store_service final : public storage_service {
   protocol::message_body store(const protocol::store_req& req,
                                const crypto::verified_signer& requester,
                                std::span<const protocol::generic_certificate> certificates,
-                               time_point now) override {
+                               node::wall_time now) override {
     return store_.store(req, requester, certificates, now);
   }
-  protocol::message_body fetch(const protocol::fetch_req& req, time_point now) override {
+  protocol::message_body fetch(const protocol::fetch_req& req, node::wall_time now) override {
     return store_.fetch(req, now);
   }
-  protocol::message_body stat(const protocol::stat_req& req, time_point now) override {
+  protocol::message_body stat(const protocol::stat_req& req, node::wall_time now) override {
     return store_.stat(req, now);
   }
   protocol::message_body find(const protocol::find_req& req, const protocol::node_id& after,
-                              const protocol::node_id& to, time_point now) override {
+                              const protocol::node_id& to, node::wall_time now) override {
     return store_.find(req, after, to, now);
   }
   std::vector<protocol::store_req> export_range(const protocol::node_id& after,
                                                 const protocol::node_id& up_to,
-                                                time_point now) override {
+                                                node::wall_time now) override {
     return store_.export_range(after, up_to, now, max_values_bytes_);
   }
   void drop_range(const protocol::node_id& after, const protocol::node_id& up_to) override {

@@ -20,17 +20,26 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/system_timer.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
-#include "p2psip/peer/crypto_signer.hpp"
+#include "p2psip/node/crypto_signer.hpp"
+#include "p2psip/node/node_driver.hpp"
+#include "p2psip/node/node_setup.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/data_store_service.hpp"
-#include "p2psip/peer/overlay_driver.hpp"
+#include "p2psip/peer/overlay_core.hpp"
 #include "p2psip/transport/credentials.hpp"
 
 namespace p2psip::peer {
+
+using node::log_level;
+using node::log_level_name;
+
+/// A core_config for the node `setup` describes (self, overlay hash, sequence, limits, kinds,
+/// Chord timers); the caller sets role, listen_address and bootstrap.
+core_config core_config_of(const node::node_setup& setup);
 
 struct runtime_config {
   /// The core's settings; core.listen_address must be the address `listen` is reachable at (its
@@ -95,7 +104,7 @@ class peer_runtime {
   asio::ip::tcp::endpoint local_endpoint() const;
   runtime_status status() const;
   /// The core; only after a successful start().
-  const overlay_core& core() const noexcept { return driver_->core(); }
+  const overlay_core& core() const noexcept { return *core_; }
   bool stopped() const noexcept { return driver_->stopped(); }
 
   /// Use create().
@@ -111,9 +120,11 @@ class peer_runtime {
   std::unique_ptr<data_store> store_;
   std::string store_description_;
   data_store_service storage_;
-  crypto_signer signer_;
-  std::unique_ptr<overlay_driver> driver_;
-  asio::system_timer expire_timer_;
+  node::crypto_signer signer_;
+  node::system_random rng_;
+  overlay_core* core_ = nullptr;  ///< owned by the driver, once started
+  std::unique_ptr<node::node_driver> driver_;
+  asio::steady_timer expire_timer_;
 };
 
 }  // namespace p2psip::peer

@@ -1,9 +1,9 @@
 #pragma once
-// Drives one overlay_core with Asio: the TLS listener (peers only), links opened for the core's
-// open_link actions, one receive loop per link, one timer re-armed to core.next_deadline(), and a
-// bounded clean shutdown (Leave, flush, close). Requests the core delivers go to the
-// application's callback. Both the peer (peer_runtime, which adds the data store) and the client
-// SDK (a client-role core, no listener, no store) run on it.
+// Drives one sans-I/O node (node_engine: a peer's overlay_core or a client_node) with Asio: the
+// TLS listener (peers only), links opened for the node's open_link actions, one receive loop per
+// link, one steady timer re-armed to the node's next deadline, and a bounded clean shutdown
+// (Leave, flush, close). Both the peer (peer_runtime, which adds the data store) and the client
+// SDK run on it.
 //
 // Threading: everything runs on the one thread running the io_context given to the constructor;
 // call every member from that thread (or through asio::post to it).
@@ -24,14 +24,14 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/system_timer.hpp>
+#include <asio/steady_timer.hpp>
 
-#include "p2psip/peer/overlay_core.hpp"
+#include "p2psip/node/node_engine.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
 
-namespace p2psip::peer {
+namespace p2psip::node {
 
 /// Severity of a log line.
 enum class log_level : std::uint8_t { debug, info, warn, error };
@@ -49,10 +49,30 @@ class system_random final : public random_source {
   std::uint64_t state_ = 0;
 };
 
+/// An application connection (AppAttach, RFC 6940 6.5.2), handed to the usage serving it.
+/// Deviation for now (docs/conformance.md): it runs over our TLS link with RELOAD framing, each
+/// send() one frame, rather than as a plain TLS byte stream.
+struct app_connection {
+  std::shared_ptr<transport::link> link;
+  protocol::node_id remote;        ///< from its certificate
+  std::uint16_t application = 0;
+  std::uint64_t token = 0;         ///< the AppAttach's (connections we opened); 0 when accepted
+};
+
+/// An application a usage serves over AppAttach: connections for it are accepted at `listen`
+/// (port 0: any free port) and handed to `connected`, as are those we open for it.
+struct application_endpoint {
+  std::uint16_t id = 0;
+  asio::ip::tcp::endpoint listen;
+  std::function<void(app_connection)> connected;
+};
+
 struct driver_config {
-  /// The core's settings. With a listener, core.listen_address must be where `listen` is
-  /// reachable (its port is replaced by the bound one when `listen` has port 0).
-  core_config core;
+  /// Makes the node once the listener is bound: `listen_port` is the bound port (0 without a
+  /// listener), for the address the node announces in its Attach answers.
+  std::function<std::unique_ptr<node_engine>(std::uint16_t listen_port)> make_node;
+  /// Applications served over AppAttach (each with its own listener).
+  std::vector<application_endpoint> applications;
   /// Where the listener binds (port 0: any free port); nullopt: no listener (a client).
   std::optional<asio::ip::tcp::endpoint> listen;
   /// Settings of every link (accepted and opened).
@@ -61,27 +81,22 @@ struct driver_config {
   std::chrono::milliseconds leave_flush_timeout{2000};
   /// ... and then for the links to finish closing.
   std::chrono::milliseconds close_timeout{3000};
-  /// Receives every log line (the core's log actions at debug level); may be empty.
+  /// Receives every log line (the node's log actions at debug level); may be empty.
   std::function<void(log_level, std::string_view)> log;
-  /// Receives what the core delivers: answers to send_request() (or a synthetic
-  /// Error_Request_Timeout) and requests it does not handle itself, which the application answers
-  /// with respond(). Empty: answers are dropped and requests refused with Error_Forbidden.
-  std::function<void(deliver_action&&)> deliver;
   /// Called after a link came up or went down (for clients watching their attachment).
   std::function<void()> links_changed;
 };
 
-class overlay_driver {
+class node_driver {
  public:
-  /// `tls`, `signer`, `storage` (may be null) must outlive the driver.
-  overlay_driver(asio::io_context& io, driver_config cfg,
-                 std::shared_ptr<const transport::tls_credentials> tls, message_signer& signer,
-                 storage_service* storage);
-  ~overlay_driver();
-  overlay_driver(const overlay_driver&) = delete;
-  overlay_driver& operator=(const overlay_driver&) = delete;
+  /// `tls` must outlive the driver.
+  node_driver(asio::io_context& io, driver_config cfg,
+              std::shared_ptr<const transport::tls_credentials> tls);
+  ~node_driver();
+  node_driver(const node_driver&) = delete;
+  node_driver& operator=(const node_driver&) = delete;
 
-  /// Binds the listener (when configured), then makes and starts the core. Errors: the bind
+  /// Binds the listener (when configured), then makes and starts the node. Errors: the bind
   /// error in words.
   protocol::result<void, std::string> start();
 
@@ -90,18 +105,21 @@ class overlay_driver {
   /// every link, and waits for them to close (close_timeout). Idempotent; never throws.
   asio::awaitable<void> stop();
 
-  /// Sends an application request (overlay_core::send_request); its answer is delivered.
-  protocol::result<std::uint64_t> send_request(std::vector<protocol::destination> destinations,
-                                               const protocol::message_body& body);
-  /// Answers a delivered request.
-  void respond(const protocol::message& request, link_id arrival,
-               const protocol::message_body& body);
+  /// Runs `f(node, now)` on the node (a request of the application's, say), then carries out
+  /// the actions it produced. Nothing runs once stopping. Returns whether it ran.
+  template <class F>
+  bool with_node(F&& f) {
+    if (!node_ || stopping_) return false;
+    std::forward<F>(f)(*node_, clock::now());
+    pump();
+    return true;
+  }
 
   /// The address the listener is bound to (after start(); the configured one otherwise).
   std::optional<asio::ip::tcp::endpoint> local_endpoint() const;
-  /// The core; only after a successful start().
-  const overlay_core& core() const noexcept { return *core_; }
-  bool started() const noexcept { return core_ != nullptr; }
+  /// The node; only after a successful start().
+  const node_engine& node() const noexcept { return *node_; }
+  bool started() const noexcept { return node_ != nullptr; }
   bool stopped() const noexcept { return stopped_; }
   std::size_t link_count() const noexcept { return links_.size(); }
   /// The remote endpoint of a link (for logs and clients' status).
@@ -114,6 +132,7 @@ class overlay_driver {
   void spawn(std::string_view what, F&& make);
 
  private:
+  using clock = std::chrono::steady_clock;
   struct link_entry {
     std::shared_ptr<transport::link> link;
     protocol::node_id remote;
@@ -126,6 +145,9 @@ class overlay_driver {
   asio::awaitable<void> open_link(protocol::ip_address_port address,
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
+  protocol::result<void, std::string> open_application_listeners();
+  void open_app_connection(open_app_connection_action act);
+  void application_connected(app_connection c);
   void pump();
   void arm_timer();
   void execute(action& a);
@@ -133,14 +155,13 @@ class overlay_driver {
   asio::io_context& io_;
   driver_config cfg_;
   std::shared_ptr<const transport::tls_credentials> tls_;
-  message_signer& signer_;
-  storage_service* storage_;
-  system_random rng_;
-  std::unique_ptr<overlay_core> core_;
+  std::unique_ptr<node_engine> node_;
   std::shared_ptr<transport::listener> listener_;
+  std::vector<std::shared_ptr<transport::listener>> app_listeners_;
+  std::vector<std::weak_ptr<transport::link>> app_links_;
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
-  asio::system_timer timer_;
+  asio::steady_timer timer_;
   std::optional<time_point> armed_;
   bool stopping_ = false;
   bool stopped_ = false;
@@ -150,7 +171,7 @@ class overlay_driver {
 };
 
 template <class F>
-void overlay_driver::spawn(std::string_view what, F&& make) {
+void node_driver::spawn(std::string_view what, F&& make) {
   std::weak_ptr<bool> alive = alive_;
   asio::co_spawn(io_, std::forward<F>(make)(),
                  [this, alive, name = std::string(what)](const std::exception_ptr& e) {
@@ -165,4 +186,4 @@ void overlay_driver::spawn(std::string_view what, F&& make) {
                  });
 }
 
-}  // namespace p2psip::peer
+}  // namespace p2psip::node

@@ -1,4 +1,4 @@
-#include "p2psip/peer/node_setup.hpp"
+#include "p2psip/node/node_setup.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -6,9 +6,10 @@
 #include <system_error>
 #include <utility>
 
+#include "p2psip/config/config_signature.hpp"
 #include "p2psip/protocol/ids.hpp"
 
-namespace p2psip::peer {
+namespace p2psip::node {
 
 namespace {
 
@@ -38,16 +39,14 @@ setup_error credentials_error(std::string message) {
 
 }  // namespace
 
-core_config node_setup::core() const {
-  core_config c;
-  c.self = creds.signing.default_node_id();
-  c.overlay = protocol::overlay_hash(config.instance_name);
-  c.limits = config::limits_of(config);
-  c.update_interval = std::chrono::duration_cast<duration>(config.chord.update_interval);
-  c.finger_interval = std::chrono::duration_cast<duration>(config.chord.ping_interval);
-  c.reactive = config.chord.reactive;
-  c.kind_models = config::kind_model_lookup_of(config);
-  return c;
+transport_config node_setup::transport() const {
+  transport_config t;
+  t.self = creds.signing.default_node_id();
+  t.overlay = protocol::overlay_hash(config.instance_name);
+  t.configuration_sequence = config.sequence;
+  t.limits = config::limits_of(config);
+  t.kind_models = config::kind_model_lookup_of(config);
+  return t;
 }
 
 protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config_file,
@@ -62,9 +61,14 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
       return protocol::unexpected(credentials_error(why));
     }
   }
-  // The configuration: parsed, for the expected overlay, not expired, with root(s).
+  // The configuration: parsed, signed (RFC 6940 11.1: verified before it is used), for the
+  // expected overlay, not expired, with root(s).
   auto doc = config::load_document(config_file);
   if (!doc) return protocol::unexpected(config_error(doc.error().message));
+  if (auto ok = config::verify_configuration_signature(*doc, std::chrono::system_clock::now());
+      !ok) {
+    return protocol::unexpected(config_error(config_file.string() + ": " + ok.error().message));
+  }
   config::overlay_config cfg = std::move(doc->config);
   config::expectation expected;
   expected.overlay_name = overlay_name.empty() ? cfg.instance_name : overlay_name;
@@ -103,4 +107,4 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
   return node_setup{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls)};
 }
 
-}  // namespace p2psip::peer
+}  // namespace p2psip::node

@@ -1,14 +1,16 @@
 #pragma once
-// The production message_signer: RELOAD message signatures through p2psip::crypto.
+// The production message_signer: RELOAD message signatures through p2psip::crypto. Certificates
+// are checked against wall time, read here (the node itself runs on steady time).
 
+#include <chrono>
 #include <utility>
 
 #include "p2psip/crypto/identity.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/crypto/trust_store.hpp"
-#include "p2psip/peer/services.hpp"
+#include "p2psip/node/node_types.hpp"
 
-namespace p2psip::peer {
+namespace p2psip::node {
 
 /// Signs as `as` with `identity`; verifies against `trust`. Both must outlive the signer.
 class crypto_signer final : public message_signer {
@@ -18,9 +20,8 @@ class crypto_signer final : public message_signer {
       : identity_(identity), as_(as), trust_(trust), lookup_(std::move(lookup)) {}
 
   void sign(protocol::message& m) override { (void)crypto::sign_message(m, identity_, as_); }
-  protocol::result<crypto::verified_signer> verify(const protocol::message& m,
-                                                   time_point now) override {
-    return crypto::verify_message(m, trust_, now, lookup_);
+  protocol::result<crypto::verified_signer> verify(const protocol::message& m) override {
+    return crypto::verify_message(m, trust_, std::chrono::system_clock::now(), lookup_);
   }
 
  private:
@@ -30,4 +31,4 @@ class crypto_signer final : public message_signer {
   crypto::certificate_lookup lookup_;
 };
 
-}  // namespace p2psip::peer
+}  // namespace p2psip::node

@@ -1,4 +1,4 @@
-#include "p2psip/peer/overlay_driver.hpp"
+#include "p2psip/node/node_driver.hpp"
 
 #include <random>
 #include <type_traits>
@@ -11,11 +11,10 @@
 
 #include "p2psip/protocol/errors.hpp"
 
-namespace p2psip::peer {
+namespace p2psip::node {
 
 namespace {
 
-using clock = std::chrono::system_clock;
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 asio::ip::tcp::endpoint to_endpoint(const protocol::ip_address_port& a) {
@@ -54,30 +53,32 @@ std::uint64_t system_random::next_u64() {
   return z ^ (z >> 31);
 }
 
-overlay_driver::overlay_driver(asio::io_context& io, driver_config cfg,
-                               std::shared_ptr<const transport::tls_credentials> tls,
-                               message_signer& signer, storage_service* storage)
+node_driver::node_driver(asio::io_context& io, driver_config cfg,
+                         std::shared_ptr<const transport::tls_credentials> tls)
     : io_(io),
       cfg_(std::move(cfg)),
       tls_(std::move(tls)),
-      signer_(signer),
-      storage_(storage),
       timer_(io),
       alive_(std::make_shared<bool>(true)) {}
 
-overlay_driver::~overlay_driver() {
+node_driver::~node_driver() {
   *alive_ = false;
   alive_.reset();
   if (listener_) listener_->close();
+  for (auto& l : app_listeners_) l->close();
   for (auto& [id, e] : links_) e.link->close();
+  for (auto& w : app_links_) {
+    if (auto l = w.lock()) l->close();
+  }
 }
 
-void overlay_driver::log(log_level level, std::string_view text) const {
+void node_driver::log(log_level level, std::string_view text) const {
   if (cfg_.log) cfg_.log(level, text);
 }
 
-protocol::result<void, std::string> overlay_driver::start() {
-  if (core_) return {};
+protocol::result<void, std::string> node_driver::start() {
+  if (node_) return {};
+  std::uint16_t bound_port = 0;
   if (cfg_.listen) {
     transport::listener_config lc;
     lc.link = cfg_.link;
@@ -99,46 +100,99 @@ protocol::result<void, std::string> overlay_driver::start() {
                                   opened.error().message());
     }
     listener_ = std::move(*opened);
-    // Port 0 asked the system for a free port: announce the one bound.
-    const auto bound_port = listener_->local_endpoint().port();
-    std::visit([bound_port](auto& a) { a.port = bound_port; }, cfg_.core.listen_address.value);
+    // Port 0 asked the system for a free port: the node announces the one bound.
+    bound_port = listener_->local_endpoint().port();
   }
-  core_ = std::make_unique<overlay_core>(cfg_.core, signer_, storage_, rng_);
-  core_->start(clock::now());
+  node_ = cfg_.make_node(bound_port);
+  if (auto apps = open_application_listeners(); !apps) return apps;
+  node_->start(clock::now());
   pump();
   spawn("timer", [this] { return timer_loop(); });
   return {};
 }
 
-std::optional<asio::ip::tcp::endpoint> overlay_driver::local_endpoint() const {
+protocol::result<void, std::string> node_driver::open_application_listeners() {
+  for (const auto& app : cfg_.applications) {
+    transport::listener_config lc;
+    lc.link = cfg_.link;
+    std::weak_ptr<bool> alive = alive_;
+    const auto id = app.id;
+    auto opened = transport::listener::open(
+        io_.get_executor(), app.listen, tls_, lc,
+        [this, alive, id](std::shared_ptr<transport::link> l) {
+          if (alive.expired()) return;
+          const auto& ids = l->peer_node_ids();
+          if (ids.empty() || stopping_) {
+            l->close();
+            return;
+          }
+          application_connected(app_connection{l, ids.front(), id, 0});
+        },
+        [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
+                      const std::string&) {
+          if (alive.expired()) return;
+          log(log_level::debug, "application handshake from " + endpoint_text(remote) +
+                                    " failed: " + reason.message());
+        });
+    if (!opened) {
+      return protocol::unexpected("cannot listen for application " + std::to_string(id) +
+                                  " on " + endpoint_text(app.listen) + ": " +
+                                  opened.error().message());
+    }
+    const auto bound = (*opened)->local_endpoint();
+    app_listeners_.push_back(std::move(*opened));
+    protocol::ip_address_port announced;
+    if (bound.address().is_v4()) {
+      announced.value = protocol::ipv4_address_port{bound.address().to_v4().to_bytes(), bound.port()};
+    } else {
+      announced.value = protocol::ipv6_address_port{bound.address().to_v6().to_bytes(), bound.port()};
+    }
+    node_->app_attach().serve(id, announced);
+    log(log_level::info, "application " + std::to_string(id) + " served at " +
+                             endpoint_text(bound));
+  }
+  return {};
+}
+
+void node_driver::application_connected(app_connection c) {
+  std::erase_if(app_links_, [](const auto& w) { return w.expired(); });
+  app_links_.push_back(c.link);
+  for (const auto& app : cfg_.applications) {
+    if (app.id == c.application && app.connected) {
+      app.connected(std::move(c));
+      return;
+    }
+  }
+  c.link->close();
+}
+
+void node_driver::open_app_connection(open_app_connection_action act) {
+  std::weak_ptr<bool> alive = alive_;
+  spawn("app-connect", [this, alive, act = std::move(act)]() -> asio::awaitable<void> {
+    auto connected = co_await transport::connect(to_endpoint(act.address), tls_, cfg_.link,
+                                                 act.expected);
+    if (alive.expired()) co_return;
+    if (!connected) {
+      log(log_level::warn, "application connection to " + act.address.to_string() + " failed: " +
+                               connected.error().message());
+      co_return;
+    }
+    application_connected(app_connection{*connected, act.expected, act.application, act.token});
+  });
+}
+
+std::optional<asio::ip::tcp::endpoint> node_driver::local_endpoint() const {
   if (listener_) return listener_->local_endpoint();
   return cfg_.listen;
 }
 
-std::optional<asio::ip::tcp::endpoint> overlay_driver::remote_endpoint(link_id link) const {
+std::optional<asio::ip::tcp::endpoint> node_driver::remote_endpoint(link_id link) const {
   const auto it = links_.find(link);
   if (it == links_.end()) return std::nullopt;
   return it->second.link->remote_endpoint();
 }
 
-protocol::result<std::uint64_t> overlay_driver::send_request(
-    std::vector<protocol::destination> destinations, const protocol::message_body& body) {
-  if (!core_ || stopping_) {
-    return make_error_code(protocol::reload_errc::underlay_destination_unreachable);
-  }
-  auto tx = core_->send_request(std::move(destinations), body, clock::now());
-  pump();
-  return tx;
-}
-
-void overlay_driver::respond(const protocol::message& request, link_id arrival,
-                             const protocol::message_body& body) {
-  if (!core_ || stopped_) return;
-  core_->respond(request, arrival, body, clock::now());
-  pump();
-}
-
-void overlay_driver::add_link(std::shared_ptr<transport::link> l,
+void node_driver::add_link(std::shared_ptr<transport::link> l,
                               std::optional<protocol::node_id> expected, link_origin origin) {
   const auto& ids = l->peer_node_ids();
   protocol::node_id remote;
@@ -164,36 +218,42 @@ void overlay_driver::add_link(std::shared_ptr<transport::link> l,
   });
   log(log_level::debug, "link " + std::to_string(id.value) + " up with " + remote.hex() + " (" +
                             endpoint_text(l->remote_endpoint()) + ")");
-  core_->on_link_up(id, remote, clock::now(), origin);
+  node_->on_link_up(id, remote, clock::now(), origin);
   spawn("receive", [this, id, l] { return receive_loop(id, l); });
   pump();
   if (cfg_.links_changed) cfg_.links_changed();
 }
 
-void overlay_driver::link_closed(link_id id, std::error_code reason) {
+void node_driver::link_closed(link_id id, std::error_code reason) {
   const auto it = links_.find(id);
   if (it == links_.end()) return;
   log(log_level::debug, "link " + std::to_string(id.value) + " to " + it->second.remote.hex() +
                             " closed: " + reason.message());
   links_.erase(it);
   if (stopped_) return;
-  core_->on_link_down(id, clock::now());
+  node_->on_link_down(id, clock::now());
   pump();
   if (cfg_.links_changed) cfg_.links_changed();
 }
 
-asio::awaitable<void> overlay_driver::receive_loop(link_id id, std::shared_ptr<transport::link> l) {
+asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<transport::link> l) {
   std::weak_ptr<bool> alive = alive_;
   for (;;) {
     auto received = co_await l->receive();
     if (alive.expired() || !received) break;
     if (stopped_ || !links_.contains(id)) break;
-    core_->on_message(id, *received, clock::now());
+    if (received->oversized_length) {
+      // RFC 6940 6.6: answered Error_Message_Too_Large by the node, which then closes the link.
+      node_->on_oversized_message(id, received->data, *received->oversized_length, clock::now());
+      pump();
+      break;
+    }
+    node_->on_message(id, received->data, clock::now());
     pump();
   }
 }
 
-asio::awaitable<void> overlay_driver::open_link(protocol::ip_address_port address,
+asio::awaitable<void> node_driver::open_link(protocol::ip_address_port address,
                                                 std::optional<protocol::node_id> expected) {
   std::weak_ptr<bool> alive = alive_;
   auto connected = co_await transport::connect(to_endpoint(address), tls_, cfg_.link, expected);
@@ -202,7 +262,7 @@ asio::awaitable<void> overlay_driver::open_link(protocol::ip_address_port addres
     log(log_level::debug,
         "link to " + address.to_string() + " failed: " + connected.error().message());
     if (!stopping_) {
-      core_->on_link_failed(address, clock::now());
+      node_->on_link_failed(address, clock::now());
       pump();
     }
     co_return;
@@ -210,11 +270,11 @@ asio::awaitable<void> overlay_driver::open_link(protocol::ip_address_port addres
   add_link(std::move(*connected), expected, link_origin::outbound);
 }
 
-void overlay_driver::pump() {
+void node_driver::pump() {
   if (in_pump_) return;  // an action's callback may call back in: the outer loop picks it up
   in_pump_ = true;
   for (;;) {
-    auto actions = core_->take_actions();
+    auto actions = node_->take_actions();
     if (actions.empty()) break;
     for (auto& a : actions) execute(a);
   }
@@ -222,7 +282,7 @@ void overlay_driver::pump() {
   arm_timer();
 }
 
-void overlay_driver::execute(action& a) {
+void node_driver::execute(action& a) {
   std::visit(
       [this](auto& act) {
         using T = std::decay_t<decltype(act)>;
@@ -246,21 +306,9 @@ void overlay_driver::execute(action& a) {
           spawn("connect", [this, address = act.address, expected = act.expected] {
             return open_link(address, expected);
           });
-        } else if constexpr (std::is_same_v<T, deliver_action>) {
-          if (cfg_.deliver) {
-            cfg_.deliver(std::move(act));
-            return;
-          }
-          const auto code = act.msg.contents.code;
-          if (protocol::is_request(code)) {
-            // No application: refuse what the core did not handle itself.
-            protocol::error_response err;
-            err.error_code = static_cast<std::uint16_t>(protocol::reload_errc::forbidden);
-            err.error_info = protocol::to_bytes("no application on this peer");
-            core_->respond(act.msg, act.link, err, clock::now());
-          } else {
-            log(log_level::debug, "answer " + std::to_string(code) + " delivered (no application)");
-          }
+        } else if constexpr (std::is_same_v<T, open_app_connection_action>) {
+          if (stopping_) return;
+          open_app_connection(std::move(act));
         } else if constexpr (std::is_same_v<T, log_action>) {
           log(log_level::debug, act.text);
         }
@@ -268,16 +316,16 @@ void overlay_driver::execute(action& a) {
       a);
 }
 
-void overlay_driver::arm_timer() {
+void node_driver::arm_timer() {
   if (stopped_) return;
   const auto now = clock::now();
-  auto when = core_->next_deadline().value_or(now + std::chrono::hours(1));
+  auto when = node_->next_deadline().value_or(now + std::chrono::hours(1));
   if (armed_ && *armed_ == when) return;
   armed_ = when;
   timer_.expires_at(when);  // cancels a pending wait: the loop waits again on the new expiry
 }
 
-asio::awaitable<void> overlay_driver::timer_loop() {
+asio::awaitable<void> node_driver::timer_loop() {
   std::weak_ptr<bool> alive = alive_;
   while (!alive.expired() && !stopped_) {
     auto [ec] = co_await timer_.async_wait(as_tuple_awaitable);
@@ -285,8 +333,8 @@ asio::awaitable<void> overlay_driver::timer_loop() {
     if (ec == asio::error::operation_aborted) continue;  // re-armed
     const auto now = clock::now();
     armed_.reset();
-    const auto deadline = core_->next_deadline();
-    if (deadline && *deadline <= now) core_->on_timer(now);
+    const auto deadline = node_->next_deadline();
+    if (deadline && *deadline <= now) node_->on_timer(now);
     pump();
     // A deadline the core did not move past would spin: wait at least 1 ms.
     if (armed_ && *armed_ <= now) {
@@ -296,15 +344,15 @@ asio::awaitable<void> overlay_driver::timer_loop() {
   }
 }
 
-asio::awaitable<void> overlay_driver::stop() {
-  if (stopping_ || !core_) {
+asio::awaitable<void> node_driver::stop() {
+  if (stopping_ || !node_) {
     stopped_ = true;
     if (listener_) listener_->close();
     co_return;
   }
   std::weak_ptr<bool> alive = alive_;
   stopping_ = true;
-  core_->leave(clock::now());
+  node_->leave(clock::now());
   pump();
 
   asio::steady_timer wait(io_);
@@ -327,7 +375,7 @@ asio::awaitable<void> overlay_driver::stop() {
   }
   // Give the written records a moment on the wire before close_notify (a peer that sent Leave
   // messages; a client sends none).
-  if (flushed_any || core_->config().role != node_role::client) {
+  if (flushed_any || !node_->is_client()) {
     wait.expires_after(std::chrono::milliseconds(100));
     [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
     if (alive.expired()) co_return;
@@ -337,6 +385,10 @@ asio::awaitable<void> overlay_driver::stop() {
   stopped_ = true;
   timer_.cancel();
   if (listener_) listener_->close();
+  for (auto& l : app_listeners_) l->close();
+  for (auto& w : app_links_) {
+    if (auto l = w.lock()) l->close();
+  }
   std::vector<std::shared_ptr<transport::link>> closing;
   for (auto& [id, e] : links_) closing.push_back(e.link);
   for (auto& l : closing) l->close();
@@ -352,4 +404,4 @@ asio::awaitable<void> overlay_driver::stop() {
   }
 }
 
-}  // namespace p2psip::peer
+}  // namespace p2psip::node

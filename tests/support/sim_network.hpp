@@ -1,9 +1,10 @@
 #pragma once
-// A tiny deterministic in-memory network for overlay_core tests (the seed of the simulator):
-// a virtual clock, seeded randomness, per-link FIFO delivery with latency and optional loss,
-// a fake signer (the Node-ID travels in the SignerIdentity; no real crypto) and an in-memory
-// store. Every core's actions are carried out here: send -> delivered to the other end of the
-// link after the latency, open_link -> both ends get on_link_up, close_link -> on_link_down.
+// The deterministic in-memory network the core tests and the simulator drive peers
+// (overlay_core) and clients (client_node) on: a virtual clock, seeded randomness, per-link FIFO
+// delivery with latency and optional loss, a fake signer (the Node-ID travels in the
+// SignerIdentity; no real crypto) and an in-memory store. Every node's actions are carried out
+// here: send -> delivered to the other end of the link after the latency, open_link -> both ends
+// get on_link_up, close_link -> on_link_down.
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "p2psip/crypto/certificate.hpp"
+#include "p2psip/node/client_node.hpp"
 #include "p2psip/peer/overlay_core.hpp"
 #include "test_identity.hpp"
 
@@ -68,7 +70,7 @@ class fake_signer final : public peer::message_signer {
     m.security.signature.identity.hash.hash = pr::to_bytes(self_.view());
     m.security.signature.value = pr::to_bytes("fake");
   }
-  pr::result<crypto::verified_signer> verify(const pr::message& m, time_point) override {
+  pr::result<crypto::verified_signer> verify(const pr::message& m) override {
     if (reject_all) return make_error_code(pr::reload_errc::forbidden);
     const auto& id = m.security.signature.identity;
     auto node = pr::node_id::from_bytes(id.hash.hash);
@@ -92,7 +94,7 @@ class fake_signer final : public peer::message_signer {
 class memory_storage final : public peer::storage_service {
  public:
   pr::message_body store(const pr::store_req& req, const crypto::verified_signer& requester,
-                         std::span<const pr::generic_certificate>, time_point) override {
+                         std::span<const pr::generic_certificate>, node::wall_time) override {
     const auto existing = data_.find(req.resource);
     if (req.replica_number == 0) {
       if (existing != data_.end() && existing->second.writer != requester.node) {
@@ -131,7 +133,7 @@ class memory_storage final : public peer::storage_service {
     for (const auto& k : req.kind_data) ans.kind_responses.push_back({k.kind, rec.generation, {}});
     return ans;
   }
-  pr::message_body fetch(const pr::fetch_req& req, time_point) override {
+  pr::message_body fetch(const pr::fetch_req& req, node::wall_time) override {
     pr::fetch_ans ans;
     const auto it = data_.find(req.resource);
     if (it == data_.end()) return pr::error_response{3, pr::to_bytes("not found")};
@@ -139,13 +141,13 @@ class memory_storage final : public peer::storage_service {
       ans.kind_responses.push_back({k.kind, 1, k.values, {}, false});
     return ans;
   }
-  pr::message_body stat(const pr::stat_req&, time_point) override { return pr::stat_ans{}; }
+  pr::message_body stat(const pr::stat_req&, node::wall_time) override { return pr::stat_ans{}; }
   pr::message_body find(const pr::find_req&, const pr::node_id&, const pr::node_id&,
-                        time_point) override {
+                        node::wall_time) override {
     return pr::find_ans{};
   }
   std::vector<pr::store_req> export_range(const pr::node_id& after, const pr::node_id& up_to,
-                                          time_point) override {
+                                          node::wall_time) override {
     std::vector<pr::store_req> out;
     for (const auto& [r, e] : data_) {
       const auto p = r.as_ring_point();
@@ -175,6 +177,36 @@ class memory_storage final : public peer::storage_service {
   std::map<pr::resource_id, record> data_;
 };
 
+/// The outcome of an application request (sim_network::request), as the tests look at it.
+struct delivery {
+  node::outcome::kind what = node::outcome::kind::timeout;
+  /// The answer as received; for a timeout, a made-up Error_Request_Timeout with the request's
+  /// transaction id.
+  pr::message msg;
+  peer::link_id link;
+};
+
+/// A request addressed to a node for a message code the test records (record_requests()).
+struct recorded_request {
+  pr::message msg;
+  peer::link_id link;
+};
+
+/// Answers requests of one message code with Error_Not_Found and records them: a usage the
+/// tests can look into (hops a request took, who received it).
+class recording_usage final : public node::request_handler {
+ public:
+  explicit recording_usage(node::message_transport& t) : transport_(t) {}
+  void on_request(const node::inbound_request& r, time_point now) override {
+    requests.push_back({r.message, r.link});
+    transport_.send_error(r, pr::reload_errc::not_found, "recorded", now);
+  }
+  std::vector<recorded_request> requests;
+
+ private:
+  node::message_transport& transport_;
+};
+
 /// The network: nodes, links, an event queue on a virtual clock.
 class sim_network {
  public:
@@ -182,14 +214,19 @@ class sim_network {
     std::unique_ptr<fake_signer> signer;
     std::unique_ptr<memory_storage> storage;
     std::unique_ptr<seeded_random> rng;
-    std::unique_ptr<peer::overlay_core> core;
+    std::unique_ptr<p2psip::node::node_engine> engine;
+    peer::overlay_core* core = nullptr;          ///< a peer (else null)
+    p2psip::node::client_node* client = nullptr;  ///< a client (else null)
+    std::unique_ptr<recording_usage> recorder;
     pr::ip_address_port address;
+    pr::node_id self;
     bool alive = true;
     bool mute = false;  ///< crashed without closing links: receives nothing, sends nothing
     int side = 0;       ///< network partition it is on (see partition())
-    std::optional<time_point> deadline;  ///< core->next_deadline() after the last call
-    std::vector<peer::deliver_action> delivered;
+    std::optional<time_point> deadline;  ///< engine->next_deadline() after the last call
+    std::vector<delivery> delivered;
     std::vector<std::string> logs;
+    bool joined() const { return core && core->joined(); }
   };
 
   explicit sim_network(std::uint64_t seed = 1, std::chrono::milliseconds latency = 5ms,
@@ -218,30 +255,31 @@ class sim_network {
     return c;
   }
 
-  /// Adds a node listening at a fresh address; bootstrap = node 0's address unless given.
-  std::size_t add(peer::core_config cfg) {
-    auto n = std::make_unique<node>();
-    const auto index = nodes_.size();
-    pr::ipv4_address_port a;
-    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8),
-                 static_cast<std::uint8_t>(index & 0xFF)};
-    a.port = 6084;
-    n->address.value = a;
-    cfg.listen_address = n->address;
-    if (cfg.bootstrap.empty() && !nodes_.empty()) cfg.bootstrap.push_back(nodes_[0]->address);
-    n->signer = std::make_unique<fake_signer>(cfg.self);
-    n->storage = std::make_unique<memory_storage>();
-    n->rng = std::make_unique<seeded_random>(rng_.next_u64());
-    n->core = std::make_unique<peer::overlay_core>(cfg, *n->signer, n->storage.get(), *n->rng);
-    nodes_.push_back(std::move(n));
-    return index;
+  /// Adds a peer listening at a fresh address; bootstrap = node 0's address unless given.
+  std::size_t add(peer::core_config cfg) { return add_node(std::move(cfg), false); }
+  /// Adds a client (client_node) with cfg's Node-ID, timers and bootstrap list.
+  std::size_t add_client(peer::core_config cfg) { return add_node(std::move(cfg), true); }
+  /// Wall time that follows the virtual clock.
+  p2psip::node::wall_clock_source wall() const {
+    return [this] {
+      return p2psip::node::wall_time{} + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                             now_.time_since_epoch());
+    };
+  }
+  /// Requests with `code` addressed to node i are recorded in its recorder (and answered
+  /// Error_Not_Found) instead of going to the usage that serves them.
+  recording_usage& record_requests(std::size_t i, std::uint16_t code) {
+    auto& n = at(i);
+    if (!n.recorder) n.recorder = std::make_unique<recording_usage>(n.engine->transport());
+    n.engine->transport().handle(code, *n.recorder);
+    return *n.recorder;
   }
   std::size_t add(const pr::node_id& id, peer::node_role role) {
     return add(default_config(id, role));
   }
 
   void start(std::size_t i) {
-    at(i).core->start(now_);
+    at(i).engine->start(now_);
     drain(i);
   }
 
@@ -263,7 +301,7 @@ class sim_network {
       if (!t || *t > end) break;
       if (*t > now_) now_ = *t;
       if (timer_node) {
-        nodes_[*timer_node]->core->on_timer(now_);
+        nodes_[*timer_node]->engine->on_timer(now_);
         drain(*timer_node);
         continue;
       }
@@ -274,10 +312,30 @@ class sim_network {
     now_ = end;
   }
 
-  /// An application request from node i; its answer lands in at(i).delivered.
+  /// An application request from node i; its outcome lands in at(i).delivered.
   pr::result<std::uint64_t> request(std::size_t i, std::vector<pr::destination> dest,
                                     const pr::message_body& body) {
-    auto r = at(i).core->send_request(std::move(dest), body, now_);
+    auto& n = at(i);
+    auto txid = std::make_shared<std::uint64_t>(0);
+    auto done = [this, i, txid](p2psip::node::outcome&& o, time_point) {
+      delivery d;
+      d.what = o.what;
+      d.link = o.link;
+      if (o.what == p2psip::node::outcome::kind::answer ||
+          o.what == p2psip::node::outcome::kind::error) {
+        d.msg = std::move(o.message);
+      } else {
+        d.msg.header.transaction_id = *txid;
+        d.msg.contents.code = pr::codes::error;
+        pr::error_response e{static_cast<std::uint16_t>(pr::reload_errc::request_timeout),
+                             pr::to_bytes("no answer")};
+        if (auto enc = pr::encode_body(e)) d.msg.contents.body = std::move(*enc);
+      }
+      nodes_[i]->delivered.push_back(std::move(d));
+    };
+    auto r = n.core ? n.core->send_request(std::move(dest), body, std::move(done), now_)
+                    : n.client->send_request(std::move(dest), body, std::move(done), now_);
+    if (r) *txid = *r;
     drain(i);
     return r;
   }
@@ -292,7 +350,7 @@ class sim_network {
         it = links_.erase(it);
         post(now_ + latency_, [this, other, other_link] {
           if (!nodes_[other]->alive) return;
-          nodes_[other]->core->on_link_down(other_link, now_);
+          nodes_[other]->engine->on_link_down(other_link, now_);
           drain(other);
         });
       } else {
@@ -307,7 +365,7 @@ class sim_network {
   }
   /// Graceful leave, then the node's links close.
   void leave(std::size_t i) {
-    at(i).core->leave(now_);
+    at(i).engine->leave(now_);
     drain(i);
     run_for(200ms);
     crash(i);
@@ -329,14 +387,14 @@ class sim_network {
   std::vector<pr::node_id> ring() const {
     std::vector<pr::node_id> ids;
     for (const auto& n : nodes_) {
-      if (n->alive && n->core->joined()) ids.push_back(n->core->self());
+      if (n->alive && n->joined()) ids.push_back(n->self);
     }
     std::sort(ids.begin(), ids.end());
     return ids;
   }
   std::optional<std::size_t> index_of(const pr::node_id& id) const {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i]->core->self() == id) return i;
+      if (nodes_[i]->self == id) return i;
     }
     return std::nullopt;
   }
@@ -392,8 +450,8 @@ class sim_network {
   /// Carries out node i's pending actions.
   void drain(std::size_t i) {
     auto& n = *nodes_[i];
-    n.deadline = n.core->next_deadline();
-    for (auto& a : n.core->take_actions()) {
+    n.deadline = n.engine->next_deadline();
+    for (auto& a : n.engine->take_actions()) {
       if (n.mute) continue;
       if (trace_) trace(i, a);
       if (auto* s = std::get_if<peer::send_action>(&a)) {
@@ -403,8 +461,6 @@ class sim_network {
         close(i, c->link);
       } else if (auto* o = std::get_if<peer::open_link_action>(&a)) {
         open(i, *o);
-      } else if (auto* d = std::get_if<peer::deliver_action>(&a)) {
-        n.delivered.push_back(std::move(*d));
       } else if (auto* l = std::get_if<peer::log_action>(&a)) {
         if (keep_logs) n.logs.push_back(l->text);
       }
@@ -412,11 +468,48 @@ class sim_network {
   }
 
  private:
+  std::size_t add_node(peer::core_config cfg, bool client) {
+    auto n = std::make_unique<node>();
+    const auto index = nodes_.size();
+    pr::ipv4_address_port a;
+    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8),
+                 static_cast<std::uint8_t>(index & 0xFF)};
+    a.port = 6084;
+    n->address.value = a;
+    n->self = cfg.self;
+    cfg.listen_address = n->address;
+    cfg.wall = wall();
+    if (cfg.bootstrap.empty() && !nodes_.empty()) cfg.bootstrap.push_back(nodes_[0]->address);
+    n->signer = std::make_unique<fake_signer>(cfg.self);
+    n->rng = std::make_unique<seeded_random>(rng_.next_u64());
+    // A client's stays empty (it stores nothing): tests count copies over every node.
+    n->storage = std::make_unique<memory_storage>();
+    if (client) {
+      p2psip::node::client_config cc;
+      cc.transport.self = cfg.self;
+      cc.transport.overlay = cfg.overlay;
+      cc.transport.configuration_sequence = cfg.configuration_sequence;
+      cc.transport.limits = cfg.limits;
+      cc.transport.request_timeout = cfg.request_timeout;
+      cc.bootstrap = cfg.bootstrap;
+      cc.wall = cfg.wall;
+      auto c = std::make_unique<p2psip::node::client_node>(cc, *n->signer, *n->rng);
+      n->client = c.get();
+      n->engine = std::move(c);
+    } else {
+      auto c = std::make_unique<peer::overlay_core>(cfg, *n->signer, n->storage.get(), *n->rng);
+      n->core = c.get();
+      n->engine = std::move(c);
+    }
+    nodes_.push_back(std::move(n));
+    return index;
+  }
+
   void trace(std::size_t i, const peer::action& a) {
     const auto t =
         std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count() %
         1000000;
-    const auto who = nodes_[i]->core->self().hex().substr(0, 4);
+    const auto who = nodes_[i]->self.hex().substr(0, 4);
     if (auto* s = std::get_if<peer::send_action>(&a)) {
       auto m = pr::decode_message(s->data, pr::limits{});
       std::string dest;
@@ -490,7 +583,7 @@ class sim_network {
     post(at, [this, id, from, to, to_link, data = std::move(data)] {
       if (links_.count(id) == 0 || !nodes_[to]->alive) return;
       if (nodes_[from]->side != nodes_[to]->side) return;  // lost in the partition
-      nodes_[to]->core->on_message(to_link, data, now_);
+      nodes_[to]->engine->on_message(to_link, data, now_);
       drain(to);
     });
   }
@@ -502,11 +595,11 @@ class sim_network {
     links_.erase(*id);
     const auto other = from_a ? rec.b : rec.a;
     const auto other_link = from_a ? rec.lb : rec.la;
-    nodes_[i]->core->on_link_down(l, now_);
+    nodes_[i]->engine->on_link_down(l, now_);
     drain(i);
     post(now_ + delay(), [this, other, other_link] {
       if (!nodes_[other]->alive) return;
-      nodes_[other]->core->on_link_down(other_link, now_);
+      nodes_[other]->engine->on_link_down(other_link, now_);
       drain(other);
     });
   }
@@ -516,11 +609,11 @@ class sim_network {
       if (nodes_[k]->address == o.address && nodes_[k]->alive) target = k;
     }
     const auto addr = o.address;
-    if (!target || (o.expected && nodes_[*target]->core->self() != *o.expected) || *target == i ||
+    if (!target || (o.expected && nodes_[*target]->self != *o.expected) || *target == i ||
         nodes_[*target]->side != nodes_[i]->side) {
       post(now_ + delay(), [this, i, addr] {
         if (!nodes_[i]->alive) return;
-        nodes_[i]->core->on_link_failed(addr, now_);
+        nodes_[i]->engine->on_link_failed(addr, now_);
         drain(i);
       });
       return;
@@ -535,10 +628,10 @@ class sim_network {
     post(up_at, [this, id, i, t, la, lb] {
       if (links_.count(id) == 0) return;
       if (!nodes_[i]->alive || !nodes_[t]->alive) return;
-      nodes_[t]->core->on_link_up(lb, nodes_[i]->core->self(), now_, peer::link_origin::inbound);
+      nodes_[t]->engine->on_link_up(lb, nodes_[i]->self, now_, peer::link_origin::inbound);
       drain(t);
       if (links_.count(id) == 0) return;
-      nodes_[i]->core->on_link_up(la, nodes_[t]->core->self(), now_, peer::link_origin::outbound);
+      nodes_[i]->engine->on_link_up(la, nodes_[t]->self, now_, peer::link_origin::outbound);
       drain(i);
     });
   }

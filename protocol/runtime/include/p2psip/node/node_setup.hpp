@@ -13,11 +13,11 @@
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
-#include "p2psip/peer/overlay_core.hpp"
+#include "p2psip/node/message_transport.hpp"
 #include "p2psip/protocol/result.hpp"
 #include "p2psip/transport/credentials.hpp"
 
-namespace p2psip::peer {
+namespace p2psip::node {
 
 /// What failed, in one line naming the file ("overlay.xml: ...", "node.key: ...").
 struct setup_error {
@@ -31,16 +31,19 @@ struct node_setup {
   crypto::credentials creds;
   std::shared_ptr<const transport::tls_credentials> tls;
 
-  /// A core_config for this node (self, overlay hash, limits, Chord timers); the caller sets
-  /// role, listen_address and bootstrap.
-  core_config core() const;
+  /// The message transport's settings for this node: self, overlay hash, the document's
+  /// sequence, limits and kinds.
+  transport_config transport() const;
 };
 
-/// Reads and checks the three files. `overlay_name` empty: the document's own instance-name is
-/// accepted. Never throws.
+/// Reads and checks the three files. The configuration must be signed by one of its own
+/// configuration-signers with a certificate under its own root-cert, and every kind-block by a
+/// kind-signer (config::verify_configuration_signature): an unsigned or tampered document is
+/// refused ("overlay.xml: overlay/signature: signature does not verify"). `overlay_name` empty:
+/// the document's own instance-name is accepted. Never throws.
 protocol::result<node_setup, setup_error> load_node_setup(const std::filesystem::path& config_file,
                                                           const std::filesystem::path& cert_file,
                                                           const std::filesystem::path& key_file,
                                                           const std::string& overlay_name = {});
 
-}  // namespace p2psip::peer
+}  // namespace p2psip::node

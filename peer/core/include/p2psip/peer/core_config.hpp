@@ -1,0 +1,92 @@
+#pragma once
+// Settings and counters of a peer's overlay core, and the names the peer shares with the node
+// layer (p2psip::node) below it.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "p2psip/node/connection_table.hpp"
+#include "p2psip/node/node_types.hpp"
+#include "p2psip/protocol/address.hpp"
+#include "p2psip/protocol/data.hpp"
+#include "p2psip/protocol/limits.hpp"
+
+namespace p2psip::peer {
+
+using node::action;
+using node::close_link_action;
+using node::connection;
+using node::duration;
+using node::link_id;
+using node::link_origin;
+using node::log_action;
+using node::message_signer;
+using node::open_app_connection_action;
+using node::open_link_action;
+using node::random_source;
+using node::send_action;
+using node::time_point;
+using node::wall_time;
+
+enum class node_role : std::uint8_t {
+  first_peer,    ///< bootstraps a new overlay: responsible for the whole ring at once
+  joining_peer,  ///< joins through a bootstrap peer (RFC 6940 section 10.5)
+};
+
+struct core_config {
+  protocol::node_id self;
+  node_role role = node_role::joining_peer;
+  std::uint32_t overlay = 0;  ///< forwarding header `overlay` (overlay_hash of the name)
+  /// Our configuration document's sequence (RFC 6940 6.3.2.1), on every message we send.
+  std::uint16_t configuration_sequence = 0;
+  protocol::limits limits;  ///< codec limits, node_id_length and initial_ttl
+  /// Data models of the overlay's kinds (config::kind_model_lookup_of); bodies naming another
+  /// kind keep its values undecoded and the store answers Error_Unknown_Kind.
+  protocol::kind_model_lookup kind_models = protocol::registered_kind_model;
+  /// Where this peer accepts links (the host candidate of its Attach answers).
+  protocol::ip_address_port listen_address;
+  /// Bootstrap peers (joining peers open a link to the first that answers).
+  std::vector<protocol::ip_address_port> bootstrap;
+  std::size_t neighbors = 3;          ///< successors and predecessors kept
+  unsigned finger_slots = 16;         ///< finger indices maintained (1..finger_slots)
+  duration update_interval{400'000};  ///< chord-update-interval
+  duration finger_interval{60'000};   ///< one finger Attach per this (chord-ping-interval)
+  duration request_timeout{15'000};   ///< end-to-end request timeout
+  duration join_retry{10'000};        ///< restart the join when it stalls this long
+  bool reactive = true;               ///< chord-reactive
+  std::size_t max_links = 256;
+  /// A link we opened to a peer that has left our Routing Table is closed after this long.
+  duration link_linger{30'000};
+  /// Predecessors unchanged this long before data of Resource-IDs beyond the third is dropped
+  /// (RFC 6940 10.7.1's hold-down time).
+  duration replica_hold_down{30'000};
+  /// How often a joined peer checks through a bootstrap peer whether the overlay is partitioned
+  /// (RFC 6940 10.7.4.4: "periodically"); zero turns the check off.
+  duration partition_check_interval{600'000};
+  std::size_t max_pending = 1024;       ///< outstanding requests of this node
+  std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
+  unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
+  /// Wall time (PingAns, storage times); default: the system clock. The simulator's follows its
+  /// virtual clock.
+  node::wall_clock_source wall;
+};
+
+/// Counters for tests and monitoring.
+struct core_stats {
+  std::uint64_t forwarded = 0;
+  std::uint64_t delivered_locally = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t errors_sent = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t links_pruned = 0;      ///< surplus links closed (unneeded or duplicate)
+  std::uint64_t links_evicted = 0;     ///< surplus links closed to make room for a new one
+  std::uint64_t ranges_dropped = 0;    ///< drop_range calls for data beyond the third predecessor
+  std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
+  std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
+  std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
+  std::uint64_t config_updates_sent = 0;  ///< ConfigUpdates to nodes with an older document
+};
+
+}  // namespace p2psip::peer

@@ -1,0 +1,93 @@
+#pragma once
+// Data movement between peers (RFC 6940 10.4, 10.5 step 6, 10.7.3, 10.9): replicas of our range
+// on our first two successors, the hand-over of a range we no longer own (a Join's straight to
+// the joining peer, a Leave's to the successor, any other shrink routed value by value to
+// whoever is responsible), and dropping data beyond the third predecessor. Hand-overs wait in a
+// queue for room in the pending table and are retried while routes settle: paced, never dropped
+// silently. Every hand-over is a replica Store, merged by the receiver by storage time.
+//
+// Readings of the RFC taken here (docs/conformance.md):
+// - Replicas go to the first two successors right away: the 30 s successor-replacement hold-down
+//   of 10.7.1 (a SHOULD) is not applied, because a replica held back for 30 s is a copy missing
+//   for 30 s. When our range grows (a predecessor is gone) the whole range is sent again.
+// - Data of Resource-IDs with three predecessors between them and us (10.7.3: "SHOULD delete")
+//   is dropped only once the predecessor list has been unchanged for replica_hold_down and none
+//   of the three is under a liveness check, so that a passing wrong view costs no copy.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p2psip/peer/chord_topology.hpp"
+#include "p2psip/peer/services.hpp"
+
+namespace p2psip::peer {
+
+class data_movement final : public ring_listener {
+ public:
+  data_movement(const core_config& cfg, storage_service& storage, const chord_topology& ring,
+                node::connection_table& links, node::message_transport& transport,
+                node::action_queue& actions, core_stats& stats);
+
+  void ring_joined(time_point now) override;
+  void ring_changed(time_point now) override;
+  void peer_joining(const protocol::node_id& joining, time_point now) override;
+  void leaving(const protocol::node_id& successor, link_id link, time_point now) override;
+
+  /// An original Store we took (answer `ans`): copies to the replica set (RFC 6940 10.4). Returns
+  /// the peers a copy went to. `requester`: who sent the Store (it may hold the value already).
+  std::vector<protocol::node_id> replicate(const protocol::store_req& req,
+                                           const protocol::store_ans& ans, time_point now);
+
+  void on_timer(time_point now);
+  std::optional<time_point> next_deadline() const;
+  /// Sends queued hand-overs while the pending table has room (call after answers free some).
+  void send_queued_handovers(time_point now);
+
+ private:
+  void note_predecessors(time_point now);
+  void drop_foreign_data(time_point now);
+  void replicate_range_to(const protocol::node_id& to, std::uint8_t replica_number, time_point now);
+  void hand_over(const protocol::node_id& after, const protocol::node_id& up_to, unsigned attempt,
+                 time_point now);
+  void retry_handovers(time_point now);
+  void handover_failed(const protocol::node_id& point, unsigned attempt, const node::outcome& o,
+                       time_point now);
+  /// A Store of ours to a peer (replica or hand-over); a refusal is logged: a copy missing.
+  void store_at(const protocol::node_id& to, link_id link, const protocol::store_req& req,
+                std::string_view what, time_point now);
+  wall_time wall_now() const;
+
+  const core_config& cfg_;
+  storage_service& storage_;
+  const chord_topology& ring_;
+  node::connection_table& links_;
+  node::message_transport& transport_;
+  node::action_queue& actions_;
+  core_stats& stats_;
+  std::vector<protocol::node_id> last_replicas_;
+  std::optional<protocol::node_id> last_range_start_;
+  /// The predecessor list and since when it has been unchanged (the drop hold-down).
+  std::vector<protocol::node_id> last_predecessors_;
+  time_point predecessors_since_{};
+  std::optional<time_point> next_drop_;
+  /// Routed hand-overs that failed (no route yet while rings merge, timeout): ring point of the
+  /// Resource-ID -> attempts so far; sent again at next_handover_retry_.
+  std::map<protocol::node_id, unsigned> handover_retry_;
+  std::optional<time_point> next_handover_retry_;
+  /// Hand-over Stores waiting for room in the pending table (a Join or a merge may move more
+  /// resources than max_pending): `to` set: straight to that peer (a Join's), else routed by
+  /// Resource-ID with `attempt`. Sent as answers free room, three quarters full at most.
+  struct queued_handover {
+    protocol::store_req req;
+    std::optional<protocol::node_id> to;
+    unsigned attempt = 1;
+  };
+  std::deque<queued_handover> handover_queue_;
+  std::string last_handover_failure_;  ///< for the log line of the next retry
+};
+
+}  // namespace p2psip::peer

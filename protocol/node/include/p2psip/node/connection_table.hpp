@@ -1,0 +1,71 @@
+#pragma once
+// The Connection Table (RFC 6940 10.3/10.7): one row per link, which remote it proved (its
+// certificate's Node-ID), whether that remote has shown itself to be a peer (sent Join or Update
+// over it) or is a client, and what upkeep needs (traffic, origin, surplus since when). Which of
+// two links to one node is used is decided here, the same way at both ends.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "p2psip/node/node_types.hpp"
+
+namespace p2psip::node {
+
+/// One row of the connection table.
+struct connection {
+  link_id link;
+  protocol::node_id remote;  ///< from the link's certificate
+  bool is_peer = false;      ///< it sent Join or Update: may enter the routing table
+  unsigned malformed = 0;
+  bool leaving = false;
+  link_origin origin = link_origin::unknown;  ///< outbound or inbound (told or inferred)
+  bool origin_told = false;                   ///< the runtime said which end opened it
+  /// Since when the link has been surplus (unneeded, or the second link to a peer); nullopt
+  /// while it is needed.
+  std::optional<time_point> surplus_since;
+  /// Last message sent or received on it: a link is closed only when quiet (a request we
+  /// forwarded over it may still be waiting for its answer, which comes back the same way).
+  time_point last_traffic{};
+  /// Opened to a bootstrap peer for a partition check: closed once quiet, like a bootstrap link.
+  bool partition_check = false;
+};
+
+class connection_table {
+ public:
+  explicit connection_table(protocol::node_id self) : self_(self) {}
+
+  const std::map<link_id, connection>& rows() const noexcept { return rows_; }
+  std::size_t size() const noexcept { return rows_.size(); }
+  bool contains(link_id link) const { return rows_.count(link) != 0; }
+  const connection* find(link_id link) const;
+  connection* find(link_id link);
+  void add(connection c) { rows_[c.link] = std::move(c); }
+  /// Removes the row; returns it (nullopt when unknown).
+  std::optional<connection> remove(link_id link);
+
+  /// The link to use for `node`. Two links to one peer (both attached at once): both ends send on
+  /// the one the lower Node-ID opened, so that the other falls idle and can be closed.
+  std::optional<link_id> link_to(const protocol::node_id& node) const;
+  /// link_to()'s choice for every linked node, in one pass.
+  std::map<protocol::node_id, link_id> preferred_links() const;
+  /// A peer link (Join or Update came over it) to `node`, not leaving.
+  bool has_peer_link(const protocol::node_id& node) const;
+  /// Any link to `node` (peer or not).
+  bool has_link(const protocol::node_id& node) const;
+
+  void note_traffic(link_id link, time_point now);
+  /// Counts an undecodable message on `link`; true when it reached `limit` (close the link).
+  bool count_malformed(link_id link, unsigned limit);
+
+  /// Links whose remote is not a peer: clients (RFC 6940 4.2.1), or peers that attached only to
+  /// use this node as a finger and never sent an Update over that link.
+  std::size_t client_links() const;
+
+ private:
+  protocol::node_id self_;
+  std::map<link_id, connection> rows_;
+};
+
+}  // namespace p2psip::node

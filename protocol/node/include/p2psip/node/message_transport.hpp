@@ -1,0 +1,229 @@
+#pragma once
+// RELOAD's Message Transport (RFC 6940 1.2, 6.1-6.3): originating requests, forwarding, routing or
+// delivering what arrives, answering, and the table of requests in flight keyed by (transaction
+// id, link). Each request carries its own typed completion (like libtorrent's observers), so an
+// answer goes back to the part that asked and nothing calls up into a god object. Requests
+// addressed to this node are handed, decoded and with their verified signer, to the handler
+// registered for their message code (the topology plugin's and the usages').
+//
+// Readings of the RFC taken here (docs/conformance.md):
+// - Routing state is kept in the via list (6.1.2 first strategy); answers go to
+//   [previous hop] + reverse(via). Responses are forwarded without via entries.
+// - TTL above initial-ttl: Error_TTL_Exceeded for any request; TTL 0: only when it would be
+//   forwarded. A response with a bad TTL, duplicate destinations, etc. is dropped, never answered.
+// - Own Node-ID in a request's via list (loop) and duplicate destination entries (13.6.5):
+//   Error_Invalid_Message, except our own request come back to us (the completion learns it).
+//   A request is never forwarded to a node already in its via list.
+// - A Node-ID destination neither connected nor routable onwards: Error_Not_Found.
+//   Opaque/compressed ids (we mint none): Error_Invalid_Message.
+// - configuration_sequence (6.3.2.1): every message carries ours; a request for us with another
+//   one is answered Error_Config_Too_Old / Error_Config_Too_New (65535 on a ConfigUpdate is
+//   accepted), and a requester with an older document is sent a ConfigUpdate.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "p2psip/node/connection_table.hpp"
+#include "p2psip/node/node_types.hpp"
+#include "p2psip/protocol/bodies.hpp"
+#include "p2psip/protocol/errors.hpp"
+#include "p2psip/protocol/limits.hpp"
+
+namespace p2psip::node {
+
+struct transport_config {
+  protocol::node_id self;
+  std::uint32_t overlay = 0;  ///< forwarding header `overlay` (overlay_hash of the name)
+  /// Our configuration document's sequence (6.3.2.1): sent on every message, checked on requests.
+  std::uint16_t configuration_sequence = 0;
+  protocol::limits limits;  ///< codec limits, node_id_length and initial_ttl
+  /// Data models of the overlay's kinds; bodies naming another kind keep its values undecoded.
+  protocol::kind_model_lookup kind_models = protocol::registered_kind_model;
+  duration request_timeout{15'000};  ///< end-to-end request timeout
+  std::size_t max_pending = 1024;    ///< outstanding requests of this node
+  unsigned max_malformed_per_link = 8;
+  /// A client never forwards for others (RFC 6940 4.2.1).
+  bool forwards = true;
+};
+
+/// Decisions only the topology plugin can make, asked while routing (RFC 6940 1.2).
+class router {
+ public:
+  virtual ~router() = default;
+  /// Joined to a ring that routes by Resource-ID; false: only this node's own links count.
+  virtual bool routes() const = 0;
+  /// This node is responsible for `point` (only asked when routes()).
+  virtual bool is_responsible(const protocol::node_id& point) const = 0;
+  /// The next hop towards `point` (greedy), never a node of `avoid`.
+  virtual std::optional<protocol::node_id> next_hop(
+      const protocol::node_id& point, const std::vector<protocol::node_id>& avoid) const = 0;
+  /// Where every request of this node's own goes, when set (a client's home peer).
+  virtual std::optional<link_id> default_link() const { return std::nullopt; }
+};
+
+/// A request addressed to this node, decoded and verified.
+struct inbound_request {
+  link_id link;  ///< where it arrived; {} for our own request delivered locally
+  protocol::message message;
+  protocol::message_body body;
+  crypto::verified_signer signer;
+  /// Sent straight by its signer over its own link (no via entries).
+  bool direct = false;
+};
+
+class request_handler {
+ public:
+  virtual ~request_handler() = default;
+  /// Answer with message_transport::answer / send_error (now or later).
+  virtual void on_request(const inbound_request& r, time_point now) = 0;
+};
+
+/// How a request of ours ended.
+struct outcome {
+  enum class kind : std::uint8_t {
+    answer,    ///< an answer of the expected kind or any non-error response
+    error,     ///< an Error response (`error` holds it)
+    timeout,   ///< nothing within request_timeout, or the link it went on was lost
+    returned,  ///< our own request came back to us (via list starts with us)
+  };
+  kind what = kind::timeout;
+  link_id link;                  ///< where the answer arrived
+  protocol::message message;     ///< the answer as received (answer / error)
+  protocol::message_body body;   ///< its decoded body (answer / error)
+  std::optional<crypto::verified_signer> signer;  ///< who answered (answer / error)
+  protocol::error_response error;                 ///< kind::error
+  bool ok() const noexcept { return what == kind::answer; }
+};
+using completion = std::function<void(outcome&&, time_point)>;
+
+/// "error N (text)" or "no answer" for a log line.
+std::string describe(const outcome& o);
+
+/// Options of one originated request.
+struct send_options {
+  /// Send on this link (else: to a link to the first destination, or routed).
+  std::optional<link_id> via;
+  /// Sent straight to this neighbor: `direct_target` is the Node-ID addressed, for liveness.
+  bool direct = false;
+};
+
+class message_transport {
+ public:
+  message_transport(transport_config cfg, connection_table& links, router& topology,
+                    message_signer& signer, random_source& rng, action_queue& actions,
+                    wall_clock_source wall);
+
+  const transport_config& config() const noexcept { return cfg_; }
+  void set_configuration_sequence(std::uint16_t sequence) { cfg_.configuration_sequence = sequence; }
+  /// The configuration document sent in ConfigUpdates to nodes with an older one (empty: none).
+  void set_configuration_document(protocol::bytes document) { document_ = std::move(document); }
+
+  /// Requests with this message code addressed to us go to `h` (which must outlive us).
+  void handle(std::uint16_t request_code, request_handler& h) { handlers_[request_code] = &h; }
+  /// Asked before a request that arrived from a client (a link no Join or Update came over) is
+  /// forwarded: a reason refuses it with Error_Forbidden (a usage's rule on what clients send).
+  using forward_check = std::function<std::optional<std::string>(const protocol::message&)>;
+  void set_client_forward_check(forward_check check) { client_forward_check_ = std::move(check); }
+  /// The body decoding context (the overlay's kinds and those usages registered).
+  const protocol::body_context& bodies() const noexcept { return body_context_; }
+  void add_kind_model(std::uint32_t kind, protocol::data_model model);
+
+  /// Bytes of one message arrived on a link.
+  void on_message(link_id link, protocol::byte_view data, time_point now);
+  /// The link is gone: requests waiting on it end with kind::timeout.
+  void link_down(link_id link, time_point now);
+  void on_timer(time_point now);
+  std::optional<time_point> next_deadline() const;
+
+  /// Sends a request towards `destinations`; `done` runs once with its outcome. Nothing is sent
+  /// (nullopt) when the pending table is full, the body does not encode, or there is no route.
+  std::optional<std::uint64_t> originate(std::vector<protocol::destination> destinations,
+                                         const protocol::message_body& body, completion done,
+                                         time_point now, send_options opts = {},
+                                         std::vector<protocol::generic_certificate> certs = {});
+  /// Answers a request delivered to a handler.
+  void answer(const inbound_request& r, const protocol::message_body& body, time_point now,
+              std::vector<protocol::generic_certificate> certs = {});
+  void send_error(link_id from, const protocol::message& request, protocol::reload_errc code,
+                  std::string_view text, time_point now);
+  void send_error(const inbound_request& r, protocol::reload_errc code, std::string_view text,
+                  time_point now) {
+    send_error(r.link, r.message, code, text, now);
+  }
+  /// Answers Error_Message_Too_Large to a message cut short at its forwarding header (6.6).
+  void refuse_oversized(link_id link, protocol::byte_view header_bytes,
+                        std::uint32_t declared_length, time_point now);
+
+  std::size_t pending_count() const noexcept { return pending_.size(); }
+  /// Links with a request of ours waiting on them, sorted.
+  std::vector<link_id> busy_links() const;
+  /// Drops every request in flight without running its completion (the node left).
+  void forget_pending() { pending_.clear(); }
+
+  std::uint64_t new_txid();
+
+  struct stats {
+    std::uint64_t forwarded = 0;
+    std::uint64_t delivered_locally = 0;
+    std::uint64_t dropped = 0;
+    std::uint64_t errors_sent = 0;
+    std::uint64_t malformed = 0;
+    std::uint64_t timeouts = 0;
+    std::uint64_t config_updates_sent = 0;
+  };
+  const stats& counters() const noexcept { return stats_; }
+  /// Stops processing: every message is dropped from now on (the node left the overlay).
+  void set_closed() { closed_ = true; }
+
+ private:
+  struct pending_request {
+    time_point deadline;
+    completion done;
+  };
+  struct pending_key {
+    std::uint64_t txid = 0;
+    link_id link;
+    friend auto operator<=>(const pending_key&, const pending_key&) = default;
+  };
+
+  void handle_message(link_id link, protocol::message&& m, time_point now);
+  void route_or_deliver(link_id from, protocol::message&& m, time_point now);
+  void forward(link_id from, link_id to, protocol::message&& m, time_point now);
+  void deliver_local(link_id from, protocol::message&& m, time_point now);
+  void dispatch_request(link_id from, protocol::message&& m, crypto::verified_signer&& signer,
+                        time_point now);
+  void handle_response(link_id from, protocol::message&& m,
+                       std::optional<crypto::verified_signer> signer, time_point now);
+  void send_answer(link_id from, const protocol::message& request,
+                   const protocol::message_body& body, time_point now,
+                   std::vector<protocol::generic_certificate> certs = {});
+  bool own_request_returned(protocol::message& m, time_point now);
+  void send_config_update(link_id from, const protocol::message& request, time_point now);
+  std::optional<link_id> first_hop(const protocol::destination& d) const;
+  bool encode_and_send(link_id link, protocol::message& m, time_point now);
+  void complete(pending_request&& p, outcome&& o, time_point now);
+  void malformed(link_id link, std::string_view why);
+
+  transport_config cfg_;
+  connection_table& links_;
+  router& topology_;
+  message_signer& signer_;
+  random_source& rng_;
+  action_queue& actions_;
+  wall_clock_source wall_;
+  protocol::body_context body_context_;
+  std::map<std::uint32_t, protocol::data_model> extra_kinds_;
+  protocol::bytes document_;
+  std::map<std::uint16_t, request_handler*> handlers_;
+  forward_check client_forward_check_;
+  std::map<pending_key, pending_request> pending_;
+  stats stats_;
+  bool closed_ = false;
+};
+
+}  // namespace p2psip::node
