@@ -6,6 +6,9 @@
 #   data_dir   a peer with --data-dir creates its SQLite store and exits cleanly
 #   bad_config missing/unparsable files, wrong overlay, unreadable key, port in use, usage errors:
 #              each one line on stderr and exit 1 (or 2 for usage)
+#   config_signature  a configuration changed after signing, unsigned, or signed by an enrolled
+#              node instead of the CA's configuration signer: refused with one line naming the
+#              signature problem, exit 1; signed again with p2psip-admin sign: the peer starts
 set -u
 
 PEER=$1
@@ -152,11 +155,93 @@ case_bad_config() {
   expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval 86401
 }
 
+# node_id_of NAME: the Node-ID in NAME's certificate (its reload:// URI).
+node_id_of() {
+  openssl x509 -in "$T/$1/node.crt" -noout -ext subjectAltName |
+    grep -Eo 'reload://0110[0-9a-f]{32}' | head -n 1 | cut -c14-
+}
+
+# forge_as_node NAME IN OUT: IN with NAME's Node-ID as configuration-signer, signed as RFC 6940
+# 11.1 says (a SecurityBlock over the <configuration> text) with NAME's Ed25519 signing key.
+forge_as_node() {
+  local name=$1 in=$2 out=$3 id
+  id=$(node_id_of "$name")
+  [ -n "$id" ] || fail "no Node-ID in $name's certificate"
+  # node.crt: the link certificate, then the signing one; node.key: their keys.
+  awk -v p="$T/forge-cert" '/-----BEGIN /{n++} n{print > (p n ".pem")}' "$T/$name/node.crt"
+  awk -v p="$T/forge-key" '/-----BEGIN /{n++} n{print > (p n ".pem")}' "$T/$name/node.key"
+  local key
+  for key in "$T"/forge-key*.pem; do
+    openssl pkey -in "$key" -pubout 2>/dev/null | cmp -s - <(openssl x509 -in "$T/forge-cert2.pem" -noout -pubkey) && break
+  done
+  openssl x509 -in "$T/forge-cert2.pem" -outform DER -out "$T/forge-cert.der"
+  sed -E "s|<configuration-signer>[0-9a-f]+</configuration-signer>|<configuration-signer>$id</configuration-signer>|" \
+    "$in" >"$T/forge-unsigned.xml"
+  python3 - "$T/forge-unsigned.xml" "$T/forge-text" <<'EOF' || fail "forge: cannot extract the configuration"
+import sys
+d = open(sys.argv[1], 'rb').read()
+s = d.index(b'<configuration')
+e = d.index(b'</configuration>') + len(b'</configuration>')
+open(sys.argv[2], 'wb').write(d[s:e])
+EOF
+  openssl pkeyutl -sign -rawin -inkey "$key" -in "$T/forge-text" -out "$T/forge-sig" ||
+    fail "forge: openssl cannot sign with $name's signing key"
+  python3 - "$T/forge-unsigned.xml" "$T/forge-cert.der" "$T/forge-sig" "$out" <<'EOF' || fail "forge: cannot write the document"
+import base64, hashlib, re, sys
+doc = open(sys.argv[1]).read()
+cert = open(sys.argv[2], 'rb').read()
+sig = open(sys.argv[3], 'rb').read()
+def u16(n): return n.to_bytes(2, 'big')
+generic = bytes([0]) + u16(len(cert)) + cert                  # GenericCertificate, X.509
+identity = bytes([4, 32]) + hashlib.sha256(cert).digest()     # cert_hash: sha256, hash<1>
+block = (u16(len(generic)) + generic + bytes([8, 7])          # Ed25519 (RFC 8422)
+         + bytes([1]) + u16(len(identity)) + identity + u16(len(sig)) + sig)
+doc = re.sub(r'<signature>[^<]*</signature>',
+             '<signature>' + base64.b64encode(block).decode() + '</signature>', doc, count=1)
+open(sys.argv[4], 'w').write(doc)
+EOF
+}
+
+# RFC 6940 11.1: a node verifies the document's signature before it uses it.
+case_config_signature() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  local cfg=$T/ca/overlay.xml
+  local ok=(--cert "$T/a/node.crt" --key "$T/a/node.key" --listen 127.0.0.1:0 --first --memory)
+
+  # One value changed after signing (a larger message limit).
+  sed 's|<max-message-size>32768<|<max-message-size>65000<|' "$cfg" >"$T/tampered.xml"
+  cmp -s "$cfg" "$T/tampered.xml" && fail "the edit did not change the document"
+  expect_error 1 "tampered.xml: overlay/signature: signature does not verify" --config "$T/tampered.xml" "${ok[@]}"
+  # A bootstrap-node slipped in, with the sequence raised as a real update would.
+  sed -e 's|sequence="1"|sequence="2"|' \
+    -e 's|<turn-density>|<bootstrap-node address="203.0.113.66" port="6084" /><turn-density>|' \
+    "$cfg" >"$T/injected.xml"
+  expect_error 1 "injected.xml: overlay/signature: signature does not verify" --config "$T/injected.xml" "${ok[@]}"
+  # No <signature> at all.
+  grep -v '<signature>' "$cfg" >"$T/unsigned.xml"
+  expect_error 1 "unsigned.xml: overlay/signature: none (the configuration is unsigned)" --config "$T/unsigned.xml" "${ok[@]}"
+
+  # An enrolled node (a certificate from the same CA) lists itself as configuration-signer and
+  # signs with its own signing key: the certificate lacks the CA's Document Signing mark.
+  forge_as_node a "$cfg" "$T/forged.xml"
+  expect_error 1 "forged.xml: overlay/signature: signer $(node_id_of a)'s certificate lacks the Document Signing" \
+    --config "$T/forged.xml" "${ok[@]}"
+
+  # Signed again by the CA directory's configuration signer after a hand edit: accepted.
+  cp "$T/tampered.xml" "$cfg"
+  "$ADMIN" sign --config "$cfg" >/dev/null 2>"$T/admin.err" || fail "admin sign: $(cat "$T/admin.err")"
+  start a --first --memory
+  port_of a >/dev/null
+  stop a
+}
+
 case "$CASE" in
   ring) case_ring ;;
   leave) case_leave ;;
   data_dir) case_data_dir ;;
   bad_config) case_bad_config ;;
+  config_signature) case_config_signature ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"
