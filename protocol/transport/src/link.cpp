@@ -1,23 +1,17 @@
 #include "p2psip/transport/link.hpp"
 
 #include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/experimental/channel.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <deque>
 #include <exception>
-#include <iostream>
 #include <utility>
 
+#include "io_util.hpp"
 #include "link_internal.hpp"
 #include "p2psip/transport/rate_limit.hpp"
 #include "tls_engine.hpp"
@@ -47,54 +41,17 @@
 namespace p2psip::transport {
 
 namespace pr = p2psip::protocol;
-using clock_type = std::chrono::steady_clock;
-using namespace asio::experimental::awaitable_operators;
+using detail::async_event;
+using detail::clock_type;
+using detail::earliest;
+using detail::housekeeping_interval;
+using detail::max_pending_output;
+using detail::read_chunk;
+using detail::to_ms;
+using detail::use_nothrow;
+using detail::write_batch;
 
 namespace {
-
-constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
-
-/// Bytes read from the socket at once: one full TLS record plus its header and expansion.
-constexpr std::size_t read_chunk = 16 * 1024 + 512;
-/// Ciphertext the writer gathers into one write before sending it.
-constexpr std::size_t write_batch = 64 * 1024;
-/// Ciphertext we owe the peer (acks, alerts) beyond which the reader stops reading until the
-/// writer has drained it: a peer that sends but never reads cannot grow our memory.
-constexpr std::size_t max_pending_output = 256 * 1024;
-/// The writer wakes at least this often when no deadline is due (keeps no timer at "forever").
-constexpr auto housekeeping_interval = std::chrono::minutes(10);
-
-/// Broadcast notification among coroutines on one executor. wait() suspends until the next
-/// notify_all(); a notification with nobody waiting is lost, so waiters test their condition
-/// right before wait() (with no co_await in between, which makes test-and-wait atomic on the
-/// link's single thread).
-class async_event {
- public:
-  explicit async_event(const asio::any_io_executor& ex) : channel_(ex, 0) {}
-  asio::awaitable<void> wait() {
-    // Nobody ever sends on this channel: a receive completes only when cancel() wakes it.
-    auto [ec, unused] = co_await channel_.async_receive(use_nothrow);
-    (void)ec;
-    (void)unused;
-  }
-  void notify_all() { channel_.cancel(); }
-
- private:
-  // The bool is never used: Asio 1.22's channel_traits is ambiguous for void(error_code) alone.
-  asio::experimental::channel<void(asio::error_code, bool)> channel_;
-};
-
-template <class Duration>
-std::chrono::milliseconds to_ms(Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
-}
-
-std::optional<clock_type::time_point> earliest(std::optional<clock_type::time_point> a,
-                                               std::optional<clock_type::time_point> b) {
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
-}
 
 class link_impl final : public link, public std::enable_shared_from_this<link_impl> {
  public:
@@ -134,14 +91,11 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     } else if (!creds_) {
       fail(make_error_code(transport_errc::invalid_credentials), "no TLS credentials");
     } else {
-      std::string key_log = cfg_.key_log_path;
-      if (key_log.empty()) {
-        if (const char* env = std::getenv("SSLKEYLOGFILE")) key_log = env;
-      }
       detail::peer_requirements req;
       req.required = required_peer_;
-      engine_ = std::make_unique<detail::tls_engine>(role_ == tls_role::server, creds_,
-                                                     std::move(req), std::move(key_log));
+      engine_ =
+          std::make_unique<detail::tls_engine>(role_ == tls_role::server, creds_, std::move(req),
+                                               detail::key_log_path(cfg_.key_log_path));
       if (auto err = engine_->start()) begin_close(err, engine_->detail(), false);
     }
 
@@ -426,23 +380,10 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   void finish() { fail(reason_ ? reason_ : make_error_code(transport_errc::connection_lost), {}); }
 
   void on_coroutine_exception(const char* which, std::exception_ptr e) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    log(std::string("p2psip::transport: link ") + which + " coroutine failed: " + what);
+    const std::string what = detail::exception_text(e);
+    detail::write_log(
+        cfg_.log, std::string("p2psip::transport: link ") + which + " coroutine failed: " + what);
     fail(make_error_code(transport_errc::internal_error), what);
-  }
-
-  void log(const std::string& line) const {
-    if (cfg_.log) {
-      cfg_.log(line);
-    } else {
-      std::cerr << line << '\n';
-    }
   }
 
   // ---- receiving -----------------------------------------------------------------------------
@@ -816,21 +757,14 @@ asio::awaitable<pr::result<std::shared_ptr<link>>> connect(
   if (!creds && !cfg.insecure_plaintext) {
     co_return make_error_code(transport_errc::invalid_credentials);
   }
-  auto executor = co_await asio::this_coro::executor;
   const auto deadline = clock_type::now() + cfg.handshake_timeout;
-  asio::ip::tcp::socket socket(executor);
-  asio::steady_timer timer(executor);
-  timer.expires_at(deadline);
-  auto outcome =
-      co_await (socket.async_connect(remote, use_nothrow) || timer.async_wait(use_nothrow));
-  if (outcome.index() == 1) co_return make_error_code(transport_errc::handshake_timeout);
-  auto [ec] = std::get<0>(outcome);
-  if (ec) co_return make_error_code(transport_errc::connect_failed);
+  auto socket = co_await detail::connect_tcp(remote, deadline);
+  if (!socket) co_return socket.error();
 
   // The handshake gets what is left of the budget.
   cfg.handshake_timeout =
       std::max(std::chrono::milliseconds(1), to_ms(deadline - clock_type::now()));
-  auto l = start_link(std::move(socket), role, std::move(creds), std::move(cfg),
+  auto l = start_link(std::move(*socket), role, std::move(creds), std::move(cfg),
                       std::move(required_peer));
   const std::error_code handshake = co_await l->handshake();
   if (handshake) co_return handshake;

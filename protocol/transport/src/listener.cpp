@@ -1,35 +1,22 @@
 #include "p2psip/transport/listener.hpp"
 
-#include <asio/co_spawn.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
-
-#include <algorithm>
-#include <exception>
-#include <iostream>
-
+#include "accept_core.hpp"
 #include "link_internal.hpp"
 
 namespace p2psip::transport {
 
 namespace pr = p2psip::protocol;
 
-namespace {
-constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
-constexpr auto housekeeping_interval = std::chrono::minutes(10);
-}  // namespace
-
 listener::listener(const asio::any_io_executor& executor,
                    std::shared_ptr<const tls_credentials> creds, listener_config cfg,
                    link_handler on_link, failure_handler on_failure)
     : executor_(executor),
-      acceptor_(executor),
-      backoff_timer_(executor),
-      slot_timer_(executor),
       creds_(std::move(creds)),
       cfg_(std::move(cfg)),
       on_link_(std::move(on_link)),
       on_failure_(std::move(on_failure)) {}
+
+listener::~listener() = default;
 
 pr::result<std::shared_ptr<listener>> listener::open(const asio::any_io_executor& executor,
                                                      const asio::ip::tcp::endpoint& local,
@@ -41,111 +28,56 @@ pr::result<std::shared_ptr<listener>> listener::open(const asio::any_io_executor
   }
   auto l = std::make_shared<listener>(executor, std::move(creds), std::move(cfg),
                                       std::move(on_link), std::move(on_failure));
-  asio::error_code ec;
-  l->acceptor_.open(local.protocol(), ec);
-  if (!ec) l->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) l->acceptor_.bind(local, ec);
-  if (!ec) l->acceptor_.listen(l->cfg_.backlog, ec);
-  if (!ec) l->local_ = l->acceptor_.local_endpoint(ec);
-  if (ec) return std::error_code(ec);
-  l->open_ = true;
-  asio::co_spawn(executor, l->accept_loop(l), [l](std::exception_ptr e) {
-    if (!e) return;
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    const std::string line = "p2psip::transport: accept loop failed: " + what;
-    if (l->cfg_.link.log) {
-      l->cfg_.link.log(line);
-    } else {
-      std::cerr << line << '\n';
-    }
-    l->close();
-  });
+  auto core = detail::accept_core::bind(executor, local, l->cfg_);
+  if (!core) return core.error();
+  l->core_ = std::move(*core);
+  std::weak_ptr<listener> weak = l;
+  auto start = [weak](asio::ip::tcp::socket socket,
+                      std::uint64_t id) -> detail::accept_core::abort_fn {
+    auto me = weak.lock();  // the accept loop holds the listener: always there
+    if (!me) return {};
+    auto started = detail::start_link_internal(
+        std::move(socket), me->cfg_.role, me->creds_, me->cfg_.link, std::nullopt,
+        [weak, id](const std::shared_ptr<link>& done, std::error_code result) {
+          if (auto owner = weak.lock()) {
+            owner->on_handshake(id, done, result);
+          } else if (!result) {
+            done->close();  // nobody to hand it to
+          }
+        });
+    return [w = std::weak_ptr<link>(started)] {
+      if (auto in_progress = w.lock()) in_progress->close();
+    };
+  };
+  l->core_->start(std::move(start), l->cfg_.link.log, l);
   return l;
 }
 
+// A listener made by its constructor alone (not open()) has no core: closed, nothing bound.
+namespace {
+const asio::ip::tcp::endpoint no_endpoint;
+const listener_stats no_stats;
+}  // namespace
+
+const asio::ip::tcp::endpoint& listener::local_endpoint() const noexcept {
+  return core_ ? core_->local_endpoint() : no_endpoint;
+}
 void listener::close() {
-  if (!open_) return;
-  open_ = false;
-  asio::error_code ignored;
-  acceptor_.close(ignored);
-  backoff_timer_.cancel();
-  slot_timer_.cancel();
-  for (auto& w : handshaking_) {
-    if (auto l = w.lock()) l->close();
-  }
-  handshaking_.clear();
+  if (core_) core_->close();
+}
+bool listener::is_open() const noexcept {
+  return core_ && core_->is_open();
+}
+const listener_stats& listener::stats() const noexcept {
+  return core_ ? core_->stats() : no_stats;
+}
+std::size_t listener::pending_handshakes() const noexcept {
+  return core_ ? core_->pending_handshakes() : 0;
 }
 
-asio::awaitable<void> listener::accept_loop(std::shared_ptr<listener> self) {
-  auto backoff = cfg_.min_backoff;
-  while (open_) {
-    if (pending_ >= std::max<std::size_t>(cfg_.max_handshakes, 1)) {
-      // Wait for a handshake to end (on_handshake cancels the timer); re-check either way.
-      slot_timer_.expires_after(housekeeping_interval);
-      waiting_for_slot_ = true;
-      auto [ec] = co_await slot_timer_.async_wait(use_nothrow);
-      waiting_for_slot_ = false;
-      (void)ec;
-      continue;
-    }
-    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
-    if (!open_) break;
-    if (ec) {
-      // EMFILE, ENFILE, ENOBUFS, ECONNABORTED...: the connection waits in the backlog; retry later
-      // instead of spinning.
-      ++stats_.accept_errors;
-      backoff_timer_.expires_after(backoff);
-      auto [wait_ec] = co_await backoff_timer_.async_wait(use_nothrow);
-      (void)wait_ec;
-      backoff = std::min(backoff * 2, cfg_.max_backoff);
-      continue;
-    }
-    backoff = cfg_.min_backoff;
-    ++stats_.accepted;
-    ++pending_;
-    std::weak_ptr<listener> weak = self;
-    auto l = detail::start_link_internal(
-        std::move(socket), cfg_.role, creds_, cfg_.link, std::nullopt,
-        [weak](const std::shared_ptr<link>& established, std::error_code result) {
-          if (auto me = weak.lock()) {
-            me->on_handshake(established, result);
-          } else if (!result) {
-            established->close();  // nobody to hand it to
-          }
-        });
-    std::erase_if(handshaking_, [](const std::weak_ptr<link>& w) { return w.expired(); });
-    handshaking_.push_back(l);
-  }
-}
-
-void listener::on_handshake(const std::shared_ptr<link>& l, std::error_code result) {
-  if (pending_ > 0) --pending_;
-  std::erase_if(handshaking_, [&](const std::weak_ptr<link>& w) {
-    auto p = w.lock();
-    return !p || p == l;
-  });
-  if (waiting_for_slot_) slot_timer_.cancel();
-  if (result) {
-    ++stats_.handshakes_failed;
-    if (open_ && on_failure_) on_failure_(l->remote_endpoint(), result, l->close_detail());
-    return;
-  }
-  if (!open_) {  // after close() no handler runs; a late handshake is not handed up
-    l->close();
-    return;
-  }
-  ++stats_.established;
-  if (on_link_) {
-    on_link_(l);
-  } else {
-    l->close();
-  }
+void listener::on_handshake(std::uint64_t id, const std::shared_ptr<link>& l,
+                            std::error_code result) {
+  detail::hand_up(*core_, id, l, result, on_link_, on_failure_);
 }
 
 }  // namespace p2psip::transport

@@ -25,10 +25,13 @@
 
 namespace p2psip::transport {
 
-struct listener_config {
-  /// Settings of every accepted link.
-  link_config link{};
-  /// TLS role of accepted links.
+namespace detail {
+class accept_core;
+}
+
+/// How a listener accepts connections (shared by listener and stream_listener).
+struct accept_config {
+  /// TLS role of accepted connections.
   tls_role role = tls_role::server;
   /// Handshakes in progress at most; accepting pauses at this count.
   std::size_t max_handshakes = 64;
@@ -38,13 +41,21 @@ struct listener_config {
   int backlog = asio::socket_base::max_listen_connections;
 };
 
+/// Settings of a listener of RELOAD links.
+struct listener_config : accept_config {
+  /// Settings of every accepted link.
+  link_config link{};
+};
+
+/// Counters of a listener (or stream_listener).
 struct listener_stats {
   std::uint64_t accepted = 0;           ///< TCP connections accepted
-  std::uint64_t established = 0;        ///< handshakes that succeeded (links handed up)
+  std::uint64_t established = 0;        ///< handshakes that succeeded (connections handed up)
   std::uint64_t handshakes_failed = 0;  ///< handshakes that failed or timed out
   std::uint64_t accept_errors = 0;      ///< accept() failures (each followed by a back-off)
 };
 
+/// Accepts TCP connections and hands up the RELOAD links whose handshake succeeded.
 class listener : public std::enable_shared_from_this<listener> {
  public:
   /// Gets each established link (its peer verified). Runs on the executor.
@@ -62,38 +73,30 @@ class listener : public std::enable_shared_from_this<listener> {
       failure_handler on_failure = {});
 
   /// The bound address (with the port chosen for port 0).
-  const asio::ip::tcp::endpoint& local_endpoint() const noexcept { return local_; }
+  const asio::ip::tcp::endpoint& local_endpoint() const noexcept;
   /// Stops accepting; no handler runs afterwards. Links already handed up stay open; handshakes
   /// in progress are closed. The accept loop holds the listener until close() (or until the
   /// executor stops): call it when done.
   void close();
-  bool is_open() const noexcept { return open_; }
-  const listener_stats& stats() const noexcept { return stats_; }
+  bool is_open() const noexcept;
+  const listener_stats& stats() const noexcept;
   /// Handshakes in progress.
-  std::size_t pending_handshakes() const noexcept { return pending_; }
+  std::size_t pending_handshakes() const noexcept;
 
   /// Use open().
   listener(const asio::any_io_executor& executor, std::shared_ptr<const tls_credentials> creds,
            listener_config cfg, link_handler on_link, failure_handler on_failure);
+  ~listener();
 
  private:
-  asio::awaitable<void> accept_loop(std::shared_ptr<listener> self);
-  void on_handshake(const std::shared_ptr<link>& l, std::error_code result);
+  void on_handshake(std::uint64_t id, const std::shared_ptr<link>& l, std::error_code result);
 
   asio::any_io_executor executor_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::steady_timer backoff_timer_;
-  asio::steady_timer slot_timer_;  ///< wakes the accept loop when a handshake slot frees up
   std::shared_ptr<const tls_credentials> creds_;
   listener_config cfg_;
   link_handler on_link_;
   failure_handler on_failure_;
-  asio::ip::tcp::endpoint local_;
-  bool open_ = false;
-  bool waiting_for_slot_ = false;
-  std::size_t pending_ = 0;
-  std::vector<std::weak_ptr<link>> handshaking_;
-  listener_stats stats_;
+  std::shared_ptr<detail::accept_core> core_;  ///< the accept loop, shared with stream_listener
 };
 
 }  // namespace p2psip::transport

@@ -1,0 +1,91 @@
+#pragma once
+// What the RELOAD link (link.cpp) and the application stream (tls_stream.cpp) share below their
+// protocols: the coroutine completion token, the buffer sizes, a broadcast event between the
+// coroutines of one connection, deadline arithmetic, the TCP connect with a deadline, and
+// diagnostics.
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/channel.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "p2psip/protocol/result.hpp"
+
+namespace p2psip::transport::detail {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Completion token: the operation's error_code comes back in a tuple instead of an exception.
+inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Bytes read from the socket at once: one full TLS record plus its header and expansion.
+inline constexpr std::size_t read_chunk = 16 * 1024 + 512;
+/// Ciphertext the writer gathers into one write before sending it.
+inline constexpr std::size_t write_batch = 64 * 1024;
+/// Ciphertext we owe the peer beyond which the reader stops reading until the writer has
+/// drained it: a peer that sends but never reads cannot grow our memory.
+inline constexpr std::size_t max_pending_output = 256 * 1024;
+/// Largest TLS 1.2 record plaintext (RFC 5246 section 6.2.1).
+inline constexpr std::size_t max_record_plaintext = 16 * 1024;
+/// Timers wake at least this often when no deadline is due (none is kept at "forever").
+inline constexpr auto housekeeping_interval = std::chrono::minutes(10);
+
+/// Broadcast notification among coroutines on one executor. wait() suspends until the next
+/// notify_all(); a notification with nobody waiting is lost, so waiters test their condition
+/// right before wait() (with no co_await in between, which makes test-and-wait atomic on the
+/// connection's single thread).
+class async_event {
+ public:
+  explicit async_event(const asio::any_io_executor& ex) : channel_(ex, 0) {}
+  asio::awaitable<void> wait() {
+    // Nobody ever sends on this channel: a receive completes only when cancel() wakes it.
+    auto [ec, unused] = co_await channel_.async_receive(use_nothrow);
+    (void)ec;
+    (void)unused;
+  }
+  void notify_all() { channel_.cancel(); }
+
+ private:
+  // The bool is never used: Asio 1.22's channel_traits is ambiguous for void(error_code) alone.
+  asio::experimental::channel<void(asio::error_code, bool)> channel_;
+};
+
+template <class Duration>
+std::chrono::milliseconds to_ms(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+/// The earlier of two optional deadlines (nothing when neither is set).
+inline std::optional<clock_type::time_point> earliest(std::optional<clock_type::time_point> a,
+                                                      std::optional<clock_type::time_point> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+/// The what() of an exception_ptr's exception, or "unknown exception".
+std::string exception_text(std::exception_ptr e);
+
+/// Hands `line` to `log`, or writes it to standard error when `log` is empty.
+void write_log(const std::function<void(std::string_view)>& log, const std::string& line);
+
+/// The NSS key-log file to use: `configured`, else $SSLKEYLOGFILE, else none (empty).
+std::string key_log_path(const std::string& configured);
+
+/// Opens a TCP connection to `remote` from the calling coroutine's executor by `deadline`.
+/// Errors: transport_errc::handshake_timeout (the deadline passed first), connect_failed.
+asio::awaitable<protocol::result<asio::ip::tcp::socket>> connect_tcp(
+    asio::ip::tcp::endpoint remote, clock_type::time_point deadline);
+
+}  // namespace p2psip::transport::detail
