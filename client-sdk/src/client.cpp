@@ -216,6 +216,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.links_changed = [weak] {
       if (auto me = weak.lock()) me->links_changed();
     };
+    dc.configuration_document = setup.document;
+    // A newer signed document offered by our peer: its sequence is taken for this session (the
+    // file and the settings read from it stay; other threads read those without a lock).
+    dc.accept_configuration = [this](pr::byte_view offered) { return setup.check_update(offered); };
     driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
     work.emplace(asio::make_work_guard(io));
     if (!options.dispatcher) callbacks.start();

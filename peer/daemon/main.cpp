@@ -284,6 +284,16 @@ int run(int argc, char** argv) {
   rc.link.log = [](std::string_view text) { log_line(pe::log_level::warn, text); };
   rc.kinds = pe::kind_rules_of(config);
   rc.log = log_line;
+  rc.configuration_document = setup->document;
+  // A newer signed document offered in a ConfigUpdate replaces the file: a restart starts from it.
+  rc.accept_configuration = [&setup](p2psip::protocol::byte_view offered) {
+    auto taken = setup->take_update(offered, true);
+    if (taken) {
+      log_line(pe::log_level::info, "configuration sequence " + std::to_string(*taken) +
+                                        " taken from a ConfigUpdate");
+    }
+    return taken;
+  };
 
   asio::io_context io(1);
   auto created =

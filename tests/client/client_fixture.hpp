@@ -175,6 +175,9 @@ struct overlay_fixture {
   /// `peers` peers in a ring (0: only the CA and the configuration).
   explicit overlay_fixture(std::size_t peers = 3) {
     add_single_kind(overlay.config_file());
+    // An edited document must be signed again (nodes refuse one whose signature fails).
+    overlay.run_admin({"sign", "--config", overlay.config_file().string(), "--ca-dir",
+                       (overlay.dir() / "ca").string()});
     if (peers > 0) overlay.start_ring(peers);
   }
 

@@ -20,12 +20,14 @@
 #include "p2psip/protocol/message.hpp"
 #include "p2psip/transport/link.hpp"
 #include "process_overlay.hpp"
+#include "raw_link.hpp"
 
 using namespace p2psip;
 using namespace std::chrono_literals;
 using client::to_bytes;
 using client::to_string;
 namespace pr = p2psip::protocol;
+using p2psip::test::raw_link;
 
 namespace p2psip::test {
 namespace {
@@ -326,66 +328,6 @@ TEST_CASE("integration: attached clients never enter a routing table, both direc
   }
 }
 
-namespace {
-
-/// A raw authenticated link to a peer, outside the SDK: what a hostile or broken node can send.
-struct raw_link {
-  asio::io_context io;
-  p2psip::node::node_setup setup;
-  std::shared_ptr<p2psip::transport::link> link;
-
-  raw_link(test::process_overlay& o, const std::string& user, std::size_t peer)
-      : setup(load(o, user)) {
-    const auto address = o.peers().at(peer).address;
-    const auto colon = address.rfind(':');
-    const asio::ip::tcp::endpoint remote(
-        asio::ip::make_address(address.substr(0, colon)),
-        static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
-    p2psip::transport::link_config cfg;
-    cfg.limits = p2psip::config::limits_of(setup.config);
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          auto c = co_await p2psip::transport::connect(remote, setup.tls, cfg);
-          if (c) link = *c;
-        },
-        asio::detached);
-    io.run_for(10s);
-    io.restart();
-    REQUIRE_MESSAGE(link, "no link to " << address);
-  }
-  static p2psip::node::node_setup load(test::process_overlay& o, const std::string& user) {
-    o.enroll(user);
-    auto s = p2psip::node::load_node_setup(o.config_file(), o.cert_of(user), o.key_of(user));
-    REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
-    return std::move(*s);
-  }
-  /// Runs the io_context until the link closes or `limit` passes; true if it closed.
-  bool closes_within(std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      io.run_for(50ms);
-      io.restart();
-      if (link->state() == p2psip::transport::link_state::closed) return true;
-    }
-    return false;
-  }
-  /// A signed Ping to the wildcard Node-ID (the peer answers it itself).
-  pr::bytes ping(std::uint64_t txid) const {
-    pr::message m;
-    m.header.overlay = pr::overlay_hash(setup.config.instance_name);
-    m.header.ttl = 100;
-    m.header.transaction_id = txid;
-    m.header.destination_list.push_back(
-        pr::to_destination(pr::node_id::wildcard(setup.config.node_id_length)));
-    m.contents.code = pr::codes::ping_req;
-    m.contents.body = *pr::encode_body(pr::ping_req{});
-    REQUIRE(p2psip::crypto::sign_message(m, setup.creds.signing));
-    return *pr::encode_message(m, p2psip::config::limits_of(setup.config));
-  }
-};
-
-}  // namespace
 
 TEST_CASE("integration: a link sending undecodable messages is closed, the peer keeps serving") {
   test::overlay_fixture f(2);

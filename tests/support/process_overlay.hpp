@@ -82,8 +82,10 @@ class process_overlay {
   /// The peer's whole log (for failure messages).
   std::string log_of(std::size_t i) const;
 
- private:
+  /// Runs p2psip-admin with `args`; throws std::runtime_error with its output when it fails.
   void run_admin(const std::vector<std::string>& args);
+
+ private:
   pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log);
   void wait_listening(peer_process& p, std::chrono::milliseconds timeout);
 

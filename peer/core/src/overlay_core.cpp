@@ -76,7 +76,8 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
       transport_(transport_config_of(cfg_), links_, topology_, signer, rng, actions_, cfg_.wall),
       topology_(cfg_, links_, transport_, actions_, rng, stats_),
       ping_(transport_, rng, cfg_.wall),
-      app_attach_(transport_, actions_) {
+      app_attach_(transport_, actions_),
+      config_updates_(transport_) {
   if (storage_) {
     movement_ = std::make_unique<data_movement>(cfg_, *storage_, topology_, links_, transport_,
                                                 actions_, stats_);

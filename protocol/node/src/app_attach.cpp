@@ -30,8 +30,10 @@ void app_attach_service::on_request(const inbound_request& r, time_point now) {
   transport_.answer(r, ans, now);
 }
 
-bool app_attach_service::connect(const pr::node_id& target, std::uint16_t application,
+bool app_attach_service::connect(std::vector<pr::destination> route, std::uint16_t application,
                                  std::uint64_t token, attach_done done, time_point now) {
+  if (route.empty() || route.back().node() == nullptr) return false;
+  const auto target = *route.back().node();
   pr::app_attach_req req;
   // The requester opens the connection (it is the TLS client), so its own candidate is only
   // there to fill the field: the answerer never connects to it.
@@ -57,7 +59,7 @@ bool app_attach_service::connect(const pr::node_id& target, std::uint16_t applic
     if (done) done("AppAttach to " + target.hex() + ": no usable candidate in the answer", t);
   };
   return transport_
-      .originate({pr::to_destination(target)}, req, std::move(on_outcome), now)
+      .originate(std::move(route), req, std::move(on_outcome), now)
       .has_value();
 }
 

@@ -25,7 +25,8 @@ client_node::client_node(client_config cfg, message_signer& signer, random_sourc
         return t;
       }(), links_, *this, signer, rng, actions_, cfg_.wall),
       ping_(transport_, rng, cfg_.wall),
-      app_attach_(transport_, actions_) {}
+      app_attach_(transport_, actions_),
+      config_updates_(transport_) {}
 
 void client_node::start(time_point) {
   if (cfg_.bootstrap.empty()) {

@@ -104,6 +104,8 @@ protocol::result<void, std::string> node_driver::start() {
     bound_port = listener_->local_endpoint().port();
   }
   node_ = cfg_.make_node(bound_port);
+  node_->transport().set_configuration_document(cfg_.configuration_document);
+  if (cfg_.accept_configuration) node_->config_updates().set_acceptor(cfg_.accept_configuration);
   if (auto apps = open_application_listeners(); !apps) return apps;
   node_->start(clock::now());
   pump();
@@ -167,18 +169,20 @@ void node_driver::application_connected(app_connection c) {
 }
 
 void node_driver::open_app_connection(open_app_connection_action act) {
+  spawn("app-connect", [this, act = std::move(act)] { return app_connect(act); });
+}
+
+asio::awaitable<void> node_driver::app_connect(open_app_connection_action act) {
   std::weak_ptr<bool> alive = alive_;
-  spawn("app-connect", [this, alive, act = std::move(act)]() -> asio::awaitable<void> {
-    auto connected = co_await transport::connect(to_endpoint(act.address), tls_, cfg_.link,
-                                                 act.expected);
-    if (alive.expired()) co_return;
-    if (!connected) {
-      log(log_level::warn, "application connection to " + act.address.to_string() + " failed: " +
-                               connected.error().message());
-      co_return;
-    }
-    application_connected(app_connection{*connected, act.expected, act.application, act.token});
-  });
+  auto connected =
+      co_await transport::connect(to_endpoint(act.address), tls_, cfg_.link, act.expected);
+  if (alive.expired()) co_return;
+  if (!connected) {
+    log(log_level::warn, "application connection to " + act.address.to_string() + " failed: " +
+                             connected.error().message());
+    co_return;
+  }
+  application_connected(app_connection{*connected, act.expected, act.application, act.token});
 }
 
 std::optional<asio::ip::tcp::endpoint> node_driver::local_endpoint() const {

@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <system_error>
+#include <optional>
 #include <utility>
 
+#include "p2psip/config/config_document.hpp"
 #include "p2psip/config/config_signature.hpp"
 #include "p2psip/protocol/ids.hpp"
 
@@ -28,6 +30,18 @@ std::string unreadable(const fs::path& file) {
   }
   std::fclose(f);
   return {};
+}
+
+/// The file's bytes (nullopt when it cannot be read).
+std::optional<protocol::bytes> read_file(const fs::path& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return std::nullopt;
+  protocol::bytes out;
+  std::uint8_t buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+  std::fclose(f);
+  return out;
 }
 
 setup_error config_error(std::string message) {
@@ -104,7 +118,55 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
     return protocol::unexpected(
         credentials_error(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
   }
-  return node_setup{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls)};
+  node_setup out{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls), config_file,
+                 {}};
+  if (auto bytes = read_file(config_file)) out.document = std::move(*bytes);
+  return out;
+}
+
+namespace {
+
+protocol::result<config::parsed_document, std::string> checked_update(
+    const config::overlay_config& current, protocol::byte_view offered) {
+  const std::string_view text(reinterpret_cast<const char*>(offered.data()), offered.size());
+  auto doc = config::parse_document(text);
+  if (!doc) return protocol::unexpected(doc.error().message);
+  if (auto ok = config::check_config_update(current, *doc, std::chrono::system_clock::now());
+      !ok) {
+    return protocol::unexpected(ok.error().message);
+  }
+  return std::move(*doc);
+}
+
+}  // namespace
+
+protocol::result<std::uint16_t, std::string> node_setup::check_update(
+    protocol::byte_view offered) const {
+  auto doc = checked_update(config, offered);
+  if (!doc) return protocol::unexpected(doc.error());
+  return doc->config.sequence;
+}
+
+protocol::result<std::uint16_t, std::string> node_setup::take_update(protocol::byte_view offered,
+                                                                    bool write_file) {
+  auto doc = checked_update(config, offered);
+  if (!doc) return protocol::unexpected(doc.error());
+  if (write_file && !config_file.empty()) {
+    const auto aside = fs::path(config_file.string() + ".new");
+    {
+      std::FILE* f = std::fopen(aside.c_str(), "wb");
+      if (!f) return protocol::unexpected(aside.string() + ": cannot be written");
+      const bool written = std::fwrite(offered.data(), 1, offered.size(), f) == offered.size();
+      const bool closed = std::fclose(f) == 0;
+      if (!written || !closed) return protocol::unexpected(aside.string() + ": write failed");
+    }
+    std::error_code ec;
+    fs::rename(aside, config_file, ec);
+    if (ec) return protocol::unexpected(config_file.string() + ": " + ec.message());
+  }
+  config = std::move(doc->config);
+  document.assign(offered.begin(), offered.end());
+  return config.sequence;
 }
 
 }  // namespace p2psip::node

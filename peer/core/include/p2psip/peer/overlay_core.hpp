@@ -55,6 +55,7 @@ class overlay_core final : public node::node_engine {
                                                const protocol::message_body& body,
                                                node::completion done, time_point now);
   node::app_attach_service& app_attach() override { return app_attach_; }
+  node::config_update_service& config_updates() override { return config_updates_; }
 
   const protocol::node_id& self() const noexcept { return cfg_.self; }
   bool joined() const noexcept { return topology_.joined(); }
@@ -81,6 +82,7 @@ class overlay_core final : public node::node_engine {
   std::unique_ptr<storage_usage> storage_usage_;
   node::ping_service ping_;
   node::app_attach_service app_attach_;
+  node::config_update_service config_updates_;
   std::unique_ptr<probe_service> probe_;
 };
 

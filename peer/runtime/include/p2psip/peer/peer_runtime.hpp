@@ -51,6 +51,10 @@ struct runtime_config {
   std::optional<std::filesystem::path> data_dir;
   /// Settings of every link (accepted and opened).
   transport::link_config link;
+  /// The configuration document (node_setup::document) and the check that takes a newer one
+  /// from a ConfigUpdate (node::driver_config).
+  protocol::bytes configuration_document;
+  node::config_update_service::acceptor accept_configuration;
   /// Kinds the data store serves (kind_rules_of(config)).
   std::vector<kind_rules> kinds;
   /// Shutdown: how long to wait for the Leave messages to be handed to TLS ...

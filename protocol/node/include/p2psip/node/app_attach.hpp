@@ -27,10 +27,12 @@ class app_attach_service final : public request_handler {
   /// Called once: empty on success (an open_app_connection_action with `token` was queued), or
   /// why the AppAttach failed.
   using attach_done = std::function<void(std::optional<std::string> error, time_point now)>;
-  /// Asks `target` (routed by Node-ID) for a connection for `application`. False when the
-  /// request could not be sent (no route, pending table full).
-  bool connect(const protocol::node_id& target, std::uint16_t application, std::uint64_t token,
-               attach_done done, time_point now);
+  /// Asks the node at the end of `route` for a connection for `application`. `route` is a
+  /// destination list ending in the target's Node-ID; a client is reached through the peer it is
+  /// attached to ([peer, client], RFC 6940 4.2.1), a peer by its Node-ID alone. The answer must be
+  /// signed by the target. False when the request could not be sent (no route, table full).
+  bool connect(std::vector<protocol::destination> route, std::uint16_t application,
+               std::uint64_t token, attach_done done, time_point now);
 
   void on_request(const inbound_request& r, time_point now) override;
 

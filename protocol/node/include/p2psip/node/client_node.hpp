@@ -48,6 +48,7 @@ class client_node final : public node_engine, private router {
                                                const protocol::message_body& body, completion done,
                                                time_point now);
   app_attach_service& app_attach() override { return app_attach_; }
+  config_update_service& config_updates() override { return config_updates_; }
   /// The link to the home peer, when up.
   std::optional<link_id> home_link() const noexcept { return home_; }
   const protocol::node_id& self() const noexcept { return transport_.config().self; }
@@ -71,6 +72,7 @@ class client_node final : public node_engine, private router {
   message_transport transport_;
   ping_service ping_;
   app_attach_service app_attach_;
+  config_update_service config_updates_;
   std::optional<link_id> home_;
   bool attaching_ = false;
   bool left_ = false;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "p2psip/node/app_attach.hpp"
+#include "p2psip/node/config_update.hpp"
 #include "p2psip/node/connection_table.hpp"
 #include "p2psip/node/message_transport.hpp"
 #include "p2psip/node/node_types.hpp"
@@ -41,6 +42,8 @@ class node_engine {
   virtual message_transport& transport() = 0;
   /// AppAttach: the applications this node serves, and requests for connections to others.
   virtual app_attach_service& app_attach() = 0;
+  /// ConfigUpdate: the runtime sets the acceptor that checks and takes newer documents.
+  virtual config_update_service& config_updates() = 0;
   /// A client sends no Leave: its runtime does not wait for one to be flushed.
   virtual bool is_client() const = 0;
 };

@@ -71,6 +71,11 @@ struct driver_config {
   /// Makes the node once the listener is bound: `listen_port` is the bound port (0 without a
   /// listener), for the address the node announces in its Attach answers.
   std::function<std::unique_ptr<node_engine>(std::uint16_t listen_port)> make_node;
+  /// Our configuration document as its file holds it, sent in ConfigUpdates to nodes whose
+  /// requests carry an older sequence (RFC 6940 6.3.2.1); empty: none sent.
+  protocol::bytes configuration_document;
+  /// Checks and takes a newer document offered in a ConfigUpdate; empty: refused.
+  config_update_service::acceptor accept_configuration;
   /// Applications served over AppAttach (each with its own listener).
   std::vector<application_endpoint> applications;
   /// Where the listener binds (port 0: any free port); nullopt: no listener (a client).
@@ -147,6 +152,7 @@ class node_driver {
   asio::awaitable<void> timer_loop();
   protocol::result<void, std::string> open_application_listeners();
   void open_app_connection(open_app_connection_action act);
+  asio::awaitable<void> app_connect(open_app_connection_action act);
   void application_connected(app_connection c);
   void pump();
   void arm_timer();

@@ -30,10 +30,25 @@ struct node_setup {
   std::unique_ptr<crypto::trust_store> trust;
   crypto::credentials creds;
   std::shared_ptr<const transport::tls_credentials> tls;
+  /// Where the configuration came from, and its bytes as the file holds them (what a
+  /// ConfigUpdate hands on).
+  std::filesystem::path config_file;
+  protocol::bytes document;
 
   /// The message transport's settings for this node: self, overlay hash, the document's
   /// sequence, limits and kinds.
   transport_config transport() const;
+
+  /// A document offered in a ConfigUpdate (RFC 6940 6.5.4.2): taken when it is for our overlay,
+  /// newer, and signed by the current document's authority (config::check_config_update). Then
+  /// `config` and `document` are the new ones and, with `write_file`, config_file is replaced
+  /// (written aside and renamed, so a crash leaves one whole document). Returns the new
+  /// sequence, or why the document was refused. Root certificates and credentials stay as they
+  /// are: a document that changes them needs a restart.
+  protocol::result<std::uint16_t, std::string> take_update(protocol::byte_view offered,
+                                                           bool write_file);
+  /// take_update's checks alone: the offered document's sequence, or why it would be refused.
+  protocol::result<std::uint16_t, std::string> check_update(protocol::byte_view offered) const;
 };
 
 /// Reads and checks the three files. The configuration must be signed by one of its own
