@@ -92,4 +92,29 @@ void hand_up(accept_core& core, std::uint64_t id, const std::shared_ptr<Connecti
   }
 }
 
+/// The start_fn of a listener `owner` (held weakly) whose connections are `Connection`s made by
+/// `make(owner&, socket, hook)`; a connection calls `hook(conn, result)` once, posted, when its
+/// handshake ends. Then `done(owner&, id, conn, result)` takes the connection over (typically
+/// through hand_up); with the owner gone an established connection is closed. Aborting a
+/// handshake closes its connection.
+template <class Connection, class Owner, class Make, class Done>
+accept_core::start_fn handshake_starter(const std::weak_ptr<Owner>& owner, Make make, Done done) {
+  return [owner, make = std::move(make), done = std::move(done)](
+             asio::ip::tcp::socket socket, std::uint64_t id) -> accept_core::abort_fn {
+    const auto me = owner.lock();  // the accept loop holds its owner: always there
+    if (!me) return {};
+    auto hook = [owner, done, id](const std::shared_ptr<Connection>& conn, std::error_code result) {
+      if (const auto still = owner.lock()) {
+        done(*still, id, conn, result);
+      } else if (!result) {
+        conn->close();  // nobody to hand it to
+      }
+    };
+    const std::weak_ptr<Connection> started = make(*me, std::move(socket), std::move(hook));
+    return [started] {
+      if (const auto conn = started.lock()) conn->close();
+    };
+  };
+}
+
 }  // namespace p2psip::transport::detail

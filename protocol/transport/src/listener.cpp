@@ -31,24 +31,16 @@ pr::result<std::shared_ptr<listener>> listener::open(const asio::any_io_executor
   auto core = detail::accept_core::bind(executor, local, l->cfg_);
   if (!core) return core.error();
   l->core_ = std::move(*core);
-  std::weak_ptr<listener> weak = l;
-  auto start = [weak](asio::ip::tcp::socket socket,
-                      std::uint64_t id) -> detail::accept_core::abort_fn {
-    auto me = weak.lock();  // the accept loop holds the listener: always there
-    if (!me) return {};
-    auto started = detail::start_link_internal(
-        std::move(socket), me->cfg_.role, me->creds_, me->cfg_.link, std::nullopt,
-        [weak, id](const std::shared_ptr<link>& done, std::error_code result) {
-          if (auto owner = weak.lock()) {
-            owner->on_handshake(id, done, result);
-          } else if (!result) {
-            done->close();  // nobody to hand it to
-          }
-        });
-    return [w = std::weak_ptr<link>(started)] {
-      if (auto in_progress = w.lock()) in_progress->close();
-    };
-  };
+  auto start = detail::handshake_starter<link>(
+      std::weak_ptr<listener>(l),
+      [](listener& me, asio::ip::tcp::socket socket, detail::handshake_hook hook) {
+        return detail::start_link_internal(std::move(socket), me.cfg_.role, me.creds_, me.cfg_.link,
+                                           std::nullopt, std::move(hook));
+      },
+      [](listener& me, std::uint64_t id, const std::shared_ptr<link>& done,
+         std::error_code result) {
+        detail::hand_up(*me.core_, id, done, result, me.on_link_, me.on_failure_);
+      });
   l->core_->start(std::move(start), l->cfg_.link.log, l);
   return l;
 }
@@ -73,11 +65,6 @@ const listener_stats& listener::stats() const noexcept {
 }
 std::size_t listener::pending_handshakes() const noexcept {
   return core_ ? core_->pending_handshakes() : 0;
-}
-
-void listener::on_handshake(std::uint64_t id, const std::shared_ptr<link>& l,
-                            std::error_code result) {
-  detail::hand_up(*core_, id, l, result, on_link_, on_failure_);
 }
 
 }  // namespace p2psip::transport

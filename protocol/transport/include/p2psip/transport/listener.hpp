@@ -89,8 +89,6 @@ class listener : public std::enable_shared_from_this<listener> {
   ~listener();
 
  private:
-  void on_handshake(std::uint64_t id, const std::shared_ptr<link>& l, std::error_code result);
-
   asio::any_io_executor executor_;
   std::shared_ptr<const tls_credentials> creds_;
   listener_config cfg_;
