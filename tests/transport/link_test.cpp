@@ -23,50 +23,13 @@ namespace tp = p2psip::test_pki;
 using tt::nothrow;
 using namespace std::chrono_literals;
 
-namespace {
-
-asio::ip::address v4() {
-  return asio::ip::make_address("127.0.0.1");
-}
-asio::ip::address v6() {
-  return asio::ip::make_address("::1");
-}
-
-struct fixture {
-  asio::io_context io;
-  tp::test_ca ca;
-  pr::node_id server_id = tp::random_node_id();
-  pr::node_id client_id = tp::random_node_id();
-  std::shared_ptr<const tr::tls_credentials> server_creds = tp::link_credentials(ca, {server_id});
-  std::shared_ptr<const tr::tls_credentials> client_creds = tp::link_credentials(ca, {client_id});
-
-  fixture() = default;
-  fixture(const fixture&) = delete;
-  fixture& operator=(const fixture&) = delete;
-  ~fixture() { tt::settle(io); }
-};
-
-/// A plain TCP acceptor on loopback for raw peers.
-struct raw_acceptor {
-  asio::ip::tcp::acceptor acceptor;
-  explicit raw_acceptor(asio::io_context& io, const asio::ip::address& a = v4())
-      : acceptor(io, asio::ip::tcp::endpoint(a, 0)) {}
-  asio::ip::tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
-};
-
-asio::awaitable<asio::ip::tcp::socket> raw_connect(const asio::ip::tcp::endpoint& ep) {
-  auto ex = co_await asio::this_coro::executor;
-  asio::ip::tcp::socket s(ex);
-  auto [ec] = co_await s.async_connect(ep, nothrow);
-  REQUIRE_FALSE(ec);
-  co_return s;
-}
-
-std::error_code errc(tr::transport_errc e) {
-  return tr::make_error_code(e);
-}
-
-}  // namespace
+// The loopback addresses, the fixture (a CA and two nodes' credentials), raw TCP peers.
+using tt::errc;
+using tt::fixture;
+using tt::raw_acceptor;
+using tt::raw_connect;
+using tt::v4;
+using tt::v6;
 
 TEST_CASE("link: handshake, peer Node-IDs from certificates, frames both ways (IPv4 and ::1)") {
   fixture f;

@@ -1,8 +1,9 @@
 #pragma once
-// Helpers for the link tests: run a test coroutine on an io_context with a time limit, set up a
-// listener and a connected pair of links on loopback, and a hand-driven TLS peer (our own Botan
-// engine over a socket) for the cases a well-behaved link cannot produce. Certificates come from
-// the shared test PKI (tests/support/test_pki_tls.hpp).
+// Helpers for the link and stream tests: run a test coroutine on an io_context with a time limit,
+// a fixture with a CA and two nodes' credentials, a listener and a connected pair of links on
+// loopback, and a hand-driven TLS peer (our own Botan engine over a socket) for the cases a
+// well-behaved link cannot produce. Certificates come from the shared test PKI
+// (tests/support/test_pki_tls.hpp).
 
 #include <doctest/doctest.h>
 
@@ -37,6 +38,17 @@ namespace p2psip::transport_test {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 inline constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+inline asio::ip::address v4() {
+  return asio::ip::make_address("127.0.0.1");
+}
+inline asio::ip::address v6() {
+  return asio::ip::make_address("::1");
+}
+
+inline std::error_code errc(transport::transport_errc e) {
+  return transport::make_error_code(e);
+}
 
 /// Runs the coroutine `make()` returns on `io` until it completes or `limit` passes (a failure);
 /// rethrows what it threw (REQUIRE failures included).
@@ -98,6 +110,41 @@ inline asio::awaitable<bool> read_until_closed(asio::ip::tcp::socket& s,
     (void)n;
     if (ec) co_return true;
   }
+}
+
+/// An io_context, a test CA and credentials for a server and a client node (one Node-ID each).
+/// Its destructor lets closing connections finish.
+struct fixture {
+  asio::io_context io;
+  test_pki::test_ca ca;
+  protocol::node_id server_id = test_pki::random_node_id();
+  protocol::node_id client_id = test_pki::random_node_id();
+  std::shared_ptr<const transport::tls_credentials> server_creds =
+      test_pki::link_credentials(ca, {server_id});
+  std::shared_ptr<const transport::tls_credentials> client_creds =
+      test_pki::link_credentials(ca, {client_id});
+
+  fixture() = default;
+  fixture(const fixture&) = delete;
+  fixture& operator=(const fixture&) = delete;
+  ~fixture() { settle(io); }
+};
+
+/// A plain TCP acceptor on loopback for raw peers.
+struct raw_acceptor {
+  asio::ip::tcp::acceptor acceptor;
+  explicit raw_acceptor(asio::io_context& io, const asio::ip::address& a = v4())
+      : acceptor(io, asio::ip::tcp::endpoint(a, 0)) {}
+  asio::ip::tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
+};
+
+/// A TCP connection to `ep` (REQUIRE: it opens).
+inline asio::awaitable<asio::ip::tcp::socket> raw_connect(asio::ip::tcp::endpoint ep) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket s(ex);
+  auto [ec] = co_await s.async_connect(ep, nothrow);
+  REQUIRE_FALSE(ec);
+  co_return s;
 }
 
 /// Short timeouts so failing tests end quickly.
