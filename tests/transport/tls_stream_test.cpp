@@ -3,9 +3,20 @@
 
 #include <doctest/doctest.h>
 
+#include <botan/pkcs8.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -690,4 +701,165 @@ TEST_CASE("stream_listener: garbage instead of TLS is reported, closing stops ac
     CHECK(seen->streams.empty());
     CHECK(seen->failures.size() == 1);
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain TLS, as any TLS stack speaks it: OpenSSL's s_server and s_client with the overlay's
+// certificates (each side checks the other's chain; ours also the Node-ID).
+
+namespace {
+
+/// A child process started by a test; killed and reaped if still running at the end.
+struct child_process {
+  pid_t pid = -1;
+  child_process() = default;
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+  /// Starts `args` (looked up in PATH) with stdin from `in` and stdout and stderr to `out`.
+  void start(const std::vector<std::string>& args, const std::string& in, const std::string& out) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int rc = ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE_MESSAGE(rc == 0, "cannot start " << args[0] << " (apt-get install openssl)");
+  }
+
+  /// Waits for the exit (polling, at most `limit`); its exit status, nothing on timeout.
+  asio::awaitable<std::optional<int>> wait(std::chrono::milliseconds limit) {
+    const auto deadline = tt::steady::now() + limit;
+    while (tt::steady::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        co_return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      co_await tt::sleep_for(10ms);
+    }
+    co_return std::nullopt;
+  }
+};
+
+/// A temporary directory, removed with its files at the end.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    path = std::filesystem::temp_directory_path() /
+           ("p2psip-stream-test-" + std::to_string(::getpid()) + "-" +
+            std::to_string(tt::steady::now().time_since_epoch().count()));
+    std::filesystem::create_directories(path);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    const auto file = path / name;
+    std::ofstream(file, std::ios::binary) << text;
+    return file.string();
+  }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+};
+
+/// A free TCP port on 127.0.0.1 (bound and released: another process could take it first,
+/// which is unlikely enough on a test machine).
+unsigned short free_port(asio::io_context& io) {
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(v4(), 0));
+  return a.local_endpoint().port();
+}
+
+}  // namespace
+
+TEST_CASE("stream: interoperates with OpenSSL's s_server and s_client (TLS 1.2, mutual auth)") {
+  fixture f;
+  temp_dir dir;
+  const auto openssl_id = tp::random_node_id();
+  const auto issued = f.ca.issue(tp::link_spec({openssl_id}));
+  const auto cert = dir.write("node.pem", issued.certificate.PEM_encode());
+  const auto key = dir.write("node.key", Botan::PKCS8::PEM_encode(*issued.key));
+  const auto ca = dir.write("ca.pem", f.ca.certificate().PEM_encode());
+  const auto nothing = dir.write("empty", "");
+
+  SUBCASE("connect_stream to s_server") {
+    const auto port = free_port(f.io);
+    child_process server;
+    server.start({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-tls1_2",
+                  "-cert", cert, "-key", key, "-CAfile", ca, "-Verify", "2", "-verify_return_error",
+                  "-rev", "-naccept", "1"},
+                 nothing, (dir.path / "server.log").string());
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      // s_server needs a moment to listen: retry the connection for a while.
+      pr::result<stream_ptr> c = tr::make_error_code(tr::transport_errc::connect_failed);
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        c = co_await tr::connect_stream(asio::ip::tcp::endpoint(v4(), port), f.client_creds,
+                                        test_stream_config(), openssl_id);
+        if (c || c.error() != errc(tr::transport_errc::connect_failed)) break;
+        co_await tt::sleep_for(50ms);
+      }
+      REQUIRE_MESSAGE(c, "connect_stream: " << (c ? "" : c.error().message()) << "\n"
+                                            << dir.read("server.log"));
+      CHECK((*c)->peer_node_ids() == std::vector<pr::node_id>{openssl_id});
+      // -rev sends each line back reversed.
+      REQUIRE((*c)->write(pr::to_bytes("hello from p2psip\n")));
+      std::string back;
+      while (back.find('\n') == std::string::npos) {
+        auto r = co_await (*c)->read_some();
+        REQUIRE_MESSAGE(r, "read_some: " << (r ? "" : r.error().message()) << "\n"
+                                         << dir.read("server.log"));
+        back.append(r->begin(), r->end());
+      }
+      CHECK(back == "pisp2p morf olleh\n");
+      (*c)->close();
+      const auto status = co_await server.wait(5s);
+      CHECK(status == std::optional<int>(0));
+    });
+  }
+
+  SUBCASE("s_client to stream_listener") {
+    tt::run(f.io, [&]() -> asio::awaitable<void> {
+      auto seen = std::make_shared<accepted>();
+      auto lst =
+          open_stream_listener(f.io.get_executor(), v4(), f.server_creds, listener_config(), seen);
+      const auto input = dir.write("input", "ping from openssl\n");
+      child_process client;
+      client.start({"openssl", "s_client", "-connect",
+                    "127.0.0.1:" + std::to_string(lst->local_endpoint().port()), "-tls1_2", "-cert",
+                    cert, "-key", key, "-CAfile", ca, "-verify_return_error", "-quiet"},
+                   input, (dir.path / "client.log").string());
+      const bool got = co_await tt::wait_until([&] { return !seen->streams.empty(); }, 10s);
+      REQUIRE_MESSAGE(got, "no stream from s_client: " << dir.read("client.log"));
+      auto s = seen->streams.front();
+      CHECK(s->peer_node_ids() == std::vector<pr::node_id>{openssl_id});
+      std::string line;
+      while (line.find('\n') == std::string::npos) {
+        auto r = co_await s->read_some();
+        REQUIRE(r);
+        line.append(r->begin(), r->end());
+      }
+      CHECK(line == "ping from openssl\n");
+      REQUIRE(s->write(pr::to_bytes("pong from p2psip\n")));
+      s->close();  // s_client (-quiet ignores the end of its input) exits on our close_notify
+      const auto status = co_await client.wait(5s);
+      CHECK(status == std::optional<int>(0));
+      CHECK(dir.read("client.log").find("pong from p2psip\n") != std::string::npos);
+      lst->close();
+    });
+  }
 }

@@ -119,8 +119,9 @@ class tls_stream {
 
   /// Clean close: the bytes already queued are still sent, then close_notify; the socket closes
   /// after the peer answers or close_linger passes. The whole close, flushing included, takes at
-  /// most close_linger; what is not written by then is dropped. The close reason is
-  /// closed_locally unless the stream had already failed. Idempotent.
+  /// most close_linger; what is not written by then is dropped, as is what was written during a
+  /// handshake still in progress. The close reason is closed_locally unless the stream had
+  /// already failed. Idempotent.
   virtual void close() = 0;
   /// Called exactly once, from the stream's executor, with the close reason, when the stream is
   /// closed. A handler set on a closed stream is posted at once. Replaces any earlier handler.
