@@ -285,8 +285,8 @@ TEST_CASE("stream: both directions at once, through small queues and buffers") {
     CHECK(got_up == up);
     CHECK(got_down == down);
     CHECK(most_queued <= 20000);
-    // The limit plus at most one TLS record read past it.
-    CHECK(most_buffered <= 10000 + 16 * 1024);
+    // The limit plus what one socket read adds: the rest of a TLS record and one more record.
+    CHECK(most_buffered < 10000 + 33 * 1024);
     p.client->close();
     p.listener->close();
   });

@@ -49,8 +49,8 @@ struct stream_config {
   /// every write and leaves async_write waiting until the stream closes).
   std::size_t max_queued_bytes = 1024 * 1024;
   /// Received bytes not yet taken by read_some(): at this many the stream stops reading the
-  /// socket until the application reads (backpressure). read_some() may return up to one TLS
-  /// record (16 KiB) more.
+  /// socket until the application reads (backpressure). The last read before it stops may add up
+  /// to 33 KiB more (one socket read can complete a TLS record and carry the next one whole).
   std::size_t max_buffered_bytes = 256 * 1024;
 
   /// TCP connect plus TLS handshake.
