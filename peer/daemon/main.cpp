@@ -5,7 +5,7 @@
 //               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
 //               [--link-rate N] [--link-burst N] [--link-misbehaviour-limit N]
-//               [--partition-check-interval S]
+//               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error.
@@ -185,6 +185,8 @@ int run(int argc, char** argv) {
       ("link-burst", "messages a link may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
       ("link-misbehaviour-limit", "dropped or malformed messages before a link is closed", cxxopts::value<long>()->default_value("100"))
       ("partition-check-interval", "look for another ring through a bootstrap peer this often (s; 0: never)", cxxopts::value<long>()->default_value("600"))
+      ("request-timeout", "how long a request of this peer waits for its answer (ms)", cxxopts::value<long>()->default_value("15000"))
+      ("link-linger", "how long a link no longer needed stays open before it is closed (ms)", cxxopts::value<long>()->default_value("30000"))
       ("h,help", "show this help");
   // clang-format on
   cxxopts::ParseResult r;
@@ -208,6 +210,7 @@ int run(int argc, char** argv) {
   long status_ms = 0;
   long link_rate = 0, link_burst = 0, link_misbehaviour = 0;
   long partition_check_s = 0;
+  long request_timeout_ms = 0, link_linger_ms = 0;
   try {
     level_text = r["log-level"].as<std::string>();
     config_file = r["config"].as<std::string>();
@@ -221,6 +224,8 @@ int run(int argc, char** argv) {
     link_burst = r["link-burst"].as<long>();
     link_misbehaviour = r["link-misbehaviour-limit"].as<long>();
     partition_check_s = r["partition-check-interval"].as<long>();
+    request_timeout_ms = r["request-timeout"].as<long>();
+    link_linger_ms = r["link-linger"].as<long>();
   } catch (const std::exception& e) {
     return fail(exit_usage, e.what());
   }
@@ -240,6 +245,12 @@ int run(int argc, char** argv) {
   // At most a day: the interval is jittered in milliseconds.
   if (partition_check_s < 0 || partition_check_s > 86'400) {
     return fail(exit_usage, "--partition-check-interval must be 0 to 86400 seconds");
+  }
+  if (request_timeout_ms < 100 || request_timeout_ms > 600'000) {
+    return fail(exit_usage, "--request-timeout must be 100 to 600000 ms");
+  }
+  if (link_linger_ms < 0 || link_linger_ms > 3'600'000) {
+    return fail(exit_usage, "--link-linger must be 0 to 3600000 ms");
   }
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
@@ -274,6 +285,8 @@ int run(int argc, char** argv) {
   rc.core.listen_address = *listen;
   rc.core.bootstrap = bootstrap;
   rc.core.partition_check_interval = std::chrono::seconds(partition_check_s);
+  rc.core.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  rc.core.link_linger = std::chrono::milliseconds(link_linger_ms);
   rc.listen = to_endpoint(*listen);
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.link.limits = rc.core.limits;

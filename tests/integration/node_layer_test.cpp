@@ -8,11 +8,13 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 
+#include "p2psip/node/app_attach.hpp"
 #include "p2psip/node/client_node.hpp"
 #include "p2psip/node/crypto_signer.hpp"
 #include "p2psip/node/node_driver.hpp"
@@ -344,4 +346,50 @@ TEST_CASE("node layer: replica Stores from a client are refused, directly and ro
   auto a = r.receive_within(10s);
   REQUIRE(a);
   CHECK(a->contents.code == pr::codes::ping_ans);
+}
+
+TEST_CASE("node layer: of two links a node opened, the unused one is closed; clients counted once") {
+  process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  o.start_peer("p0", false,
+               {"--request-timeout", "1000", "--link-linger", "1000", "--status-interval", "300"});
+  REQUIRE(o.wait_ring(30s));
+  // A foreign client that connected twice and uses only its second link.
+  raw_link first(o, "twice", 0);
+  raw_link second(o, "twice", 0);
+  std::uint64_t tx = 100;
+  bool closed = false;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!closed && std::chrono::steady_clock::now() < until) {
+    REQUIRE(second.link->try_send(second.ping(tx++)));
+    REQUIRE(second.receive_within(2s));
+    closed = first.closes_within(200ms);
+  }
+  CHECK_MESSAGE(closed, "the unused second link of one node was never closed");
+  CHECK(second.link->state() != p2psip::transport::link_state::closed);
+
+  // A peer that attaches to p0 (say, as its finger) and then links: a peer, not a client.
+  raw_link finger(o, "finger", 0);
+  pr::attach_req at;
+  p2psip::node::fill_no_ice(at, "passive", pr::ip_address_port{});
+  const auto p0 = pr::to_destination(*pr::node_id::from_hex(o.peers().at(0).node_id));
+  REQUIRE(finger.link->try_send(finger.signed_bytes(finger.request({p0}, at, 50))));
+  auto a = finger.receive_within(10s);
+  REQUIRE(a);
+  CHECK(a->contents.code == pr::codes::attach_ans);
+  raw_link finger_link(o, "finger", 0);
+  // Keep 'twice' busy on its link while the status is read.
+  REQUIRE(second.link->try_send(second.ping(tx++)));
+  (void)second.receive_within(2s);
+  // The status line: 'twice' is one client; 'finger' attached first, so it is no client.
+  bool counted = false;
+  const auto status_until = std::chrono::steady_clock::now() + 10s;
+  while (!counted && std::chrono::steady_clock::now() < status_until) {
+    counted = o.status_field(0, "clients") == "1" && o.status_field(0, "links") == "3";
+    if (!counted) {
+      (void)second.link->try_send(second.ping(tx++));
+      (void)second.receive_within(100ms);
+    }
+  }
+  CHECK_MESSAGE(counted, "status: links=" << o.status_field(0, "links")
+                                          << " clients=" << o.status_field(0, "clients"));
 }

@@ -51,8 +51,12 @@ struct raw_link {
           if (c) link = *c;
         },
         asio::detached);
-    io.run_for(10s);
-    io.restart();
+    // Until the link is up (its reader keeps the io_context busy: run_for would wait it out).
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!link && std::chrono::steady_clock::now() < until) {
+      io.run_for(20ms);
+      io.restart();
+    }
     REQUIRE_MESSAGE(link, "no link to " << address);
   }
   static p2psip::node::node_setup load(test::process_overlay& o, const std::string& user) {

@@ -69,6 +69,12 @@ std::vector<pr::node_id> chord_topology::replica_set() const {
   return out;
 }
 
+duration chord_topology::prune_interval() const {
+  // Surplus links are closed after link_linger and request_timeout of quiet: look that often,
+  // whatever the (RFC default: hourly) finger interval.
+  return std::max(duration{500}, std::min(cfg_.link_linger, cfg_.request_timeout) / 2);
+}
+
 std::uint32_t chord_topology::uptime_s(time_point now) const {
   return static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
@@ -86,6 +92,7 @@ void chord_topology::start(time_point now) {
   state_ = join_state::joined;
   next_update_ = now + node::jittered(cfg_.update_interval, rng_);
   next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
+  next_prune_ = now + node::jittered(prune_interval(), rng_);
   if (cfg_.partition_check_interval.count() > 0) {
     next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
   }
@@ -153,6 +160,7 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
                                           : link_origin::inbound;
   c.last_traffic = now;
   c.partition_check = checking;
+  c.attached_peer = attached_by_.count(remote) != 0;
   links_.add(c);
   const bool we_attached = attaching_.erase(remote) != 0;
   if (checking) send_partition_check(link, now);
@@ -256,6 +264,7 @@ std::optional<time_point> chord_topology::next_deadline() const {
   if (state_ == join_state::joined) {
     if (next_update_) consider(*next_update_);
     if (next_finger_) consider(*next_finger_);
+    if (next_prune_) consider(*next_prune_);
     if (next_partition_check_) consider(*next_partition_check_);
     if (partition_check_opening_) consider(partition_check_opening_->second);
   } else if (state_ != join_state::idle && state_ != join_state::left) {
@@ -270,6 +279,7 @@ void chord_topology::on_timer(time_point now) {
   std::erase_if(owe_update_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(candidates_, [&](const auto& e) { return e.second <= now; });
   std::erase_if(departed_, [&](const auto& e) { return e.second <= now; });
+  std::erase_if(attached_by_, [&](const auto& e) { return e.second <= now; });
   if (next_bootstrap_ && *next_bootstrap_ <= now) {
     next_bootstrap_.reset();
     if (state_ == join_state::bootstrapping && !bootstrap_link_) start_join(now);
@@ -282,6 +292,10 @@ void chord_topology::on_timer(time_point now) {
     if (next_finger_ && *next_finger_ <= now) {
       next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
       maintain_fingers(now);
+      prune_links(now);
+    }
+    if (next_prune_ && *next_prune_ <= now) {
+      next_prune_ = now + node::jittered(prune_interval(), rng_);
       prune_links(now);
     }
     if (partition_check_opening_ && partition_check_opening_->second <= now) {
@@ -428,6 +442,14 @@ void chord_topology::on_attach(const node::inbound_request& r, time_point now) {
   pr::attach_ans ans;
   node::fill_no_ice(ans, "active", cfg_.listen_address);
   transport_.answer(r, ans, now);
+  // Peers Attach (to neighbors and fingers); the link it opens next is a peer's, Update or not.
+  if (requester != cfg_.self) {
+    if (attached_by_.size() >= cfg_.max_candidates) attached_by_.erase(attached_by_.begin());
+    attached_by_[requester] = now + cfg_.request_timeout;
+    for (const auto& [id, c] : links_.rows()) {
+      if (c.remote == requester) links_.find(id)->attached_peer = true;
+    }
+  }
   if (at.send_update && requester != cfg_.self) {
     if (const auto l = links_.link_to(requester)) {
       send_update(*l, pr::chord_update_type::full, now);
@@ -609,6 +631,7 @@ void chord_topology::join_answered(const node::outcome& o, time_point now) {
   state_ = join_state::joined;
   next_update_ = now + node::jittered(cfg_.update_interval, rng_);
   next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
+  next_prune_ = now + node::jittered(prune_interval(), rng_);
   if (cfg_.partition_check_interval.count() > 0) {
     next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
   }

@@ -36,10 +36,6 @@ data_movement::data_movement(const core_config& cfg, storage_service& storage,
       actions_(actions),
       stats_(stats) {}
 
-wall_time data_movement::wall_now() const {
-  return cfg_.wall ? cfg_.wall() : std::chrono::system_clock::now();
-}
-
 void data_movement::ring_joined(time_point now) {
   last_replicas_ = ring_.replica_set();
   last_range_start_ = ring_.range_start();
@@ -79,7 +75,7 @@ void data_movement::ring_changed(time_point now) {
 void data_movement::peer_joining(const pr::node_id& joining, time_point now) {
   const auto after = ring_.range_start();
   if (!pr::in_open_interval(joining, after, cfg_.self)) return;
-  for (auto& req : storage_.export_range(after, joining, wall_now())) {
+  for (auto& req : storage_.export_range(after, joining, cfg_.wall())) {
     handover_queue_.push_back({std::move(req), joining, 1});
   }
   send_queued_handovers(now);
@@ -88,7 +84,7 @@ void data_movement::peer_joining(const pr::node_id& joining, time_point now) {
 
 void data_movement::leaving(const pr::node_id& successor, link_id link, time_point now) {
   handover_queue_.clear();
-  for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, wall_now())) {
+  for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = kHandoverReplicaNumber;
     store_at(successor, link, req, "hand-over", now);
   }
@@ -135,7 +131,7 @@ void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t repli
                                        time_point now) {
   const auto l = links_.link_to(to);
   if (!l) return;
-  for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, wall_now())) {
+  for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = replica_number;
     store_at(to, *l, req, "replica", now);
   }
@@ -143,7 +139,7 @@ void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t repli
 
 void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to,
                               unsigned attempt, time_point now) {
-  auto lost = storage_.export_range(after, up_to, wall_now());
+  auto lost = storage_.export_range(after, up_to, cfg_.wall());
   if (lost.empty()) return;
   if (attempt == 1) {
     actions_.log("range shrank: " + std::to_string(lost.size()) + " resources of (" + after.hex() +

@@ -77,8 +77,8 @@ void chord_topology::close_surplus_link(link_id link, std::string reason, time_p
   // Forget it now (nothing may be sent on it any more); the runtime's on_link_down for it is then
   // a no-op. Its remote is not in the Routing Table, or still linked: nothing is lost.
   if (const auto c = links_.remove(link)) {
-    transport_.link_down(link, now);
     on_link_down(*c, now);
+    transport_.link_down(link, c->remote, now);
   }
 }
 
@@ -91,14 +91,22 @@ void chord_topology::prune_links(time_point now) {
     auto linger = cfg_.link_linger;
     std::string why;
     if (!c.leaving && preferred.at(c.remote) != id) {
-      // A second link to a peer (both attached at once). Both ends agree which link is kept when
-      // the runtime told each which end opened it; two links opened by one side are that side's
-      // to sort out. Idle for request_timeout: the remote's requests on it are answered.
+      // A second link to a node. Both attached at once: both ends agree which link is kept
+      // when the runtime told each which end opened it. Both opened by us: ours to close. Both
+      // opened by the remote (a node that connected twice and never closed one): the one it
+      // has not sent on lately. Idle for request_timeout: the remote's requests on it are
+      // answered.
       const auto& kept = *links_.find(preferred.at(c.remote));
-      const bool agreed = c.origin_told && kept.origin_told &&
-                          (c.origin != kept.origin || c.origin == link_origin::outbound);
-      if (agreed && !contains_link(busy, id)) why = "second link to the same peer";
+      const bool told = c.origin_told && kept.origin_told;
+      if (told && !contains_link(busy, id)) {
+        why = c.origin != kept.origin        ? "second link to the same peer"
+              : c.origin == link_origin::outbound ? "second link we opened to the same node"
+                                                  : "second link the same node opened to us";
+      }
       linger = std::max(linger, cfg_.request_timeout);
+      // The opener closes its own second link first (it knows which one it uses); we do only
+      // when it has not, after twice as long (a node that never does).
+      if (told && c.origin == kept.origin && c.origin == link_origin::inbound) linger *= 2;
     }
     if (why.empty() && is_surplus_peer_link(c, busy)) {
       if ((bootstrap_link_ && *bootstrap_link_ == id) || c.partition_check) {

@@ -7,6 +7,13 @@ using pr::reload_errc;
 
 namespace {
 
+/// `cfg` with a wall clock (the system's, unless one was given): every part reads wall time
+/// through cfg.wall.
+core_config with_wall_clock(core_config cfg) {
+  if (!cfg.wall) cfg.wall = [] { return std::chrono::system_clock::now(); };
+  return cfg;
+}
+
 node::transport_config transport_config_of(const core_config& cfg) {
   node::transport_config t;
   t.self = cfg.self;
@@ -50,9 +57,7 @@ class overlay_core::probe_service final : public node::request_handler {
         info.value = share_ppb(ring.range_start(), core_.cfg_.self);
       } else if (t == pr::probe_info_type::num_resources) {
         info.value = core_.storage_ ? static_cast<std::uint32_t>(core_.storage_->count_range(
-                                          ring.range_start(), core_.cfg_.self,
-                                          core_.cfg_.wall ? core_.cfg_.wall()
-                                                          : std::chrono::system_clock::now()))
+                                          ring.range_start(), core_.cfg_.self, core_.cfg_.wall()))
                                     : 0;
       } else if (t == pr::probe_info_type::uptime) {
         info.value = ring.uptime_s(now);
@@ -70,7 +75,7 @@ class overlay_core::probe_service final : public node::request_handler {
 
 overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_service* storage,
                            random_source& rng)
-    : cfg_(std::move(cfg)),
+    : cfg_(with_wall_clock(std::move(cfg))),
       links_(cfg_.self),
       storage_(storage),
       transport_(transport_config_of(cfg_), links_, topology_, signer, rng, actions_, cfg_.wall),
@@ -113,8 +118,9 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
 void overlay_core::on_link_down(link_id link, time_point now) {
   const auto c = links_.remove(link);
   if (!c) return;
-  transport_.link_down(link, now);
+  // The topology first: requests of ours that were on the link go again by the routes left.
   topology_.on_link_down(*c, now);
+  transport_.link_down(link, c->remote, now);
 }
 
 void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now) {

@@ -34,25 +34,21 @@ storage_usage::storage_usage(const core_config& cfg, storage_service& storage,
   });
 }
 
-wall_time storage_usage::wall_now() const {
-  return cfg_.wall ? cfg_.wall() : std::chrono::system_clock::now();
-}
-
 void storage_usage::on_request(const node::inbound_request& r, time_point now) {
   if (const auto* st = std::get_if<pr::store_req>(&r.body)) return on_store(r, *st, now);
   if (const auto* fr = std::get_if<pr::fetch_req>(&r.body)) {
-    auto ans = storage_.fetch(*fr, wall_now());
+    auto ans = storage_.fetch(*fr, cfg_.wall());
     auto certs = std::holds_alternative<pr::fetch_ans>(ans) ? storage_.signer_certificates(ans)
                                                             : std::vector<pr::generic_certificate>{};
     transport_.answer(r, ans, now, std::move(certs));
     return;
   }
   if (const auto* sr = std::get_if<pr::stat_req>(&r.body)) {
-    transport_.answer(r, storage_.stat(*sr, wall_now()), now);
+    transport_.answer(r, storage_.stat(*sr, cfg_.wall()), now);
     return;
   }
   if (const auto* fd = std::get_if<pr::find_req>(&r.body)) {
-    transport_.answer(r, storage_.find(*fd, ring_.range_start(), cfg_.self, wall_now()), now);
+    transport_.answer(r, storage_.find(*fd, ring_.range_start(), cfg_.self, cfg_.wall()), now);
     return;
   }
   transport_.send_error(r, reload_errc::invalid_message, "not a storage request", now);
@@ -93,7 +89,7 @@ void storage_usage::on_store(const node::inbound_request& r, const pr::store_req
       return;
     }
   }
-  auto ans = storage_.store(st, r.signer, r.message.security.certificates, wall_now());
+  auto ans = storage_.store(st, r.signer, r.message.security.certificates, cfg_.wall());
   // Ours to replicate: an original Store, or a hand-over from a peer outside our replica set (one
   // from our successor, whose Join handing-over made us responsible, is already there).
   const auto replicas = ring_.replica_set();

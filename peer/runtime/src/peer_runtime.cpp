@@ -119,7 +119,7 @@ runtime_status peer_runtime::status() const {
   s.predecessors = core_->routes().predecessors();
   s.successors = core_->routes().successors();
   s.routing_table = core_->routes().peers();
-  s.clients = core_->links().client_links();
+  s.clients = core_->links().clients();
   return s;
 }
 

@@ -82,12 +82,12 @@ void client_node::on_link_up(link_id link, const pr::node_id& remote, time_point
 }
 
 void client_node::on_link_down(link_id link, time_point now) {
-  if (!links_.remove(link)) return;
-  transport_.link_down(link, now);
-  if (home_ && *home_ == link) {
-    home_.reset();
-    attach_failed(now);  // the home peer is gone: the next one
-  }
+  const auto c = links_.remove(link);
+  if (!c) return;
+  const bool was_home = home_ && *home_ == link;
+  if (was_home) home_.reset();
+  transport_.link_down(link, c->remote, now);
+  if (was_home) attach_failed(now);  // the home peer is gone: the next one
 }
 
 void client_node::on_link_failed(const pr::ip_address_port& address, time_point now) {

@@ -1,5 +1,7 @@
 #include "p2psip/node/connection_table.hpp"
 
+#include <set>
+
 namespace p2psip::node {
 
 const connection* connection_table::find(link_id link) const {
@@ -20,28 +22,38 @@ std::optional<connection> connection_table::remove(link_id link) {
   return c;
 }
 
-std::optional<link_id> connection_table::link_to(const protocol::node_id& node) const {
+link_id connection_table::choose(const protocol::node_id& node,
+                                 const std::vector<const connection*>& rows) const {
+  // The keeper's links first (those the lower Node-ID opened, when we were told); among several
+  // (one end opened two), the one last received on, then the oldest.
   const auto keeper = self_ < node ? link_origin::outbound : link_origin::inbound;
-  std::optional<link_id> first;
-  for (const auto& [id, c] : rows_) {
-    if (c.remote != node || c.leaving) continue;
-    if (c.origin_told && c.origin == keeper) return id;
-    if (!first) first = id;
+  const connection* best = nullptr;
+  auto rank = [&](const connection& c) { return c.origin_told && c.origin == keeper; };
+  for (const auto* c : rows) {
+    if (!best || (rank(*c) && !rank(*best)) ||
+        (rank(*c) == rank(*best) && c->last_received > best->last_received)) {
+      best = c;
+    }
   }
-  return first;
+  return best->link;
+}
+
+std::optional<link_id> connection_table::link_to(const protocol::node_id& node) const {
+  std::vector<const connection*> rows;
+  for (const auto& [id, c] : rows_) {
+    if (c.remote == node && !c.leaving) rows.push_back(&c);
+  }
+  if (rows.empty()) return std::nullopt;
+  return choose(node, rows);
 }
 
 std::map<protocol::node_id, link_id> connection_table::preferred_links() const {
-  std::map<protocol::node_id, link_id> out;
+  std::map<protocol::node_id, std::vector<const connection*>> by_node;
   for (const auto& [id, c] : rows_) {
-    if (c.leaving) continue;
-    const auto keeper = self_ < c.remote ? link_origin::outbound : link_origin::inbound;
-    const auto [it, fresh] = out.emplace(c.remote, id);
-    if (!fresh && c.origin_told && c.origin == keeper) {
-      const auto& chosen = rows_.at(it->second);
-      if (!(chosen.origin_told && chosen.origin == keeper)) it->second = id;
-    }
+    if (!c.leaving) by_node[c.remote].push_back(&c);
   }
+  std::map<protocol::node_id, link_id> out;
+  for (const auto& [node, rows] : by_node) out.emplace(node, choose(node, rows));
   return out;
 }
 
@@ -63,20 +75,30 @@ void connection_table::note_traffic(link_id link, time_point now) {
   if (auto* c = find(link)) c->last_traffic = now;
 }
 
+void connection_table::note_received(link_id link, time_point now) {
+  if (auto* c = find(link)) {
+    c->last_traffic = now;
+    c->last_received = now;
+  }
+}
+
 bool connection_table::count_malformed(link_id link, unsigned limit) {
   auto* c = find(link);
   if (!c) return false;
   return ++c->malformed == limit;
 }
 
-std::size_t connection_table::client_links() const {
-  // A node with a peer link counts once as a peer, whatever else it holds (a second link it
-  // opened for the same purpose is a peer's, not a client's).
-  std::size_t n = 0;
+std::size_t connection_table::clients() const {
+  // A node with a peer link counts as a peer, whatever else it holds; a client with two links is
+  // one client.
+  std::set<protocol::node_id> peers, clients;
   for (const auto& [id, c] : rows_) {
-    if (!c.is_peer && !has_peer_link(c.remote)) ++n;
+    if (c.is_peer || c.attached_peer) peers.insert(c.remote);
   }
-  return n;
+  for (const auto& [id, c] : rows_) {
+    if (peers.count(c.remote) == 0) clients.insert(c.remote);
+  }
+  return clients.size();
 }
 
 }  // namespace p2psip::node

@@ -141,15 +141,28 @@ void message_transport::on_timer(time_point now) {
   }
 }
 
-void message_transport::link_down(link_id link, time_point now) {
-  std::vector<pending_request> lost;
+void message_transport::link_down(link_id link, const pr::node_id& remote, time_point now) {
+  std::vector<std::pair<std::uint64_t, pending_request>> cut;
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->first.link == link) {
-      lost.push_back(std::move(p->second));
+      cut.emplace_back(p->first.txid, std::move(p->second));
       p = pending_.erase(p);
     } else {
       ++p;
     }
+  }
+  std::vector<pending_request> lost;
+  for (auto& [txid, p] : cut) {
+    // Once more on another first hop (a link pruned by its other end can cross our request).
+    const auto next = p.resent || closed_ || p.sent.header.destination_list.empty()
+                          ? std::nullopt
+                          : first_hop(p.sent.header.destination_list.front(), {remote});
+    if (next && *next != link && links_.contains(*next) && encode_and_send(*next, p.sent, now)) {
+      p.resent = true;
+      pending_[pending_key{txid, *next}] = std::move(p);
+      continue;
+    }
+    lost.push_back(std::move(p));
   }
   for (auto& p : lost) {
     outcome o;
@@ -173,18 +186,19 @@ bool message_transport::encode_and_send(link_id link, pr::message& m, time_point
   return true;
 }
 
-std::optional<link_id> message_transport::first_hop(const pr::destination& d) const {
+std::optional<link_id> message_transport::first_hop(const pr::destination& d,
+                                                    const std::vector<pr::node_id>& avoid) const {
   if (const auto* n = d.node()) {
     if (const auto l = links_.link_to(*n)) return l;
     if (const auto home = topology_.default_link()) return home;
-    const auto hop = topology_.next_hop(*n, {});
+    const auto hop = topology_.next_hop(*n, avoid);
     return hop ? links_.link_to(*hop) : std::nullopt;
   }
   if (const auto* r = d.resource()) {
     if (const auto home = topology_.default_link()) return home;
     const auto point = r->as_ring_point();
     if (!point) return std::nullopt;
-    const auto hop = topology_.next_hop(*point, {});
+    const auto hop = topology_.next_hop(*point, avoid);
     return hop ? links_.link_to(*hop) : std::nullopt;
   }
   return std::nullopt;
@@ -225,12 +239,14 @@ std::optional<std::uint64_t> message_transport::originate(
   }
   const auto tx = m.header.transaction_id;
   const pending_key key{tx, local ? link_id{} : *link};
-  pending_[key] = pending_request{now + cfg_.request_timeout, std::move(done)};
+  pending_[key] = pending_request{now + cfg_.request_timeout, std::move(done), {}, false};
   if (local) {
     route_or_deliver(link_id{}, std::move(m), now);
   } else if (!encode_and_send(*link, m, now)) {
     pending_.erase(key);
     return std::nullopt;
+  } else if (const auto it = pending_.find(key); it != pending_.end()) {
+    it->second.sent = std::move(m);
   }
   return tx;
 }
@@ -322,7 +338,7 @@ void message_transport::on_message(link_id link, pr::byte_view data, time_point 
     malformed(link, m.error().message());
     return;
   }
-  links_.note_traffic(link, now);
+  links_.note_received(link, now);
   handle_message(link, std::move(*m), now);
 }
 

@@ -17,8 +17,10 @@
 //   at its turn by an Attach to the finger target (alternative 2).
 // - Links (the Connection Table, 10.3/10.7) are pruned: a link we opened (Attach, bootstrap) to a
 //   peer no longer in the Routing Table, with nothing of ours pending on it, is closed after
-//   link_linger (a joined peer's bootstrap link at once) and once quiet for request_timeout.
-//   Links others opened are theirs to close; a client's link is never pruned. A full Connection
+//   link_linger (a joined peer's bootstrap link at once) and once quiet for request_timeout,
+//   checked every half of the shorter of the two. Links others opened are theirs to close; a
+//   client's link is never pruned, but of two links one node opened to us, the one it does
+//   not use is closed once quiet (a node that reconnected and kept the old link). A full Connection
 //   Table evicts such a surplus peer link rather than refusing a new one. The loss of a link to
 //   a peer outside our Routing Table is no "peer lost" event.
 // - Two links to one peer (both attached at once): the one opened by the lower Node-ID is used by
@@ -146,6 +148,7 @@ class chord_topology final : public node::router, public node::request_handler {
   void partition_check_answered(const protocol::node_id& through, const node::outcome& o,
                                 time_point now);
   // link upkeep (link_upkeep.cpp)
+  duration prune_interval() const;
   void prune_links(time_point now);
   bool is_surplus_peer_link(const connection& c, const std::vector<link_id>& busy) const;
   std::optional<link_id> evictable_link(time_point now) const;
@@ -176,6 +179,8 @@ class chord_topology final : public node::router, public node::request_handler {
   std::optional<protocol::node_id> admitting_peer_;
   std::optional<time_point> next_update_;
   std::optional<time_point> next_finger_;
+  /// Link upkeep runs on its own timer (prune_interval()).
+  std::optional<time_point> next_prune_;
   unsigned next_finger_index_ = 1;
   /// Per finger index (1..finger_slots): an Update named a peer nearer that interval's start.
   std::vector<bool> better_finger_heard_;
@@ -189,6 +194,8 @@ class chord_topology final : public node::router, public node::request_handler {
   std::map<protocol::node_id, time_point> candidates_;
   /// Peers lost or gone recently (link loss, timeout, Leave), not to be attached again yet.
   std::map<protocol::node_id, time_point> departed_;
+  /// Nodes whose Attach we answered lately: the link each opens next is a peer's.
+  std::map<protocol::node_id, time_point> attached_by_;
   /// Liveness Pings out, per peer.
   std::map<protocol::node_id, unsigned> liveness_checks_;
   /// Partition detection: when the next check is due, which bootstrap peer it uses next, the

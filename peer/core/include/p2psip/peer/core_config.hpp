@@ -67,8 +67,8 @@ struct core_config {
   std::size_t max_pending = 1024;       ///< outstanding requests of this node
   std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
   unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
-  /// Wall time (PingAns, storage times); default: the system clock. The simulator's follows its
-  /// virtual clock.
+  /// Wall time (PingAns, storage times); unset: the system clock (overlay_core sets it). The
+  /// simulator's follows its virtual clock.
   node::wall_clock_source wall;
 };
 

@@ -59,7 +59,6 @@ class data_movement final : public ring_listener {
   /// A Store of ours to a peer (replica or hand-over); a refusal is logged: a copy missing.
   void store_at(const protocol::node_id& to, link_id link, const protocol::store_req& req,
                 std::string_view what, time_point now);
-  wall_time wall_now() const;
 
   const core_config& cfg_;
   storage_service& storage_;

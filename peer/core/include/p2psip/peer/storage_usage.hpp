@@ -25,7 +25,6 @@ class storage_usage final : public node::request_handler {
   /// Why a replica Store from this sender is not plausible (empty: it is).
   std::string implausible_replica(const node::inbound_request& r, const protocol::node_id& point,
                                   bool ours) const;
-  wall_time wall_now() const;
 
   const core_config& cfg_;
   storage_service& storage_;

@@ -75,8 +75,8 @@ struct runtime_status {
   std::vector<protocol::node_id> successors;     ///< nearest first
   std::vector<protocol::node_id> routing_table;  ///< every peer in it (neighbors and fingers)
   std::size_t links = 0;
-  /// Links whose remote has sent no Join or Update over them: clients (RFC 6940 4.2.1), and
-  /// peers that attached only to use this one as a finger.
+  /// Nodes linked to us that are clients (RFC 6940 4.2.1): none of their links carried a Join,
+  /// Update or Attach (node::connection_table::clients()).
   std::size_t clients = 0;
   std::size_t stored_values = 0;
 };

@@ -18,6 +18,9 @@ struct connection {
   link_id link;
   protocol::node_id remote;  ///< from the link's certificate
   bool is_peer = false;      ///< it sent Join or Update: may enter the routing table
+  /// It attached to us (AttachReq) before opening the link: a peer using us as a finger, even
+  /// if no Join or Update ever comes over the link (not a client).
+  bool attached_peer = false;
   unsigned malformed = 0;
   bool leaving = false;
   link_origin origin = link_origin::unknown;  ///< outbound or inbound (told or inferred)
@@ -28,6 +31,8 @@ struct connection {
   /// Last message sent or received on it: a link is closed only when quiet (a request we
   /// forwarded over it may still be waiting for its answer, which comes back the same way).
   time_point last_traffic{};
+  /// Last message received on it: of two links the remote opened to us, the one it uses.
+  time_point last_received{};
   /// Opened to a bootstrap peer for a partition check: closed once quiet, like a bootstrap link.
   bool partition_check = false;
 };
@@ -46,7 +51,8 @@ class connection_table {
   std::optional<connection> remove(link_id link);
 
   /// The link to use for `node`. Two links to one peer (both attached at once): both ends send on
-  /// the one the lower Node-ID opened, so that the other falls idle and can be closed.
+  /// the one the lower Node-ID opened, so that the other falls idle and can be closed. Two links
+  /// opened by the same end (a node that connected twice): the one it last sent on.
   std::optional<link_id> link_to(const protocol::node_id& node) const;
   /// link_to()'s choice for every linked node, in one pass.
   std::map<protocol::node_id, link_id> preferred_links() const;
@@ -56,14 +62,17 @@ class connection_table {
   bool has_link(const protocol::node_id& node) const;
 
   void note_traffic(link_id link, time_point now);
+  void note_received(link_id link, time_point now);
   /// Counts an undecodable message on `link`; true when it reached `limit` (close the link).
   bool count_malformed(link_id link, unsigned limit);
 
-  /// Links whose remote is not a peer: clients (RFC 6940 4.2.1), or peers that attached only to
-  /// use this node as a finger and never sent an Update over that link.
-  std::size_t client_links() const;
+  /// Nodes linked to us that are clients (RFC 6940 4.2.1): no Join, Update or Attach came from
+  /// them over any of their links.
+  std::size_t clients() const;
 
  private:
+  /// Of the links in `rows` (all to `node`, not leaving), the one link_to() picks.
+  link_id choose(const protocol::node_id& node, const std::vector<const connection*>& rows) const;
   protocol::node_id self_;
   std::map<link_id, connection> rows_;
 };

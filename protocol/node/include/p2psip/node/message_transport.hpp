@@ -135,8 +135,10 @@ class message_transport {
 
   /// Bytes of one message arrived on a link.
   void on_message(link_id link, protocol::byte_view data, time_point now);
-  /// The link is gone: requests waiting on it end with kind::timeout.
-  void link_down(link_id link, time_point now);
+  /// The link is gone. Requests of ours waiting on it are sent once more on another first hop
+  /// when there is one (the link may have been closed by its other end as ours was on its way),
+  /// else they end with kind::timeout.
+  void link_down(link_id link, const protocol::node_id& remote, time_point now);
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
 
@@ -184,6 +186,9 @@ class message_transport {
   struct pending_request {
     time_point deadline;
     completion done;
+    /// The request as sent (signed), for one more attempt when its link goes down first.
+    protocol::message sent;
+    bool resent = false;
   };
   struct pending_key {
     std::uint64_t txid = 0;
@@ -204,7 +209,9 @@ class message_transport {
                    std::vector<protocol::generic_certificate> certs = {});
   bool own_request_returned(protocol::message& m, time_point now);
   void send_config_update(link_id from, const protocol::message& request, time_point now);
-  std::optional<link_id> first_hop(const protocol::destination& d) const;
+  /// The link a request of ours to `d` goes out on (routed: never through a node of `avoid`).
+  std::optional<link_id> first_hop(const protocol::destination& d,
+                                   const std::vector<protocol::node_id>& avoid = {}) const;
   bool encode_and_send(link_id link, protocol::message& m, time_point now);
   void complete(pending_request&& p, outcome&& o, time_point now);
   void malformed(link_id link, std::string_view why);

@@ -1,0 +1,619 @@
+#pragma once
+// The client SDK's engine (client::impl): a client_node (p2psip::node) driven by node_driver on
+// one I/O thread, a table of operations in flight, and a callback thread (the default
+// dispatcher). Every public member of client turns into a function posted to the I/O thread;
+// outcomes are turned into results there and handed to the dispatcher. Internal to the SDK.
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <variant>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/node/client_node.hpp"
+#include "p2psip/node/crypto_signer.hpp"
+#include "p2psip/node/node_driver.hpp"
+#include "p2psip/node/node_setup.hpp"
+#include "p2psip/protocol/bodies.hpp"
+#include "p2psip/protocol/errors.hpp"
+#include "p2psip/protocol/ids.hpp"
+#include "callback_thread.hpp"
+#include "p2psip/client/client.hpp"
+
+namespace p2psip::client {
+
+namespace detail {
+
+namespace pr = p2psip::protocol;
+namespace pe = p2psip::node;
+using steady = std::chrono::steady_clock;
+inline constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+
+inline struct error fail(errc code, std::string message) {
+  return {make_error_code(code), std::move(message)};
+}
+
+inline data_model model_from(pr::data_model m) {
+  switch (m) {
+    case pr::data_model::single_value: return data_model::single_value;
+    case pr::data_model::array: return data_model::array;
+    case pr::data_model::dictionary: return data_model::dictionary;
+  }
+  return data_model::single_value;
+}
+
+/// RELOAD error responses as SDK errors; the message keeps the RELOAD name and the peer's text.
+inline struct error error_of(const pr::error_response& e) {
+  const auto code = static_cast<pr::reload_errc>(e.error_code);
+  std::string text = pr::make_error_code(code).message();
+  if (!e.error_info.empty() && code != pr::reload_errc::unknown_kind &&
+      code != pr::reload_errc::generation_counter_too_low) {
+    std::string info(e.error_info.begin(), e.error_info.end());
+    if (std::all_of(info.begin(), info.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+      text += ": " + info;
+    }
+  }
+  switch (code) {
+    case pr::reload_errc::forbidden: return fail(errc::forbidden, text);
+    case pr::reload_errc::not_found: return fail(errc::not_found, text);
+    case pr::reload_errc::request_timeout: return fail(errc::timeout, text);
+    case pr::reload_errc::generation_counter_too_low: return fail(errc::generation_conflict, text);
+    case pr::reload_errc::data_too_large:
+    case pr::reload_errc::message_too_large:
+    case pr::reload_errc::response_too_large: return fail(errc::too_large, text);
+    case pr::reload_errc::unknown_kind: return fail(errc::unknown_kind, text);
+    default: return fail(errc::overlay_error, text);
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+struct client::impl : std::enable_shared_from_this<client::impl> {
+  /// One operation in flight: its request (kept for retries) and what to do with the answer.
+  struct operation {
+    std::vector<pr::destination> destinations;
+    pr::message_body request;
+    steady::time_point deadline;
+    /// Turns the answer into the result and dispatches it; called once.
+    std::function<void(pe::outcome&&)> answered;
+    std::function<void(struct error)> failed;
+    std::optional<std::uint64_t> txid;
+    unsigned attempts = 0;
+  };
+
+  client_options options;
+  pe::node_setup setup;
+  pr::body_context body_context;
+  pr::node_id own_id;
+  pr::limits limits;
+  asio::io_context io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread io_thread;
+  std::atomic<std::thread::id> io_thread_id{};
+  callback_thread callbacks;
+  pe::crypto_signer signer;
+  pe::system_random rng;
+  pe::client_node* node = nullptr;  ///< owned by the driver, once started
+  std::unique_ptr<pe::node_driver> driver;
+  std::map<std::uint64_t, operation> operations;  // by operation number
+  std::map<std::uint64_t, std::uint64_t> by_txid;
+  std::deque<std::uint64_t> waiting;  // operation numbers waiting for a peer
+  std::uint64_t next_operation = 1;
+  std::uint64_t last_storage_time = 0;
+  steady::time_point last_sent{};
+  bool ever_attached = false;
+  bool stopped = false;  // I/O thread only
+
+  mutable std::mutex state_mutex;  // guards `attached`, `shutting_down`
+  std::condition_variable attached_cv;
+  std::optional<peer_info> attached;
+  bool shutting_down = false;
+
+  impl(client_options o, pe::node_setup s)
+      : options(std::move(o)),
+        setup(std::move(s)),
+        own_id(setup.creds.signing.default_node_id()),
+        limits(config::limits_of(setup.config)),
+        signer(setup.creds.signing, own_id, *setup.trust) {
+    body_context.model_of = config::kind_model_lookup_of(setup.config);
+  }
+
+  // ---- threads ----
+
+  void start(pe::client_config node_config) {
+    pe::driver_config dc;
+    dc.link.limits = node_config.transport.limits;
+    // The peer may close an idle client link; our keepalive Pings keep it busy, and a link whose
+    // data goes unacknowledged fails (ack_timeout) so that we fail over.
+    dc.link.idle_timeout = std::nullopt;
+    dc.link.ack_timeout = std::max(options.request_timeout, std::chrono::milliseconds(2000));
+    dc.leave_flush_timeout = std::chrono::milliseconds(0);
+    dc.close_timeout = std::chrono::milliseconds(1000);
+    std::weak_ptr<impl> weak = weak_from_this();
+    if (options.log) {
+      dc.log = [weak](pe::log_level, std::string_view text) {
+        if (auto me = weak.lock()) me->options.log(text);
+      };
+      dc.link.log = dc.log ? std::function<void(std::string_view)>([weak](std::string_view text) {
+        if (auto me = weak.lock()) me->options.log(text);
+      })
+                           : nullptr;
+    }
+    dc.make_node = [this, node_config = std::move(node_config)](std::uint16_t) {
+      auto made = std::make_unique<pe::client_node>(node_config, signer, rng);
+      node = made.get();
+      return made;
+    };
+    dc.links_changed = [weak] {
+      if (auto me = weak.lock()) me->links_changed();
+    };
+    dc.configuration_document = setup.document;
+    // A newer signed document offered by our peer: its sequence is taken for this session (the
+    // file and the settings read from it stay; other threads read those without a lock).
+    dc.accept_configuration = [this](pr::byte_view offered) { return setup.check_update(offered); };
+    driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
+    work.emplace(asio::make_work_guard(io));
+    if (!options.dispatcher) callbacks.start();
+    io_thread = std::thread([me = shared_from_this()] {
+      me->io_thread_id = std::this_thread::get_id();
+      try {
+        me->io.run();
+        // Handlers posted after the stop each hold the client, which owns the io_context: run
+        // them now (they answer errc::stopped) so that no cycle outlives this thread.
+        me->io.restart();
+        me->io.poll();
+      } catch (const std::exception& e) {
+        if (me->options.log) me->options.log(std::string("I/O thread: ") + e.what());
+      }
+    });
+    asio::post(io, [me = shared_from_this()] {
+      if (auto started = me->driver->start(); !started) {
+        if (me->options.log) me->options.log(started.error());
+      }
+      asio::co_spawn(me->io, me->sweep_loop(), asio::detached);
+    });
+  }
+
+  bool on_io_thread() const { return std::this_thread::get_id() == io_thread_id.load(); }
+
+  void dispatch(std::function<void()> f) {
+    if (options.dispatcher) {
+      options.dispatcher(std::move(f));
+    } else {
+      callbacks.post(std::move(f));
+    }
+  }
+
+  /// Stops: fails what is in flight with errc::stopped, closes the link, ends the I/O thread.
+  /// Safe from any thread, including the callback thread and the I/O thread.
+  void shutdown() {
+    auto me = shared_from_this();
+    std::unique_lock lock(state_mutex);
+    if (shutting_down) return;
+    shutting_down = true;
+    attached.reset();
+    asio::post(io, [me] {
+      me->stopped = true;
+      me->fail_all(fail(errc::stopped, "the client was stopped"));
+      asio::co_spawn(
+          me->io,
+          [me]() -> asio::awaitable<void> {
+            co_await me->driver->stop();
+            me->work.reset();
+            me->io.stop();
+          },
+          asio::detached);
+    });
+    lock.unlock();
+    attached_cv.notify_all();
+    if (io_thread.joinable()) {
+      if (on_io_thread()) {
+        io_thread.detach();
+      } else {
+        io_thread.join();
+      }
+    }
+  }
+
+  /// Shuts down, then ends the callback thread (after the callbacks queued). The callback thread
+  /// outlives stop(): callback forms called after it still get errc::stopped through it.
+  void destroy() {
+    shutdown();
+    if (!options.dispatcher) callbacks.finish();
+  }
+
+  // ---- attachment ----
+
+  void links_changed() {
+    std::optional<peer_info> now_attached;
+    if (driver->link_count() > 0) {
+      for (const auto& [id, c] : node->links().rows()) {
+        const auto ep = driver->remote_endpoint(id);
+        peer_info p;
+        p.node_id = c.remote.hex();
+        if (ep) {
+          p.address = ep->address().is_v6() ? "[" + ep->address().to_string() + "]"
+                                            : ep->address().to_string();
+          p.address += ":" + std::to_string(ep->port());
+        }
+        now_attached = p;
+        break;
+      }
+    }
+    {
+      std::lock_guard lock(state_mutex);
+      if (shutting_down) return;
+      attached = now_attached;
+    }
+    attached_cv.notify_all();
+    if (now_attached) {
+      ever_attached = true;
+      if (options.log) {
+        options.log("attached to " + now_attached->node_id + " at " + now_attached->address);
+      }
+      send_waiting();
+    }
+  }
+
+  bool is_attached() const {
+    std::lock_guard lock(state_mutex);
+    return attached.has_value();
+  }
+
+  // ---- operations ----
+
+  /// Starts an operation (I/O thread).
+  void begin(operation op) {
+    if (stopped) {
+      op.failed(fail(errc::stopped, "the client was stopped"));
+      return;
+    }
+    const auto id = next_operation++;
+    operations.emplace(id, std::move(op));
+    waiting.push_back(id);
+    send_waiting();
+  }
+
+  void send_waiting() {
+    if (stopped || !is_attached()) return;
+    while (!waiting.empty()) {
+      const auto id = waiting.front();
+      auto it = operations.find(id);
+      if (it == operations.end()) {
+        waiting.pop_front();
+        continue;
+      }
+      auto& op = it->second;
+      pr::result<std::uint64_t> tx = make_error_code(pr::reload_errc::underlay_destination_unreachable);
+      std::weak_ptr<impl> weak = weak_from_this();
+      const auto attempt = op.attempts + 1;
+      driver->with_node([&](pe::node_engine&, pe::time_point now) {
+        tx = node->send_request(
+            op.destinations, op.request,
+            [weak, id, attempt](pe::outcome&& o, pe::time_point) {
+              if (auto me = weak.lock()) me->answered(id, attempt, std::move(o));
+            },
+            now);
+      });
+      if (!tx) return;  // the link went away: wait for the next one
+      waiting.pop_front();
+      ++op.attempts;
+      op.txid = *tx;
+      by_txid[*tx] = id;
+      last_sent = steady::now();
+    }
+  }
+
+  /// The outcome of operation `id`'s current attempt (I/O thread).
+  void answered(std::uint64_t id, unsigned attempt, pe::outcome&& o) {
+    auto it = operations.find(id);
+    if (it == operations.end()) return;  // one we gave up on
+    auto& op = it->second;
+    if (!op.txid || op.attempts != attempt) return;  // an earlier attempt's
+    by_txid.erase(*op.txid);
+    op.txid.reset();
+    if (o.what == pe::outcome::kind::timeout && steady::now() < op.deadline) {
+      // Lost with its link, or unanswered: try again (through the next peer if need be).
+      if (options.log) options.log("retrying a request after: no answer");
+      waiting.push_back(id);
+      send_waiting();
+      return;
+    }
+    auto done = std::move(op);
+    operations.erase(it);
+    done.answered(std::move(o));
+  }
+
+  void fail_all(const struct error& e) {
+    auto ops = std::move(operations);
+    operations.clear();
+    by_txid.clear();
+    waiting.clear();
+    for (auto& [id, op] : ops) op.failed(e);
+  }
+
+  /// Every 50 ms: operations past their deadline fail; keepalive Pings.
+  ///
+  /// Holds no reference to the client: shutdown stops the io_context with this coroutine
+  /// possibly suspended in it, and a reference held there would keep the client (which owns the
+  /// io_context) alive forever. It only resumes inside io.run(), whose thread holds one.
+  asio::awaitable<void> sweep_loop() {
+    asio::steady_timer timer(io);
+    while (!stopped) {
+      timer.expires_after(std::chrono::milliseconds(50));
+      [[maybe_unused]] auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
+      if (stopped) break;
+      const auto now = steady::now();
+      std::vector<std::uint64_t> expired;
+      for (const auto& [id, op] : operations) {
+        if (now >= op.deadline) expired.push_back(id);
+      }
+      for (const auto id : expired) {
+        auto it = operations.find(id);
+        if (it == operations.end()) continue;
+        auto op = std::move(it->second);
+        operations.erase(it);
+        if (op.txid) by_txid.erase(*op.txid);
+        std::erase(waiting, id);
+        if (!ever_attached) {
+          op.failed(fail(errc::no_peer, "could not attach to any peer within " +
+                                            std::to_string(options.operation_timeout.count()) +
+                                            " ms"));
+        } else {
+          op.failed(fail(errc::timeout, "no answer within " +
+                                            std::to_string(options.operation_timeout.count()) +
+                                            " ms (" + std::to_string(op.attempts) + " attempts)"));
+        }
+      }
+      if (is_attached() && now - last_sent >= options.keepalive_interval) {
+        // The answer finds no operation and is dropped; an unacknowledged Ping fails the link.
+        last_sent = now;
+        if (const auto peer = peer_node()) {
+          driver->with_node([&](pe::node_engine&, pe::time_point t) {
+            (void)node->send_request({pr::to_destination(*peer)}, pr::ping_req{}, {}, t);
+          });
+        }
+      }
+    }
+  }
+
+  std::optional<pr::node_id> peer_node() const {
+    if (!node) return std::nullopt;
+    for (const auto& [id, c] : node->links().rows()) return c.remote;
+    return std::nullopt;
+  }
+
+  // ---- requests ----
+
+  pr::resource_id resource_of(std::string_view name) const {
+    return pr::hash_resource_name(name, setup.config.node_id_length);
+  }
+
+  std::uint64_t next_storage_time() {
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    // Strictly increasing: a peer refuses a value not newer than the one it holds (7.4.1.2).
+    last_storage_time = std::max(now, last_storage_time + 1);
+    return last_storage_time;
+  }
+
+  /// Builds a signed StoreReq for `items` (I/O thread: storage times are ours to order).
+  std::variant<pr::store_req, struct error> make_store(std::string_view resource,
+                                                       std::uint32_t kind,
+                                                       const std::vector<item>& items,
+                                                       const store_options& opts, bool tombstones) {
+    const auto* def = config::find_kind(setup.config, kind);
+    if (!def) {
+      return fail(errc::unknown_kind,
+                  "kind " + std::to_string(kind) + " is not in the overlay configuration");
+    }
+    if (items.empty()) return fail(errc::invalid_argument, "nothing to store");
+    if (def->model == pr::data_model::single_value && items.size() != 1) {
+      return fail(errc::invalid_argument, "a single-value kind takes exactly one item");
+    }
+    if (items.size() > def->max_count) {
+      return fail(errc::too_large, std::to_string(items.size()) + " items: kind " +
+                                       std::to_string(kind) + " allows " +
+                                       std::to_string(def->max_count));
+    }
+    pr::store_req req;
+    req.resource = resource_of(resource);
+    pr::store_kind_data kd;
+    kd.kind = kind;
+    kd.generation_counter = opts.generation;
+    for (const auto& it : items) {
+      if (!tombstones && it.exists && it.value.size() > def->max_size) {
+        return fail(errc::too_large, "value of " + std::to_string(it.value.size()) +
+                                         " bytes: kind " + std::to_string(kind) + " allows " +
+                                         std::to_string(def->max_size));
+      }
+      pr::data_value dv;
+      dv.exists = tombstones ? false : it.exists;
+      if (dv.exists) dv.value = pr::bytes(it.value.begin(), it.value.end());
+      pr::stored_data d;
+      d.storage_time = next_storage_time();
+      d.lifetime = it.lifetime != 0 ? it.lifetime : opts.lifetime;
+      switch (def->model) {
+        case pr::data_model::single_value: d.value = std::move(dv); break;
+        case pr::data_model::array: d.value = pr::array_entry{it.index, std::move(dv)}; break;
+        case pr::data_model::dictionary:
+          d.value = pr::dictionary_entry{pr::bytes(it.key.begin(), it.key.end()), std::move(dv)};
+          break;
+      }
+      if (auto signed_ok = crypto::sign_stored_data(d, req.resource, kind, setup.creds.signing);
+          !signed_ok) {
+        return fail(errc::bad_credentials, "cannot sign: " + signed_ok.error().message());
+      }
+      kd.values.push_back(std::move(d));
+    }
+    req.kind_data.push_back(std::move(kd));
+    return req;
+  }
+
+  pr::stored_data_specifier specifier(std::uint32_t kind, const selection& which) const {
+    pr::stored_data_specifier s;
+    s.kind = kind;
+    const auto model = body_context.model_of(kind);
+    if (model == pr::data_model::array) {
+      std::vector<pr::array_range> ranges;
+      for (const auto& [first, last] : which.ranges) ranges.push_back({first, last});
+      // All of an array: the whole index space.
+      if (ranges.empty()) ranges.push_back({0, 0xFFFFFFFF});
+      s.model = std::move(ranges);
+    } else if (model == pr::data_model::dictionary) {
+      std::vector<pr::bytes> keys;
+      for (const auto& k : which.keys_) keys.emplace_back(k.begin(), k.end());
+      s.model = std::move(keys);
+    }
+    return s;
+  }
+
+  /// Decodes an answer that should be `Answer`; an Error response becomes its SDK error.
+  template <class Answer>
+  std::variant<Answer, struct error> answer_of(pe::outcome& o, std::string_view what) const {
+    switch (o.what) {
+      case pe::outcome::kind::timeout:
+        return fail(errc::timeout, pr::make_error_code(pr::reload_errc::request_timeout).message());
+      case pe::outcome::kind::returned:
+        return fail(errc::invalid_answer, "the request came back unanswered");
+      case pe::outcome::kind::error: return error_of(o.error);
+      case pe::outcome::kind::answer: break;
+    }
+    auto* ans = std::get_if<Answer>(&o.body);
+    if (!ans) return fail(errc::invalid_answer, "the answer is not a " + std::string(what));
+    return std::move(*ans);
+  }
+
+  /// The value part of a stored (or stat'ed) entry of any data model, with the array index or
+  /// dictionary key copied into `it`. `Entry` is data_value or meta_data.
+  template <class Entry, class ArrayEntry, class DictionaryEntry, class Variant>
+  static const Entry& unpack_entry(const Variant& v, item& it) {
+    if (const auto* a = std::get_if<ArrayEntry>(&v)) {
+      it.index = a->index;
+      return a->value;
+    }
+    if (const auto* k = std::get_if<DictionaryEntry>(&v)) {
+      it.key = bytes(k->key.begin(), k->key.end());
+      return k->value;
+    }
+    return std::get<Entry>(v);
+  }
+
+  /// Items of a FetchAns (values, each signature verified) or a StatAns (lengths and hashes) for
+  /// `kind`.
+  template <class Answer>
+  std::variant<kind_data, struct error> kind_items(pe::outcome& m, const pr::resource_id& res,
+                                                   std::uint32_t kind) const {
+    constexpr bool is_fetch = std::is_same_v<Answer, pr::fetch_ans>;
+    auto decoded = answer_of<Answer>(m, is_fetch ? "FetchAns" : "StatAns");
+    if (auto* e = std::get_if<struct error>(&decoded)) return *e;
+    const auto& ans = std::get<Answer>(decoded);
+    kind_data out;
+    out.kind = kind;
+    out.model = model_from(body_context.model_of(kind).value_or(pr::data_model::single_value));
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& kr : ans.kind_responses) {
+      if (kr.kind != kind) continue;
+      out.generation = kr.generation;
+      for (const auto& d : kr.values) {
+        item it;
+        it.storage_time = d.storage_time;
+        it.lifetime = d.lifetime;
+        if constexpr (is_fetch) {
+          const auto& dv =
+              unpack_entry<pr::data_value, pr::array_entry, pr::dictionary_entry>(d.value, it);
+          it.exists = dv.exists;
+          it.value = bytes(dv.value.begin(), dv.value.end());
+          it.value_length = static_cast<std::uint32_t>(dv.value.size());
+          // A value nobody stored comes back unsigned (exists=false, storage_time 0: 7.4.2.2).
+          const bool synthetic = !dv.exists && d.storage_time == 0;
+          if (!synthetic) {
+            auto who = crypto::verify_stored_data(d, res, kind, m.message.security.certificates,
+                                                  *setup.trust, now);
+            if (!who) {
+              return fail(errc::invalid_answer,
+                          "a fetched value's signature does not verify: " + who.error().message());
+            }
+            it.signer_node_id = who->node.hex();
+            it.signer_user = who->user();
+          }
+        } else {
+          const auto& md =
+              unpack_entry<pr::meta_data, pr::array_entry_meta, pr::dictionary_entry_meta>(
+                  d.metadata, it);
+          it.exists = md.exists;
+          it.value_length = md.value_length;
+          it.hash = bytes(md.hash_value.begin(), md.hash_value.end());
+        }
+        out.items.push_back(std::move(it));
+      }
+    }
+    return out;
+  }
+
+  /// Hands a result to its callback: through the dispatcher, or at once on the I/O thread for
+  /// the blocking forms (their caller may be the dispatcher's thread, waiting).
+  template <class T>
+  void deliver_result(const client::callback<T>& done, result<T> r, bool direct) {
+    if (direct) {
+      done(std::move(r));
+    } else {
+      dispatch([done, r = std::move(r)]() mutable { done(std::move(r)); });
+    }
+  }
+
+  /// An operation whose answer `convert` turns into a result<T>.
+  template <class T, class Convert>
+  operation make_operation(std::vector<pr::destination> dest, pr::message_body request,
+                           client::callback<T> done, bool direct, Convert convert) {
+    operation op;
+    op.destinations = std::move(dest);
+    op.request = std::move(request);
+    op.deadline = steady::now() + options.operation_timeout;
+    auto me = shared_from_this();
+    op.answered = [me, done, direct, convert = std::move(convert)](pe::outcome&& m) mutable {
+      me->deliver_result<T>(done, convert(std::move(m)), direct);
+    };
+    op.failed = [me, done, direct](struct error e) {
+      me->deliver_result<T>(done, result<T>(e), direct);
+    };
+    return op;
+  }
+
+  /// Runs `start(impl&)` on the I/O thread. Once the client is stopping, `done` gets
+  /// errc::stopped instead (the I/O thread may be gone): at once for the blocking forms, through
+  /// the dispatcher for the callback forms (never on the caller's stack, which may hold a lock
+  /// the callback takes). The check and the post share the lock shutdown() posts under, so
+  /// nothing posted is left unanswered.
+  template <class T, class F>
+  void on_io(const client::callback<T>& done, bool direct, F&& start) {
+    std::unique_lock lock(state_mutex);
+    if (shutting_down) {
+      lock.unlock();
+      deliver_result<T>(done, result<T>(errc::stopped, "the client was stopped"), direct);
+      return;
+    }
+    asio::post(io, [me = shared_from_this(), f = std::forward<F>(start)]() mutable { f(*me); });
+  }
+};
+
+}  // namespace p2psip::client
