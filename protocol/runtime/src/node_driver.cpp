@@ -67,7 +67,7 @@ node_driver::~node_driver() {
   if (listener_) listener_->close();
   for (auto& l : app_listeners_) l->close();
   for (auto& [id, e] : links_) e.link->close();
-  for (auto& w : app_links_) {
+  for (auto& w : app_streams_) {
     if (auto l = w.lock()) l->close();
   }
 }
@@ -115,20 +115,20 @@ protocol::result<void, std::string> node_driver::start() {
 
 protocol::result<void, std::string> node_driver::open_application_listeners() {
   for (const auto& app : cfg_.applications) {
-    transport::listener_config lc;
-    lc.link = cfg_.link;
+    transport::stream_listener_config lc;
+    lc.stream = cfg_.stream;
     std::weak_ptr<bool> alive = alive_;
     const auto id = app.id;
-    auto opened = transport::listener::open(
+    auto opened = transport::stream_listener::open(
         io_.get_executor(), app.listen, tls_, lc,
-        [this, alive, id](std::shared_ptr<transport::link> l) {
+        [this, alive, id](std::shared_ptr<transport::tls_stream> s) {
           if (alive.expired()) return;
-          const auto& ids = l->peer_node_ids();
-          if (ids.empty() || stopping_) {
-            l->close();
+          if (stopping_) {
+            s->close();
             return;
           }
-          application_connected(app_connection{l, ids.front(), id, 0});
+          const auto remote = s->peer_node_ids().front();  // a handed-up stream has one
+          application_connected(app_connection{std::move(s), remote, id, 0});
         },
         [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
                       const std::string&) {
@@ -157,15 +157,15 @@ protocol::result<void, std::string> node_driver::open_application_listeners() {
 }
 
 void node_driver::application_connected(app_connection c) {
-  std::erase_if(app_links_, [](const auto& w) { return w.expired(); });
-  app_links_.push_back(c.link);
+  std::erase_if(app_streams_, [](const auto& w) { return w.expired(); });
+  app_streams_.push_back(c.stream);
   for (const auto& app : cfg_.applications) {
     if (app.id == c.application && app.connected) {
       app.connected(std::move(c));
       return;
     }
   }
-  c.link->close();
+  c.stream->close();
 }
 
 void node_driver::open_app_connection(open_app_connection_action act) {
@@ -175,7 +175,7 @@ void node_driver::open_app_connection(open_app_connection_action act) {
 asio::awaitable<void> node_driver::app_connect(open_app_connection_action act) {
   std::weak_ptr<bool> alive = alive_;
   auto connected =
-      co_await transport::connect(to_endpoint(act.address), tls_, cfg_.link, act.expected);
+      co_await transport::connect_stream(to_endpoint(act.address), tls_, cfg_.stream, act.expected);
   if (alive.expired()) co_return;
   if (!connected) {
     log(log_level::warn, "application connection to " + act.address.to_string() + " failed: " +
@@ -390,7 +390,7 @@ asio::awaitable<void> node_driver::stop() {
   timer_.cancel();
   if (listener_) listener_->close();
   for (auto& l : app_listeners_) l->close();
-  for (auto& w : app_links_) {
+  for (auto& w : app_streams_) {
     if (auto l = w.lock()) l->close();
   }
   std::vector<std::shared_ptr<transport::link>> closing;

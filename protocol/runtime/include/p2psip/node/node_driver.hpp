@@ -30,6 +30,8 @@
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
+#include "p2psip/transport/stream_listener.hpp"
+#include "p2psip/transport/tls_stream.hpp"
 
 namespace p2psip::node {
 
@@ -49,11 +51,10 @@ class system_random final : public random_source {
   std::uint64_t state_ = 0;
 };
 
-/// An application connection (AppAttach, RFC 6940 6.5.2), handed to the usage serving it.
-/// Deviation for now (docs/conformance.md): it runs over our TLS link with RELOAD framing, each
-/// send() one frame, rather than as a plain TLS byte stream.
+/// An application connection (AppAttach, RFC 6940 6.5.2), handed to the usage serving it: a
+/// mutually authenticated TLS byte stream (no RELOAD framing) carrying the application's protocol.
 struct app_connection {
-  std::shared_ptr<transport::link> link;
+  std::shared_ptr<transport::tls_stream> stream;
   protocol::node_id remote;        ///< from its certificate
   std::uint16_t application = 0;
   std::uint64_t token = 0;         ///< the AppAttach's (connections we opened); 0 when accepted
@@ -76,6 +77,8 @@ struct driver_config {
   protocol::bytes configuration_document;
   /// Checks and takes a newer document offered in a ConfigUpdate; empty: refused.
   config_update_service::acceptor accept_configuration;
+  /// Settings of every application connection (accepted and opened).
+  transport::stream_config stream;
   /// Applications served over AppAttach (each with its own listener).
   std::vector<application_endpoint> applications;
   /// Where the listener binds (port 0: any free port); nullopt: no listener (a client).
@@ -163,8 +166,8 @@ class node_driver {
   std::shared_ptr<const transport::tls_credentials> tls_;
   std::unique_ptr<node_engine> node_;
   std::shared_ptr<transport::listener> listener_;
-  std::vector<std::shared_ptr<transport::listener>> app_listeners_;
-  std::vector<std::weak_ptr<transport::link>> app_links_;
+  std::vector<std::shared_ptr<transport::stream_listener>> app_listeners_;
+  std::vector<std::weak_ptr<transport::tls_stream>> app_streams_;
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
   asio::steady_timer timer_;
