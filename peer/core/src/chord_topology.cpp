@@ -69,6 +69,16 @@ std::vector<pr::node_id> chord_topology::replica_set() const {
   return out;
 }
 
+void chord_topology::become_joined(time_point now) {
+  state_ = join_state::joined;
+  next_update_ = now + node::jittered(cfg_.update_interval, rng_);
+  next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
+  next_prune_ = now + node::jittered(prune_interval(), rng_);
+  if (cfg_.partition_check_interval.count() > 0) {
+    next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
+  }
+}
+
 duration chord_topology::prune_interval() const {
   // Surplus links are closed after link_linger and request_timeout of quiet: look that often,
   // whatever the (RFC default: hourly) finger interval.
@@ -89,13 +99,7 @@ void chord_topology::start(time_point now) {
     start_join(now);
     return;
   }
-  state_ = join_state::joined;
-  next_update_ = now + node::jittered(cfg_.update_interval, rng_);
-  next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
-  next_prune_ = now + node::jittered(prune_interval(), rng_);
-  if (cfg_.partition_check_interval.count() > 0) {
-    next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
-  }
+  become_joined(now);
   log("first peer of the overlay: joined");
   if (listener_) listener_->ring_joined(now);  // the whole ring: the first Join shrinks it
 }
@@ -628,13 +632,7 @@ void chord_topology::join_answered(const node::outcome& o, time_point now) {
     log("Join refused");
     return;
   }
-  state_ = join_state::joined;
-  next_update_ = now + node::jittered(cfg_.update_interval, rng_);
-  next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
-  next_prune_ = now + node::jittered(prune_interval(), rng_);
-  if (cfg_.partition_check_interval.count() > 0) {
-    next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
-  }
+  become_joined(now);
   log("joined the overlay");
   // RFC 6940 10.5 step 9.
   send_updates_to_neighbors(now);

@@ -15,15 +15,7 @@ core_config with_wall_clock(core_config cfg) {
 }
 
 node::transport_config transport_config_of(const core_config& cfg) {
-  node::transport_config t;
-  t.self = cfg.self;
-  t.overlay = cfg.overlay;
-  t.configuration_sequence = cfg.configuration_sequence;
-  t.limits = cfg.limits;
-  t.kind_models = cfg.kind_models;
-  t.request_timeout = cfg.request_timeout;
-  t.max_pending = cfg.max_pending;
-  t.max_malformed_per_link = cfg.max_malformed_per_link;
+  node::transport_config t = cfg;  // the transport's part of a peer's settings
   t.forwards = true;
   return t;
 }

@@ -137,6 +137,8 @@ class chord_topology final : public node::router, public node::request_handler {
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   void start_join(time_point now);
+  /// Joined (first peer, or our Join answered): the periodic work starts.
+  void become_joined(time_point now);
   void bootstrap_failed(time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "p2psip/node/connection_table.hpp"
+#include "p2psip/node/message_transport.hpp"
 #include "p2psip/node/node_types.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/data.hpp"
@@ -34,16 +35,10 @@ enum class node_role : std::uint8_t {
   joining_peer,  ///< joins through a bootstrap peer (RFC 6940 section 10.5)
 };
 
-struct core_config {
-  protocol::node_id self;
+/// A peer's settings: the message transport's (self, overlay, configuration sequence, limits,
+/// kinds, request timeout, pending table) and the topology's and data movement's.
+struct core_config : node::transport_config {
   node_role role = node_role::joining_peer;
-  std::uint32_t overlay = 0;  ///< forwarding header `overlay` (overlay_hash of the name)
-  /// Our configuration document's sequence (RFC 6940 6.3.2.1), on every message we send.
-  std::uint16_t configuration_sequence = 0;
-  protocol::limits limits;  ///< codec limits, node_id_length and initial_ttl
-  /// Data models of the overlay's kinds (config::kind_model_lookup_of); bodies naming another
-  /// kind keep its values undecoded and the store answers Error_Unknown_Kind.
-  protocol::kind_model_lookup kind_models = protocol::registered_kind_model;
   /// Where this peer accepts links (the host candidate of its Attach answers).
   protocol::ip_address_port listen_address;
   /// Bootstrap peers (joining peers open a link to the first that answers).
@@ -52,7 +47,6 @@ struct core_config {
   unsigned finger_slots = 16;         ///< finger indices maintained (1..finger_slots)
   duration update_interval{400'000};  ///< chord-update-interval
   duration finger_interval{60'000};   ///< one finger Attach per this (chord-ping-interval)
-  duration request_timeout{15'000};   ///< end-to-end request timeout
   duration join_retry{10'000};        ///< restart the join when it stalls this long
   bool reactive = true;               ///< chord-reactive
   std::size_t max_links = 256;
@@ -64,9 +58,7 @@ struct core_config {
   /// How often a joined peer checks through a bootstrap peer whether the overlay is partitioned
   /// (RFC 6940 10.7.4.4: "periodically"); zero turns the check off.
   duration partition_check_interval{600'000};
-  std::size_t max_pending = 1024;       ///< outstanding requests of this node
-  std::size_t max_candidates = 64;      ///< known-but-unconnected peers remembered
-  unsigned max_malformed_per_link = 8;  ///< undecodable messages before close_link
+  std::size_t max_candidates = 64;  ///< known-but-unconnected peers remembered
   /// Wall time (PingAns, storage times); unset: the system clock (overlay_core sets it). The
   /// simulator's follows its virtual clock.
   node::wall_clock_source wall;
