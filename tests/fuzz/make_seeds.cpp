@@ -70,6 +70,22 @@ int main(int argc, char** argv) {
         write_file(dir / ("stream_" + samples[i].name + ".bin"), stream);
         ++written;
       }
+      // A message over the target's 4096-byte limit after a normal one: the keep_header decoder
+      // hands out its forwarding header (RFC 6940 6.6), the plain one fails.
+      pr::limits big;
+      big.max_message_size = 1 << 20;
+      for (std::size_t i = 0; i < samples.size() && i < 6; ++i) {
+        auto m = pr::decode_message(samples[i].encoded, big);
+        if (!m) continue;
+        m->contents.body.resize(m->contents.body.size() + 6000, 0x5A);
+        auto encoded = pr::encode_message(*m, big);
+        if (!encoded) continue;
+        pr::bytes stream{static_cast<std::uint8_t>(i * 13 % 251)};
+        append(stream, framed(pr::data_frame{1, samples[i].encoded}));
+        append(stream, framed(pr::data_frame{2, *encoded}));
+        write_file(dir / ("oversized_" + samples[i].name + ".bin"), stream);
+        ++written;
+      }
     } else if (target == "reassembly") {
       pr::limits lim;
       lim.max_message_size = 8192;
