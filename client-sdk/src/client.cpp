@@ -43,8 +43,8 @@ result<std::unique_ptr<client>> client::create(client_options options) {
   auto setup = pe::load_node_setup(options.config_file, options.certificate_file, options.key_file,
                                    options.overlay);
   if (!setup) {
-    return {setup.error().what == pe::setup_error::part::configuration ? errc::bad_configuration
-                                                                       : errc::bad_credentials,
+    return {setup.error().code == pe::setup_errc::configuration ? errc::bad_configuration
+                                                                : errc::bad_credentials,
             setup.error().message};
   }
   if (setup->creds.signing.cert().node_ids().size() != 1) {

@@ -185,7 +185,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     });
     asio::post(io, [me = shared_from_this()] {
       if (auto started = me->driver->start(); !started) {
-        if (me->options.log) me->options.log(started.error());
+        if (me->options.log) me->options.log(started.error().message);
       }
       asio::co_spawn(me->io, me->sweep_loop(), asio::detached);
     });

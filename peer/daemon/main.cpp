@@ -311,9 +311,9 @@ int run(int argc, char** argv) {
   asio::io_context io(1);
   auto created =
       pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
-  if (!created) return fail(exit_error, created.error());
+  if (!created) return fail(exit_error, created.error().message);
   auto& runtime = **created;
-  if (auto started = runtime.start(); !started) return fail(exit_error, started.error());
+  if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
 
   bool stopping = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -285,6 +285,40 @@ TEST_CASE("node layer: a newer signed document spreads by ConfigUpdate; a forged
   CHECK(error_code_of(r, *again) == static_cast<std::uint16_t>(pr::reload_errc::config_too_old));
 }
 
+TEST_CASE("node layer: setup, ConfigUpdate and listener failures carry codes to branch on") {
+  process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  auto setup = raw_link::load(o, "coder");
+  const auto missing = o.dir() / "missing.xml";
+  auto no_config = nd::load_node_setup(missing, o.cert_of("coder"), o.key_of("coder"));
+  REQUIRE_FALSE(no_config);
+  CHECK(no_config.error().code == nd::setup_errc::configuration);
+  CHECK(no_config.error().message == missing.string() + ": no such file");
+  auto no_key = nd::load_node_setup(o.config_file(), o.cert_of("coder"), o.cert_of("coder"));
+  REQUIRE_FALSE(no_key);
+  CHECK(no_key.error().code == nd::setup_errc::credentials);
+
+  // A ConfigUpdate's document: the config library's codes.
+  auto same = setup.check_update(setup.document);
+  REQUIRE_FALSE(same);
+  CHECK(same.error().code == p2psip::config::config_errc::not_newer);
+  const std::string garbage = "<overlay";
+  auto bad = setup.take_update(pr::bytes(garbage.begin(), garbage.end()), false);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == p2psip::config::config_errc::malformed);
+
+  // A listener on a port already taken.
+  asio::io_context io;
+  asio::ip::tcp::acceptor taken(io,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  nd::driver_config dc;
+  dc.listen = taken.local_endpoint();
+  nd::node_driver driver(io, std::move(dc), setup.tls);
+  auto started = driver.start();
+  REQUIRE_FALSE(started);
+  CHECK(started.error().code == nd::runtime_errc::listen_failed);
+  CHECK(started.error().message.starts_with("cannot listen on 127.0.0.1:"));
+}
+
 TEST_CASE("node layer: a message over max-message-size is refused before it is read, then the "
           "link closes") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);

@@ -334,9 +334,8 @@ namespace {
 class failing_backend final : public ps::storage_backend {
  public:
   ps::stored_state load() override { return {}; }
-  pr::result<void, ps::storage_error> apply(const ps::change_set&) override {
-    return ps::storage_error{ps::make_error_code(ps::storage_errc::write_failed),
-                             "test: disk full"};
+  ps::storage_result<void> apply(const ps::change_set&) override {
+    return pr::error_record{ps::make_error_code(ps::storage_errc::write_failed), "test: disk full"};
   }
   std::string describe() const override { return "failing"; }
 };

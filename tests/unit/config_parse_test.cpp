@@ -666,6 +666,19 @@ TEST_CASE("config: document size limit") {
   options.max_document_size = 100;
   CHECK(error_of(doc("ROOT"), options).starts_with("overlay: document of "));
   CHECK(error_of(doc("ROOT"), options).ends_with("bytes is larger than the limit of 100"));
+  CHECK(parse_document(doc("ROOT"), options).error().code == config_errc::too_large);
+}
+
+TEST_CASE("config: refusals carry a config_errc") {
+  CHECK(parse_document("<overlay").error().code == config_errc::malformed);
+  CHECK(parse_document("<configuration/>").error().code == config_errc::malformed);
+  CHECK(parse_document(doc("ROOT<node-id-length>12</node-id-length>")).error().code ==
+        config_errc::invalid);
+  parse_options options;
+  options.instance_name = "example.net";
+  CHECK(parse_document(doc("ROOT"), options).error().code == config_errc::wrong_overlay);
+  CHECK(make_error_code(config_errc::bad_signature).category().name() ==
+        std::string("p2psip.config"));
 }
 
 TEST_CASE("config: load_document names the file") {
@@ -679,10 +692,12 @@ TEST_CASE("config: load_document names the file") {
   REQUIRE_FALSE(r);
   CHECK(r.error().message ==
         file.string() + ": configuration/node-id-length: 12 is outside 16..20");
+  CHECK(r.error().code == config_errc::invalid);  // the parser's code, under the file's name
   std::filesystem::remove(file);
   const auto missing = load_document(dir / "p2psip_no_such_file.xml");
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message.ends_with("p2psip_no_such_file.xml: cannot open for reading"));
+  CHECK(missing.error().code == config_errc::unreadable);
 }
 
 TEST_CASE("config: RFC 3339 date-times") {

@@ -224,6 +224,10 @@ TEST_SUITE("config signatures") {
     std::string xml = signed_xml();
     replace_once(xml, "sequence=\"1\"", "sequence=\"2\"");
     CHECK(refusal(xml) == "overlay/signature: signature does not verify");
+    auto raised = parse_document(xml);
+    REQUIRE(raised);
+    CHECK(verify_configuration_signature(*raised, now()).error().code ==
+          config_errc::bad_signature);
     // Whitespace inside the configuration counts as much as values do.
     std::string spaced = signed_xml();
     replace_once(spaced, "<no-ice>", " <no-ice>");
@@ -233,6 +237,10 @@ TEST_SUITE("config signatures") {
   TEST_CASE("an unsigned document or kind-block is refused") {
     const std::string plain = write_document(base_config());
     CHECK(refusal(plain) == "overlay/signature: none (the configuration is unsigned)");
+    auto plain_doc = parse_document(plain);
+    REQUIRE(plain_doc);
+    CHECK(verify_configuration_signature(*plain_doc, now()).error().code ==
+          config_errc::unsigned_document);
 
     // Configuration signed, kind-blocks not (RFC 6940 11.1: each MUST carry a kind-signature).
     CHECK(refusal(sign_by_hand(plain, the_signer().signer)) ==
@@ -329,6 +337,7 @@ TEST_SUITE("config signatures") {
     REQUIRE(same);
     CHECK(check_config_update(current, *same, now()).error().message ==
           "configuration: sequence 1 is not newer than the current 1");
+    CHECK(check_config_update(current, *same, now()).error().code == config_errc::not_newer);
 
     // A new signer the update lists for itself, but the current configuration does not.
     const auto newcomer = the_ca().issue(node(5));
@@ -339,6 +348,8 @@ TEST_SUITE("config signatures") {
     CHECK(verify_configuration_signature(*taken_over, now()));  // on its own it is consistent
     CHECK(check_config_update(current, *taken_over, now()).error().message ==
           "overlay/signature: signer " + node(5).hex() + " is not a configuration-signer");
+    CHECK(check_config_update(current, *taken_over, now()).error().code ==
+          config_errc::bad_signature);
 
     // Handing over: the current configuration lists both, the update only the new signer.
     overlay_config both = base_config({node(1), node(5)});
@@ -347,7 +358,8 @@ TEST_SUITE("config signatures") {
     // Another overlay.
     overlay_config elsewhere = current;
     elsewhere.instance_name = "example.net";
-    CHECK_FALSE(check_config_update(elsewhere, *update, now()));
+    CHECK(check_config_update(elsewhere, *update, now()).error().code ==
+          config_errc::wrong_overlay);
   }
 
   TEST_CASE("sequence numbers compare modulo 65535") {

@@ -271,6 +271,7 @@ TEST_CASE("config: the caller's expectation") {
     REQUIRE_FALSE(r);
     CHECK(r.error().message ==
           "configuration: instance-name is 'example.org', expected 'example.com'");
+    CHECK(r.error().code == config_errc::wrong_overlay);
   }
   SUBCASE("a root the caller does not trust") {
     c.root_certs = {root_a(), root_b()};
@@ -278,6 +279,7 @@ TEST_CASE("config: the caller's expectation") {
     REQUIRE_FALSE(r);
     CHECK(r.error().message.starts_with(
         "configuration/root-cert[2]: not a trusted root certificate (SHA-256 "));
+    CHECK(r.error().code == config_errc::untrusted_root);
     e.root_certs = {root_b(), root_a()};
     CHECK(check_overlay_config(c, e));
   }
@@ -291,6 +293,7 @@ TEST_CASE("config: the caller's expectation") {
     const auto r = check_overlay_config(c, e);
     REQUIRE_FALSE(r);
     CHECK(r.error().message == "configuration/root-cert: none listed, expected the overlay's root");
+    CHECK(r.error().code == config_errc::untrusted_root);
   }
   SUBCASE("roots not checked when the caller pins none") {
     e.root_certs.clear();
@@ -304,6 +307,7 @@ TEST_CASE("config: the caller's expectation") {
     const auto r = check_overlay_config(c, e);
     REQUIRE_FALSE(r);
     CHECK(r.error().message == "configuration: expired at 2002-10-10T00:00:00Z");
+    CHECK(r.error().code == config_errc::expired);
     c.expiration = *e.now + std::chrono::hours(1);
     CHECK(check_overlay_config(c, e));
   }

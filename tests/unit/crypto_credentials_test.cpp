@@ -153,7 +153,7 @@ TEST_SUITE("crypto credentials") {
       INFO(r.error().message);
       return r.error();
     };
-    auto has = [](const cr::credentials_error& e, const std::string& part) {
+    auto has = [](const pr::error_record& e, const std::string& part) {
       INFO(e.message);
       return e.message.find(part) != std::string::npos;
     };

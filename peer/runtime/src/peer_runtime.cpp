@@ -30,20 +30,15 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
 }  // namespace
 
 core_config core_config_of(const node::node_setup& setup) {
-  const auto t = setup.transport();
   core_config c;
-  c.self = t.self;
-  c.overlay = t.overlay;
-  c.configuration_sequence = t.configuration_sequence;
-  c.limits = t.limits;
-  c.kind_models = t.kind_models;
+  static_cast<node::transport_config&>(c) = setup.transport();
   c.update_interval = std::chrono::duration_cast<duration>(setup.config.chord.update_interval);
   c.finger_interval = std::chrono::duration_cast<duration>(setup.config.chord.ping_interval);
   c.reactive = setup.config.chord.reactive;
   return c;
 }
 
-protocol::result<std::unique_ptr<peer_runtime>, std::string> peer_runtime::create(
+protocol::result<std::unique_ptr<peer_runtime>, protocol::error_record> peer_runtime::create(
     asio::io_context& io, runtime_config cfg, std::shared_ptr<const transport::tls_credentials> tls,
     const crypto::credentials& creds, crypto::trust_store& trust) {
   std::unique_ptr<storage_backend> backend;
@@ -51,10 +46,11 @@ protocol::result<std::unique_ptr<peer_runtime>, std::string> peer_runtime::creat
     std::error_code ec;
     std::filesystem::create_directories(*cfg.data_dir, ec);
     if (ec) {
-      return protocol::unexpected(cfg.data_dir->string() + ": cannot create: " + ec.message());
+      return protocol::error_record{make_error_code(storage_errc::cannot_open),
+                                    cfg.data_dir->string() + ": cannot create: " + ec.message()};
     }
     auto opened = open_sqlite_backend(*cfg.data_dir);
-    if (!opened) return protocol::unexpected(opened.error().message);
+    if (!opened) return opened.error();
     backend = std::move(*opened);
   } else {
     backend = make_memory_backend();
@@ -64,7 +60,8 @@ protocol::result<std::unique_ptr<peer_runtime>, std::string> peer_runtime::creat
   try {
     store = std::make_unique<data_store>(std::move(backend), cfg.kinds, trust);
   } catch (const std::exception& e) {
-    return protocol::unexpected(std::string("data store: ") + e.what());
+    return protocol::error_record{make_error_code(storage_errc::load_failed),
+                                  std::string("data store: ") + e.what()};
   }
   return std::make_unique<peer_runtime>(io, std::move(cfg), std::move(tls), creds, trust,
                                         std::move(store), std::move(description));
@@ -94,7 +91,7 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
 
 peer_runtime::~peer_runtime() = default;
 
-protocol::result<void, std::string> peer_runtime::start() {
+protocol::result<void, protocol::error_record> peer_runtime::start() {
   if (driver_->started()) return {};
   if (auto started = driver_->start(); !started) return started;
   const auto bound = *driver_->local_endpoint();

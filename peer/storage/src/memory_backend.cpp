@@ -10,7 +10,7 @@ namespace {
 class memory_backend final : public storage_backend {
  public:
   stored_state load() override { return {}; }
-  protocol::result<void, storage_error> apply(const change_set&) override { return {}; }
+  storage_result<void> apply(const change_set&) override { return {}; }
   std::string describe() const override { return "memory"; }
 };
 
@@ -34,6 +34,7 @@ class storage_category_impl final : public std::error_category {
       case storage_errc::schema_too_new: return "the store was written by a newer version";
       case storage_errc::write_failed: return "a write to the store failed";
       case storage_errc::backend_failed: return "the store failed earlier";
+      case storage_errc::load_failed: return "the store's contents could not be loaded";
     }
     return "unknown storage error";
   }

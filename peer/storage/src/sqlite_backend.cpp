@@ -90,7 +90,7 @@ class sqlite_backend final : public storage_backend {
   sqlite_backend(const sqlite_backend&) = delete;
   sqlite_backend& operator=(const sqlite_backend&) = delete;
 
-  storage_error error(storage_errc code, int rc, const std::string& what) const {
+  protocol::error_record error(storage_errc code, int rc, const std::string& what) const {
     std::string msg = file_ + ": " + what;
     if (rc != SQLITE_OK) {
       msg += ": ";
@@ -100,14 +100,14 @@ class sqlite_backend final : public storage_backend {
     return {make_error_code(classify(rc, code)), std::move(msg)};
   }
 
-  protocol::result<void, storage_error> exec(const char* sql, storage_errc code, const char* what) {
+  storage_result<void> exec(const char* sql, storage_errc code, const char* what) {
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) return error(code, rc, what);
     return {};
   }
 
   /// Everything open_sqlite_backend does after sqlite3_open_v2.
-  protocol::result<void, storage_error> initialize() {
+  storage_result<void> initialize() {
     sqlite3_extended_result_codes(db_, 1);
     if (sqlite3_db_readonly(db_, "main") == 1) {
       return error(storage_errc::not_writable, SQLITE_OK, "opened read-only");
@@ -200,7 +200,7 @@ class sqlite_backend final : public storage_backend {
     return {};
   }
 
-  protocol::result<void, storage_error> read_all() {
+  storage_result<void> read_all() {
     statement st;
     int rc = st.prepare(db_,
                         "SELECT resource, kind, key, stored_data, received_ms, signer_certificate"
@@ -240,7 +240,7 @@ class sqlite_backend final : public storage_backend {
 
   stored_state load() override { return std::move(initial_); }
 
-  protocol::result<void, storage_error> apply(const change_set& changes) override {
+  storage_result<void> apply(const change_set& changes) override {
     if (changes.empty()) return {};
     if (auto r = exec("BEGIN IMMEDIATE", storage_errc::write_failed, "cannot begin a transaction");
         !r) {
@@ -318,8 +318,9 @@ storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
-    return storage_error{make_error_code(storage_errc::cannot_open),
-                         data_dir.string() + ": cannot create the data directory: " + ec.message()};
+    return protocol::error_record{
+        make_error_code(storage_errc::cannot_open),
+        data_dir.string() + ": cannot create the data directory: " + ec.message()};
   }
   const std::string file = (data_dir / sqlite_file_name).string();
   sqlite3* db = nullptr;
@@ -328,7 +329,8 @@ storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
   if (rc != SQLITE_OK) {
     std::string msg = file + ": cannot open: " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close_v2(db);
-    return storage_error{make_error_code(classify(rc, storage_errc::cannot_open)), std::move(msg)};
+    return protocol::error_record{make_error_code(classify(rc, storage_errc::cannot_open)),
+                                  std::move(msg)};
   }
   auto backend = std::make_unique<sqlite_backend>(db, file);
   if (auto r = backend->initialize(); !r) return r.error();

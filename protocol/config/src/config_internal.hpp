@@ -18,9 +18,17 @@ std::string indexed(std::string_view path, std::size_t i);
 /// Lowercase hex SHA-256 of `data`.
 std::string sha256_hex(protocol::byte_view data);
 
-using check = std::optional<config_error>;
-inline config_error fail(std::string_view path, std::string_view what) {
-  return config_error{std::string(path) + ": " + std::string(what)};
+using check = std::optional<protocol::error_record>;
+/// "PATH: WHAT" with `code` (most refusals are a value the rules forbid: invalid).
+inline protocol::error_record fail(std::string_view path, std::string_view what,
+                                   config_errc code = config_errc::invalid) {
+  return protocol::error_record{make_error_code(code),
+                                std::string(path) + ": " + std::string(what)};
+}
+/// `e` with "PATH: " before its message; its code stays.
+inline protocol::error_record at(std::string_view path, protocol::error_record e) {
+  e.message = std::string(path) + ": " + e.message;
+  return e;
 }
 
 /// Largest value of the xsd:int fields (counts, sizes, intervals).

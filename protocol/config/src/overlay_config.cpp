@@ -72,7 +72,39 @@ std::optional<unsigned> fixed_digits(std::string_view s) {
   return v;
 }
 
+class config_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "p2psip.config"; }
+  std::string message(int ev) const override {
+    switch (static_cast<config_errc>(ev)) {
+      case config_errc::ok: return "success";
+      case config_errc::unreadable: return "the configuration document cannot be read";
+      case config_errc::too_large: return "the configuration document is too large";
+      case config_errc::malformed: return "the configuration document is malformed";
+      case config_errc::invalid: return "the configuration document holds an invalid value";
+      case config_errc::wrong_overlay: return "the configuration is for another overlay";
+      case config_errc::untrusted_root: return "the configuration lists an untrusted root";
+      case config_errc::expired: return "the configuration has expired";
+      case config_errc::not_newer: return "the configuration is not newer than the current one";
+      case config_errc::unsigned_document: return "the configuration is unsigned";
+      case config_errc::bad_signature: return "the configuration's signature is not acceptable";
+      case config_errc::signing_failed: return "the configuration could not be signed";
+      case config_errc::write_failed: return "the configuration could not be written";
+    }
+    return "unknown configuration error";
+  }
+};
+
 }  // namespace
+
+const std::error_category& config_category() noexcept {
+  static const config_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(config_errc e) noexcept {
+  return {static_cast<int>(e), config_category()};
+}
 
 std::string_view access_policy_name(access_policy p) noexcept {
   for (const auto& [policy, name] : policy_names) {
@@ -193,25 +225,29 @@ bool aor_domain_allowed(const overlay_config& config, std::string_view aor) {
 
 result<void> check_overlay_config(const overlay_config& config, const expectation& expected) {
   if (config.instance_name != expected.overlay_name) {
-    return config_error{"configuration: instance-name is '" + config.instance_name +
-                        "', expected '" + expected.overlay_name + "'"};
+    return pr::error_record{make_error_code(config_errc::wrong_overlay),
+                            "configuration: instance-name is '" + config.instance_name +
+                                "', expected '" + expected.overlay_name + "'"};
   }
   if (!expected.root_certs.empty()) {
     if (config.root_certs.empty()) {
-      return config_error{"configuration/root-cert: none listed, expected the overlay's root"};
+      return pr::error_record{make_error_code(config_errc::untrusted_root),
+                              "configuration/root-cert: none listed, expected the overlay's root"};
     }
     for (std::size_t i = 0; i < config.root_certs.size(); ++i) {
       const auto& der = config.root_certs[i];
       if (std::find(expected.root_certs.begin(), expected.root_certs.end(), der) ==
           expected.root_certs.end()) {
-        return config_error{detail::indexed("configuration/root-cert", i) +
-                            ": not a trusted root certificate (SHA-256 " + detail::sha256_hex(der) +
-                            ")"};
+        return pr::error_record{make_error_code(config_errc::untrusted_root),
+                                detail::indexed("configuration/root-cert", i) +
+                                    ": not a trusted root certificate (SHA-256 " +
+                                    detail::sha256_hex(der) + ")"};
       }
     }
   }
   if (expected.now && config.expiration && *config.expiration <= *expected.now) {
-    return config_error{"configuration: expired at " + format_date_time(*config.expiration)};
+    return pr::error_record{make_error_code(config_errc::expired),
+                            "configuration: expired at " + format_date_time(*config.expiration)};
   }
   return {};
 }

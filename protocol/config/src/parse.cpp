@@ -671,29 +671,35 @@ struct configuration_entry {
 
 result<parsed_document> parse_document(std::string_view xml, const parse_options& options) {
   if (xml.size() > options.max_document_size) {
-    return fail("overlay", "document of " + std::to_string(xml.size()) +
-                               " bytes is larger than the limit of " +
-                               std::to_string(options.max_document_size));
+    return fail("overlay",
+                "document of " + std::to_string(xml.size()) +
+                    " bytes is larger than the limit of " +
+                    std::to_string(options.max_document_size),
+                config_errc::too_large);
   }
   pugi::xml_document dom;
   const pugi::xml_parse_result parsed =
       dom.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
   if (!parsed) {
-    return fail("overlay", std::string("not well-formed XML at offset ") +
-                               std::to_string(parsed.offset) + ": " + parsed.description());
+    return fail("overlay",
+                std::string("not well-formed XML at offset ") + std::to_string(parsed.offset) +
+                    ": " + parsed.description(),
+                config_errc::malformed);
   }
   const pugi::xml_node root = dom.document_element();
-  if (!root) return fail("overlay", "the document has no root element");
+  if (!root) return fail("overlay", "the document has no root element", config_errc::malformed);
   auto root_name = resolve(root, "overlay");
   if (!root_name) return root_name.error();
   if (root_name->local != "overlay") {
-    return fail("overlay",
-                "root element is <" + std::string(root.name()) + ">, expected <overlay>");
+    return fail("overlay", "root element is <" + std::string(root.name()) + ">, expected <overlay>",
+                config_errc::malformed);
   }
   if (root_name->ns != base_namespace) {
-    return fail("overlay", (root_name->ns.empty() ? std::string("in no namespace")
-                                                  : "namespace is '" + root_name->ns + "'") +
-                               ", expected '" + std::string(base_namespace) + "'");
+    return fail("overlay",
+                (root_name->ns.empty() ? std::string("in no namespace")
+                                       : "namespace is '" + root_name->ns + "'") +
+                    ", expected '" + std::string(base_namespace) + "'",
+                config_errc::malformed);
   }
   if (auto c = check_attributes(root, "overlay", {})) return std::move(*c);
   if (auto c = unexpected_text(root, "overlay")) return std::move(*c);
@@ -735,8 +741,10 @@ result<parsed_document> parse_document(std::string_view xml, const parse_options
       names += (names.empty() ? "'" : ", '") + e.instance_name + "'";
     }
     if (chosen == nullptr) {
-      return fail("overlay", "no configuration for instance-name '" + *options.instance_name +
-                                 "' (the document has " + names + ")");
+      return fail("overlay",
+                  "no configuration for instance-name '" + *options.instance_name +
+                      "' (the document has " + names + ")",
+                  config_errc::wrong_overlay);
     }
   }
   for (const auto& e : entries) doc.instance_names.push_back(e.instance_name);
@@ -762,15 +770,15 @@ result<parsed_document> load_document(const std::filesystem::path& file,
                                       const parse_options& options) {
   const std::string name = file.string();
   std::ifstream in(file, std::ios::binary);
-  if (!in) return config_error{name + ": cannot open for reading"};
+  if (!in) return fail(name, "cannot open for reading", config_errc::unreadable);
   std::string text;
   // Read at most one byte over the limit so that an oversized file is refused, not truncated.
   text.resize(options.max_document_size + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return config_error{name + ": read error"};
+  if (in.bad()) return fail(name, "read error", config_errc::unreadable);
   text.resize(static_cast<std::size_t>(in.gcount()));
   auto doc = parse_document(text, options);
-  if (!doc) return config_error{name + ": " + doc.error().message};
+  if (!doc) return at(name, doc.error());
   return doc;
 }
 

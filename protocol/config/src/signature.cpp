@@ -27,6 +27,7 @@ namespace p2psip::config {
 namespace pr = p2psip::protocol;
 namespace cr = p2psip::crypto;
 using time_point = std::chrono::system_clock::time_point;
+using detail::at;
 using detail::fail;
 using detail::indexed;
 
@@ -34,6 +35,15 @@ namespace {
 
 constexpr std::string_view signature_path = "overlay/signature";
 constexpr std::string_view kind_block_path = "configuration/required-kinds/kind-block";
+
+/// A refused signature (bad_signature); the message is the reason without the element's path.
+pr::error_record refused(std::string why) {
+  return pr::error_record{make_error_code(config_errc::bad_signature), std::move(why)};
+}
+/// A document that could not be signed (signing_failed).
+pr::error_record not_signed(std::string why) {
+  return pr::error_record{make_error_code(config_errc::signing_failed), std::move(why)};
+}
 
 bool listed(const std::vector<pr::bytes>& ids, const pr::node_id& id) {
   return std::any_of(ids.begin(), ids.end(), [&](const pr::bytes& b) {
@@ -88,32 +98,32 @@ result<void> verify_one(const signature_element& element, std::string_view text,
   const pr::limits lim;
   const pr::security_block block = pr::decode_security_block(r, lim);
   r.expect_done("security_block");
-  if (!r.ok()) return config_error{"not a SecurityBlock: " + r.error().message()};
+  if (!r.ok()) return refused("not a SecurityBlock: " + r.error().message());
 
   const auto* data = reinterpret_cast<const std::uint8_t*>(text.data());  // NOLINT: bytes of text
   auto signer = cr::verify_signature(block.signature, pr::byte_view(data, text.size()),
                                      block.certificates, trust, now);
   if (!signer) {
     const std::error_code ec = signer.error();
-    if (certificate_problem(ec)) return config_error{"signer's certificate: " + ec.message()};
-    return config_error{ec.message()};
+    if (certificate_problem(ec)) return refused("signer's certificate: " + ec.message());
+    return refused(ec.message());
   }
   const pr::node_id& node = signer->node;
   // Without this mark any enrolled node could sign a document that lists itself as signer.
   if (!signer->cert.botan_certificate().has_ex_constraint(
           Botan::OID(std::string(document_signing_usage)))) {
-    return config_error{"signer " + node.hex() +
-                        "'s certificate lacks the Document Signing extended key usage (" +
-                        std::string(document_signing_usage) + ")"};
+    return refused("signer " + node.hex() +
+                   "'s certificate lacks the Document Signing extended key usage (" +
+                   std::string(document_signing_usage) + ")");
   }
   if (listed(authority.bad_nodes, node)) {
-    return config_error{"signer " + node.hex() + " is listed as a bad-node"};
+    return refused("signer " + node.hex() + " is listed as a bad-node");
   }
   if (role == signer_role::configuration && !listed(authority.configuration_signers, node)) {
-    return config_error{"signer " + node.hex() + " is not a configuration-signer"};
+    return refused("signer " + node.hex() + " is not a configuration-signer");
   }
   if (role == signer_role::kind && !listed(authority.kind_signers, node)) {
-    return config_error{"signer " + node.hex() + " is not a kind-signer"};
+    return refused("signer " + node.hex() + " is not a kind-signer");
   }
   return {};
 }
@@ -126,14 +136,14 @@ result<signature_element> sign_text(std::string_view text, const cr::node_identi
   // appended).
   auto sig = cr::make_signature(id, id.default_node_id(),
                                 [&](const pr::signer_identity&) { return input; });
-  if (!sig) return config_error{"signing failed: " + sig.error().message()};
+  if (!sig) return not_signed("signing failed: " + sig.error().message());
   pr::security_block block;
   cr::add_certificates(block, id);
   block.signature = std::move(*sig);
   signature_element out;
   pr::writer w(out.value);
   pr::encode_security_block(w, block);
-  if (!w.ok()) return config_error{"signing failed: " + w.error().message()};
+  if (!w.ok()) return not_signed("signing failed: " + w.error().message());
   return out;
 }
 
@@ -154,14 +164,18 @@ signing_authority authority_of(const overlay_config& c) {
 result<void> verify_configuration_signature(const parsed_document& doc,
                                             const signing_authority& authority, time_point now) {
   const overlay_config& c = doc.config;
-  if (c.signatures.empty()) return fail(signature_path, "none (the configuration is unsigned)");
+  if (c.signatures.empty()) {
+    return fail(signature_path, "none (the configuration is unsigned)",
+                config_errc::unsigned_document);
+  }
   if (doc.configuration_text.empty()) {
-    return fail("configuration", "its exact text could not be located for the signature check");
+    return fail("configuration", "its exact text could not be located for the signature check",
+                config_errc::bad_signature);
   }
   try {
     auto trust = trust_of(authority);
     if (!trust) return trust.error();
-    std::optional<config_error> first_failure;
+    std::optional<pr::error_record> first_failure;
     bool verified = false;
     for (std::size_t i = 0; i < c.signatures.size() && !verified; ++i) {
       auto ok = verify_one(c.signatures[i], doc.configuration_text, authority,
@@ -171,7 +185,7 @@ result<void> verify_configuration_signature(const parsed_document& doc,
       } else if (!first_failure) {
         const std::string path =
             c.signatures.size() == 1 ? std::string(signature_path) : indexed(signature_path, i);
-        first_failure = fail(path, ok.error().message);
+        first_failure = at(path, ok.error());
       }
     }
     if (!verified) return *first_failure;
@@ -179,7 +193,8 @@ result<void> verify_configuration_signature(const parsed_document& doc,
     // The configuration is authentic: its own kind-signers and roots decide its kind-blocks.
     if (c.kinds.empty()) return {};
     if (doc.kind_texts.size() != c.kinds.size()) {
-      return fail("configuration/required-kinds", "kind texts could not be located");
+      return fail("configuration/required-kinds", "kind texts could not be located",
+                  config_errc::bad_signature);
     }
     const signing_authority own = authority_of(c);
     auto own_trust = trust_of(own);
@@ -187,16 +202,20 @@ result<void> verify_configuration_signature(const parsed_document& doc,
     for (std::size_t i = 0; i < c.kinds.size(); ++i) {
       const std::string path = indexed(kind_block_path, i) + "/kind-signature";
       // RFC 6940 11.1: "The kind-block element also MUST contain a kind-signature element."
-      if (!c.kinds[i].signature) return fail(path, "none (the kind-block is unsigned)");
-      if (doc.kind_texts[i].empty())
-        return fail(path, "the kind's exact text could not be located");
+      if (!c.kinds[i].signature) {
+        return fail(path, "none (the kind-block is unsigned)", config_errc::unsigned_document);
+      }
+      if (doc.kind_texts[i].empty()) {
+        return fail(path, "the kind's exact text could not be located", config_errc::bad_signature);
+      }
       auto ok = verify_one(*c.kinds[i].signature, doc.kind_texts[i], own, signer_role::kind,
                            **own_trust, now);
-      if (!ok) return fail(path, ok.error().message);
+      if (!ok) return at(path, ok.error());
     }
     return {};
   } catch (const std::exception& e) {
-    return fail(signature_path, std::string("cannot be verified: ") + e.what());
+    return fail(signature_path, std::string("cannot be verified: ") + e.what(),
+                config_errc::bad_signature);
   }
 }
 
@@ -208,11 +227,11 @@ result<std::string> write_signed_document(overlay_config config, const document_
                                           time_point now) {
   const cr::overlay_params params{config.instance_name, config.node_id_length};
   auto cert = cr::certificate::parse(signer.certificate, params);
-  if (!cert) return config_error{"signer certificate: " + cert.error().message()};
+  if (!cert) return not_signed("signer certificate: " + cert.error().message());
   const auto* key = reinterpret_cast<const std::uint8_t*>(signer.private_key.data());  // NOLINT
   auto id =
       cr::node_identity::create(*cert, pr::byte_view(key, signer.private_key.size()), signer.chain);
-  if (!id) return config_error{"signer key: " + id.error().message()};
+  if (!id) return not_signed("signer key: " + id.error().message());
 
   try {
     // 1. Kind-signatures over each <kind> as the writer lays it out.
@@ -222,7 +241,8 @@ result<std::string> write_signed_document(overlay_config config, const document_
     auto unsigned_doc = parse_document(xml);
     if (!unsigned_doc) return unsigned_doc.error();
     if (unsigned_doc->kind_texts.size() != config.kinds.size()) {
-      return fail("configuration/required-kinds", "kind texts could not be located");
+      return fail("configuration/required-kinds", "kind texts could not be located",
+                  config_errc::signing_failed);
     }
     for (std::size_t i = 0; i < config.kinds.size(); ++i) {
       auto sig = sign_text(unsigned_doc->kind_texts[i], *id);
@@ -234,7 +254,9 @@ result<std::string> write_signed_document(overlay_config config, const document_
     auto kinds_signed = parse_document(xml);
     if (!kinds_signed) return kinds_signed.error();
     const std::string signed_text = kinds_signed->configuration_text;
-    if (signed_text.empty()) return fail("configuration", "its text could not be located");
+    if (signed_text.empty()) {
+      return fail("configuration", "its text could not be located", config_errc::signing_failed);
+    }
     auto sig = sign_text(signed_text, *id);
     if (!sig) return sig.error();
     config.signatures.push_back(std::move(*sig));
@@ -244,14 +266,16 @@ result<std::string> write_signed_document(overlay_config config, const document_
     auto final_doc = parse_document(xml);
     if (!final_doc) return final_doc.error();
     if (final_doc->configuration_text != signed_text) {
-      return fail("configuration", "the written text differs from the signed text");
+      return fail("configuration", "the written text differs from the signed text",
+                  config_errc::signing_failed);
     }
     if (auto ok = verify_configuration_signature(*final_doc, authority_of(config), now); !ok) {
       return ok.error();
     }
     return xml;
   } catch (const std::exception& e) {
-    return fail(signature_path, std::string("signing failed: ") + e.what());
+    return fail(signature_path, std::string("signing failed: ") + e.what(),
+                config_errc::signing_failed);
   }
 }
 
@@ -265,12 +289,15 @@ result<void> check_config_update(const overlay_config& current, const parsed_doc
                                  time_point now) {
   const overlay_config& next = update.config;
   if (next.instance_name != current.instance_name) {
-    return config_error{"configuration: instance-name is '" + next.instance_name + "', expected '" +
-                        current.instance_name + "'"};
+    return pr::error_record{make_error_code(config_errc::wrong_overlay),
+                            "configuration: instance-name is '" + next.instance_name +
+                                "', expected '" + current.instance_name + "'"};
   }
   if (!sequence_newer(next.sequence, current.sequence)) {
-    return config_error{"configuration: sequence " + std::to_string(next.sequence) +
-                        " is not newer than the current " + std::to_string(current.sequence)};
+    return pr::error_record{make_error_code(config_errc::not_newer),
+                            "configuration: sequence " + std::to_string(next.sequence) +
+                                " is not newer than the current " +
+                                std::to_string(current.sequence)};
   }
   return verify_configuration_signature(update, authority_of(current), now);
 }

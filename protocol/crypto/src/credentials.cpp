@@ -20,14 +20,14 @@ namespace pr = p2psip::protocol;
 
 namespace {
 
-credentials_error fail(crypto_errc code, const std::filesystem::path& file,
-                       const std::string& what) {
-  return credentials_error{make_error_code(code), file.string() + ": " + what};
+protocol::error_record fail(crypto_errc code, const std::filesystem::path& file,
+                            const std::string& what) {
+  return protocol::error_record{make_error_code(code), file.string() + ": " + what};
 }
 
-credentials_error fail(const std::error_code& code, const std::filesystem::path& file,
-                       const std::string& what) {
-  return credentials_error{code, file.string() + ": " + what + ": " + code.message()};
+protocol::error_record fail(const std::error_code& code, const std::filesystem::path& file,
+                            const std::string& what) {
+  return protocol::error_record{code, file.string() + ": " + what + ": " + code.message()};
 }
 
 std::optional<std::string> read_file(const std::filesystem::path& path, std::string& why) {
@@ -100,10 +100,10 @@ result<credentials> make_credentials(node_identity link, node_identity signing, 
   return credentials{std::move(link), std::move(signing)};
 }
 
-result<credentials, credentials_error> load_credentials(const std::filesystem::path& cert_file,
-                                                        const std::filesystem::path& key_file,
-                                                        const overlay_params& overlay,
-                                                        trust_store* trust, time_point now) {
+result<credentials, protocol::error_record> load_credentials(const std::filesystem::path& cert_file,
+                                                             const std::filesystem::path& key_file,
+                                                             const overlay_params& overlay,
+                                                             trust_store* trust, time_point now) {
   try {
     std::string why;
     const auto cert_text = read_file(cert_file, why);
@@ -240,9 +240,9 @@ credentials_pem encode_credentials(const credentials& c) {
   return out;
 }
 
-result<void, credentials_error> save_credentials(const credentials& c,
-                                                 const std::filesystem::path& cert_file,
-                                                 const std::filesystem::path& key_file) {
+result<void, protocol::error_record> save_credentials(const credentials& c,
+                                                      const std::filesystem::path& cert_file,
+                                                      const std::filesystem::path& key_file) {
   const credentials_pem pem = encode_credentials(c);
   if (auto r = write_file(cert_file, pem.certificates, 0644); !r) {
     return fail(r.error(), cert_file, "cannot write");

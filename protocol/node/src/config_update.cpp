@@ -24,8 +24,8 @@ void config_update_service::on_request(const inbound_request& r, time_point now)
   }
   auto taken = accept_(u.config_data);
   if (!taken) {
-    transport_.send_error(r, pr::reload_errc::forbidden, "configuration refused: " + taken.error(),
-                          now);
+    transport_.send_error(r, pr::reload_errc::forbidden,
+                          "configuration refused: " + taken.error().message, now);
     return;
   }
   transport_.set_configuration_sequence(*taken);

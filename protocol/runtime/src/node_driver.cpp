@@ -29,7 +29,29 @@ std::string endpoint_text(const asio::ip::tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
 }
 
+class runtime_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "p2psip.runtime"; }
+  std::string message(int ev) const override {
+    switch (static_cast<runtime_errc>(ev)) {
+      case runtime_errc::ok: return "success";
+      case runtime_errc::listen_failed: return "cannot listen for overlay links";
+      case runtime_errc::application_listen_failed: return "cannot listen for an application";
+    }
+    return "unknown runtime error";
+  }
+};
+
 }  // namespace
+
+const std::error_category& runtime_category() noexcept {
+  static const runtime_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(runtime_errc e) noexcept {
+  return {static_cast<int>(e), runtime_category()};
+}
 
 std::string_view log_level_name(log_level l) noexcept {
   switch (l) {
@@ -76,7 +98,7 @@ void node_driver::log(log_level level, std::string_view text) const {
   if (cfg_.log) cfg_.log(level, text);
 }
 
-protocol::result<void, std::string> node_driver::start() {
+protocol::result<void, protocol::error_record> node_driver::start() {
   if (node_) return {};
   std::uint16_t bound_port = 0;
   if (cfg_.listen) {
@@ -96,8 +118,9 @@ protocol::result<void, std::string> node_driver::start() {
                                     reason.message() + (detail.empty() ? "" : " (" + detail + ")"));
         });
     if (!opened) {
-      return protocol::unexpected("cannot listen on " + endpoint_text(*cfg_.listen) + ": " +
-                                  opened.error().message());
+      return protocol::error_record{
+          make_error_code(runtime_errc::listen_failed),
+          "cannot listen on " + endpoint_text(*cfg_.listen) + ": " + opened.error().message()};
     }
     listener_ = std::move(*opened);
     // Port 0 asked the system for a free port: the node announces the one bound.
@@ -113,7 +136,7 @@ protocol::result<void, std::string> node_driver::start() {
   return {};
 }
 
-protocol::result<void, std::string> node_driver::open_application_listeners() {
+protocol::result<void, protocol::error_record> node_driver::open_application_listeners() {
   for (const auto& app : cfg_.applications) {
     transport::stream_listener_config lc;
     lc.stream = cfg_.stream;
@@ -137,9 +160,10 @@ protocol::result<void, std::string> node_driver::open_application_listeners() {
                                     " failed: " + reason.message());
         });
     if (!opened) {
-      return protocol::unexpected("cannot listen for application " + std::to_string(id) +
-                                  " on " + endpoint_text(app.listen) + ": " +
-                                  opened.error().message());
+      return protocol::error_record{make_error_code(runtime_errc::application_listen_failed),
+                                    "cannot listen for application " + std::to_string(id) + " on " +
+                                        endpoint_text(app.listen) + ": " +
+                                        opened.error().message()};
     }
     const auto bound = (*opened)->local_endpoint();
     app_listeners_.push_back(std::move(*opened));

@@ -44,14 +44,41 @@ std::optional<protocol::bytes> read_file(const fs::path& file) {
   return out;
 }
 
-setup_error config_error(std::string message) {
-  return setup_error{setup_error::part::configuration, std::move(message)};
+protocol::error_record refused_configuration(std::string message) {
+  return protocol::error_record{make_error_code(setup_errc::configuration), std::move(message)};
 }
-setup_error credentials_error(std::string message) {
-  return setup_error{setup_error::part::credentials, std::move(message)};
+protocol::error_record refused_credentials(std::string message) {
+  return protocol::error_record{make_error_code(setup_errc::credentials), std::move(message)};
+}
+/// A document taken from a ConfigUpdate that could not be written to its file.
+protocol::error_record write_error(std::string message) {
+  return protocol::error_record{make_error_code(config::config_errc::write_failed),
+                                std::move(message)};
 }
 
+class setup_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "p2psip.node_setup"; }
+  std::string message(int ev) const override {
+    switch (static_cast<setup_errc>(ev)) {
+      case setup_errc::ok: return "success";
+      case setup_errc::configuration: return "the configuration cannot be used";
+      case setup_errc::credentials: return "the credentials cannot be used";
+    }
+    return "unknown setup error";
+  }
+};
+
 }  // namespace
+
+const std::error_category& setup_category() noexcept {
+  static const setup_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(setup_errc e) noexcept {
+  return {static_cast<int>(e), setup_category()};
+}
 
 transport_config node_setup::transport() const {
   transport_config t;
@@ -63,25 +90,25 @@ transport_config node_setup::transport() const {
   return t;
 }
 
-protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config_file,
-                                                          const fs::path& cert_file,
-                                                          const fs::path& key_file,
-                                                          const std::string& overlay_name) {
+protocol::result<node_setup, protocol::error_record> load_node_setup(
+    const fs::path& config_file, const fs::path& cert_file, const fs::path& key_file,
+    const std::string& overlay_name) {
   if (auto why = unreadable(config_file); !why.empty()) {
-    return protocol::unexpected(config_error(why));
+    return protocol::unexpected(refused_configuration(why));
   }
   for (const auto* file : {&cert_file, &key_file}) {
     if (auto why = unreadable(*file); !why.empty()) {
-      return protocol::unexpected(credentials_error(why));
+      return protocol::unexpected(refused_credentials(why));
     }
   }
   // The configuration: parsed, signed (RFC 6940 11.1: verified before it is used), for the
   // expected overlay, not expired, with root(s).
   auto doc = config::load_document(config_file);
-  if (!doc) return protocol::unexpected(config_error(doc.error().message));
+  if (!doc) return protocol::unexpected(refused_configuration(doc.error().message));
   if (auto ok = config::verify_configuration_signature(*doc, std::chrono::system_clock::now());
       !ok) {
-    return protocol::unexpected(config_error(config_file.string() + ": " + ok.error().message));
+    return protocol::unexpected(
+        refused_configuration(config_file.string() + ": " + ok.error().message));
   }
   config::overlay_config cfg = std::move(doc->config);
   config::expectation expected;
@@ -90,10 +117,10 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
       std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   if (auto checked = config::check_overlay_config(cfg, expected); !checked) {
     return protocol::unexpected(
-        config_error(config_file.string() + ": " + checked.error().message));
+        refused_configuration(config_file.string() + ": " + checked.error().message));
   }
   if (cfg.root_certs.empty() && !cfg.self_signed_permitted()) {
-    return protocol::unexpected(config_error(
+    return protocol::unexpected(refused_configuration(
         config_file.string() + ": no root-cert and self-signed certificates not permitted"));
   }
 
@@ -102,7 +129,7 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
   for (const auto& root : cfg.root_certs) {
     if (auto added = trust->add_root(root); !added) {
       return protocol::unexpected(
-          config_error(config_file.string() + ": root-cert: " + added.error().message()));
+          refused_configuration(config_file.string() + ": root-cert: " + added.error().message()));
     }
   }
   if (cfg.self_signed_permitted()) {
@@ -112,11 +139,11 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
   }
   auto creds = crypto::load_credentials(cert_file, key_file, params, trust.get(),
                                         std::chrono::system_clock::now());
-  if (!creds) return protocol::unexpected(credentials_error(creds.error().message));
+  if (!creds) return protocol::unexpected(refused_credentials(creds.error().message));
   auto tls = transport::tls_credentials::from_identity(creds->link, cfg.root_certs, params);
   if (!tls) {
     return protocol::unexpected(
-        credentials_error(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
+        refused_credentials(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
   }
   node_setup out{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls), config_file,
                  {}};
@@ -126,43 +153,43 @@ protocol::result<node_setup, setup_error> load_node_setup(const fs::path& config
 
 namespace {
 
-protocol::result<config::parsed_document, std::string> checked_update(
-    const config::overlay_config& current, protocol::byte_view offered) {
+config::result<config::parsed_document> checked_update(const config::overlay_config& current,
+                                                       protocol::byte_view offered) {
   const std::string_view text(reinterpret_cast<const char*>(offered.data()), offered.size());
   auto doc = config::parse_document(text);
-  if (!doc) return protocol::unexpected(doc.error().message);
+  if (!doc) return doc.error();
   if (auto ok = config::check_config_update(current, *doc, std::chrono::system_clock::now());
       !ok) {
-    return protocol::unexpected(ok.error().message);
+    return ok.error();
   }
   return std::move(*doc);
 }
 
 }  // namespace
 
-protocol::result<std::uint16_t, std::string> node_setup::check_update(
+protocol::result<std::uint16_t, protocol::error_record> node_setup::check_update(
     protocol::byte_view offered) const {
   auto doc = checked_update(config, offered);
   if (!doc) return protocol::unexpected(doc.error());
   return doc->config.sequence;
 }
 
-protocol::result<std::uint16_t, std::string> node_setup::take_update(protocol::byte_view offered,
-                                                                    bool write_file) {
+protocol::result<std::uint16_t, protocol::error_record> node_setup::take_update(
+    protocol::byte_view offered, bool write_file) {
   auto doc = checked_update(config, offered);
   if (!doc) return protocol::unexpected(doc.error());
   if (write_file && !config_file.empty()) {
     const auto aside = fs::path(config_file.string() + ".new");
     {
       std::FILE* f = std::fopen(aside.c_str(), "wb");
-      if (!f) return protocol::unexpected(aside.string() + ": cannot be written");
+      if (!f) return write_error(aside.string() + ": cannot be written");
       const bool written = std::fwrite(offered.data(), 1, offered.size(), f) == offered.size();
       const bool closed = std::fclose(f) == 0;
-      if (!written || !closed) return protocol::unexpected(aside.string() + ": write failed");
+      if (!written || !closed) return write_error(aside.string() + ": write failed");
     }
     std::error_code ec;
     fs::rename(aside, config_file, ec);
-    if (ec) return protocol::unexpected(config_file.string() + ": " + ec.message());
+    if (ec) return write_error(config_file.string() + ": " + ec.message());
   }
   config = std::move(doc->config);
   document.assign(offered.begin(), offered.end());

@@ -1,5 +1,6 @@
 #pragma once
-// Error categories of the codec, and the RELOAD Error-Code registry (RFC 6940 section 14.9).
+// Error categories of the codec, the RELOAD Error-Code registry (RFC 6940 section 14.9), and
+// error_record: a code plus a message, the error value of the libraries above the codec.
 
 #include <cstddef>
 #include <cstdint>
@@ -73,6 +74,19 @@ std::error_code make_error_code(reload_errc e) noexcept;
 
 /// The registry name of an Error-Code ("Error_Forbidden"), or empty for an unassigned one.
 std::string_view reload_error_name(std::uint16_t code) noexcept;
+
+/// A failure reported to a person and to a program, the one shape used by config, crypto
+/// (credentials), storage and the node runtime. Decoding keeps its own decode_error (offset and
+/// field, no allocation).
+struct error_record {
+  /// What programs branch on: an enumerator of the reporting library's category (config_errc,
+  /// crypto_errc, storage_errc, node::setup_errc, ...), never a parsed message.
+  std::error_code code;
+  /// The one line shown to people, naming the file, element or field and the cause:
+  /// "overlay.xml: configuration/node-id-length: 12 is outside 16..20". Tests, the CLI and the
+  /// daemon print it as it is.
+  std::string message;
+};
 
 /// Where and why decoding stopped: the first failure the reader met.
 struct decode_error {

@@ -85,9 +85,9 @@ struct runtime_status {
 /// or memory), plus periodic expiry of stored values.
 class peer_runtime {
  public:
-  /// Opens the data store (errors: the store's message, naming the file). Nothing runs before
-  /// start(). `tls`, `creds` and `trust` must outlive the runtime.
-  static protocol::result<std::unique_ptr<peer_runtime>, std::string> create(
+  /// Opens the data store (errors: the store's storage_errc and message, naming the file).
+  /// Nothing runs before start(). `tls`, `creds` and `trust` must outlive the runtime.
+  static protocol::result<std::unique_ptr<peer_runtime>, protocol::error_record> create(
       asio::io_context& io, runtime_config cfg,
       std::shared_ptr<const transport::tls_credentials> tls, const crypto::credentials& creds,
       crypto::trust_store& trust);
@@ -97,8 +97,8 @@ class peer_runtime {
   peer_runtime& operator=(const peer_runtime&) = delete;
 
   /// Binds the listener, then makes and starts the core (a first peer joins at once, others
-  /// bootstrap). Errors: the bind error in words.
-  protocol::result<void, std::string> start();
+  /// bootstrap). Errors: node::runtime_errc with the bind error in words.
+  protocol::result<void, protocol::error_record> start();
 
   /// Graceful, bounded shutdown (overlay_driver::stop): Leave with data hand-over, then every
   /// link closed. Idempotent; never throws.

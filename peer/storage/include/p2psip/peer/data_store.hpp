@@ -137,7 +137,7 @@ class data_store {
   const kind_rules* rules(std::uint32_t kind) const noexcept;
   /// The last backend failure (a Store answered with an error because the change could not be
   /// made durable), for the runtime's log; empty message when none.
-  const storage_error& last_backend_error() const noexcept { return last_error_; }
+  const protocol::error_record& last_backend_error() const noexcept { return last_error_; }
   /// Stored values that load() could not serve (unknown kind or undecodable); left on disk.
   std::size_t skipped_at_load() const noexcept { return skipped_at_load_; }
 
@@ -178,7 +178,7 @@ class data_store {
   /// Signer certificates of stored values by SignerIdentity (type || hash), reference-counted.
   std::map<protocol::bytes, std::pair<protocol::bytes, std::size_t>> certificates_;
   storage_counts counts_;
-  storage_error last_error_;
+  protocol::error_record last_error_;
   std::size_t skipped_at_load_ = 0;
 };
 

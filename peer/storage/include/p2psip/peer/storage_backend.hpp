@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/protocol/result.hpp"
 
@@ -39,18 +40,15 @@ enum class storage_errc {
   schema_too_new,   ///< written by a newer p2psip (schema version above ours)
   write_failed,     ///< a transaction could not be committed (disk full, I/O error)
   backend_failed,   ///< the backend failed earlier and refuses further changes
+  load_failed,      ///< the rows read could not be taken into memory (the data store threw)
 };
 const std::error_category& storage_category() noexcept;
 std::error_code make_error_code(storage_errc e) noexcept;
 
-/// An error with a message naming the file and the cause:
-/// "/var/lib/p2psip/reload-store.sqlite3: file is not a database".
-struct storage_error {
-  std::error_code code;
-  std::string message;
-};
+/// A value, or a protocol::error_record with a storage_errc code and a message naming the file
+/// and the cause: "/var/lib/p2psip/reload-store.sqlite3: file is not a database".
 template <class T>
-using storage_result = protocol::result<T, storage_error>;
+using storage_result = protocol::result<T, protocol::error_record>;
 
 /// One stored value as it persists: where it is, its StoredData in wire form (the bytes received,
 /// except that an appended array entry carries the index it was given), when it was received, and
@@ -108,7 +106,7 @@ class storage_backend {
   /// Everything stored (called once, by the data store's constructor).
   virtual stored_state load() = 0;
   /// Applies `changes` atomically: all or nothing; durable when it returns success.
-  virtual protocol::result<void, storage_error> apply(const change_set& changes) = 0;
+  virtual storage_result<void> apply(const change_set& changes) = 0;
   /// A short description for logs ("memory", "sqlite /path/file").
   virtual std::string describe() const = 0;
 };

@@ -47,12 +47,14 @@ struct parsed_document {
 };
 
 /// Parses and validates a document. Errors name the element:
-/// "configuration/node-id-length: 12 is outside 16..20".
+/// "configuration/node-id-length: 12 is outside 16..20"; codes: too_large, malformed, invalid,
+/// wrong_overlay (no configuration for options.instance_name).
 result<parsed_document> parse_document(std::string_view xml, const parse_options& options = {});
 /// parse_document(...).config.
 result<overlay_config> parse_overlay_config(std::string_view xml,
                                             const parse_options& options = {});
-/// Reads and parses a file; error messages start with the file name ("overlay.xml: ...").
+/// Reads and parses a file; error messages start with the file name ("overlay.xml: ..."); codes:
+/// unreadable, or parse_document's.
 result<parsed_document> load_document(const std::filesystem::path& file,
                                       const parse_options& options = {});
 

@@ -71,7 +71,8 @@ signing_authority authority_of(const overlay_config& config);
 /// every kind-block, then one <signature> after the configuration (signatures already in
 /// `config` are replaced). The signer's Node-ID must be listed in configuration-signer and
 /// kind-signer: the written document is verified against authority_of(config) at `now` before it
-/// is returned. Errors: "signer certificate: ...", "signer key: ...", or the verification's.
+/// is returned. Errors: signing_failed ("signer certificate: ...", "signer key: ..."), or the
+/// verification's.
 result<std::string> write_signed_document(overlay_config config, const document_signer& signer,
                                           std::chrono::system_clock::time_point now);
 
@@ -84,7 +85,8 @@ result<std::string> write_signed_document(overlay_config config, const document_
 ///   "overlay/signature: signer 0a1b... is not a configuration-signer"
 ///   "overlay/signature: signer's certificate: certificate does not chain to a root of the overlay"
 ///   "configuration/required-kinds/kind-block[2]/kind-signature: none"
-/// When several <signature>s fail, the first one's reason is given. Never throws.
+/// Codes: unsigned_document (no signature), bad_signature (every other refusal). When several
+/// <signature>s fail, the first one's reason is given. Never throws.
 result<void> verify_configuration_signature(const parsed_document& doc,
                                             const signing_authority& authority,
                                             std::chrono::system_clock::time_point now);
@@ -99,7 +101,8 @@ bool sequence_newer(std::uint16_t a, std::uint16_t b) noexcept;
 
 /// The checks before a node takes the document of a ConfigUpdate (RFC 6940 6.5.4.2): same
 /// instance-name as `current`, a newer sequence, and signed as verify_configuration_signature
-/// requires with authority_of(current) as the authority.
+/// requires with authority_of(current) as the authority. Codes: wrong_overlay, not_newer, or the
+/// verification's.
 result<void> check_config_update(const overlay_config& current, const parsed_document& update,
                                  std::chrono::system_clock::time_point now);
 

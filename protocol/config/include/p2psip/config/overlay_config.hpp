@@ -11,11 +11,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/data.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/protocol/limits.hpp"
 #include "p2psip/protocol/result.hpp"
@@ -38,14 +40,30 @@ inline constexpr std::chrono::milliseconds min_reliability_timer{200};
 /// Largest sequence a configuration may carry (RFC 6940 section 11.1: 0..2^16-2).
 inline constexpr std::uint16_t max_sequence = 0xFFFE;
 
-/// Why a configuration document was refused. The message names the element:
-/// "configuration/node-id-length: 12 is outside 16..20".
-struct config_error {
-  std::string message;
+/// Why a configuration document was refused, read, signed or written (the code of an
+/// error_record whose message names the element: "configuration/node-id-length: 12 is outside
+/// 16..20").
+enum class config_errc {
+  ok = 0,
+  unreadable = 1,     ///< the document's file cannot be opened or read
+  too_large,          ///< the document is larger than parse_options::max_document_size
+  malformed,          ///< not well-formed XML, or its root is not a base-namespace <overlay>
+  invalid,            ///< an element or attribute is missing, unknown, repeated or out of range
+  wrong_overlay,      ///< instance-name is not the expected overlay's (or the current one's)
+  untrusted_root,     ///< root-cert lists none or a certificate other than the expected roots
+  expired,            ///< the configuration's expiration has passed
+  not_newer,          ///< an update whose sequence is not newer than the current document's
+  unsigned_document,  ///< the configuration or a kind-block carries no signature
+  bad_signature,      ///< a signature does not verify, or its signer may not sign the document
+  signing_failed,     ///< a document could not be signed (signer certificate or key, crypto)
+  write_failed,       ///< a document could not be written to its file
 };
+const std::error_category& config_category() noexcept;
+std::error_code make_error_code(config_errc e) noexcept;
 
+/// A value of the config library, or a protocol::error_record with a config_errc code.
 template <class T>
-using result = protocol::result<T, config_error>;
+using result = protocol::result<T, protocol::error_record>;
 
 /// Access control policies (RFC 6940 section 7.3) plus p2psip's own for the generic kind.
 enum class access_policy : std::uint8_t {
@@ -202,3 +220,6 @@ std::string format_date_time(std::chrono::sys_seconds t);
 std::optional<std::chrono::sys_seconds> parse_date_time(std::string_view text);
 
 }  // namespace p2psip::config
+
+template <>
+struct std::is_error_code_enum<p2psip::config::config_errc> : std::true_type {};

@@ -26,6 +26,7 @@
 
 #include "p2psip/crypto/identity.hpp"
 #include "p2psip/crypto/trust_store.hpp"
+#include "p2psip/protocol/errors.hpp"
 
 namespace p2psip::crypto {
 
@@ -40,29 +41,23 @@ struct credentials {
   node_identity signing;  ///< signs messages and StoredData (may be the same as link)
 };
 
-/// Why credentials could not be loaded: a code and a one-line message naming the file.
-struct credentials_error {
-  std::error_code code;
-  std::string message;  ///< "node.key: no PRIVATE KEY block matches the certificate ..."
-};
-
 /// Builds a bundle from its parts, checking that both identities carry the same Node-IDs and
 /// user name (credentials_mismatch) and that the link key can do TLS (unusable_link_key).
 /// When `trust` is given, both certificates must also chain to its roots at `now`.
 result<credentials> make_credentials(node_identity link, node_identity signing,
                                      trust_store* trust = nullptr, time_point now = {});
 
-/// Reads <cert_file> and <key_file> (format above) for `overlay`. Errors (with the file named
-/// in the message): file_unreadable, bad_pem, no_certificate_in_file, no_key_in_file,
-/// malformed_certificate / no_node_id / wrong_overlay (a certificate), key_mismatch (a
-/// certificate without its key, or a key without its certificate), bad_private_key,
-/// credentials_mismatch, unusable_link_key, and when `trust` is given the chain errors.
-/// Never throws.
-result<credentials, credentials_error> load_credentials(const std::filesystem::path& cert_file,
-                                                        const std::filesystem::path& key_file,
-                                                        const overlay_params& overlay,
-                                                        trust_store* trust = nullptr,
-                                                        time_point now = {});
+/// Reads <cert_file> and <key_file> (format above) for `overlay`. Errors are a crypto_errc code
+/// with a message naming the file ("node.key: no PRIVATE KEY block matches the certificate ..."):
+/// file_unreadable, bad_pem, no_certificate_in_file, no_key_in_file, malformed_certificate /
+/// no_node_id / wrong_overlay (a certificate), key_mismatch (a certificate without its key, or a
+/// key without its certificate), bad_private_key, credentials_mismatch, unusable_link_key, and when
+/// `trust` is given the chain errors. Never throws.
+result<credentials, protocol::error_record> load_credentials(const std::filesystem::path& cert_file,
+                                                             const std::filesystem::path& key_file,
+                                                             const overlay_params& overlay,
+                                                             trust_store* trust = nullptr,
+                                                             time_point now = {});
 
 /// The two files' contents for `c` (the signing certificate and key are left out when they are
 /// the link's).
@@ -73,8 +68,8 @@ struct credentials_pem {
 credentials_pem encode_credentials(const credentials& c);
 
 /// Writes the two files (the key file created with mode 0600). file_unreadable on failure.
-result<void, credentials_error> save_credentials(const credentials& c,
-                                                 const std::filesystem::path& cert_file,
-                                                 const std::filesystem::path& key_file);
+result<void, protocol::error_record> save_credentials(const credentials& c,
+                                                      const std::filesystem::path& cert_file,
+                                                      const std::filesystem::path& key_file);
 
 }  // namespace p2psip::crypto

@@ -10,15 +10,17 @@
 #include <string>
 
 #include "p2psip/node/message_transport.hpp"
+#include "p2psip/protocol/errors.hpp"
 
 namespace p2psip::node {
 
 class config_update_service final : public request_handler {
  public:
   /// Checks a document offered in a ConfigUpdate and, when it is acceptable, makes it the node's
-  /// own (in memory, and on disk for a peer); returns its sequence, or why it was refused.
-  using acceptor =
-      std::function<protocol::result<std::uint16_t, std::string>(protocol::byte_view document)>;
+  /// own (in memory, and on disk for a peer); returns its sequence, or why it was refused (the
+  /// message goes into the Error_Forbidden answer).
+  using acceptor = std::function<protocol::result<std::uint16_t, protocol::error_record>(
+      protocol::byte_view document)>;
 
   explicit config_update_service(message_transport& transport);
   void set_acceptor(acceptor a) { accept_ = std::move(a); }

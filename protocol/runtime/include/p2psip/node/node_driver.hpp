@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "p2psip/node/node_engine.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
@@ -34,6 +36,17 @@
 #include "p2psip/transport/tls_stream.hpp"
 
 namespace p2psip::node {
+
+/// Why node_driver::start (or peer_runtime::start) failed: the code of its protocol::error_record,
+/// whose message names the address and the system's reason ("cannot listen on 0.0.0.0:6084:
+/// Address already in use").
+enum class runtime_errc {
+  ok = 0,
+  listen_failed = 1,          ///< the overlay link listener could not be opened (bind, listen)
+  application_listen_failed,  ///< a listener for an AppAttach application could not be opened
+};
+const std::error_category& runtime_category() noexcept;
+std::error_code make_error_code(runtime_errc e) noexcept;
 
 /// Severity of a log line.
 enum class log_level : std::uint8_t { debug, info, warn, error };
@@ -104,9 +117,9 @@ class node_driver {
   node_driver(const node_driver&) = delete;
   node_driver& operator=(const node_driver&) = delete;
 
-  /// Binds the listener (when configured), then makes and starts the node. Errors: the bind
-  /// error in words.
-  protocol::result<void, std::string> start();
+  /// Binds the listener (when configured), then makes and starts the node. Errors: a
+  /// runtime_errc with the bind error in words.
+  protocol::result<void, protocol::error_record> start();
 
   /// Graceful, bounded shutdown: Leave to the neighbors (a peer hands its data to the successor),
   /// waits until those messages are handed to TLS (leave_flush_timeout), closes the listener and
@@ -153,7 +166,7 @@ class node_driver {
   asio::awaitable<void> open_link(protocol::ip_address_port address,
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
-  protocol::result<void, std::string> open_application_listeners();
+  protocol::result<void, protocol::error_record> open_application_listeners();
   void open_app_connection(open_app_connection_action act);
   asio::awaitable<void> app_connect(open_app_connection_action act);
   void application_connected(app_connection c);
@@ -196,3 +209,6 @@ void node_driver::spawn(std::string_view what, F&& make) {
 }
 
 }  // namespace p2psip::node
+
+template <>
+struct std::is_error_code_enum<p2psip::node::runtime_errc> : std::true_type {};

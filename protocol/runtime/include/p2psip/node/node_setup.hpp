@@ -8,22 +8,28 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/node/message_transport.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/result.hpp"
 #include "p2psip/transport/credentials.hpp"
 
 namespace p2psip::node {
 
-/// What failed, in one line naming the file ("overlay.xml: ...", "node.key: ...").
-struct setup_error {
-  enum class part : std::uint8_t { configuration, credentials } what = part::configuration;
-  std::string message;
+/// Which of a node's files load_node_setup refused: the code of its protocol::error_record, whose
+/// message names the file ("overlay.xml: ...", "node.key: ...").
+enum class setup_errc {
+  ok = 0,
+  configuration = 1,  ///< the configuration document (unreadable, invalid, unsigned, expired...)
+  credentials,        ///< the certificate or key file (unreadable, untrusted, unusable for TLS)
 };
+const std::error_category& setup_category() noexcept;
+std::error_code make_error_code(setup_errc e) noexcept;
 
 struct node_setup {
   config::overlay_config config;
@@ -43,22 +49,27 @@ struct node_setup {
   /// newer, and signed by the current document's authority (config::check_config_update). Then
   /// `config` and `document` are the new ones and, with `write_file`, config_file is replaced
   /// (written aside and renamed, so a crash leaves one whole document). Returns the new
-  /// sequence, or why the document was refused. Root certificates and credentials stay as they
-  /// are: a document that changes them needs a restart.
-  protocol::result<std::uint16_t, std::string> take_update(protocol::byte_view offered,
-                                                           bool write_file);
+  /// sequence, or why the document was refused (a config_errc: the checks' codes, write_failed
+  /// for the file). Root certificates and credentials stay as they are: a document that changes
+  /// them needs a restart.
+  protocol::result<std::uint16_t, protocol::error_record> take_update(protocol::byte_view offered,
+                                                                      bool write_file);
   /// take_update's checks alone: the offered document's sequence, or why it would be refused.
-  protocol::result<std::uint16_t, std::string> check_update(protocol::byte_view offered) const;
+  protocol::result<std::uint16_t, protocol::error_record> check_update(
+      protocol::byte_view offered) const;
 };
 
 /// Reads and checks the three files. The configuration must be signed by one of its own
 /// configuration-signers with a certificate under its own root-cert, and every kind-block by a
 /// kind-signer (config::verify_configuration_signature): an unsigned or tampered document is
 /// refused ("overlay.xml: overlay/signature: signature does not verify"). `overlay_name` empty:
-/// the document's own instance-name is accepted. Never throws.
-protocol::result<node_setup, setup_error> load_node_setup(const std::filesystem::path& config_file,
-                                                          const std::filesystem::path& cert_file,
-                                                          const std::filesystem::path& key_file,
-                                                          const std::string& overlay_name = {});
+/// the document's own instance-name is accepted. Errors: setup_errc::configuration or
+/// ::credentials, the message naming the file. Never throws.
+protocol::result<node_setup, protocol::error_record> load_node_setup(
+    const std::filesystem::path& config_file, const std::filesystem::path& cert_file,
+    const std::filesystem::path& key_file, const std::string& overlay_name = {});
 
 }  // namespace p2psip::node
+
+template <>
+struct std::is_error_code_enum<p2psip::node::setup_errc> : std::true_type {};
