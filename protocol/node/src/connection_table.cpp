@@ -22,38 +22,33 @@ std::optional<connection> connection_table::remove(link_id link) {
   return c;
 }
 
-link_id connection_table::choose(const protocol::node_id& node,
-                                 const std::vector<const connection*>& rows) const {
+bool connection_table::better(const connection& c, const connection& best) const {
   // The keeper's links first (those the lower Node-ID opened, when we were told); among several
-  // (one end opened two), the one last received on, then the oldest.
-  const auto keeper = self_ < node ? link_origin::outbound : link_origin::inbound;
-  const connection* best = nullptr;
-  auto rank = [&](const connection& c) { return c.origin_told && c.origin == keeper; };
-  for (const auto* c : rows) {
-    if (!best || (rank(*c) && !rank(*best)) ||
-        (rank(*c) == rank(*best) && c->last_received > best->last_received)) {
-      best = c;
-    }
-  }
-  return best->link;
+  // (one end opened two), the one last received on; on a tie the one seen first (the oldest).
+  const auto keeper = self_ < c.remote ? link_origin::outbound : link_origin::inbound;
+  const bool c_keeps = c.origin_told && c.origin == keeper;
+  const bool best_keeps = best.origin_told && best.origin == keeper;
+  if (c_keeps != best_keeps) return c_keeps;
+  return c.last_received > best.last_received;
 }
 
 std::optional<link_id> connection_table::link_to(const protocol::node_id& node) const {
-  std::vector<const connection*> rows;
+  const connection* best = nullptr;
   for (const auto& [id, c] : rows_) {
-    if (c.remote == node && !c.leaving) rows.push_back(&c);
+    if (c.remote != node || c.leaving) continue;
+    if (!best || better(c, *best)) best = &c;
   }
-  if (rows.empty()) return std::nullopt;
-  return choose(node, rows);
+  if (!best) return std::nullopt;
+  return best->link;
 }
 
 std::map<protocol::node_id, link_id> connection_table::preferred_links() const {
-  std::map<protocol::node_id, std::vector<const connection*>> by_node;
-  for (const auto& [id, c] : rows_) {
-    if (!c.leaving) by_node[c.remote].push_back(&c);
-  }
   std::map<protocol::node_id, link_id> out;
-  for (const auto& [node, rows] : by_node) out.emplace(node, choose(node, rows));
+  for (const auto& [id, c] : rows_) {
+    if (c.leaving) continue;
+    const auto [it, fresh] = out.emplace(c.remote, id);
+    if (!fresh && better(c, rows_.at(it->second))) it->second = id;
+  }
   return out;
 }
 

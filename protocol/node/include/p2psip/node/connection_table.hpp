@@ -71,8 +71,8 @@ class connection_table {
   std::size_t clients() const;
 
  private:
-  /// Of the links in `rows` (all to `node`, not leaving), the one link_to() picks.
-  link_id choose(const protocol::node_id& node, const std::vector<const connection*>& rows) const;
+  /// Whether link_to() picks `c` over `best` (two links to the same node).
+  bool better(const connection& c, const connection& best) const;
   protocol::node_id self_;
   std::map<link_id, connection> rows_;
 };
