@@ -89,14 +89,7 @@ overlay_core::~overlay_core() = default;
 
 core_stats overlay_core::stats() const {
   core_stats s = stats_;
-  const auto& t = transport_.counters();
-  s.forwarded = t.forwarded;
-  s.delivered_locally = t.delivered_locally;
-  s.dropped = t.dropped;
-  s.errors_sent = t.errors_sent;
-  s.malformed = t.malformed;
-  s.timeouts = t.timeouts;
-  s.config_updates_sent = t.config_updates_sent;
+  static_cast<node::transport_stats&>(s) = transport_.counters();
   return s;
 }
 

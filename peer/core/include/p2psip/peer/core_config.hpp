@@ -64,21 +64,15 @@ struct core_config : node::transport_config {
   node::wall_clock_source wall;
 };
 
-/// Counters for tests and monitoring.
-struct core_stats {
-  std::uint64_t forwarded = 0;
-  std::uint64_t delivered_locally = 0;
-  std::uint64_t dropped = 0;
-  std::uint64_t errors_sent = 0;
-  std::uint64_t malformed = 0;
-  std::uint64_t timeouts = 0;
+/// Counters for tests and monitoring: the message transport's and the topology's and data
+/// movement's.
+struct core_stats : node::transport_stats {
   std::uint64_t links_pruned = 0;      ///< surplus links closed (unneeded or duplicate)
   std::uint64_t links_evicted = 0;     ///< surplus links closed to make room for a new one
   std::uint64_t ranges_dropped = 0;    ///< drop_range calls for data beyond the third predecessor
   std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
   std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
   std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
-  std::uint64_t config_updates_sent = 0;  ///< ConfigUpdates to nodes with an older document
 };
 
 }  // namespace p2psip::peer

@@ -104,6 +104,17 @@ using completion = std::function<void(outcome&&, time_point)>;
 /// "error N (text)" or "no answer" for a log line.
 std::string describe(const outcome& o);
 
+/// Counters of the message transport, for tests and monitoring.
+struct transport_stats {
+  std::uint64_t forwarded = 0;            ///< messages passed on towards others
+  std::uint64_t delivered_locally = 0;    ///< messages for this node
+  std::uint64_t dropped = 0;              ///< not delivered nor forwarded (no error sent)
+  std::uint64_t errors_sent = 0;          ///< Error responses we made
+  std::uint64_t malformed = 0;            ///< undecodable messages
+  std::uint64_t timeouts = 0;             ///< requests of ours nobody answered
+  std::uint64_t config_updates_sent = 0;  ///< ConfigUpdates to nodes with an older document
+};
+
 /// Options of one originated request.
 struct send_options {
   /// Send on this link (else: to a link to the first destination, or routed).
@@ -169,16 +180,7 @@ class message_transport {
 
   std::uint64_t new_txid();
 
-  struct stats {
-    std::uint64_t forwarded = 0;
-    std::uint64_t delivered_locally = 0;
-    std::uint64_t dropped = 0;
-    std::uint64_t errors_sent = 0;
-    std::uint64_t malformed = 0;
-    std::uint64_t timeouts = 0;
-    std::uint64_t config_updates_sent = 0;
-  };
-  const stats& counters() const noexcept { return stats_; }
+  const transport_stats& counters() const noexcept { return stats_; }
   /// Stops processing: every message is dropped from now on (the node left the overlay).
   void set_closed() { closed_ = true; }
 
@@ -229,7 +231,7 @@ class message_transport {
   std::map<std::uint16_t, request_handler*> handlers_;
   forward_check client_forward_check_;
   std::map<pending_key, pending_request> pending_;
-  stats stats_;
+  transport_stats stats_;
   bool closed_ = false;
 };
 
