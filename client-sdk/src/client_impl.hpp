@@ -24,6 +24,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "callback_thread.hpp"
+#include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/node/client_node.hpp"
 #include "p2psip/node/crypto_signer.hpp"
@@ -32,8 +34,6 @@
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
-#include "callback_thread.hpp"
-#include "p2psip/client/client.hpp"
 
 namespace p2psip::client {
 
@@ -301,7 +301,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         continue;
       }
       auto& op = it->second;
-      pr::result<std::uint64_t> tx = make_error_code(pr::reload_errc::underlay_destination_unreachable);
+      pr::result<std::uint64_t> tx =
+          make_error_code(pr::reload_errc::underlay_destination_unreachable);
       std::weak_ptr<impl> weak = weak_from_this();
       const auto attempt = op.attempts + 1;
       driver->with_node([&](pe::node_engine&, pe::time_point now) {

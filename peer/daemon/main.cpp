@@ -42,8 +42,8 @@
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
-#include "p2psip/peer/data_store.hpp"
 #include "p2psip/node/node_setup.hpp"
+#include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/ids.hpp"
@@ -267,8 +267,8 @@ int run(int argc, char** argv) {
     bootstrap.push_back(*a);
   }
 
-  auto setup = p2psip::node::load_node_setup(config_file, cert_file, key_file,
-                                   r.count("overlay") ? r["overlay"].as<std::string>() : "");
+  auto setup = p2psip::node::load_node_setup(
+      config_file, cert_file, key_file, r.count("overlay") ? r["overlay"].as<std::string>() : "");
   if (!setup) return fail(exit_error, setup.error().message);
   const auto& config = setup->config;
   // A first peer joins nobody, but looks for other rings through the bootstrap peers (RFC 6940
@@ -302,8 +302,8 @@ int run(int argc, char** argv) {
   rc.accept_configuration = [&setup](p2psip::protocol::byte_view offered) {
     auto taken = setup->take_update(offered, true);
     if (taken) {
-      log_line(pe::log_level::info, "configuration sequence " + std::to_string(*taken) +
-                                        " taken from a ConfigUpdate");
+      log_line(pe::log_level::info,
+               "configuration sequence " + std::to_string(*taken) + " taken from a ConfigUpdate");
     }
     return taken;
   };

@@ -1,7 +1,8 @@
 // The node layer through real peer processes: AppAttach between two clients attached to
-// different peers (a test usage echoing bytes over a TLS byte stream), and the RFC 6940 rules a client written
-// elsewhere from the RFC found missing: configuration_sequence and ConfigUpdate (6.3.2.1,
-// 6.5.4), oversized messages (6.6), replica Stores from non-peers (7.4.1.1), duplicate links.
+// different peers (a test usage echoing bytes over a TLS byte stream), and the RFC 6940 rules a
+// client written elsewhere from the RFC found missing: configuration_sequence and ConfigUpdate
+// (6.3.2.1, 6.5.4), oversized messages (6.6), replica Stores from non-peers (7.4.1.1), duplicate
+// links.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -120,7 +121,8 @@ TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes 
   asio::io_context io;
   echo_node alice(io, o, "alice", o.peers().at(0).address);
   echo_node bob(io, o, "bob", o.peers().at(2).address);
-  REQUIRE(run_until(io, [&] { return alice.home_peer() && bob.home_peer(); }, 10s));
+  REQUIRE(run_until(
+      io, [&] { return alice.home_peer() && bob.home_peer(); }, 10s));
   REQUIRE(*alice.home_peer() != *bob.home_peer());
 
   // Bob is reached through the peer he is attached to (RFC 6940 4.2.1): [his peer, bob].
@@ -128,8 +130,7 @@ TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes 
   bool answered = false;
   alice.driver->with_node([&](nd::node_engine& n, nd::time_point now) {
     const bool sent = n.app_attach().connect(
-        {pr::to_destination(*bob.home_peer()), pr::to_destination(bob.self())}, kEchoApplication,
-        7,
+        {pr::to_destination(*bob.home_peer()), pr::to_destination(bob.self())}, kEchoApplication, 7,
         [&](std::optional<std::string> error, nd::time_point) {
           answered = true;
           failure = std::move(error);
@@ -137,9 +138,11 @@ TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes 
         now);
     REQUIRE(sent);
   });
-  REQUIRE(run_until(io, [&] { return answered; }, 15s));
+  REQUIRE(run_until(
+      io, [&] { return answered; }, 15s));
   REQUIRE_MESSAGE(!failure, *failure);
-  REQUIRE(run_until(io, [&] { return alice.opened.count(7) != 0; }, 10s));
+  REQUIRE(run_until(
+      io, [&] { return alice.opened.count(7) != 0; }, 10s));
   auto& conn = alice.opened.at(7);
   CHECK(conn.remote == bob.self());
   CHECK(conn.application == kEchoApplication);
@@ -151,7 +154,8 @@ TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes 
     for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<std::uint8_t>(i * 7 + size);
     sent.insert(sent.end(), b.begin(), b.end());
     asio::co_spawn(
-        io, [s = conn.stream, b = std::move(b)]() mutable -> asio::awaitable<void> {
+        io,
+        [s = conn.stream, b = std::move(b)]() mutable -> asio::awaitable<void> {
           (void)co_await s->async_write(std::move(b));
         },
         asio::detached);
@@ -167,21 +171,23 @@ TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes 
         }
       },
       asio::detached);
-  REQUIRE(run_until(io, [&] { return echoed.size() >= sent.size(); }, 20s));
+  REQUIRE(run_until(
+      io, [&] { return echoed.size() >= sent.size(); }, 20s));
   CHECK(echoed == sent);
 
   // An application nobody serves: Error_Not_Found (6.5.2.2), and no connection.
   answered = false;
   alice.driver->with_node([&](nd::node_engine& n, nd::time_point now) {
-    n.app_attach().connect({pr::to_destination(*bob.home_peer()), pr::to_destination(bob.self())},
-                           5999, 8,
-                           [&](std::optional<std::string> error, nd::time_point) {
-                             answered = true;
-                             failure = std::move(error);
-                           },
-                           now);
+    n.app_attach().connect(
+        {pr::to_destination(*bob.home_peer()), pr::to_destination(bob.self())}, 5999, 8,
+        [&](std::optional<std::string> error, nd::time_point) {
+          answered = true;
+          failure = std::move(error);
+        },
+        now);
   });
-  REQUIRE(run_until(io, [&] { return answered; }, 15s));
+  REQUIRE(run_until(
+      io, [&] { return answered; }, 15s));
   REQUIRE(failure);
   CHECK(failure->find("error 3 ") != std::string::npos);  // Error_Not_Found
   CHECK(alice.opened.count(8) == 0);
@@ -226,7 +232,8 @@ TEST_CASE("node layer: configuration_sequence is sent, checked, and an older nod
   CHECK(std::string(u.config_data.begin(), u.config_data.end()) == file_text(o.config_file()));
   // Our answer to it goes back the way it came.
   pr::message ans = r.request({}, pr::config_update_ans{}, update->header.transaction_id);
-  ans.header.destination_list = {pr::to_destination(*pr::node_id::from_hex(o.peers().at(0).node_id))};
+  ans.header.destination_list = {
+      pr::to_destination(*pr::node_id::from_hex(o.peers().at(0).node_id))};
   for (auto v = update->header.via_list.rbegin(); v != update->header.via_list.rend(); ++v) {
     ans.header.destination_list.push_back(*v);
   }
@@ -280,7 +287,8 @@ TEST_CASE("node layer: a newer signed document spreads by ConfigUpdate; a forged
 
   // The same document again is not newer: refused.
   auto again = send_update(newer_text, 14);
-  while (again && again->contents.code == pr::codes::config_update_req) again = r.receive_within(10s);
+  while (again && again->contents.code == pr::codes::config_update_req)
+    again = r.receive_within(10s);
   REQUIRE(again);
   CHECK(error_code_of(r, *again) == static_cast<std::uint16_t>(pr::reload_errc::config_too_old));
 }
@@ -319,8 +327,9 @@ TEST_CASE("node layer: setup, ConfigUpdate and listener failures carry codes to 
   CHECK(started.error().message.starts_with("cannot listen on 127.0.0.1:"));
 }
 
-TEST_CASE("node layer: a message over max-message-size is refused before it is read, then the "
-          "link closes") {
+TEST_CASE(
+    "node layer: a message over max-message-size is refused before it is read, then the "
+    "link closes") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_ring(1);
   raw_link r(o, "big", 0);
@@ -331,7 +340,8 @@ TEST_CASE("node layer: a message over max-message-size is refused before it is r
   pr::store_kind_data kd;
   kd.kind = pr::kinds::p2psip_generic;
   pr::stored_data d;
-  d.value = pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::bytes(limit + 1000, 7)}};
+  d.value =
+      pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::bytes(limit + 1000, 7)}};
   kd.values.push_back(d);
   st.kind_data.push_back(kd);
   auto m = r.request({pr::to_destination(st.resource)}, st, 21);
@@ -365,15 +375,15 @@ TEST_CASE("node layer: replica Stores from a client are refused, directly and ro
   // lands: for every resource, whoever is responsible, the client's own peer refuses it.
   for (int i = 0; i < 6; ++i) {
     pr::store_req st;
-    st.resource = pr::hash_resource_name("victim" + std::to_string(i),
-                                         r.setup.config.node_id_length);
+    st.resource =
+        pr::hash_resource_name("victim" + std::to_string(i), r.setup.config.node_id_length);
     st.replica_number = 1;
     pr::store_kind_data kd;
     kd.kind = pr::kinds::p2psip_generic;
     kd.generation_counter = 1000;
     st.kind_data.push_back(kd);
-    REQUIRE(r.link->try_send(
-        r.signed_bytes(r.request({pr::to_destination(st.resource)}, st, static_cast<std::uint64_t>(30 + i)))));
+    REQUIRE(r.link->try_send(r.signed_bytes(
+        r.request({pr::to_destination(st.resource)}, st, static_cast<std::uint64_t>(30 + i)))));
     auto a = r.receive_within(10s);
     REQUIRE(a);
     CHECK(a->header.transaction_id == static_cast<std::uint64_t>(30 + i));
@@ -387,7 +397,8 @@ TEST_CASE("node layer: replica Stores from a client are refused, directly and ro
   CHECK(a->contents.code == pr::codes::ping_ans);
 }
 
-TEST_CASE("node layer: of two links a node opened, the unused one is closed; clients counted once") {
+TEST_CASE(
+    "node layer: of two links a node opened, the unused one is closed; clients counted once") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_peer("p0", false,
                {"--request-timeout", "1000", "--link-linger", "1000", "--status-interval", "300"});

@@ -328,7 +328,6 @@ TEST_CASE("integration: attached clients never enter a routing table, both direc
   }
 }
 
-
 TEST_CASE("integration: a link sending undecodable messages is closed, the peer keeps serving") {
   test::overlay_fixture f(2);
   raw_link hostile(f.overlay, "hostile", 0);

@@ -129,11 +129,10 @@ struct raw_link {
 
   /// A signed Ping to the wildcard Node-ID (the peer answers it itself).
   pr::bytes ping(std::uint64_t txid) const {
-    return signed_bytes(request(
-        {pr::to_destination(pr::node_id::wildcard(setup.config.node_id_length))}, pr::ping_req{},
-        txid));
+    return signed_bytes(
+        request({pr::to_destination(pr::node_id::wildcard(setup.config.node_id_length))},
+                pr::ping_req{}, txid));
   }
-
 };
 
 }  // namespace p2psip::test

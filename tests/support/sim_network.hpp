@@ -215,7 +215,7 @@ class sim_network {
     std::unique_ptr<memory_storage> storage;
     std::unique_ptr<seeded_random> rng;
     std::unique_ptr<p2psip::node::node_engine> engine;
-    peer::overlay_core* core = nullptr;          ///< a peer (else null)
+    peer::overlay_core* core = nullptr;           ///< a peer (else null)
     p2psip::node::client_node* client = nullptr;  ///< a client (else null)
     std::unique_ptr<recording_usage> recorder;
     pr::ip_address_port address;
@@ -262,8 +262,9 @@ class sim_network {
   /// Wall time that follows the virtual clock.
   p2psip::node::wall_clock_source wall() const {
     return [this] {
-      return p2psip::node::wall_time{} + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                             now_.time_since_epoch());
+      return p2psip::node::wall_time{} +
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                 now_.time_since_epoch());
     };
   }
   /// Requests with `code` addressed to node i are recorded in its recorder (and answered

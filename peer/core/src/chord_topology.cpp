@@ -159,7 +159,7 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
   c.remote = remote;
   c.origin_told = origin != link_origin::unknown;
   // Untold: ours when we asked for a link to this node (or to a bootstrap address).
-  c.origin = c.origin_told ? origin
+  c.origin = c.origin_told                ? origin
              : we_opened || bootstrapping ? link_origin::outbound
                                           : link_origin::inbound;
   c.last_traffic = now;

@@ -137,8 +137,8 @@ void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t repli
   }
 }
 
-void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to,
-                              unsigned attempt, time_point now) {
+void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to, unsigned attempt,
+                              time_point now) {
   auto lost = storage_.export_range(after, up_to, cfg_.wall());
   if (lost.empty()) return;
   if (attempt == 1) {

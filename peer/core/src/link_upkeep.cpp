@@ -99,7 +99,7 @@ void chord_topology::prune_links(time_point now) {
       const auto& kept = *links_.find(preferred.at(c.remote));
       const bool told = c.origin_told && kept.origin_told;
       if (told && !contains_link(busy, id)) {
-        why = c.origin != kept.origin        ? "second link to the same peer"
+        why = c.origin != kept.origin             ? "second link to the same peer"
               : c.origin == link_origin::outbound ? "second link we opened to the same node"
                                                   : "second link the same node opened to us";
       }

@@ -79,8 +79,8 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
     movement_ = std::make_unique<data_movement>(cfg_, *storage_, topology_, links_, transport_,
                                                 actions_, stats_);
     topology_.set_listener(movement_.get());
-    storage_usage_ = std::make_unique<storage_usage>(cfg_, *storage_, topology_, links_,
-                                                     transport_, *movement_);
+    storage_usage_ =
+        std::make_unique<storage_usage>(cfg_, *storage_, topology_, links_, transport_, *movement_);
   }
   probe_ = std::make_unique<probe_service>(*this);
 }
@@ -93,7 +93,9 @@ core_stats overlay_core::stats() const {
   return s;
 }
 
-void overlay_core::start(time_point now) { topology_.start(now); }
+void overlay_core::start(time_point now) {
+  topology_.start(now);
+}
 
 void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_point now,
                               link_origin origin) {
@@ -118,7 +120,7 @@ void overlay_core::on_message(link_id link, pr::byte_view data, time_point now) 
 }
 
 void overlay_core::on_oversized_message(link_id link, pr::byte_view header,
-                                       std::uint32_t declared_length, time_point now) {
+                                        std::uint32_t declared_length, time_point now) {
   transport_.refuse_oversized(link, header, declared_length, now);
 }
 

@@ -38,8 +38,9 @@ void storage_usage::on_request(const node::inbound_request& r, time_point now) {
   if (const auto* st = std::get_if<pr::store_req>(&r.body)) return on_store(r, *st, now);
   if (const auto* fr = std::get_if<pr::fetch_req>(&r.body)) {
     auto ans = storage_.fetch(*fr, cfg_.wall());
-    auto certs = std::holds_alternative<pr::fetch_ans>(ans) ? storage_.signer_certificates(ans)
-                                                            : std::vector<pr::generic_certificate>{};
+    auto certs = std::holds_alternative<pr::fetch_ans>(ans)
+                     ? storage_.signer_certificates(ans)
+                     : std::vector<pr::generic_certificate>{};
     transport_.answer(r, ans, now, std::move(certs));
     return;
   }

@@ -58,9 +58,7 @@ bool app_attach_service::connect(std::vector<pr::destination> route, std::uint16
     }
     if (done) done("AppAttach to " + target.hex() + ": no usable candidate in the answer", t);
   };
-  return transport_
-      .originate(std::move(route), req, std::move(on_outcome), now)
-      .has_value();
+  return transport_.originate(std::move(route), req, std::move(on_outcome), now).has_value();
 }
 
 }  // namespace p2psip::node

@@ -19,11 +19,13 @@ void ping_service::on_request(const inbound_request& r, time_point now) {
 client_node::client_node(client_config cfg, message_signer& signer, random_source& rng)
     : cfg_(std::move(cfg)),
       links_(cfg_.transport.self),
-      transport_([this] {
-        auto t = cfg_.transport;
-        t.forwards = false;
-        return t;
-      }(), links_, *this, signer, rng, actions_, cfg_.wall),
+      transport_(
+          [this] {
+            auto t = cfg_.transport;
+            t.forwards = false;
+            return t;
+          }(),
+          links_, *this, signer, rng, actions_, cfg_.wall),
       ping_(transport_, rng, cfg_.wall),
       app_attach_(transport_, actions_),
       config_updates_(transport_) {}

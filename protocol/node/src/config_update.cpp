@@ -4,8 +4,7 @@ namespace p2psip::node {
 
 namespace pr = protocol;
 
-config_update_service::config_update_service(message_transport& transport)
-    : transport_(transport) {
+config_update_service::config_update_service(message_transport& transport) : transport_(transport) {
   transport_.handle(pr::codes::config_update_req, *this);
 }
 

@@ -285,10 +285,9 @@ void message_transport::send_answer(link_id from, const pr::message& request,
   if (resp.header.destination_list.empty()) {
     // Our own request, answered locally.
     auto signer = signer_.verify(resp);
-    handle_response(link_id{}, std::move(resp),
-                    signer ? std::optional<crypto::verified_signer>(std::move(*signer))
-                           : std::nullopt,
-                    now);
+    handle_response(
+        link_id{}, std::move(resp),
+        signer ? std::optional<crypto::verified_signer>(std::move(*signer)) : std::nullopt, now);
     return;
   }
   auto bytes = pr::encode_message(resp, cfg_.limits);
@@ -610,9 +609,9 @@ void message_transport::dispatch_request(link_id from, pr::message&& m,
   }
   const auto handler = handlers_.find(m.contents.code);
   if (handler == handlers_.end()) {
-    send_error(from, m, reload_errc::forbidden,
-               "no usage of this node serves " + std::string(pr::message_code_name(m.contents.code)),
-               now);
+    send_error(
+        from, m, reload_errc::forbidden,
+        "no usage of this node serves " + std::string(pr::message_code_name(m.contents.code)), now);
     return;
   }
   auto body = pr::decode_body(m.contents.code, m.contents.body, cfg_.limits, body_context_);

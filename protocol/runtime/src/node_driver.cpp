@@ -169,13 +169,15 @@ protocol::result<void, protocol::error_record> node_driver::open_application_lis
     app_listeners_.push_back(std::move(*opened));
     protocol::ip_address_port announced;
     if (bound.address().is_v4()) {
-      announced.value = protocol::ipv4_address_port{bound.address().to_v4().to_bytes(), bound.port()};
+      announced.value =
+          protocol::ipv4_address_port{bound.address().to_v4().to_bytes(), bound.port()};
     } else {
-      announced.value = protocol::ipv6_address_port{bound.address().to_v6().to_bytes(), bound.port()};
+      announced.value =
+          protocol::ipv6_address_port{bound.address().to_v6().to_bytes(), bound.port()};
     }
     node_->app_attach().serve(id, announced);
-    log(log_level::info, "application " + std::to_string(id) + " served at " +
-                             endpoint_text(bound));
+    log(log_level::info,
+        "application " + std::to_string(id) + " served at " + endpoint_text(bound));
   }
   return {};
 }
@@ -202,8 +204,8 @@ asio::awaitable<void> node_driver::app_connect(open_app_connection_action act) {
       co_await transport::connect_stream(to_endpoint(act.address), tls_, cfg_.stream, act.expected);
   if (alive.expired()) co_return;
   if (!connected) {
-    log(log_level::warn, "application connection to " + act.address.to_string() + " failed: " +
-                             connected.error().message());
+    log(log_level::warn, "application connection to " + act.address.to_string() +
+                             " failed: " + connected.error().message());
     co_return;
   }
   application_connected(app_connection{*connected, act.expected, act.application, act.token});
@@ -221,7 +223,7 @@ std::optional<asio::ip::tcp::endpoint> node_driver::remote_endpoint(link_id link
 }
 
 void node_driver::add_link(std::shared_ptr<transport::link> l,
-                              std::optional<protocol::node_id> expected, link_origin origin) {
+                           std::optional<protocol::node_id> expected, link_origin origin) {
   const auto& ids = l->peer_node_ids();
   protocol::node_id remote;
   if (expected) {
@@ -282,7 +284,7 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
 }
 
 asio::awaitable<void> node_driver::open_link(protocol::ip_address_port address,
-                                                std::optional<protocol::node_id> expected) {
+                                             std::optional<protocol::node_id> expected) {
   std::weak_ptr<bool> alive = alive_;
   auto connected = co_await transport::connect(to_endpoint(address), tls_, cfg_.link, expected);
   if (alive.expired()) co_return;

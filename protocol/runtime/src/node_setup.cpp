@@ -3,8 +3,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <system_error>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "p2psip/config/config_document.hpp"
@@ -145,8 +145,8 @@ protocol::result<node_setup, protocol::error_record> load_node_setup(
     return protocol::unexpected(
         refused_credentials(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
   }
-  node_setup out{std::move(cfg), std::move(trust), std::move(*creds), std::move(*tls), config_file,
-                 {}};
+  node_setup out{std::move(cfg),  std::move(trust), std::move(*creds),
+                 std::move(*tls), config_file,      {}};
   if (auto bytes = read_file(config_file)) out.document = std::move(*bytes);
   return out;
 }
@@ -158,8 +158,7 @@ config::result<config::parsed_document> checked_update(const config::overlay_con
   const std::string_view text(reinterpret_cast<const char*>(offered.data()), offered.size());
   auto doc = config::parse_document(text);
   if (!doc) return doc.error();
-  if (auto ok = config::check_config_update(current, *doc, std::chrono::system_clock::now());
-      !ok) {
+  if (auto ok = config::check_config_update(current, *doc, std::chrono::system_clock::now()); !ok) {
     return ok.error();
   }
   return std::move(*doc);

@@ -37,8 +37,8 @@ class overlay_core final : public node::node_engine {
   void on_link_down(link_id link, time_point now) override;
   void on_link_failed(const protocol::ip_address_port& address, time_point now) override;
   void on_message(link_id link, protocol::byte_view data, time_point now) override;
-  void on_oversized_message(link_id link, protocol::byte_view header,
-                                    std::uint32_t declared_length, time_point now) override;
+  void on_oversized_message(link_id link, protocol::byte_view header, std::uint32_t declared_length,
+                            time_point now) override;
   void on_timer(time_point now) override;
   std::optional<time_point> next_deadline() const override;
   std::vector<action> take_actions() override { return actions_.take(); }

@@ -18,7 +18,7 @@ namespace p2psip::node {
 struct client_config {
   transport_config transport;
   std::vector<protocol::ip_address_port> bootstrap;  ///< peers to attach to, in order
-  wall_clock_source wall;                                   ///< default: the system clock
+  wall_clock_source wall;                            ///< default: the system clock
 };
 
 class client_node final : public node_engine, private router {
@@ -31,8 +31,8 @@ class client_node final : public node_engine, private router {
   void on_link_down(link_id link, time_point now) override;
   void on_link_failed(const protocol::ip_address_port& address, time_point now) override;
   void on_message(link_id link, protocol::byte_view data, time_point now) override;
-  void on_oversized_message(link_id link, protocol::byte_view header,
-                                    std::uint32_t declared_length, time_point now) override;
+  void on_oversized_message(link_id link, protocol::byte_view header, std::uint32_t declared_length,
+                            time_point now) override;
   void on_timer(time_point now) override;
   std::optional<time_point> next_deadline() const override;
   std::vector<action> take_actions() override { return actions_.take(); }

@@ -92,9 +92,9 @@ struct outcome {
     returned,  ///< our own request came back to us (via list starts with us)
   };
   kind what = kind::timeout;
-  link_id link;                  ///< where the answer arrived
-  protocol::message message;     ///< the answer as received (answer / error)
-  protocol::message_body body;   ///< its decoded body (answer / error)
+  link_id link;                                   ///< where the answer arrived
+  protocol::message message;                      ///< the answer as received (answer / error)
+  protocol::message_body body;                    ///< its decoded body (answer / error)
   std::optional<crypto::verified_signer> signer;  ///< who answered (answer / error)
   protocol::error_response error;                 ///< kind::error
   bool ok() const noexcept { return what == kind::answer; }
@@ -130,7 +130,9 @@ class message_transport {
                     wall_clock_source wall);
 
   const transport_config& config() const noexcept { return cfg_; }
-  void set_configuration_sequence(std::uint16_t sequence) { cfg_.configuration_sequence = sequence; }
+  void set_configuration_sequence(std::uint16_t sequence) {
+    cfg_.configuration_sequence = sequence;
+  }
   /// The configuration document sent in ConfigUpdates to nodes with an older one (empty: none).
   void set_configuration_document(protocol::bytes document) { document_ = std::move(document); }
 

@@ -28,7 +28,8 @@ class node_engine {
   /// One whole message's bytes arrived on `link`.
   virtual void on_message(link_id link, protocol::byte_view data, time_point now) = 0;
   /// A message larger than max-message-size began to arrive on `link`: its first bytes (the
-  /// forwarding header) and the length it declared. It is refused (Error_Message_Too_Large) and the link closed (6.6).
+  /// forwarding header) and the length it declared. It is refused (Error_Message_Too_Large) and the
+  /// link closed (6.6).
   virtual void on_oversized_message(link_id link, protocol::byte_view header,
                                     std::uint32_t declared_length, time_point now) = 0;
   /// Deadlines passed (call at or after next_deadline()).

@@ -23,7 +23,8 @@
 namespace p2psip::node {
 
 /// Deadlines and intervals run on steady time: a wall clock that steps must neither stall nor fire
-/// every timer. Wall time enters only where certificates and storage times need it (wall_clock_source).
+/// every timer. Wall time enters only where certificates and storage times need it
+/// (wall_clock_source).
 using time_point = std::chrono::steady_clock::time_point;
 using duration = std::chrono::milliseconds;
 /// Wall time (certificate validity, storage times, PingAns response times).

@@ -68,9 +68,9 @@ class system_random final : public random_source {
 /// mutually authenticated TLS byte stream (no RELOAD framing) carrying the application's protocol.
 struct app_connection {
   std::shared_ptr<transport::tls_stream> stream;
-  protocol::node_id remote;        ///< from its certificate
+  protocol::node_id remote;  ///< from its certificate
   std::uint16_t application = 0;
-  std::uint64_t token = 0;         ///< the AppAttach's (connections we opened); 0 when accepted
+  std::uint64_t token = 0;  ///< the AppAttach's (connections we opened); 0 when accepted
 };
 
 /// An application a usage serves over AppAttach: connections for it are accepted at `listen`
