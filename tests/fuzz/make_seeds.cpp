@@ -1,4 +1,4 @@
-// p2psip-fuzz-seeds --for message|frames|reassembly OUTDIR: seeds for one fuzz target, made from
+// p2psip-fuzz-seeds --for message|frames|reassembly|config OUTDIR: seeds for one fuzz target, made from
 // the sample messages (which carry a certificate made at run time, so they are never committed).
 
 #include <cstdint>
@@ -48,7 +48,7 @@ void add_record(pr::bytes& out, std::uint8_t link, std::uint8_t step, const pr::
 
 int main(int argc, char** argv) {
   if (argc != 4 || std::string(argv[1]) != "--for") {
-    std::cerr << "usage: p2psip-fuzz-seeds --for message|frames|reassembly OUTDIR\n";
+    std::cerr << "usage: p2psip-fuzz-seeds --for message|frames|reassembly|config OUTDIR\n";
     return 2;
   }
   const std::string target = argv[2];
@@ -86,6 +86,17 @@ int main(int argc, char** argv) {
         write_file(dir / ("oversized_" + samples[i].name + ".bin"), stream);
         ++written;
       }
+    } else if (target == "config") {
+      // Unsigned edge cases beside the committed corpus: the largest sequence, and a document
+      // with two configurations of which the second is selected by nobody.
+      const std::string edge =
+          "<?xml version=\"1.0\"?><overlay xmlns=\"urn:ietf:params:xml:ns:p2p:config-base\">"
+          "<configuration instance-name=\"a.example\" sequence=\"65534\">"
+          "<node-id-length>16</node-id-length></configuration>"
+          "<configuration instance-name=\"b.example\" sequence=\"0\"/>"
+          "<signature>not base64</signature></overlay>";
+      write_file(dir / "edge.xml", pr::bytes(edge.begin(), edge.end()));
+      ++written;
     } else if (target == "reassembly") {
       pr::limits lim;
       lim.max_message_size = 8192;
