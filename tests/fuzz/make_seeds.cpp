@@ -1,5 +1,6 @@
-// p2psip-fuzz-seeds --for message|frames|reassembly|config OUTDIR: seeds for one fuzz target, made from
-// the sample messages (which carry a certificate made at run time, so they are never committed).
+// p2psip-fuzz-seeds --for message|frames|reassembly|config OUTDIR: seeds for one fuzz target, made
+// from the sample messages (which carry a certificate made at run time, so they are never
+// committed).
 
 #include <cstdint>
 #include <exception>

@@ -10,7 +10,7 @@ namespace {
 /// `cfg` with a wall clock (the system's, unless one was given): every part reads wall time
 /// through cfg.wall.
 core_config with_wall_clock(core_config cfg) {
-  if (!cfg.wall) cfg.wall = [] { return std::chrono::system_clock::now(); };
+  cfg.wall = node::or_system_clock(std::move(cfg.wall));
   return cfg;
 }
 
@@ -70,7 +70,7 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
     : cfg_(with_wall_clock(std::move(cfg))),
       links_(cfg_.self),
       storage_(storage),
-      transport_(transport_config_of(cfg_), links_, topology_, signer, rng, actions_, cfg_.wall),
+      transport_(transport_config_of(cfg_), links_, topology_, signer, rng, actions_),
       topology_(cfg_, links_, transport_, actions_, rng, stats_),
       ping_(transport_, rng, cfg_.wall),
       app_attach_(transport_, actions_),

@@ -7,8 +7,7 @@ namespace p2psip::node {
 namespace pr = protocol;
 
 ping_service::ping_service(message_transport& transport, random_source& rng, wall_clock_source wall)
-    : transport_(transport), rng_(rng), wall_(std::move(wall)) {
-  if (!wall_) wall_ = [] { return std::chrono::system_clock::now(); };
+    : transport_(transport), rng_(rng), wall_(or_system_clock(std::move(wall))) {
   transport_.handle(pr::codes::ping_req, *this);
 }
 
@@ -25,7 +24,7 @@ client_node::client_node(client_config cfg, message_signer& signer, random_sourc
             t.forwards = false;
             return t;
           }(),
-          links_, *this, signer, rng, actions_, cfg_.wall),
+          links_, *this, signer, rng, actions_),
       ping_(transport_, rng, cfg_.wall),
       app_attach_(transport_, actions_),
       config_updates_(transport_) {}

@@ -62,19 +62,17 @@ std::string describe(const outcome& o) {
 
 message_transport::message_transport(transport_config cfg, connection_table& links,
                                      router& topology, message_signer& signer, random_source& rng,
-                                     action_queue& actions, wall_clock_source wall)
+                                     action_queue& actions)
     : cfg_(std::move(cfg)),
       links_(links),
       topology_(topology),
       signer_(signer),
       rng_(rng),
-      actions_(actions),
-      wall_(std::move(wall)) {
+      actions_(actions) {
   body_context_.model_of = [this](std::uint32_t kind) -> std::optional<pr::data_model> {
     if (const auto it = extra_kinds_.find(kind); it != extra_kinds_.end()) return it->second;
     return cfg_.kind_models ? cfg_.kind_models(kind) : std::nullopt;
   };
-  if (!wall_) wall_ = [] { return std::chrono::system_clock::now(); };
 }
 
 void message_transport::add_kind_model(std::uint32_t kind, pr::data_model model) {

@@ -126,8 +126,7 @@ struct send_options {
 class message_transport {
  public:
   message_transport(transport_config cfg, connection_table& links, router& topology,
-                    message_signer& signer, random_source& rng, action_queue& actions,
-                    wall_clock_source wall);
+                    message_signer& signer, random_source& rng, action_queue& actions);
 
   const transport_config& config() const noexcept { return cfg_; }
   void set_configuration_sequence(std::uint16_t sequence) {
@@ -177,8 +176,6 @@ class message_transport {
   std::size_t pending_count() const noexcept { return pending_.size(); }
   /// Links with a request of ours waiting on them, sorted.
   std::vector<link_id> busy_links() const;
-  /// Drops every request in flight without running its completion (the node left).
-  void forget_pending() { pending_.clear(); }
 
   std::uint64_t new_txid();
 
@@ -226,7 +223,6 @@ class message_transport {
   message_signer& signer_;
   random_source& rng_;
   action_queue& actions_;
-  wall_clock_source wall_;
   protocol::body_context body_context_;
   std::map<std::uint32_t, protocol::data_model> extra_kinds_;
   protocol::bytes document_;

@@ -31,6 +31,11 @@ using duration = std::chrono::milliseconds;
 using wall_time = std::chrono::system_clock::time_point;
 /// Reads wall time; the simulator supplies one that follows its virtual clock.
 using wall_clock_source = std::function<wall_time()>;
+/// `given`, or the system's wall clock when none was given.
+inline wall_clock_source or_system_clock(wall_clock_source given) {
+  if (given) return given;
+  return [] { return std::chrono::system_clock::now(); };
+}
 
 /// Which end opened a link (the TCP/TLS client side). Both ends agree on it, so it decides which
 /// of two links between the same peers is kept.
