@@ -153,6 +153,10 @@ case_bad_config() {
   expect_error 2 "" --config "$cfg" "${ok[@]}" --no-such-option
   expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval -1
   expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval 86401
+  expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 99
+  expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 600001
+  expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger -1
+  expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger 3600001
 }
 
 # node_id_of NAME: the Node-ID in NAME's certificate (its reload:// URI).
