@@ -4,7 +4,8 @@
 //               (port 0: a free port, logged as "listening on IP:PORT as NODE-ID")
 //               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
-//               [--link-rate N] [--link-burst N] [--link-misbehaviour-limit N]
+//               [--client-rate N] [--client-burst N] [--max-clients N] [--max-links N]
+//               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
@@ -181,9 +182,11 @@ int run(int argc, char** argv) {
       ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
       ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
       ("status-interval", "log a status line at least this often (ms)", cxxopts::value<long>()->default_value("30000"))
-      ("link-rate", "messages per second a link may send on average (0: no limit)", cxxopts::value<long>()->default_value("1000"))
-      ("link-burst", "messages a link may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
-      ("link-misbehaviour-limit", "dropped or malformed messages before a link is closed", cxxopts::value<long>()->default_value("100"))
+      ("client-rate", "messages per second a client may send on average; a faster one is read more slowly (0: no limit)", cxxopts::value<long>()->default_value("1000"))
+      ("client-burst", "messages a client may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
+      ("max-clients", "client links at most; when full, the longest idle client makes room", cxxopts::value<long>()->default_value("1024"))
+      ("max-links", "links to peers at most (routing table, fingers); surplus ones make room", cxxopts::value<long>()->default_value("256"))
+      ("link-misbehaviour-limit", "malformed messages before a link is closed", cxxopts::value<long>()->default_value("100"))
       ("partition-check-interval", "look for another ring through a bootstrap peer this often (s; 0: never)", cxxopts::value<long>()->default_value("600"))
       ("request-timeout", "how long a request of this peer waits for its answer (ms)", cxxopts::value<long>()->default_value("15000"))
       ("link-linger", "how long a link no longer needed stays open before it is closed (ms)", cxxopts::value<long>()->default_value("30000"))
@@ -208,7 +211,7 @@ int run(int argc, char** argv) {
   std::string config_file, cert_file, key_file, listen_text;
   std::vector<std::string> bootstrap_text;
   long status_ms = 0;
-  long link_rate = 0, link_burst = 0, link_misbehaviour = 0;
+  long client_rate = 0, client_burst = 0, link_misbehaviour = 0, max_clients = 0, max_links = 0;
   long partition_check_s = 0;
   long request_timeout_ms = 0, link_linger_ms = 0;
   try {
@@ -220,8 +223,10 @@ int run(int argc, char** argv) {
     if (r.count("bootstrap-peer"))
       bootstrap_text = r["bootstrap-peer"].as<std::vector<std::string>>();
     status_ms = r["status-interval"].as<long>();
-    link_rate = r["link-rate"].as<long>();
-    link_burst = r["link-burst"].as<long>();
+    client_rate = r["client-rate"].as<long>();
+    client_burst = r["client-burst"].as<long>();
+    max_clients = r["max-clients"].as<long>();
+    max_links = r["max-links"].as<long>();
     link_misbehaviour = r["link-misbehaviour-limit"].as<long>();
     partition_check_s = r["partition-check-interval"].as<long>();
     request_timeout_ms = r["request-timeout"].as<long>();
@@ -236,11 +241,14 @@ int run(int argc, char** argv) {
   g_level = *level;
   if (status_ms <= 0) return fail(exit_usage, "--status-interval must be positive");
   constexpr long max_u32 = 0xFFFFFFFF;
-  if (link_rate < 0 || link_rate > max_u32 || link_burst < 1 || link_burst > max_u32 ||
+  if (client_rate < 0 || client_rate > max_u32 || client_burst < 1 || client_burst > max_u32 ||
       link_misbehaviour < 1 || link_misbehaviour > max_u32) {
     return fail(exit_usage,
-                "--link-rate must be 0 or more, --link-burst and --link-misbehaviour-limit 1 or "
-                "more");
+                "--client-rate must be 0 or more, --client-burst and --link-misbehaviour-limit 1 "
+                "or more");
+  }
+  if (max_clients < 1 || max_clients > 1'000'000 || max_links < 8 || max_links > 1'000'000) {
+    return fail(exit_usage, "--max-clients must be 1 to 1000000, --max-links 8 to 1000000");
   }
   // At most a day: the interval is jittered in milliseconds.
   if (partition_check_s < 0 || partition_check_s > 86'400) {
@@ -291,8 +299,10 @@ int run(int argc, char** argv) {
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.link.limits = rc.core.limits;
   rc.link.idle_timeout = std::nullopt;  // the core watches its neighbors itself
-  rc.link.rate.messages_per_second = static_cast<std::uint32_t>(link_rate);
-  rc.link.rate.burst = static_cast<std::uint32_t>(link_burst);
+  rc.client_messages_per_second = static_cast<std::uint32_t>(client_rate);
+  rc.client_burst = static_cast<std::uint32_t>(client_burst);
+  rc.core.max_clients = static_cast<std::size_t>(max_clients);
+  rc.core.max_links = static_cast<std::size_t>(max_links);
   rc.link.rate.misbehaviour_limit = static_cast<std::uint32_t>(link_misbehaviour);
   rc.link.log = [](std::string_view text) { log_line(pe::log_level::warn, text); };
   rc.kinds = pe::kind_rules_of(config);

@@ -29,13 +29,14 @@ struct hand_core {
   std::uint64_t next_link = 1;
   std::uint64_t next_tx = 1000;
 
-  static peer::core_config config(std::size_t max_links = 256) {
+  static peer::core_config config(std::size_t max_links = 256, std::size_t max_clients = 1024) {
     auto c = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
     c.update_interval = 400s;  // no stabilization inside a test
     c.finger_interval = 1s;    // a prune pass every second or so
     c.request_timeout = 3s;
     c.link_linger = 5s;
     c.max_links = max_links;
+    c.max_clients = max_clients;
     return c;
   }
   static std::initializer_list<std::uint8_t> table_peers() {
@@ -43,7 +44,8 @@ struct hand_core {
                                                              0x28, 0x2C, 0x60};
     return list;
   }
-  explicit hand_core(std::size_t max_links = 256) : core(config(max_links), signer, &storage, rng) {
+  explicit hand_core(std::size_t max_links = 256, std::size_t max_clients = 1024)
+      : core(config(max_links, max_clients), signer, &storage, rng) {
     core.start(now);
     for (const std::uint8_t b : table_peers()) {
       up(b, peer::link_origin::inbound);
@@ -247,17 +249,18 @@ TEST_CASE("links: of two links to one peer, the one the lower Node-ID opened is 
   }
 }
 
-TEST_CASE("links: a full connection table evicts a surplus peer link, never a client's") {
-  hand_core h(10);  // 7 table peers
+TEST_CASE("links: a full peer budget evicts a surplus peer link, never a client's") {
+  hand_core h(10);  // 7 table peers (they Updated us: peer links)
   const auto surplus = h.up(0x70, peer::link_origin::outbound);
   h.say_peer(0x70);
   const auto client = h.up(0x50, peer::link_origin::inbound);
   h.answer_all();
   h.run_for(4s);  // quiet, but not yet pruned
   REQUIRE(h.core.connections().size() == 9);
-  h.up(0x51, peer::link_origin::inbound);  // the tenth
-  REQUIRE(h.core.connections().size() == 10);
-  const auto eleventh = h.up(0x52, peer::link_origin::inbound);
+  h.up(0x51, peer::link_origin::outbound);  // the ninth peer link
+  h.up(0x52, peer::link_origin::outbound);  // the tenth
+  REQUIRE(h.core.connections().size() == 11);
+  const auto eleventh = h.up(0x53, peer::link_origin::outbound);
   std::vector<peer::link_id> closed;
   for (auto& a : h.core.take_actions()) {
     if (auto* c = std::get_if<peer::close_link_action>(&a)) closed.push_back(c->link);
@@ -265,14 +268,41 @@ TEST_CASE("links: a full connection table evicts a surplus peer link, never a cl
   CHECK(closed == std::vector<peer::link_id>{surplus});
   CHECK(h.core.connections().count(eleventh) == 1);
   CHECK(h.core.stats().links_evicted == 1);
-  // Full of table peers and clients now: the next one is refused.
-  const auto twelfth = h.up(0x53, peer::link_origin::inbound);
+  // The next one we open makes room the same way (a link we opened to a peer outside the table)
+  // ...
+  const auto twelfth = h.up(0x54, peer::link_origin::outbound);
   closed.clear();
   for (auto& a : h.core.take_actions()) {
     if (auto* c = std::get_if<peer::close_link_action>(&a)) closed.push_back(c->link);
   }
-  CHECK(closed == std::vector<peer::link_id>{twelfth});
+  REQUIRE(closed.size() == 1);
+  CHECK(closed.front() != client);
+  CHECK(h.core.connections().count(twelfth) == 1);
+  // ... and clients, in their own budget, still get in.
   CHECK(h.core.connections().count(client) == 1);
+  const auto another_client = h.up(0x55, peer::link_origin::inbound);
+  CHECK(h.core.connections().count(another_client) == 1);
+}
+
+TEST_CASE("links: a full client budget evicts the client idle the longest for a newcomer") {
+  hand_core h(256, 3);  // 3 clients fill the client budget
+  const auto oldest = h.up(0x50, peer::link_origin::inbound);
+  h.run_for(2s);
+  const auto middle = h.up(0x51, peer::link_origin::inbound);
+  h.run_for(1s);
+  const auto newest = h.up(0x52, peer::link_origin::inbound);
+  h.run_for(1s);
+  REQUIRE(h.core.connections().size() == 10);
+  const auto newcomer = h.up(0x53, peer::link_origin::inbound);
+  std::vector<peer::link_id> closed;
+  for (auto& a : h.core.take_actions()) {
+    if (auto* c = std::get_if<peer::close_link_action>(&a)) closed.push_back(c->link);
+  }
+  CHECK(closed == std::vector<peer::link_id>{oldest});
+  CHECK(h.core.connections().count(newcomer) == 1);
+  CHECK(h.core.connections().count(middle) == 1);
+  CHECK(h.core.connections().count(newest) == 1);
+  CHECK(h.core.stats().clients_evicted == 1);
 }
 
 TEST_CASE("data: beyond the third predecessor it is dropped after the hold-down, no sooner") {

@@ -2,6 +2,7 @@
 // traffic (4.2.1), replication (10.4), leave (10.9) and failure recovery.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "sim_network.hpp"
@@ -345,4 +346,147 @@ TEST_CASE("ring: 40 peers joining at once converge" *
     CHECK(net.ring().size() == 40);
     CHECK(net.ring_problems() == "");
   }
+}
+
+namespace {
+
+/// A ring of n peers with the daemon's stabilization timers (update every 400 s, a finger every
+/// 60 s): what a peer learns must come from Join/Update, not from the next stabilization round.
+sim_network make_production_ring(std::size_t n, std::uint64_t seed) {
+  sim_network net(seed);
+  seeded_random ids(seed * 7919 + 1);
+  auto config = [&](peer::node_role role) {
+    auto c = sim_network::default_config(random_id(ids), role);
+    c.update_interval = 400s;
+    c.finger_interval = 60s;
+    c.request_timeout = 10s;
+    c.link_linger = 30s;
+    return c;
+  };
+  net.add(config(peer::node_role::first_peer));
+  net.start(0);
+  for (std::size_t i = 1; i < n; ++i) {
+    net.start(net.add(config(peer::node_role::joining_peer)));
+    net.run_for(1s);
+  }
+  net.run_for(30s);
+  return net;
+}
+
+}  // namespace
+
+TEST_CASE("ring: a peer restarted after a crash is back in its neighbors' tables at once") {
+  for (const std::uint64_t seed : {101u, 102u, 103u}) {
+    CAPTURE(seed);
+    auto net = make_production_ring(10, seed);
+    REQUIRE(net.ring_problems() == "");
+    const std::size_t victim = 4;
+    net.crash(victim);
+    net.run_for(4s);
+    REQUIRE(net.ring_problems() == "");
+    net.restart(victim);
+    net.run_for(5s);
+    CHECK(net.ring().size() == 10);
+    CHECK(net.ring_problems() == "");
+  }
+}
+
+TEST_CASE("ring: values written while their peer was down reach it when it comes back") {
+  for (const std::uint64_t seed : {111u, 112u, 113u}) {
+    CAPTURE(seed);
+    auto net = make_production_ring(10, seed);
+    REQUIRE(net.ring_problems() == "");
+    const std::size_t victim = 6;
+    const auto victim_id = net.at(victim).self;
+    const auto ring = net.ring();
+    const auto pos = std::find(ring.begin(), ring.end(), victim_id) - ring.begin();
+    const auto pred = ring[(static_cast<std::size_t>(pos) + ring.size() - 1) % ring.size()];
+    net.crash(victim);
+    net.run_for(4s);
+    // Resources in the victim's range, written while it is down (to its successor, which is
+    // responsible meanwhile).
+    std::vector<pr::resource_id> rs;
+    for (int i = 0; rs.size() < 20 && i < 100000; ++i) {
+      auto r = pr::hash_resource_name("down" + std::to_string(seed) + "-" + std::to_string(i));
+      if (pr::in_half_open_interval(*r.as_ring_point(), pred, victim_id)) rs.push_back(r);
+    }
+    REQUIRE(rs.size() == 20);
+    net.run_for(3s);
+    for (const auto& r : rs) REQUIRE(net.request(0, {pr::to_destination(r)}, sample_store(r)));
+    net.run_for(3s);
+    for (const auto& r : rs) REQUIRE(holders(net, r) >= 3);
+    net.restart(victim);
+    net.run_for(5s);
+    REQUIRE(net.ring_problems() == "");
+    for (const auto& r : rs) {
+      CAPTURE(r.hex());
+      CHECK(owner_of(net, *r.as_ring_point()) == *net.index_of(victim_id));
+      CHECK(net.at(victim).storage->has(r));
+    }
+  }
+}
+
+TEST_CASE("ring: a hung neighbor is dropped within the neighbor check, long before an Update") {
+  for (const std::uint64_t seed : {121u, 122u}) {
+    CAPTURE(seed);
+    auto net = make_production_ring(8, seed);
+    REQUIRE(net.ring_problems() == "");
+    const auto start = net.now();
+    net.mute(3);  // a hung process: its links stay up, it answers nothing
+    // neighbor_check_interval (15 s) + a third of it, jittered, + the Ping's request timeout
+    // (10 s), + repair.
+    while (net.ring().size() != 7 || net.ring_problems() != "") {
+      REQUIRE(net.now() - start < 60s);
+      net.run_for(1s);
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::seconds>(net.now() - start);
+    MESSAGE("hung neighbor dropped and the ring repaired in " << took.count() << " s");
+    CHECK(took <= 40s);
+  }
+}
+
+TEST_CASE("ring: a joining peer is responsible only once it holds its range") {
+  // The admitting peer holds 300 resources and may have 8 requests in flight: the hand-over
+  // takes many round trips. Fetches for the joining peer's range, sent all along, always find
+  // the value (RFC 6940 10.5 steps 6 and 7 in order).
+  sim_network net(131);
+  auto first = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
+  first.max_pending = 8;
+  net.add(first);
+  net.start(0);
+  const p2psip::crypto::verified_signer writer{shared_test_certificate(), id_at(0x10)};
+  std::vector<pr::resource_id> rs;
+  for (int i = 0; i < 300; ++i) {
+    rs.push_back(pr::hash_resource_name("admit" + std::to_string(i)));
+    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
+  }
+  auto reader_cfg = sim_network::default_config(id_at(0x50), peer::node_role::joining_peer);
+  const auto reader = net.add_client(reader_cfg);
+  net.start(reader);
+  net.run_for(2s);
+  auto second = sim_network::default_config(id_at(0x90), peer::node_role::joining_peer);
+  const auto joining = net.add(second);
+  net.start(joining);
+  std::vector<pr::resource_id> theirs;
+  for (const auto& r : rs) {
+    if (pr::in_half_open_interval(*r.as_ring_point(), id_at(0x10), id_at(0x90)))
+      theirs.push_back(r);
+  }
+  REQUIRE(theirs.size() > 50);
+  std::size_t asked = 0;
+  for (int step = 0; step < 100; ++step) {
+    const auto& r = theirs[static_cast<std::size_t>(step) % theirs.size()];
+    REQUIRE(net.request(reader, {pr::to_destination(r)}, pr::fetch_req{r, {}}));
+    ++asked;
+    net.run_for(50ms);
+  }
+  net.run_for(5s);
+  REQUIRE(net.ring().size() == 2);
+  const auto& got = net.at(reader).delivered;
+  REQUIRE(got.size() == asked);
+  for (const auto& d : got) {
+    CAPTURE(static_cast<int>(d.what));
+    CHECK(d.what == p2psip::node::outcome::kind::answer);
+  }
+  for (const auto& r : theirs) CHECK(net.at(joining).storage->has(r));
 }

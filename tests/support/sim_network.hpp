@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -218,6 +219,7 @@ class sim_network {
     peer::overlay_core* core = nullptr;           ///< a peer (else null)
     p2psip::node::client_node* client = nullptr;  ///< a client (else null)
     std::unique_ptr<recording_usage> recorder;
+    std::optional<peer::core_config> config;  ///< a peer's, kept for restart()
     pr::ip_address_port address;
     pr::node_id self;
     bool alive = true;
@@ -359,6 +361,25 @@ class sim_network {
       }
     }
   }
+  /// Starts crashed peer i again as a process restarted after kill -9 would: a new core with the
+  /// same Node-ID, address and configuration (joining through its bootstrap peers), and the data
+  /// its store held when it crashed (the data dir survives).
+  void restart(std::size_t i) {
+    auto& n = at(i);
+    if (n.alive || !n.config) throw std::logic_error("restart: not a crashed peer");
+    auto cfg = *n.config;
+    cfg.role = peer::node_role::joining_peer;
+    n.recorder.reset();
+    n.rng = std::make_unique<seeded_random>(rng_.next_u64());
+    n.signer = std::make_unique<fake_signer>(cfg.self);
+    auto c = std::make_unique<peer::overlay_core>(cfg, *n.signer, n.storage.get(), *n.rng);
+    n.core = c.get();
+    n.engine = std::move(c);
+    n.alive = true;
+    n.mute = false;
+    n.deadline.reset();
+    start(i);
+  }
   /// The node stops answering but its links stay up (failure found by timeouts).
   void mute(std::size_t i) {
     at(i).alive = false;
@@ -498,6 +519,7 @@ class sim_network {
       n->client = c.get();
       n->engine = std::move(c);
     } else {
+      n->config = cfg;
       auto c = std::make_unique<peer::overlay_core>(cfg, *n->signer, n->storage.get(), *n->rng);
       n->core = c.get();
       n->engine = std::move(c);

@@ -74,6 +74,9 @@ void chord_topology::become_joined(time_point now) {
   next_update_ = now + node::jittered(cfg_.update_interval, rng_);
   next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
   next_prune_ = now + node::jittered(prune_interval(), rng_);
+  if (cfg_.neighbor_check_interval.count() > 0) {
+    next_neighbor_check_ = now + node::jittered(cfg_.neighbor_check_interval / 3, rng_);
+  }
   if (cfg_.partition_check_interval.count() > 0) {
     next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
   }
@@ -134,13 +137,27 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
     actions_.push(node::close_link_action{link, "refused: self or duplicate link id"});
     return;
   }
-  if (links_.size() >= cfg_.max_links && !make_room(now)) {
-    // Full: a link to a peer we no longer route through makes room; a client's never does.
-    actions_.push(node::close_link_action{link, "refused: connection table full"});
+  const bool bootstrapping = state_ == join_state::bootstrapping && !bootstrap_link_;
+  const bool we_opened = opening_.count(remote) != 0;
+  // Separate budgets (RFC 6940 leaves admission to the implementation): links we opened and
+  // links of peers that Attached to us first count against max_links; a full peer budget
+  // evicts a surplus peer link, and a peer that Attached is admitted even then (a joining peer
+  // always gets in; pruning brings the table back). Any other inbound link is a client's (or a
+  // joining peer's bootstrap link) and counts against max_clients: when those are full, the
+  // client quiet the longest makes room, so idle clients cannot keep newcomers out.
+  const bool peer_budget = we_opened || bootstrapping || origin == link_origin::outbound ||
+                           attached_by_.count(remote) != 0 ||
+                           (partition_check_opening_ && origin != link_origin::inbound);
+  if (peer_budget) {
+    if (peer_links() >= cfg_.max_links && !make_room(now) && attached_by_.count(remote) == 0) {
+      actions_.push(node::close_link_action{link, "refused: connection table full"});
+      return;
+    }
+  } else if (client_links() >= cfg_.max_clients && !evict_idle_client(now)) {
+    actions_.push(node::close_link_action{link, "refused: client links full and all busy"});
     return;
   }
-  const bool bootstrapping = state_ == join_state::bootstrapping && !bootstrap_link_;
-  const bool we_opened = opening_.erase(remote) != 0;
+  opening_.erase(remote);
   // The link opened for a partition check (an inbound link cannot be ours; an untold origin is
   // taken as ours: routing the check through another peer than B answers the question too).
   const bool checking = partition_check_opening_ && !bootstrapping && !we_opened &&
@@ -269,6 +286,7 @@ std::optional<time_point> chord_topology::next_deadline() const {
     if (next_update_) consider(*next_update_);
     if (next_finger_) consider(*next_finger_);
     if (next_prune_) consider(*next_prune_);
+    if (next_neighbor_check_) consider(*next_neighbor_check_);
     if (next_partition_check_) consider(*next_partition_check_);
     if (partition_check_opening_) consider(partition_check_opening_->second);
   } else if (state_ != join_state::idle && state_ != join_state::left) {
@@ -298,6 +316,12 @@ void chord_topology::on_timer(time_point now) {
       maintain_fingers(now);
       prune_links(now);
     }
+    if (next_neighbor_check_ && *next_neighbor_check_ <= now) {
+      // Looked at three times per interval, so a neighbor falling quiet is pinged at most a third
+      // of an interval late.
+      next_neighbor_check_ = now + node::jittered(cfg_.neighbor_check_interval / 3, rng_);
+      check_neighbors(now);
+    }
     if (next_prune_ && *next_prune_ <= now) {
       next_prune_ = now + node::jittered(prune_interval(), rng_);
       prune_links(now);
@@ -309,6 +333,8 @@ void chord_topology::on_timer(time_point now) {
       next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
       start_partition_check(now);
     }
+  } else if (state_ == join_state::awaiting_admission) {
+    if (join_started_ + cfg_.join_retry <= now) check_admission(now);
   } else if (state_ != join_state::idle && state_ != join_state::left && !next_bootstrap_ &&
              join_started_ + cfg_.join_retry <= now) {
     log("join stalled: starting again");
@@ -364,6 +390,17 @@ void chord_topology::maintain_fingers(time_point now) {
 
 // ---------------------------------------------------------------------------------------------
 // Liveness (RFC 6940 10.7.2)
+
+void chord_topology::check_neighbors(time_point now) {
+  for (const auto& n : neighbor_set()) {
+    if (suspected(n)) continue;
+    const auto l = links_.link_to(n);
+    if (!l) continue;
+    if (now - links_.find(*l)->last_received >= cfg_.neighbor_check_interval) {
+      send_direct(*l, pr::ping_req{}, true, now);
+    }
+  }
+}
 
 void chord_topology::send_direct(link_id link, const pr::message_body& body, bool is_ping,
                                  time_point now) {
@@ -472,13 +509,30 @@ void chord_topology::on_join(const node::inbound_request& r, time_point now) {
     return;
   }
   transport_.answer(r, pr::join_ans{}, now);
-  // RFC 6940 10.5 step 6: the data the joining peer now owns, straight over its link (it becomes
-  // our first predecessor, so no further shrink is seen to hand over).
-  if (listener_) listener_->peer_joining(requester, now);
+  // RFC 6940 10.5 step 6: the data the joining peer now owns, straight over its link; step 7 once
+  // it holds it: until then we stay responsible for its range.
+  const bool repeated = admitting_.count(requester) != 0;
+  admitting_[requester] = r.link;
+  if (repeated) return;  // again (over a new link, say): its hand-over is under way
+  if (!listener_) return admit(requester, now);
+  listener_->peer_joining(requester, now, [this, requester](time_point t) { admit(requester, t); });
+}
+
+void chord_topology::admit(const pr::node_id& joining, time_point now) {
+  const auto it = admitting_.find(joining);
+  if (it == admitting_.end()) return;
+  const auto link = it->second;
+  admitting_.erase(it);
+  const auto* c = links_.find(link);
+  if (!c || c->remote != joining || state_ != join_state::joined) return;  // it joins again
   const auto before = neighbor_set();
-  mark_peer(r.link, now);
-  // Step 8: Update to every neighbor, whether or not the set changed.
+  mark_peer(link, now);
+  // Step 7 (an Update naming it our predecessor) and step 8 (Update to every neighbor), whether
+  // or not the set changed.
   if (neighbor_set() == before || !cfg_.reactive) send_updates_to_neighbors(now);
+  if (!contains_node(neighbor_set(), joining)) {
+    send_update(link, pr::chord_update_type::neighbors, now);
+  }
 }
 
 void chord_topology::on_leave(const node::inbound_request& r, time_point now) {
@@ -520,6 +574,10 @@ void chord_topology::on_update(const node::inbound_request& r, time_point now) {
   const auto& requester = r.signer.node;
   transport_.answer(r, pr::update_ans{}, now);
   if (r.direct) mark_peer(r.link, now);
+  if (r.direct && state_ == join_state::awaiting_admission && admitting_peer_ &&
+      requester == *admitting_peer_ && admitted_by(up)) {
+    finish_join(now);  // RFC 6940 10.5 step 7: in its table now, our range handed over
+  }
   if (r.direct && state_ == join_state::joined && up.type != pr::chord_update_type::peer_ready) {
     // Chord's stabilization: when we know peers that belong in the sender's neighbor lists
     // (ourselves included), tell it, so that a stale view cannot persist (RFC 6940 10.7.4.x:
@@ -557,7 +615,7 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
     if (target == cfg_.self || links_.link_to(target) || attaching_.count(target) != 0) return;
     if (attaching_.size() >= cfg_.max_candidates) return;
   }
-  if (links_.size() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
   auto dest = std::move(prefix);
   if (resource) {
     dest.push_back(pr::to_destination(pr::resource_id{pr::to_bytes(target.view())}));
@@ -632,11 +690,49 @@ void chord_topology::join_answered(const node::outcome& o, time_point now) {
     log("Join refused");
     return;
   }
+  state_ = join_state::awaiting_admission;
+  join_started_ = now;
+  join_answered_ = now;
+  log("Join answered: receiving our range from the admitting peer");
+}
+
+void chord_topology::finish_join(time_point now) {
   become_joined(now);
   log("joined the overlay");
   // RFC 6940 10.5 step 9.
   send_updates_to_neighbors(now);
   if (listener_) listener_->ring_joined(now);
+}
+
+bool chord_topology::admitted_by(const pr::update_req& up) const {
+  // Step 7's Update names us its predecessor. Peers joining at once may come between us and the
+  // admitting peer: then we are in its lists further on, or beyond them (its predecessors all
+  // lie between us and it, and the range it handed over went to them, who pass our part on).
+  if (contains_node(up.predecessors, cfg_.self) || contains_node(up.successors, cfg_.self)) {
+    return true;
+  }
+  return up.predecessors.size() >= cfg_.neighbors &&
+         pr::in_open_interval(up.predecessors.back(), cfg_.self, *admitting_peer_);
+}
+
+void chord_topology::check_admission(time_point now) {
+  const auto link = admitting_peer_ ? links_.link_to(*admitting_peer_) : std::nullopt;
+  if (!link) {
+    log("admitting peer lost during the join: starting again");
+    start_join(now);
+    return;
+  }
+  // Its hand-over may take a while (a large range): waiting while it keeps sending, up to a
+  // bound.
+  const auto last = links_.find(*link)->last_received;
+  if (now - last < cfg_.join_retry && now - join_answered_ < 6 * cfg_.join_retry) {
+    join_started_ = last;
+    return;
+  }
+  // An admitting peer that never names us its predecessor (not the RFC's step 7): joined anyway
+  // rather than joining again and again.
+  log("admitting peer silent (or slow) without naming us in an Update: joined without it");
+  finish_join(now);
 }
 
 void chord_topology::rebuild_routes() {
@@ -767,7 +863,7 @@ void chord_topology::start_partition_check(time_point now) {
       return;
     }
   }
-  if (links_.size() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
   partition_check_opening_ = std::pair{*address, now + cfg_.request_timeout};
   actions_.push(node::open_link_action{*address, std::nullopt});
 }

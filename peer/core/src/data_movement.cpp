@@ -72,18 +72,34 @@ void data_movement::ring_changed(time_point now) {
   drop_foreign_data(now);
 }
 
-void data_movement::peer_joining(const pr::node_id& joining, time_point now) {
+void data_movement::peer_joining(const pr::node_id& joining, time_point now,
+                                 std::function<void(time_point)> delivered) {
   const auto after = ring_.range_start();
-  if (!pr::in_open_interval(joining, after, cfg_.self)) return;
-  for (auto& req : storage_.export_range(after, joining, cfg_.wall())) {
-    handover_queue_.push_back({std::move(req), joining, 1});
+  if (!pr::in_open_interval(joining, after, cfg_.self)) {
+    delivered(now);  // not between us and our predecessor: nothing of ours is its
+    return;
   }
-  send_queued_handovers(now);
-  last_range_start_ = joining;
+  auto reqs = storage_.export_range(after, joining, cfg_.wall());
+  auto& a = admissions_[joining];
+  a.delivered = std::move(delivered);
+  a.unsettled += reqs.size();
+  for (auto& req : reqs) {
+    req.replica_number = kHandoverReplicaNumber;
+    outbox_.push_back({std::move(req), joining, purpose::join_handover, 1});
+  }
+  if (a.unsettled == 0) {
+    auto done = std::move(a.delivered);
+    admissions_.erase(joining);
+    done(now);
+    return;
+  }
+  actions_.log("Join of " + joining.hex() + ": " + std::to_string(reqs.size()) +
+               " resources to hand over before it becomes our predecessor");
+  send_queued(now);
 }
 
 void data_movement::leaving(const pr::node_id& successor, link_id link, time_point now) {
-  handover_queue_.clear();
+  outbox_.clear();
   for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = kHandoverReplicaNumber;
     store_at(successor, link, req, "hand-over", now);
@@ -104,37 +120,106 @@ void data_movement::store_at(const pr::node_id& to, link_id link, const pr::stor
 
 std::vector<pr::node_id> data_movement::replicate(const pr::store_req& req,
                                                   const pr::store_ans& ans, time_point now) {
-  std::vector<pr::node_id> replicas;
-  std::uint8_t number = 1;
-  // The requester gets a replica too when it is a successor: sending the StoreReq does not mean
-  // it stored the value (a hand-over's sender already holds it; the copy is a no-op).
-  for (const auto& s : ring_.replica_set()) {
-    const auto l = links_.link_to(s);
-    if (!l) continue;
+  // A replica carries the generation we just assigned: the holder takes it as is, and a replica
+  // with generation 0 is refused (RFC 6940 7.4.1.1); the requester's may be 0.
+  auto with_generation = [&](std::uint8_t number) {
     auto copy = req;
-    copy.replica_number = number++;
-    // A replica carries the generation we just assigned: the holder takes it as is, and a replica
-    // with generation 0 is refused (RFC 6940 7.4.1.1); the requester's may be 0.
+    copy.replica_number = number;
     for (auto& kd : copy.kind_data) {
       for (const auto& kr : ans.kind_responses) {
         if (kr.kind == kd.kind) kd.generation_counter = kr.generation_counter;
       }
     }
-    const auto sent = transport_.pending_count();
-    store_at(s, *l, copy, "replica", now);
-    if (transport_.pending_count() > sent) replicas.push_back(s);
+    return copy;
+  };
+  std::vector<pr::node_id> replicas;
+  std::uint8_t number = 1;
+  // The requester gets a replica too when it is a successor: sending the StoreReq does not mean
+  // it stored the value (a hand-over's sender already holds it; the copy is a no-op).
+  for (const auto& s : ring_.replica_set()) {
+    if (!links_.link_to(s)) continue;
+    // Straight out while the pending table has room, else after the bulk already waiting.
+    send_store({with_generation(number++), s, purpose::replica, 1}, now);
+    replicas.push_back(s);
+  }
+  // A peer we are admitting takes over this value's range: it gets the value as part of its
+  // hand-over, or it would become responsible without it.
+  if (const auto point = req.resource.as_ring_point()) {
+    for (auto& [joining, a] : admissions_) {
+      if (!pr::in_half_open_interval(*point, ring_.range_start(), joining)) continue;
+      ++a.unsettled;
+      send_store({with_generation(kHandoverReplicaNumber), joining, purpose::join_handover, 1},
+                 now);
+    }
   }
   return replicas;
 }
 
+bool data_movement::send_store(queued_store s, time_point now) {
+  if (transport_.pending_count() >= cfg_.max_pending || !outbox_.empty()) {
+    outbox_.push_back(std::move(s));
+    return false;
+  }
+  const auto link = links_.link_to(*s.to);
+  if (!link) {
+    straight_store_done(std::move(s), node::outcome{}, now);  // as unanswered: given up below
+    return true;
+  }
+  const auto req = s.req;
+  auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
+    straight_store_done(std::move(s), o, t);
+  };
+  if (!transport_.originate({pr::to_destination(*s.to)}, req, std::move(done), now,
+                            node::send_options{*link, false}, storage_.signer_certificates(req))) {
+    return false;
+  }
+  return true;
+}
+
+bool data_movement::still_wanted(const queued_store& s) const {
+  if (!s.to || !links_.link_to(*s.to) || ring_.left()) return false;
+  if (s.what == purpose::join_handover) return admissions_.count(*s.to) != 0;
+  return contains_node(ring_.replica_set(), *s.to);
+}
+
+void data_movement::straight_store_done(queued_store s, const node::outcome& o, time_point now) {
+  const bool answered =
+      o.what == node::outcome::kind::answer || o.what == node::outcome::kind::error;
+  const char* what = s.what == purpose::join_handover ? "hand-over" : "replica";
+  if (o.what == node::outcome::kind::error) {
+    // A copy that did not land is a copy missing: say so (a refused hand-over once went unseen).
+    actions_.log(std::string(what) + " Store refused by " + s.to->hex() + ": " + node::describe(o));
+  }
+  if (!answered && s.attempt < kHandoverAttempts && still_wanted(s)) {
+    ++s.attempt;
+    outbox_.push_back(std::move(s));  // unanswered (lost with a link, timed out): again
+    return;
+  }
+  if (!answered) {
+    ++stats_.bulk_stores_given_up;
+    actions_.log(std::string(what) + " Store to " + s.to->hex() + " given up after " +
+                 std::to_string(s.attempt) + " attempts");
+  }
+  if (s.what == purpose::join_handover) join_store_settled(*s.to, now);
+}
+
+void data_movement::join_store_settled(const pr::node_id& joining, time_point now) {
+  const auto it = admissions_.find(joining);
+  if (it == admissions_.end() || --it->second.unsettled != 0) return;
+  auto done = std::move(it->second.delivered);
+  admissions_.erase(it);
+  actions_.log("Join of " + joining.hex() + ": hand-over delivered");
+  done(now);
+}
+
 void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t replica_number,
                                        time_point now) {
-  const auto l = links_.link_to(to);
-  if (!l) return;
+  if (!links_.link_to(to)) return;
   for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = replica_number;
-    store_at(to, *l, req, "replica", now);
+    outbox_.push_back({std::move(req), to, purpose::replica, 1});
   }
+  send_queued(now);
 }
 
 void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to, unsigned attempt,
@@ -145,36 +230,49 @@ void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to
     actions_.log("range shrank: " + std::to_string(lost.size()) + " resources of (" + after.hex() +
                  ", " + up_to.hex() + "] to hand over");
   }
-  for (auto& req : lost) handover_queue_.push_back({std::move(req), std::nullopt, attempt});
-  send_queued_handovers(now);
+  for (auto& req : lost) {
+    req.replica_number = kHandoverReplicaNumber;
+    outbox_.push_back({std::move(req), std::nullopt, purpose::routed_handover, attempt});
+  }
+  send_queued(now);
 }
 
-void data_movement::send_queued_handovers(time_point now) {
+void data_movement::send_queued(time_point now) {
   if (ring_.left()) {
-    handover_queue_.clear();  // gone from the overlay: the Leave's hand-over went out already
+    outbox_.clear();  // gone from the overlay: the Leave's hand-over went out already
     return;
   }
   const auto room = cfg_.max_pending - cfg_.max_pending / 4;
-  while (!handover_queue_.empty() && transport_.pending_count() < room) {
-    auto h = std::move(handover_queue_.front());
-    handover_queue_.pop_front();
-    h.req.replica_number = kHandoverReplicaNumber;
-    ++stats_.handovers;
-    if (h.to) {
-      // A Join's: straight to the joining peer while its link lasts.
-      if (const auto l = links_.link_to(*h.to)) store_at(*h.to, *l, h.req, "hand-over", now);
+  while (!outbox_.empty() && transport_.pending_count() < room) {
+    auto s = std::move(outbox_.front());
+    outbox_.pop_front();
+    if (s.what == purpose::routed_handover) {
+      ++stats_.handovers;
+      const auto point = s.req.resource.as_ring_point();
+      if (!point || ring_.is_responsible(*point)) continue;  // ours again meanwhile
+      const auto resource = s.req.resource;
+      const auto attempt = s.attempt;
+      auto done = [this, p = *point, attempt](node::outcome&& o, time_point t) {
+        if (o.ok()) return;
+        handover_failed(p, attempt, o, t);
+      };
+      transport_.originate({pr::to_destination(resource)}, s.req, std::move(done), now, {},
+                           storage_.signer_certificates(s.req));
       continue;
     }
-    const auto point = h.req.resource.as_ring_point();
-    if (!point || ring_.is_responsible(*point)) continue;  // ours again meanwhile
-    const auto resource = h.req.resource;
-    const auto attempt = h.attempt;
-    auto done = [this, p = *point, attempt](node::outcome&& o, time_point t) {
-      if (o.ok()) return;
-      handover_failed(p, attempt, o, t);
+    if (!still_wanted(s)) {
+      if (s.what == purpose::join_handover) join_store_settled(*s.to, now);
+      continue;
+    }
+    if (s.what == purpose::join_handover) ++stats_.handovers;
+    const auto link = *links_.link_to(*s.to);
+    const auto req = s.req;
+    const auto to = *s.to;
+    auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
+      straight_store_done(std::move(s), o, t);
     };
-    transport_.originate({pr::to_destination(resource)}, h.req, std::move(done), now, {},
-                         storage_.signer_certificates(h.req));
+    transport_.originate({pr::to_destination(to)}, req, std::move(done), now,
+                         node::send_options{link, false}, storage_.signer_certificates(req));
   }
 }
 
@@ -237,7 +335,7 @@ void data_movement::on_timer(time_point now) {
     drop_foreign_data(now);
   }
   if (next_handover_retry_ && *next_handover_retry_ <= now) retry_handovers(now);
-  send_queued_handovers(now);
+  send_queued(now);
 }
 
 std::optional<time_point> data_movement::next_deadline() const {

@@ -63,6 +63,46 @@ std::optional<link_id> chord_topology::evictable_link(time_point now) const {
   return best;
 }
 
+bool chord_topology::is_client_link(const connection& c) const {
+  return !c.is_peer && !c.attached_peer && c.origin != link_origin::outbound &&
+         !(bootstrap_link_ && *bootstrap_link_ == c.link) && !c.partition_check;
+}
+
+std::size_t chord_topology::client_links() const {
+  return static_cast<std::size_t>(
+      std::count_if(links_.rows().begin(), links_.rows().end(),
+                    [&](const auto& e) { return is_client_link(e.second); }));
+}
+
+std::size_t chord_topology::peer_links() const {
+  return links_.size() - client_links();
+}
+
+bool chord_topology::evict_idle_client(time_point now) {
+  const auto busy = transport_.busy_links();
+  const connection* victim = nullptr;
+  for (const auto& [id, c] : links_.rows()) {
+    if (!is_client_link(c) || contains_link(busy, id)) continue;
+    if (!victim || c.last_traffic < victim->last_traffic) victim = &c;
+  }
+  if (!victim) return false;
+  ++stats_.clients_evicted;
+  const auto idle_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now - victim->last_traffic).count();
+  // An admin should see a full table; one line per 10 s at most, with the count since.
+  ++evictions_unreported_;
+  if (!last_eviction_report_ || now - *last_eviction_report_ >= duration{10'000}) {
+    actions_.warn("client links full (" + std::to_string(cfg_.max_clients) + "): evicted " +
+                  std::to_string(evictions_unreported_) +
+                  " idle client(s) for newcomers, the last " + victim->remote.hex() +
+                  " quiet for " + std::to_string(idle_s) + " s");
+    last_eviction_report_ = now;
+    evictions_unreported_ = 0;
+  }
+  close_surplus_link(victim->link, "evicted: client links full, it was the longest idle", now);
+  return true;
+}
+
 bool chord_topology::make_room(time_point now) {
   const auto victim = evictable_link(now);
   if (!victim) return false;

@@ -116,7 +116,7 @@ void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point
 
 void overlay_core::on_message(link_id link, pr::byte_view data, time_point now) {
   transport_.on_message(link, data, now);
-  if (movement_) movement_->send_queued_handovers(now);  // answers may have freed room
+  if (movement_) movement_->send_queued(now);  // answers may have freed room
 }
 
 void overlay_core::on_oversized_message(link_id link, pr::byte_view header,

@@ -19,6 +19,8 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   node::driver_config d;
   d.listen = cfg.listen;
   d.link = cfg.link;
+  d.client_messages_per_second = cfg.client_messages_per_second;
+  d.client_burst = cfg.client_burst;
   d.leave_flush_timeout = cfg.leave_flush_timeout;
   d.close_timeout = cfg.close_timeout;
   d.log = cfg.log;

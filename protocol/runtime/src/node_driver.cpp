@@ -6,6 +6,7 @@
 #include <variant>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -240,7 +241,13 @@ void node_driver::add_link(std::shared_ptr<transport::link> l,
     return;
   }
   const link_id id{next_link_++};
-  links_.emplace(id, link_entry{l, remote});
+  links_.emplace(id, link_entry{l,
+                                remote,
+                                {},
+                                0,
+                                false,
+                                transport::token_bucket(cfg_.client_messages_per_second,
+                                                        cfg_.client_burst, clock::now())});
   std::weak_ptr<bool> alive = alive_;
   l->on_close([this, alive, id](std::error_code reason) {
     if (alive.expired()) return;
@@ -259,6 +266,12 @@ void node_driver::link_closed(link_id id, std::error_code reason) {
   if (it == links_.end()) return;
   log(log_level::debug, "link " + std::to_string(id.value) + " to " + it->second.remote.hex() +
                             " closed: " + reason.message());
+  if (!it->second.backlog.empty()) {
+    const auto lost = it->second.backlog.size();
+    stats_.dropped_link_closed += lost - 1;
+    dropped(stats_.dropped_link_closed, id,
+            "link closed before its send backlog went out (" + std::to_string(lost) + " messages)");
+  }
   links_.erase(it);
   if (stopped_) return;
   node_->on_link_down(id, clock::now());
@@ -272,6 +285,10 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
     auto received = co_await l->receive();
     if (alive.expired() || !received) break;
     if (stopped_ || !links_.contains(id)) break;
+    if (cfg_.client_messages_per_second != 0 && from_client(id)) {
+      co_await pace_client(id);
+      if (alive.expired() || stopped_ || !links_.contains(id)) break;
+    }
     if (received->oversized_length) {
       // RFC 6940 6.6: answered Error_Message_Too_Large by the node, which then closes the link.
       node_->on_oversized_message(id, received->data, *received->oversized_length, clock::now());
@@ -280,7 +297,115 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
     }
     node_->on_message(id, received->data, clock::now());
     pump();
+    // One message per turn: every link with messages waiting gets its turn before this one's
+    // next (round robin), so a node flooding its link delays itself, not the others.
+    co_await asio::post(io_, asio::use_awaitable);
+    if (alive.expired()) break;
   }
+}
+
+bool node_driver::from_client(link_id id) const {
+  const auto* row = node_->links().find(id);
+  return !row || !(row->is_peer || row->attached_peer);
+}
+
+asio::awaitable<void> node_driver::pace_client(link_id id) {
+  std::weak_ptr<bool> alive = alive_;
+  asio::steady_timer wait(io_);
+  bool counted = false;
+  const auto step = std::chrono::microseconds(
+      1'000'000 / std::max<std::uint32_t>(cfg_.client_messages_per_second, 1) + 1);
+  for (;;) {
+    const auto it = links_.find(id);
+    if (it == links_.end() || it->second.client_bucket.take(clock::now())) co_return;
+    if (!counted) {
+      ++stats_.client_messages_delayed;
+      counted = true;
+    }
+    wait.expires_after(step);
+    [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
+    if (alive.expired() || stopped_) co_return;
+  }
+}
+
+void node_driver::send_on(link_id id, protocol::bytes data) {
+  const auto it = links_.find(id);
+  if (it == links_.end()) return;  // gone: the node heard of it, or hears of it next
+  auto& e = it->second;
+  const bool room = e.backlog.empty() &&
+                    e.link->queued_messages() < cfg_.link.max_queued_messages &&
+                    e.link->queued_bytes() + data.size() <= cfg_.link.max_queued_bytes;
+  if (room) {
+    auto sent = e.link->try_send(std::move(data));
+    if (sent) return;
+    if (sent.error() == make_error_code(transport::transport_errc::message_too_large)) {
+      dropped(stats_.dropped_too_large, id, "message larger than the link takes");
+    } else {
+      dropped(stats_.dropped_link_closed, id, "link closing");
+    }
+    return;
+  }
+  if (e.backlog.size() >= cfg_.send_backlog_messages ||
+      e.backlog_bytes + data.size() > cfg_.send_backlog_bytes) {
+    dropped(stats_.dropped_backlog_full, id,
+            "send backlog full (the remote does not read fast enough)");
+    return;
+  }
+  ++stats_.backlogged;
+  e.backlog_bytes += data.size();
+  e.backlog.push_back(std::move(data));
+  if (!e.draining) {
+    e.draining = true;
+    spawn("send", [this, id, l = e.link] { return drain_backlog(id, l); });
+  }
+}
+
+asio::awaitable<void> node_driver::drain_backlog(link_id id, std::shared_ptr<transport::link> l) {
+  std::weak_ptr<bool> alive = alive_;
+  for (;;) {
+    const auto it = links_.find(id);
+    if (it == links_.end() || it->second.link != l) co_return;
+    auto& e = it->second;
+    if (e.backlog.empty()) {
+      e.draining = false;
+      co_return;
+    }
+    auto data = std::move(e.backlog.front());
+    e.backlog.pop_front();
+    e.backlog_bytes -= data.size();
+    // Waits for room in the link's queue: TLS and TCP pace the backlog.
+    auto sent = co_await l->send(std::move(data));
+    if (alive.expired()) co_return;
+    if (!sent) {
+      if (sent.error() == make_error_code(transport::transport_errc::message_too_large)) {
+        dropped(stats_.dropped_too_large, id, "message larger than the link takes");
+        continue;
+      }
+      dropped(stats_.dropped_link_closed, id, "link closing");
+      co_return;  // link_closed counts the rest
+    }
+  }
+}
+
+void node_driver::dropped(std::uint64_t& counter, link_id id, std::string_view why) {
+  ++counter;
+  const auto now = clock::now();
+  auto it = drop_log_.find(why);
+  if (it == drop_log_.end()) {
+    it =
+        drop_log_.emplace(std::string(why), std::pair{clock::time_point{}, std::uint64_t{0}}).first;
+  }
+  ++it->second.second;
+  if (it->second.first != clock::time_point{} &&
+      now - it->second.first < std::chrono::seconds(10)) {
+    return;
+  }
+  std::string remote;
+  if (const auto l = links_.find(id); l != links_.end()) remote = " to " + l->second.remote.hex();
+  log(log_level::warn, "dropped " + std::to_string(it->second.second) +
+                           " outgoing message(s) since the last report: " + std::string(why) +
+                           " (last on link " + std::to_string(id.value) + remote + ")");
+  it->second = {now, 0};
 }
 
 asio::awaitable<void> node_driver::open_link(protocol::ip_address_port address,
@@ -317,13 +442,7 @@ void node_driver::execute(action& a) {
       [this](auto& act) {
         using T = std::decay_t<decltype(act)>;
         if constexpr (std::is_same_v<T, send_action>) {
-          const auto it = links_.find(act.link);
-          if (it == links_.end()) return;
-          auto sent = it->second.link->try_send(std::move(act.data));
-          if (!sent) {
-            log(log_level::debug, "send on link " + std::to_string(act.link.value) +
-                                      " failed: " + sent.error().message());
-          }
+          send_on(act.link, std::move(act.data));
         } else if constexpr (std::is_same_v<T, close_link_action>) {
           const auto it = links_.find(act.link);
           if (it == links_.end()) return;
@@ -340,7 +459,7 @@ void node_driver::execute(action& a) {
           if (stopping_) return;
           open_app_connection(std::move(act));
         } else if constexpr (std::is_same_v<T, log_action>) {
-          log(log_level::debug, act.text);
+          log(act.notable ? log_level::warn : log_level::debug, act.text);
         }
       },
       a);
@@ -393,7 +512,8 @@ asio::awaitable<void> node_driver::stop() {
   while (std::chrono::steady_clock::now() < flush_until) {
     bool queued = false;
     for (const auto& [id, e] : links_) {
-      if (e.link->state() != transport::link_state::closed && e.link->queued_messages() > 0) {
+      if (e.link->state() != transport::link_state::closed &&
+          (e.link->queued_messages() > 0 || !e.backlog.empty())) {
         queued = true;
       }
     }

@@ -32,6 +32,7 @@
 //   our successor: partitioned; we Attach to S' through B and Update it.
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,8 +53,11 @@ class ring_listener {
   virtual void ring_joined(time_point now) = 0;
   /// Our neighbor set (and with it our range or replica set) may have changed.
   virtual void ring_changed(time_point now) = 0;
-  /// We admit `joining` (its JoinReq was answered): the part of our range it takes over.
-  virtual void peer_joining(const protocol::node_id& joining, time_point now) = 0;
+  /// We admit `joining` (its JoinReq was answered): the part of our range it takes over goes to
+  /// it (RFC 6940 10.5 step 6). `delivered` is called once every Store of it was answered (or
+  /// given up), possibly at once: then the topology makes it our predecessor (step 7).
+  virtual void peer_joining(const protocol::node_id& joining, time_point now,
+                            std::function<void(time_point)> delivered) = 0;
   /// We are leaving: hand our range to `successor` over `link` (before the LeaveReqs go out).
   virtual void leaving(const protocol::node_id& successor, link_id link, time_point now) = 0;
 };
@@ -104,6 +108,9 @@ class chord_topology final : public node::router, public node::request_handler {
     attaching,
     awaiting_update,
     joining,
+    /// Join answered: the admitting peer hands our range over, then Updates us with us as its
+    /// predecessor (RFC 6940 10.5 steps 6, 7); joined then.
+    awaiting_admission,
     joined,
     left
   };
@@ -129,6 +136,14 @@ class chord_topology final : public node::router, public node::request_handler {
   void mark_peer(link_id link, time_point now);
   void maybe_send_join(time_point now);
   void join_answered(const node::outcome& o, time_point now);
+  /// The admitting peer made us its predecessor (or we stopped waiting for it): joined.
+  void finish_join(time_point now);
+  /// Waiting for admission: still hearing from the admitting peer, or time to go on without it.
+  void check_admission(time_point now);
+  /// The admitting peer's Update shows it took us into its table.
+  bool admitted_by(const protocol::update_req& up) const;
+  /// A joining peer has its range (RFC 6940 10.5 step 6 done): it becomes our predecessor.
+  void admit(const protocol::node_id& joining, time_point now);
   void neighbors_changed(const std::vector<protocol::node_id>& old_neighbors, time_point now);
   void send_update(link_id link, protocol::chord_update_type type, time_point now);
   void send_updates_to_neighbors(time_point now);
@@ -142,6 +157,8 @@ class chord_topology final : public node::router, public node::request_handler {
   void bootstrap_failed(time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
+  /// Pings the neighbors that have been quiet for neighbor_check_interval.
+  void check_neighbors(time_point now);
   // partition detection (10.7.4.4)
   void start_partition_check(time_point now);
   void send_partition_check(link_id link, time_point now);
@@ -157,6 +174,13 @@ class chord_topology final : public node::router, public node::request_handler {
   void close_surplus_link(link_id link, std::string reason, time_point now);
   /// Room for one more link (evicting a surplus one if need be); false when full.
   bool make_room(time_point now);
+  /// A link in the client budget: inbound, from a node that is no peer (yet).
+  bool is_client_link(const connection& c) const;
+  std::size_t client_links() const;
+  std::size_t peer_links() const;
+  /// Closes the client link quiet the longest (none with a request of ours pending); false when
+  /// there is none.
+  bool evict_idle_client(time_point now);
   void log(std::string text) { actions_.log(std::move(text)); }
 
   const core_config& cfg_;
@@ -171,6 +195,7 @@ class chord_topology final : public node::router, public node::request_handler {
   join_state state_ = join_state::idle;
   time_point started_{};
   time_point join_started_{};
+  time_point join_answered_{};
   std::optional<link_id> bootstrap_link_;
   std::size_t bootstrap_index_ = 0;
   /// Bootstrap links failed (or lost) in a row; after each whole round of the list the next
@@ -179,8 +204,11 @@ class chord_topology final : public node::router, public node::request_handler {
   duration bootstrap_backoff_{0};
   std::optional<time_point> next_bootstrap_;
   std::optional<protocol::node_id> admitting_peer_;
+  /// Peers whose Join we answered and whose range is being handed over, with their link.
+  std::map<protocol::node_id, link_id> admitting_;
   std::optional<time_point> next_update_;
   std::optional<time_point> next_finger_;
+  std::optional<time_point> next_neighbor_check_;
   /// Link upkeep runs on its own timer (prune_interval()).
   std::optional<time_point> next_prune_;
   unsigned next_finger_index_ = 1;
@@ -198,6 +226,9 @@ class chord_topology final : public node::router, public node::request_handler {
   std::map<protocol::node_id, time_point> departed_;
   /// Nodes whose Attach we answered lately: the link each opens next is a peer's.
   std::map<protocol::node_id, time_point> attached_by_;
+  /// Client evictions since the last WARN line about them, and when that was.
+  std::uint64_t evictions_unreported_ = 0;
+  std::optional<time_point> last_eviction_report_;
   /// Liveness Pings out, per peer.
   std::map<protocol::node_id, unsigned> liveness_checks_;
   /// Partition detection: when the next check is due, which bootstrap peer it uses next, the

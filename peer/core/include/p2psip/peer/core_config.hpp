@@ -48,8 +48,16 @@ struct core_config : node::transport_config {
   duration update_interval{400'000};  ///< chord-update-interval
   duration finger_interval{60'000};   ///< one finger Attach per this (chord-ping-interval)
   duration join_retry{10'000};        ///< restart the join when it stalls this long
-  bool reactive = true;               ///< chord-reactive
+  /// A neighbor we have heard nothing from for this long is sent a Ping; unanswered (and once
+  /// more), it is dead (RFC 6940 10.7.2). Bounds how long a hung successor goes unnoticed between
+  /// Updates: about this plus two request timeouts. Zero: only Updates check neighbors.
+  duration neighbor_check_interval{15'000};
+  bool reactive = true;  ///< chord-reactive
+  /// Links we opened or peers opened after an Attach (the Routing Table's and fingers').
   std::size_t max_links = 256;
+  /// Other inbound links: clients, and joining peers' bootstrap links. When full, the client
+  /// quiet the longest is evicted for a newcomer.
+  std::size_t max_clients = 1024;
   /// A link we opened to a peer that has left our Routing Table is closed after this long.
   duration link_linger{30'000};
   /// Predecessors unchanged this long before data of Resource-IDs beyond the third is dropped
@@ -69,10 +77,13 @@ struct core_config : node::transport_config {
 struct core_stats : node::transport_stats {
   std::uint64_t links_pruned = 0;      ///< surplus links closed (unneeded or duplicate)
   std::uint64_t links_evicted = 0;     ///< surplus links closed to make room for a new one
+  std::uint64_t clients_evicted = 0;   ///< idle clients' links closed to make room for a new one
   std::uint64_t ranges_dropped = 0;    ///< drop_range calls for data beyond the third predecessor
   std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
   std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
   std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
+  /// Replica and Join hand-over Stores never answered after every attempt (a copy missing).
+  std::uint64_t bulk_stores_given_up = 0;
 };
 
 }  // namespace p2psip::peer

@@ -2,9 +2,16 @@
 // Data movement between peers (RFC 6940 10.4, 10.5 step 6, 10.7.3, 10.9): replicas of our range
 // on our first two successors, the hand-over of a range we no longer own (a Join's straight to
 // the joining peer, a Leave's to the successor, any other shrink routed value by value to
-// whoever is responsible), and dropping data beyond the third predecessor. Hand-overs wait in a
-// queue for room in the pending table and are retried while routes settle: paced, never dropped
-// silently. Every hand-over is a replica Store, merged by the receiver by storage time.
+// whoever is responsible), and dropping data beyond the third predecessor. Bulk Stores (a
+// range's replicas, hand-overs) wait in one outbox for room in the pending table (flow control:
+// at most three quarters of it, the rest is the clients') and each is sent again until it is
+// answered while its target still needs it: paced, never dropped silently. Every hand-over is a
+// replica Store, merged by the receiver by storage time.
+//
+// A Join is admitted in the RFC's order (10.5 steps 6 and 7): the joining peer becomes our
+// predecessor only once it holds its range, every hand-over Store answered, including copies of
+// values written to us meanwhile. Until then we stay responsible for its range, so a Fetch
+// never reaches a responsible peer that lacks a value some replica holder has.
 //
 // Readings of the RFC taken here (docs/conformance.md):
 // - Replicas go to the first two successors right away: the 30 s successor-replacement hold-down
@@ -16,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,7 +42,8 @@ class data_movement final : public ring_listener {
 
   void ring_joined(time_point now) override;
   void ring_changed(time_point now) override;
-  void peer_joining(const protocol::node_id& joining, time_point now) override;
+  void peer_joining(const protocol::node_id& joining, time_point now,
+                    std::function<void(time_point)> delivered) override;
   void leaving(const protocol::node_id& successor, link_id link, time_point now) override;
 
   /// An original Store we took (answer `ans`): copies to the replica set (RFC 6940 10.4). Returns
@@ -44,8 +53,10 @@ class data_movement final : public ring_listener {
 
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
-  /// Sends queued hand-overs while the pending table has room (call after answers free some).
-  void send_queued_handovers(time_point now);
+  /// Sends queued Stores while the pending table has room (call after answers free some).
+  void send_queued(time_point now);
+  /// Stores waiting in the outbox (for tests and the status line).
+  std::size_t queued() const noexcept { return outbox_.size(); }
 
  private:
   void note_predecessors(time_point now);
@@ -56,7 +67,26 @@ class data_movement final : public ring_listener {
   void retry_handovers(time_point now);
   void handover_failed(const protocol::node_id& point, unsigned attempt, const node::outcome& o,
                        time_point now);
-  /// A Store of ours to a peer (replica or hand-over); a refusal is logged: a copy missing.
+  /// Why a Store waits in the outbox.
+  enum class purpose : std::uint8_t {
+    replica,          ///< a copy for a member of our replica set (straight to it)
+    join_handover,    ///< a joining peer's range (straight to it)
+    routed_handover,  ///< a range we no longer own, routed by Resource-ID
+  };
+  struct queued_store {
+    protocol::store_req req;  ///< replica_number set
+    std::optional<protocol::node_id> to;
+    purpose what = purpose::replica;
+    unsigned attempt = 1;
+  };
+  /// Sends one queued Store; false when it could not go out (no room in the pending table).
+  bool send_store(queued_store s, time_point now);
+  /// A straight Store (replica, join hand-over) answered, refused or unanswered.
+  void straight_store_done(queued_store s, const node::outcome& o, time_point now);
+  /// The target still wants this straight Store (still in our replica set, still joining).
+  bool still_wanted(const queued_store& s) const;
+  void join_store_settled(const protocol::node_id& joining, time_point now);
+  /// A Store of ours to a peer, not retried (a Leave's hand-over); a refusal is logged.
   void store_at(const protocol::node_id& to, link_id link, const protocol::store_req& req,
                 std::string_view what, time_point now);
 
@@ -77,15 +107,15 @@ class data_movement final : public ring_listener {
   /// Resource-ID -> attempts so far; sent again at next_handover_retry_.
   std::map<protocol::node_id, unsigned> handover_retry_;
   std::optional<time_point> next_handover_retry_;
-  /// Hand-over Stores waiting for room in the pending table (a Join or a merge may move more
-  /// resources than max_pending): `to` set: straight to that peer (a Join's), else routed by
-  /// Resource-ID with `attempt`. Sent as answers free room, three quarters full at most.
-  struct queued_handover {
-    protocol::store_req req;
-    std::optional<protocol::node_id> to;
-    unsigned attempt = 1;
+  /// Stores waiting for room in the pending table (a range's replicas, a Join's or a merge's
+  /// hand-over may be more than max_pending): sent as answers free room.
+  std::deque<queued_store> outbox_;
+  /// Joins we are admitting: Stores of theirs not answered yet, and whom to tell when none is.
+  struct admission {
+    std::size_t unsettled = 0;
+    std::function<void(time_point)> delivered;
   };
-  std::deque<queued_handover> handover_queue_;
+  std::map<protocol::node_id, admission> admissions_;
   std::string last_handover_failure_;  ///< for the log line of the next retry
 };
 

@@ -51,6 +51,10 @@ struct runtime_config {
   std::optional<std::filesystem::path> data_dir;
   /// Settings of every link (accepted and opened).
   transport::link_config link;
+  /// Messages per second (and burst) each client may send: a faster one is read more slowly
+  /// (node::driver_config::client_messages_per_second); 0: no limit.
+  std::uint32_t client_messages_per_second = 1000;
+  std::uint32_t client_burst = 2000;
   /// The configuration document (node_setup::document) and the check that takes a newer one
   /// from a ConfigUpdate (node::driver_config).
   protocol::bytes configuration_document;

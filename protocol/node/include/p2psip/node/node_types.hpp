@@ -79,6 +79,8 @@ struct open_app_connection_action {
 };
 struct log_action {
   std::string text;
+  /// Worth an admin's attention (pressure, a copy missing): logged at WARN, not DEBUG.
+  bool notable = false;
 };
 using action = std::variant<send_action, close_link_action, open_link_action,
                             open_app_connection_action, log_action>;
@@ -87,7 +89,9 @@ using action = std::variant<send_action, close_link_action, open_link_action,
 class action_queue {
  public:
   void push(action a) { actions_.push_back(std::move(a)); }
-  void log(std::string text) { actions_.push_back(log_action{std::move(text)}); }
+  void log(std::string text) { actions_.push_back(log_action{std::move(text), false}); }
+  /// A line for the admin (WARN): pressure, refusals, copies missing. Rate-limit at the source.
+  void warn(std::string text) { actions_.push_back(log_action{std::move(text), true}); }
   std::vector<action> take() {
     std::vector<action> out(std::make_move_iterator(actions_.begin()),
                             std::make_move_iterator(actions_.end()));

@@ -27,11 +27,14 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <deque>
+
 #include "p2psip/node/node_engine.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
+#include "p2psip/transport/rate_limit.hpp"
 #include "p2psip/transport/stream_listener.hpp"
 #include "p2psip/transport/tls_stream.hpp"
 
@@ -98,6 +101,15 @@ struct driver_config {
   std::optional<asio::ip::tcp::endpoint> listen;
   /// Settings of every link (accepted and opened).
   transport::link_config link;
+  /// Messages per second, and burst, a client (a node that is not a peer of ours: RFC 6940
+  /// 4.2.1) may send us. Enforced by reading its link more slowly, never by dropping: a greedy
+  /// client slows itself, through TCP, and nobody else. 0: no limit (a client's own driver).
+  std::uint32_t client_messages_per_second = 0;
+  std::uint32_t client_burst = 2000;
+  /// Messages waiting for room in a link's send queue (link.max_queued_messages): sent in order
+  /// as TLS takes them. Beyond these bounds a message is dropped, counted and logged.
+  std::size_t send_backlog_messages = 16384;
+  std::size_t send_backlog_bytes = 64 * 1024 * 1024;
   /// Shutdown: how long to wait for the Leave messages to be handed to TLS ...
   std::chrono::milliseconds leave_flush_timeout{2000};
   /// ... and then for the links to finish closing.
@@ -106,6 +118,20 @@ struct driver_config {
   std::function<void(log_level, std::string_view)> log;
   /// Called after a link came up or went down (for clients watching their attachment).
   std::function<void()> links_changed;
+};
+
+/// Counters of the driver: what it did with messages the node gave it to send.
+struct driver_stats {
+  std::uint64_t backlogged = 0;  ///< messages that waited for room in a link's send queue
+  /// Messages dropped, by reason: the link's backlog was full ...
+  std::uint64_t dropped_backlog_full = 0;
+  /// ... the message is larger than the link takes (limits.max_message_size) ...
+  std::uint64_t dropped_too_large = 0;
+  /// ... or the link closed before the message was handed to TLS (its requests time out and are
+  /// sent again by the node; its answers are lost with the link, as the remote's requests are).
+  std::uint64_t dropped_link_closed = 0;
+  /// Messages from clients that waited for their client's rate (client_messages_per_second).
+  std::uint64_t client_messages_delayed = 0;
 };
 
 class node_driver {
@@ -143,6 +169,7 @@ class node_driver {
   bool started() const noexcept { return node_ != nullptr; }
   bool stopped() const noexcept { return stopped_; }
   std::size_t link_count() const noexcept { return links_.size(); }
+  const driver_stats& stats() const noexcept { return stats_; }
   /// The remote endpoint of a link (for logs and clients' status).
   std::optional<asio::ip::tcp::endpoint> remote_endpoint(link_id link) const;
   void log(log_level level, std::string_view text) const;
@@ -157,12 +184,25 @@ class node_driver {
   struct link_entry {
     std::shared_ptr<transport::link> link;
     protocol::node_id remote;
+    /// Messages waiting for room in the link's send queue, oldest first, and their bytes.
+    std::deque<protocol::bytes> backlog;
+    std::size_t backlog_bytes = 0;
+    bool draining = false;  ///< a coroutine is moving the backlog into the link
+    transport::token_bucket client_bucket;
   };
 
   void add_link(std::shared_ptr<transport::link> l, std::optional<protocol::node_id> expected,
                 link_origin origin);
   void link_closed(link_id id, std::error_code reason);
   asio::awaitable<void> receive_loop(link_id id, std::shared_ptr<transport::link> l);
+  /// The link's remote has not shown itself to be a peer (RFC 6940 4.2.1): a client's.
+  bool from_client(link_id id) const;
+  /// Waits until the client at the other end of `id` may send another message (its rate).
+  asio::awaitable<void> pace_client(link_id id);
+  void send_on(link_id id, protocol::bytes data);
+  asio::awaitable<void> drain_backlog(link_id id, std::shared_ptr<transport::link> l);
+  /// A dropped message: counted, and logged at WARN at most once per 10 s per reason.
+  void dropped(std::uint64_t& counter, link_id id, std::string_view why);
   asio::awaitable<void> open_link(protocol::ip_address_port address,
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
@@ -183,6 +223,9 @@ class node_driver {
   std::vector<std::weak_ptr<transport::tls_stream>> app_streams_;
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
+  driver_stats stats_;
+  /// When each drop reason was last logged, and drops since.
+  std::map<std::string, std::pair<clock::time_point, std::uint64_t>, std::less<>> drop_log_;
   asio::steady_timer timer_;
   std::optional<time_point> armed_;
   bool stopping_ = false;

@@ -37,8 +37,11 @@ namespace p2psip::transport {
 
 /// Received-message rate limit and misbehaviour count of one link.
 struct rate_limit_config {
-  /// Data frames per second the peer may send on average; 0 disables the limit.
-  std::uint32_t messages_per_second = 1000;
+  /// Data frames per second the peer may send on average; 0 disables the limit. Off by default:
+  /// a frame over the rate is dropped, which loses answers and forwarded traffic, so RELOAD nodes
+  /// limit their clients' requests above the link instead, by reading them more slowly
+  /// (node::driver_config::client_rate).
+  std::uint32_t messages_per_second = 0;
   /// Data frames the peer may send in a burst.
   std::uint32_t burst = 2000;
   /// A frame above the rate is dropped (still acked) and counts one misbehaviour; more than this
