@@ -2,14 +2,19 @@
 //
 //   p2psip-peer --config overlay.xml --cert node.crt --key node.key --listen IP:PORT
 //               (port 0: a free port, logged as "listening on IP:PORT as NODE-ID")
-//               [--data-dir DIR | --memory] [--bootstrap-peer IP:PORT ...] [--first]
+//               [--data-dir DIR [--accept-store-change] | --memory]
+//               [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
 //               [--client-rate N] [--client-burst N] [--max-clients N] [--max-links N]
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
-// (configuration, credentials, store, bind). Every error is one line on standard error.
+// (configuration, credentials, store, bind). Every error is one line on standard error. A data
+// directory whose database is not the store its manifest records (lost, emptied, replaced,
+// another node's, truncated: peer/storage's storage_backend.hpp) is such an error, unless
+// --accept-store-change takes the database as it is (a WARN line, and a new manifest).
+// At start the soft limit of open files is raised to the hard limit (one descriptor per link).
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
 // A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
 // values=N"; table: every peer in the routing table) is logged whenever the routing table
@@ -20,6 +25,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <filesystem>
@@ -30,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/resource.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -144,6 +151,33 @@ std::string status_text(const pe::runtime_status& s) {
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
+/// Raises the soft RLIMIT_NOFILE to the hard one: every link is a socket, and the usual soft
+/// default (1024) would cap a peer near a thousand links while the hard limit allows far more.
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    log_line(pe::log_level::warn,
+             std::string("cannot read the open files limit: ") + std::strerror(errno));
+    return;
+  }
+  const auto text = [](rlim_t n) {
+    return n == RLIM_INFINITY ? std::string("unlimited") : std::to_string(n);
+  };
+  if (lim.rlim_cur == lim.rlim_max) {
+    log_line(pe::log_level::debug, "open files limit: " + text(lim.rlim_cur));
+    return;
+  }
+  const rlim_t before = lim.rlim_cur;
+  lim.rlim_cur = lim.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    log_line(pe::log_level::warn, "cannot raise the open files limit from " + text(before) +
+                                      " to " + text(lim.rlim_max) + ": " + std::strerror(errno));
+    return;
+  }
+  log_line(pe::log_level::info,
+           "open files limit: " + text(lim.rlim_cur) + " (raised from " + text(before) + ")");
+}
+
 /// Logs the status when the ring around us changes, and every `interval` anyway.
 asio::awaitable<void> status_loop(pe::peer_runtime& rt, std::chrono::milliseconds interval) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -176,6 +210,7 @@ int run(int argc, char** argv) {
       ("key", "node private key file (NAME.key)", cxxopts::value<std::string>())
       ("listen", "where to accept links, IP:PORT or [IPv6]:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
       ("data-dir", "keep stored data in SQLite under this directory", cxxopts::value<std::string>())
+      ("accept-store-change", "start even if the --data-dir database is not the store its manifest records (lost, emptied, replaced, another node's, truncated): take it as it is")
       ("memory", "keep stored data in memory only (lost when the peer stops)")
       ("bootstrap-peer", "bootstrap peer IP:PORT (repeatable; default: the configuration's)", cxxopts::value<std::vector<std::string>>())
       ("first", "start a new overlay ring (bootstrap peers are then only used to look for other rings)")
@@ -267,6 +302,8 @@ int run(int argc, char** argv) {
   // Durable storage is the default a peer should get; losing acknowledged data must be a choice.
   if (!r.count("data-dir") && !r.count("memory"))
     return fail(exit_usage, "say where stored data lives: --data-dir DIR (durable) or --memory");
+  if (r.count("accept-store-change") && !r.count("data-dir"))
+    return fail(exit_usage, "--accept-store-change needs --data-dir");
   const bool first = r.count("first") > 0;
   std::vector<pr::ip_address_port> bootstrap;
   for (const auto& b : bootstrap_text) {
@@ -297,6 +334,7 @@ int run(int argc, char** argv) {
   rc.core.link_linger = std::chrono::milliseconds(link_linger_ms);
   rc.listen = to_endpoint(*listen);
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
+  rc.accept_store_change = r.count("accept-store-change") > 0;
   rc.link.limits = rc.core.limits;
   rc.link.idle_timeout = std::nullopt;  // the core watches its neighbors itself
   rc.client_messages_per_second = static_cast<std::uint32_t>(client_rate);
@@ -318,10 +356,17 @@ int run(int argc, char** argv) {
     return taken;
   };
 
+  raise_open_files_limit();
   asio::io_context io(1);
   auto created =
       pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
-  if (!created) return fail(exit_error, created.error().message);
+  if (!created) {
+    std::string message = created.error().message;
+    if (created.error().code == pe::storage_errc::store_changed) {
+      message += " (to start with the store as it is, add --accept-store-change)";
+    }
+    return fail(exit_error, message);
+  }
   auto& runtime = **created;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
 

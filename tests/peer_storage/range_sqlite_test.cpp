@@ -1,7 +1,5 @@
 // Replication and handover (export_range, drop_range, replica stores) and the SQLite backend:
 // values survive close and reopen, a corrupt file gives a clear error.
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
@@ -26,21 +24,6 @@ void fill(store_fixture& f, std::uint32_t lifetime = 100) {
     }
   }
 }
-
-/// A fresh directory under the system temp dir, removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    static int n = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("p2psip-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-    std::filesystem::remove_all(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 }  // namespace
 

@@ -4,9 +4,11 @@
 // signed StoredData values and StoreReqs.
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -194,6 +196,23 @@ struct store_fixture {
     REQUIRE(std::holds_alternative<pr::fetch_ans>(body));
     return std::get<pr::fetch_ans>(body);
   }
+};
+
+/// A fresh directory under the system temp dir, removed at the end of the test.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    static int n = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("p2psip-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    std::filesystem::remove_all(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
 };
 
 /// The generation counter a successful store answered for its first kind.

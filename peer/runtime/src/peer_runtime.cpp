@@ -51,7 +51,13 @@ protocol::result<std::unique_ptr<peer_runtime>, protocol::error_record> peer_run
       return protocol::error_record{make_error_code(storage_errc::cannot_open),
                                     cfg.data_dir->string() + ": cannot create: " + ec.message()};
     }
-    auto opened = open_sqlite_backend(*cfg.data_dir);
+    sqlite_options options;
+    options.owner = cfg.core.self;
+    options.accept_store_change = cfg.accept_store_change;
+    options.log = [log = cfg.log](bool warning, std::string_view text) {
+      if (log) log(warning ? log_level::warn : log_level::info, text);
+    };
+    auto opened = open_sqlite_backend(*cfg.data_dir, options);
     if (!opened) return opened.error();
     backend = std::move(*opened);
   } else {
@@ -61,6 +67,9 @@ protocol::result<std::unique_ptr<peer_runtime>, protocol::error_record> peer_run
   std::unique_ptr<data_store> store;
   try {
     store = std::make_unique<data_store>(std::move(backend), cfg.kinds, trust);
+    if (cfg.log)
+      store->set_warning_log(
+          [log = cfg.log](std::string_view text) { log(log_level::warn, text); });
   } catch (const std::exception& e) {
     return protocol::error_record{make_error_code(storage_errc::load_failed),
                                   std::string("data store: ") + e.what()};

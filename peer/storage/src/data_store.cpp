@@ -150,6 +150,23 @@ bool same_ring(const pr::resource_id& r, const pr::node_id& n) noexcept {
   return r.value.size() == n.size();
 }
 
+/// A verification failure that says nothing about the stored bytes: the signer's certificate
+/// is out of its validity period or has no chain to a root at this time (a clock not yet set,
+/// a changed trust store). Such a value is withheld, not quarantined.
+bool certificate_problem(const std::error_code& ec) noexcept {
+  return ec == crypto::crypto_errc::certificate_expired ||
+         ec == crypto::crypto_errc::certificate_not_yet_valid ||
+         ec == crypto::crypto_errc::untrusted_certificate ||
+         ec == crypto::crypto_errc::invalid_certificate_chain;
+}
+
+std::string location_text(const pr::resource_id& resource, std::uint32_t kind,
+                          const pr::bytes& key) {
+  std::string s = "resource " + resource.hex() + " " + kind_text(kind);
+  if (!key.empty()) s += " key " + pr::to_hex(key);
+  return s;
+}
+
 }  // namespace
 
 // ---- kind rules ----
@@ -199,6 +216,9 @@ data_store::data_store(std::unique_ptr<storage_backend> backend, std::vector<kin
     s.data = std::move(*sd);
     s.received_ms = rec.received_ms;
     s.signer_certificate = std::move(rec.signer_certificate);
+    // Verified when first touched (vet), not here: a start should not wait for every signature.
+    s.check = check_state::unchecked;
+    unvetted_.emplace(rec.resource, rec.kind);
     insert_slot(rec.resource, rec.kind, rec.key, std::move(s));
   }
   for (const auto& g : state.generations) {
@@ -266,7 +286,10 @@ void data_store::erase_slot(const pr::resource_id& resource, std::uint32_t kind,
   --counts_.values;
   counts_.bytes -= s.wire.size();
   k->second.values.erase(v);
-  if (k->second.values.empty()) r->second.erase(k);
+  if (k->second.values.empty()) {
+    r->second.erase(k);
+    unvetted_.erase({resource, kind});
+  }
   if (r->second.empty()) {
     resources_.erase(r);
     --counts_.resources;
@@ -290,6 +313,74 @@ std::optional<crypto::certificate> data_store::lookup_certificate(
   auto cert = trust_.parse(it->second.first);
   if (!cert) return std::nullopt;
   return *cert;
+}
+
+void data_store::vet(const pr::resource_id& resource, std::uint32_t kind,
+                     wall_clock::time_point now) {
+  const auto pending = unvetted_.find({resource, kind});
+  if (pending == unvetted_.end()) return;
+  const auto r = resources_.find(resource);
+  const auto k = r == resources_.end() ? resource_state::iterator{} : r->second.find(kind);
+  if (r == resources_.end() || k == r->second.end()) {
+    unvetted_.erase(pending);
+    return;
+  }
+  const crypto::certificate_lookup lookup = [this](const pr::signer_identity& id) {
+    return lookup_certificate(id);
+  };
+  change_set changes;
+  bool withheld = false;
+  for (auto& [key, s] : k->second.values) {
+    if (s.check == check_state::verified) continue;
+    const pr::generic_certificate cert{0, s.signer_certificate};
+    const auto signer = crypto::verify_stored_data(
+        s.data, resource, kind, std::span<const pr::generic_certificate>(&cert, 1), trust_, now,
+        lookup);
+    if (signer) {
+      s.check = check_state::verified;
+      continue;
+    }
+    const std::string why = signer.error().message();
+    if (certificate_problem(signer.error())) {
+      s.check = check_state::withheld;
+      withheld = true;
+      ++counts_.withheld;
+      warn(now, "stored value withheld from answers: " + location_text(resource, kind, key) + ": " +
+                    why);
+      continue;
+    }
+    changes.quarantine_values.push_back({{resource, kind, key}, why, to_ms(now)});
+  }
+  if (!withheld) unvetted_.erase(pending);
+  if (changes.quarantine_values.empty()) return;
+  for (const auto& q : changes.quarantine_values) {
+    warn(now, "stored value quarantined: " + location_text(resource, kind, q.where.key) + ": " +
+                  q.reason);
+    erase_slot(resource, kind, q.where.key);
+    ++counts_.quarantined;
+  }
+  if (!find_kind(resource, kind)) changes.erase_generations.push_back({resource, kind, {}});
+  // Out of memory whatever the backend says: if the move fails it is found again after a
+  // restart (the failure is kept for the log).
+  (void)commit(changes);
+}
+
+void data_store::warn(wall_clock::time_point now, const std::string& text) {
+  if (!warn_) return;
+  const std::int64_t now_ms = to_ms(now);
+  constexpr std::int64_t interval_ms = 10'000;
+  if (warned_at_ms_ != std::numeric_limits<std::int64_t>::min() &&
+      now_ms - warned_at_ms_ < interval_ms && now_ms >= warned_at_ms_) {
+    ++warnings_left_out_;
+    return;
+  }
+  std::string line = text;
+  if (warnings_left_out_ > 0) {
+    line += " (and " + std::to_string(warnings_left_out_) + " such warnings left out before)";
+  }
+  warned_at_ms_ = now_ms;
+  warnings_left_out_ = 0;
+  warn_(line);
 }
 
 std::uint32_t data_store::remaining_lifetime(const slot& s, std::int64_t now_ms) const noexcept {
@@ -340,6 +431,8 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
                         kind_text(kd.kind) + ": values not in the kind's data model");
     }
   }
+  // A damaged stored value must not take part (its storage_time could refuse every new one).
+  for (const auto& kd : req.kind_data) vet(req.resource, kd.kind, now);
 
   // Generation counters (7.4.1.1, 7.4.1.2).
   if (replica) {
@@ -524,15 +617,16 @@ namespace {
 
 /// The values a specifier selects, live ones with their remaining lifetime, absent ones asked for
 /// by index or key as synthetic exists=false values with the unsigned signature (7.4.2.2).
-template <class Slots, class Remaining>
+/// `servable(slot)`: live and not withheld; absent otherwise.
+template <class Slots, class Servable, class Remaining>
 std::vector<pr::stored_data> select_values(const pr::stored_data_specifier& spec,
                                            pr::data_model model, const Slots* values,
-                                           std::int64_t now_ms, Remaining remaining) {
+                                           Servable servable, Remaining remaining) {
   std::vector<pr::stored_data> out;
   const auto live = [&](const pr::bytes& key) -> const typename Slots::mapped_type* {
     if (!values) return nullptr;
     const auto it = values->find(key);
-    if (it == values->end() || it->second.expires_ms() <= now_ms) return nullptr;
+    if (it == values->end() || !servable(it->second)) return nullptr;
     return &it->second;
   };
   const auto emit = [&](const typename Slots::mapped_type& s) {
@@ -557,7 +651,7 @@ std::vector<pr::stored_data> select_values(const pr::stored_data_specifier& spec
       std::uint64_t length = 0;  // highest live index + 1
       if (values) {
         for (auto it = values->rbegin(); it != values->rend(); ++it) {
-          if (it->second.expires_ms() > now_ms) {
+          if (servable(it->second)) {
             length = std::uint64_t{key_index(it->first)} + 1;
             break;
           }
@@ -586,7 +680,7 @@ std::vector<pr::stored_data> select_values(const pr::stored_data_specifier& spec
       if (keys.empty()) {
         if (values) {
           for (const auto& [key, s] : *values) {
-            if (s.expires_ms() > now_ms) emit(s);
+            if (servable(s)) emit(s);
           }
         }
       } else {
@@ -627,13 +721,18 @@ pr::message_body data_store::fetch(const pr::fetch_req& req, wall_clock::time_po
       return error_body(pr::reload_errc::invalid_message,
                         kind_text(spec.kind) + ": specifier not in the kind's data model");
     }
+    vet(req.resource, spec.kind, now);
     const kind_state* ks = find_kind(req.resource, spec.kind);
     pr::fetch_kind_response kr_out;
     kr_out.kind = spec.kind;
     kr_out.generation = ks ? ks->generation : 0;
     if (spec.generation == 0 || spec.generation != kr_out.generation) {
-      kr_out.values = select_values(spec, kr.model, ks ? &ks->values : nullptr, now_ms,
-                                    [&](const slot& s) { return remaining_lifetime(s, now_ms); });
+      kr_out.values = select_values(
+          spec, kr.model, ks ? &ks->values : nullptr,
+          [&](const slot& s) {
+            return s.expires_ms() > now_ms && s.check != check_state::withheld;
+          },
+          [&](const slot& s) { return remaining_lifetime(s, now_ms); });
     }
     ans.kind_responses.push_back(std::move(kr_out));
   }
@@ -678,7 +777,10 @@ pr::message_body data_store::find(const pr::find_req& req, const pr::node_id& ra
     const auto k = res.find(kind);
     if (k == res.end()) return false;
     for (const auto& [key, s] : k->second.values) {
-      if (s.expires_ms() > now_ms && data_value_of(s.data.value).exists) return true;
+      if (s.expires_ms() > now_ms && s.check != check_state::withheld &&
+          data_value_of(s.data.value).exists) {
+        return true;
+      }
     }
     return false;
   };
@@ -718,6 +820,15 @@ std::vector<pr::store_req> data_store::export_range(const pr::node_id& after,
                                                     wall_clock::time_point now,
                                                     std::size_t max_values_bytes) {
   const std::int64_t now_ms = to_ms(now);
+  // Replicas and new owners get only values this peer can vouch for.
+  std::vector<std::pair<pr::resource_id, std::uint32_t>> to_vet;
+  for (const auto& [resource, kind] : unvetted_) {
+    if (same_ring(resource, up_to) &&
+        pr::in_half_open_interval(*resource.as_ring_point(), after, up_to)) {
+      to_vet.emplace_back(resource, kind);
+    }
+  }
+  for (const auto& [resource, kind] : to_vet) vet(resource, kind, now);
   std::vector<pr::store_req> out;
   for (const auto& [resource, res] : resources_) {
     if (!same_ring(resource, up_to)) continue;
@@ -734,7 +845,7 @@ std::vector<pr::store_req> data_store::export_range(const pr::node_id& after,
     for (const auto& [kind, ks] : res) {
       for (const auto& [key, s] : ks.values) {
         const std::uint32_t left = remaining_lifetime(s, now_ms);
-        if (left == 0 || s.expires_ms() <= now_ms) continue;
+        if (left == 0 || s.expires_ms() <= now_ms || s.check == check_state::withheld) continue;
         if (max_values_bytes > 0 && bytes_in_req > 0 &&
             bytes_in_req + s.wire.size() > max_values_bytes) {
           flush();

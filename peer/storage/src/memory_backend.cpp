@@ -35,6 +35,7 @@ class storage_category_impl final : public std::error_category {
       case storage_errc::write_failed: return "a write to the store failed";
       case storage_errc::backend_failed: return "the store failed earlier";
       case storage_errc::load_failed: return "the store's contents could not be loaded";
+      case storage_errc::store_changed: return "the store is not the one its manifest records";
     }
     return "unknown storage error";
   }

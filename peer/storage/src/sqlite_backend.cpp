@@ -1,25 +1,37 @@
 // The SQLite backend: one database file in the data directory, WAL mode, synchronous=FULL, one
-// transaction per change set (see storage_backend.hpp for the durability policy).
+// transaction per change set, and the store manifest beside it (see storage_backend.hpp for the
+// durability policy and the store identity).
 #include <sqlite3.h>
 
+#include <chrono>
 #include <limits>
 #include <string>
 #include <system_error>
 
 #include "p2psip/peer/storage_backend.hpp"
+#include "store_manifest.hpp"
 
 namespace p2psip::peer {
 
 namespace {
+
+namespace fs = std::filesystem;
+using detail::database_facts;
+using detail::store_manifest;
 
 /// The schema this code writes. Version 1:
 ///   stored_values(resource BLOB, kind INTEGER, key BLOB, stored_data BLOB, received_ms INTEGER,
 ///                 signer_certificate BLOB), primary key (resource, kind, key)
 ///   generations(resource BLOB, kind INTEGER, generation INTEGER), primary key (resource, kind)
 /// generation holds the uint64 counter's bits as a signed 64-bit integer.
-constexpr int schema_version = 1;
+/// Version 2 adds (a version 1 file is upgraded in place at open):
+///   store_meta(name TEXT, value TEXT): 'store-id' (32 hex digits, random, also in the manifest)
+///     and 'node-id' (hex, the owner; absent when opened without one)
+///   quarantined_values: the columns of stored_values plus reason TEXT and quarantined_ms, for
+///     values moved aside because their stored bytes no longer verify (kept for the operator).
+constexpr int schema_version = 2;
 
-constexpr const char* schema_sql =
+constexpr const char* schema_v1_sql =
     "CREATE TABLE IF NOT EXISTS stored_values ("
     " resource BLOB NOT NULL, kind INTEGER NOT NULL, key BLOB NOT NULL,"
     " stored_data BLOB NOT NULL, received_ms INTEGER NOT NULL, signer_certificate BLOB NOT NULL,"
@@ -27,6 +39,20 @@ constexpr const char* schema_sql =
     "CREATE TABLE IF NOT EXISTS generations ("
     " resource BLOB NOT NULL, kind INTEGER NOT NULL, generation INTEGER NOT NULL,"
     " PRIMARY KEY (resource, kind)) WITHOUT ROWID;";
+
+constexpr const char* schema_v2_sql =
+    "CREATE TABLE IF NOT EXISTS store_meta ("
+    " name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS quarantined_values ("
+    " resource BLOB NOT NULL, kind INTEGER NOT NULL, key BLOB NOT NULL,"
+    " stored_data BLOB NOT NULL, received_ms INTEGER NOT NULL, signer_certificate BLOB NOT NULL,"
+    " reason TEXT NOT NULL, quarantined_ms INTEGER NOT NULL);";
+
+/// When the manifest's lower bound is raised after commits (it is lowered before any commit
+/// that would go below it, and set exactly at close): rows at twice the bound (so a small store
+/// is recorded at once), this many rows above it, or this long after the last write.
+constexpr std::uint64_t manifest_raise_rows = 1024;
+constexpr std::chrono::seconds manifest_raise_interval{60};
 
 storage_errc classify(int rc, storage_errc fallback) noexcept {
   switch (rc & 0xFF) {
@@ -79,12 +105,17 @@ int bind_blob(sqlite3_stmt* st, int index, const protocol::bytes& b) {
 
 class sqlite_backend final : public storage_backend {
  public:
-  sqlite_backend(sqlite3* db, std::string file) : db_(db), file_(std::move(file)) {}
+  sqlite_backend(sqlite3* db, std::string file, fs::path dir, sqlite_options options)
+      : db_(db), file_(std::move(file)), dir_(std::move(dir)), options_(std::move(options)) {}
   ~sqlite_backend() override {
+    // A clean close records the exact count (commits only raise the bound now and then).
+    if (manifest_ready_ && rows_ != floor_) (void)set_manifest(rows_);
     put_value_ = {};
     erase_value_ = {};
     put_generation_ = {};
     erase_generation_ = {};
+    value_exists_ = {};
+    quarantine_value_ = {};
     sqlite3_close_v2(db_);
   }
   sqlite_backend(const sqlite_backend&) = delete;
@@ -106,8 +137,10 @@ class sqlite_backend final : public storage_backend {
     return {};
   }
 
-  /// Everything open_sqlite_backend does after sqlite3_open_v2.
-  storage_result<void> initialize() {
+  /// Everything open_sqlite_backend does after sqlite3_open_v2. `file_state`: missing, empty or
+  /// fresh (a file with content) before the open.
+  storage_result<void> initialize(database_facts::state file_state,
+                                  const std::optional<store_manifest>& manifest) {
     sqlite3_extended_result_codes(db_, 1);
     if (sqlite3_db_readonly(db_, "main") == 1) {
       return error(storage_errc::not_writable, SQLITE_OK, "opened read-only");
@@ -159,28 +192,22 @@ class sqlite_backend final : public storage_backend {
                    "schema version " + std::to_string(version) + " is newer than ours (" +
                        std::to_string(schema_version) + ")");
     }
-    if (version < schema_version) {
-      if (version != 0) {
-        return error(storage_errc::corrupt, SQLITE_OK,
-                     "unknown schema version " + std::to_string(version));
-      }
-      if (auto r = exec("BEGIN IMMEDIATE", storage_errc::write_failed, "cannot create the schema");
-          !r) {
-        return r;
-      }
-      rc = sqlite3_exec(db_, schema_sql, nullptr, nullptr, nullptr);
-      if (rc == SQLITE_OK) {
-        rc = sqlite3_exec(db_, ("PRAGMA user_version=" + std::to_string(schema_version)).c_str(),
-                          nullptr, nullptr, nullptr);
-      }
-      if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
-      if (rc != SQLITE_OK) {
-        const auto err = error(storage_errc::write_failed, rc, "cannot create the schema");
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        return err;
-      }
+    if (version < 0) {
+      return error(storage_errc::corrupt, SQLITE_OK,
+                   "unknown schema version " + std::to_string(version));
     }
-    if (auto r = read_all(); !r) return r;
+    database_facts facts;
+    facts.found = file_state;
+    if (version >= 1) {
+      if (auto r = read_all(); !r) return r;
+      facts.rows = initial_.values.size();
+      facts.found = database_facts::state::legacy;
+    }
+    if (version == 2) {
+      if (auto r = read_meta(facts); !r) return r;
+      facts.found = database_facts::state::identified;
+    }
+    if (auto r = settle_identity(facts, manifest, version); !r) return r;
     const struct {
       statement* st;
       const char* sql;
@@ -192,12 +219,122 @@ class sqlite_backend final : public storage_backend {
         {&put_generation_,
          "INSERT OR REPLACE INTO generations (resource, kind, generation) VALUES (?1, ?2, ?3)"},
         {&erase_generation_, "DELETE FROM generations WHERE resource = ?1 AND kind = ?2"},
+        {&value_exists_,
+         "SELECT 1 FROM stored_values WHERE resource = ?1 AND kind = ?2 AND key = ?3"},
+        {&quarantine_value_,
+         "INSERT INTO quarantined_values SELECT resource, kind, key, stored_data, received_ms,"
+         " signer_certificate, ?4, ?5 FROM stored_values"
+         " WHERE resource = ?1 AND kind = ?2 AND key = ?3"},
     };
     for (const auto& s : statements) {
       rc = s.st->prepare(db_, s.sql);
       if (rc != SQLITE_OK) return error(storage_errc::corrupt, rc, "unexpected schema");
     }
     return {};
+  }
+
+  /// The store identity and owner recorded in a version 2 database.
+  storage_result<void> read_meta(database_facts& facts) {
+    statement st;
+    int rc = st.prepare(db_, "SELECT name, value FROM store_meta");
+    if (rc != SQLITE_OK) return error(storage_errc::corrupt, rc, "cannot read the store identity");
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
+      const auto* value = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 1));
+      if (!name || !value) continue;
+      if (std::string(name) == "store-id") facts.store_id = value;
+      if (std::string(name) == "node-id") facts.node_id = value;
+    }
+    if (rc != SQLITE_DONE)
+      return error(storage_errc::corrupt, rc, "cannot read the store identity");
+    if (facts.store_id.empty()) return error(storage_errc::corrupt, SQLITE_OK, "no store identity");
+    return {};
+  }
+
+  /// Judges the database against the manifest (refusing a changed store unless accepted), brings
+  /// the schema to version 2 with the identity and owner, and writes the manifest.
+  storage_result<void> settle_identity(const database_facts& facts,
+                                       const std::optional<store_manifest>& manifest, int version) {
+    using state = database_facts::state;
+    const std::string manifest_file = (dir_ / manifest_file_name).string();
+    const std::string owner_hex = options_.owner ? options_.owner->hex() : std::string{};
+    if (auto reason = detail::store_change(manifest, facts, options_.owner, file_, manifest_file)) {
+      if (!options_.accept_store_change) {
+        return protocol::error_record{make_error_code(storage_errc::store_changed),
+                                      std::move(*reason)};
+      }
+      note(true, "store change accepted: " + *reason + "; the store is taken as it is (" +
+                     std::to_string(facts.rows) + " values) and the manifest rewritten");
+    }
+    store_id_ = facts.found == state::identified ? facts.store_id : detail::new_store_id();
+    node_hex_ = options_.owner ? owner_hex : facts.node_id;
+    const bool new_schema = version < schema_version;
+    const bool new_owner = options_.owner && facts.node_id != owner_hex;
+    if (new_schema || new_owner) {
+      if (auto r = exec("BEGIN IMMEDIATE", storage_errc::write_failed, "cannot create the schema");
+          !r) {
+        return r;
+      }
+      int rc = SQLITE_OK;
+      if (version == 0) rc = sqlite3_exec(db_, schema_v1_sql, nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) rc = sqlite3_exec(db_, schema_v2_sql, nullptr, nullptr, nullptr);
+      const auto put_meta = [&](const char* name, const std::string& value) {
+        if (rc != SQLITE_OK) return;
+        statement st;
+        rc = st.prepare(db_, "INSERT OR REPLACE INTO store_meta (name, value) VALUES (?1, ?2)");
+        if (rc == SQLITE_OK) rc = sqlite3_bind_text(st.get(), 1, name, -1, SQLITE_TRANSIENT);
+        if (rc == SQLITE_OK) {
+          rc = sqlite3_bind_text(st.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
+        }
+        if (rc == SQLITE_OK) rc = sqlite3_step(st.get());
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+      };
+      if (facts.found != state::identified) put_meta("store-id", store_id_);
+      if (new_owner) put_meta("node-id", owner_hex);
+      if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db_, ("PRAGMA user_version=" + std::to_string(schema_version)).c_str(),
+                          nullptr, nullptr, nullptr);
+      }
+      if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+      if (rc != SQLITE_OK) {
+        const auto err = error(storage_errc::write_failed, rc, "cannot create the schema");
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return err;
+      }
+    }
+    rows_ = facts.rows;
+    if (auto r = set_manifest(rows_); !r) return r;
+    manifest_ready_ = true;
+    if (!manifest) {
+      if (facts.found == state::legacy) {
+        note(false, "data directory from before store manifests: store " + store_id_ + " with " +
+                        std::to_string(rows_) + " values recorded in " + manifest_file);
+      } else if (facts.found == state::identified) {
+        note(true, manifest_file + " was missing: written again for store " + store_id_ + " with " +
+                       std::to_string(rows_) + " values");
+      } else {
+        note(false, "new store " + store_id_ + " in " + file_);
+      }
+    }
+    return {};
+  }
+
+  /// Records `rows` as the manifest's lower bound.
+  storage_result<void> set_manifest(std::uint64_t rows) {
+    auto written = detail::write_manifest(dir_, store_manifest{store_id_, node_hex_, rows});
+    if (!written) {
+      if (!manifest_failing_) note(true, written.error().message);
+      manifest_failing_ = true;
+      return written;
+    }
+    manifest_failing_ = false;
+    floor_ = rows;
+    last_manifest_ = std::chrono::steady_clock::now();
+    return {};
+  }
+
+  void note(bool warning, const std::string& text) const {
+    if (options_.log) options_.log(warning, text);
   }
 
   storage_result<void> read_all() {
@@ -247,36 +384,67 @@ class sqlite_backend final : public storage_backend {
       return r;
     }
     int rc = SQLITE_OK;
-    const auto run = [&](const statement& s, auto&& bind) {
-      if (rc != SQLITE_OK) return;
+    std::uint64_t rows = rows_;  // stored_values rows once this transaction commits
+    // Runs one statement; returns the rows it changed (a SELECT: 1 when it found a row).
+    const auto run = [&](const statement& s, auto&& bind) -> std::uint64_t {
+      if (rc != SQLITE_OK) return 0;
       sqlite3_stmt* st = s.get();
       sqlite3_reset(st);
       sqlite3_clear_bindings(st);
       rc = bind(st);
+      std::uint64_t changed = 0;
       if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+        if (rc == SQLITE_ROW) {
+          rc = SQLITE_OK;
+          changed = 1;
+        } else if (rc == SQLITE_DONE) {
+          rc = SQLITE_OK;
+          // sqlite3_changes() keeps the count of the last INSERT, UPDATE or DELETE: a SELECT
+          // that found nothing changed nothing.
+          if (!sqlite3_stmt_readonly(st))
+            changed = static_cast<std::uint64_t>(sqlite3_changes(db_));
+        }
       }
       sqlite3_reset(st);
+      return changed;
     };
+    const auto bind_location = [](sqlite3_stmt* st, const protocol::resource_id& resource,
+                                  std::uint32_t kind, const protocol::bytes& key) {
+      int r = bind_blob(st, 1, resource.value);
+      if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 2, kind);
+      if (r == SQLITE_OK) r = bind_blob(st, 3, key);
+      return r;
+    };
+    for (const auto& q : changes.quarantine_values) {
+      run(quarantine_value_, [&](sqlite3_stmt* st) {
+        int r = bind_location(st, q.where.resource, q.where.kind, q.where.key);
+        if (r == SQLITE_OK) r = sqlite3_bind_text(st, 4, q.reason.c_str(), -1, SQLITE_TRANSIENT);
+        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 5, q.at_ms);
+        return r;
+      });
+      rows -= std::min(rows, run(erase_value_, [&](sqlite3_stmt* st) {
+                         return bind_location(st, q.where.resource, q.where.kind, q.where.key);
+                       }));
+    }
     for (const auto& v : changes.put_values) {
+      // INSERT OR REPLACE changes one row either way: ask first whether it adds one.
+      const bool present = run(value_exists_, [&](sqlite3_stmt* st) {
+                             return bind_location(st, v.resource, v.kind, v.key);
+                           }) > 0;
       run(put_value_, [&](sqlite3_stmt* st) {
-        int r = bind_blob(st, 1, v.resource.value);
-        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 2, v.kind);
-        if (r == SQLITE_OK) r = bind_blob(st, 3, v.key);
+        int r = bind_location(st, v.resource, v.kind, v.key);
         if (r == SQLITE_OK) r = bind_blob(st, 4, v.stored_data);
         if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 5, v.received_ms);
         if (r == SQLITE_OK) r = bind_blob(st, 6, v.signer_certificate);
         return r;
       });
+      if (!present && rc == SQLITE_OK) ++rows;
     }
     for (const auto& e : changes.erase_values) {
-      run(erase_value_, [&](sqlite3_stmt* st) {
-        int r = bind_blob(st, 1, e.resource.value);
-        if (r == SQLITE_OK) r = sqlite3_bind_int64(st, 2, e.kind);
-        if (r == SQLITE_OK) r = bind_blob(st, 3, e.key);
-        return r;
-      });
+      rows -= std::min(rows, run(erase_value_, [&](sqlite3_stmt* st) {
+                         return bind_location(st, e.resource, e.kind, e.key);
+                       }));
     }
     for (const auto& g : changes.put_generations) {
       run(put_generation_, [&](sqlite3_stmt* st) {
@@ -293,28 +461,58 @@ class sqlite_backend final : public storage_backend {
         return r;
       });
     }
+    // Below the manifest's bound: lower it before the commit, so that a crash in between leaves
+    // the bound under the rows (never a false alarm). Cannot lower it: no commit either.
+    if (rc == SQLITE_OK && manifest_ready_ && rows < floor_) {
+      if (auto lowered = set_manifest(rows); !lowered) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return lowered;
+      }
+    }
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) {
       const auto err = error(storage_errc::write_failed, rc, "transaction failed");
       if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return err;
     }
+    rows_ = rows;
+    raise_manifest();
     return {};
   }
 
-  std::string describe() const override { return "sqlite " + file_; }
+  /// After a commit: raises the manifest's bound now and then (a failure is logged by
+  /// set_manifest and retried at the next commit; the bound only stays lower).
+  void raise_manifest() {
+    if (!manifest_ready_ || rows_ <= floor_) return;
+    const bool doubled = rows_ >= 2 * floor_;
+    const bool many = rows_ - floor_ >= manifest_raise_rows;
+    const bool stale = std::chrono::steady_clock::now() - last_manifest_ >= manifest_raise_interval;
+    if (doubled || many || stale || manifest_failing_) (void)set_manifest(rows_);
+  }
+
+  std::string describe() const override { return "sqlite " + file_ + " store " + store_id_; }
 
  private:
   sqlite3* db_;
   std::string file_;
+  fs::path dir_;
+  sqlite_options options_;
   stored_state initial_;
-  statement put_value_, erase_value_, put_generation_, erase_generation_;
+  statement put_value_, erase_value_, put_generation_, erase_generation_, value_exists_,
+      quarantine_value_;
+  std::string store_id_;
+  std::string node_hex_;
+  std::uint64_t rows_ = 0;   ///< rows of stored_values
+  std::uint64_t floor_ = 0;  ///< the manifest's min-values
+  bool manifest_ready_ = false;
+  bool manifest_failing_ = false;  ///< the last manifest write failed (logged once)
+  std::chrono::steady_clock::time_point last_manifest_{};
 };
 
 }  // namespace
 
 storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
-    const std::filesystem::path& data_dir) {
+    const std::filesystem::path& data_dir, const sqlite_options& options) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
@@ -323,6 +521,33 @@ storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
         data_dir.string() + ": cannot create the data directory: " + ec.message()};
   }
   const std::string file = (data_dir / sqlite_file_name).string();
+  auto manifest = detail::read_manifest(data_dir);
+  if (!manifest) {
+    if (!options.accept_store_change) return manifest.error();
+    if (options.log) {
+      options.log(true, "store change accepted: " + manifest.error().message +
+                            "; the manifest is rewritten");
+    }
+    manifest = std::optional<detail::store_manifest>{};
+  }
+  // What the file was before SQLite touches it (opening creates a missing one).
+  auto file_state = database_facts::state::fresh;
+  if (const auto size = std::filesystem::file_size(file, ec); ec) {
+    file_state = database_facts::state::missing;
+  } else if (size == 0) {
+    file_state = database_facts::state::empty;
+  }
+  ec.clear();
+  // A lost database is refused before SQLite creates one: the file stays as it was found.
+  if (file_state != database_facts::state::fresh && !options.accept_store_change) {
+    database_facts facts;
+    facts.found = file_state;
+    if (auto reason = detail::store_change(*manifest, facts, options.owner, file,
+                                           (data_dir / manifest_file_name).string())) {
+      return protocol::error_record{make_error_code(storage_errc::store_changed),
+                                    std::move(*reason)};
+    }
+  }
   sqlite3* db = nullptr;
   const int rc =
       sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
@@ -332,8 +557,8 @@ storage_result<std::unique_ptr<storage_backend>> open_sqlite_backend(
     return protocol::error_record{make_error_code(classify(rc, storage_errc::cannot_open)),
                                   std::move(msg)};
   }
-  auto backend = std::make_unique<sqlite_backend>(db, file);
-  if (auto r = backend->initialize(); !r) return r.error();
+  auto backend = std::make_unique<sqlite_backend>(db, file, data_dir, options);
+  if (auto r = backend->initialize(file_state, *manifest); !r) return r.error();
   return std::unique_ptr<storage_backend>(std::move(backend));
 }
 

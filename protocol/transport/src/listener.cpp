@@ -26,6 +26,10 @@ pr::result<std::shared_ptr<listener>> listener::open(const asio::any_io_executor
   if (!creds && !cfg.link.insecure_plaintext) {
     return make_error_code(transport_errc::invalid_credentials);
   }
+  // Accepted links get the accept side's shorter bound on their handshake.
+  // (The accept side keeps the bound in force, for its pressure lines.)
+  cfg.link.handshake_timeout = detail::accepted_handshake_timeout(cfg, cfg.link.handshake_timeout);
+  cfg.handshake_timeout = cfg.link.handshake_timeout;
   auto l = std::make_shared<listener>(executor, std::move(creds), std::move(cfg),
                                       std::move(on_link), std::move(on_failure));
   auto core = detail::accept_core::bind(executor, local, l->cfg_);

@@ -24,6 +24,11 @@ pr::result<std::shared_ptr<stream_listener>> stream_listener::open(
     std::shared_ptr<const tls_credentials> creds, stream_listener_config cfg,
     stream_handler on_stream, failure_handler on_failure) {
   if (!creds) return make_error_code(transport_errc::invalid_credentials);
+  // Accepted streams get the accept side's shorter bound on their handshake.
+  // (The accept side keeps the bound in force, for its pressure lines.)
+  cfg.stream.handshake_timeout =
+      detail::accepted_handshake_timeout(cfg, cfg.stream.handshake_timeout);
+  cfg.handshake_timeout = cfg.stream.handshake_timeout;
   auto core = detail::accept_core::bind(executor, local, cfg);
   if (!core) return core.error();
   auto l =

@@ -49,6 +49,9 @@ struct runtime_config {
   asio::ip::tcp::endpoint listen;
   /// SQLite store in this directory (created when absent); nullopt: memory only.
   std::optional<std::filesystem::path> data_dir;
+  /// Start even when the database is not the store its manifest records (lost, emptied,
+  /// replaced, another Node-ID's, truncated): sqlite_options::accept_store_change.
+  bool accept_store_change = false;
   /// Settings of every link (accepted and opened).
   transport::link_config link;
   /// Messages per second (and burst) each client may send: a faster one is read more slowly

@@ -30,16 +30,28 @@
 //  - Find: per kind, the first Resource-ID at or after the requested one (clockwise, within this
 //    peer's range) holding an existing value of that kind; an all-zero id when none or the kind
 //    is unknown. Error_Not_Found when the requested id is outside the range.
+//  - Stored values are vouched for before they are served: a value taken in by Store was
+//    verified then; one read from the backend at load is verified (signature, and its signer's
+//    certificate against the trust store at `now`) the first time a Fetch, Stat, Store or
+//    export_range touches its (resource, kind), and the verdict kept. One that fails is never
+//    answered, so it cannot hide the good entries beside it (a client refuses a whole answer
+//    with a bad signature): when its bytes are wrong (bad signature, unreadable certificate,
+//    signer mismatch) it is quarantined (moved aside in the backend, dropped from memory); when
+//    only its certificate's chain or validity period fails at `now` it is withheld and checked
+//    again next time. Both are counted (storage_counts) and logged as warnings (rate-limited).
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -77,6 +89,12 @@ struct storage_counts {
   std::size_t resources = 0;  ///< Resource-IDs with at least one stored value
   std::size_t values = 0;     ///< stored values (tombstones included)
   std::size_t bytes = 0;      ///< StoredData wire bytes
+  /// Since start: loaded values whose stored bytes failed verification, moved aside (never
+  /// served).
+  std::size_t quarantined = 0;
+  /// Since start: times a loaded value was left out of an answer because its signer's
+  /// certificate did not verify at that time (expired, not yet valid, no chain to a root).
+  std::size_t withheld = 0;
 };
 
 class data_store {
@@ -140,13 +158,23 @@ class data_store {
   const protocol::error_record& last_backend_error() const noexcept { return last_error_; }
   /// Stored values that load() could not serve (unknown kind or undecodable); left on disk.
   std::size_t skipped_at_load() const noexcept { return skipped_at_load_; }
+  /// Where warnings go (a quarantined or withheld value); at most one line per 10 s of the
+  /// `now` given to the store's operations, with the number left out meanwhile. Default: none.
+  void set_warning_log(std::function<void(std::string_view)> log) { warn_ = std::move(log); }
 
  private:
+  /// Whether a slot's signature was checked (see "vouched for" above).
+  enum class check_state : std::uint8_t {
+    unchecked,  ///< loaded from the backend, not verified yet
+    verified,   ///< taken in by Store, or verified since
+    withheld,   ///< its certificate failed at the last check: not served, checked again
+  };
   struct slot {
     protocol::bytes wire;        ///< StoredData as encoded
     protocol::stored_data data;  ///< decoded
     std::int64_t received_ms = 0;
     protocol::bytes signer_certificate;
+    check_state check = check_state::verified;
     std::int64_t expires_ms() const noexcept;
   };
   struct kind_state {
@@ -169,6 +197,10 @@ class data_store {
   const kind_state* find_kind(const protocol::resource_id& resource, std::uint32_t kind) const;
   std::optional<crypto::certificate> lookup_certificate(const protocol::signer_identity& id) const;
   std::uint32_t remaining_lifetime(const slot& s, std::int64_t now_ms) const noexcept;
+  /// Verifies the unchecked and withheld values of (resource, kind); quarantines those whose
+  /// bytes are wrong.
+  void vet(const protocol::resource_id& resource, std::uint32_t kind, wall_clock::time_point now);
+  void warn(wall_clock::time_point now, const std::string& text);
 
   std::unique_ptr<storage_backend> backend_;
   std::map<std::uint32_t, kind_rules> kinds_;
@@ -180,6 +212,11 @@ class data_store {
   storage_counts counts_;
   protocol::error_record last_error_;
   std::size_t skipped_at_load_ = 0;
+  /// (resource, kind) pairs holding unchecked or withheld values: vet() has work only there.
+  std::set<std::pair<protocol::resource_id, std::uint32_t>> unvetted_;
+  std::function<void(std::string_view)> warn_;
+  std::int64_t warned_at_ms_ = std::numeric_limits<std::int64_t>::min();
+  std::size_t warnings_left_out_ = 0;
 };
 
 }  // namespace p2psip::peer

@@ -2,7 +2,9 @@
 // Accepts TCP connections and turns them into application streams (tls_stream.hpp), TLS server
 // side by default: for the node that answers AppAttach (RFC 6940 section 6.5.2). The same accept
 // loop as the link listener (listener.hpp): only streams whose handshake succeeded are handed
-// up, accept() errors back off, and the handshakes in progress are capped.
+// up, accept() errors back off, and admission under pressure is the same (a short handshake
+// bound, per-source and overall caps on handshakes in progress that shed the oldest, counters
+// and rate-limited pressure lines).
 // Threading as for streams: use it from the thread running its executor.
 
 #include <cstddef>
@@ -21,8 +23,8 @@
 
 namespace p2psip::transport {
 
-/// Settings of a stream listener: how it accepts (role, handshake cap, back-off, backlog) and
-/// the settings of every accepted stream.
+/// Settings of a stream listener: how it accepts (role, admission limits, back-off, backlog,
+/// pressure lines) and the settings of every accepted stream.
 struct stream_listener_config : accept_config {
   /// Settings of every accepted stream.
   stream_config stream{};
@@ -56,7 +58,8 @@ class stream_listener : public std::enable_shared_from_this<stream_listener> {
   void close();
   /// True until close().
   bool is_open() const noexcept;
-  /// Accepted connections, established streams, failed handshakes, accept errors.
+  /// Accepted connections, established streams, failed handshakes, accept errors, shed and
+  /// timed-out handshakes.
   const listener_stats& stats() const noexcept;
   /// Handshakes in progress.
   std::size_t pending_handshakes() const noexcept;
