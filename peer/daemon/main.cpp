@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/resource.h>
@@ -153,29 +154,27 @@ constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_await
 
 /// Raises the soft RLIMIT_NOFILE to the hard one: every link is a socket, and the usual soft
 /// default (1024) would cap a peer near a thousand links while the hard limit allows far more.
-void raise_open_files_limit() {
+/// Returns the line to log once the peer runs (a failed start stays one line on stderr).
+std::pair<pe::log_level, std::string> raise_open_files_limit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    log_line(pe::log_level::warn,
-             std::string("cannot read the open files limit: ") + std::strerror(errno));
-    return;
+    return {pe::log_level::warn,
+            std::string("cannot read the open files limit: ") + std::strerror(errno)};
   }
   const auto text = [](rlim_t n) {
     return n == RLIM_INFINITY ? std::string("unlimited") : std::to_string(n);
   };
   if (lim.rlim_cur == lim.rlim_max) {
-    log_line(pe::log_level::debug, "open files limit: " + text(lim.rlim_cur));
-    return;
+    return {pe::log_level::info, "open files limit: " + text(lim.rlim_cur)};
   }
   const rlim_t before = lim.rlim_cur;
   lim.rlim_cur = lim.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    log_line(pe::log_level::warn, "cannot raise the open files limit from " + text(before) +
-                                      " to " + text(lim.rlim_max) + ": " + std::strerror(errno));
-    return;
+    return {pe::log_level::warn, "cannot raise the open files limit from " + text(before) + " to " +
+                                     text(lim.rlim_max) + ": " + std::strerror(errno)};
   }
-  log_line(pe::log_level::info,
-           "open files limit: " + text(lim.rlim_cur) + " (raised from " + text(before) + ")");
+  return {pe::log_level::info,
+          "open files limit: " + text(lim.rlim_cur) + " (raised from " + text(before) + ")"};
 }
 
 /// Logs the status when the ring around us changes, and every `interval` anyway.
@@ -356,7 +355,7 @@ int run(int argc, char** argv) {
     return taken;
   };
 
-  raise_open_files_limit();
+  const auto [files_level, files_text] = raise_open_files_limit();
   asio::io_context io(1);
   auto created =
       pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
@@ -369,6 +368,7 @@ int run(int argc, char** argv) {
   }
   auto& runtime = **created;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
+  log_line(files_level, files_text);
 
   bool stopping = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);

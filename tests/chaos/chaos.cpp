@@ -547,8 +547,24 @@ void settle_ring(tst::process_overlay& o, report& rep, const std::string& scenar
                  const settings& s) {
   const auto start = clock_type::now();
   const bool ok = o.wait_ring(60s);
+  std::string detail;
+  if (!ok) {
+    // Which peers disagree with the ring order (their first successor, or not joined).
+    const auto ring = ring_view::of(o);
+    detail = "did not settle within 60 s:";
+    for (std::size_t i = 0; i < o.peers().size(); ++i) {
+      const auto succ = o.status_field(i, "succ");
+      const auto want = o.peers()[ring.successor(i)].node_id;
+      const auto joined = o.status_field(i, "joined");
+      if (joined != "yes" || succ.substr(0, succ.find(',')) != want) {
+        detail += " " + o.peers()[i].name + " joined=" + joined +
+                  " succ=" + succ.substr(0, std::min<std::size_t>(8, succ.size())) + " (want " +
+                  o.peers()[ring.successor(i)].name + ")";
+      }
+    }
+  }
   rep.add(scenario, "seconds until the ring was consistent again", seconds_since(start), "s",
-          ok ? "" : "did not settle within 60 s");
+          detail);
   sleep_seconds(s.settle);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Loopback tests of the p2psip-peer daemon with credentials made by p2psip-admin.
-# usage: peer_daemon_test.sh /path/to/p2psip-peer /path/to/p2psip-admin CASE
+# usage: peer_daemon_test.sh /path/to/p2psip-peer /path/to/p2psip-admin CASE [/path/to/p2psip-client]
 #   ring       three peers form the ring the sorted Node-IDs imply; SIGTERM: all exit 0
 #   leave      one of three peers leaves; the other two close the ring between them
 #   data_dir   a peer with --data-dir creates its SQLite store and exits cleanly
@@ -9,11 +9,16 @@
 #   config_signature  a configuration changed after signing, unsigned, or signed by an enrolled
 #              node instead of the CA's configuration signer: refused with one line naming the
 #              signature problem, exit 1; signed again with p2psip-admin sign: the peer starts
+#   store_integrity  (needs p2psip-client) values put through a --data-dir peer, the peer
+#              stopped, its database truncated to 0 bytes: the next start is refused with one line
+#              naming the file and the manifest, exit 1 (again on a second try); with
+#              --accept-store-change it starts (a WARN line), and later starts need no flag
 set -u
 
 PEER=$1
 ADMIN=$2
 CASE=$3
+CLIENT=${4:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-peer-test.XXXXXX")
 PIDS=()
 
@@ -159,6 +164,56 @@ case_bad_config() {
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger 3600001
 }
 
+# A lost database must not start as an empty store (issue 11 item 5: 2,125 values vanished
+# without a log line when the file was truncated).
+case_store_integrity() {
+  [ -n "$CLIENT" ] || fail "the store_integrity case needs p2psip-client as its 4th argument"
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll alice@example.org "$T/alice" "$T/ca"
+  local data=$T/a-data
+  local db=$data/reload-store.sqlite3 manifest=$data/reload-store.manifest
+  local again=(--config "$T/ca/overlay.xml" --cert "$T/a/node.crt" --key "$T/a/node.key"
+    --listen 127.0.0.1:0 --first --data-dir "$data")
+
+  start a --first --data-dir "$data"
+  local port i
+  port=$(port_of a) || exit 1
+  grep -q 'INFO new store ' "$T/a.log" || fail "no 'new store' line for a fresh data directory"
+  grep -q 'INFO open files limit: ' "$T/a.log" || fail "the open files limit was not logged"
+  for i in 1 2 3 4 5; do
+    timeout 60 "$CLIENT" --config "$T/ca/overlay.xml" --cert "$T/alice/node.crt" \
+      --key "$T/alice/node.key" --peer "127.0.0.1:$port" --timeout 10000 \
+      put "name-$i" "value-$i" >"$T/out" 2>"$T/err" || fail "put name-$i: $(cat "$T/err")"
+  done
+  stop a
+  local recorded
+  recorded=$(sed -n 's/^min-values //p' "$manifest")
+  [ -n "$recorded" ] && [ "$recorded" -ge 5 ] ||
+    fail "the manifest records '$recorded' values after 5 puts and a clean stop"
+
+  : >"$db"
+  expect_error 1 "$db is empty (0 bytes), but $manifest records store" "${again[@]}"
+  grep -Fq "with at least $recorded values" "$T/err" || fail "the count is not named: $(cat "$T/err")"
+  grep -Fq -- "--accept-store-change" "$T/err" || fail "the override is not named: $(cat "$T/err")"
+  [ -s "$db" ] && fail "the refused start wrote into the emptied database"
+  expect_error 1 "is empty (0 bytes)" "${again[@]}"
+
+  start a --first --data-dir "$data" --accept-store-change
+  port_of a >/dev/null
+  grep -q 'WARN store change accepted: .*is empty (0 bytes)' "$T/a.log" ||
+    fail "the accepted change was not logged as a warning"
+  stop a
+  [ "$(sed -n 's/^min-values //p' "$manifest")" = 0 ] || fail "the manifest was not rewritten"
+  start a --first --data-dir "$data"
+  port_of a >/dev/null
+  stop a
+  grep -q 'WARN' "$T/a.log" && fail "a warning after the store change was accepted: $(grep WARN "$T/a.log")"
+  expect_error 2 "--accept-store-change needs --data-dir" --config "$T/ca/overlay.xml" \
+    --cert "$T/a/node.crt" --key "$T/a/node.key" --listen 127.0.0.1:0 --first --memory \
+    --accept-store-change
+}
+
 # node_id_of NAME: the Node-ID in NAME's certificate (its reload:// URI).
 node_id_of() {
   openssl x509 -in "$T/$1/node.crt" -noout -ext subjectAltName |
@@ -246,6 +301,7 @@ case "$CASE" in
   data_dir) case_data_dir ;;
   bad_config) case_bad_config ;;
   config_signature) case_config_signature ;;
+  store_integrity) case_store_integrity ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"
