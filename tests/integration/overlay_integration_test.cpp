@@ -371,7 +371,8 @@ TEST_CASE("integration: a client flooding requests over its rate is slowed, not 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto answered = *answers;
-  MESSAGE(tx - 1 << " Pings sent in " << seconds << " s, " << answered << " answered");
+  const auto sent = tx - 1;
+  MESSAGE(sent << " Pings sent in " << seconds << " s, " << answered << " answered");
   CHECK(tx - 1 > answered);                                              // it was held back
   CHECK(answered >= 100);                                                // the burst
   CHECK(answered <= 100 + static_cast<std::size_t>(50 * seconds) + 60);  // then the rate

@@ -138,7 +138,7 @@ std::vector<pr::node_id> data_movement::replicate(const pr::store_req& req,
   // it stored the value (a hand-over's sender already holds it; the copy is a no-op).
   for (const auto& s : ring_.replica_set()) {
     if (!links_.link_to(s)) continue;
-    // Straight out while the pending table has room, else after the bulk already waiting.
+    // In turn with the bulk already waiting: copies are paced like the rest.
     send_store({with_generation(number++), s, purpose::replica, 1}, now);
     replicas.push_back(s);
   }
@@ -155,25 +155,9 @@ std::vector<pr::node_id> data_movement::replicate(const pr::store_req& req,
   return replicas;
 }
 
-bool data_movement::send_store(queued_store s, time_point now) {
-  if (transport_.pending_count() >= cfg_.max_pending || !outbox_.empty()) {
-    outbox_.push_back(std::move(s));
-    return false;
-  }
-  const auto link = links_.link_to(*s.to);
-  if (!link) {
-    straight_store_done(std::move(s), node::outcome{}, now);  // as unanswered: given up below
-    return true;
-  }
-  const auto req = s.req;
-  auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
-    straight_store_done(std::move(s), o, t);
-  };
-  if (!transport_.originate({pr::to_destination(*s.to)}, req, std::move(done), now,
-                            node::send_options{*link, false}, storage_.signer_certificates(req))) {
-    return false;
-  }
-  return true;
+void data_movement::send_store(queued_store s, time_point now) {
+  outbox_.push_back(std::move(s));
+  send_queued(now);
 }
 
 bool data_movement::still_wanted(const queued_store& s) const {
@@ -183,6 +167,7 @@ bool data_movement::still_wanted(const queued_store& s) const {
 }
 
 void data_movement::straight_store_done(queued_store s, const node::outcome& o, time_point now) {
+  if (in_flight_ > 0) --in_flight_;
   const bool answered =
       o.what == node::outcome::kind::answer || o.what == node::outcome::kind::error;
   const char* what = s.what == purpose::join_handover ? "hand-over" : "replica";
@@ -242,8 +227,10 @@ void data_movement::send_queued(time_point now) {
     outbox_.clear();  // gone from the overlay: the Leave's hand-over went out already
     return;
   }
-  const auto room = cfg_.max_pending - cfg_.max_pending / 4;
-  while (!outbox_.empty() && transport_.pending_count() < room) {
+  // Few in flight at once: each waits in the links' queues ahead of the clients' requests
+  // forwarded the same way, so the bulk may not fill them (a put's latency is the queue's).
+  const auto room = std::min(cfg_.max_pending - cfg_.max_pending / 4, cfg_.max_bulk_in_flight);
+  while (!outbox_.empty() && in_flight_ < room && transport_.pending_count() < cfg_.max_pending) {
     auto s = std::move(outbox_.front());
     outbox_.pop_front();
     if (s.what == purpose::routed_handover) {
@@ -253,11 +240,14 @@ void data_movement::send_queued(time_point now) {
       const auto resource = s.req.resource;
       const auto attempt = s.attempt;
       auto done = [this, p = *point, attempt](node::outcome&& o, time_point t) {
+        if (in_flight_ > 0) --in_flight_;
         if (o.ok()) return;
         handover_failed(p, attempt, o, t);
       };
-      transport_.originate({pr::to_destination(resource)}, s.req, std::move(done), now, {},
-                           storage_.signer_certificates(s.req));
+      if (transport_.originate({pr::to_destination(resource)}, s.req, std::move(done), now, {},
+                               storage_.signer_certificates(s.req))) {
+        ++in_flight_;
+      }
       continue;
     }
     if (!still_wanted(s)) {
@@ -271,8 +261,10 @@ void data_movement::send_queued(time_point now) {
     auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
       straight_store_done(std::move(s), o, t);
     };
-    transport_.originate({pr::to_destination(to)}, req, std::move(done), now,
-                         node::send_options{link, false}, storage_.signer_certificates(req));
+    if (transport_.originate({pr::to_destination(to)}, req, std::move(done), now,
+                             node::send_options{link, false}, storage_.signer_certificates(req))) {
+      ++in_flight_;
+    }
   }
 }
 

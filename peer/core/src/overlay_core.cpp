@@ -114,6 +114,10 @@ void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point
   topology_.on_link_failed(address, now);
 }
 
+bool overlay_core::accepting_client_requests() const {
+  return !movement_ || !movement_->overloaded();
+}
+
 void overlay_core::on_message(link_id link, pr::byte_view data, time_point now) {
   transport_.on_message(link, data, now);
   if (movement_) movement_->send_queued(now);  // answers may have freed room

@@ -21,6 +21,7 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   d.link = cfg.link;
   d.client_messages_per_second = cfg.client_messages_per_second;
   d.client_burst = cfg.client_burst;
+  d.client_max_in_progress = cfg.client_max_in_progress;
   d.leave_flush_timeout = cfg.leave_flush_timeout;
   d.close_timeout = cfg.close_timeout;
   d.log = cfg.log;

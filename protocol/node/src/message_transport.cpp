@@ -140,6 +140,7 @@ void message_transport::on_timer(time_point now) {
 }
 
 void message_transport::link_down(link_id link, const pr::node_id& remote, time_point now) {
+  client_requests_.erase(link);
   std::vector<std::pair<std::uint64_t, pending_request>> cut;
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->first.link == link) {
@@ -300,6 +301,7 @@ void message_transport::send_answer(link_id from, const pr::message& request,
   if (!bytes) return;
   actions_.push(send_action{from, std::move(*bytes)});
   links_.note_traffic(from, now);
+  answered_on(from);
 }
 
 void message_transport::send_error(link_id from, const pr::message& request, reload_errc code,
@@ -336,7 +338,28 @@ void message_transport::on_message(link_id link, pr::byte_view data, time_point 
     return;
   }
   links_.note_received(link, now);
+  if (pr::is_request(m->contents.code)) {
+    const auto* c = links_.find(link);
+    if (c && !c->is_peer && !c->attached_peer) client_requests_[link].push_back(now);
+  }
   handle_message(link, std::move(*m), now);
+}
+
+void message_transport::answered_on(link_id link) {
+  const auto it = client_requests_.find(link);
+  if (it == client_requests_.end()) return;
+  it->second.pop_front();
+  if (it->second.empty()) client_requests_.erase(it);
+}
+
+std::size_t message_transport::client_requests_in_progress(link_id link, time_point now) {
+  const auto it = client_requests_.find(link);
+  if (it == client_requests_.end()) return 0;
+  auto& q = it->second;
+  while (!q.empty() && now - q.front() >= cfg_.request_timeout) q.pop_front();
+  const auto n = q.size();
+  if (n == 0) client_requests_.erase(it);
+  return n;
 }
 
 void message_transport::handle_message(link_id link, pr::message&& m, time_point now) {
@@ -531,6 +554,7 @@ void message_transport::forward(link_id from, link_id to, pr::message&& m, time_
   ++stats_.forwarded;
   actions_.push(send_action{to, std::move(*bytes)});
   links_.note_traffic(to, now);
+  if (!request) answered_on(to);
 }
 
 void message_transport::deliver_local(link_id from, pr::message&& m, time_point now) {

@@ -106,6 +106,10 @@ protocol::result<void, protocol::error_record> node_driver::start() {
     transport::listener_config lc;
     lc.link = cfg_.link;
     std::weak_ptr<bool> alive = alive_;
+    // Connections shed under a flood (idle, unauthenticated): an admin should see the source.
+    lc.pressure_log = [this, alive](std::string_view text) {
+      if (!alive.expired()) log(log_level::warn, text);
+    };
     auto opened = transport::listener::open(
         io_.get_executor(), *cfg_.listen, tls_, lc,
         [this, alive](std::shared_ptr<transport::link> l) {
@@ -142,6 +146,9 @@ protocol::result<void, protocol::error_record> node_driver::open_application_lis
     transport::stream_listener_config lc;
     lc.stream = cfg_.stream;
     std::weak_ptr<bool> alive = alive_;
+    lc.pressure_log = [this, alive](std::string_view text) {
+      if (!alive.expired()) log(log_level::warn, text);
+    };
     const auto id = app.id;
     auto opened = transport::stream_listener::open(
         io_.get_executor(), app.listen, tls_, lc,
@@ -282,6 +289,11 @@ void node_driver::link_closed(link_id id, std::error_code reason) {
 asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<transport::link> l) {
   std::weak_ptr<bool> alive = alive_;
   for (;;) {
+    if (from_client(id) &&
+        (cfg_.client_max_in_progress != 0 || !node_->accepting_client_requests())) {
+      co_await hold_while_busy(id);
+      if (alive.expired() || stopped_ || !links_.contains(id)) break;
+    }
     auto received = co_await l->receive();
     if (alive.expired() || !received) break;
     if (stopped_ || !links_.contains(id)) break;
@@ -307,6 +319,27 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
 bool node_driver::from_client(link_id id) const {
   const auto* row = node_->links().find(id);
   return !row || !(row->is_peer || row->attached_peer);
+}
+
+asio::awaitable<void> node_driver::hold_while_busy(link_id id) {
+  std::weak_ptr<bool> alive = alive_;
+  asio::steady_timer wait(io_);
+  bool counted = false;
+  const auto busy = [&] {
+    if (!node_->accepting_client_requests()) return true;
+    return cfg_.client_max_in_progress != 0 && node_->transport().client_requests_in_progress(
+                                                   id, clock::now()) >= cfg_.client_max_in_progress;
+  };
+  while (links_.contains(id) && busy()) {
+    if (!counted) {
+      ++stats_.client_reads_held;
+      counted = true;
+    }
+    // Answers free room within milliseconds under load; a lost one ages out (request_timeout).
+    wait.expires_after(std::chrono::milliseconds(2));
+    [[maybe_unused]] auto [ec] = co_await wait.async_wait(as_tuple_awaitable);
+    if (alive.expired() || stopped_) co_return;
+  }
 }
 
 asio::awaitable<void> node_driver::pace_client(link_id id) {

@@ -67,6 +67,8 @@ struct core_config : node::transport_config {
   /// (RFC 6940 10.7.4.4: "periodically"); zero turns the check off.
   duration partition_check_interval{600'000};
   std::size_t max_candidates = 64;  ///< known-but-unconnected peers remembered
+  /// Replica and hand-over Stores in flight at once (data movement's flow control).
+  std::size_t max_bulk_in_flight = 32;
   /// Wall time (PingAns, storage times); unset: the system clock (overlay_core sets it). The
   /// simulator's follows its virtual clock.
   node::wall_clock_source wall;

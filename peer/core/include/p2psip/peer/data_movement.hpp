@@ -3,10 +3,11 @@
 // on our first two successors, the hand-over of a range we no longer own (a Join's straight to
 // the joining peer, a Leave's to the successor, any other shrink routed value by value to
 // whoever is responsible), and dropping data beyond the third predecessor. Bulk Stores (a
-// range's replicas, hand-overs) wait in one outbox for room in the pending table (flow control:
-// at most three quarters of it, the rest is the clients') and each is sent again until it is
-// answered while its target still needs it: paced, never dropped silently. Every hand-over is a
-// replica Store, merged by the receiver by storage time.
+// range's replicas, hand-overs, and the copies of each client write) wait in one outbox and go
+// out max_bulk_in_flight at a time (flow control: they share the links with the clients'
+// requests), each sent again until it is answered while its target still needs it: paced, never
+// dropped silently. A long outbox holds the clients' next requests back (overloaded()). Every
+// hand-over is a replica Store, merged by the receiver by storage time.
 //
 // A Join is admitted in the RFC's order (10.5 steps 6 and 7): the joining peer becomes our
 // predecessor only once it holds its range, every hand-over Store answered, including copies of
@@ -57,6 +58,9 @@ class data_movement final : public ring_listener {
   void send_queued(time_point now);
   /// Stores waiting in the outbox (for tests and the status line).
   std::size_t queued() const noexcept { return outbox_.size(); }
+  /// So many Stores wait that client writes (each adding copies) should wait too.
+  bool overloaded() const noexcept { return outbox_.size() >= kOutboxHigh; }
+  static constexpr std::size_t kOutboxHigh = 4096;
 
  private:
   void note_predecessors(time_point now);
@@ -79,8 +83,8 @@ class data_movement final : public ring_listener {
     purpose what = purpose::replica;
     unsigned attempt = 1;
   };
-  /// Sends one queued Store; false when it could not go out (no room in the pending table).
-  bool send_store(queued_store s, time_point now);
+  /// Queues a Store and sends what the flow control lets out.
+  void send_store(queued_store s, time_point now);
   /// A straight Store (replica, join hand-over) answered, refused or unanswered.
   void straight_store_done(queued_store s, const node::outcome& o, time_point now);
   /// The target still wants this straight Store (still in our replica set, still joining).
@@ -110,6 +114,8 @@ class data_movement final : public ring_listener {
   /// Stores waiting for room in the pending table (a range's replicas, a Join's or a merge's
   /// hand-over may be more than max_pending): sent as answers free room.
   std::deque<queued_store> outbox_;
+  /// Stores of the outbox sent and not answered yet (max_bulk_in_flight at most).
+  std::size_t in_flight_ = 0;
   /// Joins we are admitting: Stores of theirs not answered yet, and whom to tell when none is.
   struct admission {
     std::size_t unsettled = 0;

@@ -47,6 +47,7 @@ class overlay_core final : public node::node_engine {
   const node::connection_table& links() const override { return links_; }
   node::message_transport& transport() override { return transport_; }
   bool is_client() const override { return false; }
+  bool accepting_client_requests() const override;
 
   /// Sends a request of this peer's own (a usage's); `done` runs once with its outcome. Errors:
   /// in_progress before the peer joined, underlay_destination_unreachable without a route or

@@ -58,6 +58,8 @@ struct runtime_config {
   /// (node::driver_config::client_messages_per_second); 0: no limit.
   std::uint32_t client_messages_per_second = 1000;
   std::uint32_t client_burst = 2000;
+  /// Requests of one client in progress at most; more wait unread (driver_config).
+  std::size_t client_max_in_progress = 16;
   /// The configuration document (node_setup::document) and the check that takes a newer one
   /// from a ConfigUpdate (node::driver_config).
   protocol::bytes configuration_document;

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -174,6 +175,11 @@ class message_transport {
                         std::uint32_t declared_length, time_point now);
 
   std::size_t pending_count() const noexcept { return pending_.size(); }
+  /// Requests a client sent us on `link` that we have not answered yet (ours or forwarded ones
+  /// whose answer has not come back), not counting those older than request_timeout (their
+  /// answer is lost). The runtime reads no more of a client's requests while it has too many
+  /// in progress: a client cannot fill the overlay's queues ahead of the others.
+  std::size_t client_requests_in_progress(link_id link, time_point now);
   /// Links with a request of ours waiting on them, sorted.
   std::vector<link_id> busy_links() const;
 
@@ -229,6 +235,11 @@ class message_transport {
   std::map<std::uint16_t, request_handler*> handlers_;
   forward_check client_forward_check_;
   std::map<pending_key, pending_request> pending_;
+  /// Per client link: when each request it sent us and we have not answered yet arrived, oldest
+  /// first (answers go out in about the order requests came).
+  std::map<link_id, std::deque<time_point>> client_requests_;
+  /// An answer went out on `link`: one request of its client less in progress.
+  void answered_on(link_id link);
   transport_stats stats_;
   bool closed_ = false;
 };

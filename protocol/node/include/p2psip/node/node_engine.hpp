@@ -47,6 +47,9 @@ class node_engine {
   virtual config_update_service& config_updates() = 0;
   /// A client sends no Leave: its runtime does not wait for one to be flushed.
   virtual bool is_client() const = 0;
+  /// False while the node has more of its own work queued than it should take on (a peer's
+  /// replicas): the runtime reads no client's next request until it is true again.
+  virtual bool accepting_client_requests() const { return true; }
 };
 
 /// Answers Ping (RFC 6940 6.5.3) with a random response id and our wall time.

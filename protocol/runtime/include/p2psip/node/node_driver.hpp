@@ -106,6 +106,11 @@ struct driver_config {
   /// client slows itself, through TCP, and nobody else. 0: no limit (a client's own driver).
   std::uint32_t client_messages_per_second = 0;
   std::uint32_t client_burst = 2000;
+  /// Requests of one client in progress at most (answered by us or still on their way through
+  /// the overlay): its further requests are read once answers went out, so the queues between
+  /// peers hold a fair share of each client, and a well-behaved one waits behind few. 0: no
+  /// bound.
+  std::size_t client_max_in_progress = 0;
   /// Messages waiting for room in a link's send queue (link.max_queued_messages): sent in order
   /// as TLS takes them. Beyond these bounds a message is dropped, counted and logged.
   std::size_t send_backlog_messages = 16384;
@@ -132,6 +137,8 @@ struct driver_stats {
   std::uint64_t dropped_link_closed = 0;
   /// Messages from clients that waited for their client's rate (client_messages_per_second).
   std::uint64_t client_messages_delayed = 0;
+  /// Times a client's link was not read because it had client_max_in_progress requests out.
+  std::uint64_t client_reads_held = 0;
 };
 
 class node_driver {
@@ -197,8 +204,11 @@ class node_driver {
   asio::awaitable<void> receive_loop(link_id id, std::shared_ptr<transport::link> l);
   /// The link's remote has not shown itself to be a peer (RFC 6940 4.2.1): a client's.
   bool from_client(link_id id) const;
-  /// Waits until the client at the other end of `id` may send another message (its rate).
+  /// Waits until the client at the other end of `id` may send another message: its rate, and
+  /// its requests in progress.
   asio::awaitable<void> pace_client(link_id id);
+  /// Waits while the client at the other end of `id` has client_max_in_progress requests out.
+  asio::awaitable<void> hold_while_busy(link_id id);
   void send_on(link_id id, protocol::bytes data);
   asio::awaitable<void> drain_backlog(link_id id, std::shared_ptr<transport::link> l);
   /// A dropped message: counted, and logged at WARN at most once per 10 s per reason.
