@@ -17,8 +17,9 @@
 // At start the soft limit of open files is raised to the hard limit (one descriptor per link).
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
 // A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
-// values=N"; table: every peer in the routing table) is logged whenever the routing table
-// changes, and every --status-interval otherwise.
+// values=N outbox=N dropped=N"; table: every peer in the routing table; outbox: replica and
+// hand-over Stores waiting; dropped: messages of ours dropped, by any reason, since the start) is
+// logged whenever the routing table changes, and every --status-interval otherwise.
 
 #include <algorithm>
 #include <cerrno>
@@ -147,7 +148,8 @@ std::string status_text(const pe::runtime_status& s) {
   return "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
          " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
          " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
-         " clients=" + std::to_string(s.clients) + " values=" + std::to_string(s.stored_values);
+         " clients=" + std::to_string(s.clients) + " values=" + std::to_string(s.stored_values) +
+         " outbox=" + std::to_string(s.outbox) + " dropped=" + std::to_string(s.dropped);
 }
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);

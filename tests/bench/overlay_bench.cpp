@@ -26,6 +26,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -50,8 +51,14 @@ struct rate {
   double ops_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
+  double max_us = 0;
   std::size_t errors = 0;
+  std::size_t retries = 0;  ///< attempts the SDK sent again (an answer that never came)
 };
+
+/// Attempts the benchmark's clients sent again, counted from their debug lines ("retrying a
+/// request after: ..."): each is a lost request or answer, which costs a whole request timeout.
+std::atomic<std::size_t> g_retries{0};
 
 double percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
@@ -107,6 +114,7 @@ template <class Op>
 rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client, Op op) {
   std::vector<std::vector<double>> lat(clients.size());
   std::atomic<std::size_t> errors{0};
+  const auto retries_before = g_retries.load();
   const auto start = clock_type::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < clients.size(); ++t) {
@@ -127,7 +135,9 @@ rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t 
   r.ops_per_s = static_cast<double>(all.size()) / secs;
   r.p50_us = percentile(all, 0.50);
   r.p99_us = percentile(all, 0.99);
+  r.max_us = all.empty() ? 0 : *std::max_element(all.begin(), all.end());
   r.errors = errors;
+  r.retries = g_retries.load() - retries_before;
   return r;
 }
 
@@ -143,6 +153,9 @@ cl::client_options options_for(p2psip::test::process_overlay& o, const std::stri
   opt.certificate_file = o.cert_of(user).string();
   opt.key_file = o.key_of(user).string();
   opt.peers = {peer};
+  opt.log = [](std::string_view line) {
+    if (line.rfind("retrying", 0) == 0) ++g_retries;
+  };
   return opt;
 }
 
@@ -298,9 +311,10 @@ int main(int argc, char** argv) {
       for (const auto& [label, r] :
            {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
         std::printf(
-            "  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  errors %zu  "
-            "= %.2f x crypto ceiling",
-            label, r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.ops_per_s / ceiling);
+            "  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  max %8.0f us  errors %zu  "
+            "retried %zu  = %.2f x crypto ceiling",
+            label, r.ops_per_s, r.p50_us, r.p99_us, r.max_us, r.errors, r.retries,
+            r.ops_per_s / ceiling);
         if (redis) {
           const double base =
               std::string(label).rfind("put", 0) == 0 ? redis->first : redis->second;

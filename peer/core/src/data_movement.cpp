@@ -175,15 +175,19 @@ void data_movement::straight_store_done(queued_store s, const node::outcome& o, 
     // A copy that did not land is a copy missing: say so (a refused hand-over once went unseen).
     actions_.log(std::string(what) + " Store refused by " + s.to->hex() + ": " + node::describe(o));
   }
-  if (!answered && s.attempt < kHandoverAttempts && still_wanted(s)) {
+  if (!answered && still_wanted(s)) {
+    // Unanswered (lost with a link, timed out): again, as long as the peer is linked and still
+    // needs it (a dead one loses its link to the liveness checks, which ends this).
     ++s.attempt;
-    outbox_.push_back(std::move(s));  // unanswered (lost with a link, timed out): again
+    ++stats_.bulk_stores_resent;
+    outbox_.push_back(std::move(s));
     return;
   }
   if (!answered) {
     ++stats_.bulk_stores_given_up;
-    actions_.log(std::string(what) + " Store to " + s.to->hex() + " given up after " +
-                 std::to_string(s.attempt) + " attempts");
+    actions_.log(std::string(what) + " Store to " + s.to->hex() + " unanswered after " +
+                 std::to_string(s.attempt) + " attempts, and the peer is gone (unlinked, or out " +
+                 "of our replica set): not sent again");
   }
   if (s.what == purpose::join_handover) join_store_settled(*s.to, now);
 }

@@ -114,6 +114,10 @@ void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point
   topology_.on_link_failed(address, now);
 }
 
+std::size_t overlay_core::outbox_size() const noexcept {
+  return movement_ ? movement_->queued() : 0;
+}
+
 bool overlay_core::accepting_client_requests() const {
   return !movement_ || !movement_->overloaded();
 }

@@ -129,6 +129,10 @@ runtime_status peer_runtime::status() const {
   s.successors = core_->routes().successors();
   s.routing_table = core_->routes().peers();
   s.clients = core_->links().clients();
+  s.outbox = core_->outbox_size();
+  const auto& d = driver_->stats();
+  s.dropped = d.dropped_backlog_full + d.dropped_too_large + d.dropped_link_closed +
+              core_->stats().refused_pending_full + core_->stats().bulk_stores_given_up;
   return s;
 }
 

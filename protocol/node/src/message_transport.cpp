@@ -206,7 +206,19 @@ std::optional<link_id> message_transport::first_hop(const pr::destination& d,
 std::optional<std::uint64_t> message_transport::originate(
     std::vector<pr::destination> dest, const pr::message_body& body, completion done,
     time_point now, send_options opts, std::vector<pr::generic_certificate> certs) {
-  if (closed_ || dest.empty() || pending_.size() >= cfg_.max_pending) return std::nullopt;
+  if (closed_ || dest.empty()) return std::nullopt;
+  if (pending_.size() >= cfg_.max_pending) {
+    ++stats_.refused_pending_full;
+    ++pending_full_unreported_;
+    if (!pending_full_reported_ || now - *pending_full_reported_ >= duration{10'000}) {
+      actions_.warn(std::to_string(pending_full_unreported_) +
+                    " request(s) of this node not sent: " + std::to_string(cfg_.max_pending) +
+                    " requests already wait for answers");
+      pending_full_reported_ = now;
+      pending_full_unreported_ = 0;
+    }
+    return std::nullopt;
+  }
   auto enc = pr::encode_body(body);
   if (!enc) return std::nullopt;
   pr::message m;

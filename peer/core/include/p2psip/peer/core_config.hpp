@@ -84,7 +84,9 @@ struct core_stats : node::transport_stats {
   std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
   std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
   std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
-  /// Replica and Join hand-over Stores never answered after every attempt (a copy missing).
+  /// Replica and Join hand-over Stores sent again (unanswered), and those given up because
+  /// their peer was gone (unlinked, out of the replica set) before answering.
+  std::uint64_t bulk_stores_resent = 0;
   std::uint64_t bulk_stores_given_up = 0;
 };
 

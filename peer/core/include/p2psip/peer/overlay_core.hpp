@@ -48,6 +48,8 @@ class overlay_core final : public node::node_engine {
   node::message_transport& transport() override { return transport_; }
   bool is_client() const override { return false; }
   bool accepting_client_requests() const override;
+  /// Replica and hand-over Stores waiting in data movement's outbox.
+  std::size_t outbox_size() const noexcept;
 
   /// Sends a request of this peer's own (a usage's); `done` runs once with its outcome. Errors:
   /// in_progress before the peer joined, underlay_destination_unreachable without a route or

@@ -88,6 +88,11 @@ struct runtime_status {
   /// Update or Attach (node::connection_table::clients()).
   std::size_t clients = 0;
   std::size_t stored_values = 0;
+  /// Replica and hand-over Stores waiting to go out (data movement's outbox).
+  std::size_t outbox = 0;
+  /// Messages of ours dropped, for any reason (node::driver_stats, requests refused for a full
+  /// pending table, bulk Stores whose peer went away unanswered): 0 on a healthy peer.
+  std::uint64_t dropped = 0;
 };
 
 /// The peer: an overlay_driver with a listener and the data store (SQLite under a data directory,

@@ -114,6 +114,8 @@ struct transport_stats {
   std::uint64_t malformed = 0;            ///< undecodable messages
   std::uint64_t timeouts = 0;             ///< requests of ours nobody answered
   std::uint64_t config_updates_sent = 0;  ///< ConfigUpdates to nodes with an older document
+  /// Requests of ours not sent: the pending table was full (max_pending) (logged at WARN).
+  std::uint64_t refused_pending_full = 0;
 };
 
 /// Options of one originated request.
@@ -238,6 +240,9 @@ class message_transport {
   /// Per client link: when each request it sent us and we have not answered yet arrived, oldest
   /// first (answers go out in about the order requests came).
   std::map<link_id, std::deque<time_point>> client_requests_;
+  /// Requests refused for a full pending table since the last WARN line about it, and when.
+  std::uint64_t pending_full_unreported_ = 0;
+  std::optional<time_point> pending_full_reported_;
   /// An answer went out on `link`: one request of its client less in progress.
   void answered_on(link_id link);
   transport_stats stats_;
