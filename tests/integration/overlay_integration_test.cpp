@@ -1,9 +1,15 @@
 // The reference peer end to end: real p2psip-peer processes on 127.0.0.1, data through the SDK.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -387,4 +393,81 @@ TEST_CASE("integration: a client flooding requests over its rate is slowed, not 
   MESSAGE("20 puts of a polite client during the flood: " << polite_s << " s");
   CHECK(polite_s < 5.0);
   CHECK(flooder.link->state() == transport::link_state::established);
+}
+
+namespace {
+
+/// Flips the last byte of every copy of `needle` in `file` (a stored value's bytes in its row).
+std::size_t flip_in_file(const std::filesystem::path& file, std::string_view needle) {
+  std::string content;
+  {
+    std::ifstream in(file, std::ios::binary);
+    content.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::size_t flipped = 0;
+  for (auto at = content.find(needle); at != std::string::npos; at = content.find(needle, at + 1)) {
+    content[at + needle.size() - 1] ^= 0x01;
+    ++flipped;
+  }
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  return flipped;
+}
+
+}  // namespace
+
+TEST_CASE("integration: a damaged copy is repaired from another holder when it is needed") {
+  // The first successor of a value's owner holds a replica; damage it there (stopped, a byte
+  // flipped in its file, restarted: its own range comes back from a Join hand-over, the replica
+  // does not), then kill the owner: the successor becomes responsible, drops the damaged value
+  // when a read touches it, and fetches a good copy from the other holder.
+  test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  o.start_ring(3, /*durable=*/true);
+  o.enroll("writer");
+  client::client_options opts;
+  opts.config_file = o.config_file().string();
+  opts.certificate_file = o.cert_of("writer").string();
+  opts.key_file = o.key_of("writer").string();
+  opts.peers = o.addresses();
+  opts.operation_timeout = 20s;
+  opts.request_timeout = 5s;
+  const std::string name = "repair-me";
+  const std::string text = "a value to damage and repair";
+  {
+    auto c = client::client::create(opts);
+    REQUIRE(c.has_value());
+    REQUIRE((*c)->put(name, to_bytes(text)));
+  }
+  // Ring order of the peers, and the owner: the first Node-ID at or after the Resource-ID.
+  std::vector<std::pair<pr::node_id, std::size_t>> ring;
+  for (std::size_t i = 0; i < o.peers().size(); ++i) {
+    ring.emplace_back(*pr::node_id::from_hex(o.peers()[i].node_id), i);
+  }
+  std::sort(ring.begin(), ring.end());
+  const auto point = *pr::hash_resource_name(name).as_ring_point();
+  std::size_t at = 0;
+  while (at < ring.size() && ring[at].first < point) ++at;
+  at %= ring.size();
+  const auto owner = ring[at].second;
+  const auto successor = ring[(at + 1) % ring.size()].second;
+  std::this_thread::sleep_for(1s);  // the replicas land
+  REQUIRE(o.stop_peer(successor) == 0);
+  REQUIRE(flip_in_file(o.peers()[successor].data_dir / "reload-store.sqlite3", text) >= 1);
+  o.restart_peer(successor);
+  REQUIRE(o.wait_ring(30s));
+  o.kill_peer(owner);
+  REQUIRE(o.wait_ring(30s));
+  opts.peers = {o.peers()[successor].address};
+  auto c = client::client::create(opts);
+  REQUIRE(c.has_value());
+  bool repaired = false;
+  for (int i = 0; i < 50 && !repaired; ++i) {
+    auto got = (*c)->get(name);
+    repaired = got && got->size() == 1 && to_string(got->front().value) == text;
+    if (!repaired) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(repaired);
+  const auto log = o.log_of(successor);
+  CHECK(log.find("stored value quarantined") != std::string::npos);
+  CHECK(log.find("repaired from") != std::string::npos);
 }

@@ -300,6 +300,53 @@ void data_movement::retry_handovers(time_point now) {
   for (const auto& [point, attempts] : due) hand_over(point - one, point, attempts + 1, now);
 }
 
+void data_movement::repair(const repair_request& damaged, time_point now) {
+  const auto point = damaged.resource.as_ring_point();
+  if (!point || !ring_.joined()) return;
+  pr::stored_data_specifier spec;
+  spec.kind = damaged.kind;
+  if (damaged.model == pr::data_model::array) {
+    spec.model = std::vector<pr::array_range>{{0, 0xFFFFFFFF}};
+  } else if (damaged.model == pr::data_model::dictionary) {
+    spec.model = std::vector<pr::bytes>{};  // every key
+  }
+  const pr::fetch_req fetch{damaged.resource, {spec}};
+  auto take = [this, resource = damaged.resource](node::outcome&& o, time_point) {
+    const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
+    if (!o.ok() || !ans || !o.signer) return;
+    pr::store_req copy;
+    copy.resource = resource;
+    copy.replica_number = kHandoverReplicaNumber;
+    for (const auto& kr : ans->kind_responses) {
+      if (kr.values.empty() || kr.generation == 0) continue;
+      pr::store_kind_data kd;
+      kd.kind = kr.kind;
+      kd.generation_counter = kr.generation;
+      kd.values = kr.values;
+      copy.kind_data.push_back(std::move(kd));
+    }
+    if (copy.kind_data.empty()) return;
+    const auto stored =
+        storage_.store(copy, *o.signer, o.message.security.certificates, cfg_.wall());
+    if (std::holds_alternative<pr::store_ans>(stored)) {
+      ++stats_.values_repaired;
+      actions_.warn("damaged values of Resource-ID " + resource.hex() + " repaired from " +
+                    o.signer->node.hex());
+    }
+  };
+  ++stats_.repairs_requested;
+  if (ring_.is_responsible(*point)) {
+    for (const auto& holder : ring_.replica_set()) {
+      if (const auto l = links_.link_to(holder)) {
+        transport_.originate({pr::to_destination(holder)}, fetch, take, now,
+                             node::send_options{*l, false});
+      }
+    }
+    return;
+  }
+  transport_.originate({pr::to_destination(damaged.resource)}, fetch, std::move(take), now);
+}
+
 void data_movement::note_predecessors(time_point now) {
   const auto& preds = ring_.routes_table().predecessors();
   if (preds == last_predecessors_) return;

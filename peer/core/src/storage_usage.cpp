@@ -35,6 +35,13 @@ storage_usage::storage_usage(const core_config& cfg, storage_service& storage,
 }
 
 void storage_usage::on_request(const node::inbound_request& r, time_point now) {
+  serve(r, now);
+  // Reading or writing may have found damaged values (dropped from the answer): fetch a good
+  // copy from another holder.
+  for (const auto& damaged : storage_.take_repairs()) movement_.repair(damaged, now);
+}
+
+void storage_usage::serve(const node::inbound_request& r, time_point now) {
   if (const auto* st = std::get_if<pr::store_req>(&r.body)) return on_store(r, *st, now);
   if (const auto* fr = std::get_if<pr::fetch_req>(&r.body)) {
     auto ans = storage_.fetch(*fr, cfg_.wall());

@@ -353,6 +353,7 @@ void data_store::vet(const pr::resource_id& resource, std::uint32_t kind,
   }
   if (!withheld) unvetted_.erase(pending);
   if (changes.quarantine_values.empty()) return;
+  if (quarantined_since_.size() < 1024) quarantined_since_.emplace_back(resource, kind);
   for (const auto& q : changes.quarantine_values) {
     warn(now, "stored value quarantined: " + location_text(resource, kind, q.where.key) + ": " +
                   q.reason);

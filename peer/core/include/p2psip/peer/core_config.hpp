@@ -88,6 +88,9 @@ struct core_stats : node::transport_stats {
   /// their peer was gone (unlinked, out of the replica set) before answering.
   std::uint64_t bulk_stores_resent = 0;
   std::uint64_t bulk_stores_given_up = 0;
+  /// Fetches sent to repair values our store dropped as damaged, and repairs that landed.
+  std::uint64_t repairs_requested = 0;
+  std::uint64_t values_repaired = 0;
 };
 
 }  // namespace p2psip::peer

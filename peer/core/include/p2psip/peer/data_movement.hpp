@@ -52,6 +52,11 @@ class data_movement final : public ring_listener {
   std::vector<protocol::node_id> replicate(const protocol::store_req& req,
                                            const protocol::store_ans& ans, time_point now);
 
+  /// Values of `damaged` were dropped by our store (they no longer verify): fetch the kind from
+  /// the other holders (our replica set when it is our range, else the responsible peer) and
+  /// take what they have as a replica Store (each value checked again, newer copies kept).
+  void repair(const repair_request& damaged, time_point now);
+
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
   /// Sends queued Stores while the pending table has room (call after answers free some).

@@ -39,6 +39,14 @@ class data_store_service final : public storage_service {
   void drop_range(const protocol::node_id& after, const protocol::node_id& up_to) override {
     (void)store_.drop_range(after, up_to);
   }
+  std::vector<repair_request> take_repairs() override {
+    std::vector<repair_request> out;
+    for (auto& [resource, kind] : store_.take_quarantined()) {
+      const auto* rules = store_.rules(kind);
+      out.push_back({resource, kind, rules ? rules->model : protocol::data_model::single_value});
+    }
+    return out;
+  }
   std::vector<protocol::generic_certificate> signer_certificates(
       const protocol::message_body& body) const override {
     return store_.signer_certificates(body);

@@ -11,6 +11,14 @@
 
 namespace p2psip::peer {
 
+/// Values of (resource, kind) the store found damaged and dropped: a copy is fetched from
+/// another holder to repair them.
+struct repair_request {
+  protocol::resource_id resource;
+  std::uint32_t kind = 0;
+  protocol::data_model model = protocol::data_model::single_value;
+};
+
 /// Every call answers with a body: the answer (store_ans, fetch_ans, ...) or an error_response.
 class storage_service {
  public:
@@ -45,6 +53,9 @@ class storage_service {
     (void)body;
     return {};
   }
+  /// The (resource, kind) pairs whose stored values failed their signature check and were
+  /// dropped since the last call.
+  virtual std::vector<repair_request> take_repairs() { return {}; }
 };
 
 }  // namespace p2psip::peer

@@ -21,6 +21,7 @@ class storage_usage final : public node::request_handler {
   void on_request(const node::inbound_request& r, time_point now) override;
 
  private:
+  void serve(const node::inbound_request& r, time_point now);
   void on_store(const node::inbound_request& r, const protocol::store_req& st, time_point now);
   /// Why a replica Store from this sender is not plausible (empty: it is).
   std::string implausible_replica(const node::inbound_request& r, const protocol::node_id& point,

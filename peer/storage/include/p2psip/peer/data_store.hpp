@@ -161,6 +161,11 @@ class data_store {
   /// Where warnings go (a quarantined or withheld value); at most one line per 10 s of the
   /// `now` given to the store's operations, with the number left out meanwhile. Default: none.
   void set_warning_log(std::function<void(std::string_view)> log) { warn_ = std::move(log); }
+  /// The (resource, kind) pairs that had values quarantined since the last call: the overlay
+  /// fetches a good copy from another holder.
+  std::vector<std::pair<protocol::resource_id, std::uint32_t>> take_quarantined() {
+    return std::exchange(quarantined_since_, {});
+  }
 
  private:
   /// Whether a slot's signature was checked (see "vouched for" above).
@@ -212,6 +217,7 @@ class data_store {
   storage_counts counts_;
   protocol::error_record last_error_;
   std::size_t skipped_at_load_ = 0;
+  std::vector<std::pair<protocol::resource_id, std::uint32_t>> quarantined_since_;
   /// (resource, kind) pairs holding unchecked or withheld values: vet() has work only there.
   std::set<std::pair<protocol::resource_id, std::uint32_t>> unvetted_;
   std::function<void(std::string_view)> warn_;
