@@ -18,6 +18,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "flip_bytes.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/signatures.hpp"
@@ -395,27 +396,6 @@ TEST_CASE("integration: a client flooding requests over its rate is slowed, not 
   CHECK(flooder.link->state() == transport::link_state::established);
 }
 
-namespace {
-
-/// Flips the last byte of every copy of `needle` in `file` (a stored value's bytes in its row).
-std::size_t flip_in_file(const std::filesystem::path& file, std::string_view needle) {
-  std::string content;
-  {
-    std::ifstream in(file, std::ios::binary);
-    content.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  std::size_t flipped = 0;
-  for (auto at = content.find(needle); at != std::string::npos; at = content.find(needle, at + 1)) {
-    content[at + needle.size() - 1] ^= 0x01;
-    ++flipped;
-  }
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  return flipped;
-}
-
-}  // namespace
-
 TEST_CASE("integration: a damaged copy is repaired from another holder when it is needed") {
   // The first successor of a value's owner holds a replica; damage it there (stopped, a byte
   // flipped in its file, restarted: its own range comes back from a Join hand-over, the replica
@@ -452,7 +432,7 @@ TEST_CASE("integration: a damaged copy is repaired from another holder when it i
   const auto successor = ring[(at + 1) % ring.size()].second;
   std::this_thread::sleep_for(1s);  // the replicas land
   REQUIRE(o.stop_peer(successor) == 0);
-  REQUIRE(flip_in_file(o.peers()[successor].data_dir / "reload-store.sqlite3", text) >= 1);
+  REQUIRE(test::flip_bytes(o.peers()[successor].data_dir / "reload-store.sqlite3", text) >= 1);
   o.restart_peer(successor);
   REQUIRE(o.wait_ring(30s));
   o.kill_peer(owner);

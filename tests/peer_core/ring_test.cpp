@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "sim_network.hpp"
 
@@ -55,6 +57,23 @@ std::size_t holders(sim_network& net, const pr::resource_id& r) {
     if (net.at(i).alive && net.at(i).storage->has(r)) ++n;
   }
   return n;
+}
+
+/// Starts a first peer (Node-ID 0x10..., room for 8 requests in flight) holding `count`
+/// resources named PREFIX0, PREFIX1, ...; returns their Resource-IDs.
+std::vector<pr::resource_id> start_holding_peer(sim_network& net, int count,
+                                                const std::string& prefix) {
+  auto first = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
+  first.max_pending = 8;
+  net.add(first);
+  net.start(0);
+  const p2psip::crypto::verified_signer writer{shared_test_certificate(), id_at(0x10)};
+  std::vector<pr::resource_id> rs;
+  for (int i = 0; i < count; ++i) {
+    rs.push_back(pr::hash_resource_name(prefix + std::to_string(i)));
+    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
+  }
+  return rs;
 }
 
 /// The live peer responsible for a ring point.
@@ -184,16 +203,7 @@ TEST_CASE("ring: a Join hands over more resources than the pending table holds")
   // Two peers with room for 8 requests in flight; the first holds 200 resources, about half of
   // which the second takes over on its Join: they go out as the answers free room.
   sim_network net(61);
-  auto first = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
-  first.max_pending = 8;
-  net.add(first);
-  net.start(0);
-  const p2psip::crypto::verified_signer writer{shared_test_certificate(), id_at(0x10)};
-  std::vector<pr::resource_id> rs;
-  for (int i = 0; i < 200; ++i) {
-    rs.push_back(pr::hash_resource_name("many" + std::to_string(i)));
-    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
-  }
+  const auto rs = start_holding_peer(net, 200, "many");
   auto second = sim_network::default_config(id_at(0x90), peer::node_role::joining_peer);
   second.max_pending = 8;
   net.start(net.add(second));
@@ -450,16 +460,7 @@ TEST_CASE("ring: a joining peer is responsible only once it holds its range") {
   // takes many round trips. Fetches for the joining peer's range, sent all along, always find
   // the value (RFC 6940 10.5 steps 6 and 7 in order).
   sim_network net(131);
-  auto first = sim_network::default_config(id_at(0x10), peer::node_role::first_peer);
-  first.max_pending = 8;
-  net.add(first);
-  net.start(0);
-  const p2psip::crypto::verified_signer writer{shared_test_certificate(), id_at(0x10)};
-  std::vector<pr::resource_id> rs;
-  for (int i = 0; i < 300; ++i) {
-    rs.push_back(pr::hash_resource_name("admit" + std::to_string(i)));
-    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
-  }
+  const auto rs = start_holding_peer(net, 300, "admit");
   auto reader_cfg = sim_network::default_config(id_at(0x50), peer::node_role::joining_peer);
   const auto reader = net.add_client(reader_cfg);
   net.start(reader);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "flip_bytes.hpp"
 #include "storage_fixture.hpp"
 
 namespace p2psip::peer_storage_test {
@@ -84,22 +85,7 @@ void make_pre_manifest(const fs::path& dir) {
   fs::remove(dir / ps::manifest_file_name);
 }
 
-/// Flips one byte in every copy of `needle` in `file` (a value's bytes inside its row).
-std::size_t flip_bytes(const fs::path& file, std::string_view needle) {
-  std::string content;
-  {
-    std::ifstream in(file, std::ios::binary);
-    content.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  std::size_t flipped = 0;
-  for (auto at = content.find(needle); at != std::string::npos; at = content.find(needle, at + 1)) {
-    content[at + needle.size() - 1] ^= 0x01;
-    ++flipped;
-  }
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  return flipped;
-}
+using p2psip::test::flip_bytes;
 
 }  // namespace
 
