@@ -692,7 +692,6 @@ void chord_topology::join_answered(const node::outcome& o, time_point now) {
   }
   state_ = join_state::awaiting_admission;
   join_started_ = now;
-  join_answered_ = now;
   log("Join answered: receiving our range from the admitting peer");
 }
 
@@ -722,10 +721,10 @@ void chord_topology::check_admission(time_point now) {
     start_join(now);
     return;
   }
-  // Its hand-over may take a while (a large range): waiting while it keeps sending, up to a
-  // bound.
+  // Its hand-over may take a while (a large range; it serves every joining peer in turn):
+  // waiting while it keeps sending.
   const auto last = links_.find(*link)->last_received;
-  if (now - last < cfg_.join_retry && now - join_answered_ < 6 * cfg_.join_retry) {
+  if (now - last < cfg_.join_retry) {
     join_started_ = last;
     return;
   }

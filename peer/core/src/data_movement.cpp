@@ -79,18 +79,23 @@ void data_movement::peer_joining(const pr::node_id& joining, time_point now,
     delivered(now);  // not between us and our predecessor: nothing of ours is its
     return;
   }
-  auto reqs = storage_.export_range(after, joining, cfg_.wall());
+  // Its range only: from the nearest node before it that we know is there (our predecessor, or
+  // another peer we are admitting: several may join into our range at once after a failure).
+  auto from = after;
+  for (const auto& [other, unused] : admissions_) {
+    if (pr::in_open_interval(other, from, joining)) from = other;
+  }
+  auto reqs = storage_.export_range(from, joining, cfg_.wall());
   auto& a = admissions_[joining];
   a.delivered = std::move(delivered);
   a.unsettled += reqs.size();
   for (auto& req : reqs) {
     req.replica_number = kHandoverReplicaNumber;
-    outbox_.push_back({std::move(req), joining, purpose::join_handover, 1});
+    enqueue({std::move(req), joining, purpose::join_handover, 1});
   }
   if (a.unsettled == 0) {
-    auto done = std::move(a.delivered);
-    admissions_.erase(joining);
-    done(now);
+    a.ready = true;
+    release_admissions(now);
     return;
   }
   actions_.log("Join of " + joining.hex() + ": " + std::to_string(reqs.size()) +
@@ -99,7 +104,7 @@ void data_movement::peer_joining(const pr::node_id& joining, time_point now,
 }
 
 void data_movement::leaving(const pr::node_id& successor, link_id link, time_point now) {
-  outbox_.clear();
+  clear_outbox();
   for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = kHandoverReplicaNumber;
     store_at(successor, link, req, "hand-over", now);
@@ -139,7 +144,7 @@ std::vector<pr::node_id> data_movement::replicate(const pr::store_req& req,
   for (const auto& s : ring_.replica_set()) {
     if (!links_.link_to(s)) continue;
     // In turn with the bulk already waiting: copies are paced like the rest.
-    send_store({with_generation(number++), s, purpose::replica, 1}, now);
+    send_store({with_generation(number++), s, purpose::replica, 1, true}, now);
     replicas.push_back(s);
   }
   // A peer we are admitting takes over this value's range: it gets the value as part of its
@@ -148,16 +153,29 @@ std::vector<pr::node_id> data_movement::replicate(const pr::store_req& req,
     for (auto& [joining, a] : admissions_) {
       if (!pr::in_half_open_interval(*point, ring_.range_start(), joining)) continue;
       ++a.unsettled;
-      send_store({with_generation(kHandoverReplicaNumber), joining, purpose::join_handover, 1},
-                 now);
+      send_store(
+          {with_generation(kHandoverReplicaNumber), joining, purpose::join_handover, 1, true}, now);
     }
   }
   return replicas;
 }
 
 void data_movement::send_store(queued_store s, time_point now) {
-  outbox_.push_back(std::move(s));
+  enqueue(std::move(s));
   send_queued(now);
+}
+
+void data_movement::enqueue(queued_store s) {
+  ++queued_;
+  if (s.write_copy) ++queued_write_copies_;
+  auto key = s.what == purpose::routed_handover ? std::nullopt : s.to;
+  outbox_[key].push_back(std::move(s));
+}
+
+void data_movement::clear_outbox() {
+  outbox_.clear();
+  queued_ = 0;
+  queued_write_copies_ = 0;
 }
 
 bool data_movement::still_wanted(const queued_store& s) const {
@@ -167,7 +185,9 @@ bool data_movement::still_wanted(const queued_store& s) const {
 }
 
 void data_movement::straight_store_done(queued_store s, const node::outcome& o, time_point now) {
-  if (in_flight_ > 0) --in_flight_;
+  if (auto f = in_flight_.find(s.to); f != in_flight_.end() && --f->second == 0) {
+    in_flight_.erase(f);
+  }
   const bool answered =
       o.what == node::outcome::kind::answer || o.what == node::outcome::kind::error;
   const char* what = s.what == purpose::join_handover ? "hand-over" : "replica";
@@ -180,7 +200,7 @@ void data_movement::straight_store_done(queued_store s, const node::outcome& o, 
     // needs it (a dead one loses its link to the liveness checks, which ends this).
     ++s.attempt;
     ++stats_.bulk_stores_resent;
-    outbox_.push_back(std::move(s));
+    enqueue(std::move(s));
     return;
   }
   if (!answered) {
@@ -195,10 +215,29 @@ void data_movement::straight_store_done(queued_store s, const node::outcome& o, 
 void data_movement::join_store_settled(const pr::node_id& joining, time_point now) {
   const auto it = admissions_.find(joining);
   if (it == admissions_.end() || --it->second.unsettled != 0) return;
-  auto done = std::move(it->second.delivered);
-  admissions_.erase(it);
+  it->second.ready = true;
   actions_.log("Join of " + joining.hex() + ": hand-over delivered");
-  done(now);
+  release_admissions(now);
+}
+
+void data_movement::release_admissions(time_point now) {
+  // In ring order from our range's start: a peer admitted before one joining below it would
+  // take that one's part of the range in everyone's view without its data (each hand-over is
+  // only the joining peer's own part when others join at the same time).
+  for (;;) {
+    const auto start = ring_.range_start();
+    auto first = admissions_.end();
+    for (auto it = admissions_.begin(); it != admissions_.end(); ++it) {
+      if (first == admissions_.end() ||
+          pr::ring_distance(start, it->first) < pr::ring_distance(start, first->first)) {
+        first = it;
+      }
+    }
+    if (first == admissions_.end() || !first->second.ready) return;
+    auto done = std::move(first->second.delivered);
+    admissions_.erase(first);
+    done(now);  // becomes our predecessor: our range start moves up to it
+  }
 }
 
 void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t replica_number,
@@ -206,7 +245,7 @@ void data_movement::replicate_range_to(const pr::node_id& to, std::uint8_t repli
   if (!links_.link_to(to)) return;
   for (auto& req : storage_.export_range(ring_.range_start(), cfg_.self, cfg_.wall())) {
     req.replica_number = replica_number;
-    outbox_.push_back({std::move(req), to, purpose::replica, 1});
+    enqueue({std::move(req), to, purpose::replica, 1});
   }
   send_queued(now);
 }
@@ -221,54 +260,87 @@ void data_movement::hand_over(const pr::node_id& after, const pr::node_id& up_to
   }
   for (auto& req : lost) {
     req.replica_number = kHandoverReplicaNumber;
-    outbox_.push_back({std::move(req), std::nullopt, purpose::routed_handover, attempt});
+    enqueue({std::move(req), std::nullopt, purpose::routed_handover, attempt});
   }
   send_queued(now);
 }
 
 void data_movement::send_queued(time_point now) {
   if (ring_.left()) {
-    outbox_.clear();  // gone from the overlay: the Leave's hand-over went out already
+    clear_outbox();  // gone from the overlay: the Leave's hand-over went out already
     return;
   }
-  // Few in flight at once: each waits in the links' queues ahead of the clients' requests
-  // forwarded the same way, so the bulk may not fill them (a put's latency is the queue's).
-  const auto room = std::min(cfg_.max_pending - cfg_.max_pending / 4, cfg_.max_bulk_in_flight);
-  while (!outbox_.empty() && in_flight_ < room && transport_.pending_count() < cfg_.max_pending) {
-    auto s = std::move(outbox_.front());
-    outbox_.pop_front();
-    if (s.what == purpose::routed_handover) {
-      ++stats_.handovers;
-      const auto point = s.req.resource.as_ring_point();
-      if (!point || ring_.is_responsible(*point)) continue;  // ours again meanwhile
-      const auto resource = s.req.resource;
-      const auto attempt = s.attempt;
-      auto done = [this, p = *point, attempt](node::outcome&& o, time_point t) {
-        if (in_flight_ > 0) --in_flight_;
-        if (o.ok()) return;
-        handover_failed(p, attempt, o, t);
-      };
-      if (transport_.originate({pr::to_destination(resource)}, s.req, std::move(done), now, {},
-                               storage_.signer_certificates(s.req))) {
-        ++in_flight_;
+  // One queue per target, served in turn, each with at most max_bulk_in_flight out: the Stores
+  // wait in the links' queues ahead of the clients' requests forwarded the same way, so they may
+  // not fill them (a put's latency is the queue's), and one joining peer's hand-over does not
+  // wait for another's.
+  const auto room = cfg_.max_pending - cfg_.max_pending / 4;
+  for (bool sent = true; sent && queued_ > 0 && transport_.pending_count() < room;) {
+    sent = false;
+    // Starting after the target served last, so that with room for only a few each time the
+    // first target does not get them all.
+    std::vector<target_key> targets;
+    for (auto it = outbox_.upper_bound(last_served_); it != outbox_.end(); ++it) {
+      targets.push_back(it->first);
+    }
+    for (auto it = outbox_.begin(); it != outbox_.end() && it->first <= last_served_; ++it) {
+      targets.push_back(it->first);
+    }
+    for (const auto& key : targets) {
+      if (transport_.pending_count() >= room) break;
+      const auto it = outbox_.find(key);
+      if (it == outbox_.end()) continue;
+      if (it->second.empty()) {
+        outbox_.erase(it);
+        continue;
       }
-      continue;
+      if (in_flight_[key] >= cfg_.max_bulk_in_flight) continue;
+      auto s = std::move(it->second.front());
+      it->second.pop_front();
+      --queued_;
+      if (s.write_copy) --queued_write_copies_;
+      last_served_ = key;
+      send_one(std::move(s), key, now);
+      sent = true;
     }
-    if (!still_wanted(s)) {
-      if (s.what == purpose::join_handover) join_store_settled(*s.to, now);
-      continue;
-    }
-    if (s.what == purpose::join_handover) ++stats_.handovers;
-    const auto link = *links_.link_to(*s.to);
-    const auto req = s.req;
-    const auto to = *s.to;
-    auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
-      straight_store_done(std::move(s), o, t);
+  }
+  std::erase_if(in_flight_, [](const auto& e) { return e.second == 0; });
+}
+
+void data_movement::send_one(queued_store s, const target_key& key, time_point now) {
+  if (s.what == purpose::routed_handover) {
+    ++stats_.handovers;
+    const auto point = s.req.resource.as_ring_point();
+    if (!point || ring_.is_responsible(*point)) return;  // ours again meanwhile
+    const auto resource = s.req.resource;
+    const auto attempt = s.attempt;
+    auto done = [this, p = *point, attempt](node::outcome&& o, time_point t) {
+      if (auto f = in_flight_.find(std::nullopt); f != in_flight_.end() && f->second > 0) {
+        --f->second;
+      }
+      if (o.ok()) return;
+      handover_failed(p, attempt, o, t);
     };
-    if (transport_.originate({pr::to_destination(to)}, req, std::move(done), now,
-                             node::send_options{link, false}, storage_.signer_certificates(req))) {
-      ++in_flight_;
+    if (transport_.originate({pr::to_destination(resource)}, s.req, std::move(done), now, {},
+                             storage_.signer_certificates(s.req))) {
+      ++in_flight_[key];
     }
+    return;
+  }
+  if (!still_wanted(s)) {
+    if (s.what == purpose::join_handover) join_store_settled(*s.to, now);
+    return;
+  }
+  if (s.what == purpose::join_handover) ++stats_.handovers;
+  const auto link = *links_.link_to(*s.to);
+  const auto req = s.req;
+  const auto to = *s.to;
+  auto done = [this, s = std::move(s)](node::outcome&& o, time_point t) mutable {
+    straight_store_done(std::move(s), o, t);
+  };
+  if (transport_.originate({pr::to_destination(to)}, req, std::move(done), now,
+                           node::send_options{link, false}, storage_.signer_certificates(req))) {
+    ++in_flight_[key];
   }
 }
 

@@ -195,7 +195,6 @@ class chord_topology final : public node::router, public node::request_handler {
   join_state state_ = join_state::idle;
   time_point started_{};
   time_point join_started_{};
-  time_point join_answered_{};
   std::optional<link_id> bootstrap_link_;
   std::size_t bootstrap_index_ = 0;
   /// Bootstrap links failed (or lost) in a row; after each whole round of the list the next

@@ -62,9 +62,10 @@ class data_movement final : public ring_listener {
   /// Sends queued Stores while the pending table has room (call after answers free some).
   void send_queued(time_point now);
   /// Stores waiting in the outbox (for tests and the status line).
-  std::size_t queued() const noexcept { return outbox_.size(); }
-  /// So many Stores wait that client writes (each adding copies) should wait too.
-  bool overloaded() const noexcept { return outbox_.size() >= kOutboxHigh; }
+  std::size_t queued() const noexcept { return queued_; }
+  /// So many copies of client writes wait that client writes (each adding copies) should wait
+  /// too. (A large hand-over does not hold clients back: it is not theirs.)
+  bool overloaded() const noexcept { return queued_write_copies_ >= kOutboxHigh; }
   static constexpr std::size_t kOutboxHigh = 4096;
 
  private:
@@ -87,7 +88,13 @@ class data_movement final : public ring_listener {
     std::optional<protocol::node_id> to;
     purpose what = purpose::replica;
     unsigned attempt = 1;
+    bool write_copy = false;  ///< a copy of a client's write (counted for overloaded())
   };
+  /// Whose queue a Store waits in: its peer, or nullopt for routed hand-overs.
+  using target_key = std::optional<protocol::node_id>;
+  void enqueue(queued_store s);
+  void clear_outbox();
+  void send_one(queued_store s, const target_key& key, time_point now);
   /// Queues a Store and sends what the flow control lets out.
   void send_store(queued_store s, time_point now);
   /// A straight Store (replica, join hand-over) answered, refused or unanswered.
@@ -118,14 +125,21 @@ class data_movement final : public ring_listener {
   std::optional<time_point> next_handover_retry_;
   /// Stores waiting for room in the pending table (a range's replicas, a Join's or a merge's
   /// hand-over may be more than max_pending): sent as answers free room.
-  std::deque<queued_store> outbox_;
-  /// Stores of the outbox sent and not answered yet (max_bulk_in_flight at most).
-  std::size_t in_flight_ = 0;
+  std::map<target_key, std::deque<queued_store>> outbox_;
+  std::size_t queued_ = 0;
+  std::size_t queued_write_copies_ = 0;
+  /// Per target: Stores of the outbox sent and not answered yet (max_bulk_in_flight at most).
+  std::map<target_key, std::size_t> in_flight_;
+  target_key last_served_;  ///< the round robin's place
   /// Joins we are admitting: Stores of theirs not answered yet, and whom to tell when none is.
   struct admission {
     std::size_t unsettled = 0;
     std::function<void(time_point)> delivered;
+    bool ready = false;  ///< every Store settled; waits for those joining below it
   };
+  /// Tells the topology of the admissions that are ready, nearest our range start first, up to
+  /// the first that is not.
+  void release_admissions(time_point now);
   std::map<protocol::node_id, admission> admissions_;
   std::string last_handover_failure_;  ///< for the log line of the next retry
 };
