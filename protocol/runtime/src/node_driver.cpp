@@ -333,6 +333,9 @@ asio::awaitable<void> node_driver::hold_while_busy(link_id id) {
   while (links_.contains(id) && busy()) {
     if (!counted) {
       ++stats_.client_reads_held;
+      report(log_level::info, id, "held", "time(s) since the last report: ",
+             "a client with its requests in progress at the bound, or the node's outbox long, is "
+             "read more slowly");
       counted = true;
     }
     // Answers free room within milliseconds under load; a lost one ages out (request_timeout).
@@ -353,6 +356,8 @@ asio::awaitable<void> node_driver::pace_client(link_id id) {
     if (it == links_.end() || it->second.client_bucket.take(clock::now())) co_return;
     if (!counted) {
       ++stats_.client_messages_delayed;
+      report(log_level::info, id, "delayed",
+             "message(s) since the last report: ", "a client over its rate is read more slowly");
       counted = true;
     }
     wait.expires_after(step);
@@ -422,11 +427,17 @@ asio::awaitable<void> node_driver::drain_backlog(link_id id, std::shared_ptr<tra
 
 void node_driver::dropped(std::uint64_t& counter, link_id id, std::string_view why) {
   ++counter;
+  report(log_level::warn, id, "dropped", "outgoing message(s) since the last report: ", why);
+}
+
+void node_driver::report(log_level level, link_id id, std::string_view what,
+                         std::string_view counted, std::string_view why) {
   const auto now = clock::now();
-  auto it = drop_log_.find(why);
-  if (it == drop_log_.end()) {
+  std::string key = std::string(what) + ": " + std::string(why);
+  auto it = report_log_.find(key);
+  if (it == report_log_.end()) {
     it =
-        drop_log_.emplace(std::string(why), std::pair{clock::time_point{}, std::uint64_t{0}}).first;
+        report_log_.emplace(std::move(key), std::pair{clock::time_point{}, std::uint64_t{0}}).first;
   }
   ++it->second.second;
   if (it->second.first != clock::time_point{} &&
@@ -434,10 +445,13 @@ void node_driver::dropped(std::uint64_t& counter, link_id id, std::string_view w
     return;
   }
   std::string remote;
-  if (const auto l = links_.find(id); l != links_.end()) remote = " to " + l->second.remote.hex();
-  log(log_level::warn, "dropped " + std::to_string(it->second.second) +
-                           " outgoing message(s) since the last report: " + std::string(why) +
-                           " (last on link " + std::to_string(id.value) + remote + ")");
+  if (const auto l = links_.find(id); l != links_.end()) {
+    remote =
+        " " + l->second.remote.hex() + " at " + endpoint_text(l->second.link->remote_endpoint());
+  }
+  log(level, std::string(what) + " " + std::to_string(it->second.second) + " " +
+                 std::string(counted) + std::string(why) + " (last: link " +
+                 std::to_string(id.value) + remote + ")");
   it->second = {now, 0};
 }
 

@@ -213,6 +213,10 @@ class node_driver {
   asio::awaitable<void> drain_backlog(link_id id, std::shared_ptr<transport::link> l);
   /// A dropped message: counted, and logged at WARN at most once per 10 s per reason.
   void dropped(std::uint64_t& counter, link_id id, std::string_view why);
+  /// Logs "WHAT N COUNTED WHY (last: link, remote)" at most once per 10 s per (what, why), N
+  /// counting the events since the last line: pressure an admin should see, without a flood.
+  void report(log_level level, link_id id, std::string_view what, std::string_view counted,
+              std::string_view why);
   asio::awaitable<void> open_link(protocol::ip_address_port address,
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
@@ -234,8 +238,8 @@ class node_driver {
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
   driver_stats stats_;
-  /// When each drop reason was last logged, and drops since.
-  std::map<std::string, std::pair<clock::time_point, std::uint64_t>, std::less<>> drop_log_;
+  /// When each reported event was last logged, and events since.
+  std::map<std::string, std::pair<clock::time_point, std::uint64_t>, std::less<>> report_log_;
   asio::steady_timer timer_;
   std::optional<time_point> armed_;
   bool stopping_ = false;
