@@ -451,3 +451,44 @@ TEST_CASE("integration: a damaged copy is repaired from another holder when it i
   CHECK(log.find("stored value quarantined") != std::string::npos);
   CHECK(log.find("repaired from") != std::string::npos);
 }
+
+TEST_CASE("integration: a client reading faster than 1,000 answers/s loses none of them") {
+  // The SDK once applied the peer's per-link rate limit (1,000/s, burst 2,000) to the answers
+  // from its own peer: a fast reader lost answers every few thousand requests and waited a whole
+  // request timeout for each. The peer here limits nobody; the client reads with 16 threads.
+  test::overlay_fixture f(std::vector<std::string>{"--client-rate", "0"});
+  f.overlay.enroll("fast");
+  std::atomic<std::size_t> retries{0};
+  client::client_options o;
+  o.config_file = f.overlay.config_file().string();
+  o.certificate_file = f.overlay.cert_of("fast").string();
+  o.key_file = f.overlay.key_of("fast").string();
+  o.peers = {f.overlay.peers().at(0).address};
+  o.request_timeout = 5s;
+  o.log = [&retries](std::string_view line) {
+    if (line.rfind("retrying", 0) == 0) ++retries;
+  };
+  auto c = client::client::create(o);
+  REQUIRE(c.has_value());
+  REQUIRE((*c)->put("fast-key", to_bytes("fast value")));
+  constexpr int threads = 16, per_thread = 400;
+  std::atomic<int> failed{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> readers;
+  for (int t = 0; t < threads; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto got = (*c)->get("fast-key");
+        if (!got || got->size() != 1) ++failed;
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE(threads * per_thread << " gets in " << secs << " s ("
+                               << static_cast<int>(threads * per_thread / secs) << "/s), "
+                               << retries.load() << " retried");
+  CHECK(failed == 0);
+  CHECK(retries == 0);
+}
