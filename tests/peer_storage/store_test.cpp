@@ -398,8 +398,19 @@ TEST_CASE("the standard kinds: certificates by node and user, a SIP registration
   const auto by_user = user_resource(alice);
   v = make_value(alice, by_user, pr::kinds::certificate_by_user,
                  pr::array_entry{pr::array_append_index, {true, der}}, t);
-  auto reg =
-      make_value(alice, by_user, pr::kinds::sip_registration, dict(node_key(alice), "sip"), t);
+  // A SIP-REGISTRATION value must be a SipRegistration (RFC 7904 3.2): a route through Alice's
+  // own Node-ID is; the bytes "sip:alice@..." are not.
+  pr::sip_registration route;
+  route.type = pr::sip_registration_type::route;
+  route.destination_list = {pr::to_destination(alice.default_node_id())};
+  const auto route_bytes = pr::encode_sip_registration(route);
+  REQUIRE(route_bytes.has_value());
+  auto bad = make_value(alice, by_user, pr::kinds::sip_registration,
+                        dict(node_key(alice), "sip:alice@example.org"), t);
+  CHECK(error_of(store.store(store_req(by_user, {kind_data(pr::kinds::sip_registration, {bad})}),
+                             signer_of(alice), now)) == code(pr::reload_errc::invalid_message));
+  auto reg = make_value(alice, by_user, pr::kinds::sip_registration,
+                        pr::dictionary_entry{node_key(alice), {true, *route_bytes}}, t);
   auto body = store.store(store_req(by_user, {kind_data(pr::kinds::certificate_by_user, {v}),
                                               kind_data(pr::kinds::sip_registration, {reg})}),
                           signer_of(alice), now);

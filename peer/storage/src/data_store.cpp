@@ -517,6 +517,16 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
         return error_body(pr::reload_errc::data_too_large,
                           value_where + ": larger than max-size " + std::to_string(kr.max_size));
       }
+      // RFC 7904 3.2: a SIP-REGISTRATION value is a SipRegistration (another AOR, or contact
+      // preferences and a destination list); anything else would mislead every resolver.
+      if (kd.kind == pr::kinds::sip_registration && data_value_of(sd.value).exists) {
+        if (auto reg = pr::decode_sip_registration(data_value_of(sd.value).value, pr::limits{});
+            !reg) {
+          return error_body(
+              pr::reload_errc::invalid_message,
+              value_where + ": not a SipRegistration (RFC 7904 3.2): " + reg.error().message());
+        }
+      }
 
       pr::stored_data placed = sd;
       if (auto* a = std::get_if<pr::array_entry>(&placed.value);
