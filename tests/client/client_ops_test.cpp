@@ -48,6 +48,20 @@ item at_key(bytes key, std::string_view value) {
   return it;
 }
 
+/// A SipRegistration of type sip_registration_uri (RFC 7904 3.2), spelt out byte by byte:
+/// type 1, uint16 length of the rest, opaque uri<0..2^16-1>.
+std::string uri_registration(std::string_view uri) {
+  std::string out;
+  out.push_back('\x01');
+  const auto rest = uri.size() + 2;
+  out.push_back(static_cast<char>(rest >> 8));
+  out.push_back(static_cast<char>(rest & 0xFF));
+  out.push_back(static_cast<char>(uri.size() >> 8));
+  out.push_back(static_cast<char>(uri.size() & 0xFF));
+  out.append(uri);
+  return out;
+}
+
 const client::owned_value* owned_by(const std::vector<client::owned_value>& v,
                                     const std::string& node) {
   const auto it = std::find_if(
@@ -319,8 +333,12 @@ TEST_CASE("client ops: dictionary kinds (SIP-REGISTRATION, generic) and ping") {
   const auto bob_key = test::from_hex(bob->node_id());
   REQUIRE(alice->model_of(test::sip_registration_kind) == client::data_model::dictionary);
 
+  // A SIP-REGISTRATION value is a SipRegistration: the bare URI is refused by the storing peer.
+  auto bare = alice->store(res, test::sip_registration_kind, {at_key(alice_key, "sip:alice@here")});
+  CHECK(bare.code() == client::errc::overlay_error);
   // USER-NODE-MATCH: alice's user name, keyed by alice's Node-ID.
-  auto g1 = alice->store(res, test::sip_registration_kind, {at_key(alice_key, "sip:alice@here")});
+  const auto here = uri_registration("sip:alice@here");
+  auto g1 = alice->store(res, test::sip_registration_kind, {at_key(alice_key, here)});
   REQUIRE_MESSAGE(g1.has_value(), why(g1));
   auto reg = bob->fetch(res, test::sip_registration_kind);
   REQUIRE_MESSAGE(reg.has_value(), why(reg));
@@ -328,10 +346,10 @@ TEST_CASE("client ops: dictionary kinds (SIP-REGISTRATION, generic) and ping") {
   CHECK(reg->generation == *g1);
   REQUIRE(reg->items.size() == 1);
   CHECK(reg->items[0].key == alice_key);
-  CHECK(to_string(reg->items[0].value) == "sip:alice@here");
+  CHECK(to_string(reg->items[0].value) == here);
   // A key other than the writer's Node-ID is refused by the policy.
-  auto wrong_key =
-      alice->store(res, test::sip_registration_kind, {at_key(bob_key, "sip:alice@there")});
+  auto wrong_key = alice->store(res, test::sip_registration_kind,
+                                {at_key(bob_key, uri_registration("sip:alice@there"))});
   CHECK(wrong_key.code() == client::errc::forbidden);
 
   // The generic kind as a dictionary: two writers' entries, fetched by key.
