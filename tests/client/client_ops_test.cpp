@@ -423,3 +423,51 @@ TEST_CASE("client ops: a kind only the overlay configuration defines is stored a
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.code() == client::errc::forbidden);
 }
+
+TEST_CASE("client ops: register an AOR, resolve it (through an indirection), unregister") {
+  test::overlay_fixture f(2);
+  auto alice = f.attach("alice", 0);
+  auto bob = f.attach("bob", 1);
+  const auto alice_aor = "sip:" + test::user_of("alice");
+  const auto bob_aor = test::user_of("bob");
+
+  // Alice: a route through her peer to her (the default).
+  auto g = alice->register_aor(alice_aor);
+  REQUIRE_MESSAGE(g.has_value(), why(g));
+  auto found = bob->resolve(alice_aor);
+  REQUIRE_MESSAGE(found.has_value(), why(found));
+  REQUIRE(found->size() == 1);
+  const auto& b = found->front();
+  CHECK(b.aor == test::user_of("alice"));
+  CHECK(b.owner_node_id == alice->node_id());
+  CHECK(b.contact.uri.empty());
+  CHECK(b.contact.route ==
+        std::vector<std::string>{alice->attached_peer()->node_id, alice->node_id()});
+  CHECK(b.lifetime > 3500);
+
+  // Bob forwards his AOR to Alice's: resolving Bob finds Alice's binding.
+  client::sip_contact to_alice;
+  to_alice.uri = alice_aor;
+  REQUIRE(bob->register_aor(bob_aor, to_alice, 600));
+  auto via = alice->resolve("sip:" + bob_aor);
+  REQUIRE_MESSAGE(via.has_value(), why(via));
+  REQUIRE(via->size() == 1);
+  CHECK(via->front().aor == test::user_of("alice"));
+  CHECK(via->front().owner_node_id == alice->node_id());
+
+  // Nobody may register under another's AOR (USER-NODE-MATCH).
+  CHECK(alice->register_aor(bob_aor).code() == client::errc::forbidden);
+  // A route that is not made of Node-IDs is refused before anything is sent.
+  client::sip_contact bad;
+  bad.route = {"not-hex"};
+  CHECK(alice->register_aor(alice_aor, bad).code() == client::errc::invalid_argument);
+
+  // Unregistered: nothing left to resolve.
+  REQUIRE(alice->unregister_aor(alice_aor));
+  auto gone = bob->resolve(alice_aor);
+  REQUIRE_MESSAGE(gone.has_value(), why(gone));
+  CHECK(gone->empty());
+  auto none = bob->resolve("sip:nobody@" + test::user_of("alice").substr(6));
+  REQUIRE(none.has_value());
+  CHECK(none->empty());
+}

@@ -152,6 +152,23 @@ struct peer_info {
   std::string node_id;  ///< hex
 };
 
+/// Where an AOR's calls go, as one registration says (RFC 7904 3.2): another AOR (`uri`), or a
+/// route to a node (`route`, Node-IDs in hex, the last one the registered node).
+struct sip_contact {
+  std::string uri;                 ///< set: an AOR (or URI) to go to instead
+  std::vector<std::string> route;  ///< else: the destination list to the registered node
+  std::string contact_prefs;       ///< RFC 3840 feature parameters, e.g. "(sip.schemes=SIPS)"
+};
+
+/// One binding found by resolve(): a route to a registered node, with who registered it.
+struct sip_binding {
+  std::string aor;             ///< the AOR it was registered under (after indirections)
+  std::string owner_node_id;   ///< the registering node (the dictionary key), hex
+  std::string owner_user;      ///< user name of its certificate
+  sip_contact contact;         ///< `route` set; `uri` only when an indirection was not followed
+  std::uint32_t lifetime = 0;  ///< seconds left
+};
+
 class P2PSIP_CLIENT_API client {
  public:
   /// Reads the configuration and credentials, starts the I/O thread and begins attaching to the
@@ -198,6 +215,19 @@ class P2PSIP_CLIENT_API client {
   result<std::optional<std::string>> find(std::string_view resource, std::uint32_t kind);
   /// Pings the attached peer (or the node responsible for `resource` when given).
   result<ping_info> ping(std::string_view resource = {});
+
+  // ---- SIP registrations (RFC 7904): the SIP-REGISTRATION kind ----
+  /// Registers this client under `aor` ("sip:alice@example.org" or "alice@example.org"): a
+  /// SipRegistration under its own Node-ID, signed with its key. Default contact: a route
+  /// through the attached peer to this client, so that others reach it over its link. Returns
+  /// the kind's generation. The certificate's user must be the AOR (USER-NODE-MATCH).
+  result<std::uint64_t> register_aor(std::string_view aor, sip_contact contact = {},
+                                     std::uint32_t lifetime_seconds = 3600);
+  /// Removes this client's registration under `aor` (a signed tombstone).
+  result<std::uint64_t> unregister_aor(std::string_view aor);
+  /// Every binding of `aor`, following AOR indirections up to 4 deep (a loop or a deeper chain
+  /// is returned as a `uri` binding, not followed). Empty: nothing registered.
+  result<std::vector<sip_binding>> resolve(std::string_view aor);
 
   // ---- the same, with a callback ----
   template <class T>

@@ -1,0 +1,135 @@
+// The SIP usage's data (RFC 7904): register_aor / unregister_aor / resolve, on the typed
+// store/fetch of the SIP-REGISTRATION kind. The SipRegistration codec is the protocol library's.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "p2psip/client/client.hpp"
+#include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/data.hpp"
+#include "p2psip/protocol/ids.hpp"
+
+namespace p2psip::client {
+
+namespace {
+
+namespace pr = p2psip::protocol;
+
+/// Follows at most this many AOR indirections (RFC 7904 leaves the bound to the implementation).
+constexpr int max_indirections = 4;
+
+/// The Resource Name of an AOR: without its scheme (RFC 7904 section 2 and 7).
+std::string resource_of(std::string_view aor) {
+  for (std::string_view scheme : {"sip:", "sips:"}) {
+    if (aor.size() > scheme.size() && aor.substr(0, scheme.size()) == scheme) {
+      return std::string(aor.substr(scheme.size()));
+    }
+  }
+  return std::string(aor);
+}
+
+error invalid(std::string message) {
+  return error{make_error_code(errc::invalid_argument), std::move(message)};
+}
+
+result<pr::bytes> encode(const client& self, const sip_contact& contact) {
+  pr::sip_registration reg;
+  if (!contact.uri.empty()) {
+    reg.type = pr::sip_registration_type::uri;
+    reg.uri = pr::to_bytes(contact.uri);
+  } else {
+    reg.type = pr::sip_registration_type::route;
+    reg.contact_prefs = pr::to_bytes(contact.contact_prefs);
+    auto hops = contact.route;
+    if (hops.empty()) {
+      // Through the peer we are attached to, then to us over our link.
+      const auto peer = self.attached_peer();
+      if (!peer) return error{make_error_code(errc::no_peer), "not attached to a peer"};
+      hops = {peer->node_id, self.node_id()};
+    }
+    for (const auto& h : hops) {
+      const auto id = pr::node_id::from_hex(h);
+      if (!id) return invalid("route: '" + h + "' is not a Node-ID in hex");
+      reg.destination_list.push_back(pr::to_destination(*id));
+    }
+  }
+  auto encoded = pr::encode_sip_registration(reg);
+  if (!encoded) return invalid("registration too large to encode");
+  return std::move(*encoded);
+}
+
+/// Our own Node-ID as the dictionary key (RFC 7904 section 7).
+bytes own_key(const client& self) {
+  pr::bytes key;
+  (void)pr::from_hex(self.node_id(), key);
+  return key;
+}
+
+std::string text_of(const pr::bytes& b) {
+  return std::string(b.begin(), b.end());
+}
+
+}  // namespace
+
+result<std::uint64_t> client::register_aor(std::string_view aor, sip_contact contact,
+                                           std::uint32_t lifetime_seconds) {
+  if (aor.empty()) return invalid("empty AOR");
+  auto value = encode(*this, contact);
+  if (!value) return value.error();
+  item it;
+  it.key = own_key(*this);
+  it.value = std::move(*value);
+  it.lifetime = lifetime_seconds;
+  return store(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+}
+
+result<std::uint64_t> client::unregister_aor(std::string_view aor) {
+  if (aor.empty()) return invalid("empty AOR");
+  item it;
+  it.key = own_key(*this);
+  return remove_items(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+}
+
+result<std::vector<sip_binding>> client::resolve(std::string_view aor) {
+  if (aor.empty()) return invalid("empty AOR");
+  std::vector<sip_binding> out;
+  std::set<std::string> seen;
+  // Breadth first over AORs: (resource name, depth).
+  std::vector<std::pair<std::string, int>> todo{{resource_of(aor), 0}};
+  for (std::size_t next = 0; next < todo.size(); ++next) {
+    const auto [name, depth] = todo[next];
+    if (!seen.insert(name).second) continue;
+    auto data = fetch(name, pr::kinds::sip_registration);
+    if (!data) {
+      if (data.code() == errc::not_found) continue;
+      return data.error();
+    }
+    for (const auto& it : data->items) {
+      if (!it.exists) continue;
+      auto reg = pr::decode_sip_registration(it.value, pr::limits{});
+      if (!reg) continue;  // the storing peer checks this; a foreign one may not have
+      sip_binding b;
+      b.aor = name;
+      b.owner_node_id = pr::to_hex(it.key);
+      b.owner_user = it.signer_user;
+      b.lifetime = it.lifetime;
+      if (reg->type == pr::sip_registration_type::uri) {
+        const auto target = resource_of(text_of(reg->uri));
+        if (depth < max_indirections && !seen.count(target)) {
+          todo.emplace_back(target, depth + 1);
+          continue;
+        }
+        b.contact.uri = text_of(reg->uri);
+      } else {
+        b.contact.contact_prefs = text_of(reg->contact_prefs);
+        for (const auto& d : reg->destination_list) {
+          if (const auto* n = d.node()) b.contact.route.push_back(n->hex());
+        }
+      }
+      out.push_back(std::move(b));
+    }
+  }
+  return out;
+}
+
+}  // namespace p2psip::client
