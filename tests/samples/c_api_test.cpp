@@ -20,6 +20,10 @@
 namespace {
 
 constexpr uint32_t sip_registration = 1;
+/// A SipRegistration of type uri (RFC 7904): type, length, then the URI with its length. The
+/// storing peer refuses SIP-REGISTRATION values that are not SipRegistrations.
+const std::vector<uint8_t> uri_registration{1,   0,   11,  0,   9,   's', 'i',
+                                            'p', ':', 'a', '@', 'b', '.', 'c'};
 const std::string domain = "@test.p2psip.example";
 
 /// One overlay for the whole run (peers take a few seconds to form a ring).
@@ -217,8 +221,7 @@ TEST_CASE("c api: typed dictionary store, fetch, stat, find, remove_items, ping"
   char id[P2PSIP_ID_HEX_SIZE];
   p2psip_client_node_id(alice.get(), id);
   const auto key = hex_bytes(id);
-  // A SipRegistration of type uri (RFC 7904): type, length, then the URI with its length.
-  const std::vector<uint8_t> value{1, 0, 11, 0, 9, 's', 'i', 'p', ':', 'a', '@', 'b', '.', 'c'};
+  const auto& value = uri_registration;
   p2psip_data_model model = P2PSIP_SINGLE_VALUE;
   REQUIRE(p2psip_client_model_of(alice.get(), sip_registration, &model) == 1);
   CHECK(model == P2PSIP_DICTIONARY);
@@ -383,6 +386,8 @@ TEST_CASE("c api: every callback form runs once, on the client's callback thread
       run([&](async_state* s) { return p2psip_client_get_async(c, "c-async", on_values, s); });
   CHECK(got->values == std::vector<std::string>{"async value"});
   run([&](async_state* s) { return p2psip_client_remove_async(c, "c-async", on_done, s); });
+  item.value = uri_registration.data();
+  item.value_size = uri_registration.size();
   auto stored = run([&](async_state* s) {
     return p2psip_client_store_async(c, aor.c_str(), sip_registration, &item, 1, nullptr,
                                      on_generation, s);
