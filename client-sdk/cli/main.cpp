@@ -80,6 +80,14 @@ constexpr std::string_view commands_text =
     "      delete items of kind K (a single value: no --dict-key or --index)\n"
     "  ping [RESOURCE]\n"
     "      ping the attached peer (or the peer responsible for RESOURCE): node id, round trip\n"
+    "  register AOR [TARGET_AOR] [--lifetime S]\n"
+    "      register this client under AOR (RFC 7904 SIP-REGISTRATION): a route through its\n"
+    "      peer to it, or with TARGET_AOR, a forward to that AOR; AOR is the certificate's user\n"
+    "  unregister AOR\n"
+    "      remove this client's registration under AOR\n"
+    "  resolve AOR\n"
+    "      every binding of AOR, following forwards: OWNER_USER (NODE_ID): route N1,N2,... or\n"
+    "      uri U\n"
     "\n"
     "Kinds: a number (decimal or 0x hex) or sip-registration (1), certificate-by-node (3),\n"
     "certificate-by-user (0x10), generic (0xf0000101). Dictionary keys (--dict-key; --key is the\n"
@@ -184,15 +192,18 @@ const std::map<std::string, std::set<std::string>, std::less<>> command_options 
     {"find", {"kind"}},
     {"remove-item", {"kind", "dict-key", "index", "lifetime", "generation"}},
     {"ping", {}},
+    {"register", {"lifetime"}},
+    {"unregister", {}},
+    {"resolve", {}},
 };
 const std::vector<std::string> specific_options = {"lifetime", "file",     "raw",   "kind",
                                                    "value",    "dict-key", "index", "generation"};
 
 /// How many positional arguments each command takes: [min, max].
 const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> command_arity = {
-    {"put", {1, 2}},   {"get", {1, 1}},         {"remove", {1, 1}},
-    {"store", {1, 1}}, {"fetch", {1, 1}},       {"stat", {1, 1}},
-    {"find", {1, 1}},  {"remove-item", {1, 1}}, {"ping", {0, 1}},
+    {"put", {1, 2}},   {"get", {1, 1}},      {"remove", {1, 1}},     {"store", {1, 1}},
+    {"fetch", {1, 1}}, {"stat", {1, 1}},     {"find", {1, 1}},       {"remove-item", {1, 1}},
+    {"ping", {0, 1}},  {"register", {1, 2}}, {"unregister", {1, 1}}, {"resolve", {1, 1}},
 };
 
 const std::map<std::string, std::uint32_t, std::less<>> kind_names = {
@@ -530,6 +541,68 @@ outcome cmd_ping(cl::client& c, const invocation& inv, bool json_out) {
   return "pong from " + r->responder_node_id + " in " + buf + " ms\n";
 }
 
+outcome cmd_register(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& aor = inv.args[0];
+  cl::sip_contact contact;
+  if (inv.args.size() == 2) contact.uri = inv.args[1];
+  auto r = c.register_aor(aor, contact, inv.lifetime);
+  if (!r) return from_sdk(r.error(), "register " + in_quotes(aor));
+  if (json_out) {
+    json j = {{"aor", aor}, {"generation", *r}, {"lifetime", inv.lifetime}};
+    if (!contact.uri.empty()) j["uri"] = contact.uri;
+    return dump(j);
+  }
+  if (inv.quiet) return std::string();
+  return "registered " + in_quotes(aor) +
+         (contact.uri.empty() ? std::string() : " -> " + in_quotes(contact.uri)) + " for " +
+         std::to_string(inv.lifetime) + " s\n";
+}
+
+outcome cmd_unregister(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& aor = inv.args[0];
+  auto r = c.unregister_aor(aor);
+  if (!r) return from_sdk(r.error(), "unregister " + in_quotes(aor));
+  if (json_out) return dump({{"aor", aor}, {"removed", true}, {"generation", *r}});
+  if (inv.quiet) return std::string();
+  return "unregistered " + in_quotes(aor) + "\n";
+}
+
+outcome cmd_resolve(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& aor = inv.args[0];
+  auto r = c.resolve(aor);
+  if (!r) return from_sdk(r.error(), "resolve " + in_quotes(aor));
+  if (r->empty())
+    return failure{exit_not_found, "not_found", "nothing registered under " + in_quotes(aor)};
+  if (json_out) {
+    json a = json::array();
+    for (const auto& b : *r) {
+      json j = {{"aor", b.aor},
+                {"owner_node_id", b.owner_node_id},
+                {"owner_user", b.owner_user},
+                {"lifetime", b.lifetime}};
+      if (!b.contact.uri.empty()) j["uri"] = b.contact.uri;
+      if (!b.contact.route.empty()) j["route"] = b.contact.route;
+      if (!b.contact.contact_prefs.empty()) j["contact_prefs"] = b.contact.contact_prefs;
+      a.push_back(std::move(j));
+    }
+    return dump({{"aor", aor}, {"bindings", a}});
+  }
+  std::string out;
+  for (const auto& b : *r) {
+    out += b.owner_user + " (" + b.owner_node_id + "): ";
+    if (!b.contact.uri.empty()) {
+      out += "uri " + b.contact.uri;
+    } else {
+      out += "route ";
+      for (std::size_t i = 0; i < b.contact.route.size(); ++i) {
+        out += (i ? "," : "") + b.contact.route[i];
+      }
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 // ---- the run ----
 
 /// Checks the command's key/index options against the kind's data model.
@@ -596,10 +669,12 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   }
   const auto [min_args, max_args] = command_arity.at(inv.command);
   if (inv.args.size() < min_args) {
-    return usage(inv.command + ": missing " +
-                 (inv.command == "put" || inv.command == "get" || inv.command == "remove"
-                      ? "NAME"
-                      : "RESOURCE"));
+    return usage(
+        inv.command + ": missing " +
+        (inv.command == "put" || inv.command == "get" || inv.command == "remove" ? "NAME"
+         : inv.command == "register" || inv.command == "unregister" || inv.command == "resolve"
+             ? "AOR"
+             : "RESOURCE"));
   }
   if (inv.args.size() > max_args) {
     return usage(inv.command + ": unexpected argument " + in_quotes(inv.args[max_args]));
@@ -823,6 +898,12 @@ int run(int argc, char** argv) {
     out = cmd_find(c, inv, g_json);
   } else if (inv.command == "remove-item") {
     out = cmd_remove_item(c, inv, *model, g_json);
+  } else if (inv.command == "register") {
+    out = cmd_register(c, inv, g_json);
+  } else if (inv.command == "unregister") {
+    out = cmd_unregister(c, inv, g_json);
+  } else if (inv.command == "resolve") {
+    out = cmd_resolve(c, inv, g_json);
   } else {
     out = cmd_ping(c, inv, g_json);
   }

@@ -396,6 +396,26 @@ assert items[0]['hash'] == hashlib.sha256(struct.pack('>I', 5) + b'first').hexdi
   json_check "assert d['removed'] == 2 and d['kind'] == 16"
   expect_error 3 "no value" bob "$PB" stat "$me" --kind certificate-by-user
 
+  # SIP registrations (RFC 7904): register, resolve (also through a forward), unregister.
+  ok alice "$PA" register "sip:$me"
+  grep -q "registered 'sip:$me' for 3600 s" "$T/out" || fail "register printed: $(cat "$T/out")"
+  ok bob "$PB" resolve "sip:$me"
+  grep -Eq "^$me \([0-9a-f]+\): route [0-9a-f]+,[0-9a-f]+$" "$T/out" ||
+    fail "resolve printed: $(cat "$T/out")"
+  ok bob "$PC" register "bob@$OVERLAY" "sip:$me" --lifetime 600
+  ok alice "$PA" --json resolve "bob@$OVERLAY"
+  json_check "
+b = d['bindings']
+assert len(b) == 1 and b[0]['aor'] == '$me' and len(b[0]['route']) == 2, d
+assert b[0]['owner_user'] == '$me', d"
+  local alice_id
+  alice_id=$(python3 -c "import json; print(json.load(open('$T/out'))['bindings'][0]['owner_node_id'])")
+  # Not under another's AOR (forbidden, 4); a raw string is no SipRegistration (the peer says so).
+  expect_error 4 "" alice "$PA" register "bob@$OVERLAY"
+  expect_error 1 "not a SipRegistration" alice "$PA" store "$me" --kind sip-registration --dict-key "hex:$alice_id" --value sip:x
+  ok alice "$PB" unregister "sip:$me"
+  expect_error 3 "nothing registered" bob "$PA" resolve "sip:$me"
+
   # The generic kind is a dictionary keyed by the writer's Node-ID: store and fetch by key.
   ok alice "$PA" --json put mine v0
   local node
