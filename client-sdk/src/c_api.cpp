@@ -204,6 +204,43 @@ p2psip_kind_data* pack_kind_data(const cl::kind_data& d) {
   return out;
 }
 
+/// One block: the bindings, their route pointer arrays, then the strings. Throws std::bad_alloc.
+p2psip_sip_binding* pack_bindings(const std::vector<cl::sip_binding>& bindings) {
+  if (bindings.empty()) return nullptr;
+  tail t;
+  std::size_t hops = 0;
+  for (const auto& b : bindings) {
+    t.count_string(b.aor);
+    t.count_string(b.owner_node_id);
+    t.count_string(b.owner_user);
+    t.count_string(b.contact.uri);
+    t.count_string(b.contact.contact_prefs);
+    for (const auto& h : b.contact.route) t.count_string(h);
+    hops += b.contact.route.size();
+  }
+  static_assert(alignof(const char*) <= alignof(p2psip_sip_binding));
+  const auto head = sizeof(p2psip_sip_binding) * bindings.size() + sizeof(const char*) * hops;
+  void* block = std::malloc(head + t.size());
+  if (!block) throw std::bad_alloc();
+  auto* out = static_cast<p2psip_sip_binding*>(block);
+  auto* route_at = reinterpret_cast<const char**>(out + bindings.size());
+  t.start(static_cast<char*>(block) + head);
+  for (std::size_t i = 0; i < bindings.size(); ++i) {
+    const auto& b = bindings[i];
+    auto& o = out[i];
+    o.aor = t.string(b.aor);
+    o.owner_node_id = t.string(b.owner_node_id);
+    o.owner_user = t.string(b.owner_user);
+    o.uri = t.string(b.contact.uri);
+    o.contact_prefs = t.string(b.contact.contact_prefs);
+    o.lifetime = b.lifetime;
+    o.route = b.contact.route.empty() ? nullptr : route_at;
+    o.route_count = b.contact.route.size();
+    for (const auto& h : b.contact.route) *route_at++ = t.string(h);
+  }
+  return out;
+}
+
 using kind_data_block = std::unique_ptr<p2psip_kind_data, decltype(&std::free)>;
 using values_block = std::unique_ptr<p2psip_owned_value, decltype(&std::free)>;
 
@@ -695,6 +732,58 @@ p2psip_errc p2psip_client_ping(p2psip_client* client, const char* resource, p2ps
     set_ok(err);
     return P2PSIP_OK;
   });
+}
+
+p2psip_errc p2psip_client_register_aor(p2psip_client* client, const char* aor,
+                                       const char* forward_to, uint32_t lifetime_seconds,
+                                       uint64_t* generation, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (generation) *generation = 0;
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!aor) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "aor is NULL");
+    cl::sip_contact contact;
+    if (forward_to) contact.uri = forward_to;
+    auto r = client->impl->register_aor(aor, contact, lifetime_seconds);
+    if (!r) return fail(err, r.error());
+    if (generation) *generation = *r;
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_unregister_aor(p2psip_client* client, const char* aor,
+                                         uint64_t* generation, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (generation) *generation = 0;
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!aor) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "aor is NULL");
+    auto r = client->impl->unregister_aor(aor);
+    if (!r) return fail(err, r.error());
+    if (generation) *generation = *r;
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_resolve(p2psip_client* client, const char* aor,
+                                  p2psip_sip_binding** bindings, size_t* count, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!bindings || !count) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
+    *bindings = nullptr;
+    *count = 0;
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!aor) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "aor is NULL");
+    auto r = client->impl->resolve(aor);
+    if (!r) return fail(err, r.error());
+    *bindings = pack_bindings(*r);
+    *count = r->size();
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+void p2psip_sip_bindings_free(p2psip_sip_binding* bindings) {
+  std::free(bindings);
 }
 
 p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resource, uint32_t kind,

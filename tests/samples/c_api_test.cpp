@@ -523,3 +523,43 @@ TEST_CASE("c api: a stopped client fails operations with STOPPED") {
   REQUIRE(s.wait());
   CHECK(s.code == P2PSIP_ERR_STOPPED);
 }
+
+TEST_CASE("c api: register an AOR, resolve it and a forward to it, unregister") {
+  auto alice = attach("alice", 0);
+  auto bob = attach("bob", 1);
+  char alice_id[P2PSIP_ID_HEX_SIZE];
+  p2psip_client_node_id(alice.get(), alice_id);
+  const std::string alice_aor = "sip:alice" + domain;
+  p2psip_error err{};
+  uint64_t generation = 0;
+  REQUIRE_MESSAGE(p2psip_client_register_aor(alice.get(), alice_aor.c_str(), nullptr, 600,
+                                             &generation, &err) == P2PSIP_OK,
+                  err.message);
+  CHECK(generation > 0);
+  REQUIRE_MESSAGE(p2psip_client_register_aor(bob.get(), ("bob" + domain).c_str(), alice_aor.c_str(),
+                                             600, nullptr, &err) == P2PSIP_OK,
+                  err.message);
+  p2psip_sip_binding* found = nullptr;
+  size_t count = 0;
+  REQUIRE_MESSAGE(p2psip_client_resolve(alice.get(), ("sip:bob" + domain).c_str(), &found, &count,
+                                        &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(count == 1);
+  REQUIRE(found != nullptr);
+  CHECK(std::string(found[0].aor) == "alice" + domain);
+  CHECK(std::string(found[0].owner_node_id) == alice_id);
+  CHECK(std::string(found[0].uri).empty());
+  REQUIRE(found[0].route_count == 2);
+  CHECK(std::string(found[0].route[1]) == alice_id);
+  CHECK(found[0].lifetime > 500);
+  p2psip_sip_bindings_free(found);
+  // Not under bob's AOR.
+  CHECK(p2psip_client_register_aor(alice.get(), ("bob" + domain).c_str(), nullptr, 60, nullptr,
+                                   &err) == P2PSIP_ERR_FORBIDDEN);
+  REQUIRE(p2psip_client_unregister_aor(alice.get(), alice_aor.c_str(), nullptr, &err) == P2PSIP_OK);
+  REQUIRE(p2psip_client_resolve(bob.get(), alice_aor.c_str(), &found, &count, &err) == P2PSIP_OK);
+  CHECK(count == 0);
+  CHECK(found == nullptr);
+  CHECK(p2psip_client_resolve(nullptr, alice_aor.c_str(), &found, &count, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+}

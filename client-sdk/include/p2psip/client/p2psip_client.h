@@ -364,6 +364,39 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_find(p2psip_client* client, const ch
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_ping(p2psip_client* client, const char* resource,
                                                  p2psip_ping_info* info, p2psip_error* err);
 
+/* ---- SIP registrations (RFC 7904, the SIP-REGISTRATION kind) ---- */
+
+/* One binding found by p2psip_client_resolve. */
+typedef struct p2psip_sip_binding {
+  const char* aor;           /* the AOR it was registered under (after forwards) */
+  const char* owner_node_id; /* the registering node, hex */
+  const char* owner_user;    /* user name of its certificate */
+  const char* uri;           /* a forward not followed (a loop, or too deep); "" for a route */
+  const char* const* route;  /* the destination list to the registered node: Node-IDs, hex */
+  size_t route_count;
+  const char* contact_prefs; /* RFC 3840 feature parameters, maybe "" */
+  uint32_t lifetime;         /* seconds left */
+} p2psip_sip_binding;
+
+/* Registers this client under `aor` ("sip:alice@example.org" or "alice@example.org"): with
+ * `forward_to` NULL or "", a route through the attached peer to this client; else a forward to
+ * that AOR. `generation` (may be NULL) receives the kind's new generation. Errors: FORBIDDEN (not
+ * the certificate's AOR), NO_PEER, TIMEOUT, STOPPED, OVERLAY_ERROR, WOULD_DEADLOCK. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_register_aor(p2psip_client* client, const char* aor,
+                                                         const char* forward_to,
+                                                         uint32_t lifetime_seconds,
+                                                         uint64_t* generation, p2psip_error* err);
+/* Removes this client's registration under `aor` (a signed tombstone). */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_unregister_aor(p2psip_client* client, const char* aor,
+                                                           uint64_t* generation, p2psip_error* err);
+/* Every binding of `aor`, following forwards up to 4 deep. `*bindings` receives one block
+ * (free it with p2psip_sip_bindings_free; NULL when nothing is registered), `*count` their
+ * number (0: nothing registered, not an error). */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_resolve(p2psip_client* client, const char* aor,
+                                                    p2psip_sip_binding** bindings, size_t* count,
+                                                    p2psip_error* err);
+P2PSIP_CLIENT_API void p2psip_sip_bindings_free(p2psip_sip_binding* bindings);
+
 /* The callback forms (conventions at the top: OK means `done` runs exactly once). */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resource,
                                                         uint32_t kind, const p2psip_item* items,
