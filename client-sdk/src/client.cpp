@@ -281,6 +281,11 @@ result<T> blocking(impl& p, Start&& start) {
 
 }  // namespace
 
+void fetch_all_async(client::impl& p, std::string resource, std::uint32_t kind,
+                     client::callback<kind_data> done) {
+  start_fetch(p, std::move(resource), kind, selection::all(), false, std::move(done), false);
+}
+
 void client::put_async(std::string_view name, bytes value, std::uint32_t lifetime_seconds,
                        callback<void> done) {
   start_put(*impl_, std::string(name), std::move(value), lifetime_seconds, std::move(done), false);

@@ -617,4 +617,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 };
 
+/// fetch_async of every item of `kind` on the impl itself (for multi-step operations that must
+/// not hold the public client object, which the application may destroy meanwhile).
+void fetch_all_async(client::impl& p, std::string resource, std::uint32_t kind,
+                     client::callback<kind_data> done);
+
 }  // namespace p2psip::client

@@ -1,10 +1,14 @@
 // The SIP usage's data (RFC 7904): register_aor / unregister_aor / resolve, on the typed
 // store/fetch of the SIP-REGISTRATION kind. The SipRegistration codec is the protocol library's.
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "p2psip/client/client.hpp"
+
+#include "client_impl.hpp"
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/data.hpp"
 #include "p2psip/protocol/ids.hpp"
@@ -69,41 +73,27 @@ std::string text_of(const pr::bytes& b) {
   return std::string(b.begin(), b.end());
 }
 
-}  // namespace
-
-result<std::uint64_t> client::register_aor(std::string_view aor, sip_contact contact,
-                                           std::uint32_t lifetime_seconds) {
-  if (aor.empty()) return invalid("empty AOR");
-  auto value = encode(*this, contact);
-  if (!value) return value.error();
-  item it;
-  it.key = own_key(*this);
-  it.value = std::move(*value);
-  it.lifetime = lifetime_seconds;
-  return store(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
-}
-
-result<std::uint64_t> client::unregister_aor(std::string_view aor) {
-  if (aor.empty()) return invalid("empty AOR");
-  item it;
-  it.key = own_key(*this);
-  return remove_items(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
-}
-
-result<std::vector<sip_binding>> client::resolve(std::string_view aor) {
-  if (aor.empty()) return invalid("empty AOR");
-  std::vector<sip_binding> out;
+/// Resolution in progress: AORs still to fetch (breadth first, with their depth), those seen,
+/// and the bindings found. Shared by resolve() and resolve_async().
+struct resolution {
+  std::vector<std::pair<std::string, int>> todo;
+  std::size_t next = 0;
   std::set<std::string> seen;
-  // Breadth first over AORs: (resource name, depth).
-  std::vector<std::pair<std::string, int>> todo{{resource_of(aor), 0}};
-  for (std::size_t next = 0; next < todo.size(); ++next) {
-    const auto [name, depth] = todo[next];
-    if (!seen.insert(name).second) continue;
-    auto data = fetch(name, pr::kinds::sip_registration);
-    if (!data) {
-      if (data.code() == errc::not_found) continue;
-      return data.error();
+  std::vector<sip_binding> found;
+
+  /// The next AOR to fetch, if any.
+  std::optional<std::string> next_name() {
+    while (next < todo.size()) {
+      const auto& name = todo[next].first;
+      if (seen.insert(name).second) return name;
+      ++next;
     }
+    return std::nullopt;
+  }
+  /// The fetch of todo[next] answered `data` (nullopt: nothing there).
+  void take(const std::optional<kind_data>& data) {
+    const auto [name, depth] = todo[next++];
+    if (!data) return;
     for (const auto& it : data->items) {
       if (!it.exists) continue;
       auto reg = pr::decode_sip_registration(it.value, pr::limits{});
@@ -126,10 +116,94 @@ result<std::vector<sip_binding>> client::resolve(std::string_view aor) {
           if (const auto* n = d.node()) b.contact.route.push_back(n->hex());
         }
       }
-      out.push_back(std::move(b));
+      found.push_back(std::move(b));
     }
   }
-  return out;
+};
+
+/// Steps a resolution with fetches until it is done, then calls `done` once. Holds the client's
+/// implementation weakly: a client stopped or destroyed meanwhile fails the fetch (stopped).
+void resolve_step(std::weak_ptr<client::impl> weak, std::shared_ptr<resolution> r,
+                  client::callback<std::vector<sip_binding>> done) {
+  const auto name = r->next_name();
+  if (!name) {
+    done(std::move(r->found));
+    return;
+  }
+  const auto p = weak.lock();
+  if (!p) {
+    done(error{make_error_code(errc::stopped), "the client was stopped"});
+    return;
+  }
+  fetch_all_async(*p, *name, pr::kinds::sip_registration,
+                  [weak, r, done = std::move(done)](result<kind_data> data) mutable {
+                    if (!data && data.code() != errc::not_found) {
+                      done(data.error());
+                      return;
+                    }
+                    r->take(data ? std::optional<kind_data>(std::move(*data)) : std::nullopt);
+                    resolve_step(std::move(weak), std::move(r), std::move(done));
+                  });
+}
+
+}  // namespace
+
+result<std::uint64_t> client::register_aor(std::string_view aor, sip_contact contact,
+                                           std::uint32_t lifetime_seconds) {
+  if (aor.empty()) return invalid("empty AOR");
+  auto value = encode(*this, contact);
+  if (!value) return value.error();
+  item it;
+  it.key = own_key(*this);
+  it.value = std::move(*value);
+  it.lifetime = lifetime_seconds;
+  return store(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+}
+
+void client::register_aor_async(std::string_view aor, sip_contact contact,
+                                std::uint32_t lifetime_seconds, callback<std::uint64_t> done) {
+  if (aor.empty()) return done(invalid("empty AOR"));
+  auto value = encode(*this, contact);
+  if (!value) return done(value.error());
+  item it;
+  it.key = own_key(*this);
+  it.value = std::move(*value);
+  it.lifetime = lifetime_seconds;
+  store_async(resource_of(aor), pr::kinds::sip_registration, {std::move(it)}, {}, std::move(done));
+}
+
+result<std::uint64_t> client::unregister_aor(std::string_view aor) {
+  if (aor.empty()) return invalid("empty AOR");
+  item it;
+  it.key = own_key(*this);
+  return remove_items(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+}
+
+void client::unregister_aor_async(std::string_view aor, callback<std::uint64_t> done) {
+  if (aor.empty()) return done(invalid("empty AOR"));
+  item it;
+  it.key = own_key(*this);
+  remove_items_async(resource_of(aor), pr::kinds::sip_registration, {std::move(it)}, {},
+                     std::move(done));
+}
+
+result<std::vector<sip_binding>> client::resolve(std::string_view aor) {
+  if (aor.empty()) return invalid("empty AOR");
+  resolution r;
+  r.todo.emplace_back(resource_of(aor), 0);
+  while (const auto name = r.next_name()) {
+    auto data = fetch(*name, pr::kinds::sip_registration);
+    if (!data && data.code() != errc::not_found) return data.error();
+    r.take(data ? std::optional<kind_data>(std::move(*data)) : std::nullopt);
+  }
+  return std::move(r.found);
+}
+
+void client::resolve_async(std::string_view aor, callback<std::vector<sip_binding>> done) {
+  if (aor.empty()) return done(invalid("empty AOR"));
+  auto r = std::make_shared<resolution>();
+  r->todo.emplace_back(resource_of(aor), 0);
+  resolve_step(impl_, std::move(r), std::move(done));
 }
 
 }  // namespace p2psip::client

@@ -454,6 +454,18 @@ TEST_CASE("client ops: register an AOR, resolve it (through an indirection), unr
   REQUIRE(via->size() == 1);
   CHECK(via->front().aor == test::user_of("alice"));
   CHECK(via->front().owner_node_id == alice->node_id());
+  // The callback forms give the same.
+  awaited<std::vector<client::sip_binding>> resolved;
+  alice->resolve_async("sip:" + bob_aor, resolved.callback());
+  auto via_async = resolved.get();
+  REQUIRE_MESSAGE(via_async.has_value(), why(via_async));
+  REQUIRE(via_async->size() == 1);
+  CHECK(via_async->front().owner_node_id == alice->node_id());
+  awaited<std::uint64_t> again;
+  alice->register_aor_async(alice_aor, {}, 1200, again.callback());
+  auto again_r = again.get();
+  REQUIRE_MESSAGE(again_r.has_value(), why(again_r));
+  CHECK(*again_r > *g);
 
   // Nobody may register under another's AOR (USER-NODE-MATCH).
   CHECK(alice->register_aor(bob_aor).code() == client::errc::forbidden);

@@ -247,6 +247,10 @@ class P2PSIP_CLIENT_API client {
   void find_async(std::string_view resource, std::uint32_t kind,
                   callback<std::optional<std::string>> done);
   void ping_async(std::string_view resource, callback<ping_info> done);
+  void register_aor_async(std::string_view aor, sip_contact contact, std::uint32_t lifetime_seconds,
+                          callback<std::uint64_t> done);
+  void unregister_aor_async(std::string_view aor, callback<std::uint64_t> done);
+  void resolve_async(std::string_view aor, callback<std::vector<sip_binding>> done);
 
   /// The data model of `kind` in this overlay's configuration, if the kind is there.
   std::optional<data_model> model_of(std::uint32_t kind) const;
