@@ -1,6 +1,6 @@
 // Runs one sample program against a real 3-peer overlay and checks its output and exit status.
 //
-//   p2psip_sample_test put_get|c_api|typed_dictionary SAMPLE-BINARY
+//   p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY
 #include <sys/wait.h>
 
 #include <fstream>
@@ -63,7 +63,8 @@ bool has(const run_result& r, const std::string& text) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: p2psip_sample_test put_get|c_api|typed_dictionary SAMPLE-BINARY\n";
+    std::cerr
+        << "usage: p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY\n";
     return 2;
   }
   const std::string mode = argv[1];
@@ -127,6 +128,23 @@ int main(int argc, char** argv) {
       b.insert(b.end(), {"--user", "alice" + domain, "sip:mallory@192.0.2.66"});
       const auto bob = run(b, dir);
       check(bob.status == 1 && bob.err.find("store: ") != std::string::npos &&
+                bob.err.find("Forbidden") != std::string::npos,
+            "bob cannot register as alice", bob);
+    } else if (mode == "sip_register") {
+      auto a = args_of("alice", 0);
+      a.insert(a.end(), {"sip:alice" + domain});
+      const auto alice = run(a, dir);
+      check(alice.status == 0 && has(alice, "registered sip:alice" + domain + " via peer ") &&
+                has(alice, "sip:alice" + domain + ": 1 binding(s)") &&
+                has(alice, "  alice" + domain + " by alice" + domain + ": route ") &&
+                has(alice, " (me)") &&
+                has(alice, "unregistered; 0 binding(s) left under sip:alice" + domain),
+            "alice registers, resolves herself and unregisters", alice);
+      // Bob may not register under Alice's AOR: exit status 1, Forbidden.
+      auto b = args_of("bob", 2);
+      b.insert(b.end(), {"sip:alice" + domain});
+      const auto bob = run(b, dir);
+      check(bob.status == 1 && bob.err.find("register: ") != std::string::npos &&
                 bob.err.find("Forbidden") != std::string::npos,
             "bob cannot register as alice", bob);
     } else {
