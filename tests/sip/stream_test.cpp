@@ -286,3 +286,27 @@ TEST_CASE("a start line without CRLF is cut off at its limit") {
   CHECK(q.feed("OPTIONS sip:" + std::string(64 - 20, 'x') + " SIP/2.0\r").empty());
   CHECK(!q.closed());
 }
+
+TEST_CASE("a feed larger than the buffer bound is taken in pieces") {
+  sip::sip_limits lim;
+  lim.max_body = 100;
+  lim.max_header_bytes = 512;
+  std::string stream;
+  for (int i = 0; i < 20; ++i) stream += request(static_cast<std::size_t>(i + 1), 2, 100);
+  REQUIRE(stream.size() > 10 * (lim.max_header_bytes + lim.max_body));
+  const auto events = grind(stream, lim);
+  REQUIRE(events.size() == 20);
+  for (const auto& e : events) CHECK(e.rfind("message:", 0) == 0);
+}
+
+TEST_CASE("byte-span overloads") {
+  const auto* p = reinterpret_cast<const std::byte*>(golden_ok.data());
+  const std::span<const std::byte> bytes(p, golden_ok.size());
+  auto m = sip::parse_datagram(bytes);
+  REQUIRE(m);
+  CHECK(m->status == 200);
+  sip::stream_parser s;
+  const auto events = s.feed(bytes);
+  REQUIRE(events.size() == 1);
+  CHECK(std::get<sip::message>(events[0]) == *m);
+}
