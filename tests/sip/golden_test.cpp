@@ -222,7 +222,8 @@ TEST_CASE("serializer: canonical form and round trip of every golden message") {
                  "\r\n\r\nv=0") != std::string::npos);
 }
 
-TEST_CASE("message editing: add, set, remove, find by compact name; serializer sets length") {
+TEST_CASE(
+    "message editing: add, set, remove, find by compact name, and the serializer sets the length") {
   sip::message m;
   m.status = 180;
   m.reason = "Ringing";

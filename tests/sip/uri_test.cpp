@@ -41,7 +41,9 @@ TEST_CASE("sip URI components") {
   CHECK(u("sip:h:65535").port == 65535);
 }
 
-TEST_CASE("sip URI user part may hold ';' '?' and escapes (RFC 4475 semiuri, intmeth)") {
+TEST_CASE(
+    "sip URI user part may hold semicolons, question marks and escapes (RFC 4475 semiuri, "
+    "intmeth)") {
   const auto a = u("sip:user;par=u%40example.net@example.com");
   CHECK(a.user == "user;par=u%40example.net");
   CHECK(a.host == "example.com");
