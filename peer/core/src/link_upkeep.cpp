@@ -64,7 +64,7 @@ std::optional<link_id> chord_topology::evictable_link(time_point now) const {
 }
 
 bool chord_topology::is_client_link(const connection& c) const {
-  return !c.is_peer && !c.attached_peer && c.origin != link_origin::outbound &&
+  return c.from_client() && c.origin != link_origin::outbound &&
          !(bootstrap_link_ && *bootstrap_link_ == c.link) && !c.partition_check;
 }
 

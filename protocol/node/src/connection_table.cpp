@@ -88,7 +88,7 @@ std::size_t connection_table::clients() const {
   // one client.
   std::set<protocol::node_id> peers, clients;
   for (const auto& [id, c] : rows_) {
-    if (c.is_peer || c.attached_peer) peers.insert(c.remote);
+    if (!c.from_client()) peers.insert(c.remote);
   }
   for (const auto& [id, c] : rows_) {
     if (peers.count(c.remote) == 0) clients.insert(c.remote);

@@ -352,7 +352,7 @@ void message_transport::on_message(link_id link, pr::byte_view data, time_point 
   links_.note_received(link, now);
   if (pr::is_request(m->contents.code)) {
     const auto* c = links_.find(link);
-    if (c && !c->is_peer && !c->attached_peer) client_requests_[link].push_back(now);
+    if (c && c->from_client()) client_requests_[link].push_back(now);
   }
   handle_message(link, std::move(*m), now);
 }

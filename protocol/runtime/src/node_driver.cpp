@@ -318,7 +318,7 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
 
 bool node_driver::from_client(link_id id) const {
   const auto* row = node_->links().find(id);
-  return !row || !(row->is_peer || row->attached_peer);
+  return !row || row->from_client();
 }
 
 asio::awaitable<void> node_driver::hold_while_busy(link_id id) {

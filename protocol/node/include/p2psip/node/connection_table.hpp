@@ -35,6 +35,10 @@ struct connection {
   time_point last_received{};
   /// Opened to a bootstrap peer for a partition check: closed once quiet, like a bootstrap link.
   bool partition_check = false;
+
+  /// Nothing over this link has shown its remote to be a peer (no Join, Update, or Attach
+  /// before it): a client's, as far as we know (RFC 6940 4.2.1).
+  bool from_client() const noexcept { return !is_peer && !attached_peer; }
 };
 
 class connection_table {
