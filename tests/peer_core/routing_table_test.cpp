@@ -60,3 +60,14 @@ TEST_CASE("routing_table responsibility and greedy next hop") {
   routing_table empty(id_at(0x10));
   CHECK_FALSE(empty.next_hop(id_at(0x20)));
 }
+
+TEST_CASE("log_throttle: the first event is reported, then one line per interval with the count") {
+  p2psip::node::log_throttle t(std::chrono::milliseconds(10'000));
+  const auto t0 = p2psip::node::time_point{} + std::chrono::hours(1);
+  CHECK(t.note(t0) == 1u);
+  CHECK_FALSE(t.note(t0 + std::chrono::seconds(1)).has_value());
+  CHECK_FALSE(t.note(t0 + std::chrono::seconds(9)).has_value());
+  CHECK(t.note(t0 + std::chrono::seconds(10)) == 3u);  // the two held back and this one
+  CHECK_FALSE(t.note(t0 + std::chrono::seconds(19)).has_value());
+  CHECK(t.note(t0 + std::chrono::seconds(25)) == 2u);
+}

@@ -90,14 +90,10 @@ bool chord_topology::evict_idle_client(time_point now) {
   const auto idle_s =
       std::chrono::duration_cast<std::chrono::seconds>(now - victim->last_traffic).count();
   // An admin should see a full table; one line per 10 s at most, with the count since.
-  ++evictions_unreported_;
-  if (!last_eviction_report_ || now - *last_eviction_report_ >= duration{10'000}) {
+  if (const auto n = eviction_log_.note(now)) {
     actions_.warn("client links full (" + std::to_string(cfg_.max_clients) + "): evicted " +
-                  std::to_string(evictions_unreported_) +
-                  " idle client(s) for newcomers, the last " + victim->remote.hex() +
-                  " quiet for " + std::to_string(idle_s) + " s");
-    last_eviction_report_ = now;
-    evictions_unreported_ = 0;
+                  std::to_string(*n) + " idle client(s) for newcomers, the last " +
+                  victim->remote.hex() + " quiet for " + std::to_string(idle_s) + " s");
   }
   close_surplus_link(victim->link, "evicted: client links full, it was the longest idle", now);
   return true;

@@ -209,13 +209,9 @@ std::optional<std::uint64_t> message_transport::originate(
   if (closed_ || dest.empty()) return std::nullopt;
   if (pending_.size() >= cfg_.max_pending) {
     ++stats_.refused_pending_full;
-    ++pending_full_unreported_;
-    if (!pending_full_reported_ || now - *pending_full_reported_ >= duration{10'000}) {
-      actions_.warn(std::to_string(pending_full_unreported_) +
-                    " request(s) of this node not sent: " + std::to_string(cfg_.max_pending) +
-                    " requests already wait for answers");
-      pending_full_reported_ = now;
-      pending_full_unreported_ = 0;
+    if (const auto n = pending_full_log_.note(now)) {
+      actions_.warn(std::to_string(*n) + " request(s) of this node not sent: " +
+                    std::to_string(cfg_.max_pending) + " requests already wait for answers");
     }
     return std::nullopt;
   }

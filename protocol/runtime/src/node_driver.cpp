@@ -432,27 +432,16 @@ void node_driver::dropped(std::uint64_t& counter, link_id id, std::string_view w
 
 void node_driver::report(log_level level, link_id id, std::string_view what,
                          std::string_view counted, std::string_view why) {
-  const auto now = clock::now();
-  std::string key = std::string(what) + ": " + std::string(why);
-  auto it = report_log_.find(key);
-  if (it == report_log_.end()) {
-    it =
-        report_log_.emplace(std::move(key), std::pair{clock::time_point{}, std::uint64_t{0}}).first;
-  }
-  ++it->second.second;
-  if (it->second.first != clock::time_point{} &&
-      now - it->second.first < std::chrono::seconds(10)) {
-    return;
-  }
+  const auto count = report_log_.try_emplace(std::string(what) + ": " + std::string(why))
+                         .first->second.note(clock::now());
+  if (!count) return;
   std::string remote;
   if (const auto l = links_.find(id); l != links_.end()) {
     remote =
         " " + l->second.remote.hex() + " at " + endpoint_text(l->second.link->remote_endpoint());
   }
-  log(level, std::string(what) + " " + std::to_string(it->second.second) + " " +
-                 std::string(counted) + std::string(why) + " (last: link " +
-                 std::to_string(id.value) + remote + ")");
-  it->second = {now, 0};
+  log(level, std::string(what) + " " + std::to_string(*count) + " " + std::string(counted) +
+                 std::string(why) + " (last: link " + std::to_string(id.value) + remote + ")");
 }
 
 asio::awaitable<void> node_driver::open_link(protocol::ip_address_port address,

@@ -225,9 +225,8 @@ class chord_topology final : public node::router, public node::request_handler {
   std::map<protocol::node_id, time_point> departed_;
   /// Nodes whose Attach we answered lately: the link each opens next is a peer's.
   std::map<protocol::node_id, time_point> attached_by_;
-  /// Client evictions since the last WARN line about them, and when that was.
-  std::uint64_t evictions_unreported_ = 0;
-  std::optional<time_point> last_eviction_report_;
+  /// WARN lines about client evictions.
+  node::log_throttle eviction_log_;
   /// Liveness Pings out, per peer.
   std::map<protocol::node_id, unsigned> liveness_checks_;
   /// Partition detection: when the next check is due, which bootstrap peer it uses next, the

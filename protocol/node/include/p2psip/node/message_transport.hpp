@@ -240,9 +240,8 @@ class message_transport {
   /// Per client link: when each request it sent us and we have not answered yet arrived, oldest
   /// first (answers go out in about the order requests came).
   std::map<link_id, std::deque<time_point>> client_requests_;
-  /// Requests refused for a full pending table since the last WARN line about it, and when.
-  std::uint64_t pending_full_unreported_ = 0;
-  std::optional<time_point> pending_full_reported_;
+  /// WARN lines about requests refused for a full pending table.
+  log_throttle pending_full_log_;
   /// An answer went out on `link`: one request of its client less in progress.
   void answered_on(link_id link);
   transport_stats stats_;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -123,6 +124,24 @@ class random_source {
 
 /// Uniform in [base/2, 3*base/2): spreads the periodic work of many nodes (RFC 6940 10.7.1).
 duration jittered(duration base, random_source& rng);
+
+/// Rate-limits the log lines about one kind of event (pressure, drops): note() counts an event
+/// and, at most once per `interval`, returns how many happened since the last line it allowed.
+class log_throttle {
+ public:
+  explicit log_throttle(duration interval = duration{10'000}) : interval_(interval) {}
+  std::optional<std::uint64_t> note(time_point now) {
+    ++unreported_;
+    if (last_ && now - *last_ < interval_) return std::nullopt;
+    last_ = now;
+    return std::exchange(unreported_, 0);
+  }
+
+ private:
+  duration interval_;
+  std::uint64_t unreported_ = 0;
+  std::optional<time_point> last_;
+};
 
 /// Milliseconds since the Unix epoch (0 before it).
 std::uint64_t epoch_ms(wall_time t);

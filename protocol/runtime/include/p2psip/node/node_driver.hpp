@@ -238,8 +238,8 @@ class node_driver {
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
   driver_stats stats_;
-  /// When each reported event was last logged, and events since.
-  std::map<std::string, std::pair<clock::time_point, std::uint64_t>, std::less<>> report_log_;
+  /// One throttle per reported (what, why).
+  std::map<std::string, log_throttle, std::less<>> report_log_;
   asio::steady_timer timer_;
   std::optional<time_point> armed_;
   bool stopping_ = false;
