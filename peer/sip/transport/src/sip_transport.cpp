@@ -164,6 +164,9 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
   std::vector<std::shared_ptr<transport::stream_listener>> tls_listeners;
   std::vector<sip_local_endpoint> endpoints;
   std::map<sip_flow_id, std::shared_ptr<flow>> flows;
+  /// Stream flows closing (after close_flow, a parse error, stop): no longer addressable, still
+  /// flushing or waiting for the peer's FIN.
+  std::map<sip_flow_id, std::shared_ptr<flow>> closing_flows;
   std::map<std::pair<std::size_t, udp::endpoint>, sip_flow_id> udp_flows;
   std::list<sip_flow_id> udp_lru;  // least recently active first
   std::map<asio::ip::address, source_state> sources;
@@ -348,6 +351,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     f->ended = true;
     const sip_flow_id id = f->source.flow;
     flows.erase(id);
+    closing_flows.erase(id);
     if (!f->is_stream()) {
       udp_flows.erase({f->udp_index, f->udp_remote});
       udp_lru.erase(f->lru);
@@ -366,6 +370,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     if (f->ended || f->closing) return;
     f->closing = true;
     f->close_deadline = clock::now() + close_linger;
+    if (flows.erase(f->source.flow) > 0) closing_flows.emplace(f->source.flow, f);
     if (f->connecting) {
       end_flow(f);
       return;
@@ -989,6 +994,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     close_listeners();
     housekeeping.cancel();
     auto all = flows;
+    all.insert(closing_flows.begin(), closing_flows.end());
     for (auto& [id, f] : all) {
       f->silent = true;
       end_flow(f, false);
