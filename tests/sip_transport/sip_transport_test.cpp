@@ -229,7 +229,7 @@ sip::message ok_to(const sip::message& request) {
 
 }  // namespace
 
-TEST_CASE("sip_transport: listen specs") {
+TEST_CASE("loopback: listen specs") {
   auto a = peer::parse_sip_listen("udp:127.0.0.1:5060");
   REQUIRE(a);
   CHECK(a->kind == peer::sip_transport_kind::udp);
@@ -253,7 +253,7 @@ TEST_CASE("sip_transport: listen specs") {
   }
 }
 
-TEST_CASE("sip_transport: start names the address and the reason when a bind fails") {
+TEST_CASE("loopback: start names the address and the reason when a bind fails") {
   asio::io_context io;
   udp::socket taken(io, udp::endpoint(v4(), 0));
   peer::sip_transport_config cfg;
@@ -273,7 +273,7 @@ TEST_CASE("sip_transport: start names the address and the reason when a bind fai
   CHECK(r2.error().message.find("no TLS credentials") != std::string::npos);
 }
 
-TEST_CASE("sip_transport: udp REGISTER arrives with its source and the answer goes back") {
+TEST_CASE("loopback: udp REGISTER arrives with its source and the answer goes back") {
   harness h({"udp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::udp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -315,7 +315,7 @@ TEST_CASE("sip_transport: udp REGISTER arrives with its source and the answer go
   });
 }
 
-TEST_CASE("sip_transport: udp garbage gets a 400 with the recovered headers") {
+TEST_CASE("loopback: udp garbage gets a 400 with the recovered headers") {
   harness h({"udp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::udp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -347,7 +347,7 @@ TEST_CASE("sip_transport: udp garbage gets a 400 with the recovered headers") {
   });
 }
 
-TEST_CASE("sip_transport: STUN binding request answered with XOR-MAPPED-ADDRESS, CRLF ignored") {
+TEST_CASE("loopback: STUN binding request answered with XOR-MAPPED-ADDRESS, CRLF ignored") {
   harness h({"udp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::udp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -376,7 +376,7 @@ TEST_CASE("sip_transport: STUN binding request answered with XOR-MAPPED-ADDRESS,
   });
 }
 
-TEST_CASE("sip_transport: tcp messages coalesced in one write and split across writes") {
+TEST_CASE("loopback: tcp messages coalesced in one write and split across writes") {
   harness h({"tcp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -409,7 +409,7 @@ TEST_CASE("sip_transport: tcp messages coalesced in one write and split across w
   });
 }
 
-TEST_CASE("sip_transport: tcp CRLFCRLF ping gets a CRLF pong") {
+TEST_CASE("loopback: tcp CRLFCRLF ping gets a CRLF pong") {
   harness h({"tcp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -425,7 +425,7 @@ TEST_CASE("sip_transport: tcp CRLFCRLF ping gets a CRLF pong") {
   });
 }
 
-TEST_CASE("sip_transport: tcp parse error gets a 400 and then the connection closes") {
+TEST_CASE("loopback: tcp parse error gets a 400 and then the connection closes") {
   harness h({"tcp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -449,7 +449,7 @@ TEST_CASE("sip_transport: tcp parse error gets a 400 and then the connection clo
   });
 }
 
-TEST_CASE("sip_transport: flow closed callback when a tcp client disconnects") {
+TEST_CASE("loopback: flow closed callback when a tcp client disconnects") {
   harness h({"tcp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -468,7 +468,7 @@ TEST_CASE("sip_transport: flow closed callback when a tcp client disconnects") {
   });
 }
 
-TEST_CASE("sip_transport: close_flow closes a tcp connection after its queue, no callback") {
+TEST_CASE("loopback: close_flow closes a tcp connection after its queue, no callback") {
   harness h({"tcp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
@@ -492,7 +492,7 @@ TEST_CASE("sip_transport: close_flow closes a tcp connection after its queue, no
   });
 }
 
-TEST_CASE("sip_transport: tls from a user agent without a client certificate") {
+TEST_CASE("loopback: tls from a user agent without a client certificate") {
   tp::test_ca ca;
   peer::sip_transport_config cfg;
   cfg.tls = tp::link_credentials(ca, {tp::random_node_id()});
@@ -597,7 +597,7 @@ struct temp_dir {
 
 }  // namespace
 
-TEST_CASE("sip_transport: openssl s_client without a certificate completes the handshake") {
+TEST_CASE("loopback: openssl s_client without a certificate completes the handshake") {
   tp::test_ca ca;
   peer::sip_transport_config cfg;
   cfg.tls = tp::link_credentials(ca, {tp::random_node_id()});
@@ -623,7 +623,7 @@ TEST_CASE("sip_transport: openssl s_client without a certificate completes the h
   });
 }
 
-TEST_CASE("sip_transport: per-source rate limit answers 503 and still serves others") {
+TEST_CASE("loopback: per-source rate limit answers 503 and still serves others") {
   peer::sip_transport_config cfg;
   cfg.source.messages_per_second = 1;
   cfg.source.burst = 2;
@@ -664,7 +664,7 @@ TEST_CASE("sip_transport: per-source rate limit answers 503 and still serves oth
   });
 }
 
-TEST_CASE("sip_transport: send_to over tcp to a listening plain socket") {
+TEST_CASE("loopback: send_to over tcp to a listening plain socket") {
   harness h({"tcp:127.0.0.1:0"});
   run(h.io, [&]() -> asio::awaitable<void> {
     tcp::acceptor acceptor(h.io, tcp::endpoint(v4(), 0));
@@ -706,7 +706,7 @@ TEST_CASE("sip_transport: send_to over tcp to a listening plain socket") {
   });
 }
 
-TEST_CASE("sip_transport: send_to over udp uses the listener's socket") {
+TEST_CASE("loopback: send_to over udp uses the listener's socket") {
   harness h({"udp:127.0.0.1:0"});
   run(h.io, [&]() -> asio::awaitable<void> {
     udp_client ua(h.io);
@@ -726,7 +726,7 @@ TEST_CASE("sip_transport: send_to over udp uses the listener's socket") {
   });
 }
 
-TEST_CASE("sip_transport: SIP over an adopted AppAttach stream carries the remote node") {
+TEST_CASE("loopback: SIP over an adopted AppAttach stream carries the remote node") {
   tp::test_ca ca;
   const auto server_id = tp::random_node_id();
   const auto client_id = tp::random_node_id();
@@ -774,7 +774,7 @@ TEST_CASE("sip_transport: SIP over an adopted AppAttach stream carries the remot
   });
 }
 
-TEST_CASE("sip_transport: stop closes listeners and connections within its bound") {
+TEST_CASE("loopback: stop closes listeners and connections within its bound") {
   harness h({"tcp:127.0.0.1:0", "udp:127.0.0.1:0"});
   const auto port = h.port(peer::sip_transport_kind::tcp);
   run(h.io, [&]() -> asio::awaitable<void> {
