@@ -795,3 +795,57 @@ TEST_CASE("loopback: stop closes listeners and connections within its bound") {
     CHECK(ec);
   });
 }
+
+TEST_CASE("loopback: idle tcp connections are closed and idle udp flows forgotten") {
+  peer::sip_transport_config cfg;
+  cfg.idle_timeout = 300ms;
+  harness h({"tcp:127.0.0.1:0", "udp:127.0.0.1:0"}, cfg);
+  const auto tcp_port = h.port(peer::sip_transport_kind::tcp);
+  const auto udp_port = h.port(peer::sip_transport_kind::udp);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    auto s = co_await connect_from("127.0.0.1", tcp_port);
+    co_await write_all(s, request("REGISTER", 1, "i1", "TCP"));
+    udp_client ua(h.io);
+    ua.send(request("REGISTER", 1, "i2"), udp_port);
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 2; }));
+    const auto tcp_flow = h.received[0].second.flow;
+    const auto udp_flow = h.received[1].second.flow;
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(tcp_flow) && h.closed_flow(udp_flow); },
+                                5s));
+    std::string in;
+    bool eof = false;
+    co_await read_until(s, in, never, eof);
+    CHECK(eof);
+    CHECK_FALSE(h.transport->source_of(udp_flow));
+  });
+}
+
+TEST_CASE("loopback: a source over its connection limit sheds its longest idle connection") {
+  peer::sip_transport_config cfg;
+  cfg.source.max_connections_per_source = 2;
+  harness h({"tcp:127.0.0.1:0"}, cfg);
+  const auto port = h.port(peer::sip_transport_kind::tcp);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    auto first = co_await connect_from("127.0.0.1", port);
+    co_await write_all(first, request("OPTIONS", 1, "l1", "TCP"));
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 1; }));
+    co_await sleep_for(20ms);
+    auto second = co_await connect_from("127.0.0.1", port);
+    co_await write_all(second, request("OPTIONS", 1, "l2", "TCP"));
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 2; }));
+    // Another address is not affected.
+    auto elsewhere = co_await connect_from("127.0.0.2", port);
+    co_await write_all(elsewhere, request("OPTIONS", 1, "l3", "TCP"));
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 3; }));
+    CHECK(h.closed.empty());
+    auto third = co_await connect_from("127.0.0.1", port);
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(h.received[0].second.flow); }));
+    CHECK(h.closed.size() == 1);
+    std::string in;
+    bool eof = false;
+    co_await read_until(first, in, never, eof);
+    CHECK(eof);
+    CHECK(h.transport->stats().connections_shed == 1);
+    CHECK(h.transport->stats().tcp_flows == 3);
+  });
+}

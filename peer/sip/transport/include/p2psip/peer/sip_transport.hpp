@@ -180,10 +180,10 @@ class sip_transport {
   sip_transport(const sip_transport&) = delete;
   sip_transport& operator=(const sip_transport&) = delete;
 
-  /// Binds every configured listener and starts receiving. Errors (nothing left open then):
-  /// node::runtime_errc::application_listen_failed, the message naming the address and the
-  /// system's reason ("cannot listen on udp:127.0.0.1:5060: Address already in use"), or a tls
-  /// listener without credentials.
+  /// Binds every configured listener and starts receiving. Errors (nothing left open then): the
+  /// system's error code of the bind or listen (asio::error::address_in_use, ...) with a message
+  /// naming the address and the reason ("cannot listen on udp:127.0.0.1:5060: Address already in
+  /// use"), or transport_errc::invalid_credentials for a tls listener without credentials.
   protocol::result<void, protocol::error_record> start();
 
   /// The bound listeners, in configuration order (after start()).
