@@ -38,12 +38,16 @@ bool link_policy::acceptable_protocol_version(Botan::TLS::Protocol_Version versi
 
 link_credentials_manager::link_credentials_manager(
     const std::vector<Botan::X509_Certificate>& chain, std::shared_ptr<Botan::Private_Key> key,
-    Botan::Certificate_Store& roots)
-    : chain_(chain), key_(std::move(key)), roots_(roots) {}
+    Botan::Certificate_Store& roots, bool client_certificates)
+    : chain_(chain),
+      key_(std::move(key)),
+      roots_(roots),
+      client_certificates_(client_certificates) {}
 
 std::vector<Botan::Certificate_Store*> link_credentials_manager::trusted_certificate_authorities(
-    const std::string&, const std::string&) {
+    const std::string& type, const std::string&) {
   // Non-empty for "tls-server" also makes the server send a CertificateRequest naming the roots.
+  if (type == "tls-server" && !client_certificates_) return {};
   return {&roots_};
 }
 
@@ -70,7 +74,8 @@ credentials_state::credentials_state(std::vector<Botan::X509_Certificate> c,
       key(std::move(k)),
       roots(std::move(r)),
       overlay(std::move(o)),
-      manager(chain, key, root_store) {
+      manager(chain, key, root_store),
+      anonymous_client_manager(chain, key, root_store, false) {
   for (const auto& root : roots) root_store.add_certificate(root);
 }
 

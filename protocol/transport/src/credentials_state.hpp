@@ -19,11 +19,14 @@ namespace p2psip::transport::detail {
 
 /// TLS 1.2 only; ECDHE key exchange only (Botan's default prefers CECPQ1, which Wireshark cannot
 /// decrypt); ECDSA or RSA signatures; AEAD ciphers (AES-GCM, ChaCha20-Poly1305); the server
-/// requires a client certificate (RFC 6940 section 6.6.1: mutual authentication); no
-/// renegotiation; no revocation lookups (overlay certificates are short-lived and checked against
-/// the overlay root only).
+/// requires a client certificate (RFC 6940 section 6.6.1: mutual authentication) unless made
+/// with client_certificates false (a stream_listener for clients without certificates: plain SIP
+/// user agents); no renegotiation; no revocation lookups (overlay certificates are short-lived
+/// and checked against the overlay root only).
 class link_policy final : public Botan::TLS::Policy {
  public:
+  explicit link_policy(bool client_certificates = true) noexcept
+      : client_certificates_(client_certificates) {}
   std::vector<std::string> allowed_ciphers() const override;
   std::vector<std::string> allowed_signature_hashes() const override;
   std::vector<std::string> allowed_macs() const override;
@@ -38,18 +41,23 @@ class link_policy final : public Botan::TLS::Policy {
   bool require_cert_revocation_info() const override { return false; }
   bool allow_client_initiated_renegotiation() const override { return false; }
   bool allow_server_initiated_renegotiation() const override { return false; }
-  bool require_client_certificate_authentication() const override { return true; }
-  bool request_client_certificate_authentication() const override { return true; }
+  bool require_client_certificate_authentication() const override { return client_certificates_; }
+  bool request_client_certificate_authentication() const override { return client_certificates_; }
   std::size_t maximum_certificate_chain_size() const override { return 32 * 1024; }
   std::uint32_t session_ticket_lifetime() const override { return 0; }
+
+ private:
+  bool client_certificates_;
 };
 
 /// Hands Botan the node's chain and key and the overlay roots, for both TLS roles.
 class link_credentials_manager final : public Botan::Credentials_Manager {
  public:
+  /// `client_certificates` false: as a TLS server, ask the client for no certificate (no
+  /// CertificateRequest naming the roots).
   link_credentials_manager(const std::vector<Botan::X509_Certificate>& chain,
-                           std::shared_ptr<Botan::Private_Key> key,
-                           Botan::Certificate_Store& roots);
+                           std::shared_ptr<Botan::Private_Key> key, Botan::Certificate_Store& roots,
+                           bool client_certificates = true);
 
   std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(
       const std::string& type, const std::string& context) override;
@@ -63,6 +71,7 @@ class link_credentials_manager final : public Botan::Credentials_Manager {
   const std::vector<Botan::X509_Certificate>& chain_;
   std::shared_ptr<Botan::Private_Key> key_;
   Botan::Certificate_Store& roots_;
+  bool client_certificates_;
 };
 
 /// Everything a link's TLS engine borrows from the credentials. Only const use after creation
@@ -78,6 +87,10 @@ struct credentials_state {
   Botan::Certificate_Store_In_Memory root_store;
   link_policy policy;
   link_credentials_manager manager;
+  /// The same for a server that asks no client certificate (stream_config's
+  /// client_certificate_required false).
+  link_policy anonymous_client_policy{false};
+  link_credentials_manager anonymous_client_manager;
   Botan::TLS::Session_Manager_Noop sessions;
 };
 

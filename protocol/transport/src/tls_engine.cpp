@@ -79,7 +79,11 @@ std::error_code tls_engine::failure(std::error_code code, std::string detail) {
 std::error_code tls_engine::start() {
   auto& st = creds_->state();
   try {
-    if (server_) {
+    if (server_ && req_.anonymous_client) {
+      channel_ =
+          std::make_unique<tls::Server>(*this, st.sessions, st.anonymous_client_manager,
+                                        st.anonymous_client_policy, Botan::system_rng(), false);
+    } else if (server_) {
       channel_ = std::make_unique<tls::Server>(*this, st.sessions, st.manager, st.policy,
                                                Botan::system_rng(), false);
     } else {
@@ -171,8 +175,9 @@ bool tls_engine::tls_session_established(const tls::Session& session) {
 
 void tls_engine::tls_session_activated() {
   // Botan 2's server accepts a handshake without client certificate unless the policy insists
-  // (ours does); check again that a verified peer is behind this session.
-  if (!verified_) {
+  // (ours does); check again that a verified peer is behind this session. A server for clients
+  // without certificates (anonymous_client) asked for none.
+  if (!verified_ && !(server_ && req_.anonymous_client)) {
     verify_error_ = make_error_code(transport_errc::no_peer_certificate);
     throw tls::TLS_Exception(tls::Alert::HANDSHAKE_FAILURE, "peer presented no certificate");
   }

@@ -26,6 +26,9 @@ namespace p2psip::transport::detail {
 struct peer_requirements {
   /// A Node-ID the certificate must bind.
   std::optional<protocol::node_id> required;
+  /// Server side only: ask the client for no certificate and accept a handshake without one
+  /// (plain SIP user agents); the peer then has no Node-IDs.
+  bool anonymous_client = false;
 };
 
 class tls_engine final : public Botan::TLS::Callbacks {

@@ -69,6 +69,11 @@ struct stream_config {
   std::string key_log_path;
   /// Diagnostic lines (an exception that escaped a coroutine); default: standard error.
   std::function<void(std::string_view)> log;
+  /// TLS server role only: false asks the client for no certificate and accepts it without one
+  /// (plain SIP user agents over TLS, RFC 3261 26.2.1: only the server is authenticated). Such a
+  /// stream has no peer identity: peer_node_ids(), peer_user() and peer_certificate() are empty.
+  /// The client role always verifies the server's chain against the overlay root(s).
+  bool client_certificate_required = true;
 };
 
 /// A stream's life: handshaking, established, closing, closed (as a link's).
@@ -84,8 +89,9 @@ struct stream_stats {
   std::uint64_t socket_writes = 0;       ///< completed writes
 };
 
-/// An established, mutually authenticated TLS connection carrying the application's bytes. See
-/// the file comment for threading, lifetime and closes.
+/// An established, mutually authenticated TLS connection carrying the application's bytes (or,
+/// accepted with stream_config::client_certificate_required false, one whose client is
+/// anonymous). See the file comment for threading, lifetime and closes.
 class tls_stream {
  public:
   using close_handler = std::function<void(std::error_code reason)>;
