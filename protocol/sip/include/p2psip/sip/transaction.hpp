@@ -4,7 +4,7 @@
 // on_timer(), and turns the actions of take_actions() into sends and TU events. No clock is read
 // here: every entry point takes `now`.
 //
-// Readings of the RFC (see README.md):
+// Readings of the RFC:
 // - INVITE server and client transactions have the RFC 6026 Accepted state: a 2xx moves them to
 //   Accepted (Timer L / Timer M, 64*T1) instead of Terminated, so INVITE retransmissions after a
 //   2xx are absorbed and further 2xx responses reach the TU (a proxy forwards them upstream).
@@ -141,6 +141,9 @@ class transaction_layer {
 
   /// Feeds a message received from `source` (as parse_datagram / stream_parser give it: validated).
   /// Requests are matched to server transactions (17.2.3), responses to client ones (17.1.3).
+  /// Call stamp_received on a request first: its responses copy the stamped Via. A message without
+  /// a parsable top Via (or, for a request, From, To, Call-ID, CSeq when RFC 2543) is dropped and
+  /// counted.
   void on_message(const message& m, sip_target source, time_point now);
 
   /// Starts a client transaction for `request` (not ACK) and sends it. The caller has put a top Via
