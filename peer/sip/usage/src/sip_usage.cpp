@@ -1082,6 +1082,8 @@ sip_usage::sip_usage(sip_usage_config cfg, protocol::node_id self, sip_services&
 sip_usage::~sip_usage() = default;
 
 void sip_usage::on_message(sip::message m, const sip_endpoint& from, sip_time_point now) {
+  // RFC 3261 18.2.1 and RFC 3581: responses go back where the request came from.
+  if (m.is_request()) sip::stamp_received(m, from.remote_ip, from.remote_port);
   impl_->transactions.on_message(m, {from.flow, from.reliable}, now);
   impl_->pump(now);
 }

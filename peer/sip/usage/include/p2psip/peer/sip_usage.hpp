@@ -82,7 +82,8 @@ struct sip_usage_config {
   int max_indirections = 4;
   /// The overlay's trust anchors, for fetched values' signatures.
   crypto::trust_store* trust = nullptr;
-  sip::timer_settings timers{};
+  /// Transaction timers; a proxy sends 100 Trying for an INVITE at once (RFC 3261 16.2).
+  sip::timer_settings timers{.trying_delay = std::chrono::milliseconds(0)};
 };
 
 /// A SIP-REGISTRATION value of an AOR as fetched and verified.
