@@ -48,7 +48,21 @@ std::vector<std::string> keys(const sp::sip_target& t, const std::string& user,
           t.password_of(user)};
 }
 
+/// `a` then `b`, where an option of `b` replaces the same option of `a` ("-key NAME VALUE" by
+/// NAME; -au, -ap, -d, -t, -p), since sipp does not let a later one win for every option.
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const bool key = b[i] == "-key" && i + 2 < b.size();
+    if (!key && b[i] != "-au" && b[i] != "-ap" && b[i] != "-d" && b[i] != "-t" && b[i] != "-p") {
+      continue;
+    }
+    for (std::size_t j = 0; j + 1 < a.size(); ++j) {
+      if (a[j] != b[i] || (key && (j + 2 >= a.size() || a[j + 1] != b[i + 1]))) continue;
+      a.erase(a.begin() + static_cast<std::ptrdiff_t>(j),
+              a.begin() + static_cast<std::ptrdiff_t>(j + (key ? 3 : 2)));
+      break;
+    }
+  }
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
@@ -108,7 +122,7 @@ int final_code(const sp::sipp_result& r) {
 
 bool p2psip_only(const char* what) {
   if (!sp::sip_target::kamailio_mode()) return false;
-  MESSAGE("Kamailio validation run: not checked here (p2psip only): " << what);
+  MESSAGE("Kamailio validation run: not checked here (p2psip only): " << std::string(what));
   return true;
 }
 
@@ -155,8 +169,8 @@ TEST_SUITE("sip_interop") {
     auto args = with({"-sf", sp::scenario("register_wrong_password.xml"), "-t", "u1", "-p",
                       std::to_string(sp::free_port()), "-m", "1"},
                      keys(t, "bob", aor(t, "bob")));
-    // sipp takes the last -ap: a wrong password.
-    args = with(args, {"-ap", "not-the-password", t.server(1).udp});
+    args = with(args, {"-ap", "not-the-password"});
+    args.push_back(t.server(1).udp);
     sp::sipp s(t.dir(), "wrong-password", args);
     const auto r = s.wait();
     CHECK_MESSAGE(r.exit_code == 0, r.describe() << "\n" << t.logs());
@@ -347,11 +361,12 @@ TEST_SUITE("sip_interop") {
     // Bytes that are no SIP at all: nothing to answer to, and the server must live on.
     const std::string noise("\x16\x03\x01\x00\xff\xfe garbage \x00\x01\r\n\r\n", 26);
     CHECK(sp::udp_exchange(to, noise, 500ms).rfind("SIP/2.0 2", 0) != 0);
-    // A request whose Via can carry an answer but whose other headers are malformed.
+    // A request whose Via can carry an answer but whose CSeq is malformed (RFC 3261 section
+    // 16.3: a proxy answers 400 to a request it cannot parse).
     const std::string bad = "INVITE sip:bob@" + t.domain() +
                             " SIP/2.0\r\n"
                             "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-garbage-1;rport\r\n"
-                            "Max-Forwards: seventy\r\n"
+                            "Max-Forwards: 70\r\n"
                             "From: <sip:alice@" +
                             t.domain() +
                             ">;tag=g1\r\n"
@@ -362,7 +377,13 @@ TEST_SUITE("sip_interop") {
                             "CSeq: one INVITE\r\n"
                             "Content-Length: 0\r\n\r\n";
     const auto answer = sp::udp_exchange(to, bad, 5s);
-    CHECK_MESSAGE(sp::status_of(answer) == 400, "answer: '" << answer << "'\n" << t.logs());
+    if (sp::sip_target::kamailio_mode()) {
+      // Kamailio parses CSeq lazily (without its sanity module) and routes the request anyway.
+      CHECK_MESSAGE(sp::status_of(answer) != 0, "no answer: '" << answer << "'");
+      p2psip_only("400 for a malformed CSeq");
+    } else {
+      CHECK_MESSAGE(sp::status_of(answer) == 400, "answer: '" << answer << "'\n" << t.logs());
+    }
     // Still serving.
     const auto r = run_uac(t, "uac-after-garbage", "uac_final.xml", "alice", aor(t, "carol"), 0);
     CHECK_MESSAGE(final_code(r) == 404, r.describe() << "\n" << t.logs());
