@@ -388,16 +388,22 @@ double crypto_ceiling(const fs::path& dir, bool quick) {
       {P2PSIP_CRYPTO_BENCH_BINARY, "--benchmark_filter=BM_peer_verify_and_sign/1$",
        "--benchmark_format=json", quick ? "--benchmark_min_time=0.2" : "--benchmark_min_time=2"},
       out, dir / "crypto_bench.err", false);
-  if (wait_bounded(pid, 120s) != 0) {
-    throw std::runtime_error("crypto_bench failed: " + read_text(dir / "crypto_bench.err"));
-  }
+  const int status = wait_bounded(pid, 120s);
   const auto json = read_text(out);
-  const auto at = json.find("\"real_time\":");
-  const auto unit = json.find("\"time_unit\": \"", at);
+  // cpu_time: one core's worth, as the ceiling is defined (the wall time also counts the other
+  // processes of this machine).
+  const auto at = json.find("\"cpu_time\":");
+  const auto unit = json.find("\"time_unit\": \"", at == std::string::npos ? 0 : at);
   if (at == std::string::npos || unit == std::string::npos) {
-    throw std::runtime_error("cannot read crypto_bench's output: " + json);
+    throw std::runtime_error("crypto_bench gave no result (exit " + std::to_string(status) +
+                             "): " + read_text(dir / "crypto_bench.err"));
   }
-  const double t = std::stod(json.substr(at + 12));
+  if (status != 0) {
+    // Its result is complete; only its exit failed (it crashes at exit in some builds).
+    std::fprintf(stderr, "note: crypto_bench exited with status %d after printing its result\n",
+                 status);
+  }
+  const double t = std::stod(json.substr(at + 11));
   const auto u = json.substr(unit + 14, 2);
   const double ns = u == "ns" ? t : u == "us" ? t * 1e3 : u == "ms" ? t * 1e6 : t * 1e9;
   return 1e9 / ns;
@@ -508,9 +514,10 @@ int main(int argc, char** argv) {
       kamailio k(dir);
       const sip_target t{"kamailio", k.address(), k.address(),
                          [](const std::string&) { return k_kamailio_password; }};
-      base = measure(s, t, max_rate, seconds, steps);
-      report("kamailio", *base);
-      if (base->register_rate <= 0 || base->call_rate <= 0) {
+      const auto f = measure(s, t, max_rate, seconds, steps);
+      report("kamailio", f);
+      base = f;
+      if (f.register_rate <= 0 || f.call_rate <= 0) {
         std::fprintf(stderr, "kamailio sustained no rate at all: see %s\n", dir.c_str());
         rc = 1;
       }
