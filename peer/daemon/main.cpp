@@ -9,7 +9,7 @@
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
-//                [--sip-mode proxy|redirect]]
+//                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
@@ -242,6 +242,7 @@ int run(int argc, char** argv) {
       ("link-linger", "how long a link no longer needed stays open before it is closed (ms)", cxxopts::value<long>()->default_value("30000"))
       ("sip-listen", "serve SIP user agents at udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; port 0: any free port, logged)", cxxopts::value<std::vector<std::string>>())
       ("sip-users", "the SIP users the registrar authenticates and acts for (p2psip-admin sip-user add)", cxxopts::value<std::string>())
+      ("sip-digest", "digest algorithms the registrar challenges with, in order of preference: MD5, SHA-256 or both separated by a comma", cxxopts::value<std::string>()->default_value("MD5,SHA-256"))
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("h,help", "show this help");
   // clang-format on
@@ -322,6 +323,19 @@ int run(int argc, char** argv) {
     }
   }
   const std::string sip_mode_text = r["sip-mode"].as<std::string>();
+  std::vector<p2psip::sip::digest_algorithm> sip_digest;
+  {
+    const std::string text = r["sip-digest"].as<std::string>();
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      const auto comma = std::min(text.find(',', start), text.size());
+      const auto name = text.substr(start, comma - start);
+      const auto a = p2psip::sip::parse_digest_algorithm(name);
+      if (!a) return fail(exit_usage, "--sip-digest '" + text + "': '" + name + "' is not MD5 or SHA-256");
+      sip_digest.push_back(*a);
+      start = comma + 1;
+    }
+  }
   if (sip_mode_text != "proxy" && sip_mode_text != "redirect")
     return fail(exit_usage, "--sip-mode '" + sip_mode_text + "': expected proxy or redirect");
   if (sip_listen.empty() && (r.count("sip-users") || sip_mode_text != "proxy"))
@@ -395,6 +409,7 @@ int run(int argc, char** argv) {
     sc.listen = sip_listen;
     if (r.count("sip-users")) sc.users_file = fs::path(r["sip-users"].as<std::string>());
     sc.mode = sip_mode_text == "redirect" ? pe::sip_mode::redirect : pe::sip_mode::proxy;
+    sc.digest_algorithms = sip_digest;
     sc.overlay = {config.instance_name, config.node_id_length};
     sc.trust = setup->trust.get();
     sc.tls = setup->tls;

@@ -134,6 +134,7 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   sip_usage_config uc;
   uc.domain = cfg_.overlay.name;
   uc.mode = cfg_.mode;
+  uc.digest_algorithms = cfg_.digest_algorithms;
   uc.trust = cfg_.trust;
   uc.secret = random_secret();
   for (const auto& l : transport_->local_endpoints()) {

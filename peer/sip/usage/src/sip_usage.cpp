@@ -343,6 +343,10 @@ struct sip_usage::impl {
       for (const auto& v : *values) {
         auto cred = sip::parse_digest_credentials(v);
         if (!cred || !iequal(cred->realm, cfg.domain)) continue;
+        if (std::find(cfg.digest_algorithms.begin(), cfg.digest_algorithms.end(),
+                      cred->algorithm) == cfg.digest_algorithms.end()) {
+          continue;  // an algorithm we do not offer: challenged again
+        }
         const auto check = nonces->check(cred->nonce, wall, cfg.nonce_lifetime);
         if (check == sip::nonce_source::nonce_check::stale) {
           stale = true;
@@ -367,10 +371,9 @@ struct sip_usage::impl {
     }
     const std::string nonce = nonces->issue(wall);
     auto r = response_to(req, 401);
-    r.add("WWW-Authenticate",
-          sip::make_challenge(sip::digest_algorithm::sha256, cfg.domain, nonce, stale));
-    r.add("WWW-Authenticate",
-          sip::make_challenge(sip::digest_algorithm::md5, cfg.domain, nonce, stale));
+    for (const auto algorithm : cfg.digest_algorithms) {
+      r.add("WWW-Authenticate", sip::make_challenge(algorithm, cfg.domain, nonce, stale));
+    }
     transactions.respond(st, std::move(r), now);
     return std::nullopt;
   }

@@ -38,6 +38,9 @@ struct sip_front_end_config {
   /// registrar (REGISTER gets 403).
   std::optional<std::filesystem::path> users_file;
   sip_mode mode = sip_mode::proxy;
+  /// Digest algorithms of the registrar's challenges, in order of preference.
+  std::vector<sip::digest_algorithm> digest_algorithms{sip::digest_algorithm::md5,
+                                                       sip::digest_algorithm::sha256};
   /// The overlay (its name is the SIP domain) and its trust anchors.
   crypto::overlay_params overlay;
   crypto::trust_store* trust = nullptr;

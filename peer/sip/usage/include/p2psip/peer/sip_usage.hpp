@@ -26,6 +26,7 @@
 #include "p2psip/node/message_transport.hpp"
 #include "p2psip/protocol/data.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "p2psip/sip/digest.hpp"
 #include "p2psip/sip/message.hpp"
 #include "p2psip/sip/proxy.hpp"
 #include "p2psip/sip/transaction.hpp"
@@ -76,6 +77,11 @@ struct sip_usage_config {
   /// Secret for digest nonces and flow tokens (32 random bytes).
   protocol::bytes secret;
   std::chrono::seconds nonce_lifetime{300};
+  /// Digest algorithms challenged with, one WWW-Authenticate each, in this order (RFC 8760 2.4:
+  /// order of preference). MD5 first by default: many UAs (sipp among them) answer only the
+  /// first challenge and know only MD5.
+  std::vector<sip::digest_algorithm> digest_algorithms{sip::digest_algorithm::md5,
+                                                       sip::digest_algorithm::sha256};
   /// Flow-Timer for RFC 5626 flows (seconds): UAs send keepalives this often.
   std::uint32_t flow_timer = 120;
   /// AOR indirections followed when resolving (RFC 7904 4.2).
