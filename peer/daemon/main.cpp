@@ -8,6 +8,9 @@
 //               [--client-rate N] [--client-burst N] [--max-clients N] [--max-links N]
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
+//               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
+//                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]]
+//               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error. A data
@@ -55,6 +58,7 @@
 #include "p2psip/node/node_setup.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
+#include "p2psip/peer/sip_front_end.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/transport/credentials.hpp"
@@ -144,12 +148,21 @@ std::string ids_text(const std::vector<pr::node_id>& ids) {
   return s;
 }
 
-std::string status_text(const pe::runtime_status& s) {
-  return "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
-         " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
-         " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
-         " clients=" + std::to_string(s.clients) + " values=" + std::to_string(s.stored_values) +
-         " outbox=" + std::to_string(s.outbox) + " dropped=" + std::to_string(s.dropped);
+std::string status_text(const pe::runtime_status& s, const pe::sip_front_end* sip) {
+  std::string line = "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
+                     " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
+                     " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
+                     " clients=" + std::to_string(s.clients) +
+                     " values=" + std::to_string(s.stored_values) +
+                     " outbox=" + std::to_string(s.outbox) + " dropped=" + std::to_string(s.dropped);
+  if (sip) {
+    const auto f = sip->status();
+    line += " sip_registrations=" + std::to_string(f.usage.registrations) +
+            " sip_bindings=" + std::to_string(f.usage.bindings) +
+            " sip_flows=" + std::to_string(f.flows) +
+            " sip_transactions=" + std::to_string(f.usage.transactions);
+  }
+  return line;
 }
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
@@ -180,7 +193,8 @@ std::pair<pe::log_level, std::string> raise_open_files_limit() {
 }
 
 /// Logs the status when the ring around us changes, and every `interval` anyway.
-asio::awaitable<void> status_loop(pe::peer_runtime& rt, std::chrono::milliseconds interval) {
+asio::awaitable<void> status_loop(pe::peer_runtime& rt, const pe::sip_front_end* sip,
+                                  std::chrono::milliseconds interval) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   std::string last;
   auto last_time = std::chrono::steady_clock::now();
@@ -192,10 +206,10 @@ asio::awaitable<void> status_loop(pe::peer_runtime& rt, std::chrono::millisecond
     s.links = 0;  // link and client churn alone is not worth a line
     s.clients = 0;
     s.stored_values = 0;
-    std::string ring = status_text(s);
+    std::string ring = status_text(s, nullptr);
     const auto now = std::chrono::steady_clock::now();
     if (ring != last || now - last_time >= interval) {
-      log_line(pe::log_level::info, status_text(rt.status()));
+      log_line(pe::log_level::info, status_text(rt.status(), sip));
       last = std::move(ring);
       last_time = now;
     }
@@ -226,6 +240,10 @@ int run(int argc, char** argv) {
       ("partition-check-interval", "look for another ring through a bootstrap peer this often (s; 0: never)", cxxopts::value<long>()->default_value("600"))
       ("request-timeout", "how long a request of this peer waits for its answer (ms)", cxxopts::value<long>()->default_value("15000"))
       ("link-linger", "how long a link no longer needed stays open before it is closed (ms)", cxxopts::value<long>()->default_value("30000"))
+      ("sip-listen", "serve SIP user agents at udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; port 0: any free port, logged)", cxxopts::value<std::vector<std::string>>())
+      ("sip-users", "the SIP users the registrar authenticates and acts for (p2psip-admin sip-user add)", cxxopts::value<std::string>())
+      ("sip-digest", "digest algorithms the registrar challenges with, in order of preference: MD5, SHA-256 or both separated by a comma", cxxopts::value<std::string>()->default_value("MD5,SHA-256"))
+      ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("h,help", "show this help");
   // clang-format on
   cxxopts::ParseResult r;
@@ -296,6 +314,32 @@ int run(int argc, char** argv) {
   if (link_linger_ms < 0 || link_linger_ms > 3'600'000) {
     return fail(exit_usage, "--link-linger must be 0 to 3600000 ms");
   }
+  std::vector<pe::sip_listen_spec> sip_listen;
+  if (r.count("sip-listen")) {
+    for (const auto& text : r["sip-listen"].as<std::vector<std::string>>()) {
+      auto spec = pe::parse_sip_listen(text);
+      if (!spec) return fail(exit_usage, "--sip-listen '" + text + "': " + spec.error());
+      sip_listen.push_back(*spec);
+    }
+  }
+  const std::string sip_mode_text = r["sip-mode"].as<std::string>();
+  std::vector<p2psip::sip::digest_algorithm> sip_digest;
+  {
+    const std::string text = r["sip-digest"].as<std::string>();
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      const auto comma = std::min(text.find(',', start), text.size());
+      const auto name = text.substr(start, comma - start);
+      const auto a = p2psip::sip::parse_digest_algorithm(name);
+      if (!a) return fail(exit_usage, "--sip-digest '" + text + "': '" + name + "' is not MD5 or SHA-256");
+      sip_digest.push_back(*a);
+      start = comma + 1;
+    }
+  }
+  if (sip_mode_text != "proxy" && sip_mode_text != "redirect")
+    return fail(exit_usage, "--sip-mode '" + sip_mode_text + "': expected proxy or redirect");
+  if (sip_listen.empty() && (r.count("sip-users") || sip_mode_text != "proxy"))
+    return fail(exit_usage, "--sip-users and --sip-mode need --sip-listen");
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   if (r.count("data-dir") && r.count("memory"))
@@ -359,6 +403,24 @@ int run(int argc, char** argv) {
 
   const auto [files_level, files_text] = raise_open_files_limit();
   asio::io_context io(1);
+  std::unique_ptr<pe::sip_front_end> sip;
+  if (!sip_listen.empty()) {
+    pe::sip_front_end_config sc;
+    sc.listen = sip_listen;
+    if (r.count("sip-users")) sc.users_file = fs::path(r["sip-users"].as<std::string>());
+    sc.mode = sip_mode_text == "redirect" ? pe::sip_mode::redirect : pe::sip_mode::proxy;
+    sc.digest_algorithms = sip_digest;
+    sc.overlay = {config.instance_name, config.node_id_length};
+    sc.trust = setup->trust.get();
+    sc.tls = setup->tls;
+    // AppAttach SIP connections on the overlay listener's address, any free port.
+    sc.app_listen = asio::ip::tcp::endpoint(rc.listen.address(), 0);
+    sc.log = log_line;
+    auto made = pe::sip_front_end::create(io, std::move(sc));
+    if (!made) return fail(exit_error, made.error().message);
+    sip = std::move(*made);
+    rc.applications.push_back(sip->application());
+  }
   auto created =
       pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
   if (!created) {
@@ -370,6 +432,10 @@ int run(int argc, char** argv) {
   }
   auto& runtime = **created;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
+  if (sip) {
+    sip->attach(runtime);
+    if (auto started = sip->start(); !started) return fail(exit_error, started.error().message);
+  }
   log_line(files_level, files_text);
 
   bool stopping = false;
@@ -387,13 +453,17 @@ int run(int argc, char** argv) {
       log_line(pe::log_level::warn, "shutdown took too long: stopping now");
       io.stop();
     });
-    asio::co_spawn(io, runtime.stop(), [&](const std::exception_ptr&) {
+    auto stop_all = [&]() -> asio::awaitable<void> {
+      if (sip) co_await sip->stop();
+      co_await runtime.stop();
+    };
+    asio::co_spawn(io, stop_all(), [&](const std::exception_ptr&) {
       watchdog.cancel();
       io.stop();
     });
   };
   signals.async_wait(on_signal);
-  asio::co_spawn(io, status_loop(runtime, std::chrono::milliseconds(status_ms)),
+  asio::co_spawn(io, status_loop(runtime, sip.get(), std::chrono::milliseconds(status_ms)),
                  [](const std::exception_ptr& e) {
                    if (e) log_line(pe::log_level::error, "status loop: unexpected exception");
                  });

@@ -1,15 +1,20 @@
 // p2psip-admin: the overlay operator's tool. Creates the overlay CA and the configuration
-// document, enrolls users (keys and certificates signed by the CA), edits bootstrap nodes and
-// shows certificates and configurations. Every configuration document it writes is signed
-// (RFC 6940 11.1) by the CA directory's configuration signer, a certificate the CA issues.
+// document, enrolls users (keys and certificates signed by the CA), keeps the registrar's SIP
+// users file, edits bootstrap nodes and shows certificates and configurations. Every
+// configuration document it writes is signed (RFC 6940 11.1) by the CA directory's configuration
+// signer, a certificate the CA issues.
 //
 // Exit status: 0 success, 1 failure (I/O, crypto, invalid document, refusing to overwrite),
 // 2 usage (unknown command or option, missing or malformed argument). Every error is one line on
 // stderr: "p2psip-admin <command>: <message>".
 
+#include <unistd.h>
 #include <cxxopts.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -26,7 +31,10 @@
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/config_signature.hpp"
 #include "p2psip/config/overlay_config.hpp"
+#include "p2psip/peer/sip_users.hpp"
 #include "p2psip/protocol/address.hpp"
+#include "p2psip/sip/digest.hpp"
+#include "p2psip/sip/uri.hpp"
 
 namespace {
 
@@ -68,6 +76,15 @@ constexpr std::string_view usage_text =
     "      sign a configuration document (after editing it by hand) with the overlay CA\n"
     "  show FILE\n"
     "      describe a certificate file or a configuration document\n"
+    "  sip-user add AOR --users FILE --ca-dir DIR [--password-file F] [--out DIR] [--days N]\n"
+    "               [--force]\n"
+    "      enroll a SIP user's credentials (OUT/USER@HOST.crt, .key) and record the user with\n"
+    "      digest HA1 values (MD5, SHA-256) in FILE (mode 0600); the password is read from F or\n"
+    "      standard input, never from the command line\n"
+    "  sip-user list --users FILE [--json]\n"
+    "      list the users of a SIP users file\n"
+    "  sip-user remove AOR --users FILE\n"
+    "      remove a user from a SIP users file (the credential files are kept)\n"
     "\n"
     "'p2psip-admin <command> --help' lists a command's options.\n";
 
@@ -390,6 +407,136 @@ std::vector<pr::node_id> enrolled_node_ids(const fs::path& ca_dir) {
   return out;
 }
 
+// The overlay an enrollment issues for: its configuration and its CA, which must be one of the
+// configuration's root-certs.
+struct enrollment_ca {
+  fs::path dir;
+  cfg::overlay_config config;
+  adm::pem_pair ca;
+};
+
+// Loads CA-DIR/overlay.xml, CA-DIR/ca.crt and CA-DIR/ca.key.
+adm::result<enrollment_ca> load_enrollment_ca(const fs::path& ca_dir) {
+  auto doc = cfg::load_document(ca_dir / config_file);
+  if (!doc) return adm::admin_error{doc.error().message};
+  auto ca = load_ca(ca_dir);
+  if (!ca) return ca.error();
+  if (auto ok = check_ca_is_root(ca_dir, *ca, doc->config, ca_dir / config_file); !ok) {
+    return ok.error();
+  }
+  return enrollment_ca{ca_dir, std::move(doc->config), std::move(*ca)};
+}
+
+// What to issue: for whom, how many Node-IDs, for how long, and where the two files go.
+struct enroll_request {
+  std::string user;  // the rfc822Name, checked by adm::valid_user_name
+  int nodes = 1;
+  int days = 365;
+  fs::path cert_path;
+  fs::path key_path;
+  bool force = false;  // overwrite the credential files
+};
+
+struct enrollment {
+  std::vector<pr::node_id> ids;
+  std::chrono::system_clock::time_point not_after;
+};
+
+// Issues a user's link and signing certificates with the overlay CA and writes them (keys mode
+// 0600): the work of `enroll`, shared with `sip-user add`. Refuses existing files unless `force`,
+// the configuration signer's user name, and users outside the overlay's SIP domains; reuses the
+// Node-IDs CA-DIR/enrollments.txt records for the user (RFC 6940 11.3).
+adm::result<enrollment> enroll_user(const enrollment_ca& overlay, const enroll_request& request) {
+  const cfg::overlay_config& config = overlay.config;
+  const std::string& user = request.user;
+  if (auto ok = adm::refuse_existing({request.cert_path, request.key_path}, request.force); !ok) {
+    return ok.error();
+  }
+  if (user == std::string(adm::configuration_signer_user) + "@" + config.instance_name) {
+    return adm::admin_error{"user '" + user + "' is reserved for the configuration signer"};
+  }
+  if (!cfg::aor_domain_allowed(config, user)) {
+    return adm::admin_error{"user '" + user +
+                            "' is outside the domains the overlay's sip:domain-restriction admits"};
+  }
+
+  const fs::path registry_path = overlay.dir / enrollments_file;
+  auto records = load_enrollments(registry_path);
+  if (!records) return records.error();
+  std::vector<pr::node_id> taken;
+  // A user must never hold a Node-ID the document authorises to sign it.
+  for (const auto* list : {&config.configuration_signers, &config.kind_signers}) {
+    for (const auto& raw : *list) {
+      if (const auto id = pr::node_id::from_bytes(raw)) taken.push_back(*id);
+    }
+  }
+  enrollment_record* mine = nullptr;
+  for (auto& rec : *records) {
+    if (rec.user == user) mine = &rec;
+    taken.insert(taken.end(), rec.node_ids.begin(), rec.node_ids.end());
+  }
+  const auto nodes = static_cast<std::size_t>(request.nodes);
+  std::vector<pr::node_id> ids;
+  bool registry_changed = false;
+  if (mine != nullptr) {
+    for (const auto& id : mine->node_ids) {
+      if (ids.size() < nodes && id.size() == config.node_id_length) ids.push_back(id);
+    }
+  }
+  if (ids.size() < nodes) {
+    const auto fresh = adm::random_node_ids(nodes - ids.size(), config.node_id_length, taken);
+    ids.insert(ids.end(), fresh.begin(), fresh.end());
+    if (mine == nullptr) {
+      records->push_back({user, {}});
+      mine = &records->back();
+    }
+    mine->node_ids.insert(mine->node_ids.end(), fresh.begin(), fresh.end());
+    registry_changed = true;
+  }
+
+  adm::node_request node;
+  node.overlay = config.instance_name;
+  node.user = user;
+  node.node_ids = ids;
+  node.validity = std::chrono::hours(24) * request.days;
+  auto issued = adm::issue_node(overlay.ca, node);
+  if (!issued) return issued.error();
+
+  const fs::path out_dir =
+      request.cert_path.parent_path().empty() ? fs::path(".") : request.cert_path.parent_path();
+  if (auto ok = adm::make_directory(out_dir, 0700); !ok) return ok.error();
+  // The registry first: a certificate must never carry Node-IDs the CA could hand out again.
+  if (registry_changed) {
+    if (auto ok =
+            adm::write_file(registry_path, format_enrollments(*records), adm::key_file_mode, true);
+        !ok) {
+      return ok.error();
+    }
+  }
+  // p2psip::crypto's credential files: certificates link first, then signing; keys in one file.
+  const std::string certs = issued->link.certificate + issued->signing.certificate;
+  const std::string keys = issued->link.private_key + issued->signing.private_key;
+  if (auto ok = adm::write_file(request.key_path, keys, adm::key_file_mode, request.force); !ok) {
+    return ok.error();
+  }
+  if (auto ok = adm::write_file(request.cert_path, certs, adm::public_file_mode, request.force);
+      !ok) {
+    return ok.error();
+  }
+  return enrollment{std::move(ids), issued->not_after};
+}
+
+void print_enrollment(const enroll_request& request, const enrollment& done,
+                      std::string_view overlay) {
+  std::cout << "enrolled " << request.user << " in overlay " << overlay << " until "
+            << cfg::format_date_time(std::chrono::floor<std::chrono::seconds>(done.not_after))
+            << "\n";
+  for (const auto& id : done.ids) std::cout << "  node-id " << id.hex() << "\n";
+  std::cout << "  " << request.cert_path.string()
+            << "  link (ECDSA P-256) and signing (Ed25519) certificates\n"
+            << "  " << request.key_path.string() << "  their private keys (mode 0600)\n";
+}
+
 int cmd_enroll(int argc, char** argv) {
   const std::string_view name = "enroll";
   cxxopts::Options options("p2psip-admin enroll",
@@ -414,134 +561,344 @@ int cmd_enroll(int argc, char** argv) {
   }
   if (!r.count("user")) return report(name, "--user is required", exit_usage);
   if (!r.count("out")) return report(name, "--out is required", exit_usage);
-  const std::string user = r["user"].as<std::string>();
-  if (!adm::valid_user_name(user)) {
-    return report(name, "--user '" + user + "' is not a user name like alice@example.org",
+  enroll_request request;
+  request.user = r["user"].as<std::string>();
+  if (!adm::valid_user_name(request.user)) {
+    return report(name, "--user '" + request.user + "' is not a user name like alice@example.org",
                   exit_usage);
   }
-  const int nodes = r["nodes"].as<int>();
-  if (nodes < 1 || nodes > static_cast<int>(max_nodes_per_certificate)) {
+  request.nodes = r["nodes"].as<int>();
+  if (request.nodes < 1 || request.nodes > static_cast<int>(max_nodes_per_certificate)) {
     return report(name, "--nodes must be 1.." + std::to_string(max_nodes_per_certificate),
                   exit_usage);
   }
-  const int days = r["days"].as<int>();
-  if (days < 1 || days > 36500) return report(name, "--days must be 1..36500", exit_usage);
+  request.days = r["days"].as<int>();
+  if (request.days < 1 || request.days > 36500) {
+    return report(name, "--days must be 1..36500", exit_usage);
+  }
   const std::string base = r["name"].as<std::string>();
   if (base.empty() || base.find('/') != std::string::npos || base.starts_with('.')) {
     return report(name, "--name '" + base + "' must be a plain file name", exit_usage);
   }
-  const bool force = r.count("force") != 0;
-  const fs::path ca_dir = r["ca-dir"].as<std::string>();
+  request.force = r.count("force") != 0;
   const fs::path out_dir = r["out"].as<std::string>();
-  const fs::path cert_path = out_dir / (base + ".crt");
-  const fs::path key_path = out_dir / (base + ".key");
+  request.cert_path = out_dir / (base + ".crt");
+  request.key_path = out_dir / (base + ".key");
 
-  if (auto ok = adm::refuse_existing({cert_path, key_path}, force); !ok) {
+  // Existing files are refused before the CA directory is read (enroll_user checks again).
+  if (auto ok = adm::refuse_existing({request.cert_path, request.key_path}, request.force); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  auto doc = cfg::load_document(ca_dir / config_file);
-  if (!doc) return report(name, doc.error().message, exit_failure);
-  const cfg::overlay_config& config = doc->config;
-  adm::pem_pair ca;
-  {
-    auto cert = adm::read_file(ca_dir / ca_cert_file);
-    if (!cert) return report(name, cert.error().message, exit_failure);
-    auto key = adm::read_file(ca_dir / ca_key_file);
-    if (!key) return report(name, key.error().message, exit_failure);
-    ca = {std::move(*cert), std::move(*key)};
+  auto overlay = load_enrollment_ca(r["ca-dir"].as<std::string>());
+  if (!overlay) return report(name, overlay.error().message, exit_failure);
+  auto done = enroll_user(*overlay, request);
+  if (!done) return report(name, done.error().message, exit_failure);
+  print_enrollment(request, *done, overlay->config.instance_name);
+  return exit_ok;
+}
+
+// ---- sip-user ----
+
+// `sip-user add`'s AOR: sip:USER@HOST, nothing else in the URI, USER@HOST a valid user name for
+// the certificates (so no %-escapes: the rfc822Name and the digest user name are the text as
+// written). The host is lower-cased.
+struct sip_aor {
+  std::string aor;       // "sip:alice@example.org"
+  std::string user;      // "alice@example.org": the RELOAD user name (rfc822Name)
+  std::string username;  // "alice": the digest user name
+};
+
+std::optional<sip_aor> parse_add_aor(std::string_view text, std::string& why) {
+  const auto uri = p2psip::sip::parse_uri(text);
+  if (!uri || uri->scheme != "sip" || uri->user.empty()) {
+    why = "is not an AOR like sip:alice@example.org";
+    return std::nullopt;
   }
-  auto ca_der = adm::certificate_der(ca.certificate);
-  if (!ca_der)
-    return report(name, (ca_dir / ca_cert_file).string() + ": " + ca_der.error().message,
-                  exit_failure);
-  if (std::find(config.root_certs.begin(), config.root_certs.end(), *ca_der) ==
-      config.root_certs.end()) {
-    return report(name,
-                  (ca_dir / ca_cert_file).string() + " is not a root-cert of " +
-                      (ca_dir / config_file).string(),
-                  exit_failure);
+  if (uri->password || uri->port || !uri->params.empty() || !uri->headers.empty()) {
+    why = "is not an AOR like sip:alice@example.org (no password, port, parameters or headers)";
+    return std::nullopt;
   }
-  if (user == std::string(adm::configuration_signer_user) + "@" + config.instance_name) {
-    return report(name, "user '" + user + "' is reserved for the configuration signer",
-                  exit_failure);
+  if (uri->user.find('%') != std::string::npos) {
+    why = "has %-escapes in its user part; write the user part without them";
+    return std::nullopt;
   }
-  if (!cfg::aor_domain_allowed(config, user)) {
+  std::string host = uri->host;
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  sip_aor out{"sip:" + uri->user + "@" + host, uri->user + "@" + host, uri->user};
+  if (!adm::valid_user_name(out.user)) {
+    why = "does not give a user name like alice@example.org for the certificates";
+    return std::nullopt;
+  }
+  return out;
+}
+
+// The password for HA1: the first line of `file` (without its line end), or of standard input
+// when that is not a terminal. Never from the command line. Exit code with the error.
+struct password_failure {
+  std::string message;
+  int code;
+};
+
+std::variant<std::string, password_failure> read_password(const std::optional<std::string>& file) {
+  std::string text;
+  std::string source;
+  if (file) {
+    auto content = adm::read_file(*file, 64 * 1024);
+    if (!content) return password_failure{content.error().message, exit_failure};
+    text = std::move(*content);
+    source = *file;
+  } else {
+    if (::isatty(STDIN_FILENO) != 0) {
+      return password_failure{
+          "give the password with --password-file FILE or on standard input (not a terminal)",
+          exit_usage};
+    }
+    std::getline(std::cin, text);
+    source = "standard input";
+  }
+  const std::size_t end = text.find('\n');
+  std::string line = text.substr(0, end);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::fill(text.begin(), text.end(), '\0');
+  if (line.empty()) return password_failure{"no password on " + source, exit_failure};
+  return line;
+}
+
+// The users file, or no users when it does not exist yet.
+adm::result<std::vector<p2psip::peer::sip_user>> load_users_or_none(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return std::vector<p2psip::peer::sip_user>{};
+  auto users = p2psip::peer::load_sip_users(path);
+  if (!users) return adm::admin_error{users.error().message};
+  return std::move(*users);
+}
+
+// A plain file name for a user's credentials: "alice@example.org" (characters a file name should
+// not hold become '_').
+std::string credential_base_name(std::string_view user) {
+  std::string out(user);
+  for (char& c : out) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' ||
+                       c == '_' || c == '+' || c == '@';
+    if (!plain) c = '_';
+  }
+  return out;
+}
+
+int cmd_sip_user_add(int argc, char** argv) {
+  const std::string_view name = "sip-user add";
+  cxxopts::Options options(
+      "p2psip-admin sip-user add",
+      "Enroll a SIP user's RELOAD credentials and record the user, with digest HA1 values, in the "
+      "registrar's users file. The password is read from --password-file or standard input.");
+  // clang-format off
+  options.add_options()
+      ("aor", "the user's address-of-record (sip:alice@example.org)", cxxopts::value<std::string>())
+      ("users", "the SIP users file (created if missing)", cxxopts::value<std::string>())
+      ("ca-dir", "directory of ca.key, ca.crt and overlay.xml", cxxopts::value<std::string>())
+      ("password-file", "file whose first line is the password (default: standard input)", cxxopts::value<std::string>())
+      ("out", "directory for the credential files USER@HOST.crt and .key (default: the users file's)", cxxopts::value<std::string>())
+      ("days", "validity of the certificates in days (at most the CA's)", cxxopts::value<int>()->default_value("365"))
+      ("force", "replace the user if listed, and overwrite the credential files")
+      ("h,help", "show this help");
+  // clang-format on
+  options.parse_positional({"aor"});
+  options.positional_help("AOR");
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("aor")) return report(name, "AOR is required", exit_usage);
+  if (!r.count("users")) return report(name, "--users is required", exit_usage);
+  if (!r.count("ca-dir")) return report(name, "--ca-dir is required", exit_usage);
+  const std::string aor_text = r["aor"].as<std::string>();
+  std::string why;
+  const auto aor = parse_add_aor(aor_text, why);
+  if (!aor) return report(name, "'" + aor_text + "' " + why, exit_usage);
+  const int days = r["days"].as<int>();
+  if (days < 1 || days > 36500) return report(name, "--days must be 1..36500", exit_usage);
+  const bool force = r.count("force") != 0;
+  const fs::path users_path = r["users"].as<std::string>();
+  const fs::path out_dir =
+      r.count("out")
+          ? fs::path(r["out"].as<std::string>())
+          : (users_path.parent_path().empty() ? fs::path(".") : users_path.parent_path());
+
+  auto password =
+      read_password(r.count("password-file") ? std::optional(r["password-file"].as<std::string>())
+                                             : std::nullopt);
+  if (auto* f = std::get_if<password_failure>(&password)) return report(name, f->message, f->code);
+  auto& secret = std::get<std::string>(password);
+  struct scrub {
+    std::string& s;
+    ~scrub() { std::fill(s.begin(), s.end(), '\0'); }
+  } scrub_password{secret};
+
+  // Everything that can refuse is checked before credentials are issued.
+  auto users = load_users_or_none(users_path);
+  if (!users) return report(name, users.error().message, exit_failure);
+  auto overlay = load_enrollment_ca(r["ca-dir"].as<std::string>());
+  if (!overlay) return report(name, overlay.error().message, exit_failure);
+  const std::string& realm = overlay->config.instance_name;
+  const p2psip::peer::sip_user_directory directory(*users);
+  const auto* listed = directory.find_aor(aor->aor);
+  if (listed != nullptr && !force) {
     return report(
-        name,
-        "user '" + user + "' is outside the domains the overlay's sip:domain-restriction admits",
+        name, aor->aor + " is already in " + users_path.string() + " (use --force to replace it)",
         exit_failure);
   }
-
-  const fs::path registry_path = ca_dir / enrollments_file;
-  auto records = load_enrollments(registry_path);
-  if (!records) return report(name, records.error().message, exit_failure);
-  std::vector<pr::node_id> taken;
-  // A user must never hold a Node-ID the document authorises to sign it.
-  for (const auto* list : {&config.configuration_signers, &config.kind_signers}) {
-    for (const auto& raw : *list) {
-      if (const auto id = pr::node_id::from_bytes(raw)) taken.push_back(*id);
-    }
-  }
-  enrollment_record* mine = nullptr;
-  for (auto& rec : *records) {
-    if (rec.user == user) mine = &rec;
-    taken.insert(taken.end(), rec.node_ids.begin(), rec.node_ids.end());
-  }
-  std::vector<pr::node_id> ids;
-  bool registry_changed = false;
-  if (mine != nullptr) {
-    for (const auto& id : mine->node_ids) {
-      if (ids.size() < static_cast<std::size_t>(nodes) && id.size() == config.node_id_length)
-        ids.push_back(id);
-    }
-  }
-  if (ids.size() < static_cast<std::size_t>(nodes)) {
-    const auto fresh = adm::random_node_ids(static_cast<std::size_t>(nodes) - ids.size(),
-                                            config.node_id_length, taken);
-    ids.insert(ids.end(), fresh.begin(), fresh.end());
-    if (mine == nullptr) {
-      records->push_back({user, {}});
-      mine = &records->back();
-    }
-    mine->node_ids.insert(mine->node_ids.end(), fresh.begin(), fresh.end());
-    registry_changed = true;
+  if (const auto* same = directory.find(aor->username, realm); same != nullptr && same != listed) {
+    return report(name,
+                  "digest user name '" + aor->username + "' in realm '" + realm + "' is " +
+                      same->aor + "'s in " + users_path.string(),
+                  exit_failure);
   }
 
-  adm::node_request request;
-  request.overlay = config.instance_name;
-  request.user = user;
-  request.node_ids = ids;
-  request.validity = std::chrono::hours(24) * days;
-  auto issued = adm::issue_node(ca, request);
-  if (!issued) return report(name, issued.error().message, exit_failure);
+  enroll_request request;
+  request.user = aor->user;
+  request.nodes = 1;
+  request.days = days;
+  const std::string base = credential_base_name(aor->user);
+  request.cert_path = out_dir / (base + ".crt");
+  request.key_path = out_dir / (base + ".key");
+  request.force = force;
+  auto done = enroll_user(*overlay, request);
+  if (!done) return report(name, done.error().message, exit_failure);
 
-  if (auto ok = adm::make_directory(out_dir, 0700); !ok)
-    return report(name, ok.error().message, exit_failure);
-  // The registry first: a certificate must never carry Node-IDs the CA could hand out again.
-  if (registry_changed) {
-    if (auto ok =
-            adm::write_file(registry_path, format_enrollments(*records), adm::key_file_mode, true);
-        !ok) {
-      return report(name, ok.error().message, exit_failure);
-    }
+  namespace sip = p2psip::sip;
+  p2psip::peer::sip_user user;
+  user.aor = aor->aor;
+  user.username = aor->username;
+  user.realm = realm;
+  user.ha1_md5 = sip::digest_ha1(sip::digest_algorithm::md5, user.username, realm, secret);
+  user.ha1_sha256 = sip::digest_ha1(sip::digest_algorithm::sha256, user.username, realm, secret);
+  user.certificate = fs::absolute(request.cert_path).lexically_normal();
+  user.private_key = fs::absolute(request.key_path).lexically_normal();
+  const auto at =
+      listed != nullptr ? users->begin() + (listed - directory.users().data()) : users->end();
+  if (at != users->end()) {
+    *at = std::move(user);
+  } else {
+    users->push_back(std::move(user));
   }
-  // p2psip::crypto's credential files: certificates link first, then signing; keys in one file.
-  const std::string certs = issued->link.certificate + issued->signing.certificate;
-  const std::string keys = issued->link.private_key + issued->signing.private_key;
-  if (auto ok = adm::write_file(key_path, keys, adm::key_file_mode, force); !ok) {
+  if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  if (auto ok = adm::write_file(cert_path, certs, adm::public_file_mode, force); !ok) {
-    return report(name, ok.error().message, exit_failure);
-  }
-  std::cout << "enrolled " << user << " in overlay " << config.instance_name << " until "
-            << cfg::format_date_time(std::chrono::floor<std::chrono::seconds>(issued->not_after))
-            << "\n";
-  for (const auto& id : ids) std::cout << "  node-id " << id.hex() << "\n";
-  std::cout << "  " << cert_path.string()
-            << "  link (ECDSA P-256) and signing (Ed25519) certificates\n"
-            << "  " << key_path.string() << "  their private keys (mode 0600)\n";
+  print_enrollment(request, *done, realm);
+  std::cout << (listed != nullptr ? "replaced " : "added ") << aor->aor << " in "
+            << users_path.string() << " (digest user " << aor->username << ", realm " << realm
+            << ", MD5 and SHA-256)\n";
   return exit_ok;
+}
+
+int cmd_sip_user_list(int argc, char** argv) {
+  const std::string_view name = "sip-user list";
+  cxxopts::Options options("p2psip-admin sip-user list",
+                           "List the users of a SIP users file (never their HA1 values).");
+  // clang-format off
+  options.add_options()
+      ("users", "the SIP users file", cxxopts::value<std::string>())
+      ("json", "print a JSON array of {aor, username, realm, certificate, private_key}")
+      ("h,help", "show this help");
+  // clang-format on
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("users")) return report(name, "--users is required", exit_usage);
+  const fs::path users_path = r["users"].as<std::string>();
+  auto users = p2psip::peer::load_sip_users(users_path);
+  if (!users) return report(name, users.error().message, exit_failure);
+  if (r.count("json")) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& u : *users) {
+      list.push_back({{"aor", u.aor},
+                      {"username", u.username},
+                      {"realm", u.realm},
+                      {"certificate", u.certificate.string()},
+                      {"private_key", u.private_key.string()}});
+    }
+    std::cout << list.dump(2) << "\n";
+    return exit_ok;
+  }
+  for (const auto& u : *users) {
+    std::cout << u.aor << "  user " << u.username << "  realm " << u.realm << "  certificate "
+              << u.certificate.string() << "\n";
+  }
+  return exit_ok;
+}
+
+int cmd_sip_user_remove(int argc, char** argv) {
+  const std::string_view name = "sip-user remove";
+  cxxopts::Options options("p2psip-admin sip-user remove",
+                           "Remove a user from a SIP users file (its credential files are kept).");
+  // clang-format off
+  options.add_options()
+      ("aor", "the user's address-of-record (sip:alice@example.org)", cxxopts::value<std::string>())
+      ("users", "the SIP users file", cxxopts::value<std::string>())
+      ("h,help", "show this help");
+  // clang-format on
+  options.parse_positional({"aor"});
+  options.positional_help("AOR");
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  const auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  if (!r.count("aor")) return report(name, "AOR is required", exit_usage);
+  if (!r.count("users")) return report(name, "--users is required", exit_usage);
+  const std::string aor = r["aor"].as<std::string>();
+  if (!p2psip::peer::canonical_aor(aor)) {
+    return report(name, "'" + aor + "' is not an AOR like sip:alice@example.org", exit_usage);
+  }
+  const fs::path users_path = r["users"].as<std::string>();
+  auto users = p2psip::peer::load_sip_users(users_path);
+  if (!users) return report(name, users.error().message, exit_failure);
+  const p2psip::peer::sip_user_directory directory(*users);
+  const auto* found = directory.find_aor(aor);
+  if (found == nullptr) {
+    return report(name, aor + " is not in " + users_path.string(), exit_failure);
+  }
+  const p2psip::peer::sip_user removed = *found;
+  users->erase(users->begin() + (found - directory.users().data()));
+  if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
+    return report(name, ok.error().message, exit_failure);
+  }
+  std::cout << "removed " << removed.aor << " from " << users_path.string()
+            << "; its credential files are kept:\n"
+            << "  " << removed.certificate.string() << "\n"
+            << "  " << removed.private_key.string() << "\n";
+  return exit_ok;
+}
+
+constexpr std::string_view sip_user_usage =
+    "usage: p2psip-admin sip-user add AOR --users FILE --ca-dir DIR [--password-file F]\n"
+    "                                 [--out DIR] [--days N] [--force]\n"
+    "       p2psip-admin sip-user list --users FILE [--json]\n"
+    "       p2psip-admin sip-user remove AOR --users FILE\n";
+
+int cmd_sip_user(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << sip_user_usage;
+    return exit_usage;
+  }
+  const std::string sub = argv[1];
+  if (sub == "-h" || sub == "--help" || sub == "help") {
+    std::cout << sip_user_usage;
+    return exit_ok;
+  }
+  if (sub == "add") return cmd_sip_user_add(argc - 1, argv + 1);
+  if (sub == "list") return cmd_sip_user_list(argc - 1, argv + 1);
+  if (sub == "remove") return cmd_sip_user_remove(argc - 1, argv + 1);
+  return report("sip-user", "unknown command '" + sub + "' (add, list or remove)", exit_usage);
 }
 
 // ---- add-bootstrap, sign ----
@@ -818,7 +1175,7 @@ int main(int argc, char** argv) {
   }
   const std::map<std::string, int (*)(int, char**), std::less<>> commands{
       {"init", cmd_init}, {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
-      {"sign", cmd_sign}, {"show", cmd_show},
+      {"sign", cmd_sign}, {"show", cmd_show},     {"sip-user", cmd_sip_user},
   };
   const auto it = commands.find(command);
   if (it == commands.end()) {

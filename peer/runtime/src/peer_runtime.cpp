@@ -27,6 +27,7 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   d.log = cfg.log;
   d.configuration_document = cfg.configuration_document;
   d.accept_configuration = cfg.accept_configuration;
+  d.applications = cfg.applications;
   return d;
 }
 
@@ -134,6 +135,30 @@ runtime_status peer_runtime::status() const {
   s.dropped = d.dropped_backlog_full + d.dropped_too_large + d.dropped_link_closed +
               core_->stats().refused_pending_full + core_->stats().bulk_stores_given_up;
   return s;
+}
+
+bool peer_runtime::originate(std::vector<protocol::destination> destinations,
+                             const protocol::message_body& body, node::completion done,
+                             node::send_options options,
+                             std::vector<protocol::generic_certificate> certificates) {
+  bool sent = false;
+  driver_->with_node([&](node::node_engine& n, node::time_point now) {
+    sent = n.transport()
+               .originate(std::move(destinations), body, std::move(done), now, options,
+                          std::move(certificates))
+               .has_value();
+  });
+  return sent;
+}
+
+bool peer_runtime::app_attach(std::vector<protocol::destination> route,
+                              std::uint16_t application, std::uint64_t token,
+                              node::app_attach_service::attach_done done) {
+  bool sent = false;
+  driver_->with_node([&](node::node_engine& n, node::time_point now) {
+    sent = n.app_attach().connect(std::move(route), application, token, std::move(done), now);
+  });
+  return sent;
 }
 
 asio::awaitable<void> peer_runtime::expire_loop() {

@@ -226,7 +226,7 @@ std::optional<std::uint64_t> message_transport::originate(
   m.contents.code = pr::code_of(body);
   m.contents.body = std::move(*enc);
   m.security.certificates = std::move(certs);
-  signer_.sign(m);
+  (opts.sign_as != nullptr ? *opts.sign_as : signer_).sign(m);
 
   // Where does it go first? Locally when this node is responsible (a peer's own request).
   bool local = false;

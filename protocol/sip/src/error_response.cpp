@@ -1,4 +1,5 @@
 #include "p2psip/sip/error_response.hpp"
+#include "p2psip/sip/transaction.hpp"
 
 #include <array>
 #include <cstdint>
@@ -7,6 +8,12 @@
 namespace p2psip::sip {
 
 namespace {
+
+/// RFC 3261's reason phrase of `status`, or "Error" for a code it does not name.
+std::string reason_or_error(int status) {
+  const auto r = default_reason(status);
+  return r.empty() ? std::string("Error") : std::string(r);
+}
 
 char lower(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -100,36 +107,11 @@ std::string reason_phrase(int status, std::string_view reason) {
   for (const char c : reason) {
     if (c >= 0x20 && c <= 0x7e) out.push_back(c);
   }
-  if (trim(out).empty()) return std::string(default_reason(status));
+  if (trim(out).empty()) return reason_or_error(status);
   return out;
 }
 
 }  // namespace
-
-std::string_view default_reason(int status) noexcept {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Request Entity Too Large";
-    case 414: return "Request-URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Unsupported URI Scheme";
-    case 420: return "Bad Extension";
-    case 430: return "Flow Failed";
-    case 480: return "Temporarily Unavailable";
-    case 481: return "Call/Transaction Does Not Exist";
-    case 483: return "Too Many Hops";
-    case 500: return "Server Internal Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Server Time-out";
-    case 505: return "Version Not Supported";
-    case 513: return "Message Too Large";
-    default: return "Error";
-  }
-}
 
 std::optional<std::string> error_response_bytes(std::string_view raw, const parse_error& error) {
   if (error.response) return std::nullopt;
@@ -228,7 +210,7 @@ std::optional<std::string> error_response_bytes(std::string_view raw, const pars
 message error_response(const message& request, int status, std::string reason) {
   message r;
   r.status = status;
-  r.reason = reason.empty() ? std::string(default_reason(status)) : std::move(reason);
+  r.reason = reason.empty() ? reason_or_error(status) : std::move(reason);
   std::string_view call_id_value, cseq_value, top_via;
   for (const header& h : request.headers) {
     if (h.name == "Call-ID") call_id_value = h.value;

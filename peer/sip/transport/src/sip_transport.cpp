@@ -853,14 +853,39 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
 
   sip_flow_id send_to(sip_transport_kind kind, const asio::ip::address& address, std::uint16_t port,
                       const sip::message& m) {
+    const auto id = flow_to(kind, address, port);
+    if (id == 0) return 0;
+    send(id, m);
+    return id;
+  }
+
+  bool send(sip_flow_id id, const sip::message& m) {
+    auto f = find(id);
+    if (!f || f->ended || stopping) {
+      ++counters.send_failures;
+      return false;
+    }
+    bool ok = false;
+    if (f->is_stream()) {
+      ok = queue(f, sip::serialize(m));
+    } else {
+      ok = send_udp(f->udp_index, f->udp_remote, sip::serialize(m));
+    }
+    if (ok) {
+      ++counters.messages_out;
+    } else if (f->is_stream()) {
+      ++counters.send_failures;
+    }
+    return ok;
+  }
+
+  sip_flow_id flow_to(sip_transport_kind kind, const asio::ip::address& address,
+                      std::uint16_t port) {
     if (stopping || !started) return 0;
-    const std::string bytes = sip::serialize(m);
     if (kind == sip_transport_kind::udp) {
       for (std::size_t i = 0; i < udp_sockets.size(); ++i) {
         if (udp_sockets[i]->local.address.is_v4() != address.is_v4()) continue;
-        auto f = udp_flow(i, udp::endpoint(address, port), true);
-        if (send_udp(i, f->udp_remote, bytes)) ++counters.messages_out;
-        return f->source.flow;
+        return udp_flow(i, udp::endpoint(address, port), true)->source.flow;
       }
       ++counters.send_failures;
       return 0;
@@ -868,11 +893,6 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     for (const auto& [id, f] : flows) {
       if (f->source.kind == kind && !f->adopted && !f->ended && !f->closing &&
           f->source.remote_address == address && f->source.remote_port == port) {
-        if (queue(f, bytes)) {
-          ++counters.messages_out;
-        } else {
-          ++counters.send_failures;
-        }
         return id;
       }
     }
@@ -883,9 +903,6 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     auto f = new_flow(kind, true, address, port, {}, 0);
     f->opened = true;
     f->connecting = true;
-    f->out.push_back(bytes);
-    f->out_bytes = bytes.size();
-    ++counters.messages_out;
     admit_connection(address, f->source.flow);
     spawn("connect", [self = shared_from_this(), f] { return self->connect_flow(f); });
     return f->source.flow;
@@ -1057,23 +1074,12 @@ std::vector<sip_local_endpoint> sip_transport::local_endpoints() const {
 }
 
 bool sip_transport::send(sip_flow_id flow, const sip::message& m) {
-  auto f = impl_->find(flow);
-  if (!f || f->ended || impl_->stopping) {
-    ++impl_->counters.send_failures;
-    return false;
-  }
-  bool ok = false;
-  if (f->is_stream()) {
-    ok = impl_->queue(f, sip::serialize(m));
-  } else {
-    ok = impl_->send_udp(f->udp_index, f->udp_remote, sip::serialize(m));
-  }
-  if (ok) {
-    ++impl_->counters.messages_out;
-  } else if (f->is_stream()) {
-    ++impl_->counters.send_failures;
-  }
-  return ok;
+  return impl_->send(flow, m);
+}
+
+sip_flow_id sip_transport::flow_to(sip_transport_kind kind, const asio::ip::address& address,
+                                   std::uint16_t port) {
+  return impl_->flow_to(kind, address, port);
 }
 
 sip_flow_id sip_transport::send_to(sip_transport_kind kind, const asio::ip::address& address,

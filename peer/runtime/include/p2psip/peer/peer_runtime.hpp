@@ -74,6 +74,8 @@ struct runtime_config {
   std::chrono::milliseconds expire_interval{60000};
   /// Receives every log line (the core's log actions at debug level); may be empty.
   std::function<void(log_level, std::string_view)> log;
+  /// Applications usages serve over AppAttach (SIP: 5060), each with its own listener.
+  std::vector<node::application_endpoint> applications;
 };
 
 /// What the ring looks like from this peer, for status lines and tests.
@@ -124,6 +126,25 @@ class peer_runtime {
   /// The core; only after a successful start().
   const overlay_core& core() const noexcept { return *core_; }
   bool stopped() const noexcept { return driver_->stopped(); }
+
+  /// A request of this peer's own into the overlay (a usage's Store or Fetch, RFC 6940 7.4):
+  /// `done` runs once with its outcome, on the io_context thread, possibly before this returns
+  /// (when this peer is responsible). False, and `done` never runs, when nothing was sent (not
+  /// started or stopping, no route yet, pending table full).
+  bool originate(std::vector<protocol::destination> destinations,
+                 const protocol::message_body& body, node::completion done,
+                 node::send_options options = {},
+                 std::vector<protocol::generic_certificate> certificates = {});
+  /// Asks the node at the end of `route` ([peer] or [peer, client]) for a connection for
+  /// `application` (AppAttach, RFC 6940 6.5.2); the connection reaches the application's
+  /// `connected` handler with `token`. `done` as app_attach_service::connect. False when the
+  /// request could not be sent.
+  bool app_attach(std::vector<protocol::destination> route, std::uint16_t application,
+                  std::uint64_t token, node::app_attach_service::attach_done done);
+  /// The overlay's settings as the node uses them (kinds' data models, limits, Node-ID).
+  const node::transport_config& overlay_settings() const noexcept { return cfg_.core; }
+  /// Writes a line to the runtime's log.
+  void log(log_level level, std::string_view text) const { driver_->log(level, text); }
 
   /// Use create().
   peer_runtime(asio::io_context& io, runtime_config cfg,

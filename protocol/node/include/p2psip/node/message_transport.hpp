@@ -124,6 +124,11 @@ struct send_options {
   std::optional<link_id> via;
   /// Sent straight to this neighbor: `direct_target` is the Node-ID addressed, for liveness.
   bool direct = false;
+  /// Signs the request instead of the node's own signer: a peer acting for a user whose
+  /// credentials it holds (RFC 7904: only the owner of the certificate may store its
+  /// SIP-REGISTRATION, and in a non-replica Store the StoreReq's signer must meet the kind's
+  /// policy too, RFC 6940 7.3). Must outlive the call; answers are checked by the node's signer.
+  message_signer* sign_as = nullptr;
 };
 
 class message_transport {

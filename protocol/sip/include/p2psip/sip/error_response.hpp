@@ -27,7 +27,4 @@ std::optional<std::string> error_response_bytes(std::string_view raw, const pars
 /// body. The caller adds headers (Retry-After, Unsupported, ...) before serializing.
 message error_response(const message& request, int status, std::string reason);
 
-/// The usual reason phrase of a status code ("Bad Request"), or "Error" for codes it does not know.
-std::string_view default_reason(int status) noexcept;
-
 }  // namespace p2psip::sip

@@ -202,6 +202,12 @@ class sip_transport {
   sip_flow_id send_to(sip_transport_kind kind, const asio::ip::address& address, std::uint16_t port,
                       const sip::message& m);
 
+  /// The flow send_to(kind, address, port, m) would send on (UDP: that pair's; TCP/TLS: an open
+  /// connection, or one opened now: send() queues on it until it is up, and a failure ends it
+  /// with on_flow_closed). For a transaction that needs its flow before its first send. 0 as
+  /// send_to.
+  sip_flow_id flow_to(sip_transport_kind kind, const asio::ip::address& address,
+                      std::uint16_t port);
   /// Carries SIP over an AppAttach stream (established; from node::app_connection): framing as
   /// on TLS, sources with node = `remote`. The transport closes it when the flow ends. Returns
   /// its flow (0 when stopped).

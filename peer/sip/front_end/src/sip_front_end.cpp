@@ -1,0 +1,394 @@
+#include "p2psip/peer/sip_front_end.hpp"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include <asio/post.hpp>
+
+#include "p2psip/crypto/credentials.hpp"
+
+namespace p2psip::peer {
+
+namespace {
+
+namespace pr = p2psip::protocol;
+
+/// How long an AppAttach and its TLS connection may take before the targets behind it count as
+/// unreachable.
+constexpr auto connect_timeout = std::chrono::seconds(10);
+
+std::string kind_name(sip_transport_kind k) {
+  switch (k) {
+    case sip_transport_kind::udp: return "UDP";
+    case sip_transport_kind::tcp: return "TCP";
+    case sip_transport_kind::tls: return "TLS";
+  }
+  return "UDP";
+}
+
+std::optional<sip_transport_kind> kind_of(std::string_view name) {
+  // Case-insensitive (RFC 3261 7.3.1: transport parameter values are tokens).
+  std::string n(name);
+  for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (n == "UDP") return sip_transport_kind::udp;
+  if (n == "TCP") return sip_transport_kind::tcp;
+  if (n == "TLS") return sip_transport_kind::tls;
+  return std::nullopt;
+}
+
+std::string host_text(const asio::ip::address& a) {
+  return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+}
+
+pr::bytes random_secret() {
+  std::random_device rd;
+  pr::bytes out(32);
+  for (auto& b : out) b = static_cast<std::uint8_t>(rd());
+  return out;
+}
+
+}  // namespace
+
+protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_front_end::create(
+    asio::io_context& io, sip_front_end_config cfg) {
+  std::vector<sip_user> users;
+  std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials;
+  if (cfg.users_file) {
+    auto loaded = load_sip_users(*cfg.users_file);
+    if (!loaded) return loaded.error();
+    users = std::move(*loaded);
+    for (const auto& u : users) {
+      auto creds = crypto::load_credentials(u.certificate, u.private_key, cfg.overlay, cfg.trust,
+                                            std::chrono::system_clock::now());
+      if (!creds) {
+        return protocol::error_record{creds.error().code, cfg.users_file->string() + ": user " +
+                                                              u.aor + ": " +
+                                                              creds.error().message};
+      }
+      credentials[u.aor] = std::make_shared<const crypto::credentials>(std::move(*creds));
+    }
+  }
+  return std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users),
+                                         std::move(credentials));
+}
+
+sip_front_end::sip_front_end(
+    asio::io_context& io, sip_front_end_config cfg, std::vector<sip_user> users,
+    std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials)
+    : io_(io),
+      cfg_(std::move(cfg)),
+      users_(std::move(users)),
+      credentials_(std::move(credentials)),
+      timer_(io) {
+  for (const auto& [aor, creds] : credentials_) {
+    signers_[aor] = std::make_unique<node::crypto_signer>(
+        creds->signing, creds->signing.default_node_id(), *cfg_.trust);
+  }
+}
+
+sip_front_end::~sip_front_end() {
+  *alive_ = false;
+}
+
+node::application_endpoint sip_front_end::application() {
+  node::application_endpoint app;
+  app.id = sip_application;
+  app.listen = cfg_.app_listen;
+  std::weak_ptr<bool> alive = alive_;
+  app.connected = [this, alive](node::app_connection c) {
+    if (alive.expired()) {
+      c.stream->close();
+      return;
+    }
+    on_app_connection(std::move(c));
+  };
+  return app;
+}
+
+void sip_front_end::attach(peer_runtime& runtime) {
+  runtime_ = &runtime;
+}
+
+protocol::result<void, protocol::error_record> sip_front_end::start() {
+  sip_transport_config tc;
+  tc.listen = cfg_.listen;
+  tc.tls = cfg_.tls;
+  tc.log = cfg_.log;
+  sip_transport::handlers h;
+  std::weak_ptr<bool> alive = alive_;
+  h.on_message = [this, alive](sip::message m, const sip_source& from) {
+    if (alive.expired() || !usage_) return;
+    auto e = endpoint(from.flow);
+    if (!e) return;
+    usage_->on_message(std::move(m), *e, sip_clock::now());
+    rearm();
+  };
+  h.on_flow_closed = [this, alive](sip_flow_id flow) {
+    if (alive.expired()) return;
+    on_flow_closed(flow);
+  };
+  transport_ = std::make_unique<sip_transport>(io_, std::move(tc), std::move(h));
+  if (auto started = transport_->start(); !started) return started.error();
+
+  sip_usage_config uc;
+  uc.domain = cfg_.overlay.name;
+  uc.mode = cfg_.mode;
+  uc.digest_algorithms = cfg_.digest_algorithms;
+  uc.trust = cfg_.trust;
+  uc.secret = random_secret();
+  for (const auto& l : transport_->local_endpoints()) {
+    uc.listen.push_back({kind_name(l.kind), host_text(l.address), l.port});
+    log(1, "SIP listening on " + [&] {
+      std::string k = kind_name(l.kind);
+      for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return k;
+    }() + ":" + host_text(l.address) + ":" + std::to_string(l.port));
+  }
+  const auto self = runtime_ ? runtime_->overlay_settings().self : pr::node_id{};
+  usage_ = std::make_unique<sip_usage>(std::move(uc), self, *this,
+                                       std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32));
+  return {};
+}
+
+asio::awaitable<void> sip_front_end::stop() {
+  timer_.cancel();
+  for (auto& [token, p] : connecting_) {
+    if (p.timeout) p.timeout->cancel();
+  }
+  if (transport_) co_await transport_->stop();
+}
+
+sip_front_end_status sip_front_end::status() const {
+  sip_front_end_status s;
+  if (usage_) s.usage = usage_->stats();
+  if (transport_) {
+    const auto t = transport_->stats();
+    s.flows = t.udp_flows + t.tcp_flows + t.tls_flows + t.adopted_flows;
+  }
+  s.peer_connections = peer_flows_.size();
+  return s;
+}
+
+// ---- sip_services ----
+
+bool sip_front_end::send(std::uint64_t flow, const sip::message& m) {
+  return transport_ && transport_->send(flow, m);
+}
+
+std::optional<std::pair<sip_transport_kind, asio::ip::address>> sip_front_end::address_of(
+    std::string_view transport, std::string_view host) {
+  const auto kind = kind_of(transport);
+  if (!kind) {
+    log(1, "SIP: cannot send over transport '" + std::string(transport) + "'");
+    return std::nullopt;
+  }
+  std::string h(host);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  std::error_code ec;
+  const auto address = asio::ip::make_address(h, ec);
+  if (ec) {
+    // No DNS (RFC 3263) here: targets in the overlay are reached by Node-ID, UAs by address.
+    log(1, "SIP: cannot send to '" + std::string(host) + "': not an IP address");
+    return std::nullopt;
+  }
+  return std::make_pair(*kind, address);
+}
+
+std::uint64_t sip_front_end::send_to(std::string_view transport, std::string_view host,
+                                     std::uint16_t port, const sip::message& m) {
+  const auto to = address_of(transport, host);
+  if (!to || !transport_) return 0;
+  return transport_->send_to(to->first, to->second, port, m);
+}
+
+std::uint64_t sip_front_end::flow_to(std::string_view transport, std::string_view host,
+                                     std::uint16_t port) {
+  const auto to = address_of(transport, host);
+  if (!to || !transport_) return 0;
+  return transport_->flow_to(to->first, to->second, port);
+}
+
+std::optional<sip_endpoint> sip_front_end::endpoint(std::uint64_t flow) const {
+  if (!transport_) return std::nullopt;
+  auto s = transport_->source_of(flow);
+  if (!s) return std::nullopt;
+  sip_endpoint e;
+  e.flow = s->flow;
+  e.transport = kind_name(s->kind);
+  e.reliable = s->reliable;
+  e.remote_ip = s->remote_address.to_string();
+  e.remote_port = s->remote_port;
+  e.peer = s->node;
+  return e;
+}
+
+bool sip_front_end::overlay_request(std::vector<protocol::destination> destinations,
+                                    protocol::message_body body, const sip_account* sign_as,
+                                    std::vector<protocol::generic_certificate> certificates,
+                                    node::completion done) {
+  if (!runtime_) return false;
+  node::send_options options;
+  if (sign_as) {
+    const auto it = signers_.find(sign_as->aor);
+    if (it == signers_.end()) return false;
+    options.sign_as = it->second.get();
+  }
+  std::weak_ptr<bool> alive = alive_;
+  return runtime_->originate(
+      std::move(destinations), body,
+      [this, alive, done = std::move(done)](node::outcome&& o, node::time_point now) {
+        if (alive.expired()) return;
+        done(std::move(o), now);
+        rearm();
+      },
+      options, std::move(certificates));
+}
+
+void sip_front_end::connect_peer(const std::vector<protocol::destination>& route,
+                                 connect_done done) {
+  std::weak_ptr<bool> alive = alive_;
+  // Always completed later, never inside the caller.
+  auto complete = [this, alive, done](std::uint64_t flow, std::string error) {
+    asio::post(io_, [this, alive, done, flow, error = std::move(error)] {
+      if (alive.expired()) return;
+      done(flow, error);
+      rearm();
+    });
+  };
+  const auto* last = route.empty() ? nullptr : route.back().node();
+  if (!last || !runtime_) {
+    complete(0, "no Node-ID to connect to");
+    return;
+  }
+  const std::string key = last->hex();
+  if (auto it = peer_flows_.find(key); it != peer_flows_.end() && endpoint(it->second)) {
+    complete(it->second, {});
+    return;
+  }
+  for (auto& [token, p] : connecting_) {
+    if (p.key == key) {
+      p.waiting.push_back(std::move(complete));
+      return;
+    }
+  }
+  const auto token = next_token_++;
+  auto& p = connecting_[token];
+  p.key = key;
+  p.waiting.push_back(std::move(complete));
+  p.timeout = std::make_unique<asio::steady_timer>(io_, connect_timeout);
+  p.timeout->async_wait([this, alive, token](const std::error_code& ec) {
+    if (ec || alive.expired()) return;
+    auto it = connecting_.find(token);
+    if (it == connecting_.end()) return;
+    auto waiting = std::move(it->second.waiting);
+    const auto target = it->second.key;
+    connecting_.erase(it);
+    for (auto& w : waiting) w(0, "no SIP connection to " + target + " within 10 s");
+  });
+  const bool sent = runtime_->app_attach(
+      route, sip_application, token,
+      [this, alive, token](std::optional<std::string> error, node::time_point) {
+        if (alive.expired() || !error) return;  // success: the connection arrives with the token
+        auto it = connecting_.find(token);
+        if (it == connecting_.end()) return;
+        auto waiting = std::move(it->second.waiting);
+        if (it->second.timeout) it->second.timeout->cancel();
+        connecting_.erase(it);
+        for (auto& w : waiting) w(0, *error);
+      });
+  if (!sent) {
+    auto it = connecting_.find(token);
+    auto waiting = std::move(it->second.waiting);
+    it->second.timeout->cancel();
+    connecting_.erase(it);
+    for (auto& w : waiting) w(0, "AppAttach to " + key + " could not be sent (no route)");
+  }
+}
+
+void sip_front_end::on_app_connection(node::app_connection c) {
+  if (!transport_) {
+    c.stream->close();
+    return;
+  }
+  const auto flow = transport_->adopt(c.stream, c.remote);
+  const std::string key = c.remote.hex();
+  peer_flows_[key] = flow;
+  log(0, "SIP connection " + std::string(c.token ? "to " : "from ") + key);
+  if (c.token == 0) return;
+  auto it = connecting_.find(c.token);
+  if (it == connecting_.end()) return;
+  auto waiting = std::move(it->second.waiting);
+  if (it->second.timeout) it->second.timeout->cancel();
+  connecting_.erase(it);
+  for (auto& w : waiting) w(flow, {});
+}
+
+void sip_front_end::on_flow_closed(sip_flow_id flow) {
+  std::erase_if(peer_flows_, [flow](const auto& e) { return e.second == flow; });
+  if (usage_) {
+    usage_->on_flow_closed(flow, sip_clock::now());
+    rearm();
+  }
+}
+
+sip_account sip_front_end::account_of(const sip_user& u) const {
+  sip_account a;
+  a.aor = u.aor;
+  a.username = u.username;
+  a.ha1_md5 = u.ha1_md5;
+  a.ha1_sha256 = u.ha1_sha256;
+  if (auto it = credentials_.find(u.aor); it != credentials_.end()) a.credentials = it->second;
+  return a;
+}
+
+std::optional<sip_account> sip_front_end::account_by_username(std::string_view username) const {
+  for (const auto& u : users_) {
+    if (u.username == username) return account_of(u);
+  }
+  return std::nullopt;
+}
+
+std::optional<sip_account> sip_front_end::account_by_aor(std::string_view aor) const {
+  for (const auto& u : users_) {
+    if (u.aor == aor) return account_of(u);
+  }
+  return std::nullopt;
+}
+
+std::uint64_t sip_front_end::wall_clock_ms() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+void sip_front_end::log(int level, std::string_view text) {
+  if (!cfg_.log) return;
+  const auto l = level <= 0   ? log_level::debug
+                 : level == 1 ? log_level::info
+                 : level == 2 ? log_level::warn
+                              : log_level::error;
+  cfg_.log(l, text);
+}
+
+void sip_front_end::rearm() {
+  if (!usage_) return;
+  const auto next = usage_->next_deadline();
+  if (!next) {
+    armed_.reset();
+    timer_.cancel();
+    return;
+  }
+  if (armed_ && *armed_ <= *next) return;
+  armed_ = next;
+  timer_.expires_at(*next);
+  std::weak_ptr<bool> alive = alive_;
+  timer_.async_wait([this, alive](const std::error_code& ec) {
+    if (ec || alive.expired()) return;
+    armed_.reset();
+    usage_->on_timer(sip_clock::now());
+    rearm();
+  });
+}
+
+}  // namespace p2psip::peer

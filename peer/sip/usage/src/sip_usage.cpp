@@ -1,0 +1,1142 @@
+// The peer's SIP usage: registrar (RFC 3261 10.3, RFC 5626 6, RFC 7904 3), stateful proxy
+// (RFC 3261 16) resolving AORs in the overlay (RFC 7904 4 and 5), redirect (RFC 3261 8.3,
+// RFC 3841 Request-Disposition between peers). See sip_usage.hpp.
+#include "p2psip/peer/sip_usage.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+#include <variant>
+
+#include "p2psip/crypto/access.hpp"
+#include "p2psip/crypto/signatures.hpp"
+#include "p2psip/sip/digest.hpp"
+#include "p2psip/sip/headers.hpp"
+#include "p2psip/sip/uri.hpp"
+
+namespace p2psip::peer {
+
+namespace pr = p2psip::protocol;
+
+namespace {
+
+constexpr std::string_view node_user_prefix = "p2p-";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && lower(a) == lower(b);
+}
+
+/// The canonical AOR of a sip/sips URI: "sip:user@host" (host lower-cased, user unescaped).
+std::string aor_of(const sip::uri& u) {
+  return "sip:" + sip::unescape(u.user) + "@" + lower(u.host);
+}
+
+}  // namespace
+
+std::string sip_resource_name(std::string_view aor) {
+  for (std::string_view scheme : {"sip:", "sips:"}) {
+    if (aor.size() > scheme.size() && iequal(aor.substr(0, scheme.size()), scheme)) {
+      return sip::unescape(aor.substr(scheme.size()));
+    }
+  }
+  return sip::unescape(aor);
+}
+
+struct sip_usage::impl {
+  // ---- state ----
+
+  /// One registered contact of an AOR at this peer.
+  struct binding {
+    std::string contact;  ///< the Contact value as registered (name-addr text)
+    sip::uri uri;
+    std::uint64_t flow = 0;  ///< where its REGISTER came from (requests to it go there)
+    std::string instance;    ///< +sip.instance (RFC 5626), empty when none
+    std::optional<std::uint32_t> reg_id;
+    bool outbound = false;  ///< an RFC 5626 flow: when it dies, requests get 430
+    std::string call_id;
+    std::uint32_t cseq = 0;
+    sip_time_point expires{};
+    std::uint16_t q = 1000;
+  };
+  struct registration {
+    sip_account account;
+    std::vector<binding> bindings;
+    std::uint64_t last_storage_time = 0;
+    bool storing = false;  ///< a Store is in flight: later REGISTERs wait
+    struct waiting_register {
+      sip::transaction_id server_tx = 0;
+      sip::message request;
+      sip_endpoint from;
+    };
+    std::vector<waiting_register> waiting;
+  };
+
+  /// Where a forwarded request goes.
+  struct target {
+    sip::uri request_uri;
+    std::uint64_t flow = 0;  ///< 0: send_to(address)
+    bool outbound = false;   ///< 430 when the flow is gone
+  };
+
+  /// A request being proxied: its server transaction, resolution and branches.
+  struct proxied {
+    sip::transaction_id server_tx = 0;
+    sip::message received;  ///< as received (loop detection hashes it)
+    sip::message request;   ///< Route preprocessed
+    sip_endpoint from;
+    std::string aor;
+    int lookups = 0;              ///< fetches and AppAttaches outstanding
+    bool found_binding = false;   ///< some registration exists (480 rather than 404)
+    bool flow_failed = false;     ///< an outbound binding's flow was gone (430)
+    bool overlay_failed = false;  ///< a lookup got no answer (503 when nothing else is found)
+    std::optional<sip::uri> route_hop;  ///< the next hop when it is an address (a Route)
+    bool redirect = false;        ///< answer 302 with contacts instead of forwarding
+    std::set<std::string> seen_aors;
+    std::vector<target> targets;
+    std::set<std::string> seen_targets;
+    std::optional<sip::response_context> context;
+    std::map<sip::transaction_id, sip::message> branches;  ///< client tx -> request sent
+    std::vector<std::string> redirect_contacts;
+    bool cancelled = false;
+    bool final_sent = false;
+  };
+
+  sip_usage_config cfg;
+  pr::node_id self;
+  sip_services& services;
+  sip::transaction_layer transactions;
+  std::unique_ptr<sip::nonce_source> nonces;
+  std::uint64_t rng_state;
+  std::map<std::string, registration> registrations;  // by canonical AOR
+  std::map<std::uint64_t, std::shared_ptr<proxied>> proxies;  // by id
+  std::map<sip::transaction_id, std::uint64_t> proxy_of_client;  // client tx -> proxy id
+  std::map<sip::transaction_id, std::uint64_t> proxy_of_server;  // server tx -> proxy id
+  std::uint64_t next_proxy_id = 1;
+  sip_usage_stats counters;
+
+  impl(sip_usage_config c, pr::node_id id, sip_services& s, std::uint64_t seed)
+      : cfg(std::move(c)),
+        self(std::move(id)),
+        services(s),
+        transactions(cfg.timers),
+        rng_state(seed ^ 0x9E3779B97F4A7C15ULL) {
+    nonces = std::make_unique<sip::nonce_source>(
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(cfg.secret.data()),
+                                   cfg.secret.size()));
+  }
+
+  std::uint64_t random() {
+    // splitmix64: branches and tags only.
+    std::uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+
+  void log(int level, const std::string& text) { services.log(level, text); }
+
+  // ---- the transaction layer's actions ----
+
+  void pump(sip_time_point now) {
+    // Handlers may start transactions: take actions until none are left.
+    for (int round = 0; round < 1000; ++round) {
+      auto actions = transactions.take_actions();
+      if (actions.empty()) return;
+      for (auto& a : actions) handle_action(std::move(a), now);
+    }
+  }
+
+  void handle_action(sip::transaction_layer::action&& a, sip_time_point now) {
+    using layer = sip::transaction_layer;
+    std::visit(
+        [&](auto&& act) {
+          using T = std::decay_t<decltype(act)>;
+          if constexpr (std::is_same_v<T, layer::send>) {
+            if (!services.send(act.target.flow, act.msg) && act.tx != 0) {
+              transactions.on_transport_error(act.tx, now);
+            }
+          } else if constexpr (std::is_same_v<T, layer::request_received>) {
+            auto from = services.endpoint(act.source.flow);
+            if (!from) return;
+            on_request(act.server_tx, std::move(act.request), *from, act.cancels, now);
+          } else if constexpr (std::is_same_v<T, layer::ack_received>) {
+            auto from = services.endpoint(act.source.flow);
+            if (from) forward_stateless(std::move(act.ack), *from, now);
+          } else if constexpr (std::is_same_v<T, layer::stray_response>) {
+            forward_stray_response(std::move(act.response), now);
+          } else if constexpr (std::is_same_v<T, layer::response_received>) {
+            on_branch_response(act.client_tx, std::move(act.response), now);
+          } else if constexpr (std::is_same_v<T, layer::timed_out>) {
+            on_branch_failure(act.tx, 408, now);
+          } else if constexpr (std::is_same_v<T, layer::transport_error>) {
+            on_branch_failure(act.tx, 503, now);
+          } else if constexpr (std::is_same_v<T, layer::terminated>) {
+            on_terminated(act.tx);
+          }
+        },
+        std::move(a));
+  }
+
+  // ---- responses of ours ----
+
+  sip::message response_to(const sip::message& req, int status, std::string_view reason = {}) {
+    std::string tag;
+    if (status > 100) tag = to_hex(random()).substr(0, 10);
+    return sip::make_response(req, status, reason,
+                              tag.empty() ? std::nullopt : std::optional<std::string_view>(tag));
+  }
+
+  static std::string to_hex(std::uint64_t v) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = digits[v & 0xF];
+    return out;
+  }
+
+  void respond(sip::transaction_id st, const sip::message& req, int status,
+               sip_time_point now, std::string_view reason = {},
+               const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+    auto r = response_to(req, status, reason);
+    for (const auto& [name, value] : extra) r.add(name, value);
+    transactions.respond(st, std::move(r), now);
+  }
+
+  // ---- requests ----
+
+  void on_request(sip::transaction_id st, sip::message req, const sip_endpoint& from,
+                  std::optional<sip::transaction_id> cancels, sip_time_point now) {
+    if (auto bad = sip::check_request_uri_scheme(req)) {
+      respond(st, req, bad->status, now, bad->reason);
+      return;
+    }
+    if (req.method == "CANCEL") {
+      on_cancel(st, req, cancels, now);
+      return;
+    }
+    auto ruri = sip::request_uri_of(req);
+    if (!ruri) {
+      respond(st, req, 400, now, ruri.error().reason);
+      return;
+    }
+    const bool for_us = is_self_uri(*ruri);
+    if (req.method == "REGISTER" && (for_us || is_our_domain(*ruri))) {
+      on_register(st, std::move(req), from, now);
+      return;
+    }
+    sip::message received = req;
+    if (auto refused = sip::check_request_for_proxy(req, proxy_checks())) {
+      auto r = response_to(req, refused->status, refused->reason);
+      for (auto& h : refused->headers) r.add(h.name, h.value);
+      transactions.respond(st, std::move(r), now);
+      return;
+    }
+    if (auto pre = sip::preprocess_route(req, [this](const sip::uri& u) { return is_self_uri(u); });
+        !pre) {
+      respond(st, req, 400, now, pre.error().reason);
+      return;
+    }
+    if (for_us && !has_route(req) && ruri->user.empty()) {
+      // A request for this peer itself: OPTIONS is answered (a keepalive ping of UAs).
+      if (req.method == "OPTIONS") {
+        respond(st, req, 200, now, {},
+                {{"Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REGISTER"},
+                 {"Supported", "outbound, path"}});
+      } else {
+        respond(st, req, 404, now, "No such user here");
+      }
+      return;
+    }
+    start_proxy(st, std::move(received), std::move(req), from, now);
+  }
+
+  static bool has_route(const sip::message& m) { return m.find("Route") != nullptr; }
+
+  /// What 16.3 checks against: no Proxy-Require extension, and our sent-by values (loops).
+  sip::proxy_check_options proxy_checks() const {
+    sip::proxy_check_options o;
+    for (const auto& l : cfg.listen) o.own.push_back({l.host, l.port});
+    o.own.push_back({peer_host(), 5061});
+    return o;
+  }
+
+  /// The host name our Vias and Record-Routes carry on AppAttach connections.
+  std::string peer_host() const { return std::string(node_user_prefix) + self.hex() + ".invalid"; }
+
+  bool is_our_domain(const sip::uri& u) const {
+    return u.is_sip() && iequal(u.host, cfg.domain);
+  }
+
+  /// A URI naming this peer: our Node-ID as user (Record-Route of ours), or one of our listen
+  /// addresses without a user part.
+  bool is_self_uri(const sip::uri& u) const {
+    if (!u.is_sip()) return false;
+    if (u.user.starts_with(node_user_prefix)) {
+      return iequal(std::string_view(u.user).substr(node_user_prefix.size()), self.hex());
+    }
+    if (iequal(u.host, peer_host())) return true;
+    if (!u.user.empty()) return false;
+    for (const auto& l : cfg.listen) {
+      if (iequal(u.host, l.host) && u.port.value_or(l.transport == "TLS" ? 5061 : 5060) == l.port)
+        return true;
+    }
+    return false;
+  }
+
+  /// The Node-ID a URI of another peer names (its Record-Route), if any.
+  std::optional<pr::node_id> peer_of_uri(const sip::uri& u) const {
+    if (!u.is_sip() || !u.user.starts_with(node_user_prefix)) return std::nullopt;
+    auto id = pr::node_id::from_hex(std::string_view(u.user).substr(node_user_prefix.size()));
+    if (!id || *id == self) return std::nullopt;
+    return id;
+  }
+
+  // ---- registrar ----
+
+  void on_register(sip::transaction_id st, sip::message req, const sip_endpoint& from,
+                   sip_time_point now) {
+    auto to = sip::to(req);
+    if (!to || !to->address.is_sip()) {
+      respond(st, req, 400, now, "To is not a SIP AOR");
+      return;
+    }
+    if (!is_our_domain(to->address)) {
+      respond(st, req, 403, now, "Not a domain of this registrar");
+      return;
+    }
+    for (const auto& tag : sip::option_tags(req, "Require").value_or(std::vector<std::string>{})) {
+      if (tag != "outbound" && tag != "path") {
+        respond(st, req, 420, now, {}, {{"Unsupported", tag}});
+        return;
+      }
+    }
+    const std::string aor = aor_of(to->address);
+    auto account = authenticate(st, req, now);
+    if (!account) return;  // challenged or refused
+    if (aor_of(*sip::parse_uri(account->aor)) != aor) {
+      ++counters.auth_failures;
+      respond(st, req, 403, now, "Not your AOR");
+      return;
+    }
+    auto& reg = registrations[aor];
+    reg.account = *account;
+    if (reg.storing) {
+      reg.waiting.push_back({st, std::move(req), from});
+      return;
+    }
+    apply_register(aor, st, req, from, now);
+  }
+
+  /// The account a REGISTER's credentials prove, or nullopt after answering 401 or 403.
+  std::optional<sip_account> authenticate(sip::transaction_id st, const sip::message& req,
+                                          sip_time_point now) {
+    const auto wall = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(services.wall_clock_ms()));
+    bool stale = false;
+    auto values = sip::auth_values(req, "Authorization");
+    if (values) {
+      for (const auto& v : *values) {
+        auto cred = sip::parse_digest_credentials(v);
+        if (!cred || !iequal(cred->realm, cfg.domain)) continue;
+        if (std::find(cfg.digest_algorithms.begin(), cfg.digest_algorithms.end(),
+                      cred->algorithm) == cfg.digest_algorithms.end()) {
+          continue;  // an algorithm we do not offer: challenged again
+        }
+        const auto check = nonces->check(cred->nonce, wall, cfg.nonce_lifetime);
+        if (check == sip::nonce_source::nonce_check::stale) {
+          stale = true;
+          continue;
+        }
+        if (check != sip::nonce_source::nonce_check::valid) continue;
+        auto account = services.account_by_username(cred->username);
+        const std::string& ha1 = !account ? std::string()
+                                 : cred->algorithm == sip::digest_algorithm::sha256
+                                     ? account->ha1_sha256
+                                     : account->ha1_md5;
+        if (account && !ha1.empty() && sip::check_digest_response(*cred, ha1, req.method)) {
+          return account;
+        }
+        // A fresh nonce and a wrong answer: the password is wrong (or the user unknown).
+        ++counters.auth_failures;
+        log(1, "SIP REGISTER for " + cred->username + " from " + describe_source(req) +
+                   ": wrong credentials");
+        respond(st, req, 403, now, "Wrong credentials");
+        return std::nullopt;
+      }
+    }
+    const std::string nonce = nonces->issue(wall);
+    auto r = response_to(req, 401);
+    for (const auto algorithm : cfg.digest_algorithms) {
+      r.add("WWW-Authenticate", sip::make_challenge(algorithm, cfg.domain, nonce, stale));
+    }
+    transactions.respond(st, std::move(r), now);
+    return std::nullopt;
+  }
+
+  static std::string describe_source(const sip::message& req) {
+    auto v = sip::vias(req);
+    if (!v || v->empty()) return "?";
+    return v->front().received().value_or(v->front().host);
+  }
+
+  /// RFC 3261 10.3 steps 6 to 8 for one REGISTER of `aor` (authenticated): the new bindings are
+  /// stored in the overlay first, applied and answered when the Store is.
+  void apply_register(const std::string& aor, sip::transaction_id st, const sip::message& req,
+                      const sip_endpoint& from, sip_time_point now) {
+    auto& reg = registrations[aor];
+    auto contacts = sip::contacts(req);
+    if (!contacts) {
+      respond(st, req, 400, now, contacts.error().reason);
+      return next_waiting(aor, now);
+    }
+    auto expires_header = sip::delta_seconds(req, "Expires");
+    const std::uint32_t default_expires =
+        expires_header && *expires_header ? **expires_header : cfg.default_expires;
+    const auto call = sip::call_id(req);
+    const auto seq = sip::cseq_of(req);
+    if (!call || !seq) {
+      respond(st, req, 400, now, "Malformed Call-ID or CSeq");
+      return next_waiting(aor, now);
+    }
+    auto bindings = reg.bindings;
+    std::erase_if(bindings, [now](const binding& b) { return b.expires <= now; });
+    if (contacts->star) {
+      if (default_expires != 0 || !contacts->contacts.empty()) {
+        respond(st, req, 400, now, "Contact: * needs Expires: 0 and no other contact");
+        return next_waiting(aor, now);
+      }
+      bindings.clear();
+    }
+    const auto supported = sip::option_tags(req, "Supported").value_or(std::vector<std::string>{});
+    const bool ua_outbound =
+        std::find(supported.begin(), supported.end(), "outbound") != supported.end();
+    bool any_outbound = false;
+    for (const auto& c : contacts->contacts) {
+      const std::uint32_t expires = sip::contact_expires(c).value_or(default_expires);
+      if (expires != 0 && expires < cfg.min_expires) {
+        respond(st, req, 423, now, {}, {{"Min-Expires", std::to_string(cfg.min_expires)}});
+        return next_waiting(aor, now);
+      }
+      binding b;
+      b.uri = c.address;
+      b.contact = sip::to_string(sip::name_addr{{}, true, c.address, {}});
+      b.flow = from.flow;
+      b.instance = sip::contact_instance(c).value_or("");
+      b.reg_id = sip::contact_reg_id(c);
+      b.outbound = ua_outbound && !b.instance.empty() && b.reg_id.has_value();
+      any_outbound = any_outbound || b.outbound;
+      b.call_id = *call;
+      b.cseq = seq->number;
+      b.q = sip::contact_q(c).value_or(1000);
+      b.expires = now + std::chrono::seconds(std::min(expires, cfg.max_expires));
+      // The same contact, or for RFC 5626 the same instance and reg-id, replaces its binding.
+      auto same = std::find_if(bindings.begin(), bindings.end(), [&](const binding& o) {
+        if (b.outbound && o.outbound) return o.instance == b.instance && o.reg_id == b.reg_id;
+        return sip::uri_equal(o.uri, b.uri);
+      });
+      if (same != bindings.end()) {
+        if (same->call_id == b.call_id && same->cseq >= b.cseq) {
+          respond(st, req, 500, now, "CSeq out of order");
+          return next_waiting(aor, now);
+        }
+        if (expires == 0) {
+          bindings.erase(same);
+        } else {
+          *same = b;
+        }
+      } else if (expires != 0) {
+        bindings.push_back(b);
+      }
+    }
+    if (contacts->contacts.empty() && !contacts->star) {
+      // A query: the current bindings, nothing stored.
+      answer_register(st, req, reg.bindings, false, now);
+      return next_waiting(aor, now);
+    }
+    // Store (or tombstone) this peer's route for the user, then apply and answer.
+    sip_time_point last = now;
+    for (const auto& b : bindings) last = std::max(last, b.expires);
+    const auto lifetime = static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(last - now).count());
+    reg.storing = true;
+    auto request = req;
+    store_route(aor, reg, bindings.empty() ? 0 : lifetime + 1,
+                [this, aor, st, request = std::move(request), bindings = std::move(bindings),
+                 any_outbound](std::optional<std::string> error, sip_time_point at) mutable {
+                  auto it = registrations.find(aor);
+                  if (it == registrations.end()) return;
+                  it->second.storing = false;
+                  if (error) {
+                    ++counters.overlay_failures;
+                    log(2, "SIP REGISTER of " + aor + ": the overlay refused the Store: " + *error);
+                    respond(st, request, 503, at, "Overlay unavailable",
+                            {{"Retry-After", "5"}});
+                  } else {
+                    ++counters.registers_stored;
+                    it->second.bindings = bindings;
+                    answer_register(st, request, it->second.bindings, any_outbound, at);
+                    if (bindings.empty()) {
+                      log(1, "SIP " + aor + " unregistered");
+                    } else {
+                      log(1, "SIP " + aor + " registered (" + std::to_string(bindings.size()) +
+                                 " contacts)");
+                    }
+                  }
+                  next_waiting(aor, at);
+                  pump(at);
+                },
+                now);
+  }
+
+  void next_waiting(const std::string& aor, sip_time_point now) {
+    auto it = registrations.find(aor);
+    if (it == registrations.end()) return;
+    auto& reg = it->second;
+    if (reg.storing || reg.waiting.empty()) {
+      if (!reg.storing && reg.waiting.empty() && reg.bindings.empty()) registrations.erase(it);
+      return;
+    }
+    auto next = std::move(reg.waiting.front());
+    reg.waiting.erase(reg.waiting.begin());
+    apply_register(aor, next.server_tx, next.request, next.from, now);
+  }
+
+  void answer_register(sip::transaction_id st, const sip::message& req,
+                       const std::vector<binding>& bindings, bool outbound, sip_time_point now) {
+    auto r = response_to(req, 200);
+    for (const auto& b : bindings) {
+      const auto left = std::chrono::duration_cast<std::chrono::seconds>(b.expires - now).count();
+      std::string value = b.contact + ";expires=" + std::to_string(std::max<long long>(left, 0));
+      if (!b.instance.empty()) value += ";+sip.instance=\"" + b.instance + "\"";
+      if (b.reg_id) value += ";reg-id=" + std::to_string(*b.reg_id);
+      r.add("Contact", value);
+    }
+    if (outbound) {
+      r.add("Require", "outbound");
+      r.add("Flow-Timer", std::to_string(cfg.flow_timer));
+    }
+    transactions.respond(st, std::move(r), now);
+  }
+
+  /// Stores this peer's route for the account's user at `aor` (a tombstone when lifetime is 0),
+  /// signed with the user's credentials (RFC 7904 3.3: only the certificate's owner stores).
+  void store_route(const std::string& aor, registration& reg, std::uint32_t lifetime,
+                   std::function<void(std::optional<std::string>, sip_time_point)> done,
+                   sip_time_point now) {
+    const auto& creds = reg.account.credentials;
+    if (!creds) {
+      done("no credentials for " + reg.account.aor, now);
+      return;
+    }
+    const auto& signing = creds->signing;
+    const pr::node_id user_node = signing.default_node_id();
+    const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
+    pr::stored_data d;
+    d.storage_time = std::max(services.wall_clock_ms(), reg.last_storage_time + 1);
+    reg.last_storage_time = d.storage_time;
+    d.lifetime = lifetime == 0 ? cfg.max_expires : lifetime;
+    pr::data_value dv;
+    dv.exists = lifetime != 0;
+    if (dv.exists) {
+      pr::sip_registration value;
+      value.type = pr::sip_registration_type::route;
+      value.destination_list.push_back(pr::to_destination(self));
+      auto encoded = pr::encode_sip_registration(value);
+      if (!encoded) {
+        done("cannot encode the registration", now);
+        return;
+      }
+      dv.value = std::move(*encoded);
+    }
+    d.value = pr::dictionary_entry{pr::bytes(user_node.view().begin(), user_node.view().end()),
+                                   std::move(dv)};
+    if (auto ok = crypto::sign_stored_data(d, resource, pr::kinds::sip_registration, signing);
+        !ok) {
+      done("cannot sign as " + reg.account.aor + ": " + ok.error().message(), now);
+      return;
+    }
+    pr::store_req req;
+    req.resource = resource;
+    pr::store_kind_data kd;
+    kd.kind = pr::kinds::sip_registration;
+    kd.values.push_back(std::move(d));
+    req.kind_data.push_back(std::move(kd));
+    std::vector<pr::generic_certificate> certs{signing.cert().generic()};
+    const sip_account account = reg.account;
+    const bool sent = services.overlay_request(
+        {pr::to_destination(resource)}, std::move(req), &account, std::move(certs),
+        [done](node::outcome&& o, node::time_point at) {
+          if (o.ok() && std::holds_alternative<pr::store_ans>(o.body)) {
+            done(std::nullopt, at);
+          } else {
+            done(node::describe(o), at);
+          }
+        });
+    if (!sent) done("no route into the overlay", now);
+  }
+
+  // ---- proxy ----
+
+  void start_proxy(sip::transaction_id st, sip::message received, sip::message req,
+                   const sip_endpoint& from, sip_time_point now) {
+    auto p = std::make_shared<proxied>();
+    p->received = std::move(received);
+    const auto id = next_proxy_id++;
+    p->server_tx = st;
+    p->request = std::move(req);
+    p->from = from;
+    proxies[id] = p;
+    proxy_of_server[st] = id;
+    // RFC 3841: a peer asking for a redirect gets the contacts registered here.
+    if (cfg.mode == sip_mode::redirect && !from.peer) p->redirect = true;
+    if (from.peer) {
+      if (auto* d = p->request.find("Request-Disposition"); d && lower(d->value) == "redirect") {
+        p->redirect = true;
+      }
+    }
+
+    auto routes = sip::route_set(p->request, "Route");
+    if (routes && !routes->empty()) {
+      // Loose routing (16.6 step 6... 7): the next hop is the top Route.
+      const auto& next = routes->front().address;
+      if (auto peer = peer_of_uri(next)) {
+        connect_target(id, {pr::to_destination(*peer)}, p->request.request_uri.empty()
+                                                            ? next
+                                                            : *sip::request_uri_of(p->request),
+                       now);
+      } else {
+        add_address_target(*p, next, *sip::request_uri_of(p->request));
+      }
+      return resolved(id, now);
+    }
+    auto ruri = *sip::request_uri_of(p->request);
+    if (is_our_domain(ruri) && !ruri.user.empty()) {
+      p->aor = aor_of(ruri);
+      add_local_targets(*p, p->aor, ruri, now);
+      if (!from.peer) lookup(id, p->aor, 0);
+      return resolved(id, now);
+    }
+    if (auto flow = binding_flow_of_contact(ruri)) {
+      p->targets.push_back(target{ruri, flow->first, flow->second});
+      return resolved(id, now);
+    }
+    if (ruri.scheme == "tel" || !ruri.is_sip() || !is_address(ruri.host)) {
+      // Outside the overlay: the gateway route (a later part of this usage).
+      respond(st, p->request, 404, now, "No gateway for targets outside the overlay");
+      finish(id);
+      return;
+    }
+    add_address_target(*p, ruri, ruri);
+    resolved(id, now);
+  }
+
+  static bool is_address(std::string_view host) {
+    if (host.starts_with('[')) return true;
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+    });
+  }
+
+  /// A local binding whose contact is `u` (an in-dialog request to a UA registered here).
+  std::optional<std::pair<std::uint64_t, bool>> binding_flow_of_contact(const sip::uri& u) const {
+    for (const auto& [aor, reg] : registrations) {
+      for (const auto& b : reg.bindings) {
+        if (sip::uri_equal(b.uri, u)) return std::make_pair(b.flow, b.outbound);
+      }
+    }
+    return std::nullopt;
+  }
+
+  void add_address_target(proxied& p, const sip::uri& next_hop, const sip::uri& request_uri) {
+    target t;
+    t.request_uri = request_uri;
+    t.flow = 0;
+    p.targets.push_back(t);
+    if (!sip::uri_equal(next_hop, request_uri)) p.route_hop = next_hop;
+  }
+
+  void add_local_targets(proxied& p, const std::string& aor, const sip::uri& ruri,
+                         sip_time_point now) {
+    (void)ruri;
+    auto it = registrations.find(aor);
+    if (it == registrations.end()) return;
+    for (const auto& b : it->second.bindings) {
+      if (b.expires <= now) continue;
+      p.found_binding = true;
+      if (!services.endpoint(b.flow) && b.outbound) {
+        p.flow_failed = true;
+        continue;
+      }
+      if (!p.seen_targets.insert(b.contact).second) continue;
+      if (p.redirect) {
+        p.redirect_contacts.push_back(b.contact);
+        continue;
+      }
+      target t;
+      t.request_uri = b.uri;
+      t.flow = services.endpoint(b.flow) ? b.flow : 0;
+      t.outbound = b.outbound;
+      p.targets.push_back(t);
+    }
+  }
+
+  /// Fetches the AOR's SIP-REGISTRATION values (RFC 7904 4.2) and follows them.
+  void lookup(std::uint64_t id, const std::string& aor, int depth) {
+    auto p = proxies.at(id);
+    if (!p->seen_aors.insert(aor).second || depth > cfg.max_indirections) return;
+    const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
+    pr::fetch_req req;
+    req.resource = resource;
+    pr::stored_data_specifier spec;
+    spec.kind = pr::kinds::sip_registration;
+    spec.model = std::vector<pr::bytes>{};
+    req.specifiers.push_back(std::move(spec));
+    ++p->lookups;
+    const bool sent = services.overlay_request(
+        {pr::to_destination(resource)}, std::move(req), nullptr, {},
+        [this, id, aor, depth, resource](node::outcome&& o, node::time_point at) {
+          auto it = proxies.find(id);
+          if (it == proxies.end()) return;
+          auto& px = *it->second;
+          --px.lookups;
+          if (!o.ok()) {
+            log(1, "SIP lookup of " + aor + ": " + node::describe(o));
+            if (o.what != node::outcome::kind::error ||
+                o.error.error_code != static_cast<std::uint16_t>(pr::reload_errc::not_found)) {
+              px.overlay_failed = true;
+            }
+          } else {
+            on_fetched(id, px, aor, depth, resource, o, at);
+          }
+          resolved(id, at);
+          pump(at);
+        });
+    if (!sent) {
+      --p->lookups;
+      p->overlay_failed = true;
+    }
+  }
+
+  void on_fetched(std::uint64_t id, proxied& p, const std::string& aor, int depth,
+                  const pr::resource_id& resource, const node::outcome& o, sip_time_point now) {
+    const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
+    if (!ans) return;
+    const auto wall = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(services.wall_clock_ms()));
+    for (const auto& kr : ans->kind_responses) {
+      if (kr.kind != pr::kinds::sip_registration) continue;
+      for (const auto& d : kr.values) {
+        const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
+        if (!entry || !entry->value.exists) continue;
+        if (cfg.trust) {
+          auto who = crypto::verify_stored_data(d, resource, kr.kind, o.message.security.certificates,
+                                                *cfg.trust, wall);
+          if (!who || !crypto::check_access(crypto::access_policy::user_node_match, *who,
+                                            resource, d.value)) {
+            log(2, "SIP lookup of " + aor + ": a value whose signature or owner does not check");
+            continue;
+          }
+        }
+        auto reg = pr::decode_sip_registration(entry->value.value, pr::limits{});
+        if (!reg) continue;
+        p.found_binding = true;
+        if (reg->type == pr::sip_registration_type::uri) {
+          const std::string next(reg->uri.begin(), reg->uri.end());
+          auto u = sip::parse_uri(next);
+          if (u && u->is_sip()) lookup(id, aor_of(*u), depth + 1);
+          continue;
+        }
+        if (reg->type != pr::sip_registration_type::route || reg->destination_list.empty())
+          continue;
+        const auto* last = reg->destination_list.back().node();
+        if (last && *last == self) continue;  // ours: the local bindings are targets already
+        std::string key;
+        for (const auto& hop : reg->destination_list) {
+          if (const auto* n = hop.node()) key += n->hex() + "/";
+        }
+        if (!p.seen_targets.insert(key).second) continue;
+        connect_target(id, reg->destination_list, *sip::request_uri_of(p.request), now);
+      }
+    }
+  }
+
+  /// Opens (or reuses) a SIP connection along `route` and adds it as a target.
+  void connect_target(std::uint64_t id, std::vector<pr::destination> route,
+                      const sip::uri& request_uri, sip_time_point now) {
+    (void)now;
+    auto p = proxies.at(id);
+    ++p->lookups;
+    services.connect_peer(route, [this, id, request_uri](std::uint64_t flow, std::string error) {
+      auto it = proxies.find(id);
+      if (it == proxies.end()) return;
+      auto& px = *it->second;
+      --px.lookups;
+      const auto at = sip_clock::now();
+      if (flow == 0) {
+        log(1, "SIP connection for " + px.aor + ": " + error);
+      } else {
+        target t;
+        t.request_uri = request_uri;
+        t.flow = flow;
+        px.targets.push_back(t);
+      }
+      resolved(id, at);
+      pump(at);
+    });
+  }
+
+  /// Once every lookup and connection is done: forward to the targets, or answer.
+  void resolved(std::uint64_t id, sip_time_point now) {
+    auto it = proxies.find(id);
+    if (it == proxies.end()) return;
+    auto p = it->second;
+    if (p->lookups > 0 || p->context || p->final_sent) return;
+    if (p->cancelled) {
+      respond(p->server_tx, p->request, 487, now);
+      return finish(id);
+    }
+    if (p->redirect && p->targets.empty()) {
+      if (p->redirect_contacts.empty()) {
+        respond(p->server_tx, p->request, p->found_binding ? 480 : 404, now);
+      } else {
+        auto r = response_to(p->request, 302);
+        for (const auto& c : p->redirect_contacts) r.add("Contact", c);
+        transactions.respond(p->server_tx, std::move(r), now);
+      }
+      return finish(id);
+    }
+    if (p->targets.empty()) {
+      int status = 404;
+      std::string reason = "Not registered";
+      if (p->flow_failed) {
+        status = 430;
+        reason = "Flow Failed";
+      } else if (p->found_binding) {
+        status = 480;
+        reason = "Registered but unreachable";
+      } else if (p->overlay_failed) {
+        status = 503;
+        reason = "Overlay unavailable";
+      }
+      respond(p->server_tx, p->request, status, now, reason);
+      return finish(id);
+    }
+    sip::response_context_options options;
+    options.to_tag = to_hex(random()).substr(0, 10);
+    p->context.emplace(p->request, options);
+    for (const auto& t : p->targets) forward(id, *p, t, now);
+    ++counters.proxied;
+    if (p->branches.empty()) {
+      respond(p->server_tx, p->request, 480, now, "No target reachable");
+      finish(id);
+    }
+  }
+
+  /// A Via sent-by for a flow: the listen point of its transport, or our peer host name.
+  std::tuple<std::string, std::string, std::uint16_t> via_of(const sip_endpoint& e) const {
+    if (e.peer) return {"TLS", peer_host(), 0};
+    for (const auto& l : cfg.listen) {
+      if (l.transport == e.transport) return {l.transport, l.host, l.port};
+    }
+    if (!cfg.listen.empty()) return {e.transport, cfg.listen.front().host, cfg.listen.front().port};
+    return {e.transport, peer_host(), 0};
+  }
+
+  /// Our Record-Route URI for the side of `e`: our Node-ID (for peers) at the address UAs use.
+  std::string record_route_of(const sip_endpoint& e) const {
+    auto [transport, host, port] = via_of(e);
+    std::string u = "<sip:" + std::string(node_user_prefix) + self.hex() + "@" + host;
+    if (port != 0) u += ":" + std::to_string(port);
+    if (transport != "UDP") u += ";transport=" + lower(transport);
+    u += ";lr>";
+    return u;
+  }
+
+  void forward(std::uint64_t id, proxied& p, const target& t, sip_time_point now) {
+    std::uint64_t flow = t.flow;
+    if (flow == 0) {
+      // An address (a contact or a Route of a plain UA): over UDP unless it says otherwise.
+      const sip::uri& hop = p.route_hop ? *p.route_hop : t.request_uri;
+      const std::string transport = transport_of(hop);
+      flow = services.flow_to(transport, hop.host,
+                              hop.port.value_or(transport == "TLS" ? 5061 : 5060));
+      if (flow == 0) return;
+    }
+    auto e = services.endpoint(flow);
+    if (!e) return;
+    auto prepared = prepare(p, t, *e);
+    const auto tx = transactions.start_client(prepared, {flow, e->reliable}, now);
+    if (tx == 0) return;
+    p.branches[tx] = std::move(prepared);
+    p.context->add_branch(tx, now);
+    proxy_of_client[tx] = id;
+  }
+
+  /// The transport a URI asks for: its transport parameter, TLS for sips, else UDP.
+  static std::string transport_of(const sip::uri& u) {
+    std::string transport = "UDP";
+    if (const auto* tp = sip::find_param(u.params, "transport")) transport = tp->value;
+    for (auto& c : transport) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (u.scheme == "sips") transport = "TLS";
+    return transport;
+  }
+
+  sip::message prepare(const proxied& p, const target& t, const sip_endpoint& out) {
+    sip::forward_options o;
+    auto [transport, host, port] = via_of(out);
+    o.via_transport = transport;
+    o.via_host = host;
+    o.via_port = port == 0 ? std::nullopt : std::optional<std::uint16_t>(port);
+    o.branch = sip::make_proxy_branch(p.received, random());
+    if (p.request.method == "INVITE" || p.request.method == "SUBSCRIBE") {
+      // One Record-Route serves both sides: other peers read our Node-ID in its user part, a UA
+      // its address (the side of the UA: the outgoing one unless that is a peer).
+      o.record_route = *sip::parse_uri(record_route_of(out.peer && !p.from.peer ? p.from : out));
+    }
+    auto m = sip::prepare_forward(p.request, t.request_uri, o);
+    if (!m) return {};
+    if (p.redirect && out.peer) m->set("Request-Disposition", "redirect");
+    return std::move(*m);
+  }
+
+  void on_branch_response(sip::transaction_id tx, sip::message resp, sip_time_point now) {
+    auto pit = proxy_of_client.find(tx);
+    if (pit == proxy_of_client.end()) return;
+    auto it = proxies.find(pit->second);
+    if (it == proxies.end()) return;
+    auto& p = *it->second;
+    if (p.redirect && resp.status >= 300 && resp.status < 400) {
+      for (const auto& c : resp.values("Contact")) p.redirect_contacts.emplace_back(c);
+    }
+    auto decision = p.context->on_response(tx, resp, now);
+    apply_decision(pit->second, p, std::move(decision), now);
+  }
+
+  void on_branch_failure(sip::transaction_id tx, int status, sip_time_point now) {
+    auto pit = proxy_of_client.find(tx);
+    if (pit == proxy_of_client.end()) return;
+    auto it = proxies.find(pit->second);
+    if (it == proxies.end()) return;
+    auto& p = *it->second;
+    (void)status;  // 408 or a send failure: both count as 408 (16.7 step 6, 16.9)
+    if (!p.context) return;
+    auto decision = p.context->on_timeout(tx);
+    apply_decision(pit->second, p, std::move(decision), now);
+  }
+
+  void apply_decision(std::uint64_t id, proxied& p, sip::proxy_decision d, sip_time_point now) {
+    for (auto tx : d.cancel) transactions.cancel(tx, now);
+    if (d.forward) {
+      auto r = std::move(*d.forward);
+      if (d.final && p.redirect && r.status >= 300 && r.status < 400 &&
+          !p.redirect_contacts.empty()) {
+        // Every peer's contacts in one 302 (each answered a Request-Disposition: redirect).
+        r.remove("Contact");
+        for (const auto& c : p.redirect_contacts) r.add("Contact", c);
+      }
+      if (d.final) p.final_sent = true;
+      transactions.respond(p.server_tx, std::move(r), now);
+    }
+    if (p.context && p.context->complete() && p.context->final_forwarded()) finish(id);
+  }
+
+  void cancel_branch(proxied& p, sip::transaction_id tx, sip_time_point now) {
+    if (p.branches.count(tx) != 0) transactions.cancel(tx, now);
+  }
+
+  void on_cancel(sip::transaction_id st, const sip::message& cancel,
+                 std::optional<sip::transaction_id> invite_tx, sip_time_point now) {
+    // RFC 3261 16.10: answered at once; the INVITE's pending branches are cancelled, and their
+    // 487 comes back through the INVITE's own transaction.
+    const auto it = invite_tx ? proxy_of_server.find(*invite_tx) : proxy_of_server.end();
+    if (it == proxy_of_server.end()) {
+      respond(st, cancel, 481, now);
+      return;
+    }
+    respond(st, cancel, 200, now);
+    auto p = proxies.at(it->second);
+    if (p->final_sent) return;
+    if (!p->context) {
+      p->cancelled = true;
+      return;
+    }
+    for (auto tx : p->context->cancel_all()) transactions.cancel(tx, now);
+  }
+
+  void forward_stateless(sip::message ack, const sip_endpoint& from, sip_time_point now) {
+    // An ACK for a 2xx: routed like any request, without a transaction (RFC 3261 16.11 ... 16.6).
+    if (sip::check_request_for_proxy(ack, proxy_checks())) return;
+    if (!sip::preprocess_route(ack, [this](const sip::uri& u) { return is_self_uri(u); })) return;
+    auto routes = sip::route_set(ack, "Route");
+    auto ruri = sip::request_uri_of(ack);
+    if (!ruri) return;
+    sip::uri hop = *ruri;
+    std::optional<pr::node_id> peer;
+    if (routes && !routes->empty()) {
+      hop = routes->front().address;
+      peer = peer_of_uri(hop);
+    }
+    sip::forward_options o;
+    std::uint64_t flow = 0;
+    if (!peer) {
+      if (auto f = binding_flow_of_contact(hop)) flow = f->first;
+    }
+    if (peer) {
+      services.connect_peer({pr::to_destination(*peer)},
+                            [this, ack, ruri = *ruri, from](std::uint64_t f, std::string) mutable {
+                              if (f == 0) return;
+                              auto e = services.endpoint(f);
+                              if (!e) return;
+                              services.send(f, stamp(ack, ruri, *e));
+                            });
+      return;
+    }
+    (void)now;
+    (void)from;
+    if (flow != 0) {
+      if (auto e = services.endpoint(flow)) services.send(flow, stamp(ack, *ruri, *e));
+      return;
+    }
+    const std::string transport = transport_of(hop);
+    services.send_to(transport, hop.host, hop.port.value_or(transport == "TLS" ? 5061 : 5060),
+                     stamp(ack, *ruri, sip_endpoint{0, transport, transport != "UDP", {}, 0, {}}));
+  }
+
+  /// A stateless copy of `m` for `out`: Max-Forwards, our Via (branch derived from theirs so
+  /// that retransmissions keep it, RFC 3261 16.11).
+  sip::message stamp(const sip::message& m, const sip::uri& ruri, const sip_endpoint& out) {
+    sip::forward_options o;
+    auto [transport, host, port] = via_of(out);
+    o.via_transport = transport;
+    o.via_host = host;
+    o.via_port = port == 0 ? std::nullopt : std::optional<std::uint16_t>(port);
+    // The same branch for every retransmission of the ACK (16.11).
+    o.branch = sip::make_proxy_branch(m, 0);
+    auto forwarded = sip::prepare_forward(m, ruri, o);
+    return forwarded ? std::move(*forwarded) : m;
+  }
+
+  void forward_stray_response(sip::message resp, sip_time_point now) {
+    // A 2xx retransmission after the transaction ended (RFC 3261 16.7 ... forwarded
+    // statelessly): back along its next Via.
+    (void)now;
+    if (!sip::remove_top_via(resp)) return;
+    auto v = sip::vias(resp);
+    if (!v || v->empty()) return;
+    const auto& next = v->front();
+    if (next.host.starts_with(node_user_prefix)) return;  // a peer's: its connection carries it
+    const auto port = next.rport().value_or(std::nullopt).value_or(next.port.value_or(5060));
+    services.send_to(next.transport, next.received().value_or(next.host), port, resp);
+  }
+
+  void on_terminated(sip::transaction_id tx) {
+    auto pit = proxy_of_client.find(tx);
+    if (pit != proxy_of_client.end()) {
+      auto it = proxies.find(pit->second);
+      if (it != proxies.end()) it->second->branches.erase(tx);
+      proxy_of_client.erase(pit);
+    }
+    auto sit = proxy_of_server.find(tx);
+    if (sit != proxy_of_server.end()) {
+      finish(sit->second);
+    }
+  }
+
+  void finish(std::uint64_t id) {
+    auto it = proxies.find(id);
+    if (it == proxies.end()) return;
+    proxy_of_server.erase(it->second->server_tx);
+    for (const auto& [tx, req] : it->second->branches) proxy_of_client.erase(tx);
+    proxies.erase(it);
+  }
+
+  // ---- flows and time ----
+
+  void on_flow_closed(std::uint64_t flow, sip_time_point now) {
+    (void)now;
+    for (auto& [aor, reg] : registrations) {
+      for (auto& b : reg.bindings) {
+        if (b.flow == flow && !b.outbound) b.flow = 0;  // plain: reached at its contact now
+      }
+    }
+  }
+
+  void expire(sip_time_point now) {
+    for (auto it = registrations.begin(); it != registrations.end();) {
+      std::erase_if(it->second.bindings, [now](const binding& b) { return b.expires <= now; });
+      if (it->second.bindings.empty() && !it->second.storing && it->second.waiting.empty()) {
+        it = registrations.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+sip_usage::sip_usage(sip_usage_config cfg, protocol::node_id self, sip_services& services,
+                     std::uint64_t seed)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(self), services, seed)) {}
+
+sip_usage::~sip_usage() = default;
+
+void sip_usage::on_message(sip::message m, const sip_endpoint& from, sip_time_point now) {
+  // RFC 3261 18.2.1 and RFC 3581: responses go back where the request came from.
+  if (m.is_request()) sip::stamp_received(m, from.remote_ip, from.remote_port);
+  impl_->transactions.on_message(m, {from.flow, from.reliable}, now);
+  impl_->pump(now);
+}
+
+void sip_usage::on_flow_closed(std::uint64_t flow, sip_time_point now) {
+  impl_->on_flow_closed(flow, now);
+  impl_->pump(now);
+}
+
+void sip_usage::on_timer(sip_time_point now) {
+  impl_->transactions.on_timer(now);
+  // Timer C of each proxied INVITE (decisions may finish a context: collect ids first).
+  std::vector<std::uint64_t> ids;
+  for (auto& [id, p] : impl_->proxies) {
+    if (p->context) {
+      if (auto d = p->context->next_deadline(); d && *d <= now) ids.push_back(id);
+    }
+  }
+  for (auto id : ids) {
+    auto it = impl_->proxies.find(id);
+    if (it == impl_->proxies.end()) continue;
+    auto p = it->second;
+    impl_->apply_decision(id, *p, p->context->on_timer(now), now);
+  }
+  impl_->expire(now);
+  impl_->pump(now);
+}
+
+std::optional<sip_time_point> sip_usage::next_deadline() const {
+  auto d = impl_->transactions.next_deadline();
+  for (const auto& [id, p] : impl_->proxies) {
+    if (!p->context) continue;
+    if (auto c = p->context->next_deadline(); c && (!d || *c < *d)) d = c;
+  }
+  for (const auto& [aor, reg] : impl_->registrations) {
+    for (const auto& b : reg.bindings) {
+      if (!d || b.expires < *d) d = b.expires;
+    }
+  }
+  return d;
+}
+
+sip_usage_stats sip_usage::stats() const {
+  auto s = impl_->counters;
+  s.registrations = impl_->registrations.size();
+  s.bindings = 0;
+  for (const auto& [aor, reg] : impl_->registrations) s.bindings += reg.bindings.size();
+  const auto t = impl_->transactions.stats();
+  s.transactions = t.server_transactions + t.client_transactions;
+  return s;
+}
+
+}  // namespace p2psip::peer

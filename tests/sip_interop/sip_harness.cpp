@@ -1,0 +1,545 @@
+#include "sip_harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cctype>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <botan/hash.h>
+#include <botan/hex.h>
+
+namespace p2psip::test::sip {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+/// The path of tool `name` in PATH, /usr/sbin or /usr/local/sbin; throws naming the package.
+std::string find_tool(const std::string& name, const std::string& package) {
+  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  path += ":/usr/sbin:/usr/local/sbin";
+  std::istringstream dirs(path);
+  std::string d;
+  while (std::getline(dirs, d, ':')) {
+    if (d.empty()) continue;
+    const fs::path p = fs::path(d) / name;
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  throw std::runtime_error(name + " not found: these tests need it (Debian package " + package +
+                           "; scripts/install-deps installs it)");
+}
+
+fs::path make_temp_dir(const std::string& prefix) {
+  std::string templ = (fs::temp_directory_path() / (prefix + ".XXXXXX")).string();
+  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+  return templ;
+}
+
+/// Exit status of `args` run to completion within `limit` (killed after: -1); output to `log`.
+int run_bounded(const std::vector<std::string>& args, const fs::path& log,
+                std::chrono::milliseconds limit) {
+  const pid_t pid = spawn_process(args, log, log.string() + ".err", false);
+  const auto until = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    if (::waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::this_thread::sleep_for(20ms);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+/// "SIP listening on KIND:127.0.0.1:PORT" in the log of a peer, within `timeout`.
+std::string wait_sip_listener(const process_overlay& o, std::size_t i, const std::string& kind,
+                              std::chrono::milliseconds timeout) {
+  const std::string marker = "SIP listening on " + kind + ":";
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto log = o.log_of(i);
+    const auto at = log.find(marker);
+    if (at != std::string::npos) {
+      const auto start = at + marker.size();
+      const auto end = log.find_first_of(" \r\n", start);
+      return log.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  throw std::runtime_error("peer " + std::to_string(i) + " logged no '" + marker +
+                           "...' line in time (does p2psip-peer have its SIP front end?):\n" +
+                           o.log_of(i));
+}
+
+bool tcp_connects(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT
+  ::close(fd);
+  return ok;
+}
+
+sockaddr_in address_of(const std::string& ip_port) {
+  const auto colon = ip_port.rfind(':');
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(ip_port.substr(colon + 1))));
+  if (::inet_pton(AF_INET, ip_port.substr(0, colon).c_str(), &a.sin_addr) != 1) {
+    throw std::runtime_error("not an IPv4 address: " + ip_port);
+  }
+  return a;
+}
+
+/// Parameter `name` of a Digest challenge (quoted or not).
+std::string digest_param(const std::string& challenge, const std::string& name) {
+  const auto lc = lower(challenge);
+  std::size_t at = 0;
+  while ((at = lc.find(name + "=", at)) != std::string::npos) {
+    if (at == 0 || lc[at - 1] == ' ' || lc[at - 1] == ',') break;
+    ++at;
+  }
+  if (at == std::string::npos) return {};
+  auto start = at + name.size() + 1;
+  if (start < challenge.size() && challenge[start] == '"') {
+    const auto end = challenge.find('"', start + 1);
+    return challenge.substr(start + 1, end - start - 1);
+  }
+  const auto end = challenge.find_first_of(", ", start);
+  return challenge.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+std::string md5_hex(const std::string& s) {
+  auto h = Botan::HashFunction::create_or_throw("MD5");
+  h->update(s);
+  return Botan::hex_encode(h->final(), false);
+}
+
+}  // namespace
+
+const std::string& sip_server::by_transport(char t) const {
+  return t == 't' ? tcp : t == 'l' ? tls : udp;
+}
+
+bool sip_target::kamailio_mode() {
+  const char* t = std::getenv("P2PSIP_SIP_INTEROP_TARGET");
+  return t && std::string(t) == "kamailio";
+}
+
+sip_target::sip_target(const std::vector<std::string>& users, const overlay_options& how) {
+  if (kamailio_mode()) {
+    const auto kamailio = find_tool("kamailio", "kamailio");
+    own_dir_ = make_temp_dir("p2psip-sip-kamailio");
+    dir_ = own_dir_;
+    const int port = free_port();
+    const std::string at = "127.0.0.1:" + std::to_string(port);
+    kamailio_log_ = dir_ / "kamailio.log";
+    const std::vector<std::string> args{kamailio,    "-f",         P2PSIP_KAMAILIO_CFG,
+                                        "-DD",       "-E",         "-l",
+                                        "udp:" + at, "-l",         "tcp:" + at,
+                                        "-n",        "2",          "-m",
+                                        "64",        "-M",         "8",
+                                        "-Y",        dir_.string()};
+    // Its own process group: the destructor ends the main process and its workers together.
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int fd = ::open(kamailio_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));  // NOLINT
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::setpgid(pid, pid);
+    kamailio_ = pid;
+    const auto until = std::chrono::steady_clock::now() + 15s;
+    while (!tcp_connects(port)) {
+      if (std::chrono::steady_clock::now() > until) {
+        throw std::runtime_error("kamailio did not listen in time:\n" + read_text(kamailio_log_));
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    servers_.assign(how.peers, sip_server{at, at, {}});
+    return;
+  }
+
+  overlay_ = std::make_unique<process_overlay>(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY, domain_);
+  dir_ = overlay_->dir();
+  const auto users_file = dir_ / "sip-users";
+  for (const auto& u : users) {
+    const auto pw_file = dir_ / ("password-" + u);
+    std::ofstream(pw_file) << password_of(u) << "\n";
+    overlay_->run_admin({"sip-user", "add", "sip:" + u + "@" + domain_, "--users",
+                         users_file.string(), "--ca-dir", (dir_ / "ca").string(), "--password-file",
+                         pw_file.string()});
+  }
+  for (std::size_t i = 0; i < how.peers; ++i) {
+    std::vector<std::string> args{"--sip-listen",    "udp:127.0.0.1:0",  "--sip-listen",
+                                  "tcp:127.0.0.1:0", "--sip-listen",     "tls:127.0.0.1:0",
+                                  "--sip-users",     users_file.string()};
+    if (i < how.extra_args.size()) {
+      args.insert(args.end(), how.extra_args[i].begin(), how.extra_args[i].end());
+    }
+    overlay_->start_peer("p" + std::to_string(i), false, args);
+    sip_server s;
+    s.udp = wait_sip_listener(*overlay_, i, "udp", 15s);
+    s.tcp = wait_sip_listener(*overlay_, i, "tcp", 15s);
+    s.tls = wait_sip_listener(*overlay_, i, "tls", 15s);
+    servers_.push_back(s);
+  }
+  if (!overlay_->wait_ring(60s)) throw std::runtime_error("the ring did not form:\n" + logs());
+}
+
+sip_target::~sip_target() {
+  if (kamailio_ > 0) {
+    ::kill(-kamailio_, SIGTERM);
+    int status = 0;
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (::waitpid(kamailio_, &status, WNOHANG) != kamailio_) {
+      if (std::chrono::steady_clock::now() > until) {
+        ::kill(-kamailio_, SIGKILL);
+        ::waitpid(kamailio_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ::kill(-kamailio_, SIGKILL);  // workers that outlived the main process
+  }
+  if (!own_dir_.empty() && !std::getenv("P2PSIP_KEEP_TEST_DIR")) {
+    std::error_code ec;
+    fs::remove_all(own_dir_, ec);
+  }
+}
+
+std::string sip_target::password_of(const std::string& user) const {
+  // Kamailio's configuration checks one fixed password for every user.
+  return kamailio_mode() ? "p2psip-bench-secret" : "pw-" + user + "-7Hq";
+}
+
+std::string sip_target::logs() const {
+  if (!overlay_) return "kamailio:\n" + read_text(kamailio_log_);
+  std::string out;
+  for (std::size_t i = 0; i < overlay_->peers().size(); ++i) {
+    out += "---- " + overlay_->peers()[i].name + "\n" + overlay_->log_of(i);
+  }
+  return out;
+}
+
+std::pair<int, std::string> sip_target::fetch_registration(const std::string& aor, std::size_t i) {
+  if (!overlay_) throw std::runtime_error("fetch_registration needs a p2psip overlay");
+  overlay_->enroll("fetcher");
+  const auto out = dir_ / "fetch.out";
+  const int rc =
+      run_bounded({P2PSIP_CLIENT_BINARY, "--config", overlay_->config_file().string(), "--cert",
+                   overlay_->cert_of("fetcher").string(), "--key",
+                   overlay_->key_of("fetcher").string(), "--peer", overlay_->peers().at(i).address,
+                   "--timeout", "10000", "--json", "fetch", aor, "--kind", "sip-registration"},
+                  out, 30s);
+  return {rc, read_text(out) + read_text(out.string() + ".err")};
+}
+
+std::string sipp_result::describe() const {
+  return "sipp exit code " + std::to_string(exit_code) + "\n--- output\n" + output +
+         "\n--- unexpected events\n" + errors + "\n--- messages\n" + messages;
+}
+
+std::vector<int> sipp_result::received_codes() const {
+  // The trace has "... message received [N] bytes :\n\nSIP/2.0 CODE ...".
+  std::vector<int> codes;
+  std::size_t at = 0;
+  while ((at = messages.find("received", at)) != std::string::npos) {
+    const auto body = messages.find("\n\n", at);
+    if (body == std::string::npos) break;
+    const int code = status_of(messages.substr(body + 2, 40));
+    if (code) codes.push_back(code);
+    at = body;
+  }
+  return codes;
+}
+
+sipp::sipp(const fs::path& dir, const std::string& name, std::vector<std::string> args,
+           std::chrono::seconds limit)
+    : base_(dir / ("sipp-" + name)), deadline_(std::chrono::steady_clock::now() + limit + 10s) {
+  std::vector<std::string> full{find_tool("sipp", "sip-tester"),
+                                "-nostdin",
+                                "-i",
+                                "127.0.0.1",
+                                "-timeout",
+                                std::to_string(limit.count()) + "s",
+                                "-timeout_error",
+                                "-recv_timeout",
+                                std::to_string(std::min<long>(limit.count(), 70) * 1000),
+                                "-trace_msg",
+                                "-message_file",
+                                base_.string() + ".msg",
+                                "-trace_err",
+                                "-error_file",
+                                base_.string() + ".err"};
+  full.insert(full.end(), args.begin(), args.end());
+  std::error_code ec;
+  fs::remove(base_.string() + ".msg", ec);
+  fs::remove(base_.string() + ".err", ec);
+  std::ofstream(base_.string() + ".cmd") << [&] {
+    std::string s;
+    for (const auto& a : full) s += a + " ";
+    return s;
+  }() << "\n";
+  pid_ = spawn_process(full, base_.string() + ".out", base_.string() + ".out", false);
+}
+
+sipp::~sipp() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+sipp_result sipp::wait() {
+  sipp_result r;
+  int status = 0;
+  bool done = false;
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline_) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      done = true;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  if (pid_ > 0 && !done) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    r.output = "(killed: still running past its time limit)\n";
+  } else if (done && WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  }
+  pid_ = -1;
+  r.output += read_text(base_.string() + ".out") +
+              "\n(command: " + read_text(base_.string() + ".cmd") + ")";
+  r.messages = read_text(base_.string() + ".msg");
+  r.errors = read_text(base_.string() + ".err");
+  return r;
+}
+
+std::string scenario(const std::string& name) {
+  return (fs::path(P2PSIP_SIP_SCENARIO_DIR) / name).string();
+}
+
+int free_port() {
+  // A TCP port that is also free for UDP (Kamailio and sipp use the number for both).
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
+    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const bool ok = ::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT
+    ::close(udp);
+    ::close(fd);
+    if (ok) return ntohs(a.sin_port);
+  }
+  throw std::runtime_error("no free port");
+}
+
+std::pair<fs::path, fs::path> tls_pair(const fs::path& dir) {
+  const auto cert = dir / "sipp-tls.crt";
+  const auto key = dir / "sipp-tls.key";
+  const int rc =
+      run_bounded({find_tool("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key.string(), "-out",
+                   cert.string(), "-days", "2", "-subj", "/CN=sipp.interop.test"},
+                  dir / "openssl.log", 30s);
+  if (rc != 0) {
+    throw std::runtime_error("openssl could not make sipp's TLS pair: " +
+                             read_text(dir / "openssl.log.err"));
+  }
+  return {cert, key};
+}
+
+std::string udp_exchange(const std::string& to, const std::string& bytes,
+                         std::chrono::milliseconds wait) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);  // NOLINT
+  const auto dest = address_of(to);
+  ::sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&dest),  // NOLINT
+           sizeof dest);
+  std::string out;
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(wait.count())) == 1) {
+    char buf[65536];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) out.assign(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+tcp_flow::tcp_flow(const std::string& to) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  const auto dest = address_of(to);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    throw std::runtime_error("cannot connect to " + to + ": " + std::strerror(errno));
+  }
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len);  // NOLINT
+  local_port_ = ntohs(local.sin_port);
+}
+
+tcp_flow::~tcp_flow() {
+  close();
+}
+
+void tcp_flow::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void tcp_flow::send(const std::string& bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) throw std::runtime_error("tcp send failed");
+    sent += static_cast<std::size_t>(n);
+  }
+}
+
+std::string tcp_flow::read_some(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (buffered_.empty() && fd_ >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    char buf[65536];
+    const auto n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    buffered_.append(buf, static_cast<std::size_t>(n));
+  }
+  std::string out;
+  out.swap(buffered_);
+  return out;
+}
+
+std::string tcp_flow::read_message(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    // Keepalive CRLFs between messages are not part of them.
+    while (buffered_.rfind("\r\n", 0) == 0) buffered_.erase(0, 2);
+    const auto end = buffered_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const auto head = buffered_.substr(0, end + 4);
+      const auto cl = header(head, "Content-Length");
+      const std::size_t body = cl.empty() ? 0 : std::stoul(cl);
+      if (buffered_.size() >= end + 4 + body) {
+        auto msg = buffered_.substr(0, end + 4 + body);
+        buffered_.erase(0, end + 4 + body);
+        return msg;
+      }
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || fd_ < 0) return {};
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return {};
+    char buf[65536];
+    const auto n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return {};
+    buffered_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::vector<std::string> headers(const std::string& message, const std::string& name) {
+  std::vector<std::string> out;
+  std::istringstream in(message);
+  std::string line;
+  const auto want = lower(name) + ":";
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) break;
+    if (lower(line).rfind(want, 0) == 0) {
+      auto v = line.substr(want.size());
+      v.erase(0, v.find_first_not_of(" \t"));
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+std::string header(const std::string& message, const std::string& name) {
+  auto all = headers(message, name);
+  return all.empty() ? std::string() : all.front();
+}
+
+int status_of(const std::string& message) {
+  if (message.rfind("SIP/2.0 ", 0) != 0 || message.size() < 11) return 0;
+  const auto code = message.substr(8, 3);
+  if (!std::all_of(code.begin(), code.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return 0;
+  }
+  return std::stoi(code);
+}
+
+std::string digest_authorization(const std::string& challenge, const std::string& user,
+                                 const std::string& password, const std::string& method,
+                                 const std::string& uri) {
+  const auto realm = digest_param(challenge, "realm");
+  const auto nonce = digest_param(challenge, "nonce");
+  const auto opaque = digest_param(challenge, "opaque");
+  const auto qop = digest_param(challenge, "qop");
+  const auto ha1 = md5_hex(user + ":" + realm + ":" + password);
+  const auto ha2 = md5_hex(method + ":" + uri);
+  std::string out = "Digest username=\"" + user + "\", realm=\"" + realm + "\", nonce=\"" + nonce +
+                    "\", uri=\"" + uri + "\", algorithm=MD5";
+  if (lower(qop).find("auth") != std::string::npos) {
+    const std::string cnonce = "0a4f113b", nc = "00000001";
+    out += ", qop=auth, nc=" + nc + ", cnonce=\"" + cnonce + "\", response=\"" +
+           md5_hex(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":auth:" + ha2) + "\"";
+  } else {
+    out += ", response=\"" + md5_hex(ha1 + ":" + nonce + ":" + ha2) + "\"";
+  }
+  if (!opaque.empty()) out += ", opaque=\"" + opaque + "\"";
+  return out;
+}
+
+}  // namespace p2psip::test::sip

@@ -1,0 +1,146 @@
+#pragma once
+// The harness of the sipp interop tests: SIP servers to test (a p2psip overlay whose peers have
+// SIP listeners and SIP users, or, to validate the scenarios themselves, one Kamailio), sipp runs
+// bounded in time, and a few raw sockets for what sipp cannot send (garbage, a CRLF keepalive on
+// an outbound flow). Every wait is bounded; every child process is killed by its owner.
+
+#include <sys/types.h>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "process_overlay.hpp"
+
+namespace p2psip::test::sip {
+
+/// Where one SIP server listens: "127.0.0.1:PORT" per transport (empty: not listening).
+struct sip_server {
+  std::string udp;
+  std::string tcp;
+  std::string tls;
+  const std::string& by_transport(char t) const;  ///< 'u', 't' or 'l' (sipp's -t letters)
+};
+
+/// How the overlay's peers are started: per peer, extra SIP options (--sip-mode, --sip-gateway).
+struct overlay_options {
+  std::size_t peers = 3;
+  std::vector<std::vector<std::string>> extra_args;  ///< by peer index; shorter is fine
+};
+
+/// The SIP servers under test: a p2psip overlay, or one Kamailio when the environment variable
+/// P2PSIP_SIP_INTEROP_TARGET is "kamailio" (every "peer" is then that one server).
+class sip_target {
+ public:
+  /// Starts the servers with `users` (AOR user parts, each with password password_of(user)).
+  /// Throws std::runtime_error with the reason (and the logs) when they do not come up.
+  sip_target(const std::vector<std::string>& users, const overlay_options& how = {});
+  ~sip_target();
+  sip_target(const sip_target&) = delete;
+  sip_target& operator=(const sip_target&) = delete;
+
+  /// True when the target is Kamailio: p2psip-only checks are left out.
+  static bool kamailio_mode();
+
+  const std::string& domain() const noexcept { return domain_; }
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  const sip_server& server(std::size_t i) const { return servers_.at(i); }
+  std::size_t size() const noexcept { return servers_.size(); }
+  std::string password_of(const std::string& user) const;
+  /// The logs of every server (for failure messages).
+  std::string logs() const;
+
+  /// p2psip-client fetch AOR --kind sip-registration --json through peer `i`: exit status and
+  /// standard output. Only for an overlay.
+  std::pair<int, std::string> fetch_registration(const std::string& aor, std::size_t i = 0);
+  process_overlay& overlay() { return *overlay_; }
+
+ private:
+  std::string domain_ = "test.p2psip.example";
+  std::filesystem::path dir_;
+  std::unique_ptr<process_overlay> overlay_;
+  std::vector<sip_server> servers_;
+  pid_t kamailio_ = -1;
+  std::filesystem::path kamailio_log_;
+  std::filesystem::path own_dir_;  ///< made for Kamailio, removed by the destructor
+};
+
+/// One sipp run. The trace of the messages and the unexpected events are kept for the checks and
+/// the failure messages.
+struct sipp_result {
+  int exit_code = -1;    ///< sipp's: 0 every call succeeded, 1 one failed; -1 killed on timeout
+  std::string messages;  ///< -trace_msg
+  std::string errors;    ///< -trace_err
+  std::string output;    ///< standard output and error
+  std::string describe() const;
+  /// The status codes of the responses sipp received, in order.
+  std::vector<int> received_codes() const;
+};
+
+/// A sipp process. Its arguments get -nostdin, -i 127.0.0.1, traces in `dir`, -timeout (global,
+/// an error when reached) and -recv_timeout from `limit`.
+class sipp {
+ public:
+  sipp(const std::filesystem::path& dir, const std::string& name, std::vector<std::string> args,
+       std::chrono::seconds limit = std::chrono::seconds(30));
+  ~sipp();
+  sipp(const sipp&) = delete;
+  sipp& operator=(const sipp&) = delete;
+  /// Waits for the exit (at most the limit and 10 s more, then SIGKILL).
+  sipp_result wait();
+
+ private:
+  pid_t pid_ = -1;
+  std::filesystem::path base_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+/// The scenario file `name` (tests/sip_interop/scenarios/NAME).
+std::string scenario(const std::string& name);
+/// A free port on 127.0.0.1 (free for both UDP and TCP when asked).
+int free_port();
+/// A throwaway self-signed certificate and key for sipp's TLS (made with openssl in `dir`).
+std::pair<std::filesystem::path, std::filesystem::path> tls_pair(const std::filesystem::path& dir);
+
+/// Sends `bytes` in one UDP datagram to `to` ("IP:PORT") and returns the first datagram received
+/// back within `wait` (empty if none).
+std::string udp_exchange(const std::string& to, const std::string& bytes,
+                         std::chrono::milliseconds wait);
+
+/// A SIP UA over one TCP connection, for RFC 5626 outbound: requests and responses, CRLF
+/// keepalives. Every read is bounded.
+class tcp_flow {
+ public:
+  explicit tcp_flow(const std::string& to);
+  ~tcp_flow();
+  tcp_flow(const tcp_flow&) = delete;
+  tcp_flow& operator=(const tcp_flow&) = delete;
+  int local_port() const noexcept { return local_port_; }
+  void send(const std::string& bytes);
+  /// The next SIP message (header and Content-Length body); empty on timeout or close.
+  std::string read_message(std::chrono::milliseconds wait);
+  /// Raw bytes received within `wait` (for the CRLF pong).
+  std::string read_some(std::chrono::milliseconds wait);
+  void close();
+
+ private:
+  int fd_ = -1;
+  int local_port_ = 0;
+  std::string buffered_;
+};
+
+/// The value of header `name` (first occurrence, case-insensitive) in `message`, trimmed.
+std::string header(const std::string& message, const std::string& name);
+/// Every value of header `name` in `message`, in order.
+std::vector<std::string> headers(const std::string& message, const std::string& name);
+/// The status code of a response ("SIP/2.0 200 OK" -> 200), 0 if not a response.
+int status_of(const std::string& message);
+/// An Authorization header value answering the Digest challenge `challenge` (the value of a
+/// WWW-Authenticate header, MD5) for `method` and `uri`.
+std::string digest_authorization(const std::string& challenge, const std::string& user,
+                                 const std::string& password, const std::string& method,
+                                 const std::string& uri);
+
+}  // namespace p2psip::test::sip
