@@ -216,8 +216,9 @@ class sip_transport {
   /// The flow's source (its ends, transport, node); nullopt when it is gone.
   std::optional<sip_source> source_of(sip_flow_id flow) const;
 
-  /// Closes a flow: a stream after what is queued is written; a UDP flow is forgotten. No
-  /// on_flow_closed for it.
+  /// Closes a flow: a stream after what is queued is written (then its FIN is awaited for at most
+  /// 2 s); a UDP flow is forgotten. The flow is gone at once (source_of: nullopt, send: false).
+  /// No on_flow_closed for it.
   void close_flow(sip_flow_id flow);
 
   /// Closes the listeners and every flow and waits (at most stop_timeout) for connections to
