@@ -605,6 +605,21 @@ case_sip_user_refusals() {
   one_line_error
   has "$T/err" "bob@example.org.crt exists \(use --force to overwrite\)"
   [ "$(sha256sum <"$u")" = "$before" ] || fail "a refused add changed the users file"
+  # Two users whose credential file names meet: --force does not overwrite the other's.
+  sip_user_add 'sip:d!n@example.org' 'pw' --out "$T/creds"
+  [ -f "$T/creds/d_n@example.org.crt" ] || fail "no d_n@example.org.crt: $(ls "$T/creds")"
+  before=$(sha256sum <"$T/creds/d_n@example.org.crt")
+  run 1 sip-user add sip:d_n@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" \
+    --out "$T/creds" --force
+  one_line_error
+  has_text "$T/err" "d_n@example.org.crt holds sip:d!n@example.org's credentials; use another --out"
+  [ "$(sha256sum <"$T/creds/d_n@example.org.crt")" = "$before" ] || fail "--force overwrote another user's credentials"
+  run 0 sip-user remove 'sip:d!n@example.org' --users "$u"
+  # The users file's directory is made (mode 0700) when missing.
+  run 0 sip-user add sip:erin@example.org --users "$T/new/dir/users.json" --ca-dir "$T/ca" \
+    --password-file "$T/pw" --out "$T/creds"
+  [ "$(mode_of "$T/new/dir/users.json")" = 600 ] || fail "new users file has mode $(mode_of "$T/new/dir/users.json")"
+  before=$(sha256sum <"$u")
   # Bad AORs are usage errors; nothing is written.
   for aor in alice@example.org sip:example.org sips:carol@example.org tel:+15551234 \
     sip:carol@example.org:5060 'sip:carol@example.org;transport=tcp' 'sip:carol:pw@example.org' \
