@@ -454,8 +454,251 @@ case_bad_args() {
   return 0
 }
 
+# ---- sip-user ----
+
+sip_user_add() {  # sip_user_add AOR PASSWORD [more args]: the password from a file
+  local aor=$1 password=$2
+  shift 2
+  printf '%s\n' "$password" >"$T/pw"
+  run 0 sip-user add "$aor" --users "$T/users.json" --ca-dir "$T/ca" --password-file "$T/pw" "$@"
+}
+
+# ha1 ALGORITHM USER REALM PASSWORD: H(user:realm:password) in hex, computed apart from the tool.
+ha1() {
+  python3 -c 'import hashlib, sys; print(hashlib.new(sys.argv[1], ":".join(sys.argv[2:5]).encode()).hexdigest())' "$@"
+}
+
+# json_field FILE INDEX FIELD: users[INDEX].FIELD of a users file.
+json_field() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["users"][int(sys.argv[2])][sys.argv[3]])' "$@"
+}
+
+user_count() {
+  python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["users"]))' "$1"
+}
+
+case_sip_user_round_trip() {
+  umask 000
+  init_overlay
+  mkdir -m 700 "$T/etc"
+  cd "$T/etc" || fail "cd"
+  # A relative users file and no --out: the file records absolute credential paths.
+  printf 'correct horse\nsecond line ignored\n' >"$T/pw"
+  run 0 sip-user add sip:alice@Example.ORG --users users.json --ca-dir "$T/ca" --password-file "$T/pw"
+  has "$T/out" "^enrolled alice@example.org in overlay example.org"
+  has "$T/out" "^added sip:alice@example.org in users.json \(digest user alice, realm example.org"
+  [ "$(mode_of "$T/etc/users.json")" = 600 ] || fail "users.json has mode $(mode_of "$T/etc/users.json")"
+  [ "$(mode_of "$T/etc/alice@example.org.key")" = 600 ] || fail "the key has mode $(mode_of "$T/etc/alice@example.org.key")"
+  # The password from standard input (not a terminal, no line end), credentials elsewhere.
+  printf 'hunter2' | "$ADMIN" sip-user add sip:bob@example.org --users "$T/etc/users.json" --ca-dir "$T/ca" \
+    --out "$T/bob" --days 30 >"$T/out" 2>"$T/err" || fail "add from stdin failed: $(cat "$T/err")"
+  cd "$T" || fail "cd"
+  local u=$T/etc/users.json
+  # Never a password; the HA1 values are the formulas' (RFC 7616 3.4.2, realm = overlay name).
+  grep -q 'correct horse' "$u" && fail "the password is in the users file"
+  grep -q 'hunter2' "$u" && fail "the password is in the users file"
+  grep -q 'second line' "$u" && fail "more than the first line was read"
+  [ "$(json_field "$u" 0 aor)" = "sip:alice@example.org" ] || fail "users[0].aor"
+  [ "$(json_field "$u" 0 username)" = "alice" ] || fail "users[0].username"
+  [ "$(json_field "$u" 0 realm)" = "example.org" ] || fail "users[0].realm"
+  [ "$(json_field "$u" 0 ha1_md5)" = "$(ha1 md5 alice example.org 'correct horse')" ] || fail "alice's MD5 HA1"
+  [ "$(json_field "$u" 0 ha1_sha256)" = "$(ha1 sha256 alice example.org 'correct horse')" ] || fail "alice's SHA-256 HA1"
+  [ "$(json_field "$u" 1 ha1_md5)" = "$(ha1 md5 bob example.org hunter2)" ] || fail "bob's MD5 HA1"
+  [ "$(json_field "$u" 1 ha1_sha256)" = "$(ha1 sha256 bob example.org hunter2)" ] || fail "bob's SHA-256 HA1"
+  [ "$(json_field "$u" 0 certificate)" = "$T/etc/alice@example.org.crt" ] || fail "users[0].certificate: $(json_field "$u" 0 certificate)"
+  [ "$(json_field "$u" 0 private_key)" = "$T/etc/alice@example.org.key" ] || fail "users[0].private_key"
+  [ "$(json_field "$u" 1 certificate)" = "$T/bob/bob@example.org.crt" ] || fail "users[1].certificate"
+  # The credentials: user certificates of the overlay CA naming the AOR's user@host.
+  local who i
+  for who in "etc/alice@example.org" "bob/bob@example.org"; do
+    [ "$(split_pem "$T/$who.crt" "$T/sipcert")" -eq 2 ] || fail "$who.crt does not hold two certificates"
+    for i in 1 2; do
+      "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/sipcert$i.pem" >/dev/null || fail "$who.crt: certificate $i does not verify"
+      "$OPENSSL" x509 -in "$T/sipcert$i.pem" -noout -text >"$T/sipcert.txt"
+      has "$T/sipcert.txt" "email:${who##*/}(,|$)"
+      has "$T/sipcert.txt" "URI:reload://0110[0-9a-f]{32}@example.org/"
+    done
+  done
+  has "$T/ca/enrollments.txt" "^alice@example.org [0-9a-f]{32}$"
+  # list: text and JSON, never an HA1.
+  run 0 sip-user list --users "$u"
+  [ "$(wc -l <"$T/out")" -eq 2 ] || fail "list printed $(wc -l <"$T/out") lines"
+  has_text "$T/out" "sip:alice@example.org  user alice  realm example.org  certificate $T/etc/alice@example.org.crt"
+  has "$T/out" "^sip:bob@example.org  user bob  realm example.org"
+  grep -q "$(json_field "$u" 0 ha1_md5)" "$T/out" && fail "list printed an HA1"
+  run 0 sip-user list --users "$u" --json
+  python3 -c '
+import json, sys
+users = json.load(open(sys.argv[1]))
+assert [u["aor"] for u in users] == ["sip:alice@example.org", "sip:bob@example.org"], users
+assert all(set(u) == {"aor", "username", "realm", "certificate", "private_key"} for u in users), users
+' "$T/out" || fail "list --json: $(cat "$T/out")"
+  # remove: by AOR under the registrar's comparison (sips, host case); the credentials stay.
+  run 0 sip-user remove sips:alice@EXAMPLE.org --users "$u"
+  has_text "$T/out" "removed sip:alice@example.org from $u; its credential files are kept:"
+  [ -f "$T/etc/alice@example.org.crt" ] || fail "remove deleted the certificate"
+  [ "$(mode_of "$u")" = 600 ] || fail "users.json has mode $(mode_of "$u") after remove"
+  run 0 sip-user list --users "$u"
+  [ "$(cat "$T/out")" = "sip:bob@example.org  user bob  realm example.org  certificate $T/bob/bob@example.org.crt" ] ||
+    fail "after remove: $(cat "$T/out")"
+  run 1 sip-user remove sip:alice@example.org --users "$u"
+  one_line_error
+  has_text "$T/err" "p2psip-admin sip-user remove: sip:alice@example.org is not in $u"
+  # Added again (over its old files): the same Node-ID (RFC 6940 11.3), the new password's HA1.
+  printf 'new pass\n' >"$T/pw"
+  run 0 sip-user add sip:alice@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" \
+    --out "$T/etc" --force
+  [ "$(user_count "$u")" = 2 ] || fail "expected two users"
+  [ "$(json_field "$u" 1 ha1_md5)" = "$(ha1 md5 alice example.org 'new pass')" ] || fail "re-added alice's HA1"
+  [ "$(grep -c '^alice@example.org ' "$T/ca/enrollments.txt")" -eq 1 ] || fail "alice enrolled twice"
+  ls -A "$T/etc" "$T/bob" | grep -q '^\.' && fail "temporary files left behind: $(ls -A "$T/etc" "$T/bob")"
+  return 0
+}
+
+# Runs `sip-user add` on a pseudo-terminal (no password file): it must refuse with exit 2.
+add_on_terminal() {  # add_on_terminal USERS
+  python3 - "$ADMIN" "$1" "$T/ca" <<'PYTHON'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], 'sip-user', 'add', 'sip:carol@example.org', '--users',
+                           sys.argv[2], '--ca-dir', sys.argv[3]])
+out = b''
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+print(out.decode().strip())
+sys.exit(0 if os.waitstatus_to_exitcode(status) == 2 else 1)
+PYTHON
+}
+
+case_sip_user_refusals() {
+  init_overlay
+  local u=$T/users.json before aor
+  sip_user_add sip:alice@example.org 'first' --out "$T/creds"
+  before=$(sha256sum <"$u")
+  # A duplicate is refused without --force, whatever the AOR's spelling.
+  printf 'second\n' >"$T/pw"
+  for aor in sip:alice@example.org sip:alice@EXAMPLE.org; do
+    run 1 sip-user add "$aor" --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" --out "$T/creds2"
+    one_line_error
+    has_text "$T/err" "p2psip-admin sip-user add: sip:alice@example.org is already in $u (use --force to replace it)"
+  done
+  [ "$(sha256sum <"$u")" = "$before" ] || fail "a refused add changed the users file"
+  [ ! -e "$T/creds2" ] || fail "a refused add issued credentials"
+  # --force replaces the entry (and the credential files).
+  sip_user_add sip:alice@example.org 'second' --out "$T/creds" --force
+  has_text "$T/out" "replaced sip:alice@example.org in $u"
+  [ "$(user_count "$u")" = 1 ] || fail "--force added a second entry"
+  [ "$(json_field "$u" 0 ha1_md5)" = "$(ha1 md5 alice example.org second)" ] || fail "--force did not replace the HA1"
+  # Without --force, existing credential files are refused too (and the file is unchanged).
+  sip_user_add sip:bob@example.org 'pw' --out "$T/creds"
+  run 0 sip-user remove sip:bob@example.org --users "$u"
+  before=$(sha256sum <"$u")
+  run 1 sip-user add sip:bob@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" --out "$T/creds"
+  one_line_error
+  has "$T/err" "bob@example.org.crt exists \(use --force to overwrite\)"
+  [ "$(sha256sum <"$u")" = "$before" ] || fail "a refused add changed the users file"
+  # Two users whose credential file names meet: --force does not overwrite the other's.
+  sip_user_add 'sip:d!n@example.org' 'pw' --out "$T/creds"
+  [ -f "$T/creds/d_n@example.org.crt" ] || fail "no d_n@example.org.crt: $(ls "$T/creds")"
+  before=$(sha256sum <"$T/creds/d_n@example.org.crt")
+  run 1 sip-user add sip:d_n@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" \
+    --out "$T/creds" --force
+  one_line_error
+  has_text "$T/err" "d_n@example.org.crt holds sip:d!n@example.org's credentials; use another --out"
+  [ "$(sha256sum <"$T/creds/d_n@example.org.crt")" = "$before" ] || fail "--force overwrote another user's credentials"
+  run 0 sip-user remove 'sip:d!n@example.org' --users "$u"
+  # The users file's directory is made (mode 0700) when missing.
+  run 0 sip-user add sip:erin@example.org --users "$T/new/dir/users.json" --ca-dir "$T/ca" \
+    --password-file "$T/pw" --out "$T/creds"
+  [ "$(mode_of "$T/new/dir/users.json")" = 600 ] || fail "new users file has mode $(mode_of "$T/new/dir/users.json")"
+  before=$(sha256sum <"$u")
+  # Bad AORs are usage errors; nothing is written.
+  for aor in alice@example.org sip:example.org sips:carol@example.org tel:+15551234 \
+    sip:carol@example.org:5060 'sip:carol@example.org;transport=tcp' 'sip:carol:pw@example.org' \
+    'sip:c%61rol@example.org' 'sip:carol@bad_host!' '' 'sip:car ol@example.org' \
+    'sip:carol@example.org?subject=x' 'sip:.carol@example.org'; do
+    run 2 sip-user add "$aor" --users "$u" --ca-dir "$T/ca" --password-file "$T/pw"
+    one_line_error
+    has_text "$T/err" "p2psip-admin sip-user add: '$aor' "
+  done
+  [ "$(sha256sum <"$u")" = "$before" ] || fail "a bad AOR changed the users file"
+  ls "$T"/*carol* "$T/creds"/*carol* >/dev/null 2>&1 && fail "a bad AOR issued credentials"
+  run 2 sip-user remove not-an-aor --users "$u"
+  one_line_error
+  # The password: never empty; from a terminal only through --password-file; no option for it.
+  : >"$T/empty"
+  run 1 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/empty"
+  one_line_error
+  has_text "$T/err" "no password on $T/empty"
+  run 1 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/none"
+  one_line_error
+  add_on_terminal "$u" >"$T/tty" || fail "on a terminal: $(cat "$T/tty")"
+  has "$T/tty" "give the password with --password-file FILE or on standard input \(not a terminal\)"
+  run 2 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password secret
+  one_line_error
+  [ "$(sha256sum <"$u")" = "$before" ] || fail "a refused password changed the users file"
+  # A users file others can read is refused, as ssh refuses such a key.
+  chmod 644 "$u"
+  run 1 sip-user list --users "$u"
+  one_line_error
+  has_text "$T/err" "p2psip-admin sip-user list: $u: permissions 0644 are too open"
+  run 1 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw"
+  has "$T/err" "permissions 0644 are too open"
+  run 1 sip-user remove sip:alice@example.org --users "$u"
+  has "$T/err" "permissions 0644 are too open"
+  ls "$T"/*carol* >/dev/null 2>&1 && fail "add issued credentials despite a bad users file"
+  chmod 600 "$u"
+  # A broken users file is named with the problem.
+  printf '{"version": 1, "users": [{"aor": "sip:x@example.org"}]}' >"$T/broken.json"
+  chmod 600 "$T/broken.json"
+  run 1 sip-user list --users "$T/broken.json"
+  one_line_error
+  has "$T/err" "broken.json: users\[0\]: no \"username\"$"
+  run 1 sip-user list --users "$T/missing.json"
+  one_line_error
+  # The CA directory: missing; the configuration signer's name is not for users.
+  run 1 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/no-ca" --password-file "$T/pw"
+  one_line_error
+  run 1 sip-user add sip:configuration-signer@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw"
+  one_line_error
+  has "$T/err" "reserved for the configuration signer"
+  [ "$(sha256sum <"$u")" = "$before" ] || fail "a refused add changed the users file"
+  # Usage.
+  run 2 sip-user
+  run 0 sip-user --help
+  has "$T/out" "^usage: p2psip-admin sip-user add AOR"
+  run 0 --help
+  has "$T/out" "^  sip-user add AOR --users FILE --ca-dir DIR"
+  run 2 sip-user frobnicate
+  one_line_error
+  run 2 sip-user add sip:carol@example.org --ca-dir "$T/ca"
+  one_line_error
+  has "$T/err" "--users is required"
+  run 2 sip-user add sip:carol@example.org --users "$u"
+  has "$T/err" "--ca-dir is required"
+  run 2 sip-user add --users "$u" --ca-dir "$T/ca"
+  has "$T/err" "AOR is required"
+  run 2 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" --days 0
+  run 2 sip-user add sip:carol@example.org sip:dave@example.org --users "$u" --ca-dir "$T/ca"
+  run 2 sip-user list
+  run 2 sip-user list --users "$u" extra
+  run 2 sip-user remove sip:alice@example.org
+  run 0 sip-user add --help
+  has "$T/out" "password-file"
+  return 0
+}
+
 case "$CASE" in
-  init_enroll | modes | overwrite | reenroll | add_bootstrap | sign | show | bad_args) "case_$CASE" ;;
+  init_enroll | modes | overwrite | reenroll | add_bootstrap | sign | show | bad_args | \
+    sip_user_round_trip | sip_user_refusals) "case_$CASE" ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

@@ -13,12 +13,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "files.hpp"
 #include "issuance.hpp"
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/config_signature.hpp"
+#include "p2psip/peer/sip_users.hpp"
+#include "p2psip/sip/digest.hpp"
 
 #ifdef P2PSIP_ADMIN_HAVE_CRYPTO
 #include "p2psip/crypto/credentials.hpp"
@@ -297,5 +300,69 @@ TEST_CASE("p2psip-admin init and enroll, read back by p2psip::config and p2psip:
       cr::verify_stored_data(value, resource, pr::kinds::p2psip_generic, bucket, trust, now);
   REQUIRE_MESSAGE(who, (who ? "" : who.error().message()));
   CHECK(who->node == me);
+#endif
+}
+
+TEST_CASE("p2psip-admin sip-user add: the users file and credentials as the registrar reads them") {
+  temp_dir dir;
+  const std::string ca = (dir.path / "ca").string();
+  const fs::path users = dir.path / "sip-users.json";
+  const fs::path password = dir.path / "password";
+  std::ofstream(password) << "s3cret pass\n";
+  REQUIRE(run_admin("init --overlay overlay.example --out " + ca) == 0);
+  REQUIRE(run_admin("sip-user add sip:alice@overlay.example --users " + users.string() +
+                    " --ca-dir " + ca + " --password-file " + password.string()) == 0);
+
+  const auto loaded = p2psip::peer::load_sip_users(users);
+  REQUIRE_MESSAGE(loaded, (loaded ? "" : loaded.error().message));
+  REQUIRE(loaded->size() == 1);
+  const p2psip::peer::sip_user& u = loaded->front();
+  CHECK(u.aor == "sip:alice@overlay.example");
+  CHECK(u.username == "alice");
+  CHECK(u.realm == "overlay.example");
+  CHECK(u.certificate == dir.path / "alice@overlay.example.crt");
+  CHECK(u.private_key == dir.path / "alice@overlay.example.key");
+  CHECK((fs::status(users).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+
+  // A REGISTER answered with the password verifies against the stored HA1, with either algorithm.
+  namespace sip = p2psip::sip;
+  for (const auto algorithm : {sip::digest_algorithm::md5, sip::digest_algorithm::sha256}) {
+    sip::digest_credentials c;
+    c.username = "alice";
+    c.realm = "overlay.example";
+    c.nonce = "0123456789abcdef";
+    c.uri = "sip:overlay.example";
+    c.algorithm = algorithm;
+    c.qop = "auth";
+    c.cnonce = "6b8b4567";
+    c.nc = "00000001";
+    c.response = sip::digest_response(
+        c, sip::digest_ha1(algorithm, "alice", "overlay.example", "s3cret pass"), "REGISTER");
+    const auto& ha1 = algorithm == sip::digest_algorithm::md5 ? u.ha1_md5 : u.ha1_sha256;
+    CHECK(sip::check_digest_response(c, ha1, "REGISTER"));
+    c.response = sip::digest_response(
+        c, sip::digest_ha1(algorithm, "alice", "overlay.example", "s3cret pas"), "REGISTER");
+    CHECK_FALSE(sip::check_digest_response(c, ha1, "REGISTER"));
+  }
+  const p2psip::peer::sip_user_directory directory(*loaded);
+  CHECK(directory.find("alice", "overlay.example") != nullptr);
+  CHECK(directory.find_aor("sip:alice@OVERLAY.example") != nullptr);
+
+#ifdef P2PSIP_ADMIN_HAVE_CRYPTO
+  // The credentials: a user certificate of the overlay whose rfc822Name is the AOR's user@host,
+  // so the peer can sign the user's SIP-REGISTRATION (RFC 7904: USER-NODE-MATCH on the AOR).
+  const auto doc = cfg::load_document(fs::path(ca) / "overlay.xml");
+  REQUIRE(doc);
+  namespace cr = p2psip::crypto;
+  const cr::overlay_params overlay{doc->config.instance_name, doc->config.node_id_length};
+  cr::trust_store trust(overlay);
+  for (const auto& der : doc->config.root_certs) REQUIRE(trust.add_root(der));
+  const auto creds = cr::load_credentials(u.certificate, u.private_key, overlay, &trust,
+                                          std::chrono::system_clock::now());
+  REQUIRE_MESSAGE(creds, (creds ? "" : creds.error().message));
+  CHECK(creds->link.cert().user() == "alice@overlay.example");
+  CHECK(creds->signing.cert().user() == "alice@overlay.example");
+  CHECK(creds->link.cert().node_ids().size() == 1);
 #endif
 }

@@ -14,7 +14,7 @@
 // Also the crypto ceiling, measured in the same run by crypto_bench's BM_peer_verify_and_sign
 // (Ed25519, the overlay's default: what a storing peer does per request), next to REGISTER/s.
 //
-//   p2psip-sip-bench [--targets kamailio,p2psip] [--peers 1,3] [--max-rate 4000]
+//   p2psip-sip-bench [--targets kamailio,p2psip] [--peers 1,3] [--max-rate 10000]
 //                    [--run-seconds 10] [--steps 8] [--quick] [--json]
 //
 // --quick: 2-second runs, at most 4 steps up to 400/s (the smoke test runs it on Kamailio).
@@ -253,7 +253,8 @@ class uas {
  public:
   uas(const sipp_tool& s, const sip_target& t, const std::string& user) {
     const int port = free_port();
-    stats_ = s.dir / ("uas-" + t.name + ".csv");
+    static int n = 0;
+    stats_ = s.dir / ("uas-" + std::to_string(++n) + ".csv");
     auto reg = sipp_args(s, "register.xml", s.dir / ("register-uas-" + t.name + ".csv"));
     reg.insert(reg.end(),
                {"-key", "user", user, "-au", user, "-ap", t.password(user), "-m", "1", "-p",
@@ -298,9 +299,11 @@ figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double
                          {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")},
                          rate, seconds, std::nullopt);
       }).rate;
-  uas callee(s, t, "bob");
+  // A fresh UAS for every trial: calls a failed trial left behind at the UAS (waiting for an ACK
+  // or retransmitting its 200) must not count against the next one.
   f.call_rate =
       find_rate(t.name + " INVITE", max_rate, steps, [&](double rate) {
+        uas callee(s, t, "bob");
         return run_trial(s, t, "uac_call.xml",
                          {"-key", "user", "carol", "-key", "from_user", "carol", "-key", "ruri",
                           "sip:bob@" + k_domain, "-au", "carol", "-ap", t.password("carol")},
@@ -419,7 +422,7 @@ int main(int argc, char** argv) {
   options.add_options()
       ("targets", "kamailio and/or p2psip", cxxopts::value<std::vector<std::string>>()->default_value("kamailio,p2psip"))
       ("peers", "p2psip overlay sizes", cxxopts::value<std::vector<std::size_t>>()->default_value("1,3"))
-      ("max-rate", "highest rate tried (per second)", cxxopts::value<double>()->default_value("4000"))
+      ("max-rate", "highest rate tried (per second)", cxxopts::value<double>()->default_value("10000"))
       ("run-seconds", "length of each trial", cxxopts::value<double>()->default_value("10"))
       ("steps", "trials per search at most", cxxopts::value<int>()->default_value("8"))
       ("quick", "short runs (2 s, 4 steps, up to 400/s) for a smoke test")

@@ -152,15 +152,15 @@ void register_lifecycle(char transport) {
 }  // namespace
 
 TEST_SUITE("sip_interop") {
-  TEST_CASE("REGISTER with digest over UDP - register, refresh, un-REGISTER") {
+  TEST_CASE("REGISTER with digest over UDP - register then refresh then un-REGISTER") {
     register_lifecycle('u');
   }
 
-  TEST_CASE("REGISTER with digest over TCP - register, refresh, un-REGISTER") {
+  TEST_CASE("REGISTER with digest over TCP - register then refresh then un-REGISTER") {
     register_lifecycle('t');
   }
 
-  TEST_CASE("REGISTER with digest over TLS - register, refresh, un-REGISTER") {
+  TEST_CASE("REGISTER with digest over TLS - register then refresh then un-REGISTER") {
     register_lifecycle('l');
   }
 
@@ -275,7 +275,7 @@ TEST_SUITE("sip_interop") {
     }
   }
 
-  TEST_CASE("outbound - Flow-Timer, CRLF keepalive and 430 Flow Failed after the flow dies") {
+  TEST_CASE("outbound - Flow-Timer and CRLF keepalive and 430 Flow Failed after the flow dies") {
     if (p2psip_only("RFC 5626 outbound")) return;
     sp::sip_target t(k_users);
     const std::string user = "dave";

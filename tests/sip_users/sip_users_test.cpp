@@ -117,7 +117,7 @@ void expect_refused(const std::string& text, sip_users_errc code, const std::str
 
 }  // namespace
 
-TEST_CASE("sip_users round trip and the exact text") {
+TEST_CASE("round trip and the exact text") {
   temp_dir dir;
   const fs::path p = dir.path / "users.json";
   const std::vector<sip_user> users{alice(), bob()};
@@ -150,7 +150,7 @@ TEST_CASE("sip_users round trip and the exact text") {
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 }
 
-TEST_CASE("sip_users save replaces the file atomically with mode 0600") {
+TEST_CASE("save replaces the file atomically with mode 0600") {
   temp_dir dir;
   const fs::path p = dir.path / "users.json";
   write_text(p, "old", 0644);
@@ -178,7 +178,7 @@ TEST_CASE("sip_users save replaces the file atomically with mode 0600") {
   CHECK(missing.error().code == sip_users_errc::cannot_write);
 }
 
-TEST_CASE("sip_users file modes: wider than 0600 is refused like ssh refuses a key") {
+TEST_CASE("file modes: wider than 0600 is refused like ssh refuses a key") {
   temp_dir dir;
   const fs::path p = dir.path / "users.json";
   REQUIRE(peer::save_sip_users(p, {alice()}));
@@ -208,7 +208,7 @@ TEST_CASE("sip_users file modes: wider than 0600 is refused like ssh refuses a k
         (dir.path / "none.json").string() + ": cannot open: No such file or directory");
 }
 
-TEST_CASE("sip_users malformed files name the file and the problem") {
+TEST_CASE("malformed files name the file and the problem") {
   expect_refused("{\"version\": 1, \"users\": [", sip_users_errc::malformed,
                  "not JSON: parse error at line 1, column 26: syntax error while parsing value - "
                  "unexpected end of input; expected '[', '{', or a literal");
@@ -228,7 +228,7 @@ TEST_CASE("sip_users malformed files name the file and the problem") {
                  "users[0]: expected an object");
 }
 
-TEST_CASE("sip_users bad entries name the user and the field") {
+TEST_CASE("bad entries name the user and the field") {
   // The template itself is fine.
   {
     temp_dir dir;
@@ -271,7 +271,7 @@ TEST_CASE("sip_users bad entries name the user and the field") {
   expect_refused(with_field("private_key", "\"\""), bad, "users[0].private_key: empty");
 }
 
-TEST_CASE("sip_users duplicates are refused") {
+TEST_CASE("duplicates are refused") {
   temp_dir dir;
   const fs::path p = dir.path / "users.json";
   // The same AOR under the registrar's comparison: host case and escapes do not make a new user.
@@ -301,7 +301,7 @@ TEST_CASE("sip_users duplicates are refused") {
   CHECK(peer::load_sip_users(p));
 }
 
-TEST_CASE("sip_users canonical AORs") {
+TEST_CASE("canonical AORs") {
   CHECK(peer::canonical_aor("sip:alice@overlay.example") == "alice@overlay.example");
   CHECK(peer::canonical_aor("sips:alice@Overlay.Example") == "alice@overlay.example");
   CHECK(peer::canonical_aor("SIP:alice@overlay.example;user=phone?subject=x") ==
@@ -317,7 +317,7 @@ TEST_CASE("sip_users canonical AORs") {
   CHECK_FALSE(peer::canonical_aor(""));
 }
 
-TEST_CASE("sip_users directory lookups") {
+TEST_CASE("directory lookups") {
   sip_user other = bob();
   other.realm = "elsewhere.example";
   other.aor = "sip:bob@elsewhere.example";

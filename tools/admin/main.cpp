@@ -765,6 +765,23 @@ int cmd_sip_user_add(int argc, char** argv) {
   request.cert_path = out_dir / (base + ".crt");
   request.key_path = out_dir / (base + ".key");
   request.force = force;
+  const fs::path cert_abs = fs::absolute(request.cert_path).lexically_normal();
+  const fs::path key_abs = fs::absolute(request.key_path).lexically_normal();
+  // File names of distinct users can meet ("a!b" and "a_b"): --force must not overwrite another
+  // user's credentials.
+  for (const auto& other : directory.users()) {
+    if (&other != listed && (other.certificate == cert_abs || other.private_key == key_abs)) {
+      return report(name,
+                    cert_abs.string() + " holds " + other.aor + "'s credentials; use another --out",
+                    exit_failure);
+    }
+  }
+  // The users file's directory exists before credentials are issued.
+  if (!users_path.parent_path().empty()) {
+    if (auto ok = adm::make_directory(users_path.parent_path(), 0700); !ok) {
+      return report(name, ok.error().message, exit_failure);
+    }
+  }
   auto done = enroll_user(*overlay, request);
   if (!done) return report(name, done.error().message, exit_failure);
 
@@ -775,8 +792,8 @@ int cmd_sip_user_add(int argc, char** argv) {
   user.realm = realm;
   user.ha1_md5 = sip::digest_ha1(sip::digest_algorithm::md5, user.username, realm, secret);
   user.ha1_sha256 = sip::digest_ha1(sip::digest_algorithm::sha256, user.username, realm, secret);
-  user.certificate = fs::absolute(request.cert_path).lexically_normal();
-  user.private_key = fs::absolute(request.key_path).lexically_normal();
+  user.certificate = cert_abs;
+  user.private_key = key_abs;
   const auto at =
       listed != nullptr ? users->begin() + (listed - directory.users().data()) : users->end();
   if (at != users->end()) {
