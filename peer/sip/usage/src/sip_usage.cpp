@@ -465,7 +465,9 @@ struct sip_usage::impl {
         std::chrono::duration_cast<std::chrono::seconds>(last - now).count());
     reg.storing = true;
     auto request = req;
-    store_route(aor, reg, bindings.empty() ? 0 : lifetime + 1,
+    // Computed before the call: the callback below takes `bindings` away.
+    const std::uint32_t stored_lifetime = bindings.empty() ? 0 : lifetime + 1;
+    store_route(aor, reg, stored_lifetime,
                 [this, aor, st, request = std::move(request), bindings = std::move(bindings),
                  any_outbound](std::optional<std::string> error, sip_time_point at) mutable {
                   auto it = registrations.find(aor);
@@ -726,13 +728,19 @@ struct sip_usage::impl {
                   const pr::resource_id& resource, const node::outcome& o, sip_time_point now) {
     const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
     if (!ans) return;
+    std::size_t values = 0;
+    for (const auto& kr : ans->kind_responses) values += kr.values.size();
+    log(0, "SIP lookup of " + aor + ": " + std::to_string(values) + " values");
     const auto wall = std::chrono::system_clock::time_point(
         std::chrono::milliseconds(services.wall_clock_ms()));
     for (const auto& kr : ans->kind_responses) {
       if (kr.kind != pr::kinds::sip_registration) continue;
       for (const auto& d : kr.values) {
         const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
-        if (!entry || !entry->value.exists) continue;
+        if (!entry || !entry->value.exists) {
+          log(0, "SIP lookup of " + aor + ": skip " + (entry ? "tombstone" : "not dict"));
+          continue;
+        }
         if (cfg.trust) {
           auto who = crypto::verify_stored_data(d, resource, kr.kind, o.message.security.certificates,
                                                 *cfg.trust, wall);
@@ -743,7 +751,11 @@ struct sip_usage::impl {
           }
         }
         auto reg = pr::decode_sip_registration(entry->value.value, pr::limits{});
-        if (!reg) continue;
+        if (!reg) {
+          log(2, "SIP lookup of " + aor + ": a value that is not a SipRegistration: " +
+                     reg.error().message());
+          continue;
+        }
         p.found_binding = true;
         if (reg->type == pr::sip_registration_type::uri) {
           const std::string next(reg->uri.begin(), reg->uri.end());
