@@ -318,7 +318,8 @@ struct sip_usage::impl {
     const std::string aor = aor_of(to->address);
     auto account = authenticate(st, req, now);
     if (!account) return;  // challenged or refused
-    if (aor_of(*sip::parse_uri(account->aor)) != aor) {
+    const auto account_uri = sip::parse_uri(account->aor);
+    if (!account_uri || aor_of(*account_uri) != aor) {
       ++counters.auth_failures;
       respond(st, req, 403, now, "Not your AOR");
       return;
@@ -860,12 +861,15 @@ struct sip_usage::impl {
   }
 
   /// Our Record-Route URI for the side of `e`: our Node-ID (for peers) at the address UAs use.
-  std::string record_route_of(const sip_endpoint& e) const {
+  sip::uri record_route_of(const sip_endpoint& e) const {
     auto [transport, host, port] = via_of(e);
-    std::string u = "<sip:" + std::string(node_user_prefix) + self.hex() + "@" + host;
-    if (port != 0) u += ":" + std::to_string(port);
-    if (transport != "UDP") u += ";transport=" + lower(transport);
-    u += ";lr>";
+    sip::uri u;
+    u.scheme = "sip";
+    u.user = std::string(node_user_prefix) + self.hex();
+    u.host = host;
+    if (port != 0) u.port = port;
+    if (transport != "UDP") u.params.push_back({"transport", lower(transport), true, false});
+    u.params.push_back({"lr", {}, false, false});
     return u;
   }
 
@@ -908,7 +912,7 @@ struct sip_usage::impl {
     if (p.request.method == "INVITE" || p.request.method == "SUBSCRIBE") {
       // One Record-Route serves both sides: other peers read our Node-ID in its user part, a UA
       // its address (the side of the UA: the outgoing one unless that is a peer).
-      o.record_route = *sip::parse_uri(record_route_of(out.peer && !p.from.peer ? p.from : out));
+      o.record_route = record_route_of(out.peer && !p.from.peer ? p.from : out);
     }
     auto m = sip::prepare_forward(p.request, t.request_uri, o);
     if (!m) return {};
