@@ -121,6 +121,7 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
     if (alive.expired() || !usage_) return;
     auto e = endpoint(from.flow);
     if (!e) return;
+    if (!m.is_request()) log(0, "SIP in: " + std::to_string(m.status) + " on flow " + std::to_string(from.flow));
     usage_->on_message(std::move(m), *e, sip_clock::now());
     rearm();
   };

@@ -209,8 +209,14 @@ struct sip_usage::impl {
 
   // ---- requests ----
 
+  static std::string describe(const sip_endpoint& e) {
+    if (e.peer) return "peer " + e.peer->hex().substr(0, 8);
+    return e.transport + " " + e.remote_ip + ":" + std::to_string(e.remote_port);
+  }
+
   void on_request(sip::transaction_id st, sip::message req, const sip_endpoint& from,
                   std::optional<sip::transaction_id> cancels, sip_time_point now) {
+    log(0, "SIP " + req.method + " " + req.request_uri + " from " + describe(from));
     if (auto bad = sip::check_request_uri_scheme(req)) {
       respond(st, req, bad->status, now, bad->reason);
       return;
@@ -922,7 +928,10 @@ struct sip_usage::impl {
 
   void on_branch_response(sip::transaction_id tx, sip::message resp, sip_time_point now) {
     auto pit = proxy_of_client.find(tx);
-    if (pit == proxy_of_client.end()) return;
+    if (pit == proxy_of_client.end()) {
+      log(0, "SIP " + std::to_string(resp.status) + " of a branch no longer proxied");
+      return;
+    }
     auto it = proxies.find(pit->second);
     if (it == proxies.end()) return;
     auto& p = *it->second;
@@ -949,6 +958,17 @@ struct sip_usage::impl {
     for (auto tx : d.cancel) transactions.cancel(tx, now);
     if (d.forward) {
       auto r = std::move(*d.forward);
+      log(0, "SIP " + std::to_string(r.status) + " for " + p.request.method + " to " +
+                 describe(p.from));
+      // The Vias of the request we received, whatever the downstream response kept of them: a
+      // UA answering a CANCELled INVITE with the CANCEL's single Via (sipp's [last_Via:]) would
+      // otherwise leave a response without any.
+      r.remove("Via");
+      std::vector<sip::header> vias;
+      for (const auto& v : p.received.headers) {
+        if (v.name == "Via") vias.push_back(v);
+      }
+      r.headers.insert(r.headers.begin(), vias.begin(), vias.end());
       if (d.final && p.redirect && r.status >= 300 && r.status < 400 &&
           !p.redirect_contacts.empty()) {
         // Every peer's contacts in one 302 (each answered a Request-Disposition: redirect).
@@ -956,7 +976,10 @@ struct sip_usage::impl {
         for (const auto& c : p.redirect_contacts) r.add("Contact", c);
       }
       if (d.final) p.final_sent = true;
-      transactions.respond(p.server_tx, std::move(r), now);
+      const int status = r.status;
+      if (!transactions.respond(p.server_tx, std::move(r), now)) {
+        log(0, "SIP " + std::to_string(status) + ": the server transaction cannot send it");
+      }
     }
     if (p.context && p.context->complete() && p.context->final_forwarded()) finish(id);
   }
@@ -1038,6 +1061,7 @@ struct sip_usage::impl {
   }
 
   void forward_stray_response(sip::message resp, sip_time_point now) {
+    log(0, "SIP stray " + std::to_string(resp.status) + " response");
     // A 2xx retransmission after the transaction ended (RFC 3261 16.7 ... forwarded
     // statelessly): back along its next Via.
     (void)now;
