@@ -699,6 +699,7 @@ int cmd_sip_user_add(int argc, char** argv) {
       ("password-file", "file whose first line is the password (default: standard input)", cxxopts::value<std::string>())
       ("out", "directory for the credential files USER@HOST.crt and .key (default: the users file's)", cxxopts::value<std::string>())
       ("days", "validity of the certificates in days (at most the CA's)", cxxopts::value<int>()->default_value("365"))
+      ("devices", "peers the user may be registered through at once: one Node-ID each, the dictionary keys of its SIP-REGISTRATION (RFC 7904 section 7)", cxxopts::value<int>()->default_value("4"))
       ("force", "replace the user if listed, and overwrite the credential files")
       ("h,help", "show this help");
   // clang-format on
@@ -759,7 +760,11 @@ int cmd_sip_user_add(int argc, char** argv) {
 
   enroll_request request;
   request.user = aor->user;
-  request.nodes = 1;
+  request.nodes = r["devices"].as<int>();
+  if (request.nodes < 1 || request.nodes > static_cast<int>(max_nodes_per_certificate)) {
+    return report(name, "--devices must be 1.." + std::to_string(max_nodes_per_certificate),
+                  exit_usage);
+  }
   request.days = days;
   const std::string base = credential_base_name(aor->user);
   request.cert_path = out_dir / (base + ".crt");
@@ -898,7 +903,7 @@ int cmd_sip_user_remove(int argc, char** argv) {
 
 constexpr std::string_view sip_user_usage =
     "usage: p2psip-admin sip-user add AOR --users FILE --ca-dir DIR [--password-file F]\n"
-    "                                 [--out DIR] [--days N] [--force]\n"
+    "                                 [--out DIR] [--days N] [--devices N] [--force]\n"
     "       p2psip-admin sip-user list --users FILE [--json]\n"
     "       p2psip-admin sip-user remove AOR --users FILE\n";
 

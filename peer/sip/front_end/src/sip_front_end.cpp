@@ -81,9 +81,12 @@ sip_front_end::sip_front_end(
       users_(std::move(users)),
       credentials_(std::move(credentials)),
       timer_(io) {
+  // One signer per Node-ID of each user: a peer stores under the one it chose (RFC 7904 7).
   for (const auto& [aor, creds] : credentials_) {
-    signers_[aor] = std::make_unique<node::crypto_signer>(
-        creds->signing, creds->signing.default_node_id(), *cfg_.trust);
+    for (const auto& id : creds->signing.cert().node_ids()) {
+      signers_[aor + " " + id.hex()] =
+          std::make_unique<node::crypto_signer>(creds->signing, id, *cfg_.trust);
+    }
   }
 }
 
@@ -226,12 +229,15 @@ std::optional<sip_endpoint> sip_front_end::endpoint(std::uint64_t flow) const {
 
 bool sip_front_end::overlay_request(std::vector<protocol::destination> destinations,
                                     protocol::message_body body, const sip_account* sign_as,
+                                    const protocol::node_id* as_node,
                                     std::vector<protocol::generic_certificate> certificates,
                                     node::completion done) {
   if (!runtime_) return false;
   node::send_options options;
   if (sign_as) {
-    const auto it = signers_.find(sign_as->aor);
+    if (!sign_as->credentials) return false;
+    const auto& node = as_node ? *as_node : sign_as->credentials->signing.default_node_id();
+    const auto it = signers_.find(sign_as->aor + " " + node.hex());
     if (it == signers_.end()) return false;
     options.sign_as = it->second.get();
   }

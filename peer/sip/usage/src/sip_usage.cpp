@@ -69,6 +69,8 @@ struct sip_usage::impl {
     std::vector<binding> bindings;
     std::uint64_t last_storage_time = 0;
     bool storing = false;  ///< a Store is in flight: later REGISTERs wait
+    /// The user's Node-ID this peer's route is stored under (chosen at the first Store).
+    std::optional<pr::node_id> key;
     struct waiting_register {
       sip::transaction_id server_tx = 0;
       sip::message request;
@@ -474,7 +476,7 @@ struct sip_usage::impl {
     auto request = req;
     // Computed before the call: the callback below takes `bindings` away.
     const std::uint32_t stored_lifetime = bindings.empty() ? 0 : lifetime + 1;
-    store_route(aor, reg, stored_lifetime,
+    store_route(aor, stored_lifetime,
                 [this, aor, st, request = std::move(request), bindings = std::move(bindings),
                  any_outbound](std::optional<std::string> error, sip_time_point at) mutable {
                   auto it = registrations.find(aor);
@@ -534,16 +536,97 @@ struct sip_usage::impl {
 
   /// Stores this peer's route for the account's user at `aor` (a tombstone when lifetime is 0),
   /// signed with the user's credentials (RFC 7904 3.3: only the certificate's owner stores).
-  void store_route(const std::string& aor, registration& reg, std::uint32_t lifetime,
-                   std::function<void(std::optional<std::string>, sip_time_point)> done,
+  using store_done = std::function<void(std::optional<std::string>, sip_time_point)>;
+
+  /// Stores this peer's route for the account's user at `aor` (a tombstone when lifetime is 0),
+  /// signed with the user's credentials (RFC 7904 3.3: only the certificate's owner stores). The
+  /// dictionary key is one of the user's Node-IDs (RFC 7904 7: one per device): the first time,
+  /// a key no other peer's live route uses is chosen from what the overlay holds.
+  void store_route(const std::string& aor, std::uint32_t lifetime, store_done done,
                    sip_time_point now) {
-    const auto& creds = reg.account.credentials;
-    if (!creds) {
+    auto& reg = registrations[aor];
+    if (!reg.account.credentials) {
       done("no credentials for " + reg.account.aor, now);
       return;
     }
-    const auto& signing = creds->signing;
-    const pr::node_id user_node = signing.default_node_id();
+    if (reg.key) {
+      store_with_key(aor, lifetime, std::move(done), now);
+      return;
+    }
+    const auto& ids = reg.account.credentials->signing.cert().node_ids();
+    if (ids.size() == 1 || lifetime == 0) {
+      reg.key = ids.front();
+      store_with_key(aor, lifetime, std::move(done), now);
+      return;
+    }
+    const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
+    pr::fetch_req req;
+    req.resource = resource;
+    pr::stored_data_specifier spec;
+    spec.kind = pr::kinds::sip_registration;
+    spec.model = std::vector<pr::bytes>{};
+    req.specifiers.push_back(std::move(spec));
+    const bool sent = services.overlay_request(
+        {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
+        [this, aor, lifetime, done](node::outcome&& o, node::time_point at) {
+          auto it = registrations.find(aor);
+          if (it == registrations.end()) return;
+          if (!o.ok() && !(o.what == node::outcome::kind::error &&
+                           o.error.error_code ==
+                               static_cast<std::uint16_t>(pr::reload_errc::not_found))) {
+            done("cannot read the AOR's registrations: " + node::describe(o), at);
+            return;
+          }
+          it->second.key = choose_key(it->second, o);
+          store_with_key(aor, lifetime, done, at);
+        });
+    if (!sent) done("no route into the overlay", now);
+  }
+
+  /// The user's Node-ID this peer stores under: the key of a route through us if the overlay
+  /// holds one, else one no live value uses, else the one whose value is oldest (that device's
+  /// registration is then replaced: logged).
+  pr::node_id choose_key(const registration& reg, const node::outcome& o) {
+    const auto& ids = reg.account.credentials->signing.cert().node_ids();
+    std::map<pr::bytes, std::pair<bool, std::uint64_t>> used;  // key -> (ours, storage time)
+    if (const auto* ans = std::get_if<pr::fetch_ans>(&o.body)) {
+      for (const auto& kr : ans->kind_responses) {
+        for (const auto& d : kr.values) {
+          const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
+          if (!entry || !entry->value.exists) continue;
+          bool ours = false;
+          if (auto v = pr::decode_sip_registration(entry->value.value, pr::limits{});
+              v && !v->destination_list.empty()) {
+            const auto* last = v->destination_list.back().node();
+            ours = last && *last == self;
+          }
+          used[entry->key] = {ours, d.storage_time};
+        }
+      }
+    }
+    const auto key_of = [](const pr::node_id& id) {
+      return pr::bytes(id.view().begin(), id.view().end());
+    };
+    for (const auto& id : ids) {
+      if (auto it = used.find(key_of(id)); it != used.end() && it->second.first) return id;
+    }
+    for (const auto& id : ids) {
+      if (used.count(key_of(id)) == 0) return id;
+    }
+    const pr::node_id* oldest = &ids.front();
+    for (const auto& id : ids) {
+      if (used[key_of(id)].second < used[key_of(*oldest)].second) oldest = &id;
+    }
+    log(2, "SIP " + reg.account.aor + " is registered through " + std::to_string(ids.size()) +
+               " peers already (its certificate's Node-IDs): the oldest registration is replaced");
+    return *oldest;
+  }
+
+  void store_with_key(const std::string& aor, std::uint32_t lifetime, const store_done& done,
+                      sip_time_point now) {
+    auto& reg = registrations[aor];
+    const auto& signing = reg.account.credentials->signing;
+    const pr::node_id user_node = *reg.key;
     const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
     pr::stored_data d;
     d.storage_time = std::max(services.wall_clock_ms(), reg.last_storage_time + 1);
@@ -564,7 +647,8 @@ struct sip_usage::impl {
     }
     d.value = pr::dictionary_entry{pr::bytes(user_node.view().begin(), user_node.view().end()),
                                    std::move(dv)};
-    if (auto ok = crypto::sign_stored_data(d, resource, pr::kinds::sip_registration, signing);
+    if (auto ok =
+            crypto::sign_stored_data(d, resource, pr::kinds::sip_registration, signing, user_node);
         !ok) {
       done("cannot sign as " + reg.account.aor + ": " + ok.error().message(), now);
       return;
@@ -576,9 +660,8 @@ struct sip_usage::impl {
     kd.values.push_back(std::move(d));
     req.kind_data.push_back(std::move(kd));
     std::vector<pr::generic_certificate> certs{signing.cert().generic()};
-    const sip_account account = reg.account;
     const bool sent = services.overlay_request(
-        {pr::to_destination(resource)}, std::move(req), &account, std::move(certs),
+        {pr::to_destination(resource)}, std::move(req), &reg.account, &user_node, std::move(certs),
         [done](node::outcome&& o, node::time_point at) {
           if (o.ok() && std::holds_alternative<pr::store_ans>(o.body)) {
             done(std::nullopt, at);
@@ -707,7 +790,7 @@ struct sip_usage::impl {
     req.specifiers.push_back(std::move(spec));
     ++p->lookups;
     const bool sent = services.overlay_request(
-        {pr::to_destination(resource)}, std::move(req), nullptr, {},
+        {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
         [this, id, aor, depth, resource](node::outcome&& o, node::time_point at) {
           auto it = proxies.find(id);
           if (it == proxies.end()) return;

@@ -89,6 +89,7 @@ class sip_front_end final : public sip_services {
   std::optional<sip_endpoint> endpoint(std::uint64_t flow) const override;
   bool overlay_request(std::vector<protocol::destination> destinations,
                        protocol::message_body body, const sip_account* sign_as,
+                       const protocol::node_id* as_node,
                        std::vector<protocol::generic_certificate> certificates,
                        node::completion done) override;
   void connect_peer(const std::vector<protocol::destination>& route, connect_done done) override;
@@ -115,7 +116,7 @@ class sip_front_end final : public sip_services {
   sip_front_end_config cfg_;
   std::vector<sip_user> users_;
   std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials_;  // by AOR
-  std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;           // by AOR
+  std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;  // by AOR and Node-ID
   peer_runtime* runtime_ = nullptr;
   std::unique_ptr<sip_transport> transport_;
   std::unique_ptr<sip_usage> usage_;

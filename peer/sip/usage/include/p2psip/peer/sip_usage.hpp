@@ -114,9 +114,11 @@ class sip_services {
                                 std::uint16_t port) = 0;
   /// The flow's endpoint, or nullopt once it is gone.
   virtual std::optional<sip_endpoint> endpoint(std::uint64_t flow) const = 0;
-  /// A request of ours into the overlay; `sign_as`: the user whose credentials sign it.
+  /// A request of ours into the overlay; `sign_as`: the user whose credentials sign it, as its
+  /// Node-ID `as_node` (null: the certificate's first).
   virtual bool overlay_request(std::vector<protocol::destination> destinations,
                                protocol::message_body body, const sip_account* sign_as,
+                               const protocol::node_id* as_node,
                                std::vector<protocol::generic_certificate> certificates,
                                node::completion done) = 0;
   /// A SIP connection to another peer over AppAttach (an open one is reused): the flow, or an
