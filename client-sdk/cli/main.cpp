@@ -878,6 +878,16 @@ int run(int argc, char** argv) {
                          inv.options.config_file});
     }
     if (auto f = check_model(inv, *model)) return report(*f);
+    // RFC 7904 section 2: a SIP-REGISTRATION's Resource Name is the AOR without its scheme, so
+    // `fetch sip:alice@example.org --kind sip-registration` reads what registrars store.
+    if (*inv.kind == 1 && !inv.args.empty()) {
+      for (std::string_view scheme : {"sip:", "sips:"}) {
+        if (inv.args[0].size() > scheme.size() && inv.args[0].rfind(scheme, 0) == 0) {
+          inv.args[0] = inv.args[0].substr(scheme.size());
+          break;
+        }
+      }
+    }
   }
   if (auto f = attach(c, inv)) return report(*f);
 

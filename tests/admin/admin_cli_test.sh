@@ -516,10 +516,12 @@ case_sip_user_round_trip() {
       "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/sipcert$i.pem" >/dev/null || fail "$who.crt: certificate $i does not verify"
       "$OPENSSL" x509 -in "$T/sipcert$i.pem" -noout -text >"$T/sipcert.txt"
       has "$T/sipcert.txt" "email:${who##*/}(,|$)"
-      has "$T/sipcert.txt" "URI:reload://0110[0-9a-f]{32}@example.org/"
+      # One Node-ID per device (--devices, default 4): the SIP-REGISTRATION dictionary keys.
+      [ "$(grep -oE 'URI:reload://0110[0-9a-f]{32}@example.org/' "$T/sipcert.txt" | wc -l)" -eq 4 ] ||
+        fail "$who.crt: certificate $i does not carry 4 Node-IDs"
     done
   done
-  has "$T/ca/enrollments.txt" "^alice@example.org [0-9a-f]{32}$"
+  has "$T/ca/enrollments.txt" "^alice@example.org( [0-9a-f]{32}){4}$"
   # list: text and JSON, never an HA1.
   run 0 sip-user list --users "$u"
   [ "$(wc -l <"$T/out")" -eq 2 ] || fail "list printed $(wc -l <"$T/out") lines"
