@@ -107,6 +107,7 @@ struct sip_usage::impl {
     std::vector<std::string> redirect_contacts;
     bool cancelled = false;
     bool final_sent = false;
+    bool answered = false;  ///< a branch got a response beyond 100 (some UA answered)
   };
 
   sip_usage_config cfg;
@@ -1018,6 +1019,7 @@ struct sip_usage::impl {
     auto it = proxies.find(pit->second);
     if (it == proxies.end()) return;
     auto& p = *it->second;
+    if (resp.status > 100) p.answered = true;
     if (p.redirect && resp.status >= 300 && resp.status < 400) {
       for (const auto& c : resp.values("Contact")) p.redirect_contacts.emplace_back(c);
     }
@@ -1057,6 +1059,12 @@ struct sip_usage::impl {
         // Every peer's contacts in one 302 (each answered a Request-Disposition: redirect).
         r.remove("Contact");
         for (const auto& c : p.redirect_contacts) r.add("Contact", c);
+      }
+      if (d.final && r.status == 408 && !p.answered) {
+        // Registered, but no UA said anything (not even 180): temporarily unavailable rather
+        // than a timeout of ours (RFC 3261 21.4.18).
+        r.status = 480;
+        r.reason = "Registered but not responding";
       }
       if (d.final) p.final_sent = true;
       const int status = r.status;
