@@ -9,7 +9,8 @@
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
-//                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]]
+//                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]
+//                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
@@ -243,6 +244,9 @@ int run(int argc, char** argv) {
       ("sip-listen", "serve SIP user agents at udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; port 0: any free port, logged)", cxxopts::value<std::vector<std::string>>())
       ("sip-users", "the SIP users the registrar authenticates and acts for (p2psip-admin sip-user add)", cxxopts::value<std::string>())
       ("sip-digest", "digest algorithms the registrar challenges with, in order of preference: MD5, SHA-256 or both separated by a comma", cxxopts::value<std::string>()->default_value("MD5,SHA-256"))
+      ("sip-gateway", "be the overlay's gateway to this SIP trunk (sip:IP:PORT) for tel: and other domains' targets", cxxopts::value<std::string>())
+      ("sip-gateway-cert", "credentials of the gateway role (p2psip-admin enroll --user sip-gateway@OVERLAY): certificate file", cxxopts::value<std::string>())
+      ("sip-gateway-key", "credentials of the gateway role: private key file", cxxopts::value<std::string>())
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("h,help", "show this help");
   // clang-format on
@@ -338,8 +342,12 @@ int run(int argc, char** argv) {
   }
   if (sip_mode_text != "proxy" && sip_mode_text != "redirect")
     return fail(exit_usage, "--sip-mode '" + sip_mode_text + "': expected proxy or redirect");
-  if (sip_listen.empty() && (r.count("sip-users") || sip_mode_text != "proxy"))
-    return fail(exit_usage, "--sip-users and --sip-mode need --sip-listen");
+  if (sip_listen.empty() &&
+      (r.count("sip-users") || sip_mode_text != "proxy" || r.count("sip-gateway")))
+    return fail(exit_usage, "--sip-users, --sip-mode and --sip-gateway need --sip-listen");
+  if (r.count("sip-gateway") != r.count("sip-gateway-cert") ||
+      r.count("sip-gateway") != r.count("sip-gateway-key"))
+    return fail(exit_usage, "--sip-gateway needs --sip-gateway-cert and --sip-gateway-key");
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   if (r.count("data-dir") && r.count("memory"))
@@ -410,6 +418,20 @@ int run(int argc, char** argv) {
     if (r.count("sip-users")) sc.users_file = fs::path(r["sip-users"].as<std::string>());
     sc.mode = sip_mode_text == "redirect" ? pe::sip_mode::redirect : pe::sip_mode::proxy;
     sc.digest_algorithms = sip_digest;
+    if (r.count("sip-gateway")) {
+      const bool has_kind =
+          std::any_of(config.kinds.begin(), config.kinds.end(), [](const auto& k) {
+            return k.id == p2psip::protocol::kinds::p2psip_sip_gateway;
+          });
+      if (!has_kind) {
+        return fail(exit_error, config_file +
+                                    " has no p2psip-sip-gateway kind (id 4026532098): a document "
+                                    "from p2psip-admin init has it");
+      }
+      sc.gateway = r["sip-gateway"].as<std::string>();
+      sc.gateway_certificate = r["sip-gateway-cert"].as<std::string>();
+      sc.gateway_key = r["sip-gateway-key"].as<std::string>();
+    }
     sc.overlay = {config.instance_name, config.node_id_length};
     sc.trust = setup->trust.get();
     sc.tls = setup->tls;

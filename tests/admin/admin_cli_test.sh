@@ -148,7 +148,7 @@ case_init_enroll() {
   [ -n "$signer" ] || fail "init did not print the signer's Node-ID: $(cat "$T/out")"
   has "$T/ca/overlay.xml" "<configuration-signer>$signer</configuration-signer>"
   has "$T/ca/overlay.xml" "<kind-signer>$signer</kind-signer>"
-  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 4 ] || fail "not every kind-block is signed"
+  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 5 ] || fail "not every kind-block is signed"
   verify_signed "$T/ca/overlay.xml" configuration
   verify_signed "$T/ca/overlay.xml" kind
   # One byte changed in the signed text: openssl refuses it too.
@@ -340,7 +340,7 @@ EOF
   run 0 show "$T/ca/overlay.xml"
   has "$T/out" "^signatures: +1, NOT verified"
   (cd "$T/ca" && "$ADMIN" sign >"$T/out" 2>"$T/err") || fail "sign in the CA directory failed: $(cat "$T/err")"
-  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 5 ] || fail "the added kind-block is not signed"
+  [ "$(grep -c '<kind-signature>' "$T/ca/overlay.xml")" -eq 6 ] || fail "the added kind-block is not signed"
   run 0 show "$T/ca/overlay.xml"
   has "$T/out" "^  4000: SINGLE, USER-MATCH, max-count 1, max-size 256, signed$"
   has "$T/out" "^signatures: +1, verified$"
@@ -385,7 +385,7 @@ case_show() {
   has "$T/out" "^overlay: +example.org$"
   has "$T/out" "^topology: +CHORD-RELOAD, node-id-length 16$"
   has "$T/out" "^root certs: +1$"
-  has "$T/out" "^kinds: +4$"
+  has "$T/out" "^kinds: +5$"
   has "$T/out" "^  1 SIP-REGISTRATION: DICTIONARY, USER-NODE-MATCH"
   has "$T/out" "^  3 CERTIFICATE_BY_NODE: ARRAY, NODE-MATCH"
   has "$T/out" "^  16 CERTIFICATE_BY_USER: ARRAY, USER-MATCH"

@@ -212,6 +212,18 @@ sip_target::sip_target(const std::vector<std::string>& users, const overlay_opti
                                   "--sip-users",     users_file.string()};
     if (i < how.extra_args.size()) {
       args.insert(args.end(), how.extra_args[i].begin(), how.extra_args[i].end());
+      // A gateway advertises itself with the gateway role's credentials, issued by the CA.
+      if (std::find(how.extra_args[i].begin(), how.extra_args[i].end(), "--sip-gateway") !=
+          how.extra_args[i].end()) {
+        const auto gw = dir_ / "sip-gateway";
+        if (!std::filesystem::exists(gw / "gateway.crt")) {
+          overlay_->run_admin({"enroll", "--user", "sip-gateway@" + domain_, "--nodes", "4",
+                               "--out", gw.string(), "--ca-dir", (dir_ / "ca").string(), "--name",
+                               "gateway"});
+        }
+        args.insert(args.end(), {"--sip-gateway-cert", (gw / "gateway.crt").string(),
+                                 "--sip-gateway-key", (gw / "gateway.key").string()});
+      }
     }
     overlay_->start_peer("p" + std::to_string(i), false, args);
     sip_server s;
@@ -221,6 +233,19 @@ sip_target::sip_target(const std::vector<std::string>& users, const overlay_opti
     servers_.push_back(s);
   }
   if (!overlay_->wait_ring(60s)) throw std::runtime_error("the ring did not form:\n" + logs());
+  // A gateway is usable once it has advertised itself in the joined overlay.
+  for (std::size_t i = 0; i < how.peers && i < how.extra_args.size(); ++i) {
+    const auto& extra = how.extra_args[i];
+    if (std::find(extra.begin(), extra.end(), "--sip-gateway") == extra.end()) continue;
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (overlay_->log_of(i).find("SIP gateway: advertised") == std::string::npos) {
+      if (std::chrono::steady_clock::now() > until) {
+        throw std::runtime_error("peer " + std::to_string(i) +
+                                 " did not advertise itself as a gateway:\n" + logs());
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  }
 }
 
 sip_target::~sip_target() {

@@ -188,7 +188,7 @@ TEST_CASE("config write: validate_overlay_config holds built values to the parse
   c.kinds = standard_kinds();
   c.kinds.push_back(generic_kind());
   CHECK(error_of(c) ==
-        "configuration/required-kinds/kind-block[5]/kind: Kind-ID 4026532097 is defined twice");
+        "configuration/required-kinds/kind-block[6]/kind: Kind-ID 4026532097 is defined twice");
   c = minimal();
   c.bootstrap_nodes = {*pr::ip_address_port::parse("192.0.2.1:0")};
   CHECK(error_of(c) == "configuration/bootstrap-node[1]: port 0 is not a usable port");
@@ -213,7 +213,9 @@ TEST_CASE("config: limits, kind table and model lookup") {
   CHECK(lim.max_via_entries == 7);
 
   const kind_table table = make_kind_table(c);
-  REQUIRE(table.size() == 4);
+  REQUIRE(table.size() == 5);
+  CHECK(table.at(pr::kinds::p2psip_sip_gateway).policy == access_policy::user_node_match);
+  CHECK(table.at(pr::kinds::p2psip_sip_gateway).model == pr::data_model::dictionary);
   CHECK(table.at(pr::kinds::sip_registration).policy == access_policy::user_node_match);
   CHECK(table.at(pr::kinds::certificate_by_node).model == pr::data_model::array);
   CHECK(table.at(pr::kinds::certificate_by_user).policy == access_policy::user_match);

@@ -26,7 +26,7 @@ constexpr std::array<std::pair<access_policy, std::string_view>, 5> policy_names
 }};
 
 // RFC 6940 section 14.6, RFC 7904 section 9.1 and p2psip's generic kind (docs/conformance.md).
-constexpr std::array<registered_kind, 5> registry{{
+constexpr std::array<registered_kind, 6> registry{{
     {pr::kinds::sip_registration, "SIP-REGISTRATION", pr::data_model::dictionary,
      access_policy::user_node_match, true},
     {pr::kinds::turn_service, "TURN-SERVICE", pr::data_model::single_value,
@@ -37,6 +37,8 @@ constexpr std::array<registered_kind, 5> registry{{
      access_policy::user_match, true},
     {pr::kinds::p2psip_generic, "p2psip-generic", pr::data_model::dictionary,
      access_policy::p2psip_generic, false},
+    {pr::kinds::p2psip_sip_gateway, "p2psip-sip-gateway", pr::data_model::dictionary,
+     access_policy::user_node_match, false},
 }};
 
 std::string lowercase(std::string_view s) {
@@ -209,6 +211,10 @@ std::vector<kind_definition> standard_kinds() {
   by_user.policy = access_policy::user_match;
   out.push_back(by_user);
   out.push_back(generic_kind());
+  // SIP gateways: one entry per gateway peer, a route of one or two Node-IDs.
+  kind_definition gateways = sip;
+  gateways.id = pr::kinds::p2psip_sip_gateway;
+  out.push_back(gateways);
   return out;
 }
 

@@ -647,7 +647,9 @@ class configuration_parser {
         kind.model = reg->model;
         kind.policy = reg->policy;
       } else {
-        return fail(path, label + " is p2psip's generic kind: DICTIONARY with P2PSIP-GENERIC");
+        return fail(path, label + " is p2psip's " + std::string(reg->name) + " kind: " +
+                              std::string(pr::data_model_name(reg->model)) + " with " +
+                              std::string(access_policy_name(reg->policy)));
       }
     }
     if (auto c = check_kind(kind, path)) return std::move(*c);

@@ -33,6 +33,7 @@ std::optional<access_policy> registered_kind_policy(std::uint32_t kind) noexcept
     case pr::kinds::certificate_by_node: return access_policy::node_match;
     case pr::kinds::certificate_by_user: return access_policy::user_match;
     case pr::kinds::p2psip_generic: return access_policy::node_key;
+    case pr::kinds::p2psip_sip_gateway: return access_policy::user_node_match;
     default: return std::nullopt;  // REDIR (RFC 7374) has its own policy, not implemented
   }
 }

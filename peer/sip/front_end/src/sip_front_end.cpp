@@ -69,8 +69,38 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
       credentials[u.aor] = std::make_shared<const crypto::credentials>(std::move(*creds));
     }
   }
-  return std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users),
-                                         std::move(credentials));
+  std::optional<sip_account> gateway;
+  if (cfg.gateway) {
+    auto trunk = sip::parse_uri(*cfg.gateway);
+    if (!trunk || !trunk->is_sip() || trunk->host.empty()) {
+      return protocol::error_record{make_error_code(std::errc::invalid_argument),
+                                    "--sip-gateway '" + *cfg.gateway +
+                                        "': expected a SIP URI of the trunk (sip:IP:PORT)"};
+    }
+    auto creds = crypto::load_credentials(cfg.gateway_certificate, cfg.gateway_key, cfg.overlay,
+                                          cfg.trust, std::chrono::system_clock::now());
+    if (!creds) {
+      return protocol::error_record{creds.error().code,
+                                    "gateway credentials: " + creds.error().message};
+    }
+    const std::string role = "sip-gateway@" + cfg.overlay.name;
+    if (creds->signing.cert().user() != role) {
+      return protocol::error_record{
+          make_error_code(std::errc::permission_denied),
+          "gateway credentials " + cfg.gateway_certificate.string() + " are " +
+              creds->signing.cert().user() + "'s; a gateway advertises itself as " + role +
+              " (p2psip-admin enroll --user " + role + " --nodes 4)"};
+    }
+    sip_account a;
+    a.aor = "sip:" + role;
+    a.credentials = std::make_shared<const crypto::credentials>(std::move(*creds));
+    credentials[a.aor] = a.credentials;
+    gateway = std::move(a);
+  }
+  auto made = std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users),
+                                              std::move(credentials));
+  made->gateway_account_ = std::move(gateway);
+  return made;
 }
 
 sip_front_end::sip_front_end(
@@ -139,6 +169,10 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   uc.domain = cfg_.overlay.name;
   uc.mode = cfg_.mode;
   uc.digest_algorithms = cfg_.digest_algorithms;
+  if (cfg_.gateway && gateway_account_) {
+    uc.gateway_trunk = *sip::parse_uri(*cfg_.gateway);
+    uc.gateway_account = gateway_account_;
+  }
   uc.trust = cfg_.trust;
   uc.secret = random_secret();
   for (const auto& l : transport_->local_endpoints()) {
@@ -150,8 +184,10 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
     }() + ":" + host_text(l.address) + ":" + std::to_string(l.port));
   }
   const auto self = runtime_ ? runtime_->overlay_settings().self : pr::node_id{};
-  usage_ = std::make_unique<sip_usage>(std::move(uc), self, *this,
-                                       std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32));
+  usage_ = std::make_unique<sip_usage>(
+      std::move(uc), self, *this,
+      std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32));
+  rearm();  // a gateway advertises itself at the first deadline
   return {};
 }
 

@@ -98,6 +98,7 @@ struct sip_usage::impl {
     bool flow_failed = false;     ///< an outbound binding's flow was gone (430)
     bool overlay_failed = false;  ///< a lookup got no answer (503 when nothing else is found)
     std::optional<sip::uri> route_hop;  ///< the next hop when it is an address (a Route)
+    bool gateway_lookup = false;        ///< the target is outside the overlay
     bool redirect = false;        ///< answer 302 with contacts instead of forwarding
     std::set<std::string> seen_aors;
     std::vector<target> targets;
@@ -122,6 +123,11 @@ struct sip_usage::impl {
   std::map<sip::transaction_id, std::uint64_t> proxy_of_server;  // server tx -> proxy id
   std::uint64_t next_proxy_id = 1;
   sip_usage_stats counters;
+  /// This peer as a gateway: the role's account, and when to advertise again.
+  std::optional<registration> gateway;
+  std::optional<sip_time_point> gateway_refresh_at;
+  bool gateway_advertised = false;
+  static constexpr std::uint32_t gateway_lifetime = 600;
 
   impl(sip_usage_config c, pr::node_id id, sip_services& s, std::uint64_t seed)
       : cfg(std::move(c)),
@@ -129,6 +135,11 @@ struct sip_usage::impl {
         services(s),
         transactions(cfg.timers),
         rng_state(seed ^ 0x9E3779B97F4A7C15ULL) {
+    if (cfg.gateway_trunk && cfg.gateway_account) {
+      gateway.emplace();
+      gateway->account = *cfg.gateway_account;
+      gateway_refresh_at = sip_time_point{};  // at the first timer
+    }
     nonces = std::make_unique<sip::nonce_source>(
         std::span<const std::byte>(reinterpret_cast<const std::byte*>(cfg.secret.data()),
                                    cfg.secret.size()));
@@ -539,47 +550,70 @@ struct sip_usage::impl {
   /// signed with the user's credentials (RFC 7904 3.3: only the certificate's owner stores).
   using store_done = std::function<void(std::optional<std::string>, sip_time_point)>;
 
-  /// Stores this peer's route for the account's user at `aor` (a tombstone when lifetime is 0),
-  /// signed with the user's credentials (RFC 7904 3.3: only the certificate's owner stores). The
-  /// dictionary key is one of the user's Node-IDs (RFC 7904 7: one per device): the first time,
-  /// a key no other peer's live route uses is chosen from what the overlay holds.
+  /// What a route is stored for: a user's AOR (SIP-REGISTRATION, RFC 7904) or this peer as a
+  /// gateway (p2psip-sip-gateway at "sip-gateway@<domain>").
+  struct route_slot {
+    std::string aor;  ///< the registrations key, or empty for the gateway advertisement
+    std::uint32_t kind = pr::kinds::sip_registration;
+    std::string resource_name() const { return sip_resource_name(aor); }
+  };
+
+  registration* registration_of(const route_slot& slot) {
+    if (slot.kind == pr::kinds::p2psip_sip_gateway) return gateway ? &*gateway : nullptr;
+    auto it = registrations.find(slot.aor);
+    return it == registrations.end() ? nullptr : &it->second;
+  }
+
+  route_slot gateway_slot() const {
+    return {"sip:sip-gateway@" + cfg.domain, pr::kinds::p2psip_sip_gateway};
+  }
+
   void store_route(const std::string& aor, std::uint32_t lifetime, store_done done,
                    sip_time_point now) {
-    auto& reg = registrations[aor];
-    if (!reg.account.credentials) {
-      done("no credentials for " + reg.account.aor, now);
+    store_route(route_slot{aor, pr::kinds::sip_registration}, lifetime, std::move(done), now);
+  }
+
+  /// Stores this peer's route for the slot's user (a tombstone when lifetime is 0), signed with
+  /// the user's credentials (RFC 7904 3.3: only the certificate's owner stores). The dictionary
+  /// key is one of the user's Node-IDs (RFC 7904 7: one per device): the first time, a key no
+  /// other peer's live route uses is chosen from what the overlay holds.
+  void store_route(const route_slot& slot, std::uint32_t lifetime, store_done done,
+                   sip_time_point now) {
+    auto* reg = registration_of(slot);
+    if (!reg || !reg->account.credentials) {
+      done("no credentials for " + slot.aor, now);
       return;
     }
-    if (reg.key) {
-      store_with_key(aor, lifetime, std::move(done), now);
+    if (reg->key) {
+      store_with_key(slot, lifetime, std::move(done), now);
       return;
     }
-    const auto& ids = reg.account.credentials->signing.cert().node_ids();
+    const auto& ids = reg->account.credentials->signing.cert().node_ids();
     if (ids.size() == 1 || lifetime == 0) {
-      reg.key = ids.front();
-      store_with_key(aor, lifetime, std::move(done), now);
+      reg->key = ids.front();
+      store_with_key(slot, lifetime, std::move(done), now);
       return;
     }
-    const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
+    const auto resource = pr::hash_resource_name(slot.resource_name(), self.size());
     pr::fetch_req req;
     req.resource = resource;
     pr::stored_data_specifier spec;
-    spec.kind = pr::kinds::sip_registration;
+    spec.kind = slot.kind;
     spec.model = std::vector<pr::bytes>{};
     req.specifiers.push_back(std::move(spec));
     const bool sent = services.overlay_request(
         {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
-        [this, aor, lifetime, done](node::outcome&& o, node::time_point at) {
-          auto it = registrations.find(aor);
-          if (it == registrations.end()) return;
+        [this, slot, lifetime, done](node::outcome&& o, node::time_point at) {
+          auto* r = registration_of(slot);
+          if (!r) return;
           if (!o.ok() && !(o.what == node::outcome::kind::error &&
                            o.error.error_code ==
                                static_cast<std::uint16_t>(pr::reload_errc::not_found))) {
-            done("cannot read the AOR's registrations: " + node::describe(o), at);
+            done("cannot read the stored routes: " + node::describe(o), at);
             return;
           }
-          it->second.key = choose_key(it->second, o);
-          store_with_key(aor, lifetime, done, at);
+          r->key = choose_key(*r, o);
+          store_with_key(slot, lifetime, done, at);
         });
     if (!sent) done("no route into the overlay", now);
   }
@@ -623,15 +657,19 @@ struct sip_usage::impl {
     return *oldest;
   }
 
-  void store_with_key(const std::string& aor, std::uint32_t lifetime, const store_done& done,
+  void store_with_key(const route_slot& slot, std::uint32_t lifetime, const store_done& done,
                       sip_time_point now) {
-    auto& reg = registrations[aor];
-    const auto& signing = reg.account.credentials->signing;
-    const pr::node_id user_node = *reg.key;
-    const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
+    auto* reg = registration_of(slot);
+    if (!reg || !reg->key) {
+      done("no key chosen for " + slot.aor, now);
+      return;
+    }
+    const auto& signing = reg->account.credentials->signing;
+    const pr::node_id user_node = *reg->key;
+    const auto resource = pr::hash_resource_name(slot.resource_name(), self.size());
     pr::stored_data d;
-    d.storage_time = std::max(services.wall_clock_ms(), reg.last_storage_time + 1);
-    reg.last_storage_time = d.storage_time;
+    d.storage_time = std::max(services.wall_clock_ms(), reg->last_storage_time + 1);
+    reg->last_storage_time = d.storage_time;
     d.lifetime = lifetime == 0 ? cfg.max_expires : lifetime;
     pr::data_value dv;
     dv.exists = lifetime != 0;
@@ -648,22 +686,20 @@ struct sip_usage::impl {
     }
     d.value = pr::dictionary_entry{pr::bytes(user_node.view().begin(), user_node.view().end()),
                                    std::move(dv)};
-    if (auto ok =
-            crypto::sign_stored_data(d, resource, pr::kinds::sip_registration, signing, user_node);
-        !ok) {
-      done("cannot sign as " + reg.account.aor + ": " + ok.error().message(), now);
+    if (auto ok = crypto::sign_stored_data(d, resource, slot.kind, signing, user_node); !ok) {
+      done("cannot sign as " + reg->account.aor + ": " + ok.error().message(), now);
       return;
     }
     pr::store_req req;
     req.resource = resource;
     pr::store_kind_data kd;
-    kd.kind = pr::kinds::sip_registration;
+    kd.kind = slot.kind;
     kd.values.push_back(std::move(d));
     req.kind_data.push_back(std::move(kd));
     std::vector<pr::generic_certificate> certs{signing.cert().generic()};
     const bool sent = services.overlay_request(
-        {pr::to_destination(resource)}, std::move(req), &reg.account, &user_node, std::move(certs),
-        [done](node::outcome&& o, node::time_point at) {
+        {pr::to_destination(resource)}, std::move(req), &reg->account, &user_node,
+        std::move(certs), [done](node::outcome&& o, node::time_point at) {
           if (o.ok() && std::holds_alternative<pr::store_ans>(o.body)) {
             done(std::nullopt, at);
           } else {
@@ -671,6 +707,117 @@ struct sip_usage::impl {
           }
         });
     if (!sent) done("no route into the overlay", now);
+  }
+
+  // ---- gateway ----
+
+  /// Advertises this peer as a gateway (a route to it under the gateway role's key), again
+  /// before the value's lifetime runs out; retried sooner after a failure.
+  void advertise_gateway(sip_time_point now) {
+    if (!gateway || gateway->storing) return;
+    gateway->storing = true;
+    gateway_refresh_at.reset();
+    store_route(gateway_slot(), gateway_lifetime, [this](std::optional<std::string> error,
+                                                         sip_time_point at) {
+      gateway->storing = false;
+      if (error) {
+        log(2, "SIP gateway: cannot advertise this peer in the overlay: " + *error);
+        gateway_refresh_at = at + std::chrono::seconds(1);  // the overlay may be joining
+      } else {
+        if (!gateway_advertised) log(1, "SIP gateway: advertised in the overlay");
+        gateway_advertised = true;
+        gateway_refresh_at = at + std::chrono::seconds(gateway_lifetime / 2);
+      }
+    }, now);
+  }
+
+  /// A target outside the overlay (tel:, another domain): to our trunk when we are a gateway,
+  /// else to a gateway peer found in the overlay.
+  void route_to_gateway(std::uint64_t id, sip_time_point now) {
+    auto p = proxies.at(id);
+    const auto ruri = *sip::request_uri_of(p->request);
+    if (cfg.gateway_trunk) {
+      p->route_hop = *cfg.gateway_trunk;
+      p->targets.push_back(target{ruri, 0, false});
+      return resolved(id, now);
+    }
+    if (p->from.peer) {
+      respond(p->server_tx, p->request, 404, now, "This peer is not a gateway");
+      return finish(id);
+    }
+    const auto slot = gateway_slot();
+    const auto resource = pr::hash_resource_name(slot.resource_name(), self.size());
+    pr::fetch_req req;
+    req.resource = resource;
+    pr::stored_data_specifier spec;
+    spec.kind = slot.kind;
+    spec.model = std::vector<pr::bytes>{};
+    req.specifiers.push_back(std::move(spec));
+    ++p->lookups;
+    p->gateway_lookup = true;
+    const bool sent = services.overlay_request(
+        {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
+        [this, id, resource, ruri](node::outcome&& o, node::time_point at) {
+          auto it = proxies.find(id);
+          if (it == proxies.end()) return;
+          auto& px = *it->second;
+          --px.lookups;
+          if (o.ok()) {
+            // One gateway (a call must reach the trunk once): the most recently advertised.
+            auto routes = verified_routes(o, resource, pr::kinds::p2psip_sip_gateway,
+                                          "sip-gateway@" + cfg.domain);
+            if (!routes.empty()) {
+              std::sort(routes.begin(), routes.end(),
+                        [](const auto& a, const auto& b) { return a.first > b.first; });
+              connect_target(id, routes.front().second.destination_list, ruri, at);
+            }
+          } else if (o.what != node::outcome::kind::error) {
+            px.overlay_failed = true;
+          }
+          resolved(id, at);
+          pump(at);
+        });
+    if (!sent) {
+      --p->lookups;
+      p->overlay_failed = true;
+    }
+    resolved(id, now);
+  }
+
+  /// The route values of a Fetch answer whose signature and owner check (USER-NODE-MATCH), with
+  /// their storage times.
+  std::vector<std::pair<std::uint64_t, pr::sip_registration>> verified_routes(
+      const node::outcome& o, const pr::resource_id& resource, std::uint32_t kind,
+      const std::string& what) {
+    std::vector<std::pair<std::uint64_t, pr::sip_registration>> out;
+    const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
+    if (!ans) return out;
+    const auto wall = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(services.wall_clock_ms()));
+    for (const auto& kr : ans->kind_responses) {
+      if (kr.kind != kind) continue;
+      for (const auto& d : kr.values) {
+        const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
+        if (!entry || !entry->value.exists) continue;
+        if (cfg.trust) {
+          auto who = crypto::verify_stored_data(d, resource, kind,
+                                                o.message.security.certificates, *cfg.trust, wall);
+          if (!who || !crypto::check_access(crypto::access_policy::user_node_match, *who,
+                                            resource, d.value)) {
+            log(2, "SIP lookup of " + what + ": a value whose signature or owner does not check");
+            continue;
+          }
+        }
+        auto reg = pr::decode_sip_registration(entry->value.value, pr::limits{});
+        if (!reg) {
+          log(2, "SIP lookup of " + what + ": a value that is not a SipRegistration: " +
+                     reg.error().message());
+          continue;
+        }
+        out.emplace_back(d.storage_time, std::move(*reg));
+      }
+    }
+    return out;
   }
 
   // ---- proxy ----
@@ -719,10 +866,7 @@ struct sip_usage::impl {
       return resolved(id, now);
     }
     if (ruri.scheme == "tel" || !ruri.is_sip() || !is_address(ruri.host)) {
-      // Outside the overlay: the gateway route (a later part of this usage).
-      respond(st, p->request, 404, now, "No gateway for targets outside the overlay");
-      finish(id);
-      return;
+      return route_to_gateway(id, now);
     }
     add_address_target(*p, ruri, ruri);
     resolved(id, now);
@@ -817,54 +961,25 @@ struct sip_usage::impl {
 
   void on_fetched(std::uint64_t id, proxied& p, const std::string& aor, int depth,
                   const pr::resource_id& resource, const node::outcome& o, sip_time_point now) {
-    const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
-    if (!ans) return;
-    std::size_t values = 0;
-    for (const auto& kr : ans->kind_responses) values += kr.values.size();
-    log(0, "SIP lookup of " + aor + ": " + std::to_string(values) + " values");
-    const auto wall = std::chrono::system_clock::time_point(
-        std::chrono::milliseconds(services.wall_clock_ms()));
-    for (const auto& kr : ans->kind_responses) {
-      if (kr.kind != pr::kinds::sip_registration) continue;
-      for (const auto& d : kr.values) {
-        const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
-        if (!entry || !entry->value.exists) {
-          log(0, "SIP lookup of " + aor + ": skip " + (entry ? "tombstone" : "not dict"));
-          continue;
-        }
-        if (cfg.trust) {
-          auto who = crypto::verify_stored_data(d, resource, kr.kind, o.message.security.certificates,
-                                                *cfg.trust, wall);
-          if (!who || !crypto::check_access(crypto::access_policy::user_node_match, *who,
-                                            resource, d.value)) {
-            log(2, "SIP lookup of " + aor + ": a value whose signature or owner does not check");
-            continue;
-          }
-        }
-        auto reg = pr::decode_sip_registration(entry->value.value, pr::limits{});
-        if (!reg) {
-          log(2, "SIP lookup of " + aor + ": a value that is not a SipRegistration: " +
-                     reg.error().message());
-          continue;
-        }
-        p.found_binding = true;
-        if (reg->type == pr::sip_registration_type::uri) {
-          const std::string next(reg->uri.begin(), reg->uri.end());
-          auto u = sip::parse_uri(next);
-          if (u && u->is_sip()) lookup(id, aor_of(*u), depth + 1);
-          continue;
-        }
-        if (reg->type != pr::sip_registration_type::route || reg->destination_list.empty())
-          continue;
-        const auto* last = reg->destination_list.back().node();
-        if (last && *last == self) continue;  // ours: the local bindings are targets already
-        std::string key;
-        for (const auto& hop : reg->destination_list) {
-          if (const auto* n = hop.node()) key += n->hex() + "/";
-        }
-        if (!p.seen_targets.insert(key).second) continue;
-        connect_target(id, reg->destination_list, *sip::request_uri_of(p.request), now);
+    auto routes = verified_routes(o, resource, pr::kinds::sip_registration, aor);
+    log(0, "SIP lookup of " + aor + ": " + std::to_string(routes.size()) + " registrations");
+    for (auto& [storage_time, reg] : routes) {
+      p.found_binding = true;
+      if (reg.type == pr::sip_registration_type::uri) {
+        const std::string next(reg.uri.begin(), reg.uri.end());
+        auto u = sip::parse_uri(next);
+        if (u && u->is_sip()) lookup(id, aor_of(*u), depth + 1);
+        continue;
       }
+      if (reg.type != pr::sip_registration_type::route || reg.destination_list.empty()) continue;
+      const auto* last = reg.destination_list.back().node();
+      if (last && *last == self) continue;  // ours: the local bindings are targets already
+      std::string key;
+      for (const auto& hop : reg.destination_list) {
+        if (const auto* n = hop.node()) key += n->hex() + "/";
+      }
+      if (!p.seen_targets.insert(key).second) continue;
+      connect_target(id, reg.destination_list, *sip::request_uri_of(p.request), now);
     }
   }
 
@@ -915,7 +1030,8 @@ struct sip_usage::impl {
     }
     if (p->targets.empty()) {
       int status = 404;
-      std::string reason = "Not registered";
+      std::string reason = p->gateway_lookup ? "No gateway to targets outside the overlay"
+                                             : "Not registered";
       if (p->flow_failed) {
         status = 430;
         reason = "Flow Failed";
@@ -1229,6 +1345,9 @@ void sip_usage::on_flow_closed(std::uint64_t flow, sip_time_point now) {
 
 void sip_usage::on_timer(sip_time_point now) {
   impl_->transactions.on_timer(now);
+  if (impl_->gateway_refresh_at && *impl_->gateway_refresh_at <= now) {
+    impl_->advertise_gateway(now);
+  }
   // Timer C of each proxied INVITE (decisions may finish a context: collect ids first).
   std::vector<std::uint64_t> ids;
   for (auto& [id, p] : impl_->proxies) {
@@ -1248,6 +1367,7 @@ void sip_usage::on_timer(sip_time_point now) {
 
 std::optional<sip_time_point> sip_usage::next_deadline() const {
   auto d = impl_->transactions.next_deadline();
+  if (const auto& g = impl_->gateway_refresh_at; g && (!d || *g < *d)) d = g;
   for (const auto& [id, p] : impl_->proxies) {
     if (!p->context) continue;
     if (auto c = p->context->next_deadline(); c && (!d || *c < *d)) d = c;

@@ -107,6 +107,10 @@ inline constexpr std::uint32_t certificate_by_user = 0x10;
 inline constexpr std::uint32_t redir = 0x104;
 /// p2psip's generic put/get kind, in the private range (see docs/conformance.md).
 inline constexpr std::uint32_t p2psip_generic = 0xF0000101;
+/// p2psip's SIP gateways (docs/conformance.md): at the Resource Name "sip-gateway@<overlay>",
+/// one dictionary entry per gateway peer, keyed by a Node-ID of the gateway role's certificate
+/// (USER-NODE-MATCH), whose value is a SipRegistration route to that peer.
+inline constexpr std::uint32_t p2psip_sip_gateway = 0xF0000102;
 }  // namespace kinds
 
 }  // namespace p2psip::protocol

@@ -41,6 +41,11 @@ struct sip_front_end_config {
   /// Digest algorithms of the registrar's challenges, in order of preference.
   std::vector<sip::digest_algorithm> digest_algorithms{sip::digest_algorithm::md5,
                                                        sip::digest_algorithm::sha256};
+  /// Be a gateway to this trunk (a SIP URI with an IP address) for targets outside the overlay,
+  /// advertised with the gateway role's credentials (user sip-gateway@<overlay>).
+  std::optional<std::string> gateway;
+  std::filesystem::path gateway_certificate;
+  std::filesystem::path gateway_key;
   /// The overlay (its name is the SIP domain) and its trust anchors.
   crypto::overlay_params overlay;
   crypto::trust_store* trust = nullptr;
@@ -116,6 +121,7 @@ class sip_front_end final : public sip_services {
   sip_front_end_config cfg_;
   std::vector<sip_user> users_;
   std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials_;  // by AOR
+  std::optional<sip_account> gateway_account_;
   std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;  // by AOR and Node-ID
   peer_runtime* runtime_ = nullptr;
   std::unique_ptr<sip_transport> transport_;

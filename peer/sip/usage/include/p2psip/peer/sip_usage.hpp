@@ -84,6 +84,11 @@ struct sip_usage_config {
                                                        sip::digest_algorithm::sha256};
   /// Flow-Timer for RFC 5626 flows (seconds): UAs send keepalives this often.
   std::uint32_t flow_timer = 120;
+  /// This peer as a gateway: requests for targets outside the overlay (tel:, other domains) go
+  /// to this trunk, and the peer advertises itself in the overlay with the gateway role's
+  /// credentials (p2psip-sip-gateway kind). Both or neither.
+  std::optional<sip::uri> gateway_trunk;
+  std::optional<sip_account> gateway_account;
   /// AOR indirections followed when resolving (RFC 7904 4.2).
   int max_indirections = 4;
   /// The overlay's trust anchors, for fetched values' signatures.
