@@ -1,8 +1,9 @@
 #pragma once
 // The harness of the sipp interop tests: SIP servers to test (a p2psip overlay whose peers have
 // SIP listeners and SIP users, or, to validate the scenarios themselves, one Kamailio), sipp runs
-// bounded in time, and a few raw sockets for what sipp cannot send (garbage, a CRLF keepalive on
-// an outbound flow). Every wait is bounded; every child process is killed by its owner.
+// bounded in time, and a few UAs of our own for what sipp cannot do (garbage, a CRLF keepalive on
+// an outbound flow, TLS: Debian's sipp is built without OpenSSL). Every wait is bounded; every
+// child process is killed by its owner.
 
 #include <sys/types.h>
 #include <chrono>
@@ -101,8 +102,6 @@ class sipp {
 std::string scenario(const std::string& name);
 /// A free port on 127.0.0.1 (free for both UDP and TCP when asked).
 int free_port();
-/// A throwaway self-signed certificate and key for sipp's TLS (made with openssl in `dir`).
-std::pair<std::filesystem::path, std::filesystem::path> tls_pair(const std::filesystem::path& dir);
 
 /// Sends `bytes` in one UDP datagram to `to` ("IP:PORT") and returns the first datagram received
 /// back within `wait` (empty if none).
@@ -129,6 +128,33 @@ class tcp_flow {
   int fd_ = -1;
   int local_port_ = 0;
   std::string buffered_;
+};
+
+/// A SIP UA over one TLS 1.2 connection: Botan's TLS client driven through its callbacks over a
+/// blocking socket, with no client certificate at all (the peer's SIP listeners ask none; a plain
+/// UA has none). The server's chain must verify against the CA certificate(s) of `roots_pem`.
+class tls_flow {
+ public:
+  /// Connects to `to` ("IP:PORT") and completes the handshake within `wait`; throws
+  /// std::runtime_error saying why not (connect, alert, certificate, timeout).
+  tls_flow(const std::string& to, const std::filesystem::path& roots_pem,
+           std::chrono::milliseconds wait = std::chrono::seconds(10));
+  ~tls_flow();
+  tls_flow(const tls_flow&) = delete;
+  tls_flow& operator=(const tls_flow&) = delete;
+  int local_port() const noexcept { return local_port_; }
+  /// The negotiated cipher suite ("ECDHE_ECDSA_WITH_AES_128_GCM_SHA256").
+  const std::string& cipher_suite() const noexcept;
+  void send(const std::string& bytes);
+  /// The next SIP message (header and Content-Length body); empty on timeout or close.
+  std::string read_message(std::chrono::milliseconds wait);
+  /// Sends close_notify (once) and closes the socket.
+  void close();
+
+ private:
+  struct engine;
+  std::unique_ptr<engine> engine_;
+  int local_port_ = 0;
 };
 
 /// The value of header `name` (first occurrence, case-insensitive) in `message`, trimmed.
