@@ -169,6 +169,19 @@ int ms_left(std::chrono::steady_clock::time_point until) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
+/// A socket of `type` bound to `local_ip` (port 0); throws.
+int open_socket(int type, const std::string& local_ip) {
+  const int fd = ::socket(AF_INET, type, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  const auto local = address_of(local_ip + ":0");
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {  // NOLINT
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("cannot bind to " + local_ip + ": " + why);
+  }
+  return fd;
+}
+
 int local_port_of(int fd) {
   sockaddr_in local{};
   socklen_t len = sizeof local;
@@ -499,6 +512,38 @@ std::string tcp_flow::read_message(std::chrono::milliseconds wait) {
   }
 }
 
+udp_flow::udp_flow(const std::string& to, const std::string& local_ip)
+    : fd_(open_socket(SOCK_DGRAM, local_ip)), local_ip_(local_ip) {
+  const auto dest = address_of(to);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    ::close(fd_);
+    throw std::runtime_error("cannot connect a UDP socket to " + to);
+  }
+  local_port_ = local_port_of(fd_);
+}
+
+udp_flow::~udp_flow() {
+  ::close(fd_);
+}
+
+void udp_flow::send(const std::string& bytes) {
+  if (::send(fd_, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+    throw std::runtime_error(std::string("udp send failed: ") + std::strerror(errno));
+  }
+}
+
+std::string udp_flow::read_message(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms_left(until)) != 1) return {};
+    char buf[65536];
+    const auto n = ::recv(fd_, buf, sizeof buf, 0);
+    // ECONNREFUSED from an ICMP error is no answer: keep waiting.
+    if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+  }
+}
+
 /// Botan's defaults, except that the overlay CA publishes no revocation data (no CRL, no OCSP).
 struct ua_tls_policy final : Botan::TLS::Policy {
   bool require_cert_revocation_info() const override { return false; }
@@ -648,6 +693,80 @@ void tls_flow::close() {
   }
   ::close(e.fd);
   e.fd = -1;
+}
+
+udp_flooder::udp_flooder(const std::string& to,
+                         std::function<std::string(std::uint64_t, int)> request,
+                         std::uint32_t per_second, std::chrono::milliseconds duration,
+                         const std::string& local_ip)
+    : fd_(open_socket(SOCK_DGRAM, local_ip)) {
+  const auto dest = address_of(to);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    ::close(fd_);
+    throw std::runtime_error("cannot connect a UDP socket to " + to);
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  local_port_ = local_port_of(fd_);
+  thread_ = std::thread([this, request = std::move(request), per_second, duration] {
+    run(request, per_second, duration);
+  });
+}
+
+udp_flooder::~udp_flooder() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  ::close(fd_);
+}
+
+flood_result udp_flooder::wait() {
+  if (thread_.joinable()) thread_.join();
+  return result_;
+}
+
+void udp_flooder::run(const std::function<std::string(std::uint64_t, int)>& request,
+                      std::uint32_t per_second, std::chrono::milliseconds duration) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto stop_sending = start + duration;
+  const auto stop_reading = stop_sending + 500ms;
+  char buf[65536];
+  auto drain = [&] {
+    for (;;) {
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == ECONNREFUSED) continue;
+      if (n <= 0) return;
+      const std::string m(buf, static_cast<std::size_t>(n));
+      ++result_.received;
+      if (status_of(m) == 503) {
+        ++result_.code_503;
+        if (!header(m, "Retry-After").empty()) ++result_.code_503_retry;
+        if (result_.first_503.empty()) result_.first_503 = m;
+      } else {
+        ++result_.other_codes;
+      }
+    }
+  };
+  while (!stop_ && clock::now() < stop_sending) {
+    // Catch up to the rate: as many as the elapsed time allows, then a millisecond's pause.
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+    const auto due = static_cast<std::uint64_t>(elapsed) * per_second / 1'000'000 + 1;
+    while (result_.sent < due && !stop_) {
+      const auto m = request(result_.sent + 1, local_port_);
+      const auto n = ::send(fd_, m.data(), m.size(), 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // the socket is full
+      if (n < 0 && errno != ECONNREFUSED) break;
+      if (n >= 0) ++result_.sent;
+    }
+    drain();
+    std::this_thread::sleep_for(1ms);
+  }
+  result_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+  while (!stop_ && clock::now() < stop_reading) {
+    drain();
+    pollfd p{fd_, POLLIN, 0};
+    ::poll(&p, 1, std::min(ms_left(stop_reading), 50));
+  }
 }
 
 std::vector<std::string> headers(const std::string& message, const std::string& name) {

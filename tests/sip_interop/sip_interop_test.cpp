@@ -2,9 +2,10 @@
 // 3-peer overlay on loopback. A UAC talks to peer 0, the UAs it calls are registered at peer 2,
 // so every call crosses the overlay. With P2PSIP_SIP_INTEROP_TARGET=kamailio the same scenarios
 // run against one Kamailio (tests/bench/kamailio/kamailio.cfg) to validate them; the checks that
-// only p2psip can pass (the overlay's store, redirect, gateway, outbound, 480, 482, TLS) say so
-// and stop. Debian's sipp has no TLS: over TLS the UA is the harness's own (Botan's TLS client,
-// no client certificate).
+// only p2psip can pass (the overlay's store, redirect, gateway, outbound, 480, 482, TLS, the
+// per-source rate limit) say so and stop. Debian's sipp has no TLS: over TLS the UA is the
+// harness's own (Botan's TLS client, no client certificate), as are those of the flood tests,
+// which need a second source address and more speed than a scenario.
 
 #include <doctest/doctest.h>
 
@@ -251,6 +252,69 @@ int binding_expires(const std::string& ok, const std::string& contact) {
   return -1;
 }
 
+/// One source floods peer 0's UDP listener with `method` requests (no credentials) at 5000 a
+/// second for 3 s, 50 times the per-source rate; meanwhile a UA at another source address
+/// (127.0.0.2) registers with digest and must get its 200 within 5 s. The flooder must have
+/// received 503s with Retry-After, and the peer must serve the flooding address again after.
+void flood_does_not_starve(const std::string& method) {
+  if (p2psip_only("the per-source rate limit (503 with Retry-After)")) return;
+  sp::sip_target t(k_users);
+  const auto& to = t.server(0).udp;
+  const std::string domain = t.domain();
+  // REGISTERs for dave are each challenged (401); INVITEs go to carol, who is not registered:
+  // each one let through costs an overlay lookup before its 404, never ACKed.
+  auto flood_request = [&](std::uint64_t i, int port) {
+    const std::string n = std::to_string(i);
+    const std::string target = method == "REGISTER" ? "sip:" + domain : "sip:carol@" + domain;
+    const std::string to_aor = method == "REGISTER" ? "sip:dave@" + domain : target;
+    return method + " " + target +
+           " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port) +
+           ";branch=z9hG4bK-flood-" + n + ";rport\r\nMax-Forwards: " + "70\r\nFrom: <sip:dave@" +
+           domain + ">;tag=flood-" + n + "\r\nTo: <" + to_aor + ">\r\nCall-ID: flood-" + n +
+           "@127.0.0.1\r\nCSeq: 1 " + method +
+           "\r\nContact: <sip:dave@127.0.0.1:" + std::to_string(port) +
+           ">\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n";
+  };
+  const auto flood_time = 3s;
+  sp::udp_flooder flood(to, flood_request, 5000, flood_time);
+  std::this_thread::sleep_for(500ms);  // the flooder's burst allowance is long spent by now
+
+  sp::udp_flow other(to, "127.0.0.2");
+  registering_ua ua(t, other, "bob", "UDP", "127.0.0.2");
+  const auto started = std::chrono::steady_clock::now();
+  const auto ok = ua.register_for(600, 5s);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  const auto f = flood.wait();
+  INFO("flood: sent " << f.sent << " in " << f.duration.count() << " ms, received " << f.received
+                      << " answers: " << f.code_503 << " 503s (" << f.code_503_retry
+                      << " with Retry-After), " << f.other_codes
+                      << " others; the other UA's REGISTER took " << took.count() << " ms");
+  CHECK_MESSAGE(sp::status_of(ok) == 200,
+                "the UA at 127.0.0.2 got no 200 within 5 s during the flood: '" << ok << "'\n"
+                                                                                << t.logs());
+  CHECK(binding_expires(ok, ua.contact()) > 0);
+  CHECK(f.sent >= 5000);
+  CHECK(f.code_503 >= 1);
+  CHECK_MESSAGE(f.code_503_retry == f.code_503, f.first_503);
+  CHECK_MESSAGE(std::atoi(sp::header(f.first_503, "Retry-After").c_str()) > 0, f.first_503);
+  if (method == "REGISTER") {
+    // Each REGISTER let through gets one 401: at most the burst and the rate over the flood's
+    // time, far below what was sent.
+    CHECK(f.other_codes <= 400 + 100 * (static_cast<std::uint64_t>(f.duration.count()) / 1000 + 2));
+  }
+  // The flooding address is served again once its bucket refills, by a peer still alive.
+  std::this_thread::sleep_for(1s);
+  sp::udp_flow after(to, "127.0.0.1");
+  registering_ua again(t, after, "carol", "UDP");
+  const auto ok_after = again.register_for(600, 5s);
+  CHECK_MESSAGE(sp::status_of(ok_after) == 200, "after the flood: '" << ok_after << "'\n"
+                                                                     << t.logs());
+  const auto [rc, out] = t.fetch_registration(aor(t, "bob"), 1);
+  CHECK_MESSAGE(rc == 0, "bob's registration made during the flood: exit " << rc << "\n" << out);
+  CHECK_MESSAGE(out.find("bob@") != std::string::npos, out);
+}
+
 }  // namespace
 
 TEST_SUITE("sip_interop") {
@@ -296,6 +360,14 @@ TEST_SUITE("sip_interop") {
     flow.close();
     const auto [rc, out] = t.fetch_registration(aor(t, "alice"));
     CHECK_MESSAGE(rc == 3, "p2psip-client fetch after un-REGISTER: exit " << rc << "\n" << out);
+  }
+
+  TEST_CASE("a REGISTER flood from one source does not starve another user") {
+    flood_does_not_starve("REGISTER");
+  }
+
+  TEST_CASE("an INVITE flood from one source does not starve another user") {
+    flood_does_not_starve("INVITE");
   }
 
   TEST_CASE("REGISTER with a wrong password gets 401 or 403 and stores nothing") {
