@@ -18,8 +18,18 @@
 #include <stdexcept>
 #include <thread>
 
+#include <botan/auto_rng.h>
+#include <botan/certstor.h>
+#include <botan/credentials_manager.h>
+#include <botan/data_src.h>
 #include <botan/hash.h>
 #include <botan/hex.h>
+#include <botan/tls_callbacks.h>
+#include <botan/tls_client.h>
+#include <botan/tls_exceptn.h>
+#include <botan/tls_policy.h>
+#include <botan/tls_session_manager.h>
+#include <botan/x509cert.h>
 
 namespace p2psip::test::sip {
 
@@ -136,6 +146,47 @@ std::string digest_param(const std::string& challenge, const std::string& name) 
   }
   const auto end = challenge.find_first_of(", ", start);
   return challenge.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+/// Takes the first whole SIP message (header and Content-Length body) off a stream's buffer,
+/// skipping the keepalive CRLFs before it; nullopt while it is incomplete.
+std::optional<std::string> take_message(std::string& buffered) {
+  while (buffered.rfind("\r\n", 0) == 0) buffered.erase(0, 2);
+  const auto end = buffered.find("\r\n\r\n");
+  if (end == std::string::npos) return std::nullopt;
+  const auto cl = header(buffered.substr(0, end + 4), "Content-Length");
+  const std::size_t size = end + 4 + (cl.empty() ? 0 : std::stoul(cl));
+  if (buffered.size() < size) return std::nullopt;
+  auto msg = buffered.substr(0, size);
+  buffered.erase(0, size);
+  return msg;
+}
+
+/// Milliseconds left until `until` (0 when passed), for poll().
+int ms_left(std::chrono::steady_clock::time_point until) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+/// A socket of `type` bound to `local_ip` (port 0); throws.
+int open_socket(int type, const std::string& local_ip) {
+  const int fd = ::socket(AF_INET, type, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  const auto local = address_of(local_ip + ":0");
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {  // NOLINT
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("cannot bind to " + local_ip + ": " + why);
+  }
+  return fd;
+}
+
+int local_port_of(int fd) {
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);  // NOLINT
+  return ntohs(local.sin_port);
 }
 
 std::string md5_hex(const std::string& s) {
@@ -402,21 +453,6 @@ int free_port() {
   throw std::runtime_error("no free port");
 }
 
-std::pair<fs::path, fs::path> tls_pair(const fs::path& dir) {
-  const auto cert = dir / "sipp-tls.crt";
-  const auto key = dir / "sipp-tls.key";
-  const int rc =
-      run_bounded({find_tool("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key.string(), "-out",
-                   cert.string(), "-days", "2", "-subj", "/CN=sipp.interop.test"},
-                  dir / "openssl.log", 30s);
-  if (rc != 0) {
-    throw std::runtime_error("openssl could not make sipp's TLS pair: " +
-                             read_text(dir / "openssl.log.err"));
-  }
-  return {cert, key};
-}
-
 std::string udp_exchange(const std::string& to, const std::string& bytes,
                          std::chrono::milliseconds wait) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
@@ -489,28 +525,272 @@ std::string tcp_flow::read_some(std::chrono::milliseconds wait) {
 std::string tcp_flow::read_message(std::chrono::milliseconds wait) {
   const auto until = std::chrono::steady_clock::now() + wait;
   for (;;) {
-    // Keepalive CRLFs between messages are not part of them.
-    while (buffered_.rfind("\r\n", 0) == 0) buffered_.erase(0, 2);
-    const auto end = buffered_.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      const auto head = buffered_.substr(0, end + 4);
-      const auto cl = header(head, "Content-Length");
-      const std::size_t body = cl.empty() ? 0 : std::stoul(cl);
-      if (buffered_.size() >= end + 4 + body) {
-        auto msg = buffered_.substr(0, end + 4 + body);
-        buffered_.erase(0, end + 4 + body);
-        return msg;
-      }
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        until - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || fd_ < 0) return {};
+    if (auto msg = take_message(buffered_)) return *msg;
+    const int left = ms_left(until);
+    if (left <= 0 || fd_ < 0) return {};
     pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) != 1) return {};
+    if (::poll(&p, 1, left) != 1) return {};
     char buf[65536];
     const auto n = ::recv(fd_, buf, sizeof buf, 0);
     if (n <= 0) return {};
     buffered_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+udp_flow::udp_flow(const std::string& to, const std::string& local_ip)
+    : fd_(open_socket(SOCK_DGRAM, local_ip)), local_ip_(local_ip) {
+  const auto dest = address_of(to);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    ::close(fd_);
+    throw std::runtime_error("cannot connect a UDP socket to " + to);
+  }
+  local_port_ = local_port_of(fd_);
+}
+
+udp_flow::~udp_flow() {
+  ::close(fd_);
+}
+
+void udp_flow::send(const std::string& bytes) {
+  if (::send(fd_, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+    throw std::runtime_error(std::string("udp send failed: ") + std::strerror(errno));
+  }
+}
+
+std::string udp_flow::read_message(std::chrono::milliseconds wait) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms_left(until)) != 1) return {};
+    char buf[65536];
+    const auto n = ::recv(fd_, buf, sizeof buf, 0);
+    // ECONNREFUSED from an ICMP error is no answer: keep waiting.
+    if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+  }
+}
+
+/// Botan's defaults, except that the overlay CA publishes no revocation data (no CRL, no OCSP).
+struct ua_tls_policy final : Botan::TLS::Policy {
+  bool require_cert_revocation_info() const override { return false; }
+};
+
+/// Botan's TLS client and what it needs, driven by the callbacks below: tls_emit_data writes to
+/// the (blocking) socket, received_data() is fed what recv() returns.
+struct tls_flow::engine final : Botan::TLS::Callbacks, Botan::Credentials_Manager {
+  int fd = -1;
+  std::string received;  ///< application data not yet taken
+  bool active = false;
+  bool closed = false;  ///< close_notify or a fatal alert received, or the connection lost
+  std::string why_closed;
+  std::string cipher;
+  Botan::Certificate_Store_In_Memory roots;
+  Botan::AutoSeeded_RNG rng;
+  Botan::TLS::Session_Manager_Noop sessions;
+  ua_tls_policy policy;
+  std::unique_ptr<Botan::TLS::Client> client;
+
+  void tls_emit_data(const uint8_t data[], size_t size) override {
+    std::size_t sent = 0;
+    while (sent < size && fd >= 0) {
+      const auto n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+      if (n <= 0) {
+        closed = true;
+        why_closed = std::string("send failed: ") + std::strerror(errno);
+        return;
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void tls_record_received(uint64_t, const uint8_t data[], size_t size) override {
+    received.append(reinterpret_cast<const char*>(data), size);  // NOLINT
+  }
+  void tls_alert(Botan::TLS::Alert alert) override {
+    if (alert.type() == Botan::TLS::Alert::CLOSE_NOTIFY || alert.is_fatal()) {
+      closed = true;
+      why_closed = "alert " + alert.type_string();
+    }
+  }
+  bool tls_session_established(const Botan::TLS::Session& session) override {
+    cipher = session.ciphersuite().to_string();
+    return false;  // nothing to resume later
+  }
+  void tls_session_activated() override { active = true; }
+  // The server's chain verifies against `roots` (Botan's default tls_verify_cert_chain). No
+  // cert_chain() override: the client has no certificate to send.
+  std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(
+      const std::string&, const std::string&) override {
+    return {&roots};
+  }
+
+  /// Waits for bytes until `until` and feeds them to the client; false on timeout or close.
+  bool pump(std::chrono::steady_clock::time_point until) {
+    if (closed || fd < 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, ms_left(until)) != 1) return false;
+    std::uint8_t buf[16384];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed = true;
+      why_closed = n == 0 ? "connection closed by the server" : std::strerror(errno);
+      return false;
+    }
+    try {
+      client->received_data(buf, static_cast<std::size_t>(n));
+    } catch (const std::exception& e) {
+      closed = true;
+      why_closed = e.what();
+      return false;
+    }
+    return true;
+  }
+};
+
+tls_flow::tls_flow(const std::string& to, const fs::path& roots_pem, std::chrono::milliseconds wait)
+    : engine_(std::make_unique<engine>()) {
+  auto& e = *engine_;
+  std::size_t roots = 0;
+  {
+    Botan::DataSource_Stream in(roots_pem.string());
+    while (!in.end_of_data()) {
+      try {
+        e.roots.add_certificate(Botan::X509_Certificate(in));
+        ++roots;
+      } catch (const std::exception&) {
+        break;  // trailing text after the last certificate
+      }
+    }
+  }
+  if (roots == 0) {
+    throw std::runtime_error("no CA certificate in " + roots_pem.string());
+  }
+  e.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const auto dest = address_of(to);
+  if (::connect(e.fd, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    throw std::runtime_error("cannot connect to " + to + ": " + std::strerror(errno));
+  }
+  local_port_ = local_port_of(e.fd);
+  // No server name: the peer's certificate names a Node-ID, not a host.
+  e.client = std::make_unique<Botan::TLS::Client>(e, e.sessions, e, e.policy, e.rng,
+                                                  Botan::TLS::Server_Information(),
+                                                  Botan::TLS::Protocol_Version::TLS_V12);
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (!e.active) {
+    if (!e.pump(until)) {
+      throw std::runtime_error("TLS handshake with " + to +
+                               " failed: " + (e.closed ? e.why_closed : "no answer in time"));
+    }
+  }
+}
+
+tls_flow::~tls_flow() {
+  close();
+}
+
+const std::string& tls_flow::cipher_suite() const noexcept {
+  return engine_->cipher;
+}
+
+void tls_flow::send(const std::string& bytes) {
+  auto& e = *engine_;
+  if (e.closed || !e.client->is_active()) throw std::runtime_error("tls send on a closed flow");
+  e.client->send(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());  // NOLINT
+  if (e.closed) throw std::runtime_error("tls send failed: " + e.why_closed);
+}
+
+std::string tls_flow::read_message(std::chrono::milliseconds wait) {
+  auto& e = *engine_;
+  const auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    if (auto msg = take_message(e.received)) return *msg;
+    if (!e.pump(until)) return {};
+  }
+}
+
+void tls_flow::close() {
+  auto& e = *engine_;
+  if (e.fd < 0) return;
+  if (!e.closed && e.client->is_active()) {
+    try {
+      e.client->close();
+    } catch (const std::exception&) {
+      // Closing anyway.
+    }
+  }
+  ::close(e.fd);
+  e.fd = -1;
+}
+
+udp_flooder::udp_flooder(const std::string& to,
+                         std::function<std::string(std::uint64_t, int)> request,
+                         std::uint32_t per_second, std::chrono::milliseconds duration,
+                         const std::string& local_ip)
+    : fd_(open_socket(SOCK_DGRAM, local_ip)) {
+  const auto dest = address_of(to);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {  // NOLINT
+    ::close(fd_);
+    throw std::runtime_error("cannot connect a UDP socket to " + to);
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  local_port_ = local_port_of(fd_);
+  thread_ = std::thread([this, request = std::move(request), per_second, duration] {
+    run(request, per_second, duration);
+  });
+}
+
+udp_flooder::~udp_flooder() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  ::close(fd_);
+}
+
+flood_result udp_flooder::wait() {
+  if (thread_.joinable()) thread_.join();
+  return result_;
+}
+
+void udp_flooder::run(const std::function<std::string(std::uint64_t, int)>& request,
+                      std::uint32_t per_second, std::chrono::milliseconds duration) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto stop_sending = start + duration;
+  const auto stop_reading = stop_sending + 500ms;
+  char buf[65536];
+  auto drain = [&] {
+    for (;;) {
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == ECONNREFUSED) continue;
+      if (n <= 0) return;
+      const std::string m(buf, static_cast<std::size_t>(n));
+      ++result_.received;
+      if (status_of(m) == 503) {
+        ++result_.code_503;
+        if (!header(m, "Retry-After").empty()) ++result_.code_503_retry;
+        if (result_.first_503.empty()) result_.first_503 = m;
+      } else {
+        ++result_.other_codes;
+      }
+    }
+  };
+  while (!stop_ && clock::now() < stop_sending) {
+    // Catch up to the rate: as many as the elapsed time allows, then a millisecond's pause.
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+    const auto due = static_cast<std::uint64_t>(elapsed) * per_second / 1'000'000 + 1;
+    while (result_.sent < due && !stop_) {
+      const auto m = request(result_.sent + 1, local_port_);
+      const auto n = ::send(fd_, m.data(), m.size(), 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // the socket is full
+      if (n < 0 && errno != ECONNREFUSED) break;
+      if (n >= 0) ++result_.sent;
+    }
+    drain();
+    std::this_thread::sleep_for(1ms);
+  }
+  result_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+  while (!stop_ && clock::now() < stop_reading) {
+    drain();
+    pollfd p{fd_, POLLIN, 0};
+    ::poll(&p, 1, std::min(ms_left(stop_reading), 50));
   }
 }
 

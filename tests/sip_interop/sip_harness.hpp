@@ -1,15 +1,20 @@
 #pragma once
 // The harness of the sipp interop tests: SIP servers to test (a p2psip overlay whose peers have
 // SIP listeners and SIP users, or, to validate the scenarios themselves, one Kamailio), sipp runs
-// bounded in time, and a few raw sockets for what sipp cannot send (garbage, a CRLF keepalive on
-// an outbound flow). Every wait is bounded; every child process is killed by its owner.
+// bounded in time, and a few UAs of our own for what sipp cannot do (garbage, a CRLF keepalive on
+// an outbound flow, TLS: Debian's sipp is built without OpenSSL, a second source address, a
+// flood). Every wait is bounded; every child process and thread is ended by its owner.
 
 #include <sys/types.h>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "process_overlay.hpp"
@@ -101,8 +106,6 @@ class sipp {
 std::string scenario(const std::string& name);
 /// A free port on 127.0.0.1 (free for both UDP and TCP when asked).
 int free_port();
-/// A throwaway self-signed certificate and key for sipp's TLS (made with openssl in `dir`).
-std::pair<std::filesystem::path, std::filesystem::path> tls_pair(const std::filesystem::path& dir);
 
 /// Sends `bytes` in one UDP datagram to `to` ("IP:PORT") and returns the first datagram received
 /// back within `wait` (empty if none).
@@ -129,6 +132,90 @@ class tcp_flow {
   int fd_ = -1;
   int local_port_ = 0;
   std::string buffered_;
+};
+
+/// A SIP UA over one UDP socket bound to `local_ip` (any 127.0.0.0/8 address works on Linux's
+/// loopback: another source address for the peer's per-source limits). Every read is bounded.
+class udp_flow {
+ public:
+  explicit udp_flow(const std::string& to, const std::string& local_ip = "127.0.0.1");
+  ~udp_flow();
+  udp_flow(const udp_flow&) = delete;
+  udp_flow& operator=(const udp_flow&) = delete;
+  const std::string& local_ip() const noexcept { return local_ip_; }
+  int local_port() const noexcept { return local_port_; }
+  void send(const std::string& bytes);
+  /// The next datagram from the server (one SIP message); empty on timeout.
+  std::string read_message(std::chrono::milliseconds wait);
+
+ private:
+  int fd_ = -1;
+  std::string local_ip_;
+  int local_port_ = 0;
+};
+
+/// A SIP UA over one TLS 1.2 connection: Botan's TLS client driven through its callbacks over a
+/// blocking socket, with no client certificate at all (the peer's SIP listeners ask none; a plain
+/// UA has none). The server's chain must verify against the CA certificate(s) of `roots_pem`.
+class tls_flow {
+ public:
+  /// Connects to `to` ("IP:PORT") and completes the handshake within `wait`; throws
+  /// std::runtime_error saying why not (connect, alert, certificate, timeout).
+  tls_flow(const std::string& to, const std::filesystem::path& roots_pem,
+           std::chrono::milliseconds wait = std::chrono::seconds(10));
+  ~tls_flow();
+  tls_flow(const tls_flow&) = delete;
+  tls_flow& operator=(const tls_flow&) = delete;
+  int local_port() const noexcept { return local_port_; }
+  /// The negotiated cipher suite ("ECDHE_ECDSA_WITH_AES_128_GCM_SHA256").
+  const std::string& cipher_suite() const noexcept;
+  void send(const std::string& bytes);
+  /// The next SIP message (header and Content-Length body); empty on timeout or close.
+  std::string read_message(std::chrono::milliseconds wait);
+  /// Sends close_notify (once) and closes the socket.
+  void close();
+
+ private:
+  struct engine;
+  std::unique_ptr<engine> engine_;
+  int local_port_ = 0;
+};
+
+/// What a udp_flooder sent and got back.
+struct flood_result {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t code_503 = 0;            ///< 503s received
+  std::uint64_t code_503_retry = 0;      ///< of which carried a Retry-After
+  std::uint64_t other_codes = 0;         ///< other responses (401, 404, 100, ...)
+  std::string first_503;                 ///< the first one, for the failure messages
+  std::chrono::milliseconds duration{};  ///< how long it sent
+};
+
+/// One source flooding a UDP listener from its own thread: request(i, local port) for i = 1, 2, ...
+/// at `per_second` (in 1 ms batches, as fast as the socket takes them when it cannot keep up) for
+/// `duration`, reading every answer without ever answering one itself, and 500 ms longer for
+/// late answers.
+class udp_flooder {
+ public:
+  udp_flooder(const std::string& to, std::function<std::string(std::uint64_t, int)> request,
+              std::uint32_t per_second, std::chrono::milliseconds duration,
+              const std::string& local_ip = "127.0.0.1");
+  ~udp_flooder();
+  udp_flooder(const udp_flooder&) = delete;
+  udp_flooder& operator=(const udp_flooder&) = delete;
+  int local_port() const noexcept { return local_port_; }
+  /// Waits for the end (the duration and 500 ms, at most).
+  flood_result wait();
+
+ private:
+  void run(const std::function<std::string(std::uint64_t, int)>& request, std::uint32_t per_second,
+           std::chrono::milliseconds duration);
+  int fd_ = -1;
+  int local_port_ = 0;
+  std::atomic<bool> stop_{false};  ///< set by the destructor: end at once
+  flood_result result_;
+  std::thread thread_;
 };
 
 /// The value of header `name` (first occurrence, case-insensitive) in `message`, trimmed.

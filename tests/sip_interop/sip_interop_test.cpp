@@ -2,12 +2,18 @@
 // 3-peer overlay on loopback. A UAC talks to peer 0, the UAs it calls are registered at peer 2,
 // so every call crosses the overlay. With P2PSIP_SIP_INTEROP_TARGET=kamailio the same scenarios
 // run against one Kamailio (tests/bench/kamailio/kamailio.cfg) to validate them; the checks that
-// only p2psip can pass (the overlay's store, redirect, gateway, outbound, 480, 482) say so and
-// stop.
+// only p2psip can pass (the overlay's store, redirect, gateway, outbound, 480, 482, TLS, the
+// per-source rate limit) say so and stop. Debian's sipp has no TLS: over TLS the UA is the
+// harness's own (Botan's TLS client, no client certificate), as are those of the flood tests,
+// which need a second source address and more speed than a scenario.
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,19 +132,13 @@ bool p2psip_only(const char* what) {
   return true;
 }
 
+/// sipp's register_lifecycle.xml over UDP ('u') or TCP ('t').
 void register_lifecycle(char transport) {
   sp::sip_target t(k_users);
   const std::string kind(1, transport);
-  if (transport == 'l' && t.server(0).tls.empty()) {
-    if (p2psip_only("TLS (the Kamailio baseline has no TLS listener)")) return;
-  }
-  std::vector<std::string> args{"-sf", sp::scenario("register_lifecycle.xml"), "-t", kind + "1",
-                                "-p",  std::to_string(sp::free_port()),        "-m", "1"};
-  if (transport == 'l') {
-    const auto [cert, key] = sp::tls_pair(t.dir());
-    args = with(args, {"-tls_cert", cert.string(), "-tls_key", key.string()});
-  }
-  args = with(args, keys(t, "alice", aor(t, "alice"), 600));
+  auto args = with({"-sf", sp::scenario("register_lifecycle.xml"), "-t", kind + "1", "-p",
+                    std::to_string(sp::free_port()), "-m", "1"},
+                   keys(t, "alice", aor(t, "alice"), 600));
   args.push_back(t.server(0).by_transport(transport));
   sp::sipp s(t.dir(), "lifecycle-" + kind, args);
   const auto r = s.wait();
@@ -147,6 +147,172 @@ void register_lifecycle(char transport) {
   // Expires: 0 removed the binding: nothing left to fetch.
   const auto [rc, out] = t.fetch_registration(aor(t, "alice"));
   CHECK_MESSAGE(rc == 3, "p2psip-client fetch after un-REGISTER: exit " << rc << "\n" << out);
+}
+
+/// One UA registering `user` over one of the harness's flows (tls_flow, udp_flow): REGISTERs of
+/// one Call-ID with increasing CSeqs, a 401 answered with MD5 digest credentials, over UDP
+/// retransmitted as RFC 3261's Timer A says (500 ms, doubling, at most 4 s apart).
+template <class Flow>
+class registering_ua {
+ public:
+  registering_ua(sp::sip_target& t, Flow& flow, std::string user, std::string transport,
+                 std::string local_ip = "127.0.0.1")
+      : t_(t),
+        flow_(flow),
+        user_(std::move(user)),
+        transport_(std::move(transport)),
+        local_ip_(std::move(local_ip)),
+        call_id_("ua-" + user_ + "-" + std::to_string(flow.local_port()) + "@" + local_ip_) {}
+
+  /// sip:USER@IP:PORT;transport=T, the binding this UA registers.
+  std::string contact() const {
+    return "sip:" + user_ + "@" + local_ip_ + ":" + std::to_string(flow_.local_port()) +
+           ";transport=" + lower(transport_);
+  }
+  int cseq() const noexcept { return cseq_; }
+
+  /// REGISTER with Expires `expires`, answering a 401 with credentials: the final response of
+  /// the last request, empty when none came within `wait` (for all of them together).
+  std::string register_for(int expires, std::chrono::milliseconds wait) {
+    const auto until = std::chrono::steady_clock::now() + wait;
+    std::string auth;
+    for (int round = 0; round < 2; ++round) {
+      auto answer = exchange(request(++cseq_, expires, auth), until);
+      if (sp::status_of(answer) != 401) return answer;
+      for (const auto& c : sp::headers(answer, "WWW-Authenticate")) {
+        if (c.find("SHA-256") == std::string::npos) auth = c;
+      }
+      if (auth.empty()) return answer;  // no MD5 challenge to answer
+      auth = sp::digest_authorization(auth, user_, t_.password_of(user_), "REGISTER", ruri());
+    }
+    return {};
+  }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+  std::string ruri() const { return "sip:" + t_.domain(); }
+
+  std::string request(int cseq, int expires, const std::string& auth) const {
+    const std::string me = "sip:" + user_ + "@" + t_.domain();
+    std::string m = "REGISTER " + ruri() + " SIP/2.0\r\n";
+    m += "Via: SIP/2.0/" + transport_ + " " + local_ip_ + ":" + std::to_string(flow_.local_port()) +
+         ";branch=z9hG4bK-" + user_ + "-" + std::to_string(flow_.local_port()) + "-" +
+         std::to_string(cseq) + ";rport\r\n";
+    m += "Max-Forwards: 70\r\nFrom: <" + me + ">;tag=ua-" + user_ + "\r\nTo: <" + me +
+         ">\r\nCall-ID: " + call_id_ + "\r\nCSeq: " + std::to_string(cseq) +
+         " REGISTER\r\nContact: <" + contact() + ">\r\nExpires: " + std::to_string(expires) +
+         "\r\n";
+    if (!auth.empty()) m += "Authorization: " + auth + "\r\n";
+    return m + "User-Agent: p2psip-interop-harness\r\nContent-Length: 0\r\n\r\n";
+  }
+
+  /// Sends `req` and returns its final response (matched on the CSeq), "" at `until`.
+  std::string exchange(const std::string& req, std::chrono::steady_clock::time_point until) {
+    const bool udp = transport_ == "UDP";
+    const std::string cseq_value = std::to_string(cseq_) + " REGISTER";
+    auto interval = std::chrono::milliseconds(500);
+    auto resend_at = std::chrono::steady_clock::now() + interval;
+    flow_.send(req);
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return {};
+      const auto next = udp ? std::min(until, resend_at) : until;
+      const auto m =
+          flow_.read_message(std::chrono::duration_cast<std::chrono::milliseconds>(next - now) +
+                             std::chrono::milliseconds(1));
+      if (sp::status_of(m) >= 200 && sp::header(m, "CSeq") == cseq_value) return m;
+      if (udp && m.empty() && std::chrono::steady_clock::now() >= resend_at) {
+        flow_.send(req);
+        interval = std::min(interval * 2, std::chrono::milliseconds(4000));
+        resend_at = std::chrono::steady_clock::now() + interval;
+      }
+    }
+  }
+
+  sp::sip_target& t_;
+  Flow& flow_;
+  std::string user_;
+  std::string transport_;
+  std::string local_ip_;
+  std::string call_id_;
+  int cseq_ = 0;
+};
+
+/// The expires= of the Contact values of a 200 to REGISTER that name `contact` (-1 if none).
+int binding_expires(const std::string& ok, const std::string& contact) {
+  for (const auto& c : sp::headers(ok, "Contact")) {
+    if (c.find(contact) == std::string::npos) continue;
+    const auto at = c.find("expires=");
+    if (at == std::string::npos) return -1;
+    return std::atoi(c.c_str() + at + 8);
+  }
+  return -1;
+}
+
+/// One source floods peer 0's UDP listener with `method` requests (no credentials) at 5000 a
+/// second for 3 s, 50 times the per-source rate; meanwhile a UA at another source address
+/// (127.0.0.2) registers with digest and must get its 200 within 5 s. The flooder must have
+/// received 503s with Retry-After, and the peer must serve the flooding address again after.
+void flood_does_not_starve(const std::string& method) {
+  if (p2psip_only("the per-source rate limit (503 with Retry-After)")) return;
+  sp::sip_target t(k_users);
+  const auto& to = t.server(0).udp;
+  const std::string domain = t.domain();
+  // REGISTERs for dave are each challenged (401); INVITEs go to carol, who is not registered:
+  // each one let through costs an overlay lookup before its 404, never ACKed.
+  auto flood_request = [&](std::uint64_t i, int port) {
+    const std::string n = std::to_string(i);
+    const std::string target = method == "REGISTER" ? "sip:" + domain : "sip:carol@" + domain;
+    const std::string to_aor = method == "REGISTER" ? "sip:dave@" + domain : target;
+    return method + " " + target +
+           " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port) +
+           ";branch=z9hG4bK-flood-" + n + ";rport\r\nMax-Forwards: " + "70\r\nFrom: <sip:dave@" +
+           domain + ">;tag=flood-" + n + "\r\nTo: <" + to_aor + ">\r\nCall-ID: flood-" + n +
+           "@127.0.0.1\r\nCSeq: 1 " + method +
+           "\r\nContact: <sip:dave@127.0.0.1:" + std::to_string(port) +
+           ">\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n";
+  };
+  const auto flood_time = 3s;
+  sp::udp_flooder flood(to, flood_request, 5000, flood_time);
+  std::this_thread::sleep_for(500ms);  // the flooder's burst allowance is long spent by now
+
+  sp::udp_flow other(to, "127.0.0.2");
+  registering_ua ua(t, other, "bob", "UDP", "127.0.0.2");
+  const auto started = std::chrono::steady_clock::now();
+  const auto ok = ua.register_for(600, 5s);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  const auto f = flood.wait();
+  INFO("flood: sent " << f.sent << " in " << f.duration.count() << " ms, received " << f.received
+                      << " answers: " << f.code_503 << " 503s (" << f.code_503_retry
+                      << " with Retry-After), " << f.other_codes
+                      << " others; the other UA's REGISTER took " << took.count() << " ms");
+  CHECK_MESSAGE(sp::status_of(ok) == 200,
+                "the UA at 127.0.0.2 got no 200 within 5 s during the flood: '" << ok << "'\n"
+                                                                                << t.logs());
+  CHECK(binding_expires(ok, ua.contact()) > 0);
+  CHECK(f.sent >= 5000);
+  CHECK(f.code_503 >= 1);
+  CHECK_MESSAGE(f.code_503_retry == f.code_503, f.first_503);
+  CHECK_MESSAGE(std::atoi(sp::header(f.first_503, "Retry-After").c_str()) > 0, f.first_503);
+  if (method == "REGISTER") {
+    // Each REGISTER let through gets one 401: at most the burst and the rate over the flood's
+    // time, far below what was sent.
+    CHECK(f.other_codes <= 400 + 100 * (static_cast<std::uint64_t>(f.duration.count()) / 1000 + 2));
+  }
+  // The flooding address is served again once its bucket refills, by a peer still alive.
+  std::this_thread::sleep_for(1s);
+  sp::udp_flow after(to, "127.0.0.1");
+  registering_ua again(t, after, "carol", "UDP");
+  const auto ok_after = again.register_for(600, 5s);
+  CHECK_MESSAGE(sp::status_of(ok_after) == 200, "after the flood: '" << ok_after << "'\n"
+                                                                     << t.logs());
+  const auto [rc, out] = t.fetch_registration(aor(t, "bob"), 1);
+  CHECK_MESSAGE(rc == 0, "bob's registration made during the flood: exit " << rc << "\n" << out);
+  CHECK_MESSAGE(out.find("bob@") != std::string::npos, out);
 }
 
 }  // namespace
@@ -161,7 +327,47 @@ TEST_SUITE("sip_interop") {
   }
 
   TEST_CASE("REGISTER with digest over TLS - register then refresh then un-REGISTER") {
-    register_lifecycle('l');
+    if (p2psip_only("TLS (the Kamailio baseline has no TLS listener)")) return;
+    sp::sip_target t(k_users);
+    // A UA without a client certificate; the peer's certificate verifies against the overlay CA.
+    sp::tls_flow flow(t.server(0).tls, t.overlay().config_file().parent_path() / "ca.crt");
+    INFO("TLS " << flow.cipher_suite());
+    registering_ua ua(t, flow, "alice", "TLS");
+    const auto ok = ua.register_for(600, 10s);
+    REQUIRE_MESSAGE(sp::status_of(ok) == 200, "REGISTER: '" << ok << "'\n" << t.logs());
+    const int first = binding_expires(ok, ua.contact());
+    CHECK_MESSAGE(first > 0, ok);
+    CHECK_MESSAGE(first <= 600, ok);
+    {
+      const auto [rc, out] = t.fetch_registration(aor(t, "alice"), 1);
+      CHECK_MESSAGE(rc == 0, "p2psip-client fetch after REGISTER: exit " << rc << "\n" << out);
+      CHECK_MESSAGE(out.find("alice") != std::string::npos, out);
+    }
+    // The refresh: same Call-ID, a higher CSeq (a new challenge, if any, answered again).
+    const int before = ua.cseq();
+    const auto refreshed = ua.register_for(600, 10s);
+    REQUIRE_MESSAGE(sp::status_of(refreshed) == 200, "refresh: '" << refreshed << "'\n"
+                                                                  << t.logs());
+    CHECK(ua.cseq() > before);
+    CHECK_MESSAGE(binding_expires(refreshed, ua.contact()) > 0, refreshed);
+    // Expires: 0 removes the only binding: the 200 lists none, and the overlay has nothing.
+    const auto removed = ua.register_for(0, 10s);
+    REQUIRE_MESSAGE(sp::status_of(removed) == 200, "un-REGISTER: '" << removed << "'\n"
+                                                                    << t.logs());
+    for (const auto& c : sp::headers(removed, "Contact")) {
+      CHECK_MESSAGE(c.find("sip:") == std::string::npos, removed);
+    }
+    flow.close();
+    const auto [rc, out] = t.fetch_registration(aor(t, "alice"));
+    CHECK_MESSAGE(rc == 3, "p2psip-client fetch after un-REGISTER: exit " << rc << "\n" << out);
+  }
+
+  TEST_CASE("a REGISTER flood from one source does not starve another user") {
+    flood_does_not_starve("REGISTER");
+  }
+
+  TEST_CASE("an INVITE flood from one source does not starve another user") {
+    flood_does_not_starve("INVITE");
   }
 
   TEST_CASE("REGISTER with a wrong password gets 401 or 403 and stores nothing") {
