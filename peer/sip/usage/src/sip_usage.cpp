@@ -155,6 +155,17 @@ struct sip_usage::impl {
 
   void log(int level, const std::string& text) { services.log(level, text); }
 
+  /// A Fetch of every dictionary entry of `kind` at `resource` (RFC 7904 4.2: no keys named).
+  static pr::fetch_req fetch_all(const pr::resource_id& resource, std::uint32_t kind) {
+    pr::fetch_req req;
+    req.resource = resource;
+    pr::stored_data_specifier spec;
+    spec.kind = kind;
+    spec.model = std::vector<pr::bytes>{};
+    req.specifiers.push_back(std::move(spec));
+    return req;
+  }
+
   // ---- the transaction layer's actions ----
 
   void pump(sip_time_point now) {
@@ -595,12 +606,7 @@ struct sip_usage::impl {
       return;
     }
     const auto resource = pr::hash_resource_name(slot.resource_name(), self.size());
-    pr::fetch_req req;
-    req.resource = resource;
-    pr::stored_data_specifier spec;
-    spec.kind = slot.kind;
-    spec.model = std::vector<pr::bytes>{};
-    req.specifiers.push_back(std::move(spec));
+    pr::fetch_req req = fetch_all(resource, slot.kind);
     const bool sent = services.overlay_request(
         {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
         [this, slot, lifetime, done](node::outcome&& o, node::time_point at) {
@@ -747,12 +753,7 @@ struct sip_usage::impl {
     }
     const auto slot = gateway_slot();
     const auto resource = pr::hash_resource_name(slot.resource_name(), self.size());
-    pr::fetch_req req;
-    req.resource = resource;
-    pr::stored_data_specifier spec;
-    spec.kind = slot.kind;
-    spec.model = std::vector<pr::bytes>{};
-    req.specifiers.push_back(std::move(spec));
+    pr::fetch_req req = fetch_all(resource, slot.kind);
     ++p->lookups;
     p->gateway_lookup = true;
     const bool sent = services.overlay_request(
@@ -927,12 +928,7 @@ struct sip_usage::impl {
     auto p = proxies.at(id);
     if (!p->seen_aors.insert(aor).second || depth > cfg.max_indirections) return;
     const auto resource = pr::hash_resource_name(sip_resource_name(aor), self.size());
-    pr::fetch_req req;
-    req.resource = resource;
-    pr::stored_data_specifier spec;
-    spec.kind = pr::kinds::sip_registration;
-    spec.model = std::vector<pr::bytes>{};
-    req.specifiers.push_back(std::move(spec));
+    pr::fetch_req req = fetch_all(resource, pr::kinds::sip_registration);
     ++p->lookups;
     const bool sent = services.overlay_request(
         {pr::to_destination(resource)}, std::move(req), nullptr, nullptr, {},
