@@ -10,6 +10,7 @@
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
 //               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
 //                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]
+//                [--sip-source-rate N] [--sip-source-burst N]
 //                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //
@@ -247,6 +248,8 @@ int run(int argc, char** argv) {
       ("sip-gateway", "be the overlay's gateway to this SIP trunk (sip:IP:PORT) for tel: and other domains' targets", cxxopts::value<std::string>())
       ("sip-gateway-cert", "credentials of the gateway role (p2psip-admin enroll --user sip-gateway@OVERLAY): certificate file", cxxopts::value<std::string>())
       ("sip-gateway-key", "credentials of the gateway role: private key file", cxxopts::value<std::string>())
+      ("sip-source-rate", "SIP messages per second one source IP may send on average (0: no limit); over it requests get 503 with Retry-After", cxxopts::value<long>()->default_value("100"))
+      ("sip-source-burst", "SIP messages one source IP may send in a burst above its rate", cxxopts::value<long>()->default_value("400"))
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("h,help", "show this help");
   // clang-format on
@@ -418,6 +421,13 @@ int run(int argc, char** argv) {
     if (r.count("sip-users")) sc.users_file = fs::path(r["sip-users"].as<std::string>());
     sc.mode = sip_mode_text == "redirect" ? pe::sip_mode::redirect : pe::sip_mode::proxy;
     sc.digest_algorithms = sip_digest;
+    const long source_rate = r["sip-source-rate"].as<long>();
+    const long source_burst = r["sip-source-burst"].as<long>();
+    if (source_rate < 0 || source_rate > max_u32 || source_burst < 1 || source_burst > max_u32) {
+      return fail(exit_usage, "--sip-source-rate must be 0 or more, --sip-source-burst 1 or more");
+    }
+    sc.source_limits.messages_per_second = static_cast<std::uint32_t>(source_rate);
+    sc.source_limits.burst = static_cast<std::uint32_t>(source_burst);
     if (r.count("sip-gateway")) {
       const bool has_kind =
           std::any_of(config.kinds.begin(), config.kinds.end(), [](const auto& k) {

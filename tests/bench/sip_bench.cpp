@@ -538,7 +538,9 @@ int main(int argc, char** argv) {
         }
         for (std::size_t i = 0; i < n; ++i) {
           o.start_peer("p" + std::to_string(i), false,
-                       {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string()});
+                       {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string(),
+                        // sipp is one source: the per-source limit would cap every rate.
+                        "--sip-source-rate", "0"});
         }
         if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form");
         const std::string name = "p2psip " + std::to_string(n) + (n == 1 ? " peer" : " peers");

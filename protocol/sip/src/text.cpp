@@ -142,12 +142,17 @@ std::optional<std::string> read_quoted(std::string_view s, std::size_t& pos) {
       return out;
     }
     if (c == '\\') {
+      // quoted-pair = "\\" (%x00-09 / %x0B-0C / %x0E-7F)
       if (i + 1 >= s.size()) return std::nullopt;
+      const auto n = static_cast<unsigned char>(s[i + 1]);
+      if (n > 0x7F || n == '\n' || n == '\r') return std::nullopt;
       out.push_back(s[i + 1]);
       i += 2;
       continue;
     }
-    if (c == '\r' || c == '\n') return std::nullopt;
+    // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII: no control octets (RFC 3261 25.1).
+    const auto u = static_cast<unsigned char>(c);
+    if (u != ' ' && u != '\t' && (u < 0x21 || u == 0x7F || u > 0xFD)) return std::nullopt;
     out.push_back(c);
     ++i;
   }

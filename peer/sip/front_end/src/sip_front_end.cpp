@@ -146,6 +146,7 @@ void sip_front_end::attach(peer_runtime& runtime) {
 protocol::result<void, protocol::error_record> sip_front_end::start() {
   sip_transport_config tc;
   tc.listen = cfg_.listen;
+  tc.source = cfg_.source_limits;
   tc.tls = cfg_.tls;
   tc.log = cfg_.log;
   sip_transport::handlers h;
@@ -295,7 +296,7 @@ void sip_front_end::connect_peer(const std::vector<protocol::destination>& route
   auto complete = [this, alive, done](std::uint64_t flow, std::string error) {
     asio::post(io_, [this, alive, done, flow, error = std::move(error)] {
       if (alive.expired()) return;
-      done(flow, error);
+      done(flow, error, sip_clock::now());
       rearm();
     });
   };

@@ -143,6 +143,10 @@ std::optional<mapped_address> decode_binding_success(std::span<const std::uint8_
   bool bad = false;
   const bool ok = walk_attributes(m, [&](std::uint16_t type, std::size_t at, std::size_t len) {
     if (type != xor_mapped_address_type || found) return;
+    if (len < 2) {  // the family byte must be inside the attribute
+      bad = true;
+      return;
+    }
     const std::uint8_t family = m[at + 1];
     if ((family == 0x01 && len != 8) || (family == 0x02 && len != 20) ||
         (family != 0x01 && family != 0x02)) {

@@ -128,6 +128,8 @@ struct sip_usage::impl {
   std::optional<sip_time_point> gateway_refresh_at;
   bool gateway_advertised = false;
   static constexpr std::uint32_t gateway_lifetime = 600;
+  /// REGISTERs of one AOR waiting for the Store of an earlier one, at most.
+  static constexpr std::size_t max_waiting_registers = 32;
 
   impl(sip_usage_config c, pr::node_id id, sip_services& s, std::uint64_t seed)
       : cfg(std::move(c)),
@@ -358,6 +360,12 @@ struct sip_usage::impl {
     auto& reg = registrations[aor];
     reg.account = *account;
     if (reg.storing) {
+      if (reg.waiting.size() >= max_waiting_registers) {
+        // One AOR's REGISTERs are applied in turn (each waits for its Store): a flood for one
+        // AOR is refused rather than queued without bound.
+        respond(st, req, 503, now, "Registration in progress", {{"Retry-After", "1"}});
+        return;
+      }
       reg.waiting.push_back({st, std::move(req), from});
       return;
     }
@@ -395,8 +403,8 @@ struct sip_usage::impl {
         }
         // A fresh nonce and a wrong answer: the password is wrong (or the user unknown).
         ++counters.auth_failures;
-        log(1, "SIP REGISTER for " + cred->username + " from " + describe_source(req) +
-                   ": wrong credentials");
+        log(1, "SIP REGISTER for " + printable(cred->username) + " from " +
+                   describe_source(req) + ": wrong credentials");
         respond(st, req, 403, now, "Wrong credentials");
         return std::nullopt;
       }
@@ -408,6 +416,15 @@ struct sip_usage::impl {
     }
     transactions.respond(st, std::move(r), now);
     return std::nullopt;
+  }
+
+  /// `s` with every octet outside printable ASCII as '?', for log lines.
+  static std::string printable(std::string_view s) {
+    std::string out(s.substr(0, 128));
+    for (auto& c : out) {
+      if (c < 0x20 || c > 0x7E) c = '?';
+    }
+    return out;
   }
 
   static std::string describe_source(const sip::message& req) {
@@ -600,7 +617,7 @@ struct sip_usage::impl {
       return;
     }
     const auto& ids = reg->account.credentials->signing.cert().node_ids();
-    if (ids.size() == 1 || lifetime == 0) {
+    if (ids.size() == 1) {
       reg->key = ids.front();
       store_with_key(slot, lifetime, std::move(done), now);
       return;
@@ -618,10 +635,40 @@ struct sip_usage::impl {
             done("cannot read the stored routes: " + node::describe(o), at);
             return;
           }
-          r->key = choose_key(*r, o);
+          if (lifetime == 0) {
+            // Removing: only a route of ours (stored before a restart, say); never another
+            // device's key.
+            r->key = our_key(*r, o);
+            if (!r->key) {
+              done(std::nullopt, at);
+              return;
+            }
+          } else {
+            r->key = choose_key(*r, o);
+          }
           store_with_key(slot, lifetime, done, at);
         });
     if (!sent) done("no route into the overlay", now);
+  }
+
+  /// The key of a live route through this peer among the fetched values, if any.
+  std::optional<pr::node_id> our_key(const registration& reg, const node::outcome& o) const {
+    const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
+    if (!ans) return std::nullopt;
+    for (const auto& kr : ans->kind_responses) {
+      for (const auto& d : kr.values) {
+        const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
+        if (!entry || !entry->value.exists) continue;
+        auto v = pr::decode_sip_registration(entry->value.value, pr::limits{});
+        if (!v || v->destination_list.empty()) continue;
+        const auto* last = v->destination_list.back().node();
+        if (!last || *last != self) continue;
+        for (const auto& id : reg.account.credentials->signing.cert().node_ids()) {
+          if (pr::bytes(id.view().begin(), id.view().end()) == entry->key) return id;
+        }
+      }
+    }
+    return std::nullopt;
   }
 
   /// The user's Node-ID this peer stores under: the key of a route through us if the overlay
@@ -985,12 +1032,12 @@ struct sip_usage::impl {
     (void)now;
     auto p = proxies.at(id);
     ++p->lookups;
-    services.connect_peer(route, [this, id, request_uri](std::uint64_t flow, std::string error) {
+    services.connect_peer(route, [this, id, request_uri](std::uint64_t flow, std::string error,
+                                                         sip_time_point at) {
       auto it = proxies.find(id);
       if (it == proxies.end()) return;
       auto& px = *it->second;
       --px.lookups;
-      const auto at = sip_clock::now();
       if (flow == 0) {
         log(1, "SIP connection for " + px.aor + ": " + error);
       } else {
@@ -1230,7 +1277,8 @@ struct sip_usage::impl {
     }
     if (peer) {
       services.connect_peer({pr::to_destination(*peer)},
-                            [this, ack, ruri = *ruri, from](std::uint64_t f, std::string) mutable {
+                            [this, ack, ruri = *ruri, from](std::uint64_t f, std::string,
+                                                            sip_time_point) mutable {
                               if (f == 0) return;
                               auto e = services.endpoint(f);
                               if (!e) return;

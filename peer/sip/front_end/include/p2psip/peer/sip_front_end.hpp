@@ -34,6 +34,8 @@ inline constexpr std::uint16_t sip_application = 5060;
 
 struct sip_front_end_config {
   std::vector<sip_listen_spec> listen;
+  /// Per-source limits of the listeners (messages per second and burst per source IP, ...).
+  sip_source_limits source_limits;
   /// The users the registrar authenticates and acts for (p2psip-admin sip-user add); empty: no
   /// registrar (REGISTER gets 403).
   std::optional<std::filesystem::path> users_file;

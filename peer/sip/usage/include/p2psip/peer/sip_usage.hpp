@@ -129,7 +129,8 @@ class sip_services {
   /// A SIP connection to another peer over AppAttach (an open one is reused): the flow, or an
   /// error in words.
   /// `route` ends in the node to reach: [peer] or [peer, client] (RFC 6940 4.2.1).
-  using connect_done = std::function<void(std::uint64_t flow, std::string error)>;
+  using connect_done =
+      std::function<void(std::uint64_t flow, std::string error, sip_time_point now)>;
   virtual void connect_peer(const std::vector<protocol::destination>& route, connect_done done) = 0;
   /// Wall time in ms since the Unix epoch (storage times, nonces).
   virtual std::uint64_t wall_clock_ms() const = 0;
