@@ -115,7 +115,8 @@ class sip_front_end final : public sip_services {
 
   struct pending_connect {
     std::string key;
-    std::vector<connect_done> waiting;
+    /// Completions (posted: never inside the caller), with the flow or the error.
+    std::vector<std::function<void(std::uint64_t flow, std::string error)>> waiting;
     std::unique_ptr<asio::steady_timer> timeout;
   };
 
