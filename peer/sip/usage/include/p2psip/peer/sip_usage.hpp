@@ -94,7 +94,10 @@ struct sip_usage_config {
   /// The overlay's trust anchors, for fetched values' signatures.
   crypto::trust_store* trust = nullptr;
   /// Transaction timers; a proxy sends 100 Trying for an INVITE at once (RFC 3261 16.2).
-  sip::timer_settings timers{.trying_delay = std::chrono::milliseconds(0)};
+  /// Completed non-INVITE transactions stay 32 s on UDP (Timer J): 100,000 of them hold about
+  /// 3,000 requests a second.
+  sip::timer_settings timers{.trying_delay = std::chrono::milliseconds(0),
+                             .max_server_transactions = 100000};
 };
 
 /// A SIP-REGISTRATION value of an AOR as fetched and verified.
