@@ -218,6 +218,13 @@ asio::awaitable<void> status_loop(pe::peer_runtime& rt, const pe::sip_front_end*
   }
 }
 
+/// SIP first (its listeners and flows), then the overlay (Leave). A function, not a lambda: a
+/// coroutine lambda's captures die with the closure, before the coroutine ends.
+asio::awaitable<void> stop_all(pe::sip_front_end* sip, pe::peer_runtime& runtime) {
+  if (sip) co_await sip->stop();
+  co_await runtime.stop();
+}
+
 int run(int argc, char** argv) {
   cxxopts::Options options("p2psip-peer", "RELOAD (RFC 6940) peer: joins a CHORD-RELOAD overlay.");
   // clang-format off
@@ -485,11 +492,7 @@ int run(int argc, char** argv) {
       log_line(pe::log_level::warn, "shutdown took too long: stopping now");
       io.stop();
     });
-    auto stop_all = [&]() -> asio::awaitable<void> {
-      if (sip) co_await sip->stop();
-      co_await runtime.stop();
-    };
-    asio::co_spawn(io, stop_all(), [&](const std::exception_ptr&) {
+    asio::co_spawn(io, stop_all(sip.get(), runtime), [&](const std::exception_ptr&) {
       watchdog.cancel();
       io.stop();
     });

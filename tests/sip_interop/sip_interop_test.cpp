@@ -420,6 +420,12 @@ TEST_SUITE("sip_interop") {
     const auto callee = uas->wait();
     CHECK_MESSAGE(uac.exit_code == 0, uac.describe() << "\n" << t.logs());
     CHECK_MESSAGE(callee.exit_code == 0, callee.describe());
+    if (p2psip_only("a clean SIGTERM of the peers")) return;
+    // Peers that served SIP (flows, AppAttach connections, a registration) still leave cleanly:
+    // SIGTERM ends them with status 0 (the stop coroutine once outlived what it referred to).
+    for (const std::size_t i : {std::size_t{0}, std::size_t{2}}) {
+      CHECK_MESSAGE(t.overlay().stop_peer(i) == 0, "peer " << i << ":\n" << t.logs());
+    }
   }
 
   TEST_CASE("CANCEL after 180 gets 200 for the CANCEL and 487 for the INVITE") {
