@@ -1076,3 +1076,39 @@ TEST_CASE("sip_usage: an outbound REGISTER gets Require outbound and then 430 on
   h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
   CHECK(summary(h.services.take(h.caller_ua)) == "100 430");
 }
+
+// REGISTERs of one AOR that arrive while its Store is in flight wait, then go in one Store: each
+// is answered 200 with the bindings of all of them, and the overlay saw two Stores, not three.
+TEST_CASE("sip_usage: REGISTERs waiting for one AOR's Store go together in the next Store") {
+  harness h;
+  h.services.hold_overlay = true;
+  // The first REGISTER (challenged, then with credentials): its Store is held.
+  h.receive(make_register(register_spec{}, 1), h.alice_ua);
+  auto challenged = h.services.take(h.alice_ua);
+  REQUIRE(challenged.size() == 1);
+  const auto auth = authorization_for(challenged[0], sip::digest_algorithm::md5, "alice",
+                                      alice_password);
+  h.receive(make_register(register_spec{}, 2, auth), h.alice_ua);
+  // While it is held: two more devices of alice's, with the same nonce (still fresh).
+  register_spec second;
+  second.contacts = {"<sip:alice@192.0.2.11:5060>"};
+  second.call_id = "reg-alice-2";
+  register_spec third;
+  third.contacts = {"<sip:alice@192.0.2.12:5060>"};
+  third.call_id = "reg-alice-3";
+  h.receive(make_register(second, 3, auth), h.alice_ua);
+  h.receive(make_register(third, 4, auth), h.alice_ua);
+  CHECK(h.services.take(h.alice_ua).empty());  // nobody answered before the overlay did
+  // (the first Store waits behind the Fetch that chooses alice's key, or is itself held)
+  CHECK(h.services.count_calls(pr::codes::store_req) <= 1);
+  // The overlay answers: the first 200, then one Store for the two waiting, then their 200s.
+  h.services.hold_overlay = false;
+  h.settle();
+  CHECK(h.services.count_calls(pr::codes::store_req) == 2);
+  const auto answers = h.services.take(h.alice_ua);
+  REQUIRE(answers.size() == 3);
+  for (const auto& a : answers) CHECK(a.status == 200);
+  auto last = sip::contacts(answers.back());
+  REQUIRE(last);
+  CHECK(last->contacts.size() == 3);
+}

@@ -128,8 +128,9 @@ struct sip_usage::impl {
   std::optional<sip_time_point> gateway_refresh_at;
   bool gateway_advertised = false;
   static constexpr std::uint32_t gateway_lifetime = 600;
-  /// REGISTERs of one AOR waiting for the Store of an earlier one, at most.
-  static constexpr std::size_t max_waiting_registers = 32;
+  /// REGISTERs of one AOR waiting for the Store of an earlier one, at most (they then go in one
+  /// Store).
+  static constexpr std::size_t max_waiting_registers = 256;
 
   impl(sip_usage_config c, pr::node_id id, sip_services& s, std::uint64_t seed)
       : cfg(std::move(c)),
@@ -361,8 +362,8 @@ struct sip_usage::impl {
     reg.account = *account;
     if (reg.storing) {
       if (reg.waiting.size() >= max_waiting_registers) {
-        // One AOR's REGISTERs are applied in turn (each waits for its Store): a flood for one
-        // AOR is refused rather than queued without bound.
+        // One AOR's REGISTERs wait for the Store in flight and then go together: a flood for
+        // one AOR is refused rather than queued without bound.
         respond(st, req, 503, now, "Registration in progress", {{"Retry-After", "1"}});
         return;
       }
@@ -433,15 +434,22 @@ struct sip_usage::impl {
     return v->front().received().value_or(v->front().host);
   }
 
-  /// RFC 3261 10.3 steps 6 to 8 for one REGISTER of `aor` (authenticated): the new bindings are
-  /// stored in the overlay first, applied and answered when the Store is.
-  void apply_register(const std::string& aor, sip::transaction_id st, const sip::message& req,
-                      const sip_endpoint& from, sip_time_point now) {
-    auto& reg = registrations[aor];
+  /// What one REGISTER did to the working bindings.
+  struct register_effect {
+    bool query = false;     ///< no Contact: answered with the bindings, nothing to store
+    bool outbound = false;  ///< an RFC 5626 registration (Require: outbound in the 200)
+  };
+
+  /// RFC 3261 10.3 steps 6 and 7 for one authenticated REGISTER: applies its contacts to
+  /// `bindings`. A refused one is answered here (nullopt); `bindings` is then as it was.
+  std::optional<register_effect> apply_contacts(sip::transaction_id st, const sip::message& req,
+                                                const sip_endpoint& from,
+                                                std::vector<binding>& bindings,
+                                                sip_time_point now) {
     auto contacts = sip::contacts(req);
     if (!contacts) {
       respond(st, req, 400, now, contacts.error().reason);
-      return next_waiting(aor, now);
+      return std::nullopt;
     }
     auto expires_header = sip::delta_seconds(req, "Expires");
     const std::uint32_t default_expires =
@@ -450,26 +458,29 @@ struct sip_usage::impl {
     const auto seq = sip::cseq_of(req);
     if (!call || !seq) {
       respond(st, req, 400, now, "Malformed Call-ID or CSeq");
-      return next_waiting(aor, now);
+      return std::nullopt;
     }
-    auto bindings = reg.bindings;
-    std::erase_if(bindings, [now](const binding& b) { return b.expires <= now; });
+    register_effect effect;
+    if (contacts->contacts.empty() && !contacts->star) {
+      effect.query = true;
+      return effect;
+    }
+    auto working = bindings;
     if (contacts->star) {
       if (default_expires != 0 || !contacts->contacts.empty()) {
         respond(st, req, 400, now, "Contact: * needs Expires: 0 and no other contact");
-        return next_waiting(aor, now);
+        return std::nullopt;
       }
-      bindings.clear();
+      working.clear();
     }
     const auto supported = sip::option_tags(req, "Supported").value_or(std::vector<std::string>{});
     const bool ua_outbound =
         std::find(supported.begin(), supported.end(), "outbound") != supported.end();
-    bool any_outbound = false;
     for (const auto& c : contacts->contacts) {
       const std::uint32_t expires = sip::contact_expires(c).value_or(default_expires);
       if (expires != 0 && expires < cfg.min_expires) {
         respond(st, req, 423, now, {}, {{"Min-Expires", std::to_string(cfg.min_expires)}});
-        return next_waiting(aor, now);
+        return std::nullopt;
       }
       binding b;
       b.uri = c.address;
@@ -478,62 +489,96 @@ struct sip_usage::impl {
       b.instance = sip::contact_instance(c).value_or("");
       b.reg_id = sip::contact_reg_id(c);
       b.outbound = ua_outbound && !b.instance.empty() && b.reg_id.has_value();
-      any_outbound = any_outbound || b.outbound;
+      effect.outbound = effect.outbound || b.outbound;
       b.call_id = *call;
       b.cseq = seq->number;
       b.q = sip::contact_q(c).value_or(1000);
       b.expires = now + std::chrono::seconds(std::min(expires, cfg.max_expires));
       // The same contact, or for RFC 5626 the same instance and reg-id, replaces its binding.
-      auto same = std::find_if(bindings.begin(), bindings.end(), [&](const binding& o) {
+      auto same = std::find_if(working.begin(), working.end(), [&](const binding& o) {
         if (b.outbound && o.outbound) return o.instance == b.instance && o.reg_id == b.reg_id;
         return sip::uri_equal(o.uri, b.uri);
       });
-      if (same != bindings.end()) {
+      if (same != working.end()) {
         if (same->call_id == b.call_id && same->cseq >= b.cseq) {
           respond(st, req, 500, now, "CSeq out of order");
-          return next_waiting(aor, now);
+          return std::nullopt;
         }
         if (expires == 0) {
-          bindings.erase(same);
+          working.erase(same);
         } else {
           *same = b;
         }
       } else if (expires != 0) {
-        bindings.push_back(b);
+        working.push_back(b);
       }
     }
-    if (contacts->contacts.empty() && !contacts->star) {
-      // A query: the current bindings, nothing stored.
-      answer_register(st, req, reg.bindings, false, now);
-      return next_waiting(aor, now);
+    bindings = std::move(working);
+    return effect;
+  }
+
+  void apply_register(const std::string& aor, sip::transaction_id st, const sip::message& req,
+                      const sip_endpoint& from, sip_time_point now) {
+    std::vector<registration::waiting_register> batch;
+    batch.push_back({st, req, from});
+    apply_registers(aor, std::move(batch), now);
+  }
+
+  /// RFC 3261 10.3 for REGISTERs of `aor` in arrival order, as one change: their bindings are
+  /// stored in the overlay first (one Store for all), applied and answered when it is. REGISTERs
+  /// that arrive meanwhile wait and go together in the next batch.
+  void apply_registers(const std::string& aor, std::vector<registration::waiting_register> batch,
+                       sip_time_point now) {
+    auto& reg = registrations[aor];
+    auto bindings = reg.bindings;
+    std::erase_if(bindings, [now](const binding& b) { return b.expires <= now; });
+    struct accepted_register {
+      sip::transaction_id server_tx = 0;
+      sip::message request;
+      bool outbound = false;
+    };
+    std::vector<accepted_register> accepted;
+    for (auto& w : batch) {
+      auto effect = apply_contacts(w.server_tx, w.request, w.from, bindings, now);
+      if (!effect) continue;
+      if (effect->query) {
+        answer_register(w.server_tx, w.request, bindings, false, now);
+        continue;
+      }
+      accepted.push_back({w.server_tx, std::move(w.request), effect->outbound});
     }
+    if (accepted.empty()) return next_waiting(aor, now);
     // Store (or tombstone) this peer's route for the user, then apply and answer.
     sip_time_point last = now;
     for (const auto& b : bindings) last = std::max(last, b.expires);
     const auto lifetime = static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::seconds>(last - now).count());
     reg.storing = true;
-    auto request = req;
     // Computed before the call: the callback below takes `bindings` away.
     const std::uint32_t stored_lifetime = bindings.empty() ? 0 : lifetime + 1;
     store_route(aor, stored_lifetime,
-                [this, aor, st, request = std::move(request), bindings = std::move(bindings),
-                 any_outbound](std::optional<std::string> error, sip_time_point at) mutable {
+                [this, aor, accepted = std::move(accepted), bindings = std::move(bindings)](
+                    std::optional<std::string> error, sip_time_point at) mutable {
                   auto it = registrations.find(aor);
                   if (it == registrations.end()) return;
                   it->second.storing = false;
                   if (error) {
                     ++counters.overlay_failures;
                     log(2, "SIP REGISTER of " + aor + ": the overlay refused the Store: " + *error);
-                    respond(st, request, 503, at, "Overlay unavailable",
-                            {{"Retry-After", "5"}});
+                    for (const auto& a : accepted) {
+                      respond(a.server_tx, a.request, 503, at, "Overlay unavailable",
+                              {{"Retry-After", "5"}});
+                    }
                   } else {
                     ++counters.registers_stored;
+                    const bool was_empty = it->second.bindings.empty();
                     it->second.bindings = bindings;
-                    answer_register(st, request, it->second.bindings, any_outbound, at);
+                    for (const auto& a : accepted) {
+                      answer_register(a.server_tx, a.request, it->second.bindings, a.outbound, at);
+                    }
                     if (bindings.empty()) {
                       log(1, "SIP " + aor + " unregistered");
-                    } else {
+                    } else if (was_empty) {
                       log(1, "SIP " + aor + " registered (" + std::to_string(bindings.size()) +
                                  " contacts)");
                     }
@@ -544,6 +589,7 @@ struct sip_usage::impl {
                 now);
   }
 
+  /// After a Store: every REGISTER that waited for it, as the next batch.
   void next_waiting(const std::string& aor, sip_time_point now) {
     auto it = registrations.find(aor);
     if (it == registrations.end()) return;
@@ -552,9 +598,9 @@ struct sip_usage::impl {
       if (!reg.storing && reg.waiting.empty() && reg.bindings.empty()) registrations.erase(it);
       return;
     }
-    auto next = std::move(reg.waiting.front());
-    reg.waiting.erase(reg.waiting.begin());
-    apply_register(aor, next.server_tx, next.request, next.from, now);
+    auto batch = std::move(reg.waiting);
+    reg.waiting.clear();
+    apply_registers(aor, std::move(batch), now);
   }
 
   void answer_register(sip::transaction_id st, const sip::message& req,
