@@ -571,7 +571,8 @@ TEST_SUITE("sip_interop") {
     sp::sip_target t(k_users);
     const auto& to = t.server(0).udp;
     // Bytes that are no SIP at all: nothing to answer to, and the server must live on.
-    const std::string noise("\x16\x03\x01\x00\xff\xfe garbage \x00\x01\r\n\r\n", 26);
+    static constexpr char noise_bytes[] = "\x16\x03\x01\x00\xff\xfe garbage \x00\x01\r\n\r\n";
+    const std::string noise(noise_bytes, sizeof noise_bytes - 1);  // NULs included
     CHECK(sp::udp_exchange(to, noise, 500ms).rfind("SIP/2.0 2", 0) != 0);
     // A request whose Via can carry an answer but whose CSeq is malformed (RFC 3261 section
     // 16.3: a proxy answers 400 to a request it cannot parse).
