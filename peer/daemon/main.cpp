@@ -151,12 +151,12 @@ std::string ids_text(const std::vector<pr::node_id>& ids) {
 }
 
 std::string status_text(const pe::runtime_status& s, const pe::sip_front_end* sip) {
-  std::string line = "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
-                     " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
-                     " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
-                     " clients=" + std::to_string(s.clients) +
-                     " values=" + std::to_string(s.stored_values) +
-                     " outbox=" + std::to_string(s.outbox) + " dropped=" + std::to_string(s.dropped);
+  std::string line =
+      "status node=" + s.self.hex() + " joined=" + (s.joined ? "yes" : "no") +
+      " pred=" + ids_text(s.predecessors) + " succ=" + ids_text(s.successors) +
+      " table=" + ids_text(s.routing_table) + " links=" + std::to_string(s.links) +
+      " clients=" + std::to_string(s.clients) + " values=" + std::to_string(s.stored_values) +
+      " outbox=" + std::to_string(s.outbox) + " dropped=" + std::to_string(s.dropped);
   if (sip) {
     const auto f = sip->status();
     line += " sip_registrations=" + std::to_string(f.usage.registrations) +
@@ -345,7 +345,9 @@ int run(int argc, char** argv) {
       const auto comma = std::min(text.find(',', start), text.size());
       const auto name = text.substr(start, comma - start);
       const auto a = p2psip::sip::parse_digest_algorithm(name);
-      if (!a) return fail(exit_usage, "--sip-digest '" + text + "': '" + name + "' is not MD5 or SHA-256");
+      if (!a)
+        return fail(exit_usage,
+                    "--sip-digest '" + text + "': '" + name + "' is not MD5 or SHA-256");
       sip_digest.push_back(*a);
       start = comma + 1;
     }
@@ -436,10 +438,9 @@ int run(int argc, char** argv) {
     sc.source_limits.messages_per_second = static_cast<std::uint32_t>(source_rate);
     sc.source_limits.burst = static_cast<std::uint32_t>(source_burst);
     if (r.count("sip-gateway")) {
-      const bool has_kind =
-          std::any_of(config.kinds.begin(), config.kinds.end(), [](const auto& k) {
-            return k.id == p2psip::protocol::kinds::p2psip_sip_gateway;
-          });
+      const bool has_kind = std::any_of(
+          config.kinds.begin(), config.kinds.end(),
+          [](const auto& k) { return k.id == p2psip::protocol::kinds::p2psip_sip_gateway; });
       if (!has_kind) {
         return fail(exit_error, config_file +
                                     " has no p2psip-sip-gateway kind (id 4026532098): a document "

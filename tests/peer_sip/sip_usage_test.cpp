@@ -1086,8 +1086,8 @@ TEST_CASE("sip_usage: REGISTERs waiting for one AOR's Store go together in the n
   h.receive(make_register(register_spec{}, 1), h.alice_ua);
   auto challenged = h.services.take(h.alice_ua);
   REQUIRE(challenged.size() == 1);
-  const auto auth = authorization_for(challenged[0], sip::digest_algorithm::md5, "alice",
-                                      alice_password);
+  const auto auth =
+      authorization_for(challenged[0], sip::digest_algorithm::md5, "alice", alice_password);
   h.receive(make_register(register_spec{}, 2, auth), h.alice_ua);
   // While it is held: two more devices of alice's, with the same nonce (still fresh).
   register_spec second;
@@ -1111,4 +1111,91 @@ TEST_CASE("sip_usage: REGISTERs waiting for one AOR's Store go together in the n
   auto last = sip::contacts(answers.back());
   REQUIRE(last);
   CHECK(last->contacts.size() == 3);
+}
+
+// RFC 5626 5.2/5.3 for our Record-Route: an in-dialog request that comes back through it reaches
+// the UA on the flow the token names, whatever its Request-URI says (a contact behind NAT); 430
+// once that flow is gone; 403 for a token whose MAC does not check.
+TEST_CASE(
+    "sip_usage: an in-dialog request through our Record-Route goes on the flow its token names") {
+  harness h;
+  h.register_alice();
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  h.services.take(h.caller_ua);
+  auto downstream = h.services.take(h.alice_ua);
+  REQUIRE(downstream.size() == 1);
+  auto rr = sip::route_set(downstream[0], "Record-Route");
+  REQUIRE(rr);
+  REQUIRE(rr->size() == 1);
+  const auto* token = sip::find_param((*rr)[0].address.params, "p2p-flow");
+  REQUIRE(token != nullptr);
+  const std::string route = sip::to_string((*rr)[0].address);
+  const auto bye = [&](const std::string& route_uri, const std::string& branch) {
+    return parse({"BYE sip:alice@203.0.113.9:5070 SIP/2.0",
+                  "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-" + branch, "Max-Forwards: 70",
+                  "Route: <" + route_uri + ">", "From: <sip:carol@example.org>;tag=caller1",
+                  "To: <sip:alice@example.org>;tag=callee1", "Call-ID: call-1", "CSeq: 2 BYE"});
+  };
+  h.receive(bye(route, "bye-1"), h.caller_ua);
+  auto on_flow = h.services.take(h.alice_ua);
+  REQUIRE(on_flow.size() == 1);
+  CHECK(on_flow[0].method == "BYE");
+  CHECK(on_flow[0].request_uri == "sip:alice@203.0.113.9:5070");
+  CHECK(sip::route_set(on_flow[0], "Route").value().empty());
+
+  // A forged token: its MAC does not check.
+  std::string forged = route;
+  const auto at = forged.find(token->value);
+  REQUIRE(at != std::string::npos);
+  forged[at] = forged[at] == '0' ? '1' : '0';
+  h.receive(bye(forged, "bye-2"), h.caller_ua);
+  auto refused = h.services.take(h.caller_ua);
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].status == 403);
+  CHECK(h.services.take(h.alice_ua).empty());
+
+  // The flow is gone: 430 Flow Failed.
+  h.services.close_flow(h.alice_ua);
+  h.usage->on_flow_closed(h.alice_ua, h.now);
+  h.receive(bye(route, "bye-3"), h.caller_ua);
+  auto failed = h.services.take(h.caller_ua);
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].status == 430);
+}
+
+// RFC 5626 6: a REGISTER with reg-id through an edge proxy that does not support outbound (its
+// Path URI lacks ;ob) gets 439.
+TEST_CASE("sip_usage: an outbound REGISTER through a Path without ob gets 439") {
+  harness h;
+  register_spec s;
+  s.contacts = {
+      "<sip:alice@192.0.2.10:5060>;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>"
+      "\";reg-id=1"};
+  s.extra = {"Supported: outbound, path", "Path: <sip:edge.example.org;lr>"};
+  const auto r = h.register_as(s, h.alice_ua);
+  CHECK(r.status == 439);
+  CHECK(h.services.count_calls(pr::codes::store_req) == 0);
+}
+
+// Both UAs at this peer: the Record-Route's token names the callee's flow, so the callee's own
+// BYE (which arrives on that flow) is routed by its Request-URI, not sent back to it.
+TEST_CASE(
+    "sip_usage: a request that arrives on the flow its Route token names goes by its Request-URI") {
+  harness h;
+  h.register_alice();
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  h.services.take(h.caller_ua);
+  auto downstream = h.services.take(h.alice_ua);
+  REQUIRE(downstream.size() == 1);
+  const auto rr = sip::route_set(downstream[0], "Record-Route").value();
+  REQUIRE(rr.size() == 1);
+  h.receive(parse({"BYE sip:carol@192.0.2.20:5060 SIP/2.0",
+                   "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-callee-bye", "Max-Forwards: 70",
+                   "Route: <" + sip::to_string(rr[0].address) + ">",
+                   "From: <sip:alice@example.org>;tag=callee1",
+                   "To: <sip:carol@example.org>;tag=caller1", "Call-ID: call-1", "CSeq: 1 BYE"}),
+            h.alice_ua);
+  auto to_caller = h.services.take(h.caller_ua);
+  REQUIRE(to_caller.size() == 1);
+  CHECK(to_caller[0].method == "BYE");
 }

@@ -647,8 +647,8 @@ class configuration_parser {
         kind.model = reg->model;
         kind.policy = reg->policy;
       } else {
-        return fail(path, label + " is p2psip's " + std::string(reg->name) + " kind: " +
-                              std::string(pr::data_model_name(reg->model)) + " with " +
+        return fail(path, label + " is p2psip's " + std::string(reg->name) +
+                              " kind: " + std::string(pr::data_model_name(reg->model)) + " with " +
                               std::string(access_policy_name(reg->policy)));
       }
     }

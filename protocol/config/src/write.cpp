@@ -58,8 +58,9 @@ void kind_to(pugi::xml_node required, const kind_definition& k,
         .set_value(" p2psip generic put/get: each writer owns the entry keyed by its Node-ID ");
   } else if (k.id == pr::kinds::p2psip_sip_gateway) {
     block.append_child(pugi::node_comment)
-        .set_value(" p2psip SIP gateways: at sip-gateway@<overlay>, an entry per gateway peer, "
-                   "written with the gateway role's credentials ");
+        .set_value(
+            " p2psip SIP gateways: at sip-gateway@<overlay>, an entry per gateway peer, "
+            "written with the gateway role's credentials ");
   }
   pugi::xml_node kind = block.append_child("kind");
   const auto reg = registered_kind_by_id(k.id);

@@ -63,8 +63,7 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
                                             std::chrono::system_clock::now());
       if (!creds) {
         return protocol::error_record{creds.error().code, cfg.users_file->string() + ": user " +
-                                                              u.aor + ": " +
-                                                              creds.error().message};
+                                                              u.aor + ": " + creds.error().message};
       }
       credentials[u.aor] = std::make_shared<const crypto::credentials>(std::move(*creds));
     }
@@ -73,9 +72,9 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
   if (cfg.gateway) {
     auto trunk = sip::parse_uri(*cfg.gateway);
     if (!trunk || !trunk->is_sip() || trunk->host.empty()) {
-      return protocol::error_record{make_error_code(std::errc::invalid_argument),
-                                    "--sip-gateway '" + *cfg.gateway +
-                                        "': expected a SIP URI of the trunk (sip:IP:PORT)"};
+      return protocol::error_record{
+          make_error_code(std::errc::invalid_argument),
+          "--sip-gateway '" + *cfg.gateway + "': expected a SIP URI of the trunk (sip:IP:PORT)"};
     }
     auto creds = crypto::load_credentials(cfg.gateway_certificate, cfg.gateway_key, cfg.overlay,
                                           cfg.trust, std::chrono::system_clock::now());
@@ -85,11 +84,11 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
     }
     const std::string role = "sip-gateway@" + cfg.overlay.name;
     if (creds->signing.cert().user() != role) {
-      return protocol::error_record{
-          make_error_code(std::errc::permission_denied),
-          "gateway credentials " + cfg.gateway_certificate.string() + " are " +
-              creds->signing.cert().user() + "'s; a gateway advertises itself as " + role +
-              " (p2psip-admin enroll --user " + role + " --nodes 4)"};
+      return protocol::error_record{make_error_code(std::errc::permission_denied),
+                                    "gateway credentials " + cfg.gateway_certificate.string() +
+                                        " are " + creds->signing.cert().user() +
+                                        "'s; a gateway advertises itself as " + role +
+                                        " (p2psip-admin enroll --user " + role + " --nodes 4)"};
     }
     sip_account a;
     a.aor = "sip:" + role;
@@ -97,8 +96,8 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
     credentials[a.aor] = a.credentials;
     gateway = std::move(a);
   }
-  auto made = std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users),
-                                              std::move(credentials));
+  auto made =
+      std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users), std::move(credentials));
   made->gateway_account_ = std::move(gateway);
   return made;
 }
@@ -155,7 +154,8 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
     if (alive.expired() || !usage_) return;
     auto e = endpoint(from.flow);
     if (!e) return;
-    if (!m.is_request()) log(0, "SIP in: " + std::to_string(m.status) + " on flow " + std::to_string(from.flow));
+    if (!m.is_request())
+      log(0, "SIP in: " + std::to_string(m.status) + " on flow " + std::to_string(from.flow));
     usage_->on_message(std::move(m), *e, sip_clock::now());
     rearm();
   };
@@ -178,11 +178,15 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   uc.secret = random_secret();
   for (const auto& l : transport_->local_endpoints()) {
     uc.listen.push_back({kind_name(l.kind), host_text(l.address), l.port});
-    log(1, "SIP listening on " + [&] {
-      std::string k = kind_name(l.kind);
-      for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return k;
-    }() + ":" + host_text(l.address) + ":" + std::to_string(l.port));
+    log(
+        1, "SIP listening on " +
+               [&] {
+                 std::string k = kind_name(l.kind);
+                 for (auto& c : k)
+                   c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                 return k;
+               }() +
+               ":" + host_text(l.address) + ":" + std::to_string(l.port));
   }
   const auto self = runtime_ ? runtime_->overlay_settings().self : pr::node_id{};
   usage_ = std::make_unique<sip_usage>(

@@ -8,6 +8,8 @@
 #include <utility>
 #include <variant>
 
+#include <botan/mac.h>
+
 #include "p2psip/crypto/access.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/sip/digest.hpp"
@@ -21,6 +23,9 @@ namespace pr = p2psip::protocol;
 namespace {
 
 constexpr std::string_view node_user_prefix = "p2p-";
+/// The Record-Route parameter carrying a flow token (RFC 5626 5.2's role, in a parameter: our
+/// user part names the peer).
+constexpr std::string_view flow_token_param = "p2p-flow";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -93,13 +98,13 @@ struct sip_usage::impl {
     sip::message request;   ///< Route preprocessed
     sip_endpoint from;
     std::string aor;
-    int lookups = 0;              ///< fetches and AppAttaches outstanding
-    bool found_binding = false;   ///< some registration exists (480 rather than 404)
-    bool flow_failed = false;     ///< an outbound binding's flow was gone (430)
-    bool overlay_failed = false;  ///< a lookup got no answer (503 when nothing else is found)
+    int lookups = 0;                    ///< fetches and AppAttaches outstanding
+    bool found_binding = false;         ///< some registration exists (480 rather than 404)
+    bool flow_failed = false;           ///< an outbound binding's flow was gone (430)
+    bool overlay_failed = false;        ///< a lookup got no answer (503 when nothing else is found)
     std::optional<sip::uri> route_hop;  ///< the next hop when it is an address (a Route)
     bool gateway_lookup = false;        ///< the target is outside the overlay
-    bool redirect = false;        ///< answer 302 with contacts instead of forwarding
+    bool redirect = false;              ///< answer 302 with contacts instead of forwarding
     std::set<std::string> seen_aors;
     std::vector<target> targets;
     std::set<std::string> seen_targets;
@@ -117,8 +122,8 @@ struct sip_usage::impl {
   sip::transaction_layer transactions;
   std::unique_ptr<sip::nonce_source> nonces;
   std::uint64_t rng_state;
-  std::map<std::string, registration> registrations;  // by canonical AOR
-  std::map<std::uint64_t, std::shared_ptr<proxied>> proxies;  // by id
+  std::map<std::string, registration> registrations;             // by canonical AOR
+  std::map<std::uint64_t, std::shared_ptr<proxied>> proxies;     // by id
   std::map<sip::transaction_id, std::uint64_t> proxy_of_client;  // client tx -> proxy id
   std::map<sip::transaction_id, std::uint64_t> proxy_of_server;  // server tx -> proxy id
   std::uint64_t next_proxy_id = 1;
@@ -143,9 +148,8 @@ struct sip_usage::impl {
       gateway->account = *cfg.gateway_account;
       gateway_refresh_at = sip_time_point{};  // at the first timer
     }
-    nonces = std::make_unique<sip::nonce_source>(
-        std::span<const std::byte>(reinterpret_cast<const std::byte*>(cfg.secret.data()),
-                                   cfg.secret.size()));
+    nonces = std::make_unique<sip::nonce_source>(std::span<const std::byte>(
+        reinterpret_cast<const std::byte*>(cfg.secret.data()), cfg.secret.size()));
   }
 
   std::uint64_t random() {
@@ -157,6 +161,57 @@ struct sip_usage::impl {
   }
 
   void log(int level, const std::string& text) { services.log(level, text); }
+
+  /// A flow token (RFC 5626 5.2): the flow, and an HMAC over it with our secret, so that a
+  /// Route naming a flow cannot be forged by a UA.
+  std::string flow_token(std::uint64_t flow) const {
+    const std::string id = to_hex(flow);
+    return id + "." + flow_mac(id);
+  }
+
+  /// The flow a token names, or nullopt when its MAC does not check.
+  std::optional<std::uint64_t> flow_of_token(std::string_view token) const {
+    const auto dot = token.find('.');
+    if (dot != 16 || token.size() != 16 + 1 + 32) return std::nullopt;
+    const std::string id(token.substr(0, dot));
+    const std::string mac = flow_mac(id);
+    unsigned diff = 0;  // constant time
+    for (std::size_t i = 0; i < mac.size(); ++i) {
+      diff |= static_cast<unsigned>(mac[i] ^ token[dot + 1 + i]);
+    }
+    if (diff != 0) return std::nullopt;
+    std::uint64_t flow = 0;
+    for (const char c : id) {
+      const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (v < 0) return std::nullopt;
+      flow = (flow << 4) | static_cast<std::uint64_t>(v);
+    }
+    return flow;
+  }
+
+  std::string flow_mac(std::string_view id) const {
+    auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
+    mac->set_key(cfg.secret.data(), cfg.secret.size());
+    mac->update(reinterpret_cast<const std::uint8_t*>(id.data()), id.size());
+    const auto out = mac->final();
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (std::size_t i = 0; i < 16; ++i) {
+      hex.push_back(digits[out[i] >> 4]);
+      hex.push_back(digits[out[i] & 0xF]);
+    }
+    return hex;
+  }
+
+  /// The top Route when it is ours and carries a flow token: the flow it names (0 when the token
+  /// does not check). nullopt when there is no such Route.
+  std::optional<std::uint64_t> flow_of_top_route(const sip::message& m) const {
+    auto routes = sip::route_set(m, "Route");
+    if (!routes || routes->empty() || !is_self_uri(routes->front().address)) return std::nullopt;
+    const auto* token = sip::find_param(routes->front().address.params, flow_token_param);
+    if (!token) return std::nullopt;
+    return flow_of_token(token->value).value_or(0);
+  }
 
   /// A Fetch of every dictionary entry of `kind` at `resource` (RFC 7904 4.2: no keys named).
   static pr::fetch_req fetch_all(const pr::resource_id& resource, std::uint32_t kind) {
@@ -227,8 +282,8 @@ struct sip_usage::impl {
     return out;
   }
 
-  void respond(sip::transaction_id st, const sip::message& req, int status,
-               sip_time_point now, std::string_view reason = {},
+  void respond(sip::transaction_id st, const sip::message& req, int status, sip_time_point now,
+               std::string_view reason = {},
                const std::vector<std::pair<std::string, std::string>>& extra = {}) {
     auto r = response_to(req, status, reason);
     for (const auto& [name, value] : extra) r.add(name, value);
@@ -264,6 +319,7 @@ struct sip_usage::impl {
       return;
     }
     sip::message received = req;
+    const auto route_flow = flow_of_top_route(req);
     if (auto refused = sip::check_request_for_proxy(req, proxy_checks())) {
       auto r = response_to(req, refused->status, refused->reason);
       for (auto& h : refused->headers) r.add(h.name, h.value);
@@ -286,7 +342,7 @@ struct sip_usage::impl {
       }
       return;
     }
-    start_proxy(st, std::move(received), std::move(req), from, now);
+    start_proxy(st, std::move(received), std::move(req), from, route_flow, now);
   }
 
   static bool has_route(const sip::message& m) { return m.find("Route") != nullptr; }
@@ -302,9 +358,7 @@ struct sip_usage::impl {
   /// The host name our Vias and Record-Routes carry on AppAttach connections.
   std::string peer_host() const { return std::string(node_user_prefix) + self.hex() + ".invalid"; }
 
-  bool is_our_domain(const sip::uri& u) const {
-    return u.is_sip() && iequal(u.host, cfg.domain);
-  }
+  bool is_our_domain(const sip::uri& u) const { return u.is_sip() && iequal(u.host, cfg.domain); }
 
   /// A URI naming this peer: our Node-ID as user (Record-Route of ours), or one of our listen
   /// addresses without a user part.
@@ -376,8 +430,8 @@ struct sip_usage::impl {
   /// The account a REGISTER's credentials prove, or nullopt after answering 401 or 403.
   std::optional<sip_account> authenticate(sip::transaction_id st, const sip::message& req,
                                           sip_time_point now) {
-    const auto wall = std::chrono::system_clock::time_point(
-        std::chrono::milliseconds(services.wall_clock_ms()));
+    const auto wall =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(services.wall_clock_ms()));
     bool stale = false;
     auto values = sip::auth_values(req, "Authorization");
     if (values) {
@@ -404,8 +458,8 @@ struct sip_usage::impl {
         }
         // A fresh nonce and a wrong answer: the password is wrong (or the user unknown).
         ++counters.auth_failures;
-        log(1, "SIP REGISTER for " + printable(cred->username) + " from " +
-                   describe_source(req) + ": wrong credentials");
+        log(1, "SIP REGISTER for " + printable(cred->username) + " from " + describe_source(req) +
+                   ": wrong credentials");
         respond(st, req, 403, now, "Wrong credentials");
         return std::nullopt;
       }
@@ -476,6 +530,19 @@ struct sip_usage::impl {
     const auto supported = sip::option_tags(req, "Supported").value_or(std::vector<std::string>{});
     const bool ua_outbound =
         std::find(supported.begin(), supported.end(), "outbound") != supported.end();
+    if (ua_outbound) {
+      // RFC 5626 6: a REGISTER with reg-id that came through an edge proxy (Path) without
+      // outbound support (no ;ob on the first Path URI) cannot get a flow: 439.
+      const bool with_reg_id =
+          std::any_of(contacts->contacts.begin(), contacts->contacts.end(),
+                      [](const sip::name_addr& c) { return sip::contact_reg_id(c).has_value(); });
+      auto path = sip::route_set(req, "Path");
+      if (with_reg_id && path && !path->empty() &&
+          !sip::find_param(path->front().address.params, "ob")) {
+        respond(st, req, 439, now, "First Hop Lacks Outbound Support");
+        return std::nullopt;
+      }
+    }
     for (const auto& c : contacts->contacts) {
       const std::uint32_t expires = sip::contact_expires(c).value_or(default_expires);
       if (expires != 0 && expires < cfg.min_expires) {
@@ -556,37 +623,38 @@ struct sip_usage::impl {
     reg.storing = true;
     // Computed before the call: the callback below takes `bindings` away.
     const std::uint32_t stored_lifetime = bindings.empty() ? 0 : lifetime + 1;
-    store_route(aor, stored_lifetime,
-                [this, aor, accepted = std::move(accepted), bindings = std::move(bindings)](
-                    std::optional<std::string> error, sip_time_point at) mutable {
-                  auto it = registrations.find(aor);
-                  if (it == registrations.end()) return;
-                  it->second.storing = false;
-                  if (error) {
-                    ++counters.overlay_failures;
-                    log(2, "SIP REGISTER of " + aor + ": the overlay refused the Store: " + *error);
-                    for (const auto& a : accepted) {
-                      respond(a.server_tx, a.request, 503, at, "Overlay unavailable",
-                              {{"Retry-After", "5"}});
-                    }
-                  } else {
-                    ++counters.registers_stored;
-                    const bool was_empty = it->second.bindings.empty();
-                    it->second.bindings = bindings;
-                    for (const auto& a : accepted) {
-                      answer_register(a.server_tx, a.request, it->second.bindings, a.outbound, at);
-                    }
-                    if (bindings.empty()) {
-                      log(1, "SIP " + aor + " unregistered");
-                    } else if (was_empty) {
-                      log(1, "SIP " + aor + " registered (" + std::to_string(bindings.size()) +
-                                 " contacts)");
-                    }
-                  }
-                  next_waiting(aor, at);
-                  pump(at);
-                },
-                now);
+    store_route(
+        aor, stored_lifetime,
+        [this, aor, accepted = std::move(accepted), bindings = std::move(bindings)](
+            std::optional<std::string> error, sip_time_point at) mutable {
+          auto it = registrations.find(aor);
+          if (it == registrations.end()) return;
+          it->second.storing = false;
+          if (error) {
+            ++counters.overlay_failures;
+            log(2, "SIP REGISTER of " + aor + ": the overlay refused the Store: " + *error);
+            for (const auto& a : accepted) {
+              respond(a.server_tx, a.request, 503, at, "Overlay unavailable",
+                      {{"Retry-After", "5"}});
+            }
+          } else {
+            ++counters.registers_stored;
+            const bool was_empty = it->second.bindings.empty();
+            it->second.bindings = bindings;
+            for (const auto& a : accepted) {
+              answer_register(a.server_tx, a.request, it->second.bindings, a.outbound, at);
+            }
+            if (bindings.empty()) {
+              log(1, "SIP " + aor + " unregistered");
+            } else if (was_empty) {
+              log(1,
+                  "SIP " + aor + " registered (" + std::to_string(bindings.size()) + " contacts)");
+            }
+          }
+          next_waiting(aor, at);
+          pump(at);
+        },
+        now);
   }
 
   /// After a Store: every REGISTER that waited for it, as the next batch.
@@ -675,9 +743,9 @@ struct sip_usage::impl {
         [this, slot, lifetime, done](node::outcome&& o, node::time_point at) {
           auto* r = registration_of(slot);
           if (!r) return;
-          if (!o.ok() && !(o.what == node::outcome::kind::error &&
-                           o.error.error_code ==
-                               static_cast<std::uint16_t>(pr::reload_errc::not_found))) {
+          if (!o.ok() &&
+              !(o.what == node::outcome::kind::error &&
+                o.error.error_code == static_cast<std::uint16_t>(pr::reload_errc::not_found))) {
             done("cannot read the stored routes: " + node::describe(o), at);
             return;
           }
@@ -797,8 +865,8 @@ struct sip_usage::impl {
     req.kind_data.push_back(std::move(kd));
     std::vector<pr::generic_certificate> certs{signing.cert().generic()};
     const bool sent = services.overlay_request(
-        {pr::to_destination(resource)}, std::move(req), &reg->account, &user_node,
-        std::move(certs), [done](node::outcome&& o, node::time_point at) {
+        {pr::to_destination(resource)}, std::move(req), &reg->account, &user_node, std::move(certs),
+        [done](node::outcome&& o, node::time_point at) {
           if (o.ok() && std::holds_alternative<pr::store_ans>(o.body)) {
             done(std::nullopt, at);
           } else {
@@ -816,18 +884,20 @@ struct sip_usage::impl {
     if (!gateway || gateway->storing) return;
     gateway->storing = true;
     gateway_refresh_at.reset();
-    store_route(gateway_slot(), gateway_lifetime, [this](std::optional<std::string> error,
-                                                         sip_time_point at) {
-      gateway->storing = false;
-      if (error) {
-        log(2, "SIP gateway: cannot advertise this peer in the overlay: " + *error);
-        gateway_refresh_at = at + std::chrono::seconds(1);  // the overlay may be joining
-      } else {
-        if (!gateway_advertised) log(1, "SIP gateway: advertised in the overlay");
-        gateway_advertised = true;
-        gateway_refresh_at = at + std::chrono::seconds(gateway_lifetime / 2);
-      }
-    }, now);
+    store_route(
+        gateway_slot(), gateway_lifetime,
+        [this](std::optional<std::string> error, sip_time_point at) {
+          gateway->storing = false;
+          if (error) {
+            log(2, "SIP gateway: cannot advertise this peer in the overlay: " + *error);
+            gateway_refresh_at = at + std::chrono::seconds(1);  // the overlay may be joining
+          } else {
+            if (!gateway_advertised) log(1, "SIP gateway: advertised in the overlay");
+            gateway_advertised = true;
+            gateway_refresh_at = at + std::chrono::seconds(gateway_lifetime / 2);
+          }
+        },
+        now);
   }
 
   /// A target outside the overlay (tel:, another domain): to our trunk when we are a gateway,
@@ -886,26 +956,26 @@ struct sip_usage::impl {
     std::vector<std::pair<std::uint64_t, pr::sip_registration>> out;
     const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
     if (!ans) return out;
-    const auto wall = std::chrono::system_clock::time_point(
-        std::chrono::milliseconds(services.wall_clock_ms()));
+    const auto wall =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(services.wall_clock_ms()));
     for (const auto& kr : ans->kind_responses) {
       if (kr.kind != kind) continue;
       for (const auto& d : kr.values) {
         const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
         if (!entry || !entry->value.exists) continue;
         if (cfg.trust) {
-          auto who = crypto::verify_stored_data(d, resource, kind,
-                                                o.message.security.certificates, *cfg.trust, wall);
-          if (!who || !crypto::check_access(crypto::access_policy::user_node_match, *who,
-                                            resource, d.value)) {
+          auto who = crypto::verify_stored_data(d, resource, kind, o.message.security.certificates,
+                                                *cfg.trust, wall);
+          if (!who || !crypto::check_access(crypto::access_policy::user_node_match, *who, resource,
+                                            d.value)) {
             log(2, "SIP lookup of " + what + ": a value whose signature or owner does not check");
             continue;
           }
         }
         auto reg = pr::decode_sip_registration(entry->value.value, pr::limits{});
         if (!reg) {
-          log(2, "SIP lookup of " + what + ": a value that is not a SipRegistration: " +
-                     reg.error().message());
+          log(2, "SIP lookup of " + what +
+                     ": a value that is not a SipRegistration: " + reg.error().message());
           continue;
         }
         out.emplace_back(d.storage_time, std::move(*reg));
@@ -917,7 +987,8 @@ struct sip_usage::impl {
   // ---- proxy ----
 
   void start_proxy(sip::transaction_id st, sip::message received, sip::message req,
-                   const sip_endpoint& from, sip_time_point now) {
+                   const sip_endpoint& from, std::optional<std::uint64_t> route_flow,
+                   sip_time_point now) {
     auto p = std::make_shared<proxied>();
     p->received = std::move(received);
     const auto id = next_proxy_id++;
@@ -939,13 +1010,31 @@ struct sip_usage::impl {
       // Loose routing (16.6 step 6... 7): the next hop is the top Route.
       const auto& next = routes->front().address;
       if (auto peer = peer_of_uri(next)) {
-        connect_target(id, {pr::to_destination(*peer)}, p->request.request_uri.empty()
-                                                            ? next
-                                                            : *sip::request_uri_of(p->request),
+        connect_target(id, {pr::to_destination(*peer)},
+                       p->request.request_uri.empty() ? next : *sip::request_uri_of(p->request),
                        now);
       } else {
         add_address_target(*p, next, *sip::request_uri_of(p->request));
       }
+      return resolved(id, now);
+    }
+    if (route_flow && *route_flow == from.flow) {
+      // The token names the flow the request came on: the UA's own request going out (RFC 5626
+      // 5.3), routed by its Request-URI.
+      route_flow.reset();
+    }
+    if (route_flow) {
+      // Our Record-Route's flow token (RFC 5626 5.3): the UA's flow, or 430 when it is gone; a
+      // token that does not check is refused.
+      if (*route_flow == 0) {
+        respond(st, p->request, 403, now, "Invalid flow token");
+        return finish(id);
+      }
+      if (!services.endpoint(*route_flow)) {
+        respond(st, p->request, 430, now);
+        return finish(id);
+      }
+      p->targets.push_back(target{*sip::request_uri_of(p->request), *route_flow, true});
       return resolved(id, now);
     }
     auto ruri = *sip::request_uri_of(p->request);
@@ -1078,23 +1167,23 @@ struct sip_usage::impl {
     (void)now;
     auto p = proxies.at(id);
     ++p->lookups;
-    services.connect_peer(route, [this, id, request_uri](std::uint64_t flow, std::string error,
-                                                         sip_time_point at) {
-      auto it = proxies.find(id);
-      if (it == proxies.end()) return;
-      auto& px = *it->second;
-      --px.lookups;
-      if (flow == 0) {
-        log(1, "SIP connection for " + px.aor + ": " + error);
-      } else {
-        target t;
-        t.request_uri = request_uri;
-        t.flow = flow;
-        px.targets.push_back(t);
-      }
-      resolved(id, at);
-      pump(at);
-    });
+    services.connect_peer(
+        route, [this, id, request_uri](std::uint64_t flow, std::string error, sip_time_point at) {
+          auto it = proxies.find(id);
+          if (it == proxies.end()) return;
+          auto& px = *it->second;
+          --px.lookups;
+          if (flow == 0) {
+            log(1, "SIP connection for " + px.aor + ": " + error);
+          } else {
+            target t;
+            t.request_uri = request_uri;
+            t.flow = flow;
+            px.targets.push_back(t);
+          }
+          resolved(id, at);
+          pump(at);
+        });
   }
 
   /// Once every lookup and connection is done: forward to the targets, or answer.
@@ -1119,8 +1208,8 @@ struct sip_usage::impl {
     }
     if (p->targets.empty()) {
       int status = 404;
-      std::string reason = p->gateway_lookup ? "No gateway to targets outside the overlay"
-                                             : "Not registered";
+      std::string reason =
+          p->gateway_lookup ? "No gateway to targets outside the overlay" : "Not registered";
       if (p->flow_failed) {
         status = 430;
         reason = "Flow Failed";
@@ -1165,6 +1254,10 @@ struct sip_usage::impl {
     if (port != 0) u.port = port;
     if (transport != "UDP") u.params.push_back({"transport", lower(transport), true, false});
     u.params.push_back({"lr", {}, false, false});
+    // The UA's side: in-dialog requests come back to it on its flow (RFC 5626 5.2).
+    if (!e.peer && e.flow != 0) {
+      u.params.push_back({std::string(flow_token_param), flow_token(e.flow), true, false});
+    }
     return u;
   }
 
@@ -1305,6 +1398,7 @@ struct sip_usage::impl {
 
   void forward_stateless(sip::message ack, const sip_endpoint& from, sip_time_point now) {
     // An ACK for a 2xx: routed like any request, without a transaction (RFC 3261 16.11 ... 16.6).
+    const auto route_flow = flow_of_top_route(ack);
     if (sip::check_request_for_proxy(ack, proxy_checks())) return;
     if (!sip::preprocess_route(ack, [this](const sip::uri& u) { return is_self_uri(u); })) return;
     auto routes = sip::route_set(ack, "Route");
@@ -1316,20 +1410,22 @@ struct sip_usage::impl {
       hop = routes->front().address;
       peer = peer_of_uri(hop);
     }
-    sip::forward_options o;
     std::uint64_t flow = 0;
-    if (!peer) {
+    if (!peer && (!routes || routes->empty()) && route_flow && *route_flow != from.flow) {
+      flow = *route_flow;  // our Record-Route's flow token; 0 (forged) or gone: dropped below
+      if (flow == 0 || !services.endpoint(flow)) return;
+    } else if (!peer) {
       if (auto f = binding_flow_of_contact(hop)) flow = f->first;
     }
     if (peer) {
-      services.connect_peer({pr::to_destination(*peer)},
-                            [this, ack, ruri = *ruri, from](std::uint64_t f, std::string,
-                                                            sip_time_point) mutable {
-                              if (f == 0) return;
-                              auto e = services.endpoint(f);
-                              if (!e) return;
-                              services.send(f, stamp(ack, ruri, *e));
-                            });
+      services.connect_peer(
+          {pr::to_destination(*peer)},
+          [this, ack, ruri = *ruri, from](std::uint64_t f, std::string, sip_time_point) mutable {
+            if (f == 0) return;
+            auto e = services.endpoint(f);
+            if (!e) return;
+            services.send(f, stamp(ack, ruri, *e));
+          });
       return;
     }
     (void)now;

@@ -94,9 +94,8 @@ class sip_front_end final : public sip_services {
   std::uint64_t flow_to(std::string_view transport, std::string_view host,
                         std::uint16_t port) override;
   std::optional<sip_endpoint> endpoint(std::uint64_t flow) const override;
-  bool overlay_request(std::vector<protocol::destination> destinations,
-                       protocol::message_body body, const sip_account* sign_as,
-                       const protocol::node_id* as_node,
+  bool overlay_request(std::vector<protocol::destination> destinations, protocol::message_body body,
+                       const sip_account* sign_as, const protocol::node_id* as_node,
                        std::vector<protocol::generic_certificate> certificates,
                        node::completion done) override;
   void connect_peer(const std::vector<protocol::destination>& route, connect_done done) override;
@@ -129,7 +128,7 @@ class sip_front_end final : public sip_services {
   peer_runtime* runtime_ = nullptr;
   std::unique_ptr<sip_transport> transport_;
   std::unique_ptr<sip_usage> usage_;
-  std::map<std::string, sip_flow_id> peer_flows_;  // by the last Node-ID of the route (hex)
+  std::map<std::string, sip_flow_id> peer_flows_;        // by the last Node-ID of the route (hex)
   std::map<std::uint64_t, pending_connect> connecting_;  // by AppAttach token
   std::uint64_t next_token_ = 1;
   asio::steady_timer timer_;
