@@ -15,7 +15,7 @@
 // (Ed25519, the overlay's default: what a storing peer does per request), next to REGISTER/s.
 //
 //   p2psip-sip-bench [--targets kamailio,p2psip] [--peers 1,3] [--max-rate 10000]
-//                    [--run-seconds 10] [--steps 8] [--quick] [--json]
+//                    [--run-seconds 10] [--steps 8] [--drain-seconds 35] [--quick] [--json]
 //
 // --quick: 2-second runs, at most 4 steps up to 400/s (the smoke test runs it on Kamailio).
 // Each trial is a fresh sipp run at -r RATE -m RATE*SECONDS bounded by -timeout; a trial passes
@@ -223,9 +223,12 @@ struct search_result {
 };
 
 /// RFC 7502-style search: try the maximum; if it fails, bisect between the highest rate that
-/// passed and the lowest that failed, `steps` trials at most, to 5% of the rate.
+/// passed and the lowest that failed, `steps` trials at most, to 5% of the rate. After a failed
+/// trial the server is left `drain` to finish what it holds (transactions stay 32 s in Completed,
+/// retransmissions keep coming): otherwise an overloaded first trial spoils the lower ones.
 template <class Trial>
-search_result find_rate(const std::string& label, double max_rate, int steps, Trial&& run) {
+search_result find_rate(const std::string& label, double max_rate, int steps,
+                        std::chrono::milliseconds drain, Trial&& run) {
   search_result out;
   double lo = 0, hi = max_rate, rate = max_rate;
   for (int i = 0; i < steps; ++i) {
@@ -242,6 +245,7 @@ search_result find_rate(const std::string& label, double max_rate, int steps, Tr
     }
     if (hi - lo <= std::max(1.0, 0.05 * hi)) break;
     rate = std::max(1.0, (lo + hi) / 2);
+    if (!t.pass && i + 1 < steps) std::this_thread::sleep_for(drain);
   }
   out.rate = lo;
   return out;
@@ -289,12 +293,12 @@ struct figures {
   double call_rate = 0;
 };
 
-figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double seconds,
-                int steps) {
+figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double seconds, int steps,
+                std::chrono::milliseconds drain) {
   figures f;
   std::fprintf(stderr, "%s:\n", t.name.c_str());
   f.register_rate =
-      find_rate(t.name + " REGISTER", max_rate, steps, [&](double rate) {
+      find_rate(t.name + " REGISTER", max_rate, steps, drain, [&](double rate) {
         return run_trial(s, t, "register.xml",
                          {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")},
                          rate, seconds, std::nullopt);
@@ -302,7 +306,7 @@ figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double
   // A fresh UAS for every trial: calls a failed trial left behind at the UAS (waiting for an ACK
   // or retransmitting its 200) must not count against the next one.
   f.call_rate =
-      find_rate(t.name + " INVITE", max_rate, steps, [&](double rate) {
+      find_rate(t.name + " INVITE", max_rate, steps, drain, [&](double rate) {
         uas callee(s, t, "bob");
         return run_trial(s, t, "uac_call.xml",
                          {"-key", "user", "carol", "-key", "from_user", "carol", "-key", "ruri",
@@ -425,13 +429,14 @@ int main(int argc, char** argv) {
       ("max-rate", "highest rate tried (per second)", cxxopts::value<double>()->default_value("10000"))
       ("run-seconds", "length of each trial", cxxopts::value<double>()->default_value("10"))
       ("steps", "trials per search at most", cxxopts::value<int>()->default_value("8"))
+      ("drain-seconds", "pause after a failed trial, for the server to finish what it holds (default 35; 0 with --quick)", cxxopts::value<double>())
       ("quick", "short runs (2 s, 4 steps, up to 400/s) for a smoke test")
       ("json", "one JSON document on stdout")
       ("h,help", "help");
   // clang-format on
   std::vector<std::string> targets;
   std::vector<std::size_t> sizes;
-  double max_rate = 0, seconds = 0;
+  double max_rate = 0, seconds = 0, drain_seconds = 0;
   int steps = 0;
   bool quick = false, json = false;
   try {
@@ -447,10 +452,16 @@ int main(int argc, char** argv) {
     max_rate = r.count("max-rate") || !quick ? r["max-rate"].as<double>() : 400;
     seconds = r.count("run-seconds") || !quick ? r["run-seconds"].as<double>() : 2;
     steps = r.count("steps") || !quick ? r["steps"].as<int>() : 4;
+    drain_seconds = r.count("drain-seconds") ? r["drain-seconds"].as<double>() : quick ? 0 : 35;
   } catch (const std::exception& e) {
     std::cerr << "p2psip-sip-bench: " << e.what() << "\n";
     return 2;
   }
+  if (drain_seconds < 0 || drain_seconds > 600) {
+    std::cerr << "p2psip-sip-bench: --drain-seconds must be 0 to 600\n";
+    return 2;
+  }
+  const auto drain = std::chrono::milliseconds(static_cast<long long>(drain_seconds * 1000));
   for (const auto& t : targets) {
     if (t != "kamailio" && t != "p2psip") {
       std::cerr << "p2psip-sip-bench: unknown target '" << t << "' (kamailio, p2psip)\n";
@@ -517,7 +528,7 @@ int main(int argc, char** argv) {
       kamailio k(dir);
       const sip_target t{"kamailio", k.address(), k.address(),
                          [](const std::string&) { return k_kamailio_password; }};
-      const auto f = measure(s, t, max_rate, seconds, steps);
+      const auto f = measure(s, t, max_rate, seconds, steps, drain);
       report("kamailio", f);
       base = f;
       if (f.register_rate <= 0 || f.call_rate <= 0) {
@@ -545,7 +556,7 @@ int main(int argc, char** argv) {
         if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form");
         const std::string name = "p2psip " + std::to_string(n) + (n == 1 ? " peer" : " peers");
         const sip_target t{name, sip_udp_of(o, 0), sip_udp_of(o, n - 1), password};
-        report(name, measure(s, t, max_rate, seconds, steps));
+        report(name, measure(s, t, max_rate, seconds, steps, drain));
       }
     }
     js << "]}";
