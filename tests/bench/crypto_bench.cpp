@@ -33,8 +33,10 @@ const tp::test_ca& overlay_ca() {
 
 /// A StoreReq-sized request (a 300-byte body) signed by an identity with a `key` certificate.
 fixture& get(cr::key_type key) {
-  static std::map<cr::key_type, std::unique_ptr<fixture>> cache;
-  auto& slot = cache[key];
+  // Never destroyed: at exit Botan's locked-memory pool may be gone before this map, and an
+  // Ed25519 key freed then crashed the process after its results were printed (status 139).
+  static auto* cache = new std::map<cr::key_type, std::unique_ptr<fixture>>();
+  auto& slot = (*cache)[key];
   if (!slot) {
     auto id = tp::make_identity(overlay_ca(), tp::spec_for({tp::test_node(1)}), key);
     pr::message m;
