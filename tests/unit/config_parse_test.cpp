@@ -628,7 +628,8 @@ TEST_CASE("config: invalid documents name the element") {
        kind_doc(R"(<kind-block><kind id="4026532097"><data-model>ARRAY</data-model>
           <access-control>USER-MATCH</access-control><max-count>1</max-count><max-size>10</max-size>
           </kind></kind-block>)"),
-       kind_path + ": Kind-ID 4026532097 is p2psip's p2psip-generic kind: DICTIONARY with P2PSIP-GENERIC"},
+       kind_path +
+           ": Kind-ID 4026532097 is p2psip's p2psip-generic kind: DICTIONARY with P2PSIP-GENERIC"},
       {"kind-block without kind", kind_doc("<kind-block/>"),
        "configuration/required-kinds/kind-block[1]: no kind element"},
       {"two kinds in a block",

@@ -151,9 +151,8 @@ bool peer_runtime::originate(std::vector<protocol::destination> destinations,
   return sent;
 }
 
-bool peer_runtime::app_attach(std::vector<protocol::destination> route,
-                              std::uint16_t application, std::uint64_t token,
-                              node::app_attach_service::attach_done done) {
+bool peer_runtime::app_attach(std::vector<protocol::destination> route, std::uint16_t application,
+                              std::uint64_t token, node::app_attach_service::attach_done done) {
   bool sent = false;
   driver_->with_node([&](node::node_engine& n, node::time_point now) {
     sent = n.app_attach().connect(std::move(route), application, token, std::move(done), now);
