@@ -117,6 +117,21 @@ std::variant<cxxopts::ParseResult, usage_failure> parse(cxxopts::Options& option
   }
 }
 
+// A command's options, or the exit code once it is done: a usage failure reported (exit 2), or
+// --help printed (exit 0).
+std::variant<cxxopts::ParseResult, int> parse_command(std::string_view name,
+                                                      cxxopts::Options& options, int argc,
+                                                      char** argv) {
+  auto parsed = parse(options, argc, argv);
+  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto& r = std::get<cxxopts::ParseResult>(parsed);
+  if (r.count("help")) {
+    std::cout << options.help();
+    return exit_ok;
+  }
+  return std::move(r);
+}
+
 // HOST:PORT, [IPv6]:PORT, or an address without a port (6084). IP literals only: the document's
 // bootstrap-node holds an address (RFC 6940 11.1).
 std::optional<pr::ip_address_port> parse_host_port(std::string_view s) {
@@ -251,13 +266,9 @@ int cmd_init(int argc, char** argv) {
       ("force", "overwrite existing files")
       ("h,help", "show this help");
   // clang-format on
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("overlay")) return report(name, "--overlay is required", exit_usage);
   if (!r.count("out")) return report(name, "--out is required", exit_usage);
   const std::string overlay = r["overlay"].as<std::string>();
@@ -552,13 +563,9 @@ int cmd_enroll(int argc, char** argv) {
       ("force", "overwrite existing files")
       ("h,help", "show this help");
   // clang-format on
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("user")) return report(name, "--user is required", exit_usage);
   if (!r.count("out")) return report(name, "--out is required", exit_usage);
   enroll_request request;
@@ -705,13 +712,9 @@ int cmd_sip_user_add(int argc, char** argv) {
   // clang-format on
   options.parse_positional({"aor"});
   options.positional_help("AOR");
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("aor")) return report(name, "AOR is required", exit_usage);
   if (!r.count("users")) return report(name, "--users is required", exit_usage);
   if (!r.count("ca-dir")) return report(name, "--ca-dir is required", exit_usage);
@@ -826,13 +829,9 @@ int cmd_sip_user_list(int argc, char** argv) {
       ("json", "print a JSON array of {aor, username, realm, certificate, private_key}")
       ("h,help", "show this help");
   // clang-format on
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("users")) return report(name, "--users is required", exit_usage);
   const fs::path users_path = r["users"].as<std::string>();
   auto users = p2psip::peer::load_sip_users(users_path);
@@ -868,13 +867,9 @@ int cmd_sip_user_remove(int argc, char** argv) {
   // clang-format on
   options.parse_positional({"aor"});
   options.positional_help("AOR");
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("aor")) return report(name, "AOR is required", exit_usage);
   if (!r.count("users")) return report(name, "--users is required", exit_usage);
   const std::string aor = r["aor"].as<std::string>();
@@ -988,13 +983,9 @@ int cmd_add_bootstrap(int argc, char** argv) {
   // clang-format on
   options.parse_positional({"address"});
   options.positional_help("HOST:PORT");
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("address")) return report(name, "HOST:PORT is required", exit_usage);
   const std::string text = r["address"].as<std::string>();
   const auto address = parse_host_port(text);
@@ -1053,13 +1044,9 @@ int cmd_sign(int argc, char** argv) {
       ("force", "drop foreign elements the rewrite cannot keep")
       ("h,help", "show this help");
   // clang-format on
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   const bool force = r.count("force") != 0;
   const fs::path path = r["config"].as<std::string>();
   const std::optional<std::string> ca_dir =
@@ -1151,13 +1138,9 @@ int cmd_show(int argc, char** argv) {
   // clang-format on
   options.parse_positional({"file"});
   options.positional_help("CERT|CONFIG");
-  auto parsed = parse(options, argc, argv);
-  if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
+  auto parsed = parse_command(name, options, argc, argv);
+  if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (r.count("help")) {
-    std::cout << options.help();
-    return exit_ok;
-  }
   if (!r.count("file")) return report(name, "FILE is required", exit_usage);
   const fs::path path = r["file"].as<std::string>();
   auto text = adm::read_file(path);
