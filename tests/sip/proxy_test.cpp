@@ -371,6 +371,23 @@ TEST_CASE("response context: provisional responses go upstream at once, 100 does
   CHECK(d.cancel.empty());
 }
 
+TEST_CASE("response context: a response that lost the upstream Vias gets the request's") {
+  // A UA that answers a cancelled INVITE with the CANCEL's single Via (sipp's [last_Via:])
+  // leaves only ours: what goes upstream carries the received request's Vias all the same.
+  ctx_fixture f;
+  f.ctx.add_branch(1, t0);
+  auto r = downstream(f.forwarded, 487);
+  auto vias = sip::vias(r).value();
+  REQUIRE(vias.size() == 2);
+  r.remove("Via");
+  r.add("Via", sip::to_string(vias.front()));  // ours only
+  auto d = f.ctx.on_response(1, r, t0);
+  REQUIRE(d.forward);
+  CHECK(d.forward->status == 487);
+  REQUIRE(sip::vias(*d.forward)->size() == 1);
+  CHECK(sip::vias(*d.forward)->at(0).branch() == "z9hG4bK-ua1");
+}
+
 TEST_CASE("response context: a 2xx is forwarded at once and the other branches cancelled") {
   ctx_fixture f;
   for (sip::transaction_id i = 1; i <= 3; ++i) f.ctx.add_branch(i, t0);

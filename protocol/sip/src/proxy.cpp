@@ -287,7 +287,15 @@ proxy_decision response_context::on_response(transaction_id id, const message& r
   if (!b || response.is_request()) return d;
   const int code = response.status;
   message upstream = response;
-  remove_top_via(upstream);  // 16.7 step 9
+  // 16.7 step 9: our Via removed. What is left must be the Vias of the request we received; they
+  // are taken from it, so that a UA that answers a cancelled INVITE with the CANCEL's single Via
+  // (sipp's [last_Via:]) still yields a response that can go upstream.
+  upstream.remove("Via");
+  std::vector<header> vias;
+  for (const auto& h : request_.headers) {
+    if (h.name == "Via") vias.push_back(h);
+  }
+  upstream.headers.insert(upstream.headers.begin(), vias.begin(), vias.end());
 
   if (code < 200) {
     if (b->final) return d;

@@ -1343,15 +1343,6 @@ struct sip_usage::impl {
       auto r = std::move(*d.forward);
       log(0, "SIP " + std::to_string(r.status) + " for " + p.request.method + " to " +
                  describe(p.from));
-      // The Vias of the request we received, whatever the downstream response kept of them: a
-      // UA answering a CANCELled INVITE with the CANCEL's single Via (sipp's [last_Via:]) would
-      // otherwise leave a response without any.
-      r.remove("Via");
-      std::vector<sip::header> vias;
-      for (const auto& v : p.received.headers) {
-        if (v.name == "Via") vias.push_back(v);
-      }
-      r.headers.insert(r.headers.begin(), vias.begin(), vias.end());
       if (d.final && p.redirect && r.status >= 300 && r.status < 400 &&
           !p.redirect_contacts.empty()) {
         // Every peer's contacts in one 302 (each answered a Request-Disposition: redirect).

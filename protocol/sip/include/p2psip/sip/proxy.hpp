@@ -117,7 +117,7 @@ struct response_context_options {
 /// What to do after a response, a timeout or Timer C.
 struct proxy_decision {
   /// Send upstream through the server transaction (transaction_layer::respond). Responses from
-  /// downstream come with our Via removed (16.7 step 9).
+  /// downstream come with the received request's Vias (16.7 step 9: ours removed).
   std::optional<message> forward;
   bool final = false;  ///< `forward` is a final response
   /// Client transactions to CANCEL (transaction_layer::cancel).
@@ -181,7 +181,7 @@ class response_context {
   bool final_forwarded_ = false;
   bool six_xx_ = false;
   std::vector<branch> branches_;
-  std::vector<message> finals_;  ///< in arrival order, our Via removed
+  std::vector<message> finals_;  ///< in arrival order, with the request's Vias
 };
 
 }  // namespace p2psip::sip
