@@ -273,12 +273,7 @@ class fake_services final : public peer::sip_services {
     }
     return std::nullopt;
   }
-  std::optional<peer::sip_account> account_by_aor(std::string_view aor) const override {
-    for (const auto& a : accounts) {
-      if (a.aor == aor) return a;
-    }
-    return std::nullopt;
-  }
+
   void log(int level, std::string_view text) override {
     logs.push_back(std::to_string(level) + " " + std::string(text));
   }
@@ -1198,4 +1193,25 @@ TEST_CASE(
   auto to_caller = h.services.take(h.caller_ua);
   REQUIRE(to_caller.size() == 1);
   CHECK(to_caller[0].method == "BYE");
+}
+
+// One AOR's REGISTERs waiting for its Store in flight are bounded: 256 wait, the 257th gets 503
+// with Retry-After.
+TEST_CASE("sip_usage: at most 256 REGISTERs of one AOR wait for its Store then 503") {
+  harness h;
+  h.services.hold_overlay = true;
+  h.receive(make_register(register_spec{}, 1), h.alice_ua);
+  auto challenged = h.services.take(h.alice_ua);
+  REQUIRE(challenged.size() == 1);
+  const auto auth =
+      authorization_for(challenged[0], sip::digest_algorithm::md5, "alice", alice_password);
+  std::uint32_t cseq = 2;
+  h.receive(make_register(register_spec{}, cseq++, auth), h.alice_ua);  // its Store is held
+  for (int i = 0; i < 256; ++i) h.receive(make_register(register_spec{}, cseq++, auth), h.alice_ua);
+  CHECK(h.services.take(h.alice_ua).empty());
+  h.receive(make_register(register_spec{}, cseq++, auth), h.alice_ua);
+  const auto refused = h.services.take(h.alice_ua);
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].status == 503);
+  CHECK(refused[0].find("Retry-After") != nullptr);
 }

@@ -154,8 +154,6 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
     if (alive.expired() || !usage_) return;
     auto e = endpoint(from.flow);
     if (!e) return;
-    if (!m.is_request())
-      log(0, "SIP in: " + std::to_string(m.status) + " on flow " + std::to_string(from.flow));
     usage_->on_message(std::move(m), *e, sip_clock::now());
     rearm();
   };
@@ -393,13 +391,6 @@ sip_account sip_front_end::account_of(const sip_user& u) const {
 std::optional<sip_account> sip_front_end::account_by_username(std::string_view username) const {
   for (const auto& u : users_) {
     if (u.username == username) return account_of(u);
-  }
-  return std::nullopt;
-}
-
-std::optional<sip_account> sip_front_end::account_by_aor(std::string_view aor) const {
-  for (const auto& u : users_) {
-    if (u.aor == aor) return account_of(u);
   }
   return std::nullopt;
 }

@@ -250,9 +250,9 @@ struct sip_usage::impl {
             on_request(act.server_tx, std::move(act.request), *from, act.cancels, now);
           } else if constexpr (std::is_same_v<T, layer::ack_received>) {
             auto from = services.endpoint(act.source.flow);
-            if (from) forward_stateless(std::move(act.ack), *from, now);
+            if (from) forward_stateless(std::move(act.ack), *from);
           } else if constexpr (std::is_same_v<T, layer::stray_response>) {
-            forward_stray_response(std::move(act.response), now);
+            forward_stray_response(std::move(act.response));
           } else if constexpr (std::is_same_v<T, layer::response_received>) {
             on_branch_response(act.client_tx, std::move(act.response), now);
           } else if constexpr (std::is_same_v<T, layer::timed_out>) {
@@ -933,7 +933,7 @@ struct sip_usage::impl {
             if (!routes.empty()) {
               std::sort(routes.begin(), routes.end(),
                         [](const auto& a, const auto& b) { return a.first > b.first; });
-              connect_target(id, routes.front().second.destination_list, ruri, at);
+              connect_target(id, routes.front().second.destination_list, ruri);
             }
           } else if (o.what != node::outcome::kind::error) {
             px.overlay_failed = true;
@@ -1011,8 +1011,7 @@ struct sip_usage::impl {
       const auto& next = routes->front().address;
       if (auto peer = peer_of_uri(next)) {
         connect_target(id, {pr::to_destination(*peer)},
-                       p->request.request_uri.empty() ? next : *sip::request_uri_of(p->request),
-                       now);
+                       p->request.request_uri.empty() ? next : *sip::request_uri_of(p->request));
       } else {
         add_address_target(*p, next, *sip::request_uri_of(p->request));
       }
@@ -1040,7 +1039,7 @@ struct sip_usage::impl {
     auto ruri = *sip::request_uri_of(p->request);
     if (is_our_domain(ruri) && !ruri.user.empty()) {
       p->aor = aor_of(ruri);
-      add_local_targets(*p, p->aor, ruri, now);
+      add_local_targets(*p, p->aor, now);
       if (!from.peer) lookup(id, p->aor, 0);
       return resolved(id, now);
     }
@@ -1080,9 +1079,7 @@ struct sip_usage::impl {
     if (!sip::uri_equal(next_hop, request_uri)) p.route_hop = next_hop;
   }
 
-  void add_local_targets(proxied& p, const std::string& aor, const sip::uri& ruri,
-                         sip_time_point now) {
-    (void)ruri;
+  void add_local_targets(proxied& p, const std::string& aor, sip_time_point now) {
     auto it = registrations.find(aor);
     if (it == registrations.end()) return;
     for (const auto& b : it->second.bindings) {
@@ -1126,7 +1123,7 @@ struct sip_usage::impl {
               px.overlay_failed = true;
             }
           } else {
-            on_fetched(id, px, aor, depth, resource, o, at);
+            on_fetched(id, px, aor, depth, resource, o);
           }
           resolved(id, at);
           pump(at);
@@ -1138,7 +1135,7 @@ struct sip_usage::impl {
   }
 
   void on_fetched(std::uint64_t id, proxied& p, const std::string& aor, int depth,
-                  const pr::resource_id& resource, const node::outcome& o, sip_time_point now) {
+                  const pr::resource_id& resource, const node::outcome& o) {
     auto routes = verified_routes(o, resource, pr::kinds::sip_registration, aor);
     log(0, "SIP lookup of " + aor + ": " + std::to_string(routes.size()) + " registrations");
     for (auto& [storage_time, reg] : routes) {
@@ -1157,14 +1154,13 @@ struct sip_usage::impl {
         if (const auto* n = hop.node()) key += n->hex() + "/";
       }
       if (!p.seen_targets.insert(key).second) continue;
-      connect_target(id, reg.destination_list, *sip::request_uri_of(p.request), now);
+      connect_target(id, reg.destination_list, *sip::request_uri_of(p.request));
     }
   }
 
   /// Opens (or reuses) a SIP connection along `route` and adds it as a target.
   void connect_target(std::uint64_t id, std::vector<pr::destination> route,
-                      const sip::uri& request_uri, sip_time_point now) {
-    (void)now;
+                      const sip::uri& request_uri) {
     auto p = proxies.at(id);
     ++p->lookups;
     services.connect_peer(
@@ -1311,8 +1307,7 @@ struct sip_usage::impl {
   void on_branch_response(sip::transaction_id tx, sip::message resp, sip_time_point now) {
     auto pit = proxy_of_client.find(tx);
     if (pit == proxy_of_client.end()) {
-      log(0, "SIP " + std::to_string(resp.status) + " of a branch no longer proxied");
-      return;
+      return;  // the CANCEL's own answer, or a branch whose request is done
     }
     auto it = proxies.find(pit->second);
     if (it == proxies.end()) return;
@@ -1387,7 +1382,7 @@ struct sip_usage::impl {
     for (auto tx : p->context->cancel_all()) transactions.cancel(tx, now);
   }
 
-  void forward_stateless(sip::message ack, const sip_endpoint& from, sip_time_point now) {
+  void forward_stateless(sip::message ack, const sip_endpoint& from) {
     // An ACK for a 2xx: routed like any request, without a transaction (RFC 3261 16.11 ... 16.6).
     const auto route_flow = flow_of_top_route(ack);
     if (sip::check_request_for_proxy(ack, proxy_checks())) return;
@@ -1419,8 +1414,6 @@ struct sip_usage::impl {
           });
       return;
     }
-    (void)now;
-    (void)from;
     if (flow != 0) {
       if (auto e = services.endpoint(flow)) services.send(flow, stamp(ack, *ruri, *e));
       return;
@@ -1444,11 +1437,9 @@ struct sip_usage::impl {
     return forwarded ? std::move(*forwarded) : m;
   }
 
-  void forward_stray_response(sip::message resp, sip_time_point now) {
-    log(0, "SIP stray " + std::to_string(resp.status) + " response");
+  void forward_stray_response(sip::message resp) {
     // A 2xx retransmission after the transaction ended (RFC 3261 16.7 ... forwarded
     // statelessly): back along its next Via.
-    (void)now;
     if (!sip::remove_top_via(resp)) return;
     auto v = sip::vias(resp);
     if (!v || v->empty()) return;
@@ -1481,8 +1472,7 @@ struct sip_usage::impl {
 
   // ---- flows and time ----
 
-  void on_flow_closed(std::uint64_t flow, sip_time_point now) {
-    (void)now;
+  void on_flow_closed(std::uint64_t flow) {
     for (auto& [aor, reg] : registrations) {
       for (auto& b : reg.bindings) {
         if (b.flow == flow && !b.outbound) b.flow = 0;  // plain: reached at its contact now
@@ -1516,7 +1506,7 @@ void sip_usage::on_message(sip::message m, const sip_endpoint& from, sip_time_po
 }
 
 void sip_usage::on_flow_closed(std::uint64_t flow, sip_time_point now) {
-  impl_->on_flow_closed(flow, now);
+  impl_->on_flow_closed(flow);
   impl_->pump(now);
 }
 

@@ -100,7 +100,6 @@ class sip_front_end final : public sip_services {
                        node::completion done) override;
   void connect_peer(const std::vector<protocol::destination>& route, connect_done done) override;
   std::optional<sip_account> account_by_username(std::string_view username) const override;
-  std::optional<sip_account> account_by_aor(std::string_view aor) const override;
   std::uint64_t wall_clock_ms() const override;
   void log(int level, std::string_view text) override;
 

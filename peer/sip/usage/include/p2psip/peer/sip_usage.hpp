@@ -100,12 +100,6 @@ struct sip_usage_config {
                              .max_server_transactions = 100000};
 };
 
-/// A SIP-REGISTRATION value of an AOR as fetched and verified.
-struct fetched_registration {
-  protocol::node_id owner;  ///< the dictionary key (the storing node)
-  protocol::sip_registration value;
-};
-
 /// What the usage needs from its front end. Callbacks run on the usage's thread, once.
 class sip_services {
  public:
@@ -137,9 +131,8 @@ class sip_services {
   virtual void connect_peer(const std::vector<protocol::destination>& route, connect_done done) = 0;
   /// Wall time in ms since the Unix epoch (storage times, nonces).
   virtual std::uint64_t wall_clock_ms() const = 0;
-  /// The account of a digest user name, or of an AOR.
+  /// The account of a digest user name.
   virtual std::optional<sip_account> account_by_username(std::string_view username) const = 0;
-  virtual std::optional<sip_account> account_by_aor(std::string_view aor) const = 0;
   virtual void log(int level, std::string_view text) = 0;  ///< 0 debug .. 3 error
 };
 
