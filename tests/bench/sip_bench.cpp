@@ -53,50 +53,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using p2psip::test::find_tool;
+using p2psip::test::free_tcp_udp_port;
 using p2psip::test::process_overlay;
+using p2psip::test::read_file;
 using p2psip::test::spawn_process;
 
 const std::string k_domain = "bench.p2psip.example";
 const std::string k_kamailio_password = "p2psip-bench-secret";  // kamailio.cfg's fixed password
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string find_tool(const std::string& name, const std::string& package) {
-  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
-  path += ":/usr/sbin:/usr/local/sbin";
-  std::istringstream dirs(path);
-  std::string d;
-  while (std::getline(dirs, d, ':')) {
-    if (!d.empty() && ::access((fs::path(d) / name).c_str(), X_OK) == 0) {
-      return (fs::path(d) / name).string();
-    }
-  }
-  throw std::runtime_error(name + " not found (Debian package " + package +
-                           "; scripts/install-deps installs it)");
-}
-
-int free_port() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
-    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
-    const bool ok = ::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT
-    ::close(udp);
-    ::close(fd);
-    if (ok) return ntohs(a.sin_port);
-  }
-  throw std::runtime_error("no free port");
-}
 
 /// Waits for `pid` at most `limit`; SIGKILL after. Exit status, -1 if killed or signalled.
 int wait_bounded(pid_t pid, std::chrono::milliseconds limit) {
@@ -195,10 +159,11 @@ trial run_trial(const sipp_tool& s, const sip_target& t, const std::string& scen
   auto args = sipp_args(s, scenario, stats);
   args.insert(args.end(), keys.begin(), keys.end());
   const long limit_s = static_cast<long>(seconds * 3) + 20;
-  args.insert(args.end(),
-              {"-r", std::to_string(static_cast<long>(rate)), "-m", std::to_string(calls), "-d",
-               "0", "-p", std::to_string(free_port()), "-timeout", std::to_string(limit_s) + "s",
-               "-timeout_error", "-recv_timeout", "10000", "-l", std::to_string(calls), t.first});
+  args.insert(
+      args.end(),
+      {"-r", std::to_string(static_cast<long>(rate)), "-m", std::to_string(calls), "-d", "0", "-p",
+       std::to_string(free_tcp_udp_port()), "-timeout", std::to_string(limit_s) + "s",
+       "-timeout_error", "-recv_timeout", "10000", "-l", std::to_string(calls), t.first});
   const auto uas_before = uas_stats ? last_stats(*uas_stats) : std::map<std::string, long>{};
   const pid_t pid = spawn_process(args, stats.string() + ".out", stats.string() + ".out", false);
   trial r;
@@ -256,7 +221,7 @@ search_result find_rate(const std::string& label, double max_rate, int steps,
 class uas {
  public:
   uas(const sipp_tool& s, const sip_target& t, const std::string& user) {
-    const int port = free_port();
+    const int port = free_tcp_udp_port();
     static int n = 0;
     stats_ = s.dir / ("uas-" + std::to_string(++n) + ".csv");
     auto reg = sipp_args(s, "register.xml", s.dir / ("register-uas-" + t.name + ".csv"));
@@ -265,7 +230,7 @@ class uas {
                 std::to_string(port), "-timeout", "20s", "-timeout_error", t.last});
     const auto log = s.dir / ("register-uas-" + t.name + ".out");
     if (wait_bounded(spawn_process(reg, log, log, false), 30s) != 0) {
-      throw std::runtime_error("the UAS could not register at " + t.name + ": " + read_text(log));
+      throw std::runtime_error("the UAS could not register at " + t.name + ": " + read_file(log));
     }
     auto args = sipp_args(s, "uas_call.xml", stats_);
     args.insert(args.end(),
@@ -322,7 +287,7 @@ class kamailio {
  public:
   explicit kamailio(const fs::path& dir) {
     const auto binary = find_tool("kamailio", "kamailio");
-    port_ = free_port();
+    port_ = free_tcp_udp_port();
     const std::string at = "127.0.0.1:" + std::to_string(port_);
     log_ = dir / "kamailio.log";
     const std::vector<std::string> args{binary,      "-f",  P2PSIP_KAMAILIO_CFG,
@@ -347,9 +312,9 @@ class kamailio {
     // Ready when its UDP listener exists: the log's "Listening on" block is printed after
     // the sockets are bound.
     const auto until = std::chrono::steady_clock::now() + 15s;
-    while (read_text(log_).find("udp: 127.0.0.1") == std::string::npos) {
+    while (read_file(log_).find("udp: 127.0.0.1") == std::string::npos) {
       if (std::chrono::steady_clock::now() > until) {
-        throw std::runtime_error("kamailio did not start: " + read_text(log_));
+        throw std::runtime_error("kamailio did not start: " + read_file(log_));
       }
       std::this_thread::sleep_for(50ms);
     }
@@ -396,14 +361,14 @@ double crypto_ceiling(const fs::path& dir, bool quick) {
        "--benchmark_format=json", quick ? "--benchmark_min_time=0.2" : "--benchmark_min_time=2"},
       out, dir / "crypto_bench.err", false);
   const int status = wait_bounded(pid, 120s);
-  const auto json = read_text(out);
+  const auto json = read_file(out);
   // cpu_time: one core's worth, as the ceiling is defined (the wall time also counts the other
   // processes of this machine).
   const auto at = json.find("\"cpu_time\":");
   const auto unit = json.find("\"time_unit\": \"", at == std::string::npos ? 0 : at);
   if (at == std::string::npos || unit == std::string::npos) {
     throw std::runtime_error("crypto_bench gave no result (exit " + std::to_string(status) +
-                             "): " + read_text(dir / "crypto_bench.err"));
+                             "): " + read_file(dir / "crypto_bench.err"));
   }
   if (status != 0) {
     // Its result is complete; only its exit failed (it crashes at exit in some builds).

@@ -38,32 +38,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-/// The path of tool `name` in PATH, /usr/sbin or /usr/local/sbin; throws naming the package.
-std::string find_tool(const std::string& name, const std::string& package) {
-  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
-  path += ":/usr/sbin:/usr/local/sbin";
-  std::istringstream dirs(path);
-  std::string d;
-  while (std::getline(dirs, d, ':')) {
-    if (d.empty()) continue;
-    const fs::path p = fs::path(d) / name;
-    if (::access(p.c_str(), X_OK) == 0) return p.string();
-  }
-  throw std::runtime_error(name + " not found: these tests need it (Debian package " + package +
-                           "; scripts/install-deps installs it)");
 }
 
 fs::path make_temp_dir(const std::string& prefix) {
@@ -211,7 +189,7 @@ sip_target::sip_target(const std::vector<std::string>& users, const overlay_opti
     const auto kamailio = find_tool("kamailio", "kamailio");
     own_dir_ = make_temp_dir("p2psip-sip-kamailio");
     dir_ = own_dir_;
-    const int port = free_port();
+    const int port = free_tcp_udp_port();
     const std::string at = "127.0.0.1:" + std::to_string(port);
     kamailio_log_ = dir_ / "kamailio.log";
     const std::vector<std::string> args{kamailio,    "-f",         P2PSIP_KAMAILIO_CFG,
@@ -239,7 +217,7 @@ sip_target::sip_target(const std::vector<std::string>& users, const overlay_opti
     const auto until = std::chrono::steady_clock::now() + 15s;
     while (!tcp_connects(port)) {
       if (std::chrono::steady_clock::now() > until) {
-        throw std::runtime_error("kamailio did not listen in time:\n" + read_text(kamailio_log_));
+        throw std::runtime_error("kamailio did not listen in time:\n" + read_file(kamailio_log_));
       }
       std::this_thread::sleep_for(50ms);
     }
@@ -326,7 +304,7 @@ std::string sip_target::password_of(const std::string& user) const {
 }
 
 std::string sip_target::logs() const {
-  if (!overlay_) return "kamailio:\n" + read_text(kamailio_log_);
+  if (!overlay_) return "kamailio:\n" + read_file(kamailio_log_);
   std::string out;
   for (std::size_t i = 0; i < overlay_->peers().size(); ++i) {
     out += "---- " + overlay_->peers()[i].name + "\n" + overlay_->log_of(i);
@@ -344,7 +322,7 @@ std::pair<int, std::string> sip_target::fetch_registration(const std::string& ao
                    overlay_->key_of("fetcher").string(), "--peer", overlay_->peers().at(i).address,
                    "--timeout", "10000", "--json", "fetch", aor, "--kind", "sip-registration"},
                   out, 30s);
-  return {rc, read_text(out) + read_text(out.string() + ".err")};
+  return {rc, read_file(out) + read_file(out.string() + ".err")};
 }
 
 std::string sipp_result::describe() const {
@@ -423,34 +401,15 @@ sipp_result sipp::wait() {
     r.exit_code = WEXITSTATUS(status);
   }
   pid_ = -1;
-  r.output += read_text(base_.string() + ".out") +
-              "\n(command: " + read_text(base_.string() + ".cmd") + ")";
-  r.messages = read_text(base_.string() + ".msg");
-  r.errors = read_text(base_.string() + ".err");
+  r.output += read_file(base_.string() + ".out") +
+              "\n(command: " + read_file(base_.string() + ".cmd") + ")";
+  r.messages = read_file(base_.string() + ".msg");
+  r.errors = read_file(base_.string() + ".err");
   return r;
 }
 
 std::string scenario(const std::string& name) {
   return (fs::path(P2PSIP_SIP_SCENARIO_DIR) / name).string();
-}
-
-int free_port() {
-  // A TCP port that is also free for UDP (Kamailio and sipp use the number for both).
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
-    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
-    const bool ok = ::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT
-    ::close(udp);
-    ::close(fd);
-    if (ok) return ntohs(a.sin_port);
-  }
-  throw std::runtime_error("no free port");
 }
 
 std::string udp_exchange(const std::string& to, const std::string& bytes,

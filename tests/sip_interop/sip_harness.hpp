@@ -104,8 +104,8 @@ class sipp {
 
 /// The scenario file `name` (tests/sip_interop/scenarios/NAME).
 std::string scenario(const std::string& name);
-/// A free port on 127.0.0.1 (free for both UDP and TCP when asked).
-int free_port();
+/// A port of 127.0.0.1 free for UDP and TCP (tests/support).
+using p2psip::test::free_tcp_udp_port;
 
 /// Sends `bytes` in one UDP datagram to `to` ("IP:PORT") and returns the first datagram received
 /// back within `wait` (empty if none).

@@ -107,9 +107,9 @@ std::unique_ptr<sp::sipp> start_uas(sp::sip_target& t, const std::string& name,
 sp::sipp_result run_uac(sp::sip_target& t, const std::string& name, const std::string& file,
                         const std::string& user, const std::string& ruri, std::size_t at,
                         std::vector<std::string> extra = {}, std::chrono::seconds limit = 30s) {
-  auto args = with(
-      {"-sf", sp::scenario(file), "-t", "u1", "-p", std::to_string(sp::free_port()), "-m", "1"},
-      keys(t, user, ruri));
+  auto args = with({"-sf", sp::scenario(file), "-t", "u1", "-p",
+                    std::to_string(sp::free_tcp_udp_port()), "-m", "1"},
+                   keys(t, user, ruri));
   args = with(args, extra);
   args.push_back(t.server(at).udp);
   sp::sipp s(t.dir(), name, args, limit);
@@ -137,7 +137,7 @@ void register_lifecycle(char transport) {
   sp::sip_target t(k_users);
   const std::string kind(1, transport);
   auto args = with({"-sf", sp::scenario("register_lifecycle.xml"), "-t", kind + "1", "-p",
-                    std::to_string(sp::free_port()), "-m", "1"},
+                    std::to_string(sp::free_tcp_udp_port()), "-m", "1"},
                    keys(t, "alice", aor(t, "alice"), 600));
   args.push_back(t.server(0).by_transport(transport));
   sp::sipp s(t.dir(), "lifecycle-" + kind, args);
@@ -373,7 +373,7 @@ TEST_SUITE("sip_interop") {
   TEST_CASE("REGISTER with a wrong password gets 401 or 403 and stores nothing") {
     sp::sip_target t(k_users);
     auto args = with({"-sf", sp::scenario("register_wrong_password.xml"), "-t", "u1", "-p",
-                      std::to_string(sp::free_port()), "-m", "1"},
+                      std::to_string(sp::free_tcp_udp_port()), "-m", "1"},
                      keys(t, "bob", aor(t, "bob")));
     args = with(args, {"-ap", "not-the-password"});
     args.push_back(t.server(1).udp);
@@ -389,7 +389,7 @@ TEST_SUITE("sip_interop") {
   TEST_CASE("a registration is readable as SIP-REGISTRATION with p2psip-client fetch") {
     if (p2psip_only("the overlay's SIP-REGISTRATION")) return;
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "carol", 1, port);
     // Through another peer than the one that took the REGISTER: it is in the overlay.
     for (const std::size_t via : {std::size_t{0}, std::size_t{2}}) {
@@ -401,7 +401,7 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("MESSAGE from a UA at peer 0 reaches a UA registered at peer 2") {
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, port);
     auto uas = start_uas(t, "uas-message", "uas_message.xml", port);
     const auto uac = run_uac(t, "uac-message", "uac_message.xml", "alice", aor(t, "bob"), 0);
@@ -412,7 +412,7 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("INVITE 180 200 ACK BYE between a UA at peer 0 and a UA registered at peer 2") {
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, port);
     auto uas = start_uas(t, "uas-call", "uas_call.xml", port);
     const auto uac =
@@ -430,7 +430,7 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("CANCEL after 180 gets 200 for the CANCEL and 487 for the INVITE") {
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, port);
     auto uas = start_uas(t, "uas-cancel", "uas_ring_cancel.xml", port);
     const auto uac = run_uac(t, "uac-cancel", "uac_cancel.xml", "alice", aor(t, "bob"), 0);
@@ -441,8 +441,8 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("forking - an INVITE reaches both contacts of an AOR and one answers") {
     sp::sip_target t(k_users);
-    const int answering = sp::free_port();
-    const int ringing = sp::free_port();
+    const int answering = sp::free_tcp_udp_port();
+    const int ringing = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, answering);
     register_ua(t, "bob", 1, ringing);
     // The answering UA waits 1 s after its 180, so that the other one rings first; the proxy
@@ -462,7 +462,7 @@ TEST_SUITE("sip_interop") {
     sp::overlay_options how;
     how.extra_args = {{}, {}, {"--sip-mode", "redirect"}};
     sp::sip_target t(k_users, how);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 0, port);
     const auto r = run_uac(t, "uac-redirect", "uac_final.xml", "alice", aor(t, "bob"), 2);
     CHECK_MESSAGE(final_code(r) == 302, r.describe() << "\n" << t.logs());
@@ -473,7 +473,7 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("gateway - tel and foreign-domain targets reach the trunk through another peer") {
     if (p2psip_only("--sip-gateway")) return;
-    const int trunk = sp::free_port();
+    const int trunk = sp::free_tcp_udp_port();
     sp::overlay_options how;
     how.extra_args = {{}, {}, {"--sip-gateway", "sip:127.0.0.1:" + std::to_string(trunk)}};
     sp::sip_target t(k_users, how);
@@ -544,7 +544,7 @@ TEST_SUITE("sip_interop") {
     if (p2psip_only("480 (Kamailio answers 408 when its timer fires)")) return;
     sp::sip_target t(k_users);
     // bob registers from a port nobody listens on once sipp has exited.
-    register_ua(t, "bob", 2, sp::free_port());
+    register_ua(t, "bob", 2, sp::free_tcp_udp_port());
     const auto r = run_uac(t, "uac-480", "uac_final.xml", "alice", aor(t, "bob"), 0, {}, 90s);
     CHECK_MESSAGE(final_code(r) == 480, r.describe() << "\n" << t.logs());
   }
@@ -552,7 +552,7 @@ TEST_SUITE("sip_interop") {
   TEST_CASE("482 for a request that loops through the same peer") {
     if (p2psip_only("482 loop detection (Kamailio strips its own Routes at once)")) return;
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, port);
     const auto r = run_uac(t, "uac-482", "uac_final_loop.xml", "alice", aor(t, "bob"), 0);
     CHECK_MESSAGE(final_code(r) == 482, r.describe() << "\n" << t.logs());
@@ -560,7 +560,7 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("483 for Max-Forwards 0") {
     sp::sip_target t(k_users);
-    const int port = sp::free_port();
+    const int port = sp::free_tcp_udp_port();
     register_ua(t, "bob", 2, port);
     const auto r = run_uac(t, "uac-483", "uac_final.xml", "alice", aor(t, "bob"), 0,
                            {"-key", "max_forwards", "0"});

@@ -1,7 +1,10 @@
 #include "process_overlay.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
@@ -22,14 +25,46 @@ namespace p2psip::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-namespace {
-
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+std::string find_tool(const std::string& name, const std::string& package) {
+  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  path += ":/usr/sbin:/usr/local/sbin";
+  std::istringstream dirs(path);
+  std::string d;
+  while (std::getline(dirs, d, ':')) {
+    if (d.empty()) continue;
+    const fs::path p = fs::path(d) / name;
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  throw std::runtime_error(name + " not found (Debian package " + package +
+                           "; scripts/install-deps installs it)");
+}
+
+int free_tcp_udp_port() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
+    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const bool ok = ::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT
+    ::close(udp);
+    ::close(fd);
+    if (ok) return ntohs(a.sin_port);
+  }
+  throw std::runtime_error("no free port on 127.0.0.1");
+}
+
+namespace {
 
 /// KEY=VALUE of the last line containing " status " in `log` (empty if none).
 std::string last_status_field(const std::string& log, const std::string& key) {

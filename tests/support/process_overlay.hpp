@@ -13,6 +13,14 @@
 
 namespace p2psip::test {
 
+/// The whole content of a file ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& p);
+/// The path of tool `name` in PATH, /usr/sbin or /usr/local/sbin; throws naming the Debian
+/// package that has it (tests never skip for a missing tool).
+std::string find_tool(const std::string& name, const std::string& package);
+/// A port of 127.0.0.1 free for TCP and UDP at once (SIP servers use the number for both).
+int free_tcp_udp_port();
+
 /// Starts args[0] with `args`: standard input from /dev/null, standard output to `out` and
 /// standard error to `err` (created; appended to when `append`, else truncated). Returns the
 /// pid; throws std::runtime_error when it cannot start.
