@@ -19,6 +19,7 @@ namespace p2psip::sip {
 namespace {
 
 using detail::iequals;
+using detail::quote;
 
 // Sizes of a nonce's parts, in bytes: timestamp (seconds since the epoch, big-endian, two's
 // complement), salt (makes every nonce unique), tag (HMAC-SHA256 cut to 128 bits).
@@ -71,16 +72,6 @@ std::int64_t seconds_since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// quoted-string content: '"' and '\' become quoted-pairs (RFC 3261 25.1).
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
 
 parse_error malformed(std::string_view what) {
   return bad_request("Malformed Authorization: " + std::string(what));

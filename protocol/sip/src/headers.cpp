@@ -371,15 +371,6 @@ result<std::vector<std::string>, parse_error> parse_option_tags(std::string_view
 }
 
 namespace {
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
 void append_header_params(std::string& out, const std::vector<param>& params) {
   for (const auto& p : params) {
     out += ';';

@@ -132,6 +132,16 @@ std::optional<std::uint64_t> parse_saturated(std::string_view s, std::uint64_t m
   return v;
 }
 
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 std::optional<std::string> read_quoted(std::string_view s, std::size_t& pos) {
   std::string out;
   std::size_t i = pos + 1;

@@ -50,6 +50,8 @@ std::optional<std::uint64_t> parse_saturated(std::string_view s, std::uint64_t m
 /// Reads a quoted-string at s[pos] == '"'; returns its unescaped content and moves pos past the
 /// closing quote; nullopt when unterminated.
 std::optional<std::string> read_quoted(std::string_view s, std::size_t& pos);
+/// `s` as a quoted-string: '"' and '\' become quoted-pairs (RFC 3261 25.1).
+std::string quote(std::string_view s);
 
 /// Parses `*( SEMI generic-param )` (header parameters, RFC 3261 25.1) from `s`, allowing LWS
 /// around ';' and '='. Fails on an empty parameter or a bad value.
