@@ -266,10 +266,14 @@ sip_users_result<void> validate_sip_user(const sip_user& user) {
 sip_users_result<std::vector<sip_user>> load_sip_users(const fs::path& path) {
   auto text = read_private_file(path);
   if (!text) return text.error();
-  const std::string file = path.string();
+  return parse_sip_users(*text, path.string());
+}
+
+sip_users_result<std::vector<sip_user>> parse_sip_users(std::string_view text,
+                                                        const std::string& file) {
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(*text);
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     return failure(sip_users_errc::malformed, file + ": not JSON: " + json_reason(e));
   }

@@ -87,6 +87,10 @@ sip_users_result<void> validate_sip_user(const sip_user& user);
 /// then the JSON, every user (validate_sip_user) and duplicates. Unknown fields are refused
 /// (a typo must not silently drop a user's hash).
 sip_users_result<std::vector<sip_user>> load_sip_users(const std::filesystem::path& path);
+/// The checks of load_sip_users on a file's text (its JSON, every user, duplicates); `file` names
+/// it in the messages.
+sip_users_result<std::vector<sip_user>> parse_sip_users(std::string_view text,
+                                                        const std::string& file);
 
 /// Checks `users` as load_sip_users would, then writes them to a temporary file in the same
 /// directory (mode 0600, synced) and renames it over `path`: a reader sees the old file or the new
