@@ -72,7 +72,6 @@ std::int64_t seconds_since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-
 parse_error malformed(std::string_view what) {
   return bad_request("Malformed Authorization: " + std::string(what));
 }
