@@ -57,6 +57,20 @@ inline std::string to_string(const bytes& b) {
 /// Runs a callback somewhere (a thread pool, a GUI loop, ...). It must not drop callbacks.
 using dispatcher = std::function<void(std::function<void()>)>;
 
+/// How the client's SIP user agent reaches others and is reached (RFC 7904 section 3.3 and the
+/// P2PSIP client discussion's two routing modes).
+enum class sip_routing {
+  /// Resolve the target AOR in the overlay, AppAttach to the node its route ends at and send the
+  /// request over that connection. Others reach this client the same way: the registration is a
+  /// route through the attached peer to this client, which accepts their connections at
+  /// client_options::sip_listen.
+  direct,
+  /// One RFC 5626 flow over TLS to the attached peer, which is the outbound proxy of every
+  /// request and delivers every incoming one. The registration is a route to that peer. After a
+  /// failover the client registers again through the new peer.
+  outbound_proxy,
+};
+
 struct client_options {
   std::string config_file;       ///< the overlay configuration document (overlay.xml)
   std::string certificate_file;  ///< NAME.crt from p2psip-admin enroll
@@ -76,6 +90,12 @@ struct client_options {
   client::dispatcher dispatcher;
   /// Receives debug lines (links, retries); may be empty. Called on the I/O thread.
   std::function<void(std::string_view)> log;
+  /// The SIP user agent's routing mode (sip_register, send_message, call).
+  sip_routing sip_routing_mode = sip_routing::direct;
+  /// Direct mode: where this client accepts SIP connections from other nodes once it serves SIP
+  /// (sip_register or on_sip_request), "IP:PORT" (port 0: any free one). Empty: the local address
+  /// this host uses toward the first peer, any port.
+  std::string sip_listen;
 };
 
 enum class data_model { single_value, array, dictionary };
@@ -169,6 +189,48 @@ struct sip_binding {
   std::uint32_t lifetime = 0;  ///< seconds left
 };
 
+/// A SIP request that arrived for this client's user agent.
+struct sip_request {
+  std::string method;        ///< "MESSAGE", "INVITE", "BYE", "CANCEL", "OPTIONS", ...
+  std::string request_uri;   ///< as received
+  std::string from;          ///< the From URI: who sends it
+  std::string to;            ///< the To URI
+  std::string call_id;       ///< the dialog's (or the request's) Call-ID
+  std::string content_type;  ///< "" without a body
+  bytes body;                ///< MESSAGE text, SDP offer, ...
+};
+
+/// A final SIP response: received (send_message, call) or to send (a sip_request_handler's answer).
+struct sip_response {
+  int status = 200;
+  std::string reason;        ///< "" when answering: the standard phrase
+  std::string call_id;       ///< of the request it answers (received responses)
+  std::string content_type;  ///< "" without a body
+  bytes body;                ///< an SDP answer, say
+  /// Received responses: true when the SDK made it up instead of a node answering (404 when the
+  /// overlay has no binding for the target, 408 when no binding answered, 503 when no connection
+  /// could be opened).
+  bool local = false;
+};
+
+/// Answers incoming requests (MESSAGE, INVITE, OPTIONS, ...), through the dispatcher, with the
+/// final response to send. An INVITE has been answered 180 Ringing already; a 2xx answer
+/// establishes a call (hang it up with client::hang_up(call_id)). BYE and CANCEL are answered by
+/// the SDK (200; the INVITE gets 487 if not yet answered) and then shown to the handler, whose
+/// answer is ignored.
+using sip_request_handler = std::function<sip_response(const sip_request&)>;
+
+/// What client::call sends, and what it reports while the call sets up.
+struct call_options {
+  bytes offer;  ///< the INVITE's body (SDP, passed through untouched); may be empty
+  std::string content_type = "application/sdp";
+  /// The call's Call-ID; empty: a new one. Set it to hang up (cancel) a call from another thread
+  /// while call() still waits.
+  std::string call_id;
+  /// Provisional responses (180 Ringing, 183, ...), through the dispatcher.
+  std::function<void(const sip_response&)> progress;
+};
+
 class P2PSIP_CLIENT_API client {
  public:
   /// Reads the configuration and credentials, starts the I/O thread and begins attaching to the
@@ -229,6 +291,34 @@ class P2PSIP_CLIENT_API client {
   /// is returned as a `uri` binding, not followed). Empty: nothing registered.
   result<std::vector<sip_binding>> resolve(std::string_view aor);
 
+  // ---- SIP user agent (RFC 3261 over the overlay, in client_options::sip_routing_mode) ----
+  /// Makes this client reachable as `aor` (the certificate's user must be the AOR): in direct mode
+  /// it serves incoming SIP connections and registers a route through its peer to itself; in
+  /// outbound_proxy mode it opens its flow to the peer, REGISTERs over it and registers a route to
+  /// the peer. The registration is refreshed before `lifetime_seconds` runs out and made again
+  /// through the new peer after a failover, until sip_unregister() or stop(). Incoming requests
+  /// go to the handler of on_sip_request (without one: 480).
+  result<void> sip_register(std::string_view aor, std::uint32_t lifetime_seconds = 3600);
+  /// Stops being reachable: removes the registration (a tombstone; outbound: REGISTER Expires 0)
+  /// and stops refreshing it.
+  result<void> sip_unregister();
+  /// Who answers incoming SIP requests (replaces the previous handler; empty: 480 to all).
+  void on_sip_request(sip_request_handler handler);
+  /// Sends a MESSAGE (RFC 3428) to `to` ("sip:bob@overlay" or "bob@overlay") and returns its final
+  /// response, whatever its status. Errors only when nothing could be tried: invalid_argument,
+  /// no_peer, timeout, stopped.
+  result<sip_response> send_message(std::string_view to, bytes body,
+                                    std::string_view content_type = "text/plain");
+  /// Calls `to` (INVITE, signalling only) and returns the final response: a 2xx is an established
+  /// call (ACK sent; end it with hang_up), anything else a failed one (487 after hang_up while it
+  /// rang).
+  result<sip_response> call(std::string_view to, call_options options = {});
+  /// Ends the call `call_id`: CANCEL while it has no final answer, BYE once established (either
+  /// side's call). Errors: not_found (no such call), stopped.
+  result<void> hang_up(std::string_view call_id);
+  /// Calls established now (their Call-IDs).
+  std::vector<std::string> calls() const;
+
   // ---- the same, with a callback ----
   template <class T>
   using callback = std::function<void(result<T>)>;
@@ -251,6 +341,13 @@ class P2PSIP_CLIENT_API client {
                           callback<std::uint64_t> done);
   void unregister_aor_async(std::string_view aor, callback<std::uint64_t> done);
   void resolve_async(std::string_view aor, callback<std::vector<sip_binding>> done);
+  void sip_register_async(std::string_view aor, std::uint32_t lifetime_seconds,
+                          callback<void> done);
+  void sip_unregister_async(callback<void> done);
+  void send_message_async(std::string_view to, bytes body, std::string_view content_type,
+                          callback<sip_response> done);
+  void call_async(std::string_view to, call_options options, callback<sip_response> done);
+  void hang_up_async(std::string_view call_id, callback<void> done);
 
   /// The data model of `kind` in this overlay's configuration, if the kind is there.
   std::optional<data_model> model_of(std::uint32_t kind) const;
