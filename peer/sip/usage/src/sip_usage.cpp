@@ -1037,6 +1037,12 @@ struct sip_usage::impl {
       return resolved(id, now);
     }
     auto ruri = *sip::request_uri_of(p->request);
+    if (auto node = peer_of_uri(ruri)) {
+      // A node's own Contact (an SDK client's, say): in-dialog requests go to that node, over
+      // the AppAttach connection open to it.
+      connect_target(id, {pr::to_destination(*node)}, ruri);
+      return resolved(id, now);
+    }
     if (is_our_domain(ruri) && !ruri.user.empty()) {
       p->aor = aor_of(ruri);
       add_local_targets(*p, p->aor, now);
