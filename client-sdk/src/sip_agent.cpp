@@ -188,11 +188,11 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
   std::string outbound_route(const pr::node_id& peer) const {
     return "<sip:p2p-" + peer.hex() + ".invalid;lr;ob>";
   }
+  /// Peers route a request for p2p-<Node-ID> to that node, over the connection open to it: the
+  /// far end's in-dialog requests find us by this Contact even where no flow token does.
   std::string contact() const {
-    const auto name = user.substr(0, user.find('@'));
-    if (outbound()) return "<sip:" + name + "@" + own_host() + ";transport=tls;ob>";
-    // Peers route a request for p2p-<Node-ID> to that node (over the connection it came on).
-    return "<sip:p2p-" + self_hex + "@" + own_host() + ";transport=tls>";
+    return "<sip:p2p-" + self_hex + "@" + own_host() + ";transport=tls" +
+           (outbound() ? ";ob>" : ">");
   }
   void log(const std::string& text) {
     if (owner.options.log) owner.options.log("sip: " + text);
