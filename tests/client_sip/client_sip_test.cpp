@@ -115,9 +115,9 @@ std::string text_of(const cl::result<cl::sip_response>& r) {
 /// Alice at peer 0 and Bob at peer 2: register, resolve, MESSAGE both ways, a call each way.
 void exchange(cl::sip_routing mode) {
   sip_overlay net(3);
+  inbox alice_in, bob_in;  // before the clients: their handlers use them until the clients go
   auto alice = net.client("alice", {0}, mode);
   auto bob = net.client("bob", {2}, mode);
-  inbox alice_in, bob_in;
   alice->on_sip_request(alice_in.handler());
   bob->on_sip_request(bob_in.handler());
   REQUIRE_MESSAGE(alice->sip_register(aor("alice"), 600).has_value(), "alice registers");
@@ -288,9 +288,9 @@ TEST_CASE("client SIP: bad input is refused with a clear error") {
 TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, reachable again") {
   sip_overlay net(4);
   // Alice attaches to peer 0, and to peer 1 when peer 0 is gone; Bob is at peer 3.
+  inbox alice_in;
   auto alice = net.client("alice", {0, 1}, cl::sip_routing::outbound_proxy);
   auto bob = net.client("bob", {3}, cl::sip_routing::outbound_proxy);
-  inbox alice_in;
   alice->on_sip_request(alice_in.handler());
   REQUIRE(alice->sip_register(aor("alice"), 600).has_value());
   REQUIRE(bob->sip_register(aor("bob"), 600).has_value());

@@ -325,10 +325,10 @@ void flood_does_not_starve(const std::string& method) {
 /// to peer `at` in routing mode `mode`, registered under its AOR, its handler answering INVITEs
 /// 200 and recording what came in.
 struct sdk_ua {
-  std::unique_ptr<p2psip::client::client> c;
   std::mutex m;
   std::condition_variable cv;
   std::vector<p2psip::client::sip_request> got;
+  std::unique_ptr<p2psip::client::client> c;  // last: gone first, its handler uses the above
 
   sdk_ua(sp::sip_target& t, const std::string& name, std::size_t at,
          p2psip::client::sip_routing mode) {
