@@ -35,6 +35,8 @@ constexpr std::uint16_t sip_application = 5060;
 constexpr auto connect_timeout = std::chrono::seconds(10);
 /// How long a CRLF keepalive waits for its pong (RFC 5626 4.4.1 suggests 10 s).
 constexpr auto pong_timeout = std::chrono::seconds(10);
+/// Calls (ringing or established) a client holds at once; more INVITEs get 486.
+constexpr std::size_t max_calls = 256;
 /// Final statuses after which the next binding of the target is tried (direct mode).
 bool worth_another_binding(int status) {
   return status == 408 || status == 430 || status == 480 || status == 500 || status == 503;
@@ -853,6 +855,10 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
       return;
     }
     if (method == "INVITE") {
+      if (dialogs.size() >= max_calls) {
+        // A flood of INVITEs must not grow the client without bound.
+        return respond(st, req, 486, "Too Many Calls");
+      }
       dialog d;
       d.uac = false;
       d.call_id = call;
