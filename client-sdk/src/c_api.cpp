@@ -437,14 +437,17 @@ std::variant<cl::client_options, std::string> options_of(const p2psip_client_opt
       dispatch(user, task);
     };
   }
-  switch (o.sip_routing) {
-    case P2PSIP_SIP_ROUTING_DIRECT: out.sip_routing_mode = cl::sip_routing::direct; break;
-    case P2PSIP_SIP_ROUTING_OUTBOUND_PROXY:
-      out.sip_routing_mode = cl::sip_routing::outbound_proxy;
-      break;
-    default:
-      return "sip_routing " + std::to_string(static_cast<int>(o.sip_routing)) +
-             " is neither P2PSIP_SIP_ROUTING_DIRECT nor P2PSIP_SIP_ROUTING_OUTBOUND_PROXY";
+  // As an int: a C caller may store any int there, which C++ may not load as the enum.
+  int routing = 0;
+  static_assert(sizeof routing == sizeof o.sip_routing);
+  std::memcpy(&routing, &o.sip_routing, sizeof routing);
+  if (routing == P2PSIP_SIP_ROUTING_DIRECT) {
+    out.sip_routing_mode = cl::sip_routing::direct;
+  } else if (routing == P2PSIP_SIP_ROUTING_OUTBOUND_PROXY) {
+    out.sip_routing_mode = cl::sip_routing::outbound_proxy;
+  } else {
+    return "sip_routing " + std::to_string(routing) +
+           " is neither P2PSIP_SIP_ROUTING_DIRECT nor P2PSIP_SIP_ROUTING_OUTBOUND_PROXY";
   }
   if (o.sip_listen) out.sip_listen = o.sip_listen;
   return out;
