@@ -1,6 +1,7 @@
 // Runs one sample program against a real 3-peer overlay and checks its output and exit status.
 //
-//   p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY
+//   p2psip_sample_test put_get|c_api|typed_dictionary|sip_register|sip_chat_direct|
+//                      sip_chat_outbound SAMPLE-BINARY
 #include <sys/wait.h>
 
 #include <fstream>
@@ -63,8 +64,8 @@ bool has(const run_result& r, const std::string& text) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr
-        << "usage: p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY\n";
+    std::cerr << "usage: p2psip_sample_test put_get|c_api|typed_dictionary|sip_register|"
+                 "sip_chat_direct|sip_chat_outbound SAMPLE-BINARY\n";
     return 2;
   }
   const std::string mode = argv[1];
@@ -147,6 +148,31 @@ int main(int argc, char** argv) {
       check(bob.status == 1 && bob.err.find("register: ") != std::string::npos &&
                 bob.err.find("Forbidden") != std::string::npos,
             "bob cannot register as alice", bob);
+    } else if (mode == "sip_chat_direct" || mode == "sip_chat_outbound") {
+      // Alice through peer 0 and Bob through peer 2 message each other.
+      const std::string routing = mode == "sip_chat_direct" ? "direct" : "outbound-proxy";
+      const auto alice = args_of("alice", 0);
+      const auto bob = args_of("bob", 2);
+      std::vector<std::string> a{binary, "--config", alice[2], "--routing", routing};
+      for (const auto* who : {&alice, &bob}) {
+        a.insert(a.end(), {"--cert", (*who)[4], "--key", (*who)[6], "--peer", (*who)[8]});
+      }
+      const std::string alice_aor = "sip:alice" + domain;
+      const std::string bob_aor = "sip:bob" + domain;
+      a.insert(a.end(), {alice_aor, bob_aor});
+      const auto chat = run(a, dir);
+      check(chat.status == 0 && has(chat, alice_aor + " is reachable (" + routing + ")") &&
+                has(chat, bob_aor + " received from ") &&
+                has(chat, ": hello " + bob_aor + ", this is " + alice_aor + "\n") &&
+                has(chat, alice_aor + " received from ") &&
+                has(chat, ": hello " + alice_aor + ", this is " + bob_aor + "\n") &&
+                has(chat, alice_aor + " got 200 ") && has(chat, bob_aor + " got 200 ") &&
+                has(chat, "both messages arrived"),
+            "alice and bob message each other (" + routing + ")", chat);
+      // A bad routing mode is a usage error.
+      a[4] = "carrier-pigeon";
+      const auto bad = run(a, dir);
+      check(bad.status == 2 && bad.err.find("usage:") != std::string::npos, "bad --routing", bad);
     } else {
       std::cerr << "unknown mode " << mode << "\n";
       return 2;
