@@ -143,51 +143,68 @@ protocol::result<void, protocol::error_record> node_driver::start() {
 
 protocol::result<void, protocol::error_record> node_driver::open_application_listeners() {
   for (const auto& app : cfg_.applications) {
-    transport::stream_listener_config lc;
-    lc.stream = cfg_.stream;
-    std::weak_ptr<bool> alive = alive_;
-    lc.pressure_log = [this, alive](std::string_view text) {
-      if (!alive.expired()) log(log_level::warn, text);
-    };
-    const auto id = app.id;
-    auto opened = transport::stream_listener::open(
-        io_.get_executor(), app.listen, tls_, lc,
-        [this, alive, id](std::shared_ptr<transport::tls_stream> s) {
-          if (alive.expired()) return;
-          if (stopping_) {
-            s->close();
-            return;
-          }
-          const auto remote = s->peer_node_ids().front();  // a handed-up stream has one
-          application_connected(app_connection{std::move(s), remote, id, 0});
-        },
-        [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
-                      const std::string&) {
-          if (alive.expired()) return;
-          log(log_level::debug, "application handshake from " + endpoint_text(remote) +
-                                    " failed: " + reason.message());
-        });
-    if (!opened) {
-      return protocol::error_record{make_error_code(runtime_errc::application_listen_failed),
-                                    "cannot listen for application " + std::to_string(id) + " on " +
-                                        endpoint_text(app.listen) + ": " +
-                                        opened.error().message()};
+    if (!app.listen) continue;
+    if (auto opened = open_application_listener(app.id, *app.listen); !opened) {
+      return opened.error();
     }
-    const auto bound = (*opened)->local_endpoint();
-    app_listeners_.push_back(std::move(*opened));
-    protocol::ip_address_port announced;
-    if (bound.address().is_v4()) {
-      announced.value =
-          protocol::ipv4_address_port{bound.address().to_v4().to_bytes(), bound.port()};
-    } else {
-      announced.value =
-          protocol::ipv6_address_port{bound.address().to_v6().to_bytes(), bound.port()};
-    }
-    node_->app_attach().serve(id, announced);
-    log(log_level::info,
-        "application " + std::to_string(id) + " served at " + endpoint_text(bound));
   }
   return {};
+}
+
+protocol::result<asio::ip::tcp::endpoint, protocol::error_record> node_driver::listen_application(
+    std::uint16_t id, const asio::ip::tcp::endpoint& at) {
+  if (const auto it = app_listen_points_.find(id); it != app_listen_points_.end()) {
+    return it->second;
+  }
+  if (!node_) {
+    return protocol::error_record{make_error_code(runtime_errc::application_listen_failed),
+                                  "the node is not started"};
+  }
+  return open_application_listener(id, at);
+}
+
+protocol::result<asio::ip::tcp::endpoint, protocol::error_record>
+node_driver::open_application_listener(std::uint16_t id, const asio::ip::tcp::endpoint& at) {
+  transport::stream_listener_config lc;
+  lc.stream = cfg_.stream;
+  std::weak_ptr<bool> alive = alive_;
+  lc.pressure_log = [this, alive](std::string_view text) {
+    if (!alive.expired()) log(log_level::warn, text);
+  };
+  auto opened = transport::stream_listener::open(
+      io_.get_executor(), at, tls_, lc,
+      [this, alive, id](std::shared_ptr<transport::tls_stream> s) {
+        if (alive.expired()) return;
+        if (stopping_) {
+          s->close();
+          return;
+        }
+        const auto remote = s->peer_node_ids().front();  // a handed-up stream has one
+        application_connected(app_connection{std::move(s), remote, id, 0});
+      },
+      [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
+                    const std::string&) {
+        if (alive.expired()) return;
+        log(log_level::debug, "application handshake from " + endpoint_text(remote) +
+                                  " failed: " + reason.message());
+      });
+  if (!opened) {
+    return protocol::error_record{make_error_code(runtime_errc::application_listen_failed),
+                                  "cannot listen for application " + std::to_string(id) + " on " +
+                                      endpoint_text(at) + ": " + opened.error().message()};
+  }
+  const auto bound = (*opened)->local_endpoint();
+  app_listeners_.push_back(std::move(*opened));
+  app_listen_points_[id] = bound;
+  protocol::ip_address_port announced;
+  if (bound.address().is_v4()) {
+    announced.value = protocol::ipv4_address_port{bound.address().to_v4().to_bytes(), bound.port()};
+  } else {
+    announced.value = protocol::ipv6_address_port{bound.address().to_v6().to_bytes(), bound.port()};
+  }
+  node_->app_attach().serve(id, announced);
+  log(log_level::info, "application " + std::to_string(id) + " served at " + endpoint_text(bound));
+  return bound;
 }
 
 void node_driver::application_connected(app_connection c) {

@@ -77,10 +77,12 @@ struct app_connection {
 };
 
 /// An application a usage serves over AppAttach: connections for it are accepted at `listen`
-/// (port 0: any free port) and handed to `connected`, as are those we open for it.
+/// (port 0: any free port) and handed to `connected`, as are those we open for it. Without
+/// `listen` the node only opens connections for it until listen_application() is called (a
+/// client that serves SIP only once it registers).
 struct application_endpoint {
   std::uint16_t id = 0;
-  asio::ip::tcp::endpoint listen;
+  std::optional<asio::ip::tcp::endpoint> listen;
   std::function<void(app_connection)> connected;
 };
 
@@ -171,6 +173,11 @@ class node_driver {
 
   /// The address the listener is bound to (after start(); the configured one otherwise).
   std::optional<asio::ip::tcp::endpoint> local_endpoint() const;
+  /// Opens the listener of application `id` (one of driver_config::applications) at `at` after
+  /// start(), when it has none yet, and announces it in our AppAttach answers; returns the bound
+  /// endpoint (the one open already, if any).
+  protocol::result<asio::ip::tcp::endpoint, protocol::error_record> listen_application(
+      std::uint16_t id, const asio::ip::tcp::endpoint& at);
   /// The node; only after a successful start().
   const node_engine& node() const noexcept { return *node_; }
   bool started() const noexcept { return node_ != nullptr; }
@@ -221,6 +228,8 @@ class node_driver {
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
   protocol::result<void, protocol::error_record> open_application_listeners();
+  protocol::result<asio::ip::tcp::endpoint, protocol::error_record> open_application_listener(
+      std::uint16_t id, const asio::ip::tcp::endpoint& at);
   void open_app_connection(open_app_connection_action act);
   asio::awaitable<void> app_connect(open_app_connection_action act);
   void application_connected(app_connection c);
@@ -234,6 +243,7 @@ class node_driver {
   std::unique_ptr<node_engine> node_;
   std::shared_ptr<transport::listener> listener_;
   std::vector<std::shared_ptr<transport::stream_listener>> app_listeners_;
+  std::map<std::uint16_t, asio::ip::tcp::endpoint> app_listen_points_;
   std::vector<std::weak_ptr<transport::tls_stream>> app_streams_;
   std::map<link_id, link_entry> links_;
   std::uint64_t next_link_ = 1;
