@@ -1,6 +1,6 @@
 // p2psip-client: a RELOAD client (RFC 6940 section 4.2.1) on the command line. It attaches to one
 // peer of an overlay through the client SDK (p2psip::client, its public API only), runs one
-// command, prints the result on standard output and exits.
+// command, prints the result on standard output and exits (sip listen: on SIGINT or SIGTERM).
 //
 //   p2psip-client --config overlay.xml --cert alice.crt --key alice.key [--peer IP:PORT ...]
 //                 [--overlay NAME] [--timeout MS] [--json] [--quiet]
@@ -118,10 +118,10 @@ constexpr std::string_view commands_text =
     "\"value\"\n"
     "when it is UTF-8, else \"value_base64\".\n"
     "\n"
-    "Output: results on standard output (with --json: one JSON document). Errors: one line on\n"
-    "standard error \"p2psip-client: MESSAGE\"; with --json also {\"error\": NAME, \"message\":\n"
-    "MESSAGE, \"exit_code\": N} on standard output. sip call prints its progress lines as\n"
-    "they come, before a failure.\n";
+    "Output: results on standard output (with --json: one JSON document; sip listen: one per\n"
+    "line). Errors: one line on standard error \"p2psip-client: MESSAGE\"; with --json also\n"
+    "{\"error\": NAME, \"message\": MESSAGE, \"exit_code\": N} on standard output. sip call\n"
+    "prints its progress lines as they come, before a failure.\n";
 
 constexpr std::string_view exit_text =
     "\n"
