@@ -478,6 +478,20 @@ std::variant<cl::call_options, std::string> call_options_of(const p2psip_call_op
   return out;
 }
 
+/// The SDK callback that hands a final response (or the error) to a C callback.
+std::function<void(cl::result<cl::sip_response>)> response_callback(p2psip_sip_response_fn done,
+                                                                    void* user) {
+  return [done, user](cl::result<cl::sip_response> r) {
+    const auto e = error_of(r);
+    if (!r) {
+      done(user, &e, nullptr);
+      return;
+    }
+    const auto v = view_of(*r);
+    done(user, &e, &v);
+  };
+}
+
 constexpr std::string_view null_client = "client is NULL";
 constexpr std::string_view null_name = "name is NULL";
 constexpr std::string_view null_out = "an output pointer is NULL";
@@ -1002,6 +1016,58 @@ p2psip_errc p2psip_client_hang_up(p2psip_client* client, const char* call_id, p2
     auto r = client->impl->hang_up(call_id);
     if (!r) return fail(err, r.error());
     set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_sip_register_async(p2psip_client* client, const char* aor,
+                                             uint32_t lifetime_seconds, p2psip_done_fn done,
+                                             void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !aor || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->sip_register_async(aor, lifetime_seconds, [done, user](cl::result<void> r) {
+      const auto e = error_of(r);
+      done(user, &e);
+    });
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_sip_unregister_async(p2psip_client* client, p2psip_done_fn done,
+                                               void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->sip_unregister_async([done, user](cl::result<void> r) {
+      const auto e = error_of(r);
+      done(user, &e);
+    });
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_send_message_async(p2psip_client* client, const char* to,
+                                             const uint8_t* body, size_t size,
+                                             const char* content_type, p2psip_sip_response_fn done,
+                                             void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !to || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    cl::bytes b;
+    if (!to_bytes(body, size, b)) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->send_message_async(to, std::move(b), content_type ? content_type : "text/plain",
+                                     response_callback(done, user));
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_call_async(p2psip_client* client, const char* to,
+                                     const p2psip_call_options* options,
+                                     p2psip_sip_response_fn done, void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !to || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    auto o = call_options_of(options);
+    if (std::holds_alternative<std::string>(o)) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->call_async(to, std::move(std::get<cl::call_options>(o)),
+                             response_callback(done, user));
     return P2PSIP_OK;
   });
 }

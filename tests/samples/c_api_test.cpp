@@ -698,6 +698,22 @@ TEST_CASE("c api: the SIP functions refuse NULL and malformed arguments") {
   CHECK(p2psip_client_call(c, aor, &o, &response, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
   CHECK(std::string(err.message).find("offer") != std::string::npos);
   CHECK(p2psip_client_hang_up(c, nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  // The callback forms: never a callback when they refuse.
+  const auto never = [](void*, const p2psip_error*, const p2psip_sip_response*) { FAIL("ran"); };
+  const auto never_done = [](void*, const p2psip_error*) { FAIL("ran"); };
+  CHECK(p2psip_client_send_message_async(nullptr, aor, nullptr, 0, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message_async(c, aor, nullptr, 0, nullptr, nullptr, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message_async(c, aor, nullptr, 1, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_call_async(c, nullptr, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  o.struct_size = 1;
+  CHECK(p2psip_client_call_async(c, aor, &o, never, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_sip_register_async(c, nullptr, 60, never_done, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_sip_unregister_async(c, nullptr, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
   // Clearing the handler is allowed.
   CHECK(p2psip_client_on_sip_request(c, nullptr, nullptr) == P2PSIP_OK);
 }
@@ -790,6 +806,22 @@ TEST_CASE("c api: MESSAGE and a call between two clients (direct routing)") {
     CHECK(r.from.find("alice" + domain) != std::string::npos);
     CHECK(r.to.find("bob" + domain) != std::string::npos);
   }
+
+  // The callback form: the response comes to the callback, valid while it runs.
+  struct message_state : waiter {
+    int status = 0;
+  } async;
+  REQUIRE(p2psip_client_send_message_async(
+              alice.get(), bob_aor.c_str(), text.data(), text.size(), "text/plain",
+              [](void* user, const p2psip_error* e, const p2psip_sip_response* r) {
+                auto* st = static_cast<message_state*>(user);
+                st->status = r ? r->status : -1;
+                st->done(e);
+              },
+              &async) == P2PSIP_OK);
+  REQUIRE(async.wait());
+  CHECK(async.code == P2PSIP_OK);
+  CHECK(async.status == 200);
 
   // A call: 180 through the progress callback, 200, then alice hangs up and bob sees the BYE.
   progress_log progress;

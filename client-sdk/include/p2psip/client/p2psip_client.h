@@ -525,6 +525,27 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_call(p2psip_client* client, const ch
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_hang_up(p2psip_client* client, const char* call_id,
                                                     p2psip_error* err);
 
+/* Callback of the SIP operations' callback forms: on success `response` is the final response
+ * (valid until the callback returns), else NULL. */
+typedef void (*p2psip_sip_response_fn)(void* user, const p2psip_error* err,
+                                       const p2psip_sip_response* response);
+
+/* The callback forms of sip_register, sip_unregister, send_message and call (conventions at the
+ * top: OK means `done` runs exactly once; `done` may not be NULL). The call's progress callback
+ * runs before `done`. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_register_async(p2psip_client* client,
+                                                               const char* aor,
+                                                               uint32_t lifetime_seconds,
+                                                               p2psip_done_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_unregister_async(p2psip_client* client,
+                                                                 p2psip_done_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_send_message_async(
+    p2psip_client* client, const char* to, const uint8_t* body, size_t size,
+    const char* content_type, p2psip_sip_response_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_call_async(p2psip_client* client, const char* to,
+                                                       const p2psip_call_options* options,
+                                                       p2psip_sip_response_fn done, void* user);
+
 /* A SIP request that arrived for this client; valid until the callback returns. */
 typedef struct p2psip_sip_request {
   const char* method;       /* "MESSAGE", "INVITE", "BYE", "CANCEL", "OPTIONS", ... */
