@@ -17,9 +17,9 @@
  *   p2psip_client_get(c, "greeting", &values, &count, &err);
  *   ...
  *   p2psip_values_free(values);
- *   p2psip_sip_response* answer = NULL;
+ *   p2psip_sip_response* answer = NULL;  (SIP: a MESSAGE; answer->status is 200, 404, ...)
  *   p2psip_client_send_message(c, "sip:bob@example.org", (const uint8_t*)"hi", 2, NULL, &answer,
- *                              &err);                         (answer->status: 200, 404, ...)
+ *                              &err);
  *   p2psip_sip_response_free(answer);
  *   p2psip_client_destroy(c);
  *
@@ -41,12 +41,12 @@
  *   - Threads: any function may be called from any thread, on the same handle concurrently.
  *   - Nothing throws or aborts across this API: every C++ exception inside is caught and
  *     reported (P2PSIP_ERR_OUT_OF_MEMORY, P2PSIP_ERR_INTERNAL).
- *   - Callbacks (the ..._async functions, a call's progress, incoming SIP requests) run through
- *     the client's dispatcher, never under an SDK lock. An ..._async function's callback runs
- *     exactly once if and only if the function
- *     returned P2PSIP_OK, through the client's dispatcher (by default the client's own callback
- *     thread; see p2psip_client_options.dispatch), never under an SDK lock. Pointers a callback
- *     receives (the error, values, items) are valid only until it returns: copy what you keep.
+ *   - Callbacks (the ..._async functions' results, a call's progress, incoming SIP requests)
+ *     run through the client's dispatcher (by default the client's own callback thread; see
+ *     p2psip_client_options.dispatch), never under an SDK lock. An ..._async function's callback
+ *     runs exactly once if and only if the function returned P2PSIP_OK. Pointers a callback
+ *     receives (the error, values, items, responses, requests) are valid only until it returns:
+ *     copy what you keep.
  *     A callback may call any function of this API on the same client, including the blocking
  *     ones and p2psip_client_destroy. If the client is stopped, an operation started after that
  *     may have its callback run on the calling thread before the ..._async call returns.
