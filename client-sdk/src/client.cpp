@@ -266,24 +266,18 @@ void start_get(impl& p, std::string name, callback<std::vector<owned_value>> don
       direct);
 }
 
-/// A blocking form: the operation with `direct` set, waited for.
-template <class T, class Start>
-result<T> blocking(impl& p, Start&& start) {
-  if (p.on_io_thread()) {
-    return {errc::would_deadlock,
-            "a blocking client call on the client's I/O thread; use the callback form"};
-  }
-  auto promise = std::make_shared<std::promise<result<T>>>();
-  auto future = promise->get_future();
-  std::forward<Start>(start)([promise](result<T> r) { promise->set_value(std::move(r)); });
-  return future.get();
-}
-
 }  // namespace
 
 void fetch_all_async(client::impl& p, std::string resource, std::uint32_t kind,
-                     client::callback<kind_data> done) {
-  start_fetch(p, std::move(resource), kind, selection::all(), false, std::move(done), false);
+                     client::callback<kind_data> done, bool on_io_thread) {
+  start_fetch(p, std::move(resource), kind, selection::all(), false, std::move(done), on_io_thread);
+}
+
+void store_items_async(client::impl& p, std::string resource, std::uint32_t kind,
+                       std::vector<item> items, bool tombstones,
+                       client::callback<std::uint64_t> done, bool on_io_thread) {
+  start_store(p, std::move(resource), kind, std::move(items), {}, tombstones, std::move(done),
+              on_io_thread);
 }
 
 void client::put_async(std::string_view name, bytes value, std::uint32_t lifetime_seconds,

@@ -34,6 +34,7 @@
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "sip_agent.hpp"
 
 namespace p2psip::client {
 
@@ -112,6 +113,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   pe::system_random rng;
   pe::client_node* node = nullptr;  ///< owned by the driver, once started
   std::unique_ptr<pe::node_driver> driver;
+  std::unique_ptr<sip_agent> sip_;                ///< the SIP user agent; used on the I/O thread
   std::map<std::uint64_t, operation> operations;  // by operation number
   std::map<std::uint64_t, std::uint64_t> by_txid;
   std::deque<std::uint64_t> waiting;  // operation numbers waiting for a peer
@@ -165,6 +167,17 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       if (auto me = weak.lock()) me->links_changed();
     };
     dc.configuration_document = setup.document;
+    // SIP over AppAttach (RFC 7904 5): connections we open for the user agent, and those
+    // accepted once it serves SIP (sip_agent::listen).
+    sip_ = std::make_unique<sip_agent>(*this);
+    dc.applications.push_back(
+        pe::application_endpoint{5060, std::nullopt, [weak](pe::app_connection c) {
+                                   if (auto me = weak.lock()) {
+                                     me->sip_->on_connection(std::move(c));
+                                   } else {
+                                     c.stream->close();
+                                   }
+                                 }});
     // A newer signed document offered by our peer: its sequence is taken for this session (the
     // file and the settings read from it stay; other threads read those without a lock).
     dc.accept_configuration = [this](pr::byte_view offered) { return setup.check_update(offered); };
@@ -211,6 +224,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     attached.reset();
     asio::post(io, [me] {
       me->stopped = true;
+      if (me->sip_) me->sip_->stop();
       me->fail_all(fail(errc::stopped, "the client was stopped"));
       asio::co_spawn(
           me->io,
@@ -270,6 +284,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       }
       send_waiting();
     }
+    if (sip_) sip_->on_links_changed();
   }
 
   bool is_attached() const {
@@ -393,6 +408,19 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         }
       }
     }
+  }
+
+  /// The SIP user agent (I/O thread).
+  sip_agent& sip() { return *sip_; }
+  /// Any thread.
+  void sip_handler(sip_request_handler h) { sip_->set_handler(std::move(h)); }
+  std::vector<std::string> sip_calls() const { return sip_->calls(); }
+
+  /// The attached peer's address (I/O thread).
+  std::optional<asio::ip::tcp::endpoint> attached_peer_address() const {
+    if (!node) return std::nullopt;
+    for (const auto& [id, c] : node->links().rows()) return driver->remote_endpoint(id);
+    return std::nullopt;
   }
 
   std::optional<pr::node_id> peer_node() const {
@@ -617,9 +645,36 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   }
 };
 
+/// A blocking form: the operation with `direct` set, waited for.
+template <class T, class Start>
+result<T> blocking(client::impl& p, Start&& start) {
+  if (p.on_io_thread()) {
+    return {errc::would_deadlock,
+            "a blocking client call on the client's I/O thread; use the callback form"};
+  }
+  auto promise = std::make_shared<std::promise<result<T>>>();
+  auto future = promise->get_future();
+  std::forward<Start>(start)([promise](result<T> r) { promise->set_value(std::move(r)); });
+  return future.get();
+}
+
 /// fetch_async of every item of `kind` on the impl itself (for multi-step operations that must
 /// not hold the public client object, which the application may destroy meanwhile).
+/// `on_io_thread`: `done` runs on the I/O thread (the SDK's own steps), else through the
+/// dispatcher.
 void fetch_all_async(client::impl& p, std::string resource, std::uint32_t kind,
-                     client::callback<kind_data> done);
+                     client::callback<kind_data> done, bool on_io_thread = false);
+/// store_async / remove_items_async on the impl itself (`tombstones`: remove), as above.
+void store_items_async(client::impl& p, std::string resource, std::uint32_t kind,
+                       std::vector<item> items, bool tombstones,
+                       client::callback<std::uint64_t> done, bool on_io_thread);
+
+/// The SIP usage's data on the impl itself, answered on the I/O thread (sip_registration.cpp):
+/// register_aor, unregister_aor and resolve for the SIP user agent.
+void register_aor_on_io(client::impl& p, std::string aor, sip_contact contact,
+                        std::uint32_t lifetime, client::callback<std::uint64_t> done);
+void unregister_aor_on_io(client::impl& p, std::string aor, client::callback<std::uint64_t> done);
+void resolve_on_io(client::impl& p, std::string aor,
+                   client::callback<std::vector<sip_binding>> done);
 
 }  // namespace p2psip::client

@@ -36,7 +36,7 @@ error invalid(std::string message) {
   return error{make_error_code(errc::invalid_argument), std::move(message)};
 }
 
-result<pr::bytes> encode(const client& self, const sip_contact& contact) {
+result<pr::bytes> encode(const client::impl& self, const sip_contact& contact) {
   pr::sip_registration reg;
   if (!contact.uri.empty()) {
     reg.type = pr::sip_registration_type::uri;
@@ -47,9 +47,9 @@ result<pr::bytes> encode(const client& self, const sip_contact& contact) {
     auto hops = contact.route;
     if (hops.empty()) {
       // Through the peer we are attached to, then to us over our link.
-      const auto peer = self.attached_peer();
+      const auto peer = self.peer_node();
       if (!peer) return error{make_error_code(errc::no_peer), "not attached to a peer"};
-      hops = {peer->node_id, self.node_id()};
+      hops = {peer->hex(), self.own_id.hex()};
     }
     for (const auto& h : hops) {
       const auto id = pr::node_id::from_hex(h);
@@ -63,10 +63,9 @@ result<pr::bytes> encode(const client& self, const sip_contact& contact) {
 }
 
 /// Our own Node-ID as the dictionary key (RFC 7904 section 7).
-bytes own_key(const client& self) {
-  pr::bytes key;
-  (void)pr::from_hex(self.node_id(), key);
-  return key;
+bytes own_key(const client::impl& self) {
+  const auto id = self.own_id.view();
+  return bytes(id.begin(), id.end());
 }
 
 std::string text_of(const pr::bytes& b) {
@@ -124,7 +123,7 @@ struct resolution {
 /// Steps a resolution with fetches until it is done, then calls `done` once. Holds the client's
 /// implementation weakly: a client stopped or destroyed meanwhile fails the fetch (stopped).
 void resolve_step(std::weak_ptr<client::impl> weak, std::shared_ptr<resolution> r,
-                  client::callback<std::vector<sip_binding>> done) {
+                  client::callback<std::vector<sip_binding>> done, bool on_io_thread) {
   const auto name = r->next_name();
   if (!name) {
     done(std::move(r->found));
@@ -135,75 +134,110 @@ void resolve_step(std::weak_ptr<client::impl> weak, std::shared_ptr<resolution> 
     done(error{make_error_code(errc::stopped), "the client was stopped"});
     return;
   }
-  fetch_all_async(*p, *name, pr::kinds::sip_registration,
-                  [weak, r, done = std::move(done)](result<kind_data> data) mutable {
-                    if (!data && data.code() != errc::not_found) {
-                      done(data.error());
-                      return;
-                    }
-                    r->take(data ? std::optional<kind_data>(std::move(*data)) : std::nullopt);
-                    resolve_step(std::move(weak), std::move(r), std::move(done));
-                  });
+  fetch_all_async(
+      *p, *name, pr::kinds::sip_registration,
+      [weak, r, done = std::move(done), on_io_thread](result<kind_data> data) mutable {
+        if (!data && data.code() != errc::not_found) {
+          done(data.error());
+          return;
+        }
+        r->take(data ? std::optional<kind_data>(std::move(*data)) : std::nullopt);
+        resolve_step(std::move(weak), std::move(r), std::move(done), on_io_thread);
+      },
+      on_io_thread);
+}
+
+/// The registration item of this client under `aor`: its own Node-ID as the key.
+result<item> registration_item(const client::impl& self, std::string_view aor,
+                               const sip_contact& contact, std::uint32_t lifetime) {
+  if (aor.empty()) return invalid("empty AOR");
+  auto value = encode(self, contact);
+  if (!value) return value.error();
+  item it;
+  it.key = own_key(self);
+  it.value = std::move(*value);
+  it.lifetime = lifetime;
+  return it;
+}
+
+/// register_aor on the I/O thread (encode reads the attached peer), answered as `on_io_thread`.
+void start_register(client::impl& p, std::string aor, sip_contact contact, std::uint32_t lifetime,
+                    client::callback<std::uint64_t> done, bool on_io_thread) {
+  p.on_io(done, on_io_thread,
+          [aor = std::move(aor), contact = std::move(contact), lifetime, done,
+           on_io_thread](client::impl& self) mutable {
+            auto it = registration_item(self, aor, contact, lifetime);
+            if (!it) return self.deliver_result<std::uint64_t>(done, it.error(), on_io_thread);
+            store_items_async(self, resource_of(aor), pr::kinds::sip_registration, {std::move(*it)},
+                              false, std::move(done), on_io_thread);
+          });
+}
+
+void start_unregister(client::impl& p, std::string aor, client::callback<std::uint64_t> done,
+                      bool on_io_thread) {
+  if (aor.empty()) return p.deliver_result<std::uint64_t>(done, invalid("empty AOR"), on_io_thread);
+  item it;
+  it.key = own_key(p);
+  store_items_async(p, resource_of(aor), pr::kinds::sip_registration, {std::move(it)}, true,
+                    std::move(done), on_io_thread);
+}
+
+void start_resolve(client::impl& p, std::string aor,
+                   client::callback<std::vector<sip_binding>> done, bool on_io_thread) {
+  if (aor.empty()) {
+    return p.deliver_result<std::vector<sip_binding>>(done, invalid("empty AOR"), on_io_thread);
+  }
+  auto r = std::make_shared<resolution>();
+  r->todo.emplace_back(resource_of(aor), 0);
+  resolve_step(p.weak_from_this(), std::move(r), std::move(done), on_io_thread);
 }
 
 }  // namespace
 
+void register_aor_on_io(client::impl& p, std::string aor, sip_contact contact,
+                        std::uint32_t lifetime, client::callback<std::uint64_t> done) {
+  start_register(p, std::move(aor), std::move(contact), lifetime, std::move(done), true);
+}
+void unregister_aor_on_io(client::impl& p, std::string aor, client::callback<std::uint64_t> done) {
+  start_unregister(p, std::move(aor), std::move(done), true);
+}
+void resolve_on_io(client::impl& p, std::string aor,
+                   client::callback<std::vector<sip_binding>> done) {
+  start_resolve(p, std::move(aor), std::move(done), true);
+}
+
 result<std::uint64_t> client::register_aor(std::string_view aor, sip_contact contact,
                                            std::uint32_t lifetime_seconds) {
-  if (aor.empty()) return invalid("empty AOR");
-  auto value = encode(*this, contact);
-  if (!value) return value.error();
-  item it;
-  it.key = own_key(*this);
-  it.value = std::move(*value);
-  it.lifetime = lifetime_seconds;
-  return store(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+  return blocking<std::uint64_t>(*impl_, [&](callback<std::uint64_t> done) {
+    start_register(*impl_, std::string(aor), std::move(contact), lifetime_seconds, std::move(done),
+                   true);
+  });
 }
 
 void client::register_aor_async(std::string_view aor, sip_contact contact,
                                 std::uint32_t lifetime_seconds, callback<std::uint64_t> done) {
-  if (aor.empty()) return done(invalid("empty AOR"));
-  auto value = encode(*this, contact);
-  if (!value) return done(value.error());
-  item it;
-  it.key = own_key(*this);
-  it.value = std::move(*value);
-  it.lifetime = lifetime_seconds;
-  store_async(resource_of(aor), pr::kinds::sip_registration, {std::move(it)}, {}, std::move(done));
+  start_register(*impl_, std::string(aor), std::move(contact), lifetime_seconds, std::move(done),
+                 false);
 }
 
 result<std::uint64_t> client::unregister_aor(std::string_view aor) {
-  if (aor.empty()) return invalid("empty AOR");
-  item it;
-  it.key = own_key(*this);
-  return remove_items(resource_of(aor), pr::kinds::sip_registration, {std::move(it)});
+  return blocking<std::uint64_t>(*impl_, [&](callback<std::uint64_t> done) {
+    start_unregister(*impl_, std::string(aor), std::move(done), true);
+  });
 }
 
 void client::unregister_aor_async(std::string_view aor, callback<std::uint64_t> done) {
-  if (aor.empty()) return done(invalid("empty AOR"));
-  item it;
-  it.key = own_key(*this);
-  remove_items_async(resource_of(aor), pr::kinds::sip_registration, {std::move(it)}, {},
-                     std::move(done));
+  start_unregister(*impl_, std::string(aor), std::move(done), false);
 }
 
 result<std::vector<sip_binding>> client::resolve(std::string_view aor) {
-  if (aor.empty()) return invalid("empty AOR");
-  resolution r;
-  r.todo.emplace_back(resource_of(aor), 0);
-  while (const auto name = r.next_name()) {
-    auto data = fetch(*name, pr::kinds::sip_registration);
-    if (!data && data.code() != errc::not_found) return data.error();
-    r.take(data ? std::optional<kind_data>(std::move(*data)) : std::nullopt);
-  }
-  return std::move(r.found);
+  return blocking<std::vector<sip_binding>>(*impl_, [&](callback<std::vector<sip_binding>> done) {
+    start_resolve(*impl_, std::string(aor), std::move(done), true);
+  });
 }
 
 void client::resolve_async(std::string_view aor, callback<std::vector<sip_binding>> done) {
-  if (aor.empty()) return done(invalid("empty AOR"));
-  auto r = std::make_shared<resolution>();
-  r->todo.emplace_back(resource_of(aor), 0);
-  resolve_step(impl_, std::move(r), std::move(done));
+  start_resolve(*impl_, std::string(aor), std::move(done), false);
 }
 
 }  // namespace p2psip::client

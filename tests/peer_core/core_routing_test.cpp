@@ -286,6 +286,30 @@ TEST_CASE("core: answers that do not match (transaction id, link) are dropped") 
   CHECK(outcomes[0].signer->node == id_at(0x80));
 }
 
+// A route value [this peer, client] (RFC 7904: a client attached here, RFC 6940 4.2.1) given to
+// our own request: it goes on the client's link without our entry, and the client's answer on
+// that link completes it (once it waited under the local link and the answer was dropped).
+TEST_CASE("core: a request of ours to [self, client] goes on the client's link and completes") {
+  single_core s;
+  std::vector<p2psip::node::outcome> outcomes;
+  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
+  auto tx = s.core.send_request({pr::to_destination(id_at(0x10)), pr::to_destination(id_at(0x50))},
+                                pr::ping_req{}, record, s.now);
+  REQUIRE(tx);
+  auto out = s.sent();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].first == s.link_of[0x50]);
+  REQUIRE(out[0].second.header.destination_list.size() == 1);
+  CHECK(*out[0].second.header.destination_list[0].node() == id_at(0x50));
+  CHECK(out[0].second.header.via_list.empty());
+  s.feed(0x50, s.make(0x50, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
+  (void)s.core.take_actions();
+  REQUIRE(outcomes.size() == 1);
+  CHECK(outcomes[0].what == p2psip::node::outcome::kind::answer);
+  REQUIRE(outcomes[0].signer);
+  CHECK(outcomes[0].signer->node == id_at(0x50));
+}
+
 TEST_CASE("core: an unanswered request ends with a timeout outcome, not an encoded error") {
   single_core s;
   std::vector<p2psip::node::outcome> outcomes;

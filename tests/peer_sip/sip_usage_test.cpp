@@ -130,11 +130,17 @@ class fake_services final : public peer::sip_services {
 
   // -- flows --
   std::uint64_t open_flow(std::string transport, std::string ip, std::uint16_t port,
-                          std::optional<pr::node_id> peer = std::nullopt) {
+                          std::optional<pr::node_id> peer = std::nullopt,
+                          std::string peer_user = {}) {
     const auto id = next_flow_++;
     const bool reliable = transport != "UDP";
-    flows_[id] = peer::sip_endpoint{id,   std::move(transport), reliable, std::move(ip),
-                                    port, std::move(peer)};
+    flows_[id] = peer::sip_endpoint{id,
+                                    std::move(transport),
+                                    reliable,
+                                    std::move(ip),
+                                    port,
+                                    std::move(peer),
+                                    std::move(peer_user)};
     return id;
   }
   void close_flow(std::uint64_t flow) { flows_.erase(flow); }
@@ -1214,4 +1220,369 @@ TEST_CASE("sip_usage: at most 256 REGISTERs of one AOR wait for its Store then 5
   REQUIRE(refused.size() == 1);
   CHECK(refused[0].status == 503);
   CHECK(refused[0].find("Retry-After") != nullptr);
+}
+
+// ---------------------------------------------------------------- SDK clients over AppAttach
+
+namespace {
+
+constexpr std::string_view client_instance = "<urn:uuid:6a1c4b3e-0000-4000-8000-00000000a11c>";
+
+/// An SDK client's AppAttach connection: its Node-ID and the user its certificate names.
+std::uint64_t open_client(harness& h, const pr::node_id& node,
+                          std::string user = "alice@example.org", std::uint16_t port = 40001) {
+  return h.services.open_flow("TLS", "198.51.100.30", port, node, std::move(user));
+}
+
+std::string outbound_route() {
+  return "Route: <sip:p2p-" + self_id().hex() + ".invalid;lr;ob>";
+}
+
+/// The REGISTER the SDK sends in outbound-proxy mode: no Authorization, an RFC 5626 contact,
+/// our URI with ob as Route.
+register_spec client_spec(std::string call_id = "reg-client-1", std::uint16_t port = 40001) {
+  register_spec s;
+  s.via = "SIP/2.0/TLS 198.51.100.30:" + std::to_string(port);
+  s.contacts = {"<sip:alice@198.51.100.30:" + std::to_string(port) +
+                ";transport=tls;ob>;+sip.instance=\"" + std::string(client_instance) +
+                "\";reg-id=1"};
+  s.extra = {"Supported: outbound, path", outbound_route()};
+  s.call_id = std::move(call_id);
+  return s;
+}
+
+/// The client registers on `flow` and gets 200 at once.
+sip::message register_client(harness& h, std::uint64_t flow, const register_spec& s) {
+  h.services.take(flow);
+  h.receive(make_register(s, ++h.cseq), flow);
+  auto answered = h.services.take(flow);
+  REQUIRE(answered.size() == 1);
+  return answered[0];
+}
+
+/// A request of the client: over its flow, with our URI and ob as Route.
+sip::message client_request(std::string_view method, std::string_view request_uri,
+                            std::string call_id = "client-call-1") {
+  return parse({std::string(method) + " " + std::string(request_uri) + " SIP/2.0",
+                "Via: SIP/2.0/TLS 198.51.100.30:40001;branch=" + new_branch(), "Max-Forwards: 70",
+                outbound_route(), "From: <sip:alice@example.org>;tag=client1",
+                "To: <" + std::string(request_uri) + ">", "Call-ID: " + call_id,
+                "CSeq: 1 " + std::string(method),
+                "Contact: <sip:alice@198.51.100.30:40001;transport=tls;ob>"});
+}
+
+/// A request another peer forwards to us (its Via first).
+sip::message from_peer(std::string_view method, std::string_view request_uri,
+                       std::vector<std::string> extra = {}) {
+  std::vector<std::string> lines{
+      std::string(method) + " " + std::string(request_uri) + " SIP/2.0",
+      "Via: SIP/2.0/TLS p2p-" + other_peer().hex() + ".invalid;branch=" + new_branch(),
+      "Via: SIP/2.0/UDP 192.0.2.50:5060;branch=" + new_branch(),
+      "Max-Forwards: 69",
+      "From: <sip:bob@example.org>;tag=bob1",
+      "To: <" + std::string(request_uri) + ">",
+      "Call-ID: peer-call-1",
+      "CSeq: 1 " + std::string(method),
+      "Contact: <sip:bob@192.0.2.50:5060>"};
+  for (auto& e : extra) lines.push_back(std::move(e));
+  return parse(lines);
+}
+
+/// The client's own route value as it stores it (signed with its key): `route` under `key`.
+void store_client_route(harness& h, const std::vector<pr::destination>& route,
+                        const pr::node_id& key) {
+  const auto resource = resource_of("alice@example.org");
+  pr::sip_registration reg;
+  reg.type = pr::sip_registration_type::route;
+  reg.destination_list = route;
+  auto value = pr::encode_sip_registration(reg);
+  REQUIRE(value);
+  pr::stored_data d;
+  d.storage_time = wall_ms() - 1000;
+  d.lifetime = 3600;
+  d.value = pr::dictionary_entry{key_of(key), pr::data_value{true, *value}};
+  REQUIRE(crypto::sign_stored_data(d, resource, pr::kinds::sip_registration, pki().alice->signing,
+                                   key));
+  h.services.put(resource, std::move(d), {pki().alice->signing.cert().generic()});
+}
+
+}  // namespace
+
+TEST_CASE("sip_usage: an SDK client's REGISTER is accepted by its certificate, nothing stored") {
+  harness h;
+  const auto client = open_client(h, pki().alice_ids[0]);
+  const auto r = register_client(h, client, client_spec());
+  CHECK(r.status == 200);
+  CHECK(sip::option_tags(r, "Require").value() == std::vector<std::string>{"outbound"});
+  CHECK(header_value(r, "Flow-Timer") == "120");
+  auto contacts = sip::contacts(r);
+  REQUIRE(contacts);
+  REQUIRE(contacts->contacts.size() == 1);
+  CHECK(sip::contact_reg_id(contacts->contacts[0]) == std::optional<std::uint32_t>(1));
+  CHECK(sip::contact_instance(contacts->contacts[0]) ==
+        std::optional<std::string>(std::string(client_instance)));
+  CHECK(sip::contact_expires(contacts->contacts[0]) == std::optional<std::uint32_t>(600));
+  CHECK(h.services.calls.empty());  // the client stores its own route
+  auto stats = h.usage->stats();
+  CHECK(stats.registrations == 1);
+  CHECK(stats.bindings == 1);
+  CHECK(stats.auth_failures == 0);
+  CHECK(stats.registers_stored == 0);
+
+  // Expires below the minimum: 423 as for any UA; the binding stays.
+  auto short_spec = client_spec();
+  short_spec.expires = "30";
+  CHECK(register_client(h, client, short_spec).status == 423);
+  CHECK(h.usage->stats().bindings == 1);
+
+  // It expires like any binding, without overlay traffic.
+  h.advance(601s);
+  CHECK(h.usage->stats().registrations == 0);
+  CHECK(h.services.calls.empty());
+
+  // Again, then Expires: 0 removes it at once, still without overlay traffic.
+  CHECK(register_client(h, client, client_spec()).status == 200);
+  auto remove = client_spec();
+  remove.expires = "0";
+  const auto removed = register_client(h, client, remove);
+  CHECK(removed.status == 200);
+  CHECK(removed.find("Contact") == nullptr);
+  CHECK(h.usage->stats().registrations == 0);
+  CHECK(h.services.calls.empty());
+}
+
+TEST_CASE("sip_usage: an SDK client's REGISTER for another user's AOR gets 403 and no binding") {
+  harness h;
+  const auto bob_client = open_client(h, pki().bob_ids[0], "bob@example.org");
+  const auto r = register_client(h, bob_client, client_spec());
+  CHECK(r.status == 403);
+  CHECK(r.reason == "Not your AOR");
+  // A certificate without a user name (a peer's) cannot register anyone.
+  const auto peer_flow = open_client(h, other_peer(), "", 40002);
+  CHECK(register_client(h, peer_flow, client_spec()).status == 403);
+  const auto stats = h.usage->stats();
+  CHECK(stats.registrations == 0);
+  CHECK(stats.bindings == 0);
+  CHECK(stats.auth_failures == 2);
+  CHECK(h.services.calls.empty());
+}
+
+TEST_CASE("sip_usage: the client's REGISTER over a TCP listener still gets the digest challenge") {
+  harness h;
+  const auto tcp = h.services.open_flow("TCP", "198.51.100.30", 40001);
+  h.receive(make_register(client_spec(), 1), tcp);
+  const auto sent = h.services.take(tcp);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].status == 401);
+  CHECK(h.usage->stats().registrations == 0);
+}
+
+TEST_CASE("sip_usage: a request from another peer for the client's AOR goes on its flow") {
+  harness h;
+  const auto client = open_client(h, pki().alice_ids[0]);
+  REQUIRE(register_client(h, client, client_spec()).status == 200);
+  const auto peer_flow = h.services.open_flow("TLS", "198.51.100.7", 40000, other_peer());
+
+  const auto invite = from_peer("INVITE", "sip:alice@example.org");
+  h.receive(invite, peer_flow);
+  CHECK(h.services.calls.empty());  // a peer hop: local bindings only
+  CHECK(summary(h.services.take(peer_flow)) == "100");
+  auto to_client = h.services.take(client);
+  REQUIRE(to_client.size() == 1);
+  const auto fwd = to_client[0];
+  CHECK(fwd.method == "INVITE");
+  CHECK(fwd.request_uri == "sip:alice@198.51.100.30:40001;transport=tls;ob");
+  CHECK(sip::vias(fwd).value()[0].host == "p2p-" + self_id().hex() + ".invalid");
+  // Our Record-Route names us for the peer and carries the client flow's token.
+  const auto rr = sip::route_set(fwd, "Record-Route").value();
+  REQUIRE(rr.size() == 1);
+  CHECK(rr[0].address.user == "p2p-" + self_id().hex());
+  CHECK(sip::find_param(rr[0].address.params, "p2p-flow") != nullptr);
+
+  // The client answers over its flow; the answer goes back to the peer.
+  h.receive(ua_response(fwd, 200), client);
+  auto upstream = h.services.take(peer_flow);
+  REQUIRE(upstream.size() == 1);
+  CHECK(upstream[0].status == 200);
+
+  // The far end's BYE through our Record-Route reaches the client over its flow.
+  h.receive(from_peer("BYE", "sip:alice@198.51.100.30:40001;transport=tls;ob",
+                      {"Route: <" + sip::to_string(rr[0].address) + ">"}),
+            peer_flow);
+  auto bye = h.services.take(client);
+  REQUIRE(bye.size() == 1);
+  CHECK(bye[0].method == "BYE");
+
+  // The client's BYE (its route set: our Record-Route, then the far peer's) goes to that peer.
+  const std::string far_rr = "<sip:p2p-" + other_peer().hex() + "@p2p-" + other_peer().hex() +
+                             ".invalid;transport=tls;lr>";
+  h.receive(parse({"BYE sip:bob@192.0.2.50:5060 SIP/2.0",
+                   "Via: SIP/2.0/TLS 198.51.100.30:40001;branch=" + new_branch(),
+                   "Max-Forwards: 70", "Route: <" + sip::to_string(rr[0].address) + ">," + far_rr,
+                   "From: <sip:alice@example.org>;tag=uas1", "To: <sip:bob@example.org>;tag=bob1",
+                   "Call-ID: peer-call-1", "CSeq: 1 BYE"}),
+            client);
+  auto to_peer = h.services.take(peer_flow);
+  REQUIRE(to_peer.size() == 1);
+  CHECK(to_peer[0].method == "BYE");
+  CHECK(to_peer[0].request_uri == "sip:bob@192.0.2.50:5060");
+  CHECK(sip::route_set(to_peer[0], "Route").value().size() == 1);
+}
+
+TEST_CASE("sip_usage: the client's ob-routed MESSAGE and INVITE are resolved in the overlay") {
+  harness h;
+  store_bob_elsewhere(h);
+  const auto client = open_client(h, pki().alice_ids[0]);
+  REQUIRE(register_client(h, client, client_spec()).status == 200);
+  const auto peer_flow = h.services.open_flow("TLS", "198.51.100.7", 40000, other_peer());
+
+  h.receive(client_request("MESSAGE", "sip:bob@example.org"), client);
+  REQUIRE(h.services.count_calls(pr::codes::fetch_req) == 1);
+  CHECK(std::get<pr::fetch_req>(h.services.calls.back().body).resource ==
+        resource_of("bob@example.org"));
+  REQUIRE(h.services.connect_routes.size() == 1);
+  CHECK(h.services.connect_routes[0] ==
+        std::vector<pr::destination>{pr::to_destination(other_peer())});
+  auto sent = h.services.take(peer_flow);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].method == "MESSAGE");
+  CHECK(sent[0].request_uri == "sip:bob@example.org");
+  CHECK(sent[0].find("Route") == nullptr);  // our own Route is consumed
+
+  h.receive(client_request("INVITE", "sip:bob@example.org", "client-call-2"), client);
+  CHECK(h.services.count_calls(pr::codes::fetch_req) == 2);
+  sent = h.services.take(peer_flow);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].method == "INVITE");
+  const auto rr = sip::route_set(sent[0], "Record-Route").value();
+  REQUIRE(rr.size() == 1);
+  CHECK(rr[0].address.user == "p2p-" + self_id().hex());
+  const auto* token = sip::find_param(rr[0].address.params, "p2p-flow");
+  REQUIRE(token != nullptr);
+
+  // bob's BYE from the far peer through that Record-Route: to the client's flow.
+  h.services.take(client);
+  h.receive(from_peer("BYE", "sip:alice@198.51.100.30:40001;transport=tls;ob",
+                      {"Route: <" + sip::to_string(rr[0].address) + ">"}),
+            peer_flow);
+  auto bye = h.services.take(client);
+  REQUIRE(bye.size() == 1);
+  CHECK(bye[0].method == "BYE");
+}
+
+TEST_CASE("sip_usage: an unregistered client's ob Route makes it a UA; without it a peer hop") {
+  harness h;
+  store_bob_elsewhere(h);
+  const auto client = open_client(h, pki().alice_ids[0]);
+  const auto peer_flow = h.services.open_flow("TLS", "198.51.100.7", 40000, other_peer());
+  h.receive(client_request("MESSAGE", "sip:bob@example.org"), client);
+  CHECK(h.services.count_calls(pr::codes::fetch_req) == 1);
+  CHECK(summary(h.services.take(peer_flow)) == "MESSAGE");
+
+  // The same request without ob, from a connection with no client registration: a peer's hop,
+  // delivered to local bindings only (none: 480).
+  h.receive(parse({"MESSAGE sip:bob@example.org SIP/2.0",
+                   "Via: SIP/2.0/TLS 198.51.100.30:40001;branch=" + new_branch(),
+                   "Max-Forwards: 70", "From: <sip:alice@example.org>;tag=client1",
+                   "To: <sip:bob@example.org>", "Call-ID: client-call-9", "CSeq: 1 MESSAGE"}),
+            client);
+  CHECK(h.services.count_calls(pr::codes::fetch_req) == 1);
+  CHECK(summary(h.services.take(client)) == "480");
+}
+
+TEST_CASE("sip_usage: the client's binding goes with its flow: 480 by AOR, 430 by flow token") {
+  harness h;
+  const auto client = open_client(h, pki().alice_ids[0]);
+  REQUIRE(register_client(h, client, client_spec()).status == 200);
+  store_client_route(h, {pr::to_destination(self_id())}, pki().alice_ids[0]);
+  const auto peer_flow = h.services.open_flow("TLS", "198.51.100.7", 40000, other_peer());
+  h.receive(from_peer("INVITE", "sip:alice@example.org"), peer_flow);
+  auto to_client = h.services.take(client);
+  REQUIRE(to_client.size() == 1);
+  const auto rr = sip::route_set(to_client[0], "Record-Route").value();
+  REQUIRE(rr.size() == 1);
+  h.receive(ua_response(to_client[0], 200), client);
+  h.services.take(peer_flow);
+
+  h.services.close_flow(client);
+  h.usage->on_flow_closed(client, h.now);
+  auto stats = h.usage->stats();
+  CHECK(stats.registrations == 0);
+  CHECK(stats.bindings == 0);
+
+  // In the dialog: the token names a flow that is gone (RFC 5626 5.3).
+  h.receive(from_peer("BYE", "sip:alice@198.51.100.30:40001;transport=tls;ob",
+                      {"Route: <" + sip::to_string(rr[0].address) + ">"}),
+            peer_flow);
+  CHECK(summary(h.services.take(peer_flow)) == "430");
+  // A new call from another peer that found the client's route to us: 480.
+  h.receive(from_peer("INVITE", "sip:alice@example.org"), peer_flow);
+  CHECK(summary(h.services.take(peer_flow)) == "100 480");
+  // From a UA here: the lookup finds the client's own value (through us), no binding: 480.
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  CHECK(h.services.count_calls(pr::codes::fetch_req) == 1);
+  CHECK(summary(h.services.take(h.caller_ua)) == "100 480");
+  CHECK(h.services.count_calls(pr::codes::store_req) == 0);
+}
+
+TEST_CASE("sip_usage: the client's REGISTER on a new flow with the same instance and reg-id") {
+  harness h;
+  const auto old_flow = open_client(h, pki().alice_ids[0]);
+  REQUIRE(register_client(h, old_flow, client_spec("reg-client-1")).status == 200);
+  const auto new_flow = open_client(h, pki().alice_ids[0], "alice@example.org", 40003);
+  const auto r = register_client(h, new_flow, client_spec("reg-client-2", 40003));
+  REQUIRE(r.status == 200);
+  CHECK(sip::contacts(r).value().contacts.size() == 1);
+  CHECK(h.usage->stats().bindings == 1);
+
+  // The old flow closing later takes nothing with it.
+  h.services.close_flow(old_flow);
+  h.usage->on_flow_closed(old_flow, h.now);
+  CHECK(h.usage->stats().bindings == 1);
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  auto to_client = h.services.take(new_flow);
+  REQUIRE(to_client.size() == 1);
+  CHECK(to_client[0].request_uri == "sip:alice@198.51.100.30:40003;transport=tls;ob");
+}
+
+TEST_CASE("sip_usage: a client's binding leaves the digest-registered phone's Store alone") {
+  harness h;
+  h.register_alice();
+  REQUIRE(h.services.count_calls(pr::codes::store_req) == 1);
+  const auto client = open_client(h, pki().alice_ids[3]);
+  REQUIRE(register_client(h, client, client_spec()).status == 200);
+  CHECK(h.services.count_calls(pr::codes::store_req) == 1);
+  CHECK(h.usage->stats().bindings == 2);
+
+  // The phone unregisters: the tombstone is stored, the client stays registered.
+  auto remove = register_spec{};
+  remove.expires = "0";
+  CHECK(h.register_as(remove, h.alice_ua).status == 200);
+  CHECK(h.services.count_calls(pr::codes::store_req) == 2);
+  CHECK(h.usage->stats().bindings == 1);
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  CHECK(h.services.take(client).size() == 1);
+}
+
+TEST_CASE("sip_usage: a route [this peer, client] found in the overlay is connected as is") {
+  harness h;
+  const auto client_node = pki().alice_ids[1];
+  store_client_route(h, {pr::to_destination(self_id()), pr::to_destination(client_node)},
+                     client_node);
+  h.services.hold_connects = true;
+  h.receive(h.invite("sip:alice@example.org"), h.caller_ua);
+  REQUIRE(h.services.connect_routes.size() == 1);
+  CHECK(
+      h.services.connect_routes[0] ==
+      std::vector<pr::destination>{pr::to_destination(self_id()), pr::to_destination(client_node)});
+  const auto client = open_client(h, client_node);
+  h.services.connect_with = [client](const auto&) {
+    return std::pair<std::uint64_t, std::string>{client, {}};
+  };
+  h.services.hold_connects = false;
+  h.settle();
+  auto sent = h.services.take(client);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].method == "INVITE");
+  CHECK(sent[0].request_uri == "sip:alice@example.org");
 }

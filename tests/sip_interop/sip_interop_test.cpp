@@ -18,6 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include <condition_variable>
+#include <mutex>
+
+#include "p2psip/client/client.hpp"
 #include "sip_harness.hpp"
 
 namespace {
@@ -317,7 +321,98 @@ void flood_does_not_starve(const std::string& method) {
 
 }  // namespace
 
+/// An SDK client (user `name`, not in the peers' users file: it has its own credentials) attached
+/// to peer `at` in routing mode `mode`, registered under its AOR, its handler answering INVITEs
+/// 200 and recording what came in.
+struct sdk_ua {
+  std::unique_ptr<p2psip::client::client> c;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<p2psip::client::sip_request> got;
+
+  sdk_ua(sp::sip_target& t, const std::string& name, std::size_t at,
+         p2psip::client::sip_routing mode) {
+    namespace cl = p2psip::client;
+    t.overlay().enroll(name);
+    cl::client_options o;
+    o.config_file = t.overlay().config_file().string();
+    o.certificate_file = t.overlay().cert_of(name).string();
+    o.key_file = t.overlay().key_of(name).string();
+    o.peers = {t.overlay().peers()[at].address};
+    o.sip_routing_mode = mode;
+    o.operation_timeout = 20s;
+    auto made = cl::client::create(o);
+    REQUIRE_MESSAGE(made.has_value(), (made ? "" : made.error().message));
+    c = std::move(*made);
+    REQUIRE(c->wait_attached(20s).has_value());
+    c->on_sip_request([this](const cl::sip_request& r) {
+      {
+        std::lock_guard lock(m);
+        got.push_back(r);
+      }
+      cv.notify_all();
+      cl::sip_response answer;
+      if (r.method == "INVITE") answer.body = cl::to_bytes("v=0\r\n");
+      return answer;
+    });
+    auto registered = c->sip_register(aor(t, name), 600);
+    REQUIRE_MESSAGE(registered.has_value(), (registered ? "" : registered.error().message));
+  }
+
+  bool wait(const std::string& method, std::chrono::milliseconds timeout = 15s) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, timeout, [&] {
+      return std::any_of(got.begin(), got.end(), [&](const auto& r) { return r.method == method; });
+    });
+  }
+};
+
+/// An SDK client and plain UAs (sipp) registered at other peers reach each other both ways.
+void sdk_and_plain_ua(p2psip::client::sip_routing mode) {
+  namespace cl = p2psip::client;
+  if (p2psip_only("SDK clients")) return;
+  sp::sip_target t(k_users);
+  sdk_ua erin(t, "erin", 0, mode);
+
+  // SDK -> plain UA: MESSAGE, then a call the SDK hangs up (the UAS waits for the BYE).
+  const int port = sp::free_tcp_udp_port();
+  register_ua(t, "bob", 2, port);
+  {
+    auto uas = start_uas(t, "uas-message-from-sdk", "uas_message.xml", port);
+    auto sent = erin.c->send_message(aor(t, "bob"),
+                                     cl::to_bytes("hello from sipp"));  // uas_message.xml checks it
+    REQUIRE_MESSAGE(sent.has_value(), (sent ? "" : sent.error().message));
+    CHECK_MESSAGE(sent->status == 200, sent->status << " " << sent->reason << "\n" << t.logs());
+    const auto callee = uas->wait();
+    CHECK_MESSAGE(callee.exit_code == 0, callee.describe());
+  }
+  {
+    auto uas = start_uas(t, "uas-call-from-sdk", "uas_call.xml", port);
+    auto answered = erin.c->call(aor(t, "bob"));
+    REQUIRE_MESSAGE(answered.has_value(), (answered ? "" : answered.error().message));
+    CHECK_MESSAGE(answered->status == 200, answered->status << "\n" << t.logs());
+    if (answered->status == 200) CHECK(erin.c->hang_up(answered->call_id).has_value());
+    const auto callee = uas->wait();
+    CHECK_MESSAGE(callee.exit_code == 0, callee.describe() << "\n" << t.logs());
+  }
+
+  // Plain UA at peer 1 -> SDK: MESSAGE, then a call the UA ends with BYE.
+  const auto message =
+      run_uac(t, "uac-message-to-sdk", "uac_message.xml", "alice", aor(t, "erin"), 1);
+  CHECK_MESSAGE(message.exit_code == 0, message.describe() << "\n" << t.logs());
+  CHECK(erin.wait("MESSAGE"));
+  const auto call =
+      run_uac(t, "uac-call-to-sdk", "uac_call.xml", "alice", aor(t, "erin"), 1, {"-d", "200"});
+  CHECK_MESSAGE(call.exit_code == 0, call.describe() << "\n" << t.logs());
+  CHECK(erin.wait("INVITE"));
+  CHECK(erin.wait("BYE"));
+}
+
 TEST_SUITE("sip_interop") {
+  TEST_CASE("SDK client and plain UAs reach each other both ways - direct routing") {
+    sdk_and_plain_ua(p2psip::client::sip_routing::direct);
+  }
+
   TEST_CASE("REGISTER with digest over UDP - register then refresh then un-REGISTER") {
     register_lifecycle('u');
   }

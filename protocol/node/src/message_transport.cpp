@@ -206,6 +206,12 @@ std::optional<link_id> message_transport::first_hop(const pr::destination& d,
 std::optional<std::uint64_t> message_transport::originate(
     std::vector<pr::destination> dest, const pr::message_body& body, completion done,
     time_point now, send_options opts, std::vector<pr::generic_certificate> certs) {
+  // A route that starts with this node ([self, client]: a client attached here, RFC 6940
+  // 4.2.1 / RFC 7904 route values) starts at its next entry: sent as is, the answer would come
+  // back on that entry's link while the request waits under the local one, and be dropped.
+  while (dest.size() > 1 && dest.front().node() && *dest.front().node() == cfg_.self) {
+    dest.erase(dest.begin());
+  }
   if (closed_ || dest.empty()) return std::nullopt;
   if (pending_.size() >= cfg_.max_pending) {
     ++stats_.refused_pending_full;

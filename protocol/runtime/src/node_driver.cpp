@@ -185,8 +185,8 @@ node_driver::open_application_listener(std::uint16_t id, const asio::ip::tcp::en
       [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
                     const std::string&) {
         if (alive.expired()) return;
-        log(log_level::debug, "application handshake from " + endpoint_text(remote) +
-                                  " failed: " + reason.message());
+        log(log_level::debug,
+            "application handshake from " + endpoint_text(remote) + " failed: " + reason.message());
       });
   if (!opened) {
     return protocol::error_record{make_error_code(runtime_errc::application_listen_failed),

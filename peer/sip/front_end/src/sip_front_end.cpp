@@ -263,6 +263,7 @@ std::optional<sip_endpoint> sip_front_end::endpoint(std::uint64_t flow) const {
   e.remote_ip = s->remote_address.to_string();
   e.remote_port = s->remote_port;
   e.peer = s->node;
+  e.peer_user = s->peer_user;
   return e;
 }
 

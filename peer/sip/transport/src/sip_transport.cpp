@@ -338,8 +338,8 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
                                  const asio::ip::address& remote, std::uint16_t remote_port,
                                  const asio::ip::address& local, std::uint16_t local_port) {
     auto f = std::make_shared<flow>();
-    f->source = sip_source{next_flow++, kind,  reliable,   remote,
-                           remote_port, local, local_port, std::nullopt};
+    f->source = sip_source{next_flow++, kind,       reliable,     remote, remote_port,
+                           local,       local_port, std::nullopt, {}};
     f->last_activity = clock::now();
     flows.emplace(f->source.flow, f);
     return f;
@@ -974,6 +974,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     const auto l = s->local_endpoint();
     auto f = new_flow(sip_transport_kind::tls, true, r.address(), r.port(), l.address(), l.port());
     f->source.node = remote;
+    f->source.peer_user = s->peer_user();
     f->adopted = true;
     f->stream = std::move(s);
     spawn("appattach reader", [self = shared_from_this(), f] { return self->stream_reader(f); });

@@ -64,6 +64,13 @@ struct sip_usage::impl {
     std::string instance;    ///< +sip.instance (RFC 5626), empty when none
     std::optional<std::uint32_t> reg_id;
     bool outbound = false;  ///< an RFC 5626 flow: when it dies, requests get 430
+    /// Registered by an SDK client over its AppAttach connection, authenticated by the
+    /// certificate: the client stores its own route, so nothing goes to the overlay for it, and
+    /// it goes with its flow.
+    bool certified = false;
+    /// The client's Node-ID (its connection's certificate) for a certified binding: the key
+    /// under which the client stores its own route, never ours to choose or tombstone.
+    std::optional<pr::node_id> client;
     std::string call_id;
     std::uint32_t cseq = 0;
     sip_time_point expires{};
@@ -97,6 +104,9 @@ struct sip_usage::impl {
     sip::message received;  ///< as received (loop detection hashes it)
     sip::message request;   ///< Route preprocessed
     sip_endpoint from;
+    /// From a UA (a plain one, or an SDK client using us as outbound proxy): resolved in the
+    /// overlay, Record-Routed with its flow's token; else a hop from another peer.
+    bool from_ua = true;
     std::string aor;
     int lookups = 0;                    ///< fetches and AppAttaches outstanding
     bool found_binding = false;         ///< some registration exists (480 rather than 404)
@@ -320,6 +330,7 @@ struct sip_usage::impl {
     }
     sip::message received = req;
     const auto route_flow = flow_of_top_route(req);
+    const bool ua = from_ua(req, from);
     if (auto refused = sip::check_request_for_proxy(req, proxy_checks())) {
       auto r = response_to(req, refused->status, refused->reason);
       for (auto& h : refused->headers) r.add(h.name, h.value);
@@ -342,8 +353,33 @@ struct sip_usage::impl {
       }
       return;
     }
-    start_proxy(st, std::move(received), std::move(req), from, route_flow, now);
+    start_proxy(st, std::move(received), std::move(req), from, ua, route_flow, now);
   }
+
+  /// Whether a request comes from a UA rather than from another peer: anything not on an
+  /// AppAttach connection does; on one, an SDK client's request does: its top Route names us with
+  /// `ob` (RFC 5626 5.1: the outbound proxy's URI it was configured with), or its flow holds the
+  /// client's certified registration.
+  bool from_ua(const sip::message& req, const sip_endpoint& from) const {
+    if (!from.peer || client_flow(from.flow)) return true;
+    auto routes = sip::route_set(req, "Route");
+    return routes && !routes->empty() && is_self_uri(routes->front().address) &&
+           sip::find_param(routes->front().address.params, "ob") != nullptr;
+  }
+
+  /// A flow holding a certified (SDK client) binding.
+  bool client_flow(std::uint64_t flow) const {
+    if (flow == 0) return false;
+    for (const auto& [aor, reg] : registrations) {
+      for (const auto& b : reg.bindings) {
+        if (b.certified && b.flow == flow) return true;
+      }
+    }
+    return false;
+  }
+
+  /// Another peer's AppAttach connection (not a client's registered one).
+  bool is_peer_hop(const sip_endpoint& e) const { return e.peer && !client_flow(e.flow); }
 
   static bool has_route(const sip::message& m) { return m.find("Route") != nullptr; }
 
@@ -404,6 +440,10 @@ struct sip_usage::impl {
       }
     }
     const std::string aor = aor_of(to->address);
+    if (from.peer) {
+      register_certified(st, req, from, aor, now);
+      return;
+    }
     auto account = authenticate(st, req, now);
     if (!account) return;  // challenged or refused
     const auto account_uri = sip::parse_uri(account->aor);
@@ -425,6 +465,69 @@ struct sip_usage::impl {
       return;
     }
     apply_register(aor, st, req, from, now);
+  }
+
+  /// Whether a certificate's user name ("alice@example.org") is the AOR's user (RFC 6940 13.3
+  /// and RFC 7904 3.3: the certificate names the user whose AOR it is; the domain compares
+  /// without case as in aor_of).
+  static bool certificate_names(std::string_view user, const std::string& aor) {
+    if (user.empty()) return false;
+    const auto at = user.rfind('@');
+    const std::string canonical =
+        at == std::string_view::npos
+            ? std::string(user)
+            : std::string(user.substr(0, at + 1)) + lower(user.substr(at + 1));
+    return canonical == sip_resource_name(aor);
+  }
+
+  /// A REGISTER over an AppAttach connection: an SDK client's, authenticated by the
+  /// connection's certificate (mutual TLS with overlay certificates) rather than digest. The
+  /// client stores its own route (signed with its own key, RFC 7904 3.3), so its bindings are
+  /// kept here only, on its flow, and answered at once. A Store in flight for the AOR's digest
+  /// bindings is not waited for: it touches only those (see apply_registers).
+  void register_certified(sip::transaction_id st, const sip::message& req, const sip_endpoint& from,
+                          const std::string& aor, sip_time_point now) {
+    if (!certificate_names(from.peer_user, aor)) {
+      ++counters.auth_failures;
+      log(1, "SIP REGISTER for " + aor + " from " + describe(from) + ": its certificate is " +
+                 (from.peer_user.empty() ? std::string("no user's")
+                                         : printable(from.peer_user) + "'s"));
+      respond(st, req, 403, now, "Not your AOR");
+      return;
+    }
+    auto& reg = registrations[aor];
+    if (reg.account.aor.empty()) reg.account.aor = aor;  // no credentials: nothing stored by us
+    std::vector<binding> mine;
+    std::vector<binding> others;
+    for (auto& b : reg.bindings) {
+      if (b.expires <= now) continue;
+      (b.certified ? mine : others).push_back(std::move(b));
+    }
+    const bool was_empty = mine.empty();
+    auto effect = apply_contacts(st, req, from, mine, now, true);
+    if (effect) {
+      // Only this registration's own bindings change (a client's Contact: * leaves the phones
+      // registered by digest).
+      if (!effect->query) {
+        if (mine.empty() && !was_empty) {
+          log(1, "SIP " + aor + " unregistered its client");
+        } else if (was_empty && !mine.empty()) {
+          log(1, "SIP " + aor + " registered a client (" + describe(from) + ")");
+        }
+      }
+    }
+    reg.bindings = std::move(others);
+    for (auto& b : mine) reg.bindings.push_back(std::move(b));
+    if (effect) answer_register(st, req, reg.bindings, effect->outbound, now);
+    drop_if_unused(aor);
+  }
+
+  /// Forgets an AOR with no binding, no Store in flight and nothing waiting.
+  void drop_if_unused(const std::string& aor) {
+    auto it = registrations.find(aor);
+    if (it == registrations.end()) return;
+    const auto& reg = it->second;
+    if (reg.bindings.empty() && !reg.storing && reg.waiting.empty()) registrations.erase(it);
   }
 
   /// The account a REGISTER's credentials prove, or nullopt after answering 401 or 403.
@@ -498,8 +601,8 @@ struct sip_usage::impl {
   /// `bindings`. A refused one is answered here (nullopt); `bindings` is then as it was.
   std::optional<register_effect> apply_contacts(sip::transaction_id st, const sip::message& req,
                                                 const sip_endpoint& from,
-                                                std::vector<binding>& bindings,
-                                                sip_time_point now) {
+                                                std::vector<binding>& bindings, sip_time_point now,
+                                                bool certified = false) {
     auto contacts = sip::contacts(req);
     if (!contacts) {
       respond(st, req, 400, now, contacts.error().reason);
@@ -556,6 +659,8 @@ struct sip_usage::impl {
       b.instance = sip::contact_instance(c).value_or("");
       b.reg_id = sip::contact_reg_id(c);
       b.outbound = ua_outbound && !b.instance.empty() && b.reg_id.has_value();
+      b.certified = certified;
+      if (certified) b.client = from.peer;
       effect.outbound = effect.outbound || b.outbound;
       b.call_id = *call;
       b.cseq = seq->number;
@@ -597,8 +702,10 @@ struct sip_usage::impl {
   void apply_registers(const std::string& aor, std::vector<registration::waiting_register> batch,
                        sip_time_point now) {
     auto& reg = registrations[aor];
+    // The digest-registered bindings only: this peer stores the route for those; an SDK
+    // client's (certified) ones are the client's to store and change meanwhile.
     auto bindings = reg.bindings;
-    std::erase_if(bindings, [now](const binding& b) { return b.expires <= now; });
+    std::erase_if(bindings, [now](const binding& b) { return b.certified || b.expires <= now; });
     struct accepted_register {
       sip::transaction_id server_tx = 0;
       sip::message request;
@@ -639,16 +746,24 @@ struct sip_usage::impl {
             }
           } else {
             ++counters.registers_stored;
-            const bool was_empty = it->second.bindings.empty();
-            it->second.bindings = bindings;
+            const bool was_empty =
+                std::none_of(it->second.bindings.begin(), it->second.bindings.end(),
+                             [](const binding& b) { return !b.certified; });
+            // The stored ones, and the certified ones as they are now (not waited for).
+            for (auto& b : it->second.bindings) {
+              if (b.certified) bindings.push_back(std::move(b));
+            }
+            it->second.bindings = std::move(bindings);
             for (const auto& a : accepted) {
               answer_register(a.server_tx, a.request, it->second.bindings, a.outbound, at);
             }
-            if (bindings.empty()) {
+            const auto stored = static_cast<std::size_t>(
+                std::count_if(it->second.bindings.begin(), it->second.bindings.end(),
+                              [](const binding& b) { return !b.certified; }));
+            if (stored == 0) {
               log(1, "SIP " + aor + " unregistered");
             } else if (was_empty) {
-              log(1,
-                  "SIP " + aor + " registered (" + std::to_string(bindings.size()) + " contacts)");
+              log(1, "SIP " + aor + " registered (" + std::to_string(stored) + " contacts)");
             }
           }
           next_waiting(aor, at);
@@ -765,6 +880,14 @@ struct sip_usage::impl {
     if (!sent) done("no route into the overlay", now);
   }
 
+  /// Whether `key` is the Node-ID of a client registered here by certificate: its own value
+  /// (also a route through this peer) is under it.
+  static bool client_key(const registration& reg, const pr::bytes& key) {
+    return std::any_of(reg.bindings.begin(), reg.bindings.end(), [&key](const binding& b) {
+      return b.client && pr::bytes(b.client->view().begin(), b.client->view().end()) == key;
+    });
+  }
+
   /// The key of a live route through this peer among the fetched values, if any.
   std::optional<pr::node_id> our_key(const registration& reg, const node::outcome& o) const {
     const auto* ans = std::get_if<pr::fetch_ans>(&o.body);
@@ -772,7 +895,7 @@ struct sip_usage::impl {
     for (const auto& kr : ans->kind_responses) {
       for (const auto& d : kr.values) {
         const auto* entry = std::get_if<pr::dictionary_entry>(&d.value);
-        if (!entry || !entry->value.exists) continue;
+        if (!entry || !entry->value.exists || client_key(reg, entry->key)) continue;
         auto v = pr::decode_sip_registration(entry->value.value, pr::limits{});
         if (!v || v->destination_list.empty()) continue;
         const auto* last = v->destination_list.back().node();
@@ -800,7 +923,7 @@ struct sip_usage::impl {
           if (auto v = pr::decode_sip_registration(entry->value.value, pr::limits{});
               v && !v->destination_list.empty()) {
             const auto* last = v->destination_list.back().node();
-            ours = last && *last == self;
+            ours = last && *last == self && !client_key(reg, entry->key);
           }
           used[entry->key] = {ours, d.storage_time};
         }
@@ -910,7 +1033,7 @@ struct sip_usage::impl {
       p->targets.push_back(target{ruri, 0, false});
       return resolved(id, now);
     }
-    if (p->from.peer) {
+    if (!p->from_ua) {
       respond(p->server_tx, p->request, 404, now, "This peer is not a gateway");
       return finish(id);
     }
@@ -987,7 +1110,7 @@ struct sip_usage::impl {
   // ---- proxy ----
 
   void start_proxy(sip::transaction_id st, sip::message received, sip::message req,
-                   const sip_endpoint& from, std::optional<std::uint64_t> route_flow,
+                   const sip_endpoint& from, bool from_ua, std::optional<std::uint64_t> route_flow,
                    sip_time_point now) {
     auto p = std::make_shared<proxied>();
     p->received = std::move(received);
@@ -995,11 +1118,12 @@ struct sip_usage::impl {
     p->server_tx = st;
     p->request = std::move(req);
     p->from = from;
+    p->from_ua = from_ua;
     proxies[id] = p;
     proxy_of_server[st] = id;
     // RFC 3841: a peer asking for a redirect gets the contacts registered here.
-    if (cfg.mode == sip_mode::redirect && !from.peer) p->redirect = true;
-    if (from.peer) {
+    if (cfg.mode == sip_mode::redirect && from_ua) p->redirect = true;
+    if (!from_ua) {
       if (auto* d = p->request.find("Request-Disposition"); d && lower(d->value) == "redirect") {
         p->redirect = true;
       }
@@ -1037,10 +1161,22 @@ struct sip_usage::impl {
       return resolved(id, now);
     }
     auto ruri = *sip::request_uri_of(p->request);
+    if (auto node = peer_of_uri(ruri)) {
+      // A node's own Contact (an SDK client's, say): in-dialog requests go to that node, over
+      // the AppAttach connection open to it.
+      connect_target(id, {pr::to_destination(*node)}, ruri);
+      return resolved(id, now);
+    }
     if (is_our_domain(ruri) && !ruri.user.empty()) {
       p->aor = aor_of(ruri);
       add_local_targets(*p, p->aor, now);
-      if (!from.peer) lookup(id, p->aor, 0);
+      if (from_ua) {
+        lookup(id, p->aor, 0);
+      } else {
+        // The other peer found a registration through us: with no binding left here (its flow
+        // closed, say) the user is registered but unreachable (480), not unknown.
+        p->found_binding = true;
+      }
       return resolved(id, now);
     }
     if (auto flow = binding_flow_of_contact(ruri)) {
@@ -1240,8 +1376,9 @@ struct sip_usage::impl {
     return {e.transport, peer_host(), 0};
   }
 
-  /// Our Record-Route URI for the side of `e`: our Node-ID (for peers) at the address UAs use.
-  sip::uri record_route_of(const sip_endpoint& e) const {
+  /// Our Record-Route URI for the side of `e`: our Node-ID (for peers) at the address UAs use;
+  /// `token`: with the flow token of `e` (the side of a UA).
+  sip::uri record_route_of(const sip_endpoint& e, bool token) const {
     auto [transport, host, port] = via_of(e);
     sip::uri u;
     u.scheme = "sip";
@@ -1251,7 +1388,7 @@ struct sip_usage::impl {
     if (transport != "UDP") u.params.push_back({"transport", lower(transport), true, false});
     u.params.push_back({"lr", {}, false, false});
     // The UA's side: in-dialog requests come back to it on its flow (RFC 5626 5.2).
-    if (!e.peer && e.flow != 0) {
+    if (token && e.flow != 0) {
       u.params.push_back({std::string(flow_token_param), flow_token(e.flow), true, false});
     }
     return u;
@@ -1294,13 +1431,28 @@ struct sip_usage::impl {
     o.via_port = port == 0 ? std::nullopt : std::optional<std::uint16_t>(port);
     o.branch = sip::make_proxy_branch(p.received, random());
     if (p.request.method == "INVITE" || p.request.method == "SUBSCRIBE") {
-      // One Record-Route serves both sides: other peers read our Node-ID in its user part, a UA
-      // its address (the side of the UA: the outgoing one unless that is a peer).
-      o.record_route = record_route_of(out.peer && !p.from.peer ? p.from : out);
+      // One Record-Route serves both sides: other peers read our Node-ID in its user part, a
+      // plain UA its address (so its side wins: the outgoing one, else the incoming one), and
+      // the flow token takes in-dialog requests to a UA's flow. Between two AppAttach
+      // connections, the SDK client's side (outgoing, else incoming) carries the token.
+      const sip_endpoint* side = &out;
+      bool token = false;
+      if (!out.peer) {
+        token = true;
+      } else if (!p.from.peer) {
+        side = &p.from;
+        token = true;
+      } else if (!is_peer_hop(out)) {
+        token = true;
+      } else if (p.from_ua) {
+        side = &p.from;
+        token = true;
+      }
+      o.record_route = record_route_of(*side, token);
     }
     auto m = sip::prepare_forward(p.request, t.request_uri, o);
     if (!m) return {};
-    if (p.redirect && out.peer) m->set("Request-Disposition", "redirect");
+    if (p.redirect && is_peer_hop(out)) m->set("Request-Disposition", "redirect");
     return std::move(*m);
   }
 
@@ -1419,8 +1571,9 @@ struct sip_usage::impl {
       return;
     }
     const std::string transport = transport_of(hop);
-    services.send_to(transport, hop.host, hop.port.value_or(transport == "TLS" ? 5061 : 5060),
-                     stamp(ack, *ruri, sip_endpoint{0, transport, transport != "UDP", {}, 0, {}}));
+    services.send_to(
+        transport, hop.host, hop.port.value_or(transport == "TLS" ? 5061 : 5060),
+        stamp(ack, *ruri, sip_endpoint{0, transport, transport != "UDP", {}, 0, {}, {}}));
   }
 
   /// A stateless copy of `m` for `out`: Max-Forwards, our Via (branch derived from theirs so
@@ -1473,9 +1626,20 @@ struct sip_usage::impl {
   // ---- flows and time ----
 
   void on_flow_closed(std::uint64_t flow) {
-    for (auto& [aor, reg] : registrations) {
+    for (auto it = registrations.begin(); it != registrations.end();) {
+      auto& reg = it->second;
+      // An SDK client's binding lives on its AppAttach connection: it goes with it (the client
+      // registers again over a new one).
+      const auto gone = std::erase_if(
+          reg.bindings, [flow](const binding& b) { return b.certified && b.flow == flow; });
+      if (gone != 0) log(1, "SIP " + it->first + ": the client's connection closed");
       for (auto& b : reg.bindings) {
         if (b.flow == flow && !b.outbound) b.flow = 0;  // plain: reached at its contact now
+      }
+      if (reg.bindings.empty() && !reg.storing && reg.waiting.empty()) {
+        it = registrations.erase(it);
+      } else {
+        ++it;
       }
     }
   }

@@ -164,6 +164,7 @@ class message_transport {
 
   /// Sends a request towards `destinations`; `done` runs once with its outcome. Nothing is sent
   /// (nullopt) when the pending table is full, the body does not encode, or there is no route.
+  /// Leading entries naming this node are dropped: [self, client] goes to the client's link.
   std::optional<std::uint64_t> originate(std::vector<protocol::destination> destinations,
                                          const protocol::message_body& body, completion done,
                                          time_point now, send_options opts = {},

@@ -87,6 +87,9 @@ struct sip_source {
   std::uint16_t local_port = 0;
   /// Set for adopted AppAttach streams: the remote peer (from its certificate).
   std::optional<protocol::node_id> node;
+  /// For adopted AppAttach streams: the user name the remote's certificate carries
+  /// (tls_stream::peer_user()); empty when none.
+  std::string peer_user;
 };
 
 /// A bound listener: its transport and address (with the port chosen for port 0).
@@ -209,8 +212,8 @@ class sip_transport {
   sip_flow_id flow_to(sip_transport_kind kind, const asio::ip::address& address,
                       std::uint16_t port);
   /// Carries SIP over an AppAttach stream (established; from node::app_connection): framing as
-  /// on TLS, sources with node = `remote`. The transport closes it when the flow ends. Returns
-  /// its flow (0 when stopped).
+  /// on TLS, sources with node = `remote` and peer_user = the stream's peer_user(). The transport
+  /// closes it when the flow ends. Returns its flow (0 when stopped).
   sip_flow_id adopt(std::shared_ptr<transport::tls_stream> stream, protocol::node_id remote);
 
   /// The flow's source (its ends, transport, node); nullopt when it is gone.

@@ -5,6 +5,12 @@
 // UAs over AppAttach SIP connections, a redirect server, and the route to a gateway peer for
 // targets outside the overlay.
 //
+// SDK clients attached to this peer (RFC 6940 clients) are RFC 5626 UAs over an AppAttach SIP
+// connection: their REGISTER is authenticated by the connection's certificate (its user name
+// must be the AOR's) instead of digest and kept only here (the client stores its own route in
+// the overlay), and requests they send with our URI and `ob` as top Route get the outbound
+// proxy's treatment a plain UA's get.
+//
 // Sans-I/O: SIP messages, overlay answers and `now` in; what to send goes out through the
 // sip_services the front end implements (sockets, the overlay, AppAttach). Every entry point and
 // every services callback runs on one thread; callbacks may run before the call that started
@@ -37,14 +43,17 @@ using sip_clock = std::chrono::steady_clock;
 using sip_time_point = sip_clock::time_point;
 
 /// One flow of the front end as the usage sees it: a UDP remote, a TCP or TLS connection, or an
-/// AppAttach SIP connection to another peer (`peer` set).
+/// AppAttach SIP connection to another peer or to a client of this peer (`peer` set).
 struct sip_endpoint {
   std::uint64_t flow = 0;
   std::string transport;  ///< "UDP", "TCP" or "TLS" (an AppAttach connection is "TLS")
   bool reliable = false;
   std::string remote_ip;
   std::uint16_t remote_port = 0;
-  std::optional<protocol::node_id> peer;  ///< the other peer of an AppAttach connection
+  std::optional<protocol::node_id> peer;  ///< the other node of an AppAttach connection
+  /// The user name its certificate carries ("alice@overlay.example", RFC 6940 13.3), for an
+  /// AppAttach connection; empty when none. An SDK client registers by it, without digest.
+  std::string peer_user;
 };
 
 /// An address the front end listens at, for Via, Record-Route and Contact.
