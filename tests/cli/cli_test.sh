@@ -58,16 +58,18 @@ fail() {
 source "$(dirname "$0")/../support/loopback_peers.sh"
 
 # setup_ring: overlay, three peers a b c (ports PA PB PC) in a consistent ring, clients alice, bob.
+# The peers get PEER_ARGS too.
+PEER_ARGS=()
 setup_ring() {
   make_overlay "$OVERLAY" "$T/ca"
   local n
   for n in a b c; do enroll "$n@$OVERLAY" "$T/$n" "$T/ca"; done
   enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
   enroll "bob@$OVERLAY" "$T/bob" "$T/ca"
-  start a --first --memory
+  start a --first --memory "${PEER_ARGS[@]}"
   PA=$(port_of a) || exit 1
-  start b --bootstrap-peer "127.0.0.1:$PA" --memory
-  start c --bootstrap-peer "127.0.0.1:$PA" --memory
+  start b --bootstrap-peer "127.0.0.1:$PA" --memory "${PEER_ARGS[@]}"
+  start c --bootstrap-peer "127.0.0.1:$PA" --memory "${PEER_ARGS[@]}"
   PB=$(port_of b) || exit 1
   PC=$(port_of c) || exit 1
   local deadline=$((SECONDS + 60))
@@ -555,6 +557,7 @@ wait_line() {
 }
 
 case_sip() {
+  PEER_ARGS=(--sip-listen tls:127.0.0.1:0)  # the peers serve SIP
   setup_ring
   local alice=alice@$OVERLAY bob=bob@$OVERLAY
   # register / resolve / unregister: the stored registration (the CLI exits afterwards).

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,11 +30,18 @@ const std::vector<uint8_t> uri_registration{1,   0,   11,  0,   9,   's', 'i',
                                             'p', ':', 'a', '@', 'b', '.', 'c'};
 const std::string domain = "@test.p2psip.example";
 
-/// One overlay for the whole run (peers take a few seconds to form a ring).
+/// One overlay for the whole run (peers take a few seconds to form a ring), serving SIP for the
+/// SDK's user agent.
 p2psip::test::process_overlay& overlay() {
   // Destroyed at exit, which stops the peers.
   static p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-  static const bool started = (o.start_ring(3), true);
+  static const bool started = [] {
+    for (int i = 0; i < 3; ++i) {
+      o.start_peer("p" + std::to_string(i), false, {"--sip-listen", "tls:127.0.0.1:0"});
+    }
+    if (!o.wait_ring(std::chrono::seconds(60))) throw std::runtime_error("the ring did not form");
+    return true;
+  }();
   (void)started;
   return o;
 }

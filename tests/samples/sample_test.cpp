@@ -4,6 +4,7 @@
 //                      sip_chat_outbound SAMPLE-BINARY
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -72,7 +73,15 @@ int main(int argc, char** argv) {
   const std::string binary = argv[2];
   try {
     p2psip::test::process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-    overlay.start_ring(3);
+    if (mode.rfind("sip_chat", 0) == 0) {
+      // Peers that serve SIP (the SDK's user agent needs them in both routing modes).
+      for (int i = 0; i < 3; ++i) {
+        overlay.start_peer("p" + std::to_string(i), false, {"--sip-listen", "tls:127.0.0.1:0"});
+      }
+      if (!overlay.wait_ring(std::chrono::seconds(60))) throw std::runtime_error("no ring");
+    } else {
+      overlay.start_ring(3);
+    }
     const std::string domain = "@test.p2psip.example";
     auto args_of = [&](const std::string& user, std::size_t peer) {
       overlay.enroll(user);

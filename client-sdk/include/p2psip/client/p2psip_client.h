@@ -185,7 +185,7 @@ P2PSIP_CLIENT_API void p2psip_client_options_init(p2psip_client_options* options
 /* Reads the configuration and credentials, starts the client's threads and begins attaching to
  * the first peer; *out gets the client (NULL on failure). Errors: INVALID_ARGUMENT (NULL
  * pointer, struct_size below P2PSIP_CLIENT_OPTIONS_SIZE_V1, missing file name, bad peer address,
- * no peer at all, zero timeout, unknown sip_routing, bad sip_listen), BAD_CONFIGURATION,
+ * no peer at all, zero timeout, unknown sip_routing), BAD_CONFIGURATION,
  * BAD_CREDENTIALS, OUT_OF_MEMORY. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_create(const p2psip_client_options* options,
                                                    p2psip_client** out, p2psip_error* err);
@@ -466,8 +466,8 @@ P2PSIP_CLIENT_API void p2psip_sip_response_free(p2psip_sip_response* response);
  * outbound proxy routing opens the flow to the peer and registers through it. The SDK refreshes
  * the registration (and makes it again after a failover) until sip_unregister or stop. Incoming
  * requests go to the p2psip_client_on_sip_request callback (without one: 480). Errors:
- * INVALID_ARGUMENT, FORBIDDEN (not the certificate's AOR), NO_PEER, TIMEOUT, STOPPED,
- * OVERLAY_ERROR, WOULD_DEADLOCK. */
+ * INVALID_ARGUMENT (also a sip_listen that cannot be used), FORBIDDEN (not the certificate's AOR),
+ * NO_PEER, TIMEOUT, STOPPED, OVERLAY_ERROR, WOULD_DEADLOCK. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_register(p2psip_client* client, const char* aor,
                                                          uint32_t lifetime_seconds,
                                                          p2psip_error* err);
