@@ -188,11 +188,11 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
   std::string outbound_route(const pr::node_id& peer) const {
     return "<sip:p2p-" + peer.hex() + ".invalid;lr;ob>";
   }
+  /// Peers route a request for p2p-<Node-ID> to that node, over the connection open to it: the
+  /// far end's in-dialog requests find us by this Contact even where no flow token does.
   std::string contact() const {
-    const auto name = user.substr(0, user.find('@'));
-    if (outbound()) return "<sip:" + name + "@" + own_host() + ";transport=tls;ob>";
-    // Peers route a request for p2p-<Node-ID> to that node (over the connection it came on).
-    return "<sip:p2p-" + self_hex + "@" + own_host() + ";transport=tls>";
+    return "<sip:p2p-" + self_hex + "@" + own_host() + ";transport=tls" +
+           (outbound() ? ";ob>" : ">");
   }
   void log(const std::string& text) {
     if (owner.options.log) owner.options.log("sip: " + text);
@@ -596,6 +596,11 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     v.host = own_host();
     v.params.push_back({"branch", sp::make_branch(rng()), true, false});
     sp::push_via(m, v);
+    if (owner.options.log) {
+      std::string routes;
+      for (const auto r : m.values("Route")) routes += " " + std::string(r);
+      log("sending " + m.method + " " + m.request_uri + (routes.empty() ? "" : " via" + routes));
+    }
     const auto tx = tl.start_client(std::move(m), {conn, true}, steady::now());
     if (tx == 0) return finish(op, fail(errc::invalid_argument, "the request cannot be sent"));
     op->conn = conn;
@@ -612,6 +617,12 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
   }
 
   void final_response(std::shared_ptr<request_op> op, const sp::message& response) {
+    if (owner.options.log) {
+      std::string rr;
+      for (const auto r : response.values("Record-Route")) rr += " " + std::string(r);
+      log(std::to_string(response.status) + " for " + op->request.method +
+          (rr.empty() ? "" : ", Record-Route" + rr));
+    }
     if (response.status >= 300) {
       attempt_failed(op, response_of(response));
       return;
@@ -722,6 +733,17 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     if (!r.find("Content-Length")) r.add("Content-Length", "0");
     tl.respond(st, std::move(r), steady::now());
     pump();
+  }
+
+  /// `extra` after the request's Record-Route values, which a UAS copies into the responses that
+  /// set up a dialog (RFC 3261 12.1.1): the proxies' flow tokens take later requests back.
+  static std::vector<std::pair<std::string, std::string>> with_record_route(
+      const sp::message& req, std::vector<std::pair<std::string, std::string>> extra) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto v : req.values("Record-Route"))
+      out.emplace_back("Record-Route", std::string(v));
+    for (auto& e : extra) out.push_back(std::move(e));
+    return out;
   }
 
   sip_request info_of(const sp::message& m) const {
@@ -842,7 +864,8 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
       d.invite = req;
       const auto tag = d.local_tag;
       dialogs[call] = std::move(d);
-      respond(st, req, 180, {}, tag, {{"Contact", contact()}});
+      auto ringing = with_record_route(req, {{"Contact", contact()}});
+      respond(st, req, 180, {}, tag, std::move(ringing));
       ask_handler(req, [w = weak(), st, call](sip_response answer) {
         if (auto s = w.lock()) s->answer_invite(st, call, std::move(answer));
       });
@@ -873,6 +896,7 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     const int status = answer.status < 200 || answer.status > 699 ? 500 : answer.status;
     auto r = sp::make_response(d.invite, status, answer.reason, d.local_tag);
     if (status < 300) {
+      for (auto& [name, value] : with_record_route(d.invite, {})) r.add(name, std::move(value));
       r.add("Contact", contact());
       if (!answer.body.empty()) {
         r.add("Content-Type",

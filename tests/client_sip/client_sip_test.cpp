@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +52,9 @@ struct sip_overlay {
     o.operation_timeout = 20s;
     o.request_timeout = 5s;
     o.keepalive_interval = 2s;
+    if (std::getenv("P2PSIP_TEST_CLIENT_LOG")) {
+      o.log = [name](std::string_view line) { std::cerr << name << ": " << line << "\n"; };
+    }
     auto c = cl::client::create(o);
     REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
     auto attached = (*c)->wait_attached(20s);
@@ -168,10 +173,17 @@ void exchange(cl::sip_routing mode) {
   REQUIRE(invite.has_value());
   CHECK(cl::to_string(invite->body) == "v=0\r\no=offer\r\n");
   CHECK(alice->calls() == std::vector<std::string>{answered->call_id});
-  {
-    std::lock_guard lock(pm);
-    CHECK(std::find(progress.begin(), progress.end(), 180) != progress.end());
+  // Progress runs through the dispatcher: it may come after call() returned.
+  const auto until_progress = std::chrono::steady_clock::now() + 5s;
+  bool rang = false;
+  while (!rang && std::chrono::steady_clock::now() < until_progress) {
+    {
+      std::lock_guard lock(pm);
+      rang = std::find(progress.begin(), progress.end(), 180) != progress.end();
+    }
+    if (!rang) std::this_thread::sleep_for(20ms);
   }
+  CHECK(rang);
   // Bob sees the call as established too (his 200 went out).
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (bob->calls().empty() && std::chrono::steady_clock::now() < until) {
@@ -230,6 +242,10 @@ TEST_CASE("client SIP: register, resolve, MESSAGE and calls between peers, direc
   exchange(cl::sip_routing::direct);
 }
 
+TEST_CASE("client SIP: register, resolve, MESSAGE and calls between peers, outbound proxy") {
+  exchange(cl::sip_routing::outbound_proxy);
+}
+
 TEST_CASE("client SIP: bad input is refused with a clear error") {
   sip_overlay net(1);
   auto alice = net.client("alice", {0}, cl::sip_routing::direct);
@@ -249,4 +265,50 @@ TEST_CASE("client SIP: bad input is refused with a clear error") {
   auto empty = alice->send_message("", cl::to_bytes("x"));
   REQUIRE(!empty.has_value());
   CHECK(empty.error().code == cl::errc::invalid_argument);
+}
+
+TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, reachable again") {
+  sip_overlay net(4);
+  // Alice attaches to peer 0, and to peer 1 when peer 0 is gone; Bob is at peer 3.
+  auto alice = net.client("alice", {0, 1}, cl::sip_routing::outbound_proxy);
+  auto bob = net.client("bob", {3}, cl::sip_routing::outbound_proxy);
+  inbox alice_in;
+  alice->on_sip_request(alice_in.handler());
+  REQUIRE(alice->sip_register(aor("alice"), 600).has_value());
+  REQUIRE(bob->sip_register(aor("bob"), 600).has_value());
+  auto before = bob->send_message(aor("alice"), cl::to_bytes("before"));
+  INFO("before: " << text_of(before));
+  REQUIRE(before.has_value());
+  REQUIRE(before->status == 200);
+
+  net.overlay.kill_peer(0);
+  const auto killed = std::chrono::steady_clock::now();
+  // Reachable again once Alice has failed over to peer 1 and registered through it (REGISTER
+  // on a new flow, her SipRegistration's route replaced).
+  std::optional<double> reachable_after;
+  int attempts = 0;
+  std::string last;
+  while (std::chrono::steady_clock::now() - killed < 60s) {
+    ++attempts;
+    auto r = bob->send_message(aor("alice"), cl::to_bytes("after " + std::to_string(attempts)));
+    last = text_of(r);
+    if (r && r->status == 200) {
+      reachable_after =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+      break;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO("last answer: " << last << " after " << attempts << " attempts");
+  REQUIRE(reachable_after.has_value());
+  MESSAGE("outbound failover: reachable again " << *reachable_after << " s after kill -9 ("
+                                                << attempts << " MESSAGE attempts)");
+  CHECK(*reachable_after < 30.0);
+  const auto peer = alice->attached_peer();
+  REQUIRE(peer.has_value());
+  CHECK(peer->node_id == net.overlay.peers()[1].node_id);
+  auto found = bob->resolve(aor("alice"));
+  REQUIRE(found.has_value());
+  REQUIRE(found->size() == 1);  // the same key: the route through peer 0 was replaced
+  CHECK(found->front().contact.route == std::vector<std::string>{peer->node_id});
 }

@@ -406,11 +406,18 @@ void sdk_and_plain_ua(p2psip::client::sip_routing mode) {
   CHECK_MESSAGE(call.exit_code == 0, call.describe() << "\n" << t.logs());
   CHECK(erin.wait("INVITE"));
   CHECK(erin.wait("BYE"));
+  // The same from a UA at the SDK client's own peer (the BYE finds the client by its Contact).
+  const auto local = run_uac(t, "uac-call-to-sdk-same-peer", "uac_call.xml", "carol",
+                             aor(t, "erin"), 0, {"-d", "200"});
+  CHECK_MESSAGE(local.exit_code == 0, local.describe() << "\n" << t.logs());
 }
 
 TEST_SUITE("sip_interop") {
   TEST_CASE("SDK client and plain UAs reach each other both ways - direct routing") {
     sdk_and_plain_ua(p2psip::client::sip_routing::direct);
+  }
+  TEST_CASE("SDK client and plain UAs reach each other both ways - outbound proxy") {
+    sdk_and_plain_ua(p2psip::client::sip_routing::outbound_proxy);
   }
 
   TEST_CASE("REGISTER with digest over UDP - register then refresh then un-REGISTER") {

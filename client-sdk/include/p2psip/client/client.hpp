@@ -227,7 +227,8 @@ struct call_options {
   /// The call's Call-ID; empty: a new one. Set it to hang up (cancel) a call from another thread
   /// while call() still waits.
   std::string call_id;
-  /// Provisional responses (180 Ringing, 183, ...), through the dispatcher.
+  /// Provisional responses (180 Ringing, 183, ...), through the dispatcher: the last ones may
+  /// still run after call() returned.
   std::function<void(const sip_response&)> progress;
 };
 
