@@ -601,7 +601,13 @@ assert len(b[0]['route']) == 2, d"
 
   # sip listen --reject --json: the call fails with 486 (8); JSON lines.
   listen_start bobj bob "$PC" --json sip listen "sip:$bob" --reject
-  expect_error 8 "486" alice "$PB" --sip-routing "$ROUTING" sip call "sip:$bob" --hangup-after 1
+  # A failed call: the final status on stderr; stdout has only the progress lines.
+  cli alice "$PB" --sip-routing "$ROUTING" sip call "sip:$bob" --hangup-after 1
+  [ "$RC" -eq 8 ] || fail "rejected sip call exited $RC: $(cat "$T/err")"
+  [ "$(cat "$T/err")" = "p2psip-client: sip call 'sip:$bob': 486 Busy Here" ] ||
+    fail "rejected sip call: stderr $(cat "$T/err")"
+  grep -q "^180 Ringing$" "$T/out" || fail "rejected sip call printed no 180: $(cat "$T/out")"
+  grep -vq "^1[0-9][0-9] " "$T/out" && fail "rejected sip call printed more than progress: $(cat "$T/out")"
   cli alice "$PB" --sip-routing "$ROUTING" --json sip call "sip:$bob"
   JSON=1 check_error 8 "486"
   json_check "assert d['error'] == 'sip_error', d"
