@@ -1128,7 +1128,7 @@ int run(int argc, char** argv) {
       ("json", "print the result (or the error) as one JSON document")
       ("quiet", "no progress line; put, remove, store and remove-item print nothing")
       ("verbose", "the SDK's debug lines on standard error")
-      ("sip-routing", "sip message, call, listen: how SIP requests travel: direct (AppAttach to the target's node) or outbound-proxy (through the attached peer)", cxxopts::value<std::string>()->default_value("direct"), "MODE")
+      ("sip-routing", "sip message, call, listen: how SIP requests travel: direct (AppAttach to the target's node) or outbound-proxy (through the attached peer, which must serve SIP: p2psip-peer --sip-listen)", cxxopts::value<std::string>()->default_value("direct"), "MODE")
       ("sip-listen", "sip listen with direct routing: where to accept SIP connections (port 0: any; default: the address used toward the peer)", cxxopts::value<std::string>(), "IP:PORT")
       ("h,help", "show this help");
   options.add_options("command")
