@@ -737,11 +737,13 @@ struct inbox {
   };
   std::vector<seen> requests;
   int invite_status = 200;
+  bool hold_invites = false;  // keep INVITEs ringing until `release`
+  bool release = false;
   static void on_request(void* user, const p2psip_sip_request* r, p2psip_sip_answer* answer) {
     auto* self = static_cast<inbox*>(user);
     CHECK(answer->struct_size == sizeof *answer);
     CHECK(answer->status == 200);
-    std::lock_guard lock(self->m);
+    std::unique_lock lock(self->m);
     std::string body;
     if (r->body) body.assign(reinterpret_cast<const char*>(r->body), r->body_size);
     self->requests.push_back({r->method, r->from, r->to, r->call_id, r->content_type, body});
@@ -754,6 +756,10 @@ struct inbox {
       answer->body_size = 4;
     } else if (method == "INVITE") {
       answer->status = self->invite_status;
+      if (self->hold_invites) {
+        self->cv.notify_all();
+        self->cv.wait_for(lock, std::chrono::seconds(15), [self] { return self->release; });
+      }
     }
     self->cv.notify_all();
   }
@@ -864,6 +870,50 @@ TEST_CASE("c api: MESSAGE and a call between two clients (direct routing)") {
   REQUIRE(p2psip_client_call(alice.get(), bob_aor.c_str(), nullptr, &response, &err) == P2PSIP_OK);
   CHECK(response->status == 486);
   p2psip_sip_response_free(response);
+
+  // A call hung up while it rings (bob's callback holds the INVITE): CANCEL, then 487.
+  {
+    std::lock_guard lock(box.m);
+    box.invite_status = 200;
+    box.hold_invites = true;
+  }
+  progress_log ringing;
+  p2psip_call_options_init(&o);
+  const std::string ringing_id = "c-api-call-2@test";
+  o.call_id = ringing_id.c_str();
+  o.progress = &progress_log::on_progress;
+  o.progress_user = &ringing;
+  struct call_state : waiter {
+    int status = 0;
+  } pending;
+  REQUIRE(p2psip_client_call_async(
+              alice.get(), bob_aor.c_str(), &o,
+              [](void* user, const p2psip_error* e, const p2psip_sip_response* r) {
+                auto* st = static_cast<call_state*>(user);
+                st->status = r ? r->status : -1;
+                st->done(e);
+              },
+              &pending) == P2PSIP_OK);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    {
+      std::lock_guard lock(ringing.m);
+      if (!ringing.statuses.empty()) break;
+    }
+    REQUIRE(std::chrono::steady_clock::now() < until);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE_MESSAGE(p2psip_client_hang_up(alice.get(), ringing_id.c_str(), &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(pending.wait());
+  CHECK(pending.code == P2PSIP_OK);
+  CHECK(pending.status == 487);
+  {
+    std::lock_guard lock(box.m);
+    box.release = true;
+  }
+  box.cv.notify_all();
+  CHECK(box.wait_for("CANCEL"));
 
   // Nobody registered under an AOR: the SDK's own 404.
   REQUIRE(p2psip_client_send_message(alice.get(), ("sip:nobody" + domain).c_str(), text.data(),
