@@ -137,6 +137,8 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     bool in_progress = false;
     bool registered = false;
     std::vector<client::callback<void>> waiters;
+    /// sip_register callers wait at most the operation timeout (for a peer to attach, say).
+    std::optional<steady::time_point> waiters_deadline;
     std::optional<steady::time_point> refresh_at;
     std::uint32_t flow_timer = 0;
     std::optional<steady::time_point> ping_at;
@@ -214,6 +216,7 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     };
     for (const auto& [token, c] : pending_connects) take(c.deadline);
     if (reg) {
+      if (!reg->waiters.empty()) take(reg->waiters_deadline);
       take(reg->refresh_at);
       take(reg->ping_at);
       take(reg->pong_deadline);
@@ -254,6 +257,11 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
       if (reg->refresh_at && *reg->refresh_at <= now) {
         reg->refresh_at.reset();
         do_register();
+      }
+      if (reg && !reg->in_progress && !reg->waiters.empty() && reg->waiters_deadline &&
+          *reg->waiters_deadline <= now) {
+        registered(owner.peer_node() ? fail(errc::timeout, "not registered in time")
+                                     : fail(errc::no_peer, "no peer attached in time"));
       }
     }
     if (reregister_at && *reregister_at <= now) {
@@ -1143,7 +1151,11 @@ void sip_agent::sip_register(std::string aor, std::uint32_t lifetime, client::ca
     s.reg = r;
   }
   s.reg->lifetime = lifetime;
+  if (s.reg->waiters.empty()) {
+    s.reg->waiters_deadline = steady::now() + s.owner.options.operation_timeout;
+  }
   s.reg->waiters.push_back(std::move(done));
+  s.arm();
   if (!s.reg->in_progress) s.do_register();
   // Not attached yet: on_links_changed starts it (the waiter's operation_timeout is the
   // caller's; see client::sip_register).

@@ -265,6 +265,24 @@ TEST_CASE("client SIP: bad input is refused with a clear error") {
   auto empty = alice->send_message("", cl::to_bytes("x"));
   REQUIRE(!empty.has_value());
   CHECK(empty.error().code == cl::errc::invalid_argument);
+
+  // A client that never attaches: sip_register ends after the operation timeout, no_peer.
+  cl::client_options o;
+  o.config_file = net.overlay.config_file().string();
+  o.certificate_file = net.overlay.cert_of("alice").string();
+  o.key_file = net.overlay.key_of("alice").string();
+  o.peers = {"127.0.0.1:1"};
+  o.operation_timeout = 2s;
+  auto lonely = cl::client::create(o);
+  REQUIRE(lonely.has_value());
+  const auto start = std::chrono::steady_clock::now();
+  auto unattached = (*lonely)->sip_register(aor("alice"), 60);
+  REQUIRE(!unattached.has_value());
+  CHECK(unattached.error().code == cl::errc::no_peer);
+  CHECK(std::chrono::steady_clock::now() - start < 10s);
+  auto unsent = (*lonely)->send_message(aor("bob"), cl::to_bytes("x"));
+  REQUIRE(!unsent.has_value());
+  CHECK(unsent.error().code == cl::errc::no_peer);
 }
 
 TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, reachable again") {
