@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   int i;
   int status = 0;
 
+  /* init sets options.struct_size: a later library reads only the fields this program knows. */
   p2psip_client_options_init(&options);
   options.peers = peers;
   for (i = 1; i < argc; ++i) {
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
     p2psip_client_destroy(client);
     return 1;
   }
-  printf("attached to %s at %s\n", peer.node_id, peer.address);
+  printf("libp2psip-client %s attached to %s at %s\n", p2psip_version(), peer.node_id,
+         peer.address);
 
   if (p2psip_client_put(client, positional[0], (const uint8_t*)positional[1], strlen(positional[1]),
                         3600, &err) != P2PSIP_OK) {

@@ -1,18 +1,23 @@
 // p2psip-client: a RELOAD client (RFC 6940 section 4.2.1) on the command line. It attaches to one
 // peer of an overlay through the client SDK (p2psip::client, its public API only), runs one
-// command, prints the result on standard output and exits.
+// command, prints the result on standard output and exits (sip listen: on SIGINT or SIGTERM).
 //
 //   p2psip-client --config overlay.xml --cert alice.crt --key alice.key [--peer IP:PORT ...]
-//                 [--overlay NAME] [--timeout MS] [--json] [--quiet] COMMAND ARGS...
+//                 [--overlay NAME] [--timeout MS] [--json] [--quiet]
+//                 [--sip-routing direct|outbound-proxy] [--sip-listen IP:PORT] COMMAND ARGS...
 //
 // Every error is one line on standard error, "p2psip-client: message", and nothing is written to
 // standard output except, with --json, one error document {"error": NAME, "message": TEXT,
 // "exit_code": N}. Exit codes: see exit_text below (and README.md).
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -23,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -55,6 +61,7 @@ constexpr int exit_forbidden = 4;
 constexpr int exit_network = 5;
 constexpr int exit_config = 6;
 constexpr int exit_invalid = 7;
+constexpr int exit_sip_error = 8;
 
 constexpr std::string_view commands_text =
     "\n"
@@ -88,6 +95,21 @@ constexpr std::string_view commands_text =
     "  resolve AOR\n"
     "      every binding of AOR, following forwards: OWNER_USER (NODE_ID): route N1,N2,... or\n"
     "      uri U\n"
+    "  sip register AOR [--contact URI] [--lifetime S]\n"
+    "      store this client's registration under AOR (a route through its peer to it, or with\n"
+    "      --contact a forward to URI) and exit; sip unregister AOR removes it\n"
+    "  sip resolve AOR\n"
+    "      as resolve\n"
+    "  sip message AOR TEXT [--content-type T]\n"
+    "      send a SIP MESSAGE (TEXT -: standard input); prints the final status line\n"
+    "  sip call AOR [--hangup-after S]\n"
+    "      call AOR (INVITE, signalling only): prints the progress lines (180 Ringing, ...) and\n"
+    "      the final status; after a 2xx waits S seconds (default 0) and hangs up; SIGINT while\n"
+    "      it rings cancels the call\n"
+    "  sip listen AOR [--accept | --reject] [--lifetime S]\n"
+    "      be reachable as AOR until SIGINT or SIGTERM: prints each incoming request as a line\n"
+    "      (--json: a JSON document per line), answers MESSAGE 200 and INVITE 200 (--accept,\n"
+    "      the default) or 486 (--reject)\n"
     "\n"
     "Kinds: a number (decimal or 0x hex) or sip-registration (1), certificate-by-node (3),\n"
     "certificate-by-user (0x10), generic (0xf0000101). Dictionary keys (--dict-key; --key is the\n"
@@ -96,9 +118,10 @@ constexpr std::string_view commands_text =
     "\"value\"\n"
     "when it is UTF-8, else \"value_base64\".\n"
     "\n"
-    "Output: results on standard output (with --json: one JSON document). Errors: one line on\n"
-    "standard error \"p2psip-client: MESSAGE\"; with --json also {\"error\": NAME, \"message\":\n"
-    "MESSAGE, \"exit_code\": N} on standard output.\n";
+    "Output: results on standard output (with --json: one JSON document; sip listen: one per\n"
+    "line). Errors: one line on standard error \"p2psip-client: MESSAGE\"; with --json also\n"
+    "{\"error\": NAME, \"message\": MESSAGE, \"exit_code\": N} on standard output. sip call\n"
+    "prints its progress lines as they come, before a failure.\n";
 
 constexpr std::string_view exit_text =
     "\n"
@@ -106,11 +129,15 @@ constexpr std::string_view exit_text =
     "  0  success\n"
     "  1  any other error (unreadable --file, generation conflict, invalid answer, ...)\n"
     "  2  usage error (unknown command or option, missing or malformed argument)\n"
-    "  3  not found (get, fetch, stat: nothing stored; find: no such data)\n"
+    "  3  not found (get, fetch, stat: nothing stored; find: no such data; sip: no binding,\n"
+    "     404, 480 or 604)\n"
     "  4  forbidden (refused by the overlay's access policy)\n"
-    "  5  network: no peer could be attached to, no answer in time, client stopped\n"
+    "  5  network: no peer could be attached to, no answer in time, client stopped (sip: also\n"
+    "     the SDK's own 408 and 503)\n"
     "  6  bad configuration or credentials (unreadable files, another overlay, ...)\n"
-    "  7  too large, unknown kind, or an argument the SDK or the overlay refuses\n";
+    "  7  too large, unknown kind, or an argument the SDK or the overlay refuses\n"
+    "  8  sip message, sip call: any other final response of 300 or more (status line on\n"
+    "     standard error)\n";
 
 /// A failed command: exit code, machine name (the --json "error"), one-line message.
 struct failure {
@@ -132,8 +159,11 @@ std::string dump(const json& j) {
   return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-/// Writes `text` to standard output at once; false if it could not be written.
+std::mutex g_stdout_mutex;
+
+/// Writes `text` to standard output at once; false if it could not be written. Any thread.
 bool write_stdout(const std::string& text) {
+  std::lock_guard lock(g_stdout_mutex);
   const auto n = std::fwrite(text.data(), 1, text.size(), stdout);
   return n == text.size() && std::fflush(stdout) == 0;
 }
@@ -195,16 +225,30 @@ const std::map<std::string, std::set<std::string>, std::less<>> command_options 
     {"register", {"lifetime"}},
     {"unregister", {}},
     {"resolve", {}},
+    {"sip register", {"lifetime", "contact"}},
+    {"sip unregister", {}},
+    {"sip resolve", {}},
+    {"sip message", {"content-type"}},
+    {"sip call", {"hangup-after"}},
+    {"sip listen", {"accept", "reject", "lifetime"}},
 };
-const std::vector<std::string> specific_options = {"lifetime", "file",     "raw",   "kind",
-                                                   "value",    "dict-key", "index", "generation"};
+const std::vector<std::string> specific_options = {
+    "lifetime",   "file",    "raw",          "kind",         "value",  "dict-key", "index",
+    "generation", "contact", "content-type", "hangup-after", "accept", "reject"};
 
 /// How many positional arguments each command takes: [min, max].
 const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> command_arity = {
-    {"put", {1, 2}},   {"get", {1, 1}},      {"remove", {1, 1}},     {"store", {1, 1}},
-    {"fetch", {1, 1}}, {"stat", {1, 1}},     {"find", {1, 1}},       {"remove-item", {1, 1}},
-    {"ping", {0, 1}},  {"register", {1, 2}}, {"unregister", {1, 1}}, {"resolve", {1, 1}},
+    {"put", {1, 2}},          {"get", {1, 1}},
+    {"remove", {1, 1}},       {"store", {1, 1}},
+    {"fetch", {1, 1}},        {"stat", {1, 1}},
+    {"find", {1, 1}},         {"remove-item", {1, 1}},
+    {"ping", {0, 1}},         {"register", {1, 2}},
+    {"unregister", {1, 1}},   {"resolve", {1, 1}},
+    {"sip register", {1, 1}}, {"sip unregister", {1, 1}},
+    {"sip resolve", {1, 1}},  {"sip message", {2, 2}},
+    {"sip call", {1, 1}},     {"sip listen", {1, 1}},
 };
+constexpr std::string_view sip_commands = "register, unregister, resolve, message, call or listen";
 
 const std::map<std::string, std::uint32_t, std::less<>> kind_names = {
     {"sip-registration", 1},
@@ -276,7 +320,15 @@ struct invocation {
   std::uint32_t lifetime = 3600;
   std::uint64_t generation = 0;
   std::optional<cl::bytes> value;
+  std::string contact;  // register TARGET_AOR, sip register --contact
+  std::string content_type = "text/plain";
+  std::uint32_t hangup_after = 0;
+  bool accept = true;  // sip listen: INVITE 200 (else 486)
 };
+
+bool is_sip(const invocation& inv) {
+  return inv.command.rfind("sip ", 0) == 0;
+}
 
 std::string peers_text(const invocation& inv) {
   if (inv.options.peers.empty()) return "the configuration's bootstrap peers";
@@ -544,9 +596,9 @@ outcome cmd_ping(cl::client& c, const invocation& inv, bool json_out) {
 outcome cmd_register(cl::client& c, const invocation& inv, bool json_out) {
   const auto& aor = inv.args[0];
   cl::sip_contact contact;
-  if (inv.args.size() == 2) contact.uri = inv.args[1];
+  contact.uri = inv.contact;
   auto r = c.register_aor(aor, contact, inv.lifetime);
-  if (!r) return from_sdk(r.error(), "register " + in_quotes(aor));
+  if (!r) return from_sdk(r.error(), inv.command + " " + in_quotes(aor));
   if (json_out) {
     json j = {{"aor", aor}, {"generation", *r}, {"lifetime", inv.lifetime}};
     if (!contact.uri.empty()) j["uri"] = contact.uri;
@@ -561,7 +613,7 @@ outcome cmd_register(cl::client& c, const invocation& inv, bool json_out) {
 outcome cmd_unregister(cl::client& c, const invocation& inv, bool json_out) {
   const auto& aor = inv.args[0];
   auto r = c.unregister_aor(aor);
-  if (!r) return from_sdk(r.error(), "unregister " + in_quotes(aor));
+  if (!r) return from_sdk(r.error(), inv.command + " " + in_quotes(aor));
   if (json_out) return dump({{"aor", aor}, {"removed", true}, {"generation", *r}});
   if (inv.quiet) return std::string();
   return "unregistered " + in_quotes(aor) + "\n";
@@ -570,7 +622,7 @@ outcome cmd_unregister(cl::client& c, const invocation& inv, bool json_out) {
 outcome cmd_resolve(cl::client& c, const invocation& inv, bool json_out) {
   const auto& aor = inv.args[0];
   auto r = c.resolve(aor);
-  if (!r) return from_sdk(r.error(), "resolve " + in_quotes(aor));
+  if (!r) return from_sdk(r.error(), inv.command + " " + in_quotes(aor));
   if (r->empty())
     return failure{exit_not_found, "not_found", "nothing registered under " + in_quotes(aor)};
   if (json_out) {
@@ -601,6 +653,222 @@ outcome cmd_resolve(cl::client& c, const invocation& inv, bool json_out) {
     out += "\n";
   }
   return out;
+}
+
+// ---- the SIP user agent ----
+
+std::string routing_name(cl::sip_routing r) {
+  return r == cl::sip_routing::outbound_proxy ? "outbound-proxy" : "direct";
+}
+
+/// "486 Busy Here", and " (local)" when the SDK made the response up.
+std::string status_line(const cl::sip_response& r) {
+  return std::to_string(r.status) + (r.reason.empty() ? "" : " " + r.reason) +
+         (r.local ? " (local)" : "");
+}
+
+/// The failure a final response means, if it is not a 2xx: not found (no binding, 404, 480,
+/// 604), network (the SDK's own 408 and 503), else a SIP error.
+std::optional<failure> sip_failure(const cl::sip_response& r, const std::string& context) {
+  if (r.status >= 200 && r.status < 300) return std::nullopt;
+  const std::string message = context + ": " + status_line(r);
+  if (r.status == 404 || r.status == 480 || r.status == 604) {
+    return failure{exit_not_found, "not_found", message};
+  }
+  if (r.local && (r.status == 408 || r.status == 503)) {
+    return failure{exit_network, r.status == 408 ? "timeout" : "unreachable", message};
+  }
+  return failure{exit_sip_error, "sip_error", message};
+}
+
+void put_response(json& j, const cl::sip_response& r) {
+  j["status"] = r.status;
+  j["reason"] = r.reason;
+  j["call_id"] = r.call_id;
+  j["local"] = r.local;
+  if (!r.content_type.empty()) j["content_type"] = r.content_type;
+  if (!r.body.empty()) put_bytes(j, "body", r.body, false);
+}
+
+/// A fresh Call-ID, known before the INVITE leaves so that SIGINT can cancel the call.
+std::string new_call_id() {
+  std::random_device rd;
+  cl::bytes b(16);
+  for (auto& x : b) x = static_cast<std::uint8_t>(rd());
+  return hex(b) + "@p2psip-client";
+}
+
+/// The signals sip call and sip listen wait for (blocked in every thread, taken by sigwait).
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+void no_op_handler(int) {}
+
+/// Blocks SIGINT and SIGTERM in this thread and the threads it starts later (the SDK's), after
+/// giving them a handler: a shell starts background jobs with SIGINT ignored, and an ignored
+/// signal never reaches sigwait.
+void block_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = no_op_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+/// Waits up to `timeout` for SIGINT or SIGTERM; true if one came.
+bool wait_signal(std::chrono::milliseconds timeout) {
+  const sigset_t set = stop_signals();
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  ts.tv_nsec = static_cast<long>(timeout.count() % 1000) * 1'000'000L;
+  return sigtimedwait(&set, nullptr, &ts) > 0;
+}
+
+outcome cmd_sip_message(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& to = inv.args[0];
+  const std::string what = "sip message " + in_quotes(to);
+  auto r = c.send_message(to, *inv.value, inv.content_type);
+  if (!r) return from_sdk(r.error(), what);
+  if (auto f = sip_failure(*r, what)) return *f;
+  if (json_out) {
+    json j = {{"to", to}};
+    put_response(j, *r);
+    return dump(j);
+  }
+  return status_line(*r) + "\n";
+}
+
+outcome cmd_sip_call(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& to = inv.args[0];
+  const std::string what = "sip call " + in_quotes(to);
+  // Shared with the SDK's callbacks, which may outlive this function's wait by a little.
+  struct state {
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<cl::result<cl::sip_response>> final;
+    json progress = json::array();
+  };
+  auto st = std::make_shared<state>();
+  cl::call_options o;
+  o.call_id = new_call_id();
+  o.progress = [st, json_out](const cl::sip_response& p) {
+    if (json_out) {
+      std::lock_guard lock(st->m);
+      st->progress.push_back({{"status", p.status}, {"reason", p.reason}});
+    } else {
+      (void)write_stdout(status_line(p) + "\n");
+    }
+  };
+  c.call_async(to, o, [st](cl::result<cl::sip_response> r) {
+    std::lock_guard lock(st->m);
+    st->final = std::move(r);
+    st->cv.notify_all();
+  });
+  bool cancelled = false;
+  for (;;) {
+    {
+      std::unique_lock lock(st->m);
+      if (st->cv.wait_for(lock, 50ms, [&] { return st->final.has_value(); })) break;
+    }
+    if (wait_signal(50ms) && !cancelled) {
+      cancelled = true;  // CANCEL; the call then ends with 487
+      (void)c.hang_up(o.call_id);
+    }
+  }
+  std::unique_lock lock(st->m);
+  auto r = std::move(*st->final);
+  json progress = st->progress;
+  lock.unlock();
+  if (!r) return from_sdk(r.error(), what);
+  if (auto f = sip_failure(*r, what)) return *f;
+  if (!json_out) (void)write_stdout(status_line(*r) + "\n");
+
+  // Established: wait (a signal ends the wait early), then hang up unless the other side did.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(inv.hangup_after);
+  while (std::chrono::steady_clock::now() < until) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (wait_signal(std::max(left, 1ms))) break;
+  }
+  bool by_us = true;
+  if (auto h = c.hang_up(o.call_id); !h) {
+    if (h.code() != cl::make_error_code(cl::errc::not_found)) {
+      return from_sdk(h.error(), what + ": hang up");
+    }
+    by_us = false;  // the other side's BYE came first
+  }
+  if (json_out) {
+    json j = {{"to", to}, {"progress", progress}};
+    put_response(j, *r);
+    j["hung_up_by"] = by_us ? "us" : "them";
+    return dump(j);
+  }
+  return by_us ? "hung up\n" : "the other side hung up\n";
+}
+
+/// One incoming request as a line of text or compact JSON; `answer` 0: the SDK answers it.
+std::string request_line(const cl::sip_request& rq, int answer, bool json_out) {
+  if (json_out) {
+    json j = {{"method", rq.method},
+              {"from", rq.from},
+              {"to", rq.to},
+              {"call_id", rq.call_id},
+              {"content_type", rq.content_type}};
+    if (answer != 0) j["answer"] = answer;
+    put_bytes(j, "body", rq.body, false);
+    return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
+  std::string line =
+      rq.method + " from=" + rq.from + " to=" + rq.to + " call_id=" + one_line(rq.call_id);
+  if (answer != 0) line += " answer=" + std::to_string(answer);
+  if (!rq.body.empty()) {
+    line += " content_type=" + one_line(rq.content_type) + " body=" + display_value(rq.body);
+  }
+  return line + "\n";
+}
+
+outcome cmd_sip_listen(cl::client& c, const invocation& inv, bool json_out) {
+  const auto& aor = inv.args[0];
+  const bool accept = inv.accept;
+  c.on_sip_request([accept, json_out](const cl::sip_request& rq) {
+    cl::sip_response a;
+    int shown = 0;
+    if (rq.method == "INVITE") {
+      a.status = accept ? 200 : 486;
+      shown = a.status;
+    } else if (rq.method == "MESSAGE" || rq.method == "OPTIONS") {
+      a.status = 200;
+      shown = a.status;
+    } else if (rq.method != "BYE" && rq.method != "CANCEL") {
+      a.status = 501;  // nothing else is served here
+      shown = a.status;
+    }
+    (void)write_stdout(request_line(rq, shown, json_out));
+    return a;
+  });
+  auto r = c.sip_register(aor, inv.lifetime);
+  if (!r) return from_sdk(r.error(), "sip listen " + in_quotes(aor));
+  const auto routing = routing_name(inv.options.sip_routing_mode);
+  if (json_out) {
+    json j = {{"listening", aor}, {"routing", routing}};
+    (void)write_stdout(j.dump() + "\n");
+  } else {
+    (void)write_stdout("listening as " + aor + " (" + routing + ")\n");
+  }
+  while (!wait_signal(1000ms)) {
+  }
+  c.on_sip_request({});
+  auto u = c.sip_unregister();
+  if (!u) return from_sdk(u.error(), "sip unregister " + in_quotes(aor));
+  if (json_out) return json{{"unregistered", aor}}.dump() + "\n";
+  return "unregistered " + aor + "\n";
 }
 
 // ---- the run ----
@@ -653,13 +921,22 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   }
   if (positional.empty()) {
     return usage(
-        "no command given: put, get, remove, store, fetch, stat, find, remove-item or "
-        "ping (see --help)");
+        "no command given: put, get, remove, store, fetch, stat, find, remove-item, ping, "
+        "register, unregister, resolve or sip (see --help)");
   }
   inv.command = positional.front();
   inv.args.assign(positional.begin() + 1, positional.end());
+  if (inv.command == "sip") {
+    if (inv.args.empty()) return usage("sip: missing subcommand: " + std::string(sip_commands));
+    inv.command += " " + inv.args.front();
+    inv.args.erase(inv.args.begin());
+  }
   const auto allowed = command_options.find(inv.command);
   if (allowed == command_options.end()) {
+    if (is_sip(inv)) {
+      return usage("sip: unknown subcommand " + in_quotes(inv.command.substr(4)) + " (" +
+                   std::string(sip_commands) + ")");
+    }
     return usage("unknown command " + in_quotes(inv.command) + " (see --help)");
   }
   for (const auto& o : specific_options) {
@@ -669,12 +946,13 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   }
   const auto [min_args, max_args] = command_arity.at(inv.command);
   if (inv.args.size() < min_args) {
-    return usage(
-        inv.command + ": missing " +
-        (inv.command == "put" || inv.command == "get" || inv.command == "remove" ? "NAME"
-         : inv.command == "register" || inv.command == "unregister" || inv.command == "resolve"
-             ? "AOR"
-             : "RESOURCE"));
+    return usage(inv.command + ": missing " +
+                 (inv.command == "put" || inv.command == "get" || inv.command == "remove" ? "NAME"
+                  : inv.command == "sip message" && inv.args.size() == 1                  ? "TEXT"
+                  : inv.command == "register" || inv.command == "unregister" ||
+                          inv.command == "resolve" || is_sip(inv)
+                      ? "AOR"
+                      : "RESOURCE"));
   }
   if (inv.args.size() > max_args) {
     return usage(inv.command + ": unexpected argument " + in_quotes(inv.args[max_args]));
@@ -700,6 +978,17 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   inv.options.operation_timeout = inv.timeout;
   inv.options.request_timeout = std::min(inv.timeout, std::chrono::milliseconds(10'000));
   inv.quiet = r.count("quiet") > 0;
+  if (r.count("sip-routing")) {
+    const auto text = r["sip-routing"].as<std::string>();
+    if (text == "direct") {
+      inv.options.sip_routing_mode = cl::sip_routing::direct;
+    } else if (text == "outbound-proxy") {
+      inv.options.sip_routing_mode = cl::sip_routing::outbound_proxy;
+    } else {
+      return usage("--sip-routing " + in_quotes(text) + ": expected direct or outbound-proxy");
+    }
+  }
+  if (r.count("sip-listen")) inv.options.sip_listen = r["sip-listen"].as<std::string>();
   inv.raw = r.count("raw") > 0;
   if (inv.raw && g_json) return usage("--raw and --json exclude each other");
 
@@ -748,6 +1037,31 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
     const auto v = parse_unsigned(text, ~std::uint64_t{0});
     if (!v) return usage("--generation " + in_quotes(text) + ": expected a number");
     inv.generation = *v;
+  }
+
+  if (inv.command == "register" && inv.args.size() == 2) inv.contact = inv.args[1];
+  if (r.count("contact")) inv.contact = r["contact"].as<std::string>();
+  if (r.count("content-type")) {
+    inv.content_type = r["content-type"].as<std::string>();
+    if (inv.content_type.empty()) return usage("--content-type: expected a media type");
+  }
+  if (r.count("hangup-after")) {
+    const auto text = r["hangup-after"].as<std::string>();
+    const auto v = parse_unsigned(text, 86400);
+    if (!v) return usage("--hangup-after " + in_quotes(text) + ": expected seconds (0 to 86400)");
+    inv.hangup_after = static_cast<std::uint32_t>(*v);
+  }
+  if (r.count("accept") && r.count("reject"))
+    return usage("--accept and --reject exclude each other");
+  inv.accept = r.count("reject") == 0;
+  if (inv.command == "sip message") {
+    if (inv.args[1] == "-") {
+      std::string error;
+      inv.value = read_input("-", error);
+      if (!inv.value) return failure{exit_error, "io_error", error};
+    } else {
+      inv.value = cl::to_bytes(inv.args[1]);
+    }
   }
 
   // The value of put and store: exactly one source.
@@ -814,16 +1128,23 @@ int run(int argc, char** argv) {
       ("json", "print the result (or the error) as one JSON document")
       ("quiet", "no progress line; put, remove, store and remove-item print nothing")
       ("verbose", "the SDK's debug lines on standard error")
+      ("sip-routing", "sip message, call, listen: how SIP requests travel: direct (AppAttach to the target's node) or outbound-proxy (through the attached peer, which must serve SIP: p2psip-peer --sip-listen)", cxxopts::value<std::string>()->default_value("direct"), "MODE")
+      ("sip-listen", "sip listen with direct routing: where to accept SIP connections (port 0: any; default: the address used toward the peer)", cxxopts::value<std::string>(), "IP:PORT")
       ("h,help", "show this help");
   options.add_options("command")
-      ("lifetime", "put, store, remove-item: lifetime in seconds (default 3600)", cxxopts::value<std::string>(), "S")
+      ("lifetime", "put, store, remove-item, register, sip register, sip listen: lifetime in seconds (default 3600)", cxxopts::value<std::string>(), "S")
       ("file", "put, store: read the value from PATH (-: standard input)", cxxopts::value<std::string>(), "PATH")
       ("raw", "get: print the bytes of the only value, nothing else")
       ("kind", "store, fetch, stat, find, remove-item: the kind", cxxopts::value<std::string>(), "K")
       ("value", "store: the value (-: standard input)", cxxopts::value<std::string>(), "V")
       ("dict-key", "store, fetch, stat, remove-item: a dictionary key (text, or hex:HEX; repeatable)", cxxopts::value<std::vector<std::string>>(), "KEY")
       ("index", "store: an array index or 'append'; fetch, stat: N or A-B; remove-item: N (repeatable)", cxxopts::value<std::vector<std::string>>(), "I")
-      ("generation", "store, remove-item: the generation counter expected at the peer", cxxopts::value<std::string>(), "G");
+      ("generation", "store, remove-item: the generation counter expected at the peer", cxxopts::value<std::string>(), "G")
+      ("contact", "sip register: register a forward to this URI instead of a route to this client", cxxopts::value<std::string>(), "URI")
+      ("content-type", "sip message: the body's media type (default text/plain)", cxxopts::value<std::string>(), "T")
+      ("hangup-after", "sip call: seconds to stay in an established call before hanging up (default 0)", cxxopts::value<std::string>(), "S")
+      ("accept", "sip listen: answer INVITE 200 (the default)")
+      ("reject", "sip listen: answer INVITE 486 Busy Here");
   options.add_options("positional")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -857,6 +1178,8 @@ int run(int argc, char** argv) {
     };
   }
 
+  // Before the SDK starts its threads, so that they inherit the mask and only sigwait sees these.
+  if (inv.command == "sip call" || inv.command == "sip listen") block_stop_signals();
   auto created = cl::client::create(inv.options);
   if (!created) {
     auto f = from_sdk(created.error(), "");
@@ -908,12 +1231,18 @@ int run(int argc, char** argv) {
     out = cmd_find(c, inv, g_json);
   } else if (inv.command == "remove-item") {
     out = cmd_remove_item(c, inv, *model, g_json);
-  } else if (inv.command == "register") {
+  } else if (inv.command == "register" || inv.command == "sip register") {
     out = cmd_register(c, inv, g_json);
-  } else if (inv.command == "unregister") {
+  } else if (inv.command == "unregister" || inv.command == "sip unregister") {
     out = cmd_unregister(c, inv, g_json);
-  } else if (inv.command == "resolve") {
+  } else if (inv.command == "resolve" || inv.command == "sip resolve") {
     out = cmd_resolve(c, inv, g_json);
+  } else if (inv.command == "sip message") {
+    out = cmd_sip_message(c, inv, g_json);
+  } else if (inv.command == "sip call") {
+    out = cmd_sip_call(c, inv, g_json);
+  } else if (inv.command == "sip listen") {
+    out = cmd_sip_listen(c, inv, g_json);
   } else {
     out = cmd_ping(c, inv, g_json);
   }

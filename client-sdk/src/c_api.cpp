@@ -241,6 +241,78 @@ p2psip_sip_binding* pack_bindings(const std::vector<cl::sip_binding>& bindings) 
   return out;
 }
 
+/// One block: the response, then its strings and body. Throws std::bad_alloc.
+p2psip_sip_response* pack_response(const cl::sip_response& r) {
+  tail t;
+  t.count_string(r.reason);
+  t.count_string(r.call_id);
+  t.count_string(r.content_type);
+  t.count(r.body.size());
+  const auto head = sizeof(p2psip_sip_response);
+  void* block = std::malloc(head + t.size());
+  if (!block) throw std::bad_alloc();
+  auto* out = static_cast<p2psip_sip_response*>(block);
+  t.start(static_cast<char*>(block) + head);
+  out->status = r.status;
+  out->reason = t.string(r.reason);
+  out->call_id = t.string(r.call_id);
+  out->content_type = t.string(r.content_type);
+  out->body = t.bytes(r.body);
+  out->body_size = r.body.size();
+  out->local = r.local ? 1 : 0;
+  return out;
+}
+
+/// `r` seen through C: pointers into `r`, valid while it lives (progress callbacks).
+p2psip_sip_response view_of(const cl::sip_response& r) {
+  p2psip_sip_response v{};
+  v.status = r.status;
+  v.reason = r.reason.c_str();
+  v.call_id = r.call_id.c_str();
+  v.content_type = r.content_type.c_str();
+  v.body = r.body.empty() ? nullptr : r.body.data();
+  v.body_size = r.body.size();
+  v.local = r.local ? 1 : 0;
+  return v;
+}
+
+p2psip_sip_request view_of(const cl::sip_request& r) {
+  p2psip_sip_request v{};
+  v.method = r.method.c_str();
+  v.request_uri = r.request_uri.c_str();
+  v.from = r.from.c_str();
+  v.to = r.to.c_str();
+  v.call_id = r.call_id.c_str();
+  v.content_type = r.content_type.c_str();
+  v.body = r.body.empty() ? nullptr : r.body.data();
+  v.body_size = r.body.size();
+  return v;
+}
+
+/// Calls the application's request callback and copies its answer (500 if it is unusable).
+cl::sip_response answer_with(p2psip_sip_request_fn fn, void* user, const cl::sip_request& r) {
+  cl::sip_response out;
+  try {
+    const auto request = view_of(r);
+    p2psip_sip_answer answer{};
+    answer.struct_size = sizeof answer;
+    answer.status = 200;
+    fn(user, &request, &answer);
+    if (answer.status < 200 || answer.status > 699 || (!answer.body && answer.body_size != 0)) {
+      out.status = 500;
+      return out;
+    }
+    out.status = answer.status;
+    if (answer.reason) out.reason = answer.reason;
+    if (answer.content_type) out.content_type = answer.content_type;
+    if (answer.body) out.body.assign(answer.body, answer.body + answer.body_size);
+  } catch (...) {
+    out = cl::sip_response{};
+    out.status = 500;
+  }
+  return out;
+}
+
 using kind_data_block = std::unique_ptr<p2psip_kind_data, decltype(&std::free)>;
 using values_block = std::unique_ptr<p2psip_owned_value, decltype(&std::free)>;
 
@@ -315,6 +387,109 @@ cl::store_options store_options_of(const p2psip_store_options* o) {
     s.generation = o->generation;
   }
   return s;
+}
+
+/// `options` as the C++ client's, reading only the fields inside its struct_size; an error
+/// message when something is wrong.
+std::variant<cl::client_options, std::string> options_of(const p2psip_client_options* in) {
+  if (in->struct_size < P2PSIP_CLIENT_OPTIONS_SIZE_V1) {
+    return "options struct_size " + std::to_string(in->struct_size) +
+           " is below the first "
+           "version's " +
+           std::to_string(P2PSIP_CLIENT_OPTIONS_SIZE_V1) +
+           " (fill the options with p2psip_client_options_init)";
+  }
+  // Fields the caller's (older) struct lacks keep the defaults of init.
+  p2psip_client_options o;
+  p2psip_client_options_init(&o);
+  std::memcpy(&o, in, std::min(in->struct_size, sizeof o));
+  if (!o.config_file || !o.certificate_file || !o.key_file) {
+    return std::string("config_file, certificate_file and key_file are required");
+  }
+  if (!o.peers && o.peer_count != 0) return std::string("peers is NULL");
+  cl::client_options out;
+  out.config_file = o.config_file;
+  out.certificate_file = o.certificate_file;
+  out.key_file = o.key_file;
+  for (std::size_t i = 0; i < o.peer_count; ++i) {
+    if (!o.peers[i]) return "peer " + std::to_string(i) + " is NULL";
+    out.peers.emplace_back(o.peers[i]);
+  }
+  if (o.overlay) out.overlay = o.overlay;
+  out.operation_timeout = std::chrono::milliseconds(o.operation_timeout_ms);
+  out.request_timeout = std::chrono::milliseconds(o.request_timeout_ms);
+  out.keepalive_interval = std::chrono::milliseconds(o.keepalive_interval_ms);
+  if (auto* log = o.log) {
+    void* user = o.log_user;
+    out.log = [log, user](std::string_view text) { log(user, text.data(), text.size()); };
+  }
+  if (auto* dispatch = o.dispatch) {
+    void* user = o.dispatch_user;
+    out.dispatcher = [dispatch, user](std::function<void()> f) {
+      p2psip_task* task = nullptr;
+      try {
+        task = new p2psip_task{std::move(f)};
+      } catch (...) {
+        // No memory for the task: run the callback here rather than drop it.
+        if (f) f();
+        return;
+      }
+      dispatch(user, task);
+    };
+  }
+  // As an int: a C caller may store any int there, which C++ may not load as the enum.
+  int routing = 0;
+  static_assert(sizeof routing == sizeof o.sip_routing);
+  std::memcpy(&routing, &o.sip_routing, sizeof routing);
+  if (routing == P2PSIP_SIP_ROUTING_DIRECT) {
+    out.sip_routing_mode = cl::sip_routing::direct;
+  } else if (routing == P2PSIP_SIP_ROUTING_OUTBOUND_PROXY) {
+    out.sip_routing_mode = cl::sip_routing::outbound_proxy;
+  } else {
+    return "sip_routing " + std::to_string(routing) +
+           " is neither P2PSIP_SIP_ROUTING_DIRECT nor P2PSIP_SIP_ROUTING_OUTBOUND_PROXY";
+  }
+  if (o.sip_listen) out.sip_listen = o.sip_listen;
+  return out;
+}
+
+/// The C call options as the C++ ones, or an error message.
+std::variant<cl::call_options, std::string> call_options_of(const p2psip_call_options* in) {
+  cl::call_options out;
+  if (!in) return out;
+  if (in->struct_size < P2PSIP_CALL_OPTIONS_SIZE_V1) {
+    return "call options struct_size " + std::to_string(in->struct_size) +
+           " is below the first version's " + std::to_string(P2PSIP_CALL_OPTIONS_SIZE_V1) +
+           " (fill the options with p2psip_call_options_init)";
+  }
+  p2psip_call_options o;
+  p2psip_call_options_init(&o);
+  std::memcpy(&o, in, std::min(in->struct_size, sizeof o));
+  if (!to_bytes(o.offer, o.offer_size, out.offer)) return std::string("offer is NULL");
+  if (o.content_type) out.content_type = o.content_type;
+  if (o.call_id) out.call_id = o.call_id;
+  if (auto* progress = o.progress) {
+    void* user = o.progress_user;
+    out.progress = [progress, user](const cl::sip_response& r) {
+      const auto v = view_of(r);
+      progress(user, &v);
+    };
+  }
+  return out;
+}
+
+/// The SDK callback that hands a final response (or the error) to a C callback.
+std::function<void(cl::result<cl::sip_response>)> response_callback(p2psip_sip_response_fn done,
+                                                                    void* user) {
+  return [done, user](cl::result<cl::sip_response> r) {
+    const auto e = error_of(r);
+    if (!r) {
+      done(user, &e, nullptr);
+      return;
+    }
+    const auto v = view_of(*r);
+    done(user, &e, &v);
+  };
 }
 
 constexpr std::string_view null_client = "client is NULL";
@@ -446,12 +621,22 @@ const char* p2psip_errc_message(p2psip_errc code) {
   return "unknown error code";
 }
 
+const char* p2psip_version(void) {
+  return P2PSIP_VERSION_STRING;
+}
+
+uint32_t p2psip_version_number(void) {
+  return P2PSIP_VERSION_MAJOR * 10000u + P2PSIP_VERSION_MINOR * 100u + P2PSIP_VERSION_PATCH;
+}
+
 void p2psip_client_options_init(p2psip_client_options* options) {
   if (!options) return;
   *options = p2psip_client_options{};
+  options->struct_size = sizeof *options;
   options->operation_timeout_ms = 30'000;
   options->request_timeout_ms = 10'000;
   options->keepalive_interval_ms = 20'000;
+  options->sip_routing = P2PSIP_SIP_ROUTING_DIRECT;
 }
 
 p2psip_errc p2psip_client_create(const p2psip_client_options* options, p2psip_client** out,
@@ -460,46 +645,11 @@ p2psip_errc p2psip_client_create(const p2psip_client_options* options, p2psip_cl
     if (!out) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
     *out = nullptr;
     if (!options) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "options is NULL");
-    if (!options->config_file || !options->certificate_file || !options->key_file) {
-      return fail(err, P2PSIP_ERR_INVALID_ARGUMENT,
-                  "config_file, certificate_file and key_file are required");
+    auto o = options_of(options);
+    if (auto* msg = std::get_if<std::string>(&o)) {
+      return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, *msg);
     }
-    if (!options->peers && options->peer_count != 0) {
-      return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "peers is NULL");
-    }
-    cl::client_options o;
-    o.config_file = options->config_file;
-    o.certificate_file = options->certificate_file;
-    o.key_file = options->key_file;
-    for (std::size_t i = 0; i < options->peer_count; ++i) {
-      if (!options->peers[i]) {
-        return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "peer " + std::to_string(i) + " is NULL");
-      }
-      o.peers.emplace_back(options->peers[i]);
-    }
-    if (options->overlay) o.overlay = options->overlay;
-    o.operation_timeout = std::chrono::milliseconds(options->operation_timeout_ms);
-    o.request_timeout = std::chrono::milliseconds(options->request_timeout_ms);
-    o.keepalive_interval = std::chrono::milliseconds(options->keepalive_interval_ms);
-    if (auto* log = options->log) {
-      void* user = options->log_user;
-      o.log = [log, user](std::string_view text) { log(user, text.data(), text.size()); };
-    }
-    if (auto* dispatch = options->dispatch) {
-      void* user = options->dispatch_user;
-      o.dispatcher = [dispatch, user](std::function<void()> f) {
-        p2psip_task* task = nullptr;
-        try {
-          task = new p2psip_task{std::move(f)};
-        } catch (...) {
-          // No memory for the task: run the callback here rather than drop it.
-          if (f) f();
-          return;
-        }
-        dispatch(user, task);
-      };
-    }
-    auto made = cl::client::create(std::move(o));
+    auto made = cl::client::create(std::move(std::get<cl::client_options>(o)));
     if (!made) return fail(err, made.error());
     auto handle = std::make_unique<p2psip_client>();
     handle->impl = std::move(*made);
@@ -784,6 +934,156 @@ p2psip_errc p2psip_client_resolve(p2psip_client* client, const char* aor,
 
 void p2psip_sip_bindings_free(p2psip_sip_binding* bindings) {
   std::free(bindings);
+}
+
+// ---- SIP user agent ----
+
+void p2psip_sip_response_free(p2psip_sip_response* response) {
+  std::free(response);
+}
+
+p2psip_errc p2psip_client_sip_register(p2psip_client* client, const char* aor,
+                                       uint32_t lifetime_seconds, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!aor) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "aor is NULL");
+    auto r = client->impl->sip_register(aor, lifetime_seconds);
+    if (!r) return fail(err, r.error());
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_sip_unregister(p2psip_client* client, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    auto r = client->impl->sip_unregister();
+    if (!r) return fail(err, r.error());
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_send_message(p2psip_client* client, const char* to, const uint8_t* body,
+                                       size_t size, const char* content_type,
+                                       p2psip_sip_response** response, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!response) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
+    *response = nullptr;
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!to) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "to is NULL");
+    cl::bytes b;
+    if (!to_bytes(body, size, b)) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "body is NULL");
+    auto r =
+        client->impl->send_message(to, std::move(b), content_type ? content_type : "text/plain");
+    if (!r) return fail(err, r.error());
+    *response = pack_response(*r);
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+void p2psip_call_options_init(p2psip_call_options* options) {
+  if (!options) return;
+  *options = p2psip_call_options{};
+  options->struct_size = sizeof *options;
+}
+
+p2psip_errc p2psip_client_call(p2psip_client* client, const char* to,
+                               const p2psip_call_options* options, p2psip_sip_response** response,
+                               p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!response) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_out);
+    *response = nullptr;
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!to) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "to is NULL");
+    auto o = call_options_of(options);
+    if (auto* msg = std::get_if<std::string>(&o)) {
+      return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, *msg);
+    }
+    auto r = client->impl->call(to, std::move(std::get<cl::call_options>(o)));
+    if (!r) return fail(err, r.error());
+    *response = pack_response(*r);
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_hang_up(p2psip_client* client, const char* call_id, p2psip_error* err) {
+  return guarded(err, [&]() -> p2psip_errc {
+    if (!client) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, null_client);
+    if (!call_id) return fail(err, P2PSIP_ERR_INVALID_ARGUMENT, "call_id is NULL");
+    auto r = client->impl->hang_up(call_id);
+    if (!r) return fail(err, r.error());
+    set_ok(err);
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_sip_register_async(p2psip_client* client, const char* aor,
+                                             uint32_t lifetime_seconds, p2psip_done_fn done,
+                                             void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !aor || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->sip_register_async(aor, lifetime_seconds, [done, user](cl::result<void> r) {
+      const auto e = error_of(r);
+      done(user, &e);
+    });
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_sip_unregister_async(p2psip_client* client, p2psip_done_fn done,
+                                               void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->sip_unregister_async([done, user](cl::result<void> r) {
+      const auto e = error_of(r);
+      done(user, &e);
+    });
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_send_message_async(p2psip_client* client, const char* to,
+                                             const uint8_t* body, size_t size,
+                                             const char* content_type, p2psip_sip_response_fn done,
+                                             void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !to || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    cl::bytes b;
+    if (!to_bytes(body, size, b)) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->send_message_async(to, std::move(b), content_type ? content_type : "text/plain",
+                                     response_callback(done, user));
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_call_async(p2psip_client* client, const char* to,
+                                     const p2psip_call_options* options,
+                                     p2psip_sip_response_fn done, void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client || !to || !done) return P2PSIP_ERR_INVALID_ARGUMENT;
+    auto o = call_options_of(options);
+    if (std::holds_alternative<std::string>(o)) return P2PSIP_ERR_INVALID_ARGUMENT;
+    client->impl->call_async(to, std::move(std::get<cl::call_options>(o)),
+                             response_callback(done, user));
+    return P2PSIP_OK;
+  });
+}
+
+p2psip_errc p2psip_client_on_sip_request(p2psip_client* client, p2psip_sip_request_fn fn,
+                                         void* user) {
+  return guarded(nullptr, [&]() -> p2psip_errc {
+    if (!client) return P2PSIP_ERR_INVALID_ARGUMENT;
+    if (!fn) {
+      client->impl->on_sip_request({});
+      return P2PSIP_OK;
+    }
+    client->impl->on_sip_request(
+        [fn, user](const cl::sip_request& r) { return answer_with(fn, user, r); });
+    return P2PSIP_OK;
+  });
 }
 
 p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resource, uint32_t kind,

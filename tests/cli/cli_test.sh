@@ -10,6 +10,10 @@
 #   typed     store/fetch/stat/find/remove-item on an array kind and the generic dictionary, text
 #             and --json, model checks (2), generation conflict (1)
 #   refused   forbidden (4), oversize (7), unknown kind (7), not found (3), --json error documents
+#   sip_direct, sip_outbound
+#             sip register/resolve/unregister, sip message to a `sip listen` process, sip call
+#             --hangup-after 1 against sip listen --accept and --reject (8), no binding (3), in
+#             that SIP routing mode
 set -u
 
 CLIENT=$1
@@ -54,16 +58,18 @@ fail() {
 source "$(dirname "$0")/../support/loopback_peers.sh"
 
 # setup_ring: overlay, three peers a b c (ports PA PB PC) in a consistent ring, clients alice, bob.
+# The peers get PEER_ARGS too.
+PEER_ARGS=()
 setup_ring() {
   make_overlay "$OVERLAY" "$T/ca"
   local n
   for n in a b c; do enroll "$n@$OVERLAY" "$T/$n" "$T/ca"; done
   enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
   enroll "bob@$OVERLAY" "$T/bob" "$T/ca"
-  start a --first --memory
+  start a --first --memory "${PEER_ARGS[@]}"
   PA=$(port_of a) || exit 1
-  start b --bootstrap-peer "127.0.0.1:$PA" --memory
-  start c --bootstrap-peer "127.0.0.1:$PA" --memory
+  start b --bootstrap-peer "127.0.0.1:$PA" --memory "${PEER_ARGS[@]}"
+  start c --bootstrap-peer "127.0.0.1:$PA" --memory "${PEER_ARGS[@]}"
   PB=$(port_of b) || exit 1
   PC=$(port_of c) || exit 1
   local deadline=$((SECONDS + 60))
@@ -146,7 +152,8 @@ case_usage() {
   # --help: exit 0, lists the commands and the exit codes.
   run --help
   [ "$RC" -eq 0 ] || fail "--help exited $RC"
-  for w in put get remove store fetch stat find remove-item ping "Exit codes" forbidden; do
+  for w in put get remove store fetch stat find remove-item ping "Exit codes" forbidden \
+    "sip register" "sip message" "sip call" "sip listen" "--sip-routing" "  8  "; do
     grep -q -- "$w" "$T/out" || fail "--help lacks '$w'"
   done
 
@@ -206,6 +213,31 @@ case_usage() {
   run "${creds[@]}" --json frobnicate
   JSON=1 check_error 2 "unknown command"
   json_check "assert d['error'] == 'usage'"
+  # sip: subcommands, their arguments and options.
+  run "${creds[@]}" sip
+  check_error 2 "sip: missing subcommand"
+  run "${creds[@]}" sip frobnicate x
+  check_error 2 "sip: unknown subcommand 'frobnicate'"
+  run "${creds[@]}" sip message "sip:bob@$OVERLAY"
+  check_error 2 "sip message: missing TEXT"
+  run "${creds[@]}" sip call
+  check_error 2 "sip call: missing AOR"
+  run "${creds[@]}" sip listen a b
+  check_error 2 "unexpected argument 'b'"
+  run "${creds[@]}" sip listen "sip:alice@$OVERLAY" --accept --reject
+  check_error 2 "--accept and --reject exclude each other"
+  run "${creds[@]}" sip call "sip:bob@$OVERLAY" --hangup-after soon
+  check_error 2 "--hangup-after 'soon'"
+  run "${creds[@]}" sip call "sip:bob@$OVERLAY" --reject
+  check_error 2 "--reject does not apply to sip call"
+  run "${creds[@]}" sip message "sip:bob@$OVERLAY" hi --hangup-after 1
+  check_error 2 "--hangup-after does not apply to sip message"
+  run "${creds[@]}" get name --contact sip:x@y
+  check_error 2 "--contact does not apply to get"
+  run "${creds[@]}" --sip-routing carrier-pigeon sip message "sip:bob@$OVERLAY" hi
+  check_error 2 "--sip-routing 'carrier-pigeon'"
+  run "${creds[@]}" --json sip
+  JSON=1 check_error 2 "missing subcommand"
   # Unreadable --file: exit 1.
   run "${creds[@]}" put name --file "$T/missing-file"
   check_error 1 "missing-file"
@@ -480,12 +512,131 @@ EOF
   json_check "assert d['error'] == 'not_found', d"
 }
 
+# listen_start NAME USER PORT ARGS...: a background `p2psip-client ARGS` (a sip listen) as USER
+# through the peer at PORT (stdout $T/NAME.out, stderr $T/NAME.err); waits (20 s at most) for its
+# "listening" line and sets LISTEN_PID.
+listen_start() {
+  local name=$1 user=$2 port=$3
+  shift 3
+  "$CLIENT" --config "$T/ca/overlay.xml" --cert "$T/$user/node.crt" --key "$T/$user/node.key" \
+    --peer "127.0.0.1:$port" --timeout 10000 --sip-routing "$ROUTING" --sip-listen 127.0.0.1:0 \
+    "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  LISTEN_PID=$!
+  PIDS+=("$LISTEN_PID")
+  local deadline=$((SECONDS + 20))
+  until grep -q 'listening' "$T/$name.out" 2>/dev/null; do
+    kill -0 "$LISTEN_PID" 2>/dev/null || fail "sip listen exited early: $(cat "$T/$name.err")"
+    [ "$SECONDS" -lt "$deadline" ] || fail "sip listen did not register within 20s: $(cat "$T/$name.err")"
+    sleep 0.1
+  done
+}
+
+# listen_stop NAME SIGNAL: sends SIGNAL to the listener, which must unregister and exit 0 within
+# 15 s.
+listen_stop() {
+  local name=$1 sig=$2 i
+  kill "-$sig" "$LISTEN_PID"
+  for i in $(seq 1 150); do
+    kill -0 "$LISTEN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$LISTEN_PID" 2>/dev/null && fail "sip listen still running 15s after SIG$sig"
+  wait "$LISTEN_PID"
+  local rc=$?
+  [ "$rc" -eq 0 ] || fail "sip listen exited $rc after SIG$sig: $(cat "$T/$name.err")"
+  grep -q "unregistered" "$T/$name.out" || fail "sip listen did not unregister: $(cat "$T/$name.out")"
+}
+
+# wait_line FILE PATTERN: waits (10 s at most) until FILE has a line matching PATTERN (grep -E).
+wait_line() {
+  local deadline=$((SECONDS + 10))
+  until grep -Eq -- "$2" "$1"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no line matching '$2' in $1: $(cat "$1")"
+    sleep 0.1
+  done
+}
+
+case_sip() {
+  PEER_ARGS=(--sip-listen tls:127.0.0.1:0)  # the peers serve SIP
+  setup_ring
+  local alice=alice@$OVERLAY bob=bob@$OVERLAY
+  # register / resolve / unregister: the stored registration (the CLI exits afterwards).
+  ok alice "$PA" sip register "sip:$alice" --lifetime 600
+  grep -q "registered 'sip:$alice' for 600 s" "$T/out" || fail "sip register printed: $(cat "$T/out")"
+  ok bob "$PB" sip resolve "sip:$alice"
+  grep -Eq "^$alice \([0-9a-f]+\): route [0-9a-f]+,[0-9a-f]+$" "$T/out" ||
+    fail "sip resolve printed: $(cat "$T/out")"
+  ok bob "$PC" sip register "sip:$bob" --contact "sip:$alice"
+  ok alice "$PA" --json sip resolve "sip:$bob"
+  json_check "
+b = d['bindings']
+assert d['aor'] == 'sip:$bob' and len(b) == 1 and b[0]['aor'] == '$alice', d
+assert len(b[0]['route']) == 2, d"
+  ok bob "$PB" sip unregister "sip:$bob"
+  grep -q "unregistered 'sip:$bob'" "$T/out" || fail "sip unregister printed: $(cat "$T/out")"
+  ok alice "$PC" sip unregister "sip:$alice"
+  expect_error 3 "nothing registered" bob "$PA" sip resolve "sip:$alice"
+  # Nobody there: the SDK's 404 (3).
+  expect_error 3 "404" alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" hello
+
+  # sip listen --accept (the default): MESSAGE and a call, as text lines.
+  listen_start bob bob "$PB" sip listen "sip:$bob"
+  grep -q "listening as sip:$bob ($ROUTING)" "$T/bob.out" || fail "listen printed: $(cat "$T/bob.out")"
+  ok alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" "hello bob"
+  [ "$(cat "$T/out")" = "200 OK" ] || fail "sip message printed: $(cat "$T/out")"
+  wait_line "$T/bob.out" "^MESSAGE from=[^ ]*$alice[^ ]* to=[^ ]*$bob[^ ]* call_id=[^ ]+ answer=200 content_type=text/plain body=hello bob$"
+  printf 'from stdin' >"$T/stdin"
+  ok alice "$PC" --sip-routing "$ROUTING" --json sip message "sip:$bob" - <"$T/stdin"
+  json_check "assert d['status'] == 200 and d['to'] == 'sip:$bob' and d['local'] is False, d"
+  wait_line "$T/bob.out" "^MESSAGE .* body=from stdin$"
+  local t0=$SECONDS
+  ok alice "$PA" --sip-routing "$ROUTING" sip call "sip:$bob" --hangup-after 1
+  grep -q "^180 " "$T/out" || fail "sip call printed no 180: $(cat "$T/out")"
+  grep -q "^200 OK$" "$T/out" || fail "sip call printed no 200: $(cat "$T/out")"
+  [ "$(tail -n 1 "$T/out")" = "hung up" ] || fail "sip call did not hang up: $(cat "$T/out")"
+  [ $((SECONDS - t0)) -ge 1 ] || fail "sip call --hangup-after 1 hung up at once"
+  wait_line "$T/bob.out" "^INVITE from=[^ ]*$alice.* answer=200"
+  wait_line "$T/bob.out" "^BYE "
+  listen_stop bob TERM
+
+  # sip listen --reject --json: the call fails with 486 (8); JSON lines.
+  listen_start bobj bob "$PC" --json sip listen "sip:$bob" --reject
+  # A failed call: the final status on stderr; stdout has only the progress lines.
+  cli alice "$PB" --sip-routing "$ROUTING" sip call "sip:$bob" --hangup-after 1
+  [ "$RC" -eq 8 ] || fail "rejected sip call exited $RC: $(cat "$T/err")"
+  [ "$(cat "$T/err")" = "p2psip-client: sip call 'sip:$bob': 486 Busy Here" ] ||
+    fail "rejected sip call: stderr $(cat "$T/err")"
+  grep -q "^180 Ringing$" "$T/out" || fail "rejected sip call printed no 180: $(cat "$T/out")"
+  grep -vq "^1[0-9][0-9] " "$T/out" && fail "rejected sip call printed more than progress: $(cat "$T/out")"
+  cli alice "$PB" --sip-routing "$ROUTING" --json sip call "sip:$bob"
+  JSON=1 check_error 8 "486"
+  json_check "assert d['error'] == 'sip_error', d"
+  ok alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" "hi again"
+  wait_line "$T/bobj.out" '"method":"MESSAGE"'
+  listen_stop bobj INT
+  python3 - "$T/bobj.out" "$alice" <<'EOF' || fail "sip listen --json printed: $(cat "$T/bobj.out")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert lines[0]['routing'] in ('direct', 'outbound-proxy') and 'listening' in lines[0], lines[0]
+invites = [l for l in lines if l.get('method') == 'INVITE']
+assert len(invites) == 2 and all(l['answer'] == 486 for l in invites), lines
+msg = [l for l in lines if l.get('method') == 'MESSAGE'][0]
+assert msg['body'] == 'hi again' and msg['answer'] == 200 and sys.argv[2] in msg['from'], msg
+assert set(msg) >= {'method', 'from', 'to', 'call_id', 'content_type', 'body'}, msg
+assert 'unregistered' in lines[-1], lines[-1]
+EOF
+  # Unregistered again: nobody there (3).
+  expect_error 3 "404" alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" hello
+}
+
 case "$CASE" in
   usage) case_usage ;;
   offline) case_offline ;;
   putget) case_putget ;;
   typed) case_typed ;;
   refused) case_refused ;;
+  sip_direct) ROUTING=direct case_sip ;;
+  sip_outbound) ROUTING=outbound-proxy case_sip ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

@@ -5,12 +5,16 @@
 
 #include <p2psip/client/p2psip_client.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,11 +30,18 @@ const std::vector<uint8_t> uri_registration{1,   0,   11,  0,   9,   's', 'i',
                                             'p', ':', 'a', '@', 'b', '.', 'c'};
 const std::string domain = "@test.p2psip.example";
 
-/// One overlay for the whole run (peers take a few seconds to form a ring).
+/// One overlay for the whole run (peers take a few seconds to form a ring), serving SIP for the
+/// SDK's user agent.
 p2psip::test::process_overlay& overlay() {
   // Destroyed at exit, which stops the peers.
   static p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-  static const bool started = (o.start_ring(3), true);
+  static const bool started = [] {
+    for (int i = 0; i < 3; ++i) {
+      o.start_peer("p" + std::to_string(i), false, {"--sip-listen", "tls:127.0.0.1:0"});
+    }
+    if (!o.wait_ring(std::chrono::seconds(60))) throw std::runtime_error("the ring did not form");
+    return true;
+  }();
   (void)started;
   return o;
 }
@@ -562,4 +573,355 @@ TEST_CASE("c api: register an AOR, resolve it and a forward to it, unregister") 
   CHECK(found == nullptr);
   CHECK(p2psip_client_resolve(nullptr, alice_aor.c_str(), &found, &count, &err) ==
         P2PSIP_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE("c api: the library's version") {
+  const std::string v = p2psip_version();
+  REQUIRE(!v.empty());
+  // "MAJOR.MINOR.PATCH", and the same as one number.
+  unsigned major = 0, minor = 0, patch = 0;
+  REQUIRE(std::sscanf(v.c_str(), "%u.%u.%u", &major, &minor, &patch) == 3);
+  CHECK(p2psip_version_number() == major * 10000 + minor * 100 + patch);
+  CHECK(std::string(p2psip_version()) == v);  // static: the same text every time
+}
+
+namespace {
+/// Stores any int in the enum field, as a C caller can (C++ forbids values outside the enum).
+void set_routing(p2psip_client_options& o, int value) {
+  static_assert(sizeof o.sip_routing == sizeof value);
+  std::memcpy(&o.sip_routing, &value, sizeof value);
+}
+}  // namespace
+
+TEST_CASE("c api: options struct_size: older callers work, smaller sizes are refused") {
+  p2psip_client_options init;
+  std::memset(&init, 0xAB, sizeof init);
+  p2psip_client_options_init(&init);
+  CHECK(init.struct_size == sizeof(p2psip_client_options));
+  CHECK(init.sip_routing == P2PSIP_SIP_ROUTING_DIRECT);
+  CHECK(init.sip_listen == nullptr);
+  static_assert(P2PSIP_CLIENT_OPTIONS_SIZE_V1 < sizeof(p2psip_client_options));
+  static_assert(P2PSIP_CLIENT_OPTIONS_SIZE_V1 <= offsetof(p2psip_client_options, sip_routing));
+
+  p2psip_client* c = reinterpret_cast<p2psip_client*>(0x1);
+  p2psip_error err{};
+  for (const std::size_t size :
+       {std::size_t{0}, std::size_t{8}, P2PSIP_CLIENT_OPTIONS_SIZE_V1 - 1}) {
+    auto h = options_for("alice", 0);
+    h->o.struct_size = size;
+    CHECK(p2psip_client_create(&h->o, &c, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+    CHECK(c == nullptr);
+    CHECK(std::string(err.message).find("struct_size") != std::string::npos);
+  }
+
+  // A caller built before the SIP fields: a block of exactly the first version's size (reading
+  // past it would be a heap overflow under ASan); the SIP fields get their defaults.
+  {
+    auto h = options_for("alice", 0);
+    h->o.struct_size = P2PSIP_CLIENT_OPTIONS_SIZE_V1;
+    std::unique_ptr<unsigned char[]> old(new unsigned char[P2PSIP_CLIENT_OPTIONS_SIZE_V1]);
+    std::memcpy(old.get(), &h->o, P2PSIP_CLIENT_OPTIONS_SIZE_V1);
+    REQUIRE_MESSAGE(p2psip_client_create(reinterpret_cast<const p2psip_client_options*>(old.get()),
+                                         &c, &err) == P2PSIP_OK,
+                    err.message);
+    client_ptr owned(c);
+    CHECK(p2psip_client_wait_attached(c, 10000, nullptr, &err) == P2PSIP_OK);
+  }
+  // Fields beyond struct_size are not read: a bad sip_routing there does not matter...
+  {
+    auto h = options_for("alice", 0);
+    h->o.struct_size = P2PSIP_CLIENT_OPTIONS_SIZE_V1;
+    set_routing(h->o, 77);
+    REQUIRE_MESSAGE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK, err.message);
+    p2psip_client_destroy(c);
+  }
+  // ...but inside it, it is refused.
+  {
+    auto h = options_for("alice", 0);
+    set_routing(h->o, 77);
+    CHECK(p2psip_client_create(&h->o, &c, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+    CHECK(std::string(err.message).find("sip_routing") != std::string::npos);
+  }
+  // A newer caller's larger struct: the fields this library knows are read, the rest ignored.
+  {
+    auto h = options_for("alice", 0);
+    h->o.sip_routing = P2PSIP_SIP_ROUTING_OUTBOUND_PROXY;
+    const std::size_t bigger = sizeof(p2psip_client_options) + 32;
+    std::unique_ptr<unsigned char[]> newer(new unsigned char[bigger]());
+    h->o.struct_size = bigger;
+    std::memcpy(newer.get(), &h->o, sizeof h->o);
+    REQUIRE_MESSAGE(
+        p2psip_client_create(reinterpret_cast<const p2psip_client_options*>(newer.get()), &c,
+                             &err) == P2PSIP_OK,
+        err.message);
+    p2psip_client_destroy(c);
+  }
+}
+
+TEST_CASE("c api: the SIP functions refuse NULL and malformed arguments") {
+  p2psip_error err{};
+  const char* aor = "sip:alice@test.p2psip.example";
+  p2psip_sip_response* response = reinterpret_cast<p2psip_sip_response*>(0x1);
+  // Without a client.
+  CHECK(p2psip_client_sip_register(nullptr, aor, 60, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(err.code == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::strlen(err.message) > 0);
+  CHECK(p2psip_client_sip_unregister(nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message(nullptr, aor, nullptr, 0, nullptr, &response, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(response == nullptr);
+  response = reinterpret_cast<p2psip_sip_response*>(0x1);
+  CHECK(p2psip_client_call(nullptr, aor, nullptr, &response, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(response == nullptr);
+  CHECK(p2psip_client_hang_up(nullptr, "x", &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_on_sip_request(nullptr, nullptr, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
+  p2psip_sip_response_free(nullptr);
+  p2psip_call_options_init(nullptr);
+
+  // With one: NULL names, outputs, bodies and call options of the wrong size.
+  auto alice = attach("alice", 0);
+  auto* c = alice.get();
+  CHECK(p2psip_client_sip_register(c, nullptr, 60, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message(c, nullptr, nullptr, 0, nullptr, &response, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message(c, aor, nullptr, 0, nullptr, nullptr, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message(c, aor, nullptr, 3, nullptr, &response, &err) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(err.message).find("body") != std::string::npos);
+  CHECK(p2psip_client_call(c, nullptr, nullptr, &response, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_call(c, aor, nullptr, nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  p2psip_call_options o;
+  std::memset(&o, 0xAB, sizeof o);
+  p2psip_call_options_init(&o);
+  CHECK(o.struct_size == sizeof o);
+  CHECK(o.offer == nullptr);
+  CHECK(o.call_id == nullptr);
+  CHECK((o.progress == nullptr));
+  o.struct_size = 0;
+  CHECK(p2psip_client_call(c, aor, &o, &response, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(err.message).find("struct_size") != std::string::npos);
+  p2psip_call_options_init(&o);
+  o.offer_size = 10;
+  CHECK(p2psip_client_call(c, aor, &o, &response, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(err.message).find("offer") != std::string::npos);
+  CHECK(p2psip_client_hang_up(c, nullptr, &err) == P2PSIP_ERR_INVALID_ARGUMENT);
+  // The callback forms: never a callback when they refuse.
+  const auto never = [](void*, const p2psip_error*, const p2psip_sip_response*) { FAIL("ran"); };
+  const auto never_done = [](void*, const p2psip_error*) { FAIL("ran"); };
+  CHECK(p2psip_client_send_message_async(nullptr, aor, nullptr, 0, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message_async(c, aor, nullptr, 0, nullptr, nullptr, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_send_message_async(c, aor, nullptr, 1, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_call_async(c, nullptr, nullptr, never, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  o.struct_size = 1;
+  CHECK(p2psip_client_call_async(c, aor, &o, never, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_sip_register_async(c, nullptr, 60, never_done, nullptr) ==
+        P2PSIP_ERR_INVALID_ARGUMENT);
+  CHECK(p2psip_client_sip_unregister_async(c, nullptr, nullptr) == P2PSIP_ERR_INVALID_ARGUMENT);
+  // Clearing the handler is allowed.
+  CHECK(p2psip_client_on_sip_request(c, nullptr, nullptr) == P2PSIP_OK);
+}
+
+namespace {
+
+/// What bob's request callback saw, and how it answers.
+struct inbox {
+  std::mutex m;
+  std::condition_variable cv;
+  struct seen {
+    std::string method, from, to, call_id, content_type, body;
+  };
+  std::vector<seen> requests;
+  int invite_status = 200;
+  bool hold_invites = false;  // keep INVITEs ringing until `release`
+  bool release = false;
+  static void on_request(void* user, const p2psip_sip_request* r, p2psip_sip_answer* answer) {
+    auto* self = static_cast<inbox*>(user);
+    CHECK(answer->struct_size == sizeof *answer);
+    CHECK(answer->status == 200);
+    std::unique_lock lock(self->m);
+    std::string body;
+    if (r->body) body.assign(reinterpret_cast<const char*>(r->body), r->body_size);
+    self->requests.push_back({r->method, r->from, r->to, r->call_id, r->content_type, body});
+    const std::string method = r->method;
+    if (method == "MESSAGE") {
+      // Strings that die with this frame: the SDK copies them when we return.
+      static const char reply[] = "pong";
+      answer->content_type = "text/plain";
+      answer->body = reinterpret_cast<const uint8_t*>(reply);
+      answer->body_size = 4;
+    } else if (method == "INVITE") {
+      answer->status = self->invite_status;
+      if (self->hold_invites) {
+        self->cv.notify_all();
+        self->cv.wait_for(lock, std::chrono::seconds(15), [self] { return self->release; });
+      }
+    }
+    self->cv.notify_all();
+  }
+  bool wait_for(const std::string& method) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, std::chrono::seconds(20), [&] {
+      for (const auto& r : requests) {
+        if (r.method == method) return true;
+      }
+      return false;
+    });
+  }
+};
+
+struct progress_log {
+  std::mutex m;
+  std::vector<int> statuses;
+  std::string call_id;
+  static void on_progress(void* user, const p2psip_sip_response* r) {
+    auto* self = static_cast<progress_log*>(user);
+    std::lock_guard lock(self->m);
+    self->statuses.push_back(r->status);
+    self->call_id = r->call_id;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("c api: MESSAGE and a call between two clients (direct routing)") {
+  auto alice = attach("alice", 0);
+  auto bob = attach("bob", 2);
+  const std::string alice_aor = "sip:alice" + domain;
+  const std::string bob_aor = "sip:bob" + domain;
+  p2psip_error err{};
+  inbox box;
+  REQUIRE(p2psip_client_on_sip_request(bob.get(), &inbox::on_request, &box) == P2PSIP_OK);
+  REQUIRE_MESSAGE(p2psip_client_sip_register(bob.get(), bob_aor.c_str(), 600, &err) == P2PSIP_OK,
+                  err.message);
+
+  // MESSAGE: bob's callback sees it and answers 200 with a body.
+  p2psip_sip_response* response = nullptr;
+  const auto text = bytes_of("hello bob");
+  REQUIRE_MESSAGE(p2psip_client_send_message(alice.get(), bob_aor.c_str(), text.data(), text.size(),
+                                             nullptr, &response, &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(response != nullptr);
+  CHECK(response->status == 200);
+  CHECK(response->local == 0);
+  CHECK(std::string(reinterpret_cast<const char*>(response->body), response->body_size) == "pong");
+  CHECK(std::string(response->content_type) == "text/plain");
+  p2psip_sip_response_free(response);
+  REQUIRE(box.wait_for("MESSAGE"));
+  {
+    std::lock_guard lock(box.m);
+    const auto& r = box.requests.front();
+    CHECK(r.body == "hello bob");
+    CHECK(r.content_type == "text/plain");
+    CHECK(r.from.find("alice" + domain) != std::string::npos);
+    CHECK(r.to.find("bob" + domain) != std::string::npos);
+  }
+
+  // The callback form: the response comes to the callback, valid while it runs.
+  struct message_state : waiter {
+    int status = 0;
+  } async;
+  REQUIRE(p2psip_client_send_message_async(
+              alice.get(), bob_aor.c_str(), text.data(), text.size(), "text/plain",
+              [](void* user, const p2psip_error* e, const p2psip_sip_response* r) {
+                auto* st = static_cast<message_state*>(user);
+                st->status = r ? r->status : -1;
+                st->done(e);
+              },
+              &async) == P2PSIP_OK);
+  REQUIRE(async.wait());
+  CHECK(async.code == P2PSIP_OK);
+  CHECK(async.status == 200);
+
+  // A call: 180 through the progress callback, 200, then alice hangs up and bob sees the BYE.
+  progress_log progress;
+  p2psip_call_options o;
+  p2psip_call_options_init(&o);
+  const std::string call_id = "c-api-call-1@test";
+  o.call_id = call_id.c_str();
+  o.progress = &progress_log::on_progress;
+  o.progress_user = &progress;
+  REQUIRE_MESSAGE(
+      p2psip_client_call(alice.get(), bob_aor.c_str(), &o, &response, &err) == P2PSIP_OK,
+      err.message);
+  CHECK(response->status == 200);
+  CHECK(std::string(response->call_id) == call_id);
+  p2psip_sip_response_free(response);
+  {
+    std::lock_guard lock(progress.m);
+    CHECK(std::find(progress.statuses.begin(), progress.statuses.end(), 180) !=
+          progress.statuses.end());
+    CHECK(progress.call_id == call_id);
+  }
+  REQUIRE_MESSAGE(p2psip_client_hang_up(alice.get(), call_id.c_str(), &err) == P2PSIP_OK,
+                  err.message);
+  CHECK(box.wait_for("BYE"));
+  CHECK(p2psip_client_hang_up(alice.get(), call_id.c_str(), &err) == P2PSIP_ERR_NOT_FOUND);
+
+  // A rejected call: the final response is bob's 486, returned as P2PSIP_OK.
+  {
+    std::lock_guard lock(box.m);
+    box.invite_status = 486;
+  }
+  REQUIRE(p2psip_client_call(alice.get(), bob_aor.c_str(), nullptr, &response, &err) == P2PSIP_OK);
+  CHECK(response->status == 486);
+  p2psip_sip_response_free(response);
+
+  // A call hung up while it rings (bob's callback holds the INVITE): CANCEL, then 487.
+  {
+    std::lock_guard lock(box.m);
+    box.invite_status = 200;
+    box.hold_invites = true;
+  }
+  progress_log ringing;
+  p2psip_call_options_init(&o);
+  const std::string ringing_id = "c-api-call-2@test";
+  o.call_id = ringing_id.c_str();
+  o.progress = &progress_log::on_progress;
+  o.progress_user = &ringing;
+  struct call_state : waiter {
+    int status = 0;
+  } pending;
+  REQUIRE(p2psip_client_call_async(
+              alice.get(), bob_aor.c_str(), &o,
+              [](void* user, const p2psip_error* e, const p2psip_sip_response* r) {
+                auto* st = static_cast<call_state*>(user);
+                st->status = r ? r->status : -1;
+                st->done(e);
+              },
+              &pending) == P2PSIP_OK);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    {
+      std::lock_guard lock(ringing.m);
+      if (!ringing.statuses.empty()) break;
+    }
+    REQUIRE(std::chrono::steady_clock::now() < until);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE_MESSAGE(p2psip_client_hang_up(alice.get(), ringing_id.c_str(), &err) == P2PSIP_OK,
+                  err.message);
+  REQUIRE(pending.wait());
+  CHECK(pending.code == P2PSIP_OK);
+  CHECK(pending.status == 487);
+  {
+    std::lock_guard lock(box.m);
+    box.release = true;
+  }
+  box.cv.notify_all();
+  CHECK(box.wait_for("CANCEL"));
+
+  // Nobody registered under an AOR: the SDK's own 404.
+  REQUIRE(p2psip_client_send_message(alice.get(), ("sip:nobody" + domain).c_str(), text.data(),
+                                     text.size(), "text/plain", &response, &err) == P2PSIP_OK);
+  CHECK(response->status == 404);
+  CHECK(response->local == 1);
+  p2psip_sip_response_free(response);
+
+  REQUIRE_MESSAGE(p2psip_client_sip_unregister(bob.get(), &err) == P2PSIP_OK, err.message);
+  CHECK(p2psip_client_on_sip_request(bob.get(), nullptr, nullptr) == P2PSIP_OK);
 }

@@ -65,7 +65,7 @@ run("build the CMake consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/cmake-consum
 run("run the C++ consumer" ${WORK_DIR}/cmake-consumer/consumer)
 run("run the C consumer (CMake)" ${WORK_DIR}/cmake-consumer/consumer_c)
 # The samples built outside the tree: started without arguments they print their usage (2).
-foreach(sample put_get typed_dictionary c_api)
+foreach(sample put_get typed_dictionary sip_chat c_api)
   execute_process(COMMAND ${WORK_DIR}/cmake-consumer/${sample} RESULT_VARIABLE rc
                   ERROR_VARIABLE err OUTPUT_QUIET)
   if(NOT rc EQUAL 2 OR NOT err MATCHES "usage:")

@@ -1,8 +1,10 @@
 // Runs one sample program against a real 3-peer overlay and checks its output and exit status.
 //
-//   p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY
+//   p2psip_sample_test put_get|c_api|typed_dictionary|sip_register|sip_chat_direct|
+//                      sip_chat_outbound SAMPLE-BINARY
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -63,15 +65,23 @@ bool has(const run_result& r, const std::string& text) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr
-        << "usage: p2psip_sample_test put_get|c_api|typed_dictionary|sip_register SAMPLE-BINARY\n";
+    std::cerr << "usage: p2psip_sample_test put_get|c_api|typed_dictionary|sip_register|"
+                 "sip_chat_direct|sip_chat_outbound SAMPLE-BINARY\n";
     return 2;
   }
   const std::string mode = argv[1];
   const std::string binary = argv[2];
   try {
     p2psip::test::process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-    overlay.start_ring(3);
+    if (mode.rfind("sip_chat", 0) == 0) {
+      // Peers that serve SIP (the SDK's user agent needs them in both routing modes).
+      for (int i = 0; i < 3; ++i) {
+        overlay.start_peer("p" + std::to_string(i), false, {"--sip-listen", "tls:127.0.0.1:0"});
+      }
+      if (!overlay.wait_ring(std::chrono::seconds(60))) throw std::runtime_error("no ring");
+    } else {
+      overlay.start_ring(3);
+    }
     const std::string domain = "@test.p2psip.example";
     auto args_of = [&](const std::string& user, std::size_t peer) {
       overlay.enroll(user);
@@ -147,6 +157,31 @@ int main(int argc, char** argv) {
       check(bob.status == 1 && bob.err.find("register: ") != std::string::npos &&
                 bob.err.find("Forbidden") != std::string::npos,
             "bob cannot register as alice", bob);
+    } else if (mode == "sip_chat_direct" || mode == "sip_chat_outbound") {
+      // Alice through peer 0 and Bob through peer 2 message each other.
+      const std::string routing = mode == "sip_chat_direct" ? "direct" : "outbound-proxy";
+      const auto alice = args_of("alice", 0);
+      const auto bob = args_of("bob", 2);
+      std::vector<std::string> a{binary, "--config", alice[2], "--routing", routing};
+      for (const auto* who : {&alice, &bob}) {
+        a.insert(a.end(), {"--cert", (*who)[4], "--key", (*who)[6], "--peer", (*who)[8]});
+      }
+      const std::string alice_aor = "sip:alice" + domain;
+      const std::string bob_aor = "sip:bob" + domain;
+      a.insert(a.end(), {alice_aor, bob_aor});
+      const auto chat = run(a, dir);
+      check(chat.status == 0 && has(chat, alice_aor + " is reachable (" + routing + ")") &&
+                has(chat, bob_aor + " received from ") &&
+                has(chat, ": hello " + bob_aor + ", this is " + alice_aor + "\n") &&
+                has(chat, alice_aor + " received from ") &&
+                has(chat, ": hello " + alice_aor + ", this is " + bob_aor + "\n") &&
+                has(chat, alice_aor + " got 200 ") && has(chat, bob_aor + " got 200 ") &&
+                has(chat, "both messages arrived"),
+            "alice and bob message each other (" + routing + ")", chat);
+      // A bad routing mode is a usage error.
+      a[4] = "carrier-pigeon";
+      const auto bad = run(a, dir);
+      check(bad.status == 2 && bad.err.find("usage:") != std::string::npos, "bad --routing", bad);
     } else {
       std::cerr << "unknown mode " << mode << "\n";
       return 2;

@@ -17,6 +17,10 @@
  *   p2psip_client_get(c, "greeting", &values, &count, &err);
  *   ...
  *   p2psip_values_free(values);
+ *   p2psip_sip_response* answer = NULL;  (SIP: a MESSAGE; answer->status is 200, 404, ...)
+ *   p2psip_client_send_message(c, "sip:bob@example.org", (const uint8_t*)"hi", 2, NULL, &answer,
+ *                              &err);
+ *   p2psip_sip_response_free(answer);
  *   p2psip_client_destroy(c);
  *
  * Conventions (they hold for every function below unless it says otherwise):
@@ -25,16 +29,24 @@
  *     (truncated to fit). A p2psip_error owns nothing: it is a plain value the caller allocates
  *     (on the stack, typically); there is nothing to free.
  *   - Memory: what a function returns through an out-pointer belongs to the caller and is freed
- *     with the one function named there (p2psip_values_free, p2psip_kind_data_free). Each such
- *     result is one allocation: its strings and byte arrays live inside it. Pointers passed in
- *     (names, values, options) are only read during the call; the library keeps copies.
+ *     with the one function named there (p2psip_values_free, p2psip_kind_data_free,
+ *     p2psip_sip_bindings_free, p2psip_sip_response_free). Each such result is one allocation:
+ *     its strings and byte arrays live inside it. Pointers passed in (names, values, options) are
+ *     only read during the call; the library keeps copies.
+ *   - Versions: structs the caller fills in for the library (p2psip_client_options,
+ *     p2psip_call_options) start with `struct_size`, set by their ..._init function to the size
+ *     the caller was compiled with. Later versions of this library (same soname) only add fields
+ *     at their end and read just the fields that fit in struct_size, giving the others their
+ *     defaults; so a program built against an older header keeps working.
  *   - Threads: any function may be called from any thread, on the same handle concurrently.
  *   - Nothing throws or aborts across this API: every C++ exception inside is caught and
  *     reported (P2PSIP_ERR_OUT_OF_MEMORY, P2PSIP_ERR_INTERNAL).
- *   - Callbacks (the ..._async functions): each runs exactly once if and only if the function
- *     returned P2PSIP_OK, through the client's dispatcher (by default the client's own callback
- *     thread; see p2psip_client_options.dispatch), never under an SDK lock. Pointers a callback
- *     receives (the error, values, items) are valid only until it returns: copy what you keep.
+ *   - Callbacks (the ..._async functions' results, a call's progress, incoming SIP requests)
+ *     run through the client's dispatcher (by default the client's own callback thread; see
+ *     p2psip_client_options.dispatch), never under an SDK lock. An ..._async function's callback
+ *     runs exactly once if and only if the function returned P2PSIP_OK. Pointers a callback
+ *     receives (the error, values, items, responses, requests) are valid only until it returns:
+ *     copy what you keep.
  *     A callback may call any function of this API on the same client, including the blocking
  *     ones and p2psip_client_destroy. If the client is stopped, an operation started after that
  *     may have its callback run on the calling thread before the ..._async call returns.
@@ -56,6 +68,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- version ---- */
+
+/* The library's version, "MAJOR.MINOR.PATCH" (static, not to be freed). Any thread. */
+P2PSIP_CLIENT_API const char* p2psip_version(void);
+/* The same as one number, MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0: 100). Any thread. */
+P2PSIP_CLIENT_API uint32_t p2psip_version_number(void);
 
 /* ---- errors ---- */
 
@@ -114,9 +133,23 @@ typedef void (*p2psip_log_fn)(void* user, const char* text, size_t size);
  * p2psip_task_run(task) exactly once, on any thread, later or at once. */
 typedef void (*p2psip_dispatch_fn)(void* user, p2psip_task* task);
 
-/* How to make a client. Always start from p2psip_client_options_init (fields may be added at
- * the end in later versions; init sets their defaults). Strings are copied by create. */
+/* How the client's SIP user agent reaches others and is reached (RFC 7904 3.3). */
+typedef enum p2psip_sip_routing {
+  /* Resolve the target AOR in the overlay, AppAttach to its node and send the request there;
+   * others reach this client the same way, at p2psip_client_options.sip_listen. */
+  P2PSIP_SIP_ROUTING_DIRECT = 0,
+  /* One RFC 5626 flow to the attached peer, the outbound proxy of every request, which also
+   * delivers every incoming one. */
+  P2PSIP_SIP_ROUTING_OUTBOUND_PROXY = 1
+} p2psip_sip_routing;
+
+/* How to make a client. Always start from p2psip_client_options_init: it sets struct_size and
+ * the defaults (fields may be added at the end in later versions; see Versions at the top).
+ * Strings are copied by create. */
 typedef struct p2psip_client_options {
+  /* sizeof(p2psip_client_options) as the caller was compiled (set by init). create refuses
+   * less than P2PSIP_CLIENT_OPTIONS_SIZE_V1 and reads only the fields that fit in it. */
+  size_t struct_size;
   const char* config_file;      /* the overlay configuration document (overlay.xml); required */
   const char* certificate_file; /* NAME.crt from p2psip-admin enroll; required */
   const char* key_file;         /* NAME.key; required */
@@ -133,15 +166,27 @@ typedef struct p2psip_client_options {
   void* log_user;                 /* passed to log */
   p2psip_dispatch_fn dispatch;    /* NULL: callbacks run on the client's own callback thread */
   void* dispatch_user;            /* passed to dispatch */
+  /* ---- 0.1 fields above: P2PSIP_CLIENT_OPTIONS_SIZE_V1 ends here ---- */
+  p2psip_sip_routing sip_routing; /* the SIP user agent's routing (default DIRECT) */
+  /* Direct routing: where this client accepts SIP connections once it serves SIP, "IP:PORT"
+   * (port 0: any free one). NULL or "": the local address used toward the first peer. */
+  const char* sip_listen;
 } p2psip_client_options;
 
-/* Fills `options` with the defaults (NULL files, no peers, the timeouts above). */
+/* The smallest struct_size create accepts: the options without the SIP fields (which then get
+ * their defaults). */
+#define P2PSIP_CLIENT_OPTIONS_SIZE_V1 \
+  (offsetof(p2psip_client_options, dispatch_user) + sizeof(void*))
+
+/* Fills `options` with struct_size and the defaults (NULL files, no peers, the timeouts above,
+ * direct SIP routing). */
 P2PSIP_CLIENT_API void p2psip_client_options_init(p2psip_client_options* options);
 
 /* Reads the configuration and credentials, starts the client's threads and begins attaching to
  * the first peer; *out gets the client (NULL on failure). Errors: INVALID_ARGUMENT (NULL
- * pointer, missing file name, bad peer address, no peer at all, zero timeout),
- * BAD_CONFIGURATION, BAD_CREDENTIALS, OUT_OF_MEMORY. */
+ * pointer, struct_size below P2PSIP_CLIENT_OPTIONS_SIZE_V1, missing file name, bad peer address,
+ * no peer at all, zero timeout, unknown sip_routing), BAD_CONFIGURATION,
+ * BAD_CREDENTIALS, OUT_OF_MEMORY. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_create(const p2psip_client_options* options,
                                                    p2psip_client** out, p2psip_error* err);
 
@@ -396,6 +441,148 @@ P2PSIP_CLIENT_API p2psip_errc p2psip_client_resolve(p2psip_client* client, const
                                                     p2psip_sip_binding** bindings, size_t* count,
                                                     p2psip_error* err);
 P2PSIP_CLIENT_API void p2psip_sip_bindings_free(p2psip_sip_binding* bindings);
+
+/* ---- SIP user agent (RFC 3261 over the overlay, routed as options.sip_routing says) ----
+ * Targets ("to") are AORs: "sip:bob@example.org" or "bob@example.org". */
+
+/* A final SIP response (send_message, call), or a provisional one (a call's progress). */
+typedef struct p2psip_sip_response {
+  int status;               /* 200, 404, 486, ...; 180, 183 in progress callbacks */
+  const char* reason;       /* the reason phrase */
+  const char* call_id;      /* of the request it answers */
+  const char* content_type; /* "" without a body */
+  const uint8_t* body;      /* body_size bytes (NULL when empty), an SDP answer, say */
+  size_t body_size;
+  /* 1 when the SDK made it up instead of a node answering: 404 (the overlay has no binding for
+   * the target), 408 (no binding answered), 503 (no connection could be opened). */
+  int local;
+} p2psip_sip_response;
+
+/* Frees what send_message or call returned. NULL is ignored. */
+P2PSIP_CLIENT_API void p2psip_sip_response_free(p2psip_sip_response* response);
+
+/* Makes this client reachable as `aor` (the certificate's user must be the AOR): direct routing
+ * serves incoming SIP connections and registers a route through the peer to this client;
+ * outbound proxy routing opens the flow to the peer and registers through it. The SDK refreshes
+ * the registration (and makes it again after a failover) until sip_unregister or stop. Incoming
+ * requests go to the p2psip_client_on_sip_request callback (without one: 480). Errors:
+ * INVALID_ARGUMENT (also a sip_listen that cannot be used), FORBIDDEN (not the certificate's AOR),
+ * NO_PEER, TIMEOUT, STOPPED, OVERLAY_ERROR, WOULD_DEADLOCK. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_register(p2psip_client* client, const char* aor,
+                                                         uint32_t lifetime_seconds,
+                                                         p2psip_error* err);
+/* Stops being reachable: removes the registration and stops refreshing it. Errors as
+ * sip_register. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_unregister(p2psip_client* client,
+                                                           p2psip_error* err);
+
+/* Sends a MESSAGE (RFC 3428) with `body` (`size` bytes; NULL allowed when 0) of `content_type`
+ * (NULL: "text/plain") to `to`. *response gets the final response, whatever its status (free it
+ * with p2psip_sip_response_free): P2PSIP_OK means an answer came, not that it was a 2xx. Errors
+ * only when nothing could be tried: INVALID_ARGUMENT, NO_PEER, TIMEOUT, STOPPED,
+ * WOULD_DEADLOCK. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_send_message(p2psip_client* client, const char* to,
+                                                         const uint8_t* body, size_t size,
+                                                         const char* content_type,
+                                                         p2psip_sip_response** response,
+                                                         p2psip_error* err);
+
+/* Receives a provisional response of a call (180 Ringing, 183, ...), through the dispatcher;
+ * `response` is valid until it returns. */
+typedef void (*p2psip_sip_progress_fn)(void* user, const p2psip_sip_response* response);
+
+/* What p2psip_client_call sends. Start from p2psip_call_options_init; NULL options: the
+ * defaults. */
+typedef struct p2psip_call_options {
+  size_t struct_size;   /* sizeof as compiled (set by init); see Versions at the top */
+  const uint8_t* offer; /* the INVITE's body (SDP, passed through untouched), offer_size bytes */
+  size_t offer_size;    /* 0: no body */
+  const char* content_type; /* of the offer; NULL: "application/sdp" */
+  /* The call's Call-ID; NULL or "": a new one (progress responses carry it). Choose one to hang
+   * up (cancel) the call from another thread while p2psip_client_call still waits. */
+  const char* call_id;
+  p2psip_sip_progress_fn progress; /* NULL: provisional responses are not reported */
+  void* progress_user;             /* passed to progress */
+} p2psip_call_options;
+
+/* The smallest struct_size p2psip_client_call accepts (this first version's size). */
+#define P2PSIP_CALL_OPTIONS_SIZE_V1 (offsetof(p2psip_call_options, progress_user) + sizeof(void*))
+
+/* Fills `options` with struct_size and the defaults (no offer, a new Call-ID, no progress). */
+P2PSIP_CLIENT_API void p2psip_call_options_init(p2psip_call_options* options);
+
+/* Calls `to` (INVITE, signalling only) and blocks until the final response, which *response gets
+ * (free it with p2psip_sip_response_free): a 2xx is an established call (ACK sent; end it with
+ * p2psip_client_hang_up), anything else a failed one (487 after a hang up while it rang).
+ * Errors as send_message (INVALID_ARGUMENT also for a struct_size below
+ * P2PSIP_CALL_OPTIONS_SIZE_V1). */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_call(p2psip_client* client, const char* to,
+                                                 const p2psip_call_options* options,
+                                                 p2psip_sip_response** response, p2psip_error* err);
+
+/* Ends the call `call_id`: CANCEL while it has no final answer, BYE once established (either
+ * side's call). Errors: INVALID_ARGUMENT, NOT_FOUND (no such call), STOPPED. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_hang_up(p2psip_client* client, const char* call_id,
+                                                    p2psip_error* err);
+
+/* Callback of the SIP operations' callback forms: on success `response` is the final response
+ * (valid until the callback returns), else NULL. */
+typedef void (*p2psip_sip_response_fn)(void* user, const p2psip_error* err,
+                                       const p2psip_sip_response* response);
+
+/* The callback forms of sip_register, sip_unregister, send_message and call (conventions at the
+ * top: OK means `done` runs exactly once; `done` may not be NULL). The call's progress callback
+ * runs before `done`. */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_register_async(p2psip_client* client,
+                                                               const char* aor,
+                                                               uint32_t lifetime_seconds,
+                                                               p2psip_done_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_sip_unregister_async(p2psip_client* client,
+                                                                 p2psip_done_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_send_message_async(
+    p2psip_client* client, const char* to, const uint8_t* body, size_t size,
+    const char* content_type, p2psip_sip_response_fn done, void* user);
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_call_async(p2psip_client* client, const char* to,
+                                                       const p2psip_call_options* options,
+                                                       p2psip_sip_response_fn done, void* user);
+
+/* A SIP request that arrived for this client; valid until the callback returns. */
+typedef struct p2psip_sip_request {
+  const char* method;       /* "MESSAGE", "INVITE", "BYE", "CANCEL", "OPTIONS", ... */
+  const char* request_uri;  /* as received */
+  const char* from;         /* the From URI: who sends it */
+  const char* to;           /* the To URI */
+  const char* call_id;      /* the dialog's (or the request's) Call-ID */
+  const char* content_type; /* "" without a body */
+  const uint8_t* body;      /* body_size bytes (NULL when empty) */
+  size_t body_size;
+} p2psip_sip_request;
+
+/* The final response the application gives to an incoming request. The SDK fills struct_size
+ * and the defaults (status 200, everything else NULL/0) before the callback and copies the
+ * strings and the body after it returns, so they only need to live until then. */
+typedef struct p2psip_sip_answer {
+  size_t struct_size;       /* set by the SDK: do not write fields that do not fit in it */
+  int status;               /* 200..699 */
+  const char* reason;       /* NULL or "": the standard phrase */
+  const char* content_type; /* NULL or "" without a body */
+  const uint8_t* body;      /* body_size bytes */
+  size_t body_size;
+} p2psip_sip_answer;
+
+/* Answers an incoming request by filling `answer`. An INVITE has been answered 180 Ringing
+ * already; a 2xx establishes a call (hang it up with p2psip_client_hang_up). BYE and CANCEL are
+ * answered by the SDK (200) and only shown: the answer is ignored. A status outside 200..699 is
+ * sent as 500. */
+typedef void (*p2psip_sip_request_fn)(void* user, const p2psip_sip_request* request,
+                                      p2psip_sip_answer* answer);
+
+/* Sets who answers incoming requests (replacing the previous callback; `fn` NULL: 480 to all).
+ * `fn` runs through the dispatcher (the default callback thread runs one at a time); it may
+ * call any function of this API, blocking ones included, and p2psip_client_destroy. Errors:
+ * INVALID_ARGUMENT (NULL client). */
+P2PSIP_CLIENT_API p2psip_errc p2psip_client_on_sip_request(p2psip_client* client,
+                                                           p2psip_sip_request_fn fn, void* user);
 
 /* The callback forms (conventions at the top: OK means `done` runs exactly once). */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_store_async(p2psip_client* client, const char* resource,
