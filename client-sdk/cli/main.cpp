@@ -1201,6 +1201,18 @@ int run(int argc, char** argv) {
                          inv.options.config_file});
     }
     if (auto f = check_model(inv, *model)) return report(*f);
+    if (*inv.kind == 1 && (inv.command == "store" || inv.command == "remove-item")) {
+      // USER-NODE-MATCH (RFC 7904 section 7): a writer's only key is its own Node-ID, and the
+      // value a SipRegistration; say so here rather than let the peer answer Forbidden.
+      const auto own = c.node_id();
+      for (const auto& key : inv.keys) {
+        if (hex(key) != own) {
+          return report(usage("SIP-REGISTRATION keys are the writer's Node-ID: yours is hex:" +
+                              own + " (`p2psip-client sip register AOR [--contact URI]` writes a "
+                              "correct registration)"));
+        }
+      }
+    }
     // RFC 7904 section 2: a SIP-REGISTRATION's Resource Name is the AOR without its scheme, so
     // `fetch sip:alice@example.org --kind sip-registration` reads what registrars store.
     if (*inv.kind == 1 && !inv.args.empty()) {

@@ -445,6 +445,8 @@ assert b[0]['owner_user'] == '$me', d"
   # Not under another's AOR (forbidden, 4); a raw string is no SipRegistration (the peer says so).
   expect_error 4 "" alice "$PA" register "bob@$OVERLAY"
   expect_error 1 "not a SipRegistration" alice "$PA" store "$me" --kind sip-registration --dict-key "hex:$alice_id" --value sip:x
+  # A key that is not the writer's Node-ID is refused before anything is sent, naming the fix.
+  expect_error 2 "SIP-REGISTRATION keys are the writer's Node-ID: yours is hex:$alice_id" alice "$PA" store "$me" --kind sip-registration --dict-key alice --value sip:x
   ok alice "$PB" unregister "sip:$me"
   expect_error 3 "nothing registered" bob "$PA" resolve "sip:$me"
 
