@@ -1207,9 +1207,10 @@ int run(int argc, char** argv) {
       const auto own = c.node_id();
       for (const auto& key : inv.keys) {
         if (hex(key) != own) {
-          return report(usage("SIP-REGISTRATION keys are the writer's Node-ID: yours is hex:" +
-                              own + " (`p2psip-client sip register AOR [--contact URI]` writes a "
-                              "correct registration)"));
+          return report(
+              usage("SIP-REGISTRATION keys are the writer's Node-ID: yours is hex:" + own +
+                    " (`p2psip-client sip register AOR [--contact URI]` writes a "
+                    "correct registration)"));
         }
       }
     }
