@@ -32,6 +32,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -106,7 +107,7 @@ constexpr std::string_view commands_text =
     "      call AOR (INVITE, signalling only): prints the progress lines (180 Ringing, ...) and\n"
     "      the final status; after a 2xx waits S seconds (default 0) and hangs up; SIGINT while\n"
     "      it rings cancels the call\n"
-    "  sip listen AOR [--accept | --reject] [--lifetime S]\n"
+    "  sip listen AOR [--accept | --reject] [--answer-after S] [--lifetime S]\n"
     "      be reachable as AOR until SIGINT or SIGTERM: prints each incoming request as a line\n"
     "      (--json: a JSON document per line), answers MESSAGE 200 and INVITE 200 (--accept,\n"
     "      the default) or 486 (--reject)\n"
@@ -230,11 +231,11 @@ const std::map<std::string, std::set<std::string>, std::less<>> command_options 
     {"sip resolve", {}},
     {"sip message", {"content-type"}},
     {"sip call", {"hangup-after"}},
-    {"sip listen", {"accept", "reject", "lifetime"}},
+    {"sip listen", {"accept", "reject", "lifetime", "answer-after"}},
 };
 const std::vector<std::string> specific_options = {
     "lifetime",   "file",    "raw",          "kind",         "value",  "dict-key", "index",
-    "generation", "contact", "content-type", "hangup-after", "accept", "reject"};
+    "generation", "contact", "content-type", "hangup-after", "accept", "reject",   "answer-after"};
 
 /// How many positional arguments each command takes: [min, max].
 const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> command_arity = {
@@ -323,7 +324,8 @@ struct invocation {
   std::string contact;  // register TARGET_AOR, sip register --contact
   std::string content_type = "text/plain";
   std::uint32_t hangup_after = 0;
-  bool accept = true;  // sip listen: INVITE 200 (else 486)
+  bool accept = true;              // sip listen: INVITE 200 (else 486)
+  std::uint32_t answer_after = 0;  // sip listen: seconds an INVITE rings before the answer
 };
 
 bool is_sip(const invocation& inv) {
@@ -837,10 +839,13 @@ std::string request_line(const cl::sip_request& rq, int answer, bool json_out) {
 outcome cmd_sip_listen(cl::client& c, const invocation& inv, bool json_out) {
   const auto& aor = inv.args[0];
   const bool accept = inv.accept;
-  c.on_sip_request([accept, json_out](const cl::sip_request& rq) {
+  const auto ring = std::chrono::seconds(inv.answer_after);
+  c.on_sip_request([accept, json_out, ring](const cl::sip_request& rq) {
     cl::sip_response a;
     int shown = 0;
     if (rq.method == "INVITE") {
+      // Rings this long first (the caller sees 180 and may CANCEL meanwhile).
+      if (ring.count() > 0) std::this_thread::sleep_for(ring);
       a.status = accept ? 200 : 486;
       shown = a.status;
     } else if (rq.method == "MESSAGE" || rq.method == "OPTIONS") {
@@ -1051,6 +1056,12 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
     if (!v) return usage("--hangup-after " + in_quotes(text) + ": expected seconds (0 to 86400)");
     inv.hangup_after = static_cast<std::uint32_t>(*v);
   }
+  if (r.count("answer-after")) {
+    const auto text = r["answer-after"].as<std::string>();
+    const auto v = parse_unsigned(text, 3600);
+    if (!v) return usage("--answer-after " + in_quotes(text) + ": expected seconds (0 to 3600)");
+    inv.answer_after = static_cast<std::uint32_t>(*v);
+  }
   if (r.count("accept") && r.count("reject"))
     return usage("--accept and --reject exclude each other");
   inv.accept = r.count("reject") == 0;
@@ -1144,7 +1155,8 @@ int run(int argc, char** argv) {
       ("content-type", "sip message: the body's media type (default text/plain)", cxxopts::value<std::string>(), "T")
       ("hangup-after", "sip call: seconds to stay in an established call before hanging up (default 0)", cxxopts::value<std::string>(), "S")
       ("accept", "sip listen: answer INVITE 200 (the default)")
-      ("reject", "sip listen: answer INVITE 486 Busy Here");
+      ("reject", "sip listen: answer INVITE 486 Busy Here")
+      ("answer-after", "sip listen: let an INVITE ring this many seconds before answering (default 0)", cxxopts::value<std::string>(), "S");
   options.add_options("positional")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());

@@ -627,6 +627,22 @@ assert msg['body'] == 'hi again' and msg['answer'] == 200 and sys.argv[2] in msg
 assert set(msg) >= {'method', 'from', 'to', 'call_id', 'content_type', 'body'}, msg
 assert 'unregistered' in lines[-1], lines[-1]
 EOF
+  # A call that rings (sip listen --answer-after) is cancelled by SIGINT: 487 on stderr, exit 8.
+  listen_start bobr bob "$PA" sip listen "sip:$bob" --answer-after 4
+  "$CLIENT" --config "$T/ca/overlay.xml" --cert "$T/alice/node.crt" --key "$T/alice/node.key" \
+    --peer "127.0.0.1:$PB" --timeout 10000 --sip-routing "$ROUTING" sip call "sip:$bob" \
+    >"$T/call.out" 2>"$T/call.err" &
+  local call_pid=$!
+  PIDS+=("$call_pid")
+  wait_line "$T/call.out" "^180 Ringing$"
+  kill -INT "$call_pid"
+  local call_rc=0
+  wait "$call_pid" || call_rc=$?
+  [ "$call_rc" -eq 8 ] || fail "sip call cancelled by SIGINT exited $call_rc: $(cat "$T/call.err")"
+  grep -q "487 Request Terminated" "$T/call.err" || fail "cancelled sip call: $(cat "$T/call.err")"
+  wait_line "$T/bobr.out" "^CANCEL "
+  listen_stop bobr TERM
+
   # Unregistered again: nobody there (3).
   expect_error 3 "404" alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" hello
 }
