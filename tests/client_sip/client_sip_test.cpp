@@ -285,12 +285,16 @@ TEST_CASE("client SIP: bad input is refused with a clear error") {
   CHECK(unsent.error().code == cl::errc::no_peer);
 }
 
-TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, reachable again") {
+namespace {
+
+/// Alice's peer is killed (-9); she fails over and registers again through another peer: Bob
+/// reaches her again, and the registration's route names the new peer.
+void failover(cl::sip_routing mode) {
   sip_overlay net(4);
   // Alice attaches to peer 0, and to peer 1 when peer 0 is gone; Bob is at peer 3.
   inbox alice_in;
-  auto alice = net.client("alice", {0, 1}, cl::sip_routing::outbound_proxy);
-  auto bob = net.client("bob", {3}, cl::sip_routing::outbound_proxy);
+  auto alice = net.client("alice", {0, 1}, mode);
+  auto bob = net.client("bob", {3}, mode);
   alice->on_sip_request(alice_in.handler());
   REQUIRE(alice->sip_register(aor("alice"), 600).has_value());
   REQUIRE(bob->sip_register(aor("bob"), 600).has_value());
@@ -299,6 +303,8 @@ TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, r
   REQUIRE(before.has_value());
   REQUIRE(before->status == 200);
 
+  // Carol has no connection to Alice yet: her requests find Alice through the registration.
+  auto carol = net.client("carol", {2}, mode);
   net.overlay.kill_peer(0);
   const auto killed = std::chrono::steady_clock::now();
   // Reachable again once Alice has failed over to peer 1 and registered through it (REGISTER
@@ -308,7 +314,7 @@ TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, r
   std::string last;
   while (std::chrono::steady_clock::now() - killed < 60s) {
     ++attempts;
-    auto r = bob->send_message(aor("alice"), cl::to_bytes("after " + std::to_string(attempts)));
+    auto r = carol->send_message(aor("alice"), cl::to_bytes("after " + std::to_string(attempts)));
     last = text_of(r);
     if (r && r->status == 200) {
       reachable_after =
@@ -319,14 +325,34 @@ TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, r
   }
   INFO("last answer: " << last << " after " << attempts << " attempts");
   REQUIRE(reachable_after.has_value());
-  MESSAGE("outbound failover: reachable again " << *reachable_after << " s after kill -9 ("
-                                                << attempts << " MESSAGE attempts)");
+  MESSAGE(std::string(mode == cl::sip_routing::direct ? "direct" : "outbound")
+          << " failover: reachable again " << *reachable_after << " s after kill -9 (" << attempts
+          << " MESSAGE attempts)");
   CHECK(*reachable_after < 30.0);
   const auto peer = alice->attached_peer();
   REQUIRE(peer.has_value());
   CHECK(peer->node_id == net.overlay.peers()[1].node_id);
+  // Bob, whose connection or flow predates the failover, reaches her too.
+  auto from_bob = bob->send_message(aor("alice"), cl::to_bytes("from bob"));
+  REQUIRE(from_bob.has_value());
+  CHECK(from_bob->status == 200);
   auto found = bob->resolve(aor("alice"));
   REQUIRE(found.has_value());
   REQUIRE(found->size() == 1);  // the same key: the route through peer 0 was replaced
-  CHECK(found->front().contact.route == std::vector<std::string>{peer->node_id});
+  if (mode == cl::sip_routing::direct) {
+    CHECK(found->front().contact.route ==
+          std::vector<std::string>{peer->node_id, alice->node_id()});
+  } else {
+    CHECK(found->front().contact.route == std::vector<std::string>{peer->node_id});
+  }
+}
+
+}  // namespace
+
+TEST_CASE("client SIP: outbound proxy failover - kill -9 of the attached peer, reachable again") {
+  failover(cl::sip_routing::outbound_proxy);
+}
+
+TEST_CASE("client SIP: direct routing failover - kill -9 of the attached peer, reachable again") {
+  failover(cl::sip_routing::direct);
 }
