@@ -39,11 +39,15 @@ inline void run_opendht(dht::DhtRunner& node, in_port_t port) {
   node.run(config, std::move(context));
 }
 
-/// Joins through the node at "127.0.0.1:PORT".
+/// Joins through the node at "127.0.0.1:PORT" by pinging it. (DhtRunner::bootstrap(host, service)
+/// would stop pinging its list once one node answered, so a node given three of them might learn
+/// the third only much later.)
 inline void bootstrap_opendht(dht::DhtRunner& node, const std::string& host_port) {
   const auto colon = host_port.rfind(':');
   if (colon == std::string::npos) throw std::runtime_error("bootstrap: want HOST:PORT");
-  node.bootstrap(host_port.substr(0, colon), host_port.substr(colon + 1));
+  auto addrs = dht::SockAddr::resolve(host_port.substr(0, colon), host_port.substr(colon + 1));
+  if (addrs.empty()) throw std::runtime_error("bootstrap: cannot resolve " + host_port);
+  node.bootstrap(std::move(addrs));
 }
 
 }  // namespace p2psip::bench

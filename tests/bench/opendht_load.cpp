@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
       ("clients", "concurrent operations", cxxopts::value<std::size_t>()->default_value("8"))
       ("ops", "operations per phase (all clients)", cxxopts::value<std::size_t>()->default_value("4000"))
       ("value-size", "value bytes", cxxopts::value<std::size_t>()->default_value("100"))
-      ("cpu-pids", "processes whose CPU time to report per phase", cxxopts::value<std::vector<int>>()->default_value(""))
+      ("cpu-pids", "processes whose CPU time to report per phase", cxxopts::value<std::vector<int>>())
       ("h,help", "help");
   // clang-format on
   std::vector<std::string> bootstrap;
@@ -172,7 +172,9 @@ int main(int argc, char** argv) {
     clients = r["clients"].as<std::size_t>();
     ops = r["ops"].as<std::size_t>();
     value_size = r["value-size"].as<std::size_t>();
-    for (const int p : r["cpu-pids"].as<std::vector<int>>()) pids.push_back(p);
+    if (r.count("cpu-pids")) {
+      for (const int p : r["cpu-pids"].as<std::vector<int>>()) pids.push_back(p);
+    }
   } catch (const std::exception& e) {
     std::cerr << "p2psip-opendht-load: " << e.what() << "\n";
     return 2;
