@@ -35,6 +35,11 @@ if(P2PSIP_BENCH)
   if(NOT benchmark_FOUND)
     message(FATAL_ERROR "p2psip benchmarks need Google Benchmark: apt-get install libbenchmark-dev (or -DP2PSIP_BENCH=OFF)")
   endif()
+  # OpenDHT: p2psip-bench's baseline DHT (p2psip-opendht-node and -load), never linked into p2psip.
+  pkg_check_modules(OPENDHT IMPORTED_TARGET opendht)
+  if(NOT OPENDHT_FOUND)
+    message(FATAL_ERROR "p2psip benchmarks need OpenDHT: apt-get install libopendht-dev (or -DP2PSIP_BENCH=OFF)")
+  endif()
 endif()
 
 # Standalone Asio has no CMake config: an INTERFACE target with ASIO_STANDALONE.

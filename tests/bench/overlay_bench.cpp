@@ -1,17 +1,26 @@
 // p2psip-bench: the overlay end to end, measured with the client SDK against real p2psip-peer
-// processes on loopback, next to two baselines measured in the same run:
+// processes on loopback, next to three baselines measured in the same run:
 //   - the crypto ceiling: every request is verified and every answer signed by the peer that
 //     stores (and each hop verifies), so verify + sign on one core bounds a peer's rate;
 //   - redis-benchmark SET/GET against a local redis-server with the same concurrency and value
-//     size: a plain loopback key-value server.
+//     size: a plain loopback key-value server;
+//   - OpenDHT: for each overlay size N, N libopendht nodes, each its own process
+//     (p2psip-opendht-node, rate limits off), loaded by p2psip-opendht-load with the same
+//     concurrency, operation count and value size: the DHT a thin-client user compares us with.
+// Per phase: ops/s, p50/p99/max latency, errors, retried attempts, and the CPU seconds per
+// operation of the servers (peers or nodes, /proc/<pid>/stat) and of the clients' process.
 // Also memory: a peer's resident size per stored value and per attached client, and the resident
 // size of one attached idle client.
 //
 //   p2psip-bench [--clients 8] [--ops 4000] [--value-size 100] [--overlays 1,5] [--no-redis]
+//                [--no-opendht] [--json]
+//
+// --json: one JSON document on standard output, the human-readable lines on standard error.
 //
 // Run from the release preset (docs/benchmarks.md). Every figure is printed with its ratio to the
 // baselines; absolute numbers vary with the machine and its load.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +29,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -38,6 +49,7 @@
 #include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "proc_cpu.hpp"
 #include "process_overlay.hpp"
 
 namespace {
@@ -46,14 +58,24 @@ namespace pr = p2psip::protocol;
 namespace cl = p2psip::client;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+/// Where the human-readable lines go: standard output, or standard error with --json.
+FILE* g_out = stdout;
 
 struct rate {
+  std::size_t ops = 0;
   double ops_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
   double max_us = 0;
   std::size_t errors = 0;
   std::size_t retries = 0;  ///< attempts the SDK sent again (an answer that never came)
+  double server_cpu_s = 0;  ///< CPU seconds the peers (or OpenDHT nodes) used in the phase
+  double client_cpu_s = 0;  ///< CPU seconds the clients' process used in the phase
+
+  double server_cpu_per_op() const { return ops ? server_cpu_s / static_cast<double>(ops) : 0; }
+  double client_cpu_per_op() const { return ops ? client_cpu_s / static_cast<double>(ops) : 0; }
 };
 
 /// Attempts the benchmark's clients sent again, counted from their debug lines ("retrying a
@@ -109,12 +131,16 @@ double crypto_ceiling(const p2psip::node::node_setup& client_setup,
   return static_cast<double>(n) / s;
 }
 
-/// `clients` threads, each doing `per_client` operations `op(client, thread, i)`.
+/// `clients` threads, each doing `per_client` operations `op(client, thread, i)`; the CPU time of
+/// `servers` and of this process is read before and after.
 template <class Op>
-rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client, Op op) {
+rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client, Op op,
+                 const std::vector<pid_t>& servers = {}) {
   std::vector<std::vector<double>> lat(clients.size());
   std::atomic<std::size_t> errors{0};
   const auto retries_before = g_retries.load();
+  const double servers_before = p2psip::bench::cpu_seconds(servers);
+  const double self_before = p2psip::bench::cpu_seconds(::getpid());
   const auto start = clock_type::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < clients.size(); ++t) {
@@ -132,6 +158,9 @@ rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t 
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   rate r;
+  r.server_cpu_s = p2psip::bench::cpu_seconds(servers) - servers_before;
+  r.client_cpu_s = p2psip::bench::cpu_seconds(::getpid()) - self_before;
+  r.ops = all.size();
   r.ops_per_s = static_cast<double>(all.size()) / secs;
   r.p50_us = percentile(all, 0.50);
   r.p99_us = percentile(all, 0.99);
@@ -223,6 +252,141 @@ std::optional<std::pair<double, double>> redis_rates(std::size_t clients, std::s
   return std::make_pair(rps("SET"), rps("GET"));
 }
 
+/// Processes this bench started; SIGTERM on destruction, SIGKILL for those still there 5 s later.
+struct child_processes {
+  std::vector<pid_t> pids;
+  child_processes() = default;
+  child_processes(const child_processes&) = delete;
+  child_processes& operator=(const child_processes&) = delete;
+  ~child_processes() {
+    for (const auto p : pids) ::kill(p, SIGTERM);
+    const auto deadline = clock_type::now() + 5s;
+    for (const auto p : pids) {
+      int status = 0;
+      while (::waitpid(p, &status, WNOHANG) == 0) {
+        if (clock_type::now() > deadline) {
+          ::kill(p, SIGKILL);
+          ::waitpid(p, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+  }
+};
+
+/// OpenDHT's put and get phases: `n_nodes` p2psip-opendht-node processes on 127.0.0.1 (each
+/// bootstrapped to those started before it), loaded by p2psip-opendht-load with `clients`
+/// concurrent operations. Throws with the helper's log when something does not start or finish.
+std::pair<rate, rate> opendht_rates(std::size_t n_nodes, std::size_t clients, std::size_t ops,
+                                    std::size_t value_size) {
+  std::string tmpl = (fs::temp_directory_path() / "p2psip-bench-opendht-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  const fs::path dir = tmpl;
+  namespace t = p2psip::test;
+  std::pair<rate, rate> result;
+  {
+    child_processes nodes;
+    std::vector<std::string> bootstrap;  // "--bootstrap", ADDRESS, for each node started
+    std::string pid_list;
+    for (std::size_t i = 0; i < n_nodes; ++i) {
+      const auto port = std::to_string(t::free_tcp_udp_port());
+      std::vector<std::string> args{P2PSIP_OPENDHT_NODE_BINARY, "--port", port};
+      args.insert(args.end(), bootstrap.begin(), bootstrap.end());
+      const auto out = dir / ("node" + std::to_string(i) + ".out");
+      const auto log = dir / ("node" + std::to_string(i) + ".log");
+      const pid_t pid = t::spawn_process(args, out, log, false);
+      nodes.pids.push_back(pid);
+      pid_list += (i ? "," : "") + std::to_string(pid);
+      const auto deadline = clock_type::now() + 10s;
+      while (t::read_file(out).rfind("ready", 0) != 0) {
+        if (clock_type::now() > deadline) {
+          throw std::runtime_error("OpenDHT node " + std::to_string(i) +
+                                   " did not start: " + t::read_file(log));
+        }
+        std::this_thread::sleep_for(20ms);
+      }
+      bootstrap.insert(bootstrap.end(), {"--bootstrap", "127.0.0.1:" + port});
+    }
+    const auto out = dir / "load.out";
+    const auto log = dir / "load.log";
+    child_processes load;
+    std::vector<std::string> args{P2PSIP_OPENDHT_LOAD_BINARY,
+                                  "--nodes",
+                                  std::to_string(n_nodes),
+                                  "--clients",
+                                  std::to_string(clients),
+                                  "--ops",
+                                  std::to_string(ops),
+                                  "--value-size",
+                                  std::to_string(value_size),
+                                  "--cpu-pids",
+                                  pid_list};
+    args.insert(args.end(), bootstrap.begin(), bootstrap.end());
+    load.pids.push_back(t::spawn_process(args, out, log, false));
+    int status = 0;
+    const auto deadline = clock_type::now() + 600s;
+    while (::waitpid(load.pids[0], &status, WNOHANG) == 0) {
+      if (clock_type::now() > deadline) throw std::runtime_error("p2psip-opendht-load hung");
+      std::this_thread::sleep_for(50ms);
+    }
+    load.pids.clear();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      throw std::runtime_error("p2psip-opendht-load failed: " + t::read_file(log));
+    }
+    // "phase put ops=4000 ... ops_per_s=... cpu_s=... client_cpu_s=..."
+    auto phase = [&](const std::string& name) {
+      const auto text = t::read_file(out);
+      const auto at = text.find("phase " + name + " ");
+      if (at == std::string::npos) throw std::runtime_error("no " + name + " phase: " + text);
+      std::istringstream line(text.substr(at, text.find('\n', at) - at));
+      std::map<std::string, double> f;
+      std::string field;
+      while (line >> field) {
+        if (const auto eq = field.find('='); eq != std::string::npos) {
+          f[field.substr(0, eq)] = std::stod(field.substr(eq + 1));
+        }
+      }
+      rate r;
+      r.ops = static_cast<std::size_t>(f["ops"]);
+      r.ops_per_s = f["ops_per_s"];
+      r.p50_us = f["p50_us"];
+      r.p99_us = f["p99_us"];
+      r.max_us = f["max_us"];
+      r.errors = static_cast<std::size_t>(f["errors"]);
+      r.retries = static_cast<std::size_t>(f["retried"]);
+      r.server_cpu_s = f["cpu_s"];
+      r.client_cpu_s = f["client_cpu_s"];
+      return r;
+    };
+    result = {phase("put"), phase("get")};
+  }
+  if (!std::getenv("P2PSIP_KEEP_TEST_DIR")) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  return result;
+}
+
+/// One phase as a JSON object.
+std::string json_of(const rate& r) {
+  std::ostringstream js;
+  js << "{\"ops\": " << r.ops << ", \"ops_per_s\": " << r.ops_per_s << ", \"p50_us\": " << r.p50_us
+     << ", \"p99_us\": " << r.p99_us << ", \"max_us\": " << r.max_us << ", \"errors\": " << r.errors
+     << ", \"retried\": " << r.retries << ", \"server_cpu_s_per_op\": " << r.server_cpu_per_op()
+     << ", \"client_cpu_s_per_op\": " << r.client_cpu_per_op() << "}";
+  return js.str();
+}
+
+/// One phase as a line: rate, latencies, errors, retried attempts and CPU per operation.
+void print_phase(const char* label, const rate& r, const char* servers) {
+  std::fprintf(g_out,
+               "  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  max %8.0f us  errors %zu  "
+               "retried %zu  CPU/op: %s %4.0f us, clients %4.0f us",
+               label, r.ops_per_s, r.p50_us, r.p99_us, r.max_us, r.errors, r.retries, servers,
+               1e6 * r.server_cpu_per_op(), 1e6 * r.client_cpu_per_op());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,11 +398,13 @@ int main(int argc, char** argv) {
       ("value-size", "value bytes", cxxopts::value<std::size_t>()->default_value("100"))
       ("overlays", "overlay sizes", cxxopts::value<std::vector<std::size_t>>()->default_value("1,5"))
       ("no-redis", "skip the redis baseline")
+      ("no-opendht", "skip the OpenDHT baseline")
+      ("json", "one JSON document on stdout (the lines go to stderr)")
       ("h,help", "help");
   // clang-format on
   std::size_t n_clients = 0, ops = 0, value_size = 0;
   std::vector<std::size_t> overlays;
-  bool with_redis = true;
+  bool with_redis = true, with_opendht = true, json = false;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -250,6 +416,8 @@ int main(int argc, char** argv) {
     value_size = r["value-size"].as<std::size_t>();
     overlays = r["overlays"].as<std::vector<std::size_t>>();
     with_redis = r.count("no-redis") == 0;
+    with_opendht = r.count("no-opendht") == 0;
+    json = r.count("json") > 0;
   } catch (const std::exception& e) {
     std::cerr << "p2psip-bench: " << e.what() << "\n";
     return 2;
@@ -259,9 +427,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::size_t per_client = ops / n_clients;
+  if (json) g_out = stderr;
+  std::ostringstream js;
   try {
-    std::printf("p2psip-bench: %zu clients, %zu ops per phase, %zu-byte values\n", n_clients,
-                per_client * n_clients, value_size);
+    std::fprintf(g_out, "p2psip-bench: %zu clients, %zu ops per phase, %zu-byte values\n",
+                 n_clients, per_client * n_clients, value_size);
 
     // Baseline 1: the crypto ceiling, with this overlay's real credentials.
     double ceiling = 0;
@@ -275,93 +445,150 @@ int main(int argc, char** argv) {
       if (!cs || !ps) throw std::runtime_error("cannot load the bench credentials");
       ceiling = crypto_ceiling(*cs, *ps, value_size);
     }
-    std::printf("\ncrypto ceiling (verify request + sign answer, one core): %.0f /s\n", ceiling);
+    std::fprintf(g_out, "\ncrypto ceiling (verify request + sign answer, one core): %.0f /s\n",
+                 ceiling);
+    js << "{\"clients\": " << n_clients << ", \"ops\": " << per_client * n_clients
+       << ", \"value_size\": " << value_size << ", \"crypto_ceiling_per_s\": " << ceiling;
 
     // Baseline 2: redis.
     std::optional<std::pair<double, double>> redis;
     if (with_redis) {
       redis = redis_rates(n_clients, per_client * n_clients, value_size);
       if (!redis) return 1;
-      std::printf("redis-benchmark (-c %zu -d %zu): SET %.0f /s, GET %.0f /s\n", n_clients,
-                  value_size, redis->first, redis->second);
+      std::fprintf(g_out, "redis-benchmark (-c %zu -d %zu): SET %.0f /s, GET %.0f /s\n", n_clients,
+                   value_size, redis->first, redis->second);
+      js << ", \"redis_set_per_s\": " << redis->first << ", \"redis_get_per_s\": " << redis->second;
     }
+    js << ", \"results\": [";
 
     const cl::bytes value(value_size, 0x61);
+    bool first_json = true;
     for (const auto n_peers : overlays) {
-      p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-      o.start_ring(n_peers);
-      std::vector<std::unique_ptr<cl::client>> clients;
-      for (std::size_t c = 0; c < n_clients; ++c) {
-        clients.push_back(attach(o, "c" + std::to_string(c), o.peers()[c % n_peers].address));
-      }
-      // Warm-up: certificates cached, links settled.
-      (void)run_clients(clients, 5, [&](cl::client& c, std::size_t t, std::size_t i) {
-        return c.put("warm-" + name_of(t, i), value).has_value();
-      });
-      const auto put =
-          run_clients(clients, per_client, [&](cl::client& c, std::size_t t, std::size_t i) {
-            return c.put(name_of(t, i), value).has_value();
-          });
-      const auto get =
-          run_clients(clients, per_client, [&](cl::client& c, std::size_t t, std::size_t i) {
-            auto r = c.get(name_of(t, i));
-            return r.has_value() && r->size() == 1 && r->front().value == value;
-          });
-      std::printf("\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s", n_clients);
-      for (const auto& [label, r] :
-           {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
-        std::printf(
-            "  %-12s %8.0f ops/s  p50 %7.0f us  p99 %7.0f us  max %8.0f us  errors %zu  "
-            "retried %zu  = %.2f x crypto ceiling",
-            label, r.ops_per_s, r.p50_us, r.p99_us, r.max_us, r.errors, r.retries,
-            r.ops_per_s / ceiling);
-        if (redis) {
-          const double base =
-              std::string(label).rfind("put", 0) == 0 ? redis->first : redis->second;
-          std::printf(", %.3f x redis", r.ops_per_s / base);
+      rate put, get;
+      {  // Our peers and clients, stopped before OpenDHT runs on the same cores.
+        p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+        o.start_ring(n_peers);
+        std::vector<pid_t> peer_pids;
+        for (const auto& p : o.peers()) peer_pids.push_back(p.pid);
+        std::vector<std::unique_ptr<cl::client>> clients;
+        for (std::size_t c = 0; c < n_clients; ++c) {
+          clients.push_back(attach(o, "c" + std::to_string(c), o.peers()[c % n_peers].address));
         }
-        std::printf("\n");
+        // Warm-up: certificates cached, links settled.
+        (void)run_clients(clients, 5, [&](cl::client& c, std::size_t t, std::size_t i) {
+          return c.put("warm-" + name_of(t, i), value).has_value();
+        });
+        put = run_clients(
+            clients, per_client,
+            [&](cl::client& c, std::size_t t, std::size_t i) {
+              return c.put(name_of(t, i), value).has_value();
+            },
+            peer_pids);
+        get = run_clients(
+            clients, per_client,
+            [&](cl::client& c, std::size_t t, std::size_t i) {
+              auto r = c.get(name_of(t, i));
+              return r.has_value() && r->size() == 1 && r->front().value == value;
+            },
+            peer_pids);
+        std::fprintf(g_out, "\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s",
+                     n_clients);
+        js << (first_json ? "" : ", ") << "{\"peers\": " << n_peers << ", \"put\": " << json_of(put)
+           << ", \"get\": " << json_of(get)
+           << ", \"put_vs_crypto_ceiling\": " << put.ops_per_s / ceiling
+           << ", \"get_vs_crypto_ceiling\": " << get.ops_per_s / ceiling;
+        first_json = false;
+        for (const auto& [label, r] :
+             {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
+          print_phase(label, r, "peers");
+          std::fprintf(g_out, "  = %.2f x crypto ceiling", r.ops_per_s / ceiling);
+          if (redis) {
+            const double base =
+                std::string(label).rfind("put", 0) == 0 ? redis->first : redis->second;
+            std::fprintf(g_out, ", %.3f x redis", r.ops_per_s / base);
+          }
+          std::fprintf(g_out, "\n");
+        }
+        if (redis) {
+          js << ", \"put_vs_redis\": " << put.ops_per_s / redis->first
+             << ", \"get_vs_redis\": " << get.ops_per_s / redis->second;
+        }
+
+        if (n_peers == 1) {
+          // Memory of the peer per stored value and per attached client.
+          const pid_t peer = o.peers()[0].pid;
+          const long before_values = rss_kib(peer);
+          const std::size_t extra = 5000;
+          (void)run_clients(clients, extra / n_clients,
+                            [&](cl::client& c, std::size_t t, std::size_t i) {
+                              return c.put("mem-" + name_of(t, i), value).has_value();
+                            });
+          const long after_values = rss_kib(peer);
+          const double per_value = 1024.0 * static_cast<double>(after_values - before_values) /
+                                   static_cast<double>(extra / n_clients * n_clients);
+          std::fprintf(g_out,
+                       "  peer memory: %.0f bytes per stored %zu-byte value (RSS %ld -> %ld KiB "
+                       "over %zu values)\n",
+                       per_value, value_size, before_values, after_values,
+                       extra / n_clients * n_clients);
+          const long before_clients = rss_kib(peer);
+          const long self_before = rss_kib(getpid());
+          std::vector<std::unique_ptr<cl::client>> idle;
+          const std::size_t idle_n = 50;
+          for (std::size_t c = 0; c < idle_n; ++c) {
+            idle.push_back(attach(o, "idle" + std::to_string(c), o.peers()[0].address));
+          }
+          std::this_thread::sleep_for(500ms);
+          const long after_clients = rss_kib(peer);
+          const long self_after = rss_kib(getpid());
+          const double peer_per_client =
+              static_cast<double>(after_clients - before_clients) / static_cast<double>(idle_n);
+          const double client_per_client =
+              static_cast<double>(self_after - self_before) / static_cast<double>(idle_n);
+          std::fprintf(g_out, "  peer memory: %.1f KiB per attached client (%zu clients)\n",
+                       peer_per_client, idle_n);
+          std::fprintf(g_out,
+                       "  client memory: %.1f KiB resident per attached idle client (in-process, "
+                       "%zu clients)\n",
+                       client_per_client, idle_n);
+          js << ", \"peer_bytes_per_value\": " << per_value
+             << ", \"peer_kib_per_client\": " << peer_per_client
+             << ", \"client_kib_per_idle_client\": " << client_per_client;
+        }
       }
 
-      if (n_peers == 1) {
-        // Memory of the peer per stored value and per attached client.
-        const pid_t peer = o.peers()[0].pid;
-        const long before_values = rss_kib(peer);
-        const std::size_t extra = 5000;
-        (void)run_clients(clients, extra / n_clients,
-                          [&](cl::client& c, std::size_t t, std::size_t i) {
-                            return c.put("mem-" + name_of(t, i), value).has_value();
-                          });
-        const long after_values = rss_kib(peer);
-        std::printf(
-            "  peer memory: %.0f bytes per stored %zu-byte value (RSS %ld -> %ld KiB "
-            "over %zu values)\n",
-            1024.0 * static_cast<double>(after_values - before_values) /
-                static_cast<double>(extra / n_clients * n_clients),
-            value_size, before_values, after_values, extra / n_clients * n_clients);
-        const long before_clients = rss_kib(peer);
-        const long self_before = rss_kib(getpid());
-        std::vector<std::unique_ptr<cl::client>> idle;
-        const std::size_t idle_n = 50;
-        for (std::size_t c = 0; c < idle_n; ++c) {
-          idle.push_back(attach(o, "idle" + std::to_string(c), o.peers()[0].address));
-        }
-        std::this_thread::sleep_for(500ms);
-        const long after_clients = rss_kib(peer);
-        const long self_after = rss_kib(getpid());
-        std::printf(
-            "  peer memory: %.1f KiB per attached client (%zu clients)\n",
-            static_cast<double>(after_clients - before_clients) / static_cast<double>(idle_n),
-            idle_n);
-        std::printf(
-            "  client memory: %.1f KiB resident per attached idle client (in-process, "
-            "%zu clients)\n",
-            static_cast<double>(self_after - self_before) / static_cast<double>(idle_n), idle_n);
+      if (with_opendht) {
+        // Baseline 3: OpenDHT with as many nodes, concurrent clients and value bytes.
+        const auto [oput, oget] =
+            opendht_rates(n_peers, n_clients, per_client * n_clients, value_size);
+        std::fprintf(g_out,
+                     "OpenDHT, %zu node%s (separate processes, rate limits off), %zu "
+                     "concurrent operations:\n",
+                     n_peers, n_peers == 1 ? "" : "s", n_clients);
+        print_phase("put", oput, "nodes");
+        std::fprintf(g_out, "\n");
+        print_phase("get", oget, "nodes");
+        std::fprintf(g_out, "\n");
+        const double put_ratio = oput.ops_per_s > 0 ? put.ops_per_s / oput.ops_per_s : 0;
+        const double get_ratio = oget.ops_per_s > 0 ? get.ops_per_s / oget.ops_per_s : 0;
+        std::fprintf(
+            g_out,
+            "  p2psip / OpenDHT, %zu peer%s: put %.2f x, get %.2f x  (peers' CPU per "
+            "op %.2f x and %.2f x OpenDHT's nodes')\n",
+            n_peers, n_peers == 1 ? "" : "s", put_ratio, get_ratio,
+            oput.server_cpu_per_op() > 0 ? put.server_cpu_per_op() / oput.server_cpu_per_op() : 0,
+            oget.server_cpu_per_op() > 0 ? get.server_cpu_per_op() / oget.server_cpu_per_op() : 0);
+        js << ", \"opendht\": {\"nodes\": " << n_peers << ", \"put\": " << json_of(oput)
+           << ", \"get\": " << json_of(oget) << "}, \"put_vs_opendht\": " << put_ratio
+           << ", \"get_vs_opendht\": " << get_ratio;
       }
+      js << "}";
     }
+    js << "]}";
   } catch (const std::exception& e) {
     std::cerr << "p2psip-bench: " << e.what() << "\n";
     return 1;
   }
+  if (json) std::cout << js.str() << "\n";
   return 0;
 }

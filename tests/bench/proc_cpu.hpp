@@ -1,0 +1,41 @@
+#pragma once
+// CPU time of other processes, for the benchmarks' "CPU seconds per operation" of the servers
+// they load (p2psip peers, OpenDHT nodes): utime + stime from /proc/<pid>/stat.
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace p2psip::bench {
+
+/// User plus system CPU seconds that process `pid` has used so far (its threads included); 0 when
+/// it cannot be read (the process is gone).
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // Fields 3..13, then utime (14) and stime (15).
+  for (int i = 3; i <= 13 && rest >> field; ++i) {
+  }
+  rest >> utime >> stime;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// The sum of cpu_seconds over `pids`.
+inline double cpu_seconds(const std::vector<pid_t>& pids) {
+  double s = 0;
+  for (const auto p : pids) s += cpu_seconds(p);
+  return s;
+}
+
+}  // namespace p2psip::bench
