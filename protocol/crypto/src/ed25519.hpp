@@ -2,8 +2,8 @@
 // Ed25519 (RFC 8032, pure) for RELOAD message and StoredData signatures, computed by libsodium:
 // about twice as fast as Botan 2.19's for signing and verifying on our machines (issue 14).
 // Ed25519 is deterministic, so a signature is the same bytes whichever library makes it; Botan
-// still parses the keys (PKCS#8, X.509) and does TLS. Only botan_glue's scheme choice and the
-// identity/certificate that cache the keys below call this.
+// still parses the keys (PKCS#8, X.509) and does TLS. botan_glue's signing/verification_scheme
+// decide when this is used; node_identity and certificate hold the keys below, made once each.
 
 #include <array>
 #include <cstdint>
