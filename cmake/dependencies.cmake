@@ -10,6 +10,8 @@ function(p2psip_require_pkg target module debian_package)
 endfunction()
 
 p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
+# Ed25519 for message and StoredData signatures: about twice Botan 2.19's sign and verify rates.
+p2psip_require_pkg(SODIUM libsodium libsodium-dev)
 
 p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
 

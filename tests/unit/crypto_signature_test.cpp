@@ -1,9 +1,11 @@
 // Message signatures (RFC 6940 section 6.3.4) and StoredData signatures (section 7.1): round
-// trips for ECDSA P-256, Ed25519 and RSA, and every way a signature is refused.
+// trips for ECDSA P-256, Ed25519 and RSA, values signed by a foreign node's own code (ECDSA and
+// RSA made with Botan directly), and every way a signature is refused.
 
 #include <doctest/doctest.h>
 
 #include <botan/hash.h>
+#include <botan/pubkey.h>
 
 #include <atomic>
 #include <thread>
@@ -375,9 +377,9 @@ TEST_SUITE("crypto message signatures") {
 }
 
 TEST_SUITE("crypto stored data signatures") {
-  TEST_CASE("round trip for ECDSA and Ed25519, bound to resource, kind and time") {
+  TEST_CASE("round trip for ECDSA, Ed25519 and RSA, bound to resource, kind and time") {
     const pr::resource_id resource = pr::hash_resource_name("alice@example.org");
-    for (auto key : {cr::key_type::ecdsa_p256, cr::key_type::ed25519}) {
+    for (auto key : {cr::key_type::ecdsa_p256, cr::key_type::ed25519, cr::key_type::rsa}) {
       CAPTURE(cr::key_type_name(key));
       auto store = make_store();
       const auto id = make_identity(overlay_ca(), spec_for({test_node(1)}), key);
@@ -416,6 +418,68 @@ TEST_SUITE("crypto stored data signatures") {
       std::get<pr::dictionary_entry>(tombstone.value).value.exists = false;
       CHECK(refused(tombstone, resource, pr::kinds::sip_registration) ==
             cr::crypto_errc::bad_signature);
+    }
+  }
+
+  TEST_CASE("a value a foreign node signed with ECDSA P-256 or RSA (not our signer) verifies") {
+    // Other implementations sign with ECDSA or RSA and may pick another hash: the value is made
+    // here with Botan directly over the RFC's signature input, as such a node would.
+    struct foreign {
+      cr::key_type key;
+      pr::signature_and_hash_algorithm alg;
+      const char* padding;
+      Botan::Signature_Format format;
+    };
+    const pr::resource_id resource = pr::hash_resource_name("carol@example.org");
+    for (const foreign f :
+         {foreign{cr::key_type::ecdsa_p256, {4, 3}, "EMSA1(SHA-256)", Botan::DER_SEQUENCE},
+          foreign{cr::key_type::ecdsa_p256, {6, 3}, "EMSA1(SHA-512)", Botan::DER_SEQUENCE},
+          foreign{cr::key_type::rsa, {4, 1}, "EMSA3(SHA-256)", Botan::IEEE_1363},
+          foreign{cr::key_type::rsa, {6, 1}, "EMSA3(SHA-512)", Botan::IEEE_1363}}) {
+      CAPTURE(cr::key_type_name(f.key));
+      CAPTURE(int{f.alg.hash});
+      auto store = make_store();
+      const issued_certificate issued = overlay_ca().issue(spec_for({test_node(70)}), f.key);
+      const auto der_vec = issued.certificate.BER_encode();
+      const pr::bytes der(der_vec.begin(), der_vec.end());
+
+      pr::stored_data d = make_value();
+      d.signature.algorithm = f.alg;
+      d.signature.identity.type = static_cast<std::uint8_t>(pr::signer_identity_type::cert_hash);
+      d.signature.identity.hash.hash_alg = pr::hash_algorithm::sha256;
+      const auto fingerprint = Botan::HashFunction::create_or_throw("SHA-256")->process(der);
+      d.signature.identity.hash.hash.assign(fingerprint.begin(), fingerprint.end());
+      const pr::bytes input = pr::data_signature_input(
+          resource, pr::kinds::sip_registration, d.storage_time, d.value, d.signature.identity);
+      Botan::PK_Signer signer(*issued.key, rng(), f.padding, f.format);
+      const auto value = signer.sign_message(input, rng());
+      d.signature.value.assign(value.begin(), value.end());
+
+      const std::vector<pr::generic_certificate> bucket{{0, der}};
+      auto signer_ok = cr::verify_stored_data(d, resource, pr::kinds::sip_registration, bucket,
+                                              *store, test_now());
+      REQUIRE(signer_ok);
+      CHECK(signer_ok->node == test_node(70));
+
+      pr::stored_data changed = d;
+      std::get<pr::dictionary_entry>(changed.value).value.value[0] ^= 1;
+      auto r = cr::verify_stored_data(changed, resource, pr::kinds::sip_registration, bucket,
+                                      *store, test_now());
+      REQUIRE_FALSE(r);
+      CHECK(errc_of(r.error()) == cr::crypto_errc::bad_signature);
+      pr::stored_data flipped = d;
+      flipped.signature.value[flipped.signature.value.size() / 2] ^= 0x10;
+      CHECK_FALSE(cr::verify_stored_data(flipped, resource, pr::kinds::sip_registration, bucket,
+                                         *store, test_now()));
+      // The algorithm must be the key's: ECDSA numbers on an RSA key and the reverse.
+      pr::stored_data other_alg = d;
+      other_alg.signature.algorithm.signature = f.key == cr::key_type::rsa
+                                                    ? pr::signature_algorithm::ecdsa
+                                                    : pr::signature_algorithm::rsa;
+      r = cr::verify_stored_data(other_alg, resource, pr::kinds::sip_registration, bucket, *store,
+                                 test_now());
+      REQUIRE_FALSE(r);
+      CHECK(errc_of(r.error()) == cr::crypto_errc::unsupported_algorithm);
     }
   }
 

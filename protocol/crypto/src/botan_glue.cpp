@@ -132,8 +132,12 @@ std::optional<scheme> signing_scheme(key_type key) noexcept {
   try {
     switch (key) {
       case key_type::ed25519:
-        return scheme{
-            {pr::hash_algorithm::intrinsic, pr::signature_algorithm::ed25519}, "Pure", false};
+        // Botan's padding name stays for reference (TLS may still use Botan's Ed25519); messages
+        // and values are signed and verified by libsodium.
+        return scheme{{pr::hash_algorithm::intrinsic, pr::signature_algorithm::ed25519},
+                      "Pure",
+                      false,
+                      signature_engine::sodium};
       case key_type::ecdsa_p256: return ecdsa_scheme(pr::hash_algorithm::sha256);
       case key_type::ecdsa_p384: return ecdsa_scheme(pr::hash_algorithm::sha384);
       case key_type::ecdsa_p521: return ecdsa_scheme(pr::hash_algorithm::sha512);

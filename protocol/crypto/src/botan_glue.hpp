@@ -1,6 +1,7 @@
 #pragma once
 // Private helpers shared by the crypto sources: hashes, the per-thread RNG, X.509 times, and the
-// mapping between TLS algorithm numbers and Botan's padding names.
+// one place that maps TLS signature algorithm numbers to how we compute them (Botan's padding
+// names, or libsodium for Ed25519).
 
 #include <botan/asn1_time.h>
 #include <botan/pk_keys.h>
@@ -51,12 +52,19 @@ std::string pem_encode(protocol::byte_view der, const std::string& label);
 /// What a key is, from Botan's algorithm name and (for ECDSA) its curve.
 key_type classify(const Botan::Public_Key& key);
 
-/// How Botan signs or verifies for the signature algorithm of a key type:
+/// Which library computes a message or StoredData signature.
+enum class signature_engine : std::uint8_t {
+  botan,   ///< Botan's PK_Signer / PK_Verifier with the scheme's padding (ECDSA, RSA)
+  sodium,  ///< libsodium's Ed25519 (ed25519.hpp): about twice Botan 2.19's rate, same bytes
+};
+
+/// How we sign or verify for the signature algorithm of a key type: the engine, and for Botan
 /// the padding/EMSA name and whether the value is DER (ECDSA, as in TLS) or raw.
 struct scheme {
   protocol::signature_and_hash_algorithm algorithm;
   std::string padding;
   bool der_sequence = false;
+  signature_engine engine = signature_engine::botan;
 };
 /// The scheme we sign with for a key type; nullopt when we cannot sign with it.
 std::optional<scheme> signing_scheme(key_type key) noexcept;

@@ -1,5 +1,6 @@
 #include "p2psip/crypto/certificate.hpp"
 
+#include <botan/ed25519.h>
 #include <botan/pkix_types.h>
 #include <botan/pubkey.h>
 #include <botan/x509cert.h>
@@ -8,6 +9,7 @@
 #include <mutex>
 
 #include "botan_glue.hpp"
+#include "ed25519.hpp"
 
 namespace p2psip::crypto {
 
@@ -98,6 +100,8 @@ struct certificate::impl {
   Botan::X509_Certificate cert;
   std::unique_ptr<Botan::Public_Key> key;
   key_type type = key_type::unknown;
+  // The raw Ed25519 public key, taken once from Botan's parse, for libsodium's verification.
+  std::optional<detail::ed25519_public_key> ed25519;
   std::vector<pr::node_id> node_ids;
   std::string user;
   time_point not_before;
@@ -116,6 +120,14 @@ result<certificate> certificate::parse(pr::byte_view der, const overlay_params& 
     p->cert = Botan::X509_Certificate(p->der);
     p->key = p->cert.load_subject_public_key();
     p->type = detail::classify(*p->key);
+    if (p->type == key_type::ed25519) {
+      const auto* ed = dynamic_cast<const Botan::Ed25519_PublicKey*>(p->key.get());
+      if (ed == nullptr || ed->get_public_key().size() != detail::ed25519_public_key_size) {
+        return make_error_code(crypto_errc::malformed_certificate);
+      }
+      p->ed25519.emplace();
+      std::copy(ed->get_public_key().begin(), ed->get_public_key().end(), p->ed25519->begin());
+    }
     p->not_before = detail::to_time_point(p->cert.not_before());
     p->not_after = detail::to_time_point(p->cert.not_after());
     p->fingerprint = detail::sha256(p->der);
@@ -189,6 +201,13 @@ result<void> certificate::verify(pr::signature_and_hash_algorithm alg, pr::byte_
                                  pr::byte_view signature) const {
   const auto scheme = detail::verification_scheme(alg, impl_->type);
   if (!scheme) return make_error_code(crypto_errc::unsupported_algorithm);
+  if (scheme->engine == detail::signature_engine::sodium) {
+    if (!impl_->ed25519) return make_error_code(crypto_errc::unsupported_algorithm);
+    if (!detail::ed25519_verify(*impl_->ed25519, data, signature)) {
+      return make_error_code(crypto_errc::bad_signature);
+    }
+    return {};
+  }
   const auto format = scheme->der_sequence ? Botan::DER_SEQUENCE : Botan::IEEE_1363;
   bool ok = false;
   std::unique_lock lock(impl_->verifier_mutex, std::try_to_lock);

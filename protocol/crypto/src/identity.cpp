@@ -10,8 +10,10 @@
 #include <botan/x509_key.h>
 
 #include <mutex>
+#include <optional>
 
 #include "botan_glue.hpp"
+#include "ed25519.hpp"
 
 namespace p2psip::crypto {
 
@@ -22,6 +24,18 @@ namespace {
 std::unique_ptr<Botan::Private_Key> load_pkcs8(pr::byte_view pkcs8) {
   Botan::DataSource_Memory src(pkcs8.data(), pkcs8.size());
   return Botan::PKCS8::load_key(src);
+}
+
+/// libsodium's key for an Ed25519 Botan key: Botan keeps seed || public key (RFC 8032), and the
+/// seed is the private key.
+std::optional<detail::ed25519_signing_key> sodium_key(const Botan::Private_Key& key) {
+  const auto* ed = dynamic_cast<const Botan::Ed25519_PrivateKey*>(&key);
+  if (ed == nullptr) return std::nullopt;
+  const auto& secret = ed->get_private_key();
+  if (secret.size() < detail::ed25519_seed_size) return std::nullopt;
+  return detail::ed25519_signing_key::from_seed(
+      std::span<const std::uint8_t, detail::ed25519_seed_size>(secret.data(),
+                                                               detail::ed25519_seed_size));
 }
 
 pr::bytes raw_sign(const Botan::Private_Key& key, const detail::scheme& s, pr::byte_view data) {
@@ -70,13 +84,19 @@ result<pr::bytes> public_key_info(pr::byte_view pkcs8_der) {
 
 struct node_identity::impl {
   impl(certificate c, std::vector<pr::bytes> ch, std::unique_ptr<Botan::Private_Key> k,
-       detail::scheme s)
-      : cert(std::move(c)), chain(std::move(ch)), key(std::move(k)), scheme(std::move(s)) {}
+       detail::scheme s, std::optional<detail::ed25519_signing_key> e)
+      : cert(std::move(c)),
+        chain(std::move(ch)),
+        key(std::move(k)),
+        scheme(std::move(s)),
+        ed25519(std::move(e)) {}
 
   certificate cert;
   std::vector<pr::bytes> chain;
-  std::unique_ptr<Botan::Private_Key> key;
+  std::unique_ptr<Botan::Private_Key> key;  // Botan's, for TLS and private_key_pem()
   detail::scheme scheme;
+  // libsodium's key, derived once, when scheme.engine is sodium: stateless, no lock needed.
+  std::optional<detail::ed25519_signing_key> ed25519;
   // Building an ECDSA signer costs about a sixth of a signature (blinding setup), so one is
   // kept; it is stateful, hence the mutex. A thread that finds it busy builds its own.
   mutable std::mutex signer_mutex;
@@ -95,20 +115,25 @@ result<node_identity> node_identity::create(certificate cert, pr::byte_view pkcs
   if (type != cert.key()) return make_error_code(crypto_errc::key_mismatch);
   const auto scheme = detail::signing_scheme(type);
   if (!scheme) return make_error_code(crypto_errc::unsupported_algorithm);
+  std::optional<detail::ed25519_signing_key> ed25519;
   try {
-    // The key belongs to the certificate if what it signs verifies with the certificate's key
-    // (robust against different encodings of the same public key).
+    if (scheme->engine == detail::signature_engine::sodium) {
+      ed25519 = sodium_key(*key);
+      if (!ed25519) return make_error_code(crypto_errc::bad_private_key);
+    }
+    // The key belongs to the certificate if what it signs, by the engine that will sign,
+    // verifies with the certificate's key by the engine that will verify (robust against
+    // different encodings of the same public key).
     static constexpr std::uint8_t probe[] = {'p', '2', 'p', 's', 'i', 'p'};
-    const pr::bytes sig = raw_sign(*key, *scheme, probe);
-    Botan::PK_Verifier verifier(cert.public_key(), scheme->padding,
-                                scheme->der_sequence ? Botan::DER_SEQUENCE : Botan::IEEE_1363);
-    if (!verifier.verify_message(probe, sizeof probe, sig.data(), sig.size())) {
+    const pr::bytes sig = ed25519 ? ed25519->sign(probe) : raw_sign(*key, *scheme, probe);
+    if (!cert.verify(scheme->algorithm, probe, sig)) {
       return make_error_code(crypto_errc::key_mismatch);
     }
   } catch (const std::exception&) {
     return make_error_code(crypto_errc::key_mismatch);
   }
-  auto p = std::make_shared<impl>(std::move(cert), std::move(chain), std::move(key), *scheme);
+  auto p = std::make_shared<impl>(std::move(cert), std::move(chain), std::move(key), *scheme,
+                                  std::move(ed25519));
   return node_identity(std::move(p));
 }
 
@@ -132,6 +157,13 @@ const Botan::Private_Key& node_identity::private_key() const noexcept {
 }
 
 result<pr::bytes> node_identity::sign(pr::byte_view data) const {
+  if (impl_->ed25519) {
+    try {
+      return impl_->ed25519->sign(data);
+    } catch (const std::exception&) {  // only std::bad_alloc
+      return make_error_code(crypto_errc::signing_failed);
+    }
+  }
   std::unique_lock lock(impl_->signer_mutex, std::try_to_lock);
   try {
     if (!lock.owns_lock()) return raw_sign(*impl_->key, impl_->scheme, data);

@@ -96,8 +96,10 @@ class certificate {
   /// Verifies a raw signature value over `data` with this certificate's public key under `alg`
   /// (ECDSA values DER-encoded, Ed25519 64 bytes, RSA PKCS#1 v1.5). unsupported_algorithm when
   /// `alg` is unknown or not this key's algorithm, bad_signature when the value does not verify.
-  /// Never throws; safe from several threads (one Botan verifier is kept per certificate and
-  /// used by one thread at a time; others build their own).
+  /// Never throws; safe from several threads. Ed25519 is verified by libsodium with the public
+  /// key taken once at parse (stateless; a value that is not 64 bytes is bad_signature); for
+  /// ECDSA and RSA one Botan verifier is kept per certificate and used by one thread at a time
+  /// (others build their own).
   result<void> verify(protocol::signature_and_hash_algorithm alg, protocol::byte_view data,
                       protocol::byte_view signature) const;
 

@@ -45,7 +45,8 @@ class node_identity {
   const protocol::node_id& default_node_id() const noexcept;
 
   /// The raw signature over `data`: ECDSA as a DER Ecdsa-Sig-Value (as TLS carries it),
-  /// Ed25519 as 64 bytes, RSA as the modulus-sized PKCS#1 v1.5 value. signing_failed if the
+  /// Ed25519 as 64 bytes (by libsodium, with the key derived once at create(); the same bytes
+  /// Botan would make), RSA as the modulus-sized PKCS#1 v1.5 value. signing_failed if the
   /// crypto library fails.
   result<protocol::bytes> sign(protocol::byte_view data) const;
 
