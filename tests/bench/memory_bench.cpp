@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -83,11 +84,14 @@ int main(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("hold", "seconds to hold the clients attached after measuring (for a profiler)",
        cxxopts::value<int>()->default_value("0"))
+      ("exit-attached", "end with std::_Exit while the clients are attached: a heap profiler's "
+       "\"leaked\" bytes are then what they hold")
       ("h,help", "help");
   // clang-format on
   std::size_t n = 0;
   std::string peer_binary;
   int hold = 0;
+  bool exit_attached = false;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
     n = r["clients"].as<std::size_t>();
     peer_binary = r["peer-binary"].as<std::string>();
     hold = r["hold"].as<int>();
+    exit_attached = r.count("exit-attached") > 0;
   } catch (const std::exception& e) {
     std::cerr << "p2psip-mem-bench: " << e.what() << "\n";
     return 2;
@@ -165,6 +170,7 @@ int main(int argc, char** argv) {
         self_before.threads, self_after.threads);
     std::fflush(stdout);
     if (hold > 0) std::this_thread::sleep_for(std::chrono::seconds(hold));
+    if (exit_attached) std::_Exit(0);
   } catch (const std::exception& e) {
     std::cerr << "p2psip-mem-bench: " << e.what() << "\n";
     return 1;
