@@ -6,37 +6,54 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace p2psip::client::detail {
 
-/// The default dispatcher: one thread running callbacks in order.
+/// The default dispatcher: one thread running callbacks in order. The thread starts with the
+/// first callback posted: an idle client that is never called back has no second thread (its
+/// stack pages and its malloc arena cost more than anything else it holds).
 class callback_thread {
  public:
-  void start() {
-    thread_ = std::thread([s = state_] { run(*s); });
-  }
   void post(std::function<void()> f) {
-    {
-      std::lock_guard lock(state_->mutex);
-      state_->queue.push_back(std::move(f));
+    std::unique_lock lock(state_->mutex);
+    state_->queue.push_back(std::move(f));
+    if (!started_) {
+      std::thread t;
+      try {
+        t = std::thread([s = state_] { run(*s); });
+      } catch (const std::system_error&) {
+        return;  // no thread to be had now: the callback waits in the queue for the next post
+      }
+      started_ = true;
+      // After finish(), nobody joins: the thread runs what is queued and ends by itself.
+      if (state_->finishing) {
+        t.detach();
+      } else {
+        thread_ = std::move(t);
+      }
+      return;
     }
+    lock.unlock();
     state_->cv.notify_one();
   }
   /// Runs what is queued, then ends the thread; joins it unless called on it (then detaches:
   /// once the current callback returns, the thread runs what is still queued and ends by
   /// itself). Call once.
   void finish() {
+    std::thread t;
     {
       std::lock_guard lock(state_->mutex);
       state_->finishing = true;
+      t = std::move(thread_);
     }
     state_->cv.notify_one();
-    if (!thread_.joinable()) return;
-    if (std::this_thread::get_id() == thread_.get_id()) {
-      thread_.detach();
+    if (!t.joinable()) return;
+    if (std::this_thread::get_id() == t.get_id()) {
+      t.detach();
     } else {
-      thread_.join();
+      t.join();
     }
   }
 
@@ -63,6 +80,7 @@ class callback_thread {
     }
   }
   std::shared_ptr<state> state_ = std::make_shared<state>();
+  bool started_ = false;  ///< guarded by state_->mutex, like thread_
   std::thread thread_;
 };
 

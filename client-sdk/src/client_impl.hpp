@@ -166,7 +166,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.links_changed = [weak] {
       if (auto me = weak.lock()) me->links_changed();
     };
-    dc.configuration_document = setup.document;
+    // Moved: the driver hands it to the node, which keeps the one copy (8 KiB or so; a process
+    // with many clients held three per client).
+    dc.configuration_document = std::move(setup.document);
     // SIP over AppAttach (RFC 7904 5): connections we open for the user agent, and those
     // accepted once it serves SIP (sip_agent::listen).
     sip_ = std::make_unique<sip_agent>(*this);
@@ -183,7 +185,6 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.accept_configuration = [this](pr::byte_view offered) { return setup.check_update(offered); };
     driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
     work.emplace(asio::make_work_guard(io));
-    if (!options.dispatcher) callbacks.start();
     io_thread = std::thread([me = shared_from_this()] {
       me->io_thread_id = std::this_thread::get_id();
       try {

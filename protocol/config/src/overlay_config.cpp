@@ -170,11 +170,21 @@ const kind_definition* find_kind(const overlay_config& config, std::uint32_t id)
 }
 
 pr::kind_model_lookup kind_model_lookup_of(const overlay_config& config) {
-  auto table = std::make_shared<const kind_table>(make_kind_table(config));
+  // Only the models, sorted by kind: a table of whole kind definitions cost about 1.5 KiB per
+  // lookup, and a client holds several.
+  using entry = std::pair<std::uint32_t, pr::data_model>;
+  std::vector<entry> models;
+  models.reserve(config.kinds.size());
+  for (const auto& k : config.kinds) models.emplace_back(k.id, k.model);
+  // The first definition of a kind counts, as in make_kind_table (emplace keeps the first).
+  std::stable_sort(models.begin(), models.end(),
+                   [](const entry& a, const entry& b) { return a.first < b.first; });
+  auto table = std::make_shared<const std::vector<entry>>(std::move(models));
   return [table](std::uint32_t kind) -> std::optional<pr::data_model> {
-    const auto it = table->find(kind);
-    if (it == table->end()) return std::nullopt;
-    return it->second.model;
+    const auto it = std::lower_bound(table->begin(), table->end(), kind,
+                                     [](const entry& e, std::uint32_t k) { return e.first < k; });
+    if (it == table->end() || it->first != kind) return std::nullopt;
+    return it->second;
   };
 }
 

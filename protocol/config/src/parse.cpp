@@ -774,11 +774,16 @@ result<parsed_document> load_document(const std::filesystem::path& file,
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(name, "cannot open for reading", config_errc::unreadable);
   std::string text;
-  // Read at most one byte over the limit so that an oversized file is refused, not truncated.
-  text.resize(options.max_document_size + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  // Read at most one byte over the limit so that an oversized file is refused, not truncated;
+  // in pieces, so that a small document does not cost a zeroed buffer of the limit's size.
+  char piece[4096];
+  while (text.size() <= options.max_document_size) {
+    const std::size_t want = std::min(sizeof piece, options.max_document_size + 1 - text.size());
+    in.read(piece, static_cast<std::streamsize>(want));
+    text.append(piece, static_cast<std::size_t>(in.gcount()));
+    if (!in) break;
+  }
   if (in.bad()) return fail(name, "read error", config_errc::unreadable);
-  text.resize(static_cast<std::size_t>(in.gcount()));
   auto doc = parse_document(text, options);
   if (!doc) return at(name, doc.error());
   return doc;

@@ -4,8 +4,10 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <variant>
 
 #include "p2psip/transport/errors.hpp"
@@ -13,6 +15,38 @@
 namespace p2psip::transport::detail {
 
 namespace pr = p2psip::protocol;
+
+namespace {
+
+/// This thread's read buffer, allocated on first use and not cleared: only the pages that reads
+/// fill are ever touched. A function of its own (not inlined into the coroutine), so that the
+/// thread_local is looked up on the thread that resumed it.
+[[gnu::noinline]] std::uint8_t* thread_read_buffer() {
+  thread_local std::unique_ptr<std::uint8_t[]> buffer;
+  if (!buffer) buffer.reset(new std::uint8_t[read_chunk]);
+  return buffer.get();
+}
+
+}  // namespace
+
+asio::awaitable<std::tuple<asio::error_code, pr::byte_view>> read_into_thread_buffer(
+    asio::ip::tcp::socket& socket) {
+  for (;;) {
+    // A one-byte peek waits like async_read_some (edge-triggered readiness is handled by Asio),
+    // consuming nothing. Its completion is posted, so a busy connection still yields to the
+    // others on this thread between reads.
+    std::uint8_t probe = 0;
+    auto [ec, peeked] = co_await socket.async_receive(asio::buffer(&probe, 1),
+                                                      asio::socket_base::message_peek, use_nothrow);
+    (void)peeked;
+    if (ec) co_return std::tuple{ec, pr::byte_view{}};
+    std::uint8_t* buffer = thread_read_buffer();
+    asio::error_code read_ec;
+    const std::size_t n = socket.read_some(asio::buffer(buffer, read_chunk), read_ec);
+    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) continue;
+    co_return std::tuple{read_ec, pr::byte_view(buffer, read_ec ? 0 : n)};
+  }
+}
 
 std::string exception_text(std::exception_ptr e) {
   std::string what = "unknown exception";

@@ -19,7 +19,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
+#include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/result.hpp"
 
 namespace p2psip::transport::detail {
@@ -82,6 +84,15 @@ void write_log(const std::function<void(std::string_view)>& log, const std::stri
 
 /// The NSS key-log file to use: `configured`, else $SSLKEYLOGFILE, else none (empty).
 std::string key_log_path(const std::string& configured);
+
+/// Waits until `socket` has bytes to read (or its end, or an error), without a buffer of the
+/// connection's own, then reads up to read_chunk of them into the calling thread's read buffer.
+/// Idle connections thus hold no read buffer (it was 16.5 KiB of every link). The bytes are
+/// valid until the caller suspends again (another connection of this thread reads into the same
+/// buffer): hand them on (TLS, the frame decoder) before the next co_await. Errors: as
+/// async_read_some's (asio::error::eof at the peer's FIN, operation_aborted after close).
+asio::awaitable<std::tuple<asio::error_code, protocol::byte_view>> read_into_thread_buffer(
+    asio::ip::tcp::socket& socket);
 
 /// Opens a TCP connection to `remote` from the calling coroutine's executor by `deadline`.
 /// Errors: transport_errc::handshake_timeout (the deadline passed first), connect_failed.

@@ -46,7 +46,6 @@ using detail::clock_type;
 using detail::earliest;
 using detail::housekeeping_interval;
 using detail::max_pending_output;
-using detail::read_chunk;
 using detail::to_ms;
 using detail::use_nothrow;
 using detail::write_batch;
@@ -73,8 +72,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         reader_event_(executor_),
         receive_event_(executor_),
         room_event_(executor_),
-        handshake_event_(executor_),
-        read_buffer_(read_chunk) {}
+        handshake_event_(executor_) {}
 
   void start() {
     const auto now = clock_type::now();
@@ -85,6 +83,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     local_ = socket_.local_endpoint(ec);
     // Frames are small and acked one by one: Nagle's algorithm would hold them back.
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    // read_into_thread_buffer reads what a peek announced: never blocks, but let it not try.
+    socket_.non_blocking(true, ec);
 
     if (cfg_.insecure_plaintext) {
       on_established();
@@ -486,7 +486,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         notify_writer();
       }
       reading_ = true;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_nothrow);
+      // Into the thread's buffer: used up below before the next co_await.
+      auto [ec, received] = co_await detail::read_into_thread_buffer(socket_);
+      const std::size_t n = received.size();
       reading_ = false;
       if (state_ == link_state::closed) break;
       if (ec) {
@@ -499,9 +501,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       if (state_ == link_state::closing) continue;  // wait for the FIN; ignore what comes
 
       std::error_code tls_error;
-      pr::byte_view plain(read_buffer_.data(), n);
+      pr::byte_view plain = received;
       if (engine_) {
-        tls_error = engine_->feed(read_buffer_.data(), n);
+        tls_error = engine_->feed(received.data(), n);
         // State changes in the order the records came: handshake end, data, then close/error.
         if (state_ == link_state::handshaking && engine_->active()) on_established();
         plain = engine_->plaintext();
@@ -715,7 +717,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   clock_type::time_point close_deadline_{};
   clock_type::time_point idle_reference_{};  ///< last bytes received, or reader resumed
 
-  std::vector<std::uint8_t> read_buffer_;
   std::vector<std::uint8_t> write_buffer_;
   std::vector<std::uint8_t> plain_output_;
   std::vector<std::uint8_t> scratch_;

@@ -33,6 +33,11 @@ class verification_failed final : public tls::TLS_Exception {
       : tls::TLS_Exception(tls::Alert::BAD_CERTIFICATE, what) {}
 };
 
+/// What Botan reserves up front for each of its record buffers (its default is 10 KiB each,
+/// calloc'ed, so touched: 20 KiB of every idle link). Nothing: they grow to the largest record
+/// that actually went through, which on an idle link is a handshake message.
+constexpr std::size_t reserved_io_buffer = 0;
+
 bool is_certificate_alert(tls::Alert::Type t) {
   switch (t) {
     case tls::Alert::BAD_CERTIFICATE:
@@ -80,17 +85,17 @@ std::error_code tls_engine::start() {
   auto& st = creds_->state();
   try {
     if (server_ && req_.anonymous_client) {
-      channel_ =
-          std::make_unique<tls::Server>(*this, st.sessions, st.anonymous_client_manager,
-                                        st.anonymous_client_policy, Botan::system_rng(), false);
+      channel_ = std::make_unique<tls::Server>(*this, st.sessions, st.anonymous_client_manager,
+                                               st.anonymous_client_policy, Botan::system_rng(),
+                                               false, reserved_io_buffer);
     } else if (server_) {
       channel_ = std::make_unique<tls::Server>(*this, st.sessions, st.manager, st.policy,
-                                               Botan::system_rng(), false);
+                                               Botan::system_rng(), false, reserved_io_buffer);
     } else {
       // No SNI: RELOAD peers are named by Node-ID, checked in tls_verify_cert_chain.
-      channel_ = std::make_unique<tls::Client>(*this, st.sessions, st.manager, st.policy,
-                                               Botan::system_rng(), tls::Server_Information(),
-                                               tls::Protocol_Version::TLS_V12);
+      channel_ = std::make_unique<tls::Client>(
+          *this, st.sessions, st.manager, st.policy, Botan::system_rng(), tls::Server_Information(),
+          tls::Protocol_Version::TLS_V12, std::vector<std::string>{}, reserved_io_buffer);
     }
   } catch (const std::exception& e) {
     return failure(make_error_code(transport_errc::handshake_failed), e.what());

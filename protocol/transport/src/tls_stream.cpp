@@ -39,7 +39,6 @@ using detail::clock_type;
 using detail::housekeeping_interval;
 using detail::max_pending_output;
 using detail::max_record_plaintext;
-using detail::read_chunk;
 using detail::to_ms;
 using detail::use_nothrow;
 using detail::write_batch;
@@ -63,8 +62,7 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
         reader_event_(executor_),
         receive_event_(executor_),
         room_event_(executor_),
-        handshake_event_(executor_),
-        read_buffer_(read_chunk) {}
+        handshake_event_(executor_) {}
 
   void start() {
     const auto now = clock_type::now();
@@ -75,6 +73,8 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
     local_ = socket_.local_endpoint(ec);
     // The writer gathers small writes into records itself: Nagle's algorithm would only delay.
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    // read_into_thread_buffer reads what a peek announced: never blocks, but let it not try.
+    socket_.non_blocking(true, ec);
 
     if (!creds_) {
       fail(make_error_code(transport_errc::invalid_credentials), "no TLS credentials");
@@ -408,7 +408,9 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
         notify_writer();
       }
       reading_ = true;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_), use_nothrow);
+      // Into the thread's buffer: used up below before the next co_await.
+      auto [ec, received] = co_await detail::read_into_thread_buffer(socket_);
+      const std::size_t n = received.size();
       reading_ = false;
       if (state_ == stream_state::closed) break;
       if (ec) {
@@ -421,7 +423,7 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
       if (state_ == stream_state::closing) continue;  // wait for the FIN; ignore what comes
 
       // State changes in the order the records came: handshake end, data, then close/error.
-      const std::error_code tls_error = engine_->feed(read_buffer_.data(), n);
+      const std::error_code tls_error = engine_->feed(received.data(), n);
       if (state_ == stream_state::handshaking && engine_->active()) on_established();
       auto& plain = engine_->plaintext();
       if (!plain.empty()) {
@@ -596,7 +598,6 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
   clock_type::time_point close_deadline_{};
   clock_type::time_point idle_reference_{};  ///< last bytes received, or reader resumed
 
-  std::vector<std::uint8_t> read_buffer_;
   std::vector<std::uint8_t> write_buffer_;
   std::vector<std::uint8_t> scratch_;
   std::vector<std::uint8_t> no_output_;  ///< output() without an engine: always empty
