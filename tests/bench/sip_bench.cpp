@@ -14,7 +14,8 @@
 // Also the crypto ceiling, measured in the same run by crypto_bench's BM_peer_verify_and_sign
 // (Ed25519, the overlay's default: what a storing peer does per request), next to REGISTER/s.
 //
-//   p2psip-sip-bench [--targets kamailio,p2psip] [--peers 1,3] [--max-rate 10000]
+//   p2psip-sip-bench [--targets kamailio,p2psip] [--scenarios register,invite] [--peers 1,3]
+//                    [--max-rate 10000]
 //                    [--run-seconds 10] [--steps 8] [--drain-seconds 35] [--quick] [--json]
 //
 // --quick: 2-second runs, at most 4 steps up to 400/s (the smoke test runs it on Kamailio).
@@ -259,15 +260,18 @@ struct figures {
 };
 
 figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double seconds, int steps,
-                std::chrono::milliseconds drain) {
+                std::chrono::milliseconds drain, bool registers, bool calls) {
   figures f;
   std::fprintf(stderr, "%s:\n", t.name.c_str());
-  f.register_rate =
-      find_rate(t.name + " REGISTER", max_rate, steps, drain, [&](double rate) {
-        return run_trial(s, t, "register.xml",
-                         {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")},
-                         rate, seconds, std::nullopt);
-      }).rate;
+  if (registers) {
+    f.register_rate =
+        find_rate(t.name + " REGISTER", max_rate, steps, drain, [&](double rate) {
+          return run_trial(s, t, "register.xml",
+                           {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")},
+                           rate, seconds, std::nullopt);
+        }).rate;
+  }
+  if (!calls) return f;
   // A fresh UAS for every trial: calls a failed trial left behind at the UAS (waiting for an ACK
   // or retransmitting its 200) must not count against the next one.
   f.call_rate =
@@ -390,6 +394,7 @@ int main(int argc, char** argv) {
   // clang-format off
   options.add_options()
       ("targets", "kamailio and/or p2psip", cxxopts::value<std::vector<std::string>>()->default_value("kamailio,p2psip"))
+      ("scenarios", "register and/or invite", cxxopts::value<std::vector<std::string>>()->default_value("register,invite"))
       ("peers", "p2psip overlay sizes", cxxopts::value<std::vector<std::size_t>>()->default_value("1,3"))
       ("max-rate", "highest rate tried (per second)", cxxopts::value<double>()->default_value("10000"))
       ("run-seconds", "length of each trial", cxxopts::value<double>()->default_value("10"))
@@ -399,7 +404,7 @@ int main(int argc, char** argv) {
       ("json", "one JSON document on stdout")
       ("h,help", "help");
   // clang-format on
-  std::vector<std::string> targets;
+  std::vector<std::string> targets, scenarios;
   std::vector<std::size_t> sizes;
   double max_rate = 0, seconds = 0, drain_seconds = 0;
   int steps = 0;
@@ -411,6 +416,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     targets = r["targets"].as<std::vector<std::string>>();
+    scenarios = r["scenarios"].as<std::vector<std::string>>();
     sizes = r["peers"].as<std::vector<std::size_t>>();
     quick = r.count("quick") > 0;
     json = r.count("json") > 0;
@@ -433,6 +439,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  for (const auto& sc : scenarios) {
+    if (sc != "register" && sc != "invite") {
+      std::cerr << "p2psip-sip-bench: unknown scenario '" << sc << "' (register, invite)\n";
+      return 2;
+    }
+  }
+  const bool registers =
+      std::find(scenarios.begin(), scenarios.end(), "register") != scenarios.end();
+  const bool calls = std::find(scenarios.begin(), scenarios.end(), "invite") != scenarios.end();
   if (max_rate < 1 || seconds <= 0 || steps < 1) {
     std::cerr << "p2psip-sip-bench: --max-rate, --run-seconds and --steps must be positive\n";
     return 2;
@@ -493,10 +508,10 @@ int main(int argc, char** argv) {
       kamailio k(dir);
       const sip_target t{"kamailio", k.address(), k.address(),
                          [](const std::string&) { return k_kamailio_password; }};
-      const auto f = measure(s, t, max_rate, seconds, steps, drain);
+      const auto f = measure(s, t, max_rate, seconds, steps, drain, registers, calls);
       report("kamailio", f);
       base = f;
-      if (f.register_rate <= 0 || f.call_rate <= 0) {
+      if ((registers && f.register_rate <= 0) || (calls && f.call_rate <= 0)) {
         std::fprintf(stderr, "kamailio sustained no rate at all: see %s\n", dir.c_str());
         rc = 1;
       }
@@ -521,7 +536,7 @@ int main(int argc, char** argv) {
         if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form");
         const std::string name = "p2psip " + std::to_string(n) + (n == 1 ? " peer" : " peers");
         const sip_target t{name, sip_udp_of(o, 0), sip_udp_of(o, n - 1), password};
-        report(name, measure(s, t, max_rate, seconds, steps, drain));
+        report(name, measure(s, t, max_rate, seconds, steps, drain, registers, calls));
       }
     }
     js << "]}";

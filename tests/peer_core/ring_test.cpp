@@ -71,7 +71,7 @@ std::vector<pr::resource_id> start_holding_peer(sim_network& net, int count,
   std::vector<pr::resource_id> rs;
   for (int i = 0; i < count; ++i) {
     rs.push_back(pr::hash_resource_name(prefix + std::to_string(i)));
-    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()());
+    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()(), false);
   }
   return rs;
 }

@@ -135,6 +135,48 @@ TEST_CASE("every policy: allowed and refused") {
   if (f.store->counts().values == 0) CHECK(f.store->counts().bytes == 0);
 }
 
+TEST_CASE("this node's own Store: its own value signatures taken, everything else verified") {
+  // RFC 6940 7.4.1.1: every value must verify. A StoreReq this node sent itself and delivered
+  // here (from_this_process) may carry a value whose signature this process just made (noted in
+  // the trust store): that one is taken without verifying it again. The same value from another
+  // node, and any altered value, are verified as always.
+  store_fixture f;
+  const auto& alice = f.p.alice;
+  const auto res = user_resource(alice);
+  const auto forbidden = code(pr::reload_errc::forbidden);
+  const pr::generic_certificate cert = alice.cert().generic();
+  auto own_value = [&](std::string_view text, std::chrono::milliseconds at) {
+    pr::stored_data sd;
+    sd.storage_time = f.ms(at);
+    sd.lifetime = 600;
+    sd.value = single(text);
+    REQUIRE(cr::sign_stored_data(sd, res, k_single, alice, alice.default_node_id(), &f.trust));
+    return sd;
+  };
+  auto put = [&](const pr::stored_data& v, bool from_this_process) {
+    return f.store->store(store_req(res, {kind_data(k_single, {v})}), signer_of(alice),
+                          std::span(&cert, 1), f.t0 + 2s, from_this_process);
+  };
+  auto taken = [&] { return f.trust.stats().own_signatures_taken; };
+
+  CHECK(error_of(put(own_value("one", 0ms), true)) == 0);
+  CHECK(taken() == 1);
+  // From another node: verified (and accepted, it is good), the note left alone.
+  CHECK(error_of(put(own_value("two", 1ms), false)) == 0);
+  CHECK(taken() == 1);
+  // Altered after signing: refused, whether or not it claims to come from this process.
+  auto tampered = own_value("good", 2ms);
+  std::get<pr::data_value>(tampered.value).value = b("evil");
+  CHECK(error_of(put(tampered, true)) == forbidden);
+  CHECK(error_of(put(tampered, false)) == forbidden);
+  auto moved = own_value("time", 3ms);
+  moved.storage_time += 1;
+  CHECK(error_of(put(moved, true)) == forbidden);
+  CHECK(taken() == 1);
+  CHECK(f.get(fetch_req(res, {spec(k_single)}), 2s).kind_responses.at(0).values.at(0).value ==
+        single("two"));
+}
+
 TEST_CASE("a value whose signing certificate has expired is refused") {
   store_fixture f;
   auto spec_ = tp::spec_for({tp::test_node(9)}, "old@example.org");

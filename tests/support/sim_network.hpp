@@ -95,7 +95,7 @@ class fake_signer final : public peer::message_signer {
 class memory_storage final : public peer::storage_service {
  public:
   pr::message_body store(const pr::store_req& req, const crypto::verified_signer& requester,
-                         std::span<const pr::generic_certificate>, node::wall_time) override {
+                         std::span<const pr::generic_certificate>, node::wall_time, bool) override {
     const auto existing = data_.find(req.resource);
     if (req.replica_number == 0) {
       if (existing != data_.end() && existing->second.writer != requester.node) {

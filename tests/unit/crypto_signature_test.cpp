@@ -497,6 +497,76 @@ TEST_SUITE("crypto stored data signatures") {
                       .error()) == cr::crypto_errc::certificate_expired);
   }
 
+  TEST_CASE("own signatures: taken once, for these very bytes, only for data that stayed here") {
+    // A value this process signed (noted in the trust store) and stored by itself is taken
+    // without verifying it again; everything else, a forgery above all, is verified as before.
+    auto store = make_store();
+    const pr::resource_id resource = pr::hash_resource_name("alice@example.org");
+    const auto kind = pr::kinds::sip_registration;
+    const auto id = make_identity(overlay_ca(), spec_for({test_node(3)}), cr::key_type::ed25519);
+    const std::vector<pr::generic_certificate> bucket{id.cert().generic()};
+    auto taken = [&] { return store->stats().own_signatures_taken; };
+
+    pr::stored_data d = make_value();
+    REQUIRE(cr::sign_stored_data(d, resource, kind, id, test_node(3), store.get()));
+    // From another node (from_this_process false): verified, the note is not used.
+    REQUIRE(cr::verify_stored_data(d, resource, kind, bucket, *store, test_now()));
+    CHECK(taken() == 0);
+    // Delivered within this process: taken, once.
+    auto own = cr::verify_stored_data(d, resource, kind, bucket, *store, test_now(), {}, true);
+    REQUIRE(own);
+    CHECK(own->node == test_node(3));
+    CHECK(taken() == 1);
+    REQUIRE(cr::verify_stored_data(d, resource, kind, bucket, *store, test_now(), {}, true));
+    CHECK(taken() == 1);  // verified the second time
+
+    // A forgery reusing a noted signature over other bytes, even claiming to stay in this
+    // process, is verified and refused: value, storage time or Resource-ID changed.
+    pr::stored_data e = make_value();
+    REQUIRE(cr::sign_stored_data(e, resource, kind, id, test_node(3), store.get()));
+    pr::stored_data changed = e;
+    std::get<pr::dictionary_entry>(changed.value).value.value[0] ^= 1;
+    auto r = cr::verify_stored_data(changed, resource, kind, bucket, *store, test_now(), {}, true);
+    REQUIRE_FALSE(r);
+    CHECK(errc_of(r.error()) == cr::crypto_errc::bad_signature);
+    pr::stored_data later = e;
+    later.storage_time += 1;
+    r = cr::verify_stored_data(later, resource, kind, bucket, *store, test_now(), {}, true);
+    REQUIRE_FALSE(r);
+    CHECK(errc_of(r.error()) == cr::crypto_errc::bad_signature);
+    r = cr::verify_stored_data(e, pr::hash_resource_name("bob@example.org"), kind, bucket, *store,
+                               test_now(), {}, true);
+    REQUIRE_FALSE(r);
+    CHECK(errc_of(r.error()) == cr::crypto_errc::bad_signature);
+    CHECK(taken() == 1);
+    // Another identity's certificate claiming the value: not the noted key, verified, refused.
+    const auto other = make_identity(overlay_ca(), spec_for({test_node(3)}), cr::key_type::ed25519);
+    const std::vector<pr::generic_certificate> other_bucket{other.cert().generic()};
+    pr::stored_data claimed = e;
+    claimed.signature.identity = *other.cert().signer_identity_for(test_node(3));
+    r = cr::verify_stored_data(claimed, resource, kind, other_bucket, *store, test_now(), {}, true);
+    REQUIRE_FALSE(r);
+    CHECK(errc_of(r.error()) == cr::crypto_errc::bad_signature);
+    // The certificate is checked before the note: expired is expired.
+    r = cr::verify_stored_data(e, resource, kind, bucket, *store, test_now() + 24h * 60, {}, true);
+    REQUIRE_FALSE(r);
+    CHECK(errc_of(r.error()) == cr::crypto_errc::certificate_expired);
+    CHECK(cr::verify_stored_data(e, resource, kind, bucket, *store, test_now(), {}, true));
+    CHECK(taken() == 2);
+
+    // The record is bounded: the oldest notes are forgotten (then verified as usual).
+    pr::stored_data first = make_value();
+    first.storage_time = 1;
+    REQUIRE(cr::sign_stored_data(first, resource, kind, id, test_node(3), store.get()));
+    for (std::size_t i = 0; i < cr::trust_store::own_signature_capacity; ++i) {
+      pr::stored_data v = make_value();
+      v.storage_time = 2 + i;
+      REQUIRE(cr::sign_stored_data(v, resource, kind, id, test_node(3), store.get()));
+    }
+    CHECK(cr::verify_stored_data(first, resource, kind, bucket, *store, test_now(), {}, true));
+    CHECK(taken() == 2);
+  }
+
   TEST_CASE("the unsigned synthetic value is refused") {
     auto store = make_store();
     pr::stored_data d = make_value();

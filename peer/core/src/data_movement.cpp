@@ -399,7 +399,7 @@ void data_movement::repair(const repair_request& damaged, time_point now) {
     }
     if (copy.kind_data.empty()) return;
     const auto stored =
-        storage_.store(copy, *o.signer, o.message.security.certificates, cfg_.wall());
+        storage_.store(copy, *o.signer, o.message.security.certificates, cfg_.wall(), false);
     if (std::holds_alternative<pr::store_ans>(stored)) {
       ++stats_.values_repaired;
       actions_.warn("damaged values of Resource-ID " + resource.hex() + " repaired from " +

@@ -97,7 +97,8 @@ void storage_usage::on_store(const node::inbound_request& r, const pr::store_req
       return;
     }
   }
-  auto ans = storage_.store(st, r.signer, r.message.security.certificates, cfg_.wall());
+  auto ans = storage_.store(st, r.signer, r.message.security.certificates, cfg_.wall(),
+                            r.from_this_process);
   // Ours to replicate: an original Store, or a hand-over from a peer outside our replica set (one
   // from our successor, whose Join handing-over made us responsible, is already there).
   const auto replicas = ring_.replica_set();

@@ -397,22 +397,22 @@ pr::message_body data_store::store(const pr::store_req& req,
                                    const crypto::verified_signer& requester,
                                    wall_clock::time_point now) {
   const pr::generic_certificate own = requester.cert.generic();
-  return store_impl(req, requester, std::span<const pr::generic_certificate>(&own, 1), now);
+  return store_impl(req, requester, std::span<const pr::generic_certificate>(&own, 1), now, false);
 }
 
 pr::message_body data_store::store(const pr::store_req& req,
                                    const crypto::verified_signer& requester,
                                    std::span<const pr::generic_certificate> certificates,
-                                   wall_clock::time_point now) {
+                                   wall_clock::time_point now, bool from_this_process) {
   std::vector<pr::generic_certificate> all(certificates.begin(), certificates.end());
   all.push_back(requester.cert.generic());
-  return store_impl(req, requester, all, now);
+  return store_impl(req, requester, all, now, from_this_process);
 }
 
 pr::message_body data_store::store_impl(const pr::store_req& req,
                                         const crypto::verified_signer& requester,
                                         std::span<const pr::generic_certificate> certificates,
-                                        wall_clock::time_point now) {
+                                        wall_clock::time_point now, bool from_this_process) {
   const std::int64_t now_ms = to_ms(now);
   const bool replica = req.replica_number > 0;
 
@@ -493,8 +493,8 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
       if (sd.signature.is_unsigned() || sd.signature.identity.is_none()) {
         return error_body(pr::reload_errc::forbidden, value_where + ": unsigned value");
       }
-      auto signer =
-          crypto::verify_stored_data(sd, req.resource, kd.kind, certificates, trust_, now, lookup);
+      auto signer = crypto::verify_stored_data(sd, req.resource, kd.kind, certificates, trust_, now,
+                                               lookup, from_this_process);
       if (!signer) {
         return error_body(crypto::to_reload_errc(signer.error()),
                           value_where + ": signature refused: " + signer.error().message());

@@ -70,6 +70,32 @@ result<found_signer> find_signer(const pr::signer_identity& id,
   return make_error_code(crypto_errc::signer_not_found);
 }
 
+result<verified_signer> verify_signature_impl(const pr::signature& sig, pr::byte_view input,
+                                              std::span<const pr::generic_certificate> certificates,
+                                              trust_store& trust, time_point now,
+                                              const certificate_lookup& lookup, bool own) {
+  // RFC 6940 section 7.4.1.1: {0,0} and identity none mark synthetic values only.
+  if (sig.identity.is_none() || sig.algorithm.signature == pr::signature_algorithm::anonymous ||
+      sig.algorithm == pr::signature_and_hash_algorithm{}) {
+    return make_error_code(crypto_errc::unsigned_signature);
+  }
+  try {
+    auto signer = find_signer(sig.identity, certificates, trust, lookup);
+    if (!signer) return signer.error();
+    if (auto chain = trust.check(signer->cert, certificates, now); !chain) return chain.error();
+    // A signature this process made over exactly these bytes with this certificate's key, on
+    // data that never left the process: it verifies; the certificate checks above still ran.
+    if (own && trust.take_own_signature(signer->cert, sig.algorithm, input, sig.value)) {
+      return verified_signer{std::move(signer->cert), signer->node};
+    }
+    if (auto ok = signer->cert.verify(sig.algorithm, input, sig.value); !ok) return ok.error();
+    return verified_signer{std::move(signer->cert), signer->node};
+  } catch (const std::exception&) {
+    // Botan throws on malformed signature encodings.
+    return make_error_code(crypto_errc::bad_signature);
+  }
+}
+
 }  // namespace
 
 void add_certificates(pr::security_block& block, const node_identity& id) {
@@ -108,11 +134,15 @@ result<void> sign_message(pr::message& m, const node_identity& id) {
 }
 
 result<void> sign_stored_data(pr::stored_data& d, const pr::resource_id& resource,
-                              std::uint32_t kind, const node_identity& id, const pr::node_id& as) {
+                              std::uint32_t kind, const node_identity& id, const pr::node_id& as,
+                              trust_store* note_in) {
+  pr::bytes input;
   auto sig = make_signature(id, as, [&](const pr::signer_identity& identity) {
-    return pr::data_signature_input(resource, kind, d.storage_time, d.value, identity);
+    input = pr::data_signature_input(resource, kind, d.storage_time, d.value, identity);
+    return input;
   });
   if (!sig) return sig.error();
+  if (note_in) note_in->note_own_signature(id.cert(), sig->algorithm, input, sig->value);
   d.signature = std::move(*sig);
   return {};
 }
@@ -126,24 +156,27 @@ result<verified_signer> verify_signature(const pr::signature& sig, pr::byte_view
                                          std::span<const pr::generic_certificate> certificates,
                                          trust_store& trust, time_point now,
                                          const certificate_lookup& lookup) {
-  // RFC 6940 section 7.4.1.1: {0,0} and identity none mark synthetic values only.
-  if (sig.identity.is_none() || sig.algorithm.signature == pr::signature_algorithm::anonymous ||
-      sig.algorithm == pr::signature_and_hash_algorithm{}) {
-    return make_error_code(crypto_errc::unsigned_signature);
-  }
-  try {
-    auto signer = find_signer(sig.identity, certificates, trust, lookup);
-    if (!signer) return signer.error();
-    if (auto chain = trust.check(signer->cert, certificates, now); !chain) return chain.error();
-
-    if (auto ok = signer->cert.verify(sig.algorithm, input, sig.value); !ok) return ok.error();
-    return verified_signer{std::move(signer->cert), signer->node};
-  } catch (const std::exception&) {
-    // Botan throws on malformed signature encodings.
-    return make_error_code(crypto_errc::bad_signature);
-  }
+  return verify_signature_impl(sig, input, certificates, trust, now, lookup, false);
 }
 
+result<verified_signer> own_signer(const node_identity& id, const pr::node_id& as,
+                                   std::span<const pr::generic_certificate> certificates,
+                                   trust_store& trust, time_point now) {
+  if (!id.cert().has_node_id(as)) return make_error_code(crypto_errc::node_id_not_in_certificate);
+  try {
+    if (auto chain = trust.check(id.cert(), certificates, now); !chain) return chain.error();
+  } catch (const std::exception&) {
+    return make_error_code(crypto_errc::invalid_certificate_chain);
+  }
+  return verified_signer{id.cert(), as};
+}
+
+result<verified_signer> prepare_own_message(pr::message& m, const node_identity& id,
+                                            const pr::node_id& as, trust_store& trust,
+                                            time_point now) {
+  add_certificates(m.security, id);
+  return own_signer(id, as, m.security.certificates, trust, now);
+}
 result<verified_signer> verify_message(const pr::message& m, trust_store& trust, time_point now,
                                        const certificate_lookup& lookup) {
   const pr::signature& sig = m.security.signature;
@@ -156,11 +189,12 @@ result<verified_signer> verify_stored_data(const pr::stored_data& d,
                                            const pr::resource_id& resource, std::uint32_t kind,
                                            std::span<const pr::generic_certificate> certificates,
                                            trust_store& trust, time_point now,
-                                           const certificate_lookup& lookup) {
+                                           const certificate_lookup& lookup,
+                                           bool from_this_process) {
   const pr::signature& sig = d.signature;
   const pr::bytes input =
       pr::data_signature_input(resource, kind, d.storage_time, d.value, sig.identity);
-  return verify_signature(sig, input, certificates, trust, now, lookup);
+  return verify_signature_impl(sig, input, certificates, trust, now, lookup, from_this_process);
 }
 
 }  // namespace p2psip::crypto

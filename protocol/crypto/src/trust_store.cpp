@@ -6,6 +6,7 @@
 #include <botan/x509path.h>
 
 #include <algorithm>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -96,6 +97,8 @@ struct trust_store::impl {
   std::map<detail::sha256_digest, cache_entry> cache;
   std::list<detail::sha256_digest> lru;  // front = most recently used
   statistics stats;
+  // Signatures this process made, by digest (note_own_signature); oldest first.
+  std::deque<detail::sha256_digest> own;
 
   cache_entry* find(const detail::sha256_digest& key) {
     auto it = cache.find(key);
@@ -356,6 +359,50 @@ trust_store::statistics trust_store::stats() const {
   statistics s = impl_->stats;
   s.cached_certificates = impl_->cache.size();
   return s;
+}
+
+namespace {
+
+/// SHA-256(certificate's SHA-256 || algorithm || u32 length || input || signature): names one
+/// signature value over one input by one certificate's key.
+detail::sha256_digest own_signature_digest(const certificate& cert,
+                                           pr::signature_and_hash_algorithm alg,
+                                           pr::byte_view input, pr::byte_view signature) {
+  auto h = Botan::HashFunction::create_or_throw("SHA-256");
+  h->update(cert.sha256().data(), cert.sha256().size());
+  const std::uint8_t a[2] = {alg.hash, alg.signature};
+  h->update(a, sizeof a);
+  const auto n = static_cast<std::uint32_t>(input.size());
+  const std::uint8_t len[4] = {static_cast<std::uint8_t>(n >> 24),
+                               static_cast<std::uint8_t>(n >> 16),
+                               static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+  h->update(len, sizeof len);
+  h->update(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+  h->update(reinterpret_cast<const std::uint8_t*>(signature.data()), signature.size());
+  detail::sha256_digest d{};
+  h->final(d.data());
+  return d;
+}
+
+}  // namespace
+
+void trust_store::note_own_signature(const certificate& cert, pr::signature_and_hash_algorithm alg,
+                                     pr::byte_view input, pr::byte_view signature) {
+  const auto d = own_signature_digest(cert, alg, input, signature);
+  std::lock_guard lock(impl_->mutex);
+  while (impl_->own.size() >= own_signature_capacity) impl_->own.pop_front();
+  impl_->own.push_back(d);
+}
+
+bool trust_store::take_own_signature(const certificate& cert, pr::signature_and_hash_algorithm alg,
+                                     pr::byte_view input, pr::byte_view signature) {
+  const auto d = own_signature_digest(cert, alg, input, signature);
+  std::lock_guard lock(impl_->mutex);
+  const auto it = std::find(impl_->own.begin(), impl_->own.end(), d);
+  if (it == impl_->own.end()) return false;
+  impl_->own.erase(it);
+  ++impl_->stats.own_signatures_taken;
+  return true;
 }
 
 void trust_store::clear_cache() {

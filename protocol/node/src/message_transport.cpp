@@ -232,7 +232,7 @@ std::optional<std::uint64_t> message_transport::originate(
   m.contents.code = pr::code_of(body);
   m.contents.body = std::move(*enc);
   m.security.certificates = std::move(certs);
-  (opts.sign_as != nullptr ? *opts.sign_as : signer_).sign(m);
+  message_signer& signer = opts.sign_as != nullptr ? *opts.sign_as : signer_;
 
   // Where does it go first? Locally when this node is responsible (a peer's own request).
   bool local = false;
@@ -254,8 +254,13 @@ std::optional<std::uint64_t> message_transport::originate(
   const pending_key key{tx, local ? link_id{} : *link};
   pending_[key] = pending_request{now + cfg_.request_timeout, std::move(done), {}, false};
   if (local) {
-    route_or_deliver(link_id{}, std::move(m), now);
-  } else if (!encode_and_send(*link, m, now)) {
+    // Delivered here, never sent: no signature to make and verify (the signer's certificate is
+    // checked all the same); signed after all if it ever has to be forwarded.
+    route_or_deliver(link_id{}, std::move(m), now, &signer);
+    return tx;
+  }
+  signer.sign(m);
+  if (!encode_and_send(*link, m, now)) {
     pending_.erase(key);
     return std::nullopt;
   } else if (const auto it = pending_.find(key); it != pending_.end()) {
@@ -294,15 +299,15 @@ void message_transport::send_answer(link_id from, const pr::message& request,
   resp.contents.code = pr::code_of(body);
   resp.contents.body = std::move(*enc);
   resp.security.certificates = std::move(certs);
-  signer_.sign(resp);
   if (resp.header.destination_list.empty()) {
-    // Our own request, answered locally.
-    auto signer = signer_.verify(resp);
+    // Our own request, answered locally: the answer never leaves this process.
+    auto signer = signer_.prepare_own(resp);
     handle_response(
         link_id{}, std::move(resp),
         signer ? std::optional<crypto::verified_signer>(std::move(*signer)) : std::nullopt, now);
     return;
   }
+  signer_.sign(resp);
   auto bytes = pr::encode_message(resp, cfg_.limits);
   const bool too_large = bytes && request.header.max_response_length != 0 &&
                          bytes->size() > request.header.max_response_length;
@@ -439,7 +444,8 @@ bool message_transport::own_request_returned(pr::message& m, time_point now) {
   return false;
 }
 
-void message_transport::route_or_deliver(link_id from, pr::message&& m, time_point now) {
+void message_transport::route_or_deliver(link_id from, pr::message&& m, time_point now,
+                                         message_signer* own) {
   const bool request = pr::is_request(m.contents.code);
   auto fail = [&](reload_errc code, std::string_view text) {
     if (request) {
@@ -465,6 +471,7 @@ void message_transport::route_or_deliver(link_id from, pr::message&& m, time_poi
       fail(reload_errc::not_found, "no route");
       return;
     }
+    if (own) own->sign(m);
     forward(from, *l, std::move(m), now);
   };
   auto& dl = m.header.destination_list;
@@ -478,6 +485,7 @@ void message_transport::route_or_deliver(link_id from, pr::message&& m, time_poi
       }
       if (n->is_wildcard()) break;
       if (const auto l = links_.link_to(*n)) {
+        if (own) own->sign(m);
         forward(from, *l, std::move(m), now);
         return;
       }
@@ -511,7 +519,7 @@ void message_transport::route_or_deliver(link_id from, pr::message&& m, time_poi
     fail(reload_errc::invalid_message, "unknown opaque id");
     return;
   }
-  deliver_local(from, std::move(m), now);
+  deliver_local(from, std::move(m), now, own);
 }
 
 void message_transport::forward(link_id from, link_id to, pr::message&& m, time_point now) {
@@ -571,10 +579,14 @@ void message_transport::forward(link_id from, link_id to, pr::message&& m, time_
   if (!request) answered_on(to);
 }
 
-void message_transport::deliver_local(link_id from, pr::message&& m, time_point now) {
+void message_transport::deliver_local(link_id from, pr::message&& m, time_point now,
+                                      message_signer* own) {
   ++stats_.delivered_locally;
   const bool request = pr::is_request(m.contents.code);
-  auto signer = signer_.verify(m);
+  // Our own request, never sent: its signer from the signer that made it. Anything that came
+  // over a link is verified.
+  const bool from_this_process = own != nullptr;
+  auto signer = own ? own->prepare_own(m) : signer_.verify(m);
   if (!signer) {
     // RFC 6940 6.3.4: a message whose signature does not verify is dropped.
     ++stats_.dropped;
@@ -585,7 +597,7 @@ void message_transport::deliver_local(link_id from, pr::message&& m, time_point 
     handle_response(from, std::move(m), std::move(*signer), now);
     return;
   }
-  dispatch_request(from, std::move(m), std::move(*signer), now);
+  dispatch_request(from, std::move(m), std::move(*signer), now, from_this_process);
 }
 
 void message_transport::send_config_update(link_id from, const pr::message& request,
@@ -611,7 +623,8 @@ void message_transport::send_config_update(link_id from, const pr::message& requ
 }
 
 void message_transport::dispatch_request(link_id from, pr::message&& m,
-                                         crypto::verified_signer&& signer, time_point now) {
+                                         crypto::verified_signer&& signer, time_point now,
+                                         bool from_this_process) {
   const auto theirs = m.header.configuration_sequence;
   const bool any_sequence =
       theirs == kAnySequence && m.contents.code == pr::codes::config_update_req;
@@ -655,7 +668,8 @@ void message_transport::dispatch_request(link_id from, pr::message&& m,
     send_error(from, m, reload_errc::invalid_message, body.error().message(), now);
     return;
   }
-  inbound_request r{from, std::move(m), std::move(*body), std::move(signer), false};
+  inbound_request r{from,  std::move(m),     std::move(*body), std::move(signer),
+                    false, from_this_process};
   const auto* c = links_.find(from);
   r.direct = c && r.message.header.via_list.empty() && c->remote == r.signer.node;
   handler->second->on_request(r, now);

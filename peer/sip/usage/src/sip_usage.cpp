@@ -976,7 +976,11 @@ struct sip_usage::impl {
     }
     d.value = pr::dictionary_entry{pr::bytes(user_node.view().begin(), user_node.view().end()),
                                    std::move(dv)};
-    if (auto ok = crypto::sign_stored_data(d, resource, slot.kind, signing, user_node); !ok) {
+    // Noted as ours in the trust store: when this peer stores the value itself (it is
+    // responsible for the Resource-ID), the Store never leaves the process and the storage
+    // takes the signature without verifying it again.
+    if (auto ok = crypto::sign_stored_data(d, resource, slot.kind, signing, user_node, cfg.trust);
+        !ok) {
       done("cannot sign as " + reg->account.aor + ": " + ok.error().message(), now);
       return;
     }

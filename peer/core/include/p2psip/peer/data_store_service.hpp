@@ -18,8 +18,8 @@ class data_store_service final : public storage_service {
   protocol::message_body store(const protocol::store_req& req,
                                const crypto::verified_signer& requester,
                                std::span<const protocol::generic_certificate> certificates,
-                               node::wall_time now) override {
-    return store_.store(req, requester, certificates, now);
+                               node::wall_time now, bool from_this_process) override {
+    return store_.store(req, requester, certificates, now, from_this_process);
   }
   protocol::message_body fetch(const protocol::fetch_req& req, node::wall_time now) override {
     return store_.fetch(req, now);

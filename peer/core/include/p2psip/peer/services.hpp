@@ -25,10 +25,12 @@ class storage_service {
   virtual ~storage_service() = default;
   /// `certificates`: the StoreReq's security block (the values' signers for a replica or
   /// hand-over). replica_number > 0 marks a replica from the responsible peer.
+  /// `from_this_process`: this node's own StoreReq delivered to itself (inbound_request's flag):
+  /// the values this process signed need not be verified again.
   virtual protocol::message_body store(const protocol::store_req& req,
                                        const crypto::verified_signer& requester,
                                        std::span<const protocol::generic_certificate> certificates,
-                                       node::wall_time now) = 0;
+                                       node::wall_time now, bool from_this_process) = 0;
   virtual protocol::message_body fetch(const protocol::fetch_req& req, node::wall_time now) = 0;
   virtual protocol::message_body stat(const protocol::stat_req& req, node::wall_time now) = 0;
   /// Find over the resources in (range_after, range_to] (this peer's responsible range).

@@ -116,11 +116,15 @@ class data_store {
                                const crypto::verified_signer& requester,
                                wall_clock::time_point now);
   /// The same with the StoreReq's security block certificates, for values signed by others (a
-  /// replica or handover carries the owners' values).
+  /// replica or handover carries the owners' values). `from_this_process`: the StoreReq is this
+  /// node's own, delivered to itself without leaving the process; a value signature the trust
+  /// store noted as made here over the same bytes is then taken without verifying it again
+  /// (crypto::verify_stored_data). Any other value, and every value of a StoreReq from another
+  /// node, is verified.
   protocol::message_body store(const protocol::store_req& req,
                                const crypto::verified_signer& requester,
                                std::span<const protocol::generic_certificate> certificates,
-                               wall_clock::time_point now);
+                               wall_clock::time_point now, bool from_this_process = false);
   protocol::message_body fetch(const protocol::fetch_req& req, wall_clock::time_point now);
   protocol::message_body stat(const protocol::stat_req& req, wall_clock::time_point now);
   /// Find among the Resource-IDs this peer holds in (range_after, range_to] (its responsibility;
@@ -193,7 +197,7 @@ class data_store {
   protocol::message_body store_impl(const protocol::store_req& req,
                                     const crypto::verified_signer& requester,
                                     std::span<const protocol::generic_certificate> certificates,
-                                    wall_clock::time_point now);
+                                    wall_clock::time_point now, bool from_this_process);
   bool commit(const change_set& changes);
   void insert_slot(const protocol::resource_id& resource, std::uint32_t kind,
                    const protocol::bytes& key, slot s);

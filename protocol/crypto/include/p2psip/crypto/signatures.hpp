@@ -60,20 +60,27 @@ result<verified_signer> verify_message(const protocol::message& m, trust_store& 
 
 /// Signs a StoredData value for (resource, kind) as Node-ID `as` of `id` over
 /// data_signature_input(resource, kind, storage_time, value, SignerIdentity). Set storage_time
-/// and value first. The caller adds id's certificate to the message (add_certificates).
+/// and value first. The caller adds id's certificate to the message (add_certificates). With
+/// `note_in`, the signature is noted there as this process's own (trust_store::note_own_signature):
+/// a Store of it delivered within this process is then not verified again.
 result<void> sign_stored_data(protocol::stored_data& d, const protocol::resource_id& resource,
                               std::uint32_t kind, const node_identity& id,
-                              const protocol::node_id& as);
+                              const protocol::node_id& as, trust_store* note_in = nullptr);
 result<void> sign_stored_data(protocol::stored_data& d, const protocol::resource_id& resource,
                               std::uint32_t kind, const node_identity& id);
 
 /// Verifies a StoredData signature for (resource, kind); `certificates` is the bucket of the
 /// message that carried it. The certificate must be valid at `now` (RFC 6940 section 7.1: a value
 /// whose signing certificate expired is no longer valid). Never throws.
+/// `from_this_process`: the value came in a message that never left this process (a Store this
+/// node sent and delivered to itself). Then a signature that `trust` noted as made here over these
+/// very bytes (sign_stored_data's `note_in`) is taken instead of verified again; the signer's
+/// certificate, its chain and its validity are checked all the same. Never for data another node
+/// sent: that is always verified.
 result<verified_signer> verify_stored_data(
     const protocol::stored_data& d, const protocol::resource_id& resource, std::uint32_t kind,
     std::span<const protocol::generic_certificate> certificates, trust_store& trust, time_point now,
-    const certificate_lookup& lookup = {});
+    const certificate_lookup& lookup = {}, bool from_this_process = false);
 
 /// The common step: verifies `sig` over `input` (built with sig.identity). For other signed
 /// structures (e.g. a configuration document's signature).
@@ -81,6 +88,21 @@ result<verified_signer> verify_signature(
     const protocol::signature& sig, protocol::byte_view input,
     std::span<const protocol::generic_certificate> certificates, trust_store& trust, time_point now,
     const certificate_lookup& lookup = {});
+
+/// The signer of a message this process signed as Node-ID `as` of `id` and delivers to itself
+/// (it never left the process): what verify_message would return, with the same certificate
+/// checks (`as` is id's, the chain to a root and validity at `now`), without verifying the
+/// signature value just made. node_id_not_in_certificate or the chain's errors.
+result<verified_signer> own_signer(const node_identity& id, const protocol::node_id& as,
+                                   std::span<const protocol::generic_certificate> certificates,
+                                   trust_store& trust, time_point now);
+
+/// For a message this node delivers to itself (it is never sent): adds id's certificates to
+/// its security block as sign_message does, leaves it unsigned (no one outside this process
+/// sees it, and this process knows who made it) and returns own_signer.
+result<verified_signer> prepare_own_message(protocol::message& m, const node_identity& id,
+                                            const protocol::node_id& as, trust_store& trust,
+                                            time_point now);
 
 /// Makes a whole Signature over the input that `make_input(identity)` builds.
 result<protocol::signature> make_signature(

@@ -1,6 +1,8 @@
 #pragma once
 // The overlay's trust anchors (the <root-cert> elements of the configuration) and a bounded cache
-// of parsed node certificates and of their chain checks. Signatures are never cached.
+// of parsed node certificates and of their chain checks. Signatures are never cached; the one
+// exception is a short record of signatures this process made itself (note_own_signature), which
+// only a caller that knows the signed data never left the process may consult.
 
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +34,11 @@ class trust_store {
     std::uint64_t chain_cache_hits = 0;  ///< chain checks answered from the cache
     std::uint64_t parse_cache_hits = 0;  ///< parse() answered from the cache
     std::size_t cached_certificates = 0;
+    std::uint64_t own_signatures_taken = 0;  ///< verifications skipped by take_own_signature
   };
+
+  /// How many of its own signatures the store remembers (the oldest are forgotten first).
+  static constexpr std::size_t own_signature_capacity = 256;
 
   explicit trust_store(overlay_params overlay, std::size_t cache_capacity = 4096);
   ~trust_store();
@@ -64,6 +70,19 @@ class trust_store {
   /// self_signed_node_id_mismatch.
   result<void> check(const certificate& cert, std::span<const protocol::generic_certificate> extra,
                      time_point now);
+
+  /// Records that this process made `signature` (algorithm `alg`) over `input` with `cert`'s
+  /// private key (the key of a node_identity, which create() checked against the certificate). Kept
+  /// by digest, at most own_signature_capacity, oldest forgotten first.
+  void note_own_signature(const certificate& cert, protocol::signature_and_hash_algorithm alg,
+                          protocol::byte_view input, protocol::byte_view signature);
+  /// Whether exactly this (certificate, algorithm, input, signature) was noted and not taken yet; a
+  /// match is forgotten (each noted signature is taken once). A match means the signature verifies
+  /// with `cert` under `alg` over `input`, so it need not be verified again. Only for data that
+  /// never left this process (a Store this node sent itself and delivered locally): data from
+  /// another node is always verified (RFC 6940 7.4.1.1).
+  bool take_own_signature(const certificate& cert, protocol::signature_and_hash_algorithm alg,
+                          protocol::byte_view input, protocol::byte_view signature);
 
   statistics stats() const;
   void clear_cache();

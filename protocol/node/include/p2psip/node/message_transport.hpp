@@ -75,6 +75,10 @@ struct inbound_request {
   crypto::verified_signer signer;
   /// Sent straight by its signer over its own link (no via entries).
   bool direct = false;
+  /// Our own request, signed in this process and delivered here without leaving it: the values
+  /// it carries that this process signed need not be verified again (the StoreReq's, through
+  /// the trust store's record of its own signatures). Never set for a message from a link.
+  bool from_this_process = false;
 };
 
 class request_handler {
@@ -212,11 +216,15 @@ class message_transport {
   };
 
   void handle_message(link_id link, protocol::message&& m, time_point now);
-  void route_or_deliver(link_id from, protocol::message&& m, time_point now);
+  /// `own`: the signer of our own request, not yet signed: readied for ourselves with
+  /// message_signer::prepare_own when delivered here, signed if forwarded. Without it a message
+  /// delivered here is verified.
+  void route_or_deliver(link_id from, protocol::message&& m, time_point now,
+                        message_signer* own = nullptr);
   void forward(link_id from, link_id to, protocol::message&& m, time_point now);
-  void deliver_local(link_id from, protocol::message&& m, time_point now);
+  void deliver_local(link_id from, protocol::message&& m, time_point now, message_signer* own);
   void dispatch_request(link_id from, protocol::message&& m, crypto::verified_signer&& signer,
-                        time_point now);
+                        time_point now, bool from_this_process = false);
   void handle_response(link_id from, protocol::message&& m,
                        std::optional<crypto::verified_signer> signer, time_point now);
   void send_answer(link_id from, const protocol::message& request,

@@ -113,6 +113,14 @@ class message_signer {
   virtual void sign(protocol::message& m) = 0;
   /// Who signed `m` (certificates checked against wall time), or an error (then dropped).
   virtual protocol::result<crypto::verified_signer> verify(const protocol::message& m) = 0;
+  /// Readies `m`, a message of this node that it delivers to itself (it never leaves the
+  /// process), and returns its signer as verify() would after sign(). An implementation may leave
+  /// the signature out (nothing outside the process sees the message), never the certificate
+  /// checks. An error drops the message, as verify's does.
+  virtual protocol::result<crypto::verified_signer> prepare_own(protocol::message& m) {
+    sign(m);
+    return verify(m);
+  }
 };
 
 /// Randomness for transaction ids and timer jitter (a seeded PRNG in the simulator).

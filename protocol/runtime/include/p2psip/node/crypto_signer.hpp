@@ -23,6 +23,11 @@ class crypto_signer final : public message_signer {
   protocol::result<crypto::verified_signer> verify(const protocol::message& m) override {
     return crypto::verify_message(m, trust_, std::chrono::system_clock::now(), lookup_);
   }
+  /// The certificates and the certificate checks, without a signature to make and verify: the
+  /// message is delivered to this node and never leaves the process.
+  protocol::result<crypto::verified_signer> prepare_own(protocol::message& m) override {
+    return crypto::prepare_own_message(m, identity_, as_, trust_, std::chrono::system_clock::now());
+  }
 
  private:
   const crypto::node_identity& identity_;
