@@ -80,6 +80,22 @@ std::string uri_text(const sp::result<sp::name_addr, sp::parse_error>& na) {
   return na ? sp::to_string(na->address) : std::string();
 }
 
+/// The remote target a 2xx sets: its first Contact (RFC 3261 12.1.2), if any.
+std::optional<std::string> remote_target_of(const sp::message& response) {
+  const auto c = sp::contacts(response);
+  if (!c || c->contacts.empty()) return std::nullopt;
+  return sp::to_string(c->contacts.front().address);
+}
+
+/// The UAC's route set from a 2xx: its Record-Route in reverse order (12.1.2).
+std::vector<std::string> uac_route_set(const sp::message& response) {
+  std::vector<std::string> out;
+  if (const auto rr = sp::route_set(response, "Record-Route"); rr) {
+    for (auto r = rr->rbegin(); r != rr->rend(); ++r) out.push_back(sp::to_string(*r));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
@@ -654,21 +670,15 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
   void ack_2xx(const sp::message& response, std::uint64_t conn) {
     const auto id = sp::call_id(response);
     if (!id) return;
-    auto it = dialogs.find(*id);
     const auto cs = sp::cseq_of(response);
     sp::message ack;
     ack.method = "ACK";
-    ack.request_uri = it != dialogs.end() ? it->second.remote_target : uri_text(sp::to(response));
-    if (const auto c = sp::contacts(response); c && !c->contacts.empty()) {
-      ack.request_uri = sp::to_string(c->contacts.front().address);
-    }
+    ack.request_uri = remote_target_of(response).value_or(uri_text(sp::to(response)));
     sp::via v{"SIP", "2.0", "TLS", own_host(), std::nullopt, {}};
     v.params.push_back({"branch", sp::make_branch(rng()), true, false});
     sp::push_via(ack, v);
     ack.add("Max-Forwards", "70");
-    if (const auto rr = sp::route_set(response, "Record-Route"); rr) {
-      for (auto r = rr->rbegin(); r != rr->rend(); ++r) ack.add("Route", sp::to_string(*r));
-    }
+    for (auto& r : uac_route_set(response)) ack.add("Route", std::move(r));
     if (const auto* f = response.find("From")) ack.add("From", f->value);
     if (const auto* t = response.find("To")) ack.add("To", t->value);
     ack.add("Call-ID", *id);
@@ -689,12 +699,8 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
     d.remote_tag = to->tag().value_or("");
     d.local_uri = sp::to_string(from->address);
     d.remote_uri = sp::to_string(to->address);
-    if (const auto c = sp::contacts(response); c && !c->contacts.empty()) {
-      d.remote_target = sp::to_string(c->contacts.front().address);
-    }
-    if (const auto rr = sp::route_set(response, "Record-Route"); rr) {
-      for (auto r = rr->rbegin(); r != rr->rend(); ++r) d.route_set.push_back(sp::to_string(*r));
-    }
+    d.remote_target = remote_target_of(response).value_or("");
+    d.route_set = uac_route_set(response);
     d.local_cseq = 2;
     d.conn = conn;
     send_in_dialog(d, "BYE", {});
@@ -844,7 +850,6 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
       // A re-INVITE (session refresh, hold): the session stays as it is.
       auto it = dialogs.find(call);
       if (it == dialogs.end()) return respond(st, req, 481);
-      std::vector<std::pair<std::string, std::string>> extra{{"Contact", contact()}};
       auto r = sp::make_response(req, 200, {}, std::nullopt);
       r.add("Contact", contact());
       if (!it->second.answer_body.empty()) r.add("Content-Type", it->second.answer_type);
@@ -1219,12 +1224,8 @@ void sip_agent::call(std::string to, call_options options, client::callback<sip_
     if (r && r->status < 300 && m && it != st->dialogs.end()) {
       auto& dl = it->second;
       dl.remote_tag = sp::to(*m) ? sp::to(*m)->tag().value_or("") : "";
-      if (const auto c = sp::contacts(*m); c && !c->contacts.empty()) {
-        dl.remote_target = sp::to_string(c->contacts.front().address);
-      }
-      if (const auto rr = sp::route_set(*m, "Record-Route"); rr) {
-        for (auto x = rr->rbegin(); x != rr->rend(); ++x) dl.route_set.push_back(sp::to_string(*x));
-      }
+      dl.remote_target = remote_target_of(*m).value_or("");
+      dl.route_set = uac_route_set(*m);
       dl.confirmed = true;
       st->ack_2xx(*m, dl.conn);
       st->set_established(call_id, true);
