@@ -97,7 +97,12 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     std::function<void(struct error)> failed;
     std::optional<std::uint64_t> txid;
     unsigned attempts = 0;
+    unsigned route_retries = 0;  ///< attempts repeated after Error_Not_Found (see answered())
   };
+
+  /// Retries of a data request answered Error_Not_Found, and the first pause (doubling).
+  static constexpr unsigned max_route_retries = 4;
+  static constexpr std::chrono::milliseconds first_route_retry_pause{100};
 
   client_options options;
   pe::node_setup setup;
@@ -353,9 +358,41 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       send_waiting();
       return;
     }
+    if (should_retry_route(op, o)) {
+      // A Store, Fetch, Stat or Find answered Error_Not_Found never reached the responsible
+      // peer: the answering peer had no route towards it, or believed another peer responsible
+      // (RFC 6940 6.4.1, 6.4.3: "not responsible"). Both mean the ring is changing under the
+      // request (joins, a merge, failures) and pass within a stabilization round, so the
+      // request goes again after a short pause, a few times, within its deadline.
+      const auto pause = first_route_retry_pause * (1u << op.route_retries);
+      ++op.route_retries;
+      if (options.log) options.log("retrying a request after: " + pe::describe(o));
+      auto timer = std::make_shared<asio::steady_timer>(io, pause);
+      timer->async_wait([weak = weak_from_this(), id, timer](const std::error_code& ec) {
+        auto me = weak.lock();
+        if (ec || !me || me->stopped || !me->operations.contains(id)) return;
+        me->waiting.push_back(id);
+        me->send_waiting();
+      });
+      return;
+    }
     auto done = std::move(op);
     operations.erase(it);
     done.answered(std::move(o));
+  }
+
+  bool should_retry_route(const operation& op, const pe::outcome& o) const {
+    if (o.what != pe::outcome::kind::error ||
+        o.error.error_code != static_cast<std::uint16_t>(pr::reload_errc::not_found) ||
+        op.route_retries >= max_route_retries) {
+      return false;
+    }
+    const bool data_request = std::holds_alternative<pr::store_req>(op.request) ||
+                              std::holds_alternative<pr::fetch_req>(op.request) ||
+                              std::holds_alternative<pr::stat_req>(op.request) ||
+                              std::holds_alternative<pr::find_req>(op.request);
+    const auto pause = first_route_retry_pause * (1u << op.route_retries);
+    return data_request && steady::now() + pause < op.deadline;
   }
 
   void fail_all(const struct error& e) {
