@@ -177,6 +177,111 @@ TEST_CASE("this node's own Store: its own value signatures taken, everything els
         single("two"));
 }
 
+TEST_CASE("replica values: signatures verified before first use, forged ones never served") {
+  // RFC 6940 7.4.1.1 lists the value-signature check among a Store's checks. A replica holder
+  // checks the signer's certificate, chain and access at once and verifies the signature value
+  // the first time the value is used: a Fetch, Stat, export_range, or a Store it would decide
+  // (docs/conformance.md). A value forged by the (plausible) replica sender is quarantined then
+  // and never answered nor handed on.
+  store_fixture f;
+  const auto& alice = f.p.alice;
+  const auto& bob = f.p.bob;  // the responsible peer sending replicas
+  const auto res = user_resource(alice);
+  auto value_at = [&](std::string_view text, std::chrono::milliseconds at) {
+    return make_value(alice, res, k_array, entry(0, text), f.ms(at));
+  };
+  auto forged_at = [&](std::string_view text, std::chrono::milliseconds at) {
+    auto v = value_at("good", at);
+    std::get<pr::array_entry>(v.value).value.value = b(text);
+    return v;
+  };
+  // The replica StoreReq's certificate bucket carries the writers' certificates.
+  const std::vector<pr::generic_certificate> bucket{alice.cert().generic(),
+                                                    f.p.carol.cert().generic()};
+  auto replica = [&](pr::stored_data v, std::uint64_t generation = 5) {
+    return f.store->store(store_req(res, {kind_data(k_array, {std::move(v)}, generation)}, 1),
+                          signer_of(bob), bucket, f.t0);
+  };
+  auto verified = [&] { return f.store->counts().signatures_verified; };
+  auto deferred = [&] { return f.store->counts().signatures_deferred; };
+  auto served = [&](std::chrono::milliseconds at) {
+    return f.get(fetch_req(res, {array_spec(k_array, {{0, 0}})}), at).kind_responses.at(0).values;
+  };
+
+  SUBCASE("a good replica: no verification at the Store, one at the first Fetch, none after") {
+    CHECK(error_of(replica(value_at("one", 0ms))) == 0);
+    CHECK(verified() == 0);
+    CHECK(deferred() == 1);
+    CHECK(served(1ms).size() == 1);
+    CHECK(verified() == 1);
+    CHECK(served(2ms).size() == 1);
+    CHECK(verified() == 1);
+    CHECK(f.store->counts().quarantined == 0);
+  }
+  SUBCASE("a newer replica replaces an unverified one without verifying it") {
+    CHECK(error_of(replica(value_at("one", 0ms))) == 0);
+    CHECK(error_of(replica(value_at("two", 1s), 6)) == 0);
+    CHECK(verified() == 0);
+    CHECK(deferred() == 2);
+    const auto got = served(2s);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].value == entry(0, "two"));
+    CHECK(verified() == 1);
+  }
+  SUBCASE("a forged replica is quarantined at first use, never served, never handed on") {
+    CHECK(error_of(replica(forged_at("evil", 0ms))) == 0);
+    CHECK(f.store->counts().values == 1);
+    SUBCASE("fetch") {
+      const auto got = served(1ms);
+      CHECK((got.empty() || !std::get<pr::array_entry>(got[0].value).value.exists));
+    }
+    SUBCASE("export_range") {
+      const auto reqs = f.store->export_range(*res.as_ring_point(), *res.as_ring_point(), f.t0);
+      for (const auto& r : reqs) {
+        for (const auto& kd : r.kind_data) CHECK(kd.values.empty());
+      }
+    }
+    CHECK(f.store->counts().quarantined == 1);
+    CHECK(f.store->counts().values == 0);
+    CHECK(f.store->take_quarantined().size() == 1);  // the overlay fetches a good copy
+  }
+  SUBCASE("an unverified value that would decide a Store is verified first") {
+    // Forged with a later storage_time: left unverified it would make the replica holder pass
+    // over the good copy (older) as merged; verified, it is quarantined and the good one taken.
+    CHECK(error_of(replica(forged_at("evil", 5s))) == 0);
+    CHECK(error_of(replica(value_at("good", 1s), 6)) == 0);
+    CHECK(f.store->counts().quarantined == 1);
+    const auto got = served(6s);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].value == entry(0, "good"));
+  }
+  SUBCASE("an original Store verifies what it finds unverified before deciding") {
+    CHECK(error_of(replica(forged_at("evil", 5s))) == 0);
+    CHECK(error_of(f.put(alice, store_req(res, {kind_data(k_array, {value_at("mine", 1s)})}))) ==
+          0);
+    CHECK(f.store->counts().quarantined == 1);
+  }
+  SUBCASE("the signer's certificate and access are still checked at the replica Store") {
+    // Signed (correctly) by carol for alice's resource: USER-MATCH refuses it at once.
+    auto foreign = make_value(f.p.carol, res, k_array, entry(0, "carol"), f.ms());
+    CHECK(error_of(replica(foreign)) == code(pr::reload_errc::forbidden));
+    // Unsigned, or a signer nobody can find: refused at once too.
+    auto unsigned_value = value_at("x", 0ms);
+    unsigned_value.signature = pr::signature{};
+    CHECK(error_of(replica(unsigned_value)) == code(pr::reload_errc::forbidden));
+    CHECK(f.store->counts().values == 0);
+  }
+  SUBCASE("the same value brought again is not verified again") {
+    const auto v = value_at("one", 0ms);
+    CHECK(error_of(f.put(alice, store_req(res, {kind_data(k_array, {v})}))) == 0);
+    CHECK(verified() == 1);
+    CHECK(error_of(replica(v)) == 0);
+    CHECK(error_of(f.put(alice, store_req(res, {kind_data(k_array, {v})}))) == 0);
+    CHECK(verified() == 1);
+    CHECK(deferred() == 0);
+  }
+}
+
 TEST_CASE("a value whose signing certificate has expired is refused") {
   store_fixture f;
   auto spec_ = tp::spec_for({tp::test_node(9)}, "old@example.org");

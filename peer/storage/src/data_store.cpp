@@ -333,6 +333,7 @@ void data_store::vet(const pr::resource_id& resource, std::uint32_t kind,
   for (auto& [key, s] : k->second.values) {
     if (s.check == check_state::verified) continue;
     const pr::generic_certificate cert{0, s.signer_certificate};
+    ++counts_.signatures_verified;
     const auto signer = crypto::verify_stored_data(
         s.data, resource, kind, std::span<const pr::generic_certificate>(&cert, 1), trust_, now,
         lookup);
@@ -412,9 +413,13 @@ pr::message_body data_store::store(const pr::store_req& req,
 pr::message_body data_store::store_impl(const pr::store_req& req,
                                         const crypto::verified_signer& requester,
                                         std::span<const pr::generic_certificate> certificates,
-                                        wall_clock::time_point now, bool from_this_process) {
+                                        wall_clock::time_point now, bool from_this_process,
+                                        bool vet_first) {
   const std::int64_t now_ms = to_ms(now);
   const bool replica = req.replica_number > 0;
+  // A replica's value signatures are verified before first use, not here (the class comment);
+  // its signer's certificate, chain and access are checked here all the same.
+  const bool defer_value_signatures = replica && !from_this_process;
 
   // Every kind must be known (7.4.1.2: list all the unknown ones).
   std::vector<std::uint32_t> unknown;
@@ -432,8 +437,15 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
                         kind_text(kd.kind) + ": values not in the kind's data model");
     }
   }
-  // A damaged stored value must not take part (its storage_time could refuse every new one).
-  for (const auto& kd : req.kind_data) vet(req.resource, kd.kind, now);
+  // A damaged stored value must not take part (its storage_time could refuse every new one, it
+  // counts towards max-count, it places an append). An original Store vets its kinds first; a
+  // replica Store only when an unverified value would decide it (then it starts again vetted).
+  if (!replica || vet_first) {
+    for (const auto& kd : req.kind_data) vet(req.resource, kd.kind, now);
+  }
+  const auto decided_by_unverified = [&] {
+    return store_impl(req, requester, certificates, now, from_this_process, true);
+  };
 
   // Generation counters (7.4.1.1, 7.4.1.2).
   if (replica) {
@@ -493,8 +505,19 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
       if (sd.signature.is_unsigned() || sd.signature.identity.is_none()) {
         return error_body(pr::reload_errc::forbidden, value_where + ": unsigned value");
       }
-      auto signer = crypto::verify_stored_data(sd, req.resource, kd.kind, certificates, trust_, now,
-                                               lookup, from_this_process);
+      // The very value (storage time, value and signature) of a verified one held: the same
+      // verdict (a hand-over or a replica brought again, a client storing it again).
+      const auto held = w.values.find(value_key(sd.value));
+      const bool verified_before =
+          held != w.values.end() && held->second.check == check_state::verified &&
+          held->second.data.storage_time == sd.storage_time &&
+          held->second.data.signature == sd.signature && held->second.data.value == sd.value;
+      const bool signature_later = !verified_before && defer_value_signatures;
+      if (!verified_before && !signature_later && !from_this_process) ++counts_.signatures_verified;
+      auto signer = verified_before || signature_later
+                        ? crypto::stored_data_signer(sd, certificates, trust_, now, lookup)
+                        : crypto::verify_stored_data(sd, req.resource, kd.kind, certificates,
+                                                     trust_, now, lookup, from_this_process);
       if (!signer) {
         return error_body(crypto::to_reload_errc(signer.error()),
                           value_where + ": signature refused: " + signer.error().message());
@@ -545,6 +568,10 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
       }
       if (const auto old = w.values.find(key); old != w.values.end()) {
         const std::uint64_t old_time = old->second.data.storage_time;
+        if (sd.storage_time <= old_time && old->second.check != check_state::verified &&
+            !vet_first) {
+          return decided_by_unverified();
+        }
         if (sd.storage_time < old_time ||
             (sd.storage_time == old_time && old->second.wire != *wire)) {
           // A replica or hand-over merges (RFC 6940 7.4.1.1's default merging rule: as if every
@@ -564,6 +591,7 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
       s.data = std::move(placed);
       s.received_ms = now_ms;
       s.signer_certificate = signer->cert.der();
+      if (signature_later) s.check = check_state::unchecked;
       w.values[key] = std::move(s);
       w.changed.insert(std::move(key));
     }
@@ -574,6 +602,11 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
       count = std::uint64_t{key_index(w.values.rbegin()->first)} + 1;
     }
     if (count > kr.max_count) {
+      if (!vet_first && std::any_of(w.values.begin(), w.values.end(), [](const auto& v) {
+            return v.second.check != check_state::verified;
+          })) {
+        return decided_by_unverified();
+      }
       return error_body(pr::max_count_exceeded_error, where + ": " + std::to_string(count) +
                                                           " values exceed max-count " +
                                                           std::to_string(kr.max_count));
@@ -612,7 +645,14 @@ pr::message_body data_store::store_impl(const pr::store_req& req,
   }
   pr::store_ans ans;
   for (auto& w : work) {
-    for (const auto& key : w.changed) insert_slot(req.resource, w.kind, key, w.values.at(key));
+    for (const auto& key : w.changed) {
+      const slot& s = w.values.at(key);
+      insert_slot(req.resource, w.kind, key, s);
+      if (s.check != check_state::verified) {
+        unvetted_.emplace(req.resource, w.kind);  // after insert_slot, which may drop the entry
+        ++counts_.signatures_deferred;
+      }
+    }
     if (auto r = resources_.find(req.resource); r != resources_.end()) {
       if (auto k = r->second.find(w.kind); k != r->second.end())
         k->second.generation = w.generation;

@@ -70,10 +70,17 @@ result<found_signer> find_signer(const pr::signer_identity& id,
   return make_error_code(crypto_errc::signer_not_found);
 }
 
+/// How much of a signature verify_signature_impl checks (the certificate checks always run).
+enum class value_check : std::uint8_t {
+  verify,        ///< the signature value too
+  own_if_noted,  ///< the signature value unless this process noted it as its own over `input`
+  deferred,      ///< not the signature value: the caller verifies it before the data is used
+};
+
 result<verified_signer> verify_signature_impl(const pr::signature& sig, pr::byte_view input,
                                               std::span<const pr::generic_certificate> certificates,
                                               trust_store& trust, time_point now,
-                                              const certificate_lookup& lookup, bool own) {
+                                              const certificate_lookup& lookup, value_check check) {
   // RFC 6940 section 7.4.1.1: {0,0} and identity none mark synthetic values only.
   if (sig.identity.is_none() || sig.algorithm.signature == pr::signature_algorithm::anonymous ||
       sig.algorithm == pr::signature_and_hash_algorithm{}) {
@@ -85,7 +92,9 @@ result<verified_signer> verify_signature_impl(const pr::signature& sig, pr::byte
     if (auto chain = trust.check(signer->cert, certificates, now); !chain) return chain.error();
     // A signature this process made over exactly these bytes with this certificate's key, on
     // data that never left the process: it verifies; the certificate checks above still ran.
-    if (own && trust.take_own_signature(signer->cert, sig.algorithm, input, sig.value)) {
+    if (check == value_check::deferred ||
+        (check == value_check::own_if_noted &&
+         trust.take_own_signature(signer->cert, sig.algorithm, input, sig.value))) {
       return verified_signer{std::move(signer->cert), signer->node};
     }
     if (auto ok = signer->cert.verify(sig.algorithm, input, sig.value); !ok) return ok.error();
@@ -156,7 +165,7 @@ result<verified_signer> verify_signature(const pr::signature& sig, pr::byte_view
                                          std::span<const pr::generic_certificate> certificates,
                                          trust_store& trust, time_point now,
                                          const certificate_lookup& lookup) {
-  return verify_signature_impl(sig, input, certificates, trust, now, lookup, false);
+  return verify_signature_impl(sig, input, certificates, trust, now, lookup, value_check::verify);
 }
 
 result<verified_signer> own_signer(const node_identity& id, const pr::node_id& as,
@@ -194,7 +203,16 @@ result<verified_signer> verify_stored_data(const pr::stored_data& d,
   const pr::signature& sig = d.signature;
   const pr::bytes input =
       pr::data_signature_input(resource, kind, d.storage_time, d.value, sig.identity);
-  return verify_signature_impl(sig, input, certificates, trust, now, lookup, from_this_process);
+  return verify_signature_impl(sig, input, certificates, trust, now, lookup,
+                               from_this_process ? value_check::own_if_noted : value_check::verify);
+}
+
+result<verified_signer> stored_data_signer(const pr::stored_data& d,
+                                           std::span<const pr::generic_certificate> certificates,
+                                           trust_store& trust, time_point now,
+                                           const certificate_lookup& lookup) {
+  return verify_signature_impl(d.signature, {}, certificates, trust, now, lookup,
+                               value_check::deferred);
 }
 
 }  // namespace p2psip::crypto

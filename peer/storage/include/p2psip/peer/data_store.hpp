@@ -30,15 +30,20 @@
 //  - Find: per kind, the first Resource-ID at or after the requested one (clockwise, within this
 //    peer's range) holding an existing value of that kind; an all-zero id when none or the kind
 //    is unknown. Error_Not_Found when the requested id is outside the range.
-//  - Stored values are vouched for before they are served: a value taken in by Store was
-//    verified then; one read from the backend at load is verified (signature, and its signer's
-//    certificate against the trust store at `now`) the first time a Fetch, Stat, Store or
-//    export_range touches its (resource, kind), and the verdict kept. One that fails is never
-//    answered, so it cannot hide the good entries beside it (a client refuses a whole answer
-//    with a bad signature): when its bytes are wrong (bad signature, unreadable certificate,
-//    signer mismatch) it is quarantined (moved aside in the backend, dropped from memory); when
-//    only its certificate's chain or validity period fails at `now` it is withheld and checked
-//    again next time. Both are counted (storage_counts) and logged as warnings (rate-limited).
+//  - Stored values are vouched for before they are served: a value taken in by an original
+//    Store was verified then. Two kinds of value are verified later (signature, and its signer's
+//    certificate against the trust store at `now`), the first time a Fetch, Stat or export_range
+//    touches its (resource, kind), or a Store that it would decide (see store_impl), and the
+//    verdict kept: one read from the backend at load, and one taken in by a replica Store, whose
+//    signer's certificate, chain and access were checked on arrival but not the signature value
+//    (docs/conformance.md, "replica values verified before first use"). A value that a Store
+//    brings again under the very signature of a verified one already held is not verified again.
+//    One that fails is never answered, so it cannot hide the good entries beside it (a client
+//    refuses a whole answer with a bad signature): when its bytes are wrong (bad signature,
+//    unreadable certificate, signer mismatch) it is quarantined (moved aside in the backend,
+//    dropped from memory); when only its certificate's chain or validity period fails at `now` it
+//    is withheld and checked again next time. Both are counted (storage_counts) and logged as
+//    warnings (rate-limited).
 
 #include <chrono>
 #include <cstddef>
@@ -95,6 +100,10 @@ struct storage_counts {
   /// Since start: times a loaded value was left out of an answer because its signer's
   /// certificate did not verify at that time (expired, not yet valid, no chain to a root).
   std::size_t withheld = 0;
+  /// Since start: value signatures verified, at Store or when vetted.
+  std::size_t signatures_verified = 0;
+  /// Since start: values a replica Store brought in whose signature was left to their first use.
+  std::size_t signatures_deferred = 0;
 };
 
 class data_store {
@@ -174,7 +183,7 @@ class data_store {
  private:
   /// Whether a slot's signature was checked (see "vouched for" above).
   enum class check_state : std::uint8_t {
-    unchecked,  ///< loaded from the backend, not verified yet
+    unchecked,  ///< loaded from the backend or taken in by a replica Store, not verified yet
     verified,   ///< taken in by Store, or verified since
     withheld,   ///< its certificate failed at the last check: not served, checked again
   };
@@ -197,7 +206,8 @@ class data_store {
   protocol::message_body store_impl(const protocol::store_req& req,
                                     const crypto::verified_signer& requester,
                                     std::span<const protocol::generic_certificate> certificates,
-                                    wall_clock::time_point now, bool from_this_process);
+                                    wall_clock::time_point now, bool from_this_process,
+                                    bool vet_first = false);
   bool commit(const change_set& changes);
   void insert_slot(const protocol::resource_id& resource, std::uint32_t kind,
                    const protocol::bytes& key, slot s);

@@ -82,6 +82,16 @@ result<verified_signer> verify_stored_data(
     std::span<const protocol::generic_certificate> certificates, trust_store& trust, time_point now,
     const certificate_lookup& lookup = {}, bool from_this_process = false);
 
+/// Every check of verify_stored_data but the signature value itself: the SignerIdentity names a
+/// certificate (in `certificates` or from `lookup`) that chains to a root and is valid at `now`.
+/// The returned signer is the one the value claims; the caller must verify the signature (with
+/// verify_stored_data) before the value is served, handed on or lets it decide anything. For a
+/// storing peer's replicas, vetted on first use (docs/conformance.md) and for a value it already
+/// holds, verified, under the very same signature.
+result<verified_signer> stored_data_signer(
+    const protocol::stored_data& d, std::span<const protocol::generic_certificate> certificates,
+    trust_store& trust, time_point now, const certificate_lookup& lookup = {});
+
 /// The common step: verifies `sig` over `input` (built with sig.identity). For other signed
 /// structures (e.g. a configuration document's signature).
 result<verified_signer> verify_signature(
