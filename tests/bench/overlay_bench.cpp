@@ -463,6 +463,13 @@ int main(int argc, char** argv) {
 
     const cl::bytes value(value_size, 0x61);
     bool first_json = true;
+    // What the targets of docs/benchmarks.md compare, by overlay size.
+    struct measured {
+      double put = 0, get = 0;
+      std::optional<double> put_vs_opendht, get_vs_opendht;
+    };
+    std::map<std::size_t, measured> by_size;
+    std::optional<double> peer_kib_per_client, client_kib_per_client;
     for (const auto n_peers : overlays) {
       rate put, get;
       {  // Our peers and clients, stopped before OpenDHT runs on the same cores.
@@ -491,6 +498,8 @@ int main(int argc, char** argv) {
               return r.has_value() && r->size() == 1 && r->front().value == value;
             },
             peer_pids);
+        by_size[n_peers].put = put.ops_per_s;
+        by_size[n_peers].get = get.ops_per_s;
         std::fprintf(g_out, "\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s",
                      n_clients);
         js << (first_json ? "" : ", ") << "{\"peers\": " << n_peers << ", \"put\": " << json_of(put)
@@ -551,6 +560,8 @@ int main(int argc, char** argv) {
                        "  client memory: %.1f KiB resident per attached idle client (in-process, "
                        "%zu clients)\n",
                        client_per_client, idle_n);
+          peer_kib_per_client = peer_per_client;
+          client_kib_per_client = client_per_client;
           js << ", \"peer_bytes_per_value\": " << per_value
              << ", \"peer_kib_per_client\": " << peer_per_client
              << ", \"client_kib_per_idle_client\": " << client_per_client;
@@ -578,11 +589,48 @@ int main(int argc, char** argv) {
             n_peers, n_peers == 1 ? "" : "s", put_ratio, get_ratio,
             oput.server_cpu_per_op() > 0 ? put.server_cpu_per_op() / oput.server_cpu_per_op() : 0,
             oget.server_cpu_per_op() > 0 ? get.server_cpu_per_op() / oget.server_cpu_per_op() : 0);
+        if (oput.ops_per_s > 0) by_size[n_peers].put_vs_opendht = put_ratio;
+        if (oget.ops_per_s > 0) by_size[n_peers].get_vs_opendht = get_ratio;
         js << ", \"opendht\": {\"nodes\": " << n_peers << ", \"put\": " << json_of(oput)
            << ", \"get\": " << json_of(oget) << "}, \"put_vs_opendht\": " << put_ratio
            << ", \"get_vs_opendht\": " << get_ratio;
       }
       js << "}";
+    }
+    js << "]";
+
+    // The targets, each where this run measured what it compares (--overlays 1,3,5 for all).
+    std::fprintf(g_out, "\ntargets (docs/benchmarks.md), ratios from this run:\n");
+    js << ", \"targets\": [";
+    bool first_target = true;
+    const auto target = [&](const std::string& what, double got, double bound, bool at_least) {
+      const bool met = at_least ? got >= bound : got <= bound;
+      std::fprintf(g_out, "  %-44s %8.2f  (target %s %.2f)  %s\n", what.c_str(), got,
+                   at_least ? ">=" : "<=", bound, met ? "met" : "NOT MET");
+      js << (first_target ? "" : ", ") << "{\"what\": \"" << what << "\", \"value\": " << got
+         << ", \"bound\": " << bound << ", \"at_least\": " << (at_least ? "true" : "false")
+         << ", \"met\": " << (met ? "true" : "false") << "}";
+      first_target = false;
+    };
+    if (const auto it = by_size.find(3); it != by_size.end()) {
+      if (it->second.get_vs_opendht) {
+        target("get, 3 peers / OpenDHT's get, 3 nodes", *it->second.get_vs_opendht, 1.0, true);
+      }
+      if (it->second.put_vs_opendht) {
+        target("put, 3 peers / OpenDHT's put, 3 nodes", *it->second.put_vs_opendht, 0.7, true);
+      }
+    }
+    if (const auto one = by_size.find(1); one != by_size.end() && one->second.put > 0) {
+      target("put, 1 peer / crypto ceiling", one->second.put / ceiling, 0.7, true);
+      if (const auto five = by_size.find(5); five != by_size.end()) {
+        target("put, 5 peers / put, 1 peer", five->second.put / one->second.put, 0.5, true);
+      }
+    }
+    if (peer_kib_per_client) {
+      target("peer KiB per attached idle client", *peer_kib_per_client, 32, false);
+    }
+    if (client_kib_per_client) {
+      target("SDK KiB per idle client (in-process)", *client_kib_per_client, 64, false);
     }
     js << "]}";
   } catch (const std::exception& e) {
