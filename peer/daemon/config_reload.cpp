@@ -71,7 +71,7 @@ reload_report reload_configuration(node::node_setup& setup, peer::peer_runtime& 
   }
   return {node::log_level::info,
           "configuration sequence " + std::to_string(*taken) + " applied from " + file +
-              "; sent to " + std::to_string(*sent) + " peer(s) in ConfigUpdates",
+              "; sent to " + std::to_string(*sent) + " linked node(s) in ConfigUpdates",
           true};
 }
 

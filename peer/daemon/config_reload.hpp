@@ -1,9 +1,10 @@
 #pragma once
 // SIGHUP's part for the configuration: the --config file is read again and, when it holds a
 // newer document signed by the current document's authority (the checks a ConfigUpdate passes,
-// node_setup::take_update), the peer takes it and sends it to its neighbours in ConfigUpdates,
-// from where it spreads over the overlay. A document that does not parse, is not signed so, is
-// for another overlay, or is not newer is refused: the peer keeps its document and runs on.
+// node_setup::take_update), the peer takes it and sends it to the nodes linked to it in
+// ConfigUpdates, from where it spreads over the overlay. A document that does not parse, is not
+// signed so, is for another overlay, or is not newer is refused: the peer keeps its document and
+// runs on.
 
 #include <string>
 

@@ -381,7 +381,7 @@ case_sighup_reload() {
 
   # The newer document: applied, and sent to b and c, who take it and write it to their files.
   cp "$T/new.xml" "$T/a.xml"
-  hup a "INFO configuration sequence 2 applied from $T/a.xml; sent to 2 peer(s) in ConfigUpdates"
+  hup a "INFO configuration sequence 2 applied from $T/a.xml; sent to 2 linked node(s) in ConfigUpdates"
   wait_log 10 "$T/b.log" "INFO configuration sequence 2 taken from a ConfigUpdate"
   wait_log 10 "$T/c.log" "INFO configuration sequence 2 taken from a ConfigUpdate"
   cmp -s "$T/b.xml" "$T/new.xml" || fail "b's configuration file is not the new document"

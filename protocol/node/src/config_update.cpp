@@ -41,7 +41,8 @@ std::size_t config_update_service::adopt(pr::bytes document, std::uint16_t seque
   std::size_t sent = 0;
   for (const auto& [node, link] : links_->preferred_links()) {
     const auto* c = links_->find(link);
-    if (!c || c->from_client() || c->leaving || (except && *except == link)) continue;
+    // Clients too: their next request would otherwise fail as Error_Config_Too_Old.
+    if (!c || c->leaving || (except && *except == link)) continue;
     pr::config_update_req u;
     u.type = pr::config_update_type::config;
     u.config_data = document;

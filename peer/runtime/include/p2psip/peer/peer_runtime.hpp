@@ -143,7 +143,7 @@ class peer_runtime {
                   std::uint64_t token, node::app_attach_service::attach_done done);
   /// Makes a newer configuration document the peer's own (the operator's, re-read on SIGHUP;
   /// already checked with node_setup::take_update): its messages carry `sequence` from now on,
-  /// and every linked peer is sent the document in a ConfigUpdate (config_update_service::adopt).
+  /// and every linked node is sent the document in a ConfigUpdate (config_update_service::adopt).
   /// Returns how many ConfigUpdates were sent; nullopt when the peer is not running.
   std::optional<std::size_t> adopt_configuration(protocol::bytes document, std::uint16_t sequence);
   /// The overlay's settings as the node uses them (kinds' data models, limits, Node-ID).
