@@ -1,5 +1,6 @@
 // A newer configuration document crossing an overlay by ConfigUpdate pushes (RFC 6940 6.5.4):
-// adopted at one peer, taken by every peer, also those not linked to it, each taking it once.
+// adopted at one peer, taken by every peer, also those not linked to it, each taking it once, and
+// by a client attached to another peer.
 #include <doctest/doctest.h>
 
 #include <system_error>
@@ -28,7 +29,7 @@ pr::bytes document_of(std::uint8_t n) {
 
 }  // namespace
 
-TEST_CASE("a document adopted at one peer reaches every peer by ConfigUpdate pushes, once each") {
+TEST_CASE("a document adopted at one peer reaches every node by ConfigUpdate pushes, once each") {
   constexpr std::size_t n = 24;
   sim_network net(42);
   seeded_random ids(4242);
@@ -38,17 +39,24 @@ TEST_CASE("a document adopted at one peer reaches every peer by ConfigUpdate pus
     net.start(net.add(random_id(ids), peer::node_role::joining_peer));
     net.run_for(300ms);
   }
+  // A client, attached to peer 1 (its bootstrap).
+  auto client_cfg = sim_network::default_config(random_id(ids), peer::node_role::joining_peer);
+  client_cfg.bootstrap = {net.at(1).address};
+  const auto client = net.add_client(client_cfg);
+  net.start(client);
   net.run_for(20s);
   REQUIRE(net.ring_problems() == "");
+  REQUIRE(net.linked(client, 1));
+  REQUIRE(!net.linked(client, 0));
 
   // Each peer takes a one-byte "document" whose byte is newer than its sequence (the real
   // acceptor checks the signature too: node_setup::take_update), and counts what it took.
-  std::vector<int> taken(n, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& core = net.core(i);
-    core.config_updates().set_acceptor(
-        [&taken, &core, i](pr::byte_view doc) -> pr::result<std::uint16_t, pr::error_record> {
-          const auto current = core.transport().config().configuration_sequence;
+  std::vector<int> taken(n + 1, 0);
+  for (std::size_t i = 0; i <= n; ++i) {
+    auto& node = *net.at(i).engine;
+    node.config_updates().set_acceptor(
+        [&taken, &node, i](pr::byte_view doc) -> pr::result<std::uint16_t, pr::error_record> {
+          const auto current = node.transport().config().configuration_sequence;
           if (doc.size() != 1 || doc[0] <= current) {
             return pr::unexpected(
                 pr::error_record{std::make_error_code(std::errc::invalid_argument), "not newer"});
@@ -72,9 +80,9 @@ TEST_CASE("a document adopted at one peer reaches every peer by ConfigUpdate pus
   // before the peers' own requests (Updates every 2 s, fingers every 0.5 s) would have fetched
   // it as answers to an older sequence.
   net.run_for(150ms);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i <= n; ++i) {
     CAPTURE(i);
-    CHECK(net.core(i).transport().config().configuration_sequence == 2);
+    CHECK(net.at(i).engine->transport().config().configuration_sequence == 2);
     CHECK(taken[i] == (i == 0 ? 0 : 1));
   }
   // The ring carries on with the new sequence everywhere: no request is found too old any more
