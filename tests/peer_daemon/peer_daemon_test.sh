@@ -25,7 +25,8 @@
 #              peer joined, STATUS= with the status line, WATCHDOG=1, RELOADING=1 and READY=1
 #              around a SIGHUP, STOPPING=1 on SIGTERM
 #   systemd_unit  packaging/systemd/p2psip-peer.service passes systemd-analyze verify without a
-#              word, and its ExecStart line (paths moved under the test directory) starts a peer
+#              word, rates at most 2.0 in systemd-analyze security, and its ExecStart line (paths
+#              moved under the test directory) starts a peer
 set -u
 
 PEER=$1
@@ -561,6 +562,10 @@ case_systemd_unit() {
   "$analyze" verify "$T/unit/p2psip-peer.service" >"$T/verify.out" 2>&1 ||
     fail "systemd-analyze verify: $(cat "$T/verify.out")"
   [ -s "$T/verify.out" ] && fail "systemd-analyze verify warns: $(cat "$T/verify.out")"
+  # The sandbox stays tight: systemd's exposure rating (0 best, 10 worst) at most 2.0; it is 1.2,
+  # what remains being the network access a peer needs.
+  "$analyze" security --offline=yes --threshold=20 "$T/unit/p2psip-peer.service" >"$T/security.out" 2>&1 ||
+    fail "the unit's exposure is above 2.0: $(grep -E 'Overall|✗' "$T/security.out")"
   # ExecStart as systemd would run it: %d (credentials), %S (/var/lib) and /etc/p2psip moved
   # under $T, the listen address and options as /etc/default/p2psip-peer would give them.
   make_overlay example.org "$T/ca"
