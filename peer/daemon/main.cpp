@@ -542,8 +542,9 @@ int run(int argc, char** argv) {
   asio::steady_timer watchdog(io);
   auto current_status = [&] { return status_text(runtime.status(), sip.get()); };
   auto on_reload = [&] {
-    log_line(pe::log_level::info,
-             "signal SIGHUP: reopening the log file, re-reading " + setup->config_file.string());
+    log_line(pe::log_level::info, std::string("signal SIGHUP: ") +
+                                      (g_log.file().empty() ? "" : "reopening the log file, ") +
+                                      "re-reading " + setup->config_file.string());
     if (notifier.ready_sent()) notifier.reloading(current_status());
     if (auto reopened = g_log.reopen(); !reopened) {
       log_line(pe::log_level::warn,
