@@ -119,7 +119,9 @@ void log_line(pe::log_level level, std::string_view text) {
 
 /// The one line of a failed start: "p2psip-peer: message".
 int fail(int code, std::string_view message) {
-  std::string line = "p2psip-peer: " + one_line(message) + "\n";
+  // Under systemd the journal files it as an error (sd-daemon(3)'s "<3>"), not as plain output.
+  std::string line =
+      (g_log.to_journal() ? "<3>" : "") + std::string("p2psip-peer: ") + one_line(message) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   return code;
 }

@@ -472,6 +472,13 @@ case_journal() {
       grep -q '^<6>INFO listening on 127\.0\.0\.1:' "$T/a.log" || fail "$variant: no '<6>INFO listening' line"
       grep -Evq '^<[3467]>(DEBUG|INFO|WARN|ERROR) ' "$T/a.log" &&
         fail "$variant: a line without its priority: $(grep -Ev '^<[3467]>' "$T/a.log" | head -n 1)"
+      # A failed start, too: its one line at error priority.
+      if [ "$variant" = journal ]; then
+        : >"$T/err.log"
+        JOURNAL_STREAM=$(stat -c '%d:%i' "$T/err.log") "$PEER" "${ok[@]}" --log-level loud 2>>"$T/err.log"
+        grep -q "^<3>p2psip-peer: --log-level 'loud'" "$T/err.log" ||
+          fail "a failed start's line is not at error priority: $(cat "$T/err.log")"
+      fi
     else
       grep -Evq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (DEBUG|INFO|WARN|ERROR) ' "$T/a.log" &&
         fail "$variant: a line without timestamp and level: $(grep -Ev '^[0-9]{4}-' "$T/a.log" | head -n 1)"
