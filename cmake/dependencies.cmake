@@ -14,6 +14,8 @@ p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
 p2psip_require_pkg(SODIUM libsodium libsodium-dev)
 
 p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
+# sd_notify for p2psip-peer under systemd (Type=notify: READY=1 once joined, STATUS=, WATCHDOG=1).
+p2psip_require_pkg(SYSTEMD libsystemd libsystemd-dev)
 
 find_package(nlohmann_json 3 QUIET)
 if(NOT nlohmann_json_FOUND)

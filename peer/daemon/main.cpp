@@ -5,6 +5,7 @@
 //               [--data-dir DIR [--accept-store-change] | --memory]
 //               [--bootstrap-peer IP:PORT ...] [--first]
 //               [--overlay NAME] [--log-level debug|info|warn|error] [--status-interval MS]
+//               [--log-file FILE | --log-target auto|stderr|journal]
 //               [--client-rate N] [--client-burst N] [--max-clients N] [--max-links N]
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
@@ -20,7 +21,14 @@
 // another node's, truncated: peer/storage's storage_backend.hpp) is such an error, unless
 // --accept-store-change takes the database as it is (a WARN line, and a new manifest).
 // At start the soft limit of open files is raised to the hard limit (one descriptor per link).
-// Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
+// Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text"; with --log-file
+// appended to FILE instead (SIGHUP reopens it: logrotate); to the journal as "<6>INFO text"
+// (log_output.hpp) when standard error is the journal (JOURNAL_STREAM) or --log-target journal.
+// Signals (daemon_signals.hpp): SIGTERM and SIGINT leave the overlay; SIGHUP re-reads --config
+// (a newer signed document is applied and sent on in ConfigUpdates, config_reload.hpp; anything
+// else is refused with a WARN line and the peer runs on) and reopens the log file.
+// Under systemd (Type=notify, packaging/systemd/p2psip-peer.service): READY=1 once joined,
+// STATUS= the status line, RELOADING=1 / STOPPING=1, WATCHDOG=1 (service_notifier.hpp).
 // A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
 // values=N outbox=N dropped=N"; table: every peer in the routing table; outbox: replica and
 // hand-over Stores waiting; dropped: messages of ours dropped, by any reason, since the start) is
@@ -29,7 +37,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -48,7 +55,6 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cxxopts.hpp>
@@ -65,17 +71,25 @@
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/transport/credentials.hpp"
 
+#include "config_reload.hpp"
+#include "daemon_signals.hpp"
+#include "log_output.hpp"
+#include "service_notifier.hpp"
+
 namespace {
 
 namespace pr = p2psip::protocol;
 namespace pe = p2psip::peer;
 namespace fs = std::filesystem;
+namespace pd = p2psip::peer_daemon;
 
 constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
 constexpr int exit_usage = 2;
 
 pe::log_level g_level = pe::log_level::info;
+/// Where log lines go: standard error until the options say otherwise.
+pd::log_output g_log;
 
 std::string one_line(std::string_view s) {
   std::string out(s);
@@ -100,19 +114,14 @@ std::string timestamp() {
 
 void log_line(pe::log_level level, std::string_view text) {
   if (level < g_level) return;
-  std::string line = timestamp();
-  line += ' ';
-  line += pe::log_level_name(level);
-  line += ' ';
-  line += one_line(text);
-  line += '\n';
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  g_log.write(level, timestamp(), one_line(text));
 }
 
 /// The one line of a failed start: "p2psip-peer: message".
 int fail(int code, std::string_view message) {
-  std::string line = "p2psip-peer: " + one_line(message) + "\n";
+  // Under systemd the journal files it as an error (sd-daemon(3)'s "<3>"), not as plain output.
+  std::string line =
+      (g_log.to_journal() ? "<3>" : "") + std::string("p2psip-peer: ") + one_line(message) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   return code;
 }
@@ -194,9 +203,11 @@ std::pair<pe::log_level, std::string> raise_open_files_limit() {
           "open files limit: " + text(lim.rlim_cur) + " (raised from " + text(before) + ")"};
 }
 
-/// Logs the status when the ring around us changes, and every `interval` anyway.
+/// Logs the status when the ring around us changes, and every `interval` anyway; the service
+/// manager gets each line as STATUS=, and READY=1 with the first once the peer has joined.
 asio::awaitable<void> status_loop(pe::peer_runtime& rt, const pe::sip_front_end* sip,
-                                  std::chrono::milliseconds interval) {
+                                  std::chrono::milliseconds interval,
+                                  pd::service_notifier& notifier) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   std::string last;
   auto last_time = std::chrono::steady_clock::now();
@@ -211,10 +222,29 @@ asio::awaitable<void> status_loop(pe::peer_runtime& rt, const pe::sip_front_end*
     std::string ring = status_text(s, nullptr);
     const auto now = std::chrono::steady_clock::now();
     if (ring != last || now - last_time >= interval) {
-      log_line(pe::log_level::info, status_text(rt.status(), sip));
+      const auto line = status_text(rt.status(), sip);
+      log_line(pe::log_level::info, line);
+      if (!notifier.ready_sent() && s.joined) {
+        notifier.ready(line);
+      } else {
+        notifier.status(line);
+      }
       last = std::move(ring);
       last_time = now;
     }
+  }
+}
+
+/// WATCHDOG=1 every `interval` (half the unit's WatchdogSec), from the thread that runs the peer:
+/// if it hangs, the keep-alives stop and systemd restarts the peer.
+asio::awaitable<void> watchdog_loop(pe::peer_runtime& rt, pd::service_notifier& notifier,
+                                    std::chrono::microseconds interval) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!rt.stopped()) {
+    notifier.watchdog();
+    timer.expires_after(interval);
+    auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
+    if (ec) break;
   }
 }
 
@@ -240,6 +270,8 @@ int run(int argc, char** argv) {
       ("first", "start a new overlay ring (bootstrap peers are then only used to look for other rings)")
       ("overlay", "refuse a configuration for another overlay than NAME", cxxopts::value<std::string>())
       ("log-level", "debug, info, warn or error", cxxopts::value<std::string>()->default_value("info"))
+      ("log-file", "append log lines to this file instead of standard error (SIGHUP reopens it)", cxxopts::value<std::string>())
+      ("log-target", "auto (the journal when standard error is the journal), stderr, or journal (\"<N>\" priority prefixes)", cxxopts::value<std::string>()->default_value("auto"))
       ("status-interval", "log a status line at least this often (ms)", cxxopts::value<long>()->default_value("30000"))
       ("client-rate", "messages per second a client may send on average; a faster one is read more slowly (0: no limit)", cxxopts::value<long>()->default_value("1000"))
       ("client-burst", "messages a client may send in a burst above its rate", cxxopts::value<long>()->default_value("2000"))
@@ -307,6 +339,13 @@ int run(int argc, char** argv) {
     return fail(exit_usage,
                 "--log-level '" + level_text + "': expected debug, info, warn or error");
   g_level = *level;
+  const std::string log_target_text = r["log-target"].as<std::string>();
+  const auto log_target = pd::parse_log_target(log_target_text);
+  if (!log_target)
+    return fail(exit_usage,
+                "--log-target '" + log_target_text + "': expected auto, stderr or journal");
+  if (r.count("log-file") && *log_target == pd::log_target::journal)
+    return fail(exit_usage, "--log-file and --log-target journal exclude each other");
   if (status_ms <= 0) return fail(exit_usage, "--status-interval must be positive");
   constexpr long max_u32 = 0xFFFFFFFF;
   if (client_rate < 0 || client_rate > max_u32 || client_burst < 1 || client_burst > max_u32 ||
@@ -414,6 +453,18 @@ int run(int argc, char** argv) {
   // A newer signed document offered in a ConfigUpdate replaces the file: a restart starts from it.
   rc.accept_configuration = [&setup](p2psip::protocol::byte_view offered) {
     auto taken = setup->take_update(offered, true);
+    if (!taken && taken.error().code == p2psip::config::config_errc::write_failed) {
+      // A read-only --config (systemd's ProtectSystem=strict over /etc/p2psip): the overlay
+      // still moves on; a restart starts from the file's older document, and its first request
+      // to a neighbour brings it the new one again (Error_Config_Too_Old, then a ConfigUpdate).
+      const auto why = taken.error().message;
+      taken = setup->take_update(offered, false);
+      if (taken) {
+        log_line(pe::log_level::warn, "configuration sequence " + std::to_string(*taken) +
+                                          " taken from a ConfigUpdate, but not written: " + why);
+        return taken;
+      }
+    }
     if (taken) {
       log_line(pe::log_level::info,
                "configuration sequence " + std::to_string(*taken) + " taken from a ConfigUpdate");
@@ -421,8 +472,20 @@ int run(int argc, char** argv) {
     return taken;
   };
 
+  // From here on log lines go where the options say; a start that fails still says why on
+  // standard error (fail()), where whoever started the peer looks first.
+  if (r.count("log-file")) {
+    auto opened = pd::log_output::open_file(r["log-file"].as<std::string>());
+    if (!opened) return fail(exit_error, "--log-file " + opened.error());
+    g_log = std::move(*opened);
+  } else {
+    g_log = pd::log_output(*log_target);
+  }
   const auto [files_level, files_text] = raise_open_files_limit();
   asio::io_context io(1);
+  // Caught before anything starts: a SIGHUP during the start waits instead of killing us.
+  pd::daemon_signals signals(io);
+  pd::service_notifier notifier([](std::string_view text) { log_line(pe::log_level::warn, text); });
   std::unique_ptr<pe::sip_front_end> sip;
   if (!sip_listen.empty()) {
     pe::sip_front_end_config sc;
@@ -478,14 +541,24 @@ int run(int argc, char** argv) {
   }
   log_line(files_level, files_text);
 
-  bool stopping = false;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer watchdog(io);
-  auto on_signal = [&](const std::error_code& ec, int signo) {
-    if (ec || stopping) return;
-    stopping = true;
-    log_line(pe::log_level::info,
-             std::string("signal ") + (signo == SIGINT ? "SIGINT" : "SIGTERM") + ": leaving");
+  auto current_status = [&] { return status_text(runtime.status(), sip.get()); };
+  auto on_reload = [&] {
+    log_line(pe::log_level::info, std::string("signal SIGHUP: ") +
+                                      (g_log.file().empty() ? "" : "reopening the log file, ") +
+                                      "re-reading " + setup->config_file.string());
+    if (notifier.ready_sent()) notifier.reloading(current_status());
+    if (auto reopened = g_log.reopen(); !reopened) {
+      log_line(pe::log_level::warn,
+               "log file not reopened, still writing the old one: " + reopened.error());
+    }
+    const auto report = pd::reload_configuration(*setup, runtime);
+    log_line(report.level, report.text);
+    if (notifier.ready_sent()) notifier.ready(current_status());
+  };
+  auto on_leave = [&](std::string_view signal_name) {
+    log_line(pe::log_level::info, "signal " + std::string(signal_name) + ": leaving");
+    notifier.stopping(current_status());
     // Bounded: the runtime's own waits are bounded; the watchdog bounds everything else.
     watchdog.expires_after(std::chrono::seconds(10));
     watchdog.async_wait([&](const std::error_code& wec) {
@@ -498,11 +571,18 @@ int run(int argc, char** argv) {
       io.stop();
     });
   };
-  signals.async_wait(on_signal);
-  asio::co_spawn(io, status_loop(runtime, sip.get(), std::chrono::milliseconds(status_ms)),
+  signals.watch(on_reload, on_leave);
+  asio::co_spawn(io,
+                 status_loop(runtime, sip.get(), std::chrono::milliseconds(status_ms), notifier),
                  [](const std::exception_ptr& e) {
                    if (e) log_line(pe::log_level::error, "status loop: unexpected exception");
                  });
+  if (const auto interval = notifier.watchdog_interval()) {
+    asio::co_spawn(io, watchdog_loop(runtime, notifier, *interval),
+                   [](const std::exception_ptr& e) {
+                     if (e) log_line(pe::log_level::error, "watchdog loop: unexpected exception");
+                   });
+  }
   try {
     io.run();
   } catch (const std::exception& e) {

@@ -13,6 +13,20 @@
 #              stopped, its database truncated to 0 bytes: the next start is refused with one line
 #              naming the file and the manifest, exit 1 (again on a second try); with
 #              --accept-store-change it starts (a WARN line), and later starts need no flag
+#   sighup_reload  three peers, each with its own copy of the configuration: garbage, a tampered
+#              document and a missing file are each refused on SIGHUP with a WARN while the peer
+#              runs on; a newer signed document is applied and the other two take it by
+#              ConfigUpdate (their files rewritten); the older one again is refused
+#   log_file   --log-file: moved away (logrotate), SIGHUP opens a new file and lines go there;
+#              a new file that cannot be opened keeps the old one (WARN); bad options refused
+#   journal    standard error that JOURNAL_STREAM names (as systemd's StandardError=journal)
+#              gets "<N>LEVEL text" lines; another stream, or --log-target stderr, plain ones
+#   sd_notify  a fake NOTIFY_SOCKET (a unix datagram socket bound here): READY=1 only once the
+#              peer joined, STATUS= with the status line, WATCHDOG=1, RELOADING=1 and READY=1
+#              around a SIGHUP, STOPPING=1 on SIGTERM
+#   systemd_unit  packaging/systemd/p2psip-peer.service passes systemd-analyze verify without a
+#              word, rates at most 2.0 in systemd-analyze security, and its ExecStart line (paths
+#              moved under the test directory) starts a peer
 set -u
 
 PEER=$1
@@ -295,6 +309,296 @@ case_config_signature() {
   stop a
 }
 
+# start_own NAME CONFIG ARGS...: like start, with the peer's own configuration file.
+start_own() {
+  local name=$1 config=$2
+  shift 2
+  "$PEER" --config "$config" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
+    --listen 127.0.0.1:0 --status-interval 1000 --log-level debug "$@" 2>"$T/$name.log" &
+  local pid=$!
+  PIDS+=("$pid")
+  printf -v "PID_$name" '%s' "$pid"
+}
+
+# wait_log SECONDS FILE TEXT: waits until FILE has a line containing TEXT.
+wait_log() {
+  local deadline=$((SECONDS + $1))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    grep -Fq -- "$3" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "$2 has no line with '$3' within $1 s"
+}
+
+# count_lines FILE TEXT: lines of FILE containing TEXT.
+count_lines() { grep -Fc -- "$2" "$1" 2>/dev/null || true; }
+
+# hup NAME TEXT: SIGHUP to NAME, then waits for a new line with TEXT in its log (5 s).
+hup() {
+  local before i
+  before=$(count_lines "$T/$1.log" "$2")
+  kill -HUP "$(eval echo "\$PID_$1")" || fail "$1 is not running"
+  for i in $(seq 1 50); do
+    [ "$(count_lines "$T/$1.log" "$2")" -gt "$before" ] && return 0
+    sleep 0.1
+  done
+  fail "$1 logged no new '$2' within 5 s of SIGHUP"
+}
+
+case_sighup_reload() {
+  make_overlay example.org "$T/ca"
+  local n
+  for n in a b c; do
+    enroll "$n@example.org" "$T/$n" "$T/ca"
+    cp "$T/ca/overlay.xml" "$T/$n.xml"
+  done
+  start_own a "$T/a.xml" --first --memory
+  local port
+  port=$(port_of a) || exit 1
+  start_own b "$T/b.xml" --bootstrap-peer "127.0.0.1:$port" --memory
+  start_own c "$T/c.xml" --bootstrap-peer "127.0.0.1:$port" --memory
+  wait_ring 30 a b c
+  cp "$T/ca/overlay.xml" "$T/old.xml"
+  # The operator's newer document: add-bootstrap signs it again with sequence 2.
+  cp "$T/ca/overlay.xml" "$T/new.xml"
+  "$ADMIN" add-bootstrap 127.0.0.1:1 --config "$T/new.xml" --ca-dir "$T/ca" >/dev/null 2>"$T/admin.err" ||
+    fail "admin add-bootstrap: $(cat "$T/admin.err")"
+  grep -q 'sequence="2"' "$T/new.xml" || fail "the newer document is not sequence 2"
+
+  # Refused, each with a WARN, the peer running on with sequence 1: not XML ...
+  echo '<overlay><configuration' >"$T/a.xml"
+  hup a "WARN configuration $T/a.xml refused"
+  grep -F "WARN configuration $T/a.xml refused" "$T/a.log" | tail -n 1 | grep -q 'keeping sequence 1' ||
+    fail "the refusal does not say the sequence kept"
+  # ... the newer document changed after signing ...
+  sed -e 's|<max-message-size>32768<|<max-message-size>99999<|' "$T/new.xml" >"$T/a.xml"
+  cmp -s "$T/a.xml" "$T/new.xml" && fail "the tampering changed nothing"
+  hup a "signature does not verify; keeping sequence 1"
+  # ... and a file that is not there.
+  rm "$T/a.xml"
+  hup a "WARN configuration not re-read: $T/a.xml"
+  kill -0 "$PID_a" 2>/dev/null || fail "a died of a refused configuration"
+  [ "$(count_lines "$T/b.log" "taken from a ConfigUpdate")" -eq 0 ] || fail "b took a refused document"
+
+  # The newer document: applied, and sent to b and c, who take it and write it to their files.
+  cp "$T/new.xml" "$T/a.xml"
+  hup a "INFO configuration sequence 2 applied from $T/a.xml; sent to 2 linked node(s) in ConfigUpdates"
+  wait_log 10 "$T/b.log" "INFO configuration sequence 2 taken from a ConfigUpdate"
+  wait_log 10 "$T/c.log" "INFO configuration sequence 2 taken from a ConfigUpdate"
+  cmp -s "$T/b.xml" "$T/new.xml" || fail "b's configuration file is not the new document"
+  cmp -s "$T/c.xml" "$T/new.xml" || fail "c's configuration file is not the new document"
+  # From now on no peer finds another's sequence too old or too new (a request crossing the
+  # update in the few milliseconds before might have).
+  local mismatches
+  mismatches=$(cat "$T/a.log" "$T/b.log" "$T/c.log" | grep -ci 'config_too')
+
+  # The older document again: refused, not newer.
+  cp "$T/old.xml" "$T/a.xml"
+  hup a "refused: configuration: sequence 1 is not newer than the current 2; keeping sequence 2"
+  # The same document it has: nothing to do (a reload for the log file alone).
+  cp "$T/new.xml" "$T/a.xml"
+  hup a "INFO configuration $T/a.xml unchanged (sequence 2)"
+
+  # The ring goes on with the new sequence everywhere: status lines, no sequence mismatch, and
+  # every peer leaves cleanly.
+  local lines
+  lines=$(count_lines "$T/a.log" ' status ')
+  sleep 1.5
+  [ "$(count_lines "$T/a.log" ' status ')" -gt "$lines" ] || fail "a logs no more status lines"
+  wait_ring 10 a b c
+  [ "$(cat "$T/a.log" "$T/b.log" "$T/c.log" | grep -ci 'config_too')" -eq "$mismatches" ] ||
+    fail "a sequence mismatch after the update: $(grep -hi 'config_too' "$T"/[abc].log | tail -n 1)"
+  stop a b c
+}
+
+case_log_file() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  local ok=(--config "$T/ca/overlay.xml" --cert "$T/a/node.crt" --key "$T/a/node.key"
+    --listen 127.0.0.1:0 --first --memory)
+  "$PEER" "${ok[@]}" --status-interval 200 --log-file "$T/a.log" 2>"$T/a.stderr" &
+  PID_a=$!
+  PIDS+=("$PID_a")
+  port_of a >/dev/null
+  # logrotate: the file is moved away, then the peer is told to open a new one.
+  mv "$T/a.log" "$T/a.log.1"
+  wait_log 5 "$T/a.log.1" " status "
+  kill -HUP "$PID_a"
+  wait_log 5 "$T/a.log" "INFO configuration $T/ca/overlay.xml unchanged (sequence 1)"
+  wait_log 5 "$T/a.log.1" "INFO signal SIGHUP: reopening the log file"
+  # Status lines now go to the new file only.
+  local old_count
+  old_count=$(count_lines "$T/a.log.1" " status ")
+  wait_log 5 "$T/a.log" " status "
+  sleep 0.5
+  [ "$(count_lines "$T/a.log.1" " status ")" -eq "$old_count" ] || fail "lines still go to the moved file"
+  [ -s "$T/a.stderr" ] && fail "log lines went to stderr: $(head -n 3 "$T/a.stderr")"
+  # No new file can be opened: the old one is kept, with a WARN, and the peer runs on.
+  mv "$T/a.log" "$T/a.log.2"
+  mkdir "$T/a.log"
+  kill -HUP "$PID_a"
+  wait_log 5 "$T/a.log.2" "WARN log file not reopened, still writing the old one: $T/a.log:"
+  rmdir "$T/a.log"
+  mv "$T/a.log.2" "$T/a.log"
+  stop a
+  expect_error 1 "--log-file $T/nodir/x.log: No such file or directory" "${ok[@]}" \
+    --log-file "$T/nodir/x.log"
+  expect_error 2 "--log-file and --log-target journal exclude each other" "${ok[@]}" \
+    --log-file "$T/x.log" --log-target journal
+  expect_error 2 "--log-target 'syslog'" "${ok[@]}" --log-target syslog
+}
+
+case_journal() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  local ok=(--config "$T/ca/overlay.xml" --cert "$T/a/node.crt" --key "$T/a/node.key"
+    --listen 127.0.0.1:0 --first --memory)
+  local variant stream
+  for variant in journal other forced plain; do
+    : >"$T/a.log"
+    stream=$(stat -c '%d:%i' "$T/a.log")
+    case $variant in
+      journal) JOURNAL_STREAM=$stream "$PEER" "${ok[@]}" 2>>"$T/a.log" & ;;
+      other) JOURNAL_STREAM=$(stat -c '%d:%i' "$T/ca/overlay.xml") "$PEER" "${ok[@]}" 2>>"$T/a.log" & ;;
+      forced) "$PEER" "${ok[@]}" --log-target journal 2>>"$T/a.log" & ;;
+      plain) JOURNAL_STREAM=$stream "$PEER" "${ok[@]}" --log-target stderr 2>>"$T/a.log" & ;;
+    esac
+    PID_a=$!
+    PIDS+=("$PID_a")
+    port_of a >/dev/null
+    wait_log 10 "$T/a.log" " status "
+    stop a
+    if [ "$variant" = journal ] || [ "$variant" = forced ]; then
+      grep -q '^<6>INFO listening on 127\.0\.0\.1:' "$T/a.log" || fail "$variant: no '<6>INFO listening' line"
+      grep -Evq '^<[3467]>(DEBUG|INFO|WARN|ERROR) ' "$T/a.log" &&
+        fail "$variant: a line without its priority: $(grep -Ev '^<[3467]>' "$T/a.log" | head -n 1)"
+      # A failed start, too: its one line at error priority.
+      if [ "$variant" = journal ]; then
+        : >"$T/err.log"
+        JOURNAL_STREAM=$(stat -c '%d:%i' "$T/err.log") "$PEER" "${ok[@]}" --log-level loud 2>>"$T/err.log"
+        grep -q "^<3>p2psip-peer: --log-level 'loud'" "$T/err.log" ||
+          fail "a failed start's line is not at error priority: $(cat "$T/err.log")"
+      fi
+    else
+      grep -Evq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (DEBUG|INFO|WARN|ERROR) ' "$T/a.log" &&
+        fail "$variant: a line without timestamp and level: $(grep -Ev '^[0-9]{4}-' "$T/a.log" | head -n 1)"
+    fi
+  done
+}
+
+# notify_listen SOCKET OUT: a unix datagram socket at SOCKET, each datagram one line of OUT
+# (newlines as '|'); gone after 60 s at most. Waits until the socket exists.
+notify_listen() {
+  python3 -c '
+import socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(0.2)
+deadline = time.time() + 60
+with open(out, "a", buffering=1) as f:
+    while time.time() < deadline:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        f.write(d.decode("utf-8", "replace").replace("\n", "|") + "\n")
+' "$1" "$2" &
+  PIDS+=("$!")
+  local i
+  for i in $(seq 1 50); do
+    [ -S "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "the notify socket $1 did not appear"
+}
+
+case_sd_notify() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll b@example.org "$T/b" "$T/ca"
+  notify_listen "$T/a.sock" "$T/a.notify"
+  notify_listen "$T/b.sock" "$T/b.notify"
+  # WatchdogSec=0.4 s: a keep-alive every 0.2 s.
+  NOTIFY_SOCKET=$T/a.sock WATCHDOG_USEC=400000 start a --first --memory
+  wait_log 10 "$T/a.notify" "READY=1|STATUS=status node="
+  grep -m1 'READY=1' "$T/a.notify" | grep -q ' joined=yes ' || fail "a first peer ready before it serves"
+  local port
+  port=$(port_of a) || exit 1
+  # The second peer: READY=1 once, and only once it joined.
+  NOTIFY_SOCKET=$T/b.sock start b --bootstrap-peer "127.0.0.1:$port" --memory
+  wait_log 15 "$T/b.notify" "READY=1|"
+  grep -m1 'READY=1' "$T/b.notify" | grep -q ' joined=yes ' || fail "b ready before it joined"
+  sed -n '1,/READY=1/p' "$T/b.notify" | grep -v READY=1 | grep -q ' joined=yes ' &&
+    fail "b joined before READY=1 and did not say so"
+  grep -q '^STATUS=status node=' "$T/b.notify" || sleep 1.5
+  grep -q '^STATUS=status node=' "$T/b.notify" || fail "b's status lines are not sent as STATUS="
+  [ "$(grep -c 'READY=1' "$T/b.notify")" -eq 1 ] || fail "b sent READY=1 more than once"
+  sleep 1
+  [ "$(grep -c '^WATCHDOG=1$' "$T/a.notify")" -ge 3 ] || fail "too few WATCHDOG=1 from a"
+  # b without WATCHDOG_USEC: no keep-alives.
+  grep -q 'WATCHDOG=1' "$T/b.notify" && fail "b sent WATCHDOG=1 unasked"
+  # SIGHUP: RELOADING=1, then READY=1 again.
+  kill -HUP "$PID_a"
+  wait_log 5 "$T/a.notify" "RELOADING=1|STATUS=status node="
+  local after i
+  after=$(grep -n 'RELOADING=1' "$T/a.notify" | tail -n 1 | cut -d: -f1)
+  for i in $(seq 1 50); do
+    tail -n +"$after" "$T/a.notify" | grep -q '^READY=1|' && break
+    sleep 0.1
+  done
+  tail -n +"$after" "$T/a.notify" | grep -q '^READY=1|' || fail "no READY=1 after RELOADING=1"
+  # SIGTERM: STOPPING=1, then the clean stop.
+  stop b a
+  grep -q '^STOPPING=1|STATUS=status node=' "$T/a.notify" || fail "a sent no STOPPING=1"
+  grep -q '^STOPPING=1|' "$T/b.notify" || fail "b sent no STOPPING=1"
+}
+
+case_systemd_unit() {
+  local unit analyze
+  unit="$(cd "$(dirname "$0")/../.." && pwd)/packaging/systemd/p2psip-peer.service"
+  [ -f "$unit" ] || fail "no unit at $unit"
+  analyze=$(command -v systemd-analyze) || fail "systemd-analyze not found: apt-get install systemd"
+  grep -q '^Type=notify$' "$unit" || fail "the unit is not Type=notify"
+  grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "the unit's reload is not SIGHUP"
+  grep -q '^StateDirectory=p2psip$' "$unit" || fail "the unit has no StateDirectory"
+  grep -q '^ProtectSystem=strict$' "$unit" || fail "the unit is not sandboxed"
+  # verify checks that ExecStart's program exists: the one built here stands in for /usr/bin's.
+  mkdir -p "$T/unit"
+  sed "s|/usr/bin/p2psip-peer|$PEER|" "$unit" >"$T/unit/p2psip-peer.service"
+  "$analyze" verify "$T/unit/p2psip-peer.service" >"$T/verify.out" 2>&1 ||
+    fail "systemd-analyze verify: $(cat "$T/verify.out")"
+  [ -s "$T/verify.out" ] && fail "systemd-analyze verify warns: $(cat "$T/verify.out")"
+  # The sandbox stays tight: systemd's exposure rating (0 best, 10 worst) at most 2.0; it is 1.2,
+  # what remains being the network access a peer needs.
+  "$analyze" security --offline=yes --threshold=20 "$T/unit/p2psip-peer.service" >"$T/security.out" 2>&1 ||
+    fail "the unit's exposure is above 2.0: $(grep -E 'Overall|✗' "$T/security.out")"
+  # ExecStart as systemd would run it: %d (credentials), %S (/var/lib) and /etc/p2psip moved
+  # under $T, the listen address and options as /etc/default/p2psip-peer would give them.
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  mkdir -p "$T/etc/p2psip" "$T/state/p2psip"
+  cp "$T/ca/overlay.xml" "$T/etc/p2psip/overlay.xml"
+  local line
+  line=$(sed -n 's/^ExecStart=//p' "$unit")
+  line=${line//%d/$T/a}
+  line=${line//%S/$T/state}
+  line=${line//\/etc\/p2psip/$T/etc/p2psip}
+  line=${line//\$\{P2PSIP_LISTEN\}/127.0.0.1:0}
+  line=${line//\$P2PSIP_PEER_OPTS/--first}
+  local -a argv
+  read -r -a argv <<<"$line"
+  argv[0]=$PEER
+  notify_listen "$T/a.sock" "$T/a.notify"
+  NOTIFY_SOCKET=$T/a.sock "${argv[@]}" 2>"$T/a.log" &
+  PID_a=$!
+  PIDS+=("$PID_a")
+  port_of a >/dev/null
+  wait_log 10 "$T/a.notify" "READY=1|"
+  [ -f "$T/state/p2psip/reload-store.sqlite3" ] || fail "no store in the unit's state directory"
+  stop a
+}
+
 case "$CASE" in
   ring) case_ring ;;
   leave) case_leave ;;
@@ -302,6 +606,11 @@ case "$CASE" in
   bad_config) case_bad_config ;;
   config_signature) case_config_signature ;;
   store_integrity) case_store_integrity ;;
+  sighup_reload) case_sighup_reload ;;
+  log_file) case_log_file ;;
+  journal) case_journal ;;
+  sd_notify) case_sd_notify ;;
+  systemd_unit) case_systemd_unit ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

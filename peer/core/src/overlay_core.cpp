@@ -75,6 +75,7 @@ overlay_core::overlay_core(core_config cfg, message_signer& signer, storage_serv
       ping_(transport_, rng, cfg_.wall),
       app_attach_(transport_, actions_),
       config_updates_(transport_) {
+  config_updates_.push_to_peers_of(links_);
   if (storage_) {
     movement_ = std::make_unique<data_movement>(cfg_, *storage_, topology_, links_, transport_,
                                                 actions_, stats_);

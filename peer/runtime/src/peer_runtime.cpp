@@ -160,6 +160,15 @@ bool peer_runtime::app_attach(std::vector<protocol::destination> route, std::uin
   return sent;
 }
 
+std::optional<std::size_t> peer_runtime::adopt_configuration(protocol::bytes document,
+                                                             std::uint16_t sequence) {
+  std::optional<std::size_t> sent;
+  driver_->with_node([&](node::node_engine& n, node::time_point now) {
+    sent = n.config_updates().adopt(std::move(document), sequence, now);
+  });
+  return sent;
+}
+
 asio::awaitable<void> peer_runtime::expire_loop() {
   // The driver's spawn only runs this while the driver (and so this runtime) lives; stop() and
   // the destructor cancel the timer.

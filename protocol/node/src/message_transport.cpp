@@ -225,7 +225,11 @@ std::optional<std::uint64_t> message_transport::originate(
   if (!enc) return std::nullopt;
   pr::message m;
   m.header.overlay = cfg_.overlay;
-  m.header.configuration_sequence = cfg_.configuration_sequence;
+  // A ConfigUpdate goes to nodes whose sequence differs from ours by its nature: 65535 makes
+  // them take it whatever theirs (RFC 6940 6.3.2.1), where ours would be refused as too new.
+  m.header.configuration_sequence = pr::code_of(body) == pr::codes::config_update_req
+                                        ? kAnySequence
+                                        : cfg_.configuration_sequence;
   m.header.ttl = cfg_.limits.initial_ttl;
   m.header.transaction_id = new_txid();
   m.header.destination_list = std::move(dest);

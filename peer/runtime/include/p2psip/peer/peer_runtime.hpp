@@ -141,6 +141,11 @@ class peer_runtime {
   /// request could not be sent.
   bool app_attach(std::vector<protocol::destination> route, std::uint16_t application,
                   std::uint64_t token, node::app_attach_service::attach_done done);
+  /// Makes a newer configuration document the peer's own (the operator's, re-read on SIGHUP;
+  /// already checked with node_setup::take_update): its messages carry `sequence` from now on,
+  /// and every linked node is sent the document in a ConfigUpdate (config_update_service::adopt).
+  /// Returns how many ConfigUpdates were sent; nullopt when the peer is not running.
+  std::optional<std::size_t> adopt_configuration(protocol::bytes document, std::uint16_t sequence);
   /// The overlay's settings as the node uses them (kinds' data models, limits, Node-ID).
   const node::transport_config& overlay_settings() const noexcept { return cfg_.core; }
   /// Writes a line to the runtime's log.

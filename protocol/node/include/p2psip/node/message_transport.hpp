@@ -18,7 +18,8 @@
 //   Opaque/compressed ids (we mint none): Error_Invalid_Message.
 // - configuration_sequence (6.3.2.1): every message carries ours; a request for us with another
 //   one is answered Error_Config_Too_Old / Error_Config_Too_New (65535 on a ConfigUpdate is
-//   accepted), and a requester with an older document is sent a ConfigUpdate.
+//   accepted), and a requester with an older document is sent a ConfigUpdate. Our own
+//   ConfigUpdates carry 65535, so that a node with an older document does not refuse them.
 
 #include <cstddef>
 #include <cstdint>
