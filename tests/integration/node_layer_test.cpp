@@ -115,7 +115,7 @@ std::string file_text(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST_CASE("node layer: AppAttach connects two clients on different peers; bytes echo back") {
+TEST_CASE("node layer: AppAttach connects two clients on different peers, bytes echo back") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_ring(3);
   asio::io_context io;
@@ -240,7 +240,7 @@ TEST_CASE("node layer: configuration_sequence is sent, checked, and an older nod
   (void)r.link->try_send(r.signed_bytes(ans));
 }
 
-TEST_CASE("node layer: a newer signed document spreads by ConfigUpdate; a forged one does not") {
+TEST_CASE("node layer: a newer signed document spreads by ConfigUpdate, a forged one does not") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_ring(2);
   // The operator signs a newer document (p2psip-admin add-bootstrap counts the sequence up) in
@@ -398,7 +398,7 @@ TEST_CASE("node layer: replica Stores from a client are refused, directly and ro
 }
 
 TEST_CASE(
-    "node layer: of two links a node opened, the unused one is closed; clients counted once") {
+    "node layer: of two links a node opened, the unused one is closed, clients counted once") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_peer("p0", false,
                {"--request-timeout", "1000", "--link-linger", "1000", "--status-interval", "300"});

@@ -379,7 +379,7 @@ TEST_CASE("data: with fewer than three predecessors nothing is dropped") {
 }
 
 TEST_CASE(
-    "ring: joined peers close their bootstrap link; the bootstrap peer's links stay bounded") {
+    "ring: joined peers close their bootstrap link, the bootstrap peer's links stay bounded") {
   for (std::uint64_t seed : {41u, 42u, 43u}) {
     CAPTURE(seed);
     sim_network net(seed);

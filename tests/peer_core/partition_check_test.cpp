@@ -89,7 +89,7 @@ pr::message the_check(const std::vector<pr::message>& sent) {
 
 }  // namespace
 
-TEST_CASE("partition check: bootstrap peers in turn; an address that is ourselves is dropped") {
+TEST_CASE("partition check: bootstrap peers in turn, an address that is ourselves is dropped") {
   checking_core c;
   // The first check goes to 10.0.0.2, which turns out to be us (we listen on every address).
   const auto first = c.next_open();
@@ -109,7 +109,7 @@ TEST_CASE("partition check: bootstrap peers in turn; an address that is ourselve
   }
 }
 
-TEST_CASE("partition check: our own Ping back is one ring; a stranger answering is another") {
+TEST_CASE("partition check: our own Ping back is one ring, a stranger answering is another") {
   checking_core c;
   const auto first = c.next_open();
   REQUIRE(first.has_value());

@@ -1470,7 +1470,7 @@ TEST_CASE("sip_usage: the client's ob-routed MESSAGE and INVITE are resolved in 
   CHECK(bye[0].method == "BYE");
 }
 
-TEST_CASE("sip_usage: an unregistered client's ob Route makes it a UA; without it a peer hop") {
+TEST_CASE("sip_usage: an unregistered client's ob Route makes it a UA, without it a peer hop") {
   harness h;
   store_bob_elsewhere(h);
   const auto client = open_client(h, pki().alice_ids[0]);

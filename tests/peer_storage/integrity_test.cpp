@@ -115,7 +115,7 @@ TEST_CASE("manifest: a fresh data directory starts and records its store") {
   CHECK(again.warnings.empty());
 }
 
-TEST_CASE("manifest: a lost, emptied or replaced database is refused; the override takes it") {
+TEST_CASE("manifest: a lost, emptied or replaced database is refused, the override takes it") {
   temp_dir dir, other;
   const pki& p = pki::get();
   const auto db_file = dir.path / ps::sqlite_file_name;
@@ -346,7 +346,7 @@ std::vector<std::string> texts(const pr::fetch_kind_response& kr) {
 
 }  // namespace
 
-TEST_CASE("a damaged stored value is left out and quarantined; the others are served") {
+TEST_CASE("a damaged stored value is left out and quarantined, the others are served") {
   const pki& p = pki::get();
   const auto res = rid(places[0]);
   const auto user = user_resource(p.alice);

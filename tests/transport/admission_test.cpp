@@ -143,7 +143,7 @@ double ms_since(tt::steady::time_point start) {
 
 // ---- the policy, without I/O ----------------------------------------------------------------
 
-TEST_CASE("admission: a source at its limit sheds its own oldest; a full table the oldest of all") {
+TEST_CASE("admission: a source at its limit sheds its own oldest, a full table the oldest of all") {
   td::admission_table table(4, 2);
   const auto a = addr("192.0.2.1");
   const auto b = addr("192.0.2.2");

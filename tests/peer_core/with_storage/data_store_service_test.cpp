@@ -65,7 +65,7 @@ class counting_signer final : public peer::message_signer {
 }  // namespace
 
 TEST_CASE(
-    "data_store_service: our own Store skips re-verifying what this process signed; a forged "
+    "data_store_service: our own Store skips re-verifying what this process signed, a forged "
     "value or message from a link is still refused") {
   const tp::test_ca ca("own store test CA");
   cr::trust_store trust(tp::example_overlay());
