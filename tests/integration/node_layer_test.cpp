@@ -394,7 +394,7 @@ TEST_CASE(
   REQUIRE(r.link->try_send(r.ping(7)));
   std::optional<pr::message> a;
   for (int i = 0; i < 5 && !(a && a->header.transaction_id == 7); ++i) a = r.receive_within(5s);
-  REQUIRE(a);
+  REQUIRE_MESSAGE(a, o.log_of(0));
   CHECK(a->header.transaction_id == 7);
   CHECK(a->contents.code == pr::codes::ping_ans);
   const auto seconds =
