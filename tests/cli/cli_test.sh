@@ -4,7 +4,9 @@
 # usage: cli_test.sh /path/to/p2psip-client /path/to/p2psip-peer /path/to/p2psip-admin CASE
 #   usage     usage errors (exit 2, one stderr line, nothing on stdout; --json error document),
 #             --help
-#   offline   unreadable certificate or key, another overlay (6), nothing listening (5)
+#   offline   unreadable certificate or key, another overlay (6); nothing listening, or a peer of
+#             another CA (5 at once, naming the address and the reason); a peer that never
+#             answers the handshake (5 at --timeout, named as still dialing)
 #   putget    put through peer A, get through peer B: text, --json, --raw, stdin, --file,
 #             remove, not found (3), ping
 #   typed     store/fetch/stat/find/remove-item on an array kind and the generic dictionary, text
@@ -322,6 +324,20 @@ print(s.getsockname()[1], flush=True); time.sleep(20)' >"$T/silent.port" &
   echo "refused + silent peer: exit 5 after $ms ms (--timeout 1500)"
   [ "$ms" -ge 1400 ] || fail "gave up on a peer still dialing after $ms ms, before --timeout"
   kill "$silent_pid" 2>/dev/null
+  # A peer of another overlay (another CA): its certificate does not verify. At once, with the
+  # TLS reason.
+  enroll "x@other.org" "$T/x" "$T/other"
+  "$PEER" --config "$T/other/overlay.xml" --cert "$T/x/node.crt" --key "$T/x/node.key" \
+    --listen 127.0.0.1:0 --first --memory 2>"$T/x.log" &
+  PIDS+=("$!")
+  local px
+  px=$(port_of x) || exit 1
+  ms=$(date +%s%3N)
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$px" --timeout 10000 get x
+  ms=$(($(date +%s%3N) - ms))
+  check_error 5 "127.0.0.1:$px: peer certificate does not verify against the overlay root"
+  echo "peer of another CA: exit 5 after $ms ms: $(cat "$T/err")"
+  [ "$ms" -lt 1000 ] || fail "no_peer for a peer of another CA took $ms ms"
 }
 
 case_putget() {
