@@ -341,6 +341,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     if (options.log) options.log(*hopeless);
     attached_cv.notify_all();
     fail_waiting(fail(errc::no_peer, *hopeless));
+    if (sip_) sip_->on_unreachable(*hopeless);
   }
 
   /// With state_mutex held: "no peer reachable: ADDRESS: REASON; ..." when not attached and
