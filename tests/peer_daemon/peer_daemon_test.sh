@@ -11,8 +11,9 @@
 #              signature problem, exit 1; signed again with p2psip-admin sign: the peer starts
 #   join_reasons  a peer whose bootstrap peer refuses logs a WARN with the reason on each try,
 #              backing off; one whose bootstrap peer is of another overlay (another CA) names the
-#              TLS failure, and that peer logs the refused handshake at INFO with the address; a
-#              flood of bad handshakes costs a bounded number of lines
+#              TLS failure, and that peer logs the refused handshake at INFO with the address; one
+#              with a newer configuration names the refusal and both sequences; a flood of bad
+#              handshakes costs a bounded number of lines
 #   store_integrity  (needs p2psip-client) values put through a --data-dir peer, the peer
 #              stopped, its database truncated to 0 bytes: the next start is refused with one line
 #              naming the file and the manifest, exit 1 (again on a second try); with
@@ -344,10 +345,29 @@ case_join_reasons() {
   kill -TERM "$PID_b"
   wait "$PID_b"
 
-  # 3. A flood of connections that are not TLS: a burst of INFO lines, then one a second.
+  # 3. A joining peer whose configuration is newer than its bootstrap peer's: the join's Attach
+  #    is refused, and the WARN names the RELOAD error and the two sequences.
   start a --first --memory
   local pa
   pa=$(port_of a) || exit 1
+  cp -r "$T/ca" "$T/ca2"
+  sed -i 's|sequence="1"|sequence="2"|' "$T/ca2/overlay.xml"
+  "$ADMIN" sign --config "$T/ca2/overlay.xml" >/dev/null 2>"$T/admin.err" ||
+    fail "admin sign: $(cat "$T/admin.err")"
+  "$PEER" --config "$T/ca2/overlay.xml" --cert "$T/b/node.crt" --key "$T/b/node.key" \
+    --listen 127.0.0.1:0 --bootstrap-peer "127.0.0.1:$pa" --memory 2>"$T/newer.log" &
+  local pid_newer=$!
+  PIDS+=("$pid_newer")
+  for i in $(seq 1 50); do
+    grep -q "WARN not joined: Attach for our place refused by " "$T/newer.log" && break
+    sleep 0.1
+  done
+  grep -q "WARN not joined: Attach for our place refused by .*: Error_Config_Too_New (configuration sequence 2, ours is 1)" "$T/newer.log" ||
+    fail "no WARN naming the configuration sequences: $(grep 'not joined' "$T/newer.log" | head -n 1)"
+  kill -TERM "$pid_newer"
+  wait "$pid_newer"
+
+  # 4. A flood of connections that are not TLS: a burst of INFO lines, then one a second.
   local t0=$SECONDS
   python3 - "$pa" <<'PY'
 import socket, sys

@@ -23,9 +23,13 @@ bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
 /// messages without a word).
 std::string join_failure_text(const node::outcome& o) {
   if (o.what == node::outcome::kind::error) {
+    const std::string info(o.error.error_info.begin(), o.error.error_info.end());
+    const bool printable = !info.empty() && std::all_of(info.begin(), info.end(), [](char c) {
+      return c >= 0x20 && c < 0x7f;
+    });
     return "refused by " + (o.signer ? o.signer->node.hex() : std::string("a peer")) + ": " +
-           pr::make_error_code(static_cast<pr::reload_errc>(o.error.error_code)).message() + ", " +
-           node::describe(o);
+           pr::make_error_code(static_cast<pr::reload_errc>(o.error.error_code)).message() +
+           (printable ? " (" + info + ")" : "");
   }
   if (o.what == node::outcome::kind::timeout) {
     return "got no answer (a peer of another overlay, or a dead one, answers nothing)";
