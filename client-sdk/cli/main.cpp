@@ -1098,19 +1098,25 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
 
 /// Waits until attached (bounded by --timeout), with a progress line on a terminal after 1 s.
 std::optional<failure> attach(cl::client& c, const invocation& inv) {
-  const auto first_wait = std::min(inv.timeout, std::chrono::milliseconds(1000));
+  // One wait without a progress line, so that the SDK's message names the whole timeout.
+  const bool progress = !inv.quiet && isatty(STDERR_FILENO) == 1;
+  const auto started = std::chrono::steady_clock::now();
+  const auto first_wait =
+      progress ? std::min(inv.timeout, std::chrono::milliseconds(1000)) : inv.timeout;
   auto r = c.wait_attached(first_wait);
-  if (!r && r.code() == cl::make_error_code(cl::errc::no_peer) && inv.timeout > first_wait) {
-    const bool progress = !inv.quiet && isatty(STDERR_FILENO) == 1;
+  // Waited the whole first second (an early no_peer means every peer refused: final).
+  const bool still_trying = std::chrono::steady_clock::now() - started >= first_wait;
+  if (!r && r.code() == cl::make_error_code(cl::errc::no_peer) && still_trying &&
+      inv.timeout > first_wait) {
     if (progress) write_stderr("attaching to " + peers_text(inv) + "...");
     r = c.wait_attached(inv.timeout - first_wait);
     if (progress) write_stderr("\r\033[K");
   }
   if (r) return std::nullopt;
   if (r.code() == cl::make_error_code(cl::errc::no_peer)) {
-    return failure{exit_network, "no_peer",
-                   "no peer attached within " + std::to_string(inv.timeout.count()) +
-                       " ms (tried " + peers_text(inv) + ")"};
+    // The SDK's message names every peer address and how it fared: refused (at once), or
+    // still pending when the time ran out.
+    return failure{exit_network, "no_peer", r.error().message};
   }
   return from_sdk(r.error(), "");
 }

@@ -86,11 +86,16 @@ std::optional<peer_info> client::attached_peer() const {
 
 result<peer_info> client::wait_attached(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->state_mutex);
-  impl_->attached_cv.wait_for(lock, timeout,
-                              [this] { return impl_->attached || impl_->shutting_down; });
+  std::optional<std::string> hopeless;
+  impl_->attached_cv.wait_for(lock, timeout, [&] {
+    hopeless = impl_->unreachable_locked();
+    return impl_->attached || impl_->shutting_down || hopeless;
+  });
   if (impl_->attached) return *impl_->attached;
   if (impl_->shutting_down) return {errc::stopped, "the client was stopped"};
-  return {errc::no_peer, "no peer attached within " + std::to_string(timeout.count()) + " ms"};
+  if (hopeless) return {errc::no_peer, *hopeless};
+  return {errc::no_peer, "no peer attached within " + std::to_string(timeout.count()) + " ms (" +
+                             impl_->dials_text_locked() + ")"};
 }
 
 // ---- operations: each starts on the I/O thread; `direct` is set for the blocking forms ----

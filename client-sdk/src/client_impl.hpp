@@ -128,10 +128,21 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   bool ever_attached = false;
   bool stopped = false;  // I/O thread only
 
-  mutable std::mutex state_mutex;  // guards `attached`, `shutting_down`
+  mutable std::mutex state_mutex;  // guards `attached`, `shutting_down`, `dials`
   std::condition_variable attached_cv;
   std::optional<peer_info> attached;
   bool shutting_down = false;
+
+  /// How a configured peer address fared since the client was last attached: being dialed, or
+  /// why its latest dial failed. Once every address has failed and none is being dialed, nothing
+  /// can attach until the next round (the node backs off): operations and wait_attached fail at
+  /// once with errc::no_peer and these reasons instead of waiting out their timeout.
+  struct dial_status {
+    std::string address;
+    bool dialing = false;
+    std::string failure;  ///< empty: not failed (not tried yet, or dialing)
+  };
+  std::vector<dial_status> dials;  // in the configured order
 
   impl(client_options o, pe::node_setup s)
       : options(std::move(o)),
@@ -145,6 +156,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   // ---- threads ----
 
   void start(pe::client_config node_config) {
+    for (const auto& a : node_config.bootstrap) dials.push_back({a.to_string(), false, {}});
     pe::driver_config dc;
     dc.link.limits = node_config.transport.limits;
     // The peer may close an idle client link; our keepalive Pings keep it busy, and a link whose
@@ -170,6 +182,12 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     };
     dc.links_changed = [weak] {
       if (auto me = weak.lock()) me->links_changed();
+    };
+    dc.dial_started = [weak](const pr::ip_address_port& a) {
+      if (auto me = weak.lock()) me->dial_changed(a.to_string(), true, {});
+    };
+    dc.dial_failed = [weak](const pr::ip_address_port& a, const pr::error_record& why) {
+      if (auto me = weak.lock()) me->dial_changed(a.to_string(), false, why.message);
     };
     // Moved: the driver hands it to the node, which keeps the one copy (8 KiB or so; a process
     // with many clients held three per client).
@@ -281,6 +299,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       std::lock_guard lock(state_mutex);
       if (shutting_down) return;
       attached = now_attached;
+      // A new round of dials starts from here: what failed before may answer now.
+      if (now_attached) {
+        for (auto& d : dials) d = {d.address, false, {}};
+      }
     }
     attached_cv.notify_all();
     if (now_attached) {
@@ -298,12 +320,75 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     return attached.has_value();
   }
 
+  /// A dial to `address` started (`dialing`) or failed (`failure`) (I/O thread). When that was
+  /// the last hope, operations waiting for a peer fail now, with each address's reason.
+  void dial_changed(const std::string& address, bool dialing, std::string failure) {
+    std::optional<std::string> hopeless;
+    {
+      std::lock_guard lock(state_mutex);
+      for (auto& d : dials) {
+        if (d.address != address) continue;
+        d.dialing = dialing;
+        if (dialing) {
+          d.failure.clear();
+        } else {
+          d.failure = failure.empty() ? "failed" : std::move(failure);
+        }
+      }
+      hopeless = unreachable_locked();
+    }
+    if (!hopeless) return;
+    if (options.log) options.log(*hopeless);
+    attached_cv.notify_all();
+    fail_waiting(fail(errc::no_peer, *hopeless));
+    if (sip_) sip_->on_unreachable(*hopeless);
+  }
+
+  /// With state_mutex held: "no peer reachable: ADDRESS: REASON; ..." when not attached and
+  /// every configured address failed its latest dial with none being dialed; else nothing.
+  std::optional<std::string> unreachable_locked() const {
+    if (attached || dials.empty()) return std::nullopt;
+    for (const auto& d : dials) {
+      if (d.dialing || d.failure.empty()) return std::nullopt;
+    }
+    return "no peer reachable: " + dials_text_locked();
+  }
+
+  /// With state_mutex held: each configured address and how it fares, "; "-separated.
+  std::string dials_text_locked() const {
+    std::string text;
+    for (const auto& d : dials) {
+      if (!text.empty()) text += "; ";
+      text += d.address + ": " +
+              (!d.failure.empty() ? d.failure
+               : d.dialing        ? "still dialing"
+                                  : "not tried yet");
+    }
+    return text;
+  }
+
+  /// "no peer reachable: ..." when every peer failed (see dial_changed), else nothing.
+  std::optional<std::string> unreachable() const {
+    std::lock_guard lock(state_mutex);
+    return unreachable_locked();
+  }
+
+  /// Each configured address and how it fares (for a timeout's message).
+  std::string dials_text() const {
+    std::lock_guard lock(state_mutex);
+    return dials_text_locked();
+  }
+
   // ---- operations ----
 
   /// Starts an operation (I/O thread).
   void begin(operation op) {
     if (stopped) {
       op.failed(fail(errc::stopped, "the client was stopped"));
+      return;
+    }
+    if (auto hopeless = unreachable()) {
+      op.failed(fail(errc::no_peer, *hopeless));
       return;
     }
     const auto id = next_operation++;
@@ -395,6 +480,20 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     return data_request && steady::now() + pause < op.deadline;
   }
 
+  /// Fails the operations waiting for a peer to be sent through (none is in flight: no link).
+  void fail_waiting(const struct error& e) {
+    auto ids = std::move(waiting);
+    waiting.clear();
+    for (const auto id : ids) {
+      auto it = operations.find(id);
+      if (it == operations.end()) continue;
+      auto op = std::move(it->second);
+      operations.erase(it);
+      if (op.txid) by_txid.erase(*op.txid);
+      op.failed(e);
+    }
+  }
+
   void fail_all(const struct error& e) {
     auto ops = std::move(operations);
     operations.clear();
@@ -429,7 +528,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         if (!ever_attached) {
           op.failed(fail(errc::no_peer, "could not attach to any peer within " +
                                             std::to_string(options.operation_timeout.count()) +
-                                            " ms"));
+                                            " ms (" + dials_text() + ")"));
         } else {
           op.failed(fail(errc::timeout, "no answer within " +
                                             std::to_string(options.operation_timeout.count()) +

@@ -1127,6 +1127,12 @@ void sip_agent::on_connection(node::app_connection c) {
   s_->on_connection(std::move(c));
 }
 
+void sip_agent::on_unreachable(const std::string& why) {
+  auto& s = *s_;
+  if (!s.reg || s.stopped || s.reg->in_progress || s.reg->waiters.empty()) return;
+  s.registered(fail(errc::no_peer, why));
+}
+
 void sip_agent::on_links_changed() {
   auto& s = *s_;
   if (!s.reg || s.stopped) return;
@@ -1168,6 +1174,12 @@ void sip_agent::sip_register(std::string aor, std::uint32_t lifetime, client::ca
   s.reg->waiters.push_back(std::move(done));
   s.arm();
   if (!s.reg->in_progress) s.do_register();
+  if (!s.reg->in_progress) {
+    if (auto why = s.owner.unreachable()) {
+      s.registered(fail(errc::no_peer, *why));
+      return;
+    }
+  }
   // Not attached yet: on_links_changed starts it (the waiter's operation_timeout is the
   // caller's; see client::sip_register).
 }

@@ -31,6 +31,9 @@ class sip_agent {
   void on_connection(node::app_connection c);
   /// The client attached to another peer (or lost its peer): register again through it.
   void on_links_changed();
+  /// Every peer address failed (`why` names each and its reason): a registration waiting for a
+  /// peer fails now with errc::no_peer rather than at its operation timeout.
+  void on_unreachable(const std::string& why);
   /// Fails what is in flight with errc::stopped and closes the connections.
   void stop();
 

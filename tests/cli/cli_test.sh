@@ -4,7 +4,9 @@
 # usage: cli_test.sh /path/to/p2psip-client /path/to/p2psip-peer /path/to/p2psip-admin CASE
 #   usage     usage errors (exit 2, one stderr line, nothing on stdout; --json error document),
 #             --help
-#   offline   unreadable certificate or key, another overlay (6), nothing listening (5)
+#   offline   unreadable certificate or key, another overlay (6); nothing listening, or a peer of
+#             another CA (5 at once, naming the address and the reason); a peer that never
+#             answers the handshake (5 at --timeout, named as still dialing)
 #   putget    put through peer A, get through peer B: text, --json, --raw, stdin, --file,
 #             remove, not found (3), ping
 #   typed     store/fetch/stat/find/remove-item on an array kind and the generic dictionary, text
@@ -276,17 +278,66 @@ case_offline() {
   json_check "assert d['error'] == 'bad_configuration', d"
   run --config "$T/other/overlay.xml" --cert "$crt" --key "$key" --peer 127.0.0.1:9 get x
   check_error 6 ""
-  # Nothing listening at the peer address: 5, within the timeout.
-  local port
+  # Nothing listening at the peer address: 5 at once (well under a second, not the --timeout),
+  # naming the address and the system's reason.
+  local port port2 ms
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  local t0=$SECONDS
-  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" --timeout 3000 get x
-  check_error 5 "127.0.0.1:$port"
-  [ $((SECONDS - t0)) -le 15 ] || fail "no_peer took $((SECONDS - t0))s with --timeout 3000"
-  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" --timeout 2000 --json \
-    ping
-  JSON=1 check_error 5 "no peer"
-  json_check "assert d['error'] == 'no_peer', d"
+  port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ms=$(date +%s%3N)
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" --timeout 10000 get x
+  ms=$(($(date +%s%3N) - ms))
+  check_error 5 "127.0.0.1:$port: TCP connect failed: Connection refused"
+  echo "refused peer: exit 5 after $ms ms (--timeout 10000)"
+  [ "$ms" -lt 1000 ] || fail "no_peer for a refused peer took $ms ms"
+  # Every peer of the list refuses: each named with its reason, still at once.
+  ms=$(date +%s%3N)
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" \
+    --peer "127.0.0.1:$port2" --timeout 10000 --json ping
+  ms=$(($(date +%s%3N) - ms))
+  JSON=1 check_error 5 "no peer reachable"
+  json_check "assert d['error'] == 'no_peer', d
+assert '127.0.0.1:$port: TCP connect failed: Connection refused' in d['message'], d
+assert '127.0.0.1:$port2: TCP connect failed: Connection refused' in d['message'], d"
+  echo "two refused peers: exit 5 after $ms ms"
+  [ "$ms" -lt 1000 ] || fail "no_peer for two refused peers took $ms ms"
+  # One peer refuses, another accepts TCP and never answers TLS: the client waits for that one
+  # until --timeout and then says which was still pending.
+  python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True); time.sleep(20)' >"$T/silent.port" &
+  local silent_pid=$!
+  PIDS+=("$silent_pid")
+  local i
+  for i in $(seq 1 50); do
+    [ -s "$T/silent.port" ] && break
+    sleep 0.1
+  done
+  local silent
+  silent=$(cat "$T/silent.port")
+  ms=$(date +%s%3N)
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$port" \
+    --peer "127.0.0.1:$silent" --timeout 1500 get x
+  ms=$(($(date +%s%3N) - ms))
+  check_error 5 "127.0.0.1:$silent: still dialing"
+  grep -Fq "127.0.0.1:$port: TCP connect failed: Connection refused" "$T/err" ||
+    fail "the refused peer is not named: $(cat "$T/err")"
+  echo "refused + silent peer: exit 5 after $ms ms (--timeout 1500)"
+  [ "$ms" -ge 1400 ] || fail "gave up on a peer still dialing after $ms ms, before --timeout"
+  kill "$silent_pid" 2>/dev/null
+  # A peer of another overlay (another CA): its certificate does not verify. At once, with the
+  # TLS reason.
+  enroll "x@other.org" "$T/x" "$T/other"
+  "$PEER" --config "$T/other/overlay.xml" --cert "$T/x/node.crt" --key "$T/x/node.key" \
+    --listen 127.0.0.1:0 --first --memory 2>"$T/x.log" &
+  PIDS+=("$!")
+  local px
+  px=$(port_of x) || exit 1
+  ms=$(date +%s%3N)
+  run --config "$cfg" --cert "$crt" --key "$key" --peer "127.0.0.1:$px" --timeout 10000 get x
+  ms=$(($(date +%s%3N) - ms))
+  check_error 5 "127.0.0.1:$px: peer certificate does not verify against the overlay root"
+  echo "peer of another CA: exit 5 after $ms ms: $(cat "$T/err")"
+  [ "$ms" -lt 1000 ] || fail "no_peer for a peer of another CA took $ms ms"
 }
 
 case_putget() {

@@ -93,6 +93,26 @@ inline std::string closed_port_address() {
   return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
 }
 
+/// A loopback port that accepts TCP (the kernel's backlog) and never speaks: a dial to it stays
+/// in its TLS handshake until the handshake timeout. Closed with the object.
+struct silent_listener {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  std::string address;
+  silent_listener() {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);  // NOLINT
+    REQUIRE(::listen(fd, 16) == 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
+    address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  }
+  ~silent_listener() { ::close(fd); }
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+};
+
 inline std::string hex(const std::vector<std::uint8_t>& b) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string s;

@@ -365,6 +365,52 @@ TEST_CASE(
   a = r.receive_within(10s);
   REQUIRE(a);
   CHECK(a->contents.code == pr::codes::ping_ans);
+  // Its admin sees who sent it (INFO, with the address).
+  const auto from = "refused oversized message from 127.0.0.1:" +
+                    std::to_string(sender.link->local_endpoint().port()) + ": ";
+  CHECK_MESSAGE(o.log_of(0).find(from) != std::string::npos, o.log_of(0));
+}
+
+TEST_CASE(
+    "node layer: messages for another overlay are dropped and logged at INFO with the sender's "
+    "address, a flood of them in a bounded number of lines") {
+  process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  o.start_ring(1);
+  raw_link r(o, "stranger", 0);
+  const auto started = std::chrono::steady_clock::now();
+  constexpr int flood = 200;
+  for (int i = 0; i < flood; ++i) {
+    auto m = r.request({pr::to_destination(pr::node_id::wildcard(r.setup.config.node_id_length))},
+                       pr::ping_req{}, 1000 + static_cast<std::uint64_t>(i));
+    m.header.overlay = pr::overlay_hash("another.overlay.example");
+    const auto bytes = r.signed_bytes(std::move(m));
+    // The link's queue is bounded: let it drain when full.
+    for (int tries = 0; tries < 100 && !r.link->try_send(bytes); ++tries) {
+      r.io.run_for(5ms);
+      r.io.restart();
+    }
+  }
+  // Nothing answers those; a Ping of our own overlay after them is answered (the link lives).
+  REQUIRE(r.link->try_send(r.ping(7)));
+  std::optional<pr::message> a;
+  for (int i = 0; i < 5 && !(a && a->header.transaction_id == 7); ++i) a = r.receive_within(5s);
+  REQUIRE_MESSAGE(a, o.log_of(0));
+  CHECK(a->header.transaction_id == 7);
+  CHECK(a->contents.code == pr::codes::ping_ans);
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  const auto log = o.log_of(0);
+  const auto line =
+      "INFO refused message from 127.0.0.1:" + std::to_string(r.link->local_endpoint().port()) +
+      ": for another overlay";
+  std::size_t lines = 0;
+  for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++lines;
+  MESSAGE(flood << " messages for another overlay in " << seconds << " s: " << lines
+                << " log lines");
+  CHECK(lines >= 1);
+  // A burst of 5, then one a second.
+  CHECK(lines <= 5 + static_cast<std::size_t>(seconds) + 1);
 }
 
 TEST_CASE("node layer: replica Stores from a client are refused, directly and routed") {

@@ -72,3 +72,37 @@ TEST_CASE("core: unreachable bootstrap peers are retried with a growing wait, no
     CHECK(later <= 20);
   }
 }
+
+TEST_CASE("core: a peer that cannot reach its bootstrap peers warns with the reason on each try") {
+  fake_signer signer{id_at(0x43)};
+  memory_storage storage;
+  seeded_random rng{4};
+  auto cfg = sim_network::default_config(id_at(0x43), peer::node_role::joining_peer);
+  const auto first = *pr::ip_address_port::parse("127.0.0.1:9");
+  const auto second = *pr::ip_address_port::parse("127.0.0.1:10");
+  cfg.bootstrap = {first, second};
+  peer::overlay_core core(cfg, signer, &storage, rng);
+  time_point now = time_point{} + std::chrono::hours(24 * 365 * 50);
+  core.start(now);
+  const auto warnings = [&] {
+    std::vector<std::string> out;
+    for (auto& a : core.take_actions()) {
+      if (const auto* l = std::get_if<peer::log_action>(&a); l && l->notable)
+        out.push_back(l->text);
+    }
+    return out;
+  };
+  (void)warnings();
+  core.on_link_failed(first, now, "TCP connect failed: Connection refused");
+  auto w = warnings();
+  REQUIRE(w.size() == 1);
+  CHECK(w[0] ==
+        "not joined: bootstrap peer 127.0.0.1:9 failed: TCP connect failed: Connection refused; "
+        "trying the next bootstrap peer");
+  core.on_link_failed(second, now, "the peer rejected our certificate: peer sent fatal alert X");
+  w = warnings();
+  REQUIRE(w.size() == 1);
+  CHECK(w[0] ==
+        "not joined: bootstrap peer 127.0.0.1:10 failed: the peer rejected our certificate: peer "
+        "sent fatal alert X; next attempt in 200 ms");
+}

@@ -168,9 +168,14 @@ TEST_CASE("c api: no peer to attach to") {
   p2psip_error err{};
   REQUIRE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK);
   CHECK(p2psip_client_wait_attached(c, 300, nullptr, &err) == P2PSIP_ERR_NO_PEER);
+  // The same words as the C++ API and the CLI: the address and the system's reason.
+  const std::string refused =
+      "no peer reachable: 127.0.0.1:1: TCP connect failed: Connection refused";
+  CHECK(std::string(err.message) == refused);
   CHECK(p2psip_client_attached_peer(c, nullptr) == 0);
   const auto put = p2psip_client_put(c, "x", nullptr, 0, 60, &err);
   CHECK(put == P2PSIP_ERR_NO_PEER);
+  CHECK(std::string(err.message) == refused);
   p2psip_client_destroy(c);
 }
 

@@ -134,15 +134,35 @@ TEST_CASE("link: a certificate from another CA is rejected, in both directions")
     auto seen = std::make_shared<tt::server_side>();
     auto lst = tt::open_listener(f.io.get_executor(), v4(), server_creds,
                                  tt::test_listener_config(), seen);
-    auto c = co_await tr::connect(lst->local_endpoint(), client_creds, tt::test_config());
+    auto c = co_await tr::connect_explained(lst->local_endpoint(), client_creds, tt::test_config());
     REQUIRE_FALSE(c);
-    CHECK(c.error() == client_expected);
+    CHECK(c.error().code == client_expected);
+    // The words say what the code says, and Botan's detail (the alert, the validation status).
+    CHECK_MESSAGE(c.error().message.starts_with(client_expected.message() + ": "),
+                  c.error().message);
     const bool failed = co_await tt::wait_until([&] { return !seen->failures.empty(); });
     REQUIRE(failed);
     CHECK(seen->failures[0] == server_expected);
     CHECK(seen->links.empty());
     CHECK(lst->stats().handshakes_failed == 1);
     lst->close();
+  });
+}
+
+TEST_CASE("link: a refused connection names the system's reason") {
+  fixture f;
+  // A port bound and closed again: nothing listens there.
+  asio::ip::tcp::acceptor probe(f.io, asio::ip::tcp::endpoint(v4(), 0));
+  const auto closed = probe.local_endpoint();
+  probe.close();
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto c = co_await tr::connect_explained(closed, f.client_creds, tt::test_config());
+    REQUIRE_FALSE(c);
+    CHECK(c.error().code == errc(tr::transport_errc::connect_failed));
+    CHECK(c.error().message == "TCP connect failed: Connection refused");
+    auto plain = co_await tr::connect(closed, f.client_creds, tt::test_config());
+    REQUIRE_FALSE(plain);
+    CHECK(plain.error() == errc(tr::transport_errc::connect_failed));
   });
 }
 

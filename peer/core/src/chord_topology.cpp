@@ -1,9 +1,11 @@
 #include "p2psip/peer/chord_topology.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "p2psip/node/app_attach.hpp"
+#include "p2psip/protocol/errors.hpp"
 
 namespace p2psip::peer {
 
@@ -14,6 +16,25 @@ namespace {
 
 bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
   return std::find(v.begin(), v.end(), n) != v.end();
+}
+
+/// Why a join step failed, for the WARN line: the RELOAD error's name and the peer's words
+/// ("refused: Error_Config_Too_Old ..."), or "unanswered" (a peer of another overlay drops our
+/// messages without a word).
+std::string join_failure_text(const node::outcome& o) {
+  if (o.what == node::outcome::kind::error) {
+    const std::string info(o.error.error_info.begin(), o.error.error_info.end());
+    const bool printable = !info.empty() && std::all_of(info.begin(), info.end(), [](char c) {
+      return c >= 0x20 && c < 0x7f;
+    });
+    return "refused by " + (o.signer ? o.signer->node.hex() : std::string("a peer")) + ": " +
+           pr::make_error_code(static_cast<pr::reload_errc>(o.error.error_code)).message() +
+           (printable ? " (" + info + ")" : "");
+  }
+  if (o.what == node::outcome::kind::timeout) {
+    return "got no answer (a peer of another overlay, or a dead one, answers nothing)";
+  }
+  return node::describe(o);
 }
 
 }  // namespace
@@ -201,18 +222,29 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
   }
 }
 
-void chord_topology::on_link_failed(const pr::ip_address_port& address, time_point now) {
-  log("link to " + address.to_string() + " failed");
+void chord_topology::on_link_failed(const pr::ip_address_port& address, time_point now,
+                                    std::string_view reason) {
   if (partition_check_opening_ && partition_check_opening_->first == address) {
     partition_check_opening_.reset();
   }
-  if (state_ == join_state::bootstrapping && !bootstrap_link_) bootstrap_failed(now);
+  if (state_ == join_state::bootstrapping && !bootstrap_link_) {
+    bootstrap_failed(address, reason, now);
+    return;
+  }
+  log("link to " + address.to_string() + " failed" +
+      (reason.empty() ? std::string() : ": " + std::string(reason)));
 }
 
-void chord_topology::bootstrap_failed(time_point now) {
+void chord_topology::bootstrap_failed(const pr::ip_address_port& address, std::string_view reason,
+                                      time_point now) {
   if (cfg_.bootstrap.empty()) return;
+  // Not joined, and this is why: the one line an admin needs (it was at DEBUG, behind a status
+  // line saying joined=no). One per try, and the tries back off, so this cannot flood.
+  std::string line = "not joined: bootstrap peer " + address.to_string() +
+                     " failed: " + (reason.empty() ? std::string("no link") : std::string(reason));
   ++bootstrap_failures_;
   if (bootstrap_failures_ % cfg_.bootstrap.size() != 0) {
+    actions_.warn(line + "; trying the next bootstrap peer");
     start_join(now);  // opens a link to the next bootstrap peer
     return;
   }
@@ -220,8 +252,7 @@ void chord_topology::bootstrap_failed(time_point now) {
   // a tight loop (a refused connection on loopback fails in microseconds).
   bootstrap_backoff_ = std::clamp(bootstrap_backoff_ * 2, duration{200}, duration{10'000});
   next_bootstrap_ = now + bootstrap_backoff_;
-  log("no bootstrap peer reachable: next attempt in " + std::to_string(bootstrap_backoff_.count()) +
-      " ms");
+  actions_.warn(line + "; next attempt in " + std::to_string(bootstrap_backoff_.count()) + " ms");
 }
 
 void chord_topology::on_link_down(const connection& c, time_point now) {
@@ -627,7 +658,12 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
   if (!via && dest.size() > 1 && dest.front().node()) {
     opts.via = links_.link_to(*dest.front().node());
   }
-  auto done = [this](node::outcome&& o, time_point t) {
+  auto done = [this, resource](node::outcome&& o, time_point t) {
+    if (resource && !o.ok() && !joined() && cfg_.role == node_role::joining_peer) {
+      // The join's first step (to our own place) went wrong: why, where an admin looks. A peer
+      // of another overlay drops it (no answer); one with a newer configuration refuses it.
+      actions_.warn("not joined: Attach for our place " + join_failure_text(o));
+    }
     if (o.what == node::outcome::kind::timeout) {
       if (!joined() && cfg_.role == node_role::joining_peer) log("join step timed out");
       return;
@@ -683,11 +719,15 @@ void chord_topology::maybe_send_join(time_point now) {
 
 void chord_topology::join_answered(const node::outcome& o, time_point now) {
   if (o.what == node::outcome::kind::timeout) {
-    if (!joined()) log("join step timed out");
+    if (!joined()) actions_.warn("not joined: Join " + join_failure_text(o));
     return;
   }
   if (!o.ok() || state_ != join_state::joining) {
-    log("Join refused");
+    if (!o.ok()) {
+      actions_.warn("not joined: Join " + join_failure_text(o));
+    } else {
+      log("Join answered out of turn");
+    }
     return;
   }
   state_ = join_state::awaiting_admission;

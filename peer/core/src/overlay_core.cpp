@@ -111,8 +111,9 @@ void overlay_core::on_link_down(link_id link, time_point now) {
   transport_.link_down(link, c->remote, now);
 }
 
-void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now) {
-  topology_.on_link_failed(address, now);
+void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now,
+                                  std::string_view reason) {
+  topology_.on_link_failed(address, now, reason);
 }
 
 std::size_t overlay_core::outbox_size() const noexcept {

@@ -91,8 +91,10 @@ void client_node::on_link_down(link_id link, time_point now) {
   if (was_home) attach_failed(now);  // the home peer is gone: the next one
 }
 
-void client_node::on_link_failed(const pr::ip_address_port& address, time_point now) {
-  actions_.log("link to " + address.to_string() + " failed");
+void client_node::on_link_failed(const pr::ip_address_port& address, time_point now,
+                                 std::string_view reason) {
+  actions_.log("link to " + address.to_string() + " failed" +
+               (reason.empty() ? std::string() : ": " + std::string(reason)));
   if (attaching_ && !home_) attach_failed(now);
 }
 

@@ -397,7 +397,14 @@ void message_transport::handle_message(link_id link, pr::message&& m, time_point
   }
   if (m.header.overlay != cfg_.overlay) {
     ++stats_.dropped;
-    actions_.log("message for another overlay dropped");
+    // A misconfigured node (its overlay's name differs from ours): its admin, or ours, wants to
+    // know who. The runtime adds the address and rate-limits the line.
+    actions_.refused(link, "for another overlay (its overlay hash " +
+                               std::to_string(m.header.overlay) + ", ours " +
+                               std::to_string(cfg_.overlay) + ")");
+    // Never answered: not in progress either (else each held one of the client's read slots
+    // for request_timeout, and a few stalled its link).
+    if (request) answered_on(link);
     return;
   }
   if (m.header.ttl > cfg_.limits.initial_ttl) {

@@ -119,8 +119,8 @@ protocol::result<void, protocol::error_record> node_driver::start() {
         [this, alive](const asio::ip::tcp::endpoint& remote, std::error_code reason,
                       const std::string& detail) {
           if (alive.expired()) return;
-          log(log_level::debug, "inbound handshake from " + endpoint_text(remote) + " failed: " +
-                                    reason.message() + (detail.empty() ? "" : " (" + detail + ")"));
+          refused("TLS handshake", remote,
+                  reason.message() + (detail.empty() ? "" : " (" + detail + ")"));
         });
     if (!opened) {
       return protocol::error_record{
@@ -291,6 +291,13 @@ void node_driver::link_closed(link_id id, std::error_code reason) {
   if (it == links_.end()) return;
   log(log_level::debug, "link " + std::to_string(id.value) + " to " + it->second.remote.hex() +
                             " closed: " + reason.message());
+  if (reason == make_error_code(transport::transport_errc::frame_too_large) ||
+      reason == make_error_code(transport::transport_errc::bad_frame)) {
+    refused("frame", it->second.link->remote_endpoint(),
+            reason.message() + (it->second.link->close_detail().empty()
+                                    ? ""
+                                    : " (" + it->second.link->close_detail() + ")"));
+  }
   if (!it->second.backlog.empty()) {
     const auto lost = it->second.backlog.size();
     stats_.dropped_link_closed += lost - 1;
@@ -320,6 +327,9 @@ asio::awaitable<void> node_driver::receive_loop(link_id id, std::shared_ptr<tran
       if (alive.expired() || stopped_ || !links_.contains(id)) break;
     }
     if (received->oversized_length) {
+      refused("oversized message", l->remote_endpoint(),
+              std::to_string(*received->oversized_length) + " bytes, more than max-message-size " +
+                  std::to_string(cfg_.link.limits.max_message_size));
       // RFC 6940 6.6: answered Error_Message_Too_Large by the node, which then closes the link.
       node_->on_oversized_message(id, received->data, *received->oversized_length, clock::now());
       pump();
@@ -462,17 +472,48 @@ void node_driver::report(log_level level, link_id id, std::string_view what,
                  std::string(why) + " (last: link " + std::to_string(id.value) + remote + ")");
 }
 
+void node_driver::refused(std::string_view kind, const asio::ip::tcp::endpoint& remote,
+                          std::string_view why) {
+  // 5 lines at once, then one a second per kind: enough to see a misconfigured neighbour's
+  // address at once, never a flood when someone hammers the port.
+  constexpr std::uint32_t refusal_burst = 5;
+  const auto now = clock::now();
+  auto it = refusal_log_.find(kind);
+  if (it == refusal_log_.end()) {
+    it =
+        refusal_log_
+            .emplace(std::string(kind), refusal_log{transport::token_bucket(1, refusal_burst, now)})
+            .first;
+  }
+  auto& r = it->second;
+  if (!r.lines.take(now)) {
+    ++r.held_back;
+    return;
+  }
+  std::string line =
+      "refused " + std::string(kind) + " from " + endpoint_text(remote) + ": " + std::string(why);
+  if (r.held_back != 0) {
+    line += " (and " + std::to_string(r.held_back) + " more refused " + std::string(kind) +
+            "s not logged since the last such line)";
+    r.held_back = 0;
+  }
+  log(log_level::info, line);
+}
+
 asio::awaitable<void> node_driver::open_link(protocol::ip_address_port address,
                                              std::optional<protocol::node_id> expected) {
   std::weak_ptr<bool> alive = alive_;
-  auto connected = co_await transport::connect(to_endpoint(address), tls_, cfg_.link, expected);
+  if (cfg_.dial_started) cfg_.dial_started(address);
+  auto connected =
+      co_await transport::connect_explained(to_endpoint(address), tls_, cfg_.link, expected);
   if (alive.expired()) co_return;
   if (!connected) {
-    log(log_level::debug,
-        "link to " + address.to_string() + " failed: " + connected.error().message());
+    const auto& why = connected.error();
+    log(log_level::debug, "link to " + address.to_string() + " failed: " + why.message);
     if (!stopping_) {
-      node_->on_link_failed(address, clock::now());
+      node_->on_link_failed(address, clock::now(), why.message);
       pump();
+      if (cfg_.dial_failed) cfg_.dial_failed(address, why);
     }
     co_return;
   }
@@ -513,6 +554,13 @@ void node_driver::execute(action& a) {
           if (stopping_) return;
           open_app_connection(std::move(act));
         } else if constexpr (std::is_same_v<T, log_action>) {
+          if (act.refused_from) {
+            const auto it = links_.find(*act.refused_from);
+            if (it != links_.end()) {
+              refused("message", it->second.link->remote_endpoint(), act.text);
+              return;
+            }
+          }
           log(act.notable ? log_level::warn : log_level::debug, act.text);
         }
       },

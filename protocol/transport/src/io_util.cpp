@@ -73,8 +73,8 @@ std::string key_log_path(const std::string& configured) {
   return {};
 }
 
-asio::awaitable<pr::result<asio::ip::tcp::socket>> connect_tcp(asio::ip::tcp::endpoint remote,
-                                                               clock_type::time_point deadline) {
+asio::awaitable<pr::result<asio::ip::tcp::socket, pr::error_record>> connect_tcp(
+    asio::ip::tcp::endpoint remote, clock_type::time_point deadline) {
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::socket socket(executor);
@@ -82,9 +82,15 @@ asio::awaitable<pr::result<asio::ip::tcp::socket>> connect_tcp(asio::ip::tcp::en
   timer.expires_at(deadline);
   auto outcome =
       co_await (socket.async_connect(remote, use_nothrow) || timer.async_wait(use_nothrow));
-  if (outcome.index() == 1) co_return make_error_code(transport_errc::handshake_timeout);
+  if (outcome.index() == 1) {
+    const auto code = make_error_code(transport_errc::handshake_timeout);
+    co_return pr::error_record{code, code.message() + " (TCP connect unanswered)"};
+  }
   auto [ec] = std::get<0>(outcome);
-  if (ec) co_return make_error_code(transport_errc::connect_failed);
+  if (ec) {
+    const auto code = make_error_code(transport_errc::connect_failed);
+    co_return pr::error_record{code, code.message() + ": " + ec.message()};
+  }
   co_return std::move(socket);
 }
 

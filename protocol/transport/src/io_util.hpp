@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/result.hpp"
 
 namespace p2psip::transport::detail {
@@ -95,8 +96,10 @@ asio::awaitable<std::tuple<asio::error_code, protocol::byte_view>> read_into_thr
     asio::ip::tcp::socket& socket);
 
 /// Opens a TCP connection to `remote` from the calling coroutine's executor by `deadline`.
-/// Errors: transport_errc::handshake_timeout (the deadline passed first), connect_failed.
-asio::awaitable<protocol::result<asio::ip::tcp::socket>> connect_tcp(
+/// Errors: transport_errc::handshake_timeout (the deadline passed first), connect_failed; the
+/// record's message keeps the system's reason ("TCP connect failed: Connection refused"), which
+/// a user needs and the code alone loses.
+asio::awaitable<protocol::result<asio::ip::tcp::socket, protocol::error_record>> connect_tcp(
     asio::ip::tcp::endpoint remote, clock_type::time_point deadline);
 
 }  // namespace p2psip::transport::detail

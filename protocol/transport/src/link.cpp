@@ -752,11 +752,12 @@ std::shared_ptr<link> start_link(asio::ip::tcp::socket socket, tls_role role,
                                      std::move(required_peer), {});
 }
 
-asio::awaitable<pr::result<std::shared_ptr<link>>> connect(
+asio::awaitable<pr::result<std::shared_ptr<link>, pr::error_record>> connect_explained(
     asio::ip::tcp::endpoint remote, std::shared_ptr<const tls_credentials> creds, link_config cfg,
     std::optional<pr::node_id> required_peer, tls_role role) {
   if (!creds && !cfg.insecure_plaintext) {
-    co_return make_error_code(transport_errc::invalid_credentials);
+    const auto code = make_error_code(transport_errc::invalid_credentials);
+    co_return pr::error_record{code, code.message()};
   }
   const auto deadline = clock_type::now() + cfg.handshake_timeout;
   auto socket = co_await detail::connect_tcp(remote, deadline);
@@ -768,8 +769,22 @@ asio::awaitable<pr::result<std::shared_ptr<link>>> connect(
   auto l = start_link(std::move(*socket), role, std::move(creds), std::move(cfg),
                       std::move(required_peer));
   const std::error_code handshake = co_await l->handshake();
-  if (handshake) co_return handshake;
+  if (handshake) {
+    // The close detail holds Botan's words: the alert the peer sent, the validation status.
+    const auto& detail = l->close_detail();
+    co_return pr::error_record{handshake,
+                               handshake.message() + (detail.empty() ? "" : ": " + detail)};
+  }
   co_return l;
+}
+
+asio::awaitable<pr::result<std::shared_ptr<link>>> connect(
+    asio::ip::tcp::endpoint remote, std::shared_ptr<const tls_credentials> creds, link_config cfg,
+    std::optional<pr::node_id> required_peer, tls_role role) {
+  auto connected = co_await connect_explained(remote, std::move(creds), std::move(cfg),
+                                              std::move(required_peer), role);
+  if (!connected) co_return connected.error().code;
+  co_return std::move(*connected);
 }
 
 }  // namespace p2psip::transport

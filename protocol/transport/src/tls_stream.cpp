@@ -639,7 +639,7 @@ asio::awaitable<pr::result<std::shared_ptr<tls_stream>>> connect_stream(
   if (!creds) co_return make_error_code(transport_errc::invalid_credentials);
   const auto deadline = clock_type::now() + cfg.handshake_timeout;
   auto socket = co_await detail::connect_tcp(remote, deadline);
-  if (!socket) co_return socket.error();
+  if (!socket) co_return socket.error().code;
 
   // The handshake gets what is left of the budget.
   cfg.handshake_timeout =

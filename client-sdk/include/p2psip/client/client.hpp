@@ -244,7 +244,11 @@ class P2PSIP_CLIENT_API client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  /// Blocks until attached to a peer, or `timeout` passes (errc::no_peer).
+  /// Blocks until attached to a peer, or `timeout` passes (errc::no_peer, naming each peer
+  /// address and how it fares: still dialing, not tried yet, or why it failed). Returns
+  /// errc::no_peer at once when every peer address has failed its latest dial (refused, TLS
+  /// alert) and none is being dialed: nothing can attach before the next round of dials, which
+  /// the client makes by itself, backing off. Operations started then fail the same way.
   result<peer_info> wait_attached(std::chrono::milliseconds timeout);
   /// The peer attached to now, if any.
   std::optional<peer_info> attached_peer() const;

@@ -208,7 +208,8 @@ typedef struct p2psip_peer_info {
 } p2psip_peer_info;
 
 /* Blocks until the client is attached to a peer (*peer, when not NULL, says which) or
- * `timeout_ms` passes. Errors: NO_PEER (timeout), STOPPED. */
+ * `timeout_ms` passes. Errors: NO_PEER (timeout; or at once when every peer address refused or
+ * failed its TLS handshake: the message names each address and why), STOPPED. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_wait_attached(p2psip_client* client,
                                                           uint32_t timeout_ms,
                                                           p2psip_peer_info* peer,

@@ -74,7 +74,9 @@ class chord_topology final : public node::router, public node::request_handler {
                   link_origin origin);
   /// After the transport was told (its requests on the link ended).
   void on_link_down(const connection& c, time_point now);
-  void on_link_failed(const protocol::ip_address_port& address, time_point now);
+  /// `reason`: why, in words; a bootstrap link that fails while not joined is logged at WARN.
+  void on_link_failed(const protocol::ip_address_port& address, time_point now,
+                      std::string_view reason = {});
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
   void leave(time_point now);
@@ -154,7 +156,10 @@ class chord_topology final : public node::router, public node::request_handler {
   void start_join(time_point now);
   /// Joined (first peer, or our Join answered): the periodic work starts.
   void become_joined(time_point now);
-  void bootstrap_failed(time_point now);
+  /// A link to bootstrap address `address` failed (`reason` in words) while not joined: the next
+  /// one, or after a whole round a pause; each try logged at WARN with the reason.
+  void bootstrap_failed(const protocol::ip_address_port& address, std::string_view reason,
+                        time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
   /// Pings the neighbors that have been quiet for neighbor_check_interval.

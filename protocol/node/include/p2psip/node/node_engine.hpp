@@ -3,6 +3,7 @@
 // events, bytes and `now` in; actions and the next deadline out.
 
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "p2psip/node/app_attach.hpp"
@@ -23,8 +24,10 @@ class node_engine {
                           link_origin origin = link_origin::unknown) = 0;
   /// A link is gone (closed by either side or failed).
   virtual void on_link_down(link_id link, time_point now) = 0;
-  /// An open_link_action could not be carried out.
-  virtual void on_link_failed(const protocol::ip_address_port& address, time_point now) = 0;
+  /// An open_link_action could not be carried out; `reason` says why in words (the system's
+  /// error, the TLS alert), for the node's own log lines. Empty when unknown.
+  virtual void on_link_failed(const protocol::ip_address_port& address, time_point now,
+                              std::string_view reason = {}) = 0;
   /// One whole message's bytes arrived on `link`.
   virtual void on_message(link_id link, protocol::byte_view data, time_point now) = 0;
   /// A message larger than max-message-size began to arrive on `link`: its first bytes (the

@@ -82,6 +82,9 @@ struct log_action {
   std::string text;
   /// Worth an admin's attention (pressure, a copy missing): logged at WARN, not DEBUG.
   bool notable = false;
+  /// Set for something refused from the remote of this link (a message for another overlay):
+  /// logged at INFO with the remote's address, which only the runtime knows, rate-limited there.
+  std::optional<link_id> refused_from;
 };
 using action = std::variant<send_action, close_link_action, open_link_action,
                             open_app_connection_action, log_action>;
@@ -90,9 +93,18 @@ using action = std::variant<send_action, close_link_action, open_link_action,
 class action_queue {
  public:
   void push(action a) { actions_.push_back(std::move(a)); }
-  void log(std::string text) { actions_.push_back(log_action{std::move(text), false}); }
+  void log(std::string text) {
+    actions_.push_back(log_action{std::move(text), false, std::nullopt});
+  }
   /// A line for the admin (WARN): pressure, refusals, copies missing. Rate-limit at the source.
-  void warn(std::string text) { actions_.push_back(log_action{std::move(text), true}); }
+  void warn(std::string text) {
+    actions_.push_back(log_action{std::move(text), true, std::nullopt});
+  }
+  /// Something the remote of `link` sent that we refuse (INFO with its address; the runtime
+  /// rate-limits these, so a flood of them costs a bounded number of lines).
+  void refused(link_id link, std::string text) {
+    actions_.push_back(log_action{std::move(text), false, link});
+  }
   std::vector<action> take() {
     std::vector<action> out(std::make_move_iterator(actions_.begin()),
                             std::make_move_iterator(actions_.end()));

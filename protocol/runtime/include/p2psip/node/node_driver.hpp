@@ -125,6 +125,13 @@ struct driver_config {
   std::function<void(log_level, std::string_view)> log;
   /// Called after a link came up or went down (for clients watching their attachment).
   std::function<void()> links_changed;
+  /// Called when a link the node asked for (open_link_action) starts being dialed ...
+  std::function<void(const protocol::ip_address_port& address)> dial_started;
+  /// ... and when that dial failed, with the cause in words as the system or TLS gave it ("TCP
+  /// connect failed: Connection refused"). A dial that succeeds ends in links_changed. Lets a
+  /// client tell "every peer refused" (fail at once) from "still trying" (wait).
+  std::function<void(const protocol::ip_address_port& address, const protocol::error_record& why)>
+      dial_failed;
 };
 
 /// Counters of the driver: what it did with messages the node gave it to send.
@@ -224,6 +231,10 @@ class node_driver {
   /// counting the events since the last line: pressure an admin should see, without a flood.
   void report(log_level level, link_id id, std::string_view what, std::string_view counted,
               std::string_view why);
+  /// Logs "refused KIND from IP:PORT: WHY" at INFO (a TLS handshake, a message for another
+  /// overlay, an oversized frame): an admin can find the misconfigured node, and a flood of them
+  /// costs at most refusal_burst lines and then one a second per kind.
+  void refused(std::string_view kind, const asio::ip::tcp::endpoint& remote, std::string_view why);
   asio::awaitable<void> open_link(protocol::ip_address_port address,
                                   std::optional<protocol::node_id> expected);
   asio::awaitable<void> timer_loop();
@@ -250,6 +261,13 @@ class node_driver {
   driver_stats stats_;
   /// One throttle per reported (what, why).
   std::map<std::string, log_throttle, std::less<>> report_log_;
+  /// Lines about what a remote sent that we refused, per kind: a burst, then one a second; the
+  /// lines held back are counted in the next one.
+  struct refusal_log {
+    transport::token_bucket lines;
+    std::uint64_t held_back = 0;
+  };
+  std::map<std::string, refusal_log, std::less<>> refusal_log_;
   asio::steady_timer timer_;
   std::optional<time_point> armed_;
   bool stopping_ = false;

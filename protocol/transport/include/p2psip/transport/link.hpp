@@ -26,6 +26,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/framing.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/protocol/limits.hpp"
@@ -219,6 +220,14 @@ std::shared_ptr<link> start_link(asio::ip::tcp::socket socket, tls_role role,
 /// handshake as `role` (client by default), all within cfg.handshake_timeout. Errors:
 /// connect_failed, handshake_timeout, and the handshake errors of transport_errc.
 asio::awaitable<protocol::result<std::shared_ptr<link>>> connect(
+    asio::ip::tcp::endpoint remote, std::shared_ptr<const tls_credentials> creds, link_config cfg,
+    std::optional<protocol::node_id> required_peer = std::nullopt,
+    tls_role role = tls_role::client);
+
+/// connect() with the failure in words for people: the record's code is connect()'s error, its
+/// message the cause as the system or TLS gave it ("TCP connect failed: Connection refused",
+/// "the peer rejected our certificate: peer sent fatal alert bad_certificate").
+asio::awaitable<protocol::result<std::shared_ptr<link>, protocol::error_record>> connect_explained(
     asio::ip::tcp::endpoint remote, std::shared_ptr<const tls_credentials> creds, link_config cfg,
     std::optional<protocol::node_id> required_peer = std::nullopt,
     tls_role role = tls_role::client);
