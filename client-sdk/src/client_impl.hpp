@@ -97,10 +97,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     std::function<void(struct error)> failed;
     std::optional<std::uint64_t> txid;
     unsigned attempts = 0;
-    unsigned route_retries = 0;  ///< attempts repeated after Error_Not_Found (see answered())
+    unsigned route_retries = 0;  ///< attempts repeated after an answer (see should_retry_after)
   };
 
-  /// Retries of a data request answered Error_Not_Found, and the first pause (doubling).
+  /// Retries after an answer that should pass (should_retry_after), and the first pause
+  /// (doubling).
   static constexpr unsigned max_route_retries = 4;
   static constexpr std::chrono::milliseconds first_route_retry_pause{100};
 
@@ -443,12 +444,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       send_waiting();
       return;
     }
-    if (should_retry_route(op, o)) {
-      // A Store, Fetch, Stat or Find answered Error_Not_Found never reached the responsible
-      // peer: the answering peer had no route towards it, or believed another peer responsible
-      // (RFC 6940 6.4.1, 6.4.3: "not responsible"). Both mean the ring is changing under the
-      // request (joins, a merge, failures) and pass within a stabilization round, so the
-      // request goes again after a short pause, a few times, within its deadline.
+    if (should_retry_after(op, o)) {
       const auto pause = first_route_retry_pause * (1u << op.route_retries);
       ++op.route_retries;
       if (options.log) options.log("retrying a request after: " + pe::describe(o));
@@ -466,18 +462,26 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     done.answered(std::move(o));
   }
 
-  bool should_retry_route(const operation& op, const pe::outcome& o) const {
-    if (o.what != pe::outcome::kind::error ||
-        o.error.error_code != static_cast<std::uint16_t>(pr::reload_errc::not_found) ||
-        op.route_retries >= max_route_retries) {
-      return false;
-    }
+  /// Whether an error answer is one that passes, so the request goes again after a short pause,
+  /// a few times, within its deadline:
+  ///  - a Store, Fetch, Stat or Find answered Error_Not_Found never reached the responsible
+  ///    peer: the answering peer had no route towards it, or believed another peer responsible
+  ///    (RFC 6940 6.4.1, 6.4.3: "not responsible"). Both mean the ring is changing under the
+  ///    request (joins, a merge, failures) and pass within a stabilization round;
+  ///  - Error_Config_Too_Old: the peer runs a newer configuration and sends it back by
+  ///    ConfigUpdate (6.3.2.1), which the node takes; the request goes again with the new
+  ///    sequence.
+  bool should_retry_after(const operation& op, const pe::outcome& o) const {
+    if (o.what != pe::outcome::kind::error || op.route_retries >= max_route_retries) return false;
+    const auto code = static_cast<pr::reload_errc>(o.error.error_code);
     const bool data_request = std::holds_alternative<pr::store_req>(op.request) ||
                               std::holds_alternative<pr::fetch_req>(op.request) ||
                               std::holds_alternative<pr::stat_req>(op.request) ||
                               std::holds_alternative<pr::find_req>(op.request);
+    const bool passes = (code == pr::reload_errc::not_found && data_request) ||
+                        code == pr::reload_errc::config_too_old;
     const auto pause = first_route_retry_pause * (1u << op.route_retries);
-    return data_request && steady::now() + pause < op.deadline;
+    return passes && steady::now() + pause < op.deadline;
   }
 
   /// Fails the operations waiting for a peer to be sent through (none is in flight: no link).

@@ -352,6 +352,7 @@ case_sighup_reload() {
     enroll "$n@example.org" "$T/$n" "$T/ca"
     cp "$T/ca/overlay.xml" "$T/$n.xml"
   done
+  enroll "d@example.org" "$T/d" "$T/ca"
   start_own a "$T/a.xml" --first --memory
   local port
   port=$(port_of a) || exit 1
@@ -387,6 +388,17 @@ case_sighup_reload() {
   wait_log 10 "$T/c.log" "INFO configuration sequence 2 taken from a ConfigUpdate"
   cmp -s "$T/b.xml" "$T/new.xml" || fail "b's configuration file is not the new document"
   cmp -s "$T/c.xml" "$T/new.xml" || fail "c's configuration file is not the new document"
+  # A client still on the older document: its request is refused (Error_Config_Too_Old), the
+  # peer sends it the new document by ConfigUpdate, and the SDK sends the request again with it.
+  if [ -n "$CLIENT" ]; then
+    timeout 30 "$CLIENT" --config "$T/old.xml" --cert "$T/d/node.crt" --key "$T/d/node.key" \
+      --peer "127.0.0.1:$port" --timeout 10000 put after-reload yes >"$T/out" 2>"$T/err" ||
+      fail "a client on the older document: $(cat "$T/err")"
+    timeout 30 "$CLIENT" --config "$T/old.xml" --cert "$T/d/node.crt" --key "$T/d/node.key" \
+      --peer "127.0.0.1:$port" --timeout 10000 get after-reload >"$T/out" 2>"$T/err" ||
+      fail "a client on the older document, get: $(cat "$T/err")"
+    grep -q yes "$T/out" || fail "get after-reload printed: $(cat "$T/out")"
+  fi
   # From now on no peer finds another's sequence too old or too new (a request crossing the
   # update in the few milliseconds before might have).
   local mismatches
