@@ -31,7 +31,9 @@ ok "cpack made p2psip-peer, p2psip-client, libp2psip-client0, libp2psip-client-d
 # 2. Dependencies: our own by hand, the system libraries' from dpkg-shlibdeps.
 depends() { dpkg-deb -f "$(deb "$1")" Depends; }
 expect_depends() {  # expect_depends PACKAGE REGEX WHY
-  depends "$1" | grep -qE "$2" || fail "$1 Depends: '$(depends "$1")' lacks $3"
+  local list
+  list=$(depends "$1")
+  grep -qE "$2" <<<"$list" || fail "$1 Depends: '$list' lacks $3"
 }
 expect_depends libp2psip-client-dev "libp2psip-client0 \(= $version\)" "the library, same version"
 expect_depends p2psip-client "libp2psip-client0 \(= $version\)" "the library, same version"
@@ -70,7 +72,8 @@ contents p2psip-client | grep -E 'p2psip-peer|p2psip-admin|\.so' && fail "p2psip
 ok "package contents"
 dpkg-deb -I "$(deb libp2psip-client0)" postinst >/dev/null 2>&1 ||
   fail "libp2psip-client0 has no postinst (ldconfig)"
-dpkg-deb -I "$(deb libp2psip-client0)" shlibs | grep -q "libp2psip-client 0 libp2psip-client0" ||
+shlibs=$(dpkg-deb -I "$(deb libp2psip-client0)" shlibs)
+grep -q "libp2psip-client 0 libp2psip-client0" <<<"$shlibs" ||
   fail "libp2psip-client0 has no shlibs entry"
 ok "libp2psip-client0: shlibs and ldconfig"
 
@@ -80,8 +83,9 @@ root=$work/root
 for package in p2psip-peer p2psip-client libp2psip-client0 libp2psip-client-dev; do
   dpkg -x "$(deb "$package")" "$root"
 done
-readelf -d "$root/usr/bin/p2psip-client" | grep -E 'R(UN)?PATH' | grep -qF '$ORIGIN/../' ||
-  fail "p2psip-client has no \$ORIGIN RPATH: $(readelf -d "$root/usr/bin/p2psip-client" | grep PATH)"
+dynamic=$(readelf -d "$root/usr/bin/p2psip-client")
+grep -E 'R(UN)?PATH' <<<"$dynamic" | grep -qF '$ORIGIN/../' ||
+  fail "p2psip-client has no \$ORIGIN RPATH: $(grep PATH <<<"$dynamic")"
 resolved=$(env -u LD_LIBRARY_PATH ldd "$root/usr/bin/p2psip-client" |
   sed -n 's/^\s*libp2psip-client\.so\.0 => \(.*\) (0x[0-9a-f]*)$/\1/p')
 [ -n "$resolved" ] && [[ $(realpath "$resolved") == "$root/usr/lib/"* ]] ||
@@ -96,13 +100,16 @@ grep -q 'hello from bob' <<<"$quickstart_out" &&
 ok "quick start on the unpacked binaries: three peers joined, put and get"
 
 # 5. Man pages: help2man's, from the programs' --help.
-for program in p2psip-peer p2psip-admin p2psip-client p2psip-wire; do
-  page=$(gzip -dc "$root$man1/$program.1.gz")
-  grep -q "^\.TH ${program^^} \"1\"" <<<"$page" || fail "$program.1: no .TH line"
-  grep -q "$version" <<<"$page" || fail "$program.1: no version $version"
-done
-gzip -dc "$root$man1/p2psip-peer.1.gz" | grep -q 'listen' || fail "p2psip-peer.1 lacks --listen"
-gzip -dc "$root$man1/p2psip-client.1.gz" | grep -q 'config' || fail "p2psip-client.1 lacks --config"
+expect_page() {  # expect_page PROGRAM OPTION: a help2man page of this version naming OPTION
+  local page
+  page=$(gzip -dc "$root$man1/$1.1.gz")
+  grep -q "^\.TH ${1^^} \"1\" .*\"$1 $version\"" <<<"$page" || fail "$1.1: no .TH line of $version"
+  grep -qF -- "$2" <<<"${page//\\-/-}" || fail "$1.1 lacks $2"
+}
+expect_page p2psip-peer --listen
+expect_page p2psip-admin enroll
+expect_page p2psip-client --config
+expect_page p2psip-wire --frames
 ok "man pages"
 
 # 6. Bash completion: what TAB offers after the words given.

@@ -47,7 +47,8 @@ for sample in put_get c_api typed_dictionary sip_register sip_chat; do
   [ -x "$build/samples/$sample" ] || fail "sample $sample not built"
 done
 # Installed, p2psip-client runs from its prefix with its RPATH.
-env -u LD_LIBRARY_PATH "$prefix/bin/p2psip-client" --help | grep -q -- '--config' ||
+help=$(env -u LD_LIBRARY_PATH "$prefix/bin/p2psip-client" --help) ||
   fail "installed p2psip-client --help"
+grep -q -- '--config' <<<"$help" || fail "installed p2psip-client --help: $help"
 ok "installed: libp2psip-client, p2psip-client, p2psip-wire; samples built; no peer"
 echo "PASS"
