@@ -84,6 +84,7 @@ for package in p2psip-peer p2psip-client libp2psip-client0 libp2psip-client-dev;
   dpkg -x "$(deb "$package")" "$root"
 done
 dynamic=$(readelf -d "$root/usr/bin/p2psip-client")
+# shellcheck disable=SC2016 # a literal $ORIGIN
 grep -E 'R(UN)?PATH' <<<"$dynamic" | grep -qF '$ORIGIN/../' ||
   fail "p2psip-client has no \$ORIGIN RPATH: $(grep PATH <<<"$dynamic")"
 resolved=$(env -u LD_LIBRARY_PATH ldd "$root/usr/bin/p2psip-client" |
@@ -127,7 +128,7 @@ expect_completion() {  # expect_completion CANDIDATE PROGRAM WORD...
   local want=$1 got
   shift
   got=$(complete_words "$@")
-  grep -qxF -- "$want" <<<"$got" || fail "completing '$*' offers '$(echo $got)', not $want"
+  grep -qxF -- "$want" <<<"$got" || fail "completing '$*' offers '$(tr '\n' ' ' <<<"$got")', not $want"
 }
 expect_completion --config p2psip-client --con
 expect_completion put p2psip-client --config overlay.xml --json pu
@@ -152,6 +153,7 @@ flags=$(pkg-config --cflags --libs p2psip-client)
 includedir=$(pkg-config --variable=includedir p2psip-client)
 [ "$(realpath "$includedir")" = "$root/usr/include" ] || fail "pkg-config includedir $includedir"
 sanitize_flags=()
+# shellcheck disable=SC2054 # one flag with a comma
 [ "$sanitize" = ON ] && sanitize_flags=(-fsanitize=address,undefined)
 # shellcheck disable=SC2086 # pkg-config's output is a list of flags
 "$cc" -std=c99 -Wall -Wextra -Werror "${sanitize_flags[@]}" \

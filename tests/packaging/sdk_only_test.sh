@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An SDK-only build (-DP2PSIP_SDK_ONLY=ON) of the source tree in WORK_DIR: configured with doctest,
-# Google Benchmark and SQLite hidden from find_package, built (-j2), and installed; it must give the
-# library, p2psip-client, p2psip-wire and the samples, and no peer code.
+# Google Benchmark and SQLite hidden from find_package, built (-j2), installed and packaged; it must
+# give the library, p2psip-client, p2psip-wire and the samples, and no peer code.
 # usage: sdk_only_test.sh SOURCE_DIR WORK_DIR GENERATOR CC CXX LAUNCHER
 set -euo pipefail
 source=$1 work=$2 generator=$3 cc=$4 cxx=$5 launcher=${6:-}
@@ -30,7 +30,7 @@ grep -qE '^P2PSIP_(TESTS|BENCH):BOOL=ON' "$build/CMakeCache.txt" &&
 ok "configured without doctest, Google Benchmark or SQLite"
 
 start=$(date +%s)
-timeout 420 cmake --build "$build" -j 2 >"$work/build.log" 2>&1 ||
+timeout 540 cmake --build "$build" -j 2 >"$work/build.log" 2>&1 ||
   { tail -n 50 "$work/build.log" >&2; fail "build"; }
 ok "built in $(($(date +%s) - start)) s"
 
@@ -51,4 +51,12 @@ help=$(env -u LD_LIBRARY_PATH "$prefix/bin/p2psip-client" --help) ||
   fail "installed p2psip-client --help"
 grep -q -- '--config' <<<"$help" || fail "installed p2psip-client --help: $help"
 ok "installed: libp2psip-client, p2psip-client, p2psip-wire; samples built; no peer"
+
+# Its packages: the three client-side ones.
+(cd "$build" && timeout 300 cpack -G DEB -B "$work/debs" >"$work/cpack.log" 2>&1) ||
+  { cat "$work/cpack.log" >&2; fail "cpack -G DEB"; }
+packages=$(cd "$work/debs" && ls -- *.deb | sed 's/_.*//' | sort | tr '\n' ' ')
+[ "$packages" = "libp2psip-client-dev libp2psip-client0 p2psip-client " ] ||
+  fail "SDK-only packages: $packages"
+ok "cpack: $packages"
 echo "PASS"
