@@ -59,6 +59,10 @@ expect_files p2psip-peer /usr/bin/p2psip-peer /usr/bin/p2psip-admin "$man1/p2psi
 if [ -f "$source/packaging/systemd/p2psip-peer.service" ] ||
   [ -f "$source/packaging/systemd/p2psip-peer.service.in" ]; then
   expect_files p2psip-peer /usr/lib/systemd/system/p2psip-peer.service
+  for script in postinst postrm; do
+    text=$(dpkg-deb -I "$(deb p2psip-peer)" "$script") || fail "p2psip-peer has no $script"
+    grep -q 'systemctl daemon-reload' <<<"$text" || fail "p2psip-peer $script: $text"
+  done
 fi
 expect_files p2psip-client /usr/bin/p2psip-client /usr/bin/p2psip-wire "$man1/p2psip-client.1.gz" \
   "$man1/p2psip-wire.1.gz" "$completions/p2psip-client" "$completions/p2psip-wire"
