@@ -1,6 +1,9 @@
-# Installing the client SDK (component "sdk"): libp2psip-client.so, its three public headers, a
-# CMake package (find_package(p2psip CONFIG) -> p2psip::client) and p2psip-client.pc.
-# Everything else the library is built from is linked into it and is not installed.
+# Installing the client SDK in two components, as Debian splits a library (packaging/ maps them to
+# packages): "sdk" is what programs need at run time, libp2psip-client.so.0 (libp2psip-client0);
+# "sdk_dev" is what building against it needs: the libp2psip-client.so link, the three public
+# headers, a CMake package (find_package(p2psip CONFIG) -> p2psip::client) and p2psip-client.pc
+# (libp2psip-client-dev). Everything else the library is built from is linked into it and is not
+# installed.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -13,8 +16,8 @@ set_target_properties(p2psip_client PROPERTIES
   PUBLIC_HEADER "${P2PSIP_CLIENT_PUBLIC_HEADERS}")
 
 install(TARGETS p2psip_client EXPORT p2psip-targets
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT sdk NAMELINK_COMPONENT sdk
-  PUBLIC_HEADER DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/p2psip/client COMPONENT sdk
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT sdk NAMELINK_COMPONENT sdk_dev
+  PUBLIC_HEADER DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/p2psip/client COMPONENT sdk_dev
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(P2PSIP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/p2psip)
@@ -22,7 +25,7 @@ install(EXPORT p2psip-targets
   NAMESPACE p2psip::
   FILE p2psip-targets.cmake
   DESTINATION ${P2PSIP_CMAKE_DIR}
-  COMPONENT sdk)
+  COMPONENT sdk_dev)
 configure_package_config_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/p2psip-config.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/p2psip-config.cmake
   INSTALL_DESTINATION ${P2PSIP_CMAKE_DIR})
@@ -32,7 +35,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/p2psip-config-versi
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/p2psip-config.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/p2psip-config-version.cmake
         DESTINATION ${P2PSIP_CMAKE_DIR}
-        COMPONENT sdk)
+        COMPONENT sdk_dev)
 
 # pkg-config: prefix relative to the .pc file, so that `cmake --install --prefix` anywhere works.
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
@@ -53,4 +56,4 @@ configure_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/p2psip-client.pc.in
                ${CMAKE_CURRENT_BINARY_DIR}/p2psip-client.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/p2psip-client.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
-        COMPONENT sdk)
+        COMPONENT sdk_dev)

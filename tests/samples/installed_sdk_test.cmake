@@ -1,6 +1,7 @@
-# cmake -P: installs the SDK component of BUILD_DIR into WORK_DIR/prefix, checks what got
-# installed, then builds and runs two consumers of the installed SDK: a CMake project using
-# find_package(p2psip CONFIG) and C programs built with `cc $(pkg-config --cflags --libs ...)`.
+# cmake -P: installs the SDK components of BUILD_DIR (sdk: the library; sdk_dev: the rest) into
+# WORK_DIR/prefix, checks what got installed, then builds and runs two consumers of the installed
+# SDK: a CMake project using find_package(p2psip CONFIG) and C programs built with
+# `cc $(pkg-config --cflags --libs ...)`.
 foreach(v BUILD_DIR WORK_DIR CONSUMER_DIR SAMPLES_DIR GENERATOR CXX CC)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "${v} is not set")
@@ -20,7 +21,10 @@ set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
-run("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component sdk)
+foreach(component sdk sdk_dev)
+  run("cmake --install --component ${component}" ${CMAKE_COMMAND} --install ${BUILD_DIR}
+      --prefix ${prefix} --component ${component})
+endforeach()
 
 # Exactly the SDK's public headers, and no static library.
 file(GLOB_RECURSE headers RELATIVE ${prefix}/include ${prefix}/include/*)
