@@ -16,9 +16,10 @@
 //
 // Exit codes (p2psip/tool/exit_codes.hpp, shared by every tool): 0 after a clean leave
 // (SIGTERM/SIGINT), 2 for a usage error, 6 for a configuration or credentials file that is
-// missing, unreadable or invalid, 1 for any other error (store, bind). Every error is one line on standard error. A data
-// directory whose database is not the store its manifest records (lost, emptied, replaced,
-// another node's, truncated: peer/storage's storage_backend.hpp) is such an error, unless
+// missing, unreadable or invalid, 1 for any other error (store, bind). Every error is one line on
+// standard error. A data directory whose database is not the store its manifest records (lost,
+// emptied, replaced, another node's, truncated: peer/storage's storage_backend.hpp) is such an
+// error, unless
 // --accept-store-change takes the database as it is (a WARN line, and a new manifest).
 // At start the soft limit of open files is raised to the hard limit (one descriptor per link).
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text".
@@ -246,10 +247,11 @@ int run(int argc, char** argv) {
   }
   if (r.count("help")) {
     std::cout << options.help() +
-                     tool::exit_codes_help({{tool::exit_code::ok, "after a clean leave (SIGTERM, SIGINT)"},
-                                            {tool::exit_code::failure, "store, bind, runtime"},
-                                            {tool::exit_code::usage, ""},
-                                            {tool::exit_code::configuration, ""}});
+                     tool::exit_codes_help(
+                         {{tool::exit_code::ok, "after a clean leave (SIGTERM, SIGINT)"},
+                          {tool::exit_code::failure, "store, bind, runtime"},
+                          {tool::exit_code::usage, ""},
+                          {tool::exit_code::configuration, ""}});
     return exit_ok;
   }
   if (r.count("version")) {

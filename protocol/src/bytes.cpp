@@ -17,7 +17,8 @@ bool from_hex(std::string_view text, bytes& out) {
   // Botan skips ASCII whitespace itself; ':' separators (as tshark prints bytes) go first.
   std::string digits;
   digits.reserve(text.size());
-  std::copy_if(text.begin(), text.end(), std::back_inserter(digits), [](char c) { return c != ':'; });
+  std::copy_if(text.begin(), text.end(), std::back_inserter(digits),
+               [](char c) { return c != ':'; });
   const auto significant = std::count_if(digits.begin(), digits.end(), [](char c) {
     return c != ' ' && c != '\n' && c != '\r' && c != '\t';
   });

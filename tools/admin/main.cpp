@@ -99,8 +99,7 @@ const std::string admin_exit_codes = tool::exit_codes_help(
     {{tool::exit_code::ok, ""},
      {tool::exit_code::failure, "I/O, crypto, refusing to overwrite"},
      {tool::exit_code::usage, ""},
-     {tool::exit_code::configuration,
-      "the configuration document or the CA directory's files"}});
+     {tool::exit_code::configuration, "the configuration document or the CA directory's files"}});
 
 int report(std::string_view command, std::string_view message, int code) {
   std::string program = "p2psip-admin";

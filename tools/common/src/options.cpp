@@ -35,8 +35,7 @@ std::string dashed(const std::string& name) {
 }
 
 /// The option a refused `value` was given to: "--opt=value" or "--opt value" in argv.
-std::optional<std::string> option_given(std::string_view value, int argc,
-                                        const char* const* argv) {
+std::optional<std::string> option_given(std::string_view value, int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--") break;

@@ -32,7 +32,7 @@ constexpr int status(exit_code c) noexcept {
 std::string_view meaning(exit_code c) noexcept;
 
 /// An "Exit status:" help section listing `codes` with their meanings, each followed by a
-/// tool's own detail when given (pairs of code and detail; empty detail: the meaning alone).
+/// tool's own detail when given (its lines indented below the meaning; empty: none).
 std::string exit_codes_help(std::initializer_list<std::pair<exit_code, std::string_view>> codes);
 
 }  // namespace p2psip::tool
