@@ -339,7 +339,7 @@ int cmd_init(int argc, char** argv) {
       issue_signer(*ca, config, std::chrono::hours(24) * days, enrolled_node_ids(dir));
   if (!signer_pem) return report(name, signer_pem.error().message, exit_failure);
   auto signer = signer_of(*signer_pem, config, signer_cert_path);
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   auto xml = signed_document(config, *signer);
   if (!xml) return report(name, xml.error().message, exit_failure);
 
@@ -1039,7 +1039,7 @@ int cmd_add_bootstrap(int argc, char** argv) {
   }
   const std::uint16_t sequence = config.sequence;
   auto signer = sign_and_write(*edit, std::move(config));
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   std::cout << file << ": added bootstrap-node " << address->to_string() << ", sequence "
             << sequence << ", signed by configuration-signer " << signer->id.hex() << "\n";
   return exit_ok;
@@ -1071,7 +1071,7 @@ int cmd_sign(int argc, char** argv) {
   // by hand for a running overlay raises the sequence in the edit).
   const std::uint16_t sequence = config.sequence;
   auto signer = sign_and_write(*edit, std::move(config));
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   std::cout << path.string() << ": signed by configuration-signer " << signer->id.hex()
             << ", sequence " << sequence << "\n";
   return exit_ok;
