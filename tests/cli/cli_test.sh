@@ -700,6 +700,10 @@ case_tools() {
   run "$CLIENT" get x --colour red
   check_error 2 "unknown option --colour"
   only_ascii
+  run "$CLIENT" --json get x --colour red
+  JSON=1 check_error 2 "unknown option --colour"
+  LC_ALL=C grep -q '[^ -~]' "$T/out" && fail "not plain ASCII in the JSON error: $(cat "$T/out")"
+  json_check "assert d['message'] == 'unknown option --colour', d"
   run "$PEER" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory --first --colour red
   [ "$RC" -eq 2 ] && grep -q "unknown option --colour" "$T/err" || fail "p2psip-peer: $RC $(cat "$T/err")"
   only_ascii
