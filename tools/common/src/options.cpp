@@ -90,13 +90,4 @@ std::string usage_message(const cxxopts::exceptions::exception& e, int argc,
   return ascii_quotes(std::string(m));
 }
 
-bool has_flag(int argc, const char* const* argv, std::string_view flag) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "--") return false;
-    if (a == flag) return true;
-  }
-  return false;
-}
-
 }  // namespace p2psip::tool

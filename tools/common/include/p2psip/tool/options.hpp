@@ -20,8 +20,4 @@ std::string ascii_quotes(std::string text);
 std::string usage_message(const cxxopts::exceptions::exception& e, int argc,
                           const char* const* argv);
 
-/// True when argv (before a "--") holds `flag`: lets a tool answer --version and --help before
-/// anything else is checked.
-bool has_flag(int argc, const char* const* argv, std::string_view flag);
-
 }  // namespace p2psip::tool
