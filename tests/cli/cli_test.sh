@@ -824,6 +824,20 @@ case_defaults() {
   echo "colour = blue" >>"$conf"
   bare -- get greeting
   check_error 6 "client.conf:7: unknown key 'colour'"
+  # p2psip-admin enroll prints the setup line for a client's credentials; it works as printed
+  # (and replaces the broken file: every default comes from its options).
+  "$ADMIN" enroll --user "carol@$OVERLAY" --out "$T/carol" --ca-dir "$T/ca" >"$T/out" 2>"$T/err" ||
+    fail "enroll carol: $(cat "$T/err")"
+  local line
+  line=$(sed -n 's/^  as p2psip-client.s defaults: p2psip-client setup //p' "$T/out")
+  [ -n "$line" ] || fail "enroll printed no setup line: $(cat "$T/out")"
+  # shellcheck disable=SC2086
+  bare -- setup $line --peer "127.0.0.1:$PA"
+  [ "$RC" -eq 0 ] || fail "setup as enroll printed it exited $RC: $(cat "$T/err")"
+  bare -- --json put carols v
+  json_check "assert len(d['owner_node_id']) > 0, d"
+  bare -- get carols
+  grep -q "^carol@$OVERLAY " "$T/out" || fail "not carol's defaults: $(cat "$T/out") $(cat "$T/err")"
 }
 
 case_values() {

@@ -551,7 +551,8 @@ adm::result<enrollment> enroll_user(const enrollment_ca& overlay, const enroll_r
 }
 
 void print_enrollment(const enroll_request& request, const enrollment& done,
-                      std::string_view overlay) {
+                      const enrollment_ca& ca) {
+  const std::string_view overlay = ca.config.instance_name;
   std::cout << "enrolled " << request.user << " in overlay " << overlay << " until "
             << cfg::format_date_time(std::chrono::floor<std::chrono::seconds>(done.not_after))
             << "\n";
@@ -559,6 +560,17 @@ void print_enrollment(const enroll_request& request, const enrollment& done,
   std::cout << "  " << request.cert_path.string()
             << "  link (ECDSA P-256) and signing (Ed25519) certificates\n"
             << "  " << request.key_path.string() << "  their private keys (mode 0600)\n";
+  // A client's certificate holds one Node-ID (RFC 6940 4.2.1): say how to make it the defaults.
+  if (done.ids.size() == 1) {
+    const auto absolute = [](const fs::path& p) {
+      std::error_code ec;
+      const auto a = fs::absolute(p, ec);
+      return ec ? p.string() : a.lexically_normal().string();
+    };
+    std::cout << "  as p2psip-client's defaults: p2psip-client setup --config "
+              << absolute(ca.dir / config_file) << " --cert " << absolute(request.cert_path)
+              << " --key " << absolute(request.key_path) << "\n";
+  }
 }
 
 int cmd_enroll(int argc, char** argv) {
@@ -613,7 +625,7 @@ int cmd_enroll(int argc, char** argv) {
   if (!overlay) return report(name, overlay.error());
   auto done = enroll_user(*overlay, request);
   if (!done) return report(name, done.error().message, exit_failure);
-  print_enrollment(request, *done, overlay->config.instance_name);
+  print_enrollment(request, *done, *overlay);
   return exit_ok;
 }
 
@@ -825,7 +837,7 @@ int cmd_sip_user_add(int argc, char** argv) {
   if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  print_enrollment(request, *done, realm);
+  print_enrollment(request, *done, *overlay);
   std::cout << (listed != nullptr ? "replaced " : "added ") << aor->aor << " in "
             << users_path.string() << " (digest user " << aor->username << ", realm " << realm
             << ", MD5 and SHA-256)\n";
