@@ -5,14 +5,6 @@
 #                    [/path/to/p2psip-wire]
 #   usage     usage errors (exit 2, one stderr line, nothing on stdout; --json error document),
 #             --help
-#   tools     every tool (client, peer, admin, wire): --version, per-command --help, plain ASCII
-#             option errors naming the option, a missing configuration file exits 6 everywhere
-#   defaults  p2psip-client setup writes the per-user file; then commands need no options;
-#             P2PSIP_* variables beat the file, options beat both; a host name as --peer; a
-#             broken defaults file (6); nothing configured at all (2, naming setup)
-#   values    text printed as text (escaped when it has control characters), base64 only for
-#             binary; get --owner; nothing stored: the same for get, fetch and stat; kinds named
-#             in messages
 #   offline   unreadable certificate or key, another overlay (6), nothing listening (5)
 #   putget    put through peer A, get through peer B: text, --json, --raw, stdin, --file,
 #             remove, not found (3), ping
@@ -23,6 +15,14 @@
 #             sip register/resolve/unregister, sip message to a `sip listen` process, sip call
 #             --hangup-after 1 against sip listen --accept and --reject (8), no binding (3), in
 #             that SIP routing mode
+#   tools     every tool (client, peer, admin, wire): --version, per-command --help, plain ASCII
+#             option errors naming the option, a missing configuration file exits 6 everywhere
+#   defaults  p2psip-client setup writes the per-user file; then commands need no options;
+#             P2PSIP_* variables beat the file, options beat both; a host name as --peer; a
+#             broken defaults file (6); nothing configured at all (2, naming setup)
+#   values    text printed as text (escaped when it has control characters), base64 only for
+#             binary; get --owner; nothing stored: the same for get, fetch and stat; kinds named
+#             in messages
 set -u
 
 CLIENT=$1
