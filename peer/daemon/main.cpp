@@ -84,14 +84,30 @@ constexpr int exit_config = tool::status(tool::exit_code::configuration);
 
 pe::log_level g_level = pe::log_level::info;
 
+std::string one_line(std::string_view s) {
+  return tool::one_line(s);  // the tools' own, so that every program's lines read alike
+}
+
+std::string timestamp() {
+  return tool::utc_time_text(std::chrono::system_clock::now());
+}
+
 void log_line(pe::log_level level, std::string_view text) {
   if (level < g_level) return;
-  tool::log_line(pe::log_level_name(level), text);
+  std::string line = timestamp();
+  line += ' ';
+  line += pe::log_level_name(level);
+  line += ' ';
+  line += one_line(text);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
 }
 
 /// The one line of a failed start: "p2psip-peer: message".
 int fail(int code, std::string_view message) {
-  tool::error_line("p2psip-peer", message);
+  std::string line = "p2psip-peer: " + one_line(message) + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
   return code;
 }
 
