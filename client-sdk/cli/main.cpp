@@ -86,11 +86,11 @@ struct command_doc {
 };
 
 const command_doc command_docs[] = {
-    {"setup", "[--config FILE --cert FILE --key FILE] [--peer HOST:PORT ...] [--overlay NAME]",
-     "check the configuration and credentials (from the options, else P2PSIP_CONFIG, ...) and\n"
-     "write them to the per-user defaults file ("
-     "$XDG_CONFIG_HOME/p2psip/client.conf, default\n"
-     "~/.config/p2psip/client.conf): later commands need none of these options"},
+    {"setup", "[--config FILE --cert FILE --key FILE] [--peer HOST:PORT ...]",
+     "check the configuration, credentials and peers (and --overlay) given as options, else\n"
+     "in P2PSIP_CONFIG, ..., and write them to the per-user defaults file\n"
+     "($XDG_CONFIG_HOME/p2psip/client.conf, default ~/.config/p2psip/client.conf): later\n"
+     "commands need none of these options"},
     {"put", "NAME (VALUE | - | --file PATH) [--lifetime S]",
      "store VALUE (-: standard input) as this client's entry under NAME (generic kind)"},
     {"get", "NAME [--owner USER|NODE] [--raw]",
