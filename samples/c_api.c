@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
   options.peers = peers;
   for (i = 1; i < argc; ++i) {
     const int has_value = i + 1 < argc;
+    if (strcmp(argv[i], "--version") == 0) { /* the SDK's version: the one this program runs with */
+      printf("c_api (p2psip) %s\n", p2psip_version());
+      return 0;
+    }
     if (strcmp(argv[i], "--config") == 0 && has_value) {
       options.config_file = argv[++i];
     } else if (strcmp(argv[i], "--cert") == 0 && has_value) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <p2psip/client/p2psip_client.h>
 #include <p2psip/client/client.hpp>
 
 namespace client = p2psip::client;
@@ -18,6 +19,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--version") {  // the SDK's version: the one this program runs with
+      std::cout << "put_get (p2psip) " << p2psip_version() << "\n";
+      return 0;
+    }
     const bool has_value = i + 1 < argc;
     if (arg == "--config" && has_value) {
       options.config_file = argv[++i];

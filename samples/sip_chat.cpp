@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <p2psip/client/p2psip_client.h>
 #include <p2psip/client/client.hpp>
 
 namespace client = p2psip::client;
@@ -43,6 +44,10 @@ int main(int argc, char** argv) {
   bool bad = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--version") {  // the SDK's version: the one this program runs with
+      std::cout << "sip_chat (p2psip) " << p2psip_version() << "\n";
+      return 0;
+    }
     const bool has_value = i + 1 < argc;
     if (arg == "--config" && has_value) {
       config = argv[++i];

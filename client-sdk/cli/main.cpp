@@ -2,9 +2,12 @@
 // peer of an overlay through the client SDK (p2psip::client, its public API only), runs one
 // command, prints the result on standard output and exits (sip listen: on SIGINT or SIGTERM).
 //
-//   p2psip-client --config overlay.xml --cert alice.crt --key alice.key [--peer IP:PORT ...]
+//   p2psip-client [--config overlay.xml --cert alice.crt --key alice.key] [--peer HOST:PORT ...]
 //                 [--overlay NAME] [--timeout MS] [--json] [--quiet]
 //                 [--sip-routing direct|outbound-proxy] [--sip-listen IP:PORT] COMMAND ARGS...
+//
+// --config, --cert, --key and --peer default to P2PSIP_CONFIG, P2PSIP_CERT, P2PSIP_KEY and
+// P2PSIP_PEER, then to the per-user file `p2psip-client setup` writes (defaults.hpp).
 //
 // Every error is one line on standard error, "p2psip-client: message", and nothing is written to
 // standard output except, with --json, one error document {"error": NAME, "message": TEXT,
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -33,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -43,8 +48,14 @@
 #include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
+#include "defaults.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/client/errors.hpp"
+#include "p2psip/client/p2psip_client.h"
+#include "p2psip/tool/exit_codes.hpp"
+#include "p2psip/tool/log.hpp"
+#include "p2psip/tool/options.hpp"
+#include "p2psip/tool/version.hpp"
 #include "text.hpp"
 
 namespace {
@@ -54,91 +65,168 @@ using namespace p2psip::client_cli;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr int exit_ok = 0;
-constexpr int exit_error = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_not_found = 3;
-constexpr int exit_forbidden = 4;
-constexpr int exit_network = 5;
-constexpr int exit_config = 6;
-constexpr int exit_invalid = 7;
-constexpr int exit_sip_error = 8;
+namespace tool = p2psip::tool;
+using tool::exit_code;
+constexpr int exit_ok = tool::status(exit_code::ok);
+constexpr int exit_error = tool::status(exit_code::failure);
+constexpr int exit_usage = tool::status(exit_code::usage);
+constexpr int exit_not_found = tool::status(exit_code::not_found);
+constexpr int exit_forbidden = tool::status(exit_code::forbidden);
+constexpr int exit_network = tool::status(exit_code::network);
+constexpr int exit_config = tool::status(exit_code::configuration);
+constexpr int exit_invalid = tool::status(exit_code::invalid);
+constexpr int exit_sip_error = tool::status(exit_code::sip_error);
 
-constexpr std::string_view commands_text =
+/// A command: its name, its arguments, and what it does (the help's "Commands" section and
+/// `p2psip-client COMMAND --help`).
+struct command_doc {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view description;
+};
+
+const command_doc command_docs[] = {
+    {"setup", "[--config FILE --cert FILE --key FILE] [--peer HOST:PORT ...]",
+     "check the configuration, credentials and peers (and --overlay) given as options, else\n"
+     "in P2PSIP_CONFIG, ..., and write them to the per-user defaults file\n"
+     "($XDG_CONFIG_HOME/p2psip/client.conf, default ~/.config/p2psip/client.conf): later\n"
+     "commands need none of these options"},
+    {"put", "NAME (VALUE | - | --file PATH) [--lifetime S]",
+     "store VALUE (-: standard input) as this client's entry under NAME (generic kind)"},
+    {"get", "NAME [--owner USER|NODE] [--raw]",
+     "every writer's value under NAME, one line each: OWNER_USER (NODE_ID): VALUE\n"
+     "(--owner: only the value of that user or Node-ID; --raw: the bytes of the only value,\n"
+     "nothing else)"},
+    {"remove", "NAME", "delete this client's entry under NAME"},
+    {"store",
+     "RESOURCE --kind K (--value V | --file PATH) [--dict-key KEY | --index I]\n"
+     "        [--lifetime S] [--generation G]",
+     "store one item of kind K; dictionaries need --dict-key, arrays --index (a number, or\n"
+     "'append'), single values neither; --value - and --file - read standard input"},
+    {"fetch", "RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]",
+     "the kind's values (default: all), one line each, with their signers"},
+    {"stat", "RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]",
+     "like fetch, but lengths and SHA-256 hashes instead of values"},
+    {"find", "RESOURCE --kind K",
+     "the Resource-ID nearest to RESOURCE's that holds data of kind K"},
+    {"remove-item", "RESOURCE --kind K (--dict-key KEY ... | --index I ...)",
+     "delete items of kind K (a single value: no --dict-key or --index)"},
+    {"ping", "[RESOURCE]",
+     "ping the attached peer (or the peer responsible for RESOURCE): node id, round trip"},
+    {"register", "AOR [TARGET_AOR] [--lifetime S]",
+     "register this client under AOR (RFC 7904 SIP-REGISTRATION): a route through its\n"
+     "peer to it, or with TARGET_AOR, a forward to that AOR; AOR is the certificate's user"},
+    {"unregister", "AOR", "remove this client's registration under AOR"},
+    {"resolve", "AOR",
+     "every binding of AOR, following forwards: OWNER_USER (NODE_ID): route N1,N2,... or\n"
+     "uri U"},
+    {"sip register", "AOR [--contact URI] [--lifetime S]",
+     "store this client's registration under AOR (a route through its peer to it, or with\n"
+     "--contact a forward to URI) and exit; sip unregister AOR removes it"},
+    {"sip unregister", "AOR", "remove this client's registration under AOR"},
+    {"sip resolve", "AOR", "as resolve"},
+    {"sip message", "AOR TEXT [--content-type T]",
+     "send a SIP MESSAGE (TEXT -: standard input); prints the final status line"},
+    {"sip call", "AOR [--hangup-after S]",
+     "call AOR (INVITE, signalling only): prints the progress lines (180 Ringing, ...) and\n"
+     "the final status; after a 2xx waits S seconds (default 0) and hangs up; SIGINT while\n"
+     "it rings cancels the call"},
+    {"sip listen", "AOR [--accept | --reject] [--answer-after S] [--lifetime S]",
+     "be reachable as AOR until SIGINT or SIGTERM: prints each incoming request as a line\n"
+     "(--json: a JSON document per line), answers MESSAGE 200 and INVITE 200 (--accept,\n"
+     "the default) or 486 (--reject)"},
+};
+
+/// An option only some commands take: its help starts with those commands, then ": ".
+struct option_doc {
+  std::string_view name;
+  std::string_view argument;  // empty: a flag
+  std::string_view help;
+  bool repeatable = false;
+};
+
+const option_doc command_option_docs[] = {
+    {"lifetime", "S",
+     "put, store, remove-item, register, sip register, sip listen: lifetime in seconds (default "
+     "3600)"},
+    {"file", "PATH", "put, store: read the value from PATH (-: standard input)"},
+    {"raw", "", "get: print the bytes of the only value, nothing else"},
+    {"owner", "USER|NODE",
+     "get: only the value written by this user (alice@example.org) or Node-ID (hex)"},
+    {"kind", "K", "store, fetch, stat, find, remove-item: the kind"},
+    {"value", "V", "store: the value (-: standard input)"},
+    {"dict-key", "KEY",
+     "store, fetch, stat, remove-item: a dictionary key (text, or hex:HEX; repeatable)", true},
+    {"index", "I",
+     "store, fetch, stat, remove-item: store: an array index or 'append'; fetch, stat: N or A-B; "
+     "remove-item: N (repeatable)",
+     true},
+    {"generation", "G", "store, remove-item: the generation counter expected at the peer"},
+    {"contact", "URI",
+     "sip register: register a forward to this URI instead of a route to this client"},
+    {"content-type", "T", "sip message: the body's media type (default text/plain)"},
+    {"hangup-after", "S",
+     "sip call: seconds to stay in an established call before hanging up (default 0)"},
+    {"accept", "", "sip listen: answer INVITE 200 (the default)"},
+    {"reject", "", "sip listen: answer INVITE 486 Busy Here"},
+    {"answer-after", "S",
+     "sip listen: let an INVITE ring this many seconds before answering (default 0)"},
+};
+
+constexpr std::string_view notes_text =
     "\n"
-    "Commands:\n"
-    "  put NAME (VALUE | - | --file PATH) [--lifetime S]\n"
-    "      store VALUE (-: standard input) as this client's entry under NAME (generic kind)\n"
-    "  get NAME [--raw]\n"
-    "      every writer's value under NAME, one line each: OWNER_USER (NODE_ID): VALUE\n"
-    "      (--raw: the bytes of the only value, nothing else)\n"
-    "  remove NAME\n"
-    "      delete this client's entry under NAME\n"
-    "  store RESOURCE --kind K (--value V | --file PATH) [--dict-key KEY | --index I]\n"
-    "        [--lifetime S] [--generation G]\n"
-    "      store one item of kind K; dictionaries need --dict-key, arrays --index (a number, or\n"
-    "      'append'), single values neither; --value - and --file - read standard input\n"
-    "  fetch RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]\n"
-    "      the kind's values (default: all), one line each, with their signers\n"
-    "  stat RESOURCE --kind K [--dict-key KEY ...] [--index A[-B] ...]\n"
-    "      like fetch, but lengths and SHA-256 hashes instead of values\n"
-    "  find RESOURCE --kind K\n"
-    "      the Resource-ID nearest to RESOURCE's that holds data of kind K\n"
-    "  remove-item RESOURCE --kind K (--dict-key KEY ... | --index I ...)\n"
-    "      delete items of kind K (a single value: no --dict-key or --index)\n"
-    "  ping [RESOURCE]\n"
-    "      ping the attached peer (or the peer responsible for RESOURCE): node id, round trip\n"
-    "  register AOR [TARGET_AOR] [--lifetime S]\n"
-    "      register this client under AOR (RFC 7904 SIP-REGISTRATION): a route through its\n"
-    "      peer to it, or with TARGET_AOR, a forward to that AOR; AOR is the certificate's user\n"
-    "  unregister AOR\n"
-    "      remove this client's registration under AOR\n"
-    "  resolve AOR\n"
-    "      every binding of AOR, following forwards: OWNER_USER (NODE_ID): route N1,N2,... or\n"
-    "      uri U\n"
-    "  sip register AOR [--contact URI] [--lifetime S]\n"
-    "      store this client's registration under AOR (a route through its peer to it, or with\n"
-    "      --contact a forward to URI) and exit; sip unregister AOR removes it\n"
-    "  sip resolve AOR\n"
-    "      as resolve\n"
-    "  sip message AOR TEXT [--content-type T]\n"
-    "      send a SIP MESSAGE (TEXT -: standard input); prints the final status line\n"
-    "  sip call AOR [--hangup-after S]\n"
-    "      call AOR (INVITE, signalling only): prints the progress lines (180 Ringing, ...) and\n"
-    "      the final status; after a 2xx waits S seconds (default 0) and hangs up; SIGINT while\n"
-    "      it rings cancels the call\n"
-    "  sip listen AOR [--accept | --reject] [--answer-after S] [--lifetime S]\n"
-    "      be reachable as AOR until SIGINT or SIGTERM: prints each incoming request as a line\n"
-    "      (--json: a JSON document per line), answers MESSAGE 200 and INVITE 200 (--accept,\n"
-    "      the default) or 486 (--reject)\n"
+    "Kinds: a number (decimal or 0x hex) or sip-registration (1), turn-service (2),\n"
+    "certificate-by-node (3), certificate-by-user (0x10), generic (0xf0000101), sip-gateway\n"
+    "(0xf0000102). Dictionary keys (--dict-key; --key is the private key file): text, or hex:HEX\n"
+    "for bytes. A VALUE starting with '-' goes after '--'.\n"
+    "Values are printed as text; text with control characters (a newline, ...) in double quotes\n"
+    "with C escapes (\\n, \\t, \\\", \\\\, \\xNN), binary values (not UTF-8) as base64:...; with\n"
+    "--json a value is \"value\" when it is UTF-8, else \"value_base64\".\n"
     "\n"
-    "Kinds: a number (decimal or 0x hex) or sip-registration (1), certificate-by-node (3),\n"
-    "certificate-by-user (0x10), generic (0xf0000101). Dictionary keys (--dict-key; --key is the\n"
-    "private key file): text, or hex:HEX for bytes. A VALUE starting with '-' goes after '--'.\n"
-    "Values that are not printable UTF-8 are shown as base64:...; with --json a value is "
-    "\"value\"\n"
-    "when it is UTF-8, else \"value_base64\".\n"
+    "Defaults: --config, --cert, --key and --peer come from the options, else from P2PSIP_CONFIG,\n"
+    "P2PSIP_CERT, P2PSIP_KEY and P2PSIP_PEER (peers separated by commas), else from the file\n"
+    "'p2psip-client setup' writes: $XDG_CONFIG_HOME/p2psip/client.conf (default\n"
+    "~/.config/p2psip/client.conf; key = value lines: config, cert, key, overlay, peer).\n"
+    "--peer takes host names too (resolved once, at start; every address is tried in order).\n"
     "\n"
     "Output: results on standard output (with --json: one JSON document; sip listen: one per\n"
     "line). Errors: one line on standard error \"p2psip-client: MESSAGE\"; with --json also\n"
     "{\"error\": NAME, \"message\": MESSAGE, \"exit_code\": N} on standard output. sip call\n"
     "prints its progress lines as they come, before a failure.\n";
 
-constexpr std::string_view exit_text =
-    "\n"
-    "Exit codes:\n"
-    "  0  success\n"
-    "  1  any other error (unreadable --file, generation conflict, invalid answer, ...)\n"
-    "  2  usage error (unknown command or option, missing or malformed argument)\n"
-    "  3  not found (get, fetch, stat: nothing stored; find: no such data; sip: no binding,\n"
-    "     404, 480 or 604)\n"
-    "  4  forbidden (refused by the overlay's access policy)\n"
-    "  5  network: no peer could be attached to, no answer in time, client stopped (sip: also\n"
-    "     the SDK's own 408 and 503)\n"
-    "  6  bad configuration or credentials (unreadable files, another overlay, ...)\n"
-    "  7  too large, unknown kind, or an argument the SDK or the overlay refuses\n"
-    "  8  sip message, sip call: any other final response of 300 or more (status line on\n"
-    "     standard error)\n";
+const std::string exit_text = tool::exit_codes_help({
+    {exit_code::ok, ""},
+    {exit_code::failure, "unreadable --file, generation conflict, invalid answer, ..."},
+    {exit_code::usage, ""},
+    {exit_code::not_found,
+     "get, fetch, stat: nothing stored; find: no such data; resolve: nothing registered;\n"
+     "sip: no binding, 404, 480 or 604"},
+    {exit_code::forbidden, ""},
+    {exit_code::network,
+     "no peer attached (or its name not resolved), no answer in time, client stopped;\n"
+     "sip: also the SDK's own 408 and 503"},
+    {exit_code::configuration, "the configuration, the credentials or the defaults file"},
+    {exit_code::invalid, ""},
+    {exit_code::sip_error, "sip message, sip call: the status line on standard error"},
+});
+
+/// "  NAME SYNOPSIS" and the description indented below it.
+std::string command_summary(const command_doc& c, std::string_view indent) {
+  std::string out = "  " + std::string(c.name) + " " + std::string(c.synopsis) + "\n";
+  std::size_t start = 0;
+  while (start <= c.description.size()) {
+    const auto end = std::min(c.description.find('\n', start), c.description.size());
+    out += std::string(indent) + std::string(c.description.substr(start, end - start)) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string commands_text() {
+  std::string out = "\nCommands:\n";
+  for (const auto& c : command_docs) out += command_summary(c, "      ");
+  return out;
+}
 
 /// A failed command: exit code, machine name (the --json "error"), one-line message.
 struct failure {
@@ -171,7 +259,10 @@ bool write_stdout(const std::string& text) {
 
 int report(const failure& f) {
   const std::string message = one_line(f.message);
-  write_stderr("p2psip-client: " + message + "\n");
+  {
+    std::lock_guard lock(g_stderr_mutex);  // not inside a progress line
+    tool::error_line("p2psip-client", message);
+  }
   if (g_json) {
     (void)write_stdout(dump({{"error", f.name}, {"message", message}, {"exit_code", f.exit_code}}));
   }
@@ -214,8 +305,9 @@ failure from_sdk(const cl::error& e, const std::string& context) {
 
 /// Options only some commands take (the rest are global).
 const std::map<std::string, std::set<std::string>, std::less<>> command_options = {
+    {"setup", {}},
     {"put", {"lifetime", "file"}},
-    {"get", {"raw"}},
+    {"get", {"raw", "owner"}},
     {"remove", {}},
     {"store", {"kind", "value", "file", "dict-key", "index", "lifetime", "generation"}},
     {"fetch", {"kind", "dict-key", "index"}},
@@ -233,29 +325,23 @@ const std::map<std::string, std::set<std::string>, std::less<>> command_options 
     {"sip call", {"hangup-after"}},
     {"sip listen", {"accept", "reject", "lifetime", "answer-after"}},
 };
-const std::vector<std::string> specific_options = {
-    "lifetime",   "file",    "raw",          "kind",         "value",  "dict-key", "index",
-    "generation", "contact", "content-type", "hangup-after", "accept", "reject",   "answer-after"};
 
 /// How many positional arguments each command takes: [min, max].
 const std::map<std::string, std::pair<std::size_t, std::size_t>, std::less<>> command_arity = {
-    {"put", {1, 2}},          {"get", {1, 1}},
-    {"remove", {1, 1}},       {"store", {1, 1}},
-    {"fetch", {1, 1}},        {"stat", {1, 1}},
-    {"find", {1, 1}},         {"remove-item", {1, 1}},
-    {"ping", {0, 1}},         {"register", {1, 2}},
-    {"unregister", {1, 1}},   {"resolve", {1, 1}},
-    {"sip register", {1, 1}}, {"sip unregister", {1, 1}},
-    {"sip resolve", {1, 1}},  {"sip message", {2, 2}},
-    {"sip call", {1, 1}},     {"sip listen", {1, 1}},
+    {"setup", {0, 0}},       {"put", {1, 2}},          {"get", {1, 1}},
+    {"remove", {1, 1}},      {"store", {1, 1}},        {"fetch", {1, 1}},
+    {"stat", {1, 1}},        {"find", {1, 1}},         {"remove-item", {1, 1}},
+    {"ping", {0, 1}},        {"register", {1, 2}},     {"unregister", {1, 1}},
+    {"resolve", {1, 1}},     {"sip register", {1, 1}}, {"sip unregister", {1, 1}},
+    {"sip resolve", {1, 1}}, {"sip message", {2, 2}},  {"sip call", {1, 1}},
+    {"sip listen", {1, 1}},
 };
 constexpr std::string_view sip_commands = "register, unregister, resolve, message, call or listen";
 
 const std::map<std::string, std::uint32_t, std::less<>> kind_names = {
-    {"sip-registration", 1},
-    {"certificate-by-node", 3},
-    {"certificate-by-user", 0x10},
-    {"generic", cl::client::generic_kind},
+    {"sip-registration", 1},       {"certificate-by-node", 3},
+    {"certificate-by-user", 0x10}, {"generic", cl::client::generic_kind},
+    {"turn-service", 2},           {"sip-gateway", 0xF0000102},
 };
 
 std::optional<std::uint32_t> parse_kind(const std::string& s) {
@@ -314,6 +400,7 @@ struct invocation {
   std::chrono::milliseconds timeout{10'000};
   bool quiet = false;
   bool raw = false;
+  std::string owner;  // get --owner: a user (with '@') or a Node-ID (hex)
   std::optional<std::uint32_t> kind;
   std::vector<cl::bytes> keys;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
@@ -409,17 +496,44 @@ outcome cmd_put(cl::client& c, const invocation& inv, bool json_out) {
          " bytes, lifetime " + std::to_string(inv.lifetime) + " s)\n";
 }
 
+/// What get, fetch and stat say when nothing is stored, whether the peer answered with no value
+/// or with Error_Not_Found: the same exit status (3), JSON name and words for all three.
+failure nothing_stored(const std::string& name, std::uint32_t kind, const std::string& detail) {
+  return {exit_not_found, "not_found",
+          "nothing stored under " + in_quotes(name) + " (kind " + kind_text(kind) + detail + ")"};
+}
+
+bool is_not_found(const cl::error& e) {
+  return e.code == cl::make_error_code(cl::errc::not_found);
+}
+
+/// Whether `v` was written by `owner`: a user name (case-insensitive) or a Node-ID (hex).
+bool owned_by(const cl::owned_value& v, const std::string& owner) {
+  const auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return s;
+  };
+  const std::string want = lower(owner);
+  return lower(v.owner_user) == want || lower(v.owner_node_id) == want;
+}
+
 outcome cmd_get(cl::client& c, const invocation& inv, bool json_out) {
   const auto& name = inv.args[0];
   auto r = c.get(name);
+  const auto kind = cl::client::generic_kind;
+  if (!r && is_not_found(r.error())) return nothing_stored(name, kind, "");
   if (!r) return from_sdk(r.error(), "get " + in_quotes(name));
-  if (r->empty())
-    return failure{exit_not_found, "not_found", "nothing stored under " + in_quotes(name)};
+  if (!inv.owner.empty()) {
+    std::erase_if(*r, [&](const cl::owned_value& v) { return !owned_by(v, inv.owner); });
+    if (r->empty()) return nothing_stored(name, kind, ", by " + inv.owner);
+  }
+  if (r->empty()) return nothing_stored(name, kind, "");
   if (inv.raw) {
     if (r->size() != 1) {
       return failure{exit_error, "ambiguous",
                      std::to_string(r->size()) + " values under " + in_quotes(name) +
-                         ": --raw needs exactly one"};
+                         ": --raw needs exactly one (choose with --owner)"};
     }
     return cl::to_string(r->front().value);
   }
@@ -464,7 +578,12 @@ outcome cmd_store(cl::client& c, const invocation& inv, cl::data_model model, bo
   o.generation = inv.generation;
   auto r = c.store(resource, *inv.kind, {std::move(it)}, o);
   if (!r) return from_sdk(r.error(), "store " + in_quotes(resource));
-  if (json_out) return dump({{"resource", resource}, {"kind", *inv.kind}, {"generation", *r}});
+  if (json_out) {
+    return dump({{"resource", resource},
+                 {"kind", *inv.kind},
+                 {"kind_name", kind_text(*inv.kind)},
+                 {"generation", *r}});
+  }
   if (inv.quiet) return std::string();
   return "stored kind " + kind_text(*inv.kind) + " at " + in_quotes(resource) + " (generation " +
          std::to_string(*r) + ")\n";
@@ -496,8 +615,11 @@ outcome cmd_remove_item(cl::client& c, const invocation& inv, cl::data_model mod
   auto r = c.remove_items(resource, *inv.kind, std::move(items), o);
   if (!r) return from_sdk(r.error(), "remove-item " + in_quotes(resource));
   if (json_out) {
-    return dump(
-        {{"resource", resource}, {"kind", *inv.kind}, {"removed", count}, {"generation", *r}});
+    return dump({{"resource", resource},
+                 {"kind", *inv.kind},
+                 {"kind_name", kind_text(*inv.kind)},
+                 {"removed", count},
+                 {"generation", *r}});
   }
   if (inv.quiet) return std::string();
   return "removed " + std::to_string(count) + (count == 1 ? " item" : " items") + " of kind " +
@@ -516,12 +638,13 @@ outcome cmd_fetch(cl::client& c, const invocation& inv, bool stat, bool json_out
   const std::string what = (stat ? "stat " : "fetch ") + in_quotes(resource);
   auto r = stat ? c.stat(resource, *inv.kind, selection_of(inv))
                 : c.fetch(resource, *inv.kind, selection_of(inv));
+  if (!r && is_not_found(r.error())) return nothing_stored(resource, *inv.kind, "");
   if (!r) return from_sdk(r.error(), what);
   const bool any =
       std::any_of(r->items.begin(), r->items.end(), [](const cl::item& it) { return it.exists; });
   if (!any) {
-    return failure{exit_not_found, "not_found",
-                   "no value of kind " + kind_text(*inv.kind) + " at " + in_quotes(resource)};
+    const bool some = !inv.keys.empty() || !inv.ranges.empty();
+    return nothing_stored(resource, *inv.kind, some ? ", at the items asked for" : "");
   }
   if (json_out) {
     json items = json::array();
@@ -543,6 +666,7 @@ outcome cmd_fetch(cl::client& c, const invocation& inv, bool stat, bool json_out
     }
     return dump({{"resource", resource},
                  {"kind", r->kind},
+                 {"kind_name", kind_text(r->kind)},
                  {"model", model_name(r->model)},
                  {"generation", r->generation},
                  {"items", std::move(items)}});
@@ -571,7 +695,12 @@ outcome cmd_find(cl::client& c, const invocation& inv, bool json_out) {
     return failure{exit_not_found, "not_found",
                    "no data of kind " + kind_text(*inv.kind) + " near " + in_quotes(resource)};
   }
-  if (json_out) return dump({{"resource", resource}, {"kind", *inv.kind}, {"resource_id", **r}});
+  if (json_out) {
+    return dump({{"resource", resource},
+                 {"kind", *inv.kind},
+                 {"kind_name", kind_text(*inv.kind)},
+                 {"resource_id", **r}});
+  }
   return **r + "\n";
 }
 
@@ -926,7 +1055,7 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   }
   if (positional.empty()) {
     return usage(
-        "no command given: put, get, remove, store, fetch, stat, find, remove-item, ping, "
+        "no command given: setup, put, get, remove, store, fetch, stat, find, remove-item, ping, "
         "register, unregister, resolve or sip (see --help)");
   }
   inv.command = positional.front();
@@ -944,7 +1073,8 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
     }
     return usage("unknown command " + in_quotes(inv.command) + " (see --help)");
   }
-  for (const auto& o : specific_options) {
+  for (const auto& doc : command_option_docs) {
+    const std::string o(doc.name);
     if (r.count(o) && !allowed->second.count(o)) {
       return usage("--" + o + " does not apply to " + inv.command);
     }
@@ -963,15 +1093,43 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
     return usage(inv.command + ": unexpected argument " + in_quotes(inv.args[max_args]));
   }
 
-  // Global options.
-  for (const char* required : {"config", "cert", "key"}) {
-    if (!r.count(required)) return usage(std::string("--") + required + " is required");
+  // Global options, each from the command line, else the environment, else the defaults file.
+  const auto environment = defaults_from_environment();
+  const auto option_or_env = [&r](const char* option, const std::string& from_env) {
+    return r.count(option) ? r[option].as<std::string>() : from_env;
+  };
+  inv.options.config_file = option_or_env("config", environment.config);
+  inv.options.certificate_file = option_or_env("cert", environment.cert);
+  inv.options.key_file = option_or_env("key", environment.key);
+  inv.options.overlay = option_or_env("overlay", environment.overlay);
+  inv.options.peers =
+      r.count("peer") ? r["peer"].as<std::vector<std::string>>() : environment.peers;
+  const bool complete = !inv.options.config_file.empty() && !inv.options.certificate_file.empty() &&
+                        !inv.options.key_file.empty() && !inv.options.peers.empty();
+  if (!complete) {
+    const auto file = defaults_file_path();
+    auto read = read_defaults_file(file);
+    if (auto* e = std::get_if<std::string>(&read)) {
+      return failure{exit_config, "bad_configuration", *e};
+    }
+    const auto& from_file = std::get<client_defaults>(read);
+    if (inv.options.config_file.empty()) inv.options.config_file = from_file.config;
+    if (inv.options.certificate_file.empty()) inv.options.certificate_file = from_file.cert;
+    if (inv.options.key_file.empty()) inv.options.key_file = from_file.key;
+    if (inv.options.overlay.empty()) inv.options.overlay = from_file.overlay;
+    if (inv.options.peers.empty()) inv.options.peers = from_file.peers;
+    const std::string where = file.empty() ? std::string("'p2psip-client setup'")
+                                           : "'p2psip-client setup' (" + file.string() + ")";
+    for (const auto& [value, option, variable] :
+         {std::tuple{&inv.options.config_file, "--config", "P2PSIP_CONFIG"},
+          std::tuple{&inv.options.certificate_file, "--cert", "P2PSIP_CERT"},
+          std::tuple{&inv.options.key_file, "--key", "P2PSIP_KEY"}}) {
+      if (value->empty()) {
+        return usage(std::string(option) + " is required: give it, set " + variable + ", or run " +
+                     where + " once");
+      }
+    }
   }
-  inv.options.config_file = r["config"].as<std::string>();
-  inv.options.certificate_file = r["cert"].as<std::string>();
-  inv.options.key_file = r["key"].as<std::string>();
-  if (r.count("peer")) inv.options.peers = r["peer"].as<std::vector<std::string>>();
-  if (r.count("overlay")) inv.options.overlay = r["overlay"].as<std::string>();
   {
     const auto text = r["timeout"].as<std::string>();
     const auto ms = parse_unsigned(text, 24ULL * 3600 * 1000);
@@ -996,6 +1154,11 @@ std::variant<invocation, failure> parse_command_line(cxxopts::ParseResult& r) {
   if (r.count("sip-listen")) inv.options.sip_listen = r["sip-listen"].as<std::string>();
   inv.raw = r.count("raw") > 0;
   if (inv.raw && g_json) return usage("--raw and --json exclude each other");
+  if (r.count("owner")) {
+    inv.owner = r["owner"].as<std::string>();
+    if (inv.owner.empty())
+      return usage("--owner: expected a user (alice@example.org) or a Node-ID");
+  }
 
   // Command options.
   const bool typed = allowed->second.count("kind") > 0;
@@ -1121,6 +1284,106 @@ std::optional<failure> attach(cl::client& c, const invocation& inv) {
   return from_sdk(r.error(), "");
 }
 
+/// `p2psip-client COMMAND --help`: the command's synopsis, description and options.
+int command_help(const cxxopts::ParseResult& r) {
+  std::string name = r["command"].as<std::string>();
+  if (name == "sip" && r.count("args")) name += " " + r["args"].as<std::vector<std::string>>()[0];
+  const auto* doc = std::find_if(std::begin(command_docs), std::end(command_docs),
+                                 [&](const command_doc& d) { return d.name == name; });
+  if (doc == std::end(command_docs)) {
+    if (name == "sip") {
+      std::string out = "Usage: p2psip-client [OPTIONS] sip SUBCOMMAND [ARGS...]\n\nSubcommands:\n";
+      for (const auto& d : command_docs) {
+        if (d.name.rfind("sip ", 0) == 0) out += command_summary(d, "      ");
+      }
+      return write_stdout(out) ? exit_ok : exit_error;
+    }
+    return report(usage("unknown command " + in_quotes(name) + " (see --help)"));
+  }
+  std::string out = "Usage: p2psip-client [OPTIONS] " + std::string(doc->name) + " " +
+                    std::string(doc->synopsis) + "\n\n" + std::string(doc->description) + "\n";
+  const auto& allowed = command_options.at(std::string(doc->name));
+  std::vector<std::pair<std::string, std::string>> rows;
+  std::size_t width = 0;
+  for (const auto& o : command_option_docs) {
+    if (!allowed.count(std::string(o.name))) continue;
+    std::string left = "  --" + std::string(o.name);
+    if (!o.argument.empty()) left += " " + std::string(o.argument);
+    std::string_view help = o.help;
+    if (const auto colon = help.find(": "); colon != std::string_view::npos) {
+      help.remove_prefix(colon + 2);  // the list of commands it applies to
+    }
+    width = std::max(width, left.size());
+    rows.emplace_back(std::move(left), std::string(help));
+  }
+  if (!rows.empty()) {
+    out += "\nOptions:\n";
+    for (const auto& [left, help] : rows) {
+      out += left + std::string(width + 2 - left.size(), ' ') + help + "\n";
+    }
+  }
+  out +=
+      "\nGlobal options (--config, --cert, --key, --peer, --json, --timeout, ...): "
+      "p2psip-client --help\n";
+  out += exit_text;
+  return write_stdout(out) ? exit_ok : exit_error;
+}
+
+/// `p2psip-client setup`: checks what the options (else the environment, else the file as it
+/// is) name by loading it as a client would, then writes it, with absolute paths, to the
+/// per-user defaults file.
+int report_setup(const invocation& inv) {
+  const auto file = defaults_file_path();
+  if (file.empty()) {
+    return report({exit_config, "bad_configuration",
+                   "setup: neither XDG_CONFIG_HOME nor HOME is set: no place for the defaults "
+                   "file"});
+  }
+  client_defaults d;
+  std::error_code ec;
+  const auto absolute = [&ec](const std::string& path) {
+    const auto a = std::filesystem::absolute(path, ec).lexically_normal();
+    return ec ? path : a.string();
+  };
+  d.config = absolute(inv.options.config_file);
+  d.cert = absolute(inv.options.certificate_file);
+  d.key = absolute(inv.options.key_file);
+  d.overlay = inv.options.overlay;
+  d.peers = inv.options.peers;
+  {
+    // Loads the configuration and credentials and resolves the peers; attaches to nothing.
+    cl::client_options check = inv.options;
+    check.config_file = d.config;
+    check.certificate_file = d.cert;
+    check.key_file = d.key;
+    auto created = cl::client::create(check);
+    if (!created) {
+      auto f = from_sdk(created.error(), "setup");
+      if (created.code() == cl::make_error_code(cl::errc::invalid_argument)) {
+        f.exit_code = exit_usage;
+        f.name = "usage";
+      }
+      return report(f);
+    }
+    (*created)->stop();
+  }
+  if (auto error = write_defaults_file(file, d); !error.empty()) {
+    return report({exit_config, "bad_configuration", "setup: " + error});
+  }
+  if (g_json) {
+    json j = {{"file", file.string()}, {"config", d.config}, {"cert", d.cert}, {"key", d.key}};
+    j["peers"] = d.peers;
+    if (!d.overlay.empty()) j["overlay"] = d.overlay;
+    return write_stdout(dump(j)) ? exit_ok : exit_error;
+  }
+  if (inv.quiet) return exit_ok;
+  std::string out = "wrote " + file.string() + ":\n  config = " + d.config +
+                    "\n  cert = " + d.cert + "\n  key = " + d.key + "\n";
+  for (const auto& p : d.peers) out += "  peer = " + p + "\n";
+  out += "now 'p2psip-client get NAME' needs no options\n";
+  return write_stdout(out) ? exit_ok : exit_error;
+}
+
 int run(int argc, char** argv) {
   // Known before parsing, so that even a usage error gives its JSON document.
   for (int i = 1; i < argc; ++i) {
@@ -1135,11 +1398,12 @@ int run(int argc, char** argv) {
   options.custom_help("[OPTIONS]");
   options.positional_help("COMMAND [ARGS...]");
   // clang-format off
+  // clang-format off
   options.add_options()
-      ("config", "overlay configuration document (overlay.xml)", cxxopts::value<std::string>(), "FILE")
-      ("cert", "certificate file (from p2psip-admin enroll; one Node-ID)", cxxopts::value<std::string>(), "FILE")
-      ("key", "private key file of the certificate", cxxopts::value<std::string>(), "FILE")
-      ("peer", "peer to attach to, IP:PORT or [IPv6]:PORT (repeatable, tried in order; default: the configuration's bootstrap peers)", cxxopts::value<std::vector<std::string>>(), "IP:PORT")
+      ("config", "overlay configuration document (overlay.xml; default: P2PSIP_CONFIG, else the defaults file)", cxxopts::value<std::string>(), "FILE")
+      ("cert", "certificate file (from p2psip-admin enroll; one Node-ID; default: P2PSIP_CERT, else the defaults file)", cxxopts::value<std::string>(), "FILE")
+      ("key", "private key file of the certificate (default: P2PSIP_KEY, else the defaults file)", cxxopts::value<std::string>(), "FILE")
+      ("peer", "peer to attach to, IP:PORT, [IPv6]:PORT or HOST:PORT (repeatable, tried in order; default: P2PSIP_PEER, else the defaults file, else the configuration's bootstrap peers)", cxxopts::value<std::vector<std::string>>(), "HOST:PORT")
       ("overlay", "refuse a configuration of another overlay than NAME", cxxopts::value<std::string>(), "NAME")
       ("timeout", "time allowed to attach, and then for the operation", cxxopts::value<std::string>()->default_value("10000"), "MS")
       ("json", "print the result (or the error) as one JSON document")
@@ -1147,22 +1411,24 @@ int run(int argc, char** argv) {
       ("verbose", "the SDK's debug lines on standard error")
       ("sip-routing", "sip message, call, listen: how SIP requests travel: direct (AppAttach to the target's node) or outbound-proxy (through the attached peer, which must serve SIP: p2psip-peer --sip-listen)", cxxopts::value<std::string>()->default_value("direct"), "MODE")
       ("sip-listen", "sip listen with direct routing: where to accept SIP connections (port 0: any; default: the address used toward the peer)", cxxopts::value<std::string>(), "IP:PORT")
-      ("h,help", "show this help");
-  options.add_options("command")
-      ("lifetime", "put, store, remove-item, register, sip register, sip listen: lifetime in seconds (default 3600)", cxxopts::value<std::string>(), "S")
-      ("file", "put, store: read the value from PATH (-: standard input)", cxxopts::value<std::string>(), "PATH")
-      ("raw", "get: print the bytes of the only value, nothing else")
-      ("kind", "store, fetch, stat, find, remove-item: the kind", cxxopts::value<std::string>(), "K")
-      ("value", "store: the value (-: standard input)", cxxopts::value<std::string>(), "V")
-      ("dict-key", "store, fetch, stat, remove-item: a dictionary key (text, or hex:HEX; repeatable)", cxxopts::value<std::vector<std::string>>(), "KEY")
-      ("index", "store: an array index or 'append'; fetch, stat: N or A-B; remove-item: N (repeatable)", cxxopts::value<std::vector<std::string>>(), "I")
-      ("generation", "store, remove-item: the generation counter expected at the peer", cxxopts::value<std::string>(), "G")
-      ("contact", "sip register: register a forward to this URI instead of a route to this client", cxxopts::value<std::string>(), "URI")
-      ("content-type", "sip message: the body's media type (default text/plain)", cxxopts::value<std::string>(), "T")
-      ("hangup-after", "sip call: seconds to stay in an established call before hanging up (default 0)", cxxopts::value<std::string>(), "S")
-      ("accept", "sip listen: answer INVITE 200 (the default)")
-      ("reject", "sip listen: answer INVITE 486 Busy Here")
-      ("answer-after", "sip listen: let an INVITE ring this many seconds before answering (default 0)", cxxopts::value<std::string>(), "S");
+      ("version", "show the version")
+      ("h,help", "show this help (after a command: that command's)");
+  // clang-format on
+  {
+    auto add = options.add_options("command");
+    for (const auto& o : command_option_docs) {
+      const std::string name(o.name);
+      const std::string help(o.help);
+      if (o.argument.empty()) {
+        add(name, help);
+      } else if (o.repeatable) {
+        add(name, help, cxxopts::value<std::vector<std::string>>(), std::string(o.argument));
+      } else {
+        add(name, help, cxxopts::value<std::string>(), std::string(o.argument));
+      }
+    }
+  }
+  // clang-format off
   options.add_options("positional")
       ("command", "", cxxopts::value<std::string>())
       ("args", "", cxxopts::value<std::vector<std::string>>());
@@ -1172,14 +1438,23 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult r;
   try {
     r = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    return report(usage(e.what()));
+  } catch (const cxxopts::exceptions::exception& e) {
+    return report(usage(tool::usage_message(e, argc, argv)));
   }
   if (r.count("help")) {
+    if (r.count("command")) return command_help(r);
     std::string help = options.help({"", "command"});
-    help += commands_text;
+    help += commands_text();
+    help += notes_text;
     help += exit_text;
     return write_stdout(help) ? exit_ok : exit_error;
+  }
+  if (r.count("version")) {
+    // The SDK is a shared library: say which one this run uses, too.
+    return write_stdout(tool::version_text("p2psip-client") + "libp2psip-client " +
+                        p2psip_version() + "\n")
+               ? exit_ok
+               : exit_error;
   }
 
   invocation inv;
@@ -1188,13 +1463,15 @@ int run(int argc, char** argv) {
     if (auto* f = std::get_if<failure>(&parsed)) return report(*f);
     inv = std::move(std::get<invocation>(parsed));
   } catch (const cxxopts::exceptions::exception& e) {
-    return report(usage(e.what()));
+    return report(usage(tool::usage_message(e, argc, argv)));
   }
   if (r.count("verbose")) {
     inv.options.log = [](std::string_view text) {
-      write_stderr("p2psip-client: debug: " + one_line(text) + "\n");
+      std::lock_guard lock(g_stderr_mutex);
+      tool::log_line("DEBUG", text);
     };
   }
+  if (inv.command == "setup") return report_setup(inv);
 
   // Before the SDK starts its threads, so that they inherit the mask and only sigwait sees these.
   if (inv.command == "sip call" || inv.command == "sip listen") block_stop_signals();

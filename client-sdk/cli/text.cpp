@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
-#include <ctime>
+
+#include "p2psip/tool/encoding.hpp"
+#include "p2psip/tool/log.hpp"
 
 namespace p2psip::client_cli {
 
@@ -35,62 +36,15 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> parse_range(std::string_v
 }
 
 std::string hex(const bytes& b) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(b.size() * 2);
-  for (const auto c : b) {
-    out += digits[c >> 4];
-    out += digits[c & 0xF];
-  }
-  return out;
+  return tool::to_hex(b);
 }
 
 std::optional<bytes> unhex(std::string_view s) {
-  if (s.size() % 2 != 0) return std::nullopt;
-  const auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  bytes out;
-  out.reserve(s.size() / 2);
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    const int hi = nibble(s[i]);
-    const int lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-  }
-  return out;
+  return tool::from_hex(s);
 }
 
 std::string base64(const bytes& b) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((b.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= b.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{b[i]} << 16) | (std::uint32_t{b[i + 1]} << 8) | b[i + 2];
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  const std::size_t rest = b.size() - i;
-  if (rest == 1) {
-    const std::uint32_t v = std::uint32_t{b[i]} << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    const std::uint32_t v = (std::uint32_t{b[i]} << 16) | (std::uint32_t{b[i + 1]} << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
+  return tool::to_base64(b);
 }
 
 bool valid_utf8(const bytes& b) {
@@ -137,9 +91,32 @@ bool printable_utf8(const bytes& b) {
                       [](std::uint8_t c) { return (c < 0x20 && c != '\t') || c == 0x7F; });
 }
 
+bool is_text(const bytes& b) {
+  return valid_utf8(b) && std::find(b.begin(), b.end(), std::uint8_t{0}) == b.end();
+}
+
 std::string display_value(const bytes& b) {
-  if (printable_utf8(b)) return std::string(b.begin(), b.end());
-  return "base64:" + base64(b);
+  const std::string_view s(reinterpret_cast<const char*>(b.data()), b.size());
+  const bool looks_quoted = s.rfind('"', 0) == 0 || s.rfind("base64:", 0) == 0;
+  if (printable_utf8(b) && !looks_quoted) return std::string(s);
+  if (!is_text(b)) return "base64:" + base64(b);
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      default:
+        if (const auto byte = static_cast<std::uint8_t>(c); byte < 0x20 || byte == 0x7F) {
+          out += "\\x" + tool::to_hex(std::span(&byte, 1));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
 }
 
 std::string display_key(const bytes& b) {
@@ -151,22 +128,11 @@ std::string display_key(const bytes& b) {
 }
 
 std::string iso_time(std::uint64_t ms) {
-  const auto secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  return tool::utc_time_text_ms(ms);
 }
 
 std::string one_line(std::string_view s) {
-  std::string out(s);
-  std::replace(out.begin(), out.end(), '\n', ' ');
-  std::replace(out.begin(), out.end(), '\r', ' ');
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
+  return tool::one_line(s);
 }
 
 }  // namespace p2psip::client_cli

@@ -1,6 +1,6 @@
 #pragma once
-// Text helpers of p2psip-client: number and range parsing, hex/base64, UTF-8 checks, times.
-// Standard library only (the CLI sees nothing of the SDK's internals).
+// Text helpers of p2psip-client: number and range parsing, hex/base64 (Botan's, through
+// p2psip::tool_support), UTF-8 checks, how values are shown, times.
 
 #include <cstdint>
 #include <optional>
@@ -32,7 +32,12 @@ bool valid_utf8(const bytes& b);
 /// Valid UTF-8 without control characters other than tab: safe to print on one line.
 bool printable_utf8(const bytes& b);
 
-/// A value as one line of text: itself when printable, else "base64:" and its base64.
+/// Whether `b` is text: well-formed UTF-8 without NUL (what --json gives as "value").
+bool is_text(const bytes& b);
+
+/// A value as one line: itself when printable (and not starting with '"' or "base64:"); other
+/// text in double quotes with C escapes (\n, \r, \t, \\, \", \xNN for other control
+/// characters); binary (not text) as "base64:" and its base64.
 std::string display_value(const bytes& b);
 /// A dictionary key as text: itself when printable, else "hex:" and its hex (what --dict-key
 /// accepts back).

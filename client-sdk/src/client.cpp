@@ -4,6 +4,7 @@
 #include "p2psip/client/client.hpp"
 
 #include "client_impl.hpp"
+#include "peer_address.hpp"
 
 namespace p2psip::client {
 
@@ -15,11 +16,11 @@ std::variant<pe::client_config, struct error> make_node_config(const client_opti
   core.transport = s.transport();
   core.transport.request_timeout = o.request_timeout;
   for (const auto& p : o.peers) {
-    auto a = pr::ip_address_port::parse(p);
-    if (!a || a->port() == 0) {
-      return fail(errc::invalid_argument, "peer '" + p + "': expected IP:PORT or [IPv6]:PORT");
+    auto addresses = resolve_peer(p);  // host names too: here, never on the I/O thread
+    if (auto* e = std::get_if<struct error>(&addresses)) return *e;
+    for (const auto& a : std::get<std::vector<pr::ip_address_port>>(addresses)) {
+      core.bootstrap.push_back(a);
     }
-    core.bootstrap.push_back(*a);
   }
   if (core.bootstrap.empty()) core.bootstrap = s.config.bootstrap_nodes;
   if (core.bootstrap.empty()) {
@@ -108,7 +109,7 @@ using callback = client::callback<T>;
 
 result<kind_data> unknown_kind_error(std::uint32_t kind) {
   return {errc::unknown_kind,
-          "kind " + std::to_string(kind) + " is not in the overlay configuration"};
+          "kind " + config::kind_display_name(kind) + " is not in the overlay configuration"};
 }
 
 void start_store(impl& p, std::string res, std::uint32_t kind, std::vector<item> items,

@@ -593,8 +593,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
                                                        const store_options& opts, bool tombstones) {
     const auto* def = config::find_kind(setup.config, kind);
     if (!def) {
-      return fail(errc::unknown_kind,
-                  "kind " + std::to_string(kind) + " is not in the overlay configuration");
+      return fail(errc::unknown_kind, "kind " + config::kind_display_name(kind) +
+                                          " is not in the overlay configuration");
     }
     if (items.empty()) return fail(errc::invalid_argument, "nothing to store");
     if (def->model == pr::data_model::single_value && items.size() != 1) {
@@ -602,7 +602,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     }
     if (items.size() > def->max_count) {
       return fail(errc::too_large, std::to_string(items.size()) + " items: kind " +
-                                       std::to_string(kind) + " allows " +
+                                       config::kind_display_name(kind) + " allows " +
                                        std::to_string(def->max_count));
     }
     pr::store_req req;
@@ -613,8 +613,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     for (const auto& it : items) {
       if (!tombstones && it.exists && it.value.size() > def->max_size) {
         return fail(errc::too_large, "value of " + std::to_string(it.value.size()) +
-                                         " bytes: kind " + std::to_string(kind) + " allows " +
-                                         std::to_string(def->max_size));
+                                         " bytes: kind " + config::kind_display_name(kind) +
+                                         " allows " + std::to_string(def->max_size));
       }
       pr::data_value dv;
       dv.exists = tombstones ? false : it.exists;

@@ -15,10 +15,12 @@
 //                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //
-// Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
-// (configuration, credentials, store, bind). Every error is one line on standard error. A data
-// directory whose database is not the store its manifest records (lost, emptied, replaced,
-// another node's, truncated: peer/storage's storage_backend.hpp) is such an error, unless
+// Exit codes (p2psip/tool/exit_codes.hpp, shared by every tool): 0 after a clean leave
+// (SIGTERM/SIGINT), 2 for a usage error, 6 for a configuration or credentials file that is
+// missing, unreadable or invalid, 1 for any other error (store, bind). Every error is one line on
+// standard error. A data directory whose database is not the store its manifest records (lost,
+// emptied, replaced, another node's, truncated: peer/storage's storage_backend.hpp) is such an
+// error, unless
 // --accept-store-change takes the database as it is (a WARN line, and a new manifest).
 // At start the soft limit of open files is raised to the hard limit (one descriptor per link).
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text"; with --log-file
@@ -39,7 +41,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -69,6 +70,10 @@
 #include "p2psip/peer/sip_front_end.hpp"
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "p2psip/tool/exit_codes.hpp"
+#include "p2psip/tool/log.hpp"
+#include "p2psip/tool/options.hpp"
+#include "p2psip/tool/version.hpp"
 #include "p2psip/transport/credentials.hpp"
 
 #include "config_reload.hpp"
@@ -83,33 +88,22 @@ namespace pe = p2psip::peer;
 namespace fs = std::filesystem;
 namespace pd = p2psip::peer_daemon;
 
-constexpr int exit_ok = 0;
-constexpr int exit_error = 1;
-constexpr int exit_usage = 2;
+namespace tool = p2psip::tool;
+constexpr int exit_ok = tool::status(tool::exit_code::ok);
+constexpr int exit_error = tool::status(tool::exit_code::failure);
+constexpr int exit_usage = tool::status(tool::exit_code::usage);
+constexpr int exit_config = tool::status(tool::exit_code::configuration);
 
 pe::log_level g_level = pe::log_level::info;
 /// Where log lines go: standard error until the options say otherwise.
 pd::log_output g_log;
 
 std::string one_line(std::string_view s) {
-  std::string out(s);
-  std::replace(out.begin(), out.end(), '\n', ' ');
-  std::replace(out.begin(), out.end(), '\r', ' ');
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
+  return tool::one_line(s);  // the tools' own, so that every program's lines read alike
 }
 
 std::string timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
-  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  return tool::utc_time_text(std::chrono::system_clock::now());
 }
 
 void log_line(pe::log_level level, std::string_view text) {
@@ -290,16 +284,26 @@ int run(int argc, char** argv) {
       ("sip-source-rate", "SIP messages per second one source IP may send on average (0: no limit); over it requests get 503 with Retry-After", cxxopts::value<long>()->default_value("100"))
       ("sip-source-burst", "SIP messages one source IP may send in a burst above its rate", cxxopts::value<long>()->default_value("400"))
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
+      ("version", "show the version")
       ("h,help", "show this help");
   // clang-format on
   cxxopts::ParseResult r;
   try {
     r = options.parse(argc, argv);
-  } catch (const std::exception& e) {
-    return fail(exit_usage, e.what());
+  } catch (const cxxopts::exceptions::exception& e) {
+    return fail(exit_usage, tool::usage_message(e, argc, argv));
   }
   if (r.count("help")) {
-    std::cout << options.help();
+    std::cout << options.help() +
+                     tool::exit_codes_help(
+                         {{tool::exit_code::ok, "after a clean leave (SIGTERM, SIGINT)"},
+                          {tool::exit_code::failure, "store, bind, runtime"},
+                          {tool::exit_code::usage, ""},
+                          {tool::exit_code::configuration, ""}});
+    return exit_ok;
+  }
+  if (r.count("version")) {
+    std::cout << tool::version_text("p2psip-peer");
     return exit_ok;
   }
   if (!r.unmatched().empty())
@@ -331,8 +335,8 @@ int run(int argc, char** argv) {
     partition_check_s = r["partition-check-interval"].as<long>();
     request_timeout_ms = r["request-timeout"].as<long>();
     link_linger_ms = r["link-linger"].as<long>();
-  } catch (const std::exception& e) {
-    return fail(exit_usage, e.what());
+  } catch (const cxxopts::exceptions::exception& e) {
+    return fail(exit_usage, tool::usage_message(e, argc, argv));
   }
   const auto level = parse_level(level_text);
   if (!level)
@@ -418,7 +422,7 @@ int run(int argc, char** argv) {
 
   auto setup = p2psip::node::load_node_setup(
       config_file, cert_file, key_file, r.count("overlay") ? r["overlay"].as<std::string>() : "");
-  if (!setup) return fail(exit_error, setup.error().message);
+  if (!setup) return fail(exit_config, setup.error().message);
   const auto& config = setup->config;
   // A first peer joins nobody, but looks for other rings through the bootstrap peers (RFC 6940
   // 10.7.4.4): two rings started apart (say, while the network between them was down) merge.

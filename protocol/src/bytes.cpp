@@ -1,43 +1,34 @@
 #include "p2psip/protocol/bytes.hpp"
 
+#include <botan/exceptn.h>
+#include <botan/hex.h>
+
+#include <algorithm>
+#include <iterator>
+
 namespace p2psip::protocol {
 
+// Botan's hex codec rather than a table of our own (one less copy to keep right).
 std::string to_hex(byte_view v) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(v.size() * 2);
-  for (const auto b : v) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0x0F]);
-  }
-  return out;
+  return Botan::hex_encode(v.data(), v.size(), false);
 }
-
-namespace {
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
 
 bool from_hex(std::string_view text, bytes& out) {
-  bytes result;
-  result.reserve(text.size() / 2);
-  int high = -1;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == ':') continue;
-    const int v = hex_value(c);
-    if (v < 0) return false;
-    if (high < 0) {
-      high = v;
-    } else {
-      result.push_back(static_cast<std::uint8_t>((high << 4) | v));
-      high = -1;
-    }
+  // Botan skips ASCII whitespace itself; ':' separators (as tshark prints bytes) go first.
+  std::string digits;
+  digits.reserve(text.size());
+  std::copy_if(text.begin(), text.end(), std::back_inserter(digits),
+               [](char c) { return c != ':'; });
+  const auto significant = std::count_if(digits.begin(), digits.end(), [](char c) {
+    return c != ' ' && c != '\n' && c != '\r' && c != '\t';
+  });
+  if (significant % 2 != 0) return false;
+  bytes result(digits.size() / 2);
+  try {
+    result.resize(Botan::hex_decode(result.data(), digits.data(), digits.size(), true));
+  } catch (const Botan::Exception&) {
+    return false;
   }
-  if (high >= 0) return false;
   out = std::move(result);
   return true;
 }

@@ -291,8 +291,8 @@ case_add_bootstrap() {
   # The edited document still serves enrollment.
   enroll dave@example.org "$T/dave"
   "$OPENSSL" verify -CAfile "$T/ca/ca.crt" "$T/dave/node.crt" >/dev/null || fail "cert after edits does not verify"
-  # A missing document is an error, not a usage error.
-  run 1 add-bootstrap 192.0.2.1:6084 --config "$T/nowhere.xml"
+  # A missing document is a configuration error (6, as in every p2psip tool), not a usage error.
+  run 6 add-bootstrap 192.0.2.1:6084 --config "$T/nowhere.xml"
   one_line_error
   # A document whose signature does not verify is not signed again without --force.
   sed -i 's|<max-message-size>32768<|<max-message-size>32769<|' "$T/ca/overlay.xml"
@@ -307,7 +307,7 @@ case_add_bootstrap() {
   # A copy elsewhere: signed with the CA directory given, refused without it.
   mkdir "$T/elsewhere"
   cp "$T/ca/overlay.xml" "$T/elsewhere/overlay.xml"
-  run 1 add-bootstrap 192.0.2.46:6084 --config "$T/elsewhere/overlay.xml"
+  run 6 add-bootstrap 192.0.2.46:6084 --config "$T/elsewhere/overlay.xml"
   one_line_error
   has "$T/err" "elsewhere/ca.crt"
   run 0 add-bootstrap 192.0.2.46:6084 --config "$T/elsewhere/overlay.xml" --ca-dir "$T/ca"
@@ -427,6 +427,14 @@ case_bad_args() {
   run 2 init --overlay example.org --out "$T/x" --bootstrap 192.0.2.1:99999
   run 2 init --overlay example.org --out "$T/x" --days 0
   run 2 init --overlay example.org --out "$T/x" --days many
+  has_text "$T/err" "--days 'many': not a valid number"
+  run 2 init --overlay example.org --out "$T/x" --colour red
+  has_text "$T/err" "unknown option --colour"
+  LC_ALL=C grep -q '[^ -~]' "$T/err" && fail "non-ASCII in a usage error: $(cat "$T/err")"
+  run 0 --version
+  has "$T/out" "^p2psip-admin \(p2psip\) [0-9]+\.[0-9]+\.[0-9]+$"
+  run 0 --help
+  has "$T/out" "^  6  bad configuration"
   [ ! -e "$T/x" ] || fail "a refused init created its directory"
   run 2 enroll
   run 2 enroll --user alice --out "$T/y"
@@ -447,8 +455,8 @@ case_bad_args() {
   run 2 sign extra
   one_line_error
   run 2 sign --colour red
-  # Not usage errors: the CA directory is missing.
-  run 1 enroll --user alice@example.org --out "$T/y" --ca-dir "$T/no-ca"
+  # Not usage errors: the CA directory is missing (6: its configuration cannot be loaded).
+  run 6 enroll --user alice@example.org --out "$T/y" --ca-dir "$T/no-ca"
   one_line_error
   [ ! -e "$T/y" ] || fail "a failed enroll created its directory"
   return 0
@@ -667,7 +675,7 @@ case_sip_user_refusals() {
   run 1 sip-user list --users "$T/missing.json"
   one_line_error
   # The CA directory: missing; the configuration signer's name is not for users.
-  run 1 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/no-ca" --password-file "$T/pw"
+  run 6 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/no-ca" --password-file "$T/pw"
   one_line_error
   run 1 sip-user add sip:configuration-signer@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw"
   one_line_error

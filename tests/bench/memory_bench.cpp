@@ -26,6 +26,7 @@
 #include <cxxopts.hpp>
 
 #include "p2psip/client/client.hpp"
+#include "p2psip/tool/version.hpp"
 #include "process_overlay.hpp"
 
 namespace {
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
        cxxopts::value<int>()->default_value("0"))
       ("exit-attached", "end with std::_Exit while the clients are attached: a heap profiler's "
        "\"leaked\" bytes are then what they hold")
+      ("version", "show the version")
       ("h,help", "help");
   // clang-format on
   std::size_t n = 0;
@@ -94,6 +96,10 @@ int main(int argc, char** argv) {
   bool exit_attached = false;
   try {
     auto r = options.parse(argc, argv);
+    if (r.count("version")) {
+      std::cout << p2psip::tool::version_text("p2psip-mem-bench");
+      return 0;
+    }
     if (r.count("help")) {
       std::cout << options.help();
       return 0;

@@ -49,6 +49,7 @@
 #include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "p2psip/tool/version.hpp"
 #include "proc_cpu.hpp"
 #include "process_overlay.hpp"
 
@@ -400,6 +401,7 @@ int main(int argc, char** argv) {
       ("no-redis", "skip the redis baseline")
       ("no-opendht", "skip the OpenDHT baseline")
       ("json", "one JSON document on stdout (the lines go to stderr)")
+      ("version", "show the version")
       ("h,help", "help");
   // clang-format on
   std::size_t n_clients = 0, ops = 0, value_size = 0;
@@ -407,6 +409,10 @@ int main(int argc, char** argv) {
   bool with_redis = true, with_opendht = true, json = false;
   try {
     auto r = options.parse(argc, argv);
+    if (r.count("version")) {
+      std::cout << p2psip::tool::version_text("p2psip-bench");
+      return 0;
+    }
     if (r.count("help")) {
       std::cout << options.help();
       return 0;

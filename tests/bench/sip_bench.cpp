@@ -48,6 +48,7 @@
 
 #include <cxxopts.hpp>
 
+#include "p2psip/tool/version.hpp"
 #include "process_overlay.hpp"
 
 namespace {
@@ -402,6 +403,7 @@ int main(int argc, char** argv) {
       ("drain-seconds", "pause after a failed trial, for the server to finish what it holds (default 35; 0 with --quick)", cxxopts::value<double>())
       ("quick", "short runs (2 s, 4 steps, up to 400/s) for a smoke test")
       ("json", "one JSON document on stdout")
+      ("version", "show the version")
       ("h,help", "help");
   // clang-format on
   std::vector<std::string> targets, scenarios;
@@ -411,6 +413,10 @@ int main(int argc, char** argv) {
   bool quick = false, json = false;
   try {
     auto r = options.parse(argc, argv);
+    if (r.count("version")) {
+      std::cout << p2psip::tool::version_text("p2psip-sip-bench");
+      return 0;
+    }
     if (r.count("help")) {
       std::cout << options.help();
       return 0;

@@ -55,6 +55,7 @@
 #include "p2psip/client/client.hpp"
 #include "p2psip/node/node_setup.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "p2psip/tool/version.hpp"
 #include "p2psip/transport/link.hpp"
 #include "process_overlay.hpp"
 
@@ -1224,11 +1225,16 @@ int main(int argc, char** argv) {
       ("quick", "small sizes for ctest: 5 peers, 1 run, 1 wave, 300 idle TCP, 2 greedy for 3 s, 40 idle clients (explicit options still win)")
       ("expect-met", "scenarios whose targets must be met for exit 0 (default: every scenario run)", cxxopts::value<std::string>())
       ("json", "print one JSON object to standard output (the lines go to standard error)")
+      ("version", "show the version")
       ("h,help", "show this help");
   // clang-format on
   settings s;
   try {
     auto r = options.parse(argc, argv);
+    if (r.count("version")) {
+      std::cout << p2psip::tool::version_text("p2psip-chaos");
+      return 0;
+    }
     if (r.count("help")) {
       std::cout << options.help()
                 << "\nTargets: churn 0 unreadable; restart readable within 5 s;"

@@ -2,6 +2,7 @@
 # Loopback tests of p2psip-client against real p2psip-peer processes, with credentials made by
 # p2psip-admin. Peers listen on 127.0.0.1 port 0; their ports are read from their logs.
 # usage: cli_test.sh /path/to/p2psip-client /path/to/p2psip-peer /path/to/p2psip-admin CASE
+#                    [/path/to/p2psip-wire]
 #   usage     usage errors (exit 2, one stderr line, nothing on stdout; --json error document),
 #             --help
 #   offline   unreadable certificate or key, another overlay (6); nothing listening, or a peer of
@@ -16,13 +17,25 @@
 #             sip register/resolve/unregister, sip message to a `sip listen` process, sip call
 #             --hangup-after 1 against sip listen --accept and --reject (8), no binding (3), in
 #             that SIP routing mode
+#   tools     every tool (client, peer, admin, wire): --version, per-command --help, plain ASCII
+#             option errors naming the option, a missing configuration file exits 6 everywhere
+#   defaults  p2psip-client setup writes the per-user file; then commands need no options;
+#             P2PSIP_* variables beat the file, options beat both; a host name as --peer; a
+#             broken defaults file (6); nothing configured at all (2, naming setup)
+#   values    text printed as text (escaped when it has control characters), base64 only for
+#             binary; get --owner; nothing stored: the same for get, fetch and stat; kinds named
+#             in messages
 set -u
 
 CLIENT=$1
 PEER=$2
 ADMIN=$3
 CASE=$4
+WIRE=${5:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-cli-test.XXXXXX")
+# The per-user defaults file and variables of whoever runs the tests must not leak in.
+export XDG_CONFIG_HOME=$T/xdg
+unset P2PSIP_CONFIG P2PSIP_CERT P2PSIP_KEY P2PSIP_PEER P2PSIP_OVERLAY
 PIDS=()
 OVERLAY=example.org
 
@@ -154,7 +167,7 @@ case_usage() {
   # --help: exit 0, lists the commands and the exit codes.
   run --help
   [ "$RC" -eq 0 ] || fail "--help exited $RC"
-  for w in put get remove store fetch stat find remove-item ping "Exit codes" forbidden \
+  for w in put get remove store fetch stat find remove-item ping "Exit status" forbidden setup \
     "sip register" "sip message" "sip call" "sip listen" "--sip-routing" "  8  "; do
     grep -q -- "$w" "$T/out" || fail "--help lacks '$w'"
   done
@@ -474,10 +487,10 @@ assert items[0]['hash'] == hashlib.sha256(struct.pack('>I', 5) + b'first').hexdi
   ok bob "$PC" fetch "$me" --kind certificate-by-user
   grep -q "index=1 " "$T/out" && fail "index 1 is still there: $(cat "$T/out")"
   [ "$(wc -l <"$T/out")" -eq 2 ] || fail "fetch after remove-item printed: $(cat "$T/out")"
-  expect_error 3 "no value of kind certificate-by-user" bob "$PA" fetch "$me" --kind certificate-by-user --index 1
+  expect_error 3 "nothing stored under '$me' (kind certificate-by-user" bob "$PA" fetch "$me" --kind certificate-by-user --index 1
   ok alice "$PA" --json remove-item "$me" --kind certificate-by-user --index 0 --index 2
   json_check "assert d['removed'] == 2 and d['kind'] == 16"
-  expect_error 3 "no value" bob "$PB" stat "$me" --kind certificate-by-user
+  expect_error 3 "nothing stored" bob "$PB" stat "$me" --kind certificate-by-user
 
   # SIP registrations (RFC 7904): register, resolve (also through a forward), unregister.
   ok alice "$PA" register "sip:$me"
@@ -559,9 +572,9 @@ EOF
   expect_error 7 "not in the overlay configuration" alice "$PA" fetch r --kind 0x12345
   # Not found (3): find with nothing there, fetch of an empty resource.
   expect_error 3 "no data" alice "$PB" find empty-resource --kind certificate-by-node
-  expect_error 3 "no value" alice "$PB" fetch empty-resource --kind sip-registration
+  expect_error 3 "nothing stored" alice "$PB" fetch empty-resource --kind sip-registration
   cli alice "$PB" --json fetch empty-resource --kind generic
-  JSON=1 check_error 3 "no value"
+  JSON=1 check_error 3 "nothing stored"
   json_check "assert d['error'] == 'not_found', d"
 }
 
@@ -698,6 +711,245 @@ EOF
   expect_error 3 "404" alice "$PA" --sip-routing "$ROUTING" sip message "sip:$bob" hello
 }
 
+# ---- every tool's command line (issue 15) ----
+
+# only_ascii: the last stderr holds printable ASCII only (no curly quote from the option parser).
+only_ascii() {
+  LC_ALL=C grep -q '[^ -~]' "$T/err" && fail "not plain ASCII: $(cat "$T/err")"
+  return 0
+}
+
+case_tools() {
+  [ -n "$WIRE" ] || fail "the tools case needs p2psip-wire as its 5th argument"
+  make_overlay "$OVERLAY" "$T/ca"
+  enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
+  run() {
+    timeout 30 "$@" >"$T/out" 2>"$T/err"
+    RC=$?
+  }
+  local tool name v version=""
+  for tool in "$CLIENT" "$PEER" "$ADMIN" "$WIRE"; do
+    name=$(basename "$tool")
+    # --version: "NAME (p2psip) X.Y.Z" first (as help2man reads it), the same for every tool.
+    run "$tool" --version
+    [ "$RC" -eq 0 ] || fail "$name --version exited $RC: $(cat "$T/err")"
+    [ -s "$T/err" ] && fail "$name --version wrote to stderr: $(cat "$T/err")"
+    head -n 1 "$T/out" | grep -Eq "^$name \(p2psip\) [0-9]+\.[0-9]+\.[0-9]+$" ||
+      fail "$name --version printed: $(cat "$T/out")"
+    v=$(head -n 1 "$T/out" | cut -d' ' -f3)
+    [ -z "$version" ] || [ "$v" = "$version" ] || fail "$name says $v, another tool $version"
+    version=$v
+    run "$tool" --help
+    [ "$RC" -eq 0 ] || fail "$name --help exited $RC: $(cat "$T/err")"
+    grep -q "Exit status" "$T/out" || fail "$name --help lacks the exit status table"
+  done
+  run "$CLIENT" --version
+  grep -qx "libp2psip-client $version" "$T/out" || fail "p2psip-client --version: $(cat "$T/out")"
+
+  # An unknown option: exit 2, one plain ASCII line naming it.
+  local cfg=$T/ca/overlay.xml crt=$T/alice/node.crt key=$T/alice/node.key
+  run "$CLIENT" get x --colour red
+  check_error 2 "unknown option --colour"
+  only_ascii
+  run "$CLIENT" --json get x --colour red
+  JSON=1 check_error 2 "unknown option --colour"
+  LC_ALL=C grep -q '[^ -~]' "$T/out" && fail "not plain ASCII in the JSON error: $(cat "$T/out")"
+  json_check "assert d['message'] == 'unknown option --colour', d"
+  run "$PEER" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory --first --colour red
+  [ "$RC" -eq 2 ] && grep -q "unknown option --colour" "$T/err" || fail "p2psip-peer: $RC $(cat "$T/err")"
+  only_ascii
+  run "$ADMIN" enroll --user "bob@$OVERLAY" --out "$T/bob" --colour red
+  [ "$RC" -eq 2 ] && grep -q "unknown option --colour" "$T/err" || fail "p2psip-admin: $RC $(cat "$T/err")"
+  only_ascii
+  run "$WIRE" decode --colour red -
+  [ "$RC" -eq 2 ] && grep -q "unknown option --colour" "$T/err" || fail "p2psip-wire: $RC $(cat "$T/err")"
+  only_ascii
+  # A value that does not parse names its option (cxxopts named only the value).
+  run "$PEER" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory --first \
+    --status-interval soon
+  [ "$RC" -eq 2 ] && grep -Fq -- "--status-interval 'soon': not a valid number" "$T/err" ||
+    fail "p2psip-peer: $RC $(cat "$T/err")"
+  run "$ADMIN" enroll --user "bob@$OVERLAY" --out "$T/bob" --nodes many
+  [ "$RC" -eq 2 ] && grep -Fq -- "--nodes 'many'" "$T/err" || fail "p2psip-admin: $RC $(cat "$T/err")"
+  run "$CLIENT" get x --timeout
+  check_error 2 "--timeout needs a value"
+  only_ascii
+
+  # Per-command help: the command's synopsis and options, not the global help.
+  run "$CLIENT" put --help
+  [ "$RC" -eq 0 ] || fail "put --help exited $RC"
+  head -n 1 "$T/out" | grep -q "^Usage: p2psip-client \[OPTIONS\] put NAME" || fail "put --help: $(cat "$T/out")"
+  grep -q -- "--lifetime S" "$T/out" || fail "put --help lacks --lifetime: $(cat "$T/out")"
+  grep -q -- "--kind\|^Commands:" "$T/out" && fail "put --help shows more than put: $(cat "$T/out")"
+  run "$CLIENT" get --help
+  grep -q -- "--owner USER|NODE" "$T/out" || fail "get --help: $(cat "$T/out")"
+  run "$CLIENT" sip message --help
+  head -n 1 "$T/out" | grep -q "sip message AOR TEXT" || fail "sip message --help: $(cat "$T/out")"
+  grep -q -- "--content-type T" "$T/out" || fail "sip message --help: $(cat "$T/out")"
+  run "$ADMIN" enroll --help
+  [ "$RC" -eq 0 ] && grep -q -- "--user" "$T/out" || fail "p2psip-admin enroll --help: $(cat "$T/out")"
+  run "$WIRE" decode --help
+  [ "$RC" -eq 0 ] && grep -q -- "--frames" "$T/out" || fail "p2psip-wire decode --help: $(cat "$T/out")"
+
+  # A missing configuration file: 6 in every tool that reads one.
+  run "$CLIENT" --config "$T/missing.xml" --cert "$crt" --key "$key" --peer 127.0.0.1:9 get x
+  check_error 6 "missing.xml"
+  run "$PEER" --config "$T/missing.xml" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory --first
+  [ "$RC" -eq 6 ] && grep -q "missing.xml" "$T/err" || fail "p2psip-peer: $RC $(cat "$T/err")"
+  run "$ADMIN" add-bootstrap 192.0.2.1:6084 --config "$T/missing.xml"
+  [ "$RC" -eq 6 ] && grep -q "missing.xml" "$T/err" || fail "p2psip-admin: $RC $(cat "$T/err")"
+  run "$ADMIN" enroll --user "bob@$OVERLAY" --out "$T/bob" --ca-dir "$T/no-ca"
+  [ "$RC" -eq 6 ] || fail "p2psip-admin enroll without a CA directory: $RC $(cat "$T/err")"
+}
+
+# one_peer: overlay, one peer a (port PA), clients alice and bob.
+one_peer() {
+  make_overlay "$OVERLAY" "$T/ca"
+  enroll "a@$OVERLAY" "$T/a" "$T/ca"
+  enroll "alice@$OVERLAY" "$T/alice" "$T/ca"
+  enroll "bob@$OVERLAY" "$T/bob" "$T/ca"
+  start a --first --memory
+  PA=$(port_of a) || exit 1
+}
+
+# bare VAR=VALUE... -- ARGS...: p2psip-client ARGS with only these variables set (no options
+# added); stdout $T/out, stderr $T/err, sets RC.
+bare() {
+  local vars=()
+  while [ "$1" != -- ]; do
+    vars+=("$1")
+    shift
+  done
+  shift
+  timeout 60 env "${vars[@]}" "$CLIENT" "$@" >"$T/out" 2>"$T/err"
+  RC=$?
+}
+
+case_defaults() {
+  one_peer
+  local conf=$T/xdg/p2psip/client.conf
+  # Nothing configured: a usage error that says how to configure.
+  bare -- get greeting
+  check_error 2 "--config is required: give it, set P2PSIP_CONFIG, or run 'p2psip-client setup'"
+  # setup checks and writes the defaults (absolute paths), with a host name as the peer.
+  (cd "$T" && timeout 60 "$CLIENT" setup --config ca/overlay.xml --cert alice/node.crt \
+    --key alice/node.key --peer "localhost:$PA" >"$T/out" 2>"$T/err")
+  RC=$?
+  [ "$RC" -eq 0 ] || fail "setup exited $RC: $(cat "$T/err")"
+  grep -q "^wrote $conf:" "$T/out" || fail "setup printed: $(cat "$T/out")"
+  grep -qx "config = $T/ca/overlay.xml" "$conf" || fail "client.conf: $(cat "$conf")"
+  grep -qx "cert = $T/alice/node.crt" "$conf" || fail "client.conf: $(cat "$conf")"
+  grep -qx "key = $T/alice/node.key" "$conf" || fail "client.conf: $(cat "$conf")"
+  grep -qx "peer = localhost:$PA" "$conf" || fail "client.conf: $(cat "$conf")"
+  # Then no option at all.
+  bare -- put greeting hello
+  [ "$RC" -eq 0 ] || fail "put from the defaults exited $RC: $(cat "$T/err")"
+  bare -- --json get greeting
+  [ "$RC" -eq 0 ] || fail "get from the defaults exited $RC: $(cat "$T/err")"
+  json_check "assert len(d) == 1 and d[0]['owner_user'] == 'alice@$OVERLAY' and d[0]['value'] == 'hello', d"
+  local alice_node
+  alice_node=$(python3 -c "import json; print(json.load(open('$T/out'))[0]['owner_node_id'])")
+  # The environment beats the file: bob's credentials.
+  bare P2PSIP_CERT="$T/bob/node.crt" P2PSIP_KEY="$T/bob/node.key" -- put greeting "from bob"
+  [ "$RC" -eq 0 ] || fail "put as bob from the environment exited $RC: $(cat "$T/err")"
+  bare -- get greeting --owner "bob@$OVERLAY" --raw
+  [ "$(cat "$T/out")" = "from bob" ] || fail "bob's value: $(cat "$T/out") $(cat "$T/err")"
+  # Options beat the environment.
+  bare P2PSIP_CERT="$T/bob/node.crt" P2PSIP_KEY="$T/bob/node.key" -- --cert "$T/alice/node.crt" \
+    --key "$T/alice/node.key" --json put mine x
+  json_check "assert d['owner_node_id'] == '$alice_node', d"
+  # P2PSIP_PEER beats the file's peer: nothing listens there (5, naming it).
+  local dead
+  dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  bare P2PSIP_PEER="127.0.0.1:$dead" -- --timeout 2000 get greeting
+  check_error 5 "127.0.0.1:$dead"
+  # A peer name that does not resolve (.invalid never does, RFC 6761): 5, naming it.
+  bare -- --peer no-such-host.invalid:6084 --timeout 2000 get greeting
+  check_error 5 "no-such-host.invalid"
+  # setup refuses what does not load (6), and leaves the file as it was.
+  cp "$conf" "$T/conf.before"
+  bare -- setup --config "$T/missing.xml"
+  check_error 6 "missing.xml"
+  cmp -s "$conf" "$T/conf.before" || fail "a refused setup changed client.conf"
+  # A broken defaults file: 6, naming the file and line.
+  echo "colour = blue" >>"$conf"
+  bare -- get greeting
+  check_error 6 "client.conf:7: unknown key 'colour'"
+  # p2psip-admin enroll prints the setup line for a client's credentials; it works as printed
+  # (and replaces the broken file: every default comes from its options).
+  "$ADMIN" enroll --user "carol@$OVERLAY" --out "$T/carol" --ca-dir "$T/ca" >"$T/out" 2>"$T/err" ||
+    fail "enroll carol: $(cat "$T/err")"
+  local line
+  line=$(sed -n 's/^  as p2psip-client.s defaults: p2psip-client setup //p' "$T/out")
+  [ -n "$line" ] || fail "enroll printed no setup line: $(cat "$T/out")"
+  # shellcheck disable=SC2086
+  bare -- setup $line --peer "127.0.0.1:$PA"
+  [ "$RC" -eq 0 ] || fail "setup as enroll printed it exited $RC: $(cat "$T/err")"
+  bare -- --json put carols v
+  json_check "assert len(d['owner_node_id']) > 0, d"
+  bare -- get carols
+  grep -q "^carol@$OVERLAY " "$T/out" || fail "not carol's defaults: $(cat "$T/out") $(cat "$T/err")"
+}
+
+case_values() {
+  one_peer
+  # Text with control characters: in double quotes with C escapes; --raw and --json as stored.
+  printf 'two\nlines\t"q" \\ end\n' >"$T/text"
+  ok alice "$PA" --json put note --file "$T/text"
+  local alice_node
+  alice_node=$(python3 -c "import json; print(json.load(open('$T/out'))['owner_node_id'])")
+  ok bob "$PA" get note
+  grep -Fqx "alice@$OVERLAY ($alice_node): \"two\\nlines\\t\\\"q\\\" \\\\ end\\n\"" "$T/out" ||
+    fail "text with a newline printed as: $(cat "$T/out")"
+  ok bob "$PA" get note --raw
+  cmp -s "$T/text" "$T/out" || fail "get --raw changed the text"
+  ok bob "$PA" --json get note
+  json_check "assert d[0]['value'] == open('$T/text').read(), d"
+  # Printable text (any script) as it is; a text that looks quoted or like base64 is quoted.
+  ok alice "$PA" put word "grüße, 你好"
+  ok bob "$PA" get word
+  grep -Fqx "alice@$OVERLAY ($alice_node): grüße, 你好" "$T/out" || fail "unicode text printed as: $(cat "$T/out")"
+  ok alice "$PA" put tricky "base64:AAAA"
+  ok bob "$PA" get tricky
+  grep -Fqx "alice@$OVERLAY ($alice_node): \"base64:AAAA\"" "$T/out" || fail "printed as: $(cat "$T/out")"
+  # Binary (not UTF-8, or with NUL): base64.
+  printf 'a\000b' >"$T/nul"
+  ok alice "$PA" put nul --file "$T/nul"
+  ok bob "$PA" get nul
+  grep -Fqx "alice@$OVERLAY ($alice_node): base64:YQBi" "$T/out" || fail "binary printed as: $(cat "$T/out")"
+
+  # get --owner: by user (any case) or Node-ID.
+  ok bob "$PA" put note "bob's note"
+  cli alice "$PA" get note --raw
+  check_error 1 "--raw needs exactly one (choose with --owner)"
+  ok alice "$PA" get note --owner "bob@$OVERLAY"
+  [ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "^bob@$OVERLAY " "$T/out" || fail "--owner bob: $(cat "$T/out")"
+  ok alice "$PA" get note --owner "BOB@EXAMPLE.ORG" --raw
+  [ "$(cat "$T/out")" = "bob's note" ] || fail "--owner in capitals: $(cat "$T/out")"
+  ok bob "$PA" get note --owner "$alice_node" --raw
+  cmp -s "$T/text" "$T/out" || fail "--owner NODE-ID gave: $(cat "$T/out")"
+  expect_error 3 "nothing stored under 'note' (kind generic, by carol@$OVERLAY)" alice "$PA" get note --owner "carol@$OVERLAY"
+
+  # Nothing stored: get, fetch and stat say the same, in text and JSON.
+  local cmd
+  for cmd in "get never" "fetch never --kind generic" "stat never --kind generic"; do
+    # shellcheck disable=SC2086
+    expect_error 3 "nothing stored under 'never' (kind generic)" alice "$PA" $cmd
+    # shellcheck disable=SC2086
+    cli alice "$PA" --json $cmd
+    JSON=1 check_error 3 "nothing stored under 'never' (kind generic)"
+    json_check "assert d['error'] == 'not_found', d"
+  done
+
+  # Kinds by name in messages and JSON, never as 4026532097.
+  head -c 70000 /dev/zero | tr '\0' x >"$T/big"
+  expect_error 7 "kind generic allows" alice "$PA" put big --file "$T/big"
+  grep -q 4026532097 "$T/err" && fail "kind by number: $(cat "$T/err")"
+  expect_error 7 "kind 74565 is not in the overlay configuration" alice "$PA" fetch r --kind 0x12345
+  ok alice "$PA" --json fetch note --kind generic
+  json_check "assert d['kind'] == 4026532097 and d['kind_name'] == 'generic', d"
+}
+
 case "$CASE" in
   usage) case_usage ;;
   offline) case_offline ;;
@@ -706,6 +958,9 @@ case "$CASE" in
   refused) case_refused ;;
   sip_direct) ROUTING=direct case_sip ;;
   sip_outbound) ROUTING=outbound-proxy case_sip ;;
+  tools) case_tools ;;
+  defaults) case_defaults ;;
+  values) case_values ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

@@ -106,6 +106,20 @@ TEST_CASE("client input: bad configuration, credentials, kinds, counts and sizes
   SUBCASE("bad options") {
     auto o = f.options("alice", {"not an address"});
     CHECK(client::client::create(o).code() == client::errc::invalid_argument);
+    // Host names are resolved at create (getaddrinfo): a bad port is a usage error, a name that
+    // does not resolve (.invalid never does, RFC 6761) a network one; both name the entry.
+    for (const char* bad_port : {"localhost:0", "localhost:65536", "localhost:", "localhost:x"}) {
+      o = f.options("alice", {bad_port});
+      const auto made = client::client::create(o);
+      CHECK(made.code() == client::errc::invalid_argument);
+      CHECK(made.error().message.find(bad_port) != std::string::npos);
+    }
+    o = f.options("alice", {"no-such-host.invalid:6084"});
+    const auto unresolved = client::client::create(o);
+    CHECK(unresolved.code() == client::errc::no_peer);
+    CHECK(unresolved.error().message.find("no-such-host.invalid") != std::string::npos);
+    o = f.options("alice", {"localhost:6084"});
+    CHECK(client::client::create(o).has_value());
     o = f.options("alice", {nowhere});
     o.operation_timeout = 0ms;
     CHECK(client::client::create(o).code() == client::errc::invalid_argument);

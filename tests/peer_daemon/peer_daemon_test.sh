@@ -5,10 +5,11 @@
 #   leave      one of three peers leaves; the other two close the ring between them
 #   data_dir   a peer with --data-dir creates its SQLite store and exits cleanly
 #   bad_config missing/unparsable files, wrong overlay, unreadable key, port in use, usage errors:
-#              each one line on stderr and exit 1 (or 2 for usage)
+#              each one line on stderr and exit 6 for configuration and credentials, 1 for the
+#              port, 2 for usage; unknown or malformed options named in plain ASCII
 #   config_signature  a configuration changed after signing, unsigned, or signed by an enrolled
 #              node instead of the CA's configuration signer: refused with one line naming the
-#              signature problem, exit 1; signed again with p2psip-admin sign: the peer starts
+#              signature problem, exit 6; signed again with p2psip-admin sign: the peer starts
 #   store_integrity  (needs p2psip-client) values put through a --data-dir peer, the peer
 #              stopped, its database truncated to 0 bytes: the next start is refused with one line
 #              naming the file and the manifest, exit 1 (again on a second try); with
@@ -134,26 +135,26 @@ case_bad_config() {
   local ok=(--cert "$crt" --key "$key" --listen 127.0.0.1:0 --first --memory)
 
   # Missing and unparsable files.
-  expect_error 1 "missing.xml" --config "$T/missing.xml" "${ok[@]}"
+  expect_error 6 "missing.xml" --config "$T/missing.xml" "${ok[@]}"
   echo '<overlay><configuration' >"$T/broken.xml"
-  expect_error 1 "broken.xml" --config "$T/broken.xml" "${ok[@]}"
-  expect_error 1 "missing.crt" --config "$cfg" --cert "$T/missing.crt" --key "$key" --listen 127.0.0.1:0 --first --memory
+  expect_error 6 "broken.xml" --config "$T/broken.xml" "${ok[@]}"
+  expect_error 6 "missing.crt" --config "$cfg" --cert "$T/missing.crt" --key "$key" --listen 127.0.0.1:0 --first --memory
   # Wrong overlay: the configuration of another overlay, or not the one asked for.
-  expect_error 1 "" --config "$T/other/overlay.xml" "${ok[@]}"
-  expect_error 1 "other.org" --config "$cfg" "${ok[@]}" --overlay other.org
+  expect_error 6 "" --config "$T/other/overlay.xml" "${ok[@]}"
+  expect_error 6 "other.org" --config "$cfg" "${ok[@]}" --overlay other.org
   # Unreadable key: a directory, garbage, and (when not root) no read permission.
   mkdir "$T/keydir"
-  expect_error 1 "keydir" --config "$cfg" --cert "$crt" --key "$T/keydir" --listen 127.0.0.1:0 --first --memory
+  expect_error 6 "keydir" --config "$cfg" --cert "$crt" --key "$T/keydir" --listen 127.0.0.1:0 --first --memory
   echo garbage >"$T/garbage.key"
-  expect_error 1 "garbage.key" --config "$cfg" --cert "$crt" --key "$T/garbage.key" --listen 127.0.0.1:0 --first --memory
+  expect_error 6 "garbage.key" --config "$cfg" --cert "$crt" --key "$T/garbage.key" --listen 127.0.0.1:0 --first --memory
   if [ "$(id -u)" -ne 0 ]; then
     cp "$key" "$T/noread.key"
     chmod 000 "$T/noread.key"
-    expect_error 1 "noread.key" --config "$cfg" --cert "$crt" --key "$T/noread.key" --listen 127.0.0.1:0 --first --memory
+    expect_error 6 "noread.key" --config "$cfg" --cert "$crt" --key "$T/noread.key" --listen 127.0.0.1:0 --first --memory
   fi
   # The key of another node.
   enroll b@example.org "$T/b" "$T/ca"
-  expect_error 1 "" --config "$cfg" --cert "$crt" --key "$T/b/node.key" --listen 127.0.0.1:0 --first --memory
+  expect_error 6 "" --config "$cfg" --cert "$crt" --key "$T/b/node.key" --listen 127.0.0.1:0 --first --memory
 
   # A port already taken: exit 1 naming the address.
   start a --first --memory
@@ -169,7 +170,10 @@ case_bad_config() {
   expect_error 2 "bootstrap" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --memory
   expect_error 2 "--memory" --config "$cfg" "${ok[@]}" --data-dir "$T/d"
   expect_error 2 "--data-dir" --config "$cfg" --cert "$crt" --key "$key" --listen 127.0.0.1:0 --first
-  expect_error 2 "" --config "$cfg" "${ok[@]}" --no-such-option
+  expect_error 2 "unknown option --no-such-option" --config "$cfg" "${ok[@]}" --no-such-option
+  expect_error 2 "--status-interval 'soon': not a valid number" --config "$cfg" "${ok[@]}" --status-interval soon
+  expect_error 2 "--max-links needs a value" --config "$cfg" "${ok[@]}" --max-links
+  LC_ALL=C grep -q "[^ -~]" "$T/err" && fail "non-ASCII in a usage error: $(cat "$T/err")"
   expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval -1
   expect_error 2 "--partition-check-interval" --config "$cfg" "${ok[@]}" --partition-check-interval 86401
   expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 99
@@ -285,20 +289,20 @@ case_config_signature() {
   # One value changed after signing (a larger message limit).
   sed 's|<max-message-size>32768<|<max-message-size>65000<|' "$cfg" >"$T/tampered.xml"
   cmp -s "$cfg" "$T/tampered.xml" && fail "the edit did not change the document"
-  expect_error 1 "tampered.xml: overlay/signature: signature does not verify" --config "$T/tampered.xml" "${ok[@]}"
+  expect_error 6 "tampered.xml: overlay/signature: signature does not verify" --config "$T/tampered.xml" "${ok[@]}"
   # A bootstrap-node slipped in, with the sequence raised as a real update would.
   sed -e 's|sequence="1"|sequence="2"|' \
     -e 's|<turn-density>|<bootstrap-node address="203.0.113.66" port="6084" /><turn-density>|' \
     "$cfg" >"$T/injected.xml"
-  expect_error 1 "injected.xml: overlay/signature: signature does not verify" --config "$T/injected.xml" "${ok[@]}"
+  expect_error 6 "injected.xml: overlay/signature: signature does not verify" --config "$T/injected.xml" "${ok[@]}"
   # No <signature> at all.
   grep -v '<signature>' "$cfg" >"$T/unsigned.xml"
-  expect_error 1 "unsigned.xml: overlay/signature: none (the configuration is unsigned)" --config "$T/unsigned.xml" "${ok[@]}"
+  expect_error 6 "unsigned.xml: overlay/signature: none (the configuration is unsigned)" --config "$T/unsigned.xml" "${ok[@]}"
 
   # An enrolled node (a certificate from the same CA) lists itself as configuration-signer and
   # signs with its own signing key: the certificate lacks the CA's Document Signing mark.
   forge_as_node a "$cfg" "$T/forged.xml"
-  expect_error 1 "forged.xml: overlay/signature: signer $(node_id_of a)'s certificate lacks the Document Signing" \
+  expect_error 6 "forged.xml: overlay/signature: signer $(node_id_of a)'s certificate lacks the Document Signing" \
     --config "$T/forged.xml" "${ok[@]}"
 
   # Signed again by the CA directory's configuration signer after a hand edit: accepted.

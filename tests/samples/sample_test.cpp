@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
     // Wrong usage: exit status 2 and a usage line.
     const auto usage = run({binary}, dir);
     check(usage.status == 2 && usage.err.find("usage:") != std::string::npos, "usage", usage);
+    // --version: "NAME (p2psip) VERSION", the SDK's version.
+    const auto version = run({binary, "--version"}, dir);
+    check(version.status == 0 &&
+              version.out.find(" (p2psip) " P2PSIP_PROJECT_VERSION "\n") != std::string::npos,
+          "--version", version);
 
     if (mode == "put_get" || mode == "c_api") {
       // Alice writes through peer 0; Bob writes through peer 2 and sees both values.

@@ -590,7 +590,9 @@ TEST_CASE("usage errors: exit 2 with one line") {
   CHECK(run_wire({"decode"}).err ==
         "p2psip-wire: missing FILE operand (use - for standard input; see --help)\n");
   CHECK(run_wire({"decode", "--bogus", "x"}).err ==
-        "p2psip-wire: Option 'bogus' does not exist (see --help)\n");
+        "p2psip-wire: unknown option --bogus (see --help)\n");
+  CHECK(run_wire({"decode", "--node-id-length"}).err ==
+        "p2psip-wire: --node-id-length needs a value (see --help)\n");
 }
 
 TEST_CASE("--help documents every option") {

@@ -17,6 +17,9 @@ namespace p2psip::admin {
 /// A failure of the tool, one line: "ca.key: not a PKCS#8 private key".
 struct admin_error {
   std::string message;
+  /// The overlay's configuration document or the CA's files could not be loaded (missing,
+  /// unreadable, invalid): the tools' "bad configuration" exit status, not a plain failure.
+  bool configuration = false;
 };
 template <class T>
 using result = protocol::result<T, admin_error>;

@@ -4,9 +4,10 @@
 // configuration document it writes is signed (RFC 6940 11.1) by the CA directory's configuration
 // signer, a certificate the CA issues.
 //
-// Exit status: 0 success, 1 failure (I/O, crypto, invalid document, refusing to overwrite),
-// 2 usage (unknown command or option, missing or malformed argument). Every error is one line on
-// stderr: "p2psip-admin <command>: <message>".
+// Exit status (p2psip/tool/exit_codes.hpp, the table every tool shares): 0 success, 1 failure
+// (I/O, crypto, refusing to overwrite), 2 usage (unknown command or option, missing or malformed
+// argument), 6 a configuration document or CA file that cannot be loaded. Every error is one
+// line on stderr: "p2psip-admin <command>: <message>".
 
 #include <unistd.h>
 #include <cxxopts.hpp>
@@ -35,6 +36,10 @@
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/sip/digest.hpp"
 #include "p2psip/sip/uri.hpp"
+#include "p2psip/tool/exit_codes.hpp"
+#include "p2psip/tool/log.hpp"
+#include "p2psip/tool/options.hpp"
+#include "p2psip/tool/version.hpp"
 
 namespace {
 
@@ -42,10 +47,12 @@ namespace fs = std::filesystem;
 namespace pr = p2psip::protocol;
 namespace cfg = p2psip::config;
 namespace adm = p2psip::admin;
+namespace tool = p2psip::tool;
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
+constexpr int exit_ok = tool::status(tool::exit_code::ok);
+constexpr int exit_failure = tool::status(tool::exit_code::failure);
+constexpr int exit_usage = tool::status(tool::exit_code::usage);
+constexpr int exit_config = tool::status(tool::exit_code::configuration);
 
 // File names inside the CA directory and a node's directory.
 constexpr std::string_view ca_key_file = "ca.key";
@@ -86,18 +93,24 @@ constexpr std::string_view usage_text =
     "  sip-user remove AOR --users FILE\n"
     "      remove a user from a SIP users file (the credential files are kept)\n"
     "\n"
-    "'p2psip-admin <command> --help' lists a command's options.\n";
+    "'p2psip-admin <command> --help' lists a command's options; --version prints the version.\n";
+
+const std::string admin_exit_codes = tool::exit_codes_help(
+    {{tool::exit_code::ok, ""},
+     {tool::exit_code::failure, "I/O, crypto, refusing to overwrite"},
+     {tool::exit_code::usage, ""},
+     {tool::exit_code::configuration, "the configuration document or the CA directory's files"}});
 
 int report(std::string_view command, std::string_view message, int code) {
-  std::cerr << "p2psip-admin";
-  if (!command.empty()) std::cerr << ' ' << command;
-  // One line: a message never spans lines, whatever a library put into it.
-  std::string line(message);
-  for (char& c : line) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  std::cerr << ": " << line << '\n';
+  std::string program = "p2psip-admin";
+  if (!command.empty()) program += " " + std::string(command);
+  tool::error_line(program, message);
   return code;
+}
+
+// An error of the admin library: 6 when the configuration or the CA's files could not be loaded.
+int report(std::string_view command, const adm::admin_error& e) {
+  return report(command, e.message, e.configuration ? exit_config : exit_failure);
 }
 
 struct usage_failure {
@@ -113,7 +126,7 @@ std::variant<cxxopts::ParseResult, usage_failure> parse(cxxopts::Options& option
       return usage_failure{"unexpected argument '" + r.unmatched().front() + "'"};
     return r;
   } catch (const cxxopts::exceptions::exception& e) {
-    return usage_failure{e.what()};
+    return usage_failure{tool::usage_message(e, argc, argv)};
   }
 }
 
@@ -126,7 +139,7 @@ std::variant<cxxopts::ParseResult, int> parse_command(std::string_view name,
   if (auto* u = std::get_if<usage_failure>(&parsed)) return report(name, u->message, exit_usage);
   auto& r = std::get<cxxopts::ParseResult>(parsed);
   if (r.count("help")) {
-    std::cout << options.help();
+    std::cout << options.help() << admin_exit_codes;
     return exit_ok;
   }
   return std::move(r);
@@ -156,9 +169,9 @@ std::optional<pr::ip_address_port> parse_host_port(std::string_view s) {
 // DIR/ca.crt and DIR/ca.key.
 adm::result<adm::pem_pair> load_ca(const fs::path& ca_dir) {
   auto cert = adm::read_file(ca_dir / ca_cert_file);
-  if (!cert) return cert.error();
+  if (!cert) return adm::admin_error{cert.error().message, true};
   auto key = adm::read_file(ca_dir / ca_key_file);
-  if (!key) return key.error();
+  if (!key) return adm::admin_error{key.error().message, true};
   return adm::pem_pair{std::move(*cert), std::move(*key)};
 }
 
@@ -326,7 +339,7 @@ int cmd_init(int argc, char** argv) {
       issue_signer(*ca, config, std::chrono::hours(24) * days, enrolled_node_ids(dir));
   if (!signer_pem) return report(name, signer_pem.error().message, exit_failure);
   auto signer = signer_of(*signer_pem, config, signer_cert_path);
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   auto xml = signed_document(config, *signer);
   if (!xml) return report(name, xml.error().message, exit_failure);
 
@@ -429,7 +442,7 @@ struct enrollment_ca {
 // Loads CA-DIR/overlay.xml, CA-DIR/ca.crt and CA-DIR/ca.key.
 adm::result<enrollment_ca> load_enrollment_ca(const fs::path& ca_dir) {
   auto doc = cfg::load_document(ca_dir / config_file);
-  if (!doc) return adm::admin_error{doc.error().message};
+  if (!doc) return adm::admin_error{doc.error().message, true};
   auto ca = load_ca(ca_dir);
   if (!ca) return ca.error();
   if (auto ok = check_ca_is_root(ca_dir, *ca, doc->config, ca_dir / config_file); !ok) {
@@ -538,7 +551,8 @@ adm::result<enrollment> enroll_user(const enrollment_ca& overlay, const enroll_r
 }
 
 void print_enrollment(const enroll_request& request, const enrollment& done,
-                      std::string_view overlay) {
+                      const enrollment_ca& ca) {
+  const std::string_view overlay = ca.config.instance_name;
   std::cout << "enrolled " << request.user << " in overlay " << overlay << " until "
             << cfg::format_date_time(std::chrono::floor<std::chrono::seconds>(done.not_after))
             << "\n";
@@ -546,6 +560,17 @@ void print_enrollment(const enroll_request& request, const enrollment& done,
   std::cout << "  " << request.cert_path.string()
             << "  link (ECDSA P-256) and signing (Ed25519) certificates\n"
             << "  " << request.key_path.string() << "  their private keys (mode 0600)\n";
+  // A client's certificate holds one Node-ID (RFC 6940 4.2.1): say how to make it the defaults.
+  if (done.ids.size() == 1) {
+    const auto absolute = [](const fs::path& p) {
+      std::error_code ec;
+      const auto a = fs::absolute(p, ec);
+      return ec ? p.string() : a.lexically_normal().string();
+    };
+    std::cout << "  as p2psip-client's defaults: p2psip-client setup --config "
+              << absolute(ca.dir / config_file) << " --cert " << absolute(request.cert_path)
+              << " --key " << absolute(request.key_path) << "\n";
+  }
 }
 
 int cmd_enroll(int argc, char** argv) {
@@ -597,10 +622,10 @@ int cmd_enroll(int argc, char** argv) {
     return report(name, ok.error().message, exit_failure);
   }
   auto overlay = load_enrollment_ca(r["ca-dir"].as<std::string>());
-  if (!overlay) return report(name, overlay.error().message, exit_failure);
+  if (!overlay) return report(name, overlay.error());
   auto done = enroll_user(*overlay, request);
   if (!done) return report(name, done.error().message, exit_failure);
-  print_enrollment(request, *done, overlay->config.instance_name);
+  print_enrollment(request, *done, *overlay);
   return exit_ok;
 }
 
@@ -745,7 +770,7 @@ int cmd_sip_user_add(int argc, char** argv) {
   auto users = load_users_or_none(users_path);
   if (!users) return report(name, users.error().message, exit_failure);
   auto overlay = load_enrollment_ca(r["ca-dir"].as<std::string>());
-  if (!overlay) return report(name, overlay.error().message, exit_failure);
+  if (!overlay) return report(name, overlay.error());
   const std::string& realm = overlay->config.instance_name;
   const p2psip::peer::sip_user_directory directory(*users);
   const auto* listed = directory.find_aor(aor->aor);
@@ -812,7 +837,7 @@ int cmd_sip_user_add(int argc, char** argv) {
   if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
     return report(name, ok.error().message, exit_failure);
   }
-  print_enrollment(request, *done, realm);
+  print_enrollment(request, *done, *overlay);
   std::cout << (listed != nullptr ? "replaced " : "added ") << aor->aor << " in "
             << users_path.string() << " (digest user " << aor->username << ", realm " << realm
             << ", MD5 and SHA-256)\n";
@@ -934,7 +959,7 @@ adm::result<editable_document> load_for_edit(const fs::path& path,
                                              const std::optional<std::string>& ca_dir, bool force,
                                              std::string_view what) {
   auto doc = cfg::load_document(path);
-  if (!doc) return adm::admin_error{doc.error().message};
+  if (!doc) return adm::admin_error{doc.error().message, true};
   const std::string file = path.string();
   if (doc->instance_names.size() > 1) {
     return adm::admin_error{file + ": holds " + std::to_string(doc->instance_names.size()) +
@@ -996,7 +1021,7 @@ int cmd_add_bootstrap(int argc, char** argv) {
       r.count("ca-dir") ? std::optional(r["ca-dir"].as<std::string>()) : std::nullopt;
 
   auto edit = load_for_edit(path, ca_dir, force, name);
-  if (!edit) return report(name, edit.error().message, exit_failure);
+  if (!edit) return report(name, edit.error());
   const std::string file = path.string();
   cfg::overlay_config config = edit->doc.config;
   const auto& list = config.bootstrap_nodes;
@@ -1026,7 +1051,7 @@ int cmd_add_bootstrap(int argc, char** argv) {
   }
   const std::uint16_t sequence = config.sequence;
   auto signer = sign_and_write(*edit, std::move(config));
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   std::cout << file << ": added bootstrap-node " << address->to_string() << ", sequence "
             << sequence << ", signed by configuration-signer " << signer->id.hex() << "\n";
   return exit_ok;
@@ -1052,13 +1077,13 @@ int cmd_sign(int argc, char** argv) {
   const std::optional<std::string> ca_dir =
       r.count("ca-dir") ? std::optional(r["ca-dir"].as<std::string>()) : std::nullopt;
   auto edit = load_for_edit(path, ca_dir, force, name);
-  if (!edit) return report(name, edit.error().message, exit_failure);
+  if (!edit) return report(name, edit.error());
   cfg::overlay_config config = edit->doc.config;
   // The document as it stands is what gets signed: no sequence change (an operator who edited it
   // by hand for a running overlay raises the sequence in the edit).
   const std::uint16_t sequence = config.sequence;
   auto signer = sign_and_write(*edit, std::move(config));
-  if (!signer) return report(name, signer.error().message, exit_failure);
+  if (!signer) return report(name, signer.error());
   std::cout << path.string() << ": signed by configuration-signer " << signer->id.hex()
             << ", sequence " << sequence << "\n";
   return exit_ok;
@@ -1175,7 +1200,11 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   if (command == "-h" || command == "--help" || command == "help") {
-    std::cout << usage_text;
+    std::cout << usage_text << admin_exit_codes;
+    return exit_ok;
+  }
+  if (command == "--version") {
+    std::cout << tool::version_text("p2psip-admin");
     return exit_ok;
   }
   const std::map<std::string, int (*)(int, char**), std::less<>> commands{

@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "p2psip/tool/log.hpp"
+
 namespace p2psip::wire {
 
 using namespace p2psip::protocol;
@@ -77,23 +79,7 @@ void put_text_or_hex(json& obj, const std::string& key, byte_view v) {
 }
 
 std::string utc_from_ms(std::uint64_t ms) {
-  // Year 9999 ends at 253402300800 s; anything later is not a plausible timestamp.
-  constexpr std::uint64_t max_ms = 253402300799999ull;
-  if (ms > max_ms) return {};
-  const auto seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  if (gmtime_r(&seconds, &tm) == nullptr) return {};
-  char buf[40];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (n == 0) return {};
-  std::string out(buf, n);
-  const auto millis = static_cast<unsigned>(ms % 1000);
-  out.push_back('.');
-  out.push_back(static_cast<char>('0' + millis / 100));
-  out.push_back(static_cast<char>('0' + (millis / 10) % 10));
-  out.push_back(static_cast<char>('0' + millis % 10));
-  out.push_back('Z');
-  return out;
+  return tool::utc_time_text_ms(ms);
 }
 
 namespace {

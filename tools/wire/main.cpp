@@ -12,6 +12,10 @@
 
 #include <cxxopts.hpp>
 
+#include "p2psip/tool/exit_codes.hpp"
+#include "p2psip/tool/log.hpp"
+#include "p2psip/tool/options.hpp"
+#include "p2psip/tool/version.hpp"
 #include "wire_decoder.hpp"
 
 namespace {
@@ -19,16 +23,16 @@ namespace {
 using namespace p2psip;
 
 constexpr const char* program = "p2psip-wire";
-constexpr int exit_ok = 0;
-constexpr int exit_malformed = 1;  // malformed or unreadable input
-constexpr int exit_usage = 2;
+constexpr int exit_ok = tool::status(tool::exit_code::ok);
+constexpr int exit_malformed = tool::status(tool::exit_code::failure);  // malformed or unreadable
+constexpr int exit_usage = tool::status(tool::exit_code::usage);
 
 constexpr const char* help_text =
     R"(p2psip-wire: decode RELOAD (RFC 6940) messages and framed streams to JSON
 
 Usage:
   p2psip-wire decode [options] FILE|-
-  p2psip-wire --help
+  p2psip-wire --help | --version
 
 Reads one binary RELOAD message from FILE, or from standard input when FILE is "-", and prints
 one pretty-printed JSON document on standard output.
@@ -56,7 +60,8 @@ Options:
                           certificates) instead of the tool's, which accept anything the
                           wire can say.
   --compact               Print the JSON on one line.
-  -h, --help              Print this help and exit.
+  -h, --help              Print this help and exit (also after decode).
+  --version               Print the version and exit.
 
 Output (one message):
   input_length
@@ -121,7 +126,7 @@ struct usage_error {
 };
 
 int fail(int status, const std::string& message) {
-  std::cerr << program << ": " << message << '\n';
+  tool::error_line(program, message);
   return status;
 }
 
@@ -170,17 +175,6 @@ bool looks_like_hex_text(std::string_view in) {
   return digits;
 }
 
-// cxxopts quotes option names with U+2018/U+2019; keep error lines plain ASCII.
-std::string ascii_quotes(std::string text) {
-  for (const std::string_view quote :
-       {std::string_view("\xE2\x80\x98"), std::string_view("\xE2\x80\x99")}) {
-    for (std::size_t at = text.find(quote); at != std::string::npos; at = text.find(quote, at)) {
-      text.replace(at, quote.size(), "'");
-    }
-  }
-  return text;
-}
-
 struct cli {
   std::string input;
   bool hex = false;
@@ -195,6 +189,7 @@ std::optional<cli> parse_command_line(int argc, char** argv) {
   // clang-format off
   spec.add_options()
       ("h,help", "help")
+      ("version", "version")
       ("hex", "hex input")
       ("frames", "framed stream")
       ("reencode", "re-encode and compare")
@@ -212,10 +207,14 @@ std::optional<cli> parse_command_line(int argc, char** argv) {
   try {
     args = spec.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    throw usage_error{ascii_quotes(e.what()) + " (see --help)"};
+    throw usage_error{tool::usage_message(e, argc, argv) + " (see --help)"};
   }
   if (args.count("help") != 0) {
     std::cout << help_text;
+    return std::nullopt;
+  }
+  if (args.count("version") != 0) {
+    std::cout << tool::version_text(program);
     return std::nullopt;
   }
   if (args.count("command") == 0) throw usage_error{"missing command: use 'decode' (see --help)"};

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <variant>
 
+#include "p2psip/config/overlay_config.hpp"
 #include "p2psip/crypto/errors.hpp"
 #include "p2psip/protocol/reader.hpp"
 #include "p2psip/protocol/writer.hpp"
@@ -30,18 +31,9 @@ pr::message_body error_body(pr::reload_errc code, const std::string& text) {
   return pr::error_response{static_cast<std::uint16_t>(code), pr::to_bytes(text)};
 }
 
+/// "kind generic", "kind sip-registration", "kind 74565": named as every tool names kinds.
 std::string kind_text(std::uint32_t kind) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s = "kind 0x";
-  bool started = false;
-  for (int shift = 28; shift >= 0; shift -= 4) {
-    const auto d = (kind >> static_cast<unsigned>(shift)) & 0xFu;
-    if (d != 0 || started || shift == 0) {
-      s.push_back(digits[d]);
-      started = true;
-    }
-  }
-  return s;
+  return "kind " + config::kind_display_name(kind);
 }
 
 pr::bytes index_key(std::uint32_t index) {

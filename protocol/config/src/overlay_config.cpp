@@ -130,6 +130,16 @@ std::optional<pr::data_model> data_model_from_name(std::string_view name) noexce
   return std::nullopt;
 }
 
+std::string kind_display_name(std::uint32_t id) {
+  const auto k = registered_kind_by_id(id);
+  if (!k) return std::to_string(id);
+  std::string name = lowercase(k->name);
+  std::replace(name.begin(), name.end(), '_', '-');
+  constexpr std::string_view ours = "p2psip-";
+  if (name.rfind(ours, 0) == 0) name.erase(0, ours.size());
+  return name;
+}
+
 std::optional<registered_kind> registered_kind_by_id(std::uint32_t id) noexcept {
   for (const auto& k : registry) {
     if (k.id == id) return k;

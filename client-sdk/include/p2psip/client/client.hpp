@@ -75,8 +75,10 @@ struct client_options {
   std::string config_file;       ///< the overlay configuration document (overlay.xml)
   std::string certificate_file;  ///< NAME.crt from p2psip-admin enroll
   std::string key_file;          ///< NAME.key
-  /// Peers to attach to, "IP:PORT" or "[IPv6]:PORT", tried in order; empty: the configuration's
-  /// bootstrap peers.
+  /// Peers to attach to, "IP:PORT", "[IPv6]:PORT" or "HOST:PORT", tried in order; empty: the
+  /// configuration's bootstrap peers. Host names are resolved once, by create() on the calling
+  /// thread (getaddrinfo; every address is tried); create() fails with no_peer when a name does
+  /// not resolve, invalid_argument when an entry is malformed.
   std::vector<std::string> peers;
   /// Refuse a configuration for another overlay; empty: accept the document's own name.
   std::string overlay;
@@ -272,6 +274,8 @@ class P2PSIP_CLIENT_API client {
   /// Deletes items (by index or key; values ignored): stores signed tombstones.
   result<std::uint64_t> remove_items(std::string_view resource, std::uint32_t kind,
                                      std::vector<item> items, store_options options = {});
+  /// The items of `kind` at `resource`. Nothing stored is not an error, as for get(): the
+  /// result then has no item whose `exists` is true.
   result<kind_data> fetch(std::string_view resource, std::uint32_t kind,
                           selection which = selection::all());
   /// Like fetch, but lengths and hashes instead of values.

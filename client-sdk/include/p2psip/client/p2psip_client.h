@@ -153,8 +153,8 @@ typedef struct p2psip_client_options {
   const char* config_file;      /* the overlay configuration document (overlay.xml); required */
   const char* certificate_file; /* NAME.crt from p2psip-admin enroll; required */
   const char* key_file;         /* NAME.key; required */
-  /* Peers to attach to, "IP:PORT" or "[IPv6]:PORT", tried in order; peer_count 0: the
-   * configuration's bootstrap peers. */
+  /* Peers to attach to, "IP:PORT", "[IPv6]:PORT" or "HOST:PORT" (resolved once, by
+   * p2psip_client_create), tried in order; peer_count 0: the configuration's bootstrap peers. */
   const char* const* peers;
   size_t peer_count;
   /* Refuse a configuration for another overlay; NULL or "": accept the document's own name. */

@@ -8,6 +8,7 @@
 #include <utility>
 #include <variant>
 
+#include <botan/hex.h>
 #include <botan/mac.h>
 
 #include "p2psip/crypto/access.hpp"
@@ -204,13 +205,7 @@ struct sip_usage::impl {
     mac->set_key(cfg.secret.data(), cfg.secret.size());
     mac->update(reinterpret_cast<const std::uint8_t*>(id.data()), id.size());
     const auto out = mac->final();
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string hex;
-    for (std::size_t i = 0; i < 16; ++i) {
-      hex.push_back(digits[out[i] >> 4]);
-      hex.push_back(digits[out[i] & 0xF]);
-    }
-    return hex;
+    return Botan::hex_encode(out.data(), 16, false);  // the first 128 bits are enough
   }
 
   /// The top Route when it is ours and carries a flow token: the flow it names (0 when the token

@@ -95,6 +95,10 @@ struct registered_kind {
 std::optional<registered_kind> registered_kind_by_id(std::uint32_t id) noexcept;
 /// By IANA name as it appears in <kind name="...">; nullopt for unknown names.
 std::optional<registered_kind> registered_kind_by_name(std::string_view name) noexcept;
+/// A kind as messages name it: a registered kind in lower case with '-' ("sip-registration",
+/// "certificate-by-user", "generic" for p2psip's generic kind, what p2psip-client --kind takes),
+/// any other kind as its decimal number.
+std::string kind_display_name(std::uint32_t id);
 
 /// A <signature> or <kind-signature>: the base64-decoded SecurityBlock and its algorithm
 /// attribute, as parsed. Made and checked by config_signature.hpp.
