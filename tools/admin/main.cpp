@@ -35,6 +35,7 @@
 #include "p2psip/protocol/address.hpp"
 #include "p2psip/sip/digest.hpp"
 #include "p2psip/sip/uri.hpp"
+#include "ring.hpp"
 
 namespace {
 
@@ -85,6 +86,9 @@ constexpr std::string_view usage_text =
     "      list the users of a SIP users file\n"
     "  sip-user remove AOR --users FILE\n"
     "      remove a user from a SIP users file (the credential files are kept)\n"
+    "  ring --config FILE --cert FILE --key FILE --peer IP:PORT [--json] [--max-steps N]\n"
+    "      walk the ring from a peer (as a client: Probe and Attach) and list every peer's\n"
+    "      Node-ID, address, uptime and resources stored\n"
     "\n"
     "'p2psip-admin <command> --help' lists a command's options.\n";
 
@@ -1179,8 +1183,9 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   const std::map<std::string, int (*)(int, char**), std::less<>> commands{
-      {"init", cmd_init}, {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
-      {"sign", cmd_sign}, {"show", cmd_show},     {"sip-user", cmd_sip_user},
+      {"init", cmd_init},      {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
+      {"sign", cmd_sign},      {"show", cmd_show},     {"sip-user", cmd_sip_user},
+      {"ring", adm::cmd_ring},
   };
   const auto it = commands.find(command);
   if (it == commands.end()) {
