@@ -14,7 +14,8 @@
 //                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //               [--admin-listen IP:PORT]  (/metrics, /status.json and the status page at /;
-//                logged as "admin HTTP listening on IP:PORT")
+//                logged as "admin HTTP server at IP:PORT"; not "listening on",
+//                which names the overlay listener)
 //
 // Exit codes: 0 after a clean leave (SIGTERM/SIGINT), 2 for a usage error, 1 for any other error
 // (configuration, credentials, store, bind). Every error is one line on standard error. A data
@@ -501,7 +502,8 @@ int run(int argc, char** argv) {
     if (!started) return fail(exit_error, started.error().message);
     admin = std::move(*started);
     g_admin = admin.get();
-    log_line(pe::log_level::info, "admin HTTP listening on " + admin->bound_address());
+    log_line(pe::log_level::info,
+             "admin HTTP server at " + admin->bound_address() + " (/, /status.json, /metrics)");
   }
   // Before `admin` goes: no log line may reach it once it stops.
   struct admin_tap_reset {

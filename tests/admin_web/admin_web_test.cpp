@@ -168,7 +168,7 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   }
   REQUIRE_MESSAGE(overlay.wait_ring(30s), overlay.log_of(0));
   for (std::size_t i = 0; i < ports.size(); ++i) {
-    CHECK(overlay.log_of(i).find("admin HTTP listening on 127.0.0.1:" + std::to_string(ports[i])) !=
+    CHECK(overlay.log_of(i).find("admin HTTP server at 127.0.0.1:" + std::to_string(ports[i])) !=
           std::string::npos);
   }
 
