@@ -163,8 +163,12 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   const auto ports = free_ports(3);
   for (std::size_t i = 0; i < ports.size(); ++i) {
-    overlay.start_peer("p" + std::to_string(i), false,
-                       {"--admin-listen", "127.0.0.1:" + std::to_string(ports[i])});
+    std::vector<std::string> args{"--admin-listen", "127.0.0.1:" + std::to_string(ports[i])};
+    if (i == 0) {
+      // p0 serves SIP too: its SIP registrations and transactions are metrics.
+      args.insert(args.end(), {"--sip-listen", "tls:127.0.0.1:0"});
+    }
+    overlay.start_peer("p" + std::to_string(i), false, args);
   }
   REQUIRE_MESSAGE(overlay.wait_ring(30s), overlay.log_of(0));
   for (std::size_t i = 0; i < ports.size(); ++i) {
@@ -191,6 +195,9 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(first.value("p2psip_joined") == 1);
   CHECK(first.value("p2psip_links") >= 2);
   CHECK(first.value("p2psip_clients") == 0);
+  CHECK(first.types.count("p2psip_sip_registrations") == 1);
+  CHECK(first.value("p2psip_sip_registrations") == 0);
+  CHECK(before[1].types.count("p2psip_sip_registrations") == 0);  // p1 serves no SIP
 
   overlay.enroll("alice");
   p2psip::client::client_options o;
@@ -200,6 +207,7 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   o.peers = {overlay.peers().at(0).address};
   o.operation_timeout = 20s;
   o.request_timeout = 5s;
+  o.sip_routing_mode = p2psip::client::sip_routing::outbound_proxy;
   auto made = p2psip::client::client::create(o);
   REQUIRE_MESSAGE(made.has_value(), (made ? "" : made.error().message));
   auto& client = *made;
@@ -213,6 +221,10 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
     CHECK(got->size() == 1);
   }
 
+  // A SIP registration through p0 (RFC 5626 flow, the client's outbound proxy).
+  const auto registered = client->sip_register("sip:alice@test.p2psip.example", 600);
+  REQUIRE_MESSAGE(registered.has_value(), (registered ? "" : registered.error().message));
+
   std::vector<scrape> after;
   for (const int port : ports) after.push_back(scrape_metrics(port));
   const auto& home = after.front();
@@ -225,6 +237,8 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
             home.value(R"(p2psip_messages_forwarded_total)") >
         first.value(R"(p2psip_messages_sent_total{code="store_ans"})"));
   CHECK(home.value("p2psip_clients") == 1);
+  CHECK(home.value("p2psip_sip_registrations") == 1);
+  CHECK(home.value("p2psip_sip_flows") == 1);
   // Each value is held by its responsible peer and replicated to the two others.
   CHECK(total(after, "p2psip_stored_values") >= total(before, "p2psip_stored_values") + values);
   CHECK(total(after, "p2psip_stored_bytes") > total(before, "p2psip_stored_bytes"));
@@ -253,7 +267,8 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(j.at("client_count") == 1);
   CHECK(j.at("links").size() >= 3);  // two peers and the client
   CHECK(j.at("store").at("values").get<double>() == home.value("p2psip_stored_values"));
-  CHECK(j.at("sip").is_null());
+  CHECK(j.at("sip").at("registrations") == 1);
+  CHECK(j.at("sip").at("flows") == 1);
 
   // ---- what is not served ----
   CHECK(http_request(ports[0], "GET", "/nothing-here").status == 404);

@@ -323,17 +323,22 @@ std::string render_status_page(const admin_snapshot& s) {
   };
   struct marker {
     pr::node_id id;
-    std::string role;
-    std::string color;
+    std::string role;   ///< its roles, space-separated (a small ring's neighbors are both)
+    std::string color;  ///< of its first role
   };
   std::vector<marker> markers;
-  std::set<pr::node_id> seen;
   const auto add = [&](const pr::node_id& id, const char* role, const char* color) {
-    if (seen.insert(id).second) markers.push_back({id, role, color});
+    for (auto& m : markers) {
+      if (m.id == id) {
+        m.role += std::string(" ") + role;
+        return;
+      }
+    }
+    markers.push_back({id, role, color});
   };
   add(s.status.self, "self", "#d62728");
-  for (const auto& id : s.status.predecessors) add(id, "predecessor", "#1f77b4");
   for (const auto& id : s.status.successors) add(id, "successor", "#2ca02c");
+  for (const auto& id : s.status.predecessors) add(id, "predecessor", "#1f77b4");
   for (const auto& id : fingers_of(s.status)) add(id, "finger", "#9467bd");
 
   std::string svg =
@@ -343,12 +348,22 @@ std::string render_status_page(const admin_snapshot& s) {
       "stroke-width=\"2\"/>\n"
       "<text x=\"260\" y=\"48\" text-anchor=\"middle\" font-size=\"11\" fill=\"#666\">0</text>\n";
   const auto [sx, sy] = point(s.status.self, radius);
+  if (!s.status.predecessors.empty()) {
+    // The range this peer is responsible for: (first predecessor, self], clockwise.
+    const auto& pred = s.status.predecessors.front();
+    const auto [px, py] = point(pred, radius);
+    double turn = ring_fraction(s.status.self) - ring_fraction(pred);
+    if (turn < 0) turn += 1;
+    svg += "<path class=\"responsible-range\" d=\"M " + fixed(px) + " " + fixed(py) +
+           " A 200 200 0 " + (turn > 0.5 ? "1" : "0") + " 1 " + fixed(sx) + " " + fixed(sy) +
+           "\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
+  }
   for (const auto& m : markers) {
     if (m.role == "self") continue;
     const auto [x, y] = point(m.id, radius);
-    svg += "<line class=\"edge " + m.role + "\" x1=\"" + fixed(sx) + "\" y1=\"" + fixed(sy) +
-           "\" x2=\"" + fixed(x) + "\" y2=\"" + fixed(y) + "\" stroke=\"" + m.color +
-           "\" stroke-opacity=\"0.5\"/>\n";
+    svg += "<line class=\"edge " + m.role.substr(0, m.role.find(' ')) + "\" x1=\"" + fixed(sx) +
+           "\" y1=\"" + fixed(sy) + "\" x2=\"" + fixed(x) + "\" y2=\"" + fixed(y) + "\" stroke=\"" +
+           m.color + "\" stroke-opacity=\"0.5\"/>\n";
   }
   for (const auto& m : markers) {
     const auto [x, y] = point(m.id, radius);
@@ -384,7 +399,8 @@ std::string render_status_page(const admin_snapshot& s) {
       " &middot; <a href=\"/status.json\">status.json</a> &middot; <a "
       "href=\"/metrics\">metrics</a></p>\n<div class=\"cols\"><div>\n" +
       svg +
-      "<p class=\"legend\"><span style=\"color:#d62728\">&#9679; this peer</span><span "
+      "<p class=\"legend\"><span style=\"color:#d62728\">&#9679; this peer (its range: the "
+      "arc)</span><span "
       "style=\"color:#1f77b4\">&#9679; predecessors</span><span style=\"color:#2ca02c\">&#9679; "
       "successors</span><span style=\"color:#9467bd\">&#9679; fingers</span></p></div>\n<div>\n";
   html += "<h2>Store</h2><table id=\"store\"><tr><th>values</th><td>" +
@@ -406,9 +422,9 @@ std::string render_status_page(const admin_snapshot& s) {
             std::to_string(s.sip->usage.transactions) + "</td></tr><tr><th>flows</th><td>" +
             std::to_string(s.sip->flows) + "</td></tr></table>\n";
   }
-  html += "</div></div>\n<h2>Links (" + std::to_string(s.status.links) + ", " +
-          std::to_string(s.status.clients) +
-          " clients)</h2>\n<table id=\"links\"><tr><th>Node-ID</th><th>address</th><th>role</"
+  html += "</div></div>\n<h2>Links: " + std::to_string(s.status.links) + ", " +
+          std::to_string(s.status.clients) + (s.status.clients == 1 ? " client" : " clients") +
+          "</h2>\n<table id=\"links\"><tr><th>Node-ID</th><th>address</th><th>role</"
           "th><th>opened by</th></tr>\n";
   for (const auto& l : s.links) {
     html += "<tr><td><code>" + l.remote.hex() + "</code></td><td>" +
