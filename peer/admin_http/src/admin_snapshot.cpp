@@ -189,9 +189,6 @@ std::string render_metrics(const admin_snapshot& s) {
   f.histograms("p2psip_request_duration_seconds",
                "requests of this peer, from sending to their answer, by request code",
                t.request_latency);
-  f.histograms("p2psip_served_request_duration_seconds",
-               "requests addressed to this peer over a link, from arrival to answer, by code",
-               t.served_latency);
   f.gauge("p2psip_links", "open links (peers and clients)", static_cast<double>(s.status.links));
   f.gauge("p2psip_clients", "links of clients (nodes that never joined)",
           static_cast<double>(s.status.clients));

@@ -300,9 +300,6 @@ std::optional<std::uint64_t> message_transport::originate(
 
 void message_transport::answer(const inbound_request& r, const pr::message_body& body,
                                time_point now, std::vector<pr::generic_certificate> certs) {
-  if (r.link != link_id{} && r.received != time_point{}) {
-    traffic_.served_latency[traffic_code(r.message.contents.code)].observe(now - r.received);
-  }
   send_answer(r.link, r.message, body, now, std::move(certs));
 }
 
@@ -704,8 +701,8 @@ void message_transport::dispatch_request(link_id from, pr::message&& m,
     send_error(from, m, reload_errc::invalid_message, body.error().message(), now);
     return;
   }
-  inbound_request r{
-      from, std::move(m), std::move(*body), std::move(signer), false, from_this_process, now};
+  inbound_request r{from,  std::move(m),     std::move(*body), std::move(signer),
+                    false, from_this_process};
   const auto* c = links_.find(from);
   r.direct = c && r.message.header.via_list.empty() && c->remote == r.signer.node;
   handler->second->on_request(r, now);

@@ -80,8 +80,6 @@ struct inbound_request {
   /// it carries that this process signed need not be verified again (the StoreReq's, through
   /// the trust store's record of its own signatures). Never set for a message from a link.
   bool from_this_process = false;
-  /// When it was handed to its handler: answer() measures how long serving it took.
-  time_point received{};
 };
 
 class request_handler {
@@ -153,8 +151,6 @@ struct transport_traffic {
   /// Requests of ours, from sending until their answer or error arrived, by request code
   /// (timeouts are transport_stats::timeouts, not observations).
   std::map<std::uint16_t, latency_histogram> request_latency;
-  /// Requests addressed to this node that came over a link, from arrival until answered.
-  std::map<std::uint16_t, latency_histogram> served_latency;
 };
 
 /// Options of one originated request.
