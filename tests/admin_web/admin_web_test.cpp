@@ -347,7 +347,7 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(resources >= values);  // each peer counts the resources of its own range
 }
 
-TEST_CASE("--admin-listen: bad address and a port already taken are clear errors") {
+TEST_CASE("bad input: --admin-listen unparsable or taken, p2psip-admin ring unreachable or misused") {
   process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   overlay.enroll("p0");
   const std::vector<std::string> base{P2PSIP_PEER_BINARY,
@@ -388,4 +388,34 @@ TEST_CASE("--admin-listen: bad address and a port already taken are clear errors
   CHECK(code == 1);
   const auto message = p2psip::test::read_file(busy_err);
   CHECK_MESSAGE(message.find("--admin-listen 127.0.0.1:" + taken) != std::string::npos, message);
+
+  // p2psip-admin ring: a peer nobody listens at (the port just closed), and usage errors.
+  overlay.enroll("walker");
+  const std::vector<std::string> ring{P2PSIP_ADMIN_BINARY,
+                                      "ring",
+                                      "--config",
+                                      overlay.config_file().string(),
+                                      "--cert",
+                                      overlay.cert_of("walker").string(),
+                                      "--key",
+                                      overlay.key_of("walker").string(),
+                                      "--timeout",
+                                      "500"};
+  auto nobody = ring;
+  nobody.insert(nobody.end(), {"--peer", "127.0.0.1:" + taken});
+  const auto nobody_err = overlay.dir() / "ring_nobody.err";
+  CHECK(run_bounded(nobody, overlay.dir() / "ring_nobody.out", nobody_err, 20s) == 1);
+  CHECK(p2psip::test::read_file(nobody_err).find("no link to the peer within 500 ms") !=
+        std::string::npos);
+  auto no_peer = ring;
+  CHECK(run_bounded(no_peer, overlay.dir() / "ring_usage.out", overlay.dir() / "ring_usage.err",
+                    20s) == 2);
+  auto bad_peer = ring;
+  bad_peer.insert(bad_peer.end(), {"--peer", "127.0.0.1"});
+  CHECK(run_bounded(bad_peer, overlay.dir() / "ring_bad.out", overlay.dir() / "ring_bad.err",
+                    20s) == 2);
+  auto no_steps = ring;
+  no_steps.insert(no_steps.end(), {"--peer", "127.0.0.1:" + taken, "--max-steps", "0"});
+  CHECK(run_bounded(no_steps, overlay.dir() / "ring_steps.out", overlay.dir() / "ring_steps.err",
+                    20s) == 2);
 }
