@@ -488,12 +488,8 @@ int run(int argc, char** argv) {
     return fail(exit_error, message);
   }
   auto& runtime = **created;
-  if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
-  if (sip) {
-    sip->attach(runtime);
-    if (auto started = sip->start(); !started) return fail(exit_error, started.error().message);
-  }
-  log_line(files_level, files_text);
+  // The admin server first: a port it cannot have stops the peer before it joins. It reads the
+  // runtime only from snapshots taken on the I/O thread, once io.run() turns.
   std::unique_ptr<pe::admin_http_server> admin;
   if (admin_listen) {
     pe::admin_http_config ac;
@@ -509,6 +505,12 @@ int run(int argc, char** argv) {
   struct admin_tap_reset {
     ~admin_tap_reset() { g_admin = nullptr; }
   } admin_tap_reset_at_exit;
+  if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
+  if (sip) {
+    sip->attach(runtime);
+    if (auto started = sip->start(); !started) return fail(exit_error, started.error().message);
+  }
+  log_line(files_level, files_text);
 
   bool stopping = false;
   asio::signal_set signals(io, SIGINT, SIGTERM);
