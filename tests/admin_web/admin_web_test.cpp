@@ -347,7 +347,8 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(resources >= values);  // each peer counts the resources of its own range
 }
 
-TEST_CASE("bad input: --admin-listen unparsable or taken, p2psip-admin ring unreachable or misused") {
+TEST_CASE(
+    "bad input: --admin-listen unparsable or taken, p2psip-admin ring unreachable or misused") {
   process_overlay overlay(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   overlay.enroll("p0");
   const std::vector<std::string> base{P2PSIP_PEER_BINARY,
