@@ -51,6 +51,7 @@ using json = nlohmann::json;
 constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_network = 5;  // the tools' table: no peer reached, no answer in time
 constexpr int exit_setup = 6;
 
 constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
@@ -77,6 +78,7 @@ struct walk_result {
   std::vector<ring_peer> peers;
   bool complete = false;  ///< came back to the first peer
   std::string error;      ///< why it stopped early
+  bool network = false;   ///< ... because a peer could not be reached or did not answer
 };
 
 class ring_walker {
@@ -134,12 +136,14 @@ class ring_walker {
     const auto home = node_->home_link();
     if (!home) {
       out.error = "no link to the peer within " + std::to_string(timeout_.count()) + " ms";
+      out.network = true;
       co_return out;
     }
     const auto* row = node_->links().find(*home);
     const auto at = driver_->remote_endpoint(*home);
     if (!row || !at) {
       out.error = "the link to the peer closed";
+      out.network = true;
       co_return out;
     }
     ring_peer first;
@@ -148,6 +152,7 @@ class ring_walker {
     auto probed = co_await request(to_node(first.id), probe());
     if (auto e = fill(first, probed); !e.empty()) {
       out.error = "Probe of " + first.id.hex() + ": " + e;
+      out.network = !probed || probed->what == node::outcome::kind::timeout;
       co_return out;
     }
     out.peers.push_back(first);
@@ -158,6 +163,7 @@ class ring_walker {
       auto o = co_await request(just_after(current), probe());
       if (!o || !o->ok() || !o->signer) {
         out.error = "Probe of the successor of " + current.hex() + ": " + why(o);
+        out.network = !o || o->what == node::outcome::kind::timeout;
         co_return out;
       }
       ring_peer next;
@@ -392,7 +398,8 @@ int cmd_ring(int argc, char** argv) {
     print_text(result);
   }
   if (!result.complete) {
-    return report(result.error.empty() ? "the walk did not finish" : result.error, exit_failure);
+    return report(result.error.empty() ? "the walk did not finish" : result.error,
+                  result.network ? exit_network : exit_failure);
   }
   return exit_ok;
 }

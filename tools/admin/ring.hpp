@@ -4,8 +4,9 @@
 namespace p2psip::admin {
 
 /// The `ring` command (argv[0] is "ring"). Exit status: 0 the walk came back to its start,
-/// 1 it broke off (no answer, an inconsistent ring, --max-steps reached; what was found is still
-/// printed), 2 usage, 6 configuration or credentials unusable.
+/// 1 it broke off (an inconsistent ring, --max-steps reached, an error answer), 5 a peer could not
+/// be reached or did not answer in time (what was found is printed all the same), 2 usage,
+/// 6 configuration or credentials unusable.
 int cmd_ring(int argc, char** argv);
 
 }  // namespace p2psip::admin
