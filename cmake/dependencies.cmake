@@ -22,6 +22,17 @@ if(NOT nlohmann_json_FOUND)
   message(FATAL_ERROR "p2psip needs nlohmann-json: apt-get install nlohmann-json3-dev")
 endif()
 
+# The peer's admin HTTP server: metric families and the text format from prometheus-cpp, the
+# HTTP server from civetweb (the one prometheus-cpp's pull library is built on).
+find_package(prometheus-cpp CONFIG QUIET)
+if(NOT prometheus-cpp_FOUND)
+  message(FATAL_ERROR "p2psip needs prometheus-cpp: apt-get install prometheus-cpp-dev")
+endif()
+find_package(civetweb CONFIG QUIET)
+if(NOT civetweb_FOUND)
+  message(FATAL_ERROR "p2psip needs civetweb: apt-get install libcivetweb-dev")
+endif()
+
 find_package(cxxopts QUIET)
 if(NOT cxxopts_FOUND)
   message(FATAL_ERROR "p2psip needs cxxopts: apt-get install libcxxopts-dev")

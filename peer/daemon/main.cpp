@@ -14,6 +14,9 @@
 //                [--sip-source-rate N] [--sip-source-burst N]
 //                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
+//               [--admin-listen IP:PORT]  (/metrics, /status.json and the status page at /;
+//                logged as "admin HTTP server at IP:PORT"; not "listening on",
+//                which names the overlay listener)
 //
 // Exit codes (p2psip/tool/exit_codes.hpp, shared by every tool): 0 after a clean leave
 // (SIGTERM/SIGINT), 2 for a usage error, 6 for a configuration or credentials file that is
@@ -37,6 +40,7 @@
 // logged whenever the routing table changes, and every --status-interval otherwise.
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -65,6 +69,7 @@
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/node/node_setup.hpp"
+#include "p2psip/peer/admin_http_server.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
 #include "p2psip/peer/sip_front_end.hpp"
@@ -97,6 +102,8 @@ constexpr int exit_config = tool::status(tool::exit_code::configuration);
 pe::log_level g_level = pe::log_level::info;
 /// Where log lines go: standard error until the options say otherwise.
 pd::log_output g_log;
+/// The admin HTTP server, while it runs: it keeps the WARN and ERROR lines for its status page.
+std::atomic<pe::admin_http_server*> g_admin{nullptr};
 
 std::string one_line(std::string_view s) {
   return tool::one_line(s);  // the tools' own, so that every program's lines read alike
@@ -107,6 +114,9 @@ std::string timestamp() {
 }
 
 void log_line(pe::log_level level, std::string_view text) {
+  if (auto* admin = g_admin.load(); admin && level >= pe::log_level::warn) {
+    admin->note_log(level, timestamp(), one_line(text));
+  }
   if (level < g_level) return;
   g_log.write(level, timestamp(), one_line(text));
 }
@@ -283,6 +293,7 @@ int run(int argc, char** argv) {
       ("sip-gateway-key", "credentials of the gateway role: private key file", cxxopts::value<std::string>())
       ("sip-source-rate", "SIP messages per second one source IP may send on average (0: no limit); over it requests get 503 with Retry-After", cxxopts::value<long>()->default_value("100"))
       ("sip-source-burst", "SIP messages one source IP may send in a burst above its rate", cxxopts::value<long>()->default_value("400"))
+      ("admin-listen", "serve /metrics (Prometheus), /status.json and a status page over HTTP at IP:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("version", "show the version")
       ("h,help", "show this help");
@@ -405,6 +416,12 @@ int run(int argc, char** argv) {
     return fail(exit_usage, "--sip-gateway needs --sip-gateway-cert and --sip-gateway-key");
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
+  std::optional<pr::ip_address_port> admin_listen;
+  if (r.count("admin-listen")) {
+    const auto text = r["admin-listen"].as<std::string>();
+    admin_listen = parse_address(text, true);
+    if (!admin_listen) return fail(exit_usage, "--admin-listen '" + text + "': expected IP:PORT");
+  }
   if (r.count("data-dir") && r.count("memory"))
     return fail(exit_usage, "--data-dir and --memory exclude each other");
   // Durable storage is the default a peer should get; losing acknowledged data must be a choice.
@@ -538,6 +555,23 @@ int run(int argc, char** argv) {
     return fail(exit_error, message);
   }
   auto& runtime = **created;
+  // The admin server first: a port it cannot have stops the peer before it joins. It reads the
+  // runtime only from snapshots taken on the I/O thread, once io.run() turns.
+  std::unique_ptr<pe::admin_http_server> admin;
+  if (admin_listen) {
+    pe::admin_http_config ac;
+    ac.listen = *admin_listen;
+    auto started = pe::admin_http_server::start(io, runtime, sip.get(), ac);
+    if (!started) return fail(exit_error, started.error().message);
+    admin = std::move(*started);
+    g_admin = admin.get();
+    log_line(pe::log_level::info,
+             "admin HTTP server at " + admin->bound_address() + " (/, /status.json, /metrics)");
+  }
+  // Before `admin` goes: no log line may reach it once it stops.
+  struct admin_tap_reset {
+    ~admin_tap_reset() { g_admin = nullptr; }
+  } admin_tap_reset_at_exit;
   if (auto started = runtime.start(); !started) return fail(exit_error, started.error().message);
   if (sip) {
     sip->attach(runtime);

@@ -40,6 +40,7 @@
 #include "p2psip/tool/log.hpp"
 #include "p2psip/tool/options.hpp"
 #include "p2psip/tool/version.hpp"
+#include "ring.hpp"
 
 namespace {
 
@@ -92,6 +93,9 @@ constexpr std::string_view usage_text =
     "      list the users of a SIP users file\n"
     "  sip-user remove AOR --users FILE\n"
     "      remove a user from a SIP users file (the credential files are kept)\n"
+    "  ring --config FILE --cert FILE --key FILE --peer IP:PORT [--json] [--max-steps N]\n"
+    "      walk the ring from a peer (as a client: Probe and Attach) and list every peer's\n"
+    "      Node-ID, address, uptime and resources stored\n"
     "\n"
     "'p2psip-admin <command> --help' lists a command's options; --version prints the version.\n";
 
@@ -1208,8 +1212,9 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   const std::map<std::string, int (*)(int, char**), std::less<>> commands{
-      {"init", cmd_init}, {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
-      {"sign", cmd_sign}, {"show", cmd_show},     {"sip-user", cmd_sip_user},
+      {"init", cmd_init},      {"enroll", cmd_enroll}, {"add-bootstrap", cmd_add_bootstrap},
+      {"sign", cmd_sign},      {"show", cmd_show},     {"sip-user", cmd_sip_user},
+      {"ring", adm::cmd_ring},
   };
   const auto it = commands.find(command);
   if (it == commands.end()) {

@@ -332,6 +332,7 @@ void data_movement::send_one(queued_store s, const target_key& key, time_point n
     return;
   }
   if (s.what == purpose::join_handover) ++stats_.handovers;
+  if (s.what == purpose::replica) ++stats_.replica_stores;
   const auto link = *links_.link_to(*s.to);
   const auto req = s.req;
   const auto to = *s.to;

@@ -112,6 +112,7 @@ protocol::result<void, protocol::error_record> peer_runtime::start() {
                                     std::to_string(bound.port()) + " as " + cfg_.core.self.hex() +
                                     " (store: " + store_description_ + ")");
   driver_->spawn("expire", [this] { return expire_loop(); });
+  started_at_ = std::chrono::steady_clock::now();
   return {};
 }
 
@@ -135,6 +136,37 @@ runtime_status peer_runtime::status() const {
   s.dropped = d.dropped_backlog_full + d.dropped_too_large + d.dropped_link_closed +
               core_->stats().refused_pending_full + core_->stats().bulk_stores_given_up;
   return s;
+}
+
+runtime_counters peer_runtime::counters() const {
+  runtime_counters c;
+  c.driver = driver_->stats();
+  c.store = store_->counts();
+  if (!driver_->started()) return c;
+  c.core = core_->stats();
+  c.traffic = core_->transport().traffic();
+  return c;
+}
+
+std::vector<link_row> peer_runtime::link_rows() const {
+  std::vector<link_row> rows;
+  if (!driver_->started()) return rows;
+  for (const auto& [id, c] : core_->connections()) {
+    link_row r;
+    r.link = id.value;
+    r.remote = c.remote;
+    r.address = driver_->remote_endpoint(id);
+    r.peer = !c.from_client();
+    r.inbound = c.origin != node::link_origin::outbound;
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::uint64_t peer_runtime::uptime_s() const {
+  if (!started_at_) return 0;
+  const auto up = std::chrono::steady_clock::now() - *started_at_;
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(up).count());
 }
 
 bool peer_runtime::originate(std::vector<protocol::destination> destinations,

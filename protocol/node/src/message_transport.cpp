@@ -75,6 +75,28 @@ message_transport::message_transport(transport_config cfg, connection_table& lin
   };
 }
 
+void latency_histogram::observe(std::chrono::nanoseconds d) {
+  const double seconds = d.count() <= 0 ? 0.0 : std::chrono::duration<double>(d).count();
+  std::size_t i = 0;
+  while (i < bounds_seconds.size() && seconds > bounds_seconds[i]) ++i;
+  ++counts[i];
+  sum_seconds += seconds;
+  ++count;
+}
+
+std::uint16_t message_transport::traffic_code(std::uint16_t code) {
+  return pr::message_code_name(code).empty() ? transport_traffic::other_code : code;
+}
+
+namespace {
+
+/// An Error-Code as counted: registered ones as they are, the rest together.
+std::uint16_t error_key(std::uint16_t code) {
+  return pr::reload_error_name(code).empty() ? transport_traffic::other_code : code;
+}
+
+}  // namespace
+
 void message_transport::add_kind_model(std::uint32_t kind, pr::data_model model) {
   extra_kinds_[kind] = model;
 }
@@ -117,6 +139,11 @@ std::optional<time_point> message_transport::next_deadline() const {
 }
 
 void message_transport::complete(pending_request&& p, outcome&& o, time_point now) {
+  if (o.what == outcome::kind::answer || o.what == outcome::kind::error) {
+    traffic_.request_latency[traffic_code(p.code)].observe(now - p.sent_at);
+  }
+  if (o.what == outcome::kind::error)
+    ++traffic_.errors_received_by_code[error_key(o.error.error_code)];
   if (p.done) p.done(std::move(o), now);
 }
 
@@ -182,6 +209,7 @@ bool message_transport::encode_and_send(link_id link, pr::message& m, time_point
   }
   actions_.push(send_action{link, std::move(*enc)});
   links_.note_traffic(link, now);
+  count_sent(m.contents.code);
   return true;
 }
 
@@ -256,7 +284,8 @@ std::optional<std::uint64_t> message_transport::originate(
   }
   const auto tx = m.header.transaction_id;
   const pending_key key{tx, local ? link_id{} : *link};
-  pending_[key] = pending_request{now + cfg_.request_timeout, std::move(done), {}, false};
+  pending_[key] =
+      pending_request{now + cfg_.request_timeout, std::move(done), {}, false, now, m.contents.code};
   if (local) {
     // Delivered here, never sent: no signature to make and verify (the signer's certificate is
     // checked all the same); signed after all if it ever has to be forwarded.
@@ -324,12 +353,14 @@ void message_transport::send_answer(link_id from, const pr::message& request,
   if (!bytes) return;
   actions_.push(send_action{from, std::move(*bytes)});
   links_.note_traffic(from, now);
+  count_sent(resp.contents.code);
   answered_on(from);
 }
 
 void message_transport::send_error(link_id from, const pr::message& request, reload_errc code,
                                    std::string_view text, time_point now) {
   ++stats_.errors_sent;
+  ++traffic_.errors_sent_by_code[error_key(static_cast<std::uint16_t>(code))];
   pr::error_response e;
   e.error_code = static_cast<std::uint16_t>(code);
   e.error_info = pr::to_bytes(text);
@@ -361,6 +392,7 @@ void message_transport::on_message(link_id link, pr::byte_view data, time_point 
     return;
   }
   links_.note_received(link, now);
+  ++traffic_.received_by_code[traffic_code(m->contents.code)];
   if (pr::is_request(m->contents.code)) {
     const auto* c = links_.find(link);
     if (c && c->from_client()) client_requests_[link].push_back(now);
@@ -585,6 +617,7 @@ void message_transport::forward(link_id from, link_id to, pr::message&& m, time_
     return;
   }
   ++stats_.forwarded;
+  count_sent(m.contents.code);
   actions_.push(send_action{to, std::move(*bytes)});
   links_.note_traffic(to, now);
   if (!request) answered_on(to);

@@ -83,7 +83,8 @@ struct core_stats : node::transport_stats {
   std::uint64_t ranges_dropped = 0;    ///< drop_range calls for data beyond the third predecessor
   std::uint64_t partition_checks = 0;  ///< partition-check Pings sent (10.7.4.4)
   std::uint64_t partitions_detected = 0;  ///< checks answered by a peer outside our ring view
-  std::uint64_t handovers = 0;  ///< StoreReqs sent because our range shrank (Join or merge)
+  std::uint64_t handovers = 0;       ///< StoreReqs sent because our range shrank (Join or merge)
+  std::uint64_t replica_stores = 0;  ///< replica StoreReqs sent to our successors
   /// Replica and Join hand-over Stores sent again (unanswered), and those given up because
   /// their peer was gone (unlinked, out of the replica set) before answering.
   std::uint64_t bulk_stores_resent = 0;

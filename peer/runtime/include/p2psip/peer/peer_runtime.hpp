@@ -97,6 +97,23 @@ struct runtime_status {
   std::uint64_t dropped = 0;
 };
 
+/// Every layer's counters at one moment, for monitoring (the admin HTTP server's /metrics).
+struct runtime_counters {
+  core_stats core;                  ///< message transport, topology, data movement
+  node::transport_traffic traffic;  ///< messages and errors by code, request latencies
+  node::driver_stats driver;        ///< what the link layer backlogged or dropped
+  storage_counts store;             ///< values and bytes held
+};
+
+/// One link of the peer, for the status page.
+struct link_row {
+  std::uint64_t link = 0;
+  protocol::node_id remote;                        ///< from its certificate
+  std::optional<asio::ip::tcp::endpoint> address;  ///< the remote end of the socket
+  bool peer = false;    ///< it showed itself a peer (Join, Update, Attach); else a client's
+  bool inbound = true;  ///< the remote opened it
+};
+
 /// The peer: an overlay_driver with a listener and the data store (SQLite under a data directory,
 /// or memory), plus periodic expiry of stored values.
 class peer_runtime {
@@ -123,6 +140,12 @@ class peer_runtime {
   /// The address the listener is bound to (after start()).
   asio::ip::tcp::endpoint local_endpoint() const;
   runtime_status status() const;
+  /// The counters of every layer (zeros for the core's before start()).
+  runtime_counters counters() const;
+  /// Every link, ordered by link number (empty before start()).
+  std::vector<link_row> link_rows() const;
+  /// Seconds since start() (0 before it).
+  std::uint64_t uptime_s() const;
   /// The core; only after a successful start().
   const overlay_core& core() const noexcept { return *core_; }
   bool stopped() const noexcept { return driver_->stopped(); }
@@ -169,6 +192,7 @@ class peer_runtime {
   overlay_core* core_ = nullptr;  ///< owned by the driver, once started
   std::unique_ptr<node::node_driver> driver_;
   asio::steady_timer expire_timer_;
+  std::optional<std::chrono::steady_clock::time_point> started_at_;
 };
 
 }  // namespace p2psip::peer

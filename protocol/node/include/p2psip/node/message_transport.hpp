@@ -21,6 +21,7 @@
 //   accepted), and a requester with an older document is sent a ConfigUpdate. Our own
 //   ConfigUpdates carry 65535, so that a node with an older document does not refuse them.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -123,6 +124,36 @@ struct transport_stats {
   std::uint64_t refused_pending_full = 0;
 };
 
+/// Durations counted in fixed buckets (Prometheus's histogram shape, kept here without the
+/// library: the node layer stays free of monitoring dependencies).
+struct latency_histogram {
+  /// Upper bounds of the buckets, in seconds; a last bucket takes everything above.
+  static constexpr std::array<double, 14> bounds_seconds{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  /// Observations per bucket (not cumulative); the last one is above every bound.
+  std::array<std::uint64_t, bounds_seconds.size() + 1> counts{};
+  double sum_seconds = 0;
+  std::uint64_t count = 0;
+  void observe(std::chrono::nanoseconds d);
+};
+
+/// What went through the message transport, by message code, for monitoring. Codes outside
+/// RFC 6940's registry (message codes) or with no registered name (Error-Codes) are counted
+/// under `other_code`, so that a peer sending random codes cannot grow these maps.
+struct transport_traffic {
+  static constexpr std::uint16_t other_code = 0;
+  /// Messages decoded from links, and messages sent (originated, answered, forwarded), by
+  /// message code (0xffff: Error).
+  std::map<std::uint16_t, std::uint64_t> received_by_code;
+  std::map<std::uint16_t, std::uint64_t> sent_by_code;
+  /// Error responses we sent, and those that answered requests of ours, by Error-Code.
+  std::map<std::uint16_t, std::uint64_t> errors_sent_by_code;
+  std::map<std::uint16_t, std::uint64_t> errors_received_by_code;
+  /// Requests of ours, from sending until their answer or error arrived, by request code
+  /// (timeouts are transport_stats::timeouts, not observations).
+  std::map<std::uint16_t, latency_histogram> request_latency;
+};
+
 /// Options of one originated request.
 struct send_options {
   /// Send on this link (else: to a link to the first destination, or routed).
@@ -199,6 +230,8 @@ class message_transport {
   std::uint64_t new_txid();
 
   const transport_stats& counters() const noexcept { return stats_; }
+  /// Messages and errors by code, and request latencies.
+  const transport_traffic& traffic() const noexcept { return traffic_; }
   /// Stops processing: every message is dropped from now on (the node left the overlay).
   void set_closed() { closed_ = true; }
 
@@ -209,6 +242,9 @@ class message_transport {
     /// The request as sent (signed), for one more attempt when its link goes down first.
     protocol::message sent;
     bool resent = false;
+    /// When it was first sent, and its code: the latency observed when it completes.
+    time_point sent_at{};
+    std::uint16_t code = 0;
   };
   struct pending_key {
     std::uint64_t txid = 0;
@@ -259,7 +295,11 @@ class message_transport {
   log_throttle pending_full_log_;
   /// An answer went out on `link`: one request of its client less in progress.
   void answered_on(link_id link);
+  /// Counts a message sent on a link.
+  void count_sent(std::uint16_t code) { ++traffic_.sent_by_code[traffic_code(code)]; }
+  static std::uint16_t traffic_code(std::uint16_t code);
   transport_stats stats_;
+  transport_traffic traffic_;
   bool closed_ = false;
 };
 
