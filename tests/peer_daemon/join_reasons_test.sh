@@ -16,22 +16,8 @@ CASE=join_reasons
 T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-join-test.XXXXXX")
 PIDS=()
 
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do
-    kill -KILL "$p" 2>/dev/null
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL [$CASE]: $*" >&2
-  print_logs 40
-  exit 1
-}
-
 source "$(dirname "$0")/../support/loopback_peers.sh"
+trap kill_all_and_clean EXIT
 
 case_join_reasons() {
   make_overlay example.org "$T/ca"

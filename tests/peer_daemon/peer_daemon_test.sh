@@ -37,22 +37,8 @@ CLIENT=${4:-}
 T=$(mktemp -d "${TMPDIR:-/tmp}/p2psip-peer-test.XXXXXX")
 PIDS=()
 
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do
-    kill -KILL "$p" 2>/dev/null
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL [$CASE]: $*" >&2
-  print_logs 40
-  exit 1
-}
-
 source "$(dirname "$0")/../support/loopback_peers.sh"
+trap kill_all_and_clean EXIT
 
 # stop NAME...: SIGTERM, then each must exit 0 within 15 s.
 stop() {

@@ -2,7 +2,8 @@
 #   PEER, ADMIN  the p2psip-peer and p2psip-admin binaries
 #   T            a scratch directory (credentials NAME/, logs NAME.log)
 #   PIDS=()      every started process is appended (the caller's EXIT trap kills them)
-# and defining fail MESSAGE (prints and exits).
+# A caller may define fail MESSAGE (prints and exits) first; otherwise the one below is used. An
+# EXIT trap on kill_all_and_clean stops every process in PIDS and removes $T.
 
 # print_logs LINES: the last LINES lines of every log under $T, on stderr (for fail messages).
 print_logs() {
@@ -13,6 +14,22 @@ print_logs() {
     tail -n "$1" "$f" >&2
   done
 }
+
+kill_all_and_clean() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -KILL "$p" 2>/dev/null
+  done
+  rm -rf "$T"
+}
+
+if ! declare -F fail >/dev/null; then
+  fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    print_logs 40
+    exit 1
+  }
+fi
 
 make_overlay() {  # make_overlay NAME DIR
   "$ADMIN" init --overlay "$1" --out "$2" >/dev/null 2>"$T/admin.err" || fail "admin init: $(cat "$T/admin.err")"
