@@ -24,7 +24,20 @@ bool chord_topology::is_surplus_peer_link(const connection& c,
   // bootstrap). A link the remote opened is its to close: it may use us as a finger, which we
   // cannot see, and a client (no Join or Update ever came over its link) is served through it.
   if (c.origin != link_origin::outbound) return false;
-  return !routes_.contains(c.remote);
+  if (routes_.contains(c.remote)) return false;
+  // Nor one whose remote has us as a finger: it routes over the link we opened rather than open
+  // its own, and a request it forwards onto it just as our close is on the wire is lost (the
+  // long suite's seed sweep found such). In a settled ring we are its finger i when the start of
+  // its finger interval i falls in our range (predecessor, self].
+  const auto& predecessors = routes_.predecessors();
+  if (predecessors.empty()) return true;
+  for (unsigned i = 1; i <= routes_.finger_count(); ++i) {
+    if (protocol::in_half_open_interval(protocol::finger_target(c.remote, i), predecessors.front(),
+                                        cfg_.self)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::optional<link_id> chord_topology::evictable_link(time_point now) const {
