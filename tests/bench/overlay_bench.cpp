@@ -91,15 +91,6 @@ double percentile(std::vector<double>& v, double p) {
 }
 
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
-
 /// Verify a client's StoreReq-sized request, then sign the answer: per second, one core.
 double crypto_ceiling(const p2psip::node::node_setup& client_setup,
                       const p2psip::node::node_setup& peer_setup, std::size_t value_size) {
@@ -532,13 +523,13 @@ int main(int argc, char** argv) {
         if (n_peers == 1) {
           // Memory of the peer per stored value and per attached client.
           const pid_t peer = o.peers()[0].pid;
-          const long before_values = rss_kib(peer);
+          const long before_values = p2psip::bench::rss_kib(peer);
           const std::size_t extra = 5000;
           (void)run_clients(clients, extra / n_clients,
                             [&](cl::client& c, std::size_t t, std::size_t i) {
                               return c.put("mem-" + name_of(t, i), value).has_value();
                             });
-          const long after_values = rss_kib(peer);
+          const long after_values = p2psip::bench::rss_kib(peer);
           const double per_value = 1024.0 * static_cast<double>(after_values - before_values) /
                                    static_cast<double>(extra / n_clients * n_clients);
           std::fprintf(g_out,
@@ -546,16 +537,16 @@ int main(int argc, char** argv) {
                        "over %zu values)\n",
                        per_value, value_size, before_values, after_values,
                        extra / n_clients * n_clients);
-          const long before_clients = rss_kib(peer);
-          const long self_before = rss_kib(getpid());
+          const long before_clients = p2psip::bench::rss_kib(peer);
+          const long self_before = p2psip::bench::rss_kib(getpid());
           std::vector<std::unique_ptr<cl::client>> idle;
           const std::size_t idle_n = 50;
           for (std::size_t c = 0; c < idle_n; ++c) {
             idle.push_back(attach(o, "idle" + std::to_string(c), o.peers()[0].address));
           }
           std::this_thread::sleep_for(500ms);
-          const long after_clients = rss_kib(peer);
-          const long self_after = rss_kib(getpid());
+          const long after_clients = p2psip::bench::rss_kib(peer);
+          const long self_after = p2psip::bench::rss_kib(getpid());
           const double peer_per_client =
               static_cast<double>(after_clients - before_clients) / static_cast<double>(idle_n);
           const double client_per_client =

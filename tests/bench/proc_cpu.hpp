@@ -1,6 +1,7 @@
 #pragma once
-// CPU time of other processes, for the benchmarks' "CPU seconds per operation" of the servers
-// they load (p2psip peers, OpenDHT nodes): utime + stime from /proc/<pid>/stat.
+// CPU time and resident memory of other processes, for the benchmarks' "CPU seconds per
+// operation" of the servers they load (p2psip peers, OpenDHT nodes) and their RSS: utime + stime
+// from /proc/<pid>/stat, VmRSS from /proc/<pid>/status.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -36,6 +37,16 @@ inline double cpu_seconds(const std::vector<pid_t>& pids) {
   double s = 0;
   for (const auto p : pids) s += cpu_seconds(p);
   return s;
+}
+
+/// Resident set size of `pid` in KiB (VmRSS); 0 when it cannot be read.
+inline long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
 }
 
 }  // namespace p2psip::bench
