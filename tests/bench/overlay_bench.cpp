@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <cxxopts.hpp>
 
+#include "bench_client.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/node/node_setup.hpp"
@@ -166,26 +167,12 @@ std::string name_of(std::size_t t, std::size_t i) {
   return "bench-" + std::to_string(t) + "-" + std::to_string(i);
 }
 
-cl::client_options options_for(p2psip::test::process_overlay& o, const std::string& user,
-                               const std::string& peer) {
-  o.enroll(user);
-  cl::client_options opt;
-  opt.config_file = o.config_file().string();
-  opt.certificate_file = o.cert_of(user).string();
-  opt.key_file = o.key_of(user).string();
-  opt.peers = {peer};
-  opt.log = [](std::string_view line) {
-    if (line.rfind("retrying", 0) == 0) ++g_retries;
-  };
-  return opt;
-}
-
 std::unique_ptr<cl::client> attach(p2psip::test::process_overlay& o, const std::string& user,
                                    const std::string& peer) {
-  auto c = cl::client::create(options_for(o, user, peer));
-  if (!c) throw std::runtime_error(c.error().message);
-  if (auto a = (*c)->wait_attached(10s); !a) throw std::runtime_error(a.error().message);
-  return std::move(*c);
+  return p2psip::bench::attached_client(
+      p2psip::bench::client_options_for(o, user, peer, [](std::string_view line) {
+        if (line.rfind("retrying", 0) == 0) ++g_retries;
+      }));
 }
 
 int free_port() {

@@ -23,6 +23,7 @@
 
 #include <cxxopts.hpp>
 
+#include "bench_client.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/tool/options.hpp"
 #include "p2psip/tool/version.hpp"
@@ -62,16 +63,7 @@ std::size_t count_ids(const std::string& comma_list) {
 
 std::unique_ptr<cl::client> attach(p2psip::test::process_overlay& o, const std::string& user,
                                    const std::string& peer) {
-  o.enroll(user);
-  cl::client_options opt;
-  opt.config_file = o.config_file().string();
-  opt.certificate_file = o.cert_of(user).string();
-  opt.key_file = o.key_of(user).string();
-  opt.peers = {peer};
-  auto c = cl::client::create(opt);
-  if (!c) throw std::runtime_error(c.error().message);
-  if (auto a = (*c)->wait_attached(10s); !a) throw std::runtime_error(a.error().message);
-  return std::move(*c);
+  return p2psip::bench::attached_client(p2psip::bench::client_options_for(o, user, peer));
 }
 
 }  // namespace
@@ -224,8 +216,7 @@ int main(int argc, char** argv) {
          << ", \"table_median\": " << median(table)
          << ", \"links_per_table_median\": " << median(ratio)
          << ", \"rss_mib_median\": " << median(rss_mib) << ", \"rss_mib_max\": " << max_of(rss_mib)
-         << ", \"idle_cpu_pct_mean\": " << cpu_mean
-         << ", \"idle_cpu_pct_max\": " << max_of(cpu_pct)
+         << ", \"idle_cpu_pct_mean\": " << cpu_mean << ", \"idle_cpu_pct_max\": " << max_of(cpu_pct)
          << ", \"idle_bytes_per_s_median\": " << median(bytes_per_s)
          << ", \"values_written\": " << written << ", \"values_read\": " << read_back << "}";
       std::cout << js.str() << "\n";
