@@ -241,6 +241,15 @@ TEST_CASE("replica values: signatures verified before first use, forged ones nev
         for (const auto& kd : r.kind_data) CHECK(kd.values.empty());
       }
     }
+    SUBCASE("find") {
+      pr::find_req fr;
+      fr.resource = res;
+      fr.kinds = {k_array};
+      const auto body = f.store->find(fr, *res.as_ring_point(), *res.as_ring_point(), f.t0);
+      REQUIRE(std::holds_alternative<pr::find_ans>(body));
+      const auto& found = std::get<pr::find_ans>(body).results.at(0).closest;
+      CHECK(std::all_of(found.value.begin(), found.value.end(), [](auto b) { return b == 0; }));
+    }
     CHECK(f.store->counts().quarantined == 1);
     CHECK(f.store->counts().values == 0);
     CHECK(f.store->take_quarantined().size() == 1);  // the overlay fetches a good copy

@@ -828,6 +828,17 @@ pr::message_body data_store::find(const pr::find_req& req, const pr::node_id& ra
     return false;
   };
 
+  // Only values this peer can vouch for count: an unverified replica could be a forgery.
+  std::vector<std::pair<pr::resource_id, std::uint32_t>> to_vet;
+  for (const auto& [resource, kind] : unvetted_) {
+    if (same_ring(resource, range_to) &&
+        std::find(req.kinds.begin(), req.kinds.end(), kind) != req.kinds.end() &&
+        pr::in_half_open_interval(*resource.as_ring_point(), range_after, range_to)) {
+      to_vet.emplace_back(resource, kind);
+    }
+  }
+  for (const auto& [resource, kind] : to_vet) vet(resource, kind, now);
+
   pr::find_ans ans;
   for (const std::uint32_t kind : req.kinds) {
     pr::find_kind_data out;
