@@ -29,7 +29,12 @@
 //
 // Failover: when the attached peer's link dies (closed, or no ack to a keepalive), the client
 // attaches to the next peer of its list and retries the operations in flight until their
-// operation_timeout; none hangs. Operations started while no peer is attached wait for one.
+// operation_timeout; none hangs. Operations started while no peer is attached wait for one
+// (and fail at once with errc::no_peer when every peer of the list has refused). Answers that
+// pass are retried too, within operation_timeout: a Store, Fetch, Stat or Find answered
+// Error_Not_Found (no route, or "not responsible" while the ring changes) up to 4 times after
+// 0.1-0.8 s, and any request answered Error_Config_Too_Old once the peer's newer configuration
+// has arrived.
 
 #include <chrono>
 #include <cstdint>
