@@ -33,10 +33,10 @@
 //  - Stored values are vouched for before they are served: a value taken in by an original
 //    Store was verified then. Two kinds of value are verified later (signature, and its signer's
 //    certificate against the trust store at `now`), the first time a Fetch, Stat, Find or
-//    export_range touches its (resource, kind), or a Store that it would decide (see store_impl), and the
-//    verdict kept: one read from the backend at load, and one taken in by a replica Store, whose
-//    signer's certificate, chain and access were checked on arrival but not the signature value
-//    (docs/conformance.md, "replica values verified before first use"). A value that a Store
+//    export_range touches its (resource, kind), or a Store that it would decide (see store_impl),
+//    and the verdict kept: one read from the backend at load, and one taken in by a replica Store,
+//    whose signer's certificate, chain and access were checked on arrival but not the signature
+//    value (docs/conformance.md, "replica values verified before first use"). A value that a Store
 //    brings again under the very signature of a verified one already held is not verified again.
 //    One that fails is never answered, so it cannot hide the good entries beside it (a client
 //    refuses a whole answer with a bad signature): when its bytes are wrong (bad signature,
