@@ -37,27 +37,26 @@ fs::path defaults_file_path() {
   return {};
 }
 
-std::variant<client_defaults, std::string> read_defaults_file(const fs::path& file) {
+std::variant<client_defaults, std::string> parse_defaults(std::string_view text,
+                                                          const fs::path& file) {
   client_defaults d;
-  if (file.empty()) return d;
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return d;
-  std::ifstream in(file);
-  if (!in) return file.string() + ": cannot open for reading";
   const fs::path base = file.parent_path();
   const auto resolve = [&base](const std::string& v) {
     const fs::path p(v);
     return p.is_absolute() ? v : (base / p).lexically_normal().string();
   };
-  std::string line;
-  for (unsigned number = 1; std::getline(in, line); ++number) {
-    const std::string text = trim(line);
-    if (text.empty() || text.front() == '#') continue;
-    const auto eq = text.find('=');
+  unsigned number = 0;
+  while (!text.empty()) {
+    ++number;
+    const auto end = text.find('\n');
+    const std::string line = trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (line.empty() || line.front() == '#') continue;
+    const auto eq = line.find('=');
     const std::string where = file.string() + ":" + std::to_string(number);
     if (eq == std::string::npos) return where + ": expected KEY = VALUE";
-    const std::string key = trim(std::string_view(text).substr(0, eq));
-    const std::string value = trim(std::string_view(text).substr(eq + 1));
+    const std::string key = trim(std::string_view(line).substr(0, eq));
+    const std::string value = trim(std::string_view(line).substr(eq + 1));
     if (value.empty()) return where + ": " + key + " has no value";
     if (key == "config") {
       d.config = resolve(value);
@@ -73,25 +72,44 @@ std::variant<client_defaults, std::string> read_defaults_file(const fs::path& fi
       return where + ": unknown key '" + key + "' (config, cert, key, peer, overlay)";
     }
   }
-  if (in.bad()) return file.string() + ": read error";
   return d;
+}
+
+std::string format_defaults(const client_defaults& d) {
+  std::ostringstream text;
+  text << "# p2psip-client defaults, written by 'p2psip-client setup'. Options and the\n"
+       << "# P2PSIP_CONFIG, P2PSIP_CERT, P2PSIP_KEY, P2PSIP_PEER variables override them.\n";
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"config", d.config},
+                                   {"cert", d.cert},
+                                   {"key", d.key},
+                                   {"overlay", d.overlay}}) {
+    if (!value.empty()) text << key << " = " << value << "\n";
+  }
+  for (const auto& p : d.peers) text << "peer = " << p << "\n";
+  return text.str();
+}
+
+std::variant<client_defaults, std::string> read_defaults_file(const fs::path& file) {
+  if (file.empty()) return client_defaults{};
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return client_defaults{};
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return file.string() + ": cannot open for reading";
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return file.string() + ": read error";
+  return parse_defaults(text.str(), file);
 }
 
 std::string write_defaults_file(const fs::path& file, const client_defaults& d) {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (ec) return file.parent_path().string() + ": cannot create: " + ec.message();
-  std::ostringstream text;
-  text << "# p2psip-client defaults, written by 'p2psip-client setup'. Options and the\n"
-       << "# P2PSIP_CONFIG, P2PSIP_CERT, P2PSIP_KEY, P2PSIP_PEER variables override them.\n";
-  text << "config = " << d.config << "\ncert = " << d.cert << "\nkey = " << d.key << "\n";
-  if (!d.overlay.empty()) text << "overlay = " << d.overlay << "\n";
-  for (const auto& p : d.peers) text << "peer = " << p << "\n";
   const fs::path temporary = file.string() + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::trunc);
     if (!out) return temporary.string() + ": cannot open for writing";
-    out << text.str();
+    out << format_defaults(d);
     out.flush();
     if (!out) {
       fs::remove(temporary, ec);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct client_defaults {
   std::string key;
   std::string overlay;
   std::vector<std::string> peers;
+  friend bool operator==(const client_defaults&, const client_defaults&) = default;
 };
 
 /// The per-user file's path; empty when neither XDG_CONFIG_HOME nor HOME is set.
@@ -29,6 +31,13 @@ std::filesystem::path defaults_file_path();
 
 /// The file's defaults (none when it does not exist), or an error naming the file and line.
 std::variant<client_defaults, std::string> read_defaults_file(const std::filesystem::path& file);
+
+/// The text of such a file (`file` names it in errors; relative paths are made relative to its
+/// directory). Never throws; a line it cannot take is an error naming `file` and the line.
+std::variant<client_defaults, std::string> parse_defaults(std::string_view text,
+                                                          const std::filesystem::path& file);
+/// The file's text for `d`: a comment, then one line per set field (empty ones left out).
+std::string format_defaults(const client_defaults& d);
 
 /// Writes `d` (absolute paths) to `file`, creating its directory, atomically (a temporary file
 /// renamed over it). Returns an error message, or empty on success.
