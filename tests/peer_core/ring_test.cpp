@@ -37,20 +37,6 @@ sim_network make_ring(std::size_t n, std::uint64_t seed, std::chrono::millisecon
   return net;
 }
 
-pr::store_req sample_store(const pr::resource_id& r) {
-  pr::store_req s;
-  s.resource = r;
-  pr::store_kind_data k;
-  k.kind = pr::kinds::p2psip_generic;
-  pr::stored_data d;
-  d.storage_time = 1;
-  d.lifetime = 3600;
-  d.value = pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::to_bytes("v")}};
-  k.values.push_back(d);
-  s.kind_data.push_back(k);
-  return s;
-}
-
 std::size_t holders(sim_network& net, const pr::resource_id& r) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < net.size(); ++i) {
@@ -71,7 +57,7 @@ std::vector<pr::resource_id> start_holding_peer(sim_network& net, int count,
   std::vector<pr::resource_id> rs;
   for (int i = 0; i < count; ++i) {
     rs.push_back(pr::hash_resource_name(prefix + std::to_string(i)));
-    net.at(0).storage->store(sample_store(rs.back()), writer, {}, net.wall()(), false);
+    net.at(0).storage->store(generic_store(rs.back()), writer, {}, net.wall()(), false);
   }
   return rs;
 }
@@ -136,7 +122,7 @@ TEST_CASE("ring: a client's requests and answers travel both ways, it never ente
   net.start(c);
   net.run_for(1s);
   const auto r = pr::hash_resource_name("alice@example.org");
-  auto tx = net.request(c, {pr::to_destination(r)}, sample_store(r));
+  auto tx = net.request(c, {pr::to_destination(r)}, generic_store(r));
   REQUIRE(tx);
   net.run_for(2s);
   REQUIRE(net.at(c).delivered.size() == 1);
@@ -183,7 +169,7 @@ TEST_CASE("ring: a joining peer gets the data it now owns") {
   std::vector<pr::resource_id> rs;
   for (int i = 0; i < 10; ++i) {
     rs.push_back(pr::hash_resource_name("res" + std::to_string(i)));
-    REQUIRE(net.request(0, {pr::to_destination(rs.back())}, sample_store(rs.back())));
+    REQUIRE(net.request(0, {pr::to_destination(rs.back())}, generic_store(rs.back())));
   }
   net.run_for(3s);
   seeded_random ids(77);
@@ -226,7 +212,7 @@ TEST_CASE("ring: graceful leave repairs the ring and hands the data over") {
   std::vector<pr::resource_id> rs;
   for (int i = 0; i < 10; ++i) {
     rs.push_back(pr::hash_resource_name("leave" + std::to_string(i)));
-    REQUIRE(net.request(1, {pr::to_destination(rs.back())}, sample_store(rs.back())));
+    REQUIRE(net.request(1, {pr::to_destination(rs.back())}, generic_store(rs.back())));
   }
   net.run_for(3s);
   net.leave(3);
@@ -244,7 +230,7 @@ TEST_CASE("ring: a crashed peer (link loss) is replaced and data re-replicated")
   auto net = make_ring(8, 61);
   REQUIRE(net.ring_problems() == "");
   const auto r = pr::hash_resource_name("crash");
-  REQUIRE(net.request(0, {pr::to_destination(r)}, sample_store(r)));
+  REQUIRE(net.request(0, {pr::to_destination(r)}, generic_store(r)));
   net.run_for(3s);
   REQUIRE(holders(net, r) == 3);
   const auto owner = owner_of(net, *r.as_ring_point());
@@ -271,7 +257,7 @@ TEST_CASE("ring: 100 peers converge") {
   CHECK(net.ring_problems() == "");
   // Any peer reaches any Resource-ID in a few hops.
   const auto r = pr::hash_resource_name("far away");
-  REQUIRE(net.request(17, {pr::to_destination(r)}, sample_store(r)));
+  REQUIRE(net.request(17, {pr::to_destination(r)}, generic_store(r)));
   net.run_for(5s);
   CHECK(net.at(owner_of(net, *r.as_ring_point())).storage->has(r));
 }
@@ -342,7 +328,7 @@ TEST_CASE("ring: a client whose peer dies attaches to the next bootstrap peer") 
   net.run_for(5s);
   CHECK(net.linked(c, 2));
   const auto r = pr::hash_resource_name("failover");
-  REQUIRE(net.request(c, {pr::to_destination(r)}, sample_store(r)));
+  REQUIRE(net.request(c, {pr::to_destination(r)}, generic_store(r)));
   net.run_for(2s);
   REQUIRE(net.at(c).delivered.size() == 1);
   CHECK(net.at(c).delivered[0].msg.contents.code == pr::codes::store_ans);
@@ -422,7 +408,7 @@ TEST_CASE("ring: values written while their peer was down reach it when it comes
     }
     REQUIRE(rs.size() == 20);
     net.run_for(3s);
-    for (const auto& r : rs) REQUIRE(net.request(0, {pr::to_destination(r)}, sample_store(r)));
+    for (const auto& r : rs) REQUIRE(net.request(0, {pr::to_destination(r)}, generic_store(r)));
     net.run_for(3s);
     for (const auto& r : rs) REQUIRE(holders(net, r) >= 3);
     net.restart(victim);

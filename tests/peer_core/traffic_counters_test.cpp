@@ -53,17 +53,7 @@ TEST_CASE("traffic: messages and errors by code, latencies, replica Stores") {
   });
 
   const auto r = pr::hash_resource_name("counted");
-  pr::store_req s;
-  s.resource = r;
-  pr::store_kind_data k;
-  k.kind = pr::kinds::p2psip_generic;
-  pr::stored_data d;
-  d.storage_time = 1;
-  d.lifetime = 3600;
-  d.value = pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::to_bytes("v")}};
-  k.values.push_back(d);
-  s.kind_data.push_back(k);
-  REQUIRE(net.request(c, {pr::to_destination(r)}, s));
+  REQUIRE(net.request(c, {pr::to_destination(r)}, p2psip::sim::generic_store(r)));
   net.run_for(2s);
   REQUIRE(net.at(c).delivered.size() == 1);
   REQUIRE(net.at(c).delivered[0].msg.contents.code == pr::codes::store_ans);

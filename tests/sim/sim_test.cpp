@@ -377,18 +377,7 @@ std::string value_text(std::size_t i) {
 }
 
 pr::store_req value_store(const pr::resource_id& r, std::size_t i) {
-  pr::store_req s;
-  s.resource = r;
-  pr::store_kind_data k;
-  k.kind = pr::kinds::p2psip_generic;
-  pr::stored_data d;
-  d.storage_time = 1;
-  d.lifetime = 86400;
-  d.value =
-      pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::to_bytes(value_text(i))}};
-  k.values.push_back(d);
-  s.kind_data.push_back(k);
-  return s;
+  return p2psip::sim::generic_store(r, value_text(i), 86400);
 }
 
 /// Sends one request per item (from a random live peer) in batches; the answers by item.

@@ -18,6 +18,7 @@
 #include <queue>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "p2psip/crypto/certificate.hpp"
@@ -671,6 +672,23 @@ class sim_network {
 };
 
 /// A Node-ID with the given leading byte (rest filled from `fill`), for readable ring positions.
+/// A StoreReq of one unsigned generic-kind dictionary entry {"k": value} at `r` (the sim's
+/// signatures are faked, so nothing checks them).
+inline pr::store_req generic_store(const pr::resource_id& r, std::string_view value = "v",
+                                   std::uint32_t lifetime = 3600) {
+  pr::store_req s;
+  s.resource = r;
+  pr::store_kind_data k;
+  k.kind = pr::kinds::p2psip_generic;
+  pr::stored_data d;
+  d.storage_time = 1;
+  d.lifetime = lifetime;
+  d.value = pr::dictionary_entry{pr::to_bytes("k"), pr::data_value{true, pr::to_bytes(value)}};
+  k.values.push_back(d);
+  s.kind_data.push_back(k);
+  return s;
+}
+
 inline pr::node_id id_at(std::uint8_t top, std::uint8_t fill = 0) {
   pr::bytes b(16, fill);
   b[0] = top;
