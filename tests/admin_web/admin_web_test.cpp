@@ -157,6 +157,22 @@ std::size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
+/// `p2psip-admin ring` as the enrolled node "walker" of `overlay`, then `extra` arguments.
+std::vector<std::string> ring_command(p2psip::test::process_overlay& overlay,
+                                      std::vector<std::string> extra) {
+  overlay.enroll("walker");
+  std::vector<std::string> args{P2PSIP_ADMIN_BINARY,
+                                "ring",
+                                "--config",
+                                overlay.config_file().string(),
+                                "--cert",
+                                overlay.cert_of("walker").string(),
+                                "--key",
+                                overlay.key_of("walker").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 }  // namespace
 
 TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the ring walk") {
@@ -310,17 +326,7 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(p2psip::test::read_file(png).rfind("\x89PNG", 0) == 0);
 
   // ---- p2psip-admin ring from another peer ----
-  overlay.enroll("walker");
-  const std::vector<std::string> ring{P2PSIP_ADMIN_BINARY,
-                                      "ring",
-                                      "--config",
-                                      overlay.config_file().string(),
-                                      "--cert",
-                                      overlay.cert_of("walker").string(),
-                                      "--key",
-                                      overlay.key_of("walker").string(),
-                                      "--peer",
-                                      overlay.peers()[1].address};
+  const auto ring = ring_command(overlay, {"--peer", overlay.peers()[1].address});
   const auto text_out = overlay.dir() / "ring.txt";
   REQUIRE(run_bounded(ring, text_out, overlay.dir() / "ring.err", 30s) == 0);
   const auto text = p2psip::test::read_file(text_out);
@@ -391,17 +397,7 @@ TEST_CASE(
   CHECK_MESSAGE(message.find("--admin-listen 127.0.0.1:" + taken) != std::string::npos, message);
 
   // p2psip-admin ring: a peer nobody listens at (the port just closed), and usage errors.
-  overlay.enroll("walker");
-  const std::vector<std::string> ring{P2PSIP_ADMIN_BINARY,
-                                      "ring",
-                                      "--config",
-                                      overlay.config_file().string(),
-                                      "--cert",
-                                      overlay.cert_of("walker").string(),
-                                      "--key",
-                                      overlay.key_of("walker").string(),
-                                      "--timeout",
-                                      "500"};
+  const auto ring = ring_command(overlay, {"--timeout", "500"});
   auto nobody = ring;
   nobody.insert(nobody.end(), {"--peer", "127.0.0.1:" + taken});
   const auto nobody_err = overlay.dir() / "ring_nobody.err";
