@@ -781,6 +781,7 @@ struct inbox {
 
 struct progress_log {
   std::mutex m;
+  std::condition_variable cv;
   std::vector<int> statuses;
   std::string call_id;
   static void on_progress(void* user, const p2psip_sip_response* r) {
@@ -788,6 +789,15 @@ struct progress_log {
     std::lock_guard lock(self->m);
     self->statuses.push_back(r->status);
     self->call_id = r->call_id;
+    self->cv.notify_all();
+  }
+  /// Whether `status` was reported within 5 s: progress runs through the dispatcher, and may
+  /// come after the blocking call returned.
+  bool saw(int status) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, std::chrono::seconds(5), [&] {
+      return std::find(statuses.begin(), statuses.end(), status) != statuses.end();
+    });
   }
 };
 
@@ -856,10 +866,9 @@ TEST_CASE("c api: MESSAGE and a call between two clients (direct routing)") {
   CHECK(response->status == 200);
   CHECK(std::string(response->call_id) == call_id);
   p2psip_sip_response_free(response);
+  CHECK(progress.saw(180));
   {
     std::lock_guard lock(progress.m);
-    CHECK(std::find(progress.statuses.begin(), progress.statuses.end(), 180) !=
-          progress.statuses.end());
     CHECK(progress.call_id == call_id);
   }
   REQUIRE_MESSAGE(p2psip_client_hang_up(alice.get(), call_id.c_str(), &err) == P2PSIP_OK,

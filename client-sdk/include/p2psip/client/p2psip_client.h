@@ -502,7 +502,9 @@ typedef struct p2psip_call_options {
   /* The call's Call-ID; NULL or "": a new one (progress responses carry it). Choose one to hang
    * up (cancel) the call from another thread while p2psip_client_call still waits. */
   const char* call_id;
-  p2psip_sip_progress_fn progress; /* NULL: provisional responses are not reported */
+  /* NULL: provisional responses are not reported. Progress runs through the dispatcher, so
+   * with the blocking p2psip_client_call it may run after the call has returned. */
+  p2psip_sip_progress_fn progress;
   void* progress_user;             /* passed to progress */
 } p2psip_call_options;
 
