@@ -644,6 +644,17 @@ void transaction_layer::on_transport_error(transaction_id tx, time_point /*now*/
   terminate(*t);
 }
 
+void transaction_layer::on_flow_failed(std::uint64_t flow, time_point now) {
+  std::vector<transaction_id> failed;
+  for (const auto& [id, t] : transactions_) {
+    if (t.client && t.target.reliable && t.target.flow == flow &&
+        (t.st == tx_state::calling || t.st == tx_state::trying || t.st == tx_state::proceeding)) {
+      failed.push_back(id);
+    }
+  }
+  for (const auto id : failed) on_transport_error(id, now);
+}
+
 void transaction_layer::fire(transaction& t, time_point now) {
   for (;;) {
     std::optional<time_point>* due = nullptr;
