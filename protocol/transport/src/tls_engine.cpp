@@ -74,10 +74,10 @@ std::string bare_address(std::string_view host) {
 std::string offered_names(const Botan::X509_Certificate& cert) {
   std::string out;
   auto add = [&out](const std::string& n) { out += (out.empty() ? "" : ", ") + n; };
-  for (const auto& n : cert.subject_info("DNS")) add(n);
-  for (const auto& n : cert.subject_alt_name().get_attribute("IP")) add(n);
+  for (const auto& n : cert.subject_info("DNS")) add("DNS:" + n);
+  for (const auto& n : cert.subject_alt_name().get_attribute("IP")) add("IP:" + n);
   if (out.empty()) {
-    for (const auto& n : cert.subject_info("Name")) add(n);
+    for (const auto& n : cert.subject_info("Name")) add("CN:" + n);
   }
   return out.empty() ? "no name" : out;
 }
