@@ -1364,7 +1364,7 @@ struct sip_usage::impl {
     if (p->branches.empty()) {
       // The trunk cannot even be tried (its name does not resolve, say): 502 as below.
       if (p->to_trunk) {
-        respond(p->server_tx, p->request, 502, now, "Bad Gateway: SIP trunk unreachable");
+        respond(p->server_tx, p->request, 502, now, "Bad Gateway: SIP trunk unavailable");
       } else {
         respond(p->server_tx, p->request, 480, now, "No target reachable");
       }
@@ -1493,7 +1493,7 @@ struct sip_usage::impl {
       // beyond us: 502 Bad Gateway (21.5.3), which every proxy passes on unchanged, so the
       // caller learns the trunk failed. The reason is in the gateway peer's log (one WARN).
       if (auto b = p.branches.find(tx); b != p.branches.end()) {
-        auto bad = sip::make_response(b->second, 502, "Bad Gateway: SIP trunk unreachable",
+        auto bad = sip::make_response(b->second, 502, "Bad Gateway: SIP trunk unavailable",
                                       to_hex(random()).substr(0, 10));
         auto decision = p.context->on_response(tx, bad, now);
         return apply_decision(pit->second, p, std::move(decision), now);
