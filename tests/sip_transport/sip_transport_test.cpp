@@ -949,6 +949,30 @@ TEST_CASE("loopback: a named TLS server is verified by name, its flow reused, th
   });
 }
 
+TEST_CASE("loopback: a named TLS server may be named by a sip: URI (RFC 5922) or a wildcard") {
+  tp::test_ca ca;
+  harness h({});
+  auto by_uri = tp::server_spec({});
+  by_uri.extra_uris = {"sip:LocalHost"};
+  named_tls_server uri_named(h.io, ca, ca.issue(by_uri));
+  named_tls_server wildcard(h.io, ca, ca.issue(tp::server_spec({"*.localhost"})));
+  const auto creds = trunk_credentials(&ca);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto ok =
+        h.transport->flow_to_server({"localhost", uri_named.port(), creds, "SIP trunk u"});
+    REQUIRE(co_await wait_until([&] { return uri_named.accepted.size() == 1; }));
+    // *.localhost names one label more, not localhost itself.
+    const auto bad =
+        h.transport->flow_to_server({"localhost", wildcard.port(), creds, "SIP trunk w"});
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(bad); }));
+    CHECK_FALSE(h.closed_flow(ok));
+    REQUIRE(h.log.size() == 1);
+    CHECK_MESSAGE(
+        h.log[0].find("certificate names DNS:*.localhost, not localhost") != std::string::npos,
+        h.log[0]);
+  });
+}
+
 TEST_CASE("loopback: a named TLS server at an address needs that address in its certificate") {
   tp::test_ca ca;
   harness h({});

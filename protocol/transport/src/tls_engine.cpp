@@ -8,6 +8,7 @@
 #include <botan/x509path.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -69,6 +70,14 @@ std::string bare_address(std::string_view host) {
   return std::string(host);
 }
 
+/// ASCII case-insensitive equality (host names).
+bool same_text(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 /// The names a server certificate offers, for the error message: its DNS and IP SANs, else its
 /// common name.
 std::string offered_names(const Botan::X509_Certificate& cert) {
@@ -76,6 +85,9 @@ std::string offered_names(const Botan::X509_Certificate& cert) {
   auto add = [&out](const std::string& n) { out += (out.empty() ? "" : ", ") + n; };
   for (const auto& n : cert.subject_info("DNS")) add("DNS:" + n);
   for (const auto& n : cert.subject_alt_name().get_attribute("IP")) add("IP:" + n);
+  for (const auto& n : cert.subject_alt_name().get_attribute("URI")) {
+    if (n.rfind("sip:", 0) == 0) add("URI:" + n);
+  }
   if (out.empty()) {
     for (const auto& n : cert.subject_info("Name")) add("CN:" + n);
   }
@@ -300,9 +312,13 @@ void tls_engine::verify_named_server(const std::vector<Botan::X509_Certificate>&
     for (const auto& ip : cert.subject_alt_name().get_attribute("IP"))
       named = named || ip == wanted;
   } else {
-    // DNS subjectAltNames (one leftmost wildcard label allowed), the common name only when
-    // there are none (RFC 6125 6.4.4).
-    named = cert.matches_dns_name(req_.server_name);
+    // A SIP domain's name: a sip: URI subjectAltName (RFC 5922 7.1), else DNS subjectAltNames
+    // (one leftmost wildcard label allowed, as RFC 6125 and carriers' certificates do), the
+    // common name only when there are none (RFC 6125 6.4.4).
+    for (const auto& uri : cert.subject_alt_name().get_attribute("URI")) {
+      named = named || same_text("sip:" + req_.server_name, uri);
+    }
+    named = named || cert.matches_dns_name(req_.server_name);
   }
   if (!named) {
     verify_error_ = make_error_code(transport_errc::wrong_server_name);
