@@ -883,7 +883,7 @@ struct tls_trunk::state {
       }
       if (contact) {
         out +=
-            "Contact: <sip:trunk@localhost:" + std::to_string(owner.port) + ";transport=tls>\r\n";
+            "Contact: <sip:trunk@127.0.0.1:" + std::to_string(owner.port) + ";transport=tls>\r\n";
       }
       return out + "Content-Length: 0\r\n\r\n";
     }

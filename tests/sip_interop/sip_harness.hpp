@@ -215,7 +215,7 @@ class trunk_pki {
 /// A SIP trunk over TLS (the far side of a gateway peer): Botan's TLS 1.2 server on
 /// 127.0.0.1:PORT in a thread of its own (poll-driven sockets, every wait bounded), presenting a
 /// certificate, asking for a client certificate that verifies against a CA when given one. As a
-/// UAS it answers INVITE with 180 then 200 (Contact sip:trunk@localhost:PORT;transport=tls, the
+/// UAS it answers INVITE with 180 then 200 (Contact sip:trunk@127.0.0.1:PORT;transport=tls, the
 /// Record-Routes copied), ACK with nothing, and anything else (BYE, MESSAGE) with 200.
 class tls_trunk {
  public:

@@ -272,6 +272,13 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   std::weak_ptr<bool> alive = alive_;
   h.on_message = [this, alive](sip::message m, const sip_source& from) {
     if (alive.expired() || !usage_) return;
+    if (from.flow == trunk_flow_id_ && trunk_flow_id_ != 0 &&
+        std::find(trunk_addresses_.begin(), trunk_addresses_.end(), from.remote_address) ==
+            trunk_addresses_.end()) {
+      // A name may resolve to several addresses over time; a handful is plenty.
+      if (trunk_addresses_.size() >= 8) trunk_addresses_.erase(trunk_addresses_.begin());
+      trunk_addresses_.push_back(from.remote_address);
+    }
     auto e = endpoint(from.flow);
     if (!e) return;
     usage_->on_message(std::move(m), *e, sip_clock::now());
@@ -361,11 +368,25 @@ std::optional<std::pair<sip_transport_kind, asio::ip::address>> sip_front_end::a
 std::optional<std::uint64_t> sip_front_end::trunk_flow(std::string_view transport,
                                                        std::string_view host, std::uint16_t port) {
   if (!trunk_tls_ || !transport_ || port != trunk_tls_->port ||
-      kind_of(transport) != sip_transport_kind::tls || !same_host(host, trunk_tls_->host)) {
+      kind_of(transport) != sip_transport_kind::tls) {
     return std::nullopt;
   }
+  if (!same_host(host, trunk_tls_->host)) {
+    // An address the trunk's connection reached (its Contact, say) is the trunk as well.
+    std::string bare(host);
+    if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+      bare = bare.substr(1, bare.size() - 2);
+    }
+    std::error_code ec;
+    const auto address = asio::ip::make_address(bare, ec);
+    if (ec || std::find(trunk_addresses_.begin(), trunk_addresses_.end(), address) ==
+                  trunk_addresses_.end()) {
+      return std::nullopt;
+    }
+  }
   // The trunk's one connection, verified by name, reused while it lives (RFC 5923's idea).
-  return transport_->flow_to_server(*trunk_tls_);
+  trunk_flow_id_ = transport_->flow_to_server(*trunk_tls_);
+  return trunk_flow_id_;
 }
 
 std::uint64_t sip_front_end::send_to(std::string_view transport, std::string_view host,

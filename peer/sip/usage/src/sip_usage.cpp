@@ -1444,7 +1444,9 @@ struct sip_usage::impl {
       const sip_endpoint* side = &out;
       bool token = false;
       if (!out.peer) {
-        token = true;
+        // Not toward our trunk: its connection is ours to open again, so in-dialog requests
+        // go by its Contact (a new connection when it died), not 430 on a flow that is gone.
+        token = !p.to_trunk;
       } else if (!p.from.peer) {
         side = &p.from;
         token = true;

@@ -148,6 +148,10 @@ class sip_front_end final : public sip_services {
   std::optional<sip_account> gateway_account_;
   /// A TLS trunk: its name, port and credentials (for_named_servers).
   std::optional<sip_named_server> trunk_tls_;
+  /// The TLS trunk's latest flow, and the addresses its connections reached (a few): a trunk's
+  /// Contact usually names its address, and what goes there is the trunk's too (by name).
+  std::uint64_t trunk_flow_id_ = 0;
+  std::vector<asio::ip::address> trunk_addresses_;
   std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;  // by AOR and Node-ID
   peer_runtime* runtime_ = nullptr;
   std::unique_ptr<sip_transport> transport_;
