@@ -227,6 +227,8 @@ class transaction_layer {
   std::map<std::string, transaction_id> server_index_;
   std::map<std::string, transaction_id> client_index_;
   std::set<std::pair<time_point, transaction_id>> schedule_;
+  /// (flow, id) of the client transactions sent on reliable flows (start_client): on_flow_failed.
+  std::set<std::pair<std::uint64_t, transaction_id>> reliable_clients_;
   std::vector<action> actions_;
   std::size_t server_count_ = 0;
   std::size_t client_count_ = 0;
