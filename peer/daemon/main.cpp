@@ -12,7 +12,8 @@
 //               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
 //                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]
 //                [--sip-source-rate N] [--sip-source-burst N]
-//                [--sip-gateway sip:IP:PORT --sip-gateway-cert F --sip-gateway-key F]]
+//                [--sip-gateway sip:IP:PORT|sips:HOST[:PORT] --sip-gateway-cert F
+//                 --sip-gateway-key F [--sip-trunk-ca F] [--sip-trunk-cert F --sip-trunk-key F]]]
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //               [--admin-listen IP:PORT]  (/metrics, /status.json and the status page at /;
 //                logged as "admin HTTP server at IP:PORT"; not "listening on",
@@ -80,6 +81,7 @@
 #include "p2psip/tool/options.hpp"
 #include "p2psip/tool/version.hpp"
 #include "p2psip/transport/credentials.hpp"
+#include "p2psip/transport/errors.hpp"
 
 #include "config_reload.hpp"
 #include "daemon_signals.hpp"
@@ -288,9 +290,12 @@ int run(int argc, char** argv) {
       ("sip-listen", "serve SIP user agents at udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; port 0: any free port, logged)", cxxopts::value<std::vector<std::string>>())
       ("sip-users", "the SIP users the registrar authenticates and acts for (p2psip-admin sip-user add)", cxxopts::value<std::string>())
       ("sip-digest", "digest algorithms the registrar challenges with, in order of preference: MD5, SHA-256 or both separated by a comma", cxxopts::value<std::string>()->default_value("MD5,SHA-256"))
-      ("sip-gateway", "be the overlay's gateway to this SIP trunk (sip:IP:PORT) for tel: and other domains' targets", cxxopts::value<std::string>())
+      ("sip-gateway", "be the overlay's gateway to this SIP trunk for tel: and other domains' targets: sip:IP[:PORT][;transport=udp|tcp], or over TLS sips:HOST[:PORT] or sip:HOST[:PORT];transport=tls (port 5061 by default; the trunk's certificate must name HOST)", cxxopts::value<std::string>())
       ("sip-gateway-cert", "credentials of the gateway role (p2psip-admin enroll --user sip-gateway@OVERLAY): certificate file", cxxopts::value<std::string>())
       ("sip-gateway-key", "credentials of the gateway role: private key file", cxxopts::value<std::string>())
+      ("sip-trunk-ca", "a TLS trunk's CA certificates (PEM bundle) its certificate must verify against (default: the system store, /etc/ssl/certs)", cxxopts::value<std::string>())
+      ("sip-trunk-cert", "our client certificate (PEM) for a TLS trunk that asks for one (mutual TLS); needs --sip-trunk-key", cxxopts::value<std::string>())
+      ("sip-trunk-key", "the private key (PEM, unencrypted PKCS #8) of --sip-trunk-cert", cxxopts::value<std::string>())
       ("sip-source-rate", "SIP messages per second one source IP may send on average (0: no limit); over it requests get 503 with Retry-After", cxxopts::value<long>()->default_value("100"))
       ("sip-source-burst", "SIP messages one source IP may send in a burst above its rate", cxxopts::value<long>()->default_value("400"))
       ("admin-listen", "serve /metrics (Prometheus), /status.json and a status page over HTTP at IP:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
@@ -414,6 +419,24 @@ int run(int argc, char** argv) {
   if (r.count("sip-gateway") != r.count("sip-gateway-cert") ||
       r.count("sip-gateway") != r.count("sip-gateway-key"))
     return fail(exit_usage, "--sip-gateway needs --sip-gateway-cert and --sip-gateway-key");
+  const bool trunk_tls_options =
+      r.count("sip-trunk-ca") || r.count("sip-trunk-cert") || r.count("sip-trunk-key");
+  if (trunk_tls_options && !r.count("sip-gateway"))
+    return fail(exit_usage,
+                "--sip-trunk-ca, --sip-trunk-cert and --sip-trunk-key need --sip-gateway");
+  if (r.count("sip-trunk-cert") != r.count("sip-trunk-key"))
+    return fail(exit_usage, "--sip-trunk-cert and --sip-trunk-key go together");
+  if (r.count("sip-gateway")) {
+    const auto text = r["sip-gateway"].as<std::string>();
+    const auto trunk = pe::parse_sip_trunk(text);
+    if (!trunk) return fail(exit_usage, "--sip-gateway '" + text + "': " + trunk.error());
+    if (trunk_tls_options && trunk->kind != pe::sip_transport_kind::tls)
+      return fail(exit_usage,
+                  "--sip-trunk-ca, --sip-trunk-cert and --sip-trunk-key need a TLS "
+                  "trunk: --sip-gateway sips:HOST[:PORT] or "
+                  "sip:HOST[:PORT];transport=tls, not '" +
+                      text + "'");
+  }
   const auto listen = parse_address(listen_text, true);
   if (!listen) return fail(exit_usage, "--listen '" + listen_text + "': expected IP:PORT");
   std::optional<pr::ip_address_port> admin_listen;
@@ -533,6 +556,11 @@ int run(int argc, char** argv) {
       sc.gateway = r["sip-gateway"].as<std::string>();
       sc.gateway_certificate = r["sip-gateway-cert"].as<std::string>();
       sc.gateway_key = r["sip-gateway-key"].as<std::string>();
+      if (r.count("sip-trunk-ca")) sc.trunk_ca = r["sip-trunk-ca"].as<std::string>();
+      if (r.count("sip-trunk-cert")) {
+        sc.trunk_certificate = r["sip-trunk-cert"].as<std::string>();
+        sc.trunk_key = r["sip-trunk-key"].as<std::string>();
+      }
     }
     sc.overlay = {config.instance_name, config.node_id_length};
     sc.trust = setup->trust.get();
@@ -541,7 +569,13 @@ int run(int argc, char** argv) {
     sc.app_listen = asio::ip::tcp::endpoint(rc.listen.address(), 0);
     sc.log = log_line;
     auto made = pe::sip_front_end::create(io, std::move(sc));
-    if (!made) return fail(exit_error, made.error().message);
+    if (!made) {
+      // The trunk's TLS files (CA bundle, client certificate and key) are credentials files.
+      const bool credentials =
+          made.error().code == p2psip::transport::make_error_code(
+                                   p2psip::transport::transport_errc::invalid_credentials);
+      return fail(credentials ? exit_config : exit_error, made.error().message);
+    }
     sip = std::move(*made);
     rc.applications.push_back(sip->application());
   }

@@ -166,6 +166,32 @@ case_bad_config() {
   expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 600001
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger -1
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger 3600001
+
+  # A gateway's trunk: a URI it cannot use, or TLS options that do not fit it, are usage errors;
+  # TLS files it cannot use are credentials errors (the gateway role's own files are not read
+  # before them).
+  local gw=(--sip-listen udp:127.0.0.1:0 --sip-gateway-cert "$T/gw.crt" --sip-gateway-key "$T/gw.key")
+  expect_error 2 "--sip-trunk-ca, --sip-trunk-cert and --sip-trunk-key need --sip-gateway" \
+    --config "$cfg" "${ok[@]}" --sip-listen udp:127.0.0.1:0 --sip-trunk-ca "$T/ca.pem"
+  expect_error 2 "need a TLS trunk" --config "$cfg" "${ok[@]}" "${gw[@]}" \
+    --sip-gateway sip:127.0.0.1:5060 --sip-trunk-ca "$T/ca.pem"
+  expect_error 2 "--sip-trunk-cert and --sip-trunk-key go together" --config "$cfg" "${ok[@]}" \
+    "${gw[@]}" --sip-gateway sips:pbx.example.com --sip-trunk-cert "$crt"
+  expect_error 2 "'pbx.example.com' is not an IP address (a host name needs TLS" --config "$cfg" \
+    "${ok[@]}" "${gw[@]}" --sip-gateway sip:pbx.example.com
+  expect_error 2 "sips needs TLS over TCP" --config "$cfg" "${ok[@]}" "${gw[@]}" \
+    --sip-gateway "sips:pbx.example.com;transport=udp"
+  expect_error 2 "--sip-gateway 'mailto:pbx@example.com': expected the trunk's SIP URI" \
+    --config "$cfg" "${ok[@]}" "${gw[@]}" --sip-gateway mailto:pbx@example.com
+  expect_error 6 "--sip-trunk-ca $T/missing.pem: cannot be read" --config "$cfg" "${ok[@]}" \
+    "${gw[@]}" --sip-gateway sips:pbx.example.com --sip-trunk-ca "$T/missing.pem"
+  expect_error 6 "--sip-trunk-ca $T/garbage.key: no PEM certificate" --config "$cfg" "${ok[@]}" \
+    "${gw[@]}" --sip-gateway sips:pbx.example.com --sip-trunk-ca "$T/garbage.key"
+  expect_error 6 "--sip-trunk-cert $crt / --sip-trunk-key $T/garbage.key: " --config "$cfg" \
+    "${ok[@]}" "${gw[@]}" --sip-gateway sips:pbx.example.com --sip-trunk-cert "$crt" \
+    --sip-trunk-key "$T/garbage.key"
+  expect_error 6 "does not match the client certificate" --config "$cfg" "${ok[@]}" "${gw[@]}" \
+    --sip-gateway sips:pbx.example.com --sip-trunk-cert "$crt" --sip-trunk-key "$T/b/node.key"
 }
 
 # A lost database must not start as an empty store (issue 11 item 5: 2,125 values vanished

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -309,6 +311,38 @@ TEST_CASE("transport error terminates the transaction") {
   CHECK(!l.next_deadline());
   l.on_transport_error(id, t0 + 2ms);
   CHECK(l.take_actions().empty());
+}
+
+TEST_CASE("a reliable flow that failed fails the client transactions still waiting on it") {
+  layer l;
+  const sip::sip_target other{9, true};
+  const auto waiting = l.start_client(request("INVITE", "z9hG4bK-ff1"), tcp, t0);
+  const auto ringing_req = request("INVITE", "z9hG4bK-ff2");
+  const auto ringing = l.start_client(ringing_req, tcp, t0);
+  const auto done_req = request("OPTIONS", "z9hG4bK-ff3");
+  const auto done = l.start_client(done_req, tcp, t0);
+  const auto elsewhere = l.start_client(request("OPTIONS", "z9hG4bK-ff4"), other, t0);
+  const auto datagram = l.start_client(request("OPTIONS", "z9hG4bK-ff5"), udp, t0);
+  l.on_message(response_to(ringing_req, 180), tcp, t0 + 1ms);
+  l.on_message(response_to(done_req, 200), tcp, t0 + 1ms);
+  l.take_actions();
+  REQUIRE(l.state(ringing) == sip::tx_state::proceeding);
+  // A 2xx moved `done` on (and, reliable, ended it): nothing left to fail there.
+  l.on_flow_failed(tcp.flow, t0 + 2ms);
+  std::vector<sip::transaction_id> failed;
+  for (const auto& a : l.take_actions()) {
+    if (const auto* e = std::get_if<layer::transport_error>(&a)) failed.push_back(e->tx);
+  }
+  std::sort(failed.begin(), failed.end());
+  CHECK(failed == std::vector<sip::transaction_id>{waiting, ringing});
+  CHECK(!l.state(waiting));
+  CHECK(!l.state(ringing));
+  CHECK(l.state(elsewhere));  // another connection
+  // A UDP flow "fails" only by being forgotten: its transactions keep their timers.
+  l.on_flow_failed(udp.flow, t0 + 3ms);
+  CHECK(l.take_actions().empty());
+  CHECK(l.state(datagram));
+  (void)done;
 }
 
 // ---- server transactions ----

@@ -13,10 +13,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "test_pki.hpp"
 
 #include <botan/auto_rng.h>
 #include <botan/certstor.h>
@@ -24,10 +27,12 @@
 #include <botan/data_src.h>
 #include <botan/hash.h>
 #include <botan/hex.h>
+#include <botan/pkcs8.h>
 #include <botan/tls_callbacks.h>
 #include <botan/tls_client.h>
 #include <botan/tls_exceptn.h>
 #include <botan/tls_policy.h>
+#include <botan/tls_server.h>
 #include <botan/tls_session_manager.h>
 #include <botan/x509cert.h>
 
@@ -677,6 +682,354 @@ void tls_flow::close() {
   }
   ::close(e.fd);
   e.fd = -1;
+}
+
+// ---- the TLS trunk ----
+
+namespace {
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+/// One PEM-encoded certificate of `pem` after another (the first one at least); throws.
+std::vector<Botan::X509_Certificate> load_certificates(const fs::path& pem) {
+  std::vector<Botan::X509_Certificate> out;
+  Botan::DataSource_Stream in(pem.string());
+  while (!in.end_of_data()) {
+    try {
+      out.emplace_back(in);
+    } catch (const std::exception&) {
+      break;  // trailing text after the last certificate
+    }
+  }
+  if (out.empty()) throw std::runtime_error("no certificate in " + pem.string());
+  return out;
+}
+
+}  // namespace
+
+trunk_pki::trunk_pki() : dir_(make_temp_dir("p2psip-trunk-pki")) {
+  namespace tp = p2psip::test_pki;
+  const tp::test_ca ca("p2psip test trunk CA");
+  const tp::test_ca other("p2psip test other CA");
+  ca_ = dir_ / "trunk-ca.pem";
+  write_text(ca_, ca.certificate().PEM_encode());
+  auto issue = [this](const std::string& name, const tp::test_ca& by, const tp::cert_spec& spec) {
+    const auto issued = by.issue(spec);
+    files f{dir_ / (name + ".crt"), dir_ / (name + ".key")};
+    write_text(f.certificate, issued.certificate.PEM_encode());
+    write_text(f.key, Botan::PKCS8::PEM_encode(*issued.key));
+    return f;
+  };
+  localhost_ = issue("trunk-localhost", ca, tp::server_spec({"localhost"}, {"127.0.0.1"}));
+  wrong_name_ = issue("trunk-wrong-name", ca, tp::server_spec({"trunk.other.test"}));
+  other_ca_ = issue("trunk-other-ca", other, tp::server_spec({"localhost"}, {"127.0.0.1"}));
+  gateway_client_ = issue("gateway-client", ca, tp::server_spec({"gateway.test"}));
+}
+
+trunk_pki::~trunk_pki() {
+  if (!std::getenv("P2PSIP_KEEP_TEST_DIR")) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+struct tls_trunk::state {
+  /// Botan's defaults, asking for a client certificate when there is a CA to check it against;
+  /// no revocation data in the test PKI.
+  struct policy final : Botan::TLS::Policy {
+    bool ask_client = false;
+    bool require_cert_revocation_info() const override { return false; }
+    bool require_client_certificate_authentication() const override { return ask_client; }
+    bool request_client_certificate_authentication() const override { return ask_client; }
+  };
+
+  /// The server's chain and key, the client CA, and the SNI name Botan passes as context.
+  struct credentials final : Botan::Credentials_Manager {
+    state* owner = nullptr;
+    std::vector<Botan::X509_Certificate> chain;
+    std::unique_ptr<Botan::Private_Key> key;
+    Botan::Certificate_Store_In_Memory client_roots;
+    bool ask_client = false;
+    std::vector<Botan::Certificate_Store*> trusted_certificate_authorities(
+        const std::string& type, const std::string&) override {
+      if (type == "tls-server" && ask_client) return {&client_roots};
+      return {};
+    }
+    std::vector<Botan::X509_Certificate> cert_chain(const std::vector<std::string>& key_types,
+                                                    const std::string& type,
+                                                    const std::string& context) override {
+      if (type == "tls-server") {
+        std::lock_guard lock(owner->mutex);
+        owner->server_name = context;
+      }
+      const auto algo = key->algo_name();
+      if (std::find(key_types.begin(), key_types.end(), algo) == key_types.end()) return {};
+      return chain;
+    }
+    Botan::Private_Key* private_key_for(const Botan::X509_Certificate&, const std::string&,
+                                        const std::string&) override {
+      return key.get();
+    }
+  };
+
+  /// One accepted connection: Botan's server driven by these callbacks over a blocking socket.
+  struct connection final : Botan::TLS::Callbacks {
+    state& owner;
+    int fd;
+    std::string received;
+    bool closed = false;
+    std::unique_ptr<Botan::TLS::Server> server;
+
+    connection(state& o, int socket) : owner(o), fd(socket) {
+      server = std::make_unique<Botan::TLS::Server>(*this, owner.sessions, owner.creds,
+                                                    owner.tls_policy, owner.rng);
+    }
+    ~connection() override { ::close(fd); }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    void tls_emit_data(const uint8_t data[], size_t size) override {
+      std::size_t sent = 0;
+      while (sent < size && !closed) {
+        const auto n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+          closed = true;
+          return;
+        }
+        sent += static_cast<std::size_t>(n);
+      }
+    }
+    void tls_record_received(uint64_t, const uint8_t data[], size_t size) override {
+      received.append(reinterpret_cast<const char*>(data), size);  // NOLINT
+    }
+    void tls_alert(Botan::TLS::Alert alert) override {
+      if (alert.type() == Botan::TLS::Alert::CLOSE_NOTIFY) {
+        closed = true;
+      } else if (alert.is_fatal()) {
+        closed = true;
+        owner.note_failure("the client sent alert " + alert.type_string());
+      }
+    }
+    bool tls_session_established(const Botan::TLS::Session&) override { return false; }
+    void tls_session_activated() override {
+      std::lock_guard lock(owner.mutex);
+      ++owner.handshakes;
+    }
+    void tls_verify_cert_chain(
+        const std::vector<Botan::X509_Certificate>& chain,
+        const std::vector<std::shared_ptr<const Botan::OCSP::Response>>& ocsp,
+        const std::vector<Botan::Certificate_Store*>& roots, Botan::Usage_Type usage,
+        const std::string& hostname, const Botan::TLS::Policy& p) override {
+      Botan::TLS::Callbacks::tls_verify_cert_chain(chain, ocsp, roots, usage, hostname, p);
+      std::lock_guard lock(owner.mutex);
+      owner.client_names = chain.front().subject_info("DNS");
+    }
+
+    void on_readable() {
+      std::uint8_t buf[16384];
+      const auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed = true;
+        return;
+      }
+      try {
+        server->received_data(buf, static_cast<std::size_t>(n));
+      } catch (const std::exception& e) {
+        closed = true;
+        owner.note_failure(e.what());
+        return;
+      }
+      while (auto m = take_message(received)) answer(*m);
+    }
+
+    void answer(const std::string& request) {
+      if (status_of(request) != 0) return;  // a response: not expected here
+      const std::string method = request.substr(0, request.find(' '));
+      {
+        std::lock_guard lock(owner.mutex);
+        owner.methods.push_back(method);
+      }
+      if (method == "ACK") return;
+      if (method == "INVITE") {
+        send(response(request, "180 Ringing", false));
+        send(response(request, "200 OK", true));
+      } else {
+        send(response(request, "200 OK", false));
+      }
+    }
+
+    std::string response(const std::string& request, const std::string& status, bool contact) {
+      std::string out = "SIP/2.0 " + status + "\r\n";
+      std::istringstream in(request);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) break;
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        auto name = lower(line.substr(0, colon));
+        name.erase(name.find_last_not_of(" \t") + 1);
+        if (name == "to" || name == "t") {
+          out +=
+              line + (lower(line).find(";tag=") == std::string::npos ? ";tag=trunk1" : "") + "\r\n";
+        } else if (name == "via" || name == "v" || name == "record-route" || name == "from" ||
+                   name == "f" || name == "call-id" || name == "i" || name == "cseq") {
+          out += line + "\r\n";
+        }
+      }
+      if (contact) {
+        out +=
+            "Contact: <sip:trunk@127.0.0.1:" + std::to_string(owner.port) + ";transport=tls>\r\n";
+      }
+      return out + "Content-Length: 0\r\n\r\n";
+    }
+
+    void send(const std::string& bytes) {
+      if (closed || !server->is_active()) return;
+      try {
+        server->send(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());  // NOLINT
+      } catch (const std::exception& e) {
+        closed = true;
+        owner.note_failure(std::string("send: ") + e.what());
+      }
+    }
+
+    void close_tls() {
+      if (closed) return;
+      try {
+        if (server->is_active()) server->close();
+      } catch (const std::exception&) {
+        // The socket closes anyway.
+      }
+      closed = true;
+    }
+  };
+
+  int port = 0;
+  int listen_fd = -1;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> drop{false};
+  mutable std::mutex mutex;  // guards what the test thread reads
+  std::size_t connections = 0;
+  std::size_t handshakes = 0;
+  std::vector<std::string> methods;
+  std::vector<std::string> failures;
+  std::vector<std::string> client_names;
+  std::string server_name;
+
+  // Used by the trunk's thread only, after the constructor.
+  Botan::AutoSeeded_RNG rng;
+  Botan::TLS::Session_Manager_Noop sessions;
+  credentials creds;
+  policy tls_policy;
+  std::vector<std::unique_ptr<connection>> open;
+
+  void note_failure(const std::string& why) {
+    std::lock_guard lock(mutex);
+    failures.push_back(why);
+  }
+
+  void run() {
+    while (!stop) {
+      if (drop.exchange(false)) {
+        for (auto& c : open) c->close_tls();
+        open.clear();
+      }
+      std::vector<pollfd> fds{{listen_fd, POLLIN, 0}};
+      for (const auto& c : open) fds.push_back({c->fd, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        const int fd = ::accept(listen_fd, nullptr, nullptr);
+        if (fd >= 0) {
+          {
+            std::lock_guard lock(mutex);
+            ++connections;
+          }
+          open.push_back(std::make_unique<connection>(*this, fd));
+        }
+      }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) open[i - 1]->on_readable();
+      }
+      std::erase_if(open, [](const auto& c) { return c->closed; });
+    }
+    for (auto& c : open) c->close_tls();
+    open.clear();
+  }
+};
+
+tls_trunk::tls_trunk(int port, const trunk_pki::files& certificate, const fs::path& client_ca)
+    : state_(std::make_unique<state>()) {
+  auto& st = *state_;
+  st.port = port;
+  st.creds.owner = &st;
+  st.creds.chain = load_certificates(certificate.certificate);
+  {
+    Botan::DataSource_Stream key(certificate.key.string());
+    st.creds.key = Botan::PKCS8::load_key(key);
+  }
+  if (!client_ca.empty()) {
+    for (const auto& c : load_certificates(client_ca)) st.creds.client_roots.add_certificate(c);
+    st.creds.ask_client = true;
+    st.tls_policy.ask_client = true;
+  }
+  st.listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(st.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const auto local = address_of("127.0.0.1:" + std::to_string(port));
+  if (::bind(st.listen_fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) !=
+          0 ||  // NOLINT
+      ::listen(st.listen_fd, 16) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(st.listen_fd);
+    throw std::runtime_error("the TLS trunk cannot listen on 127.0.0.1:" + std::to_string(port) +
+                             ": " + why);
+  }
+  thread_ = std::thread([&st] { st.run(); });
+}
+
+tls_trunk::~tls_trunk() {
+  state_->stop = true;
+  if (thread_.joinable()) thread_.join();
+  ::close(state_->listen_fd);
+}
+
+std::size_t tls_trunk::connections() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->connections;
+}
+
+std::size_t tls_trunk::handshakes() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->handshakes;
+}
+
+std::vector<std::string> tls_trunk::methods() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->methods;
+}
+
+std::string tls_trunk::server_name() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->server_name;
+}
+
+std::vector<std::string> tls_trunk::client_names() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->client_names;
+}
+
+std::vector<std::string> tls_trunk::failures() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->failures;
+}
+
+void tls_trunk::drop_connections() {
+  state_->drop = true;
 }
 
 udp_flooder::udp_flooder(const std::string& to,

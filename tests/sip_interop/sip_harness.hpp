@@ -181,6 +181,71 @@ class tls_flow {
   int local_port_ = 0;
 };
 
+/// The certificates of the TLS trunk tests, made at run time (tests/support/test_pki) and written
+/// as PEM files into a directory of their own (removed by the destructor): a trunk CA and
+/// another one, server certificates from them, and the gateway's client certificate.
+class trunk_pki {
+ public:
+  /// A certificate and its key, as PEM files.
+  struct files {
+    std::filesystem::path certificate;
+    std::filesystem::path key;
+  };
+  trunk_pki();
+  ~trunk_pki();
+  trunk_pki(const trunk_pki&) = delete;
+  trunk_pki& operator=(const trunk_pki&) = delete;
+  /// The trunk CA's certificate: what --sip-trunk-ca names.
+  const std::filesystem::path& ca() const noexcept { return ca_; }
+  /// From the trunk CA for "localhost" (DNS) and 127.0.0.1 (IP).
+  const files& localhost() const noexcept { return localhost_; }
+  /// From the trunk CA for "trunk.other.test" only.
+  const files& wrong_name() const noexcept { return wrong_name_; }
+  /// From another CA for "localhost".
+  const files& other_ca() const noexcept { return other_ca_; }
+  /// From the trunk CA for "gateway.test": the gateway's --sip-trunk-cert and --sip-trunk-key.
+  const files& gateway_client() const noexcept { return gateway_client_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path ca_;
+  files localhost_, wrong_name_, other_ca_, gateway_client_;
+};
+
+/// A SIP trunk over TLS (the far side of a gateway peer): Botan's TLS 1.2 server on
+/// 127.0.0.1:PORT in a thread of its own (poll-driven sockets, every wait bounded), presenting a
+/// certificate, asking for a client certificate that verifies against a CA when given one. As a
+/// UAS it answers INVITE with 180 then 200 (Contact sip:trunk@127.0.0.1:PORT;transport=tls, the
+/// Record-Routes copied), ACK with nothing, and anything else (BYE, MESSAGE) with 200.
+class tls_trunk {
+ public:
+  /// Listens at once; throws std::runtime_error when it cannot (the port taken, a bad file).
+  tls_trunk(int port, const trunk_pki::files& certificate,
+            const std::filesystem::path& client_ca = {});
+  /// Stops the thread and closes every socket.
+  ~tls_trunk();
+  tls_trunk(const tls_trunk&) = delete;
+  tls_trunk& operator=(const tls_trunk&) = delete;
+
+  std::size_t connections() const;  ///< TCP connections accepted
+  std::size_t handshakes() const;   ///< TLS handshakes completed
+  /// The methods of the requests received, in order ("INVITE", "ACK", "BYE", ...).
+  std::vector<std::string> methods() const;
+  /// The server name the last client sent (SNI), empty if none.
+  std::string server_name() const;
+  /// The DNS names of the last verified client certificate.
+  std::vector<std::string> client_names() const;
+  /// Why handshakes failed, one line each.
+  std::vector<std::string> failures() const;
+  /// Closes the open connections (with close_notify): a trunk that restarts, say.
+  void drop_connections();
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+  std::thread thread_;
+};
+
 /// What a udp_flooder sent and got back.
 struct flood_result {
   std::uint64_t sent = 0;

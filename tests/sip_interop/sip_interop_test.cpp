@@ -107,17 +107,25 @@ std::unique_ptr<sp::sipp> start_uas(sp::sip_target& t, const std::string& name,
   return uas;
 }
 
-/// A UAC scenario (client mode, one call) from `user` to `ruri` through server `at`.
-sp::sipp_result run_uac(sp::sip_target& t, const std::string& name, const std::string& file,
-                        const std::string& user, const std::string& ruri, std::size_t at,
-                        std::vector<std::string> extra = {}, std::chrono::seconds limit = 30s) {
+/// A UAC scenario (client mode, one call) from `user` to `ruri` through server `at`, started.
+std::unique_ptr<sp::sipp> start_uac(sp::sip_target& t, const std::string& name,
+                                    const std::string& file, const std::string& user,
+                                    const std::string& ruri, std::size_t at,
+                                    std::vector<std::string> extra = {},
+                                    std::chrono::seconds limit = 30s) {
   auto args = with({"-sf", sp::scenario(file), "-t", "u1", "-p",
                     std::to_string(sp::free_tcp_udp_port()), "-m", "1"},
                    keys(t, user, ruri));
   args = with(args, extra);
   args.push_back(t.server(at).udp);
-  sp::sipp s(t.dir(), name, args, limit);
-  return s.wait();
+  return std::make_unique<sp::sipp>(t.dir(), name, args, limit);
+}
+
+/// The same, run to its end.
+sp::sipp_result run_uac(sp::sip_target& t, const std::string& name, const std::string& file,
+                        const std::string& user, const std::string& ruri, std::size_t at,
+                        std::vector<std::string> extra = {}, std::chrono::seconds limit = 30s) {
+  return start_uac(t, name, file, user, ruri, at, std::move(extra), limit)->wait();
 }
 
 /// The final response code of an INVITE that uac_final.xml sent (the last one sipp received
@@ -128,6 +136,13 @@ int final_code(const sp::sipp_result& r) {
     if (c >= 200 && c != 401 && c != 407) last = c;
   }
   return last;
+}
+
+/// How often `needle` occurs in `text`.
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 bool p2psip_only(const char* what) {
@@ -595,6 +610,95 @@ TEST_SUITE("sip_interop") {
       const auto reached = uas->wait();
       CHECK_MESSAGE(uac.exit_code == 0, uac.describe() << "\n" << t.logs());
       CHECK_MESSAGE(reached.exit_code == 0, "the trunk:\n" << reached.describe());
+    }
+  }
+
+  TEST_CASE(
+      "gateway over TLS - a call and messages reach a trunk asking for our certificate, "
+      "over one connection, reconnected after the trunk closed it") {
+    if (p2psip_only("--sip-gateway sips:")) return;
+    const sp::trunk_pki pki;
+    const int port = sp::free_tcp_udp_port();
+    sp::tls_trunk trunk(port, pki.localhost(), pki.ca());
+    sp::overlay_options how;
+    how.extra_args = {
+        {},
+        {},
+        {"--sip-gateway", "sips:localhost:" + std::to_string(port), "--sip-trunk-ca",
+         pki.ca().string(), "--sip-trunk-cert", pki.gateway_client().certificate.string(),
+         "--sip-trunk-key", pki.gateway_client().key.string()}};
+    sp::sip_target t(k_users, how);
+    // From a UA at peer 0 through the gateway peer 2: INVITE, 180, 200, ACK, then (1 s later)
+    // BYE, 200. The trunk drops its connection between the ACK and the BYE: the BYE, sent to
+    // the trunk's Contact (its address), goes over a new connection verified by the trunk's name.
+    auto caller = start_uac(t, "uac-tls-trunk-call", "uac_call.xml", "alice", "tel:+15551234", 0,
+                            {"-d", "1000"});
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (trunk.methods().size() < 2 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK(trunk.connections() == 1);
+    trunk.drop_connections();
+    const auto call = caller->wait();
+    CHECK_MESSAGE(call.exit_code == 0, call.describe() << "\n" << t.logs());
+    CHECK(trunk.methods() == std::vector<std::string>{"INVITE", "ACK", "BYE"});
+    CHECK(trunk.connections() == 2);
+    CHECK(trunk.server_name() == "localhost");  // SNI
+    CHECK(trunk.client_names() == std::vector<std::string>{"gateway.test"});
+    // The open connection is reused.
+    const auto message =
+        run_uac(t, "uac-tls-trunk-message", "uac_message.xml", "alice", "sip:bob@other.example", 0);
+    CHECK_MESSAGE(message.exit_code == 0, message.describe() << "\n" << t.logs());
+    CHECK_MESSAGE(trunk.connections() == 2, "the trunk's connection was not reused\n" << t.logs());
+    CHECK(trunk.handshakes() == 2);
+    CHECK_MESSAGE(trunk.failures().empty(), trunk.failures().front());
+    CHECK_MESSAGE(t.overlay().log_of(2).find(" WARN SIP trunk") == std::string::npos,
+                  t.overlay().log_of(2));
+  }
+
+  TEST_CASE(
+      "gateway over TLS - a trunk with another CA, the wrong name, no client certificate "
+      "of ours, or down gets the caller 502 and one WARN with the reason") {
+    if (p2psip_only("--sip-gateway ...;transport=tls")) return;
+    const sp::trunk_pki pki;
+    const int port = sp::free_tcp_udp_port();
+    const std::string uri = "sip:localhost:" + std::to_string(port) + ";transport=tls";
+    sp::overlay_options how;
+    how.extra_args = {{}, {}, {"--sip-gateway", uri, "--sip-trunk-ca", pki.ca().string()}};
+    sp::sip_target t(k_users, how);
+    struct failing {
+      std::string name;
+      const sp::trunk_pki::files* certificate;  // null: nothing listens
+      bool asks_client_certificate;
+      std::string reason;  // in the gateway peer's WARN line
+    };
+    const std::vector<failing> cases{
+        {"another CA", &pki.other_ca(), false,
+         "failed: certificate chain rejected: Certificate issuer not found"},
+        {"the wrong name", &pki.wrong_name(), false,
+         "failed: certificate names DNS:trunk.other.test, not localhost"},
+        {"a client certificate required", &pki.localhost(), true, "failed: "},
+        {"down", nullptr, false, ": Connection refused"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      std::unique_ptr<sp::tls_trunk> trunk;
+      if (c.certificate) {
+        trunk = std::make_unique<sp::tls_trunk>(
+            port, *c.certificate, c.asks_client_certificate ? pki.ca() : std::filesystem::path());
+      }
+      const std::size_t warns_before =
+          count(t.overlay().log_of(2), " WARN SIP trunk " + uri + ": ");
+      const auto r =
+          run_uac(t, "uac-tls-trunk-fails", "uac_final.xml", "alice", "tel:+15551234", 0);
+      CHECK_MESSAGE(final_code(r) == 502, r.describe() << "\n" << t.logs());
+      if (trunk) CHECK(trunk->methods().empty());  // nothing reached a trunk we do not trust
+      const auto log = t.overlay().log_of(2);
+      CHECK_MESSAGE(count(log, " WARN SIP trunk " + uri + ": ") == warns_before + 1, log);
+      const auto last = log.rfind(" WARN SIP trunk " + uri + ": ");
+      REQUIRE(last != std::string::npos);
+      const auto line = log.substr(last, log.find('\n', last) - last);
+      CHECK_MESSAGE(line.find(c.reason) != std::string::npos, line);
     }
   }
 

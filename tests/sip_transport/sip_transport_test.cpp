@@ -849,3 +849,258 @@ TEST_CASE("loopback: a source over its connection limit sheds its longest idle c
     CHECK(h.transport->stats().tcp_flows == 3);
   });
 }
+
+namespace {
+
+/// A TLS server for the named-server tests: a stream_listener presenting `cert` (an overlay
+/// credential only in form: nothing checks Node-IDs on the server side of these tests), asking
+/// for a client certificate when `mutual` (then the client's must verify against `ca` and carry a
+/// Node-ID, as the listener's checks go).
+struct named_tls_server {
+  std::vector<std::shared_ptr<tr::tls_stream>> accepted;
+  std::shared_ptr<tr::stream_listener> listener;
+
+  named_tls_server(asio::io_context& io, const tp::test_ca& ca, const tp::issued_certificate& cert,
+                   bool mutual = false) {
+    tr::stream_listener_config lc;
+    lc.stream.close_linger = 200ms;
+    lc.stream.client_certificate_required = mutual;
+    auto l = tr::stream_listener::open(
+        io.get_executor(), tcp::endpoint(v4(), 0), tp::link_credentials(cert, {ca.certificate()}),
+        lc, [this](std::shared_ptr<tr::tls_stream> s) { accepted.push_back(std::move(s)); });
+    REQUIRE(l);
+    listener = std::move(*l);
+  }
+  ~named_tls_server() {
+    listener->close();
+    for (auto& s : accepted) s->close();
+  }
+  std::uint16_t port() const { return listener->local_endpoint().port(); }
+};
+
+/// Named-server credentials trusting `ca` (PEM through the public factory, as the daemon loads
+/// --sip-trunk-ca), with `client` as client certificate when given.
+std::shared_ptr<const tr::tls_credentials> trunk_credentials(
+    const tp::test_ca* ca, const tp::issued_certificate* client = nullptr) {
+  std::vector<Botan::X509_Certificate> trusted;
+  if (ca) trusted.push_back(ca->certificate());
+  std::vector<Botan::X509_Certificate> chain;
+  std::shared_ptr<Botan::Private_Key> key;
+  if (client) {
+    chain.push_back(client->certificate);
+    key = client->key;
+  }
+  auto c = tr::tls_credentials::for_named_servers(trusted, chain, key);
+  REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  return *c;
+}
+
+/// The text of everything read from `s` until `want` bytes arrived or the stream ended.
+asio::awaitable<std::string> read_at_least(tr::tls_stream& s, std::size_t want) {
+  std::string in;
+  while (in.size() < want) {
+    auto r = co_await s.read_some();
+    if (!r) break;
+    in.append(r->begin(), r->end());
+  }
+  co_return in;
+}
+
+}  // namespace
+
+TEST_CASE("loopback: a named TLS server is verified by name, its flow reused, then reopened") {
+  tp::test_ca ca;
+  const auto cert = ca.issue(tp::server_spec({"localhost"}));
+  harness h({});
+  named_tls_server server(h.io, ca, cert);
+  peer::sip_named_server trunk{"localhost", server.port(), trunk_credentials(&ca), "SIP trunk t"};
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto req = parse(request("MESSAGE", 1, "n1", "TLS"));
+    const auto flow = h.transport->flow_to_server(trunk);
+    REQUIRE(flow != 0);
+    REQUIRE(h.transport->send(flow, req));  // queued until the handshake is over
+    REQUIRE(co_await wait_until([&] { return server.accepted.size() == 1; }));
+    const auto bytes = sip::serialize(req);
+    CHECK(co_await read_at_least(*server.accepted[0], bytes.size()) == bytes);
+    // The answer comes back on the flow; the next request reuses it.
+    const auto answer = sip::serialize(ok_to(req));
+    REQUIRE(server.accepted[0]->write(p2psip::protocol::bytes(answer.begin(), answer.end())));
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 1; }));
+    CHECK(h.received[0].second.flow == flow);
+    CHECK(h.received[0].first.status == 200);
+    CHECK(h.transport->flow_to_server(trunk) == flow);
+    // Case does not matter in a host name.
+    auto upper = trunk;
+    upper.host = "LOCALHOST";
+    CHECK(h.transport->flow_to_server(upper) == flow);
+    const auto src = h.transport->source_of(flow);
+    REQUIRE(src);
+    CHECK(src->remote_address == v4());
+    CHECK(src->remote_port == server.port());
+    // The trunk closes the connection: the flow ends, and the next request connects again.
+    server.accepted[0]->close();
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(flow); }));
+    const auto again = h.transport->flow_to_server(trunk);
+    CHECK(again != flow);
+    REQUIRE(h.transport->send(again, req));
+    REQUIRE(co_await wait_until([&] { return server.accepted.size() == 2; }));
+    CHECK(co_await read_at_least(*server.accepted[1], bytes.size()) == bytes);
+    CHECK(h.log.empty());
+  });
+}
+
+TEST_CASE("loopback: a named TLS server may be named by a sip: URI (RFC 5922) or a wildcard") {
+  tp::test_ca ca;
+  harness h({});
+  auto by_uri = tp::server_spec({});
+  by_uri.extra_uris = {"sip:LocalHost"};
+  named_tls_server uri_named(h.io, ca, ca.issue(by_uri));
+  named_tls_server wildcard(h.io, ca, ca.issue(tp::server_spec({"*.localhost"})));
+  const auto creds = trunk_credentials(&ca);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto ok =
+        h.transport->flow_to_server({"localhost", uri_named.port(), creds, "SIP trunk u"});
+    REQUIRE(co_await wait_until([&] { return uri_named.accepted.size() == 1; }));
+    // *.localhost names one label more, not localhost itself.
+    const auto bad =
+        h.transport->flow_to_server({"localhost", wildcard.port(), creds, "SIP trunk w"});
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(bad); }));
+    CHECK_FALSE(h.closed_flow(ok));
+    REQUIRE(h.log.size() == 1);
+    CHECK_MESSAGE(
+        h.log[0].find("certificate names DNS:*.localhost, not localhost") != std::string::npos,
+        h.log[0]);
+  });
+}
+
+TEST_CASE("loopback: a named TLS server at an address needs that address in its certificate") {
+  tp::test_ca ca;
+  harness h({});
+  named_tls_server good(h.io, ca, ca.issue(tp::server_spec({"localhost"}, {"127.0.0.1"})));
+  named_tls_server named_only(h.io, ca, ca.issue(tp::server_spec({"127.0.0.1"})));
+  const auto creds = trunk_credentials(&ca);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto ok = h.transport->flow_to_server({"127.0.0.1", good.port(), creds, "SIP trunk a"});
+    REQUIRE(co_await wait_until([&] { return good.accepted.size() == 1; }));
+    co_await sleep_for(50ms);
+    CHECK_FALSE(h.closed_flow(ok));
+    // A DNS name that looks like the address is not an iPAddress name (RFC 6125 6.2.1).
+    const auto bad =
+        h.transport->flow_to_server({"127.0.0.1", named_only.port(), creds, "SIP trunk b"});
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(bad); }));
+    REQUIRE(h.log.size() == 1);
+    CHECK(h.log[0].find("SIP trunk b: TLS with tls:127.0.0.1:") == 0);
+    CHECK_MESSAGE(
+        h.log[0].find("certificate names DNS:127.0.0.1, not 127.0.0.1") != std::string::npos,
+        h.log[0]);
+  });
+}
+
+TEST_CASE(
+    "loopback: a named TLS server that fails verification or is down ends the flow with one "
+    "WARN naming the reason") {
+  tp::test_ca ca;
+  tp::test_ca other("another root");
+  auto expired_spec = tp::server_spec({"localhost"});
+  expired_spec.not_before = tp::test_now() - std::chrono::hours(48);
+  expired_spec.not_after = tp::test_now() - std::chrono::hours(24);
+  struct failing {
+    const char* what;
+    tp::issued_certificate cert;
+    bool system_store;
+    const char* reason;  // in the WARN line
+  };
+  std::vector<failing> cases{
+      {"another CA", other.issue(tp::server_spec({"localhost"})), false,
+       "certificate chain rejected: Certificate issuer not found"},
+      {"the wrong name", ca.issue(tp::server_spec({"trunk.other.test"})), false,
+       "certificate names DNS:trunk.other.test, not localhost"},
+      {"expired", ca.issue(expired_spec), false,
+       "certificate chain rejected: Certificate has expired"},
+      {"a CA the system store does not know", ca.issue(tp::server_spec({"localhost"})), true,
+       "certificate chain rejected: Certificate issuer not found"},
+  };
+  for (auto& c : cases) {
+    CAPTURE(c.what);
+    harness h({});
+    named_tls_server server(h.io, ca, c.cert);
+    const auto creds = trunk_credentials(c.system_store ? nullptr : &ca);
+    run(h.io, [&]() -> asio::awaitable<void> {
+      const auto flow =
+          h.transport->flow_to_server({"localhost", server.port(), creds, "SIP trunk x"});
+      REQUIRE(flow != 0);
+      REQUIRE(h.transport->send(flow, parse(request("INVITE", 1, "f1", "TLS"))));
+      REQUIRE(co_await wait_until([&] { return h.closed_flow(flow); }));
+      CHECK_FALSE(h.transport->source_of(flow));
+      REQUIRE(h.log.size() == 1);
+      CHECK_MESSAGE(h.log[0].find("SIP trunk x: TLS with tls:127.0.0.1:" +
+                                  std::to_string(server.port()) + " failed: " + c.reason) == 0,
+                    h.log[0]);
+      // Again at once: the same reason is not logged again within 10 s.
+      const auto retry =
+          h.transport->flow_to_server({"localhost", server.port(), creds, "SIP trunk x"});
+      CHECK(retry != flow);
+      REQUIRE(co_await wait_until([&] { return h.closed_flow(retry); }));
+      CHECK(h.log.size() == 1);
+      CHECK(h.transport->stats().connect_failures == 2);
+    });
+  }
+  // Nothing listening: the connect fails, with the system's words.
+  harness h({});
+  std::uint16_t port = 0;
+  {
+    tcp::acceptor closed(h.io, tcp::endpoint(v4(), 0));
+    port = closed.local_endpoint().port();
+  }
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto flow =
+        h.transport->flow_to_server({"127.0.0.1", port, trunk_credentials(&ca), "SIP trunk d"});
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(flow); }));
+    REQUIRE(h.log.size() == 1);
+    CHECK_MESSAGE(h.log[0] == "SIP trunk d: cannot connect to tls:127.0.0.1:" +
+                                  std::to_string(port) + ": Connection refused",
+                  h.log[0]);
+  });
+}
+
+TEST_CASE("loopback: a named TLS server that asks for a client certificate gets ours") {
+  tp::test_ca ca;
+  harness h({});
+  named_tls_server server(h.io, ca, ca.issue(tp::server_spec({"localhost"})), true);
+  // The test listener checks clients as links do: a Node-ID in the certificate.
+  const auto client = ca.issue(tp::link_spec({tp::random_node_id()}));
+  run(h.io, [&]() -> asio::awaitable<void> {
+    const auto flow = h.transport->flow_to_server(
+        {"localhost", server.port(), trunk_credentials(&ca, &client), "SIP trunk m"});
+    REQUIRE(co_await wait_until([&] { return server.accepted.size() == 1; }));
+    CHECK(server.accepted[0]->peer_certificate() == client.certificate.BER_encode());
+    CHECK_FALSE(h.closed_flow(flow));
+    // Without one, the server refuses the handshake.
+    const auto refused = h.transport->flow_to_server(
+        {"localhost", server.port(), trunk_credentials(&ca), "SIP trunk n"});
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(refused); }));
+    REQUIRE(h.log.size() == 1);
+    CHECK_MESSAGE(h.log[0].find("SIP trunk n: TLS with tls:127.0.0.1:") == 0, h.log[0]);
+  });
+}
+
+TEST_CASE("named-server credentials: what they refuse, and overlay credentials are not them") {
+  tp::test_ca ca;
+  const auto client = ca.issue(tp::server_spec({"gw.test"}));
+  const auto stranger = ca.issue(tp::server_spec({"gw.test"}));
+  CHECK_FALSE(tr::tls_credentials::for_named_servers({}, {client.certificate}, nullptr));
+  CHECK_FALSE(tr::tls_credentials::for_named_servers({}, {}, client.key));
+  const auto mismatch = tr::tls_credentials::for_named_servers({ca.certificate()},
+                                                               {client.certificate}, stranger.key);
+  REQUIRE_FALSE(mismatch);
+  CHECK(mismatch.error().message.find("does not match") != std::string::npos);
+  CHECK_FALSE(tr::tls_credentials::for_named_servers_pem("not a certificate"));
+  const auto system = tr::tls_credentials::for_named_servers_pem("");
+  REQUIRE(system);
+  CHECK((*system)->verifies_server_names());
+  CHECK_FALSE(tp::link_credentials(ca, {tp::random_node_id()})->verifies_server_names());
+  // A transport refuses overlay credentials for a named server.
+  harness h({});
+  CHECK(h.transport->flow_to_server(
+            {"localhost", 5061, tp::link_credentials(ca, {tp::random_node_id()}), "x"}) == 0);
+}

@@ -72,6 +72,14 @@ cert_spec link_spec(std::vector<pr::node_id> nodes, std::string overlay) {
   return s;
 }
 
+cert_spec server_spec(std::vector<std::string> dns, std::vector<std::string> ips) {
+  cert_spec s;
+  s.user.clear();
+  s.dns_names = std::move(dns);
+  s.ip_addresses = std::move(ips);
+  return s;
+}
+
 namespace {
 
 std::unique_ptr<Botan::Private_Key> new_key(key_type type, pr::bytes* pkcs8_out = nullptr) {
@@ -88,6 +96,8 @@ Botan::AlternativeName node_names(const cert_spec& spec) {
   for (const auto& u : spec.extra_uris) san.add_attribute("URI", u);
   if (!spec.user.empty()) san.add_attribute("RFC822", spec.user);
   for (const auto& u : spec.extra_users) san.add_attribute("RFC822", u);
+  for (const auto& d : spec.dns_names) san.add_attribute("DNS", d);
+  for (const auto& a : spec.ip_addresses) san.add_attribute("IP", a);
   return san;
 }
 

@@ -66,7 +66,14 @@ struct cert_spec {
   std::vector<std::string> extra_users;  ///< more rfc822Names
   /// Extended key usages (OIDs, dotted or by Botan's name); none: no such extension.
   std::vector<std::string> extended_usages;
+  /// dNSName and iPAddress (IPv4) subjectAltNames: a TLS server named by host (a SIP trunk).
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
 };
+
+/// A TLS server certificate's spec: no Node-ID, no user, the DNS names `dns` and IPv4
+/// addresses `ips`.
+cert_spec server_spec(std::vector<std::string> dns, std::vector<std::string> ips = {});
 
 /// A spec for `nodes` and `user`, the rest default.
 cert_spec spec_for(std::vector<protocol::node_id> nodes, std::string user = "alice@example.org");

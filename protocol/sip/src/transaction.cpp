@@ -519,6 +519,7 @@ transaction_id transaction_layer::start_client(message request, sip_target dest,
   t.request = std::move(request);
   t.keys.push_back(key);
   client_index_[key] = id;
+  if (dest.reliable) reliable_clients_.emplace(dest.flow, id);
   emit(send{t.target, t.request, t.id});
   if (!dest.reliable) {
     t.interval = settings_.t1;
@@ -644,6 +645,21 @@ void transaction_layer::on_transport_error(transaction_id tx, time_point /*now*/
   terminate(*t);
 }
 
+void transaction_layer::on_flow_failed(std::uint64_t flow, time_point now) {
+  // Through the index: a busy proxy forgets many (UDP) flows at once, among 100,000s of
+  // transactions.
+  std::vector<transaction_id> failed;
+  for (auto it = reliable_clients_.lower_bound({flow, 0});
+       it != reliable_clients_.end() && it->first == flow; ++it) {
+    const transaction* t = find(it->second);
+    if (t && (t->st == tx_state::calling || t->st == tx_state::trying ||
+              t->st == tx_state::proceeding)) {
+      failed.push_back(it->second);
+    }
+  }
+  for (const auto id : failed) on_transport_error(id, now);
+}
+
 void transaction_layer::fire(transaction& t, time_point now) {
   for (;;) {
     std::optional<time_point>* due = nullptr;
@@ -718,6 +734,7 @@ void transaction_layer::terminate(transaction& t) {
     if (it != index.end() && it->second == t.id) index.erase(it);
   }
   if (t.cancel_id != 0 && !t.cancel_started) emit(terminated{t.cancel_id});
+  if (t.client && t.target.reliable) reliable_clients_.erase({t.target.flow, t.id});
   --(t.client ? client_count_ : server_count_);
   const transaction_id id = t.id;
   emit(terminated{id});

@@ -1,5 +1,6 @@
 #include "p2psip/transport/credentials.hpp"
 
+#include <botan/certstor_system.h>
 #include <botan/data_src.h>
 #include <botan/pkcs8.h>
 
@@ -53,6 +54,7 @@ std::vector<Botan::Certificate_Store*> link_credentials_manager::trusted_certifi
 
 std::vector<Botan::X509_Certificate> link_credentials_manager::cert_chain(
     const std::vector<std::string>& cert_key_types, const std::string&, const std::string&) {
+  if (!key_ || chain_.empty()) return {};  // named-server credentials without client certificate
   const std::string algo = key_->algo_name();
   if (std::find(cert_key_types.begin(), cert_key_types.end(), algo) == cert_key_types.end()) {
     return {};
@@ -63,7 +65,7 @@ std::vector<Botan::X509_Certificate> link_credentials_manager::cert_chain(
 Botan::Private_Key* link_credentials_manager::private_key_for(const Botan::X509_Certificate& cert,
                                                               const std::string&,
                                                               const std::string&) {
-  return cert == chain_.front() ? key_.get() : nullptr;
+  return !chain_.empty() && cert == chain_.front() ? key_.get() : nullptr;
 }
 
 credentials_state::credentials_state(std::vector<Botan::X509_Certificate> c,
@@ -76,6 +78,20 @@ credentials_state::credentials_state(std::vector<Botan::X509_Certificate> c,
       overlay(std::move(o)),
       manager(chain, key, root_store),
       anonymous_client_manager(chain, key, root_store, false) {
+  for (const auto& root : roots) root_store.add_certificate(root);
+}
+
+credentials_state::credentials_state(std::vector<Botan::X509_Certificate> c,
+                                     std::shared_ptr<Botan::Private_Key> k,
+                                     std::vector<Botan::X509_Certificate> r,
+                                     std::unique_ptr<Botan::Certificate_Store> system)
+    : chain(std::move(c)),
+      key(std::move(k)),
+      roots(std::move(r)),
+      named_servers(true),
+      system_store(std::move(system)),
+      manager(chain, key, system_store ? *system_store : root_store),
+      anonymous_client_manager(chain, key, system_store ? *system_store : root_store, false) {
   for (const auto& root : roots) root_store.add_certificate(root);
 }
 
@@ -93,6 +109,9 @@ const std::vector<Botan::X509_Certificate>& tls_credentials::roots() const noexc
 }
 const crypto::overlay_params& tls_credentials::overlay() const noexcept {
   return state_->overlay;
+}
+bool tls_credentials::verifies_server_names() const noexcept {
+  return state_->named_servers;
 }
 
 pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::create(
@@ -159,6 +178,88 @@ pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::from_pem(
     return make_error_code(transport_errc::invalid_credentials);
   }
   return create(std::move(*chain), std::move(key), std::move(*roots), std::move(overlay));
+}
+
+pr::result<std::shared_ptr<const tls_credentials>, pr::error_record>
+tls_credentials::for_named_servers(std::vector<Botan::X509_Certificate> trusted,
+                                   std::vector<Botan::X509_Certificate> chain,
+                                   std::shared_ptr<Botan::Private_Key> key) {
+  const std::error_code invalid = make_error_code(transport_errc::invalid_credentials);
+  if (chain.empty() != (key == nullptr)) {
+    return pr::error_record{invalid,
+                            "a client certificate needs its key, and a key its certificate"};
+  }
+  if (key) {
+    const std::string algo = key->algo_name();
+    if (algo != "ECDSA" && algo != "RSA") {
+      return pr::error_record{
+          invalid, "the client key is " + algo + "; TLS 1.2 client certificates need ECDSA or RSA"};
+    }
+    try {
+      const auto cert_key = chain.front().load_subject_public_key();
+      if (!cert_key || cert_key->algo_name() != algo ||
+          cert_key->public_key_bits() != key->public_key_bits()) {
+        return pr::error_record{invalid, "the client key does not match the client certificate"};
+      }
+    } catch (const std::exception& e) {
+      return pr::error_record{invalid, std::string("the client certificate: ") + e.what()};
+    }
+  }
+  std::unique_ptr<Botan::Certificate_Store> system;
+  if (trusted.empty()) {
+    // Loaded once here: a missing or unreadable bundle is an error at start, not at each call.
+    try {
+      system = std::make_unique<Botan::System_Certificate_Store>();
+    } catch (const std::exception& e) {
+      return pr::error_record{
+          invalid, std::string("the system certificate store cannot be read: ") + e.what()};
+    }
+  }
+  try {
+    auto state = std::make_unique<detail::credentials_state>(std::move(chain), std::move(key),
+                                                             std::move(trusted), std::move(system));
+    return std::shared_ptr<const tls_credentials>(
+        std::make_shared<const tls_credentials>(std::move(state)));
+  } catch (const std::exception& e) {
+    return pr::error_record{invalid, e.what()};
+  }
+}
+
+pr::result<std::shared_ptr<const tls_credentials>, pr::error_record>
+tls_credentials::for_named_servers_pem(std::string_view trusted_pem, std::string_view chain_pem,
+                                       std::string_view key_pem) {
+  const std::error_code invalid = make_error_code(transport_errc::invalid_credentials);
+  std::vector<Botan::X509_Certificate> trusted;
+  if (!trusted_pem.empty()) {
+    auto parsed = parse_pem_certificates(trusted_pem);
+    if (!parsed) {
+      return pr::error_record{invalid,
+                              "the trusted CA certificates: no PEM certificate, or one "
+                              "that does not parse"};
+    }
+    trusted = std::move(*parsed);
+  }
+  std::vector<Botan::X509_Certificate> chain;
+  std::shared_ptr<Botan::Private_Key> key;
+  if (!chain_pem.empty()) {
+    auto parsed = parse_pem_certificates(chain_pem);
+    if (!parsed) {
+      return pr::error_record{invalid,
+                              "the client certificate: no PEM certificate, or one that "
+                              "does not parse"};
+    }
+    chain = std::move(*parsed);
+  }
+  if (!key_pem.empty()) {
+    try {
+      Botan::DataSource_Memory src{std::string(key_pem)};
+      key = Botan::PKCS8::load_key(src);
+    } catch (const std::exception& e) {
+      return pr::error_record{
+          invalid, std::string("the client key is not an unencrypted PKCS #8 key: ") + e.what()};
+    }
+  }
+  return for_named_servers(std::move(trusted), std::move(chain), std::move(key));
 }
 
 pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::from_identity(

@@ -77,13 +77,24 @@ class link_credentials_manager final : public Botan::Credentials_Manager {
 /// Everything a link's TLS engine borrows from the credentials. Only const use after creation
 /// (the Botan interfaces take non-const references but none of these overrides mutate).
 struct credentials_state {
+  /// Overlay credentials: peers are verified against `r` and read for Node-IDs of `o`.
   credentials_state(std::vector<Botan::X509_Certificate> c, std::shared_ptr<Botan::Private_Key> k,
                     std::vector<Botan::X509_Certificate> r, crypto::overlay_params o);
+  /// Named-server credentials (tls_credentials::for_named_servers): servers are verified against
+  /// `r`, or `system` when given, and by host name. `c` and `k` may be empty (no client
+  /// certificate).
+  credentials_state(std::vector<Botan::X509_Certificate> c, std::shared_ptr<Botan::Private_Key> k,
+                    std::vector<Botan::X509_Certificate> r,
+                    std::unique_ptr<Botan::Certificate_Store> system);
 
   std::vector<Botan::X509_Certificate> chain;
   std::shared_ptr<Botan::Private_Key> key;
   std::vector<Botan::X509_Certificate> roots;
   crypto::overlay_params overlay;
+  /// Named-server credentials: servers are checked by host name instead of Node-ID.
+  bool named_servers = false;
+  /// The system's trust store, for named-server credentials without anchors of their own.
+  std::unique_ptr<Botan::Certificate_Store> system_store;
   Botan::Certificate_Store_In_Memory root_store;
   link_policy policy;
   link_credentials_manager manager;

@@ -37,6 +37,8 @@ class transport_category_impl final : public std::error_category {
       case transport_errc::invalid_credentials: return "invalid TLS credentials";
       case transport_errc::operation_aborted: return "operation aborted";
       case transport_errc::internal_error: return "internal error in the link";
+      case transport_errc::wrong_server_name:
+        return "server certificate does not name the host connected to";
     }
     return "unknown transport error " + std::to_string(ev);
   }

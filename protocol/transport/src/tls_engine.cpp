@@ -8,11 +8,13 @@
 #include <botan/x509path.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 #include "credentials_state.hpp"
 #include "p2psip/transport/errors.hpp"
@@ -52,6 +54,46 @@ bool is_certificate_alert(tls::Alert::Type t) {
   }
 }
 
+/// True for an IPv4 or IPv6 address (IPv6 possibly in brackets), false for a host name.
+bool is_ip_literal(std::string_view host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') return true;
+  if (host.find(':') != std::string_view::npos) return true;  // IPv6; names have no colon
+  return !host.empty() && std::all_of(host.begin(), host.end(),
+                                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+}
+
+/// The IP address text of `host` without brackets, as Botan writes an iPAddress SAN.
+std::string bare_address(std::string_view host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::string(host);
+}
+
+/// ASCII case-insensitive equality (host names).
+bool same_text(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// The names a server certificate offers, for the error message: its DNS and IP SANs, else its
+/// common name.
+std::string offered_names(const Botan::X509_Certificate& cert) {
+  std::string out;
+  auto add = [&out](const std::string& n) { out += (out.empty() ? "" : ", ") + n; };
+  for (const auto& n : cert.subject_info("DNS")) add("DNS:" + n);
+  for (const auto& n : cert.subject_alt_name().get_attribute("IP")) add("IP:" + n);
+  for (const auto& n : cert.subject_alt_name().get_attribute("URI")) {
+    if (n.rfind("sip:", 0) == 0) add("URI:" + n);
+  }
+  if (out.empty()) {
+    for (const auto& n : cert.subject_info("Name")) add("CN:" + n);
+  }
+  return out.empty() ? "no name" : out;
+}
+
 }  // namespace
 
 void append_key_log(const std::string& path, pr::byte_view client_random,
@@ -83,8 +125,25 @@ std::error_code tls_engine::failure(std::error_code code, std::string detail) {
 
 std::error_code tls_engine::start() {
   auto& st = creds_->state();
+  if (st.named_servers && (server_ || req_.server_name.empty())) {
+    return failure(make_error_code(transport_errc::invalid_credentials),
+                   server_ ? "named-server credentials serve only the TLS client role"
+                           : "named-server credentials need the server's name");
+  }
+  if (!st.named_servers && !req_.server_name.empty()) {
+    return failure(make_error_code(transport_errc::invalid_credentials),
+                   "a server name needs named-server credentials");
+  }
   try {
-    if (server_ && req_.anonymous_client) {
+    if (st.named_servers) {
+      // SNI with the name (RFC 6066 3 forbids an address there); the port only keys Botan's
+      // session cache, which is a no-op here.
+      const std::string sni = is_ip_literal(req_.server_name) ? std::string() : req_.server_name;
+      channel_ = std::make_unique<tls::Client>(*this, st.sessions, st.manager, st.policy,
+                                               Botan::system_rng(), tls::Server_Information(sni),
+                                               tls::Protocol_Version::TLS_V12,
+                                               std::vector<std::string>{}, reserved_io_buffer);
+    } else if (server_ && req_.anonymous_client) {
       channel_ = std::make_unique<tls::Server>(*this, st.sessions, st.anonymous_client_manager,
                                                st.anonymous_client_policy, Botan::system_rng(),
                                                false, reserved_io_buffer);
@@ -198,6 +257,10 @@ void tls_engine::tls_verify_cert_chain(
     verify_error_ = make_error_code(transport_errc::no_peer_certificate);
     throw verification_failed("peer presented no certificate");
   }
+  if (creds_->verifies_server_names()) {
+    verify_named_server(cert_chain, trusted_roots, policy);
+    return;
+  }
   // A node certificate serves both TLS roles (RFC 6940 flips them per Attach), so no extended key
   // usage is demanded; no hostname either: the Node-ID check below names the peer.
   const Botan::Path_Validation_Restrictions restrictions(false,
@@ -223,6 +286,46 @@ void tls_engine::tls_verify_cert_chain(
   peer_ids_ = std::move(ids);
   peer_user_ = std::move(identity->user);
   peer_cert_ = cert_chain.front().BER_encode();
+  verified_ = true;
+}
+
+void tls_engine::verify_named_server(const std::vector<Botan::X509_Certificate>& cert_chain,
+                                     const std::vector<Botan::Certificate_Store*>& trusted_roots,
+                                     const tls::Policy& policy) {
+  // A server certificate (serverAuth when it lists extended usages) chaining to the anchors,
+  // valid now. The name is checked below rather than by Botan, which knows only DNS names.
+  const Botan::Path_Validation_Restrictions restrictions(false,
+                                                         policy.minimum_signature_strength());
+  const auto validation = Botan::x509_path_validate(
+      cert_chain, restrictions, trusted_roots, "", Botan::Usage_Type::TLS_SERVER_AUTH,
+      std::chrono::system_clock::now(), std::chrono::milliseconds(0), {});
+  if (!validation.successful_validation()) {
+    verify_error_ = make_error_code(transport_errc::certificate_rejected);
+    throw verification_failed("certificate chain rejected: " + validation.result_string());
+  }
+  const auto& cert = cert_chain.front();
+  bool named = false;
+  if (is_ip_literal(req_.server_name)) {
+    // RFC 5922 7.2 names SIP servers by DNS names; an address in the trunk's URI can only match
+    // an iPAddress subjectAltName (RFC 6125 has no common-name fallback for addresses).
+    const auto wanted = bare_address(req_.server_name);
+    for (const auto& ip : cert.subject_alt_name().get_attribute("IP"))
+      named = named || ip == wanted;
+  } else {
+    // A SIP domain's name: a sip: URI subjectAltName (RFC 5922 7.1), else DNS subjectAltNames
+    // (one leftmost wildcard label allowed, as RFC 6125 and carriers' certificates do), the
+    // common name only when there are none (RFC 6125 6.4.4).
+    for (const auto& uri : cert.subject_alt_name().get_attribute("URI")) {
+      named = named || same_text("sip:" + req_.server_name, uri);
+    }
+    named = named || cert.matches_dns_name(req_.server_name);
+  }
+  if (!named) {
+    verify_error_ = make_error_code(transport_errc::wrong_server_name);
+    throw verification_failed("certificate names " + offered_names(cert) + ", not " +
+                              req_.server_name);
+  }
+  peer_cert_ = cert.BER_encode();
   verified_ = true;
 }
 

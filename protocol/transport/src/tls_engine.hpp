@@ -29,6 +29,10 @@ struct peer_requirements {
   /// Server side only: ask the client for no certificate and accept a handshake without one
   /// (plain SIP user agents); the peer then has no Node-IDs.
   bool anonymous_client = false;
+  /// Client side with named-server credentials (tls_credentials::for_named_servers) only, and
+  /// required there: the host name or IP address the server's certificate must name. A name is
+  /// sent as SNI (RFC 6066 3: never an address).
+  std::string server_name;
 };
 
 class tls_engine final : public Botan::TLS::Callbacks {
@@ -85,6 +89,10 @@ class tls_engine final : public Botan::TLS::Callbacks {
   void tls_inspect_handshake_msg(const Botan::TLS::Handshake_Message& message) override;
 
   std::error_code failure(std::error_code code, std::string detail);
+  /// tls_verify_cert_chain for named-server credentials: chain, then host name.
+  void verify_named_server(const std::vector<Botan::X509_Certificate>& cert_chain,
+                           const std::vector<Botan::Certificate_Store*>& trusted_roots,
+                           const Botan::TLS::Policy& policy);
 
   bool server_;
   std::shared_ptr<const tls_credentials> creds_;

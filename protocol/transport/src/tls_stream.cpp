@@ -82,6 +82,7 @@ class stream_impl final : public tls_stream, public std::enable_shared_from_this
       detail::peer_requirements req;
       req.required = expected_;
       req.anonymous_client = role_ == tls_role::server && !cfg_.client_certificate_required;
+      req.server_name = cfg_.server_name;
       engine_ =
           std::make_unique<detail::tls_engine>(role_ == tls_role::server, creds_, std::move(req),
                                                detail::key_log_path(cfg_.key_log_path));

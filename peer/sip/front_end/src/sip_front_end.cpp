@@ -1,12 +1,15 @@
 #include "p2psip/peer/sip_front_end.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <utility>
 
 #include <asio/post.hpp>
 
 #include "p2psip/crypto/credentials.hpp"
+#include "p2psip/transport/errors.hpp"
 
 namespace p2psip::peer {
 
@@ -48,7 +51,67 @@ pr::bytes random_secret() {
   return out;
 }
 
+bool same_host(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// A file's text, or an error naming the option and the file.
+protocol::result<std::string, protocol::error_record> read_option_file(
+    std::string_view option, const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return protocol::error_record{
+        transport::make_error_code(transport::transport_errc::invalid_credentials),
+        std::string(option) + " " + path.string() + ": cannot be read"};
+  }
+  return text.str();
+}
+
 }  // namespace
+
+protocol::result<sip_trunk, std::string> parse_sip_trunk(std::string_view text) {
+  const std::string form =
+      "expected the trunk's SIP URI: sip:IP[:PORT][;transport=udp|tcp], or for TLS "
+      "sips:HOST[:PORT] or sip:HOST[:PORT];transport=tls";
+  auto u = sip::parse_uri(text);
+  if (!u || !u->is_sip() || u->host.empty()) return form;
+  sip_trunk t;
+  std::string transport = u->scheme == "sips" ? "tls" : "udp";
+  if (const auto* tp = sip::find_param(u->params, "transport")) {
+    std::string v = tp->value;
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v != "udp" && v != "tcp" && v != "tls") {
+      return "transport '" + tp->value + "' is not udp, tcp or tls";
+    }
+    // sips over TCP is TLS (RFC 3261 26.2.2); sips over UDP does not exist.
+    if (u->scheme == "sips" && v == "udp") return std::string("sips needs TLS over TCP, not UDP");
+    if (u->scheme != "sips") transport = v;
+  }
+  t.kind = transport == "tls"   ? sip_transport_kind::tls
+           : transport == "tcp" ? sip_transport_kind::tcp
+                                : sip_transport_kind::udp;
+  t.host = u->host;
+  std::string bare = t.host;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  std::error_code ec;
+  (void)asio::ip::make_address(bare, ec);
+  if (ec && t.kind != sip_transport_kind::tls) {
+    // No DNS for UDP and TCP (targets are reached by address); a TLS trunk is named, since the
+    // name is what its certificate is checked against.
+    return "'" + u->host + "' is not an IP address (a host name needs TLS: sips:" + u->host +
+           " or ;transport=tls)";
+  }
+  t.port = u->port.value_or(t.kind == sip_transport_kind::tls ? 5061 : 5060);
+  if (t.port == 0) return std::string("port 0");
+  return t;
+}
 
 protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_front_end::create(
     asio::io_context& io, sip_front_end_config cfg) {
@@ -69,12 +132,68 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
     }
   }
   std::optional<sip_account> gateway;
+  std::optional<sip_named_server> trunk_tls;
+  const bool trunk_options =
+      !cfg.trunk_ca.empty() || !cfg.trunk_certificate.empty() || !cfg.trunk_key.empty();
+  if (!cfg.gateway && trunk_options) {
+    return protocol::error_record{make_error_code(std::errc::invalid_argument),
+                                  "--sip-trunk-ca, --sip-trunk-cert and --sip-trunk-key need "
+                                  "--sip-gateway with a TLS trunk"};
+  }
   if (cfg.gateway) {
-    auto trunk = sip::parse_uri(*cfg.gateway);
-    if (!trunk || !trunk->is_sip() || trunk->host.empty()) {
+    auto trunk = parse_sip_trunk(*cfg.gateway);
+    if (!trunk) {
+      return protocol::error_record{make_error_code(std::errc::invalid_argument),
+                                    "--sip-gateway '" + *cfg.gateway + "': " + trunk.error()};
+    }
+    if (trunk->kind != sip_transport_kind::tls && trunk_options) {
       return protocol::error_record{
           make_error_code(std::errc::invalid_argument),
-          "--sip-gateway '" + *cfg.gateway + "': expected a SIP URI of the trunk (sip:IP:PORT)"};
+          "--sip-trunk-ca, --sip-trunk-cert and --sip-trunk-key need a TLS trunk: --sip-gateway "
+          "sips:HOST[:PORT] or sip:HOST[:PORT];transport=tls, not '" +
+              *cfg.gateway + "'"};
+    }
+    if (cfg.trunk_certificate.empty() != cfg.trunk_key.empty()) {
+      return protocol::error_record{make_error_code(std::errc::invalid_argument),
+                                    "--sip-trunk-cert and --sip-trunk-key go together"};
+    }
+    if (trunk->kind == sip_transport_kind::tls) {
+      std::string ca, chain, key;
+      if (!cfg.trunk_ca.empty()) {
+        auto text = read_option_file("--sip-trunk-ca", cfg.trunk_ca);
+        if (!text) return text.error();
+        ca = std::move(*text);
+        // An empty file would silently mean "the system store".
+        if (ca.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+          return protocol::error_record{
+              transport::make_error_code(transport::transport_errc::invalid_credentials),
+              "--sip-trunk-ca " + cfg.trunk_ca.string() + ": no PEM certificate in it"};
+        }
+      }
+      if (!cfg.trunk_certificate.empty()) {
+        auto text = read_option_file("--sip-trunk-cert", cfg.trunk_certificate);
+        if (!text) return text.error();
+        chain = std::move(*text);
+        auto key_text = read_option_file("--sip-trunk-key", cfg.trunk_key);
+        if (!key_text) return key_text.error();
+        key = std::move(*key_text);
+      }
+      auto creds = transport::tls_credentials::for_named_servers_pem(ca, chain, key);
+      if (!creds) {
+        std::string which = "--sip-trunk-ca " + cfg.trunk_ca.string();
+        if (cfg.trunk_ca.empty()) which = "the system certificate store";
+        if (creds.error().message.find("client") != std::string::npos) {
+          which = "--sip-trunk-cert " + cfg.trunk_certificate.string() + " / --sip-trunk-key " +
+                  cfg.trunk_key.string();
+        }
+        return protocol::error_record{creds.error().code, which + ": " + creds.error().message};
+      }
+      sip_named_server server;
+      server.host = trunk->host;
+      server.port = trunk->port;
+      server.tls = std::move(*creds);
+      server.label = "SIP trunk " + *cfg.gateway;
+      trunk_tls = std::move(server);
     }
     auto creds = crypto::load_credentials(cfg.gateway_certificate, cfg.gateway_key, cfg.overlay,
                                           cfg.trust, std::chrono::system_clock::now());
@@ -99,6 +218,7 @@ protocol::result<std::unique_ptr<sip_front_end>, protocol::error_record> sip_fro
   auto made =
       std::make_unique<sip_front_end>(io, std::move(cfg), std::move(users), std::move(credentials));
   made->gateway_account_ = std::move(gateway);
+  made->trunk_tls_ = std::move(trunk_tls);
   return made;
 }
 
@@ -152,6 +272,13 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   std::weak_ptr<bool> alive = alive_;
   h.on_message = [this, alive](sip::message m, const sip_source& from) {
     if (alive.expired() || !usage_) return;
+    if (from.flow == trunk_flow_id_ && trunk_flow_id_ != 0 &&
+        std::find(trunk_addresses_.begin(), trunk_addresses_.end(), from.remote_address) ==
+            trunk_addresses_.end()) {
+      // A name may resolve to several addresses over time; a handful is plenty.
+      if (trunk_addresses_.size() >= 8) trunk_addresses_.erase(trunk_addresses_.begin());
+      trunk_addresses_.push_back(from.remote_address);
+    }
     auto e = endpoint(from.flow);
     if (!e) return;
     usage_->on_message(std::move(m), *e, sip_clock::now());
@@ -238,8 +365,35 @@ std::optional<std::pair<sip_transport_kind, asio::ip::address>> sip_front_end::a
   return std::make_pair(*kind, address);
 }
 
+std::optional<std::uint64_t> sip_front_end::trunk_flow(std::string_view transport,
+                                                       std::string_view host, std::uint16_t port) {
+  if (!trunk_tls_ || !transport_ || port != trunk_tls_->port ||
+      kind_of(transport) != sip_transport_kind::tls) {
+    return std::nullopt;
+  }
+  if (!same_host(host, trunk_tls_->host)) {
+    // An address the trunk's connection reached (its Contact, say) is the trunk as well.
+    std::string bare(host);
+    if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+      bare = bare.substr(1, bare.size() - 2);
+    }
+    std::error_code ec;
+    const auto address = asio::ip::make_address(bare, ec);
+    if (ec || std::find(trunk_addresses_.begin(), trunk_addresses_.end(), address) ==
+                  trunk_addresses_.end()) {
+      return std::nullopt;
+    }
+  }
+  // The trunk's one connection, verified by name, reused while it lives (RFC 5923's idea).
+  trunk_flow_id_ = transport_->flow_to_server(*trunk_tls_);
+  return trunk_flow_id_;
+}
+
 std::uint64_t sip_front_end::send_to(std::string_view transport, std::string_view host,
                                      std::uint16_t port, const sip::message& m) {
+  if (auto flow = trunk_flow(transport, host, port)) {
+    return *flow != 0 && transport_->send(*flow, m) ? *flow : 0;
+  }
   const auto to = address_of(transport, host);
   if (!to || !transport_) return 0;
   return transport_->send_to(to->first, to->second, port, m);
@@ -247,6 +401,7 @@ std::uint64_t sip_front_end::send_to(std::string_view transport, std::string_vie
 
 std::uint64_t sip_front_end::flow_to(std::string_view transport, std::string_view host,
                                      std::uint16_t port) {
+  if (auto flow = trunk_flow(transport, host, port)) return *flow;
   const auto to = address_of(transport, host);
   if (!to || !transport_) return 0;
   return transport_->flow_to(to->first, to->second, port);

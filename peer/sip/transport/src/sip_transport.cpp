@@ -133,9 +133,10 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     std::optional<tcp::socket> socket;              // plain TCP, once connected
     std::shared_ptr<transport::tls_stream> stream;  // TLS or adopted, once established
     bool adopted = false;
-    bool opened = false;      // we opened it (send_to)
-    bool connecting = false;  // send_to's connect is running
-    bool closing = false;     // no more messages: flush, then close
+    std::shared_ptr<const sip_named_server> named;  // opened by flow_to_server
+    bool opened = false;                            // we opened it (send_to)
+    bool connecting = false;                        // send_to's connect is running
+    bool closing = false;                           // no more messages: flush, then close
     bool ended = false;
     bool silent = false;  // no on_flow_closed (close_flow, stop)
     clock::time_point close_deadline;
@@ -908,13 +909,114 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     return f->source.flow;
   }
 
+  sip_flow_id flow_to_server(const sip_named_server& server) {
+    if (stopping || !started || !server.tls || !server.tls->verifies_server_names()) {
+      ++counters.send_failures;
+      return 0;
+    }
+    for (const auto& [id, f] : flows) {
+      if (f->named && !f->ended && !f->closing && f->named->port == server.port &&
+          f->named->tls == server.tls && same_host(f->named->host, server.host)) {
+        return id;
+      }
+    }
+    // The remote address is known once connected; admission counts it then (it is ours, one per
+    // server, not a remote's).
+    auto f = new_flow(sip_transport_kind::tls, true, {}, server.port, {}, 0);
+    f->named = std::make_shared<const sip_named_server>(server);
+    f->opened = true;
+    f->connecting = true;
+    spawn("connect", [self = shared_from_this(), f] { return self->connect_flow(f); });
+    return f->source.flow;
+  }
+
+  static bool same_host(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  }
+
+  /// A connected, verified TLS stream to a named server, or why not (in words).
+  asio::awaitable<protocol::result<std::shared_ptr<transport::tls_stream>, std::string>>
+  connect_named(const sip_named_server& server) {
+    using namespace asio::experimental::awaitable_operators;
+    auto self = shared_from_this();
+    const auto deadline = clock::now() + cfg.connect_timeout;
+    std::string host = server.host;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    asio::steady_timer timer(io);
+    std::vector<tcp::endpoint> addresses;
+    asio::error_code literal_error;
+    const auto literal = asio::ip::make_address(host, literal_error);
+    if (!literal_error) {
+      addresses.emplace_back(literal, server.port);
+    } else {
+      tcp::resolver resolver(io);
+      timer.expires_at(deadline);
+      auto r = co_await (resolver.async_resolve(host, std::to_string(server.port), nothrow) ||
+                         timer.async_wait(nothrow));
+      if (r.index() == 1) co_return std::string("cannot resolve " + host + ": timed out");
+      auto [ec, results] = std::get<0>(std::move(r));
+      if (ec) co_return std::string("cannot resolve " + host + ": " + ec.message());
+      for (const auto& entry : results) addresses.push_back(entry.endpoint());
+    }
+    std::string failure = "cannot resolve " + host + ": no address";
+    for (const auto& address : addresses) {
+      const std::string where =
+          endpoint_text(sip_transport_kind::tls, address.address(), address.port());
+      tcp::socket socket(io);
+      timer.expires_at(deadline);
+      auto r = co_await (socket.async_connect(address, nothrow) || timer.async_wait(nothrow));
+      if (r.index() == 1) {
+        failure = "cannot connect to " + where + ": timed out";
+        break;
+      }
+      if (auto [ec] = std::get<0>(r); ec) {
+        failure = "cannot connect to " + where + ": " + ec.message();
+        continue;  // the next address of the name
+      }
+      auto sc = stream_config();
+      sc.server_name = host;
+      sc.handshake_timeout =
+          std::max(std::chrono::milliseconds(1),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+      auto stream = transport::start_stream(std::move(socket), transport::tls_role::client,
+                                            server.tls, std::move(sc));
+      const std::error_code handshake = co_await stream->handshake();
+      if (!handshake) co_return stream;
+      // The server is there but TLS with it failed: another address of it would fail alike.
+      // Botan's words (the validation status, the alert) say more than the code's.
+      const std::string& detail = stream->close_detail();
+      co_return std::string("TLS with " + where +
+                            " failed: " + (detail.empty() ? handshake.message() : detail));
+    }
+    co_return failure;
+  }
+
   asio::awaitable<void> connect_flow(std::shared_ptr<flow> f) {
     using namespace asio::experimental::awaitable_operators;
     auto self = shared_from_this();
     const tcp::endpoint remote(f->source.remote_address, f->source.remote_port);
     const std::string where = endpoint_text(f->source.kind, remote.address(), remote.port());
     std::string failure;
-    if (f->source.kind == sip_transport_kind::tcp) {
+    if (f->named) {
+      auto r = co_await connect_named(*f->named);
+      if (!r) {
+        failure = std::move(r.error());
+      } else if (f->ended) {
+        (*r)->close();
+      } else {
+        f->stream = std::move(*r);
+        f->source.remote_address = f->stream->remote_endpoint().address();
+        f->source.remote_port = f->stream->remote_endpoint().port();
+        f->source.local_address = f->stream->local_endpoint().address();
+        f->source.local_port = f->stream->local_endpoint().port();
+        admit_connection(f->source.remote_address, f->source.flow);
+      }
+    } else if (f->source.kind == sip_transport_kind::tcp) {
       tcp::socket socket(io);
       asio::steady_timer timer(io);
       timer.expires_after(cfg.connect_timeout);
@@ -949,8 +1051,16 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     f->connecting = false;
     if (!failure.empty()) {
       ++counters.connect_failures;
-      log_throttled(node::log_level::info, "connect:" + where,
-                    "sip transport: cannot connect to " + where + ": " + failure);
+      if (f->named) {
+        // A named server is configured (a trunk): its failure is the operator's to see, at
+        // WARN, with the reason; each reason on its own throttle, so a new one is not hidden.
+        const auto& n = *f->named;
+        log_throttled(node::log_level::warn, "server:" + n.label + ":" + failure,
+                      n.label + ": " + failure);
+      } else {
+        log_throttled(node::log_level::info, "connect:" + where,
+                      "sip transport: cannot connect to " + where + ": " + failure);
+      }
       end_flow(f);
       co_return;
     }
@@ -1086,6 +1196,10 @@ sip_flow_id sip_transport::flow_to(sip_transport_kind kind, const asio::ip::addr
 sip_flow_id sip_transport::send_to(sip_transport_kind kind, const asio::ip::address& address,
                                    std::uint16_t port, const sip::message& m) {
   return impl_->send_to(kind, address, port, m);
+}
+
+sip_flow_id sip_transport::flow_to_server(const sip_named_server& server) {
+  return impl_->flow_to_server(server);
 }
 
 sip_flow_id sip_transport::adopt(std::shared_ptr<transport::tls_stream> stream,

@@ -115,6 +115,7 @@ struct sip_usage::impl {
     bool overlay_failed = false;        ///< a lookup got no answer (503 when nothing else is found)
     std::optional<sip::uri> route_hop;  ///< the next hop when it is an address (a Route)
     bool gateway_lookup = false;        ///< the target is outside the overlay
+    bool to_trunk = false;              ///< we are the gateway: the branch goes to our trunk
     bool redirect = false;              ///< answer 302 with contacts instead of forwarding
     std::set<std::string> seen_aors;
     std::vector<target> targets;
@@ -1029,6 +1030,7 @@ struct sip_usage::impl {
     const auto ruri = *sip::request_uri_of(p->request);
     if (cfg.gateway_trunk) {
       p->route_hop = *cfg.gateway_trunk;
+      p->to_trunk = true;
       p->targets.push_back(target{ruri, 0, false});
       return resolved(id, now);
     }
@@ -1360,7 +1362,12 @@ struct sip_usage::impl {
     for (const auto& t : p->targets) forward(id, *p, t, now);
     ++counters.proxied;
     if (p->branches.empty()) {
-      respond(p->server_tx, p->request, 480, now, "No target reachable");
+      // The trunk cannot even be tried (its name does not resolve, say): 502 as below.
+      if (p->to_trunk) {
+        respond(p->server_tx, p->request, 502, now, "Bad Gateway: SIP trunk unavailable");
+      } else {
+        respond(p->server_tx, p->request, 480, now, "No target reachable");
+      }
       finish(id);
     }
   }
@@ -1437,7 +1444,9 @@ struct sip_usage::impl {
       const sip_endpoint* side = &out;
       bool token = false;
       if (!out.peer) {
-        token = true;
+        // Not toward our trunk: its connection is ours to open again, so in-dialog requests
+        // go by its Contact (a new connection when it died), not 430 on a flow that is gone.
+        token = !p.to_trunk;
       } else if (!p.from.peer) {
         side = &p.from;
         token = true;
@@ -1477,8 +1486,22 @@ struct sip_usage::impl {
     auto it = proxies.find(pit->second);
     if (it == proxies.end()) return;
     auto& p = *it->second;
-    (void)status;  // 408 or a send failure: both count as 408 (16.7 step 6, 16.9)
     if (!p.context) return;
+    if (status == 503 && p.to_trunk) {
+      // The trunk could not be reached, or its TLS failed (unknown CA, wrong name, expired, our
+      // certificate refused). RFC 3261 16.9 makes that a 503 here, but 16.7 step 6 turns a
+      // best 503 into 500 upstream (the peer of the caller does so too), and 503 (21.5.4) would
+      // say that this peer is overloaded. As the overlay's gateway, what failed is the server
+      // beyond us: 502 Bad Gateway (21.5.3), which every proxy passes on unchanged, so the
+      // caller learns the trunk failed. The reason is in the gateway peer's log (one WARN).
+      if (auto b = p.branches.find(tx); b != p.branches.end()) {
+        auto bad = sip::make_response(b->second, 502, "Bad Gateway: SIP trunk unavailable",
+                                      to_hex(random()).substr(0, 10));
+        auto decision = p.context->on_response(tx, bad, now);
+        return apply_decision(pit->second, p, std::move(decision), now);
+      }
+    }
+    // A timeout, or a send failure on any other branch: both count as 408 (16.7 step 6, 16.9).
     auto decision = p.context->on_timeout(tx);
     apply_decision(pit->second, p, std::move(decision), now);
   }
@@ -1669,6 +1692,8 @@ void sip_usage::on_message(sip::message m, const sip_endpoint& from, sip_time_po
 }
 
 void sip_usage::on_flow_closed(std::uint64_t flow, sip_time_point now) {
+  // Requests sent on it get no answer there: their branches fail now, not at Timer B/F.
+  impl_->transactions.on_flow_failed(flow, now);
   impl_->on_flow_closed(flow);
   impl_->pump(now);
 }

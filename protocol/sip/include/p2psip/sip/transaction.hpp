@@ -168,6 +168,13 @@ class transaction_layer {
   /// The front end could not send a message of `tx`: reports transport_error and terminates it.
   void on_transport_error(transaction_id tx, time_point now);
 
+  /// The front end's reliable flow `flow` is gone (its connection closed, or never came up):
+  /// client transactions that sent on it and still wait for a final response can never get one
+  /// (a response matches only on its request's flow): each reports transport_error and is
+  /// terminated (RFC 3261 17.1.4), now rather than at Timer B or F. Unreliable flows are left
+  /// alone (a UDP flow has no connection to lose).
+  void on_flow_failed(std::uint64_t flow, time_point now);
+
   /// Fires every timer due at `now`.
   void on_timer(time_point now);
   /// The earliest timer, if any transaction has one.
@@ -220,6 +227,8 @@ class transaction_layer {
   std::map<std::string, transaction_id> server_index_;
   std::map<std::string, transaction_id> client_index_;
   std::set<std::pair<time_point, transaction_id>> schedule_;
+  /// (flow, id) of the client transactions sent on reliable flows (start_client): on_flow_failed.
+  std::set<std::pair<std::uint64_t, transaction_id>> reliable_clients_;
   std::vector<action> actions_;
   std::size_t server_count_ = 0;
   std::size_t client_count_ = 0;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "p2psip/crypto/certificate.hpp"
 #include "p2psip/crypto/identity.hpp"
 #include "p2psip/protocol/bytes.hpp"
+#include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/result.hpp"
 
 namespace p2psip::transport {
@@ -47,7 +49,32 @@ class tls_credentials {
       const crypto::node_identity& link_identity, std::span<const protocol::bytes> roots_der,
       crypto::overlay_params overlay);
 
-  /// The overlay peer certificates are read for.
+  /// For a TLS client that reaches servers named by host, not by Node-ID (a SIP trunk: RFC 3261
+  /// 26.3.1, RFC 5922 7): the server's chain must verify against `trusted`, or, when it is
+  /// empty, the system's store (Botan::System_Certificate_Store: /etc/ssl/certs on Debian), and
+  /// its certificate must name the host given as stream_config::server_name (sent as SNI unless
+  /// it is an IP address). `chain` and `key`: a client certificate for servers that ask for one
+  /// (mutual TLS), or both empty. Such credentials serve only the client role. Errors
+  /// (transport_errc::invalid_credentials, the message saying why): a key without chain or the
+  /// reverse, a key that does not match the certificate or cannot sign TLS 1.2 handshakes, a
+  /// system store that cannot be read.
+  static protocol::result<std::shared_ptr<const tls_credentials>, protocol::error_record>
+  for_named_servers(std::vector<Botan::X509_Certificate> trusted,
+                    std::vector<Botan::X509_Certificate> chain = {},
+                    std::shared_ptr<Botan::Private_Key> key = nullptr);
+
+  /// The same from PEM text: `trusted_pem` one or more CA certificates (empty: the system store),
+  /// `chain_pem` the client certificate first then intermediates, `key_pem` its unencrypted
+  /// PKCS #8 key (both empty: no client certificate).
+  static protocol::result<std::shared_ptr<const tls_credentials>, protocol::error_record>
+  for_named_servers_pem(std::string_view trusted_pem, std::string_view chain_pem = {},
+                        std::string_view key_pem = {});
+
+  /// True for credentials made by for_named_servers(): peers are checked by host name, never by
+  /// Node-ID.
+  bool verifies_server_names() const noexcept;
+
+  /// The overlay peer certificates are read for (empty for named-server credentials).
   const crypto::overlay_params& overlay() const noexcept;
 
   const std::vector<Botan::X509_Certificate>& chain() const noexcept;

@@ -32,6 +32,7 @@ enum class transport_errc {
   invalid_credentials,   ///< the certificate chain, key or roots given are unusable
   operation_aborted,     ///< the operation was cancelled (listener closed, executor stopped)
   internal_error,        ///< an unexpected exception inside the link (a bug; see the log)
+  wrong_server_name,     ///< a named server's certificate does not name the host we connected to
 };
 
 const std::error_category& transport_category() noexcept;

@@ -74,6 +74,11 @@ struct stream_config {
   /// stream has no peer identity: peer_node_ids(), peer_user() and peer_certificate() are empty.
   /// The client role always verifies the server's chain against the overlay root(s).
   bool client_certificate_required = true;
+  /// TLS client role with named-server credentials (tls_credentials::for_named_servers), and
+  /// required there: the host name or IP address the server's certificate must name (a name is
+  /// also sent as SNI). Must be empty with overlay credentials. A mismatch closes the stream with
+  /// invalid_credentials; a certificate that does not name it, with wrong_server_name.
+  std::string server_name;
 };
 
 /// A stream's life: handshaking, established, closing, closed (as a link's).

@@ -43,11 +43,18 @@ struct sip_front_end_config {
   /// Digest algorithms of the registrar's challenges, in order of preference.
   std::vector<sip::digest_algorithm> digest_algorithms{sip::digest_algorithm::md5,
                                                        sip::digest_algorithm::sha256};
-  /// Be a gateway to this trunk (a SIP URI with an IP address) for targets outside the overlay,
+  /// Be a gateway to this trunk (parse_sip_trunk's URI) for targets outside the overlay,
   /// advertised with the gateway role's credentials (user sip-gateway@<overlay>).
   std::optional<std::string> gateway;
   std::filesystem::path gateway_certificate;
   std::filesystem::path gateway_key;
+  /// A TLS trunk only: the CA certificates (PEM) its chain must verify against; empty: the
+  /// system's store (/etc/ssl/certs).
+  std::filesystem::path trunk_ca;
+  /// A TLS trunk only: our client certificate (PEM, intermediates after it) and its unencrypted
+  /// PKCS #8 key, for a trunk that asks for one (mutual TLS); both or neither.
+  std::filesystem::path trunk_certificate;
+  std::filesystem::path trunk_key;
   /// The overlay (its name is the SIP domain) and its trust anchors.
   crypto::overlay_params overlay;
   crypto::trust_store* trust = nullptr;
@@ -57,6 +64,19 @@ struct sip_front_end_config {
   asio::ip::tcp::endpoint app_listen;
   std::function<void(log_level, std::string_view)> log;
 };
+
+/// Where a gateway's trunk is: from "sip:HOST[:PORT][;transport=udp|tcp|tls]" or
+/// "sips:HOST[:PORT]" (TLS; a transport=tcp parameter allowed, RFC 3261 26.2.2).
+struct sip_trunk {
+  sip_transport_kind kind = sip_transport_kind::udp;
+  std::string host;           ///< an IP address (IPv6 in brackets), or for TLS also a host name
+  std::uint16_t port = 5060;  ///< as given, else 5061 for TLS and 5060 otherwise
+};
+
+/// Reads a --sip-gateway URI. Errors in words: not a SIP URI, an unknown transport, UDP over
+/// sips, a host name for UDP or TCP (no DNS there: a TLS trunk may be named, as its certificate
+/// names it).
+protocol::result<sip_trunk, std::string> parse_sip_trunk(std::string_view uri);
 
 /// Figures for the status line.
 struct sip_front_end_status {
@@ -106,6 +126,9 @@ class sip_front_end final : public sip_services {
   /// The transport and address of transport:host:port, or nullopt (logged) when not an IP.
   std::optional<std::pair<sip_transport_kind, asio::ip::address>> address_of(
       std::string_view transport, std::string_view host);
+  /// The trunk's TLS connection when transport:host:port is the TLS trunk; nullopt otherwise.
+  std::optional<std::uint64_t> trunk_flow(std::string_view transport, std::string_view host,
+                                          std::uint16_t port);
   void on_app_connection(node::app_connection c);
   void on_flow_closed(sip_flow_id flow);
   void rearm();
@@ -123,6 +146,12 @@ class sip_front_end final : public sip_services {
   std::vector<sip_user> users_;
   std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials_;  // by AOR
   std::optional<sip_account> gateway_account_;
+  /// A TLS trunk: its name, port and credentials (for_named_servers).
+  std::optional<sip_named_server> trunk_tls_;
+  /// The TLS trunk's latest flow, and the addresses its connections reached (a few): a trunk's
+  /// Contact usually names its address, and what goes there is the trunk's too (by name).
+  std::uint64_t trunk_flow_id_ = 0;
+  std::vector<asio::ip::address> trunk_addresses_;
   std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;  // by AOR and Node-ID
   peer_runtime* runtime_ = nullptr;
   std::unique_ptr<sip_transport> transport_;

@@ -99,6 +99,18 @@ struct sip_local_endpoint {
   std::uint16_t port = 0;
 };
 
+/// A TLS server reached by host name rather than Node-ID: a SIP trunk behind a gateway peer
+/// (RFC 3261 26.3.1: its certificate must name the host of its URI).
+struct sip_named_server {
+  std::string host;  ///< a DNS name or an IP address (IPv6 with or without brackets)
+  std::uint16_t port = 5061;
+  /// Named-server credentials (transport::tls_credentials::for_named_servers): the anchors the
+  /// server's chain must verify against, and the client certificate for mutual TLS, if any.
+  std::shared_ptr<const transport::tls_credentials> tls;
+  /// What log lines call it ("SIP trunk sips:pbx.example.com:5061").
+  std::string label;
+};
+
 /// Limits applied to each source IP address (adopted AppAttach streams are exempt).
 struct sip_source_limits {
   /// Messages per second one source IP may send on average (all its flows together), and in a
@@ -211,6 +223,14 @@ class sip_transport {
   /// send_to.
   sip_flow_id flow_to(sip_transport_kind kind, const asio::ip::address& address,
                       std::uint16_t port);
+  /// The flow to a named TLS server: its open connection, else one opened now (the host resolved
+  /// unless it is an address, each address tried in turn until TCP connects, then the TLS
+  /// handshake, which verifies the server by name; all within connect_timeout). send() queues on
+  /// it until it is up. A failure logs one WARN line naming the server and the reason (per server
+  /// and reason at most once per 10 s, with a count of those left out) and ends the flow with
+  /// on_flow_closed. A flow that ended is never reused: the next call connects again. 0 when
+  /// stopped, or when `server` has no named-server credentials.
+  sip_flow_id flow_to_server(const sip_named_server& server);
   /// Carries SIP over an AppAttach stream (established; from node::app_connection): framing as
   /// on TLS, sources with node = `remote` and peer_user = the stream's peer_user(). The transport
   /// closes it when the flow ends. Returns its flow (0 when stopped).
