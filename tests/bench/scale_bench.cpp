@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
   options.add_options()
       ("peers", "peer processes", cxxopts::value<std::size_t>()->default_value("100"))
       ("idle-seconds", "idle period measured", cxxopts::value<int>()->default_value("20"))
+      ("settle-seconds", "wait after the ring formed before the idle period (surplus links close "
+       "after --link-linger, 30 s, and 15 s of quiet: 50 measures peers with nothing left to do)",
+       cxxopts::value<int>()->default_value("10"))
       ("values", "values written then read back", cxxopts::value<std::size_t>()->default_value("200"))
       ("join-spacing-ms", "pause between starting two peers",
        cxxopts::value<int>()->default_value("50"))
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
       ("h,help", "help");
   // clang-format on
   std::size_t n = 0, values = 0;
-  int idle_s = 0, spacing_ms = 0, ring_timeout_s = 0;
+  int idle_s = 0, settle_s = 0, spacing_ms = 0, ring_timeout_s = 0;
   bool json = false;
   try {
     auto r = options.parse(argc, argv);
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
     n = r["peers"].as<std::size_t>();
     values = r["values"].as<std::size_t>();
     idle_s = r["idle-seconds"].as<int>();
+    settle_s = r["settle-seconds"].as<int>();
     spacing_ms = r["join-spacing-ms"].as<int>();
     ring_timeout_s = r["ring-timeout-s"].as<int>();
     json = r.count("json") > 0;
@@ -105,9 +109,9 @@ int main(int argc, char** argv) {
     std::cerr << "p2psip-scale: " << p2psip::tool::usage_message(e, argc, argv) << "\n";
     return 2;
   }
-  if (n < 2 || idle_s < 1 || spacing_ms < 0 || ring_timeout_s < 1) {
+  if (n < 2 || idle_s < 1 || settle_s < 0 || spacing_ms < 0 || ring_timeout_s < 1) {
     std::cerr << "p2psip-scale: --peers must be at least 2, --idle-seconds and --ring-timeout-s "
-                 "positive\n";
+                 "positive, --settle-seconds 0 or more\n";
     return 2;
   }
   FILE* out = json ? stderr : stdout;
@@ -138,7 +142,7 @@ int main(int argc, char** argv) {
                  started_s, ring_s);
 
     // Settle (links still being pruned, fingers filled), then the idle period.
-    std::this_thread::sleep_for(10s);
+    std::this_thread::sleep_for(std::chrono::seconds(settle_s));
     std::vector<pid_t> pids;
     for (const auto& p : o.peers()) pids.push_back(p.pid);
     std::vector<double> cpu_before, rchar_before, wchar_before;
