@@ -525,19 +525,19 @@ int run(int argc, char** argv) {
   pd::status_reporter reporter(
       io, std::chrono::milliseconds(status_ms),
       std::min(std::chrono::milliseconds(200), std::chrono::milliseconds(status_ms)),
-      {.ring =
-           [&running] {
+      {.status =
+           [&running, &sip] {
              auto s = running->status();
+             auto line = status_text(s, sip.get());
              s.links = 0;  // link and client churn alone is not worth a line
              s.clients = 0;
              s.stored_values = 0;
-             return status_text(s, nullptr);
+             return pd::status_reporter::texts{status_text(s, nullptr), std::move(line)};
            },
-       .line = [&running, &sip] { return status_text(running->status(), sip.get()); },
        .emit =
            [&running, &notifier](const std::string& line) {
              log_line(pe::log_level::info, line);
-             if (!notifier.ready_sent() && running->status().joined) {
+             if (!notifier.ready_sent() && running->core().joined()) {
                notifier.ready(line);
              } else {
                notifier.status(line);

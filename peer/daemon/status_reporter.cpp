@@ -42,11 +42,11 @@ void status_reporter::on_timer(const std::error_code& ec) {
   ++wakeups_;
   armed_.reset();
   const auto now = clock::now();
-  auto ring = cb_.ring();
-  if (lines_ == 0 || ring != last_ring_ || now - last_line_at_ >= interval_) {
-    cb_.emit(cb_.line());
+  auto status = cb_.status();
+  if (lines_ == 0 || status.ring != last_ring_ || now - last_line_at_ >= interval_) {
+    cb_.emit(status.line);
     ++lines_;
-    last_ring_ = std::move(ring);
+    last_ring_ = std::move(status.ring);
     last_line_at_ = now;
   }
   // The callbacks may have stopped us (a line that ends the process in a test) or re-armed.

@@ -22,12 +22,17 @@ class status_reporter {
  public:
   using clock = std::chrono::steady_clock;
 
-  struct callbacks {
+  /// The status as text, both from one look at the runtime.
+  struct texts {
     /// The part of the line whose change is worth a line of its own (the ring: joined, the
     /// routing table, outbox, dropped; not link, client or value counts).
-    std::function<std::string()> ring;
+    std::string ring;
     /// The whole line, as logged.
-    std::function<std::string()> line;
+    std::string line;
+  };
+
+  struct callbacks {
+    std::function<texts()> status;
     /// Receives each line to log.
     std::function<void(const std::string& line)> emit;
   };
