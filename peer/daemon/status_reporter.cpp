@@ -39,7 +39,6 @@ void status_reporter::arm(clock::time_point when) {
 
 void status_reporter::on_timer(const std::error_code& ec) {
   if (ec == asio::error::operation_aborted || stopped_) return;
-  ++wakeups_;
   armed_.reset();
   const auto now = clock::now();
   auto status = cb_.status();

@@ -52,10 +52,6 @@ class status_reporter {
   /// No line from now on (the peer is leaving); idempotent.
   void stop();
 
-  /// Lines emitted, and times the timer fired (for tests: an idle peer fires once per interval).
-  std::uint64_t lines() const noexcept { return lines_; }
-  std::uint64_t wakeups() const noexcept { return wakeups_; }
-
  private:
   void arm(clock::time_point when);
   void on_timer(const std::error_code& ec);
@@ -68,8 +64,7 @@ class status_reporter {
   clock::time_point last_line_at_{};
   std::optional<clock::time_point> armed_;  ///< when the pending wait ends; nullopt: none
   bool stopped_ = true;
-  std::uint64_t lines_ = 0;
-  std::uint64_t wakeups_ = 0;
+  std::uint64_t lines_ = 0;  ///< lines emitted: the first is logged whatever it says
 };
 
 }  // namespace p2psip::peer_daemon
