@@ -27,6 +27,8 @@
 // error, unless
 // --accept-store-change takes the database as it is (a WARN line, and a new manifest).
 // At start the soft limit of open files is raised to the hard limit (one descriptor per link).
+// Botan's pool of locked memory for secrets is 64 KiB unless BOTAN_MLOCK_POOL_SIZE (KiB, 0: no
+// pool) says otherwise: Botan's own 512 KiB cost every peer 1.5 MiB resident (guard pages).
 // Logs: one line each on standard error: "2026-01-02T03:04:05.678Z INFO text"; with --log-file
 // appended to FILE instead (SIGHUP reopens it: logrotate); to the journal as "<6>INFO text"
 // (log_output.hpp) when standard error is the journal (JOURNAL_STREAM) or --log-target journal.
@@ -38,13 +40,15 @@
 // A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
 // values=N outbox=N dropped=N"; table: every peer in the routing table; outbox: replica and
 // hand-over Stores waiting; dropped: messages of ours dropped, by any reason, since the start) is
-// logged whenever the routing table changes, and every --status-interval otherwise.
+// logged whenever the routing table changes (within 200 ms: the runtime reports changes, nothing
+// polls), and every --status-interval otherwise.
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -87,6 +91,7 @@
 #include "daemon_signals.hpp"
 #include "log_output.hpp"
 #include "service_notifier.hpp"
+#include "status_reporter.hpp"
 
 namespace {
 
@@ -207,38 +212,6 @@ std::pair<pe::log_level, std::string> raise_open_files_limit() {
   }
   return {pe::log_level::info,
           "open files limit: " + text(lim.rlim_cur) + " (raised from " + text(before) + ")"};
-}
-
-/// Logs the status when the ring around us changes, and every `interval` anyway; the service
-/// manager gets each line as STATUS=, and READY=1 with the first once the peer has joined.
-asio::awaitable<void> status_loop(pe::peer_runtime& rt, const pe::sip_front_end* sip,
-                                  std::chrono::milliseconds interval,
-                                  pd::service_notifier& notifier) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::string last;
-  auto last_time = std::chrono::steady_clock::now();
-  while (!rt.stopped()) {
-    timer.expires_after(std::chrono::milliseconds(200));
-    auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
-    if (ec || rt.stopped()) break;
-    auto s = rt.status();
-    s.links = 0;  // link and client churn alone is not worth a line
-    s.clients = 0;
-    s.stored_values = 0;
-    std::string ring = status_text(s, nullptr);
-    const auto now = std::chrono::steady_clock::now();
-    if (ring != last || now - last_time >= interval) {
-      const auto line = status_text(rt.status(), sip);
-      log_line(pe::log_level::info, line);
-      if (!notifier.ready_sent() && s.joined) {
-        notifier.ready(line);
-      } else {
-        notifier.status(line);
-      }
-      last = std::move(ring);
-      last_time = now;
-    }
-  }
 }
 
 /// WATCHDOG=1 every `interval` (half the unit's WatchdogSec), from the thread that runs the peer:
@@ -579,6 +552,32 @@ int run(int argc, char** argv) {
     sip = std::move(*made);
     rc.applications.push_back(sip->application());
   }
+  // The status line when the ring around us changes (the runtime says when it may have; within
+  // 200 ms, so that a join's burst of changes is one line), and every --status-interval anyway:
+  // no polling, so an idle peer sleeps until the next line is due.
+  const pe::peer_runtime* running = nullptr;  // set below; the reporter runs only after start()
+  pd::status_reporter reporter(
+      io, std::chrono::milliseconds(status_ms),
+      std::min(std::chrono::milliseconds(200), std::chrono::milliseconds(status_ms)),
+      {.status =
+           [&running, &sip] {
+             auto s = running->status();
+             auto line = status_text(s, sip.get());
+             s.links = 0;  // link and client churn alone is not worth a line
+             s.clients = 0;
+             s.stored_values = 0;
+             return pd::status_reporter::texts{status_text(s, nullptr), std::move(line)};
+           },
+       .emit =
+           [&running, &notifier](const std::string& line) {
+             log_line(pe::log_level::info, line);
+             if (!notifier.ready_sent() && running->core().joined()) {
+               notifier.ready(line);
+             } else {
+               notifier.status(line);
+             }
+           }});
+  rc.ring_changed = [&reporter] { reporter.changed(); };
   auto created =
       pe::peer_runtime::create(io, std::move(rc), setup->tls, setup->creds, *setup->trust);
   if (!created) {
@@ -589,6 +588,7 @@ int run(int argc, char** argv) {
     return fail(exit_error, message);
   }
   auto& runtime = **created;
+  running = &runtime;
   // The admin server first: a port it cannot have stops the peer before it joins. It reads the
   // runtime only from snapshots taken on the I/O thread, once io.run() turns.
   std::unique_ptr<pe::admin_http_server> admin;
@@ -630,6 +630,7 @@ int run(int argc, char** argv) {
   };
   auto on_leave = [&](std::string_view signal_name) {
     log_line(pe::log_level::info, "signal " + std::string(signal_name) + ": leaving");
+    reporter.stop();
     notifier.stopping(current_status());
     // Bounded: the runtime's own waits are bounded; the watchdog bounds everything else.
     watchdog.expires_after(std::chrono::seconds(10));
@@ -644,11 +645,7 @@ int run(int argc, char** argv) {
     });
   };
   signals.watch(on_reload, on_leave);
-  asio::co_spawn(io,
-                 status_loop(runtime, sip.get(), std::chrono::milliseconds(status_ms), notifier),
-                 [](const std::exception_ptr& e) {
-                   if (e) log_line(pe::log_level::error, "status loop: unexpected exception");
-                 });
+  reporter.start();
   if (const auto interval = notifier.watchdog_interval()) {
     asio::co_spawn(io, watchdog_loop(runtime, notifier, *interval),
                    [](const std::exception_ptr& e) {
@@ -668,6 +665,12 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything touches Botan's secure memory (it makes its pool on first use). Botan locks
+  // its pool page by page, each between two guard pages: its default 512 KiB is 1.5 MiB of
+  // resident memory in every peer, a third of an idle peer's own memory (docs/benchmarks.md). 64
+  // KiB keeps the node's keys and the first links' TLS secrets locked; further secure_vectors
+  // come from the heap, scrubbed on release all the same. An operator's setting wins.
+  ::setenv("BOTAN_MLOCK_POOL_SIZE", "64", 0);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

@@ -1,7 +1,7 @@
 #pragma once
 // CPU time and resident memory of other processes, for the benchmarks' "CPU seconds per
 // operation" of the servers they load (p2psip peers, OpenDHT nodes) and their RSS: utime + stime
-// from /proc/<pid>/stat, VmRSS from /proc/<pid>/status.
+// from /proc/<pid>/stat, VmRSS and RssAnon from /proc/<pid>/status.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -39,14 +39,26 @@ inline double cpu_seconds(const std::vector<pid_t>& pids) {
   return s;
 }
 
-/// Resident set size of `pid` in KiB (VmRSS); 0 when it cannot be read.
-inline long rss_kib(pid_t pid) {
+/// A "KEY: N kB" field of /proc/<pid>/status in KiB (`key` with its colon); 0 when it cannot be
+/// read.
+inline long status_kib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
   }
   return 0;
+}
+
+/// Resident set size of `pid` in KiB (VmRSS); 0 when it cannot be read.
+inline long rss_kib(pid_t pid) {
+  return status_kib(pid, "VmRSS:");
+}
+
+/// The part of `pid`'s RSS that is its own, in KiB (RssAnon: heap, stacks, written data); the
+/// rest (RssFile) is mostly program and library code that every process mapping it shares.
+inline long private_rss_kib(pid_t pid) {
+  return status_kib(pid, "RssAnon:");
 }
 
 }  // namespace p2psip::bench

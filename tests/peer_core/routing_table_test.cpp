@@ -61,6 +61,27 @@ TEST_CASE("routing_table responsibility and greedy next hop") {
   CHECK_FALSE(empty.next_hop(id_at(0x20)));
 }
 
+TEST_CASE("routing_table counts the changes of its contents, and only those") {
+  routing_table t(id_at(0x10), 3);
+  CHECK(t.changes() == 0);
+  CHECK(t.add(id_at(0x30)));
+  CHECK(t.changes() == 1);
+  CHECK_FALSE(t.add(id_at(0x30)));  // already there: no change
+  CHECK_FALSE(t.add(id_at(0x10)));  // itself: never
+  CHECK(t.changes() == 1);
+  t.remove(id_at(0x99));  // not in the table
+  CHECK(t.changes() == 1);
+  t.remove(id_at(0x30));
+  CHECK(t.changes() == 2);
+  t.clear();  // empty already
+  CHECK(t.changes() == 2);
+  t.rebuild({id_at(0x20), id_at(0x80)});
+  CHECK(t.changes() == 4);  // two added
+  t.clear();
+  CHECK(t.changes() == 5);
+  CHECK(t.empty());
+}
+
 TEST_CASE("log_throttle: the first event is reported, then one line per interval with the count") {
   p2psip::node::log_throttle t(std::chrono::milliseconds(10'000));
   const auto t0 = p2psip::node::time_point{} + std::chrono::hours(1);

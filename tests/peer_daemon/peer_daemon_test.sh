@@ -25,6 +25,10 @@
 #   sd_notify  a fake NOTIFY_SOCKET (a unix datagram socket bound here): READY=1 only once the
 #              peer joined, STATUS= with the status line, WATCHDOG=1, RELOADING=1 and READY=1
 #              around a SIGHUP, STOPPING=1 on SIGTERM
+#   idle       with a status interval of a minute, a peer still logs a status line as soon as the
+#              ring changes (a second peer joins: the runtime reports it, nothing polls), and once
+#              idle it wakes rarely: at most 10 context switches in 4 s (the status line was
+#              polled five times a second: 20 and more)
 #   systemd_unit  packaging/systemd/p2psip-peer.service passes systemd-analyze verify without a
 #              word, rates at most 2.0 in systemd-analyze security, and its ExecStart line (paths
 #              moved under the test directory) starts a peer
@@ -329,6 +333,9 @@ case_config_signature() {
 start_own() {
   local name=$1 config=$2
   shift 2
+  # Emptied here, not only by the redirection below, which the background job makes later: a
+  # restarted peer's port_of must not find the previous run's "listening on" line.
+  : >"$T/$name.log"
   "$PEER" --config "$config" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
     --listen 127.0.0.1:0 --status-interval 1000 --log-level debug "$@" 2>"$T/$name.log" &
   local pid=$!
@@ -627,6 +634,39 @@ case_systemd_unit() {
   stop a
 }
 
+# switches NAME: voluntary context switches of every thread of NAME so far (each is a wakeup).
+switches() {
+  local pid total=0 n f
+  pid=$(eval echo "\$PID_$1")
+  for f in /proc/"$pid"/task/*/status; do
+    n=$(sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$f" 2>/dev/null)
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
+case_idle() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll b@example.org "$T/b" "$T/ca"
+  start a --first --memory --status-interval 60000 --log-level info
+  local port
+  port=$(port_of a) || exit 1
+  node_of a >/dev/null
+  start b --bootstrap-peer "127.0.0.1:$port" --memory --status-interval 60000 --log-level info
+  # Only a line logged on the change can show b: the next interval line is a minute away.
+  wait_ring 10 a b
+  sleep 1
+  local before after
+  before=$(switches a)
+  sleep 4
+  after=$(switches a)
+  echo "idle a: $((after - before)) wakeups in 4 s" >&2
+  [ $((after - before)) -le 10 ] ||
+    fail "idle a woke $((after - before)) times in 4 s (at most 10 expected)"
+  stop a b
+}
+
 case "$CASE" in
   ring) case_ring ;;
   leave) case_leave ;;
@@ -639,6 +679,7 @@ case "$CASE" in
   journal) case_journal ;;
   sd_notify) case_sd_notify ;;
   systemd_unit) case_systemd_unit ;;
+  idle) case_idle ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

@@ -44,6 +44,9 @@ enroll() {  # enroll USER OUTDIR CADIR
 start() {
   local name=$1
   shift
+  # Emptied here, not only by the redirection below, which the background job makes later: a
+  # restarted peer's port_of must not find the previous run's "listening on" line.
+  : >"$T/$name.log"
   "$PEER" --config "$T/ca/overlay.xml" --cert "$T/$name/node.crt" --key "$T/$name/node.key" \
     --listen 127.0.0.1:0 --status-interval 1000 --log-level debug "$@" 2>"$T/$name.log" &
   local pid=$!

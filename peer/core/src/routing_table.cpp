@@ -59,6 +59,7 @@ bool routing_table::add(const pr::node_id& peer) {
       added = true;
     }
   }
+  if (added) ++changes_;
   return added;
 }
 
@@ -70,14 +71,22 @@ bool routing_table::improves_neighbors(const pr::node_id& peer) const {
 }
 
 void routing_table::remove(const pr::node_id& peer) {
-  std::erase(successors_, peer);
-  std::erase(predecessors_, peer);
+  bool removed = std::erase(successors_, peer) != 0;
+  removed |= std::erase(predecessors_, peer) != 0;
   for (auto& f : fingers_) {
-    if (f && *f == peer) f.reset();
+    if (f && *f == peer) {
+      f.reset();
+      removed = true;
+    }
   }
+  if (removed) ++changes_;
 }
 
 void routing_table::clear() {
+  if (!successors_.empty() || !predecessors_.empty() ||
+      std::any_of(fingers_.begin(), fingers_.end(), [](const auto& f) { return f.has_value(); })) {
+    ++changes_;
+  }
   successors_.clear();
   predecessors_.clear();
   for (auto& f : fingers_) f.reset();

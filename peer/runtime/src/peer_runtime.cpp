@@ -99,6 +99,7 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
     core_ = made.get();
     return made;
   };
+  if (cfg_.ring_changed) dc.after_actions = [this] { watch_ring(); };
   driver_ = std::make_unique<node::node_driver>(io, std::move(dc), std::move(tls));
 }
 
@@ -132,10 +133,27 @@ runtime_status peer_runtime::status() const {
   s.routing_table = core_->routes().peers();
   s.clients = core_->links().clients();
   s.outbox = core_->outbox_size();
-  const auto& d = driver_->stats();
-  s.dropped = d.dropped_backlog_full + d.dropped_too_large + d.dropped_link_closed +
-              core_->stats().refused_pending_full + core_->stats().bulk_stores_given_up;
+  s.dropped = ring_mark_now().dropped;
   return s;
+}
+
+peer_runtime::ring_mark peer_runtime::ring_mark_now() const {
+  ring_mark m;
+  const auto& d = driver_->stats();
+  m.dropped = d.dropped_backlog_full + d.dropped_too_large + d.dropped_link_closed;
+  if (!driver_->started()) return m;
+  m.joined = core_->joined();
+  m.table_changes = core_->routes().changes();
+  m.outbox = core_->outbox_size();
+  m.dropped += core_->stats().refused_pending_full + core_->stats().bulk_stores_given_up;
+  return m;
+}
+
+void peer_runtime::watch_ring() {
+  const auto now = ring_mark_now();
+  if (now == last_ring_mark_) return;
+  last_ring_mark_ = now;
+  cfg_.ring_changed();
 }
 
 runtime_counters peer_runtime::counters() const {

@@ -530,6 +530,7 @@ void node_driver::pump() {
   }
   in_pump_ = false;
   arm_timer();
+  if (cfg_.after_actions) cfg_.after_actions();
 }
 
 void node_driver::execute(action& a) {

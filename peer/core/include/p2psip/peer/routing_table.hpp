@@ -4,6 +4,7 @@
 // fingers (n = NodeIdLength). Only peers go in here; clients live in the connection table only.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -45,6 +46,10 @@ class routing_table {
   bool contains(const protocol::node_id& peer) const;
   bool is_neighbor(const protocol::node_id& peer) const;
   bool empty() const noexcept { return successors_.empty() && predecessors_.empty(); }
+  /// Counts the changes of the table's contents (a neighbor or finger added or removed): a
+  /// watcher (the daemon's status line) compares it with the count it saw last instead of
+  /// comparing the tables.
+  std::uint64_t changes() const noexcept { return changes_; }
 
   /// k in (predecessor, self]; with no predecessor known, the whole ring.
   bool is_responsible(const protocol::node_id& k) const;
@@ -61,6 +66,7 @@ class routing_table {
   std::vector<protocol::node_id> successors_;
   std::vector<protocol::node_id> predecessors_;
   std::vector<std::optional<protocol::node_id>> fingers_;  // index i-1
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace p2psip::peer

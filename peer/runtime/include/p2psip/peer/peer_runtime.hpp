@@ -76,6 +76,10 @@ struct runtime_config {
   std::function<void(log_level, std::string_view)> log;
   /// Applications usages serve over AppAttach (SIP: 5060), each with its own listener.
   std::vector<node::application_endpoint> applications;
+  /// Called on the I/O thread when what the status line reports of the ring may have changed:
+  /// joined, the routing table, the outbox or the dropped count (runtime_status). Lets the daemon
+  /// log a status line on change without polling the status; may be empty.
+  std::function<void()> ring_changed;
 };
 
 /// What the ring looks like from this peer, for status lines and tests.
@@ -182,6 +186,18 @@ class peer_runtime {
 
  private:
   asio::awaitable<void> expire_loop();
+  /// After every batch of the core's actions: calls cfg_.ring_changed when ring_mark moved.
+  void watch_ring();
+
+  /// What runtime_status reports of the ring, in counts that are cheap to read after every message.
+  struct ring_mark {
+    bool joined = false;
+    std::uint64_t table_changes = 0;
+    std::size_t outbox = 0;
+    std::uint64_t dropped = 0;
+    friend bool operator==(const ring_mark&, const ring_mark&) = default;
+  };
+  ring_mark ring_mark_now() const;
 
   runtime_config cfg_;
   std::unique_ptr<data_store> store_;
@@ -193,6 +209,7 @@ class peer_runtime {
   std::unique_ptr<node::node_driver> driver_;
   asio::steady_timer expire_timer_;
   std::optional<std::chrono::steady_clock::time_point> started_at_;
+  ring_mark last_ring_mark_;
 };
 
 }  // namespace p2psip::peer

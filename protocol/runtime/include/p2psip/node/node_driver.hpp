@@ -125,6 +125,10 @@ struct driver_config {
   std::function<void(log_level, std::string_view)> log;
   /// Called after a link came up or went down (for clients watching their attachment).
   std::function<void()> links_changed;
+  /// Called after the node's actions were carried out (after every message, timer, link event
+  /// and with_node call): lets the owner watch the node's state (the peer's status line) without
+  /// polling it. It must not call into the driver.
+  std::function<void()> after_actions;
   /// Called when a link the node asked for (open_link_action) starts being dialed ...
   std::function<void(const protocol::ip_address_port& address)> dial_started;
   /// ... and when that dial failed, with the cause in words as the system or TLS gave it ("TCP
