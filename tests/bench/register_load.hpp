@@ -34,6 +34,8 @@ struct register_load_config {
   std::uint32_t expires = 3600;
   std::chrono::milliseconds t1{500};  ///< RFC 3261 T1
   std::chrono::milliseconds t2{4000};
+  /// The sender's timer resolution: starts due within a tick go out together (sipp: 1 ms).
+  std::chrono::microseconds tick{1000};
   /// After the last start, how long unfinished registrations are waited for (then they fail);
   /// bounded by timer F as well.
   std::chrono::milliseconds tail{10000};

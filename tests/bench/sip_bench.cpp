@@ -495,6 +495,7 @@ int main(int argc, char** argv) {
       ("drain-seconds", "pause after a failed trial, for the server to finish what it holds (default 35; 0 with --quick)", cxxopts::value<double>())
       ("load-generator", "REGISTER load: builtin (one thread of this program, little CPU; default) or sipp (one AOR, as CPU-hungry as the server)", cxxopts::value<std::string>()->default_value("builtin"))
       ("users", "AORs the built-in generator registers in turn (each its own password)", cxxopts::value<std::size_t>()->default_value("100"))
+      ("peer-binary", "the p2psip-peer to measure (default: this build's), e.g. an older build for a before/after comparison", cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("quick", "short runs (2 s, 4 steps, up to 400/s) for a smoke test")
       ("json", "one JSON document on stdout")
       ("version", "show the version")
@@ -505,7 +506,7 @@ int main(int argc, char** argv) {
   double max_rate = 0, seconds = 0, drain_seconds = 0;
   int steps = 0;
   bool quick = false, json = false;
-  std::string generator;
+  std::string generator, peer_binary;
   std::size_t load_users = 0;
   try {
     auto r = options.parse(argc, argv);
@@ -526,6 +527,7 @@ int main(int argc, char** argv) {
     seconds = r.count("run-seconds") || !quick ? r["run-seconds"].as<double>() : 2;
     steps = r.count("steps") || !quick ? r["steps"].as<int>() : 4;
     generator = r["load-generator"].as<std::string>();
+    peer_binary = r["peer-binary"].as<std::string>();
     load_users = r["users"].as<std::size_t>();
     drain_seconds = r.count("drain-seconds") ? r["drain-seconds"].as<double>() : quick ? 0 : 35;
   } catch (const std::exception& e) {
@@ -645,7 +647,7 @@ int main(int argc, char** argv) {
     }
     if (with_p2psip) {
       for (const auto n : sizes) {
-        process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY, k_domain);
+        process_overlay o(peer_binary, P2PSIP_ADMIN_BINARY, k_domain);
         const auto users = o.dir() / "sip-users";
         auto password = [](const std::string& u) { return "bench-" + u + "-pw"; };
         // Every user in one p2psip-admin run (`sip-user add --batch`): one process and one write
@@ -661,10 +663,14 @@ int main(int argc, char** argv) {
         o.run_admin({"sip-user", "add", "--batch", batch.string(), "--users", users.string(),
                      "--ca-dir", (o.dir() / "ca").string()});
         for (std::size_t i = 0; i < n; ++i) {
-          o.start_peer("p" + std::to_string(i), false,
-                       {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string(),
-                        // sipp is one source: the per-source limit would cap every rate.
-                        "--sip-source-rate", "0"});
+          o.start_peer(
+              "p" + std::to_string(i), false,
+              {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string(),
+               // The load comes from one source: the per-source limit would cap every rate.
+               "--sip-source-rate", "0",
+               // A deployment's level (process_overlay asks for debug, a line per
+               // request): Kamailio runs at its own default too.
+               "--log-level", "info"});
         }
         if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form");
         const std::string name = "p2psip " + std::to_string(n) + (n == 1 ? " peer" : " peers");
