@@ -157,9 +157,8 @@ struct sip_target {
 std::vector<std::string> load_user_names(std::size_t n) {
   std::vector<std::string> names;
   for (std::size_t i = 0; i < n; ++i) {
-    char name[16];
-    std::snprintf(name, sizeof name, "u%04zu", i);
-    names.emplace_back(name);
+    std::string digits = std::to_string(i);
+    names.push_back("u" + std::string(digits.size() < 4 ? 4 - digits.size() : 0, '0') + digits);
   }
   return names;
 }
