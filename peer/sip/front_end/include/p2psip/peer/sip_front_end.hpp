@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -121,6 +122,9 @@ class sip_front_end final : public sip_services {
   asio::io_context& io_;
   sip_front_end_config cfg_;
   std::vector<sip_user> users_;
+  /// users_ by digest user name (the first of a name, as a walk in order finds): one lookup per
+  /// REGISTER instead of a walk over every user.
+  std::unordered_map<std::string, std::size_t> user_by_name_;
   std::map<std::string, std::shared_ptr<const crypto::credentials>> credentials_;  // by AOR
   std::optional<sip_account> gateway_account_;
   std::map<std::string, std::unique_ptr<node::crypto_signer>> signers_;  // by AOR and Node-ID
