@@ -454,8 +454,9 @@ register_load_outcome setup_error(std::string text) {
 
 register_load_outcome run_register_load(const register_load_config& config) {
   if (config.users.empty()) return setup_error("no users to register");
-  if (!(config.rate > 0) || !(config.seconds > 0) || config.rate * config.seconds > 1e8) {
-    return setup_error("the rate and the run length must be positive (and at most 1e8 in all)");
+  if (!(config.rate > 0) || !(config.seconds > 0) || config.rate * config.seconds > 1e7) {
+    return setup_error(
+        "the rate and the run length must be positive (and at most 1e7 registrations in all)");
   }
   if (config.t1.count() <= 0 || config.t2 < config.t1) {
     return setup_error("timers: T1 must be positive and T2 at least T1");
