@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace p2psip::protocol {
 
@@ -107,10 +108,14 @@ node_id finger_target(const node_id& self, unsigned i) noexcept {
 
 namespace {
 bytes sha1(byte_view data) {
-  const auto hash = Botan::HashFunction::create_or_throw("SHA-1");
+  // One object per thread, reused (final() resets it): creating a Botan hash looks its name up
+  // and allocates, which cost more than hashing an AOR (a share of every SIP REGISTER's profile).
+  thread_local const std::unique_ptr<Botan::HashFunction> hash =
+      Botan::HashFunction::create_or_throw("SHA-1");
   hash->update(data.data(), data.size());
-  const auto digest = hash->final();
-  return bytes(digest.begin(), digest.end());
+  bytes digest(hash->output_length());
+  hash->final(digest.data());
+  return digest;
 }
 }  // namespace
 

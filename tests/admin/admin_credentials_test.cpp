@@ -366,3 +366,51 @@ TEST_CASE("p2psip-admin sip-user add: the users file and credentials as the regi
   CHECK(creds->link.cert().node_ids().size() == 4);  // sip-user add --devices: 4
 #endif
 }
+
+TEST_CASE("p2psip-admin sip-user add --batch: many users in one run, each with its own password") {
+  temp_dir dir;
+  const std::string ca = (dir.path / "ca").string();
+  const fs::path users = dir.path / "sip-users.json";
+  const fs::path batch = dir.path / "batch";
+  REQUIRE(run_admin("init --overlay overlay.example --out " + ca) == 0);
+  std::ofstream(batch) << "# AOR PASSWORD\n"
+                          "sip:u1@overlay.example pw one\r\n"
+                          "\n"
+                          "  sip:u2@overlay.example\tpw-two\n"
+                          "sip:u3@overlay.example pw3\n";
+  REQUIRE(run_admin("sip-user add --batch " + batch.string() + " --users " + users.string() +
+                    " --ca-dir " + ca + " --devices 1") == 0);
+  const auto loaded = p2psip::peer::load_sip_users(users);
+  REQUIRE_MESSAGE(loaded, (loaded ? "" : loaded.error().message));
+  REQUIRE(loaded->size() == 3);
+  namespace sip = p2psip::sip;
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"u1", "pw one"}, {"u2", "pw-two"}, {"u3", "pw3"}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& u = (*loaded)[i];
+    CHECK(u.aor == "sip:" + expected[i].first + "@overlay.example");
+    CHECK(u.ha1_md5 == sip::digest_ha1(sip::digest_algorithm::md5, expected[i].first,
+                                       "overlay.example", expected[i].second));
+    CHECK(fs::exists(u.certificate));
+    CHECK(fs::exists(u.private_key));
+  }
+
+  // Refused: AOR and --batch together, a line without a password, a bad AOR (naming the line),
+  // a user already listed (the users before it in the batch are kept, the file stays readable).
+  CHECK(run_admin("sip-user add sip:u9@overlay.example --batch " + batch.string() + " --users " +
+                  users.string() + " --ca-dir " + ca) == 2);
+  const fs::path bad = dir.path / "bad";
+  std::ofstream(bad) << "sip:u4@overlay.example\n";
+  CHECK(run_admin("sip-user add --batch " + bad.string() + " --users " + users.string() +
+                  " --ca-dir " + ca) == 1);
+  std::ofstream(bad) << "tel:+123 pw\n";
+  CHECK(run_admin("sip-user add --batch " + bad.string() + " --users " + users.string() +
+                  " --ca-dir " + ca) == 1);
+  std::ofstream(bad) << "sip:u5@overlay.example pw5\nsip:u1@overlay.example again\n";
+  CHECK(run_admin("sip-user add --batch " + bad.string() + " --users " + users.string() +
+                  " --ca-dir " + ca + " --devices 1") == 1);
+  const auto after = p2psip::peer::load_sip_users(users);
+  REQUIRE(after);
+  CHECK(after->size() == 4);
+  CHECK(after->back().aor == "sip:u5@overlay.example");
+}

@@ -3,9 +3,13 @@
 // methodology): for each scenario, the highest rate sustained over a whole run with no failed
 // call and no retransmission, found by a bounded binary search on the rate.
 //
-// Scenarios (tests/sip_interop/scenarios):
-//   - REGISTER/s with digest (REGISTER, 401, REGISTER with credentials, 200), one AOR;
-//   - INVITE calls/s (INVITE, 180, 200, ACK, BYE, 200) from a UAC at the first server to a UAS
+// Scenarios:
+//   - REGISTER/s with digest (REGISTER, 401, REGISTER with credentials, 200), by default from the
+//     built-in load generator (register_load.hpp) over --users AORs in turn, each with its own
+//     password; with --load-generator sipp, from sipp (tests/sip_interop/scenarios/register.xml)
+//     for one AOR;
+//   - INVITE calls/s (sipp, tests/sip_interop/scenarios) (INVITE, 180, 200, ACK, BYE, 200) from a
+//   UAC at the first server to a UAS
 //     registered at the last one.
 // Targets:
 //   - kamailio: one in-memory registrar and proxy (tests/bench/kamailio/kamailio.cfg);
@@ -15,15 +19,19 @@
 // (Ed25519, the overlay's default: what a storing peer does per request), next to REGISTER/s.
 //
 //   p2psip-sip-bench [--targets kamailio,p2psip] [--scenarios register,invite] [--peers 1,3]
-//                    [--max-rate 10000]
+//                    [--max-rate 10000] [--load-generator builtin|sipp] [--users 100]
 //                    [--run-seconds 10] [--steps 8] [--drain-seconds 35] [--quick] [--json]
 //
 // --quick: 2-second runs, at most 4 steps up to 400/s (the smoke test runs it on Kamailio).
 // Each trial is a fresh sipp run at -r RATE -m RATE*SECONDS bounded by -timeout; a trial passes
 // when sipp exits 0 with every call successful and its statistics (and the UAS's) show no failed
-// call and no retransmission. sipp, the UAS and the servers share the machine's cores: the
-// figures are for comparison within one run, not absolute.
+// call and no retransmission. The built-in generator's trial passes on the same terms (every
+// registration a 200, no failure, no retransmission on timer E). Each REGISTER trial also reports
+// the servers' CPU time per REGISTER (user + system of every peer process, or of Kamailio's
+// process group) and the generator's. The load generator, the UAS and the servers share the
+// machine's cores: the figures are for comparison within one run, not absolute.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -49,7 +57,9 @@
 #include <cxxopts.hpp>
 
 #include "p2psip/tool/version.hpp"
+#include "proc_cpu.hpp"
 #include "process_overlay.hpp"
+#include "register_load.hpp"
 
 namespace {
 
@@ -140,7 +150,39 @@ struct sip_target {
   std::string first;  ///< "127.0.0.1:PORT", UDP, where the UAC and REGISTER go
   std::string last;   ///< where the UAS registers
   std::function<std::string(const std::string&)> password;
+  std::function<std::vector<pid_t>()> server_processes;  ///< whose CPU time a trial counts
 };
+
+/// The built-in generator's AORs: u0000, u0001, ... (their passwords from sip_target::password).
+std::vector<std::string> load_user_names(std::size_t n) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string digits = std::to_string(i);
+    names.push_back("u" + std::string(digits.size() < 4 ? 4 - digits.size() : 0, '0') + digits);
+  }
+  return names;
+}
+
+/// The processes of process group `group` (Kamailio and its workers).
+std::vector<pid_t> process_group(pid_t group) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    const auto stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0, pgrp = 0;
+    if (rest >> state >> ppid >> pgrp && pgrp == group) out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(d);
+  return out;
+}
 
 /// One sipp trial at `rate` for `seconds`: passes with every call successful, none failed, and
 /// no retransmission (also none at the UAS whose statistics file is `uas_stats`, if any).
@@ -150,7 +192,41 @@ struct trial {
   long failed = 0;
   long retrans = 0;
   int exit_code = 0;
+  double server_cpu_us = 0;     ///< the servers' CPU per REGISTER (0: not measured)
+  double generator_cpu_us = 0;  ///< the built-in generator's CPU per REGISTER (0: sipp)
+  std::string note;             ///< the generator's first failure, its lag
 };
+
+/// One trial of the built-in REGISTER generator against `t` over `users`.
+trial run_builtin_register_trial(const sip_target& t, const std::vector<std::string>& users,
+                                 double rate, double seconds) {
+  p2psip::bench::register_load_config c;
+  c.target = t.first;
+  c.domain = k_domain;
+  for (const auto& u : users) c.users.push_back({u, t.password(u)});
+  c.rate = rate;
+  c.seconds = seconds;
+  const auto pids = t.server_processes ? t.server_processes() : std::vector<pid_t>{};
+  const double cpu0 = p2psip::bench::cpu_seconds(pids);
+  const auto out = p2psip::bench::run_register_load(c);
+  const double cpu1 = p2psip::bench::cpu_seconds(pids);
+  if (out.error) throw std::runtime_error("load generator: " + out.error_text);
+  const auto& r = out.result;
+  trial tr;
+  tr.successful = r.successful;
+  tr.failed = r.failed;
+  tr.retrans = r.retransmissions;
+  tr.pass = r.pass();
+  if (r.started > 0) {
+    tr.server_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(r.started);
+    tr.generator_cpu_us = r.cpu_seconds * 1e6 / static_cast<double>(r.started);
+  }
+  char note[96];
+  std::snprintf(note, sizeof note, "lag max %.1f ms, stray %ld", r.max_lag_ms, r.stray);
+  tr.note = note;
+  if (!r.first_failure.empty()) tr.note += "; first failure: " + r.first_failure;
+  return tr;
+}
 
 trial run_trial(const sipp_tool& s, const sip_target& t, const std::string& scenario,
                 std::vector<std::string> keys, double rate, double seconds,
@@ -187,6 +263,7 @@ trial run_trial(const sipp_tool& s, const sip_target& t, const std::string& scen
 struct search_result {
   double rate = 0;  ///< highest passing rate (0: none passed)
   int trials = 0;
+  double server_cpu_us = 0;  ///< the servers' CPU per REGISTER in the last passing trial
 };
 
 /// RFC 7502-style search: try the maximum; if it fails, bisect between the highest rate that
@@ -201,9 +278,16 @@ search_result find_rate(const std::string& label, double max_rate, int steps,
   for (int i = 0; i < steps; ++i) {
     const trial t = run(rate);
     ++out.trials;
-    std::fprintf(stderr, "  %s: %6.0f /s -> %s (ok %ld, failed %ld, retrans %ld, sipp exit %d)\n",
+    std::fprintf(stderr, "  %s: %6.0f /s -> %s (ok %ld, failed %ld, retrans %ld, sipp exit %d)",
                  label.c_str(), rate, t.pass ? "pass" : "fail", t.successful, t.failed, t.retrans,
                  t.exit_code);
+    if (t.server_cpu_us > 0 || t.generator_cpu_us > 0) {
+      std::fprintf(stderr, " server CPU %.0f us/REGISTER, generator %.0f us", t.server_cpu_us,
+                   t.generator_cpu_us);
+    }
+    if (!t.note.empty()) std::fprintf(stderr, " [%s]", t.note.c_str());
+    std::fprintf(stderr, "\n");
+    if (t.pass) out.server_cpu_us = t.server_cpu_us;
     if (t.pass) {
       lo = rate;
       if (rate >= max_rate) break;
@@ -258,19 +342,25 @@ class uas {
 struct figures {
   double register_rate = 0;
   double call_rate = 0;
+  double register_cpu_us = 0;  ///< the servers' CPU per REGISTER at the highest passing rate
 };
 
 figures measure(const sipp_tool& s, const sip_target& t, double max_rate, double seconds, int steps,
-                std::chrono::milliseconds drain, bool registers, bool calls) {
+                std::chrono::milliseconds drain, bool registers, bool calls,
+                const std::vector<std::string>* builtin_users) {
   figures f;
   std::fprintf(stderr, "%s:\n", t.name.c_str());
   if (registers) {
-    f.register_rate =
-        find_rate(t.name + " REGISTER", max_rate, steps, drain, [&](double rate) {
-          return run_trial(s, t, "register.xml",
-                           {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")},
-                           rate, seconds, std::nullopt);
-        }).rate;
+    const auto found = find_rate(t.name + " REGISTER", max_rate, steps, drain, [&](double rate) {
+      if (builtin_users != nullptr) {
+        return run_builtin_register_trial(t, *builtin_users, rate, seconds);
+      }
+      return run_trial(s, t, "register.xml",
+                       {"-key", "user", "alice", "-au", "alice", "-ap", t.password("alice")}, rate,
+                       seconds, std::nullopt);
+    });
+    f.register_rate = found.rate;
+    f.register_cpu_us = found.server_cpu_us;
   }
   if (!calls) return f;
   // A fresh UAS for every trial: calls a failed trial left behind at the UAS (waiting for an ACK
@@ -333,6 +423,7 @@ class kamailio {
   kamailio(const kamailio&) = delete;
   kamailio& operator=(const kamailio&) = delete;
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t process_group() const noexcept { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -401,6 +492,9 @@ int main(int argc, char** argv) {
       ("run-seconds", "length of each trial", cxxopts::value<double>()->default_value("10"))
       ("steps", "trials per search at most", cxxopts::value<int>()->default_value("8"))
       ("drain-seconds", "pause after a failed trial, for the server to finish what it holds (default 35; 0 with --quick)", cxxopts::value<double>())
+      ("load-generator", "REGISTER load: builtin (one thread of this program, little CPU; default) or sipp (one AOR, as CPU-hungry as the server)", cxxopts::value<std::string>()->default_value("builtin"))
+      ("users", "AORs the built-in generator registers in turn (each its own password)", cxxopts::value<std::size_t>()->default_value("100"))
+      ("peer-binary", "the p2psip-peer to measure (default: this build's), e.g. an older build for a before/after comparison", cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("quick", "short runs (2 s, 4 steps, up to 400/s) for a smoke test")
       ("json", "one JSON document on stdout")
       ("version", "show the version")
@@ -411,6 +505,8 @@ int main(int argc, char** argv) {
   double max_rate = 0, seconds = 0, drain_seconds = 0;
   int steps = 0;
   bool quick = false, json = false;
+  std::string generator, peer_binary;
+  std::size_t load_users = 0;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("version")) {
@@ -429,6 +525,9 @@ int main(int argc, char** argv) {
     max_rate = r.count("max-rate") || !quick ? r["max-rate"].as<double>() : 400;
     seconds = r.count("run-seconds") || !quick ? r["run-seconds"].as<double>() : 2;
     steps = r.count("steps") || !quick ? r["steps"].as<int>() : 4;
+    generator = r["load-generator"].as<std::string>();
+    peer_binary = r["peer-binary"].as<std::string>();
+    load_users = r["users"].as<std::size_t>();
     drain_seconds = r.count("drain-seconds") ? r["drain-seconds"].as<double>() : quick ? 0 : 35;
   } catch (const std::exception& e) {
     std::cerr << "p2psip-sip-bench: " << e.what() << "\n";
@@ -438,6 +537,18 @@ int main(int argc, char** argv) {
     std::cerr << "p2psip-sip-bench: --drain-seconds must be 0 to 600\n";
     return 2;
   }
+  if (generator != "builtin" && generator != "sipp") {
+    std::cerr << "p2psip-sip-bench: unknown --load-generator '" << generator
+              << "' (builtin, sipp)\n";
+    return 2;
+  }
+  if (load_users < 1 || load_users > 100000) {
+    std::cerr << "p2psip-sip-bench: --users must be 1 to 100000\n";
+    return 2;
+  }
+  const bool builtin = generator == "builtin";
+  const auto user_names = load_user_names(load_users);
+  const std::vector<std::string>* builtin_users = builtin ? &user_names : nullptr;
   const auto drain = std::chrono::milliseconds(static_cast<long long>(drain_seconds * 1000));
   for (const auto& t : targets) {
     if (t != "kamailio" && t != "p2psip") {
@@ -474,9 +585,13 @@ int main(int argc, char** argv) {
     const sipp_tool s{find_tool("sipp", "sip-tester"), P2PSIP_SIP_SCENARIO_DIR, dir};
     // With --json the human-readable lines go to standard error, the document to standard output.
     out = json ? stderr : stdout;
-    std::fprintf(out,
-                 "p2psip-sip-bench: runs of %.0f s, rates up to %.0f /s, %d trials per search\n",
-                 seconds, max_rate, steps);
+    std::fprintf(
+        out,
+        "p2psip-sip-bench: runs of %.0f s, rates up to %.0f /s, %d trials per search, "
+        "REGISTER load from %s\n",
+        seconds, max_rate, steps,
+        builtin ? ("the built-in generator over " + std::to_string(load_users) + " AORs").c_str()
+                : "sipp (one AOR)");
     const double ceiling = crypto_ceiling(dir, quick);
     std::fprintf(out,
                  "crypto ceiling (crypto_bench BM_peer_verify_and_sign/1, one core): %.0f /s\n",
@@ -491,8 +606,11 @@ int main(int argc, char** argv) {
       if (base && base->register_rate > 0) {
         std::fprintf(out, " = %.3f x kamailio", f.register_rate / base->register_rate);
       }
-      std::fprintf(out, " = %.3f x crypto ceiling;  INVITE calls %7.0f /s",
-                   f.register_rate / ceiling, f.call_rate);
+      std::fprintf(out, " = %.3f x crypto ceiling", f.register_rate / ceiling);
+      if (f.register_cpu_us > 0) {
+        std::fprintf(out, " (server CPU %.0f us/REGISTER)", f.register_cpu_us);
+      }
+      std::fprintf(out, ";  INVITE calls %7.0f /s", f.call_rate);
       if (base && base->call_rate > 0) {
         std::fprintf(out, " = %.3f x kamailio", f.call_rate / base->call_rate);
       }
@@ -506,15 +624,19 @@ int main(int argc, char** argv) {
            << ", \"calls_vs_kamailio\": "
            << (base->call_rate > 0 ? f.call_rate / base->call_rate : 0);
       }
-      js << ", \"register_vs_crypto_ceiling\": " << f.register_rate / ceiling << "}";
+      js << ", \"register_vs_crypto_ceiling\": " << f.register_rate / ceiling
+         << ", \"register_server_cpu_us\": " << f.register_cpu_us << "}";
       first_json = false;
     };
 
     if (with_kamailio) {
       kamailio k(dir);
+      // Kamailio accepts every user name with the one password of kamailio.cfg.
       const sip_target t{"kamailio", k.address(), k.address(),
-                         [](const std::string&) { return k_kamailio_password; }};
-      const auto f = measure(s, t, max_rate, seconds, steps, drain, registers, calls);
+                         [](const std::string&) { return k_kamailio_password; },
+                         [&k] { return process_group(k.process_group()); }};
+      const auto f =
+          measure(s, t, max_rate, seconds, steps, drain, registers, calls, builtin_users);
       report("kamailio", f);
       base = f;
       if ((registers && f.register_rate <= 0) || (calls && f.call_rate <= 0)) {
@@ -524,25 +646,42 @@ int main(int argc, char** argv) {
     }
     if (with_p2psip) {
       for (const auto n : sizes) {
-        process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY, k_domain);
+        process_overlay o(peer_binary, P2PSIP_ADMIN_BINARY, k_domain);
         const auto users = o.dir() / "sip-users";
         auto password = [](const std::string& u) { return "bench-" + u + "-pw"; };
-        for (const std::string u : {"alice", "bob", "carol"}) {
-          const auto pw = o.dir() / ("password-" + u);
-          std::ofstream(pw) << password(u) << "\n";
-          o.run_admin({"sip-user", "add", "sip:" + u + "@" + k_domain, "--users", users.string(),
-                       "--ca-dir", (o.dir() / "ca").string(), "--password-file", pw.string()});
+        // Every user in one p2psip-admin run (`sip-user add --batch`): one process and one write
+        // of the users file instead of one of each per user.
+        std::vector<std::string> names{"alice", "bob", "carol"};
+        if (builtin && registers) names.insert(names.end(), user_names.begin(), user_names.end());
+        const auto batch = o.dir() / "sip-users.batch";
+        {
+          std::ofstream b(batch);
+          for (const auto& u : names)
+            b << "sip:" << u << "@" << k_domain << " " << password(u) << "\n";
         }
+        o.run_admin({"sip-user", "add", "--batch", batch.string(), "--users", users.string(),
+                     "--ca-dir", (o.dir() / "ca").string()});
         for (std::size_t i = 0; i < n; ++i) {
-          o.start_peer("p" + std::to_string(i), false,
-                       {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string(),
-                        // sipp is one source: the per-source limit would cap every rate.
-                        "--sip-source-rate", "0"});
+          o.start_peer(
+              "p" + std::to_string(i), false,
+              {"--sip-listen", "udp:127.0.0.1:0", "--sip-users", users.string(),
+               // The load comes from one source: the per-source limit would cap every rate.
+               "--sip-source-rate", "0",
+               // A deployment's level (process_overlay asks for debug, a line per
+               // request): Kamailio runs at its own default too.
+               "--log-level", "info"});
         }
         if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form");
         const std::string name = "p2psip " + std::to_string(n) + (n == 1 ? " peer" : " peers");
-        const sip_target t{name, sip_udp_of(o, 0), sip_udp_of(o, n - 1), password};
-        report(name, measure(s, t, max_rate, seconds, steps, drain, registers, calls));
+        const sip_target t{name, sip_udp_of(o, 0), sip_udp_of(o, n - 1), password, [&o] {
+                             std::vector<pid_t> pids;
+                             for (const auto& p : o.peers()) {
+                               if (p.pid > 0) pids.push_back(p.pid);
+                             }
+                             return pids;
+                           }};
+        report(name,
+               measure(s, t, max_rate, seconds, steps, drain, registers, calls, builtin_users));
       }
     }
     js << "]}";

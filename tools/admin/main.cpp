@@ -88,7 +88,8 @@ constexpr std::string_view usage_text =
     "               [--force]\n"
     "      enroll a SIP user's credentials (OUT/USER@HOST.crt, .key) and record the user with\n"
     "      digest HA1 values (MD5, SHA-256) in FILE (mode 0600); the password is read from F or\n"
-    "      standard input, never from the command line\n"
+    "      standard input, never from the command line; --batch FILE instead of AOR adds\n"
+    "      every 'AOR PASSWORD' line of FILE in one run\n"
     "  sip-user list --users FILE [--json]\n"
     "      list the users of a SIP users file\n"
     "  sip-user remove AOR --users FILE\n"
@@ -721,18 +722,57 @@ std::string credential_base_name(std::string_view user) {
   return out;
 }
 
+// A user `sip-user add` records: the AOR and the password its HA1 values are made from.
+struct user_to_add {
+  sip_aor aor;
+  std::string password;
+};
+
+// `sip-user add --batch FILE`: one user per line, "AOR PASSWORD" (the password is the rest of the
+// line after the blanks that follow the AOR; it may hold blanks itself). Empty lines and lines
+// starting with '#' are skipped. Errors name the line.
+std::variant<std::vector<user_to_add>, password_failure> read_batch(const std::string& file) {
+  auto content = adm::read_file(file, p2psip::peer::max_sip_users_file);
+  if (!content) return password_failure{content.error().message, exit_failure};
+  std::vector<user_to_add> out;
+  std::istringstream in(*content);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const auto blank = line.find_first_of(" \t", first);
+    const auto pw = blank == std::string::npos ? blank : line.find_first_not_of(" \t", blank);
+    const std::string where = file + ":" + std::to_string(number) + ": ";
+    if (pw == std::string::npos) {
+      return password_failure{where + "expected 'AOR PASSWORD'", exit_failure};
+    }
+    std::string why;
+    const std::string aor_text = line.substr(first, blank - first);
+    auto aor = parse_add_aor(aor_text, why);
+    if (!aor) return password_failure{where + "'" + aor_text + "' " + why, exit_failure};
+    out.push_back({std::move(*aor), line.substr(pw)});
+    std::fill(line.begin(), line.end(), '\0');
+  }
+  std::fill(content->begin(), content->end(), '\0');
+  if (out.empty()) return password_failure{"no users in " + file, exit_failure};
+  return out;
+}
+
 int cmd_sip_user_add(int argc, char** argv) {
   const std::string_view name = "sip-user add";
   cxxopts::Options options(
       "p2psip-admin sip-user add",
       "Enroll a SIP user's RELOAD credentials and record the user, with digest HA1 values, in the "
-      "registrar's users file. The password is read from --password-file or standard input.");
+      "registrar's users file. The password is read from --password-file or standard input; "
+      "--batch adds many users at once, each with its own password.");
   // clang-format off
   options.add_options()
       ("aor", "the user's address-of-record (sip:alice@example.org)", cxxopts::value<std::string>())
       ("users", "the SIP users file (created if missing)", cxxopts::value<std::string>())
       ("ca-dir", "directory of ca.key, ca.crt and overlay.xml", cxxopts::value<std::string>())
       ("password-file", "file whose first line is the password (default: standard input)", cxxopts::value<std::string>())
+      ("batch", "instead of AOR: a file of lines 'AOR PASSWORD' (mode 0600 advised), every user added in one run and the users file written once", cxxopts::value<std::string>())
       ("out", "directory for the credential files USER@HOST.crt and .key (default: the users file's)", cxxopts::value<std::string>())
       ("days", "validity of the certificates in days (at most the CA's)", cxxopts::value<int>()->default_value("365"))
       ("devices", "peers the user may be registered through at once: one Node-ID each, the dictionary keys of its SIP-REGISTRATION (RFC 7904 section 7)", cxxopts::value<int>()->default_value("4"))
@@ -744,15 +784,29 @@ int cmd_sip_user_add(int argc, char** argv) {
   auto parsed = parse_command(name, options, argc, argv);
   if (const int* done = std::get_if<int>(&parsed)) return *done;
   const auto& r = std::get<cxxopts::ParseResult>(parsed);
-  if (!r.count("aor")) return report(name, "AOR is required", exit_usage);
+  const bool batch = r.count("batch") != 0;
+  if (batch && (r.count("aor") || r.count("password-file"))) {
+    return report(name, "--batch replaces AOR and --password-file", exit_usage);
+  }
+  if (!batch && !r.count("aor"))
+    return report(name, "AOR (or --batch FILE) is required", exit_usage);
   if (!r.count("users")) return report(name, "--users is required", exit_usage);
   if (!r.count("ca-dir")) return report(name, "--ca-dir is required", exit_usage);
-  const std::string aor_text = r["aor"].as<std::string>();
-  std::string why;
-  const auto aor = parse_add_aor(aor_text, why);
-  if (!aor) return report(name, "'" + aor_text + "' " + why, exit_usage);
+  std::vector<user_to_add> to_add;
+  if (!batch) {
+    const std::string aor_text = r["aor"].as<std::string>();
+    std::string why;
+    auto aor = parse_add_aor(aor_text, why);
+    if (!aor) return report(name, "'" + aor_text + "' " + why, exit_usage);
+    to_add.push_back({std::move(*aor), {}});
+  }
   const int days = r["days"].as<int>();
   if (days < 1 || days > 36500) return report(name, "--days must be 1..36500", exit_usage);
+  const int devices = r["devices"].as<int>();
+  if (devices < 1 || devices > static_cast<int>(max_nodes_per_certificate)) {
+    return report(name, "--devices must be 1.." + std::to_string(max_nodes_per_certificate),
+                  exit_usage);
+  }
   const bool force = r.count("force") != 0;
   const fs::path users_path = r["users"].as<std::string>();
   const fs::path out_dir =
@@ -760,15 +814,25 @@ int cmd_sip_user_add(int argc, char** argv) {
           ? fs::path(r["out"].as<std::string>())
           : (users_path.parent_path().empty() ? fs::path(".") : users_path.parent_path());
 
-  auto password =
-      read_password(r.count("password-file") ? std::optional(r["password-file"].as<std::string>())
-                                             : std::nullopt);
-  if (auto* f = std::get_if<password_failure>(&password)) return report(name, f->message, f->code);
-  auto& secret = std::get<std::string>(password);
+  if (batch) {
+    auto read = read_batch(r["batch"].as<std::string>());
+    if (auto* f = std::get_if<password_failure>(&read)) return report(name, f->message, f->code);
+    to_add = std::move(std::get<std::vector<user_to_add>>(read));
+  } else {
+    auto password =
+        read_password(r.count("password-file") ? std::optional(r["password-file"].as<std::string>())
+                                               : std::nullopt);
+    if (auto* f = std::get_if<password_failure>(&password)) {
+      return report(name, f->message, f->code);
+    }
+    to_add.front().password = std::move(std::get<std::string>(password));
+  }
   struct scrub {
-    std::string& s;
-    ~scrub() { std::fill(s.begin(), s.end(), '\0'); }
-  } scrub_password{secret};
+    std::vector<user_to_add>& users;
+    ~scrub() {
+      for (auto& u : users) std::fill(u.password.begin(), u.password.end(), '\0');
+    }
+  } scrub_passwords{to_add};
 
   // Everything that can refuse is checked before credentials are issued.
   auto users = load_users_or_none(users_path);
@@ -776,76 +840,90 @@ int cmd_sip_user_add(int argc, char** argv) {
   auto overlay = load_enrollment_ca(r["ca-dir"].as<std::string>());
   if (!overlay) return report(name, overlay.error());
   const std::string& realm = overlay->config.instance_name;
-  const p2psip::peer::sip_user_directory directory(*users);
-  const auto* listed = directory.find_aor(aor->aor);
-  if (listed != nullptr && !force) {
-    return report(
-        name, aor->aor + " is already in " + users_path.string() + " (use --force to replace it)",
-        exit_failure);
-  }
-  if (const auto* same = directory.find(aor->username, realm); same != nullptr && same != listed) {
-    return report(name,
-                  "digest user name '" + aor->username + "' in realm '" + realm + "' is " +
-                      same->aor + "'s in " + users_path.string(),
-                  exit_failure);
-  }
-
-  enroll_request request;
-  request.user = aor->user;
-  request.nodes = r["devices"].as<int>();
-  if (request.nodes < 1 || request.nodes > static_cast<int>(max_nodes_per_certificate)) {
-    return report(name, "--devices must be 1.." + std::to_string(max_nodes_per_certificate),
-                  exit_usage);
-  }
-  request.days = days;
-  const std::string base = credential_base_name(aor->user);
-  request.cert_path = out_dir / (base + ".crt");
-  request.key_path = out_dir / (base + ".key");
-  request.force = force;
-  const fs::path cert_abs = fs::absolute(request.cert_path).lexically_normal();
-  const fs::path key_abs = fs::absolute(request.key_path).lexically_normal();
-  // File names of distinct users can meet ("a!b" and "a_b"): --force must not overwrite another
-  // user's credentials.
-  for (const auto& other : directory.users()) {
-    if (&other != listed && (other.certificate == cert_abs || other.private_key == key_abs)) {
-      return report(name,
-                    cert_abs.string() + " holds " + other.aor + "'s credentials; use another --out",
-                    exit_failure);
-    }
-  }
   // The users file's directory exists before credentials are issued.
   if (!users_path.parent_path().empty()) {
     if (auto ok = adm::make_directory(users_path.parent_path(), 0700); !ok) {
       return report(name, ok.error().message, exit_failure);
     }
   }
-  auto done = enroll_user(*overlay, request);
-  if (!done) return report(name, done.error().message, exit_failure);
 
-  namespace sip = p2psip::sip;
-  p2psip::peer::sip_user user;
-  user.aor = aor->aor;
-  user.username = aor->username;
-  user.realm = realm;
-  user.ha1_md5 = sip::digest_ha1(sip::digest_algorithm::md5, user.username, realm, secret);
-  user.ha1_sha256 = sip::digest_ha1(sip::digest_algorithm::sha256, user.username, realm, secret);
-  user.certificate = cert_abs;
-  user.private_key = key_abs;
-  const auto at =
-      listed != nullptr ? users->begin() + (listed - directory.users().data()) : users->end();
-  if (at != users->end()) {
-    *at = std::move(user);
-  } else {
-    users->push_back(std::move(user));
+  // Each user in turn against the users recorded so far (the file's and this run's); the file is
+  // written once at the end, also after a failure, with the users whose credentials were issued.
+  int code = exit_ok;
+  std::size_t added = 0;
+  for (const auto& [aor, secret] : to_add) {
+    const p2psip::peer::sip_user_directory directory(*users);
+    const auto* listed = directory.find_aor(aor.aor);
+    if (listed != nullptr && !force) {
+      code = report(
+          name, aor.aor + " is already in " + users_path.string() + " (use --force to replace it)",
+          exit_failure);
+      break;
+    }
+    if (const auto* same = directory.find(aor.username, realm); same != nullptr && same != listed) {
+      code = report(name,
+                    "digest user name '" + aor.username + "' in realm '" + realm + "' is " +
+                        same->aor + "'s in " + users_path.string(),
+                    exit_failure);
+      break;
+    }
+    enroll_request request;
+    request.user = aor.user;
+    request.nodes = devices;
+    request.days = days;
+    const std::string base = credential_base_name(aor.user);
+    request.cert_path = out_dir / (base + ".crt");
+    request.key_path = out_dir / (base + ".key");
+    request.force = force;
+    const fs::path cert_abs = fs::absolute(request.cert_path).lexically_normal();
+    const fs::path key_abs = fs::absolute(request.key_path).lexically_normal();
+    // File names of distinct users can meet ("a!b" and "a_b"): --force must not overwrite another
+    // user's credentials.
+    const p2psip::peer::sip_user* clash = nullptr;
+    for (const auto& other : directory.users()) {
+      if (&other != listed && (other.certificate == cert_abs || other.private_key == key_abs)) {
+        clash = &other;
+        break;
+      }
+    }
+    if (clash != nullptr) {
+      code = report(
+          name, cert_abs.string() + " holds " + clash->aor + "'s credentials; use another --out",
+          exit_failure);
+      break;
+    }
+    auto done = enroll_user(*overlay, request);
+    if (!done) {
+      code = report(name, done.error().message, exit_failure);
+      break;
+    }
+
+    namespace sip = p2psip::sip;
+    p2psip::peer::sip_user user;
+    user.aor = aor.aor;
+    user.username = aor.username;
+    user.realm = realm;
+    user.ha1_md5 = sip::digest_ha1(sip::digest_algorithm::md5, user.username, realm, secret);
+    user.ha1_sha256 = sip::digest_ha1(sip::digest_algorithm::sha256, user.username, realm, secret);
+    user.certificate = cert_abs;
+    user.private_key = key_abs;
+    const bool replaced = listed != nullptr;
+    if (replaced) {
+      (*users)[static_cast<std::size_t>(listed - directory.users().data())] = std::move(user);
+    } else {
+      users->push_back(std::move(user));
+    }
+    ++added;
+    print_enrollment(request, *done, *overlay);
+    std::cout << (replaced ? "replaced " : "added ") << aor.aor << " in " << users_path.string()
+              << " (digest user " << aor.username << ", realm " << realm << ", MD5 and SHA-256)\n";
   }
-  if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
-    return report(name, ok.error().message, exit_failure);
+  if (added > 0) {
+    if (auto ok = p2psip::peer::save_sip_users(users_path, *users); !ok) {
+      return report(name, ok.error().message, exit_failure);
+    }
   }
-  print_enrollment(request, *done, *overlay);
-  std::cout << (listed != nullptr ? "replaced " : "added ") << aor->aor << " in "
-            << users_path.string() << " (digest user " << aor->username << ", realm " << realm
-            << ", MD5 and SHA-256)\n";
-  return exit_ok;
+  return code;
 }
 
 int cmd_sip_user_list(int argc, char** argv) {
@@ -928,6 +1006,7 @@ int cmd_sip_user_remove(int argc, char** argv) {
 constexpr std::string_view sip_user_usage =
     "usage: p2psip-admin sip-user add AOR --users FILE --ca-dir DIR [--password-file F]\n"
     "                                 [--out DIR] [--days N] [--devices N] [--force]\n"
+    "       p2psip-admin sip-user add --batch FILE --users FILE --ca-dir DIR [--out DIR] ...\n"
     "       p2psip-admin sip-user list --users FILE [--json]\n"
     "       p2psip-admin sip-user remove AOR --users FILE\n";
 

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 
 #include "text.hpp"
@@ -35,11 +36,27 @@ const char* botan_name(digest_algorithm a) noexcept {
   return a == digest_algorithm::sha256 ? "SHA-256" : "MD5";
 }
 
+// Creating a Botan hash or MAC looks its name up and allocates, which cost more than hashing the
+// few dozen bytes of a digest or a nonce (the REGISTER profile showed the creations, not the
+// hashing). One object per algorithm and thread, reused: final() leaves it ready for the next.
+Botan::HashFunction& reused_hash(digest_algorithm a) {
+  thread_local std::unique_ptr<Botan::HashFunction> md5;
+  thread_local std::unique_ptr<Botan::HashFunction> sha256;
+  auto& slot = a == digest_algorithm::sha256 ? sha256 : md5;
+  if (!slot) slot = Botan::HashFunction::create_or_throw(botan_name(a));
+  return *slot;
+}
+
 // H(data) in lower-case hex.
 std::string hash_hex(digest_algorithm a, std::string_view data) {
-  auto h = Botan::HashFunction::create_or_throw(botan_name(a));
-  h->update(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-  return Botan::hex_encode(h->final(), false);
+  auto& h = reused_hash(a);
+  h.update(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+  std::array<std::uint8_t, 32> digest{};  // SHA-256's 32 bytes or MD5's 16
+  const std::size_t length = h.output_length();
+  h.final(digest.data());
+  std::string out(2 * length, '\0');
+  Botan::hex_encode(out.data(), digest.data(), length, false);
+  return out;
 }
 
 bool is_lower_hex(std::string_view s) noexcept {
@@ -58,11 +75,15 @@ bool equal_constant_time(std::string_view a, std::string_view b) noexcept {
 
 std::array<std::uint8_t, nonce_tag_bytes> nonce_tag(const std::vector<std::byte>& secret,
                                                     const std::uint8_t* time_and_salt) {
-  auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
-  mac->set_key(reinterpret_cast<const std::uint8_t*>(secret.data()), secret.size());
-  mac->update(reinterpret_cast<const std::uint8_t*>(nonce_label.data()), nonce_label.size());
-  mac->update(time_and_salt, nonce_time_bytes + nonce_salt_bytes);
-  const auto full = mac->final();
+  // Reused per thread like the hashes above; keyed on every call (sources differ in secret).
+  thread_local std::unique_ptr<Botan::MessageAuthenticationCode> reused_mac;
+  if (!reused_mac) reused_mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
+  auto& mac = *reused_mac;
+  mac.set_key(reinterpret_cast<const std::uint8_t*>(secret.data()), secret.size());
+  mac.update(reinterpret_cast<const std::uint8_t*>(nonce_label.data()), nonce_label.size());
+  mac.update(time_and_salt, nonce_time_bytes + nonce_salt_bytes);
+  std::array<std::uint8_t, 32> full{};
+  mac.final(full.data());
   std::array<std::uint8_t, nonce_tag_bytes> tag{};
   std::copy_n(full.begin(), tag.size(), tag.begin());
   return tag;

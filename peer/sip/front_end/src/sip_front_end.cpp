@@ -230,6 +230,7 @@ sip_front_end::sip_front_end(
       users_(std::move(users)),
       credentials_(std::move(credentials)),
       timer_(io) {
+  for (std::size_t i = 0; i < users_.size(); ++i) user_by_name_.try_emplace(users_[i].username, i);
   // One signer per Node-ID of each user: a peer stores under the one it chose (RFC 7904 7).
   for (const auto& [aor, creds] : credentials_) {
     for (const auto& id : creds->signing.cert().node_ids()) {
@@ -545,10 +546,9 @@ sip_account sip_front_end::account_of(const sip_user& u) const {
 }
 
 std::optional<sip_account> sip_front_end::account_by_username(std::string_view username) const {
-  for (const auto& u : users_) {
-    if (u.username == username) return account_of(u);
-  }
-  return std::nullopt;
+  const auto it = user_by_name_.find(std::string(username));
+  if (it == user_by_name_.end()) return std::nullopt;
+  return account_of(users_[it->second]);
 }
 
 std::uint64_t sip_front_end::wall_clock_ms() const {

@@ -49,6 +49,8 @@ using asio::ip::udp;
 constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds close_linger{2000};
 constexpr std::chrono::seconds source_memory{60};
+/// The receive buffer asked for on each UDP listener (the kernel grants at most net.core.rmem_max).
+constexpr int udp_receive_buffer_bytes = 2 << 20;
 
 std::string endpoint_text(sip_transport_kind kind, const asio::ip::address& a, std::uint16_t port) {
   return to_string(sip_listen_spec{kind, a, port});
@@ -258,6 +260,13 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
         if (!ec) s->socket.bind(local, ec);
         if (!ec) s->socket.non_blocking(true, ec);
         if (ec) return failed(ec);
+        // One socket takes every UDP request: the default buffer (rmem_default, 208 KiB, about
+        // a hundred loopback datagrams by kernel accounting) overflowed whenever the process was
+        // off the CPU for a few tens of milliseconds at a few thousand REGISTER/s, and each drop
+        // came back as a retransmission. The kernel caps the request at rmem_max; a refusal
+        // leaves the default, so it is not an error.
+        asio::error_code ignored;
+        s->socket.set_option(udp::socket::receive_buffer_size(udp_receive_buffer_bytes), ignored);
         const auto bound = s->socket.local_endpoint(ec);
         if (ec) return failed(ec);
         s->local = sip_local_endpoint{spec.kind, bound.address(), bound.port()};
