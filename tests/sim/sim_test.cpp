@@ -252,6 +252,11 @@ void run_convergence(std::size_t n, std::uint64_t seed, const ring_options& o) {
     links_max = std::max(links_max, l);
     links_total += l;
   }
+  std::printf("sim: work N=%zu steps=%llu messages=%llu bytes=%llu simulated_s=%.1f\n", n,
+              static_cast<unsigned long long>(r.net->steps()),
+              static_cast<unsigned long long>(r.net->traffic().messages),
+              static_cast<unsigned long long>(r.net->traffic().bytes),
+              std::chrono::duration<double>(r.net->now() - sim_network::epoch()).count());
   std::printf("sim: links N=%zu max=%zu (peer 0: %zu) mean=%.1f\n", n, links_max,
               r.net->core(0).connections().size(),
               static_cast<double>(links_total) / static_cast<double>(r.net->size()));

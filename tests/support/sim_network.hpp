@@ -260,6 +260,8 @@ class sim_network {
       : rng_(seed), latency_(latency), jitter_(jitter), loss_(loss) {}
 
   time_point now() const { return now_; }
+  /// The virtual clock's reading when the network was made.
+  static time_point epoch() { return time_point{} + std::chrono::hours(24 * 365 * 50); }
   /// Probability that one message is lost (a link layer that gives up on it).
   void set_loss(double p) { loss_ = p; }
   std::size_t size() const { return nodes_.size(); }
@@ -798,7 +800,7 @@ class sim_network {
   seeded_random rng_;
   std::chrono::milliseconds latency_, jitter_;
   double loss_;
-  time_point now_ = time_point{} + std::chrono::hours(24 * 365 * 50);
+  time_point now_ = epoch();
   std::vector<std::unique_ptr<node>> nodes_;
   /// Listening address (as text) -> node.
   std::unordered_map<std::string, std::size_t> address_index_;
