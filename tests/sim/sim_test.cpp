@@ -1,11 +1,13 @@
 // Many-peer deterministic simulation (STYLE.md test level 3) on the in-memory network of
-// tests/peer_core/sim_network.hpp: ring convergence with fingers checked against RFC 6940 10.3,
+// tests/support/sim_network.hpp: ring convergence with fingers checked against RFC 6940 10.3,
 // routing hop counts, data safety under waves of crashes, and a cut-off third of the peers coming
 // back. Lines starting "sim:" are the figures for docs/benchmarks.md.
 // Environment: P2PSIP_SIM_LARGE=1 runs the large cases (1000-peer convergence, hops over 1000 and
-// 5000 peers, 10000 values under churn); P2PSIP_SIM_N=<n> convergence and hops at any size;
-// P2PSIP_SIM_SEED=<n> replays one seed; P2PSIP_SIM_VERBOSE=1 prints copy counts per churn wave
-// (and P2PSIP_SIM_TRACE=1, read by sim_network, every action).
+// 5000 peers, 10000 values under churn over 100 and over 10,000 peers); P2PSIP_SIM_N=<n> the
+// scale run at any size (P2PSIP_SIM_JOIN_MS, P2PSIP_SIM_QUIET_S, P2PSIP_SIM_UPDATE_MS,
+// P2PSIP_SIM_FINGER_MS: see that case); P2PSIP_SIM_SEED=<n> replays one seed;
+// P2PSIP_SIM_VERBOSE=1 prints copy counts per churn wave (and P2PSIP_SIM_TRACE=1, read by
+// sim_network, every action).
 #include <doctest/doctest.h>
 
 #include <algorithm>
