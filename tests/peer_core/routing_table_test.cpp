@@ -82,6 +82,52 @@ TEST_CASE("routing_table counts the changes of its contents, and only those") {
   CHECK(t.empty());
 }
 
+// has_finger_start_in answers in one step what link upkeep asked of in_half_open_interval for
+// every finger index: the two must agree, on random ids and on the edges (intervals that wrap,
+// ends on a finger start, a start one past an end, the whole ring).
+TEST_CASE("routing_table::has_finger_start_in agrees with a walk over every finger start") {
+  namespace pr = p2psip::protocol;
+  const auto walk = [](const pr::node_id& peer, const pr::node_id& a, const pr::node_id& b) {
+    for (unsigned i = 1; i <= 8 * peer.size(); ++i) {
+      if (pr::in_half_open_interval(pr::finger_target(peer, i), a, b)) return true;
+    }
+    return false;
+  };
+  p2psip::sim::seeded_random rng(42);
+  const auto random_id = [&] {
+    pr::bytes b(16);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng.next_u64());
+    return *pr::node_id::from_bytes(b);
+  };
+  std::size_t in = 0;
+  for (int round = 0; round < 4000; ++round) {
+    const auto peer = random_id();
+    // Arcs of every size: random ends, and ends a few bits apart (short arcs are the usual case:
+    // one peer's range).
+    const auto a = round % 2 == 0
+                       ? random_id()
+                       : peer + pr::node_id::power_of_two(static_cast<unsigned>(rng.below(128)));
+    const auto b = round % 3 == 0
+                       ? random_id()
+                       : a + pr::node_id::power_of_two(static_cast<unsigned>(rng.below(128)));
+    const bool want = walk(peer, a, b);
+    in += want ? 1u : 0u;
+    CAPTURE(peer.hex());
+    CAPTURE(a.hex());
+    CAPTURE(b.hex());
+    REQUIRE(routing_table::has_finger_start_in(peer, a, b) == want);
+  }
+  CHECK(in > 100);  // both answers were exercised
+  CHECK(in < 3900);
+  const auto p = id_at(0x10);
+  const auto start1 = p + pr::node_id::power_of_two(127);  // finger 1's start
+  CHECK(routing_table::has_finger_start_in(p, start1 - pr::node_id::power_of_two(0), start1));
+  CHECK_FALSE(routing_table::has_finger_start_in(p, start1, start1 + pr::node_id::power_of_two(3)));
+  CHECK(routing_table::has_finger_start_in(p, p, p.next()));     // p + 2^0
+  CHECK(routing_table::has_finger_start_in(p, start1, start1));  // the whole ring
+  CHECK(walk(p, start1, start1));
+}
+
 TEST_CASE("log_throttle: the first event is reported, then one line per interval with the count") {
   p2psip::node::log_throttle t(std::chrono::milliseconds(10'000));
   const auto t0 = p2psip::node::time_point{} + std::chrono::hours(1);

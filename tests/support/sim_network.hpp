@@ -15,10 +15,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <queue>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "p2psip/crypto/certificate.hpp"
@@ -210,6 +212,12 @@ class recording_usage final : public node::request_handler {
 };
 
 /// The network: nodes, links, an event queue on a virtual clock.
+///
+/// Built to run tens of thousands of peers: events sit in a binary heap of small keys (their
+/// payload, the message bytes included, is moved in once and out once, never copied), each
+/// node's next timer in a second heap (no scan of every node per step), and link and address
+/// lookups are indexed. Events at the same time run in the order they were posted, timers due
+/// at the same time in node order, and an event before a timer due at its time.
 class sim_network {
  public:
   struct node {
@@ -223,6 +231,8 @@ class sim_network {
     std::optional<peer::core_config> config;  ///< a peer's, kept for restart()
     pr::ip_address_port address;
     pr::node_id self;
+    /// Runs (timers, messages). Set it through crash(), mute(), freeze() and thaw(), which keep
+    /// the timer queue right.
     bool alive = true;
     bool mute = false;  ///< crashed without closing links: receives nothing, sends nothing
     int side = 0;       ///< network partition it is on (see partition())
@@ -230,6 +240,19 @@ class sim_network {
     std::vector<delivery> delivered;
     std::vector<std::string> logs;
     bool joined() const { return core && core->joined(); }
+
+   private:
+    friend class sim_network;
+    /// The deadline last put in the timer queue for this node (entries for others are stale).
+    std::optional<time_point> timer_queued;
+    /// The network's ids of the links this node is an end of, ascending.
+    std::set<std::uint64_t> links;
+  };
+
+  /// What the nodes handed to the network (lost or not), since the start or reset_traffic().
+  struct traffic_count {
+    std::uint64_t messages = 0;
+    std::uint64_t bytes = 0;
   };
 
   explicit sim_network(std::uint64_t seed = 1, std::chrono::milliseconds latency = 5ms,
@@ -237,12 +260,18 @@ class sim_network {
       : rng_(seed), latency_(latency), jitter_(jitter), loss_(loss) {}
 
   time_point now() const { return now_; }
+  /// The virtual clock's reading when the network was made.
+  static time_point epoch() { return time_point{} + std::chrono::hours(24 * 365 * 50); }
   /// Probability that one message is lost (a link layer that gives up on it).
   void set_loss(double p) { loss_ = p; }
   std::size_t size() const { return nodes_.size(); }
   node& at(std::size_t i) { return *nodes_.at(i); }
   peer::overlay_core& core(std::size_t i) { return *nodes_.at(i)->core; }
   bool keep_logs = false;
+  const traffic_count& traffic() const { return traffic_; }
+  void reset_traffic() { traffic_ = {}; }
+  /// Events (messages, link changes) and node timers run so far: the simulator's work.
+  std::uint64_t steps() const { return steps_; }
 
   /// A config with test-friendly timers; tweak before add().
   static peer::core_config default_config(const pr::node_id& id, peer::node_role role) {
@@ -291,27 +320,29 @@ class sim_network {
   void run_for(std::chrono::milliseconds d) { run_until(now_ + d); }
   void run_until(time_point end) {
     for (;;) {
-      std::optional<time_point> t;
-      if (!events_.empty()) t = events_.top().at;
-      std::optional<std::size_t> timer_node;
-      for (std::size_t i = 0; i < nodes_.size(); ++i) {
-        if (!nodes_[i]->alive) continue;
-        const auto d = nodes_[i]->deadline;
-        if (d && (!t || *d < *t)) {
-          t = *d;
-          timer_node = i;
-        }
-      }
-      if (!t || *t > end) break;
-      if (*t > now_) now_ = *t;
-      if (timer_node) {
-        nodes_[*timer_node]->engine->on_timer(now_);
-        drain(*timer_node);
+      drop_stale_timers();
+      if (events_.empty() && timers_.empty()) break;
+      const bool timer_first =
+          !timers_.empty() && (events_.empty() || timers_.front().at < events_.front().at);
+      const auto t = timer_first ? timers_.front().at : events_.front().at;
+      if (t > end) break;
+      if (t > now_) now_ = t;
+      ++steps_;
+      if (timer_first) {
+        std::pop_heap(timers_.begin(), timers_.end(), later{});
+        const auto i = timers_.back().node;
+        timers_.pop_back();
+        nodes_[i]->timer_queued.reset();  // drain() queues the next one, even at the same time
+        nodes_[i]->engine->on_timer(now_);
+        drain(i);
         continue;
       }
-      auto e = events_.top();
-      events_.pop();
-      e.run();
+      std::pop_heap(events_.begin(), events_.end(), later{});
+      const auto slot = events_.back().slot;
+      events_.pop_back();
+      event e = std::move(event_slots_[slot]);
+      free_slots_.push_back(slot);
+      run_event(std::move(e));
     }
     now_ = end;
   }
@@ -346,20 +377,18 @@ class sim_network {
 
   /// The node closes every link (its peers see link loss) and stops.
   void crash(std::size_t i) {
-    at(i).alive = false;
-    for (auto it = links_.begin(); it != links_.end();) {
-      if (it->second.a == i || it->second.b == i) {
-        const auto other = it->second.a == i ? it->second.b : it->second.a;
-        const auto other_link = it->second.a == i ? it->second.lb : it->second.la;
-        it = links_.erase(it);
-        post(now_ + latency_, [this, other, other_link] {
-          if (!nodes_[other]->alive) return;
-          nodes_[other]->engine->on_link_down(other_link, now_);
-          drain(other);
-        });
-      } else {
-        ++it;
-      }
+    auto& n = at(i);
+    n.alive = false;
+    for (const auto id : std::exchange(n.links, {})) {
+      const auto rec = links_.at(id);
+      links_.erase(id);
+      const auto other = rec.a == i ? rec.b : rec.a;
+      nodes_[other]->links.erase(id);
+      event e;
+      e.what = event::kind::link_down;
+      e.node = other;
+      e.node_link = rec.a == i ? rec.lb : rec.la;
+      post(now_ + latency_, std::move(e));
     }
   }
   /// Starts crashed peer i again as a process restarted after kill -9 would: a new core with the
@@ -379,12 +408,22 @@ class sim_network {
     n.alive = true;
     n.mute = false;
     n.deadline.reset();
+    n.timer_queued.reset();
     start(i);
   }
   /// The node stops answering but its links stay up (failure found by timeouts).
   void mute(std::size_t i) {
     at(i).alive = false;
     at(i).mute = true;
+  }
+  /// The node is suspended (a stopped process): no timers, every message to it lost, its links
+  /// left up. thaw() lets it run again with the state it had.
+  void freeze(std::size_t i) { at(i).alive = false; }
+  void thaw(std::size_t i) {
+    auto& n = at(i);
+    n.alive = true;
+    n.timer_queued.reset();  // its queued timer was dropped while it was frozen
+    queue_timer(i);
   }
   /// Graceful leave, then the node's links close.
   void leave(std::size_t i) {
@@ -450,13 +489,16 @@ class sim_network {
 
   /// Links currently up between nodes a and b.
   bool linked(std::size_t a, std::size_t b) const {
-    return std::any_of(links_.begin(), links_.end(), [&](const auto& e) {
-      return (e.second.a == a && e.second.b == b) || (e.second.a == b && e.second.b == a);
-    });
+    return std::any_of(nodes_.at(a)->links.begin(), nodes_.at(a)->links.end(),
+                       [&](std::uint64_t id) {
+                         const auto& l = links_.at(id);
+                         return l.a == b || l.b == b;
+                       });
   }
   /// Injects raw bytes as if `from` sent them on its link to `to`.
   void inject(std::size_t from, std::size_t to, pr::bytes data) {
-    for (const auto& [id, l] : links_) {
+    for (const auto id : nodes_.at(from)->links) {
+      const auto& l = links_.at(id);
       if (l.a == from && l.b == to) return deliver(id, true, std::move(data));
       if (l.b == from && l.a == to) return deliver(id, false, std::move(data));
     }
@@ -474,6 +516,7 @@ class sim_network {
   void drain(std::size_t i) {
     auto& n = *nodes_[i];
     n.deadline = n.engine->next_deadline();
+    if (n.deadline != n.timer_queued) queue_timer(i);
     for (auto& a : n.engine->take_actions()) {
       if (n.mute) continue;
       if (trace_) trace(i, a);
@@ -495,10 +538,11 @@ class sim_network {
     auto n = std::make_unique<node>();
     const auto index = nodes_.size();
     pr::ipv4_address_port a;
-    a.address = {10, 0, static_cast<std::uint8_t>(index >> 8),
+    a.address = {10, static_cast<std::uint8_t>(index >> 16), static_cast<std::uint8_t>(index >> 8),
                  static_cast<std::uint8_t>(index & 0xFF)};
     a.port = 6084;
     n->address.value = a;
+    address_index_[n->address.to_string()] = index;
     n->self = cfg.self;
     cfg.listen_address = n->address;
     cfg.wall = wall();
@@ -563,16 +607,112 @@ class sim_network {
     peer::link_id la, lb;  // the id each end uses
     time_point fifo_ab{}, fifo_ba{};
   };
+  /// Something that happens to a node at a set time.
   struct event {
+    enum class kind : std::uint8_t {
+      message,      ///< `data` arrives from `other` on network link `link`
+      link_down,    ///< `node_link` went down (closed by the other end, or the other end crashed)
+      link_failed,  ///< `node`'s link to `address` could not be opened
+      link_up,      ///< network link `link` that `node` opened to `other` is up at both ends
+    };
+    kind what = kind::message;
+    std::size_t node = 0;
+    std::size_t other = 0;
+    std::uint64_t link = 0;
+    peer::link_id node_link;
+    pr::ip_address_port address;
+    pr::bytes data;
+  };
+  /// Heap entries: small, so that reordering the heap moves no payload.
+  struct queued_event {
     time_point at;
     std::uint64_t seq;
-    std::function<void()> run;
-    bool operator>(const event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    std::uint32_t slot;  ///< in event_slots_
+  };
+  struct queued_timer {
+    time_point at;
+    std::size_t node;
+  };
+  /// Orders std::*_heap as a min-heap: by time, then posting order (events) or node (timers).
+  struct later {
+    bool operator()(const queued_event& x, const queued_event& y) const {
+      return x.at != y.at ? x.at > y.at : x.seq > y.seq;
+    }
+    bool operator()(const queued_timer& x, const queued_timer& y) const {
+      return x.at != y.at ? x.at > y.at : x.node > y.node;
+    }
   };
 
-  void post(time_point at, std::function<void()> f) {
-    events_.push(event{at, seq_++, std::move(f)});
+  void post(time_point at, event e) {
+    std::uint32_t slot = 0;
+    if (free_slots_.empty()) {
+      slot = static_cast<std::uint32_t>(event_slots_.size());
+      event_slots_.push_back(std::move(e));
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      event_slots_[slot] = std::move(e);
+    }
+    events_.push_back(queued_event{at, seq_++, slot});
+    std::push_heap(events_.begin(), events_.end(), later{});
   }
+  void queue_timer(std::size_t i) {
+    auto& n = *nodes_[i];
+    n.timer_queued = n.deadline;
+    if (!n.deadline) return;
+    timers_.push_back(queued_timer{*n.deadline, i});
+    std::push_heap(timers_.begin(), timers_.end(), later{});
+  }
+  /// Pops timer entries that no longer hold: the node's deadline moved, or it is not running (a
+  /// frozen node's timer is queued again by thaw(), a restarted one's by start()).
+  void drop_stale_timers() {
+    while (!timers_.empty()) {
+      const auto& top = timers_.front();
+      auto& n = *nodes_[top.node];
+      const bool current = n.timer_queued && *n.timer_queued == top.at;
+      if (current && n.alive && n.deadline == n.timer_queued) return;
+      if (current) n.timer_queued.reset();
+      std::pop_heap(timers_.begin(), timers_.end(), later{});
+      timers_.pop_back();
+    }
+  }
+
+  void run_event(event e) {
+    switch (e.what) {
+      case event::kind::message: {
+        if (links_.count(e.link) == 0 || !nodes_[e.node]->alive) return;
+        if (nodes_[e.other]->side != nodes_[e.node]->side) return;  // lost in the partition
+        nodes_[e.node]->engine->on_message(e.node_link, e.data, now_);
+        drain(e.node);
+        return;
+      }
+      case event::kind::link_down: {
+        if (!nodes_[e.node]->alive) return;
+        nodes_[e.node]->engine->on_link_down(e.node_link, now_);
+        drain(e.node);
+        return;
+      }
+      case event::kind::link_failed: {
+        if (!nodes_[e.node]->alive) return;
+        nodes_[e.node]->engine->on_link_failed(e.address, now_);
+        drain(e.node);
+        return;
+      }
+      case event::kind::link_up: {
+        const auto i = e.node, t = e.other;
+        const peer::link_id la{e.link * 2}, lb{e.link * 2 + 1};
+        if (links_.count(e.link) == 0) return;
+        if (!nodes_[i]->alive || !nodes_[t]->alive) return;
+        nodes_[t]->engine->on_link_up(lb, nodes_[i]->self, now_, peer::link_origin::inbound);
+        drain(t);
+        if (links_.count(e.link) == 0) return;
+        nodes_[i]->engine->on_link_up(la, nodes_[t]->self, now_, peer::link_origin::outbound);
+        drain(i);
+        return;
+      }
+    }
+  }
+
   std::chrono::milliseconds delay() {
     return latency_ +
            std::chrono::milliseconds(rng_.below(static_cast<std::uint64_t>(jitter_.count()) + 1));
@@ -590,6 +730,8 @@ class sim_network {
   }
 
   void send(std::size_t i, peer::link_id l, pr::bytes data) {
+    ++traffic_.messages;
+    traffic_.bytes += data.size();
     bool from_a = false;
     const auto id = find_link(i, l, from_a);
     if (!id) return;
@@ -601,15 +743,14 @@ class sim_network {
     auto& fifo = from_a ? rec.fifo_ab : rec.fifo_ba;
     const auto at = std::max(now_ + delay(), fifo);
     fifo = at;
-    const auto from = from_a ? rec.a : rec.b;
-    const auto to = from_a ? rec.b : rec.a;
-    const auto to_link = from_a ? rec.lb : rec.la;
-    post(at, [this, id, from, to, to_link, data = std::move(data)] {
-      if (links_.count(id) == 0 || !nodes_[to]->alive) return;
-      if (nodes_[from]->side != nodes_[to]->side) return;  // lost in the partition
-      nodes_[to]->engine->on_message(to_link, data, now_);
-      drain(to);
-    });
+    event e;
+    e.what = event::kind::message;
+    e.other = from_a ? rec.a : rec.b;
+    e.node = from_a ? rec.b : rec.a;
+    e.node_link = from_a ? rec.lb : rec.la;
+    e.link = id;
+    e.data = std::move(data);
+    post(at, std::move(e));
   }
   void close(std::size_t i, peer::link_id l) {
     bool from_a = false;
@@ -617,58 +758,61 @@ class sim_network {
     if (!id) return;
     const auto rec = links_.at(*id);
     links_.erase(*id);
-    const auto other = from_a ? rec.b : rec.a;
-    const auto other_link = from_a ? rec.lb : rec.la;
+    nodes_[rec.a]->links.erase(*id);
+    nodes_[rec.b]->links.erase(*id);
     nodes_[i]->engine->on_link_down(l, now_);
     drain(i);
-    post(now_ + delay(), [this, other, other_link] {
-      if (!nodes_[other]->alive) return;
-      nodes_[other]->engine->on_link_down(other_link, now_);
-      drain(other);
-    });
+    event e;
+    e.what = event::kind::link_down;
+    e.node = from_a ? rec.b : rec.a;
+    e.node_link = from_a ? rec.lb : rec.la;
+    post(now_ + delay(), std::move(e));
   }
   void open(std::size_t i, const peer::open_link_action& o) {
     std::optional<std::size_t> target;
-    for (std::size_t k = 0; k < nodes_.size(); ++k) {
-      if (nodes_[k]->address == o.address && nodes_[k]->alive) target = k;
+    if (const auto it = address_index_.find(o.address.to_string());
+        it != address_index_.end() && nodes_[it->second]->alive) {
+      target = it->second;
     }
-    const auto addr = o.address;
     if (!target || (o.expected && nodes_[*target]->self != *o.expected) || *target == i ||
         nodes_[*target]->side != nodes_[i]->side) {
-      post(now_ + delay(), [this, i, addr] {
-        if (!nodes_[i]->alive) return;
-        nodes_[i]->engine->on_link_failed(addr, now_);
-        drain(i);
-      });
+      event e;
+      e.what = event::kind::link_failed;
+      e.node = i;
+      e.address = o.address;
+      post(now_ + delay(), std::move(e));
       return;
     }
     const auto id = next_link_++;
     const peer::link_id la{id * 2}, lb{id * 2 + 1};
-    links_[id] = link_rec{i, *target, la, lb, {}, {}};
-    const auto t = *target;
     const auto up_at = now_ + 2 * delay();  // TCP + TLS handshakes
-    links_[id].fifo_ab = up_at;
-    links_[id].fifo_ba = up_at;
-    post(up_at, [this, id, i, t, la, lb] {
-      if (links_.count(id) == 0) return;
-      if (!nodes_[i]->alive || !nodes_[t]->alive) return;
-      nodes_[t]->engine->on_link_up(lb, nodes_[i]->self, now_, peer::link_origin::inbound);
-      drain(t);
-      if (links_.count(id) == 0) return;
-      nodes_[i]->engine->on_link_up(la, nodes_[t]->self, now_, peer::link_origin::outbound);
-      drain(i);
-    });
+    links_[id] = link_rec{i, *target, la, lb, up_at, up_at};
+    nodes_[i]->links.insert(id);
+    nodes_[*target]->links.insert(id);
+    event e;
+    e.what = event::kind::link_up;
+    e.node = i;
+    e.other = *target;
+    e.link = id;
+    post(up_at, std::move(e));
   }
 
   seeded_random rng_;
   std::chrono::milliseconds latency_, jitter_;
   double loss_;
-  time_point now_ = time_point{} + std::chrono::hours(24 * 365 * 50);
+  time_point now_ = epoch();
   std::vector<std::unique_ptr<node>> nodes_;
-  std::map<std::uint64_t, link_rec> links_;
+  /// Listening address (as text) -> node.
+  std::unordered_map<std::string, std::size_t> address_index_;
+  std::unordered_map<std::uint64_t, link_rec> links_;
   std::uint64_t next_link_ = 1;
   std::uint64_t seq_ = 0;
-  std::priority_queue<event, std::vector<event>, std::greater<event>> events_;
+  std::vector<queued_event> events_;  // a heap (later{})
+  std::vector<event> event_slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::vector<queued_timer> timers_;  // a heap (later{}): each node's deadline when queued
+  traffic_count traffic_;
+  std::uint64_t steps_ = 0;
 };
 
 /// A Node-ID with the given leading byte (rest filled from `fill`), for readable ring positions.

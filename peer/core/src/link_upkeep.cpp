@@ -31,13 +31,7 @@ bool chord_topology::is_surplus_peer_link(const connection& c,
   // its finger interval i falls in our range (predecessor, self].
   const auto& predecessors = routes_.predecessors();
   if (predecessors.empty()) return true;
-  for (unsigned i = 1; i <= routes_.finger_count(); ++i) {
-    if (protocol::in_half_open_interval(protocol::finger_target(c.remote, i), predecessors.front(),
-                                        cfg_.self)) {
-      return false;
-    }
-  }
-  return true;
+  return !routing_table::has_finger_start_in(c.remote, predecessors.front(), cfg_.self);
 }
 
 std::optional<link_id> chord_topology::evictable_link(time_point now) const {

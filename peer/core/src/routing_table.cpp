@@ -22,6 +22,19 @@ bool insert_sorted(std::vector<pr::node_id>& list, const pr::node_id& p, std::si
   return true;
 }
 
+/// Position of the highest set bit (0 = least significant); -1 for zero.
+int highest_bit(const pr::node_id& v) noexcept {
+  const auto bytes = v.view();
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const unsigned byte = bytes[i];
+    if (byte == 0) continue;
+    int bit = 7;
+    while (((byte >> bit) & 1u) == 0) --bit;
+    return static_cast<int>((bytes.size() - 1 - i) * 8) + bit;
+  }
+  return -1;
+}
+
 }  // namespace
 
 routing_table::routing_table(const pr::node_id& self, std::size_t neighbors)
@@ -55,6 +68,8 @@ bool routing_table::add(const pr::node_id& peer) {
     // the one nearest the interval start so that the finger is the responsible peer of the target.
     if (!slot || pr::ring_distance(pr::finger_target(self_, i), peer) <
                      pr::ring_distance(pr::finger_target(self_, i), *slot)) {
+      if (slot) drop_finger_ref(*slot);
+      add_finger_ref(peer);
       slot = peer;
       added = true;
     }
@@ -73,6 +88,10 @@ bool routing_table::improves_neighbors(const pr::node_id& peer) const {
 void routing_table::remove(const pr::node_id& peer) {
   bool removed = std::erase(successors_, peer) != 0;
   removed |= std::erase(predecessors_, peer) != 0;
+  if (std::erase_if(finger_refs_, [&](const auto& r) { return r.first == peer; }) == 0) {
+    if (removed) ++changes_;
+    return;
+  }
   for (auto& f : fingers_) {
     if (f && *f == peer) {
       f.reset();
@@ -90,6 +109,23 @@ void routing_table::clear() {
   successors_.clear();
   predecessors_.clear();
   for (auto& f : fingers_) f.reset();
+  finger_refs_.clear();
+}
+
+void routing_table::add_finger_ref(const pr::node_id& peer) {
+  const auto it = std::find_if(finger_refs_.begin(), finger_refs_.end(),
+                               [&](const auto& r) { return r.first == peer; });
+  if (it == finger_refs_.end()) {
+    finger_refs_.emplace_back(peer, 1u);
+  } else {
+    ++it->second;
+  }
+}
+
+void routing_table::drop_finger_ref(const pr::node_id& peer) {
+  const auto it = std::find_if(finger_refs_.begin(), finger_refs_.end(),
+                               [&](const auto& r) { return r.first == peer; });
+  if (it != finger_refs_.end() && --it->second == 0) finger_refs_.erase(it);
 }
 
 void routing_table::rebuild(const std::vector<pr::node_id>& peers) {
@@ -123,8 +159,8 @@ std::vector<pr::node_id> routing_table::peers() const {
 
 bool routing_table::contains(const pr::node_id& peer) const {
   if (is_neighbor(peer)) return true;
-  return std::any_of(fingers_.begin(), fingers_.end(),
-                     [&](const auto& f) { return f && *f == peer; });
+  return std::any_of(finger_refs_.begin(), finger_refs_.end(),
+                     [&](const auto& r) { return r.first == peer; });
 }
 
 bool routing_table::is_neighbor(const pr::node_id& peer) const {
@@ -139,23 +175,63 @@ bool routing_table::is_responsible(const pr::node_id& k) const {
 
 std::optional<pr::node_id> routing_table::next_hop(const pr::node_id& k,
                                                    const std::vector<pr::node_id>& avoid) const {
-  auto all = peers();
-  std::erase_if(all, [&](const pr::node_id& p) {
-    return std::find(avoid.begin(), avoid.end(), p) != avoid.end();
-  });
-  if (all.empty()) return std::nullopt;
+  // Every peer of the table once would be peers(); a peer seen twice (a neighbor that is also a
+  // finger) changes neither minimum below, so the lists are walked as they are.
+  const auto for_each_candidate = [&](auto&& f) {
+    const auto usable = [&](const pr::node_id& p) {
+      return std::find(avoid.begin(), avoid.end(), p) == avoid.end();
+    };
+    for (const auto& p : successors_) {
+      if (usable(p)) f(p);
+    }
+    for (const auto& p : predecessors_) {
+      if (usable(p)) f(p);
+    }
+    for (const auto& [p, slots] : finger_refs_) {
+      if (usable(p)) f(p);
+    }
+  };
   // Largest Node-ID in (self, k): the peer in that interval nearest to k counter-clockwise.
   std::optional<pr::node_id> best;
-  for (const auto& p : all) {
-    if (!pr::in_open_interval(p, self_, k)) continue;
-    if (!best || pr::ring_distance(p, k) < pr::ring_distance(*best, k)) best = p;
-  }
+  std::optional<pr::node_id> best_distance;
+  for_each_candidate([&](const pr::node_id& p) {
+    if (!pr::in_open_interval(p, self_, k)) return;
+    const auto d = pr::ring_distance(p, k);
+    if (!best || d < *best_distance) {
+      best = p;
+      best_distance = d;
+    }
+  });
   if (best) return best;
   // Else the smallest Node-ID greater than k: the first peer clockwise from k (k itself if known).
-  for (const auto& p : all) {
-    if (!best || pr::ring_distance(k, p) < pr::ring_distance(k, *best)) best = p;
-  }
+  for_each_candidate([&](const pr::node_id& p) {
+    const auto d = pr::ring_distance(k, p);
+    if (!best || d < *best_distance) {
+      best = p;
+      best_distance = d;
+    }
+  });
   return best;
+}
+
+bool routing_table::has_finger_start_in(const pr::node_id& peer, const pr::node_id& a,
+                                        const pr::node_id& b) noexcept {
+  // Finger interval i of `peer` starts at peer + 2^(8n - i), i = 1..8n: every power of two from
+  // `peer`. x = peer + 2^k lies in (a, b] when 2^k lies in (a - peer, b - peer] going clockwise,
+  // so one look at the highest bits answers what 8n calls of in_half_open_interval would.
+  if (a == b) return true;  // (a, a]: the whole ring
+  const auto from = pr::ring_distance(peer, a);
+  const auto to = pr::ring_distance(peer, b);
+  const int from_bit = highest_bit(from);
+  const int to_bit = highest_bit(to);
+  const int top_bit = static_cast<int>(8 * peer.size()) - 1;
+  if (from < to) {
+    // (from, to] without wrapping: the smallest power of two above `from` is 2^(from_bit + 1)
+    // (2^0 for from = 0); it is in when it is not above `to`.
+    return from_bit < to_bit;
+  }
+  // Wrapping: (from, 2^8n) holds a power of two when from < 2^(8n-1); [0, to] when to >= 1.
+  return from_bit < top_bit || to_bit >= 0;
 }
 
 }  // namespace p2psip::peer

@@ -14,11 +14,20 @@ connection* connection_table::find(link_id link) {
   return it == rows_.end() ? nullptr : &it->second;
 }
 
+void connection_table::add(connection c) {
+  if (const auto old = rows_.find(c.link); old != rows_.end()) {
+    by_remote_.erase({old->second.remote, old->first});
+  }
+  by_remote_.emplace(c.remote, c.link);
+  rows_[c.link] = std::move(c);
+}
+
 std::optional<connection> connection_table::remove(link_id link) {
   const auto it = rows_.find(link);
   if (it == rows_.end()) return std::nullopt;
   auto c = std::move(it->second);
   rows_.erase(it);
+  by_remote_.erase({c.remote, link});
   return c;
 }
 
@@ -33,9 +42,12 @@ bool connection_table::better(const connection& c, const connection& best) const
 }
 
 std::optional<link_id> connection_table::link_to(const protocol::node_id& node) const {
+  // In link order, as a walk over every row would meet them: ties go to the lowest link id.
   const connection* best = nullptr;
-  for (const auto& [id, c] : rows_) {
-    if (c.remote != node || c.leaving) continue;
+  for (auto it = by_remote_.lower_bound({node, link_id{}});
+       it != by_remote_.end() && it->first == node; ++it) {
+    const auto& c = rows_.at(it->second);
+    if (c.leaving) continue;
     if (!best || better(c, *best)) best = &c;
   }
   if (!best) return std::nullopt;
@@ -53,17 +65,17 @@ std::map<protocol::node_id, link_id> connection_table::preferred_links() const {
 }
 
 bool connection_table::has_peer_link(const protocol::node_id& node) const {
-  for (const auto& [id, c] : rows_) {
-    if (c.remote == node && c.is_peer && !c.leaving) return true;
+  for (auto it = by_remote_.lower_bound({node, link_id{}});
+       it != by_remote_.end() && it->first == node; ++it) {
+    const auto& c = rows_.at(it->second);
+    if (c.is_peer && !c.leaving) return true;
   }
   return false;
 }
 
 bool connection_table::has_link(const protocol::node_id& node) const {
-  for (const auto& [id, c] : rows_) {
-    if (c.remote == node) return true;
-  }
-  return false;
+  const auto it = by_remote_.lower_bound({node, link_id{}});
+  return it != by_remote_.end() && it->first == node;
 }
 
 void connection_table::note_traffic(link_id link, time_point now) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "p2psip/protocol/ids.hpp"
@@ -60,6 +61,11 @@ class routing_table {
   std::optional<protocol::node_id> next_hop(const protocol::node_id& k,
                                             const std::vector<protocol::node_id>& avoid = {}) const;
 
+  /// Whether the start of some finger interval of `peer` (peer + 2^(8n-i), i = 1..8n) lies in
+  /// (a, b]: in a settled ring, whether `peer` has the owner of (a, b] as a finger.
+  static bool has_finger_start_in(const protocol::node_id& peer, const protocol::node_id& a,
+                                  const protocol::node_id& b) noexcept;
+
  private:
   protocol::node_id self_;
   std::size_t neighbors_;
@@ -67,6 +73,11 @@ class routing_table {
   std::vector<protocol::node_id> predecessors_;
   std::vector<std::optional<protocol::node_id>> fingers_;  // index i-1
   std::uint64_t changes_ = 0;
+  /// The distinct peers of fingers_ and how many slots each holds: membership and next hops
+  /// without walking all 8n slots (asked for every message routed and every Update heard).
+  std::vector<std::pair<protocol::node_id, unsigned>> finger_refs_;
+  void add_finger_ref(const protocol::node_id& peer);
+  void drop_finger_ref(const protocol::node_id& peer);
 };
 
 }  // namespace p2psip::peer

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "p2psip/node/node_types.hpp"
@@ -16,8 +18,10 @@ namespace p2psip::node {
 /// One row of the connection table.
 struct connection {
   link_id link;
-  protocol::node_id remote;  ///< from the link's certificate
-  bool is_peer = false;      ///< it sent Join or Update: may enter the routing table
+  /// From the link's certificate; set before connection_table::add and never changed after
+  /// (the table indexes rows by it).
+  protocol::node_id remote;
+  bool is_peer = false;  ///< it sent Join or Update: may enter the routing table
   /// It attached to us (AttachReq) before opening the link: a peer using us as a finger, even
   /// if no Join or Update ever comes over the link (not a client).
   bool attached_peer = false;
@@ -50,7 +54,7 @@ class connection_table {
   bool contains(link_id link) const { return rows_.count(link) != 0; }
   const connection* find(link_id link) const;
   connection* find(link_id link);
-  void add(connection c) { rows_[c.link] = std::move(c); }
+  void add(connection c);
   /// Removes the row; returns it (nullopt when unknown).
   std::optional<connection> remove(link_id link);
 
@@ -79,6 +83,9 @@ class connection_table {
   bool better(const connection& c, const connection& best) const;
   protocol::node_id self_;
   std::map<link_id, connection> rows_;
+  /// (remote, link) for every row: the links to one node without walking every row (asked for
+  /// each Node-ID an Update names and for every message sent or forwarded).
+  std::set<std::pair<protocol::node_id, link_id>> by_remote_;
 };
 
 }  // namespace p2psip::node
