@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -262,8 +263,8 @@ class light_worker {
       return made;
     };
     dc.links_changed = [this, i] { links_changed(i); };
-    dc.dial_failed = [this](const pr::ip_address_port&, const pr::error_record&) {
-      ++dial_failures_;
+    dc.dial_failed = [this](const pr::ip_address_port&, const pr::error_record& why) {
+      if (++dial_failures_ <= 20) std::fprintf(stderr, "dial failed: %s\n", why.message.c_str());
     };
     c.driver = std::make_unique<pe::node_driver>(io_, std::move(dc), c.tls);
     c.started = true;
@@ -282,6 +283,11 @@ class light_worker {
     if (up) {
       c.last_sent = steady::now();
       ++attached_;
+      if (attached_ % 250 == 0) {
+        // Progress on standard error (the worker's log in the test directory).
+        std::fprintf(stderr, "attached %zu, in progress %zu, dial failures %zu, lost %zu\n",
+                     attached_, in_progress_, dial_failures_, links_lost_);
+      }
       if (!c.ever_attached) {
         c.ever_attached = true;
         --in_progress_;
@@ -390,6 +396,7 @@ class worker_process {
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a bench killed does not leave its clients behind
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
       ::dup2(err_fd, 2);

@@ -196,8 +196,12 @@ std::error_code tls_engine::own_record(const std::uint8_t* data, std::size_t siz
   }
   switch (r.type) {
     case record_type::application_data:
-      if (!peer_closed_)
+      if (peer_closed_) return {};
+      if (plaintext_.empty()) {
+        plaintext_ = std::move(r.plaintext);
+      } else {
         plaintext_.insert(plaintext_.end(), r.plaintext.begin(), r.plaintext.end());
+      }
       return {};
     case record_type::alert: {
       if (r.plaintext.size() != 2) {
@@ -231,7 +235,11 @@ std::error_code tls_engine::own_record(const std::uint8_t* data, std::size_t siz
 void tls_engine::send_alert(std::uint8_t level, std::uint8_t description) {
   if (!records_ || closed_) return;
   const std::uint8_t alert[2] = {level, description};
-  records_->protect(record_type::alert, alert, sizeof alert, outbox_);
+  try {
+    records_->protect(record_type::alert, alert, sizeof alert, outbox_);
+  } catch (const std::exception&) {
+    // No memory for a cipher object: the alert is lost; the socket closes anyway.
+  }
   if (level == 2) closed_ = true;
 }
 
@@ -244,7 +252,11 @@ bool tls_engine::can_send() const noexcept {
 std::error_code tls_engine::send(const std::uint8_t* data, std::size_t size) {
   if (!can_send()) return make_error_code(transport_errc::not_connected);
   if (records_) {
-    records_->protect(record_type::application_data, data, size, outbox_);
+    try {
+      records_->protect(record_type::application_data, data, size, outbox_);
+    } catch (const std::exception& e) {
+      return failure(make_error_code(transport_errc::tls_error), e.what());
+    }
     return {};
   }
   try {

@@ -61,10 +61,13 @@ std::unique_ptr<record_layer> record_layer::create(const session_secrets& s, boo
     const std::uint8_t* server_iv = client_iv + s.fixed_iv_length;
 
     std::unique_ptr<record_layer> r(new record_layer());
-    r->writer_ = Botan::AEAD_Mode::create_or_throw(s.cipher, Botan::ENCRYPTION);
-    r->reader_ = Botan::AEAD_Mode::create_or_throw(s.cipher, Botan::DECRYPTION);
-    r->writer_->set_key(server ? server_key : client_key, s.key_length);
-    r->reader_->set_key(server ? client_key : server_key, s.key_length);
+    r->cipher_ = s.cipher;
+    r->write_key_.assign(server ? server_key : client_key,
+                         (server ? server_key : client_key) + s.key_length);
+    r->read_key_.assign(server ? client_key : server_key,
+                        (server ? client_key : server_key) + s.key_length);
+    (void)r->writer();  // both keys usable now, not at the first record
+    (void)r->reader();
     r->write_iv_.assign(server ? server_iv : client_iv,
                         (server ? server_iv : client_iv) + s.fixed_iv_length);
     r->read_iv_.assign(server ? client_iv : server_iv,
@@ -77,6 +80,27 @@ std::unique_ptr<record_layer> record_layer::create(const session_secrets& s, boo
     error = make_error_code(transport_errc::tls_error);
     return nullptr;
   }
+}
+
+Botan::AEAD_Mode& record_layer::writer() {
+  if (!writer_) {
+    writer_ = Botan::AEAD_Mode::create_or_throw(cipher_, Botan::ENCRYPTION);
+    writer_->set_key(write_key_);
+  }
+  return *writer_;
+}
+
+Botan::AEAD_Mode& record_layer::reader() {
+  if (!reader_) {
+    reader_ = Botan::AEAD_Mode::create_or_throw(cipher_, Botan::DECRYPTION);
+    reader_->set_key(read_key_);
+  }
+  return *reader_;
+}
+
+void record_layer::release_ciphers() noexcept {
+  writer_.reset();
+  reader_.reset();
 }
 
 std::vector<std::uint8_t> record_layer::nonce(const std::vector<std::uint8_t>& fixed,
@@ -109,9 +133,10 @@ void record_layer::protect(record_type type, const std::uint8_t* data, std::size
     const auto n = nonce(write_iv_, seq, explicit_part.data());
     const auto ad = additional_data(seq, type, length);
     Botan::secure_vector<std::uint8_t> sealed(data + done, data + done + length);
-    writer_->set_associated_data(ad.data(), ad.size());
-    writer_->start(n.data(), n.size());
-    writer_->finish(sealed);
+    auto& w = writer();
+    w.set_associated_data(ad.data(), ad.size());
+    w.start(n.data(), n.size());
+    w.finish(sealed);
     const std::size_t fragment = (explicit_nonce_ ? explicit_nonce_length : 0) + sealed.size();
     out.push_back(static_cast<std::uint8_t>(type));
     out.push_back(tls12_major);
@@ -142,9 +167,10 @@ std::error_code record_layer::open(const std::uint8_t* data, std::size_t size, o
   const std::uint8_t* sealed = body + (explicit_nonce_ ? explicit_nonce_length : 0);
   Botan::secure_vector<std::uint8_t> opened(sealed, sealed + plain_length + tag_length);
   try {
-    reader_->set_associated_data(ad.data(), ad.size());
-    reader_->start(n.data(), n.size());
-    reader_->finish(opened);
+    auto& r = reader();
+    r.set_associated_data(ad.data(), ad.size());
+    r.start(n.data(), n.size());
+    r.finish(opened);
   } catch (const std::exception&) {
     return bad;  // bad_record_mac (RFC 5246 7.2.2)
   }

@@ -77,12 +77,21 @@ class record_layer {
   /// was changed or is not ours): transport_errc::tls_error.
   std::error_code open(const std::uint8_t* data, std::size_t size, opened_record& out);
 
+  /// Drops the cipher objects (AES and GCM's GHASH tables: over 2 KiB each way), keeping the
+  /// keys: the next record makes them again (a few microseconds). For links that go idle.
+  void release_ciphers() noexcept;
+
  private:
   record_layer() = default;
+  Botan::AEAD_Mode& writer();
+  Botan::AEAD_Mode& reader();
   std::vector<std::uint8_t> nonce(const std::vector<std::uint8_t>& fixed, std::uint64_t seq,
                                   const std::uint8_t* explicit_part) const;
 
-  std::unique_ptr<Botan::AEAD_Mode> writer_;
+  std::string cipher_;
+  Botan::secure_vector<std::uint8_t> write_key_;
+  Botan::secure_vector<std::uint8_t> read_key_;
+  std::unique_ptr<Botan::AEAD_Mode> writer_;  ///< made from write_key_ when needed
   std::unique_ptr<Botan::AEAD_Mode> reader_;
   std::vector<std::uint8_t> write_iv_;
   std::vector<std::uint8_t> read_iv_;
