@@ -754,10 +754,12 @@ int main(int argc, char** argv) {
          << ", \"target_attach_1s_met\": " << (new_attach_ms <= 1000.0 ? "true" : "false") << "}";
       std::cout << js.str() << "\n";
     }
+    const bool all_worked =
+        puts == sdk.size() && gets == sdk.size() && pinged == n && ping_sent == n;
     for (auto& w : workers) w->stop();
     workers.clear();
     sdk.clear();
-    return puts == sdk.size() && gets == sdk.size() && pinged == n && ping_sent == n ? 0 : 1;
+    return all_worked ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "p2psip-clients-bench: " << e.what() << "\n";
     return 1;
