@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -224,7 +225,15 @@ class light_worker {
       std::_Exit(0);  // the kernel closes every socket; the peer sees the links go
     }
     if (line.rfind("attach ", 0) == 0) {
-      target_ = std::min<std::size_t>(std::stoul(line.substr(7)), clients_.size());
+      std::size_t wanted = 0;
+      const auto* first = line.data() + 7;
+      const auto* last = line.data() + line.size();
+      if (const auto [end, ec] = std::from_chars(first, last, wanted);
+          ec != std::errc{} || end != last) {
+        say("error not a count: " + line);
+        return;
+      }
+      target_ = std::min(wanted, clients_.size());
       reported_ = false;
       start_more();
       report_attached();
