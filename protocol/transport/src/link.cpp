@@ -504,7 +504,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       pr::byte_view plain = received;
       if (engine_) {
         tls_error = engine_->feed(received.data(), n);
-        quiet_from(idle_reference_);
         // State changes in the order the records came: handshake end, data, then close/error.
         if (state_ == link_state::handshaking && engine_->active()) on_established();
         plain = engine_->plaintext();
@@ -545,19 +544,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   // ---- writing and time ----------------------------------------------------------------------
 
   /// The earliest time the writer must look at the link again, if any.
-  /// TLS state the link can make again (the record layer's ciphers) goes once the link has
-  /// been quiet this long: an idle link keeps only keys, a busy one does not remake its ciphers
-  /// for every record (about 6 us each: round trips on one link ran 27 % slower when they went
-  /// after every read and write). Short, so that links attaching in a burst do not all hold
-  /// theirs at once (the heap would keep the peak resident).
-  static constexpr auto cipher_hold = std::chrono::milliseconds(100);
-  void quiet_from(clock_type::time_point now) {
-    const bool writer_unaware = !release_ciphers_at_;
-    release_ciphers_at_ = now + cipher_hold;
-    // The writer's timer acts on every deadline; it may be waiting on a later one.
-    if (writer_unaware && writer_waiting_) wake_timer_.cancel();
-  }
-
   std::optional<clock_type::time_point> next_deadline() const {
     switch (state_) {
       case link_state::handshaking: return handshake_deadline_;
@@ -565,9 +551,9 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       case link_state::closed: return std::nullopt;
       case link_state::established: break;
     }
-    std::optional<clock_type::time_point> deadline = release_ciphers_at_;
     // Silence and missing acks only count while the reader is waiting on the socket.
-    if (!reading_) return deadline;
+    if (!reading_) return std::nullopt;
+    std::optional<clock_type::time_point> deadline;
     if (cfg_.idle_timeout) deadline = idle_reference_ + *cfg_.idle_timeout;
     if (cfg_.ack_timeout) {
       if (const auto oldest = send_window_.oldest_outstanding()) {
@@ -580,10 +566,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
 
   /// Acts on a deadline that has passed; true when the link closed.
   bool check_deadlines(clock_type::time_point now) {
-    if (release_ciphers_at_ && now >= *release_ciphers_at_) {
-      release_ciphers_at_.reset();
-      if (engine_) engine_->release_idle_state();
-    }
     switch (state_) {
       case link_state::handshaking:
         if (now >= handshake_deadline_) {
@@ -672,10 +654,11 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         write_buffer_.clear();
         if (output().empty()) {
           // Nothing more to write for now: an idle link keeps no buffer (both would otherwise
-          // keep the capacity of the largest flight, the handshake's, for the link's life).
+          // keep the capacity of the largest flight, the handshake's, for the link's life), nor
+          // TLS state it can make again for the next record.
           write_buffer_ = {};
           output() = {};
-          quiet_from(clock_type::now());
+          if (engine_) engine_->release_idle_state();
         }
         reader_event_.notify_all();  // output drained: a paused reader may read again
         continue;
@@ -707,8 +690,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::optional<pr::node_id> required_peer_;
   detail::handshake_hook hook_;
   std::unique_ptr<detail::tls_engine> engine_;
-  /// When the record layer's ciphers go (quiet_from), if nothing happens before.
-  std::optional<clock_type::time_point> release_ciphers_at_;
 
   link_state state_ = link_state::handshaking;
   std::error_code reason_;

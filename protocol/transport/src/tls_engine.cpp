@@ -137,6 +137,10 @@ std::error_code tls_engine::feed(const std::uint8_t* data, std::size_t size) {
     if (activated_ && !records_ && channel_) take_over_records();
   }
   if (at < size) partial_.assign(data + at, data + size);
+  // The last record of an exchange is often one we answer nothing to (an ack): the link would
+  // then never go idle on the writing side, so the reading side's cipher goes here. It is made
+  // again at the next read (once per read, which carries every record that arrived).
+  if (records_ && partial_.empty()) records_->release_reader();
   return {};
 }
 

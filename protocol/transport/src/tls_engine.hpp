@@ -61,8 +61,8 @@ class tls_engine final : public Botan::TLS::Callbacks {
   /// Keeps Botan's channel for the whole session instead of switching to our record layer: for
   /// the tests that check the two record layers against each other.
   void keep_botan_record_layer() noexcept { keep_botan_records_ = true; }
-  /// The link has been quiet for a while: drop what the next record can make again (the record
-  /// layer's cipher objects).
+  /// The link has nothing to write for now: drop what the next record can make again (the
+  /// record layer's cipher objects).
   void release_idle_state() noexcept {
     if (records_) records_->release_ciphers();
   }

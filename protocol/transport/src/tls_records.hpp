@@ -80,6 +80,8 @@ class record_layer {
   /// Drops the cipher objects (AES and GCM's GHASH tables: over 2 KiB each way), keeping the
   /// keys: the next record makes them again (a few microseconds). For links that go idle.
   void release_ciphers() noexcept;
+  /// Drops the reading side's cipher object only (after the records received were opened).
+  void release_reader() noexcept { reader_.reset(); }
 
  private:
   record_layer() = default;
