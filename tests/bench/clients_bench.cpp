@@ -526,7 +526,7 @@ int main(int argc, char** argv) {
       ("keepalive-ms", "a light client sends a Ping after this long without sending (the SDK's "
        "keepalive_interval)", cxxopts::value<long>()->default_value("20000"))
       ("window", "attaches in progress at once, all workers together (the peer admits 16 "
-       "handshakes per source address)", cxxopts::value<std::size_t>()->default_value("12"))
+       "handshakes per source address)", cxxopts::value<std::size_t>()->default_value("8"))
       ("attach-timeout-s", "limit for all clients to attach",
        cxxopts::value<int>()->default_value("600"))
       ("json", "one JSON document on stdout")
