@@ -433,8 +433,13 @@ int run(int argc, char** argv) {
     bootstrap.push_back(*a);
   }
 
+  // Every linked node's certificate stays in the trust store's cache: a client's every
+  // keepalive would otherwise parse it and validate its chain again once the links outnumber
+  // the default cache (10,000 clients saturated a core that way).
+  const auto certificates_cached = static_cast<std::size_t>(max_clients + max_links) + 64;
   auto setup = p2psip::node::load_node_setup(
-      config_file, cert_file, key_file, r.count("overlay") ? r["overlay"].as<std::string>() : "");
+      config_file, cert_file, key_file, r.count("overlay") ? r["overlay"].as<std::string>() : "",
+      std::max<std::size_t>(certificates_cached, 4096));
   if (!setup) return fail(exit_config, setup.error().message);
   const auto& config = setup->config;
   // A first peer joins nobody, but looks for other rings through the bootstrap peers (RFC 6940

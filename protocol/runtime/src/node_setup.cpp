@@ -93,7 +93,7 @@ transport_config node_setup::transport() const {
 
 protocol::result<node_setup, protocol::error_record> load_node_setup(
     const fs::path& config_file, const fs::path& cert_file, const fs::path& key_file,
-    const std::string& overlay_name) {
+    const std::string& overlay_name, std::size_t certificate_cache) {
   if (auto why = unreadable(config_file); !why.empty()) {
     return protocol::unexpected(refused_configuration(why));
   }
@@ -126,7 +126,7 @@ protocol::result<node_setup, protocol::error_record> load_node_setup(
   }
 
   const crypto::overlay_params params{cfg.instance_name, cfg.node_id_length};
-  auto trust = std::make_unique<crypto::trust_store>(params);
+  auto trust = std::make_unique<crypto::trust_store>(params, certificate_cache);
   for (const auto& root : cfg.root_certs) {
     if (auto added = trust->add_root(root); !added) {
       return protocol::unexpected(

@@ -9,6 +9,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/channel.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -50,18 +51,19 @@ inline constexpr auto housekeeping_interval = std::chrono::minutes(10);
 /// connection's single thread).
 class async_event {
  public:
-  explicit async_event(const asio::any_io_executor& ex) : channel_(ex, 0) {}
+  // A timer that never expires, whose waits end only when notify_all cancels them: the same
+  // wake-the-current-waiters semantics as a channel nobody sends on, without the channel's heap
+  // state (about 280 bytes each; a link has several, kept for its whole life).
+  explicit async_event(const asio::any_io_executor& ex)
+      : timer_(ex, asio::steady_timer::time_point::max()) {}
   asio::awaitable<void> wait() {
-    // Nobody ever sends on this channel: a receive completes only when cancel() wakes it.
-    auto [ec, unused] = co_await channel_.async_receive(use_nothrow);
+    auto [ec] = co_await timer_.async_wait(use_nothrow);
     (void)ec;
-    (void)unused;
   }
-  void notify_all() { channel_.cancel(); }
+  void notify_all() { timer_.cancel(); }
 
  private:
-  // The bool is never used: Asio 1.22's channel_traits is ambiguous for void(error_code) alone.
-  asio::experimental::channel<void(asio::error_code, bool)> channel_;
+  asio::steady_timer timer_;
 };
 
 template <class Duration>

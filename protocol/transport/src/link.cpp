@@ -510,7 +510,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       }
       if (!plain.empty()) {
         const auto put = decoder_.put(plain);
-        if (engine_) engine_->plaintext().clear();
+        if (engine_) engine_->plaintext() = {};  // consumed: keep no capacity while idle
         co_await process_frames();
         if (!put) {
           const auto& e = put.error();
@@ -652,6 +652,14 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         stats_.bytes_sent += written;
         ++stats_.socket_writes;
         write_buffer_.clear();
+        if (output().empty()) {
+          // Nothing more to write for now: an idle link keeps no buffer (both would otherwise
+          // keep the capacity of the largest flight, the handshake's, for the link's life), nor
+          // TLS state it can make again for the next record.
+          write_buffer_ = {};
+          output() = {};
+          if (engine_) engine_->release_idle_state();
+        }
         reader_event_.notify_all();  // output drained: a paused reader may read again
         continue;
       }

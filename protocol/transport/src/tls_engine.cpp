@@ -163,7 +163,47 @@ std::error_code tls_engine::start() {
 }
 
 std::error_code tls_engine::feed(const std::uint8_t* data, std::size_t size) {
-  if (failed_ || !channel_) return make_error_code(transport_errc::tls_error);
+  if (failed_ || (!channel_ && !records_)) return make_error_code(transport_errc::tls_error);
+  // Whole records only, one at a time: what is left of a record waits in partial_.
+  std::vector<std::uint8_t> joined;
+  if (!partial_.empty()) {
+    joined = std::move(partial_);
+    partial_ = {};
+    joined.insert(joined.end(), data, data + size);
+    data = joined.data();
+    size = joined.size();
+  }
+  std::size_t at = 0;
+  while (size - at >= record_header_size) {
+    const std::uint8_t* record = data + at;
+    const std::size_t length = (std::size_t{record[3]} << 8) | record[4];
+    const bool looks_like_tls = record[0] >= 20 && record[0] <= 23 && record[1] == 3 &&
+                                length <= max_record_plaintext + max_record_expansion;
+    if (!looks_like_tls) {
+      // Not a TLS record (another protocol, garbage, or an oversized one): Botan says what is
+      // wrong with it during the handshake; afterwards it is ours to refuse.
+      if (records_) {
+        send_alert(2, 22);  // record_overflow or worse: the stream cannot be framed any more
+        return failure(make_error_code(transport_errc::tls_error), "not a TLS 1.2 record");
+      }
+      return botan_record(record, size - at);
+    }
+    if (size - at < record_header_size + length) break;
+    const auto ec = records_ ? own_record(record, record_header_size + length)
+                             : botan_record(record, record_header_size + length);
+    if (ec) return ec;
+    at += record_header_size + length;
+    if (activated_ && !records_ && channel_) take_over_records();
+  }
+  if (at < size) partial_.assign(data + at, data + size);
+  // The last record of an exchange is often one we answer nothing to (an ack): the link would
+  // then never go idle on the writing side, so the reading side's cipher goes here. It is made
+  // again at the next read (once per read, which carries every record that arrived).
+  if (records_ && partial_.empty()) records_->release_reader();
+  return {};
+}
+
+std::error_code tls_engine::botan_record(const std::uint8_t* data, std::size_t size) {
   const bool was_active = activated_;
   try {
     channel_->received_data(data, size);
@@ -177,6 +217,11 @@ std::error_code tls_engine::feed(const std::uint8_t* data, std::size_t size) {
                      e.what());
     }
   }
+  if (size > 0 && data[0] == static_cast<std::uint8_t>(record_type::change_cipher_spec)) {
+    peer_changed_cipher_ = true;
+  } else if (peer_changed_cipher_) {
+    ++records_read_since_ccs_;
+  }
   if (peer_fatal_alert_) {
     const auto alert = tls::Alert(*peer_fatal_alert_, true);
     const std::string what = "peer sent fatal alert " + alert.type_string();
@@ -189,12 +234,94 @@ std::error_code tls_engine::feed(const std::uint8_t* data, std::size_t size) {
   return {};
 }
 
+void tls_engine::take_over_records() {
+  if (keep_botan_records_ || !suite_supported_ || !we_changed_cipher_ || !peer_changed_cipher_) {
+    return;
+  }
+  secrets_.next_read_sequence = records_read_since_ccs_;
+  secrets_.next_write_sequence = records_written_since_ccs_;
+  secrets_.client_random = client_random_;
+  secrets_.server_random = server_random_;
+  std::error_code ec;
+  auto layer = record_layer::create(secrets_, server_, ec);
+  secrets_ = {};       // the master secret is not kept (secure_vector wipes it)
+  if (!layer) return;  // Botan's channel carries on
+  records_ = std::move(layer);
+  channel_.reset();
+  server_random_ = {};
+}
+
+std::error_code tls_engine::own_record(const std::uint8_t* data, std::size_t size) {
+  opened_record r;
+  if (auto ec = records_->open(data, size, r)) {
+    send_alert(2, 20);  // bad_record_mac
+    return failure(ec, "a TLS record does not verify (bad_record_mac)");
+  }
+  switch (r.type) {
+    case record_type::application_data:
+      if (peer_closed_) return {};
+      if (plaintext_.empty()) {
+        plaintext_ = std::move(r.plaintext);
+      } else {
+        plaintext_.insert(plaintext_.end(), r.plaintext.begin(), r.plaintext.end());
+      }
+      return {};
+    case record_type::alert: {
+      if (r.plaintext.size() != 2) {
+        send_alert(2, 50);  // decode_error
+        return failure(make_error_code(transport_errc::tls_error), "malformed TLS alert");
+      }
+      const auto type = static_cast<tls::Alert::Type>(r.plaintext[1]);
+      if (type == tls::Alert::CLOSE_NOTIFY) {
+        peer_closed_ = true;
+        close();  // ours in reply, as Botan does
+        return {};
+      }
+      if (r.plaintext[0] == 2) {
+        const std::string what = "peer sent fatal alert " + tls::Alert(type, true).type_string();
+        if (!peer_fatal_alert_) peer_fatal_alert_ = type;
+        return failure(make_error_code(transport_errc::tls_error), what);
+      }
+      return {};  // a warning: nothing to do
+    }
+    case record_type::handshake:
+      // A renegotiation request: the policy allows none (Botan answers the same way).
+      send_alert(1, 100);  // no_renegotiation, warning
+      return {};
+    case record_type::change_cipher_spec: break;
+  }
+  send_alert(2, 10);  // unexpected_message
+  return failure(make_error_code(transport_errc::tls_error),
+                 "unexpected TLS record type " + std::to_string(static_cast<int>(r.type)));
+}
+
+void tls_engine::send_alert(std::uint8_t level, std::uint8_t description) {
+  if (!records_ || closed_) return;
+  const std::uint8_t alert[2] = {level, description};
+  try {
+    records_->protect(record_type::alert, alert, sizeof alert, outbox_);
+  } catch (const std::exception&) {
+    // No memory for a cipher object: the alert is lost; the socket closes anyway.
+  }
+  if (level == 2) closed_ = true;
+}
+
 bool tls_engine::can_send() const noexcept {
-  return !failed_ && channel_ && activated_ && !peer_closed_ && channel_->is_active();
+  if (failed_ || !activated_ || peer_closed_) return false;
+  if (records_) return !closed_;
+  return channel_ && channel_->is_active();
 }
 
 std::error_code tls_engine::send(const std::uint8_t* data, std::size_t size) {
   if (!can_send()) return make_error_code(transport_errc::not_connected);
+  if (records_) {
+    try {
+      records_->protect(record_type::application_data, data, size, outbox_);
+    } catch (const std::exception& e) {
+      return failure(make_error_code(transport_errc::tls_error), e.what());
+    }
+    return {};
+  }
   try {
     channel_->send(data, size);
   } catch (const std::exception& e) {
@@ -204,7 +331,15 @@ std::error_code tls_engine::send(const std::uint8_t* data, std::size_t size) {
 }
 
 void tls_engine::close() noexcept {
-  if (failed_ || !channel_) return;
+  if (failed_) return;
+  if (records_) {
+    if (!closed_) {
+      send_alert(1, 0);  // close_notify
+      closed_ = true;
+    }
+    return;
+  }
+  if (!channel_) return;
   try {
     if (!channel_->is_closed()) channel_->close();
   } catch (const std::exception&) {
@@ -214,6 +349,17 @@ void tls_engine::close() noexcept {
 
 void tls_engine::tls_emit_data(const std::uint8_t data[], std::size_t size) {
   outbox_.insert(outbox_.end(), data, data + size);
+  // Count Botan's records after its ChangeCipherSpec: where our write sequence continues. Botan
+  // emits whole records (one per call); walk the headers anyway.
+  for (std::size_t at = 0; at + record_header_size <= size;) {
+    const std::size_t length = (std::size_t{data[at + 3]} << 8) | data[at + 4];
+    if (data[at] == static_cast<std::uint8_t>(record_type::change_cipher_spec)) {
+      we_changed_cipher_ = true;
+    } else if (we_changed_cipher_) {
+      ++records_written_since_ccs_;
+    }
+    at += record_header_size + length;
+  }
 }
 
 void tls_engine::tls_record_received(std::uint64_t, const std::uint8_t data[], std::size_t size) {
@@ -229,7 +375,21 @@ void tls_engine::tls_alert(tls::Alert alert) {
 }
 
 bool tls_engine::tls_session_established(const tls::Session& session) {
-  suite_ = session.ciphersuite().to_string();
+  const auto& suite = session.ciphersuite();
+  suite_ = suite.to_string();
+  // Our record layer takes over the suite links negotiate with each other (our policy's first
+  // choice), the one checked against Botan's record layer and Wireshark's decryption in the
+  // tests; any other suite stays on Botan's channel.
+  suite_supported_ = suite.cipher_algo() == "AES-128/GCM" && suite.prf_algo() == "SHA-256" &&
+                     suite.mac_keylen() == 0 &&
+                     suite.nonce_format() == tls::Nonce_Format::AEAD_IMPLICIT_4;
+  if (suite_supported_) {
+    secrets_.cipher = suite.cipher_algo();
+    secrets_.prf_hash = suite.prf_algo();
+    secrets_.key_length = suite.cipher_keylen();
+    secrets_.fixed_iv_length = suite.nonce_bytes_from_handshake();
+    secrets_.master_secret = session.master_secret();
+  }
   if (!key_log_path_.empty() && client_random_.size() == 32) {
     const auto& secret = session.master_secret();
     append_key_log(key_log_path_, client_random_, pr::byte_view(secret.data(), secret.size()));
@@ -334,6 +494,10 @@ void tls_engine::tls_inspect_handshake_msg(const tls::Handshake_Message& message
   if (message.type() == tls::CLIENT_HELLO) {
     if (const auto* hello = dynamic_cast<const tls::Client_Hello*>(&message)) {
       client_random_ = hello->random();
+    }
+  } else if (message.type() == tls::SERVER_HELLO) {
+    if (const auto* hello = dynamic_cast<const tls::Server_Hello*>(&message)) {
+      server_random_ = hello->random();
     }
   }
 }

@@ -3,6 +3,12 @@
 // plaintext and ciphertext out (plaintext(), outbox()), state as flags. The link moves the bytes;
 // this class decides nothing about sockets or time. Botan throws; nothing leaves this class as an
 // exception.
+//
+// Botan runs the handshake; once the session is active the engine carries on with its own record
+// layer (tls_records.hpp) and destroys Botan's channel, which would keep the whole handshake
+// state (~20 KiB) for the life of the link. Records are cut at their length fields and handed to
+// Botan one at a time, so the engine knows exactly which record finished the handshake and where
+// both sequence numbers stand.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +24,7 @@
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/ids.hpp"
 #include "p2psip/transport/credentials.hpp"
+#include "tls_records.hpp"
 
 namespace p2psip::transport::detail {
 
@@ -55,6 +62,16 @@ class tls_engine final : public Botan::TLS::Callbacks {
   std::error_code send(const std::uint8_t* data, std::size_t size);
   /// Sends close_notify if the session is open.
   void close() noexcept;
+  /// Keeps Botan's channel for the whole session instead of switching to our record layer: for
+  /// the tests that check the two record layers against each other.
+  void keep_botan_record_layer() noexcept { keep_botan_records_ = true; }
+  /// The link has nothing to write for now: drop what the next record can make again (the
+  /// record layer's cipher objects).
+  void release_idle_state() noexcept {
+    if (records_) records_->release_ciphers();
+  }
+  /// Whether the session runs on our record layer (Botan's channel is gone).
+  bool own_record_layer() const noexcept { return records_ != nullptr; }
 
   /// Ciphertext waiting to be written.
   std::vector<std::uint8_t>& outbox() noexcept { return outbox_; }
@@ -93,16 +110,37 @@ class tls_engine final : public Botan::TLS::Callbacks {
   void verify_named_server(const std::vector<Botan::X509_Certificate>& cert_chain,
                            const std::vector<Botan::Certificate_Store*>& trusted_roots,
                            const Botan::TLS::Policy& policy);
+  /// One whole record: to Botan while it runs the session, else to our record layer.
+  std::error_code botan_record(const std::uint8_t* data, std::size_t size);
+  std::error_code own_record(const std::uint8_t* data, std::size_t size);
+  /// After the record that activated the session: our record layer takes over, when the suite
+  /// is one it serves (else Botan's channel stays).
+  void take_over_records();
+  void send_alert(std::uint8_t level, std::uint8_t description);
 
   bool server_;
   std::shared_ptr<const tls_credentials> creds_;
   peer_requirements req_;
   std::string key_log_path_;
   std::unique_ptr<Botan::TLS::Channel> channel_;
+  std::unique_ptr<record_layer> records_;
+  /// What our record layer is made from, gathered during the handshake, wiped once it is made.
+  session_secrets secrets_;
+  bool suite_supported_ = false;  ///< secrets_ describe a suite record_layer serves
+  bool keep_botan_records_ = false;
+  /// Records after each side's ChangeCipherSpec (the next sequence numbers of the new epoch).
+  bool peer_changed_cipher_ = false;
+  bool we_changed_cipher_ = false;
+  std::uint64_t records_read_since_ccs_ = 0;
+  std::uint64_t records_written_since_ccs_ = 0;
+  /// The start of a record not yet complete.
+  std::vector<std::uint8_t> partial_;
+  bool closed_ = false;  ///< we sent close_notify on our record layer
 
   std::vector<std::uint8_t> outbox_;
   std::vector<std::uint8_t> plaintext_;
   std::vector<std::uint8_t> client_random_;
+  std::vector<std::uint8_t> server_random_;
   bool verified_ = false;
   bool activated_ = false;
   bool peer_closed_ = false;

@@ -4,6 +4,7 @@
 // credentials checked against them, and the TLS credentials of its link certificate. Shared by
 // p2psip-peer and the client SDK so both refuse the same things with the same words.
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -64,10 +65,14 @@ struct node_setup {
 /// kind-signer (config::verify_configuration_signature): an unsigned or tampered document is
 /// refused ("overlay.xml: overlay/signature: signature does not verify"). `overlay_name` empty:
 /// the document's own instance-name is accepted. Errors: setup_errc::configuration or
-/// ::credentials, the message naming the file. Never throws.
+/// ::credentials, the message naming the file. `certificate_cache`: how many node certificates
+/// the trust store keeps parsed and checked (crypto::trust_store's cache_capacity); a peer sizes
+/// it to its link budget, since a certificate evicted is parsed and its chain validated again
+/// at that node's next message (an ECDSA verification). Never throws.
 protocol::result<node_setup, protocol::error_record> load_node_setup(
     const std::filesystem::path& config_file, const std::filesystem::path& cert_file,
-    const std::filesystem::path& key_file, const std::string& overlay_name = {});
+    const std::filesystem::path& key_file, const std::string& overlay_name = {},
+    std::size_t certificate_cache = 4096);
 
 }  // namespace p2psip::node
 
