@@ -32,7 +32,7 @@ struct pair_of_engines {
     const auto client_id = tp::test_node(1);
     const auto server_id = tp::test_node(2);
     client = std::make_unique<engine>(false, tp::link_credentials(ca, {client_id}),
-                                      tr::detail::peer_requirements{server_id, false}, "");
+                                      tr::detail::peer_requirements{server_id, false, {}}, "");
     server = std::make_unique<engine>(true, tp::link_credentials(ca, {server_id}),
                                       tr::detail::peer_requirements{}, "");
     if (!own_client) client->keep_botan_record_layer();
