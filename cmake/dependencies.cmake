@@ -62,6 +62,11 @@ find_path(ASIO_INCLUDE_DIR asio.hpp)
 if(ASIO_INCLUDE_DIR)
   add_library(p2psip_asio INTERFACE)
   target_include_directories(p2psip_asio SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
-  target_compile_definitions(p2psip_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  # ASIO_HAS_STD_ALIGNED_ALLOC for every file alike: Asio decides it from _GLIBCXX_HAVE_ALIGNED_ALLOC,
+  # which is defined only once a standard header was included, so a file that includes Asio
+  # first allocated its recycled coroutine frames with operator new and another freed them with
+  # free() (an ODR split that ASan reports as alloc-dealloc-mismatch once -O1 inlines them).
+  target_compile_definitions(p2psip_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED
+                                                   ASIO_HAS_STD_ALIGNED_ALLOC=1)
   add_library(p2psip::asio ALIAS p2psip_asio)
 endif()
