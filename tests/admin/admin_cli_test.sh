@@ -695,7 +695,7 @@ case_sip_user_refusals() {
   run 2 sip-user add sip:carol@example.org --users "$u"
   has "$T/err" "--ca-dir is required"
   run 2 sip-user add --users "$u" --ca-dir "$T/ca"
-  has "$T/err" "AOR is required"
+  has_text "$T/err" "AOR (or --batch FILE) is required"
   run 2 sip-user add sip:carol@example.org --users "$u" --ca-dir "$T/ca" --password-file "$T/pw" --days 0
   run 2 sip-user add sip:carol@example.org sip:dave@example.org --users "$u" --ca-dir "$T/ca"
   run 2 sip-user list
