@@ -39,6 +39,17 @@ node_id node_id::power_of_two(unsigned bit, std::size_t length) noexcept {
   return id;
 }
 
+int node_id::highest_bit() const noexcept {
+  for (std::size_t i = 0; i < size_; ++i) {
+    const unsigned byte = bytes_[i];
+    if (byte == 0) continue;
+    int bit = 7;
+    while (((byte >> bit) & 1u) == 0) --bit;
+    return static_cast<int>((size_ - 1 - i) * 8) + bit;
+  }
+  return -1;
+}
+
 bool node_id::is_wildcard() const noexcept {
   return std::all_of(bytes_.begin(), bytes_.begin() + size_,
                      [](std::uint8_t b) { return b == 0xFF; });

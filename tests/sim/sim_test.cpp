@@ -64,19 +64,6 @@ pr::resource_id random_resource(seeded_random& r) {
   return id;
 }
 
-/// Position of the highest set bit of a 16-byte id (0 = least significant); -1 for zero.
-int highest_bit(const pr::node_id& d) {
-  const auto v = d.view();
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const unsigned byte = v[i];
-    if (byte == 0) continue;
-    int b = 7;
-    while (((byte >> b) & 1u) == 0) --b;
-    return static_cast<int>((v.size() - 1 - i) * 8) + b;
-  }
-  return -1;
-}
-
 /// Which nodes a check looks at (all when empty): one side of a partition.
 using node_filter = std::function<bool(std::size_t)>;
 
@@ -151,12 +138,13 @@ ring_report check_ring(sim_network& net, std::size_t depth = 3, const node_filte
       const auto lo = pr::finger_target(self, f);
       const auto it = std::lower_bound(rv.ids.begin(), rv.ids.end(), lo);
       const auto first = it == rv.ids.end() ? rv.ids.front() : *it;
-      const bool fillable = first != self && highest_bit(first - self) == 128 - static_cast<int>(f);
+      const bool fillable =
+          first != self && (first - self).highest_bit() == 128 - static_cast<int>(f);
       rep.fingers_fillable += fillable ? 1u : 0u;
       const auto fp = c.routes().finger(f);
       if (!fp) continue;
       ++rep.fingers_set;
-      if (highest_bit(*fp - self) != 128 - static_cast<int>(f)) {
+      if ((*fp - self).highest_bit() != 128 - static_cast<int>(f)) {
         ++rep.finger_errors;
         note(self.hex().substr(0, 8) + ": finger " + std::to_string(f) + " outside its interval");
       } else if (rv.node_of.count(*fp) == 0) {

@@ -39,6 +39,18 @@ TEST_CASE("ring arithmetic wraps around") {
   CHECK(node_id::power_of_two(128).is_zero());
 }
 
+TEST_CASE("highest set bit of an id") {
+  CHECK(node_id{}.highest_bit() == -1);
+  CHECK(node_id::power_of_two(0).highest_bit() == 0);
+  CHECK(node_id::power_of_two(7).highest_bit() == 7);
+  CHECK(node_id::power_of_two(8).highest_bit() == 8);
+  CHECK(node_id::power_of_two(127).highest_bit() == 127);
+  CHECK((node_id::power_of_two(90) + node_id::power_of_two(3)).highest_bit() == 90);
+  CHECK(node_id::wildcard().highest_bit() == 127);
+  CHECK(node_id::wildcard(20).highest_bit() == 159);
+  CHECK(node_id::power_of_two(150, 20).highest_bit() == 150);
+}
+
 TEST_CASE("intervals on the ring") {
   const auto a = id("10000000000000000000000000000000");
   const auto b = id("20000000000000000000000000000000");

@@ -22,19 +22,6 @@ bool insert_sorted(std::vector<pr::node_id>& list, const pr::node_id& p, std::si
   return true;
 }
 
-/// Position of the highest set bit (0 = least significant); -1 for zero.
-int highest_bit(const pr::node_id& v) noexcept {
-  const auto bytes = v.view();
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const unsigned byte = bytes[i];
-    if (byte == 0) continue;
-    int bit = 7;
-    while (((byte >> bit) & 1u) == 0) --bit;
-    return static_cast<int>((bytes.size() - 1 - i) * 8) + bit;
-  }
-  return -1;
-}
-
 }  // namespace
 
 routing_table::routing_table(const pr::node_id& self, std::size_t neighbors)
@@ -42,16 +29,8 @@ routing_table::routing_table(const pr::node_id& self, std::size_t neighbors)
 
 unsigned routing_table::finger_index(const pr::node_id& peer) const noexcept {
   const auto d = pr::ring_distance(self_, peer);
-  const auto v = d.view();
-  for (std::size_t byte = 0; byte < v.size(); ++byte) {
-    if (v[byte] == 0) continue;
-    unsigned top = 7;
-    while (((static_cast<unsigned>(v[byte]) >> top) & 1u) == 0) --top;
-    // Bit position counted from the least significant bit of the whole id.
-    const auto bit = static_cast<unsigned>((v.size() - 1 - byte) * 8 + top);
-    return static_cast<unsigned>(8 * v.size()) - bit;
-  }
-  return 0;
+  const int bit = d.highest_bit();  // counted from the least significant bit of the whole id
+  return bit < 0 ? 0u : static_cast<unsigned>(8 * d.size()) - static_cast<unsigned>(bit);
 }
 
 bool routing_table::add(const pr::node_id& peer) {
@@ -222,8 +201,8 @@ bool routing_table::has_finger_start_in(const pr::node_id& peer, const pr::node_
   if (a == b) return true;  // (a, a]: the whole ring
   const auto from = pr::ring_distance(peer, a);
   const auto to = pr::ring_distance(peer, b);
-  const int from_bit = highest_bit(from);
-  const int to_bit = highest_bit(to);
+  const int from_bit = from.highest_bit();
+  const int to_bit = to.highest_bit();
   const int top_bit = static_cast<int>(8 * peer.size()) - 1;
   if (from < to) {
     // (from, to] without wrapping: the smallest power of two above `from` is 2^(from_bit + 1)

@@ -39,6 +39,9 @@ class node_id {
   const std::uint8_t* data() const noexcept { return bytes_.data(); }
   bool is_wildcard() const noexcept;
   bool is_zero() const noexcept;
+  /// Position of the highest set bit (0 = least significant), -1 for zero: which finger
+  /// interval a ring distance falls in.
+  int highest_bit() const noexcept;
   std::string hex() const { return to_hex(view()); }
 
   /// (this + other) mod 2^(8*size); both must have the same size.
