@@ -505,7 +505,7 @@ typedef struct p2psip_call_options {
   /* NULL: provisional responses are not reported. Progress runs through the dispatcher, so
    * with the blocking p2psip_client_call it may run after the call has returned. */
   p2psip_sip_progress_fn progress;
-  void* progress_user;             /* passed to progress */
+  void* progress_user; /* passed to progress */
 } p2psip_call_options;
 
 /* The smallest struct_size p2psip_client_call accepts (this first version's size). */
