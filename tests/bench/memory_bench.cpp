@@ -25,6 +25,7 @@
 
 #include <cxxopts.hpp>
 
+#include "bench_client.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/tool/version.hpp"
 #include "process_overlay.hpp"
@@ -124,14 +125,7 @@ int main(int argc, char** argv) {
     // Credentials first, so that enrolment (child processes) is outside the measurement.
     std::vector<cl::client_options> opts;
     for (std::size_t c = 0; c < n; ++c) {
-      const std::string user = "idle" + std::to_string(c);
-      o.enroll(user);
-      cl::client_options opt;
-      opt.config_file = o.config_file().string();
-      opt.certificate_file = o.cert_of(user).string();
-      opt.key_file = o.key_of(user).string();
-      opt.peers = {address};
-      opts.push_back(std::move(opt));
+      opts.push_back(p2psip::bench::client_options_for(o, "idle" + std::to_string(c), address));
     }
     // One client attached and gone first: one-time costs (certificate caches, first arenas,
     // Botan's pools) are not charged to the idle clients.
