@@ -86,6 +86,7 @@
 #include "p2psip/tool/version.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/errors.hpp"
+#include "p2psip/transport/link.hpp"
 
 #include "config_reload.hpp"
 #include "daemon_signals.hpp"
@@ -676,6 +677,11 @@ int main(int argc, char** argv) {
   // KiB keeps the node's keys and the first links' TLS secrets locked; further secure_vectors
   // come from the heap, scrubbed on release all the same. An operator's setting wins.
   ::setenv("BOTAN_MLOCK_POOL_SIZE", "64", 0);
+  // Busy links keep their AES-GCM state between records: a put through five peers crosses about
+  // seven links, and making the ciphers again costs each hop about 6 us twice. 512 ciphers (a
+  // read and a write side each for 256 links, about 1.2 MiB at most) covers the ring links and
+  // the active clients; thousands of idle clients' links past it hold none.
+  p2psip::transport::set_cipher_budget(512);
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {

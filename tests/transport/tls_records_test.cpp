@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "p2psip/transport/errors.hpp"
+#include "p2psip/transport/link.hpp"
 #include "test_pki_tls.hpp"
 #include "tls_engine.hpp"
 
@@ -155,4 +156,38 @@ TEST_CASE("tls records: a changed byte, a record that is not TLS, renegotiation"
   pair_of_engines::pass(*p.client, *p.server);
   CHECK(p.server->plaintext() == data);
   CHECK(p.server->feed(wire.data(), wire.size()));
+}
+
+TEST_CASE("tls records: links keep their ciphers up to the process's budget, drop them past it") {
+  const auto before = tr::ciphers_held();
+  {
+    pair_of_engines e(true, true);
+    const auto settle = [&] {
+      e.client->release_idle_state();
+      e.server->release_idle_state();
+    };
+    // No budget (the default): nothing stays once the records are through.
+    tr::set_cipher_budget(0);
+    exchange(*e.client, *e.server, 100, 1);
+    exchange(*e.server, *e.client, 100, 2);
+    settle();
+    CHECK(tr::ciphers_held() == before);
+    // Room for them: both ends keep a cipher each way.
+    tr::set_cipher_budget(before + 100);
+    exchange(*e.client, *e.server, 100, 3);
+    exchange(*e.server, *e.client, 100, 4);
+    settle();
+    CHECK(tr::ciphers_held() == before + 4);
+    // Over the budget: each end drops its own after use until the process is within it.
+    tr::set_cipher_budget(before + 2);
+    exchange(*e.client, *e.server, 100, 5);  // the server's reader goes after the read
+    CHECK(tr::ciphers_held() == before + 3);
+    settle();  // the client drops both of its own; then the count is within the budget
+    CHECK(tr::ciphers_held() == before + 1);
+    // Still speaking, with ciphers made again where they were dropped.
+    exchange(*e.client, *e.server, 20000, 6);
+    exchange(*e.server, *e.client, 20000, 7);
+    tr::set_cipher_budget(0);
+  }
+  CHECK(tr::ciphers_held() == before);  // a closed link holds none
 }

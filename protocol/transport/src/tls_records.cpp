@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <exception>
 #include <string_view>
 
 #include "p2psip/transport/errors.hpp"
+#include "p2psip/transport/link.hpp"
 
 namespace p2psip::transport::detail {
 
@@ -29,6 +31,17 @@ std::array<std::uint8_t, 13> additional_data(std::uint64_t seq, record_type type
   ad[11] = static_cast<std::uint8_t>(length >> 8);
   ad[12] = static_cast<std::uint8_t>(length);
   return ad;
+}
+
+/// Cipher objects alive in every record layer of the process, and how many may stay between
+/// records (transport::set_cipher_budget). Atomics: an SDK process runs a link per client
+/// thread.
+std::atomic<std::size_t> ciphers_alive{0};
+std::atomic<std::size_t> cipher_budget{0};
+
+bool over_cipher_budget() noexcept {
+  return ciphers_alive.load(std::memory_order_relaxed) >
+         cipher_budget.load(std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -82,10 +95,22 @@ std::unique_ptr<record_layer> record_layer::create(const session_secrets& s, boo
   }
 }
 
+record_layer::~record_layer() {
+  drop(writer_);
+  drop(reader_);
+}
+
+void record_layer::drop(std::unique_ptr<Botan::AEAD_Mode>& cipher) noexcept {
+  if (!cipher) return;
+  cipher.reset();
+  ciphers_alive.fetch_sub(1, std::memory_order_relaxed);
+}
+
 Botan::AEAD_Mode& record_layer::writer() {
   if (!writer_) {
     writer_ = Botan::AEAD_Mode::create_or_throw(cipher_, Botan::ENCRYPTION);
     writer_->set_key(write_key_);
+    ciphers_alive.fetch_add(1, std::memory_order_relaxed);
   }
   return *writer_;
 }
@@ -94,13 +119,19 @@ Botan::AEAD_Mode& record_layer::reader() {
   if (!reader_) {
     reader_ = Botan::AEAD_Mode::create_or_throw(cipher_, Botan::DECRYPTION);
     reader_->set_key(read_key_);
+    ciphers_alive.fetch_add(1, std::memory_order_relaxed);
   }
   return *reader_;
 }
 
 void record_layer::release_ciphers() noexcept {
-  writer_.reset();
-  reader_.reset();
+  if (!over_cipher_budget()) return;
+  drop(writer_);
+  drop(reader_);
+}
+
+void record_layer::release_reader() noexcept {
+  if (over_cipher_budget()) drop(reader_);
 }
 
 std::vector<std::uint8_t> record_layer::nonce(const std::vector<std::uint8_t>& fixed,
@@ -181,3 +212,15 @@ std::error_code record_layer::open(const std::uint8_t* data, std::size_t size, o
 }
 
 }  // namespace p2psip::transport::detail
+
+namespace p2psip::transport {
+
+void set_cipher_budget(std::size_t cipher_objects) noexcept {
+  detail::cipher_budget.store(cipher_objects, std::memory_order_relaxed);
+}
+
+std::size_t ciphers_held() noexcept {
+  return detail::ciphers_alive.load(std::memory_order_relaxed);
+}
+
+}  // namespace p2psip::transport

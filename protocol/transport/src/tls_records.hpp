@@ -77,16 +77,23 @@ class record_layer {
   /// was changed or is not ours): transport_errc::tls_error.
   std::error_code open(const std::uint8_t* data, std::size_t size, opened_record& out);
 
+  ~record_layer();
+  record_layer(const record_layer&) = delete;
+  record_layer& operator=(const record_layer&) = delete;
+
   /// Drops the cipher objects (AES and GCM's GHASH tables: over 2 KiB each way), keeping the
-  /// keys: the next record makes them again (a few microseconds). For links that go idle.
+  /// keys, when the process holds more than its cipher budget (transport::set_cipher_budget):
+  /// the next record makes them again (a few microseconds). For links that go idle.
   void release_ciphers() noexcept;
-  /// Drops the reading side's cipher object only (after the records received were opened).
-  void release_reader() noexcept { reader_.reset(); }
+  /// The same for the reading side's cipher object only (after the records received were opened).
+  void release_reader() noexcept;
 
  private:
   record_layer() = default;
   Botan::AEAD_Mode& writer();
   Botan::AEAD_Mode& reader();
+  /// Destroys `cipher` (if any) and counts it out of the process's held ciphers.
+  static void drop(std::unique_ptr<Botan::AEAD_Mode>& cipher) noexcept;
   std::vector<std::uint8_t> nonce(const std::vector<std::uint8_t>& fixed, std::uint64_t seq,
                                   const std::uint8_t* explicit_part) const;
 

@@ -232,4 +232,14 @@ asio::awaitable<protocol::result<std::shared_ptr<link>, protocol::error_record>>
     std::optional<protocol::node_id> required_peer = std::nullopt,
     tls_role role = tls_role::client);
 
+/// How many AES-GCM cipher objects (one per direction of a link on our own TLS record layer)
+/// the process keeps from one record to the next. With 0, the default, a link makes its ciphers
+/// again for each read and each drained write (about 6 us each) and an idle link holds none (an
+/// SDK's idle clients; a peer's thousands of attached clients). Up to the budget, links keep them
+/// (about 2.3 KiB each); past it, a link drops its own after each use. A peer sets a budget for
+/// its busy links (ring neighbours, active clients), whose every hop would pay the 6 us twice.
+void set_cipher_budget(std::size_t cipher_objects) noexcept;
+/// Cipher objects alive in the process now.
+std::size_t ciphers_held() noexcept;
+
 }  // namespace p2psip::transport
