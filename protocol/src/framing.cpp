@@ -430,36 +430,50 @@ std::size_t ring_capacity(std::size_t history) noexcept {
 }  // namespace
 
 send_window::send_window(const rto_config& cfg, std::size_t history)
-    : rto_(cfg), ring_(ring_capacity(history)) {}
+    : rto_(cfg), history_(ring_capacity(history)) {}
 
-send_window::sent* send_window::find(std::uint32_t sequence) noexcept {
-  return const_cast<sent*>(std::as_const(*this).find(sequence));  // NOLINT: one lookup, two faces
+std::optional<std::size_t> send_window::slot_of(std::uint32_t sequence) const noexcept {
+  const std::uint32_t age = next_ - sequence;  // 1 for the newest frame, modulo 2^32
+  const std::uint64_t remembered = std::min<std::uint64_t>(sent_count_, sent_at_.size());
+  if (age == 0 || age > remembered) return std::nullopt;
+  return sequence & (sent_at_.size() - 1);
 }
 
-const send_window::sent* send_window::find(std::uint32_t sequence) const noexcept {
-  const std::uint32_t age = next_ - sequence;  // 1 for the newest frame, modulo 2^32
-  const std::uint64_t remembered = std::min<std::uint64_t>(sent_count_, ring_.size());
-  if (age == 0 || age > remembered) return nullptr;
-  const sent& s = ring_[sequence & (ring_.size() - 1)];
-  return s.sequence == sequence ? &s : nullptr;
+void send_window::grow() {
+  // Twice the slots (a power of two still), each remembered frame moved to its new slot.
+  const std::size_t slots = std::min(history_, std::max<std::size_t>(4, sent_at_.size() * 2));
+  std::vector<steady_time> at(slots);
+  std::vector<bool> acked(slots, false);
+  const std::uint64_t remembered = std::min<std::uint64_t>(sent_count_, sent_at_.size());
+  for (std::uint64_t age = 1; age <= remembered; ++age) {
+    const std::uint32_t sequence = next_ - static_cast<std::uint32_t>(age);
+    const std::size_t from = sequence & (sent_at_.size() - 1);
+    at[sequence & (slots - 1)] = sent_at_[from];
+    acked[sequence & (slots - 1)] = acked_[from];
+  }
+  sent_at_ = std::move(at);
+  acked_ = std::move(acked);
 }
 
 std::uint32_t send_window::on_send(steady_time now) {
+  if (sent_count_ >= sent_at_.size() && sent_at_.size() < history_) grow();
   const std::uint32_t sequence = next_++;
-  ring_[sequence & (ring_.size() - 1)] = sent{sequence, now, false};
+  const std::size_t slot = sequence & (sent_at_.size() - 1);
+  sent_at_[slot] = now;
+  acked_[slot] = false;
   ++sent_count_;
   return sequence;
 }
 
 ack_outcome send_window::on_ack(const ack_frame& a, steady_time now) noexcept {
   ack_outcome out;
-  if (sent* s = find(a.ack_sequence)) {
+  if (const auto slot = slot_of(a.ack_sequence)) {
     out.known = true;
     last_ack_ = now;
-    if (!s->acked) {
-      s->acked = true;
+    if (!acked_[*slot]) {
+      acked_[*slot] = true;
       ++out.newly_acked;
-      out.rtt = now - s->at;
+      out.rtt = now - sent_at_[*slot];
       rto_.on_sample(*out.rtt);
     }
   }
@@ -467,9 +481,9 @@ ack_outcome send_window::on_ack(const ack_frame& a, steady_time now) noexcept {
   // its time says nothing about when those frames arrived.
   for (std::uint32_t k = 0; k < 32; ++k) {
     if (((a.received >> k) & 1u) == 0) continue;
-    if (sent* s = find(a.ack_sequence - (k + 1))) {
-      if (!s->acked) {
-        s->acked = true;
+    if (const auto slot = slot_of(a.ack_sequence - (k + 1))) {
+      if (!acked_[*slot]) {
+        acked_[*slot] = true;
         ++out.newly_acked;
       }
     }
@@ -478,19 +492,19 @@ ack_outcome send_window::on_ack(const ack_frame& a, steady_time now) noexcept {
 }
 
 bool send_window::acked(std::uint32_t sequence) const noexcept {
-  const sent* s = find(sequence);
-  return s != nullptr && s->acked;
+  const auto slot = slot_of(sequence);
+  return slot && acked_[*slot];
 }
 
 std::optional<steady_time> send_window::oldest_outstanding() const noexcept {
   std::optional<steady_time> oldest;
-  const std::uint64_t remembered = std::min<std::uint64_t>(sent_count_, ring_.size());
+  const std::uint64_t remembered = std::min<std::uint64_t>(sent_count_, sent_at_.size());
   // Walk from the newest frame back to the newest acknowledged one: frames before that whose acks
   // never came were lost or their acks were, and say nothing about whether the link lives now.
   for (std::uint64_t age = 1; age <= remembered; ++age) {
-    const sent* s = find(next_ - static_cast<std::uint32_t>(age));
-    if (s == nullptr || s->acked) break;
-    oldest = s->at;
+    const auto slot = slot_of(next_ - static_cast<std::uint32_t>(age));
+    if (!slot || acked_[*slot]) break;
+    oldest = sent_at_[*slot];
   }
   return oldest;
 }

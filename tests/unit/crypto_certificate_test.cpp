@@ -355,3 +355,166 @@ TEST_SUITE("crypto trust store") {
           cr::crypto_errc::self_signed_node_id_mismatch);
   }
 }
+
+// The trust store's cache keeps certificates in compact form (plain fields, no Botan
+// X509_Certificate): it must give the same answers as the full form for every kind of
+// certificate a node may present, good or bad.
+TEST_SUITE("crypto certificate compact form") {
+  namespace {
+
+  /// A certificate (DER) and a signature over `signed_data` by its key.
+  struct signed_sample {
+    pr::bytes der;
+    pr::signature_and_hash_algorithm algorithm;
+    pr::bytes signature;
+  };
+
+  const pr::bytes signed_data{'h', 'e', 'l', 'l', 'o'};
+
+  signed_sample sample(cr::key_type type, const cert_spec& spec, const test_ca& ca = overlay_ca()) {
+    const pr::bytes pkcs8 = *cr::generate_private_key(type);
+    const pr::bytes der = ca.certify(pkcs8, spec);
+    auto cert = cr::certificate::parse(der, example_overlay());
+    REQUIRE(cert);
+    auto id = cr::node_identity::create(*cert, pkcs8);
+    REQUIRE(id);
+    auto value = id->sign(signed_data);
+    REQUIRE(value);
+    return signed_sample{der, id->algorithm(), *value};
+  }
+
+  /// The DER with one bit of its signature (the certificate's last byte) flipped: still a
+  /// certificate that parses, but its CA's signature no longer verifies.
+  pr::bytes forge(pr::bytes der) {
+    der.back() ^= 0x01;
+    return der;
+  }
+
+  /// What a trust store answers for `cert` at `now`, as an error code (empty: trusted).
+  std::error_code verdict(const cr::certificate& cert, time_point now) {
+    auto store = store_with_root();
+    auto r = store->check(cert, {}, now);
+    return r ? std::error_code{} : r.error();
+  }
+
+  }  // namespace
+
+  TEST_CASE("the same fields and verdicts as the full form, per key type and case") {
+    for (const cr::key_type type :
+         {cr::key_type::ed25519, cr::key_type::ecdsa_p256, cr::key_type::rsa}) {
+      CAPTURE(cr::key_type_name(type));
+      cert_spec good = spec_for({test_node(60), test_node(61)});
+      cert_spec expired = spec_for({test_node(62)});
+      expired.not_before = test_now() - 48h;
+      expired.not_after = test_now() - 1h;
+      const test_ca other_ca("other.org overlay CA");
+      // A CA with the overlay CA's name and another key: its certificates name the right issuer
+      // but their signatures do not verify with the root's key.
+      const test_ca impostor_ca("example.org overlay CA");
+
+      const signed_sample valid = sample(type, good);
+      struct case_ {
+        const char* name;
+        pr::bytes der;
+        std::error_code expected;
+      };
+      const std::vector<case_> cases{
+          {"valid", valid.der, {}},
+          {"forged (signature bit flipped)", forge(valid.der),
+           cr::crypto_errc::invalid_certificate_chain},
+          // Botan looks the issuer up by name and key identifier: none of the roots is it.
+          {"issued by an impostor of the CA", sample(type, good, impostor_ca).der,
+           cr::crypto_errc::untrusted_certificate},
+          {"expired", sample(type, expired).der, cr::crypto_errc::certificate_expired},
+          {"issued by another CA", sample(type, good, other_ca).der,
+           cr::crypto_errc::untrusted_certificate},
+      };
+      for (const case_& c : cases) {
+        const std::string name = c.name;
+        CAPTURE(name);
+        auto full = cr::certificate::parse(c.der, example_overlay());
+        auto compact = cr::certificate::parse_compact(c.der, example_overlay());
+        REQUIRE(full);
+        REQUIRE(compact);
+        CHECK_FALSE(full->compact());
+        CHECK(compact->compact());
+        CHECK(compact->node_ids() == full->node_ids());
+        CHECK(compact->user() == full->user());
+        CHECK(compact->not_before() == full->not_before());
+        CHECK(compact->not_after() == full->not_after());
+        CHECK(compact->key() == full->key());
+        CHECK(compact->key() == type);
+        CHECK(compact->sha256() == full->sha256());
+        CHECK(compact->der() == full->der());
+        CHECK(*compact == *full);
+        const std::error_code full_verdict = verdict(*full, test_now());
+        CHECK(full_verdict == c.expected);
+        CHECK(verdict(*compact, test_now()) == full_verdict);
+        // Self-signed mode refuses a CA-issued certificate alike in both forms.
+        auto self_signed_store = store_with_root();
+        self_signed_store->permit_self_signed(cr::self_signed_digest::sha256);
+        auto f = self_signed_store->check(*full, {}, test_now());
+        cr::trust_store another(example_overlay());
+        REQUIRE(another.add_root(overlay_ca().der()));
+        another.permit_self_signed(cr::self_signed_digest::sha256);
+        auto k = another.check(*compact, {}, test_now());
+        CHECK(bool(f) == bool(k));
+        if (!f && !k) CHECK(f.error() == k.error());
+      }
+
+      // Signatures: the good one verifies with both forms, a changed byte of the data or of the
+      // value fails with both, an algorithm that is not the key's is refused by both.
+      auto full = *cr::certificate::parse(valid.der, example_overlay());
+      auto compact = *cr::certificate::parse_compact(valid.der, example_overlay());
+      for (const cr::certificate* cert : {&full, &compact}) {
+        CAPTURE(cert->compact());
+        CHECK(cert->verify(valid.algorithm, signed_data, valid.signature));
+        pr::bytes other_data = signed_data;
+        other_data[0] ^= 1;
+        CHECK(cert->verify(valid.algorithm, other_data, valid.signature).error() ==
+              cr::crypto_errc::bad_signature);
+        pr::bytes other_value = valid.signature;
+        other_value[other_value.size() / 2] ^= 0x10;
+        CHECK(cert->verify(valid.algorithm, signed_data, other_value).error() ==
+              cr::crypto_errc::bad_signature);
+        CHECK(cert->verify(valid.algorithm, signed_data, {}).error() ==
+              cr::crypto_errc::bad_signature);
+        pr::signature_and_hash_algorithm wrong = valid.algorithm;
+        wrong.signature = type == cr::key_type::rsa ? pr::signature_algorithm::ecdsa
+                                                    : pr::signature_algorithm::rsa;
+        CHECK(cert->verify(wrong, signed_data, valid.signature).error() ==
+              cr::crypto_errc::unsupported_algorithm);
+      }
+      // Botan's objects are still there when asked for (made again from the DER).
+      CHECK(compact.botan_certificate().BER_encode() == full.botan_certificate().BER_encode());
+      CHECK(compact.public_key().subject_public_key() == full.public_key().subject_public_key());
+    }
+  }
+
+  TEST_CASE("the same refusals at parse as the full form") {
+    cert_spec other_overlay = spec_for({test_node(63)});
+    other_overlay.overlay = "other.org";
+    cert_spec no_id = spec_for({});
+    cert_spec two_users = spec_for({test_node(64)});
+    two_users.extra_users = {"bob@example.org"};
+    for (const pr::bytes& der : {issue(other_overlay), issue(no_id), issue(two_users),
+                                 pr::bytes{0x30, 0x03, 0x02, 0x01, 0x01}, pr::bytes{}}) {
+      auto full = cr::certificate::parse(der, example_overlay());
+      auto compact = cr::certificate::parse_compact(der, example_overlay());
+      REQUIRE_FALSE(full);
+      REQUIRE_FALSE(compact);
+      CHECK(compact.error() == full.error());
+    }
+  }
+
+  TEST_CASE("the trust store caches the compact form and judges it as before") {
+    auto store = store_with_root();
+    const pr::bytes der = issue(spec_for({test_node(65)}), cr::key_type::ed25519);
+    auto cert = store->parse(der);
+    REQUIRE(cert);
+    CHECK(cert->compact());
+    CHECK(store->check(*cert, {}, test_now()));
+    CHECK(store->check(*store->parse(forge(der)), {}, test_now()).error() ==
+          cr::crypto_errc::invalid_certificate_chain);
+  }
+}

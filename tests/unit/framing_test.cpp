@@ -818,3 +818,57 @@ TEST_CASE("send_window turns acks into RTT samples and a failure deadline") {
     CHECK(small.on_ack(ack_frame{9, 0}, t0).known);
   }
 }
+
+TEST_CASE("send_window: slots grow with the frames sent and keep every remembered frame") {
+  const steady_time t0{};
+  send_window s(rto_config{}, 64);
+  // Across every growth (4, 8, ..., 64 slots) and well past the history: each frame is known
+  // while it is one of the last 64, with its own send time, and its ack state survives growth.
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    CHECK(s.on_send(t0 + std::chrono::milliseconds(i)) == i);
+    if (i % 3 == 0) {
+      const auto out = s.on_ack(ack_frame{i, 0}, t0 + std::chrono::milliseconds(i + 5));
+      CHECK(out.known);
+      REQUIRE(out.rtt);
+      CHECK(*out.rtt == 5ms);
+    }
+    for (std::uint32_t j = (i >= 63 ? i - 63 : 0); j <= i; ++j) {
+      CHECK(s.acked(j) == (j % 3 == 0));
+    }
+    if (i >= 64) CHECK_FALSE(s.on_ack(ack_frame{i - 64, 0}, t0).known);
+  }
+  // 198 is the newest acked frame, so 199 alone is outstanding.
+  CHECK(s.oldest_outstanding() == t0 + 199ms);
+}
+
+TEST_CASE("fifo: first in first out across its compactions and releases") {
+  fifo<bytes> q;
+  CHECK(q.empty());
+  q.push_back(bytes{1});
+  q.push_back(bytes{2});
+  CHECK(q.size() == 2);
+  CHECK(q.front() == bytes{1});
+  q.pop_front();
+  CHECK(q.front() == bytes{2});
+  q.pop_front();
+  CHECK(q.empty());
+  // A long run of one in, one out stays in order and small.
+  std::uint8_t next_in = 0;
+  std::uint8_t next_out = 0;
+  for (int i = 0; i < 1000; ++i) {
+    q.push_back(bytes{next_in++});
+    q.push_back(bytes{next_in++});
+    CHECK(q.front() == bytes{next_out++});
+    q.pop_front();
+  }
+  CHECK(q.size() == 1000);
+  while (!q.empty()) {
+    CHECK(q.front() == bytes{next_out++});
+    q.pop_front();
+  }
+  CHECK(next_out == next_in);
+  q.push_back(bytes{7});
+  q.clear();
+  CHECK(q.empty());
+  CHECK(q.size() == 0);
+}

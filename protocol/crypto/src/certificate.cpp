@@ -97,8 +97,6 @@ std::string make_reload_uri(const pr::node_id& id, std::string_view overlay) {
 struct certificate::impl {
   pr::bytes der;
   detail::sha256_digest fingerprint{};
-  Botan::X509_Certificate cert;
-  std::unique_ptr<Botan::Public_Key> key;
   key_type type = key_type::unknown;
   // The raw Ed25519 public key, taken once from Botan's parse, for libsodium's verification.
   std::optional<detail::ed25519_public_key> ed25519;
@@ -106,33 +104,53 @@ struct certificate::impl {
   std::string user;
   time_point not_before;
   time_point not_after;
+  // parse_compact: Botan's certificate is not kept (and for Ed25519 neither is its key), and no
+  // verifier is kept.
+  bool compact = false;
+  // Botan's objects. A full parse sets both before the impl is shared. A compact one keeps the
+  // key of ECDSA and RSA from the start (every verification needs it) and makes the rest on first
+  // use, once each: the certificate again from the DER, an Ed25519 key from its raw bytes.
+  mutable std::once_flag cert_once;
+  mutable std::once_flag key_once;
+  mutable std::unique_ptr<Botan::X509_Certificate> cert;
+  mutable std::unique_ptr<Botan::Public_Key> key;
   // Building a Botan verifier costs about a fifth of an ECDSA verification (its precomputed
-  // table), so one is kept; it is stateful, hence the mutex.
+  // table), so a full certificate keeps one; it is stateful, hence the mutex.
   mutable std::mutex verifier_mutex;
   mutable std::unique_ptr<Botan::PK_Verifier> verifier;
   mutable std::string verifier_padding;
 };
 
 result<certificate> certificate::parse(pr::byte_view der, const overlay_params& overlay) {
+  return parse_as(der, overlay, false);
+}
+
+result<certificate> certificate::parse_compact(pr::byte_view der, const overlay_params& overlay) {
+  return parse_as(der, overlay, true);
+}
+
+result<certificate> certificate::parse_as(pr::byte_view der, const overlay_params& overlay,
+                                          bool compact) {
   auto p = std::make_shared<impl>();
+  p->compact = compact;
   try {
     p->der.assign(der.begin(), der.end());
-    p->cert = Botan::X509_Certificate(p->der);
-    p->key = p->cert.load_subject_public_key();
-    p->type = detail::classify(*p->key);
+    auto cert = std::make_unique<Botan::X509_Certificate>(p->der);
+    std::unique_ptr<Botan::Public_Key> key = cert->load_subject_public_key();
+    p->type = detail::classify(*key);
     if (p->type == key_type::ed25519) {
-      const auto* ed = dynamic_cast<const Botan::Ed25519_PublicKey*>(p->key.get());
+      const auto* ed = dynamic_cast<const Botan::Ed25519_PublicKey*>(key.get());
       if (ed == nullptr || ed->get_public_key().size() != detail::ed25519_public_key_size) {
         return make_error_code(crypto_errc::malformed_certificate);
       }
       p->ed25519.emplace();
       std::copy(ed->get_public_key().begin(), ed->get_public_key().end(), p->ed25519->begin());
     }
-    p->not_before = detail::to_time_point(p->cert.not_before());
-    p->not_after = detail::to_time_point(p->cert.not_after());
+    p->not_before = detail::to_time_point(cert->not_before());
+    p->not_after = detail::to_time_point(cert->not_after());
     p->fingerprint = detail::sha256(p->der);
 
-    const Botan::AlternativeName& san = p->cert.subject_alt_name();
+    const Botan::AlternativeName& san = cert->subject_alt_name();
     bool other_overlay = false;
     for (const std::string& uri : san.get_attribute("URI")) {
       if (!starts_with_ci(uri, reload_scheme)) continue;  // not a Node-ID
@@ -154,10 +172,22 @@ result<certificate> certificate::parse(pr::byte_view der, const overlay_params& 
     const auto users = san.get_attribute("RFC822");
     if (users.size() > 1) return make_error_code(crypto_errc::multiple_user_names);
     if (!users.empty()) p->user = users.front();
+    p->node_ids.shrink_to_fit();
+    p->user.shrink_to_fit();
+    if (!compact) {
+      p->cert = std::move(cert);
+      p->key = std::move(key);
+    } else if (p->type != key_type::ed25519) {
+      p->key = std::move(key);  // what every verification needs; libsodium needs no object
+    }
   } catch (const std::exception&) {
     return make_error_code(crypto_errc::malformed_certificate);
   }
   return certificate(std::move(p));
+}
+
+bool certificate::compact() const noexcept {
+  return impl_->compact;
 }
 
 const std::vector<pr::node_id>& certificate::node_ids() const noexcept {
@@ -191,9 +221,20 @@ pr::generic_certificate certificate::generic() const {
   return pr::generic_certificate{0, impl_->der};
 }
 const Botan::X509_Certificate& certificate::botan_certificate() const noexcept {
-  return impl_->cert;
+  if (impl_->compact) {
+    std::call_once(impl_->cert_once, [p = impl_.get()] {
+      p->cert = std::make_unique<Botan::X509_Certificate>(p->der);
+    });
+  }
+  return *impl_->cert;
 }
 const Botan::Public_Key& certificate::public_key() const noexcept {
+  if (impl_->compact && impl_->ed25519) {
+    std::call_once(impl_->key_once, [p = impl_.get()] {
+      p->key = std::make_unique<Botan::Ed25519_PublicKey>(
+          std::vector<std::uint8_t>(p->ed25519->begin(), p->ed25519->end()));
+    });
+  }
   return *impl_->key;
 }
 
@@ -210,6 +251,17 @@ result<void> certificate::verify(pr::signature_and_hash_algorithm alg, pr::byte_
   }
   const auto format = scheme->der_sequence ? Botan::DER_SEQUENCE : Botan::IEEE_1363;
   bool ok = false;
+  if (impl_->compact) {
+    // A kept verifier's precomputed tables would outweigh the rest of a compact certificate.
+    try {
+      Botan::PK_Verifier verifier(public_key(), scheme->padding, format);
+      ok = verifier.verify_message(data.data(), data.size(), signature.data(), signature.size());
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    if (!ok) return make_error_code(crypto_errc::bad_signature);
+    return {};
+  }
   std::unique_lock lock(impl_->verifier_mutex, std::try_to_lock);
   try {
     if (lock.owns_lock()) {

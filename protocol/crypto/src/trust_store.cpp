@@ -125,18 +125,22 @@ struct trust_store::impl {
     ++generation;
   }
 
-  chain_outcome validate_self_signed(const certificate& cert, self_signed_digest digest);
-  chain_outcome validate_path(const certificate& cert,
+  // `c` is cert's Botan certificate: kept by a full certificate, parsed for the check by
+  // check() for a compact one (the cache's), so that the cache never keeps it.
+  chain_outcome validate_self_signed(const certificate& cert, const Botan::X509_Certificate& c,
+                                     self_signed_digest digest);
+  chain_outcome validate_path(const certificate& cert, const Botan::X509_Certificate& c,
                               std::span<const pr::generic_certificate> extra, time_point now,
                               const Botan::Certificate_Store& store);
 };
 
 chain_outcome trust_store::impl::validate_self_signed(const certificate& cert,
+                                                      const Botan::X509_Certificate& c,
                                                       self_signed_digest digest) {
   chain_outcome out;
   out.state = chain_state::refused;
-  const Botan::X509_Certificate& c = cert.botan_certificate();
-  if (c.verify_signature(cert.public_key()) != Botan::Certificate_Status_Code::VERIFIED) {
+  if (c.verify_signature(*c.load_subject_public_key()) !=
+      Botan::Certificate_Status_Code::VERIFIED) {
     out.error = make_error_code(crypto_errc::invalid_certificate_chain);
     return out;
   }
@@ -182,15 +186,17 @@ chain_outcome trust_store::impl::validate_self_signed(const certificate& cert,
 }
 
 chain_outcome trust_store::impl::validate_path(const certificate& cert,
+                                               const Botan::X509_Certificate& c,
                                                std::span<const pr::generic_certificate> extra,
                                                time_point now,
                                                const Botan::Certificate_Store& store) {
-  std::vector<Botan::X509_Certificate> chain{cert.botan_certificate()};
+  std::vector<Botan::X509_Certificate> chain{c};
   for (const auto& g : extra) {
     if (g.type != 0 || chain.size() > 16) continue;
     try {
-      Botan::X509_Certificate c(g.certificate);
-      if (c.is_CA_cert()) chain.push_back(std::move(c));  // node certificates cannot issue
+      Botan::X509_Certificate in_bucket(g.certificate);
+      // Node certificates cannot issue.
+      if (in_bucket.is_CA_cert()) chain.push_back(std::move(in_bucket));
     } catch (const std::exception&) {
       // A broken certificate in the bucket is not the signer's; ignore it.
     }
@@ -299,7 +305,9 @@ result<certificate> trust_store::parse(pr::byte_view der) {
       return e->parse_error;
     }
   }
-  auto parsed = certificate::parse(der, impl_->overlay);
+  // Compact: the cache holds a certificate for every node that signs (at a peer, every attached
+  // client), and Botan's parsed form is most of a full one's size.
+  auto parsed = certificate::parse_compact(der, impl_->overlay);
   std::lock_guard lock(impl_->mutex);
   cache_entry& e = impl_->insert(key);
   if (parsed) {
@@ -329,11 +337,15 @@ result<void> trust_store::check(const certificate& cert,
 
   chain_outcome out;
   try {
-    const Botan::X509_Certificate& c = cert.botan_certificate();
+    // Parsed for this check only when the certificate does not keep Botan's form: once per
+    // certificate, since the verdict is cached.
+    std::optional<Botan::X509_Certificate> parsed;
+    const Botan::X509_Certificate& c =
+        cert.compact() ? parsed.emplace(cert.der()) : cert.botan_certificate();
     if (self_signed && c.is_self_signed()) {
-      out = impl_->validate_self_signed(cert, *self_signed);
+      out = impl_->validate_self_signed(cert, c, *self_signed);
     } else {
-      out = impl_->validate_path(cert, extra, now, *roots);
+      out = impl_->validate_path(cert, c, extra, now, *roots);
     }
   } catch (const std::exception&) {
     out.state = chain_state::refused;

@@ -56,15 +56,22 @@ class async_event {
   // state (about 280 bytes each; a link has several, kept for its whole life).
   explicit async_event(const asio::any_io_executor& ex)
       : timer_(ex, asio::steady_timer::time_point::max()) {}
-  asio::awaitable<void> wait() {
-    auto [ec] = co_await timer_.async_wait(use_nothrow);
-    (void)ec;
-  }
+  /// Completes at the next notify_all() (its error_code, operation_aborted, says nothing more).
+  /// The timer's own awaitable, not a coroutine around it: a waiting coroutine holds one frame
+  /// less (every idle link waits here in receive()).
+  auto wait() { return timer_.async_wait(use_nothrow); }
   void notify_all() { timer_.cancel(); }
 
  private:
   asio::steady_timer timer_;
 };
+
+/// Empties `v` and gives its storage back. (`v = {}` would not: it picks the initializer_list
+/// assignment, which keeps the capacity.)
+template <class Vector>
+void release_storage(Vector& v) noexcept {
+  Vector().swap(v);
+}
 
 template <class Duration>
 std::chrono::milliseconds to_ms(Duration d) {

@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <array>
-#include <deque>
 #include <exception>
 #include <utility>
 
 #include "io_util.hpp"
 #include "link_internal.hpp"
+#include "p2psip/protocol/fifo.hpp"
 #include "p2psip/transport/rate_limit.hpp"
 #include "tls_engine.hpp"
 
@@ -510,7 +510,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       }
       if (!plain.empty()) {
         const auto put = decoder_.put(plain);
-        if (engine_) engine_->plaintext() = {};  // consumed: keep no capacity while idle
+        if (engine_) detail::release_storage(engine_->plaintext());  // consumed: keep no capacity
         co_await process_frames();
         if (!put) {
           const auto& e = put.error();
@@ -656,8 +656,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
           // Nothing more to write for now: an idle link keeps no buffer (both would otherwise
           // keep the capacity of the largest flight, the handshake's, for the link's life), nor
           // TLS state it can make again for the next record.
-          write_buffer_ = {};
-          output() = {};
+          detail::release_storage(write_buffer_);
+          detail::release_storage(output());
           if (engine_) engine_->release_idle_state();
         }
         reader_event_.notify_all();  // output drained: a paused reader may read again
@@ -704,10 +704,11 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::uint32_t misbehaviour_ = 0;
   link_stats stats_;
 
-  std::deque<pr::bytes> queue_;  ///< messages accepted by send, not yet framed
+  // Both queues are empty nearly all the time: a fifo holds no memory then (a deque did).
+  pr::fifo<pr::bytes> queue_;  ///< messages accepted by send, not yet framed
   std::size_t queued_bytes_ = 0;
   bool flushing_ = false;  ///< closing: queue_ is still being sent, close_notify comes after it
-  std::deque<inbound_message> inbox_;  ///< received items not yet taken by receive()
+  pr::fifo<inbound_message> inbox_;  ///< received items not yet taken by receive()
 
   asio::steady_timer wake_timer_;       ///< the writer's sleep: a deadline, or cancel() to wake it
   asio::steady_timer write_timer_;      ///< bounds each write

@@ -8,13 +8,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <variant>
 #include <vector>
 
 #include "p2psip/protocol/bytes.hpp"
 #include "p2psip/protocol/errors.hpp"
+#include "p2psip/protocol/fifo.hpp"
 #include "p2psip/protocol/forwarding.hpp"
 #include "p2psip/protocol/limits.hpp"
 #include "p2psip/protocol/result.hpp"
@@ -166,8 +166,8 @@ class frame_decoder {
   bool in_body_ = false;
   std::uint32_t sequence_ = 0;
   std::size_t body_len_ = 0;
-  bytes body_;  ///< a message being received, or the header of an oversized one
-  std::deque<frame> ready_;
+  bytes body_;         ///< a message being received, or the header of an oversized one
+  fifo<frame> ready_;  ///< no memory while empty (between reads, always)
   std::uint64_t consumed_ = 0;
   decode_error error_{};
 
@@ -287,16 +287,18 @@ class send_window {
   rto_estimator& estimator() noexcept { return rto_; }
 
  private:
-  struct sent {
-    std::uint32_t sequence = 0;
-    steady_time at{};
-    bool acked = false;
-  };
-  sent* find(std::uint32_t sequence) noexcept;
-  const sent* find(std::uint32_t sequence) const noexcept;
+  /// The slot of a remembered frame; nothing when `sequence` is unknown or forgotten.
+  std::optional<std::size_t> slot_of(std::uint32_t sequence) const noexcept;
+  /// Doubles the slots (4 at first), up to history_.
+  void grow();
 
   rto_estimator rto_;
-  std::vector<sent> ring_;  ///< fixed capacity; slot = sequence % capacity
+  /// The slots grow with the frames sent, up to history_ (a power of two): a link that sent a few
+  /// frames keeps a few. Slot = sequence % slots. Send times and acked flags apart (8 bytes and
+  /// one bit a frame; a struct of both with the sequence took 24 bytes).
+  std::size_t history_;
+  std::vector<steady_time> sent_at_;
+  std::vector<bool> acked_;
   std::uint32_t next_ = 0;
   std::uint64_t sent_count_ = 0;
   std::optional<steady_time> last_ack_;

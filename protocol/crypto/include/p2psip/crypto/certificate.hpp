@@ -56,14 +56,26 @@ result<protocol::node_id> parse_reload_uri(std::string_view uri, const overlay_p
 /// The RFC form: "reload://0110<id hex>@<overlay>/".
 std::string make_reload_uri(const protocol::node_id& id, std::string_view overlay);
 
-/// A parsed node certificate. Immutable; copies share the parsed state (cheap); safe to use from
-/// several threads at once.
+/// A parsed node certificate, in full (parse) or compact (parse_compact) form. Immutable; copies
+/// share the parsed state (cheap); safe to use from several threads at once.
 class certificate {
  public:
   /// Parses DER. Fails with malformed_certificate, no_node_id (no reload:// URI for any overlay),
   /// wrong_overlay (reload:// URIs only for other overlays), bad_reload_uri (a URI for this
   /// overlay that cannot be read) or multiple_user_names. Never throws.
   static result<certificate> parse(protocol::byte_view der, const overlay_params& overlay);
+  /// Parses like parse() (same checks, same errors) but keeps only what identifying a signer and
+  /// verifying its signatures need, as plain fields: the DER and its SHA-256, the Node-IDs, the
+  /// user, the validity, the key type and the public key (Ed25519: its 32 raw bytes; ECDSA and
+  /// RSA: Botan's public key object). Botan's parsed X.509 certificate (its subject, issuer and
+  /// extensions as string maps, about 6 KiB) is dropped; botan_certificate() parses the DER again
+  /// on its first call and keeps that (avoid it on a cached certificate: the trust store's chain
+  /// check does). ECDSA and RSA verifications build their Botan verifier each time instead of
+  /// keeping one (its precomputed tables would cost more than the rest). What a trust store's
+  /// cache holds for every node that signs. Never throws.
+  static result<certificate> parse_compact(protocol::byte_view der, const overlay_params& overlay);
+  /// Whether this certificate came from parse_compact (its Botan certificate is not kept).
+  bool compact() const noexcept;
 
   /// The certificate's Node-IDs for this overlay, without duplicates, in the order the
   /// subjectAltName lists them as Botan reports them (sorted by URI text). Never empty.
@@ -103,7 +115,9 @@ class certificate {
   result<void> verify(protocol::signature_and_hash_algorithm alg, protocol::byte_view data,
                       protocol::byte_view signature) const;
 
-  /// Botan's objects, for TLS and for the rest of this library.
+  /// Botan's objects, for TLS and for the rest of this library. On a compact certificate the
+  /// first call parses the DER again (it parsed before, so it parses again; only running out of
+  /// memory could fail it, which terminates) and keeps the result.
   const Botan::X509_Certificate& botan_certificate() const noexcept;
   const Botan::Public_Key& public_key() const noexcept;
 
@@ -114,6 +128,8 @@ class certificate {
  private:
   struct impl;
   explicit certificate(std::shared_ptr<const impl> p) noexcept : impl_(std::move(p)) {}
+  static result<certificate> parse_as(protocol::byte_view der, const overlay_params& overlay,
+                                      bool compact);
   std::shared_ptr<const impl> impl_;
 };
 

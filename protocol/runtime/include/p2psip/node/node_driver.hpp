@@ -27,10 +27,9 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <deque>
-
 #include "p2psip/node/node_engine.hpp"
 #include "p2psip/protocol/errors.hpp"
+#include "p2psip/protocol/fifo.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/link.hpp"
 #include "p2psip/transport/listener.hpp"
@@ -210,7 +209,7 @@ class node_driver {
     std::shared_ptr<transport::link> link;
     protocol::node_id remote;
     /// Messages waiting for room in the link's send queue, oldest first, and their bytes.
-    std::deque<protocol::bytes> backlog;
+    protocol::fifo<protocol::bytes> backlog;  ///< no memory while empty (nearly always)
     std::size_t backlog_bytes = 0;
     bool draining = false;  ///< a coroutine is moving the backlog into the link
     transport::token_bucket client_bucket;
