@@ -14,8 +14,8 @@ p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
 p2psip_require_pkg(SODIUM libsodium libsodium-dev)
 
 p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
-# sd_notify for p2psip-peer under systemd (Type=notify: READY=1 once joined, STATUS=, WATCHDOG=1).
-p2psip_require_pkg(SYSTEMD libsystemd libsystemd-dev)
+# No libsystemd: p2psip-peer speaks systemd's notification protocol itself (Type=notify: READY=1
+# once joined, STATUS=, WATCHDOG=1; peer/daemon/service_notifier.cpp says why).
 
 # Static copies for the peer (issue 16: RSS per idle peer). A program whose P2PSIP_STATIC_LIBS
 # property is ON (p2psip_link_libraries_statically below: p2psip-peer and p2psip-admin) links
