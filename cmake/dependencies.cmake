@@ -22,10 +22,10 @@ p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
 # Debian's libbotan-2.a, libsodium.a, libpugixml.a and libsqlite3.a; everything else (the SDK,
 # its CLI, the tests) links the shared libraries as before. The property is read on the program
 # being linked, wherever in its dependencies these targets come in. Measured on a lone idle peer
-# (release): VmRSS 15.5 -> 12.4 MiB, of it private 2228 -> 1672 KiB (docs/benchmarks.md, "Real
-# peers at scale"). Botan alone is most of it: its shared library is resident far beyond what we
-# call (4.4 MiB of 5.7), it drags in libtspi and through it OpenSSL's libcrypto (1.4 MiB, 0.4 of
-# it relocated, so private), and the linker takes from the archive only the objects we use.
+# (release): VmRSS 15.5 -> 12.1 MiB, of it private 2224 -> 1672 KiB (docs/benchmarks.md, "Real
+# peers at scale"). Botan alone is most of it (-3.1 MiB): its shared library is resident far
+# beyond what we call (3.7 MiB), it drags in libtspi and through it OpenSSL's libcrypto (1.4 MiB,
+# 0.4 of it relocated, so private), and the linker takes from an archive only the objects used.
 option(P2PSIP_STATIC_PEER_LIBS
        "Link Botan, libsodium, pugixml and SQLite statically into p2psip-peer and p2psip-admin" ON)
 
