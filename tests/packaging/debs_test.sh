@@ -39,7 +39,9 @@ expect_depends libp2psip-client-dev "libp2psip-client0 \(= $version\)" "the libr
 expect_depends p2psip-client "libp2psip-client0 \(= $version\)" "the library, same version"
 expect_depends libp2psip-client0 'libbotan-2-[0-9]+' "Botan (shlibdeps)"
 expect_depends libp2psip-client0 'libsodium[0-9]+' "libsodium (shlibdeps)"
-expect_depends p2psip-peer 'libsystemd0' "libsystemd (shlibdeps)"
+expect_depends p2psip-peer 'libprometheus-cpp-core[0-9.]+' "prometheus-cpp (shlibdeps)"
+# The peer speaks systemd's notification protocol itself: no libsystemd.
+grep -q libsystemd <<<"$(depends p2psip-peer)" && fail "p2psip-peer depends on libsystemd"
 if [ "$static_peer_libs" = ON ]; then
   # P2PSIP_STATIC_PEER_LIBS: p2psip-peer and p2psip-admin carry their own Botan, libsodium,
   # pugixml and SQLite, so the package depends on none of them (nor on OpenSSL through Botan).
