@@ -14,8 +14,60 @@ p2psip_require_pkg(BOTAN botan-2 libbotan-2-dev)
 p2psip_require_pkg(SODIUM libsodium libsodium-dev)
 
 p2psip_require_pkg(PUGIXML pugixml libpugixml-dev)
-# sd_notify for p2psip-peer under systemd (Type=notify: READY=1 once joined, STATUS=, WATCHDOG=1).
-p2psip_require_pkg(SYSTEMD libsystemd libsystemd-dev)
+# No libsystemd: p2psip-peer speaks systemd's notification protocol itself (Type=notify: READY=1
+# once joined, STATUS=, WATCHDOG=1; peer/daemon/service_notifier.cpp says why).
+
+# Static copies for the peer (issue 16: RSS per idle peer). A program whose P2PSIP_STATIC_LIBS
+# property is ON (p2psip_link_libraries_statically below: p2psip-peer and p2psip-admin) links
+# Debian's libbotan-2.a, libsodium.a, libpugixml.a and libsqlite3.a; everything else (the SDK,
+# its CLI, the tests) links the shared libraries as before. The property is read on the program
+# being linked, wherever in its dependencies these targets come in. Measured on a lone idle peer
+# (release): VmRSS 15.5 -> 12.1 MiB, of it private 2224 -> 1672 KiB (docs/benchmarks.md, "Real
+# peers at scale"). Botan alone is most of it (-3.1 MiB): its shared library is resident far
+# beyond what we call (3.7 MiB), it drags in libtspi and through it OpenSSL's libcrypto (1.4 MiB,
+# 0.4 of it relocated, so private), and the linker takes from an archive only the objects used.
+option(P2PSIP_STATIC_PEER_LIBS
+       "Link Botan, libsodium, pugixml and SQLite statically into p2psip-peer and p2psip-admin" ON)
+
+# p2psip_static_on_request(TARGET ARCHIVE): TARGET (an imported library) links ARCHIVE instead of
+# what it linked when the program being linked asks for static copies.
+function(p2psip_static_on_request target archive)
+  if(NOT EXISTS "${archive}")
+    message(FATAL_ERROR "P2PSIP_STATIC_PEER_LIBS: ${archive} is missing "
+                        "(or configure with -DP2PSIP_STATIC_PEER_LIBS=OFF)")
+  endif()
+  get_target_property(shared ${target} INTERFACE_LINK_LIBRARIES)
+  set(wanted "$<BOOL:$<TARGET_PROPERTY:P2PSIP_STATIC_LIBS>>")
+  set_property(TARGET ${target} PROPERTY INTERFACE_LINK_LIBRARIES
+               "$<${wanted}:${archive}>" "$<$<NOT:${wanted}>:${shared}>")
+endfunction()
+
+# p2psip_link_libraries_statically(PROGRAM): PROGRAM links the static copies (when
+# P2PSIP_STATIC_PEER_LIBS is ON).
+function(p2psip_link_libraries_statically program)
+  if(P2PSIP_STATIC_PEER_LIBS)
+    set_property(TARGET ${program} PROPERTY P2PSIP_STATIC_LIBS ON)
+  endif()
+endfunction()
+
+if(P2PSIP_STATIC_PEER_LIBS AND NOT P2PSIP_SDK_ONLY)
+  p2psip_static_on_request(PkgConfig::BOTAN ${BOTAN_LIBRARY_DIRS}/libbotan-2.a)
+  p2psip_static_on_request(PkgConfig::SODIUM ${SODIUM_LIBRARY_DIRS}/libsodium.a)
+  p2psip_static_on_request(PkgConfig::PUGIXML ${PUGIXML_LIBRARY_DIRS}/libpugixml.a)
+  # SQLite's target is made here, before peer/storage's find_package(SQLite3) would make one
+  # (FindSQLite3 keeps an existing SQLite::SQLite3 and reads the same cache variables), so that
+  # it can choose like the others.
+  find_path(SQLite3_INCLUDE_DIR NAMES sqlite3.h)
+  find_library(SQLite3_LIBRARY NAMES sqlite3)
+  if(SQLite3_INCLUDE_DIR AND SQLite3_LIBRARY)
+    get_filename_component(sqlite_dir "${SQLite3_LIBRARY}" DIRECTORY)
+    add_library(SQLite::SQLite3 INTERFACE IMPORTED)
+    set_target_properties(SQLite::SQLite3 PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${SQLite3_INCLUDE_DIR}"
+      INTERFACE_LINK_LIBRARIES "${SQLite3_LIBRARY}")
+    p2psip_static_on_request(SQLite::SQLite3 ${sqlite_dir}/libsqlite3.a)
+  endif()
+endif()
 
 find_package(nlohmann_json 3 QUIET)
 if(NOT nlohmann_json_FOUND)

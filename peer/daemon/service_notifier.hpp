@@ -1,9 +1,9 @@
 #pragma once
-// Tells the service manager (systemd, through sd_notify(3)) how the peer is doing: READY=1 once
-// the peer has joined the overlay (a first peer: once it serves), STATUS= with each status line,
-// RELOADING=1 ... READY=1 around a SIGHUP, STOPPING=1 when it leaves, and WATCHDOG=1 keep-alives
-// when the unit sets WatchdogSec=. Without NOTIFY_SOCKET (not started by systemd with
-// Type=notify) every call does nothing.
+// Tells the service manager (systemd's notification protocol, sd_notify(3)) how the peer is
+// doing: READY=1 once the peer has joined the overlay (a first peer: once it serves), STATUS= with
+// each status line, RELOADING=1 ... READY=1 around a SIGHUP, STOPPING=1 when it leaves, and
+// WATCHDOG=1 keep-alives when the unit sets WatchdogSec=. Without NOTIFY_SOCKET (not started by
+// systemd with Type=notify) every call does nothing.
 
 #include <chrono>
 #include <functional>

@@ -4,9 +4,9 @@
 # touched), then the quick start (three peers, put and get) run on the unpacked binaries, the bash
 # completions asked for commands and options, and a C program built against the unpacked dev
 # package through pkg-config.
-# usage: debs_test.sh BUILD_DIR SOURCE_DIR WORK_DIR CC SANITIZE(ON|OFF)
+# usage: debs_test.sh BUILD_DIR SOURCE_DIR WORK_DIR CC SANITIZE(ON|OFF) STATIC_PEER_LIBS(ON|OFF)
 set -euo pipefail
-build=$1 source=$2 work=$3 cc=$4 sanitize=$5
+build=$1 source=$2 work=$3 cc=$4 sanitize=$5 static_peer_libs=$6
 version=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$build/CPackConfig.cmake")
 arch=$(dpkg --print-architecture)
 
@@ -39,7 +39,19 @@ expect_depends libp2psip-client-dev "libp2psip-client0 \(= $version\)" "the libr
 expect_depends p2psip-client "libp2psip-client0 \(= $version\)" "the library, same version"
 expect_depends libp2psip-client0 'libbotan-2-[0-9]+' "Botan (shlibdeps)"
 expect_depends libp2psip-client0 'libsodium[0-9]+' "libsodium (shlibdeps)"
-expect_depends p2psip-peer 'libsqlite3-0' "SQLite (shlibdeps)"
+expect_depends p2psip-peer 'libprometheus-cpp-core[0-9.]+' "prometheus-cpp (shlibdeps)"
+# The peer speaks systemd's notification protocol itself: no libsystemd.
+grep -q libsystemd <<<"$(depends p2psip-peer)" && fail "p2psip-peer depends on libsystemd"
+if [ "$static_peer_libs" = ON ]; then
+  # P2PSIP_STATIC_PEER_LIBS: p2psip-peer and p2psip-admin carry their own Botan, libsodium,
+  # pugixml and SQLite, so the package depends on none of them (nor on OpenSSL through Botan).
+  list=$(depends p2psip-peer)
+  for library in libbotan libsodium libpugixml libsqlite3 libssl libtspi; do
+    grep -q "$library" <<<"$list" && fail "p2psip-peer Depends: '$list' names $library (linked statically)"
+  done
+else
+  expect_depends p2psip-peer 'libsqlite3-0' "SQLite (shlibdeps)"
+fi
 ok "dependencies"
 
 # 3. Files: each package holds its own, nothing else.

@@ -521,14 +521,16 @@ case_journal() {
   done
 }
 
-# notify_listen SOCKET OUT: a unix datagram socket at SOCKET, each datagram one line of OUT
-# (newlines as '|'); gone after 60 s at most. Waits until the socket exists.
+# notify_listen SOCKET OUT: a unix datagram socket at SOCKET (a path, or "@name" in the abstract
+# namespace, as NOTIFY_SOCKET names them), each datagram one line of OUT (newlines as '|'); gone
+# after 60 s at most. Waits until the socket is bound (OUT is made after the bind).
 notify_listen() {
+  rm -f "$2"
   python3 -c '
 import socket, sys, time
 path, out = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
+s.bind("\0" + path[1:] if path.startswith("@") else path)
 s.settimeout(0.2)
 deadline = time.time() + 60
 with open(out, "a", buffering=1) as f:
@@ -542,18 +544,22 @@ with open(out, "a", buffering=1) as f:
   PIDS+=("$!")
   local i
   for i in $(seq 1 50); do
-    [ -S "$1" ] && return 0
+    [ -f "$2" ] && return 0
     sleep 0.1
   done
-  fail "the notify socket $1 did not appear"
+  fail "the notify socket $1 was not bound"
 }
 
 case_sd_notify() {
   make_overlay example.org "$T/ca"
   enroll a@example.org "$T/a" "$T/ca"
   enroll b@example.org "$T/b" "$T/ca"
+  enroll c@example.org "$T/c" "$T/ca"
   notify_listen "$T/a.sock" "$T/a.notify"
-  notify_listen "$T/b.sock" "$T/b.notify"
+  # b's socket in the abstract namespace (NOTIFY_SOCKET=@name, as systemd may pass it).
+  local b_socket
+  b_socket="@p2psip-notify-$$-$RANDOM"
+  notify_listen "$b_socket" "$T/b.notify"
   # WatchdogSec=0.4 s: a keep-alive every 0.2 s.
   NOTIFY_SOCKET=$T/a.sock WATCHDOG_USEC=400000 start a --first --memory
   wait_log 10 "$T/a.notify" "READY=1|STATUS=status node="
@@ -561,7 +567,9 @@ case_sd_notify() {
   local port
   port=$(port_of a) || exit 1
   # The second peer: READY=1 once, and only once it joined.
-  NOTIFY_SOCKET=$T/b.sock start b --bootstrap-peer "127.0.0.1:$port" --memory
+  # WATCHDOG_PID another process's: the watchdog is not b's (a child that inherited it).
+  NOTIFY_SOCKET=$b_socket WATCHDOG_USEC=400000 WATCHDOG_PID=1 \
+    start b --bootstrap-peer "127.0.0.1:$port" --memory
   wait_log 15 "$T/b.notify" "READY=1|"
   grep -m1 'READY=1' "$T/b.notify" | grep -q ' joined=yes ' || fail "b ready before it joined"
   sed -n '1,/READY=1/p' "$T/b.notify" | grep -v READY=1 | grep -q ' joined=yes ' &&
@@ -571,8 +579,16 @@ case_sd_notify() {
   [ "$(grep -c 'READY=1' "$T/b.notify")" -eq 1 ] || fail "b sent READY=1 more than once"
   sleep 1
   [ "$(grep -c '^WATCHDOG=1$' "$T/a.notify")" -ge 3 ] || fail "too few WATCHDOG=1 from a"
-  # b without WATCHDOG_USEC: no keep-alives.
+  # b, whose WATCHDOG_USEC is for another pid: no keep-alives.
   grep -q 'WATCHDOG=1' "$T/b.notify" && fail "b sent WATCHDOG=1 unasked"
+  # c's NOTIFY_SOCKET names no socket: one warning, however many notifications fail; c serves.
+  NOTIFY_SOCKET=$T/nobody.sock start c --first --memory
+  port_of c >/dev/null || exit 1
+  wait_log 5 "$T/c.log" "cannot notify the service manager (NOTIFY_SOCKET): "
+  sleep 1.2
+  [ "$(count_lines "$T/c.log" "cannot notify the service manager")" -eq 1 ] ||
+    fail "c warned more than once about its notify socket"
+  stop c
   # SIGHUP: RELOADING=1, then READY=1 again.
   kill -HUP "$PID_a"
   wait_log 5 "$T/a.notify" "RELOADING=1|STATUS=status node="
