@@ -167,7 +167,7 @@ struct sip_agent::state : std::enable_shared_from_this<sip_agent::state> {
   explicit state(client::impl& o)
       : owner(o), timer(o.io), rng(std::random_device{}()), self_hex(o.own_id.hex()) {
     user = o.setup.creds.signing.cert().user();
-    domain = o.setup.config.instance_name;
+    domain = o.setup.config().instance_name;
     if (user.find('@') == std::string::npos) user += "@" + domain;
     // RFC 5626 4.1: one instance id per device, stable across restarts: from our Node-ID.
     const auto h = self_hex + std::string(32, '0');
