@@ -203,8 +203,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.dial_failed = [weak](const pr::ip_address_port& a, const pr::error_record& why) {
       if (auto me = weak.lock()) me->dial_changed(a.to_string(), false, why.message);
     };
-    // The node keeps the document to send in ConfigUpdates.
-    dc.configuration_document = setup.overlay->document;
+    // The node keeps the document to send in ConfigUpdates: the shared setup's (an alias that
+    // holds the setup).
+    dc.configuration_document =
+        std::shared_ptr<const pr::bytes>(setup.overlay, &setup.overlay->document);
     // SIP over AppAttach (RFC 7904 5): connections we open for the user agent, and those
     // accepted once it serves SIP (sip_agent::listen).
     sip_ = std::make_unique<sip_agent>(*this);
