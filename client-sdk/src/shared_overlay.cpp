@@ -4,7 +4,7 @@
 #include <mutex>
 #include <vector>
 
-#include "testing.hpp"
+#include "client_testing.hpp"
 
 namespace p2psip::client::detail {
 

@@ -11,8 +11,8 @@ namespace p2psip::client::testing {
 
 /// One overlay setup shared by the clients of this process (shared_overlay.hpp).
 struct shared_overlay_info {
-  std::string config_file;         ///< the file of the client that loaded it first
-  long holders = 0;                ///< references held, one per client using it
+  std::string config_file;  ///< the file of the client that loaded it first
+  long references = 0;      ///< references held: the same number (two) for each client using it
   const void* identity = nullptr;  ///< its address: the same for every client sharing it
 };
 
