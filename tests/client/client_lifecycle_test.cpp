@@ -366,8 +366,8 @@ std::vector<client::testing::shared_overlay_info> shared_from(const std::filesys
 
 }  // namespace
 
-TEST_CASE(
-    "client lifecycle: clients of one document share its setup; another document has its own") {
+// (No ';' in test names: doctest_discover_tests would split the name there.)
+TEST_CASE("client lifecycle: clients of one document share its setup, another document its own") {
   test::overlay_fixture f(0);
   const auto nowhere = test::closed_port_address();
   const auto config = f.overlay.config_file();
@@ -382,6 +382,31 @@ TEST_CASE(
   const long per_client = shared[0].references / 2;
   REQUIRE(per_client >= 1);
   CHECK(shared[0].references == 2 * per_client);
+
+  // Clients created from several threads at once (the registry is shared by all of them).
+  {
+    std::vector<client::client_options> threaded;
+    for (int i = 0; i < 4; ++i) threaded.push_back(f.options("t" + std::to_string(i), {nowhere}));
+    std::vector<std::unique_ptr<client::client>> made(threaded.size());
+    std::vector<std::string> errors(threaded.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < threaded.size(); ++i) {
+      threads.emplace_back([&, i] {
+        auto c = client::client::create(threaded[i]);
+        if (c) {
+          made[i] = std::move(*c);
+        } else {
+          errors[i] = c.error().message;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (std::size_t i = 0; i < made.size(); ++i) CHECK_MESSAGE(made[i] != nullptr, errors[i]);
+    shared = shared_from(config);
+    REQUIRE(shared.size() == 1);
+    CHECK(shared[0].references == 6 * per_client);
+  }
+  CHECK(shared_from(config).at(0).references == 2 * per_client);
 
   // The same bytes under another name: the same setup.
   const auto copy = f.overlay.dir() / "copy-of-overlay.xml";
