@@ -11,9 +11,9 @@ namespace p2psip::client {
 namespace {
 
 std::variant<pe::client_config, struct error> make_node_config(const client_options& o,
-                                                               const pe::node_setup& s) {
+                                                               const client_setup& s) {
   pe::client_config core;
-  core.transport = s.transport();
+  core.transport = pe::transport_config_of(s.config(), s.creds);
   core.transport.request_timeout = o.request_timeout;
   for (const auto& p : o.peers) {
     auto addresses = resolve_peer(p);  // host names too: here, never on the I/O thread
@@ -22,7 +22,7 @@ std::variant<pe::client_config, struct error> make_node_config(const client_opti
       core.bootstrap.push_back(a);
     }
   }
-  if (core.bootstrap.empty()) core.bootstrap = s.config.bootstrap_nodes;
+  if (core.bootstrap.empty()) core.bootstrap = s.config().bootstrap_nodes;
   if (core.bootstrap.empty()) {
     return fail(errc::invalid_argument,
                 "no peer to attach to: give peers, or bootstrap-node entries in " + o.config_file);
@@ -41,21 +41,19 @@ result<std::unique_ptr<client>> client::create(client_options options) {
       options.keepalive_interval.count() <= 0) {
     return {errc::invalid_argument, "timeouts and the keepalive interval must be positive"};
   }
-  auto setup = pe::load_node_setup(options.config_file, options.certificate_file, options.key_file,
-                                   options.overlay);
-  if (!setup) {
-    return {setup.error().code == pe::setup_errc::configuration ? errc::bad_configuration
-                                                                : errc::bad_credentials,
-            setup.error().message};
-  }
-  if (setup->creds.signing.cert().node_ids().size() != 1) {
+  auto overlay = shared_overlay_setup(options.config_file, options.overlay);
+  if (!overlay) return {errc::bad_configuration, overlay.error().message};
+  auto own = pe::load_node_credentials(**overlay, options.certificate_file, options.key_file);
+  if (!own) return {errc::bad_credentials, own.error().message};
+  client_setup setup{std::move(*overlay), std::move(own->creds), std::move(own->tls)};
+  if (setup.creds.signing.cert().node_ids().size() != 1) {
     // RFC 6940 4.2.1: a client presents a certificate with one Node-ID.
     return {errc::bad_credentials,
             options.certificate_file + ": a client certificate must carry exactly one Node-ID"};
   }
-  auto core = make_node_config(options, *setup);
+  auto core = make_node_config(options, setup);
   if (auto* e = std::get_if<struct error>(&core)) return *e;
-  auto p = std::make_shared<impl>(std::move(options), std::move(*setup));
+  auto p = std::make_shared<impl>(std::move(options), std::move(setup));
   p->start(std::move(std::get<pe::client_config>(core)));
   return std::make_unique<client>(std::move(p));
 }
@@ -205,7 +203,7 @@ void start_ping(impl& p, std::string res, callback<ping_info> done, bool direct)
       dest.push_back(pr::to_destination(*peer));
     } else {
       // Not attached yet: address the wildcard Node-ID, which the first peer answers itself.
-      dest.push_back(pr::to_destination(pr::node_id::wildcard(self.setup.config.node_id_length)));
+      dest.push_back(pr::to_destination(pr::node_id::wildcard(self.setup.config().node_id_length)));
     }
     const auto sent = steady::now();
     self.begin(self.make_operation<ping_info>(

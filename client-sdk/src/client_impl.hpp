@@ -34,6 +34,7 @@
 #include "p2psip/protocol/bodies.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/ids.hpp"
+#include "shared_overlay.hpp"
 #include "sip_agent.hpp"
 
 namespace p2psip::client {
@@ -82,6 +83,18 @@ inline struct error error_of(const pr::error_response& e) {
   }
 }
 
+/// What a client reads before it starts: the overlay setup it shares with the other clients of
+/// the process that use the same document (shared_overlay.hpp), and its own credentials.
+struct client_setup {
+  std::shared_ptr<const pe::overlay_setup> overlay;
+  crypto::credentials creds;
+  std::shared_ptr<const transport::tls_credentials> tls;
+
+  const config::overlay_config& config() const noexcept { return overlay->config; }
+  /// Thread-safe; shared with the other clients of the overlay setup.
+  crypto::trust_store& trust() const noexcept { return *overlay->trust; }
+};
+
 }  // namespace detail
 
 using namespace detail;
@@ -106,7 +119,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   static constexpr std::chrono::milliseconds first_route_retry_pause{100};
 
   client_options options;
-  pe::node_setup setup;
+  client_setup setup;
   pr::body_context body_context;
   pr::node_id own_id;
   pr::limits limits;
@@ -145,13 +158,13 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   };
   std::vector<dial_status> dials;  // in the configured order
 
-  impl(client_options o, pe::node_setup s)
+  impl(client_options o, client_setup s)
       : options(std::move(o)),
         setup(std::move(s)),
         own_id(setup.creds.signing.default_node_id()),
-        limits(config::limits_of(setup.config)),
-        signer(setup.creds.signing, own_id, *setup.trust) {
-    body_context.model_of = config::kind_model_lookup_of(setup.config);
+        limits(config::limits_of(setup.config())),
+        signer(setup.creds.signing, own_id, setup.trust()) {
+    body_context.model_of = config::kind_model_lookup_of(setup.config());
   }
 
   // ---- threads ----
@@ -190,9 +203,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     dc.dial_failed = [weak](const pr::ip_address_port& a, const pr::error_record& why) {
       if (auto me = weak.lock()) me->dial_changed(a.to_string(), false, why.message);
     };
-    // Moved: the driver hands it to the node, which keeps the one copy (8 KiB or so; a process
-    // with many clients held three per client).
-    dc.configuration_document = std::move(setup.document);
+    // The node keeps the document to send in ConfigUpdates: the shared setup's (an alias that
+    // holds the setup).
+    dc.configuration_document =
+        std::shared_ptr<const pr::bytes>(setup.overlay, &setup.overlay->document);
     // SIP over AppAttach (RFC 7904 5): connections we open for the user agent, and those
     // accepted once it serves SIP (sip_agent::listen).
     sip_ = std::make_unique<sip_agent>(*this);
@@ -206,7 +220,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
                                  }});
     // A newer signed document offered by our peer: its sequence is taken for this session (the
     // file and the settings read from it stay; other threads read those without a lock).
-    dc.accept_configuration = [this](pr::byte_view offered) { return setup.check_update(offered); };
+    dc.accept_configuration = [this](pr::byte_view offered) {
+      return pe::check_update(setup.config(), offered);
+    };
     driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
     work.emplace(asio::make_work_guard(io));
     io_thread = std::thread([me = shared_from_this()] {
@@ -573,7 +589,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   // ---- requests ----
 
   pr::resource_id resource_of(std::string_view name) const {
-    return pr::hash_resource_name(name, setup.config.node_id_length);
+    return pr::hash_resource_name(name, setup.config().node_id_length);
   }
 
   std::uint64_t next_storage_time() {
@@ -591,7 +607,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
                                                        std::uint32_t kind,
                                                        const std::vector<item>& items,
                                                        const store_options& opts, bool tombstones) {
-    const auto* def = config::find_kind(setup.config, kind);
+    const auto* def = config::find_kind(setup.config(), kind);
     if (!def) {
       return fail(errc::unknown_kind, "kind " + config::kind_display_name(kind) +
                                           " is not in the overlay configuration");
@@ -718,7 +734,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
           const bool synthetic = !dv.exists && d.storage_time == 0;
           if (!synthetic) {
             auto who = crypto::verify_stored_data(d, res, kind, m.message.security.certificates,
-                                                  *setup.trust, now);
+                                                  setup.trust(), now);
             if (!who) {
               return fail(errc::invalid_answer,
                           "a fetched value's signature does not verify: " + who.error().message());

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "client_fixture.hpp"
+#include "client_testing.hpp"
 
 using namespace p2psip;
 using namespace std::chrono_literals;
@@ -350,4 +351,99 @@ TEST_CASE("client lifecycle: a custom dispatcher receives every callback") {
     stopped = r.code() == client::errc::stopped;
   });
   CHECK(q.run_until([&] { return stopped; }, 5s));
+}
+
+namespace {
+
+/// The shared overlay setups whose document was first loaded from `file`.
+std::vector<client::testing::shared_overlay_info> shared_from(const std::filesystem::path& file) {
+  std::vector<client::testing::shared_overlay_info> out;
+  for (auto& s : client::testing::shared_overlays()) {
+    if (s.config_file == file.string()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+// (No ';' in test names: doctest_discover_tests would split the name there.)
+TEST_CASE("client lifecycle: clients of one document share its setup, another document its own") {
+  test::overlay_fixture f(0);
+  const auto nowhere = test::closed_port_address();
+  const auto config = f.overlay.config_file();
+  const auto alice_options = f.options("alice", {nowhere});
+  auto alice = client::client::create(alice_options);
+  REQUIRE_MESSAGE(alice.has_value(), why(alice));
+  auto bob = client::client::create(f.options("bob", {nowhere}));
+  REQUIRE_MESSAGE(bob.has_value(), why(bob));
+  auto shared = shared_from(config);
+  REQUIRE(shared.size() == 1);
+  // Each client holds the same number of references (itself, its node's document).
+  const long per_client = shared[0].references / 2;
+  REQUIRE(per_client >= 1);
+  CHECK(shared[0].references == 2 * per_client);
+
+  // Clients created from several threads at once (the registry is shared by all of them).
+  {
+    std::vector<client::client_options> threaded;
+    for (int i = 0; i < 4; ++i) threaded.push_back(f.options("t" + std::to_string(i), {nowhere}));
+    std::vector<std::unique_ptr<client::client>> made(threaded.size());
+    std::vector<std::string> errors(threaded.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < threaded.size(); ++i) {
+      threads.emplace_back([&, i] {
+        auto c = client::client::create(threaded[i]);
+        if (c) {
+          made[i] = std::move(*c);
+        } else {
+          errors[i] = c.error().message;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (std::size_t i = 0; i < made.size(); ++i) CHECK_MESSAGE(made[i] != nullptr, errors[i]);
+    shared = shared_from(config);
+    REQUIRE(shared.size() == 1);
+    CHECK(shared[0].references == 6 * per_client);
+  }
+  CHECK(shared_from(config).at(0).references == 2 * per_client);
+
+  // The same bytes under another name: the same setup.
+  const auto copy = f.overlay.dir() / "copy-of-overlay.xml";
+  std::filesystem::copy_file(config, copy);
+  auto carol_options = f.options("carol", {nowhere});
+  carol_options.config_file = copy.string();
+  auto carol = client::client::create(carol_options);
+  REQUIRE_MESSAGE(carol.has_value(), why(carol));
+  shared = shared_from(config);
+  REQUIRE(shared.size() == 1);
+  CHECK(shared[0].references == 3 * per_client);
+  CHECK(shared_from(copy).empty());
+
+  // Another overlay's document (its own CA and roots): a setup of its own.
+  test::process_overlay other(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY, "other.p2psip.example");
+  other.enroll("dave");
+  client::client_options dave_options = alice_options;
+  dave_options.config_file = other.config_file().string();
+  dave_options.certificate_file = other.cert_of("dave").string();
+  dave_options.key_file = other.key_of("dave").string();
+  auto dave = client::client::create(dave_options);
+  REQUIRE_MESSAGE(dave.has_value(), why(dave));
+  const auto others = shared_from(other.config_file());
+  REQUIRE(others.size() == 1);
+  CHECK(others[0].references == per_client);
+  CHECK(others[0].identity != shared_from(config).at(0).identity);
+  // Credentials of one overlay are refused under the other's document, shared or not.
+  auto mixed = alice_options;
+  mixed.config_file = other.config_file().string();
+  CHECK(client::client::create(mixed).code() == client::errc::bad_credentials);
+
+  // A setup lives while a client holds it.
+  alice->reset();
+  bob->reset();
+  CHECK(shared_from(config).at(0).references == per_client);
+  carol->reset();
+  CHECK(shared_from(config).empty());
+  dave->reset();
+  CHECK(shared_from(other.config_file()).empty());
 }

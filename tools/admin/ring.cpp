@@ -100,7 +100,7 @@ class ring_walker {
     dc.link.idle_timeout = std::nullopt;
     dc.leave_flush_timeout = std::chrono::milliseconds(0);
     dc.close_timeout = std::chrono::milliseconds(1000);
-    dc.configuration_document = setup.document;
+    dc.configuration_document = std::make_shared<const pr::bytes>(setup.document);
     dc.accept_configuration = [this](pr::byte_view offered) {
       return setup_.check_update(offered);
     };

@@ -25,7 +25,7 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   d.leave_flush_timeout = cfg.leave_flush_timeout;
   d.close_timeout = cfg.close_timeout;
   d.log = cfg.log;
-  d.configuration_document = cfg.configuration_document;
+  d.configuration_document = std::make_shared<const protocol::bytes>(cfg.configuration_document);
   d.accept_configuration = cfg.accept_configuration;
   d.applications = cfg.applications;
   return d;

@@ -36,7 +36,7 @@ void config_update_service::on_request(const inbound_request& r, time_point now)
 std::size_t config_update_service::adopt(pr::bytes document, std::uint16_t sequence, time_point now,
                                          std::optional<link_id> except) {
   transport_.set_configuration_sequence(sequence);
-  transport_.set_configuration_document(document);
+  transport_.set_configuration_document(std::make_shared<const pr::bytes>(document));
   if (!links_) return 0;
   std::size_t sent = 0;
   for (const auto& [node, link] : links_->preferred_links()) {

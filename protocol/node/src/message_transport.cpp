@@ -649,7 +649,7 @@ void message_transport::send_config_update(link_id from, const pr::message& requ
   // RFC 6940 6.3.2.1: "if the configuration file in the request is too old, the node MUST
   // generate a ConfigUpdate message to update the requesting node", routed back the way the
   // request came (its via list reversed).
-  if (document_.empty()) return;
+  if (!document_ || document_->empty()) return;
   std::vector<pr::destination> back;
   if (const auto* c = links_.find(from)) back.push_back(pr::to_destination(c->remote));
   for (auto v = request.header.via_list.rbegin(); v != request.header.via_list.rend(); ++v) {
@@ -658,7 +658,7 @@ void message_transport::send_config_update(link_id from, const pr::message& requ
   if (back.empty()) return;
   pr::config_update_req u;
   u.type = pr::config_update_type::config;
-  u.config_data = document_;
+  u.config_data = *document_;
   std::optional<link_id> via;
   if (from != link_id{}) via = from;
   if (originate(std::move(back), u, {}, now, send_options{via, false})) {

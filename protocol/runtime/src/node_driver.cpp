@@ -132,7 +132,6 @@ protocol::result<void, protocol::error_record> node_driver::start() {
     bound_port = listener_->local_endpoint().port();
   }
   node_ = cfg_.make_node(bound_port);
-  // The node keeps the one copy (a client process holds one per client).
   node_->transport().set_configuration_document(std::move(cfg_.configuration_document));
   if (cfg_.accept_configuration) node_->config_updates().set_acceptor(cfg_.accept_configuration);
   if (auto apps = open_application_listeners(); !apps) return apps;

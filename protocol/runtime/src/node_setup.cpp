@@ -81,7 +81,8 @@ std::error_code make_error_code(setup_errc e) noexcept {
   return {static_cast<int>(e), setup_category()};
 }
 
-transport_config node_setup::transport() const {
+transport_config transport_config_of(const config::overlay_config& config,
+                                     const crypto::credentials& creds) {
   transport_config t;
   t.self = creds.signing.default_node_id();
   t.overlay = protocol::overlay_hash(config.instance_name);
@@ -91,16 +92,14 @@ transport_config node_setup::transport() const {
   return t;
 }
 
-protocol::result<node_setup, protocol::error_record> load_node_setup(
-    const fs::path& config_file, const fs::path& cert_file, const fs::path& key_file,
-    const std::string& overlay_name, std::size_t certificate_cache) {
+transport_config node_setup::transport() const {
+  return transport_config_of(config, creds);
+}
+
+protocol::result<overlay_setup, protocol::error_record> load_overlay_setup(
+    const fs::path& config_file, const std::string& overlay_name, std::size_t certificate_cache) {
   if (auto why = unreadable(config_file); !why.empty()) {
     return protocol::unexpected(refused_configuration(why));
-  }
-  for (const auto* file : {&cert_file, &key_file}) {
-    if (auto why = unreadable(*file); !why.empty()) {
-      return protocol::unexpected(refused_credentials(why));
-    }
   }
   // The configuration: parsed, signed (RFC 6940 11.1: verified before it is used), for the
   // expected overlay, not expired, with root(s).
@@ -126,11 +125,19 @@ protocol::result<node_setup, protocol::error_record> load_node_setup(
   }
 
   const crypto::overlay_params params{cfg.instance_name, cfg.node_id_length};
-  auto trust = std::make_unique<crypto::trust_store>(params, certificate_cache);
+  auto trust = std::make_shared<crypto::trust_store>(params, certificate_cache);
+  std::vector<Botan::X509_Certificate> tls_roots;
   for (const auto& root : cfg.root_certs) {
     if (auto added = trust->add_root(root); !added) {
       return protocol::unexpected(
           refused_configuration(config_file.string() + ": root-cert: " + added.error().message()));
+    }
+    try {
+      tls_roots.emplace_back(root);
+    } catch (const std::exception& e) {
+      // add_root parsed the same bytes; Botan failing now would be an allocation failure.
+      return protocol::unexpected(
+          refused_configuration(config_file.string() + ": root-cert: " + e.what()));
     }
   }
   if (cfg.self_signed_permitted()) {
@@ -138,18 +145,50 @@ protocol::result<node_setup, protocol::error_record> load_node_setup(
                                   ? crypto::self_signed_digest::sha256
                                   : crypto::self_signed_digest::sha1);
   }
-  auto creds = crypto::load_credentials(cert_file, key_file, params, trust.get(),
+  overlay_setup out{std::move(cfg), std::move(trust), std::move(tls_roots), config_file, {}};
+  if (auto bytes = read_file(config_file)) out.document = std::move(*bytes);
+  return out;
+}
+
+protocol::result<node_credentials, protocol::error_record> load_node_credentials(
+    const overlay_setup& overlay, const fs::path& cert_file, const fs::path& key_file) {
+  for (const auto* file : {&cert_file, &key_file}) {
+    if (auto why = unreadable(*file); !why.empty()) {
+      return protocol::unexpected(refused_credentials(why));
+    }
+  }
+  const crypto::overlay_params params{overlay.config.instance_name, overlay.config.node_id_length};
+  auto creds = crypto::load_credentials(cert_file, key_file, params, overlay.trust.get(),
                                         std::chrono::system_clock::now());
   if (!creds) return protocol::unexpected(refused_credentials(creds.error().message));
-  auto tls = transport::tls_credentials::from_identity(creds->link, cfg.root_certs, params);
+  auto tls = transport::tls_credentials::from_identity(creds->link, overlay.tls_roots, params);
   if (!tls) {
     return protocol::unexpected(
         refused_credentials(cert_file.string() + ": unusable for TLS: " + tls.error().message()));
   }
-  node_setup out{std::move(cfg),  std::move(trust), std::move(*creds),
-                 std::move(*tls), config_file,      {}};
-  if (auto bytes = read_file(config_file)) out.document = std::move(*bytes);
-  return out;
+  return node_credentials{std::move(*creds), std::move(*tls)};
+}
+
+protocol::result<node_setup, protocol::error_record> load_node_setup(
+    const fs::path& config_file, const fs::path& cert_file, const fs::path& key_file,
+    const std::string& overlay_name, std::size_t certificate_cache) {
+  // The credential files are checked for readability before the configuration is read, as
+  // before the split: a missing key names the key file whatever the document says.
+  if (auto why = unreadable(config_file); !why.empty()) {
+    return protocol::unexpected(refused_configuration(why));
+  }
+  for (const auto* file : {&cert_file, &key_file}) {
+    if (auto why = unreadable(*file); !why.empty()) {
+      return protocol::unexpected(refused_credentials(why));
+    }
+  }
+  auto overlay = load_overlay_setup(config_file, overlay_name, certificate_cache);
+  if (!overlay) return protocol::unexpected(overlay.error());
+  auto own = load_node_credentials(*overlay, cert_file, key_file);
+  if (!own) return protocol::unexpected(own.error());
+  return node_setup{std::move(overlay->config),      std::move(overlay->trust),
+                    std::move(own->creds),           std::move(own->tls),
+                    std::move(overlay->config_file), std::move(overlay->document)};
 }
 
 namespace {
@@ -167,11 +206,16 @@ config::result<config::parsed_document> checked_update(const config::overlay_con
 
 }  // namespace
 
-protocol::result<std::uint16_t, protocol::error_record> node_setup::check_update(
-    protocol::byte_view offered) const {
-  auto doc = checked_update(config, offered);
+protocol::result<std::uint16_t, protocol::error_record> check_update(
+    const config::overlay_config& current, protocol::byte_view offered) {
+  auto doc = checked_update(current, offered);
   if (!doc) return protocol::unexpected(doc.error());
   return doc->config.sequence;
+}
+
+protocol::result<std::uint16_t, protocol::error_record> node_setup::check_update(
+    protocol::byte_view offered) const {
+  return node::check_update(config, offered);
 }
 
 protocol::result<std::uint16_t, protocol::error_record> node_setup::take_update(

@@ -266,11 +266,21 @@ pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::from_identit
     const crypto::node_identity& link_identity, std::span<const pr::bytes> roots_der,
     crypto::overlay_params overlay) {
   try {
+    std::vector<Botan::X509_Certificate> roots;
+    for (const auto& der : roots_der) roots.emplace_back(der);
+    return from_identity(link_identity, std::move(roots), std::move(overlay));
+  } catch (const std::exception&) {
+    return make_error_code(transport_errc::invalid_credentials);
+  }
+}
+
+pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::from_identity(
+    const crypto::node_identity& link_identity, std::vector<Botan::X509_Certificate> roots,
+    crypto::overlay_params overlay) {
+  try {
     std::vector<Botan::X509_Certificate> chain;
     chain.push_back(link_identity.cert().botan_certificate());
     for (const auto& der : link_identity.chain()) chain.emplace_back(der);
-    std::vector<Botan::X509_Certificate> roots;
-    for (const auto& der : roots_der) roots.emplace_back(der);
     std::shared_ptr<Botan::Private_Key> key = Botan::PKCS8::copy_key(link_identity.private_key());
     return create(std::move(chain), std::move(key), std::move(roots), std::move(overlay));
   } catch (const std::exception&) {

@@ -27,6 +27,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -176,8 +177,11 @@ class message_transport {
   void set_configuration_sequence(std::uint16_t sequence) {
     cfg_.configuration_sequence = sequence;
   }
-  /// The configuration document sent in ConfigUpdates to nodes with an older one (empty: none).
-  void set_configuration_document(protocol::bytes document) { document_ = std::move(document); }
+  /// The configuration document sent in ConfigUpdates to nodes with an older one (null or
+  /// empty: none). Shared: the clients of one process hold one copy.
+  void set_configuration_document(std::shared_ptr<const protocol::bytes> document) {
+    document_ = std::move(document);
+  }
 
   /// Requests with this message code addressed to us go to `h` (which must outlive us).
   void handle(std::uint16_t request_code, request_handler& h) { handlers_[request_code] = &h; }
@@ -284,7 +288,7 @@ class message_transport {
   action_queue& actions_;
   protocol::body_context body_context_;
   std::map<std::uint32_t, protocol::data_model> extra_kinds_;
-  protocol::bytes document_;
+  std::shared_ptr<const protocol::bytes> document_;
   std::map<std::uint16_t, request_handler*> handlers_;
   forward_check client_forward_check_;
   std::map<pending_key, pending_request> pending_;

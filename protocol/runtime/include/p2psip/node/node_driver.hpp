@@ -90,8 +90,9 @@ struct driver_config {
   /// listener), for the address the node announces in its Attach answers.
   std::function<std::unique_ptr<node_engine>(std::uint16_t listen_port)> make_node;
   /// Our configuration document as its file holds it, sent in ConfigUpdates to nodes whose
-  /// requests carry an older sequence (RFC 6940 6.3.2.1); empty: none sent.
-  protocol::bytes configuration_document;
+  /// requests carry an older sequence (RFC 6940 6.3.2.1); null or empty: none sent. Shared
+  /// (read-only): the clients of one process hold one copy.
+  std::shared_ptr<const protocol::bytes> configuration_document;
   /// Checks and takes a newer document offered in a ConfigUpdate; empty: refused.
   config_update_service::acceptor accept_configuration;
   /// Settings of every application connection (accepted and opened).

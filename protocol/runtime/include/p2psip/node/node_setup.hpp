@@ -10,6 +10,9 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
+
+#include <botan/x509cert.h>
 
 #include "p2psip/config/config_document.hpp"
 #include "p2psip/config/overlay_config.hpp"
@@ -32,9 +35,32 @@ enum class setup_errc {
 const std::error_category& setup_category() noexcept;
 std::error_code make_error_code(setup_errc e) noexcept;
 
+/// What a node reads from its configuration file, apart from its own credentials: the checked
+/// configuration, the trust store of its roots, the roots parsed for TLS and the document's
+/// bytes. Nothing in it depends on the node's identity, so the clients of one process that use
+/// the same document can share one (the SDK does: client-sdk/src/shared_overlay.hpp).
+struct overlay_setup {
+  config::overlay_config config;
+  /// Thread-safe; shared by everything that verifies for this overlay.
+  std::shared_ptr<crypto::trust_store> trust;
+  /// config.root_certs parsed once for TLS (every link of every node sharing this setup).
+  std::vector<Botan::X509_Certificate> tls_roots;
+  /// Where the configuration came from, and its bytes as the file holds them (what a
+  /// ConfigUpdate hands on).
+  std::filesystem::path config_file;
+  protocol::bytes document;
+};
+
+/// A node's own credentials, checked against an overlay_setup's trust store, and the TLS
+/// credentials of its link certificate.
+struct node_credentials {
+  crypto::credentials creds;
+  std::shared_ptr<const transport::tls_credentials> tls;
+};
+
 struct node_setup {
   config::overlay_config config;
-  std::unique_ptr<crypto::trust_store> trust;
+  std::shared_ptr<crypto::trust_store> trust;
   crypto::credentials creds;
   std::shared_ptr<const transport::tls_credentials> tls;
   /// Where the configuration came from, and its bytes as the file holds them (what a
@@ -59,6 +85,28 @@ struct node_setup {
   protocol::result<std::uint16_t, protocol::error_record> check_update(
       protocol::byte_view offered) const;
 };
+
+/// The message transport's settings for a node of `config` with `creds`: self, overlay hash,
+/// the document's sequence, limits and kinds (node_setup::transport()).
+transport_config transport_config_of(const config::overlay_config& config,
+                                     const crypto::credentials& creds);
+
+/// node_setup::check_update's checks for a node whose configuration is `current`.
+protocol::result<std::uint16_t, protocol::error_record> check_update(
+    const config::overlay_config& current, protocol::byte_view offered);
+
+/// The first half of load_node_setup: reads and checks the configuration file and builds its
+/// trust store (same checks, errors and `certificate_cache` as below; only
+/// setup_errc::configuration).
+protocol::result<overlay_setup, protocol::error_record> load_overlay_setup(
+    const std::filesystem::path& config_file, const std::string& overlay_name = {},
+    std::size_t certificate_cache = 4096);
+
+/// The second half: reads the node's certificate and key files and checks them against
+/// `overlay`'s trust store (setup_errc::credentials).
+protocol::result<node_credentials, protocol::error_record> load_node_credentials(
+    const overlay_setup& overlay, const std::filesystem::path& cert_file,
+    const std::filesystem::path& key_file);
 
 /// Reads and checks the three files. The configuration must be signed by one of its own
 /// configuration-signers with a certificate under its own root-cert, and every kind-block by a

@@ -48,6 +48,10 @@ class tls_credentials {
   static protocol::result<std::shared_ptr<const tls_credentials>> from_identity(
       const crypto::node_identity& link_identity, std::span<const protocol::bytes> roots_der,
       crypto::overlay_params overlay);
+  /// The same with the roots parsed already (several nodes of one process share their parse).
+  static protocol::result<std::shared_ptr<const tls_credentials>> from_identity(
+      const crypto::node_identity& link_identity, std::vector<Botan::X509_Certificate> roots,
+      crypto::overlay_params overlay);
 
   /// For a TLS client that reaches servers named by host, not by Node-ID (a SIP trunk: RFC 3261
   /// 26.3.1, RFC 5922 7): the server's chain must verify against `trusted`, or, when it is
