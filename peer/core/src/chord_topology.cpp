@@ -210,7 +210,7 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
   c.partition_check = checking;
   c.attached_peer = attached_by_.count(remote) != 0;
   links_.add(c);
-  attaching_.erase(remote);
+  const bool we_attached = attaching_.erase(remote) != 0;
   if (checking) send_partition_check(link, now);
 
   if (bootstrapping) {
@@ -220,11 +220,12 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
     next_bootstrap_.reset();
     start_join(now);
   }
-  // The Attach answerer owes its Update (RFC 6940 6.4.2.4.1). The requester sends none: the
-  // answerer's Update shows whether we belong in its neighbor lists, and on_update tells it so
-  // then; a finger does not route through us because we route through it.
+  // The Attach answerer owes its Update (RFC 6940 6.4.2.4.1); a joined requester Updates the
+  // answerer too, which takes it into its table (as a finger, say).
   if (auto it = owe_update_.find(remote); it != owe_update_.end()) {
     owe_update_.erase(it);
+    send_update(link, pr::chord_update_type::full, now);
+  } else if (we_attached && state_ == join_state::joined) {
     send_update(link, pr::chord_update_type::full, now);
   }
 }
@@ -349,6 +350,7 @@ void chord_topology::on_timer(time_point now) {
   if (state_ == join_state::joined) {
     if (neighbors_update_due_ && *neighbors_update_due_ <= now) {
       neighbors_update_due_.reset();
+      last_neighbors_round_ = now;
       send_updates_to_neighbors(now, neighbor_update_delay);
     }
     if (next_update_ && *next_update_ <= now) {
@@ -634,19 +636,6 @@ void chord_topology::on_update(const node::inbound_request& r, time_point now) {
     for (const auto& n : up.successors) theirs.add(n);
     bool stale = theirs.improves_neighbors(cfg_.self);
     for (const auto& n : neighbor_set()) stale = stale || theirs.improves_neighbors(n);
-    if (!stale && up.type == pr::chord_update_type::full) {
-      // Its whole table (it answered our Attach): we would be its finger (an empty interval, or
-      // nearer the interval's start than its finger). Our Update makes us its peer; we send
-      // none on a new link otherwise (on_link_up).
-      for (const auto& n : up.fingers) theirs.add(n);
-      const unsigned fi = theirs.finger_index(cfg_.self);
-      if (fi >= 1 && fi <= finger_slots_) {
-        const auto current = theirs.finger(fi);
-        const auto target = pr::finger_target(requester, fi);
-        stale =
-            !current || pr::ring_distance(target, cfg_.self) < pr::ring_distance(target, *current);
-      }
-    }
     // Not when our Update with these lists is on its way to it already (the two crossed).
     if (stale) send_update(r.link, pr::chord_update_type::neighbors, now, neighbor_update_delay);
   }
@@ -846,7 +835,14 @@ void chord_topology::neighbors_changed(const std::vector<pr::node_id>& old_neigh
                                        time_point now) {
   if (state_ == join_state::joined && neighbor_set() != old_neighbors && cfg_.reactive &&
       !neighbors_update_due_) {
-    neighbors_update_due_ = now + neighbor_update_delay;
+    // The first change goes out at once; more within neighbor_update_delay of it wait for the
+    // end of that delay and go out together.
+    if (last_neighbors_round_ && now - *last_neighbors_round_ < neighbor_update_delay) {
+      neighbors_update_due_ = *last_neighbors_round_ + neighbor_update_delay;
+    } else {
+      last_neighbors_round_ = now;
+      send_updates_to_neighbors(now, neighbor_update_delay);
+    }
   }
   if (listener_) listener_->ring_changed(now);
 }

@@ -9,11 +9,12 @@
 // - A link's remote becomes a peer (routing table) only when it sends Join or Update over that
 //   link; before that it is a client (6940 4.2.1) and is reached only on its own link.
 // - Attach without ICE: one host candidate (TLS-TCP-FH-NO-ICE); the requester opens the link, the
-//   answerer Updates it once the link is up (send_update is always set). The requester sends no
-//   Update of its own on the new link: the answerer's Update shows whether we belong in its
-//   neighbor lists, and stabilization (on_update) tells it then; a finger does not need us.
-// - Updates carry nothing twice: reactive Updates (a neighbor set changed) go out
-//   neighbor_update_delay after the first change, one per neighbor for a burst of changes; an
+//   answerer Updates it once the link is up (send_update is always set), and a joined requester
+//   Updates the answerer. An answerer whose full Update shows we would be its finger or neighbor
+//   is told so (on_update).
+// - Updates carry nothing twice: reactive Updates (a neighbor set changed) go out at once, and
+//   changes within neighbor_update_delay of that round together at its end (one Update per
+//   neighbor for a burst of changes); an
 //   Update whose lists equal those we sent that peer within that delay is not sent (ours is on
 //   the wire); the periodic round skips a neighbor we sent the same lists within half an
 //   update_interval. The join's Updates (RFC 6940 10.5 steps 7, 8, 9) and those owed for
@@ -230,6 +231,8 @@ class chord_topology final : public node::router, public node::request_handler {
   std::optional<time_point> next_update_;
   /// Our neighbor set changed: the Updates to the neighbors are due then (one per burst).
   std::optional<time_point> neighbors_update_due_;
+  /// When the last reactive round of Updates went out.
+  std::optional<time_point> last_neighbors_round_;
   /// The last Update sent on each link (dropped with the link): the same lists again soon after
   /// tell its peer nothing.
   std::map<link_id, update_sent> last_update_sent_;
