@@ -176,11 +176,11 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
                            attached_by_.count(remote) != 0 ||
                            (partition_check_opening_ && origin != link_origin::inbound);
   if (peer_budget) {
-    if (peer_links() >= cfg_.max_links && !make_room(now) && attached_by_.count(remote) == 0) {
+    if (peer_links_full() && !make_room(now) && attached_by_.count(remote) == 0) {
       actions_.push(node::close_link_action{link, "refused: connection table full"});
       return;
     }
-  } else if (client_links() >= cfg_.max_clients && !evict_idle_client(now)) {
+  } else if (client_links_full() && !evict_idle_client(now)) {
     actions_.push(node::close_link_action{link, "refused: client links full and all busy"});
     return;
   }
@@ -536,8 +536,11 @@ void chord_topology::on_attach(const node::inbound_request& r, time_point now) {
   if (requester != cfg_.self) {
     if (attached_by_.size() >= cfg_.max_candidates) attached_by_.erase(attached_by_.begin());
     attached_by_[requester] = now + cfg_.request_timeout;
-    for (const auto& [id, c] : links_.rows()) {
-      if (c.remote == requester) links_.find(id)->attached_peer = true;
+    // Usually no link yet (the Attach was routed): then no row to walk.
+    if (links_.link_to(requester)) {
+      for (const auto& [id, c] : links_.rows()) {
+        if (c.remote == requester) links_.find(id)->attached_peer = true;
+      }
     }
   }
   if (at.send_update && requester != cfg_.self) {
@@ -665,7 +668,7 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
     if (target == cfg_.self || links_.link_to(target) || attaching_.count(target) != 0) return;
     if (attaching_.size() >= cfg_.max_candidates) return;
   }
-  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links_full() && !evictable_link(now)) return;
   auto dest = std::move(prefix);
   if (resource) {
     dest.push_back(pr::to_destination(pr::resource_id{pr::to_bytes(target.view())}));
@@ -949,7 +952,7 @@ void chord_topology::start_partition_check(time_point now) {
       return;
     }
   }
-  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links_full() && !evictable_link(now)) return;
   partition_check_opening_ = std::pair{*address, now + cfg_.request_timeout};
   actions_.push(node::open_link_action{*address, std::nullopt});
 }

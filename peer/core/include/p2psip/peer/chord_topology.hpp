@@ -201,6 +201,10 @@ class chord_topology final : public node::router, public node::request_handler {
   bool is_client_link(const connection& c) const;
   std::size_t client_links() const;
   std::size_t peer_links() const;
+  /// peer_links() >= max_links, client_links() >= max_clients, without counting when the whole
+  /// table is smaller.
+  bool peer_links_full() const;
+  bool client_links_full() const;
   /// Closes the client link quiet the longest (none with a request of ours pending); false when
   /// there is none.
   bool evict_idle_client(time_point now);
