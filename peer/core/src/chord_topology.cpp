@@ -14,10 +14,11 @@ using pr::reload_errc;
 
 namespace {
 
-/// How long a changed neighbor set waits before its Updates go out, so that a burst of changes
-/// (peers joining close together) sends one Update per neighbor rather than one per change; also
-/// how recent an Update with the same lists must be for a repeat to be left out. Ten times a
-/// LAN's round trip, a small part of any update_interval.
+/// After a round of reactive Updates, further changes of the neighbor set wait this long and go
+/// out together, so that a burst of changes (peers joining close together) sends one Update per
+/// neighbor rather than one per change; also how recent an Update with the same lists must be
+/// for a repeat to be left out. Ten times a LAN's round trip, a small part of any
+/// update_interval.
 constexpr duration neighbor_update_delay{100};
 
 bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
@@ -579,8 +580,8 @@ void chord_topology::admit(const pr::node_id& joining, time_point now) {
   if (!c || c->remote != joining || state_ != join_state::joined) return;  // it joins again
   mark_peer(link, now);
   // Step 7 (an Update naming it our predecessor) and step 8 (Update to every neighbor), whether
-  // or not the set changed, at once: the joining peer waits for step 7. The reactive Updates
-  // mark_peer scheduled find these lists sent and leave them out.
+  // or not the set changed, at once: the joining peer waits for step 7. Those mark_peer's
+  // reactive round sent already with these lists are not sent twice.
   send_updates_to_neighbors(now, neighbor_update_delay);
   if (!contains_node(neighbor_set(), joining)) {
     send_update(link, pr::chord_update_type::neighbors, now);
