@@ -14,6 +14,13 @@ using pr::reload_errc;
 
 namespace {
 
+/// After a round of reactive Updates, further changes of the neighbor set wait this long and go
+/// out together, so that a burst of changes (peers joining close together) sends one Update per
+/// neighbor rather than one per change; also how recent an Update with the same lists must be
+/// for a repeat to be left out. Ten times a LAN's round trip, a small part of any
+/// update_interval.
+constexpr duration neighbor_update_delay{100};
+
 bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
   return std::find(v.begin(), v.end(), n) != v.end();
 }
@@ -170,11 +177,11 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
                            attached_by_.count(remote) != 0 ||
                            (partition_check_opening_ && origin != link_origin::inbound);
   if (peer_budget) {
-    if (peer_links() >= cfg_.max_links && !make_room(now) && attached_by_.count(remote) == 0) {
+    if (peer_links_full() && !make_room(now) && attached_by_.count(remote) == 0) {
       actions_.push(node::close_link_action{link, "refused: connection table full"});
       return;
     }
-  } else if (client_links() >= cfg_.max_clients && !evict_idle_client(now)) {
+  } else if (client_links_full() && !evict_idle_client(now)) {
     actions_.push(node::close_link_action{link, "refused: client links full and all busy"});
     return;
   }
@@ -214,6 +221,8 @@ void chord_topology::on_link_up(link_id link, const pr::node_id& remote, time_po
     next_bootstrap_.reset();
     start_join(now);
   }
+  // The Attach answerer owes its Update (RFC 6940 6.4.2.4.1); a joined requester Updates the
+  // answerer too, which takes it into its table (as a finger, say).
   if (auto it = owe_update_.find(remote); it != owe_update_.end()) {
     owe_update_.erase(it);
     send_update(link, pr::chord_update_type::full, now);
@@ -256,6 +265,7 @@ void chord_topology::bootstrap_failed(const pr::ip_address_port& address, std::s
 }
 
 void chord_topology::on_link_down(const connection& c, time_point now) {
+  last_update_sent_.erase(c.link);
   if (bootstrap_link_ && *bootstrap_link_ == c.link) bootstrap_link_.reset();
   // A second link to the same peer (both sides attached at once) takes over its role.
   bool other = false;
@@ -315,6 +325,7 @@ std::optional<time_point> chord_topology::next_deadline() const {
   if (next_bootstrap_) consider(*next_bootstrap_);
   if (state_ == join_state::joined) {
     if (next_update_) consider(*next_update_);
+    if (neighbors_update_due_) consider(*neighbors_update_due_);
     if (next_finger_) consider(*next_finger_);
     if (next_prune_) consider(*next_prune_);
     if (next_neighbor_check_) consider(*next_neighbor_check_);
@@ -338,6 +349,11 @@ void chord_topology::on_timer(time_point now) {
     if (state_ == join_state::bootstrapping && !bootstrap_link_) start_join(now);
   }
   if (state_ == join_state::joined) {
+    if (neighbors_update_due_ && *neighbors_update_due_ <= now) {
+      neighbors_update_due_.reset();
+      last_neighbors_round_ = now;
+      send_updates_to_neighbors(now, neighbor_update_delay);
+    }
     if (next_update_ && *next_update_ <= now) {
       next_update_ = now + node::jittered(cfg_.update_interval, rng_);
       stabilize(now);
@@ -381,7 +397,10 @@ void chord_topology::stabilize(time_point now) {
     start_join(now);
     return;
   }
-  send_updates_to_neighbors(now);
+  // RFC 6940 10.7.4.1: every neighbor, but one we told the same lists within half an interval
+  // (a reactive Update) has heard them and answered, which is what this round checks.
+  std::erase_if(last_update_sent_, [&](const auto& e) { return !links_.contains(e.first); });
+  send_updates_to_neighbors(now, cfg_.update_interval / 2);
   // Candidates heard of earlier that would still improve the neighbor set.
   std::vector<pr::node_id> better;
   for (const auto& [n, t] : candidates_) {
@@ -518,8 +537,11 @@ void chord_topology::on_attach(const node::inbound_request& r, time_point now) {
   if (requester != cfg_.self) {
     if (attached_by_.size() >= cfg_.max_candidates) attached_by_.erase(attached_by_.begin());
     attached_by_[requester] = now + cfg_.request_timeout;
-    for (const auto& [id, c] : links_.rows()) {
-      if (c.remote == requester) links_.find(id)->attached_peer = true;
+    // Usually no link yet (the Attach was routed): then no row to walk.
+    if (links_.link_to(requester)) {
+      for (const auto& [id, c] : links_.rows()) {
+        if (c.remote == requester) links_.find(id)->attached_peer = true;
+      }
     }
   }
   if (at.send_update && requester != cfg_.self) {
@@ -556,11 +578,11 @@ void chord_topology::admit(const pr::node_id& joining, time_point now) {
   admitting_.erase(it);
   const auto* c = links_.find(link);
   if (!c || c->remote != joining || state_ != join_state::joined) return;  // it joins again
-  const auto before = neighbor_set();
   mark_peer(link, now);
   // Step 7 (an Update naming it our predecessor) and step 8 (Update to every neighbor), whether
-  // or not the set changed.
-  if (neighbor_set() == before || !cfg_.reactive) send_updates_to_neighbors(now);
+  // or not the set changed, at once: the joining peer waits for step 7. Those mark_peer's
+  // reactive round sent already with these lists are not sent twice.
+  send_updates_to_neighbors(now, neighbor_update_delay);
   if (!contains_node(neighbor_set(), joining)) {
     send_update(link, pr::chord_update_type::neighbors, now);
   }
@@ -618,7 +640,8 @@ void chord_topology::on_update(const node::inbound_request& r, time_point now) {
     for (const auto& n : up.successors) theirs.add(n);
     bool stale = theirs.improves_neighbors(cfg_.self);
     for (const auto& n : neighbor_set()) stale = stale || theirs.improves_neighbors(n);
-    if (stale) send_update(r.link, pr::chord_update_type::neighbors, now);
+    // Not when our Update with these lists is on its way to it already (the two crossed).
+    if (stale) send_update(r.link, pr::chord_update_type::neighbors, now, neighbor_update_delay);
   }
   std::vector<pr::node_id> heard = up.predecessors;
   heard.insert(heard.end(), up.successors.begin(), up.successors.end());
@@ -646,7 +669,7 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
     if (target == cfg_.self || links_.link_to(target) || attaching_.count(target) != 0) return;
     if (attaching_.size() >= cfg_.max_candidates) return;
   }
-  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links_full() && !evictable_link(now)) return;
   auto dest = std::move(prefix);
   if (resource) {
     dest.push_back(pr::to_destination(pr::resource_id{pr::to_bytes(target.view())}));
@@ -658,7 +681,11 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
   if (!via && dest.size() > 1 && dest.front().node()) {
     opts.via = links_.link_to(*dest.front().node());
   }
-  auto done = [this, resource](node::outcome&& o, time_point t) {
+  // The join's Attach for our own place, this attempt's (started at join_started_).
+  const bool join_step = resource && cfg_.role == node_role::joining_peer && !joined() &&
+                         state_ == join_state::attaching;
+  auto done = [this, resource, join_step, attempt = join_started_](node::outcome&& o,
+                                                                   time_point t) {
     if (resource && !o.ok() && !joined() && cfg_.role == node_role::joining_peer) {
       // The join's first step (to our own place) went wrong: why, where an admin looks. A peer
       // of another overlay drops it (no answer); one with a newer configuration refuses it.
@@ -666,6 +693,12 @@ void chord_topology::do_attach(const pr::node_id& target, bool resource,
     }
     if (o.what == node::outcome::kind::timeout) {
       if (!joined() && cfg_.role == node_role::joining_peer) log("join step timed out");
+      // Lost on the way (while peers join close together, a stale table can send it round the
+      // ring until its TTL): again now, rather than after join_retry.
+      if (join_step && state_ == join_state::attaching && !admitting_peer_ &&
+          join_started_ == attempt) {
+        start_join(t);
+      }
       return;
     }
     const auto* ans = std::get_if<pr::attach_ans>(&o.body);
@@ -739,7 +772,7 @@ void chord_topology::finish_join(time_point now) {
   become_joined(now);
   log("joined the overlay");
   // RFC 6940 10.5 step 9.
-  send_updates_to_neighbors(now);
+  send_updates_to_neighbors(now, duration{0});
   if (listener_) listener_->ring_joined(now);
 }
 
@@ -804,28 +837,46 @@ void chord_topology::peer_lost(const pr::node_id& node, time_point now) {
 
 void chord_topology::neighbors_changed(const std::vector<pr::node_id>& old_neighbors,
                                        time_point now) {
-  if (state_ == join_state::joined && neighbor_set() != old_neighbors && cfg_.reactive) {
-    send_updates_to_neighbors(now);
+  if (state_ == join_state::joined && neighbor_set() != old_neighbors && cfg_.reactive &&
+      !neighbors_update_due_) {
+    // The first change goes out at once; more within neighbor_update_delay of it wait for the
+    // end of that delay and go out together.
+    if (last_neighbors_round_ && now - *last_neighbors_round_ < neighbor_update_delay) {
+      neighbors_update_due_ = *last_neighbors_round_ + neighbor_update_delay;
+    } else {
+      last_neighbors_round_ = now;
+      send_updates_to_neighbors(now, neighbor_update_delay);
+    }
   }
   if (listener_) listener_->ring_changed(now);
 }
 
-void chord_topology::send_update(link_id link, pr::chord_update_type type, time_point now) {
+void chord_topology::send_update(link_id link, pr::chord_update_type type, time_point now,
+                                 duration repeat_after) {
   if (!links_.contains(link) || state_ != join_state::joined) return;
+  const auto last = last_update_sent_.find(link);
+  if (type == pr::chord_update_type::neighbors && last != last_update_sent_.end() &&
+      now - last->second.at < repeat_after && last->second.predecessors == routes_.predecessors() &&
+      last->second.successors == routes_.successors()) {
+    return;  // it has these lists from us (or will in a moment)
+  }
   pr::update_req u;
   u.uptime = uptime_s(now);
   u.type = type;
   if (type != pr::chord_update_type::peer_ready) {
     u.predecessors = routes_.predecessors();
     u.successors = routes_.successors();
+    last_update_sent_[link] = update_sent{now, u.predecessors, u.successors};
   }
   if (type == pr::chord_update_type::full) u.fingers = routes_.fingers();
   send_direct(link, u, false, now);
 }
 
-void chord_topology::send_updates_to_neighbors(time_point now) {
+void chord_topology::send_updates_to_neighbors(time_point now, duration repeat_after) {
   for (const auto& n : neighbor_set()) {
-    if (const auto l = links_.link_to(n)) send_update(*l, pr::chord_update_type::neighbors, now);
+    if (const auto l = links_.link_to(n)) {
+      send_update(*l, pr::chord_update_type::neighbors, now, repeat_after);
+    }
   }
 }
 
@@ -902,7 +953,7 @@ void chord_topology::start_partition_check(time_point now) {
       return;
     }
   }
-  if (peer_links() >= cfg_.max_links && !evictable_link(now)) return;
+  if (peer_links_full() && !evictable_link(now)) return;
   partition_check_opening_ = std::pair{*address, now + cfg_.request_timeout};
   actions_.push(node::open_link_action{*address, std::nullopt});
 }

@@ -85,6 +85,16 @@ std::size_t chord_topology::peer_links() const {
   return links_.size() - client_links();
 }
 
+bool chord_topology::peer_links_full() const {
+  // Counting the client links walks every row (on every link up and Attach): not while the
+  // whole table is under the peer budget.
+  return links_.size() >= cfg_.max_links && peer_links() >= cfg_.max_links;
+}
+
+bool chord_topology::client_links_full() const {
+  return links_.size() >= cfg_.max_clients && client_links() >= cfg_.max_clients;
+}
+
 bool chord_topology::evict_idle_client(time_point now) {
   const auto busy = transport_.busy_links();
   const connection* victim = nullptr;

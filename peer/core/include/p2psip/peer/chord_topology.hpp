@@ -9,7 +9,16 @@
 // - A link's remote becomes a peer (routing table) only when it sends Join or Update over that
 //   link; before that it is a client (6940 4.2.1) and is reached only on its own link.
 // - Attach without ICE: one host candidate (TLS-TCP-FH-NO-ICE); the requester opens the link, the
-//   answerer Updates it once the link is up (send_update is always set).
+//   answerer Updates it once the link is up (send_update is always set), and a joined requester
+//   Updates the answerer. An answerer whose full Update shows we would be its finger or neighbor
+//   is told so (on_update).
+// - Updates carry nothing twice: reactive Updates (a neighbor set changed) go out at once, and
+//   changes within neighbor_update_delay of that round together at its end (one Update per
+//   neighbor for a burst of changes); an
+//   Update whose lists equal those we sent that peer within that delay is not sent (ours is on
+//   the wire); the periodic round skips a neighbor we sent the same lists within half an
+//   update_interval. The join's Updates (RFC 6940 10.5 steps 7, 8, 9) and those owed for
+//   send_update go out at once.
 // - Fingers: one Attach per finger interval to the finger target (10.5 step 3), Ping for fingers
 //   that are not neighbors. A direct Update/Ping without answer is retried once with a Ping; a
 //   second silence closes every link to that peer. Any peer in the interval is valid
@@ -147,8 +156,17 @@ class chord_topology final : public node::router, public node::request_handler {
   /// A joining peer has its range (RFC 6940 10.5 step 6 done): it becomes our predecessor.
   void admit(const protocol::node_id& joining, time_point now);
   void neighbors_changed(const std::vector<protocol::node_id>& old_neighbors, time_point now);
-  void send_update(link_id link, protocol::chord_update_type type, time_point now);
-  void send_updates_to_neighbors(time_point now);
+  /// `repeat_after`: a neighbors Update with the lists we sent this link less than that ago is
+  /// not sent again (zero: always sent).
+  void send_update(link_id link, protocol::chord_update_type type, time_point now,
+                   duration repeat_after = duration{0});
+  void send_updates_to_neighbors(time_point now, duration repeat_after);
+  /// What we last sent a link in an Update: its lists and when.
+  struct update_sent {
+    time_point at{};
+    std::vector<protocol::node_id> predecessors;
+    std::vector<protocol::node_id> successors;
+  };
   void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by, time_point now);
   bool would_improve_finger(const protocol::node_id& peer) const;
   void peer_lost(const protocol::node_id& node, time_point now);
@@ -183,6 +201,10 @@ class chord_topology final : public node::router, public node::request_handler {
   bool is_client_link(const connection& c) const;
   std::size_t client_links() const;
   std::size_t peer_links() const;
+  /// peer_links() >= max_links, client_links() >= max_clients, without counting when the whole
+  /// table is smaller.
+  bool peer_links_full() const;
+  bool client_links_full() const;
   /// Closes the client link quiet the longest (none with a request of ours pending); false when
   /// there is none.
   bool evict_idle_client(time_point now);
@@ -211,6 +233,13 @@ class chord_topology final : public node::router, public node::request_handler {
   /// Peers whose Join we answered and whose range is being handed over, with their link.
   std::map<protocol::node_id, link_id> admitting_;
   std::optional<time_point> next_update_;
+  /// Our neighbor set changed: the Updates to the neighbors are due then (one per burst).
+  std::optional<time_point> neighbors_update_due_;
+  /// When the last reactive round of Updates went out.
+  std::optional<time_point> last_neighbors_round_;
+  /// The last Update sent on each link (dropped with the link): the same lists again soon after
+  /// tell its peer nothing.
+  std::map<link_id, update_sent> last_update_sent_;
   std::optional<time_point> next_finger_;
   std::optional<time_point> next_neighbor_check_;
   /// Link upkeep runs on its own timer (prune_interval()).
