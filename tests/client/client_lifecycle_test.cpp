@@ -455,7 +455,7 @@ TEST_CASE("client lifecycle: clients of one document share its setup, another do
 namespace {
 
 /// Fills 16 KiB of stack per level, `levels` deep; returns a sum that depends on every byte.
-[[gnu::noinline]] unsigned deep_stack_sum(int levels) {
+[[gnu::noinline]] unsigned deep_stack_sum(unsigned levels) {
   volatile unsigned char block[16 * 1024];
   for (std::size_t i = 0; i < sizeof block; ++i) block[i] = static_cast<unsigned char>(i + levels);
   unsigned sum = levels > 1 ? deep_stack_sum(levels - 1) : 0;
