@@ -36,6 +36,7 @@
 #include "p2psip/protocol/ids.hpp"
 #include "shared_overlay.hpp"
 #include "sip_agent.hpp"
+#include "thread_stack.hpp"
 
 namespace p2psip::client {
 
@@ -328,6 +329,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         options.log("attached to " + now_attached->node_id + " at " + now_attached->address);
       }
       send_waiting();
+      // The handshake, the certificate checks and the first signed exchanges run deep in Botan
+      // on this thread's stack; an idle client needs none of it (sweep_loop gives it back).
+      release_stack_at = steady::now() + stack_release_delay;
     }
     if (sip_) sip_->on_links_changed();
   }
@@ -527,6 +531,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   /// Holds no reference to the client: shutdown stops the io_context with this coroutine
   /// possibly suspended in it, and a reference held there would keep the client (which owns the
   /// io_context) alive forever. It only resumes inside io.run(), whose thread holds one.
+  /// When sweep_loop next gives back the stack pages that deep calls touched (I/O thread).
+  std::optional<steady::time_point> release_stack_at;
+  /// How long after an attachment (or after operations were last pending) that is.
+  static constexpr std::chrono::milliseconds stack_release_delay{200};
+
   asio::awaitable<void> sweep_loop() {
     asio::steady_timer timer(io);
     while (!stopped) {
@@ -534,6 +543,14 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       [[maybe_unused]] auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
       if (stopped) break;
       const auto now = steady::now();
+      if (release_stack_at && now >= *release_stack_at) {
+        if (operations.empty()) {
+          detail::release_unused_stack();  // here, a few frames deep in the event loop
+          release_stack_at.reset();
+        } else {
+          release_stack_at = now + stack_release_delay;  // busy: when it is idle again
+        }
+      }
       std::vector<std::uint64_t> expired;
       for (const auto& [id, op] : operations) {
         if (now >= op.deadline) expired.push_back(id);

@@ -2,6 +2,7 @@
 // Test hooks of libp2psip-client: internal state the SDK's tests check. Not part of the API (not
 // installed); exported only because the tests link the shared library.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,8 @@ struct shared_overlay_info {
 
 /// The live shared overlay setups of this process.
 P2PSIP_CLIENT_API std::vector<shared_overlay_info> shared_overlays();
+
+/// detail::release_unused_stack (thread_stack.hpp) on the calling thread, with its margin.
+P2PSIP_CLIENT_API std::size_t release_unused_stack();
 
 }  // namespace p2psip::client::testing

@@ -4,9 +4,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <cstdio>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "client_fixture.hpp"
@@ -446,4 +450,58 @@ TEST_CASE("client lifecycle: clients of one document share its setup, another do
   CHECK(shared_from(config).empty());
   dave->reset();
   CHECK(shared_from(other.config_file()).empty());
+}
+
+namespace {
+
+/// Fills 16 KiB of stack per level, `levels` deep; returns a sum that depends on every byte.
+[[gnu::noinline]] unsigned deep_stack_sum(unsigned levels) {
+  volatile unsigned char block[16 * 1024];
+  for (std::size_t i = 0; i < sizeof block; ++i) block[i] = static_cast<unsigned char>(i + levels);
+  unsigned sum = levels > 1 ? deep_stack_sum(levels - 1) : 0;
+  for (std::size_t i = 0; i < sizeof block; i += 512) sum += block[i];
+  return sum;
+}
+
+/// Rss (KiB) of the mapping of /proc/self/smaps that holds `address`; -1 when none does.
+long mapping_rss_kib(const void* address) {
+  const auto a = reinterpret_cast<std::uintptr_t>(address);
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    unsigned long lo = 0;
+    unsigned long hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) {
+      inside = lo <= a && a < hi;
+    } else if (inside && line.rfind("Rss:", 0) == 0) {
+      return std::stol(line.substr(4));
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("client lifecycle: an I/O thread gives back the stack pages deep calls touched") {
+  long touched = 0;
+  long released = 0;
+  std::size_t given_back = 0;
+  unsigned first = 0;
+  unsigned again = 0;
+  std::thread t([&] {
+    volatile char here = 0;
+    first = deep_stack_sum(32);  // 512 KiB deep, as Botan's handshake is ~16 KiB
+    touched = mapping_rss_kib(const_cast<const char*>(&here));
+    given_back = client::testing::release_unused_stack();
+    released = mapping_rss_kib(const_cast<const char*>(&here));
+    again = deep_stack_sum(32);  // the pages come back, zero-filled, and work as before
+  });
+  t.join();
+  INFO("stack RSS " << touched << " KiB after deep calls, " << released << " KiB after release");
+  CHECK(touched >= 512);
+  CHECK(given_back >= 480 * 1024);
+  CHECK(released > 0);
+  CHECK(released <= 64);
+  CHECK(again == first);
 }

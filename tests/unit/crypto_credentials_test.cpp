@@ -86,6 +86,11 @@ TEST_SUITE("crypto credentials") {
     CHECK(loaded->signing.cert() == ids.signing.cert());
     CHECK(loaded->link.key() == cr::key_type::ecdsa_p256);
     CHECK(loaded->signing.key() == cr::key_type::ed25519);
+    // The link certificate keeps Botan's form for TLS; the signing one only what signing needs.
+    CHECK_FALSE(loaded->link.cert().compact());
+    CHECK(loaded->signing.cert().compact());
+    // Each certificate's chain was checked once, the compact one on the load's own parse.
+    CHECK(store.stats().path_validations == 2);
 
     pr::message m;
     m.header.overlay = pr::overlay_hash("example.org");
@@ -106,8 +111,21 @@ TEST_SUITE("crypto credentials") {
       auto loaded = cr::load_credentials(dir / "n.crt", dir / "n.key", example_overlay());
       REQUIRE(loaded);
       CHECK(loaded->signing.cert() == loaded->link.cert());
+      // One parse serves both: the very same certificate and key, in Botan's full form (TLS).
+      CHECK(&loaded->signing.cert().der() == &loaded->link.cert().der());
+      CHECK(&loaded->signing.private_key() == &loaded->link.private_key());
+      CHECK_FALSE(loaded->link.cert().compact());
       const auto out = cr::encode_credentials(*loaded);
       CHECK(out.certificates == pem(ids.link.cert().der()));
+    }
+    SUBCASE("the same certificate and key listed twice are one") {
+      write(dir / "n.crt", pem(ids.link.cert().der()) + pem(ids.link.cert().der()));
+      write(dir / "n.key", ids.link.private_key_pem() + ids.link.private_key_pem());
+      auto loaded = cr::load_credentials(dir / "n.crt", dir / "n.key", example_overlay());
+      REQUIRE(loaded);
+      CHECK(&loaded->signing.cert().der() == &loaded->link.cert().der());
+      CHECK(&loaded->signing.private_key() == &loaded->link.private_key());
+      CHECK_FALSE(loaded->link.cert().compact());
     }
     SUBCASE("keys in the other order") {
       write(dir / "n.crt", pem(ids.link.cert().der()) + pem(ids.signing.cert().der()));

@@ -129,13 +129,37 @@ result<certificate> certificate::parse_compact(pr::byte_view der, const overlay_
   return parse_as(der, overlay, true);
 }
 
+result<certificate> certificate::from_parsed(pr::byte_view der,
+                                             const Botan::X509_Certificate& parsed,
+                                             const overlay_params& overlay, bool compact) {
+  std::unique_ptr<Botan::X509_Certificate> cert;
+  try {
+    cert = std::make_unique<Botan::X509_Certificate>(parsed);
+  } catch (const std::exception&) {
+    return make_error_code(crypto_errc::malformed_certificate);
+  }
+  return from_botan(der, std::move(cert), overlay, compact);
+}
+
 result<certificate> certificate::parse_as(pr::byte_view der, const overlay_params& overlay,
                                           bool compact) {
+  std::unique_ptr<Botan::X509_Certificate> cert;
+  try {
+    cert = std::make_unique<Botan::X509_Certificate>(der.data(), der.size());
+  } catch (const std::exception&) {
+    return make_error_code(crypto_errc::malformed_certificate);
+  }
+  return from_botan(der, std::move(cert), overlay, compact);
+}
+
+result<certificate> certificate::from_botan(pr::byte_view der,
+                                            std::unique_ptr<Botan::X509_Certificate> cert,
+                                            const overlay_params& overlay, bool compact) {
   auto p = std::make_shared<impl>();
   p->compact = compact;
   try {
     p->der.assign(der.begin(), der.end());
-    auto cert = std::make_unique<Botan::X509_Certificate>(p->der);
+    p->der.shrink_to_fit();
     std::unique_ptr<Botan::Public_Key> key = cert->load_subject_public_key();
     p->type = detail::classify(*key);
     if (p->type == key_type::ed25519) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
 #include "botan_glue.hpp"
@@ -82,10 +83,10 @@ result<void> write_file(const std::filesystem::path& path, const std::string& te
   return {};
 }
 
-}  // namespace
-
-result<credentials> make_credentials(node_identity link, node_identity signing, trust_store* trust,
-                                     time_point now) {
+/// make_credentials, with Botan's parse of the signing certificate when the caller has one (the
+/// compact signing certificate of load_credentials is then not parsed again for the chain).
+result<credentials> bundle(node_identity link, node_identity signing, trust_store* trust,
+                           time_point now, const Botan::X509_Certificate* signing_parsed) {
   if (!tls_capable(link.key())) return make_error_code(crypto_errc::unusable_link_key);
   if (!same_ids(link.cert(), signing.cert()) || link.cert().user() != signing.cert().user()) {
     return make_error_code(crypto_errc::credentials_mismatch);
@@ -94,10 +95,20 @@ result<credentials> make_credentials(node_identity link, node_identity signing, 
     for (const node_identity* id : {&link, &signing}) {
       std::vector<pr::generic_certificate> chain;
       for (const auto& der : id->chain()) chain.push_back({0, der});
-      if (auto r = trust->check(id->cert(), chain, now); !r) return r.error();
+      auto r = id == &signing && signing_parsed != nullptr
+                   ? trust->check(id->cert(), *signing_parsed, chain, now)
+                   : trust->check(id->cert(), chain, now);
+      if (!r) return r.error();
     }
   }
   return credentials{std::move(link), std::move(signing)};
+}
+
+}  // namespace
+
+result<credentials> make_credentials(node_identity link, node_identity signing, trust_store* trust,
+                                     time_point now) {
+  return bundle(std::move(link), std::move(signing), trust, now, nullptr);
 }
 
 result<credentials, protocol::error_record> load_credentials(const std::filesystem::path& cert_file,
@@ -116,29 +127,38 @@ result<credentials, protocol::error_record> load_credentials(const std::filesyst
     const auto key_blocks = detail::pem_blocks(*key_text);
     if (!key_blocks) return fail(crypto_errc::bad_pem, key_file, "malformed PEM");
 
+    // Each block is parsed by Botan once. The link certificate (the first node certificate)
+    // keeps Botan's form, which TLS presents (tls_credentials shares it); the signing
+    // certificate, when it is another one, keeps the compact form: after loading only its DER,
+    // Node-IDs and key serve (the signer sends the DER and signs with the private key). A node
+    // certificate listed again is the same certificate, not a second one.
     std::vector<certificate> nodes;
+    std::optional<Botan::X509_Certificate> signing_parsed;  // for the chain check, then dropped
     std::vector<pr::bytes> intermediates;
     int index = 0;
     for (const auto& b : *cert_blocks) {
       if (b.label != "CERTIFICATE") continue;
       ++index;
-      bool is_ca = false;
+      std::optional<Botan::X509_Certificate> parsed;
       try {
-        is_ca = Botan::X509_Certificate(b.der).is_CA_cert();
+        parsed.emplace(b.der.data(), b.der.size());
       } catch (const std::exception&) {
         return fail(crypto_errc::malformed_certificate, cert_file,
                     "certificate " + std::to_string(index) + " is not a valid X.509 certificate");
       }
-      if (is_ca) {
+      if (parsed->is_CA_cert()) {
         intermediates.push_back(b.der);
         continue;
       }
-      auto cert = certificate::parse(b.der, overlay);
+      if (!nodes.empty() && nodes.front().der() == b.der) continue;
+      const bool compact = !nodes.empty();
+      auto cert = certificate::from_parsed(b.der, *parsed, overlay, compact);
       if (!cert) {
         return fail(cert.error(), cert_file,
                     "certificate " + std::to_string(index) + " (overlay " + overlay.name + ")");
       }
       nodes.push_back(std::move(*cert));
+      if (compact) signing_parsed = std::move(parsed);
     }
     if (nodes.empty()) {
       return fail(crypto_errc::no_certificate_in_file, cert_file,
@@ -154,7 +174,9 @@ result<credentials, protocol::error_record> load_credentials(const std::filesyst
     std::vector<const pr::bytes*> keys;
     for (const auto& b : *key_blocks) {
       if (b.label == "PRIVATE KEY") {
-        keys.push_back(&b.der);
+        // A key listed again is the same key (as a certificate listed again is one certificate).
+        const auto same = [&b](const pr::bytes* k) { return *k == b.der; };
+        if (std::none_of(keys.begin(), keys.end(), same)) keys.push_back(&b.der);
       } else if (b.label == "ENCRYPTED PRIVATE KEY") {
         return fail(crypto_errc::bad_private_key, key_file,
                     "encrypted keys are not supported; store the key unencrypted (mode 0600)");
@@ -199,9 +221,9 @@ result<credentials, protocol::error_record> load_credentials(const std::filesyst
 
     node_identity link = identities.front();
     node_identity signing = identities.back();
-    auto bundle = make_credentials(link, signing, trust, now);
-    if (!bundle) {
-      const std::error_code ec = bundle.error();
+    auto loaded = bundle(link, signing, trust, now, signing_parsed ? &*signing_parsed : nullptr);
+    if (!loaded) {
+      const std::error_code ec = loaded.error();
       if (ec == crypto_errc::unusable_link_key) {
         return fail(ec, cert_file,
                     "the first certificate is the link (TLS) certificate and needs an ECDSA or "
@@ -214,7 +236,7 @@ result<credentials, protocol::error_record> load_credentials(const std::filesyst
       }
       return fail(ec, cert_file, "certificate chain");
     }
-    return std::move(*bundle);
+    return std::move(*loaded);
   } catch (const std::exception& e) {
     return fail(crypto_errc::malformed_certificate, cert_file, e.what());
   }

@@ -126,9 +126,17 @@ result<node_identity> node_identity::create(certificate cert, pr::byte_view pkcs
     // different encodings of the same public key).
     static constexpr std::uint8_t probe[] = {'p', '2', 'p', 's', 'i', 'p'};
     const pr::bytes sig = ed25519 ? ed25519->sign(probe) : raw_sign(*key, *scheme, probe);
-    if (!cert.verify(scheme->algorithm, probe, sig)) {
-      return make_error_code(crypto_errc::key_mismatch);
+    bool verified = false;
+    if (ed25519) {
+      verified = static_cast<bool>(cert.verify(scheme->algorithm, probe, sig));
+    } else {
+      // A verifier of our own: certificate::verify on a full certificate keeps the one it
+      // builds (its precomputed tables, ~2 KiB for ECDSA), which one check does not need.
+      Botan::PK_Verifier verifier(cert.public_key(), scheme->padding,
+                                  scheme->der_sequence ? Botan::DER_SEQUENCE : Botan::IEEE_1363);
+      verified = verifier.verify_message(probe, sizeof probe, sig.data(), sig.size());
     }
+    if (!verified) return make_error_code(crypto_errc::key_mismatch);
   } catch (const std::exception&) {
     return make_error_code(crypto_errc::key_mismatch);
   }
@@ -154,6 +162,9 @@ const pr::node_id& node_identity::default_node_id() const noexcept {
 }
 const Botan::Private_Key& node_identity::private_key() const noexcept {
   return *impl_->key;
+}
+std::shared_ptr<const Botan::Private_Key> node_identity::shared_private_key() const noexcept {
+  return std::shared_ptr<const Botan::Private_Key>(impl_, impl_->key.get());
 }
 
 result<pr::bytes> node_identity::sign(pr::byte_view data) const {

@@ -320,6 +320,18 @@ result<certificate> trust_store::parse(pr::byte_view der) {
 
 result<void> trust_store::check(const certificate& cert,
                                 std::span<const pr::generic_certificate> extra, time_point now) {
+  return check_parsed(cert, nullptr, extra, now);
+}
+
+result<void> trust_store::check(const certificate& cert, const Botan::X509_Certificate& parsed,
+                                std::span<const pr::generic_certificate> extra, time_point now) {
+  return check_parsed(cert, &parsed, extra, now);
+}
+
+result<void> trust_store::check_parsed(const certificate& cert,
+                                       const Botan::X509_Certificate* given,
+                                       std::span<const pr::generic_certificate> extra,
+                                       time_point now) {
   std::shared_ptr<const Botan::Certificate_Store_In_Memory> roots;
   std::optional<self_signed_digest> self_signed;
   std::uint64_t generation = 0;
@@ -340,8 +352,9 @@ result<void> trust_store::check(const certificate& cert,
     // Parsed for this check only when the certificate does not keep Botan's form: once per
     // certificate, since the verdict is cached.
     std::optional<Botan::X509_Certificate> parsed;
-    const Botan::X509_Certificate& c =
-        cert.compact() ? parsed.emplace(cert.der()) : cert.botan_certificate();
+    const Botan::X509_Certificate& c = given != nullptr ? *given
+                                       : cert.compact() ? parsed.emplace(cert.der())
+                                                        : cert.botan_certificate();
     if (self_signed && c.is_self_signed()) {
       out = impl_->validate_self_signed(cert, c, *self_signed);
     } else {

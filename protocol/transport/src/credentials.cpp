@@ -281,7 +281,10 @@ pr::result<std::shared_ptr<const tls_credentials>> tls_credentials::from_identit
     std::vector<Botan::X509_Certificate> chain;
     chain.push_back(link_identity.cert().botan_certificate());
     for (const auto& der : link_identity.chain()) chain.emplace_back(der);
-    std::shared_ptr<Botan::Private_Key> key = Botan::PKCS8::copy_key(link_identity.private_key());
+    // The identity's own key, not a copy (a second ECDSA key per node). Botan's credentials
+    // manager hands out a non-const pointer, but TLS only signs with it (const members).
+    std::shared_ptr<Botan::Private_Key> key =
+        std::const_pointer_cast<Botan::Private_Key>(link_identity.shared_private_key());
     return create(std::move(chain), std::move(key), std::move(roots), std::move(overlay));
   } catch (const std::exception&) {
     return make_error_code(transport_errc::invalid_credentials);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <span>
 #include <variant>
 
 #include "p2psip/transport/errors.hpp"
@@ -18,13 +19,47 @@ namespace pr = p2psip::protocol;
 
 namespace {
 
-/// This thread's read buffer, allocated on first use and not cleared: only the pages that reads
-/// fill are ever touched. A function of its own (not inlined into the coroutine), so that the
+/// This thread's read buffer: small_read_chunk bytes while the reads it sees are small (an
+/// SDK client's I/O thread: handshake flights and signed messages of a KiB or two), read_chunk
+/// once a read has filled it (more was waiting: a bulk transfer or a busy peer), back to small
+/// after a run of small reads. Allocated on first use and not cleared: only the pages that
+/// reads fill are ever touched.
+struct thread_read_buffer {
+  std::unique_ptr<std::uint8_t[]> data;
+  std::size_t size = 0;
+  std::size_t wanted = small_read_chunk;  ///< the size for the next read
+  std::uint32_t small_reads = 0;          ///< reads in a row that small_read_chunk would have held
+
+  /// The buffer for the next read. Resized here, not after a read: the bytes of the last read
+  /// are valid until its reader suspends, and no read on this thread comes before that.
+  std::span<std::uint8_t> get() {
+    if (!data || size != wanted) {
+      data.reset();  // first, so that the two sizes are never held at once
+      data.reset(new std::uint8_t[wanted]);
+      size = wanted;
+    }
+    return {data.get(), size};
+  }
+  /// After a read of `n` bytes into get(): the size for the next one.
+  void note_read(std::size_t n) noexcept {
+    if (n >= size) {
+      wanted = read_chunk;
+      small_reads = 0;
+    } else if (size > small_read_chunk) {
+      small_reads = n <= small_read_chunk ? small_reads + 1 : 0;
+      if (small_reads >= small_reads_before_shrinking) {
+        wanted = small_read_chunk;
+        small_reads = 0;
+      }
+    }
+  }
+};
+
+/// This thread's buffer. A function of its own (not inlined into the coroutine), so that the
 /// thread_local is looked up on the thread that resumed it.
-[[gnu::noinline]] std::uint8_t* thread_read_buffer() {
-  thread_local std::unique_ptr<std::uint8_t[]> buffer;
-  if (!buffer) buffer.reset(new std::uint8_t[read_chunk]);
-  return buffer.get();
+[[gnu::noinline]] thread_read_buffer& this_thread_read_buffer() {
+  thread_local thread_read_buffer buffer;
+  return buffer;
 }
 
 }  // namespace
@@ -40,11 +75,14 @@ asio::awaitable<std::tuple<asio::error_code, pr::byte_view>> read_into_thread_bu
                                                       asio::socket_base::message_peek, use_nothrow);
     (void)peeked;
     if (ec) co_return std::tuple{ec, pr::byte_view{}};
-    std::uint8_t* buffer = thread_read_buffer();
+    thread_read_buffer& buffer = this_thread_read_buffer();
+    const std::span<std::uint8_t> into = buffer.get();
     asio::error_code read_ec;
-    const std::size_t n = socket.read_some(asio::buffer(buffer, read_chunk), read_ec);
+    const std::size_t n = socket.read_some(asio::buffer(into.data(), into.size()), read_ec);
     if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) continue;
-    co_return std::tuple{read_ec, pr::byte_view(buffer, read_ec ? 0 : n)};
+    if (read_ec) co_return std::tuple{read_ec, pr::byte_view{}};
+    buffer.note_read(n);
+    co_return std::tuple{read_ec, pr::byte_view(into.data(), n)};
   }
 }
 

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -35,6 +36,11 @@ inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_await
 
 /// Bytes read from the socket at once: one full TLS record plus its header and expansion.
 inline constexpr std::size_t read_chunk = 16 * 1024 + 512;
+/// A thread's read buffer while its reads are small (read_into_thread_buffer): a TLS handshake
+/// flight or a signed RELOAD message fits. A read that fills it makes it read_chunk...
+inline constexpr std::size_t small_read_chunk = 4 * 1024;
+/// ...until this many reads in a row would have fitted in small_read_chunk again.
+inline constexpr std::uint32_t small_reads_before_shrinking = 64;
 /// Ciphertext the writer gathers into one write before sending it.
 inline constexpr std::size_t write_batch = 64 * 1024;
 /// Ciphertext we owe the peer beyond which the reader stops reading until the writer has
@@ -97,7 +103,9 @@ std::string key_log_path(const std::string& configured);
 
 /// Waits until `socket` has bytes to read (or its end, or an error), without a buffer of the
 /// connection's own, then reads up to read_chunk of them into the calling thread's read buffer.
-/// Idle connections thus hold no read buffer (it was 16.5 KiB of every link). The bytes are
+/// Idle connections thus hold no read buffer (it was 16.5 KiB of every link); the thread's is
+/// small_read_chunk until a read fills it (a thread of small reads, an SDK client's, never
+/// grows it; 16.5 KiB of which a few KiB were touched). The bytes are
 /// valid until the caller suspends again (another connection of this thread reads into the same
 /// buffer): hand them on (TLS, the frame decoder) before the next co_await. Errors: as
 /// async_read_some's (asio::error::eof at the peer's FIN, operation_aborted after close).

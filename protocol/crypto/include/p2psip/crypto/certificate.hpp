@@ -74,6 +74,13 @@ class certificate {
   /// keeping one (its precomputed tables would cost more than the rest). What a trust store's
   /// cache holds for every node that signs. Never throws.
   static result<certificate> parse_compact(protocol::byte_view der, const overlay_params& overlay);
+  /// Like parse() (compact false) or parse_compact() (true), on Botan's parse of `der` that the
+  /// caller made already (loading credentials asks of each block whether it is a CA first): the
+  /// DER is not parsed again. A full certificate keeps a copy of `parsed` (Botan shares its
+  /// decoded fields between copies). Never throws.
+  static result<certificate> from_parsed(protocol::byte_view der,
+                                         const Botan::X509_Certificate& parsed,
+                                         const overlay_params& overlay, bool compact);
   /// Whether this certificate came from parse_compact (its Botan certificate is not kept).
   bool compact() const noexcept;
 
@@ -130,6 +137,9 @@ class certificate {
   explicit certificate(std::shared_ptr<const impl> p) noexcept : impl_(std::move(p)) {}
   static result<certificate> parse_as(protocol::byte_view der, const overlay_params& overlay,
                                       bool compact);
+  static result<certificate> from_botan(protocol::byte_view der,
+                                        std::unique_ptr<Botan::X509_Certificate> cert,
+                                        const overlay_params& overlay, bool compact);
   std::shared_ptr<const impl> impl_;
 };
 

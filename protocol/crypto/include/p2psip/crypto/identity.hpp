@@ -54,6 +54,9 @@ class node_identity {
   std::string private_key_pem() const;
   /// Botan's key, for TLS.
   const Botan::Private_Key& private_key() const noexcept;
+  /// The same key, owned with this identity (the pointer keeps the identity's state alive): TLS
+  /// credentials hold it instead of a copy.
+  std::shared_ptr<const Botan::Private_Key> shared_private_key() const noexcept;
 
  private:
   struct impl;

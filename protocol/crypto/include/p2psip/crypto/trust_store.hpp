@@ -70,6 +70,10 @@ class trust_store {
   /// self_signed_node_id_mismatch.
   result<void> check(const certificate& cert, std::span<const protocol::generic_certificate> extra,
                      time_point now);
+  /// The same, given Botan's parse of `cert`'s DER: a compact certificate is then not parsed
+  /// again for the check (loading credentials parsed it already, and keeps the compact form).
+  result<void> check(const certificate& cert, const Botan::X509_Certificate& parsed,
+                     std::span<const protocol::generic_certificate> extra, time_point now);
 
   /// Records that this process made `signature` (algorithm `alg`) over `input` with `cert`'s
   /// private key (the key of a node_identity, which create() checked against the certificate). Kept
@@ -88,6 +92,8 @@ class trust_store {
   void clear_cache();
 
  private:
+  result<void> check_parsed(const certificate& cert, const Botan::X509_Certificate* given,
+                            std::span<const protocol::generic_certificate> extra, time_point now);
   struct impl;
   std::unique_ptr<impl> impl_;
 };
