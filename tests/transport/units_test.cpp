@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "io_util.hpp"
 #include "p2psip/crypto/certificate.hpp"
 #include "p2psip/transport/credentials.hpp"
 #include "p2psip/transport/errors.hpp"
@@ -164,4 +165,28 @@ TEST_CASE("transport error category names every code") {
     CHECK(ec.message().find("unknown") == std::string::npos);
   }
   CHECK(tr::make_error_code(tr::transport_errc::queue_full).message() == "send queue full");
+}
+
+TEST_CASE(
+    "transport: a thread's read buffer grows for a read that fills it, shrinks after 64 small "
+    "ones") {
+  using tr::detail::read_chunk;
+  using tr::detail::small_read_chunk;
+  using tr::detail::small_reads_before_shrinking;
+  tr::detail::thread_read_buffer b;
+  CHECK(b.get().size() == small_read_chunk);
+  b.note_read(small_read_chunk - 1);  // one byte short of full: stays small
+  CHECK(b.get().size() == small_read_chunk);
+  b.note_read(small_read_chunk);  // full: more was waiting
+  CHECK(b.get().size() == read_chunk);
+  // Reads that would fit the small buffer, one short of the run that shrinks it, and a bigger
+  // one that starts the count again.
+  for (std::uint32_t i = 0; i + 1 < small_reads_before_shrinking; ++i) b.note_read(100);
+  b.note_read(small_read_chunk + 1);
+  CHECK(b.get().size() == read_chunk);
+  for (std::uint32_t i = 0; i + 1 < small_reads_before_shrinking; ++i)
+    b.note_read(small_read_chunk);
+  CHECK(b.get().size() == read_chunk);
+  b.note_read(small_read_chunk);  // the 64th in a row
+  CHECK(b.get().size() == small_read_chunk);
 }

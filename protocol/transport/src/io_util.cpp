@@ -19,42 +19,6 @@ namespace pr = p2psip::protocol;
 
 namespace {
 
-/// This thread's read buffer: small_read_chunk bytes while the reads it sees are small (an
-/// SDK client's I/O thread: handshake flights and signed messages of a KiB or two), read_chunk
-/// once a read has filled it (more was waiting: a bulk transfer or a busy peer), back to small
-/// after a run of small reads. Allocated on first use and not cleared: only the pages that
-/// reads fill are ever touched.
-struct thread_read_buffer {
-  std::unique_ptr<std::uint8_t[]> data;
-  std::size_t size = 0;
-  std::size_t wanted = small_read_chunk;  ///< the size for the next read
-  std::uint32_t small_reads = 0;          ///< reads in a row that small_read_chunk would have held
-
-  /// The buffer for the next read. Resized here, not after a read: the bytes of the last read
-  /// are valid until its reader suspends, and no read on this thread comes before that.
-  std::span<std::uint8_t> get() {
-    if (!data || size != wanted) {
-      data.reset();  // first, so that the two sizes are never held at once
-      data.reset(new std::uint8_t[wanted]);
-      size = wanted;
-    }
-    return {data.get(), size};
-  }
-  /// After a read of `n` bytes into get(): the size for the next one.
-  void note_read(std::size_t n) noexcept {
-    if (n >= size) {
-      wanted = read_chunk;
-      small_reads = 0;
-    } else if (size > small_read_chunk) {
-      small_reads = n <= small_read_chunk ? small_reads + 1 : 0;
-      if (small_reads >= small_reads_before_shrinking) {
-        wanted = small_read_chunk;
-        small_reads = 0;
-      }
-    }
-  }
-};
-
 /// This thread's buffer. A function of its own (not inlined into the coroutine), so that the
 /// thread_local is looked up on the thread that resumed it.
 [[gnu::noinline]] thread_read_buffer& this_thread_read_buffer() {

@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -100,6 +102,42 @@ void write_log(const std::function<void(std::string_view)>& log, const std::stri
 
 /// The NSS key-log file to use: `configured`, else $SSLKEYLOGFILE, else none (empty).
 std::string key_log_path(const std::string& configured);
+
+/// This thread's read buffer: small_read_chunk bytes while the reads it sees are small (an
+/// SDK client's I/O thread: handshake flights and signed messages of a KiB or two), read_chunk
+/// once a read has filled it (more was waiting: a bulk transfer or a busy peer), back to small
+/// after a run of small reads. Allocated on first use and not cleared: only the pages that
+/// reads fill are ever touched.
+struct thread_read_buffer {
+  std::unique_ptr<std::uint8_t[]> data;
+  std::size_t size = 0;
+  std::size_t wanted = small_read_chunk;  ///< the size for the next read
+  std::uint32_t small_reads = 0;          ///< reads in a row that small_read_chunk would have held
+
+  /// The buffer for the next read. Resized here, not after a read: the bytes of the last read
+  /// are valid until its reader suspends, and no read on this thread comes before that.
+  std::span<std::uint8_t> get() {
+    if (!data || size != wanted) {
+      data.reset();  // first, so that the two sizes are never held at once
+      data.reset(new std::uint8_t[wanted]);
+      size = wanted;
+    }
+    return {data.get(), size};
+  }
+  /// After a read of `n` bytes into get(): the size for the next one.
+  void note_read(std::size_t n) noexcept {
+    if (n >= size) {
+      wanted = read_chunk;
+      small_reads = 0;
+    } else if (size > small_read_chunk) {
+      small_reads = n <= small_read_chunk ? small_reads + 1 : 0;
+      if (small_reads >= small_reads_before_shrinking) {
+        wanted = small_read_chunk;
+        small_reads = 0;
+      }
+    }
+  }
+};
 
 /// Waits until `socket` has bytes to read (or its end, or an error), without a buffer of the
 /// connection's own, then reads up to read_chunk of them into the calling thread's read buffer.
