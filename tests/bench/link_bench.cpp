@@ -124,6 +124,7 @@ class link_pair {
   }
 
   const tr::link& client() const { return *client_; }
+  const tr::link& server() const { return *server_; }
 
  private:
   asio::io_context io_;
@@ -135,8 +136,16 @@ class link_pair {
 void round_trips(benchmark::State& state, bool tls) {
   link_pair pair(tls);
   const pr::bytes message(static_cast<std::size_t>(state.range(0)), 0x5A);
+  const auto writes_before =
+      pair.client().stats().socket_writes + pair.server().stats().socket_writes;
   for (auto _ : state) pair.round_trip(message);
   state.SetItemsProcessed(state.iterations());
+  // Socket writes of both ends per round trip: 2 when the echo's ack rides with the echo (data,
+  // ack+echo... the client's ack of the echo goes with its next message or alone).
+  state.counters["writes_per_rt"] =
+      benchmark::Counter(static_cast<double>(pair.client().stats().socket_writes +
+                                             pair.server().stats().socket_writes - writes_before) /
+                         static_cast<double>(state.iterations()));
   state.SetLabel(pair.client().cipher_suite());
 }
 

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/detached.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -478,6 +480,63 @@ TEST_CASE("link: several TLS records in one TCP read are all delivered") {
       CHECK(client->close_reason() == errc(tr::transport_errc::closed_by_peer));
     });
   }
+}
+
+TEST_CASE("link: an answer queued while its request is handled leaves in one write with the ack") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+    // The server's application answers each message as soon as it takes it.
+    asio::co_spawn(
+        f.io,
+        [server = p.server]() -> asio::awaitable<void> {
+          for (;;) {
+            auto m = co_await server->receive();
+            if (!m || !server->try_send(std::move(m->data))) co_return;
+          }
+        },
+        asio::detached);
+    // One exchange first, so that the handshake's writes are behind us.
+    REQUIRE(p.client->try_send(tt::numbered_message(0, 40)));
+    REQUIRE(co_await p.client->receive());
+    const auto writes_before = p.server->stats().socket_writes;
+    const auto acks_before = p.client->stats().acks_received;
+    constexpr std::uint32_t exchanges = 20;
+    for (std::uint32_t i = 1; i <= exchanges; ++i) {
+      REQUIRE(p.client->try_send(tt::numbered_message(i, 40)));
+      auto m = co_await p.client->receive();
+      REQUIRE(m);
+      CHECK(tt::message_index(m->data) == i);
+    }
+    // Every request acked, and each ack went in the answer's write: one write per exchange, where
+    // an ack written on its own would make two.
+    CHECK(p.client->stats().acks_received - acks_before == exchanges);
+    CHECK(p.server->stats().socket_writes - writes_before == exchanges);
+    p.client->close();
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: while the application does not read, what arrived is still acked") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto server_cfg = tt::test_config();
+    server_cfg.max_received_messages = 4;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg);
+    // The server's application never reads: its inbox fills at 4, the reader waits for room, and
+    // the acks queued so far must not wait with it (the sender would count them as lost).
+    for (std::uint32_t i = 0; i < 4; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 40)));
+    REQUIRE(co_await tt::wait_until([&] { return p.client->stats().acks_received == 4; }));
+    // The fifth finds the inbox full, alone in its read.
+    REQUIRE(p.client->try_send(tt::numbered_message(4, 40)));
+    const bool acked =
+        co_await tt::wait_until([&] { return p.client->stats().acks_received == 5; });
+    INFO("acks received: " << p.client->stats().acks_received);
+    CHECK(acked);
+    CHECK(p.server->stats().messages_received == 5);
+    p.client->close();
+    p.listener->close();
+  });
 }
 
 TEST_CASE("link: backpressure: a slow reader bounds the sender's queue, then everything arrives") {

@@ -421,6 +421,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     while (inbox_.size() >= std::max<std::size_t>(cfg_.max_received_messages, 1) &&
            state_ == link_state::established) {
       reader_paused_ = true;
+      notify_writer();  // the acks queued so far go now, not after the app makes room
       co_await reader_event_.wait();
     }
     if (state_ != link_state::established) co_return;  // closing: nobody will take it
@@ -461,9 +462,13 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       }
       auto& data = std::get<pr::data_frame>(*f);
       ++stats_.messages_received;
-      send_ack(data.sequence);  // acked at once (RFC 6940 6.6.2), before the app takes it
-      notify_writer();
+      // Acked at once (RFC 6940 6.6.2): the ack is queued before the app takes the message, and
+      // the writer is woken after the app's resumption is posted, so that an answer the app
+      // queues while handling the message leaves in the same write as the ack (one send, and one
+      // wake-up at the peer, fewer per request and answer).
+      send_ack(data.sequence);
       co_await deliver(std::move(data.message));
+      notify_writer();
     }
     if (state_ != link_state::established) co_return;
     // Only after every frame that came before it (the decoder frames nothing after it).
