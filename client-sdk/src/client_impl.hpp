@@ -515,17 +515,23 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     return passes && steady::now() + pause < op.deadline;
   }
 
+  /// Takes operation `id` out of every table, for the caller to answer; none when it is gone.
+  std::optional<operation> take_operation(std::uint64_t id) {
+    auto it = operations.find(id);
+    if (it == operations.end()) return std::nullopt;
+    auto op = std::move(it->second);
+    operations.erase(it);
+    if (op.txid) by_txid.erase(*op.txid);
+    std::erase(waiting, id);
+    return op;
+  }
+
   /// Fails the operations waiting for a peer to be sent through (none is in flight: no link).
   void fail_waiting(const struct error& e) {
     auto ids = std::move(waiting);
     waiting.clear();
     for (const auto id : ids) {
-      auto it = operations.find(id);
-      if (it == operations.end()) continue;
-      auto op = std::move(it->second);
-      operations.erase(it);
-      if (op.txid) by_txid.erase(*op.txid);
-      op.failed(e);
+      if (auto op = take_operation(id)) op->failed(e);
     }
   }
 
@@ -572,20 +578,16 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       if (now >= op.deadline) expired.push_back(id);
     }
     for (const auto id : expired) {
-      auto it = operations.find(id);
-      if (it == operations.end()) continue;
-      auto op = std::move(it->second);
-      operations.erase(it);
-      if (op.txid) by_txid.erase(*op.txid);
-      std::erase(waiting, id);
+      auto op = take_operation(id);
+      if (!op) continue;
       if (!ever_attached) {
-        op.failed(fail(errc::no_peer, "could not attach to any peer within " +
-                                          std::to_string(options.operation_timeout.count()) +
-                                          " ms (" + dials_text() + ")"));
+        op->failed(fail(errc::no_peer, "could not attach to any peer within " +
+                                           std::to_string(options.operation_timeout.count()) +
+                                           " ms (" + dials_text() + ")"));
       } else {
-        op.failed(fail(errc::timeout, "no answer within " +
-                                          std::to_string(options.operation_timeout.count()) +
-                                          " ms (" + std::to_string(op.attempts) + " attempts)"));
+        op->failed(fail(errc::timeout, "no answer within " +
+                                           std::to_string(options.operation_timeout.count()) +
+                                           " ms (" + std::to_string(op->attempts) + " attempts)"));
       }
     }
     if (is_attached() && now - last_sent >= options.keepalive_interval) {

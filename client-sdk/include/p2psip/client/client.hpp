@@ -259,9 +259,10 @@ class P2PSIP_CLIENT_API client {
 
   /// Stops (as stop()) and frees everything. With the default callback thread, this client's
   /// callbacks have run when it returns (unless called on that thread: then they run after the
-  /// current callback). The process's last client ends the shared threads here (joined; on one
-  /// of them, they end by themselves after the current callback). Safe from inside the client's
-  /// own callbacks.
+  /// current callback), so it waits for the other clients' callbacks queued before them too: do
+  /// not destroy a client while holding a lock that such a callback takes. The process's last
+  /// client ends the shared threads here (joined; on one of them, they end by themselves after the
+  /// current callback). Safe from inside the client's own callbacks.
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
