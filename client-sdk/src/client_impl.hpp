@@ -3,7 +3,7 @@
 // the I/O thread every client of the process shares (io_thread.hpp), a table of operations in
 // flight, and the shared callback thread (the default dispatcher). Every public member of client
 // turns into a function posted to the I/O thread; outcomes are turned into results there and
-// handed to the dispatcher. An impl is deleted on the I/O thread (make_impl), where everything
+// handed to the dispatcher. An impl is deleted on the I/O thread (impl::make), where everything
 // of it runs. Internal to the SDK.
 
 #include <algorithm>
