@@ -614,7 +614,7 @@ const char* p2psip_errc_message(p2psip_errc code) {
     case P2PSIP_ERR_INVALID_ANSWER: return "invalid answer";
     case P2PSIP_ERR_OVERLAY_ERROR: return "overlay error";
     case P2PSIP_ERR_STOPPED: return "the client was stopped";
-    case P2PSIP_ERR_WOULD_DEADLOCK: return "blocking call on the client's I/O thread";
+    case P2PSIP_ERR_WOULD_DEADLOCK: return "blocking call on the SDK's I/O thread";
     case P2PSIP_ERR_OUT_OF_MEMORY: return "out of memory";
     case P2PSIP_ERR_INTERNAL: return "internal error";
   }

@@ -53,7 +53,7 @@ result<std::unique_ptr<client>> client::create(client_options options) {
   }
   auto core = make_node_config(options, setup);
   if (auto* e = std::get_if<struct error>(&core)) return *e;
-  auto p = std::make_shared<impl>(std::move(options), std::move(setup));
+  auto p = impl::make(std::move(options), std::move(setup));
   p->start(std::move(std::get<pe::client_config>(core)));
   return std::make_unique<client>(std::move(p));
 }
@@ -61,7 +61,20 @@ result<std::unique_ptr<client>> client::create(client_options options) {
 client::client(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 
 client::~client() {
-  if (impl_) impl_->destroy();
+  if (!impl_) return;
+  // Held until the engine is deleted, so that when this was the process's last client its
+  // threads end here, joined, rather than on themselves a little later.
+  auto io = impl_->io_thread;
+  std::shared_ptr<detail::callback_thread> callbacks;
+  if (impl_->callbacks) callbacks = impl_->callbacks->thread();
+  auto deleted = impl_->deleted.get_future();
+  impl_->destroy();
+  // Deleted on the I/O thread (impl::make) once the shutdown's handlers have let go of it. The
+  // wait is bounded all the same: past it, the threads end by themselves instead.
+  impl_.reset();
+  if (!io->is_current()) (void)deleted.wait_for(std::chrono::seconds(10));
+  callbacks.reset();
+  io.reset();
 }
 
 void client::stop() {

@@ -1,8 +1,10 @@
 #pragma once
 // The client SDK's engine (client::impl): a client_node (p2psip::node) driven by node_driver on
-// one I/O thread, a table of operations in flight, and a callback thread (the default
-// dispatcher). Every public member of client turns into a function posted to the I/O thread;
-// outcomes are turned into results there and handed to the dispatcher. Internal to the SDK.
+// the I/O thread every client of the process shares (io_thread.hpp), a table of operations in
+// flight, and the shared callback thread (the default dispatcher). Every public member of client
+// turns into a function posted to the I/O thread; outcomes are turned into results there and
+// handed to the dispatcher. An impl is deleted on the I/O thread (impl::make), where everything
+// of it runs. Internal to the SDK.
 
 #include <algorithm>
 #include <atomic>
@@ -16,15 +18,12 @@
 #include <variant>
 
 #include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/executor_work_guard.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "callback_thread.hpp"
+#include "io_thread.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/node/client_node.hpp"
@@ -45,7 +44,6 @@ namespace detail {
 namespace pr = p2psip::protocol;
 namespace pe = p2psip::node;
 using steady = std::chrono::steady_clock;
-inline constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 inline struct error fail(errc code, std::string message) {
   return {make_error_code(code), std::move(message)};
@@ -124,11 +122,17 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   pr::body_context body_context;
   pr::node_id own_id;
   pr::limits limits;
-  asio::io_context io{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::thread io_thread;
-  std::atomic<std::thread::id> io_thread_id{};
-  callback_thread callbacks;
+  /// The process's I/O thread, held while anything of this client may still run on it.
+  std::shared_ptr<detail::io_thread> io_thread;
+  asio::io_context& io;
+  /// The shared callback thread's account of ours; none with a dispatcher of the application's.
+  std::optional<client_callbacks> callbacks;
+  /// Set once shutdown's work on the I/O thread is done: the link closed, everything failed.
+  std::promise<void> stop_promise;
+  std::shared_future<void> stop_done = stop_promise.get_future().share();
+  /// Set on the I/O thread once this impl is deleted (make's deleter), for ~client to wait on.
+  std::promise<void> deleted;
+  asio::steady_timer sweep_timer{io};
   pe::crypto_signer signer;
   pe::system_random rng;
   pe::client_node* node = nullptr;  ///< owned by the driver, once started
@@ -159,13 +163,33 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   };
   std::vector<dial_status> dials;  // in the configured order
 
-  impl(client_options o, client_setup s)
+  impl(client_options o, client_setup s, std::shared_ptr<detail::io_thread> thread)
       : options(std::move(o)),
         setup(std::move(s)),
         own_id(setup.creds.signing.default_node_id()),
         limits(config::limits_of(setup.config())),
+        io_thread(std::move(thread)),
+        io(io_thread->context()),
         signer(setup.creds.signing, own_id, setup.trust()) {
     body_context.model_of = config::kind_model_lookup_of(setup.config());
+    if (!options.dispatcher) callbacks.emplace();
+  }
+
+  /// A client's engine on the shared I/O thread, deleted there: its driver, links, timers and
+  /// SIP agent are Asio objects of that thread, which other clients' handlers keep running
+  /// while the last reference goes on any thread (the application's, the callback thread, a
+  /// handler of its own still on the stack). Throws what starting the thread throws.
+  static std::shared_ptr<impl> make(client_options o, client_setup s) {
+    auto thread = process_shared<detail::io_thread>();
+    return std::shared_ptr<impl>(new impl(std::move(o), std::move(s), thread), [](impl* p) {
+      auto& io = p->io;
+      asio::post(io, [p, keep = p->io_thread]() mutable {
+        auto done = std::move(p->deleted);
+        delete p;
+        keep.reset();  // before the signal: a waiting ~client may hold the last reference
+        done.set_value();
+      });
+    });
   }
 
   // ---- threads ----
@@ -225,74 +249,61 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       return pe::check_update(setup.config(), offered);
     };
     driver = std::make_unique<pe::node_driver>(io, std::move(dc), setup.tls);
-    work.emplace(asio::make_work_guard(io));
-    io_thread = std::thread([me = shared_from_this()] {
-      me->io_thread_id = std::this_thread::get_id();
-      try {
-        me->io.run();
-        // Handlers posted after the stop each hold the client, which owns the io_context: run
-        // them now (they answer errc::stopped) so that no cycle outlives this thread.
-        me->io.restart();
-        me->io.poll();
-      } catch (const std::exception& e) {
-        if (me->options.log) me->options.log(std::string("I/O thread: ") + e.what());
-      }
-    });
     asio::post(io, [me = shared_from_this()] {
       if (auto started = me->driver->start(); !started) {
         if (me->options.log) me->options.log(started.error().message);
       }
-      asio::co_spawn(me->io, me->sweep_loop(), asio::detached);
+      me->arm_sweep();
     });
   }
 
-  bool on_io_thread() const { return std::this_thread::get_id() == io_thread_id.load(); }
+  /// On the I/O thread every client of the process shares: a blocking call here would wait for
+  /// the thread that has to answer it.
+  bool on_io_thread() const { return io_thread->is_current(); }
 
   void dispatch(std::function<void()> f) {
     if (options.dispatcher) {
       options.dispatcher(std::move(f));
     } else {
-      callbacks.post(std::move(f));
+      callbacks->post(std::move(f));
     }
   }
 
-  /// Stops: fails what is in flight with errc::stopped, closes the link, ends the I/O thread.
-  /// Safe from any thread, including the callback thread and the I/O thread.
+  /// Stops: fails what is in flight with errc::stopped and closes the link, on the I/O thread.
+  /// Safe from any thread. Returns once that is done, except on the I/O thread itself (then it
+  /// is done after the current handler). Other clients are not disturbed.
   void shutdown() {
     auto me = shared_from_this();
     std::unique_lock lock(state_mutex);
-    if (shutting_down) return;
-    shutting_down = true;
-    attached.reset();
-    asio::post(io, [me] {
-      me->stopped = true;
-      if (me->sip_) me->sip_->stop();
-      me->fail_all(fail(errc::stopped, "the client was stopped"));
-      asio::co_spawn(
-          me->io,
-          [me]() -> asio::awaitable<void> {
-            co_await me->driver->stop();
-            me->work.reset();
-            me->io.stop();
-          },
-          asio::detached);
-    });
+    if (!shutting_down) {
+      shutting_down = true;
+      attached.reset();
+      asio::post(io, [me] {
+        me->stopped = true;
+        me->sweep_timer.cancel();
+        // Done however this ends (a dispatcher that runs callbacks inline may throw out of
+        // fail_all): shutdown waits for it.
+        asio::co_spawn(
+            me->io,
+            [me]() -> asio::awaitable<void> {
+              if (me->sip_) me->sip_->stop();
+              me->fail_all(fail(errc::stopped, "the client was stopped"));
+              co_await me->driver->stop();
+            },
+            [me](const std::exception_ptr&) { me->stop_promise.set_value(); });
+      });
+    }
     lock.unlock();
     attached_cv.notify_all();
-    if (io_thread.joinable()) {
-      if (on_io_thread()) {
-        io_thread.detach();
-      } else {
-        io_thread.join();
-      }
-    }
+    if (!on_io_thread()) stop_done.wait();
   }
 
-  /// Shuts down, then ends the callback thread (after the callbacks queued). The callback thread
-  /// outlives stop(): callback forms called after it still get errc::stopped through it.
+  /// Shuts down, then waits for this client's callbacks queued on the default callback thread
+  /// (not on that thread itself). The callback thread outlives stop(): callback forms called
+  /// after it still get errc::stopped through it.
   void destroy() {
     shutdown();
-    if (!options.dispatcher) callbacks.finish();
+    if (callbacks) callbacks->drain();
   }
 
   // ---- attachment ----
@@ -504,17 +515,23 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     return passes && steady::now() + pause < op.deadline;
   }
 
+  /// Takes operation `id` out of every table, for the caller to answer; none when it is gone.
+  std::optional<operation> take_operation(std::uint64_t id) {
+    auto it = operations.find(id);
+    if (it == operations.end()) return std::nullopt;
+    auto op = std::move(it->second);
+    operations.erase(it);
+    if (op.txid) by_txid.erase(*op.txid);
+    std::erase(waiting, id);
+    return op;
+  }
+
   /// Fails the operations waiting for a peer to be sent through (none is in flight: no link).
   void fail_waiting(const struct error& e) {
     auto ids = std::move(waiting);
     waiting.clear();
     for (const auto id : ids) {
-      auto it = operations.find(id);
-      if (it == operations.end()) continue;
-      auto op = std::move(it->second);
-      operations.erase(it);
-      if (op.txid) by_txid.erase(*op.txid);
-      op.failed(e);
+      if (auto op = take_operation(id)) op->failed(e);
     }
   }
 
@@ -526,60 +543,60 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     for (auto& [id, op] : ops) op.failed(e);
   }
 
-  /// Every 50 ms: operations past their deadline fail; keepalive Pings.
-  ///
-  /// Holds no reference to the client: shutdown stops the io_context with this coroutine
-  /// possibly suspended in it, and a reference held there would keep the client (which owns the
-  /// io_context) alive forever. It only resumes inside io.run(), whose thread holds one.
-  /// When sweep_loop next gives back the stack pages that deep calls touched (I/O thread).
+  /// When sweep next gives back the stack pages that deep calls touched (I/O thread).
   std::optional<steady::time_point> release_stack_at;
   /// How long after an attachment (or after operations were last pending) that is.
   static constexpr std::chrono::milliseconds stack_release_delay{200};
 
-  asio::awaitable<void> sweep_loop() {
-    asio::steady_timer timer(io);
-    while (!stopped) {
-      timer.expires_after(std::chrono::milliseconds(50));
-      [[maybe_unused]] auto [ec] = co_await timer.async_wait(as_tuple_awaitable);
-      if (stopped) break;
-      const auto now = steady::now();
-      if (release_stack_at && now >= *release_stack_at) {
-        if (operations.empty()) {
-          detail::release_unused_stack();  // here, a few frames deep in the event loop
-          release_stack_at.reset();
-        } else {
-          release_stack_at = now + stack_release_delay;  // busy: when it is idle again
-        }
+  /// Runs sweep every 50 ms until the client stops. The wait holds no reference to the client:
+  /// a client nobody else holds is deleted (and its timer with it) while it waits.
+  void arm_sweep() {
+    sweep_timer.expires_after(std::chrono::milliseconds(50));
+    sweep_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+      auto me = weak.lock();
+      if (ec || !me || me->stopped) return;
+      me->sweep();
+      me->arm_sweep();
+    });
+  }
+
+  /// Operations past their deadline fail; keepalive Pings; the stack given back when idle.
+  void sweep() {
+    const auto now = steady::now();
+    if (release_stack_at && now >= *release_stack_at) {
+      if (operations.empty()) {
+        // Here, a few frames deep in the event loop. The thread is every client's: what
+        // another client's deep calls touched goes too, and comes back zero-filled if needed.
+        detail::release_unused_stack();
+        release_stack_at.reset();
+      } else {
+        release_stack_at = now + stack_release_delay;  // busy: when it is idle again
       }
-      std::vector<std::uint64_t> expired;
-      for (const auto& [id, op] : operations) {
-        if (now >= op.deadline) expired.push_back(id);
+    }
+    std::vector<std::uint64_t> expired;
+    for (const auto& [id, op] : operations) {
+      if (now >= op.deadline) expired.push_back(id);
+    }
+    for (const auto id : expired) {
+      auto op = take_operation(id);
+      if (!op) continue;
+      if (!ever_attached) {
+        op->failed(fail(errc::no_peer, "could not attach to any peer within " +
+                                           std::to_string(options.operation_timeout.count()) +
+                                           " ms (" + dials_text() + ")"));
+      } else {
+        op->failed(fail(errc::timeout, "no answer within " +
+                                           std::to_string(options.operation_timeout.count()) +
+                                           " ms (" + std::to_string(op->attempts) + " attempts)"));
       }
-      for (const auto id : expired) {
-        auto it = operations.find(id);
-        if (it == operations.end()) continue;
-        auto op = std::move(it->second);
-        operations.erase(it);
-        if (op.txid) by_txid.erase(*op.txid);
-        std::erase(waiting, id);
-        if (!ever_attached) {
-          op.failed(fail(errc::no_peer, "could not attach to any peer within " +
-                                            std::to_string(options.operation_timeout.count()) +
-                                            " ms (" + dials_text() + ")"));
-        } else {
-          op.failed(fail(errc::timeout, "no answer within " +
-                                            std::to_string(options.operation_timeout.count()) +
-                                            " ms (" + std::to_string(op.attempts) + " attempts)"));
-        }
-      }
-      if (is_attached() && now - last_sent >= options.keepalive_interval) {
-        // The answer finds no operation and is dropped; an unacknowledged Ping fails the link.
-        last_sent = now;
-        if (const auto peer = peer_node()) {
-          driver->with_node([&](pe::node_engine&, pe::time_point t) {
-            (void)node->send_request({pr::to_destination(*peer)}, pr::ping_req{}, {}, t);
-          });
-        }
+    }
+    if (is_attached() && now - last_sent >= options.keepalive_interval) {
+      // The answer finds no operation and is dropped; an unacknowledged Ping fails the link.
+      last_sent = now;
+      if (const auto peer = peer_node()) {
+        driver->with_node([&](pe::node_engine&, pe::time_point t) {
+          (void)node->send_request({pr::to_destination(*peer)}, pr::ping_req{}, {}, t);
+        });
       }
     }
   }
@@ -823,8 +840,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 template <class T, class Start>
 result<T> blocking(client::impl& p, Start&& start) {
   if (p.on_io_thread()) {
-    return {errc::would_deadlock,
-            "a blocking client call on the client's I/O thread; use the callback form"};
+    return {
+        errc::would_deadlock,
+        "a blocking client call on the SDK's I/O thread (every client's); use the callback form"};
   }
   auto promise = std::make_shared<std::promise<result<T>>>();
   auto future = promise->get_future();

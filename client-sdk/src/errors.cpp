@@ -22,7 +22,7 @@ class category final : public std::error_category {
       case errc::invalid_answer: return "invalid answer from the overlay";
       case errc::overlay_error: return "error from the overlay";
       case errc::stopped: return "client stopped";
-      case errc::would_deadlock: return "blocking call on the client's I/O thread";
+      case errc::would_deadlock: return "blocking call on the SDK's I/O thread";
     }
     return "unknown p2psip client error";
   }

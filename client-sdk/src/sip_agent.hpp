@@ -8,7 +8,7 @@
 //   - outbound_proxy: one RFC 5626 flow to the attached peer carries every request (Route with
 //     ;ob) and every incoming one; the peer resolves and proxies.
 // Dialogs keep the connection they were set up on: later requests of the call use it.
-// Internal to the SDK; every member runs on the client's I/O thread unless it says otherwise.
+// Internal to the SDK; every member runs on the SDK's I/O thread unless it says otherwise.
 
 #include <cstdint>
 #include <memory>

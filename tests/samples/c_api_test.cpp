@@ -77,8 +77,52 @@ struct client_deleter {
 };
 using client_ptr = std::unique_ptr<p2psip_client, client_deleter>;
 
-client_ptr attach(const std::string& user, std::size_t peer) {
+/// A dispatcher with a thread of its own, for a client whose callbacks block: the default
+/// callback thread is every client's, so there they would hold up the others' callbacks.
+struct own_callback_thread {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<p2psip_task*> tasks;
+  bool stopping = false;
+  std::thread thread{[this] { run(); }};
+
+  static void dispatch(void* user, p2psip_task* t) {
+    auto* self = static_cast<own_callback_thread*>(user);
+    {
+      std::lock_guard lock(self->m);
+      self->tasks.push_back(t);
+    }
+    self->cv.notify_all();
+  }
+  void run() {
+    for (;;) {
+      std::unique_lock lock(m);
+      cv.wait(lock, [this] { return stopping || !tasks.empty(); });
+      if (tasks.empty()) return;
+      auto* t = tasks.front();
+      tasks.pop_front();
+      lock.unlock();
+      p2psip_task_run(t);
+    }
+  }
+  /// Runs what is queued, then ends: destroy the clients that use it first.
+  ~own_callback_thread() {
+    {
+      std::lock_guard lock(m);
+      stopping = true;
+    }
+    cv.notify_all();
+    thread.join();
+  }
+};
+
+client_ptr attach(const std::string& user, std::size_t peer,
+                  own_callback_thread* callbacks = nullptr) {
   auto h = options_for(user, peer);
+  if (callbacks) {
+    h->o.dispatch = &own_callback_thread::dispatch;
+    h->o.dispatch_user = callbacks;
+  }
   p2psip_client* c = nullptr;
   p2psip_error err{};
   REQUIRE_MESSAGE(p2psip_client_create(&h->o, &c, &err) == P2PSIP_OK, err.message);
@@ -805,7 +849,9 @@ struct progress_log {
 
 TEST_CASE("c api: MESSAGE and a call between two clients (direct routing)") {
   auto alice = attach("alice", 0);
-  auto bob = attach("bob", 2);
+  // Bob's handler below holds an INVITE while alice's progress callback must run.
+  own_callback_thread bob_callbacks;
+  auto bob = attach("bob", 2, &bob_callbacks);
   const std::string alice_aor = "sip:alice" + domain;
   const std::string bob_aor = "sip:bob" + domain;
   p2psip_error err{};

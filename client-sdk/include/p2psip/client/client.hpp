@@ -21,11 +21,20 @@
 // Values returned by fetch and get have had their signatures verified against the overlay's CA.
 //
 // Every operation has a blocking form and a callback form (`..._async`). Callbacks run through
-// the dispatcher in client_options (default: one callback thread owned by the client), never on
-// the caller's stack. Any member may be called from any thread. The client may be destroyed from
-// inside one of its own callbacks. A blocking call made on the dispatcher's thread works (the
-// callback thread is not the I/O thread); a dispatcher that runs callbacks inline on the I/O
-// thread must not call blocking members from them (they fail with errc::would_deadlock).
+// the dispatcher in client_options (default: the callback thread), never on the caller's stack.
+// Any member may be called from any thread. The client may be destroyed from inside one of its
+// own callbacks. A blocking call made on the callback thread works (it is not the I/O thread);
+// a blocking call of any client made on the I/O thread, from a dispatcher that runs callbacks
+// inline, fails with errc::would_deadlock.
+//
+// Threads: the clients of a process share one I/O thread, started with the first client and
+// ended (joined) when the last one is destroyed, and one default callback thread, started with
+// the first callback. Every client's network work runs on the I/O thread, and the callbacks of
+// every client without a dispatcher of its own run on the callback thread one at a time, in
+// order: a callback that takes long (or blocks) delays the other clients' callbacks, and a
+// dispatcher that runs callbacks inline on the I/O thread delays every client's I/O, keepalives
+// included. Give a client whose callbacks are slow a dispatcher that hands them to a thread of
+// the application's.
 //
 // Failover: when the attached peer's link dies (closed, or no ack to a keepalive), the client
 // attaches to the next peer of its list and retries the operations in flight until their
@@ -93,9 +102,11 @@ struct client_options {
   std::chrono::milliseconds request_timeout{10'000};
   /// A Ping to the attached peer this often keeps the link alive and finds a dead peer.
   std::chrono::milliseconds keepalive_interval{20'000};
-  /// Runs callbacks; empty: the client's own callback thread.
+  /// Runs callbacks; empty: the callback thread the process's clients share (see the top of
+  /// this file).
   client::dispatcher dispatcher;
-  /// Receives debug lines (links, retries); may be empty. Called on the I/O thread.
+  /// Receives debug lines (links, retries); may be empty. Called on the I/O thread, which every
+  /// client shares: keep it short.
   std::function<void(std::string_view)> log;
   /// The SIP user agent's routing mode (sip_register, send_message, call).
   sip_routing sip_routing_mode = sip_routing::direct;
@@ -241,12 +252,17 @@ struct call_options {
 
 class P2PSIP_CLIENT_API client {
  public:
-  /// Reads the configuration and credentials, starts the I/O thread and begins attaching to the
-  /// first peer. Errors: bad_configuration, bad_credentials, invalid_argument (a bad peer
-  /// address, no peer at all).
+  /// Reads the configuration and credentials, starts the process's I/O thread unless a client
+  /// runs it already, and begins attaching to the first peer. Errors: bad_configuration,
+  /// bad_credentials, invalid_argument (a bad peer address, no peer at all).
   static result<std::unique_ptr<client>> create(client_options options);
 
-  /// Stops (as stop()) and frees everything. Safe from inside the client's own callbacks.
+  /// Stops (as stop()) and frees everything. With the default callback thread, this client's
+  /// callbacks have run when it returns (unless called on that thread: then they run after the
+  /// current callback), so it waits for the other clients' callbacks queued before them too: do
+  /// not destroy a client while holding a lock that such a callback takes. The process's last
+  /// client ends the shared threads here (joined; on one of them, they end by themselves after the
+  /// current callback). Safe from inside the client's own callbacks.
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
@@ -261,7 +277,10 @@ class P2PSIP_CLIENT_API client {
   std::optional<peer_info> attached_peer() const;
   /// This client's Node-ID (hex).
   std::string node_id() const;
-  /// Closes the link; operations in flight and later ones fail with errc::stopped. Idempotent.
+  /// Closes the link; operations in flight and later ones fail with errc::stopped. Returns once
+  /// the link is closed (within about a second unless a callback holds up the I/O thread),
+  /// except when called on the I/O thread: then that happens after the current callback. The
+  /// process's other clients are not affected. Idempotent.
   void stop();
 
   // ---- put / get on the generic kind ----

@@ -39,10 +39,14 @@
  *     at their end and read just the fields that fit in struct_size, giving the others their
  *     defaults; so a program built against an older header keeps working.
  *   - Threads: any function may be called from any thread, on the same handle concurrently.
+ *     The clients of a process share one I/O thread (started with the first client, ended with
+ *     the last) and one default callback thread: a slow callback delays the other clients'
+ *     callbacks, and a dispatcher that runs callbacks inline on the I/O thread delays every
+ *     client's I/O.
  *   - Nothing throws or aborts across this API: every C++ exception inside is caught and
  *     reported (P2PSIP_ERR_OUT_OF_MEMORY, P2PSIP_ERR_INTERNAL).
  *   - Callbacks (the ..._async functions' results, a call's progress, incoming SIP requests)
- *     run through the client's dispatcher (by default the client's own callback thread; see
+ *     run through the client's dispatcher (by default the shared callback thread; see
  *     p2psip_client_options.dispatch), never under an SDK lock. An ..._async function's callback
  *     runs exactly once if and only if the function returned P2PSIP_OK. Pointers a callback
  *     receives (the error, values, items, responses, requests) are valid only until it returns:
@@ -95,7 +99,7 @@ typedef enum p2psip_errc {
   P2PSIP_ERR_INVALID_ANSWER = 11,      /* malformed answer, or a value's signature is bad */
   P2PSIP_ERR_OVERLAY_ERROR = 12,       /* another RELOAD error; the message says which */
   P2PSIP_ERR_STOPPED = 13,             /* the client was stopped before the operation ended */
-  P2PSIP_ERR_WOULD_DEADLOCK = 14,      /* a blocking call on the client's I/O thread */
+  P2PSIP_ERR_WOULD_DEADLOCK = 14,      /* a blocking call on the SDK's I/O thread */
   P2PSIP_ERR_OUT_OF_MEMORY = 100,      /* an allocation failed (nothing was started) */
   P2PSIP_ERR_INTERNAL = 101            /* an unexpected exception inside the SDK */
 } p2psip_errc;
@@ -164,7 +168,7 @@ typedef struct p2psip_client_options {
   uint32_t keepalive_interval_ms; /* Ping to the attached peer this often (default 20000) */
   p2psip_log_fn log;              /* NULL: no debug lines */
   void* log_user;                 /* passed to log */
-  p2psip_dispatch_fn dispatch;    /* NULL: callbacks run on the client's own callback thread */
+  p2psip_dispatch_fn dispatch;    /* NULL: callbacks run on the shared callback thread */
   void* dispatch_user;            /* passed to dispatch */
   /* ---- 0.1 fields above: P2PSIP_CLIENT_OPTIONS_SIZE_V1 ends here ---- */
   p2psip_sip_routing sip_routing; /* the SIP user agent's routing (default DIRECT) */
@@ -182,22 +186,24 @@ typedef struct p2psip_client_options {
  * direct SIP routing). */
 P2PSIP_CLIENT_API void p2psip_client_options_init(p2psip_client_options* options);
 
-/* Reads the configuration and credentials, starts the client's threads and begins attaching to
- * the first peer; *out gets the client (NULL on failure). Errors: INVALID_ARGUMENT (NULL
- * pointer, struct_size below P2PSIP_CLIENT_OPTIONS_SIZE_V1, missing file name, bad peer address,
- * no peer at all, zero timeout, unknown sip_routing), BAD_CONFIGURATION,
+/* Reads the configuration and credentials, starts the SDK's threads unless another client runs
+ * them, and begins attaching to the first peer; *out gets the client (NULL on failure). Errors:
+ * INVALID_ARGUMENT (NULL pointer, struct_size below P2PSIP_CLIENT_OPTIONS_SIZE_V1, missing file
+ * name, bad peer address, no peer at all, zero timeout, unknown sip_routing), BAD_CONFIGURATION,
  * BAD_CREDENTIALS, OUT_OF_MEMORY. */
 P2PSIP_CLIENT_API p2psip_errc p2psip_client_create(const p2psip_client_options* options,
                                                    p2psip_client** out, p2psip_error* err);
 
 /* Stops the client (as p2psip_client_stop) and frees it. NULL is ignored. Operations still in
- * flight get P2PSIP_ERR_STOPPED through their callbacks; with the client's own callback thread
- * these have run when destroy returns (unless destroy is called from that thread). Safe from
+ * flight get P2PSIP_ERR_STOPPED through their callbacks; with the shared callback thread these
+ * have run when destroy returns (unless destroy is called from that thread). The process's last
+ * client ends the SDK's threads. Safe from
  * inside one of the client's own callbacks; the handle is invalid afterwards. Do not call it
  * while another thread is still calling functions on the same handle. */
 P2PSIP_CLIENT_API void p2psip_client_destroy(p2psip_client* client);
 
-/* Closes the link: operations in flight and later ones fail with P2PSIP_ERR_STOPPED.
+/* Closes the link: operations in flight and later ones fail with P2PSIP_ERR_STOPPED. Returns
+ * once the link is closed (unless called on the I/O thread). Other clients are not affected.
  * Idempotent; the handle stays valid until p2psip_client_destroy. */
 P2PSIP_CLIENT_API void p2psip_client_stop(p2psip_client* client);
 
