@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
       ("join-spacing-ms", "pause between starting two peers",
        cxxopts::value<int>()->default_value("50"))
       ("ring-timeout-s", "limit for the ring to form", cxxopts::value<int>()->default_value("600"))
+      ("peer-binary", "the p2psip-peer to run (another build's, to compare two in one sitting)",
+       cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("json", "one JSON document on stdout")
       ("version", "print the version")
       ("h,help", "help");
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   std::size_t n = 0, values = 0;
   int idle_s = 0, settle_s = 0, spacing_ms = 0, ring_timeout_s = 0;
   bool json = false;
+  std::string peer_binary;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
     spacing_ms = r["join-spacing-ms"].as<int>();
     ring_timeout_s = r["ring-timeout-s"].as<int>();
     json = r.count("json") > 0;
+    peer_binary = r["peer-binary"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "p2psip-scale: " << p2psip::tool::usage_message(e, argc, argv) << "\n";
     return 2;
@@ -122,7 +126,7 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   try {
-    p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+    p2psip::test::process_overlay o(peer_binary, P2PSIP_ADMIN_BINARY);
     const auto t0 = steady::now();
     // INFO logs (DEBUG at this scale costs CPU and disk) and a status line every 2 s.
     p2psip::test::process_overlay::peer_start how;
