@@ -5,11 +5,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -131,18 +127,10 @@ TEST_CASE("refused: another interface version, a taken port, a missing file, not
   CHECK_MESSAGE(error.find("interface version") != std::string::npos, error);
 
   // A port another socket listens on.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);  // NOLINT
-  REQUIRE(::listen(fd, 1) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);  // NOLINT
-  const auto taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  p2psip::test::listening_port other;
+  REQUIRE(other.port() > 0);
+  const auto taken = "127.0.0.1:" + std::to_string(other.port());
   auto busy = module->start({.listen = taken}, source);
-  ::close(fd);
   REQUIRE_FALSE(busy);
   CHECK(busy.error().code == admin_module_errc::start_failed);
   CHECK_MESSAGE(busy.error().message.find("--admin-listen " + taken) != std::string::npos,

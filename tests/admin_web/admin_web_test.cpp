@@ -5,10 +5,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -335,22 +331,15 @@ TEST_CASE(
   CHECK(p2psip::test::read_file(err).find("--admin-listen 'localhost:http'") != std::string::npos);
 
   // A port some other program listens on.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);  // NOLINT
-  REQUIRE(::listen(fd, 1) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);  // NOLINT
-  const auto taken = std::to_string(ntohs(a.sin_port));
+  p2psip::test::listening_port other;
+  REQUIRE(other.port() > 0);
+  const auto taken = std::to_string(other.port());
   auto busy = base;
   busy.push_back("--admin-listen");
   busy.push_back("127.0.0.1:" + taken);
   const auto busy_err = overlay.dir() / "busy.err";
   const int code = run_bounded(busy, overlay.dir() / "busy.out", busy_err, 20s);
-  ::close(fd);
+  other.close();
   CHECK(code == 1);
   const auto message = p2psip::test::read_file(busy_err);
   CHECK_MESSAGE(message.find("--admin-listen 127.0.0.1:" + taken) != std::string::npos, message);

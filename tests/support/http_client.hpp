@@ -1,7 +1,7 @@
 #pragma once
-// A bounded HTTP/1.0 client for tests of the peer's admin HTTP server: one request to
-// 127.0.0.1:PORT, the whole answer read until the server closes (5 s bound on connect and each
-// read, at most 10,000 reads).
+// Loopback helpers for tests of the peer's admin HTTP server: a bounded HTTP/1.0 client (one
+// request to 127.0.0.1:PORT, the whole answer read until the server closes; 5 s bound on connect
+// and each read, at most 10,000 reads), and a port another socket listens on.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,5 +56,40 @@ inline http_answer http_request(int port, const std::string& method, const std::
   if (blank != std::string::npos) out.body = raw.substr(blank + 4);
   return out;
 }
+
+/// A loopback TCP port a socket of ours listens on until close() (or destruction): where a
+/// server under test cannot listen. port() is 0 when no socket could be had.
+class listening_port {
+ public:
+  listening_port() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0) return;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||  // NOLINT
+        ::listen(fd_, 1) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {  // NOLINT
+      close();
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~listening_port() { close(); }
+  listening_port(const listening_port&) = delete;
+  listening_port& operator=(const listening_port&) = delete;
+
+  int port() const { return port_; }
+  /// Stops listening; the port stays known (a port nobody listens at, for a while).
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 }  // namespace p2psip::test
