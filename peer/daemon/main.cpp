@@ -17,7 +17,9 @@
 //               (each SIP listener logged as "SIP listening on udp:IP:PORT")
 //               [--admin-listen IP:PORT]  (/metrics, /status.json and the status page at /;
 //                logged as "admin HTTP server at IP:PORT"; not "listening on",
-//                which names the overlay listener)
+//                which names the overlay listener; served by the module
+//                p2psip-admin-http.so, opened only then: a module missing or failing to
+//                load is an error, exit 1, naming its path and dlerror's reason)
 //
 // Exit codes (p2psip/tool/exit_codes.hpp, shared by every tool): 0 after a clean leave
 // (SIGTERM/SIGINT), 2 for a usage error, 6 for a configuration or credentials file that is
@@ -74,7 +76,7 @@
 #include "p2psip/crypto/credentials.hpp"
 #include "p2psip/crypto/trust_store.hpp"
 #include "p2psip/node/node_setup.hpp"
-#include "p2psip/peer/admin_http_server.hpp"
+#include "p2psip/peer/admin_http_module.hpp"
 #include "p2psip/peer/data_store.hpp"
 #include "p2psip/peer/peer_runtime.hpp"
 #include "p2psip/peer/sip_front_end.hpp"
@@ -111,7 +113,7 @@ pe::log_level g_level = pe::log_level::info;
 /// Where log lines go: standard error until the options say otherwise.
 pd::log_output g_log;
 /// The admin HTTP server, while it runs: it keeps the WARN and ERROR lines for its status page.
-std::atomic<pe::admin_http_server*> g_admin{nullptr};
+std::atomic<pe::admin::server*> g_admin{nullptr};
 
 std::string one_line(std::string_view s) {
   return tool::one_line(s);  // the tools' own, so that every program's lines read alike
@@ -123,7 +125,7 @@ std::string timestamp() {
 
 void log_line(pe::log_level level, std::string_view text) {
   if (auto* admin = g_admin.load(); admin && level >= pe::log_level::warn) {
-    admin->note_log(level, timestamp(), one_line(text));
+    admin->note_log(pe::log_level_name(level), timestamp(), one_line(text));
   }
   if (level < g_level) return;
   g_log.write(level, timestamp(), one_line(text));
@@ -433,6 +435,16 @@ int run(int argc, char** argv) {
     if (!a) return fail(exit_usage, "--bootstrap-peer '" + b + "': expected IP:PORT");
     bootstrap.push_back(*a);
   }
+  // The admin HTTP module is opened only when asked for, and before anything else is loaded:
+  // a peer that cannot serve what it was asked to stops at once, naming the file and why.
+  std::optional<pe::admin_http_module> admin_module;
+  if (admin_listen) {
+    auto path = pe::admin_http_module::locate();
+    if (!path) return fail(exit_error, path.error().message);
+    auto opened = pe::admin_http_module::open(*path);
+    if (!opened) return fail(exit_error, opened.error().message);
+    admin_module = std::move(*opened);
+  }
 
   // Every linked node's certificate stays in the trust store's cache: a client's every
   // keepalive would otherwise parse it and validate its chain again once the links outnumber
@@ -597,11 +609,12 @@ int run(int argc, char** argv) {
   running = &runtime;
   // The admin server first: a port it cannot have stops the peer before it joins. It reads the
   // runtime only from snapshots taken on the I/O thread, once io.run() turns.
-  std::unique_ptr<pe::admin_http_server> admin;
-  if (admin_listen) {
-    pe::admin_http_config ac;
-    ac.listen = *admin_listen;
-    auto started = pe::admin_http_server::start(io, runtime, sip.get(), ac);
+  // A request waits at most 2 s for the I/O thread's snapshot (then 503).
+  pe::io_thread_snapshot_source admin_snapshots(io, runtime, sip.get(),
+                                                std::chrono::milliseconds(2000));
+  std::unique_ptr<pe::admin::server> admin;
+  if (admin_module) {
+    auto started = admin_module->start({.listen = admin_listen->to_string()}, admin_snapshots);
     if (!started) return fail(exit_error, started.error().message);
     admin = std::move(*started);
     g_admin = admin.get();

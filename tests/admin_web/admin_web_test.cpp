@@ -5,10 +5,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http_client.hpp"
 #include "p2psip/client/client.hpp"
 #include "process_overlay.hpp"
 
@@ -32,50 +29,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+using p2psip::test::http_request;
 using p2psip::test::process_overlay;
-
-struct http_answer {
-  int status = 0;
-  std::string body;
-};
-
-/// One HTTP/1.0 request to 127.0.0.1:port (5 s bound on connect and each read).
-http_answer http_request(int port, const std::string& method, const std::string& path) {
-  http_answer out;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return out;
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {  // NOLINT
-    ::close(fd);
-    return out;
-  }
-  const std::string request = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(request.size())) {
-    ::close(fd);
-    return out;
-  }
-  std::string raw;
-  char buf[8192];
-  for (int reads = 0; reads < 10000; ++reads) {
-    const auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    raw.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  const auto space = raw.find(' ');
-  if (raw.rfind("HTTP/1.", 0) != 0 || space == std::string::npos) return out;
-  out.status = std::stoi(raw.substr(space + 1, 3));
-  const auto blank = raw.find("\r\n\r\n");
-  if (blank != std::string::npos) out.body = raw.substr(blank + 4);
-  return out;
-}
 
 /// A scrape in Prometheus text format: sample ("name{labels}") -> value, and family -> type.
 struct scrape {
@@ -376,22 +331,15 @@ TEST_CASE(
   CHECK(p2psip::test::read_file(err).find("--admin-listen 'localhost:http'") != std::string::npos);
 
   // A port some other program listens on.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);  // NOLINT
-  REQUIRE(::listen(fd, 1) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);  // NOLINT
-  const auto taken = std::to_string(ntohs(a.sin_port));
+  p2psip::test::listening_port other;
+  REQUIRE(other.port() > 0);
+  const auto taken = std::to_string(other.port());
   auto busy = base;
   busy.push_back("--admin-listen");
   busy.push_back("127.0.0.1:" + taken);
   const auto busy_err = overlay.dir() / "busy.err";
   const int code = run_bounded(busy, overlay.dir() / "busy.out", busy_err, 20s);
-  ::close(fd);
+  other.close();
   CHECK(code == 1);
   const auto message = p2psip::test::read_file(busy_err);
   CHECK_MESSAGE(message.find("--admin-listen 127.0.0.1:" + taken) != std::string::npos, message);

@@ -1,7 +1,8 @@
 #pragma once
 // CPU time and resident memory of other processes, for the benchmarks' "CPU seconds per
-// operation" of the servers they load (p2psip peers, OpenDHT nodes) and their RSS: utime + stime
-// from /proc/<pid>/stat, VmRSS and RssAnon from /proc/<pid>/status.
+// operation" of the servers they load (p2psip peers, OpenDHT nodes) and their memory: utime +
+// stime from /proc/<pid>/stat, VmRSS and RssAnon from /proc/<pid>/status, Pss from
+// /proc/<pid>/smaps_rollup.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -39,15 +40,21 @@ inline double cpu_seconds(const std::vector<pid_t>& pids) {
   return s;
 }
 
-/// A "KEY: N kB" field of /proc/<pid>/status in KiB (`key` with its colon); 0 when it cannot be
-/// read.
-inline long status_kib(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+/// The first "KEY: N kB" field of /proc/<pid>/FILE in KiB (`key` with its colon); 0 when it
+/// cannot be read.
+inline long proc_field_kib(pid_t pid, const std::string& file, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size()));
   }
   return 0;
+}
+
+/// A "KEY: N kB" field of /proc/<pid>/status in KiB (`key` with its colon); 0 when it cannot be
+/// read.
+inline long status_kib(pid_t pid, const std::string& key) {
+  return proc_field_kib(pid, "status", key);
 }
 
 /// Resident set size of `pid` in KiB (VmRSS); 0 when it cannot be read.
@@ -59,6 +66,14 @@ inline long rss_kib(pid_t pid) {
 /// rest (RssFile) is mostly program and library code that every process mapping it shares.
 inline long private_rss_kib(pid_t pid) {
   return status_kib(pid, "RssAnon:");
+}
+
+/// Proportional set size of `pid` in KiB (Pss of /proc/<pid>/smaps_rollup): its private pages
+/// plus each shared page divided by the number of processes mapping it. Summed over processes it
+/// is the memory they take together, so it says how many peers fit a machine; 0 when it cannot
+/// be read.
+inline long pss_kib(pid_t pid) {
+  return proc_field_kib(pid, "smaps_rollup", "Pss:");
 }
 
 }  // namespace p2psip::bench

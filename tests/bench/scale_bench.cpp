@@ -81,6 +81,8 @@ int main(int argc, char** argv) {
       ("join-spacing-ms", "pause between starting two peers",
        cxxopts::value<int>()->default_value("50"))
       ("ring-timeout-s", "limit for the ring to form", cxxopts::value<int>()->default_value("600"))
+      ("peer-binary", "the p2psip-peer to run (another build's, to compare two in one sitting)",
+       cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("json", "one JSON document on stdout")
       ("version", "print the version")
       ("h,help", "help");
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   std::size_t n = 0, values = 0;
   int idle_s = 0, settle_s = 0, spacing_ms = 0, ring_timeout_s = 0;
   bool json = false;
+  std::string peer_binary;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
     spacing_ms = r["join-spacing-ms"].as<int>();
     ring_timeout_s = r["ring-timeout-s"].as<int>();
     json = r.count("json") > 0;
+    peer_binary = r["peer-binary"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "p2psip-scale: " << p2psip::tool::usage_message(e, argc, argv) << "\n";
     return 2;
@@ -122,7 +126,7 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   try {
-    p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+    p2psip::test::process_overlay o(peer_binary, P2PSIP_ADMIN_BINARY);
     const auto t0 = steady::now();
     // INFO logs (DEBUG at this scale costs CPU and disk) and a status line every 2 s.
     p2psip::test::process_overlay::peer_start how;
@@ -155,12 +159,14 @@ int main(int argc, char** argv) {
     const auto idle_start = steady::now();
     std::this_thread::sleep_for(std::chrono::seconds(idle_s));
     const double idle_wall = std::chrono::duration<double>(steady::now() - idle_start).count();
-    std::vector<double> cpu_pct, rss_mib, private_mib, shared_mib, bytes_per_s, links, table, ratio;
+    std::vector<double> cpu_pct, rss_mib, private_mib, shared_mib, pss_mib, bytes_per_s, links,
+        table, ratio;
     for (std::size_t i = 0; i < pids.size(); ++i) {
       cpu_pct.push_back(100.0 * (p2psip::bench::cpu_seconds(pids[i]) - cpu_before[i]) / idle_wall);
       rss_mib.push_back(static_cast<double>(p2psip::bench::rss_kib(pids[i])) / 1024.0);
       private_mib.push_back(static_cast<double>(p2psip::bench::private_rss_kib(pids[i])) / 1024.0);
       shared_mib.push_back(rss_mib.back() - private_mib.back());
+      pss_mib.push_back(static_cast<double>(p2psip::bench::pss_kib(pids[i])) / 1024.0);
       const auto [r, w] = io_chars(pids[i]);
       bytes_per_s.push_back((r - rchar_before[i] + w - wchar_before[i]) / idle_wall);
       const double l = std::stod("0" + o.status_field(i, "links"));
@@ -210,6 +216,14 @@ int main(int argc, char** argv) {
                  "    of which private (RssAnon): median %.1f MiB, max %.1f MiB; shared code "
                  "and files (RssFile): median %.1f MiB\n",
                  median(private_mib), max_of(private_mib), median(shared_mib));
+    // PSS charges each shared page to the processes mapping it in equal parts: the sum over all
+    // peers is what they take of the machine together, so N * PSS says how many peers fit.
+    double pss_sum = 0;
+    for (const auto p : pss_mib) pss_sum += p;
+    std::fprintf(out,
+                 "    PSS (private + shared pages / processes sharing them): median %.1f MiB, "
+                 "max %.1f MiB; all %zu peers %.0f MiB\n",
+                 median(pss_mib), max_of(pss_mib), pss_mib.size(), pss_sum);
     // The kernel counts CPU in 10 ms ticks: one peer's figure over 30 s moves in steps of
     // 0.033 %, so the mean over all peers is the figure that resolves 0.02 %.
     const double cpu_mean = cpu_sum / static_cast<double>(cpu_pct.size());
@@ -231,6 +245,7 @@ int main(int argc, char** argv) {
          << ", \"rss_mib_median\": " << median(rss_mib) << ", \"rss_mib_max\": " << max_of(rss_mib)
          << ", \"private_rss_mib_median\": " << median(private_mib)
          << ", \"private_rss_mib_max\": " << max_of(private_mib)
+         << ", \"pss_mib_median\": " << median(pss_mib) << ", \"pss_mib_max\": " << max_of(pss_mib)
          << ", \"idle_cpu_pct_mean\": " << cpu_mean << ", \"idle_cpu_pct_max\": " << max_of(cpu_pct)
          << ", \"idle_bytes_per_s_median\": " << median(bytes_per_s)
          << ", \"values_written\": " << written << ", \"values_read\": " << read_back << "}";

@@ -2,8 +2,9 @@
 # The Debian packages of this build tree, as an admin gets them: `cpack -G DEB`, each package's
 # metadata and files checked, all four unpacked with `dpkg -x` into a clean root (no dpkg database
 # touched), then the quick start (three peers, put and get) run on the unpacked binaries, the bash
-# completions asked for commands and options, and a C program built against the unpacked dev
-# package through pkg-config.
+# completions asked for commands and options, the unpacked peer's admin HTTP module (loaded from
+# the package's LIBDIR/p2psip only with --admin-listen, its libraries nowhere in the peer's own
+# NEEDED), and a C program built against the unpacked dev package through pkg-config.
 # usage: debs_test.sh BUILD_DIR SOURCE_DIR WORK_DIR CC SANITIZE(ON|OFF) STATIC_PEER_LIBS(ON|OFF)
 set -euo pipefail
 build=$1 source=$2 work=$3 cc=$4 sanitize=$5 static_peer_libs=$6
@@ -39,7 +40,9 @@ expect_depends libp2psip-client-dev "libp2psip-client0 \(= $version\)" "the libr
 expect_depends p2psip-client "libp2psip-client0 \(= $version\)" "the library, same version"
 expect_depends libp2psip-client0 'libbotan-2-[0-9]+' "Botan (shlibdeps)"
 expect_depends libp2psip-client0 'libsodium[0-9]+' "libsodium (shlibdeps)"
+# civetweb and prometheus-cpp through the admin HTTP module (p2psip-peer itself links neither).
 expect_depends p2psip-peer 'libprometheus-cpp-core[0-9.]+' "prometheus-cpp (shlibdeps)"
+expect_depends p2psip-peer 'libcivetweb[0-9]+' "civetweb (shlibdeps)"
 # The peer speaks systemd's notification protocol itself: no libsystemd.
 grep -q libsystemd <<<"$(depends p2psip-peer)" && fail "p2psip-peer depends on libsystemd"
 if [ "$static_peer_libs" = ON ]; then
@@ -67,7 +70,8 @@ expect_files() {  # expect_files PACKAGE REGEX...: every REGEX matches a file of
 completions=/usr/share/bash-completion/completions
 man1=/usr/share/man/man1
 expect_files p2psip-peer /usr/bin/p2psip-peer /usr/bin/p2psip-admin "$man1/p2psip-peer.1.gz" \
-  "$man1/p2psip-admin.1.gz" "$completions/p2psip-peer" "$completions/p2psip-admin"
+  "$man1/p2psip-admin.1.gz" "$completions/p2psip-peer" "$completions/p2psip-admin" \
+  "/usr/lib/(.*/)?p2psip/p2psip-admin-http\.so"
 if [ -f "$source/packaging/systemd/p2psip-peer.service" ] ||
   [ -f "$source/packaging/systemd/p2psip-peer.service.in" ]; then
   expect_files p2psip-peer /usr/lib/systemd/system/p2psip-peer.service
@@ -115,6 +119,51 @@ grep -q 'hello from bob' <<<"$quickstart_out" &&
   grep -q 'alice@quickstart.example.*hello from alice' <<<"$quickstart_out" ||
   { echo "$quickstart_out" >&2; fail "quick start output"; }
 ok "quick start on the unpacked binaries: three peers joined, put and get"
+
+# 4b. The admin HTTP module. The peer's own NEEDED names neither civetweb nor prometheus-cpp (an
+# idle peer loads neither); the module does. A peer asked for --admin-listen finds the module
+# under the unpacked LIBDIR/p2psip, relative to its own directory, and serves /metrics from it.
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+module=$(find "$root/usr/lib" -path '*/p2psip/p2psip-admin-http.so')
+[ -n "$module" ] || fail "no p2psip-admin-http.so under $root/usr/lib"
+needed "$root/usr/bin/p2psip-peer" | grep -E 'civetweb|prometheus' &&
+  fail "p2psip-peer itself needs civetweb or prometheus-cpp"
+needed "$module" | grep -q civetweb || fail "the module does not need civetweb"
+needed "$module" | grep -q prometheus-cpp-core || fail "the module does not need prometheus-cpp"
+admin_work=$work/admin
+mkdir -p "$admin_work"
+"$root/usr/bin/p2psip-admin" init --overlay debs.example --out "$admin_work/ca" >/dev/null ||
+  fail "p2psip-admin init"
+"$root/usr/bin/p2psip-admin" enroll --user p@debs.example --out "$admin_work/p" \
+  --ca-dir "$admin_work/ca" >/dev/null || fail "p2psip-admin enroll"
+env -u LD_LIBRARY_PATH "$root/usr/bin/p2psip-peer" --config "$admin_work/ca/overlay.xml" \
+  --cert "$admin_work/p/node.crt" --key "$admin_work/p/node.key" --listen 127.0.0.1:0 --first \
+  --memory --admin-listen 127.0.0.1:0 2>"$admin_work/peer.log" &
+peer_pid=$!
+trap 'kill -KILL $peer_pid 2>/dev/null' EXIT
+admin_port=
+for _ in $(seq 1 100); do
+  admin_port=$(sed -n 's/.*admin HTTP server at 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$admin_work/peer.log")
+  [ -n "$admin_port" ] && break
+  kill -0 $peer_pid 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$admin_port" ] || { cat "$admin_work/peer.log" >&2; fail "the unpacked peer started no admin HTTP server"; }
+grep -qF "$(realpath "$module")" "/proc/$peer_pid/maps" ||
+  fail "the unpacked peer did not map $module"
+metrics=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+  printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
+  cat <&3' "$admin_port") || fail "GET /metrics from the unpacked peer"
+grep -q '^p2psip_uptime_seconds ' <<<"$metrics" || fail "/metrics of the unpacked peer: $metrics"
+kill -TERM $peer_pid
+for _ in $(seq 1 150); do
+  kill -0 $peer_pid 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 $peer_pid 2>/dev/null && fail "the unpacked peer did not stop within 15 s of SIGTERM"
+wait $peer_pid || fail "the unpacked peer did not stop cleanly: $(tail -n 5 "$admin_work/peer.log")"
+trap - EXIT
+ok "the admin HTTP module: only the module needs civetweb and prometheus-cpp; the unpacked peer loads it from $module"
 
 # 5. Man pages: help2man's, from the programs' --help.
 expect_page() {  # expect_page PROGRAM OPTION: a help2man page of this version naming OPTION

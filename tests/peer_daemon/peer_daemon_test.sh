@@ -29,6 +29,12 @@
 #              ring changes (a second peer joins: the runtime reports it, nothing polls), and once
 #              idle it wakes rarely: at most 10 context switches in 4 s (the status line was
 #              polled five times a second: 20 and more)
+#   admin_module  --admin-listen opens the module p2psip-admin-http.so built beside the program:
+#              /status.json answers with the peer's Node-ID, and the module and civetweb are in
+#              the peer's mappings; a peer without --admin-listen maps neither the module nor
+#              civetweb nor prometheus-cpp. A copy of the program with no module near it, a file
+#              that is not a library where the module should be, and a library without the
+#              module's entry point: exit 1, one line naming the path and dlerror's reason
 #   systemd_unit  packaging/systemd/p2psip-peer.service passes systemd-analyze verify without a
 #              word, rates at most 2.0 in systemd-analyze security, and its ExecStart line (paths
 #              moved under the test directory) starts a peer
@@ -683,6 +689,59 @@ case_idle() {
   stop a b
 }
 
+# http_get PORT PATH: the whole HTTP/1.0 answer of 127.0.0.1:PORT (bash's /dev/tcp, 5 s bound).
+http_get() {
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$1" >&3
+    cat <&3' "$1" "$2"
+}
+
+case_admin_module() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll b@example.org "$T/b" "$T/ca"
+  start a --first --memory --admin-listen 127.0.0.1:0
+  local port admin_port line reply id
+  port=$(port_of a) || exit 1
+  id=$(node_of a) || exit 1
+  wait_log 10 "$T/a.log" "admin HTTP server at 127.0.0.1:"
+  line=$(grep -m1 -o 'admin HTTP server at 127\.0\.0\.1:[0-9]*' "$T/a.log")
+  admin_port=${line##*:}
+  reply=$(http_get "$admin_port" /status.json) || fail "GET /status.json from a failed"
+  grep -q '^HTTP/1\.[01] 200' <<<"$reply" || fail "GET /status.json: $(head -n 1 <<<"$reply")"
+  grep -q "\"node_id\": \"$id" <<<"$reply" || fail "/status.json lacks a's Node-ID $id: $reply"
+  local module
+  module=$(cd "$(dirname "$PEER")" && pwd)/p2psip-admin-http.so
+  grep -qF "$module" "/proc/$PID_a/maps" || fail "a has not mapped $module"
+  grep -q 'libcivetweb' "/proc/$PID_a/maps" || fail "a has not mapped civetweb"
+  start b --bootstrap-peer "127.0.0.1:$port" --memory
+  wait_ring 30 a b
+  grep -E 'p2psip-admin-http|civetweb|prometheus' "/proc/$PID_b/maps" &&
+    fail "b, without --admin-listen, mapped the admin HTTP module or its libraries"
+  stop a b
+
+  # The program alone, somewhere else: no module beside it, none at the installed place.
+  mkdir -p "$T/bin"
+  cp "$PEER" "$T/bin/p2psip-peer"
+  local PEER=$T/bin/p2psip-peer
+  local args=(--config "$T/ca/overlay.xml" --cert "$T/a/node.crt" --key "$T/a/node.key"
+    --listen 127.0.0.1:0 --first --memory --admin-listen 127.0.0.1:0)
+  expect_error 1 "cannot load the admin HTTP module $T/" "${args[@]}"
+  grep -Fq "p2psip/p2psip-admin-http.so: cannot open shared object file: No such file or directory" \
+    "$T/err" || fail "no installed path and dlerror's reason: $(cat "$T/err")"
+  # Not a library where the module should be.
+  echo 'not a library' >"$T/bin/p2psip-admin-http.so"
+  expect_error 1 "cannot load the admin HTTP module $T/bin/p2psip-admin-http.so: $T/bin/p2psip-admin-http.so: " "${args[@]}"
+  # A library, but not the module: the C math library under the module's name.
+  local libm
+  libm=$(ldd "$PEER" | awk '$1 ~ /^libm\.so/ {print $3}')
+  [ -f "$libm" ] || fail "no libm in ldd $PEER"
+  ln -sf "$libm" "$T/bin/p2psip-admin-http.so"
+  expect_error 1 "$T/bin/p2psip-admin-http.so is not the admin HTTP module: " "${args[@]}"
+  grep -Fq "undefined symbol: p2psip_admin_http_module_start" "$T/err" ||
+    fail "no dlerror reason for the missing entry point: $(cat "$T/err")"
+}
+
 case "$CASE" in
   ring) case_ring ;;
   leave) case_leave ;;
@@ -696,6 +755,7 @@ case "$CASE" in
   sd_notify) case_sd_notify ;;
   systemd_unit) case_systemd_unit ;;
   idle) case_idle ;;
+  admin_module) case_admin_module ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"
