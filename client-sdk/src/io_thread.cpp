@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <cstdio>
+#include <exception>
+
 namespace p2psip::client::detail {
 
 namespace {
@@ -22,7 +25,12 @@ io_thread::io_thread() {
       try {
         c->io.run();
         break;
+      } catch (const std::exception& e) {
+        // No client's log to give it to (the thread is every client's): a bug must not pass
+        // unseen.
+        std::fprintf(stderr, "p2psip client SDK: I/O thread: a handler threw: %s\n", e.what());
       } catch (...) {
+        std::fprintf(stderr, "p2psip client SDK: I/O thread: a handler threw\n");
       }
     }
     // What was ready at the stop runs now (links winding down); what is still waiting is
