@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# An SDK-only build (-DP2PSIP_SDK_ONLY=ON) of the source tree in WORK_DIR: configured with doctest,
-# Google Benchmark and SQLite hidden from find_package, built (-j2), installed and packaged; it must
-# give the library, p2psip-client, p2psip-wire and the samples, and no peer code.
-# usage: sdk_only_test.sh SOURCE_DIR WORK_DIR GENERATOR CC CXX LAUNCHER
+# An SDK-only build (-DP2PSIP_SDK_ONLY=ON) of the source tree in WORK_DIR, configured with doctest,
+# Google Benchmark and SQLite hidden from find_package.
+#   MODE configure: the configured tree must have the library, p2psip-client, p2psip-wire and the
+#                   samples as targets, the three client-side packages, and no peer or test target
+#                   (seconds: CI runs this one)
+#   MODE build:     the same, then built (-j2), installed and packaged (minutes without ccache: a
+#                   second build of the SDK; the long suite, `ctest -L long`)
+# usage: sdk_only_test.sh MODE SOURCE_DIR WORK_DIR GENERATOR CC CXX LAUNCHER
 set -euo pipefail
-source=$1 work=$2 generator=$3 cc=$4 cxx=$5 launcher=${6:-}
+mode=$1 source=$2 work=$3 generator=$4 cc=$5 cxx=$6 launcher=${7:-}
+case "$mode" in configure | build) ;; *) echo "usage: sdk_only_test.sh configure|build ..." >&2; exit 2 ;; esac
 
 fail() {
   echo "FAIL: $*" >&2
@@ -28,6 +33,22 @@ grep -qE '^P2PSIP_(TESTS|BENCH):BOOL=ON' "$build/CMakeCache.txt" &&
   fail "tests or benchmarks still on in an SDK-only build"
 [ -e "$build/peer" ] && fail "an SDK-only build configured peer/"
 ok "configured without doctest, Google Benchmark or SQLite"
+
+# What the configured tree would build and package.
+targets=$(cmake --build "$build" --target help 2>/dev/null | sed -n 's/^\([A-Za-z0-9_.+-]*\): phony$/\1/p')
+for want in p2psip_client p2psip-client p2psip-wire put_get c_api typed_dictionary sip_register \
+  sip_chat; do
+  grep -qx "$want" <<<"$targets" || fail "no target $want in the SDK-only tree"
+done
+unwanted=$(grep -E '^p2psip-(peer|admin|chaos|scale)$|^p2psip_peer|_tests$' <<<"$targets" || true)
+[ -z "$unwanted" ] || fail "peer or test targets in the SDK-only tree: $unwanted"
+components=$(sed -n 's/^set(CPACK_COMPONENTS_ALL "\(.*\)")$/\1/p' "$build/CPackConfig.cmake")
+[ "$components" = "client;sdk;sdk_dev" ] || fail "SDK-only packages' components: '$components'"
+ok "targets: the library, p2psip-client, p2psip-wire, the samples; components: $components"
+if [ "$mode" = configure ]; then
+  echo "PASS"
+  exit 0
+fi
 
 start=$(date +%s)
 timeout 540 cmake --build "$build" -j 2 >"$work/build.log" 2>&1 ||
