@@ -36,7 +36,8 @@
 // (log_output.hpp) when standard error is the journal (JOURNAL_STREAM) or --log-target journal.
 // Signals (daemon_signals.hpp): SIGTERM and SIGINT leave the overlay; SIGHUP re-reads --config
 // (a newer signed document is applied and sent on in ConfigUpdates, config_reload.hpp; anything
-// else is refused with a WARN line and the peer runs on) and reopens the log file.
+// else is refused with a WARN line and the peer runs on) and reopens the log file; SIGUSR1 logs
+// the status line at once.
 // Under systemd (Type=notify, packaging/systemd/p2psip-peer.service): READY=1 once joined,
 // STATUS= the status line, RELOADING=1 / STOPPING=1, WATCHDOG=1 (service_notifier.hpp).
 // A status line ("status node=... joined=yes pred=... succ=...,... table=... links=N clients=N
@@ -275,6 +276,7 @@ int run(int argc, char** argv) {
       ("sip-source-rate", "SIP messages per second one source IP may send on average (0: no limit); over it requests get 503 with Retry-After", cxxopts::value<long>()->default_value("100"))
       ("sip-source-burst", "SIP messages one source IP may send in a burst above its rate", cxxopts::value<long>()->default_value("400"))
       ("admin-listen", "serve /metrics (Prometheus), /status.json and a status page over HTTP at IP:PORT (port 0: any free port, logged)", cxxopts::value<std::string>())
+      ("sip-t1", "SIP's T1 in milliseconds, the round-trip estimate its retransmissions start from and its transaction timeouts (64*T1) scale with (RFC 3261 17.1.1.1); lower it only where round trips are known to be shorter", cxxopts::value<long>()->default_value("500"))
       ("sip-mode", "proxy (forward requests to the registered UAs) or redirect (answer 302 with their contacts)", cxxopts::value<std::string>()->default_value("proxy"))
       ("version", "show the version")
       ("h,help", "show this help");
@@ -387,6 +389,10 @@ int run(int argc, char** argv) {
       start = comma + 1;
     }
   }
+  const long sip_t1_ms = r["sip-t1"].as<long>();
+  if (sip_t1_ms < 10 || sip_t1_ms > 10000)
+    return fail(exit_usage, "--sip-t1 " + std::to_string(sip_t1_ms) +
+                                ": expected milliseconds from 10 to 10000 (RFC 3261's is 500)");
   if (sip_mode_text != "proxy" && sip_mode_text != "redirect")
     return fail(exit_usage, "--sip-mode '" + sip_mode_text + "': expected proxy or redirect");
   if (sip_listen.empty() &&
@@ -528,6 +534,7 @@ int run(int argc, char** argv) {
     if (r.count("sip-users")) sc.users_file = fs::path(r["sip-users"].as<std::string>());
     sc.mode = sip_mode_text == "redirect" ? pe::sip_mode::redirect : pe::sip_mode::proxy;
     sc.digest_algorithms = sip_digest;
+    sc.t1 = std::chrono::milliseconds(sip_t1_ms);
     const long source_rate = r["sip-source-rate"].as<long>();
     const long source_burst = r["sip-source-burst"].as<long>();
     if (source_rate < 0 || source_rate > max_u32 || source_burst < 1 || source_burst > max_u32) {
@@ -663,7 +670,8 @@ int run(int argc, char** argv) {
       io.stop();
     });
   };
-  signals.watch(on_reload, on_leave);
+  signals.watch(
+      on_reload, [&] { log_line(pe::log_level::info, current_status()); }, on_leave);
   reporter.start();
   if (const auto interval = notifier.watchdog_interval()) {
     asio::co_spawn(io, watchdog_loop(runtime, notifier, *interval),

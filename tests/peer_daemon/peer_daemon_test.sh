@@ -176,6 +176,9 @@ case_bad_config() {
   expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 600001
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger -1
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger 3600001
+  expect_error 2 "--sip-t1 9: expected milliseconds from 10 to 10000" --config "$cfg" "${ok[@]}" \
+    --sip-listen udp:127.0.0.1:0 --sip-t1 9
+  expect_error 2 "--sip-t1 10001" --config "$cfg" "${ok[@]}" --sip-listen udp:127.0.0.1:0 --sip-t1 10001
 
   # A gateway's trunk: a URI it cannot use, or TLS options that do not fit it, are usage errors;
   # TLS files it cannot use are credentials errors (the gateway role's own files are not read
@@ -686,6 +689,19 @@ case_idle() {
   echo "idle a: $((after - before)) wakeups in 4 s" >&2
   [ $((after - before)) -le 10 ] ||
     fail "idle a woke $((after - before)) times in 4 s (at most 10 expected)"
+  # SIGUSR1: a status line now, a minute before the interval's next one.
+  local lines
+  lines=$(grep -c ' status node=' "$T/a.log")
+  kill -USR1 "$PID_a"
+  local waited=0
+  until [ "$(grep -c ' status node=' "$T/a.log")" -gt "$lines" ]; do
+    [ $waited -lt 50 ] || fail "no status line within 5 s of SIGUSR1"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  tail -n 1 "$T/a.log" | grep -q ' status node=.* joined=yes .*links=[1-9]' ||
+    fail "SIGUSR1's status line: $(tail -n 1 "$T/a.log")"
+  kill -0 "$PID_a" || fail "a died of SIGUSR1"
   stop a b
 }
 

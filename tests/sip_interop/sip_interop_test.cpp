@@ -757,11 +757,17 @@ TEST_SUITE("sip_interop") {
 
   TEST_CASE("480 when a registration exists but the UA does not answer") {
     if (p2psip_only("480 (Kamailio answers 408 when its timer fires)")) return;
-    sp::sip_target t(k_users);
+    // T1 of 100 ms: the INVITE to bob times out after 64 * T1, 6.4 s instead of 32 s. Under
+    // 20 s shows the peer took --sip-t1.
+    sp::sip_target t(
+        k_users, {.peers = 3,
+                  .extra_args = {{"--sip-t1", "100"}, {"--sip-t1", "100"}, {"--sip-t1", "100"}}});
     // bob registers from a port nobody listens on once sipp has exited.
     register_ua(t, "bob", 2, sp::free_tcp_udp_port());
+    const auto started = std::chrono::steady_clock::now();
     const auto r = run_uac(t, "uac-480", "uac_final.xml", "alice", aor(t, "bob"), 0, {}, 90s);
     CHECK_MESSAGE(final_code(r) == 480, r.describe() << "\n" << t.logs());
+    CHECK(std::chrono::steady_clock::now() - started < 20s);
   }
 
   TEST_CASE("482 for a request that loops through the same peer") {

@@ -296,6 +296,7 @@ protocol::result<void, protocol::error_record> sip_front_end::start() {
   uc.domain = cfg_.overlay.name;
   uc.mode = cfg_.mode;
   uc.digest_algorithms = cfg_.digest_algorithms;
+  uc.timers.t1 = cfg_.t1;
   if (cfg_.gateway && gateway_account_) {
     uc.gateway_trunk = *sip::parse_uri(*cfg_.gateway);
     uc.gateway_account = gateway_account_;

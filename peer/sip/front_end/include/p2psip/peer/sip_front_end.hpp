@@ -41,6 +41,8 @@ struct sip_front_end_config {
   /// registrar (REGISTER gets 403).
   std::optional<std::filesystem::path> users_file;
   sip_mode mode = sip_mode::proxy;
+  /// RFC 3261's T1: where retransmissions start; B, F, H and J are 64 times it.
+  std::chrono::milliseconds t1{500};
   /// Digest algorithms of the registrar's challenges, in order of preference.
   std::vector<sip::digest_algorithm> digest_algorithms{sip::digest_algorithm::md5,
                                                        sip::digest_algorithm::sha256};
