@@ -1,11 +1,13 @@
 // p2psip-scale: N real p2psip-peer processes on loopback (issue 16's scale harness). Starts them
 // one after another (each bootstraps through the first running peer), waits for one consistent
 // ring, lets it idle, then measures per peer: links against its routing table (the status line's
-// links= and table=), RSS, idle CPU, and bytes sent and received (/proc/<pid>/io, loopback
-// sockets: what the kernel wrote and read for it); writes values through one peer and reads
-// every one back through another; stops everything. The peers log their status line only when
-// the ring changes (and every 10 minutes), as an admin's peer with the default 30 s would in
-// the idle period: links= and table= are read from the line each logs on SIGUSR1 after it.
+// links= and table=), RSS, idle CPU, and the bytes its TCP sockets sent and received (the
+// kernel's bytes_sent and bytes_received, read with `ss -tinp`; /proc/<pid>/io counts read() and
+// write() only, so it saw the log and not the sockets); writes values through one peer and reads
+// every one back through another; stops everything. The peers log their status line when the
+// ring changes and every --status-interval-ms (default 10 minutes: none in the idle period, as
+// for an admin's peer with the default 30 s and a 30 s window); links= and table= are read from
+// the line each logs on SIGUSR1 after the idle period.
 //
 //   p2psip-scale --peers 100 [--idle-seconds 20] [--values 200] [--join-spacing-ms 50]
 //
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -39,17 +42,33 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-/// read_bytes + write_bytes would count disk; rchar/wchar count every read/write syscall's bytes,
-/// which for a peer with a memory store is its sockets (and its log, kept small at INFO).
-std::pair<double, double> io_chars(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
-  std::string key;
-  double value = 0, r = 0, w = 0;
-  while (in >> key >> value) {
-    if (key == "rchar:") r = value;
-    if (key == "wchar:") w = value;
+/// Bytes sent plus received over each process's established TCP sockets, by pid: `ss -tinp`
+/// prints a line per socket naming its process, then one of TCP_INFO with bytes_sent and
+/// bytes_received. Sockets that close between two readings drop out of the second.
+std::map<pid_t, double> socket_bytes_by_pid() {
+  std::map<pid_t, double> bytes;
+  FILE* ss = ::popen("ss -tinpH state established 2>/dev/null", "r");
+  if (!ss) return bytes;
+  std::string text;
+  char chunk[65536];
+  for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, ss)) > 0;)
+    text.append(chunk, got);
+  ::pclose(ss);
+  std::istringstream lines(text);
+  pid_t pid = -1;
+  const auto number_after = [](const std::string& line, const std::string& key) {
+    const auto at = line.find(key);
+    return at == std::string::npos ? 0.0 : std::strtod(line.c_str() + at + key.size(), nullptr);
+  };
+  for (std::string line; std::getline(lines, line);) {
+    if (const auto at = line.find("pid="); at != std::string::npos) {
+      pid = static_cast<pid_t>(std::strtol(line.c_str() + at + 4, nullptr, 10));
+    } else if (pid > 0 && line.find("bytes_") != std::string::npos) {
+      bytes[pid] += number_after(line, "bytes_sent:") + number_after(line, "bytes_received:");
+      pid = -1;
+    }
   }
-  return {r, w};
+  return bytes;
 }
 
 double median(std::vector<double> v) {
@@ -116,6 +135,8 @@ int main(int argc, char** argv) {
       ("join-spacing-ms", "pause between starting two peers",
        cxxopts::value<int>()->default_value("50"))
       ("ring-timeout-s", "limit for the ring to form", cxxopts::value<int>()->default_value("600"))
+      ("status-interval-ms", "the peers' --status-interval (a status line also comes when the "
+       "ring changes)", cxxopts::value<long>()->default_value("600000"))
       ("peer-binary", "the p2psip-peer to run (another build's, to compare two in one sitting)",
        cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
       ("json", "one JSON document on stdout")
@@ -124,6 +145,7 @@ int main(int argc, char** argv) {
   // clang-format on
   std::size_t n = 0, values = 0;
   int idle_s = 0, settle_s = 0, spacing_ms = 0, ring_timeout_s = 0;
+  long status_ms = 0;
   bool json = false;
   std::string peer_binary;
   try {
@@ -144,13 +166,15 @@ int main(int argc, char** argv) {
     ring_timeout_s = r["ring-timeout-s"].as<int>();
     json = r.count("json") > 0;
     peer_binary = r["peer-binary"].as<std::string>();
+    status_ms = r["status-interval-ms"].as<long>();
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "p2psip-scale: " << p2psip::tool::usage_message(e, argc, argv) << "\n";
     return 2;
   }
-  if (n < 2 || idle_s < 1 || settle_s < 0 || spacing_ms < 0 || ring_timeout_s < 1) {
-    std::cerr << "p2psip-scale: --peers must be at least 2, --idle-seconds and --ring-timeout-s "
-                 "positive, --settle-seconds 0 or more\n";
+  if (n < 2 || idle_s < 1 || settle_s < 0 || spacing_ms < 0 || ring_timeout_s < 1 ||
+      status_ms < 1) {
+    std::cerr << "p2psip-scale: --peers must be at least 2, --idle-seconds, --ring-timeout-s and "
+                 "--status-interval-ms positive, --settle-seconds 0 or more\n";
     return 2;
   }
   FILE* out = json ? stderr : stdout;
@@ -167,7 +191,7 @@ int main(int argc, char** argv) {
     // (wait_ring reads those) and otherwise none in the idle period: a line every 2 s, as this
     // harness once asked for, was a third of an idle peer's wake-ups.
     p2psip::test::process_overlay::peer_start how;
-    how.extra_args = {"--log-level", "info", "--status-interval", "600000"};
+    how.extra_args = {"--log-level", "info", "--status-interval", std::to_string(status_ms)};
     for (std::size_t i = 0; i < n; ++i) {
       o.start_peer("p" + std::to_string(i), how);
       std::this_thread::sleep_for(std::chrono::milliseconds(spacing_ms));
@@ -186,25 +210,17 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(settle_s));
     std::vector<pid_t> pids;
     for (const auto& p : o.peers()) pids.push_back(p.pid);
-    std::vector<double> cpu_before, rchar_before, wchar_before;
-    for (const auto pid : pids) {
-      cpu_before.push_back(p2psip::bench::cpu_seconds(pid));
-      const auto [r, w] = io_chars(pid);
-      rchar_before.push_back(r);
-      wchar_before.push_back(w);
-    }
+    std::vector<double> cpu_before;
+    for (const auto pid : pids) cpu_before.push_back(p2psip::bench::cpu_seconds(pid));
+    const auto bytes_before = socket_bytes_by_pid();
     const auto idle_start = steady::now();
     std::this_thread::sleep_for(std::chrono::seconds(idle_s));
     const double idle_wall = std::chrono::duration<double>(steady::now() - idle_start).count();
     std::vector<double> cpu_pct, rss_mib, private_mib, shared_mib, pss_mib, bytes_per_s, links,
         table, ratio;
-    std::vector<double> cpu_after, rchar_after, wchar_after;
-    for (const auto pid : pids) {
-      cpu_after.push_back(p2psip::bench::cpu_seconds(pid));
-      const auto [r, w] = io_chars(pid);
-      rchar_after.push_back(r);
-      wchar_after.push_back(w);
-    }
+    std::vector<double> cpu_after;
+    for (const auto pid : pids) cpu_after.push_back(p2psip::bench::cpu_seconds(pid));
+    const auto bytes_after = socket_bytes_by_pid();
     // Now a status line from each (links and table as they are), after the CPU and bytes above.
     if (!fresh_status_lines(o, std::chrono::seconds(30))) {
       std::fprintf(stderr, "p2psip-scale: not every peer logged a status line after SIGUSR1\n");
@@ -216,7 +232,11 @@ int main(int argc, char** argv) {
       private_mib.push_back(static_cast<double>(p2psip::bench::private_rss_kib(pids[i])) / 1024.0);
       shared_mib.push_back(rss_mib.back() - private_mib.back());
       pss_mib.push_back(static_cast<double>(p2psip::bench::pss_kib(pids[i])) / 1024.0);
-      bytes_per_s.push_back((rchar_after[i] - rchar_before[i] + wchar_after[i] - wchar_before[i]) /
+      const auto bytes_at = [&](const std::map<pid_t, double>& m) {
+        const auto it = m.find(pids[i]);
+        return it == m.end() ? 0.0 : it->second;
+      };
+      bytes_per_s.push_back(std::max(0.0, bytes_at(bytes_after) - bytes_at(bytes_before)) /
                             idle_wall);
       const double l = std::stod("0" + o.status_field(i, "links"));
       const double t = static_cast<double>(count_ids(o.status_field(i, "table")));
@@ -281,7 +301,8 @@ int main(int argc, char** argv) {
                  "over %.0f s)  (target <= 0.020: %s)\n",
                  cpu_mean, max_of(cpu_pct), cpu_sum, idle_wall,
                  cpu_mean <= 0.02 ? "met" : "NOT MET");
-    std::fprintf(out, "  idle bytes read + written per peer: median %.0f B/s, max %.0f B/s\n",
+    std::fprintf(out,
+                 "  idle bytes sent + received over TCP per peer: median %.0f B/s, max %.0f B/s\n",
                  median(bytes_per_s), max_of(bytes_per_s));
     std::fprintf(out, "  values: %zu of %zu written through p0, %zu read back through p%zu\n",
                  written, values, read_back, n / 2);
