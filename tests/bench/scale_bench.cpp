@@ -23,6 +23,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,15 +46,16 @@ namespace {
 /// Bytes sent plus received over each process's established TCP sockets, by pid: `ss -tinp`
 /// prints a line per socket naming its process, then one of TCP_INFO with bytes_sent and
 /// bytes_received. Sockets that close between two readings drop out of the second.
+/// Throws std::runtime_error when ss cannot be run (package iproute2).
 std::map<pid_t, double> socket_bytes_by_pid() {
   std::map<pid_t, double> bytes;
   FILE* ss = ::popen("ss -tinpH state established 2>/dev/null", "r");
-  if (!ss) return bytes;
+  if (!ss) throw std::runtime_error("cannot run ss (package iproute2)");
   std::string text;
   char chunk[65536];
   for (std::size_t got; (got = std::fread(chunk, 1, sizeof chunk, ss)) > 0;)
     text.append(chunk, got);
-  ::pclose(ss);
+  if (::pclose(ss) != 0) throw std::runtime_error("ss -tinp failed (package iproute2)");
   std::istringstream lines(text);
   pid_t pid = -1;
   const auto number_after = [](const std::string& line, const std::string& key) {
