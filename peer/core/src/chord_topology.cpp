@@ -101,10 +101,10 @@ void chord_topology::become_joined(time_point now) {
   state_ = join_state::joined;
   next_update_ = now + node::jittered(cfg_.update_interval, rng_);
   next_finger_ = now + node::jittered(cfg_.finger_interval, rng_);
-  next_prune_ = now + node::jittered(prune_interval(), rng_);
-  if (cfg_.neighbor_check_interval.count() > 0) {
-    next_neighbor_check_ = now + node::jittered(cfg_.neighbor_check_interval / 3, rng_);
-  }
+  next_upkeep_ = now + node::jittered(cfg_.neighbor_check_interval.count() > 0
+                                          ? cfg_.neighbor_check_interval / 3
+                                          : prune_interval(),
+                                      rng_);
   if (cfg_.partition_check_interval.count() > 0) {
     next_partition_check_ = now + node::jittered(cfg_.partition_check_interval, rng_);
   }
@@ -327,8 +327,7 @@ std::optional<time_point> chord_topology::next_deadline() const {
     if (next_update_) consider(*next_update_);
     if (neighbors_update_due_) consider(*neighbors_update_due_);
     if (next_finger_) consider(*next_finger_);
-    if (next_prune_) consider(*next_prune_);
-    if (next_neighbor_check_) consider(*next_neighbor_check_);
+    if (next_upkeep_) consider(*next_upkeep_);
     if (next_partition_check_) consider(*next_partition_check_);
     if (partition_check_opening_) consider(partition_check_opening_->second);
   } else if (state_ != join_state::idle && state_ != join_state::left) {
@@ -363,15 +362,9 @@ void chord_topology::on_timer(time_point now) {
       maintain_fingers(now);
       prune_links(now);
     }
-    if (next_neighbor_check_ && *next_neighbor_check_ <= now) {
-      // Looked at three times per interval, so a neighbor falling quiet is pinged at most a third
-      // of an interval late.
-      next_neighbor_check_ = now + node::jittered(cfg_.neighbor_check_interval / 3, rng_);
-      check_neighbors(now);
-    }
-    if (next_prune_ && *next_prune_ <= now) {
-      next_prune_ = now + node::jittered(prune_interval(), rng_);
-      prune_links(now);
+    if (next_upkeep_ && *next_upkeep_ <= now) {
+      if (cfg_.neighbor_check_interval.count() > 0) check_neighbors(now);
+      next_upkeep_ = next_upkeep(now, prune_links(now));
     }
     if (partition_check_opening_ && partition_check_opening_->second <= now) {
       partition_check_opening_.reset();
@@ -450,6 +443,30 @@ void chord_topology::check_neighbors(time_point now) {
       send_direct(*l, pr::ping_req{}, true, now);
     }
   }
+}
+
+time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const {
+  if (cfg_.neighbor_check_interval.count() <= 0) return now + prune_interval();
+  // An idle peer's CPU goes mostly to waking up (issue 16), so this timer wakes when a neighbor
+  // is due, not on a fixed tick: a sixth of an interval after the first neighbor not being
+  // pinged has been quiet for neighbor_check_interval (the Pings of neighbors falling due within
+  // that share the wake-up; a fixed tick of a third of an interval pinged them up to a third
+  // late, and woke three times per interval whatever was due). Both ends of a pair count the
+  // other's Ping and answer as traffic, so a quiet pair exchanges one Ping per interval or so.
+  const auto batch = cfg_.neighbor_check_interval / 6;
+  // Links that are or may soon become surplus are looked at every prune interval; otherwise
+  // (a link that becomes surplus, or a neighbor's, on a change we are not told of) twice per
+  // interval at least.
+  auto next = now + (links_waiting ? prune_interval() : 2 * cfg_.neighbor_check_interval);
+  for (const auto& n : neighbor_set()) {
+    // A neighbor being pinged: its answer (traffic) or its timeout (its links close) decides.
+    if (suspected(n)) continue;
+    const auto l = links_.link_to(n);
+    if (!l) continue;
+    const auto due = links_.find(*l)->last_received + cfg_.neighbor_check_interval + batch;
+    next = std::min(next, std::max(due, now + batch));
+  }
+  return next;
 }
 
 void chord_topology::send_direct(link_id link, const pr::message_body& body, bool is_ping,
@@ -848,6 +865,8 @@ void chord_topology::neighbors_changed(const std::vector<pr::node_id>& old_neigh
       send_updates_to_neighbors(now, neighbor_update_delay);
     }
   }
+  // Links that left the Routing Table, and neighbors we have not checked: upkeep soon.
+  if (next_upkeep_) next_upkeep_ = std::min(*next_upkeep_, now + prune_interval());
   if (listener_) listener_->ring_changed(now);
 }
 

@@ -18,8 +18,13 @@ bool contains_link(const std::vector<link_id>& sorted, link_id l) {
 
 bool chord_topology::is_surplus_peer_link(const connection& c,
                                           const std::vector<link_id>& busy) const {
-  if (c.leaving || contains_link(busy, c.link)) return false;
+  if (contains_link(busy, c.link)) return false;
   if (attaching_.count(c.remote) != 0 || owe_update_.count(c.remote) != 0) return false;
+  return may_become_surplus(c);
+}
+
+bool chord_topology::may_become_surplus(const connection& c) const {
+  if (c.leaving) return false;
   // Only a link we opened: we asked for it because we wanted the peer in our Routing Table (or to
   // bootstrap). A link the remote opened is its to close: it may use us as a finger, which we
   // cannot see, and a client (no Join or Update ever came over its link) is served through it.
@@ -135,11 +140,12 @@ void chord_topology::close_surplus_link(link_id link, std::string reason, time_p
   }
 }
 
-void chord_topology::prune_links(time_point now) {
-  if (state_ != join_state::joined) return;
+bool chord_topology::prune_links(time_point now) {
+  if (state_ != join_state::joined) return false;
   const auto busy = transport_.busy_links();
   const auto preferred = links_.preferred_links();
   std::vector<std::pair<link_id, std::string>> to_close;
+  bool waiting = false;
   for (const auto& [id, c] : links_.rows()) {
     auto linger = cfg_.link_linger;
     std::string why;
@@ -175,6 +181,8 @@ void chord_topology::prune_links(time_point now) {
     auto* row = links_.find(id);
     if (why.empty()) {
       row->surplus_since.reset();
+      // Held only by a request of ours, an Attach or an Update we owe: look again soon.
+      if (may_become_surplus(c) || (!c.leaving && preferred.at(c.remote) != id)) waiting = true;
       continue;
     }
     if (!row->surplus_since) row->surplus_since = now;
@@ -182,12 +190,15 @@ void chord_topology::prune_links(time_point now) {
     // lives in the via list, so we keep no record of those) comes back the same way.
     if (now - *row->surplus_since >= linger && now - row->last_traffic >= cfg_.request_timeout) {
       to_close.emplace_back(id, std::move(why));
+    } else {
+      waiting = true;
     }
   }
   for (auto& [id, why] : to_close) {
     ++stats_.links_pruned;
     close_surplus_link(id, std::move(why), now);
   }
+  return waiting;
 }
 
 }  // namespace p2psip::peer

@@ -182,6 +182,9 @@ class chord_topology final : public node::router, public node::request_handler {
   void maintain_fingers(time_point now);
   /// Pings the neighbors that have been quiet for neighbor_check_interval.
   void check_neighbors(time_point now);
+  /// When check_neighbors and prune_links next have something to do (`links_waiting`: as
+  /// prune_links returned).
+  time_point next_upkeep(time_point now, bool links_waiting) const;
   // partition detection (10.7.4.4)
   void start_partition_check(time_point now);
   void send_partition_check(link_id link, time_point now);
@@ -191,8 +194,13 @@ class chord_topology final : public node::router, public node::request_handler {
                                 time_point now);
   // link upkeep (link_upkeep.cpp)
   duration prune_interval() const;
-  void prune_links(time_point now);
+  /// Closes the links no longer needed; true when one is left that is or may soon be surplus
+  /// (it must linger, be quiet for request_timeout, or is held for a while).
+  bool prune_links(time_point now);
   bool is_surplus_peer_link(const connection& c, const std::vector<link_id>& busy) const;
+  /// is_surplus_peer_link but for what holds a link for a while (a request of ours on it, an
+  /// Attach under way, an Update we owe).
+  bool may_become_surplus(const connection& c) const;
   std::optional<link_id> evictable_link(time_point now) const;
   void close_surplus_link(link_id link, std::string reason, time_point now);
   /// Room for one more link (evicting a surplus one if need be); false when full.
@@ -241,9 +249,9 @@ class chord_topology final : public node::router, public node::request_handler {
   /// tell its peer nothing.
   std::map<link_id, update_sent> last_update_sent_;
   std::optional<time_point> next_finger_;
-  std::optional<time_point> next_neighbor_check_;
-  /// Link upkeep runs on its own timer (prune_interval()).
-  std::optional<time_point> next_prune_;
+  /// Liveness checks and link upkeep share this timer, so that one wake-up serves both
+  /// (next_upkeep).
+  std::optional<time_point> next_upkeep_;
   unsigned next_finger_index_ = 1;
   /// Per finger index (1..finger_slots): an Update named a peer nearer that interval's start.
   std::vector<bool> better_finger_heard_;
