@@ -820,6 +820,25 @@ TEST_CASE("loopback: idle tcp connections are closed and idle udp flows forgotte
   });
 }
 
+TEST_CASE("loopback: no housekeeping rounds while there is no udp flow or source to forget") {
+  peer::sip_transport_config cfg;
+  cfg.idle_timeout = 200ms;  // a round every 50 ms while there is something to forget
+  harness h({"udp:127.0.0.1:0"}, cfg);
+  const auto udp_port = h.port(peer::sip_transport_kind::udp);
+  run(h.io, [&]() -> asio::awaitable<void> {
+    co_await sleep_for(400ms);
+    CHECK(h.transport->stats().housekeeping_rounds == 0);
+    udp_client ua(h.io);
+    ua.send(request("REGISTER", 1, "i1"), udp_port);
+    REQUIRE(co_await wait_until([&] { return h.received.size() == 1; }));
+    const auto flow = h.received[0].second.flow;
+    // Woken by the new flow: it is forgotten after idle_timeout.
+    REQUIRE(co_await wait_until([&] { return h.closed_flow(flow); }, 5s));
+    CHECK(h.transport->stats().housekeeping_rounds > 0);
+    CHECK(h.transport->stats().udp_flows == 0);
+  });
+}
+
 TEST_CASE("loopback: a source over its connection limit sheds its longest idle connection") {
   peer::sip_transport_config cfg;
   cfg.source.max_connections_per_source = 2;

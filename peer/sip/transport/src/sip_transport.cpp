@@ -177,6 +177,8 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
   sip_flow_id next_flow = 1;
   sip_transport_stats counters;
   asio::steady_timer housekeeping;
+  /// The housekeeping timer waits with no deadline: there is no UDP flow or source to forget.
+  bool housekeeping_parked = false;
   std::size_t running = 0;  // coroutines of ours in progress
   bool started = false;
   bool stopping = false;
@@ -426,6 +428,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
     f->udp_remote = remote;
     f->lru = udp_lru.insert(udp_lru.end(), f->source.flow);
     udp_flows.emplace(std::make_pair(index, remote), f->source.flow);
+    wake_housekeeping();
     return f;
   }
 
@@ -474,6 +477,7 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
                                                                      cfg.source.burst, now),
                                              now, std::nullopt})
               .first;
+      wake_housekeeping();
     }
     it->second.last_seen = now;
     return it->second;
@@ -1102,16 +1106,31 @@ struct sip_transport::impl : std::enable_shared_from_this<impl> {
 
   // ---- housekeeping and stop ------------------------------------------------------------
 
+  /// Something to forget later has come: the parked housekeeping timer starts its rounds.
+  void wake_housekeeping() {
+    if (!housekeeping_parked) return;
+    housekeeping_parked = false;
+    housekeeping.cancel();
+  }
+
   asio::awaitable<void> housekeeping_loop() {
     auto self = shared_from_this();
     const auto period = std::clamp<std::chrono::milliseconds>(
         std::chrono::duration_cast<std::chrono::milliseconds>(cfg.idle_timeout / 4),
         std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
     while (!stopping) {
-      housekeeping.expires_after(period);
+      // With nothing to forget, no rounds: an idle peer's CPU is mostly its wake-ups (issue 16),
+      // and a round a second was more than all its overlay upkeep.
+      housekeeping_parked = udp_lru.empty() && sources.empty();
+      if (housekeeping_parked) {
+        housekeeping.expires_at(asio::steady_timer::time_point::max());
+      } else {
+        housekeeping.expires_after(period);
+      }
       auto [ec] = co_await housekeeping.async_wait(nothrow);
-      (void)ec;
       if (stopping) break;
+      if (ec == asio::error::operation_aborted) continue;  // woken by wake_housekeeping
+      ++counters.housekeeping_rounds;
       const auto now = clock::now();
       while (!udp_lru.empty()) {
         auto f = find(udp_lru.front());

@@ -176,6 +176,8 @@ struct sip_transport_stats {
   std::uint64_t send_failures = 0;          ///< sends refused (queue full, socket error, flow gone)
   std::uint64_t connections_shed = 0;       ///< connections closed to admit a newer one
   std::uint64_t connect_failures = 0;       ///< connections send_to could not open
+  /// Rounds of the timer that forgets idle UDP flows and sources: none while there are none.
+  std::uint64_t housekeeping_rounds = 0;
 };
 
 class sip_transport {
