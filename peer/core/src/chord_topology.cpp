@@ -448,23 +448,28 @@ void chord_topology::check_neighbors(time_point now) {
 time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const {
   if (cfg_.neighbor_check_interval.count() <= 0) return now + prune_interval();
   // An idle peer's CPU goes mostly to waking up (issue 16), so this timer wakes when a neighbor
-  // is due, not on a fixed tick: a sixth of an interval after the first neighbor not being
-  // pinged has been quiet for neighbor_check_interval (the Pings of neighbors falling due within
-  // that share the wake-up; a fixed tick of a third of an interval pinged them up to a third
-  // late, and woke three times per interval whatever was due). Both ends of a pair count the
-  // other's Ping and answer as traffic, so a quiet pair exchanges one Ping per interval or so.
-  const auto batch = cfg_.neighbor_check_interval / 6;
+  // is due, not on a fixed tick (a third of an interval, which woke three times per interval
+  // whatever was due): once neighbor n has been quiet for neighbor_check_interval plus
+  // offset(n), a part of that tick fixed by n's Node-ID. Both ends of a pair see the pair's
+  // last exchange at about the same time; the offsets, each from the other's Node-ID, differ,
+  // so one end pings first and the other, hearing it, has nothing to do (equal wake times had
+  // both ping at once: twice the Pings). Neighbors due by then share the wake-up.
+  const auto tick = cfg_.neighbor_check_interval / 3;
+  const auto offset = [&](const pr::node_id& n) {
+    const auto fraction = (unsigned{n.data()[0]} << 8) | n.data()[1];
+    return tick * fraction / 65536;
+  };
   // Links that are or may soon become surplus are looked at every prune interval; otherwise
-  // (a link that becomes surplus, or a neighbor's, on a change we are not told of) twice per
-  // interval at least.
+  // (a link that becomes surplus, or a neighbor's, on a change we are not told of) once per two
+  // intervals at least.
   auto next = now + (links_waiting ? prune_interval() : 2 * cfg_.neighbor_check_interval);
   for (const auto& n : neighbor_set()) {
     // A neighbor being pinged: its answer (traffic) or its timeout (its links close) decides.
     if (suspected(n)) continue;
     const auto l = links_.link_to(n);
     if (!l) continue;
-    const auto due = links_.find(*l)->last_received + cfg_.neighbor_check_interval + batch;
-    next = std::min(next, std::max(due, now + batch));
+    const auto due = links_.find(*l)->last_received + cfg_.neighbor_check_interval + offset(n);
+    next = std::min(next, std::max(due, now + tick / 5));
   }
   return next;
 }
