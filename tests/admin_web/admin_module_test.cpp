@@ -14,6 +14,7 @@
 
 #include "http_client.hpp"
 #include "p2psip/peer/admin_http_module.hpp"
+#include "p2psip/peer/admin_module_json.hpp"
 
 namespace {
 
@@ -110,6 +111,22 @@ TEST_CASE("the module serves the snapshot it is given: metrics, JSON, the page, 
   CHECK(source.taken == before);
 }
 
+TEST_CASE("the snapshot crosses the C boundary whole: JSON text and back") {
+  auto s = sample_snapshot();
+  s.sip = admin::sip_counts{1, 2, 3, 4, 5, 6, 7, 8};
+  s.warnings = {{"2026-12-07T00:00:00.000Z", "WARN", "a warning"}};
+  s.latency_bounds_seconds = {0.001, 0.1 + 0.2};  // a double that needs all its digits
+  const nlohmann::json sent = s;
+  const auto received = nlohmann::json::parse(sent.dump()).get<admin::snapshot>();
+  CHECK(nlohmann::json(received) == sent);
+  REQUIRE(received.sip);
+  CHECK(received.sip->overlay_failures == 8);
+  CHECK(received.latency_bounds_seconds.at(1) == 0.1 + 0.2);
+  CHECK(received.links.at(0).inbound == false);
+  CHECK_FALSE(
+      nlohmann::json::parse(nlohmann::json(admin::snapshot{}).dump()).get<admin::snapshot>().sip);
+}
+
 TEST_CASE("refused: another interface version, a taken port, a missing file, not the module") {
   auto module = admin_http_module::open(P2PSIP_ADMIN_MODULE);
   REQUIRE(module);
@@ -121,9 +138,9 @@ TEST_CASE("refused: another interface version, a taken port, a missing file, not
   auto* start = reinterpret_cast<admin::module_start_function>(  // NOLINT
       ::dlsym(handle, admin::module_start_symbol));
   REQUIRE(static_cast<bool>(start));
-  std::string error;
-  CHECK(start(admin::module_interface_version + 1, {.listen = "127.0.0.1:0"}, source, error) ==
-        nullptr);
+  char* error_text = nullptr;
+  CHECK(start(admin::module_interface_version + 1, &error_text) == nullptr);
+  const auto error = admin::take_malloced(error_text);
   CHECK_MESSAGE(error.find("interface version") != std::string::npos, error);
 
   // A port another socket listens on.

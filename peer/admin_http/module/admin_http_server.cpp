@@ -23,6 +23,7 @@
 
 #include "admin_pages.hpp"
 #include "p2psip/peer/admin_module.hpp"
+#include "p2psip/peer/admin_module_json.hpp"
 
 namespace p2psip::peer::admin {
 
@@ -162,33 +163,98 @@ bool page_handler::serve(mg_connection* conn, bool head) {
   return true;
 }
 
+/// The peer's source behind the C boundary: each snapshot comes as JSON text.
+class c_snapshot_source final : public snapshot_source {
+ public:
+  explicit c_snapshot_source(p2psip_admin_source source) : source_(source) {}
+  std::optional<snapshot> take() noexcept override {
+    try {
+      char* text = source_.take(source_.context);
+      if (!text) return std::nullopt;
+      return nlohmann::json::parse(take_malloced(text)).get<snapshot>();
+    } catch (const std::exception&) {
+      return std::nullopt;  // 503, as for a peer that did not answer
+    }
+  }
+
+ private:
+  p2psip_admin_source source_;
+};
+
+/// What a p2psip_admin_server is: the source it serves and the server.
+struct c_server {
+  std::unique_ptr<c_snapshot_source> source;
+  std::unique_ptr<civetweb_server> server;
+};
+
 }  // namespace
 
 }  // namespace p2psip::peer::admin
 
-/// The module's one exported symbol (admin::module_start_symbol, of type
-/// admin::module_start_function).
-extern "C" __attribute__((visibility("default"))) p2psip::peer::admin::server*
-p2psip_admin_http_module_start(std::uint32_t interface_version,
-                               const p2psip::peer::admin::server_config& config,
-                               p2psip::peer::admin::snapshot_source& source,
-                               std::string& error) noexcept {
-  namespace admin = p2psip::peer::admin;
+struct p2psip_admin_server : p2psip::peer::admin::c_server {};
+
+namespace {
+
+namespace admin = p2psip::peer::admin;
+
+p2psip_admin_server* module_start(const char* config_json, p2psip_admin_source source,
+                                  char** error) {
   try {
-    if (interface_version != admin::module_interface_version) {
-      error = "the admin HTTP module has interface version " +
-              std::to_string(admin::module_interface_version) + ", the peer wants " +
-              std::to_string(interface_version) + " (a module of another p2psip build)";
+    auto config = nlohmann::json::parse(config_json).get<admin::server_config>();
+    auto out = std::make_unique<p2psip_admin_server>();
+    out->source = std::make_unique<admin::c_snapshot_source>(source);
+    out->server = std::make_unique<admin::civetweb_server>(config, *out->source);
+    const auto why = out->server->start();
+    if (!why.empty()) {
+      *error = admin::malloc_copy(why);
       return nullptr;
     }
-    auto server = std::make_unique<admin::civetweb_server>(config, source);
-    error = server->start();
-    if (!error.empty()) return nullptr;
-    return server.release();
+    return out.release();
   } catch (const std::exception& e) {
-    error = std::string("the admin HTTP module failed: ") + e.what();
+    *error = admin::malloc_copy(std::string("the admin HTTP module failed: ") + e.what());
     return nullptr;
   }
+}
+
+char* module_bound_address(const p2psip_admin_server* server) {
+  try {
+    return admin::malloc_copy(server->server->bound_address());
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void module_note_log(p2psip_admin_server* server, const char* level, std::size_t level_size,
+                     const char* time, std::size_t time_size, const char* text,
+                     std::size_t text_size) {
+  try {
+    server->server->note_log({level, level_size}, {time, time_size}, {text, text_size});
+  } catch (...) {
+    // A line the status page does not get (out of memory): the log has it.
+  }
+}
+
+void module_stop(p2psip_admin_server* server) {
+  delete server;  // ~civetweb_server joins civetweb's threads
+}
+
+const p2psip_admin_module module_functions{module_start, module_bound_address, module_note_log,
+                                           module_stop};
+
+}  // namespace
+
+/// The module's one exported symbol (admin::module_start_symbol, of type
+/// admin::module_start_function).
+extern "C" __attribute__((visibility("default"))) const p2psip_admin_module*
+p2psip_admin_http_module_start(std::uint32_t interface_version, char** error) {
+  if (interface_version != admin::module_interface_version) {
+    *error = admin::malloc_copy("the admin HTTP module has interface version " +
+                                std::to_string(admin::module_interface_version) +
+                                ", the peer wants " + std::to_string(interface_version) +
+                                " (a module of another p2psip build)");
+    return nullptr;
+  }
+  return &module_functions;
 }
 
 // The peer calls the entry point through this type: a change on either side fails here.

@@ -8,6 +8,7 @@
 
 #include <asio/post.hpp>
 
+#include "p2psip/peer/admin_module_json.hpp"
 #include "p2psip/peer/admin_snapshot.hpp"
 
 #ifndef P2PSIP_ADMIN_MODULE_INSTALLED
@@ -35,6 +36,39 @@ class admin_module_category_impl final : public std::error_category {
 
 protocol::error_record module_error(admin_module_errc code, std::string message) {
   return {make_error_code(code), std::move(message)};
+}
+
+/// The module's server behind the C boundary.
+class module_server final : public admin::server {
+ public:
+  module_server(const p2psip_admin_module& functions, p2psip_admin_server* started)
+      : functions_(functions), server_(started) {}
+  module_server(const module_server&) = delete;
+  module_server& operator=(const module_server&) = delete;
+  ~module_server() override { functions_.stop(server_); }
+
+  std::string bound_address() const override {
+    return admin::take_malloced(functions_.bound_address(server_));
+  }
+  void note_log(std::string_view level, std::string_view time, std::string_view text) override {
+    functions_.note_log(server_, level.data(), level.size(), time.data(), time.size(), text.data(),
+                        text.size());
+  }
+
+ private:
+  const p2psip_admin_module& functions_;
+  p2psip_admin_server* server_;
+};
+
+/// p2psip_admin_source::take for an admin::snapshot_source: its snapshot as JSON text.
+char* take_snapshot_json(void* context) {
+  try {
+    auto s = static_cast<admin::snapshot_source*>(context)->take();
+    if (!s) return nullptr;
+    return admin::malloc_copy(nlohmann::json(*s).dump());
+  } catch (const std::exception&) {
+    return nullptr;  // out of memory: the module answers 503
+  }
 }
 
 }  // namespace
@@ -116,15 +150,19 @@ protocol::result<admin_http_module, protocol::error_record> admin_http_module::o
 
 protocol::result<std::unique_ptr<admin::server>, protocol::error_record> admin_http_module::start(
     const admin::server_config& config, admin::snapshot_source& source) const {
-  std::string error;
-  std::unique_ptr<admin::server> server(
-      start_(admin::module_interface_version, config, source, error));
-  if (!server) {
+  const auto failed = [&](char* error) {
+    auto why = admin::take_malloced(error);
     return module_error(
         admin_module_errc::start_failed,
-        error.empty() ? "--admin-listen " + config.listen + ": the module failed" : error);
-  }
-  return server;
+        why.empty() ? "--admin-listen " + config.listen + ": the module failed" : std::move(why));
+  };
+  char* error = nullptr;
+  const p2psip_admin_module* functions = start_(admin::module_interface_version, &error);
+  if (!functions) return failed(error);
+  p2psip_admin_server* server = functions->start(nlohmann::json(config).dump().c_str(),
+                                                 {&source, take_snapshot_json}, &error);
+  if (!server) return failed(error);
+  return std::unique_ptr<admin::server>(std::make_unique<module_server>(*functions, server));
 }
 
 }  // namespace p2psip::peer

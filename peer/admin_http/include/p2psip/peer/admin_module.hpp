@@ -4,16 +4,19 @@
 // rendering of /metrics, /status.json and the status page are then loaded into that peer alone,
 // not into every idle peer (issue 16: RSS per idle peer).
 //
-// Both sides are built from one source tree by one compiler and share the process's libstdc++
-// (the peer keeps it shared for this reason), so the interface may use standard library types;
-// it uses nothing else. The snapshot is plain values (Node-IDs in hex, message codes and
-// Error-Codes by name), so the module links no p2psip library, and the only call from the module
-// into the peer is snapshot_source::take, through its vtable. The module's one exported symbol
-// is an extern "C" function (module_start) that checks the interface version the peer was built
-// with before it touches anything else.
+// The boundary itself is C: plain functions, C strings from malloc, and the snapshot as JSON
+// text (admin_module_json.hpp). The peer links the C++ standard library statically (issue 16:
+// it maps only the parts it uses) and the module uses the shared one, so no standard library
+// object crosses: each side has its own. The C++ types below are each side's view of the same
+// things: the snapshot (plain values: Node-IDs in hex, message codes and Error-Codes by name, so
+// that the module links no p2psip library), the peer's snapshot_source and the module's server.
+// The module's one exported symbol is an extern "C" function (module_start_symbol) that checks
+// the interface version the peer was built with before it touches anything else.
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,8 +25,9 @@
 
 namespace p2psip::peer::admin {
 
-/// Bumped whenever a type in this file changes: a module of another version refuses to start.
-inline constexpr std::uint32_t module_interface_version = 1;
+/// Bumped whenever a type in this file or admin_module_json.hpp changes: a module of another
+/// version refuses to start.
+inline constexpr std::uint32_t module_interface_version = 2;
 /// The module's file name, beside the program in a build tree, under LIBDIR/p2psip installed.
 inline constexpr char module_file_name[] = "p2psip-admin-http.so";
 /// The name of the module's entry point (module_start_function).
@@ -148,11 +152,69 @@ class server {
   virtual void note_log(std::string_view level, std::string_view time, std::string_view text) = 0;
 };
 
-/// The module's entry point (module_start_symbol): the server listening at `config.listen`,
-/// serving snapshots of `source` (which must outlive it); or null with `error` saying why (the
-/// address and civetweb's reason, or a module of another interface version). Never throws.
-using module_start_function = server* (*)(std::uint32_t interface_version,
-                                          const server_config& config, snapshot_source& source,
-                                          std::string& error) noexcept;
+/// A copy of `text` from malloc, NUL-terminated, for the other side to free; null when out of
+/// memory.
+inline char* malloc_copy(std::string_view text) noexcept {
+  auto* out = static_cast<char*>(std::malloc(text.size() + 1));
+  if (!out) return nullptr;
+  std::memcpy(out, text.data(), text.size());
+  out[text.size()] = '\0';
+  return out;
+}
+
+/// The text of a string the other side made with malloc_copy, freed; empty for null.
+inline std::string take_malloced(char* text) {
+  if (!text) return {};
+  std::string out;
+  try {
+    out = text;
+  } catch (...) {
+    std::free(text);
+    throw;
+  }
+  std::free(text);
+  return out;
+}
+
+}  // namespace p2psip::peer::admin
+
+extern "C" {
+
+/// The peer's snapshot source as the module holds it.
+struct p2psip_admin_source {
+  void* context;
+  /// A snapshot (admin_module_json.hpp) from malloc, NUL-terminated, which the caller frees; null
+  /// when none came in time. Called from the module's HTTP threads; never throws.
+  char* (*take)(void* context);
+};
+
+/// A server of the module; opaque to the peer.
+struct p2psip_admin_server;
+
+/// What the module offers, for the interface version the peer asked for.
+struct p2psip_admin_module {
+  /// The server listening as `config_json` (a server_config) says, serving `source` (whose
+  /// context must outlive it); or null with `*error` (from malloc; the caller frees) naming the
+  /// address and civetweb's reason.
+  p2psip_admin_server* (*start)(const char* config_json, p2psip_admin_source source, char** error);
+  /// "IP:PORT" as bound, from malloc (the caller frees).
+  char* (*bound_address)(const p2psip_admin_server* server);
+  /// Keeps a log line for the status page (the peer passes WARN and ERROR lines). Any thread.
+  void (*note_log)(p2psip_admin_server* server, const char* level, std::size_t level_size,
+                   const char* time, std::size_t time_size, const char* text,
+                   std::size_t text_size);
+  /// Stops listening and waits for the requests in progress; no call into the source follows.
+  void (*stop)(p2psip_admin_server* server);
+};
+
+}  // extern "C"
+
+namespace p2psip::peer::admin {
+
+/// The module's entry point (module_start_symbol): its functions when it implements
+/// `interface_version`, else null with `*error` (from malloc; the caller frees) saying which
+/// version it has. Never throws.
+using module_start_function = const p2psip_admin_module* (*)(std::uint32_t interface_version,
+                                                             char** error);
 
 }  // namespace p2psip::peer::admin
