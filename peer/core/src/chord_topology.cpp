@@ -21,6 +21,10 @@ namespace {
 /// update_interval.
 constexpr duration neighbor_update_delay{100};
 
+/// A neighbor left out of another's Update is pinged unless we heard from it this recently
+/// (then it was alive after the sender made its lists).
+constexpr duration omitted_neighbor_quiet{1000};
+
 bool contains_node(const std::vector<pr::node_id>& v, const pr::node_id& n) {
   return std::find(v.begin(), v.end(), n) != v.end();
 }
@@ -434,14 +438,38 @@ void chord_topology::maintain_fingers(time_point now) {
 // ---------------------------------------------------------------------------------------------
 // Liveness (RFC 6940 10.7.2)
 
+duration chord_topology::quiet_before_ping(const pr::node_id& n) const {
+  // The first successor and the first predecessor are checked every interval; the others every
+  // third. A neighbor that hangs is found by the two peers beside it within an interval; they
+  // drop it and Update their neighbors at once (reactive recovery), and an Update that leaves
+  // out a neighbor of ours has us ping that neighbor then (check_omitted_neighbors). So the
+  // farther neighbors learn about as soon as before, with a third of the Pings between them.
+  const bool beside = (!routes_.successors().empty() && routes_.successors().front() == n) ||
+                      (!routes_.predecessors().empty() && routes_.predecessors().front() == n);
+  return beside ? cfg_.neighbor_check_interval : 3 * cfg_.neighbor_check_interval;
+}
+
 void chord_topology::check_neighbors(time_point now) {
   for (const auto& n : neighbor_set()) {
     if (suspected(n)) continue;
     const auto l = links_.link_to(n);
     if (!l) continue;
-    if (now - links_.find(*l)->last_received >= cfg_.neighbor_check_interval) {
+    if (now - links_.find(*l)->last_received >= quiet_before_ping(n)) {
       send_direct(*l, pr::ping_req{}, true, now);
     }
+  }
+}
+
+void chord_topology::check_omitted_neighbors(const pr::node_id& sender,
+                                             const routing_table& theirs, time_point now) {
+  if (cfg_.neighbor_check_interval.count() <= 0) return;
+  for (const auto& n : neighbor_set()) {
+    // A neighbor of ours that belongs in the sender's lists but is not there: the sender may
+    // have found it dead. Ask it ourselves, unless we heard from it a moment ago.
+    if (n == sender || suspected(n) || !theirs.improves_neighbors(n)) continue;
+    const auto l = links_.link_to(n);
+    if (!l || now - links_.find(*l)->last_received < omitted_neighbor_quiet) continue;
+    send_direct(*l, pr::ping_req{}, true, now);
   }
 }
 
@@ -468,7 +496,7 @@ time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const
     if (suspected(n)) continue;
     const auto l = links_.link_to(n);
     if (!l) continue;
-    const auto due = links_.find(*l)->last_received + cfg_.neighbor_check_interval + offset(n);
+    const auto due = links_.find(*l)->last_received + quiet_before_ping(n) + offset(n);
     next = std::min(next, std::max(due, now + tick / 5));
   }
   return next;
@@ -662,6 +690,7 @@ void chord_topology::on_update(const node::inbound_request& r, time_point now) {
     for (const auto& n : up.successors) theirs.add(n);
     bool stale = theirs.improves_neighbors(cfg_.self);
     for (const auto& n : neighbor_set()) stale = stale || theirs.improves_neighbors(n);
+    check_omitted_neighbors(requester, theirs, now);
     // Not when our Update with these lists is on its way to it already (the two crossed).
     if (stale) send_update(r.link, pr::chord_update_type::neighbors, now, neighbor_update_delay);
   }

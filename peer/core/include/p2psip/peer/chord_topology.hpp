@@ -180,8 +180,14 @@ class chord_topology final : public node::router, public node::request_handler {
                         time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
-  /// Pings the neighbors that have been quiet for neighbor_check_interval.
+  /// Pings the neighbors that have been quiet for quiet_before_ping.
   void check_neighbors(time_point now);
+  /// neighbor_check_interval for the first successor and predecessor, three for the others.
+  duration quiet_before_ping(const protocol::node_id& n) const;
+  /// An Update from `sender` (its lists in `theirs`) left out neighbors of ours that belong in
+  /// them: pings those not heard from for omitted_neighbor_quiet.
+  void check_omitted_neighbors(const protocol::node_id& sender, const routing_table& theirs,
+                               time_point now);
   /// When check_neighbors and prune_links next have something to do (`links_waiting`: as
   /// prune_links returned).
   time_point next_upkeep(time_point now, bool links_waiting) const;
