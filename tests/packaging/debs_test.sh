@@ -128,6 +128,12 @@ module=$(find "$root/usr/lib" -path '*/p2psip/p2psip-admin-http.so')
 [ -n "$module" ] || fail "no p2psip-admin-http.so under $root/usr/lib"
 needed "$root/usr/bin/p2psip-peer" | grep -E 'civetweb|prometheus' &&
   fail "p2psip-peer itself needs civetweb or prometheus-cpp"
+if [ "$static_peer_libs" = ON ]; then
+  # libstdc++ is linked into the peer too; the module, which uses the shared one, meets it at a
+  # C boundary.
+  needed "$root/usr/bin/p2psip-peer" | grep -q 'libstdc++' &&
+    fail "p2psip-peer needs the shared libstdc++ (P2PSIP_STATIC_PEER_LIBS links it statically)"
+fi
 needed "$module" | grep -q civetweb || fail "the module does not need civetweb"
 needed "$module" | grep -q prometheus-cpp-core || fail "the module does not need prometheus-cpp"
 admin_work=$work/admin
