@@ -474,7 +474,11 @@ void chord_topology::check_omitted_neighbors(const pr::node_id& sender,
 }
 
 time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const {
-  if (cfg_.neighbor_check_interval.count() <= 0) return now + prune_interval();
+  // Link upkeep at a random phase, as on its own timer before: peers whose links became
+  // surplus together (a ring just formed) do not all close them at one moment, when requests
+  // routed over the new fingers are on the wire (the seed sweep lost requests so).
+  const auto prune_look = node::jittered(prune_interval(), rng_);
+  if (cfg_.neighbor_check_interval.count() <= 0) return now + prune_look;
   // An idle peer's CPU goes mostly to waking up (issue 16), so this timer wakes when a neighbor
   // is due, not on a fixed tick (a third of an interval, which woke three times per interval
   // whatever was due): once neighbor n has been quiet for neighbor_check_interval plus
@@ -490,7 +494,7 @@ time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const
   // Links that are or may soon become surplus are looked at every prune interval; otherwise
   // (a link that becomes surplus, or a neighbor's, on a change we are not told of) once per two
   // intervals at least.
-  auto next = now + (links_waiting ? prune_interval() : 2 * cfg_.neighbor_check_interval);
+  auto next = now + (links_waiting ? prune_look : 2 * cfg_.neighbor_check_interval);
   for (const auto& n : neighbor_set()) {
     // A neighbor being pinged: its answer (traffic) or its timeout (its links close) decides.
     if (suspected(n)) continue;
@@ -899,8 +903,6 @@ void chord_topology::neighbors_changed(const std::vector<pr::node_id>& old_neigh
       send_updates_to_neighbors(now, neighbor_update_delay);
     }
   }
-  // Links that left the Routing Table, and neighbors we have not checked: upkeep soon.
-  if (next_upkeep_) next_upkeep_ = std::min(*next_upkeep_, now + prune_interval());
   if (listener_) listener_->ring_changed(now);
 }
 
