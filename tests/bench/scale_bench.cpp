@@ -96,6 +96,18 @@ std::map<pid_t, double> bytes_between(const std::map<socket_key, double>& before
   return by_pid;
 }
 
+/// A peer's CPU (in ticks and in run time) and wake-ups so far.
+struct idle_counters {
+  double cpu_s = 0;
+  double run_s = 0;
+  long long wakeups = 0;
+};
+
+idle_counters read_idle_counters(pid_t pid) {
+  return {p2psip::bench::cpu_seconds(pid), p2psip::bench::run_seconds(pid),
+          p2psip::bench::voluntary_switches(pid)};
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -235,24 +247,16 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(settle_s));
     std::vector<pid_t> pids;
     for (const auto& p : o.peers()) pids.push_back(p.pid);
-    std::vector<double> cpu_before, run_before, wakes_before;
-    for (const auto pid : pids) {
-      cpu_before.push_back(p2psip::bench::cpu_seconds(pid));
-      run_before.push_back(p2psip::bench::run_seconds(pid));
-      wakes_before.push_back(static_cast<double>(p2psip::bench::voluntary_switches(pid)));
-    }
+    std::vector<idle_counters> before;
+    for (const auto pid : pids) before.push_back(read_idle_counters(pid));
     const auto bytes_before = socket_bytes();
     const auto idle_start = steady::now();
     std::this_thread::sleep_for(std::chrono::seconds(idle_s));
     const double idle_wall = std::chrono::duration<double>(steady::now() - idle_start).count();
     std::vector<double> cpu_pct, run_pct, wakes_per_s, rss_mib, private_mib, shared_mib, pss_mib,
         bytes_per_s, links, table, ratio;
-    std::vector<double> cpu_after, run_after, wakes_after;
-    for (const auto pid : pids) {
-      cpu_after.push_back(p2psip::bench::cpu_seconds(pid));
-      run_after.push_back(p2psip::bench::run_seconds(pid));
-      wakes_after.push_back(static_cast<double>(p2psip::bench::voluntary_switches(pid)));
-    }
+    std::vector<idle_counters> after;
+    for (const auto pid : pids) after.push_back(read_idle_counters(pid));
     const auto bytes_after = socket_bytes();
     const auto bytes_idle = bytes_between(bytes_before, bytes_after);
     // Now a status line from each (links and table as they are), after the CPU and bytes above.
@@ -261,9 +265,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (std::size_t i = 0; i < pids.size(); ++i) {
-      cpu_pct.push_back(100.0 * (cpu_after[i] - cpu_before[i]) / idle_wall);
-      run_pct.push_back(100.0 * (run_after[i] - run_before[i]) / idle_wall);
-      wakes_per_s.push_back((wakes_after[i] - wakes_before[i]) / idle_wall);
+      cpu_pct.push_back(100.0 * (after[i].cpu_s - before[i].cpu_s) / idle_wall);
+      run_pct.push_back(100.0 * (after[i].run_s - before[i].run_s) / idle_wall);
+      wakes_per_s.push_back(static_cast<double>(after[i].wakeups - before[i].wakeups) / idle_wall);
       rss_mib.push_back(static_cast<double>(p2psip::bench::rss_kib(pids[i])) / 1024.0);
       private_mib.push_back(static_cast<double>(p2psip::bench::private_rss_kib(pids[i])) / 1024.0);
       shared_mib.push_back(rss_mib.back() - private_mib.back());
