@@ -443,7 +443,8 @@ duration chord_topology::quiet_before_ping(const pr::node_id& n) const {
   // third. A neighbor that hangs is found by the two peers beside it within an interval; they
   // drop it and Update their neighbors at once (reactive recovery), and an Update that leaves
   // out a neighbor of ours has us ping that neighbor then (check_omitted_neighbors). So the
-  // farther neighbors learn about as soon as before, with a third of the Pings between them.
+  // farther neighbors learn one Ping timeout after the nearest, with a third of the Pings
+  // between them.
   const bool beside = (!routes_.successors().empty() && routes_.successors().front() == n) ||
                       (!routes_.predecessors().empty() && routes_.predecessors().front() == n);
   return beside ? cfg_.neighbor_check_interval : 3 * cfg_.neighbor_check_interval;
@@ -460,8 +461,8 @@ void chord_topology::check_neighbors(time_point now) {
   }
 }
 
-void chord_topology::check_omitted_neighbors(const pr::node_id& sender,
-                                             const routing_table& theirs, time_point now) {
+void chord_topology::check_omitted_neighbors(const pr::node_id& sender, const routing_table& theirs,
+                                             time_point now) {
   if (cfg_.neighbor_check_interval.count() <= 0) return;
   for (const auto& n : neighbor_set()) {
     // A neighbor of ours that belongs in the sender's lists but is not there: the sender may
@@ -473,7 +474,7 @@ void chord_topology::check_omitted_neighbors(const pr::node_id& sender,
   }
 }
 
-time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const {
+time_point chord_topology::next_upkeep(time_point now, bool links_waiting) {
   // Link upkeep at a random phase, as on its own timer before: peers whose links became
   // surplus together (a ring just formed) do not all close them at one moment, when requests
   // routed over the new fingers are on the wire (the seed sweep lost requests so).
@@ -481,8 +482,8 @@ time_point chord_topology::next_upkeep(time_point now, bool links_waiting) const
   if (cfg_.neighbor_check_interval.count() <= 0) return now + prune_look;
   // An idle peer's CPU goes mostly to waking up (issue 16), so this timer wakes when a neighbor
   // is due, not on a fixed tick (a third of an interval, which woke three times per interval
-  // whatever was due): once neighbor n has been quiet for neighbor_check_interval plus
-  // offset(n), a part of that tick fixed by n's Node-ID. Both ends of a pair see the pair's
+  // whatever was due): once neighbor n has been quiet for quiet_before_ping(n) plus offset(n),
+  // a part of that tick fixed by n's Node-ID. Both ends of a pair see the pair's
   // last exchange at about the same time; the offsets, each from the other's Node-ID, differ,
   // so one end pings first and the other, hearing it, has nothing to do (equal wake times had
   // both ping at once: twice the Pings). Neighbors due by then share the wake-up.

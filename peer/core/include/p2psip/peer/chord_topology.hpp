@@ -190,7 +190,7 @@ class chord_topology final : public node::router, public node::request_handler {
                                time_point now);
   /// When check_neighbors and prune_links next have something to do (`links_waiting`: as
   /// prune_links returned).
-  time_point next_upkeep(time_point now, bool links_waiting) const;
+  time_point next_upkeep(time_point now, bool links_waiting);
   // partition detection (10.7.4.4)
   void start_partition_check(time_point now);
   void send_partition_check(link_id link, time_point now);
