@@ -46,8 +46,8 @@ endfunction()
 # P2PSIP_STATIC_PEER_LIBS is ON).
 #
 # The C++ standard library too (-static-libstdc++): the program then maps only the parts of it
-# that it uses. Measured on 30 idle peers (release): RSS 11.3 -> 10.7 MiB median, PSS 2.0 -> 1.9
-# MiB. The admin HTTP module that p2psip-peer may open uses the shared libstdc++: the boundary
+# that it uses. Measured on 30 idle peers (release): RSS 11.3 -> 10.7-10.9 MiB median, PSS 2.0
+# -> 1.9 MiB. The admin HTTP module that p2psip-peer may open uses the shared libstdc++: the boundary
 # between them is C (peer/admin_http/include/p2psip/peer/admin_module.hpp), so no standard
 # library object crosses it.
 function(p2psip_link_libraries_statically program)
