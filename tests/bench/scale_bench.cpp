@@ -345,6 +345,18 @@ int main(int argc, char** argv) {
                  max_of(cpu_pct));
     std::fprintf(out, "  wake-ups per idle peer: mean %.2f /s, max %.2f /s\n", mean_of(wakes_per_s),
                  max_of(wakes_per_s));
+    // Which peers stand out (p0 is every peer's bootstrap; the first peers collect the fingers'
+    // links): the one that woke most and the one with the most RSS, by start order.
+    const auto top = [](const std::vector<double>& v) {
+      return static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+    };
+    if (!pids.empty()) {
+      const auto w = top(wakes_per_s), r = top(rss_mib);
+      std::fprintf(out,
+                   "    most wake-ups: p%zu (%.2f /s, %.0f links); most RSS: p%zu (%.1f MiB, %.0f "
+                   "links)\n",
+                   w, wakes_per_s[w], links[w], r, rss_mib[r], links[r]);
+    }
     std::fprintf(out,
                  "  idle bytes sent + received over TCP per peer: median %.0f B/s, max %.0f B/s\n",
                  median(bytes_per_s), max_of(bytes_per_s));
