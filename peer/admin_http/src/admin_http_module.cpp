@@ -65,7 +65,10 @@ char* take_snapshot_json(void* context) {
   try {
     auto s = static_cast<admin::snapshot_source*>(context)->take();
     if (!s) return nullptr;
-    return admin::malloc_copy(nlohmann::json(*s).dump());
+    // Invalid UTF-8 in a string (none is expected: hex, addresses, names) is replaced, not an
+    // exception that would make every scrape a 503.
+    return admin::malloc_copy(
+        nlohmann::json(*s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (const std::exception&) {
     return nullptr;  // out of memory: the module answers 503
   }
