@@ -450,13 +450,20 @@ duration chord_topology::quiet_before_ping(const pr::node_id& n) const {
   return beside ? cfg_.neighbor_check_interval : 3 * cfg_.neighbor_check_interval;
 }
 
-void chord_topology::check_neighbors(time_point now) {
+std::vector<chord_topology::checked_neighbor> chord_topology::neighbors_to_check() const {
+  std::vector<checked_neighbor> out;
   for (const auto& n : neighbor_set()) {
+    // A neighbor being pinged: its answer (traffic) or its timeout (its links close) decides.
     if (suspected(n)) continue;
-    const auto l = links_.link_to(n);
-    if (!l) continue;
-    if (now - links_.find(*l)->last_received >= quiet_before_ping(n)) {
-      send_direct(*l, pr::ping_req{}, true, now);
+    if (const auto l = links_.link_to(n)) out.push_back({n, *l, links_.find(*l)->last_received});
+  }
+  return out;
+}
+
+void chord_topology::check_neighbors(time_point now) {
+  for (const auto& c : neighbors_to_check()) {
+    if (now - c.last_received >= quiet_before_ping(c.node)) {
+      send_direct(c.link, pr::ping_req{}, true, now);
     }
   }
 }
@@ -464,13 +471,12 @@ void chord_topology::check_neighbors(time_point now) {
 void chord_topology::check_omitted_neighbors(const pr::node_id& sender, const routing_table& theirs,
                                              time_point now) {
   if (cfg_.neighbor_check_interval.count() <= 0) return;
-  for (const auto& n : neighbor_set()) {
+  for (const auto& c : neighbors_to_check()) {
     // A neighbor of ours that belongs in the sender's lists but is not there: the sender may
     // have found it dead. Ask it ourselves, unless we heard from it a moment ago.
-    if (n == sender || suspected(n) || !theirs.improves_neighbors(n)) continue;
-    const auto l = links_.link_to(n);
-    if (!l || now - links_.find(*l)->last_received < omitted_neighbor_quiet) continue;
-    send_direct(*l, pr::ping_req{}, true, now);
+    if (c.node == sender || !theirs.improves_neighbors(c.node)) continue;
+    if (now - c.last_received < omitted_neighbor_quiet) continue;
+    send_direct(c.link, pr::ping_req{}, true, now);
   }
 }
 
@@ -496,12 +502,8 @@ time_point chord_topology::next_upkeep(time_point now, bool links_waiting) {
   // (a link that becomes surplus, or a neighbor's, on a change we are not told of) once per two
   // intervals at least.
   auto next = now + (links_waiting ? prune_look : 2 * cfg_.neighbor_check_interval);
-  for (const auto& n : neighbor_set()) {
-    // A neighbor being pinged: its answer (traffic) or its timeout (its links close) decides.
-    if (suspected(n)) continue;
-    const auto l = links_.link_to(n);
-    if (!l) continue;
-    const auto due = links_.find(*l)->last_received + quiet_before_ping(n) + offset(n);
+  for (const auto& c : neighbors_to_check()) {
+    const auto due = c.last_received + quiet_before_ping(c.node) + offset(c.node);
     next = std::min(next, std::max(due, now + tick / 5));
   }
   return next;

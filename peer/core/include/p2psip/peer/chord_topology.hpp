@@ -180,6 +180,13 @@ class chord_topology final : public node::router, public node::request_handler {
                         time_point now);
   void stabilize(time_point now);
   void maintain_fingers(time_point now);
+  /// A neighbor whose liveness we check: linked, and no Ping of ours to it pending.
+  struct checked_neighbor {
+    protocol::node_id node;
+    link_id link;
+    time_point last_received;
+  };
+  std::vector<checked_neighbor> neighbors_to_check() const;
   /// Pings the neighbors that have been quiet for quiet_before_ping.
   void check_neighbors(time_point now);
   /// neighbor_check_interval for the first successor and predecessor, three for the others.
