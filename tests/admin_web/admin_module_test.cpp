@@ -127,6 +127,43 @@ TEST_CASE("the snapshot crosses the C boundary whole: JSON text and back") {
       nlohmann::json::parse(nlohmann::json(admin::snapshot{}).dump()).get<admin::snapshot>().sip);
 }
 
+TEST_CASE("bad text at the C boundary: a configuration or snapshot that is not JSON") {
+  void* handle = ::dlopen(P2PSIP_ADMIN_MODULE, RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(handle);
+  auto* entry = reinterpret_cast<admin::module_start_function>(  // NOLINT
+      ::dlsym(handle, admin::module_start_symbol));
+  REQUIRE(static_cast<bool>(entry));
+  char* error_text = nullptr;
+  const p2psip_admin_module* functions = entry(admin::module_interface_version, &error_text);
+  REQUIRE(functions);
+
+  // What the source hands out, as text: not JSON, then JSON with a field of the wrong type.
+  struct text_source {
+    std::string text;
+    static char* take(void* context) {
+      return admin::malloc_copy(static_cast<text_source*>(context)->text);
+    }
+  } source{"{not json"};
+
+  // A configuration that is not JSON: refused with a reason, no server.
+  CHECK(functions->start("{\"listen\": ", {&source, text_source::take}, &error_text) == nullptr);
+  const auto config_error = admin::take_malloced(error_text);
+  CHECK_MESSAGE(config_error.find("the admin HTTP module failed") != std::string::npos,
+                config_error);
+
+  p2psip_admin_server* server =
+      functions->start(R"({"listen": "127.0.0.1:0"})", {&source, text_source::take}, &error_text);
+  REQUIRE(server);
+  const auto bound = admin::take_malloced(functions->bound_address(server));
+  const int port = port_of(bound);
+  CHECK(http_request(port, "GET", "/metrics").status == 503);
+  source.text = R"({"uptime_s": "not a number"})";
+  CHECK(http_request(port, "GET", "/status.json").status == 503);
+  source.text = nlohmann::json(sample_snapshot()).dump();
+  CHECK(http_request(port, "GET", "/metrics").status == 200);
+  functions->stop(server);
+}
+
 TEST_CASE("refused: another interface version, a taken port, a missing file, not the module") {
   auto module = admin_http_module::open(P2PSIP_ADMIN_MODULE);
   REQUIRE(module);
