@@ -61,6 +61,15 @@ int port_of(const std::string& bound) {
   return std::stoi(bound.substr(bound.rfind(':') + 1));
 }
 
+/// The module's entry point itself, opened from the build tree (the module stays loaded); null
+/// when it cannot be opened or found.
+admin::module_start_function module_entry_point() {
+  void* handle = ::dlopen(P2PSIP_ADMIN_MODULE, RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return nullptr;
+  return reinterpret_cast<admin::module_start_function>(  // NOLINT
+      ::dlsym(handle, admin::module_start_symbol));
+}
+
 }  // namespace
 
 TEST_CASE("the module serves the snapshot it is given: metrics, JSON, the page, warnings") {
@@ -128,10 +137,7 @@ TEST_CASE("the snapshot crosses the C boundary whole: JSON text and back") {
 }
 
 TEST_CASE("bad text at the C boundary: a configuration or snapshot that is not JSON") {
-  void* handle = ::dlopen(P2PSIP_ADMIN_MODULE, RTLD_NOW | RTLD_LOCAL);
-  REQUIRE(handle);
-  auto* entry = reinterpret_cast<admin::module_start_function>(  // NOLINT
-      ::dlsym(handle, admin::module_start_symbol));
+  const auto entry = module_entry_point();
   REQUIRE(static_cast<bool>(entry));
   char* error_text = nullptr;
   const p2psip_admin_module* functions = entry(admin::module_interface_version, &error_text);
@@ -170,10 +176,7 @@ TEST_CASE("refused: another interface version, a taken port, a missing file, not
   fixed_source source;
 
   // The entry point itself, asked by a peer of another interface version.
-  void* handle = ::dlopen(P2PSIP_ADMIN_MODULE, RTLD_NOW | RTLD_LOCAL);
-  REQUIRE(handle);
-  auto* start = reinterpret_cast<admin::module_start_function>(  // NOLINT
-      ::dlsym(handle, admin::module_start_symbol));
+  const auto start = module_entry_point();
   REQUIRE(static_cast<bool>(start));
   char* error_text = nullptr;
   CHECK(start(admin::module_interface_version + 1, &error_text) == nullptr);
