@@ -1005,6 +1005,37 @@ TEST_CASE("link: close() sends the messages queued before it, then close_notify"
         co_await tt::wait_until([&] { return p.client->state() == tr::link_state::closed; });
     CHECK(closed);
     CHECK(p.client->close_reason() == errc(tr::transport_errc::closed_locally));
+    // The server acked every one, after our close_notify had gone: those acks were still read.
+    CHECK(p.client->take_undelivered().empty());
+    p.listener->close();
+  });
+}
+
+TEST_CASE("link: what the peer never took is handed back when the link closes") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto server_cfg = tt::test_config();
+    server_cfg.max_received_messages = 1;
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds, server_cfg);
+    // The server's application does not read: message 0 fills its inbox, message 1 is acked
+    // and waits for room, and the reader reads no further, so 2..5 are never acked.
+    for (std::uint32_t i = 0; i < 6; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 50)));
+    REQUIRE(co_await tt::wait_until([&] { return p.client->stats().acks_received == 2; }));
+    co_await tt::sleep_for(100ms);
+    CHECK(p.client->stats().acks_received == 2);
+    for (std::uint32_t i = 6; i < 8; ++i) REQUIRE(p.client->try_send(tt::numbered_message(i, 50)));
+    p.server->close();
+    const bool closed =
+        co_await tt::wait_until([&] { return p.client->state() == tr::link_state::closed; });
+    REQUIRE(closed);
+    // Message 1, acked, is still handed to the server's application after the close.
+    std::vector<std::uint32_t> taken;
+    while (auto m = p.server->try_receive()) taken.push_back(tt::message_index(m->data));
+    CHECK(taken == std::vector<std::uint32_t>{0, 1});
+    std::vector<std::uint32_t> back;
+    for (const auto& m : p.client->take_undelivered()) back.push_back(tt::message_index(m));
+    CHECK(back == std::vector<std::uint32_t>{2, 3, 4, 5, 6, 7});
+    CHECK(p.client->take_undelivered().empty());  // taken
     p.listener->close();
   });
 }

@@ -32,6 +32,12 @@
 //    writes it is also the link's clock: it sleeps on one timer until the earliest deadline
 //    (handshake, idle, unacked data, close linger); anything that creates work cancels that
 //    timer to wake it. A wake-up lost to a race costs nothing: it re-checks everything.
+//  - undelivered: each message sent stays in unacked_ until an ack at or past its sequence comes
+//    (TCP keeps order, and the peer acks every frame it takes on arrival). When the peer closes
+//    (or the link fails), what it never acked it never took: it acks what it takes before its
+//    close_notify and drops what arrives after. After an orderly close of ours the unacked are not
+//    handed back: the peer takes everything before our close_notify, and cannot ack what came
+//    with it (TLS 1.2 sends nothing after a close_notify is received, RFC 5246 7.2.1).
 //  - close: begin_close() records the reason once, queues close_notify (or leaves Botan's fatal
 //    alert queued); the writer flushes it and half-closes; the link is closed when the peer's FIN
 //    arrives or close_linger passes. close() first lets the writer send the messages queued by
@@ -183,6 +189,16 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     return send_window_.estimator().srtt();
   }
   std::chrono::milliseconds rto() const noexcept override { return send_window_.estimator().rto(); }
+  std::vector<pr::bytes> take_undelivered() override {
+    std::vector<pr::bytes> out;
+    if (reason_ == make_error_code(transport_errc::closed_locally)) unacked_.clear();
+    out.reserve(unacked_.size() + unsent_.size());
+    for (; !unacked_.empty(); unacked_.pop_front())
+      out.push_back(std::move(unacked_.front().message));
+    for (; !unsent_.empty(); unsent_.pop_front()) out.push_back(std::move(unsent_.front()));
+    return out;
+  }
+
   const link_stats& stats() const noexcept override { return stats_; }
   std::size_t queued_messages() const noexcept override { return queue_.size(); }
   std::size_t queued_bytes() const noexcept override { return queued_bytes_; }
@@ -264,6 +280,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
         break;
       }
       ++stats_.messages_sent;
+      if (unacked_.size() >= max_unacked) unacked_.pop_front();  // too many in flight: forgotten
+      unacked_.push_back(sent_frame{sequence, std::move(message)});
     }
     if (popped) room_event_.notify_all();
     if (flushing_ && queue_.empty()) {
@@ -272,11 +290,20 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
     }
   }
 
-  /// Forgets the messages queued by send, and any flush of them in progress.
+  /// Stops sending the messages queued by send (kept for take_undelivered), and any flush of
+  /// them in progress.
   void drop_queue() {
-    queue_.clear();
+    for (; !queue_.empty(); queue_.pop_front()) unsent_.push_back(std::move(queue_.front()));
     queued_bytes_ = 0;
     flushing_ = false;
+  }
+
+  /// The peer acked `sequence`: it took that frame and, TCP keeping order, every one before.
+  void forget_acked(std::uint32_t sequence) {
+    while (!unacked_.empty() &&
+           static_cast<std::int32_t>(sequence - unacked_.front().sequence) >= 0) {
+      unacked_.pop_front();
+    }
   }
 
   void send_ack(std::uint32_t sequence) {
@@ -411,7 +438,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
          ec == asio::error::eof ? "peer closed TCP without close_notify" : ec.message());
   }
 
-  /// Delivers one data frame's message, waiting while the inbox is full.
+  /// Delivers one data frame's message (already acked), waiting while the inbox is full. A
+  /// close while it waits still puts it in the inbox: receive() hands it out after the close.
   asio::awaitable<void> deliver(pr::bytes message) {
     if (!bucket_.take(clock_type::now())) {
       ++stats_.messages_dropped;
@@ -424,7 +452,6 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       notify_writer();  // the acks queued so far go now, not after the app makes room
       co_await reader_event_.wait();
     }
-    if (state_ != link_state::established) co_return;  // closing: nobody will take it
     inbox_.push_back(inbound_message{std::move(message), std::nullopt});
     receive_event_.notify_all();
   }
@@ -457,7 +484,7 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       if (auto* ack = std::get_if<pr::ack_frame>(&*f)) {
         ++stats_.acks_received;
         // The time now, not of the read: delivering earlier frames may have waited.
-        (void)send_window_.on_ack(*ack, clock_type::now());
+        if (send_window_.on_ack(*ack, clock_type::now()).known) forget_acked(ack->ack_sequence);
         continue;
       }
       auto& data = std::get<pr::data_frame>(*f);
@@ -465,7 +492,8 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
       // Acked at once (RFC 6940 6.6.2): the ack is queued before the app takes the message, and
       // the writer is woken after the app's resumption is posted, so that an answer the app
       // queues while handling the message leaves in the same write as the ack (one send, and one
-      // wake-up at the peer, fewer per request and answer).
+      // wake-up at the peer, fewer per request and answer). Acked means taken: the sender hands
+      // back only what was never acked when the link closes, so deliver() keeps it even then.
       send_ack(data.sequence);
       co_await deliver(std::move(data.message));
       notify_writer();
@@ -714,6 +742,14 @@ class link_impl final : public link, public std::enable_shared_from_this<link_im
   std::size_t queued_bytes_ = 0;
   bool flushing_ = false;  ///< closing: queue_ is still being sent, close_notify comes after it
   pr::fifo<inbound_message> inbox_;  ///< received items not yet taken by receive()
+  /// Data frames sent and not yet acked, oldest first (take_undelivered).
+  struct sent_frame {
+    std::uint32_t sequence = 0;
+    pr::bytes message;
+  };
+  static constexpr std::size_t max_unacked = 64;
+  pr::fifo<sent_frame> unacked_;
+  pr::fifo<pr::bytes> unsent_;  ///< queued by send, never framed: the link closed first
 
   asio::steady_timer wake_timer_;       ///< the writer's sleep: a deadline, or cancel() to wake it
   asio::steady_timer write_timer_;      ///< bounds each write

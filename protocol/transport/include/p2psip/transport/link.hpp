@@ -195,6 +195,14 @@ class link {
   /// The current retransmission timeout (RFC 6298) derived from the acks.
   virtual std::chrono::milliseconds rto() const noexcept = 0;
 
+  /// Messages the peer never took, oldest first: those sent and not acknowledged (the peer acks
+  /// each frame it takes as it arrives, RFC 6940 6.6.2, and a peer closing the link takes none
+  /// after its close), then those never sent. Meant for after the link closed: the owner may
+  /// send them another way (a forwarded request crossing its link's close is routed again).
+  /// After close() only those never sent: the peer takes all before our close_notify. Takes
+  /// them: a second call returns what is new since. Up to the last 64 sent are tracked.
+  virtual std::vector<protocol::bytes> take_undelivered() = 0;
+
   virtual const link_stats& stats() const noexcept = 0;
   virtual std::size_t queued_messages() const noexcept = 0;
   virtual std::size_t queued_bytes() const noexcept = 0;
