@@ -67,6 +67,14 @@ struct single_core {
     }
     return out;
   }
+  /// The messages sent as bytes (a link hands these back when its other end never took them).
+  std::vector<std::pair<peer::link_id, pr::bytes>> sent_bytes() {
+    std::vector<std::pair<peer::link_id, pr::bytes>> out;
+    for (auto& a : core.take_actions()) {
+      if (auto* s = std::get_if<peer::send_action>(&a)) out.emplace_back(s->link, s->data);
+    }
+    return out;
+  }
   static pr::resource_id res(std::uint8_t top) {
     return pr::resource_id{pr::to_bytes(id_at(top, 1).view())};
   }
@@ -421,6 +429,84 @@ TEST_CASE("core: link loss of a neighbor repairs the table and Updates the other
   std::size_t updates = 0;
   for (auto& [link, m] : s.sent()) updates += m.contents.code == pr::codes::update_req;
   CHECK(updates >= 3);  // reactive: every remaining neighbor hears of it
+}
+
+TEST_CASE("core: a forwarded request its next hop never took goes again by the links left") {
+  single_core s;
+  s.feed(0x05, s.make(0x05, {pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, 5));
+  auto first = s.sent_bytes();
+  REQUIRE(first.size() == 1);
+  REQUIRE(first[0].first == s.link_of[0x80]);
+  // The link to 0x80 closes and hands back the request it never acked: routed again as it
+  // arrived from 0x05 (one via entry, one hop of TTL), now to 0x30, the closest peer before
+  // 0x90 left (0xC0, the next responsible peer, is what 0x30 would pick).
+  s.core.on_link_down(s.link_of[0x80], s.now, {first[0].second});
+  bool again = false;
+  for (auto& [link, m] : s.sent()) {
+    if (m.contents.code != pr::codes::ping_req || m.header.transaction_id != 5) continue;
+    CHECK_FALSE(again);
+    again = true;
+    CHECK(link == s.link_of[0x30]);
+    CHECK(m.header.ttl == 99);
+    REQUIRE(m.header.via_list.size() == 1);
+    CHECK(*m.header.via_list[0].node() == id_at(0x05));
+  }
+  CHECK(again);
+  CHECK(s.core.transport().counters().rerouted == 1);
+}
+
+TEST_CASE("core: what a link closed by us hands back is routed again too") {
+  single_core s;
+  s.feed(0x05, s.make(0x05, {pr::to_destination(single_core::res(0x90))}, pr::ping_req{}, 6));
+  auto first = s.sent_bytes();
+  REQUIRE(first.size() == 1);
+  // The node already forgot the link (as when it closes one as surplus); the runtime's report
+  // of its close then carries what the other end did not take.
+  s.core.on_link_down(s.link_of[0x80], s.now);
+  (void)s.sent();
+  s.core.on_link_down(s.link_of[0x80], s.now, {first[0].second});
+  auto out = s.sent();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].first == s.link_of[0x30]);
+  CHECK(out[0].second.header.transaction_id == 6);
+}
+
+TEST_CASE("core: an answer the next hop never took goes on another link to it") {
+  single_core s;
+  const peer::link_id second{99};
+  s.core.on_link_up(second, id_at(0x80), s.now);
+  auto m = s.make(0x9A, {pr::to_destination(id_at(0x10))}, pr::ping_req{}, 7);
+  m.header.via_list = {pr::to_destination(id_at(0x9A))};
+  s.feed(0x80, m);
+  auto out = s.sent_bytes();
+  REQUIRE(out.size() == 1);
+  const auto used = out[0].first;
+  REQUIRE((used == s.link_of[0x80] || used == second));
+  s.core.on_link_down(used, s.now, {out[0].second});
+  std::vector<peer::link_id> answers;
+  for (auto& [link, a] : s.sent()) {
+    if (a.contents.code == pr::codes::ping_ans && a.header.transaction_id == 7) {
+      answers.push_back(link);
+    }
+  }
+  CHECK(answers == std::vector<peer::link_id>{used == second ? s.link_of[0x80] : second});
+}
+
+TEST_CASE("core: a request of ours handed back by its link is sent once more, not twice") {
+  single_core s;
+  std::vector<p2psip::node::outcome> outcomes;
+  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
+  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
+                                record, s.now);
+  REQUIRE(tx);
+  auto first = s.sent_bytes();
+  REQUIRE(first.size() == 1);
+  s.core.on_link_down(first[0].first, s.now, {first[0].second});
+  std::size_t copies = 0;
+  for (auto& [link, m] : s.sent()) copies += m.header.transaction_id == *tx;
+  CHECK(copies == 1);
+  CHECK(outcomes.empty());  // still waiting, on the new first hop
+  CHECK(s.core.transport().counters().rerouted == 0);
 }
 
 TEST_CASE("core: a store is replicated to the first two successors") {

@@ -4,7 +4,10 @@
 // delivery with latency and optional loss, a fake signer (the Node-ID travels in the
 // SignerIdentity; no real crypto) and an in-memory store. Every node's actions are carried out
 // here: send -> delivered to the other end of the link after the latency, open_link -> both ends
-// get on_link_up, close_link -> on_link_down.
+// get on_link_up, close_link -> on_link_down. A link closes as TLS over TCP does: what the closer
+// sent before its close still arrives; what the other end sent that arrives after the close is
+// not taken (never acked), and goes back to its sender with the sender's on_link_down, as the
+// real link layer hands its unacknowledged frames back.
 
 #include <algorithm>
 #include <chrono>
@@ -379,17 +382,7 @@ class sim_network {
   void crash(std::size_t i) {
     auto& n = at(i);
     n.alive = false;
-    for (const auto id : std::exchange(n.links, {})) {
-      const auto rec = links_.at(id);
-      links_.erase(id);
-      const auto other = rec.a == i ? rec.b : rec.a;
-      nodes_[other]->links.erase(id);
-      event e;
-      e.what = event::kind::link_down;
-      e.node = other;
-      e.node_link = rec.a == i ? rec.lb : rec.la;
-      post(now_ + latency_, std::move(e));
-    }
+    for (const auto id : std::exchange(n.links, {})) begin_close(id, i, now_ + latency_);
   }
   /// Starts crashed peer i again as a process restarted after kill -9 would: a new core with the
   /// same Node-ID, address and configuration (joining through its bootstrap peers), and the data
@@ -606,6 +599,10 @@ class sim_network {
     std::size_t a, b;
     peer::link_id la, lb;  // the id each end uses
     time_point fifo_ab{}, fifo_ba{};
+    /// The end that closed the link (or crashed), until the other end learns it.
+    std::optional<std::size_t> closed_by;
+    /// What the other end sent that the closer did not take, for the other end's on_link_down.
+    std::vector<pr::bytes> untaken;
   };
   /// Something that happens to a node at a set time.
   struct event {
@@ -680,15 +677,26 @@ class sim_network {
   void run_event(event e) {
     switch (e.what) {
       case event::kind::message: {
-        if (links_.count(e.link) == 0 || !nodes_[e.node]->alive) return;
+        const auto rec = links_.find(e.link);
+        if (rec == links_.end()) return;
+        if (rec->second.closed_by == e.node) {
+          rec->second.untaken.push_back(std::move(e.data));  // arrived after its close
+          return;
+        }
+        if (!nodes_[e.node]->alive) return;
         if (nodes_[e.other]->side != nodes_[e.node]->side) return;  // lost in the partition
         nodes_[e.node]->engine->on_message(e.node_link, e.data, now_);
         drain(e.node);
         return;
       }
       case event::kind::link_down: {
+        std::vector<pr::bytes> untaken;
+        if (const auto rec = links_.find(e.link); rec != links_.end()) {
+          untaken = std::move(rec->second.untaken);
+          links_.erase(rec);
+        }
         if (!nodes_[e.node]->alive) return;
-        nodes_[e.node]->engine->on_link_down(e.node_link, now_);
+        nodes_[e.node]->engine->on_link_down(e.node_link, now_, std::move(untaken));
         drain(e.node);
         return;
       }
@@ -701,16 +709,22 @@ class sim_network {
       case event::kind::link_up: {
         const auto i = e.node, t = e.other;
         const peer::link_id la{e.link * 2}, lb{e.link * 2 + 1};
-        if (links_.count(e.link) == 0) return;
+        if (!link_open(e.link)) return;
         if (!nodes_[i]->alive || !nodes_[t]->alive) return;
         nodes_[t]->engine->on_link_up(lb, nodes_[i]->self, now_, peer::link_origin::inbound);
         drain(t);
-        if (links_.count(e.link) == 0) return;
+        if (!link_open(e.link)) return;
         nodes_[i]->engine->on_link_up(la, nodes_[t]->self, now_, peer::link_origin::outbound);
         drain(i);
         return;
       }
     }
+  }
+
+  /// Up, or on its way up, and closed by neither end.
+  bool link_open(std::uint64_t id) const {
+    const auto it = links_.find(id);
+    return it != links_.end() && !it->second.closed_by;
   }
 
   std::chrono::milliseconds delay() {
@@ -735,6 +749,11 @@ class sim_network {
     bool from_a = false;
     const auto id = find_link(i, l, from_a);
     if (!id) return;
+    if (auto& rec = links_.at(*id); rec.closed_by) {
+      // The other end closed it and we do not know yet: it will not take this.
+      if (*rec.closed_by != i) rec.untaken.push_back(std::move(data));
+      return;
+    }
     if (loss_ > 0.0 && static_cast<double>(rng_.below(1'000'000)) < loss_ * 1e6) return;
     deliver(*id, from_a, std::move(data));
   }
@@ -755,18 +774,28 @@ class sim_network {
   void close(std::size_t i, peer::link_id l) {
     bool from_a = false;
     const auto id = find_link(i, l, from_a);
-    if (!id) return;
-    const auto rec = links_.at(*id);
-    links_.erase(*id);
-    nodes_[rec.a]->links.erase(*id);
-    nodes_[rec.b]->links.erase(*id);
+    if (!id || links_.at(*id).closed_by) return;
+    nodes_[i]->links.erase(*id);
+    begin_close(*id, i, now_ + delay());
     nodes_[i]->engine->on_link_down(l, now_);
     drain(i);
+  }
+  /// Node `closer` closed link `id` (or crashed): the other end learns it at `at`, after what
+  /// the closer sent before (TLS's order), and gets back then what it sent that the closer did
+  /// not take.
+  void begin_close(std::uint64_t id, std::size_t closer, time_point at) {
+    auto& rec = links_.at(id);
+    rec.closed_by = closer;
+    const bool closer_is_a = rec.a == closer;
+    const auto other = closer_is_a ? rec.b : rec.a;
+    nodes_[other]->links.erase(id);
     event e;
     e.what = event::kind::link_down;
-    e.node = from_a ? rec.b : rec.a;
-    e.node_link = from_a ? rec.lb : rec.la;
-    post(now_ + delay(), std::move(e));
+    e.node = other;
+    e.node_link = closer_is_a ? rec.lb : rec.la;
+    e.link = id;
+    // After every message the other end sent before: each arrives (untaken) or is dropped first.
+    post(std::max({at, rec.fifo_ab, rec.fifo_ba}), std::move(e));
   }
   void open(std::size_t i, const peer::open_link_action& o) {
     std::optional<std::size_t> target;
@@ -786,7 +815,7 @@ class sim_network {
     const auto id = next_link_++;
     const peer::link_id la{id * 2}, lb{id * 2 + 1};
     const auto up_at = now_ + 2 * delay();  // TCP + TLS handshakes
-    links_[id] = link_rec{i, *target, la, lb, up_at, up_at};
+    links_[id] = link_rec{i, *target, la, lb, up_at, up_at, std::nullopt, {}};
     nodes_[i]->links.insert(id);
     nodes_[*target]->links.insert(id);
     event e;

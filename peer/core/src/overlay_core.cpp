@@ -103,12 +103,17 @@ void overlay_core::on_link_up(link_id link, const pr::node_id& remote, time_poin
   topology_.on_link_up(link, remote, now, origin);
 }
 
-void overlay_core::on_link_down(link_id link, time_point now) {
+void overlay_core::on_link_down(link_id link, time_point now, std::vector<pr::bytes> undelivered) {
   const auto c = links_.remove(link);
-  if (!c) return;
+  if (!c) {
+    // We closed it ourselves (and forgot it then): what its other end did not take before our
+    // close still goes by the routes left.
+    transport_.reroute_undelivered(link, std::move(undelivered), now);
+    return;
+  }
   // The topology first: requests of ours that were on the link go again by the routes left.
   topology_.on_link_down(*c, now);
-  transport_.link_down(link, c->remote, now);
+  transport_.link_down(link, c->remote, now, std::move(undelivered));
 }
 
 void overlay_core::on_link_failed(const pr::ip_address_port& address, time_point now,

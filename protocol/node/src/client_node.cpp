@@ -82,7 +82,10 @@ void client_node::on_link_up(link_id link, const pr::node_id& remote, time_point
   actions_.log("client: home peer link up");
 }
 
-void client_node::on_link_down(link_id link, time_point now) {
+void client_node::on_link_down(link_id link, time_point now,
+                               std::vector<pr::bytes> /*undelivered*/) {
+  // A client forwards and answers nothing: its own requests on the link are sent again by
+  // the transport's link_down.
   const auto c = links_.remove(link);
   if (!c) return;
   const bool was_home = home_ && *home_ == link;

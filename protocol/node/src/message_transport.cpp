@@ -166,8 +166,10 @@ void message_transport::on_timer(time_point now) {
   }
 }
 
-void message_transport::link_down(link_id link, const pr::node_id& remote, time_point now) {
+void message_transport::link_down(link_id link, const pr::node_id& remote, time_point now,
+                                  std::vector<pr::bytes> undelivered) {
   client_requests_.erase(link);
+  reroute_undelivered(link, std::move(undelivered), now);
   std::vector<std::pair<std::uint64_t, pending_request>> cut;
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->first.link == link) {
@@ -195,6 +197,39 @@ void message_transport::link_down(link_id link, const pr::node_id& remote, time_
     o.what = outcome::kind::timeout;
     o.link = link;
     complete(std::move(p), std::move(o), now);
+  }
+}
+
+void message_transport::reroute_undelivered(link_id link, std::vector<pr::bytes> undelivered,
+                                            time_point now) {
+  for (const auto& data : undelivered) {
+    if (closed_) return;
+    auto m = pr::decode_message(data, cfg_.limits);
+    if (!m) continue;  // our own encoding: cannot happen
+    if (!pr::is_request(m->contents.code)) {
+      // An answer of ours or a response we forwarded: its destination list names the node it
+      // was going to first, which another link or the ring may still reach.
+      ++stats_.rerouted;
+      route_or_deliver(link_id{}, std::move(*m), now);
+      continue;
+    }
+    // A request without via entries is our own: sent once more by link_down while it waits.
+    if (m->header.via_list.empty() ||
+        pending_.contains(pending_key{m->header.transaction_id, link}))
+      continue;
+    // One we forwarded: take back our forwarding (the previous hop's via entry and the TTL it
+    // cost) and route it as it arrived, on the routes left. Its answer goes back the same way.
+    const auto* previous = m->header.via_list.back().node();
+    const auto from = previous != nullptr ? links_.link_to(*previous) : std::nullopt;
+    if (!from) {
+      ++stats_.reroute_dropped;
+      actions_.log("forwarded request lost with its link: no link left to its previous hop");
+      continue;
+    }
+    m->header.via_list.pop_back();
+    ++m->header.ttl;
+    ++stats_.rerouted;
+    route_or_deliver(*from, std::move(*m), now);
   }
 }
 

@@ -297,15 +297,27 @@ void node_driver::link_closed(link_id id, std::error_code reason) {
                                     ? ""
                                     : " (" + it->second.link->close_detail() + ")"));
   }
+  // What the remote never took, oldest first: the link's unacked and unsent messages, then our
+  // backlog. The node routes again what it forwarded or answered.
+  auto undelivered = it->second.link->take_undelivered();
   if (!it->second.backlog.empty()) {
     const auto lost = it->second.backlog.size();
     stats_.dropped_link_closed += lost - 1;
     dropped(stats_.dropped_link_closed, id,
             "link closed before its send backlog went out (" + std::to_string(lost) + " messages)");
+    for (auto& b = it->second.backlog; !b.empty(); b.pop_front()) {
+      undelivered.push_back(std::move(b.front()));
+    }
   }
-  links_.erase(it);
+  const auto l = it->second.link;
+  links_.erase(it);  // the receive loop stops
   if (stopped_) return;
-  node_->on_link_down(id, clock::now());
+  // What the link took (and acked) that the receive loop has not had its turn for: its sender
+  // counts it as delivered. (Not an oversized header: the link is gone, nothing to answer on.)
+  while (auto m = l->try_receive()) {
+    if (!m->oversized()) node_->on_message(id, m->data, clock::now());
+  }
+  node_->on_link_down(id, clock::now(), std::move(undelivered));
   pump();
   if (cfg_.links_changed) cfg_.links_changed();
 }

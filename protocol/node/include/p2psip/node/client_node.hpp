@@ -28,7 +28,8 @@ class client_node final : public node_engine, private router {
   void start(time_point now) override;
   void on_link_up(link_id link, const protocol::node_id& remote, time_point now,
                   link_origin origin = link_origin::unknown) override;
-  void on_link_down(link_id link, time_point now) override;
+  void on_link_down(link_id link, time_point now,
+                    std::vector<protocol::bytes> undelivered = {}) override;
   void on_link_failed(const protocol::ip_address_port& address, time_point now,
                       std::string_view reason = {}) override;
   void on_message(link_id link, protocol::byte_view data, time_point now) override;

@@ -123,6 +123,10 @@ struct transport_stats {
   std::uint64_t config_updates_sent = 0;  ///< ConfigUpdates to nodes with an older document
   /// Requests of ours not sent: the pending table was full (max_pending) (logged at WARN).
   std::uint64_t refused_pending_full = 0;
+  /// Messages we forwarded or answered on a link that closed before its other end took them,
+  /// routed again (link_down's `undelivered`), and those that could not be.
+  std::uint64_t rerouted = 0;
+  std::uint64_t reroute_dropped = 0;
 };
 
 /// Durations counted in fixed buckets (Prometheus's histogram shape, kept here without the
@@ -197,8 +201,15 @@ class message_transport {
   void on_message(link_id link, protocol::byte_view data, time_point now);
   /// The link is gone. Requests of ours waiting on it are sent once more on another first hop
   /// when there is one (the link may have been closed by its other end as ours was on its way),
-  /// else they end with kind::timeout.
-  void link_down(link_id link, const protocol::node_id& remote, time_point now);
+  /// else they end with kind::timeout. `undelivered`: messages sent on it that its other end
+  /// never took (the link layer's unacknowledged frames, oldest first); those we forwarded or
+  /// answered are routed again by the links left (reroute_undelivered).
+  void link_down(link_id link, const protocol::node_id& remote, time_point now,
+                 std::vector<protocol::bytes> undelivered = {});
+  /// Routes again the messages of a lost link that its other end never took: a request we
+  /// forwarded as if it had just arrived from its previous hop, an answer or forwarded response
+  /// by its destination list. Requests of ours are left to link_down (sent once more).
+  void reroute_undelivered(link_id link, std::vector<protocol::bytes> undelivered, time_point now);
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
 

@@ -22,8 +22,11 @@ class node_engine {
   /// A link is up; `remote` is the Node-ID its certificate proved. `origin`: which end opened it.
   virtual void on_link_up(link_id link, const protocol::node_id& remote, time_point now,
                           link_origin origin = link_origin::unknown) = 0;
-  /// A link is gone (closed by either side or failed).
-  virtual void on_link_down(link_id link, time_point now) = 0;
+  /// A link is gone (closed by either side or failed). `undelivered`: what was sent on it and
+  /// never acknowledged by its other end (the link layer's unacked frames, then anything still
+  /// queued), oldest first; a peer routes again what it forwarded or answered.
+  virtual void on_link_down(link_id link, time_point now,
+                            std::vector<protocol::bytes> undelivered = {}) = 0;
   /// An open_link_action could not be carried out; `reason` says why in words (the system's
   /// error, the TLS alert), for the node's own log lines. Empty when unknown.
   virtual void on_link_failed(const protocol::ip_address_port& address, time_point now,
