@@ -413,6 +413,51 @@ TEST_CASE(
   CHECK(lines <= 5 + static_cast<std::size_t>(seconds) + 1);
 }
 
+TEST_CASE(
+    "node layer: a request forwarded onto a link its far end closes before taking it goes on "
+    "by another link") {
+  process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
+  o.start_ring(1);
+  raw_link sender(o, "sender", 0);
+  // Yolanda has two links to the peer. The peer sends to her on the one she last sent on (A),
+  // whose application takes one message at a time: the first fills its inbox, the second is
+  // acked and waits for room, and the link reads (and acks) no further.
+  raw_link yolanda_b(o, "yolanda", 0);
+  raw_link yolanda_a(o, "yolanda", 0, std::nullopt, 1);
+  REQUIRE(yolanda_a.link->try_send(yolanda_a.ping(1)));
+  REQUIRE(yolanda_a.receive_within(5s));
+  const auto yolanda = yolanda_a.setup.creds.signing.default_node_id();
+  for (std::uint64_t tx = 11; tx <= 13; ++tx) {
+    REQUIRE(sender.link->try_send(
+        sender.signed_bytes(sender.request({pr::to_destination(yolanda)}, pr::ping_req{}, tx))));
+  }
+  sender.io.run_for(200ms);
+  sender.io.restart();
+  yolanda_a.io.run_for(300ms);
+  yolanda_a.io.restart();
+  // She closes A with the third unread and unacked. The peer gets it back from its link and
+  // forwards it again, now on B.
+  yolanda_a.link->close();
+  REQUIRE(yolanda_a.closes_within(5s));
+  std::optional<pr::message> again;
+  for (int i = 0; i < 3 && !(again && again->header.transaction_id == 13); ++i) {
+    again = yolanda_b.receive_within(5s);
+  }
+  REQUIRE_MESSAGE(again, o.log_of(0));
+  CHECK(again->header.transaction_id == 13);
+  CHECK(again->contents.code == pr::codes::ping_req);
+  REQUIRE(again->header.via_list.size() == 1);
+  CHECK(*again->header.via_list[0].node() == sender.setup.creds.signing.default_node_id());
+  // The two A acked are still hers, handed out after the close.
+  std::vector<std::uint64_t> taken;
+  while (auto m = yolanda_a.link->try_receive()) {
+    if (auto d = pr::decode_message(m->data, p2psip::config::limits_of(yolanda_a.setup.config))) {
+      taken.push_back(d->header.transaction_id);
+    }
+  }
+  CHECK(taken == std::vector<std::uint64_t>{11, 12});
+}
+
 TEST_CASE("node layer: replica Stores from a client are refused, directly and routed") {
   process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
   o.start_ring(3);

@@ -34,8 +34,9 @@ struct raw_link {
   std::shared_ptr<p2psip::transport::link> link;
 
   /// `limits`: the link's own (default: the overlay's), e.g. to send what a peer must refuse.
+  /// `inbox`: received messages the link holds for us before it stops reading (and acking).
   raw_link(test::process_overlay& o, const std::string& user, std::size_t peer,
-           std::optional<pr::limits> limits = std::nullopt)
+           std::optional<pr::limits> limits = std::nullopt, std::size_t inbox = 64)
       : setup(load(o, user)) {
     const auto address = o.peers().at(peer).address;
     const auto colon = address.rfind(':');
@@ -44,6 +45,7 @@ struct raw_link {
         static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
     p2psip::transport::link_config cfg;
     cfg.limits = limits.value_or(p2psip::config::limits_of(setup.config));
+    cfg.max_received_messages = inbox;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
