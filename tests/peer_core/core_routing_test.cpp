@@ -75,6 +75,16 @@ struct single_core {
     }
     return out;
   }
+  /// Outcomes of the requests sent by request_of_ours, in order.
+  std::vector<p2psip::node::outcome> outcomes;
+  /// A Ping of the core's own towards `dest`; its outcome lands in `outcomes`.
+  std::uint64_t request_of_ours(std::vector<pr::destination> dest) {
+    auto tx = core.send_request(
+        std::move(dest), pr::ping_req{},
+        [this](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); }, now);
+    REQUIRE(tx);
+    return *tx;
+  }
   static pr::resource_id res(std::uint8_t top) {
     return pr::resource_id{pr::to_bytes(id_at(top, 1).view())};
   }
@@ -272,26 +282,22 @@ TEST_CASE("core: malformed messages are counted and the link is closed after N")
 
 TEST_CASE("core: answers that do not match (transaction id, link) are dropped") {
   single_core s;
-  std::vector<p2psip::node::outcome> outcomes;
-  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
-                                record, s.now);
-  REQUIRE(tx);
+  const auto tx = s.request_of_ours({pr::to_destination(single_core::res(0x90))});
   auto out = s.sent();
   REQUIRE(out.size() == 1);
   CHECK(out[0].first == s.link_of[0x80]);
   // Same transaction id on another link: dropped.
-  s.feed(0x30, s.make(0x30, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
+  s.feed(0x30, s.make(0x30, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, tx));
   (void)s.core.take_actions();
-  CHECK(outcomes.empty());
+  CHECK(s.outcomes.empty());
   // On the right link: its completion runs once, with the decoded answer and its signer.
-  s.feed(0x80, s.make(0x80, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
+  s.feed(0x80, s.make(0x80, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, tx));
   (void)s.core.take_actions();
-  REQUIRE(outcomes.size() == 1);
-  CHECK(outcomes[0].what == p2psip::node::outcome::kind::answer);
-  CHECK(std::holds_alternative<pr::ping_ans>(outcomes[0].body));
-  REQUIRE(outcomes[0].signer);
-  CHECK(outcomes[0].signer->node == id_at(0x80));
+  REQUIRE(s.outcomes.size() == 1);
+  CHECK(s.outcomes[0].what == p2psip::node::outcome::kind::answer);
+  CHECK(std::holds_alternative<pr::ping_ans>(s.outcomes[0].body));
+  REQUIRE(s.outcomes[0].signer);
+  CHECK(s.outcomes[0].signer->node == id_at(0x80));
 }
 
 // A route value [this peer, client] (RFC 7904: a client attached here, RFC 6940 4.2.1) given to
@@ -299,41 +305,34 @@ TEST_CASE("core: answers that do not match (transaction id, link) are dropped") 
 // that link completes it (once it waited under the local link and the answer was dropped).
 TEST_CASE("core: a request of ours to [self, client] goes on the client's link and completes") {
   single_core s;
-  std::vector<p2psip::node::outcome> outcomes;
-  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
-  auto tx = s.core.send_request({pr::to_destination(id_at(0x10)), pr::to_destination(id_at(0x50))},
-                                pr::ping_req{}, record, s.now);
-  REQUIRE(tx);
+  const auto tx =
+      s.request_of_ours({pr::to_destination(id_at(0x10)), pr::to_destination(id_at(0x50))});
   auto out = s.sent();
   REQUIRE(out.size() == 1);
   CHECK(out[0].first == s.link_of[0x50]);
   REQUIRE(out[0].second.header.destination_list.size() == 1);
   CHECK(*out[0].second.header.destination_list[0].node() == id_at(0x50));
   CHECK(out[0].second.header.via_list.empty());
-  s.feed(0x50, s.make(0x50, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, *tx));
+  s.feed(0x50, s.make(0x50, {pr::to_destination(id_at(0x10))}, pr::ping_ans{}, tx));
   (void)s.core.take_actions();
-  REQUIRE(outcomes.size() == 1);
-  CHECK(outcomes[0].what == p2psip::node::outcome::kind::answer);
-  REQUIRE(outcomes[0].signer);
-  CHECK(outcomes[0].signer->node == id_at(0x50));
+  REQUIRE(s.outcomes.size() == 1);
+  CHECK(s.outcomes[0].what == p2psip::node::outcome::kind::answer);
+  REQUIRE(s.outcomes[0].signer);
+  CHECK(s.outcomes[0].signer->node == id_at(0x50));
 }
 
 TEST_CASE("core: an unanswered request ends with a timeout outcome, not an encoded error") {
   single_core s;
-  std::vector<p2psip::node::outcome> outcomes;
-  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
-                                record, s.now);
-  REQUIRE(tx);
+  (void)s.request_of_ours({pr::to_destination(single_core::res(0x90))});
   (void)s.core.take_actions();
-  for (int i = 0; i < 20 && outcomes.empty(); ++i) {
+  for (int i = 0; i < 20 && s.outcomes.empty(); ++i) {
     const auto d = s.core.next_deadline();
     REQUIRE(d);
     s.core.on_timer(*d);
     (void)s.core.take_actions();
   }
-  REQUIRE(outcomes.size() == 1);
-  CHECK(outcomes[0].what == p2psip::node::outcome::kind::timeout);
+  REQUIRE(s.outcomes.size() == 1);
+  CHECK(s.outcomes[0].what == p2psip::node::outcome::kind::timeout);
 }
 
 TEST_CASE("core: RouteQuery, Probe and local requests") {
@@ -494,18 +493,14 @@ TEST_CASE("core: an answer the next hop never took goes on another link to it") 
 
 TEST_CASE("core: a request of ours handed back by its link is sent once more, not twice") {
   single_core s;
-  std::vector<p2psip::node::outcome> outcomes;
-  auto record = [&](p2psip::node::outcome&& o, time_point) { outcomes.push_back(std::move(o)); };
-  auto tx = s.core.send_request({pr::to_destination(single_core::res(0x90))}, pr::ping_req{},
-                                record, s.now);
-  REQUIRE(tx);
+  const auto tx = s.request_of_ours({pr::to_destination(single_core::res(0x90))});
   auto first = s.sent_bytes();
   REQUIRE(first.size() == 1);
   s.core.on_link_down(first[0].first, s.now, {first[0].second});
   std::size_t copies = 0;
-  for (auto& [link, m] : s.sent()) copies += m.header.transaction_id == *tx;
+  for (auto& [link, m] : s.sent()) copies += m.header.transaction_id == tx;
   CHECK(copies == 1);
-  CHECK(outcomes.empty());  // still waiting, on the new first hop
+  CHECK(s.outcomes.empty());  // still waiting, on the new first hop
   CHECK(s.core.transport().counters().rerouted == 0);
 }
 
