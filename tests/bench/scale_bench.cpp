@@ -352,10 +352,13 @@ int main(int argc, char** argv) {
     };
     if (!pids.empty()) {
       const auto w = top(wakes_per_s), r = top(rss_mib);
+      // The split says whether the largest peer holds more data (private) or has touched more
+      // of the program's code (shared: each page of code a peer ran counts in its RSS).
       std::fprintf(out,
-                   "    most wake-ups: p%zu (%.2f /s, %.0f links); most RSS: p%zu (%.1f MiB, %.0f "
-                   "links)\n",
-                   w, wakes_per_s[w], links[w], r, rss_mib[r], links[r]);
+                   "    most wake-ups: p%zu (%.2f /s, %.0f links); most RSS: p%zu (%.1f MiB: "
+                   "private %.1f, shared %.1f; %.0f links)\n",
+                   w, wakes_per_s[w], links[w], r, rss_mib[r], private_mib[r], shared_mib[r],
+                   links[r]);
     }
     std::fprintf(out,
                  "  idle bytes sent + received over TCP per peer: median %.0f B/s, max %.0f B/s\n",
