@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
        "ring changes)", cxxopts::value<long>()->default_value("600000"))
       ("peer-binary", "the p2psip-peer to run (another build's, to compare two in one sitting)",
        cxxopts::value<std::string>()->default_value(P2PSIP_PEER_BINARY))
+      ("peer-arg", "one more argument for every peer, e.g. --peer-arg=--max-links "
+       "--peer-arg=64 (repeatable, in order)", cxxopts::value<std::vector<std::string>>())
       ("json", "one JSON document on stdout")
       ("version", "print the version")
       ("h,help", "help");
@@ -185,6 +187,7 @@ int main(int argc, char** argv) {
   long status_ms = 0;
   bool json = false;
   std::string peer_binary;
+  std::vector<std::string> peer_args;
   try {
     auto r = options.parse(argc, argv);
     if (r.count("help")) {
@@ -204,6 +207,7 @@ int main(int argc, char** argv) {
     json = r.count("json") > 0;
     peer_binary = r["peer-binary"].as<std::string>();
     status_ms = r["status-interval-ms"].as<long>();
+    if (r.count("peer-arg")) peer_args = r["peer-arg"].as<std::vector<std::string>>();
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "p2psip-scale: " << p2psip::tool::usage_message(e, argc, argv) << "\n";
     return 2;
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
     // harness once asked for, was a third of an idle peer's wake-ups.
     p2psip::test::process_overlay::peer_start how;
     how.extra_args = {"--log-level", "info", "--status-interval", std::to_string(status_ms)};
+    how.extra_args.insert(how.extra_args.end(), peer_args.begin(), peer_args.end());
     for (std::size_t i = 0; i < n; ++i) {
       o.start_peer("p" + std::to_string(i), how);
       std::this_thread::sleep_for(std::chrono::milliseconds(spacing_ms));
