@@ -108,7 +108,7 @@ void overlay_core::on_link_down(link_id link, time_point now, std::vector<pr::by
   if (!c) {
     // We closed it ourselves (and forgot it then): what its other end did not take before our
     // close still goes by the routes left.
-    transport_.reroute_undelivered(link, std::move(undelivered), now);
+    transport_.reroute_undelivered(std::move(undelivered), now);
     return;
   }
   // The topology first: requests of ours that were on the link go again by the routes left.

@@ -169,7 +169,7 @@ void message_transport::on_timer(time_point now) {
 void message_transport::link_down(link_id link, const pr::node_id& remote, time_point now,
                                   std::vector<pr::bytes> undelivered) {
   client_requests_.erase(link);
-  reroute_undelivered(link, std::move(undelivered), now);
+  reroute_undelivered(std::move(undelivered), now);
   std::vector<std::pair<std::uint64_t, pending_request>> cut;
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->first.link == link) {
@@ -200,8 +200,7 @@ void message_transport::link_down(link_id link, const pr::node_id& remote, time_
   }
 }
 
-void message_transport::reroute_undelivered(link_id link, std::vector<pr::bytes> undelivered,
-                                            time_point now) {
+void message_transport::reroute_undelivered(std::vector<pr::bytes> undelivered, time_point now) {
   for (const auto& data : undelivered) {
     if (closed_) return;
     auto m = pr::decode_message(data, cfg_.limits);
@@ -213,10 +212,9 @@ void message_transport::reroute_undelivered(link_id link, std::vector<pr::bytes>
       route_or_deliver(link_id{}, std::move(*m), now);
       continue;
     }
-    // A request without via entries is our own: sent once more by link_down while it waits.
-    if (m->header.via_list.empty() ||
-        pending_.contains(pending_key{m->header.transaction_id, link}))
-      continue;
+    // A request without via entries is our own (forward() adds the previous hop to every other):
+    // sent once more by link_down while it waits.
+    if (m->header.via_list.empty()) continue;
     // One we forwarded: take back our forwarding (the previous hop's via entry and the TTL it
     // cost) and route it as it arrived, on the routes left. Its answer goes back the same way.
     const auto* previous = m->header.via_list.back().node();

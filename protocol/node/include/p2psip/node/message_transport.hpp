@@ -209,7 +209,7 @@ class message_transport {
   /// Routes again the messages of a lost link that its other end never took: a request we
   /// forwarded as if it had just arrived from its previous hop, an answer or forwarded response
   /// by its destination list. Requests of ours are left to link_down (sent once more).
-  void reroute_undelivered(link_id link, std::vector<protocol::bytes> undelivered, time_point now);
+  void reroute_undelivered(std::vector<protocol::bytes> undelivered, time_point now);
   void on_timer(time_point now);
   std::optional<time_point> next_deadline() const;
 
