@@ -1011,6 +1011,32 @@ TEST_CASE("link: close() sends the messages queued before it, then close_notify"
   });
 }
 
+TEST_CASE("link: what the peer acked is not kept") {
+  fixture f;
+  tt::run(f.io, [&]() -> asio::awaitable<void> {
+    auto p = co_await tt::connect_pair(v4(), f.server_creds, f.client_creds);
+    // Requests and answers both ways, as a client and its peer exchange them.
+    for (std::uint32_t i = 0; i < 5; ++i) {
+      REQUIRE(p.client->try_send(tt::numbered_message(i, 200)));
+      REQUIRE(co_await p.server->receive());
+      REQUIRE(p.server->try_send(tt::numbered_message(100 + i, 200)));
+      REQUIRE(co_await p.client->receive());
+    }
+    REQUIRE(co_await tt::wait_until([&] {
+      return p.client->stats().acks_received == 5 && p.server->stats().acks_received == 5;
+    }));
+    CHECK(p.client->take_undelivered().empty());
+    CHECK(p.server->take_undelivered().empty());
+    // One more from the server alone, its client sending nothing after it.
+    REQUIRE(p.server->try_send(tt::numbered_message(200, 1200)));
+    REQUIRE(co_await p.client->receive());
+    REQUIRE(co_await tt::wait_until([&] { return p.server->stats().acks_received == 6; }));
+    CHECK(p.server->take_undelivered().empty());
+    p.client->close();
+    p.listener->close();
+  });
+}
+
 TEST_CASE("link: what the peer never took is handed back when the link closes") {
   fixture f;
   tt::run(f.io, [&]() -> asio::awaitable<void> {
