@@ -9,6 +9,7 @@
 //               [--client-rate N] [--client-burst N] [--max-clients N] [--max-links N]
 //               [--link-misbehaviour-limit N]
 //               [--partition-check-interval S] [--request-timeout MS] [--link-linger MS]
+//               [--heap-trim-delay MS]
 //               [--sip-listen udp|tcp|tls:IP:PORT ... [--sip-users FILE]
 //                [--sip-mode proxy|redirect] [--sip-digest MD5,SHA-256]
 //                [--sip-source-rate N] [--sip-source-burst N]
@@ -264,6 +265,7 @@ int run(int argc, char** argv) {
       ("partition-check-interval", "look for another ring through a bootstrap peer this often (s; 0: never)", cxxopts::value<long>()->default_value("600"))
       ("request-timeout", "how long a request of this peer waits for its answer (ms)", cxxopts::value<long>()->default_value("15000"))
       ("link-linger", "how long a link no longer needed stays open before it is closed (ms)", cxxopts::value<long>()->default_value("30000"))
+      ("heap-trim-delay", "give memory freed when links close back to the system this long after (ms; 0: never)", cxxopts::value<long>()->default_value("15000"))
       ("sip-listen", "serve SIP user agents at udp:IP:PORT, tcp:IP:PORT or tls:IP:PORT (repeatable; port 0: any free port, logged)", cxxopts::value<std::vector<std::string>>())
       ("sip-users", "the SIP users the registrar authenticates and acts for (p2psip-admin sip-user add)", cxxopts::value<std::string>())
       ("sip-digest", "digest algorithms the registrar challenges with, in order of preference: MD5, SHA-256 or both separated by a comma", cxxopts::value<std::string>()->default_value("MD5,SHA-256"))
@@ -311,7 +313,7 @@ int run(int argc, char** argv) {
   long status_ms = 0;
   long client_rate = 0, client_burst = 0, link_misbehaviour = 0, max_clients = 0, max_links = 0;
   long partition_check_s = 0;
-  long request_timeout_ms = 0, link_linger_ms = 0;
+  long request_timeout_ms = 0, link_linger_ms = 0, heap_trim_delay_ms = 0;
   try {
     level_text = r["log-level"].as<std::string>();
     config_file = r["config"].as<std::string>();
@@ -329,6 +331,7 @@ int run(int argc, char** argv) {
     partition_check_s = r["partition-check-interval"].as<long>();
     request_timeout_ms = r["request-timeout"].as<long>();
     link_linger_ms = r["link-linger"].as<long>();
+    heap_trim_delay_ms = r["heap-trim-delay"].as<long>();
   } catch (const cxxopts::exceptions::exception& e) {
     return fail(exit_usage, tool::usage_message(e, argc, argv));
   }
@@ -364,6 +367,9 @@ int run(int argc, char** argv) {
   }
   if (link_linger_ms < 0 || link_linger_ms > 3'600'000) {
     return fail(exit_usage, "--link-linger must be 0 to 3600000 ms");
+  }
+  if (heap_trim_delay_ms < 0 || heap_trim_delay_ms > 3'600'000) {
+    return fail(exit_usage, "--heap-trim-delay must be 0 to 3600000 ms");
   }
   std::vector<pe::sip_listen_spec> sip_listen;
   if (r.count("sip-listen")) {
@@ -477,6 +483,7 @@ int run(int argc, char** argv) {
   rc.core.partition_check_interval = std::chrono::seconds(partition_check_s);
   rc.core.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   rc.core.link_linger = std::chrono::milliseconds(link_linger_ms);
+  rc.heap_trim_delay = std::chrono::milliseconds(heap_trim_delay_ms);
   rc.listen = to_endpoint(*listen);
   if (r.count("data-dir")) rc.data_dir = fs::path(r["data-dir"].as<std::string>());
   rc.accept_store_change = r.count("accept-store-change") > 0;

@@ -35,6 +35,9 @@
 #              civetweb nor prometheus-cpp. A copy of the program with no module near it, a file
 #              that is not a library where the module should be, and a library without the
 #              module's entry point: exit 1, one line naming the path and dlerror's reason
+#   heap_trim  a peer gives freed heap back to the system (malloc_trim) --heap-trim-delay after
+#              its link count falls: a leaves the ring, b logs "heap trimmed" with its resident
+#              size not grown; c, with --heap-trim-delay 0, never trims
 #   systemd_unit  packaging/systemd/p2psip-peer.service passes systemd-analyze verify without a
 #              word, rates at most 2.0 in systemd-analyze security, and its ExecStart line (paths
 #              moved under the test directory) starts a peer
@@ -176,6 +179,8 @@ case_bad_config() {
   expect_error 2 "--request-timeout" --config "$cfg" "${ok[@]}" --request-timeout 600001
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger -1
   expect_error 2 "--link-linger" --config "$cfg" "${ok[@]}" --link-linger 3600001
+  expect_error 2 "--heap-trim-delay" --config "$cfg" "${ok[@]}" --heap-trim-delay -1
+  expect_error 2 "--heap-trim-delay" --config "$cfg" "${ok[@]}" --heap-trim-delay 3600001
   expect_error 2 "--sip-t1 9: expected milliseconds from 10 to 10000" --config "$cfg" "${ok[@]}" \
     --sip-listen udp:127.0.0.1:0 --sip-t1 9
   expect_error 2 "--sip-t1 10001" --config "$cfg" "${ok[@]}" --sip-listen udp:127.0.0.1:0 --sip-t1 10001
@@ -705,6 +710,44 @@ case_idle() {
   stop a b
 }
 
+case_heap_trim() {
+  make_overlay example.org "$T/ca"
+  enroll a@example.org "$T/a" "$T/ca"
+  enroll b@example.org "$T/b" "$T/ca"
+  enroll c@example.org "$T/c" "$T/ca"
+  start a --first --memory
+  local port
+  port=$(port_of a) || exit 1
+  start b --bootstrap-peer "127.0.0.1:$port" --memory --heap-trim-delay 300
+  start c --bootstrap-peer "127.0.0.1:$port" --memory --heap-trim-delay 0
+  wait_ring 30 a b c
+  # Links may already have closed while the ring formed (a bootstrap link, a surplus one): only
+  # lines after a leaves count.
+  local before_b before_c
+  before_b=$(count_lines "$T/b.log" "heap trimmed")
+  before_c=$(count_lines "$T/c.log" "heap trimmed")
+  stop a
+  local waited=0
+  until [ "$(count_lines "$T/b.log" "heap trimmed")" -gt "$before_b" ]; do
+    [ $waited -lt 100 ] || fail "b did not trim its heap within 10 s of a leaving"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  local line kib_before kib_after
+  line=$(grep -F "heap trimmed" "$T/b.log" | tail -n 1)
+  [[ $line =~ resident\ ([0-9]+)\ -\>\ ([0-9]+)\ KiB ]] || fail "trim line: $line"
+  kib_before=${BASH_REMATCH[1]}
+  kib_after=${BASH_REMATCH[2]}
+  [ "$kib_before" -gt 0 ] && [ "$kib_after" -le "$kib_before" ] ||
+    fail "b's resident size after the trim: $line"
+  echo "b: $line" >&2
+  wait_ring 30 b c
+  sleep 1
+  [ "$(count_lines "$T/c.log" "heap trimmed")" -eq "$before_c" ] && [ "$before_c" -eq 0 ] ||
+    fail "c trimmed with --heap-trim-delay 0"
+  stop b c
+}
+
 # http_get PORT PATH: the whole HTTP/1.0 answer of 127.0.0.1:PORT (bash's /dev/tcp, 5 s bound).
 http_get() {
   timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
@@ -772,6 +815,7 @@ case "$CASE" in
   systemd_unit) case_systemd_unit ;;
   idle) case_idle ;;
   admin_module) case_admin_module ;;
+  heap_trim) case_heap_trim ;;
   *) fail "unknown case" ;;
 esac
 echo "PASS [$CASE]"

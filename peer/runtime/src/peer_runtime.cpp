@@ -1,8 +1,15 @@
 #include "p2psip/peer/peer_runtime.hpp"
 
+#include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <utility>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <unistd.h>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -29,6 +36,18 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   d.accept_configuration = cfg.accept_configuration;
   d.applications = cfg.applications;
   return d;
+}
+
+/// This process's resident set in KiB (/proc/self/statm), 0 when it cannot be read.
+std::uint64_t resident_kib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int read = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (read != 2) return 0;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return page > 0 ? resident * static_cast<std::uint64_t>(page) / 1024 : 0;
 }
 
 }  // namespace
@@ -89,7 +108,8 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
       store_description_(std::move(store_description)),
       storage_(*store_),
       signer_(creds.signing, cfg_.core.self, trust),
-      expire_timer_(io) {
+      expire_timer_(io),
+      trim_timer_(io) {
   auto dc = driver_config_of(cfg_);
   dc.make_node = [this](std::uint16_t bound_port) {
     auto core = cfg_.core;
@@ -99,7 +119,10 @@ peer_runtime::peer_runtime(asio::io_context& io, runtime_config cfg,
     core_ = made.get();
     return made;
   };
-  if (cfg_.ring_changed) dc.after_actions = [this] { watch_ring(); };
+  dc.after_actions = [this] {
+    if (cfg_.ring_changed) watch_ring();
+    watch_links();
+  };
   driver_ = std::make_unique<node::node_driver>(io, std::move(dc), std::move(tls));
 }
 
@@ -154,6 +177,32 @@ void peer_runtime::watch_ring() {
   if (now == last_ring_mark_) return;
   last_ring_mark_ = now;
   cfg_.ring_changed();
+}
+
+void peer_runtime::watch_links() {
+  const std::size_t links = driver_->link_count();
+  const bool fell = links < links_seen_;
+  links_seen_ = links;
+  if (!fell || trim_pending_ || cfg_.heap_trim_delay.count() <= 0 || driver_->stopped()) return;
+  // One trim per delay at most, however many links close meanwhile; links that close later arm
+  // the next.
+  trim_pending_ = true;
+  trim_timer_.expires_after(cfg_.heap_trim_delay);
+  trim_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;  // cancelled: stopping, or the runtime is gone (touch nothing of it)
+    trim_pending_ = false;
+    if (!driver_->stopped()) trim_heap();
+  });
+}
+
+void peer_runtime::trim_heap() {
+#if defined(__GLIBC__)
+  const std::uint64_t before = resident_kib();
+  ::malloc_trim(0);
+  const std::uint64_t after = resident_kib();
+  driver_->log(log_level::debug, "heap trimmed: resident " + std::to_string(before) + " -> " +
+                                     std::to_string(after) + " KiB");
+#endif
 }
 
 runtime_counters peer_runtime::counters() const {
@@ -237,6 +286,7 @@ asio::awaitable<void> peer_runtime::stop() {
   const bool was_running = driver_->started() && !driver_->stopped();
   if (was_running) driver_->log(log_level::info, "leaving the overlay");
   expire_timer_.cancel();
+  trim_timer_.cancel();
   co_await driver_->stop();
   if (was_running) {
     driver_->log(log_level::info,

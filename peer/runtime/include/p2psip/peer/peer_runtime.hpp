@@ -72,6 +72,11 @@ struct runtime_config {
   std::chrono::milliseconds close_timeout{3000};
   /// How often expired values are removed from the store.
   std::chrono::milliseconds expire_interval{60000};
+  /// How long after the peer's link count falls its freed heap is given back to the system
+  /// (malloc_trim, glibc only); 0: never. Joins and link pruning free memory in scattered pieces
+  /// that malloc keeps resident; one trim a while after links close gives back the whole free pages
+  /// among them, at no cost to an idle peer, whose links do not close.
+  std::chrono::milliseconds heap_trim_delay{15000};
   /// Receives every log line (the core's log actions at debug level); may be empty.
   std::function<void(log_level, std::string_view)> log;
   /// Applications usages serve over AppAttach (SIP: 5060), each with its own listener.
@@ -188,6 +193,9 @@ class peer_runtime {
   asio::awaitable<void> expire_loop();
   /// After every batch of the core's actions: calls cfg_.ring_changed when ring_mark moved.
   void watch_ring();
+  /// After every batch of the core's actions: arms the heap trim when the link count fell.
+  void watch_links();
+  void trim_heap();
 
   /// What runtime_status reports of the ring, in counts that are cheap to read after every message.
   struct ring_mark {
@@ -208,6 +216,9 @@ class peer_runtime {
   overlay_core* core_ = nullptr;  ///< owned by the driver, once started
   std::unique_ptr<node::node_driver> driver_;
   asio::steady_timer expire_timer_;
+  asio::steady_timer trim_timer_;
+  bool trim_pending_ = false;
+  std::size_t links_seen_ = 0;
   std::optional<std::chrono::steady_clock::time_point> started_at_;
   ring_mark last_ring_mark_;
 };
