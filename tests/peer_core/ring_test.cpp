@@ -262,6 +262,32 @@ TEST_CASE("ring: 100 peers converge") {
   CHECK(net.at(owner_of(net, *r.as_ring_point())).storage->has(r));
 }
 
+TEST_CASE(
+    "ring: a peer joining 100 links to its neighbors and one peer per finger slot, not to all it "
+    "hears of") {
+  // Every Update a joining peer gets names about twenty peers; before its first links are up its
+  // lists are empty, so each name looked like a needed neighbor or finger and got an Attach and a
+  // link: 40 to 90 links in its first second, all closed again as surplus half a minute later.
+  auto net = make_ring(100, 83, 200ms, 60s);
+  REQUIRE(net.ring_problems() == "");
+  seeded_random ids(4242);
+  const auto k = net.add(random_id(ids), peer::node_role::joining_peer);
+  net.start(k);
+  std::size_t most = 0;
+  for (int step = 0; step < 40; ++step) {  // 2 s; the links it no longer needs linger 3 s
+    net.run_for(50ms);
+    most = std::max(most, net.at(k).core->connections().size());
+  }
+  REQUIRE(net.ring_problems() == "");
+  const auto& table = net.at(k).core->routes();
+  INFO("links at most: " << most << ", routing table: " << table.peers().size());
+  // Three successors, three predecessors, a finger per occupied slot (at 100 peers about seven),
+  // the bootstrap link, and some for peers found nearer than the first ones attached, and for
+  // peers that attach to the newcomer as their own neighbor or finger: 19 against a table of 12
+  // (51 before the peers being attached counted as neighbors and fingers already).
+  CHECK(most <= 2 * table.peers().size());
+}
+
 TEST_CASE("ring: ten peers joining over a lossy network recover once it heals") {
   std::uint64_t first = 91, last = 101;
   if (const char* only = std::getenv("P2PSIP_SIM_SEED")) {

@@ -949,11 +949,15 @@ void chord_topology::learn_candidates(const std::vector<pr::node_id>& ids, link_
     // Only peers that would enter the Routing Table are worth a link now: a closer neighbor or a
     // finger for an empty interval (RFC 6940 10.7.3, 10.7.4.2).
     const unsigned fi = routes_.finger_index(n);
-    const bool finger_gap = fi >= 1 && fi <= finger_slots_ && !routes_.finger(fi);
+    // One Attach per empty slot: the peers named for a slot while its first link is being set up
+    // would each get a link of their own (a joining peer hears every peer of several Updates at
+    // once: 40 to 90 links in its first second at 150 to 600 peers, all closed again as surplus).
+    const bool finger_gap =
+        fi >= 1 && fi <= finger_slots_ && !routes_.finger(fi) && !attaching_finger_slot(fi);
     // A finger nearer its interval start than ours: flagged, and searched at that slot's turn
     // (RFC 6940 10.7.4.2 alternative 2), one Attach to the target rather than one per name heard.
     if (!finger_gap && would_improve_finger(n)) better_finger_heard_.at(fi) = true;
-    const bool useful = routes_.improves_neighbors(n) || finger_gap;
+    const bool useful = would_be_neighbor(n) || finger_gap;
     if (const auto l = links_.link_to(n)) {
       // Linked, but it never told us it is a peer (e.g. our bootstrap link): ask it for an
       // Update (RouteQuery with send_update, RFC 6940 6.4.2.4).
@@ -974,6 +978,38 @@ void chord_topology::learn_candidates(const std::vector<pr::node_id>& ids, link_
       do_attach(n, false, prefix, now);
     }
   }
+}
+
+bool chord_topology::would_be_neighbor(const pr::node_id& n) const {
+  if (!routes_.improves_neighbors(n)) return false;
+  // The peers being attached count as neighbors already: a joining peer's lists are empty until
+  // its first links are up, and every peer named meanwhile (each Update names about twenty)
+  // would otherwise get an Attach and a link.
+  const auto after = pr::ring_distance(cfg_.self, n);
+  const auto before = pr::ring_distance(n, cfg_.self);
+  std::size_t nearer_after = 0, nearer_before = 0;
+  const auto count = [&](const pr::node_id& q) {
+    if (pr::ring_distance(cfg_.self, q) < after) ++nearer_after;
+    if (pr::ring_distance(q, cfg_.self) < before) ++nearer_before;
+  };
+  for (const auto& q : routes_.successors()) count(q);
+  for (const auto& q : routes_.predecessors()) {
+    if (std::find(routes_.successors().begin(), routes_.successors().end(), q) ==
+        routes_.successors().end()) {
+      count(q);
+    }
+  }
+  for (const auto& [q, deadline] : attaching_) {
+    if (!routes_.contains(q)) count(q);
+  }
+  return nearer_after < cfg_.neighbors || nearer_before < cfg_.neighbors;
+}
+
+bool chord_topology::attaching_finger_slot(unsigned i) const {
+  for (const auto& [n, deadline] : attaching_) {
+    if (routes_.finger_index(n) == i) return true;
+  }
+  return false;
 }
 
 bool chord_topology::would_improve_finger(const pr::node_id& peer) const {

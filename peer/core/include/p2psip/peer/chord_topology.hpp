@@ -169,6 +169,11 @@ class chord_topology final : public node::router, public node::request_handler {
   };
   void learn_candidates(const std::vector<protocol::node_id>& ids, link_id told_by, time_point now);
   bool would_improve_finger(const protocol::node_id& peer) const;
+  /// `n` would be among our nearest neighbors, the peers we are attaching to counted with the
+  /// linked ones.
+  bool would_be_neighbor(const protocol::node_id& n) const;
+  /// An Attach of ours in flight to a peer in finger slot `i` (its link fills the slot).
+  bool attaching_finger_slot(unsigned i) const;
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   void start_join(time_point now);
