@@ -62,6 +62,7 @@ chord_topology::chord_topology(const core_config& cfg, node::connection_table& l
       routes_(cfg.self, cfg.neighbors) {
   finger_slots_ = std::clamp(cfg_.finger_slots, 1u, routes_.finger_count());
   better_finger_heard_.assign(finger_slots_ + 1, false);
+  finger_attaching_.assign(finger_slots_ + 1, std::nullopt);
   for (const auto code : {pr::codes::attach_req, pr::codes::join_req, pr::codes::leave_req,
                           pr::codes::update_req, pr::codes::route_query_req}) {
     transport_.handle(code, *this);
@@ -949,19 +950,15 @@ void chord_topology::learn_candidates(const std::vector<pr::node_id>& ids, link_
     // Only peers that would enter the Routing Table are worth a link now: a closer neighbor or a
     // finger for an empty interval (RFC 6940 10.7.3, 10.7.4.2).
     const unsigned fi = routes_.finger_index(n);
-    // One Attach per empty slot: the peers named for a slot while its first link is being set up
-    // would each get a link of their own (a joining peer hears every peer of several Updates at
-    // once: 40 to 90 links in its first second at 150 to 600 peers, all closed again as surplus).
-    const bool finger_gap =
-        fi >= 1 && fi <= finger_slots_ && !routes_.finger(fi) && !attaching_finger_slot(fi);
+    const bool finger_gap = fi >= 1 && fi <= finger_slots_ && !routes_.finger(fi);
     // A finger nearer its interval start than ours: flagged, and searched at that slot's turn
     // (RFC 6940 10.7.4.2 alternative 2), one Attach to the target rather than one per name heard.
     if (!finger_gap && would_improve_finger(n)) better_finger_heard_.at(fi) = true;
-    const bool useful = would_be_neighbor(n) || finger_gap;
+    const bool neighbor = would_be_neighbor(n);
     if (const auto l = links_.link_to(n)) {
       // Linked, but it never told us it is a peer (e.g. our bootstrap link): ask it for an
       // Update (RouteQuery with send_update, RFC 6940 6.4.2.4).
-      if (useful && !links_.find(*l)->is_peer && attaching_.count(n) == 0 &&
+      if ((neighbor || finger_gap) && !links_.find(*l)->is_peer && attaching_.count(n) == 0 &&
           attaching_.size() < cfg_.max_candidates) {
         pr::route_query_req q;
         q.send_update = true;
@@ -973,11 +970,32 @@ void chord_topology::learn_candidates(const std::vector<pr::node_id>& ids, link_
       }
       continue;
     }
-    if (useful) {
-      if (candidates_.size() < cfg_.max_candidates) candidates_[n] = now + cfg_.update_interval;
+    if (!neighbor && !finger_gap) continue;
+    if (candidates_.size() < cfg_.max_candidates) candidates_[n] = now + cfg_.update_interval;
+    if (neighbor) {
       do_attach(n, false, prefix, now);
+    } else {
+      fill_finger_gap(fi, n, prefix, now);
     }
   }
+}
+
+void chord_topology::fill_finger_gap(unsigned i, const pr::node_id& heard,
+                                     const std::vector<pr::destination>& prefix, time_point now) {
+  // One Attach per empty slot, unless a peer nearer the slot's target is heard of: a joining peer
+  // hears of every peer in several Updates at once (about twenty each), and an Attach to each
+  // opened 40 to 90 links in its first second at 150 to 600 peers, all but the one the slot
+  // keeps closed as surplus half a minute later. The nearest one heard is the finger the routing
+  // table would keep of them (routing_table::add); each nearer one heard replaces it, which in a
+  // random order of names happens about ln(names) times.
+  auto& pending = finger_attaching_.at(i);
+  if (pending && pending->second > now) {
+    const auto target = pr::finger_target(cfg_.self, i);
+    if (pr::ring_distance(target, heard) >= pr::ring_distance(target, pending->first)) return;
+  }
+  if (attaching_.count(heard) != 0) return;
+  pending = std::pair{heard, now + cfg_.request_timeout};
+  do_attach(heard, false, prefix, now);
 }
 
 bool chord_topology::would_be_neighbor(const pr::node_id& n) const {
@@ -1003,13 +1021,6 @@ bool chord_topology::would_be_neighbor(const pr::node_id& n) const {
     if (!routes_.contains(q)) count(q);
   }
   return nearer_after < cfg_.neighbors || nearer_before < cfg_.neighbors;
-}
-
-bool chord_topology::attaching_finger_slot(unsigned i) const {
-  for (const auto& [n, deadline] : attaching_) {
-    if (routes_.finger_index(n) == i) return true;
-  }
-  return false;
 }
 
 bool chord_topology::would_improve_finger(const pr::node_id& peer) const {

@@ -172,8 +172,10 @@ class chord_topology final : public node::router, public node::request_handler {
   /// `n` would be among our nearest neighbors, the peers we are attaching to counted with the
   /// linked ones.
   bool would_be_neighbor(const protocol::node_id& n) const;
-  /// An Attach of ours in flight to a peer in finger slot `i` (its link fills the slot).
-  bool attaching_finger_slot(unsigned i) const;
+  /// Finger slot `i` is empty and `heard` is in its interval: an Attach to it, unless one to a
+  /// peer at least as near the slot's target is in flight.
+  void fill_finger_gap(unsigned i, const protocol::node_id& heard,
+                       const std::vector<protocol::destination>& prefix, time_point now);
   void peer_lost(const protocol::node_id& node, time_point now);
   void rebuild_routes();
   void start_join(time_point now);
@@ -273,6 +275,8 @@ class chord_topology final : public node::router, public node::request_handler {
   unsigned next_finger_index_ = 1;
   /// Per finger index (1..finger_slots): an Update named a peer nearer that interval's start.
   std::vector<bool> better_finger_heard_;
+  /// By finger slot: the peer of the Attach in flight to fill it, and until when (fill_finger_gap).
+  std::vector<std::optional<std::pair<protocol::node_id, time_point>>> finger_attaching_;
   /// Nodes whose Attach we answered with send_update: Update them when their link is up.
   std::map<protocol::node_id, time_point> owe_update_;
   /// Nodes we are attaching to (request sent or link opening), with a deadline.
