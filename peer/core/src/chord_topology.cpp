@@ -369,6 +369,7 @@ void chord_topology::on_timer(time_point now) {
     }
     if (next_upkeep_ && *next_upkeep_ <= now) {
       if (cfg_.neighbor_check_interval.count() > 0) check_neighbors(now);
+      search_better_fingers(now);
       next_upkeep_ = next_upkeep(now, prune_links(now));
     }
     if (partition_check_opening_ && partition_check_opening_->second <= now) {
@@ -407,6 +408,18 @@ void chord_topology::stabilize(time_point now) {
   for (const auto& n : better) do_attach(n, false, {}, now);
   prune_links(now);
   if (listener_) listener_->ring_changed(now);
+}
+
+void chord_topology::search_better_fingers(time_point now) {
+  // A slot's turn comes every finger_slots_ chord-ping-intervals (16 hours at the RFC's default):
+  // a finger taken from the first Updates a peer gets (often an old peer, named in every Update)
+  // would stay that long, and the old peer would hold a link from most of the ring. So a slot
+  // flagged since the last upkeep is searched now, once: its target's responsible peer answers.
+  for (unsigned i = 1; i <= finger_slots_; ++i) {
+    if (!better_finger_heard_.at(i) || !routes_.finger(i)) continue;
+    better_finger_heard_.at(i) = false;
+    do_attach(pr::finger_target(cfg_.self, i), true, {}, now);
+  }
 }
 
 void chord_topology::maintain_fingers(time_point now) {

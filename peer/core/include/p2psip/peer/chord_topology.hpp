@@ -172,6 +172,9 @@ class chord_topology final : public node::router, public node::request_handler {
   /// `n` would be among our nearest neighbors, the peers we are attaching to counted with the
   /// linked ones.
   bool would_be_neighbor(const protocol::node_id& n) const;
+  /// Searches, with one Attach to its target each, every finger slot an Update named a nearer
+  /// peer for since the last upkeep.
+  void search_better_fingers(time_point now);
   /// Finger slot `i` is empty and `heard` is in its interval: an Attach to it, unless one to a
   /// peer at least as near the slot's target is in flight.
   void fill_finger_gap(unsigned i, const protocol::node_id& heard,
