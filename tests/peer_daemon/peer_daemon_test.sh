@@ -74,6 +74,8 @@ stop() {
   done
 }
 
+# setup_three [B_OPTIONS [C_OPTIONS]]: a first peer a, then b and c joining through it; each
+# OPTIONS string is split into more options for that peer.
 setup_three() {
   make_overlay example.org "$T/ca"
   enroll a@example.org "$T/a" "$T/ca"
@@ -82,8 +84,10 @@ setup_three() {
   start a --first --memory
   local port
   port=$(port_of a) || exit 1
-  start b --bootstrap-peer "127.0.0.1:$port" --memory
-  start c --bootstrap-peer "127.0.0.1:$port" --memory
+  # shellcheck disable=SC2086 # split on purpose
+  start b --bootstrap-peer "127.0.0.1:$port" --memory ${1:-}
+  # shellcheck disable=SC2086
+  start c --bootstrap-peer "127.0.0.1:$port" --memory ${2:-}
 }
 
 case_ring() {
@@ -711,15 +715,7 @@ case_idle() {
 }
 
 case_heap_trim() {
-  make_overlay example.org "$T/ca"
-  enroll a@example.org "$T/a" "$T/ca"
-  enroll b@example.org "$T/b" "$T/ca"
-  enroll c@example.org "$T/c" "$T/ca"
-  start a --first --memory
-  local port
-  port=$(port_of a) || exit 1
-  start b --bootstrap-peer "127.0.0.1:$port" --memory --heap-trim-delay 300
-  start c --bootstrap-peer "127.0.0.1:$port" --memory --heap-trim-delay 0
+  setup_three "--heap-trim-delay 300" "--heap-trim-delay 0"
   wait_ring 30 a b c
   # Links may already have closed while the ring formed (a bootstrap link, a surplus one): only
   # lines after a leaves count.
