@@ -9,7 +9,9 @@
 #include <malloc.h>
 #endif
 
+#include <fcntl.h>
 #include <unistd.h>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -38,14 +40,18 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   return d;
 }
 
-/// This process's resident set in KiB (/proc/self/statm), 0 when it cannot be read.
+/// This process's resident set in KiB (/proc/self/statm), 0 when it cannot be read. No heap
+/// allocation (a FILE would take one), so that reading it around malloc_trim measures the trim.
 std::uint64_t resident_kib() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
+  const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[128];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
   unsigned long long size = 0, resident = 0;
-  const int read = std::fscanf(f, "%llu %llu", &size, &resident);
-  std::fclose(f);
-  if (read != 2) return 0;
+  if (std::sscanf(text, "%llu %llu", &size, &resident) != 2) return 0;
   const long page = ::sysconf(_SC_PAGESIZE);
   return page > 0 ? resident * static_cast<std::uint64_t>(page) / 1024 : 0;
 }
