@@ -964,7 +964,7 @@ void chord_topology::learn_candidates(const std::vector<pr::node_id>& ids, link_
     // finger for an empty interval (RFC 6940 10.7.3, 10.7.4.2).
     const unsigned fi = routes_.finger_index(n);
     const bool finger_gap = fi >= 1 && fi <= finger_slots_ && !routes_.finger(fi);
-    // A finger nearer its interval start than ours: flagged, and searched at that slot's turn
+    // A finger nearer its interval start than ours: flagged, and searched at the next link upkeep
     // (RFC 6940 10.7.4.2 alternative 2), one Attach to the target rather than one per name heard.
     if (!finger_gap && would_improve_finger(n)) better_finger_heard_.at(fi) = true;
     const bool neighbor = would_be_neighbor(n);

@@ -40,6 +40,7 @@ node::driver_config driver_config_of(const runtime_config& cfg) {
   return d;
 }
 
+#if defined(__GLIBC__)
 /// This process's resident set in KiB (/proc/self/statm), 0 when it cannot be read. No heap
 /// allocation (a FILE would take one), so that reading it around malloc_trim measures the trim.
 std::uint64_t resident_kib() {
@@ -55,6 +56,7 @@ std::uint64_t resident_kib() {
   const long page = ::sysconf(_SC_PAGESIZE);
   return page > 0 ? resident * static_cast<std::uint64_t>(page) / 1024 : 0;
 }
+#endif
 
 }  // namespace
 
