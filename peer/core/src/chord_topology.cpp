@@ -415,6 +415,8 @@ void chord_topology::search_better_fingers(time_point now) {
   // a finger taken from the first Updates a peer gets (often an old peer, named in every Update)
   // would stay that long, and the old peer would hold a link from most of the ring. So a slot
   // flagged since the last upkeep is searched now, once: its target's responsible peer answers.
+  // The target's responsible peer is the best finger; the old one's link is pruned once it is
+  // replaced.
   for (unsigned i = 1; i <= finger_slots_; ++i) {
     if (!better_finger_heard_.at(i) || !routes_.finger(i)) continue;
     better_finger_heard_.at(i) = false;
@@ -426,12 +428,8 @@ void chord_topology::maintain_fingers(time_point now) {
   const unsigned i = next_finger_index_;
   next_finger_index_ = next_finger_index_ % finger_slots_ + 1;
   const auto target = pr::finger_target(cfg_.self, i);
-  if (routes_.finger(i) && better_finger_heard_.at(i)) {
-    // An Update named a peer nearer the target than our finger: Attach to the target's
-    // responsible peer, the best finger (the old one's link is pruned once it is replaced).
-    better_finger_heard_.at(i) = false;
-    do_attach(target, true, {}, now);
-  }
+  // A slot an Update named a nearer peer for is searched at the link upkeep
+  // (search_better_fingers), not here at its turn.
   if (routes_.finger(i)) {
     // Liveness of a finger that is not a neighbor (neighbors get Updates).
     const auto f = *routes_.finger(i);
@@ -1006,7 +1004,6 @@ void chord_topology::fill_finger_gap(unsigned i, const pr::node_id& heard,
     const auto target = pr::finger_target(cfg_.self, i);
     if (pr::ring_distance(target, heard) >= pr::ring_distance(target, pending->first)) return;
   }
-  if (attaching_.count(heard) != 0) return;
   pending = std::pair{heard, now + cfg_.request_timeout};
   do_attach(heard, false, prefix, now);
 }
@@ -1023,13 +1020,7 @@ bool chord_topology::would_be_neighbor(const pr::node_id& n) const {
     if (pr::ring_distance(cfg_.self, q) < after) ++nearer_after;
     if (pr::ring_distance(q, cfg_.self) < before) ++nearer_before;
   };
-  for (const auto& q : routes_.successors()) count(q);
-  for (const auto& q : routes_.predecessors()) {
-    if (std::find(routes_.successors().begin(), routes_.successors().end(), q) ==
-        routes_.successors().end()) {
-      count(q);
-    }
-  }
+  for (const auto& q : routes_.peers()) count(q);
   for (const auto& [q, deadline] : attaching_) {
     if (!routes_.contains(q)) count(q);
   }
