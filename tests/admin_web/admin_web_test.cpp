@@ -154,7 +154,8 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   for (const char* family : {"p2psip_messages_received_total", "p2psip_messages_sent_total",
                              "p2psip_messages_forwarded_total", "p2psip_messages_dropped_total",
                              "p2psip_request_timeouts_total", "p2psip_replica_stores_total",
-                             "p2psip_handovers_total", "p2psip_values_quarantined_total"}) {
+                             "p2psip_handovers_total", "p2psip_values_quarantined_total",
+                             "p2psip_signatures_made_total", "p2psip_signatures_verified_total"}) {
     CHECK_MESSAGE(first.types.count(family) == 1, family);
     if (first.types.count(family)) CHECK(first.types.at(family) == "counter");
   }
@@ -215,6 +216,12 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(total(after, "p2psip_stored_bytes") > total(before, "p2psip_stored_bytes"));
   CHECK(total(after, "p2psip_replica_stores_total") >=
         total(before, "p2psip_replica_stores_total") + 2 * values);
+  // Each Store: its responsible peer verifies the message and the value and signs its answer and
+  // two replica Stores; each replica holder verifies the Store and signs its answer.
+  CHECK(total(after, "p2psip_signatures_verified_total") >=
+        total(before, "p2psip_signatures_verified_total") + 4 * values);
+  CHECK(total(after, "p2psip_signatures_made_total") >=
+        total(before, "p2psip_signatures_made_total") + 5 * values);
   // Latency histograms: the responsible peers' replica Stores, answered over real links.
   CHECK(home.types.count("p2psip_request_duration_seconds") == 1);
   CHECK(home.types.at("p2psip_request_duration_seconds") == "histogram");
@@ -237,6 +244,10 @@ TEST_CASE("metrics move with traffic, status.json, the page in chromium, and the
   CHECK(j.at("client_count") == 1);
   CHECK(j.at("links").size() >= 3);  // two peers and the client
   CHECK(j.at("store").at("values").get<double>() == home.value("p2psip_stored_values"));
+  CHECK(j.at("crypto").at("signatures_verified").get<double>() >=
+        home.value("p2psip_signatures_verified_total"));
+  CHECK(j.at("crypto").at("signatures_made").get<double>() >=
+        home.value("p2psip_signatures_made_total"));
   CHECK(j.at("sip").at("registrations") == 1);
   CHECK(j.at("sip").at("flows") == 1);
 

@@ -589,3 +589,31 @@ TEST_SUITE("crypto stored data signatures") {
                                  std::vector{id.cert().generic()}, *store, test_now()));
   }
 }
+
+TEST_SUITE("crypto signature counts") {
+  TEST_CASE("every signature made and every value checked is counted, a deferred one is not") {
+    auto store = make_store();
+    const auto id = make_identity(overlay_ca(), spec_for({test_node(4)}), cr::key_type::ed25519);
+    const auto before = cr::signature_totals();
+
+    pr::message m = make_request();
+    REQUIRE(cr::sign_message(m, id));
+    REQUIRE(cr::verify_message(m, *store, test_now()));
+    m.contents.body.back() ^= 1;  // a forged message: checked, refused, and counted all the same
+    CHECK_FALSE(cr::verify_message(m, *store, test_now()));
+
+    const pr::resource_id resource = pr::hash_resource_name("counted");
+    pr::stored_data d = make_value();
+    REQUIRE(cr::sign_stored_data(d, resource, pr::kinds::sip_registration, id));
+    const std::vector certs{id.cert().generic()};
+    REQUIRE(cr::stored_data_signer(d, certs, *store, test_now()));  // the certificate only
+
+    const auto after = cr::signature_totals();
+    CHECK(after.made - before.made == 2);
+    CHECK(after.verified - before.verified == 2);
+
+    REQUIRE(cr::verify_stored_data(d, resource, pr::kinds::sip_registration, certs, *store,
+                                   test_now()));
+    CHECK(cr::signature_totals().verified - after.verified == 1);
+  }
+}

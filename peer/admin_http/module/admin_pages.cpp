@@ -162,6 +162,12 @@ std::string render_metrics(const snapshot& s) {
           static_cast<double>(s.stored_resources));
   f.counter("p2psip_values_quarantined_total", "stored values that failed verification",
             static_cast<double>(s.quarantined));
+  f.counter("p2psip_signatures_made_total",
+            "RELOAD signatures this peer made (messages and stored values)",
+            static_cast<double>(s.signatures_made));
+  f.counter("p2psip_signatures_verified_total",
+            "RELOAD signatures this peer checked (messages and stored values, failures too)",
+            static_cast<double>(s.signatures_verified));
   f.gauge("p2psip_replication_outbox", "replica and hand-over Stores waiting to go out",
           static_cast<double>(s.outbox));
   f.counter("p2psip_replica_stores_total", "replica StoreReqs sent to successors",
@@ -240,6 +246,8 @@ std::string render_status_json(const snapshot& s) {
                   {"errors_sent", s.errors_sent},
                   {"timeouts", s.timeouts},
                   {"dropped", s.dropped}};
+  j["crypto"] = {{"signatures_made", s.signatures_made},
+                 {"signatures_verified", s.signatures_verified}};
   j["replication"] = {
       {"outbox", s.outbox}, {"replica_stores", s.replica_stores}, {"handovers", s.handovers}};
   if (s.sip) {

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "p2psip/crypto/signatures.hpp"
 #include "p2psip/protocol/errors.hpp"
 #include "p2psip/protocol/message.hpp"
 
@@ -106,6 +107,9 @@ admin::snapshot take_admin_snapshot(const peer_runtime& runtime, const sip_front
   s.stored_bytes = c.store.bytes;
   s.stored_resources = c.store.resources;
   s.quarantined = c.store.quarantined;
+  const auto signatures = crypto::signature_totals();
+  s.signatures_made = signatures.made;
+  s.signatures_verified = signatures.verified;
 
   for (const auto& l : runtime.link_rows()) {
     s.links.push_back(

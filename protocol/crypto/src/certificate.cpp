@@ -10,6 +10,7 @@
 
 #include "botan_glue.hpp"
 #include "ed25519.hpp"
+#include "signature_counters.hpp"
 
 namespace p2psip::crypto {
 
@@ -266,6 +267,7 @@ result<void> certificate::verify(pr::signature_and_hash_algorithm alg, pr::byte_
                                  pr::byte_view signature) const {
   const auto scheme = detail::verification_scheme(alg, impl_->type);
   if (!scheme) return make_error_code(crypto_errc::unsupported_algorithm);
+  detail::count_signature_verified();
   if (scheme->engine == detail::signature_engine::sodium) {
     if (!impl_->ed25519) return make_error_code(crypto_errc::unsupported_algorithm);
     if (!detail::ed25519_verify(*impl_->ed25519, data, signature)) {

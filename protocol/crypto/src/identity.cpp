@@ -14,6 +14,7 @@
 
 #include "botan_glue.hpp"
 #include "ed25519.hpp"
+#include "signature_counters.hpp"
 
 namespace p2psip::crypto {
 
@@ -168,6 +169,7 @@ std::shared_ptr<const Botan::Private_Key> node_identity::shared_private_key() co
 }
 
 result<pr::bytes> node_identity::sign(pr::byte_view data) const {
+  detail::count_signature_made();
   if (impl_->ed25519) {
     try {
       return impl_->ed25519->sign(data);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "botan_glue.hpp"
+#include "signature_counters.hpp"
 
 namespace p2psip::crypto {
 
@@ -213,6 +214,11 @@ result<verified_signer> stored_data_signer(const pr::stored_data& d,
                                            const certificate_lookup& lookup) {
   return verify_signature_impl(d.signature, {}, certificates, trust, now, lookup,
                                value_check::deferred);
+}
+
+signature_counts signature_totals() noexcept {
+  return {detail::signatures_made.load(std::memory_order_relaxed),
+          detail::signatures_verified.load(std::memory_order_relaxed)};
 }
 
 }  // namespace p2psip::crypto

@@ -114,6 +114,8 @@ struct snapshot {
   std::uint64_t stored_bytes = 0;
   std::uint64_t stored_resources = 0;
   std::uint64_t quarantined = 0;
+  std::uint64_t signatures_made = 0;      ///< RELOAD signature values made (messages, values)
+  std::uint64_t signatures_verified = 0;  ///< RELOAD signature values checked, failures too
 
   std::vector<link_entry> links;
   std::optional<sip_counts> sip;

@@ -62,6 +62,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(server_config, listen, threads, 
   X(stored_bytes) \
   X(stored_resources) \
   X(quarantined) \
+  X(signatures_made) \
+  X(signatures_verified) \
   X(links) \
   X(warnings)
 // clang-format on

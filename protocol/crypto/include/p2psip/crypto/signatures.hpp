@@ -16,6 +16,7 @@
 // For a message the RFC says to drop it silently (section 6.3.4); for a StoreReq value it says
 // Error_Forbidden (section 7.4.1.1).
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -118,5 +119,16 @@ result<verified_signer> prepare_own_message(protocol::message& m, const node_ide
 result<protocol::signature> make_signature(
     const node_identity& id, const protocol::node_id& as,
     const std::function<protocol::bytes(const protocol::signer_identity&)>& make_input);
+
+/// The signature values this process has made and checked since it started, any algorithm and
+/// any use (messages, stored values, configuration documents). `verified` counts every check of a
+/// value, the failed ones too; a value left to its first use (deferred) or noted as this
+/// process's own is not counted until it is checked. TLS handshakes are Botan's and not counted.
+/// For operators' metrics and the benchmark's crypto budget per operation.
+struct signature_counts {
+  std::uint64_t made = 0;
+  std::uint64_t verified = 0;
+};
+signature_counts signature_totals() noexcept;
 
 }  // namespace p2psip::crypto
