@@ -11,6 +11,11 @@
 // operation of the servers (peers or nodes, /proc/<pid>/stat) and of the clients' process.
 // Also memory: a peer's resident size per stored value and per attached client, and the resident
 // size of one attached idle client.
+// And the crypto each operation needs: the signatures the peers made and checked in a phase (their
+// p2psip_signatures_* counts, read from /status.json of --admin-listen) and the SDK's own per call,
+// priced at this machine's verify and sign times. Beside every target it prints the ratio that
+// crypto alone would allow, with nothing else running: the part of a gap no code outside the
+// signatures can close.
 //
 //   p2psip-bench [--clients 8] [--ops 4000] [--value-size 100] [--overlays 1,5] [--no-redis]
 //                [--no-opendht] [--json]
@@ -43,8 +48,10 @@
 
 #include <fcntl.h>
 #include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
 
 #include "bench_client.hpp"
+#include "http_client.hpp"
 #include "p2psip/client/client.hpp"
 #include "p2psip/crypto/signatures.hpp"
 #include "p2psip/node/node_setup.hpp"
@@ -75,6 +82,9 @@ struct rate {
   std::size_t retries = 0;  ///< attempts the SDK sent again (an answer that never came)
   double server_cpu_s = 0;  ///< CPU seconds the peers (or OpenDHT nodes) used in the phase
   double client_cpu_s = 0;  ///< CPU seconds the clients' process used in the phase
+  /// Signatures all peers checked and made in the phase (ours only; OpenDHT signs nothing).
+  std::uint64_t peer_signatures_verified = 0;
+  std::uint64_t peer_signatures_made = 0;
 
   double server_cpu_per_op() const { return ops ? server_cpu_s / static_cast<double>(ops) : 0; }
   double client_cpu_per_op() const { return ops ? client_cpu_s / static_cast<double>(ops) : 0; }
@@ -91,10 +101,28 @@ double percentile(std::vector<double>& v, double p) {
   return v[i];
 }
 
-/// Resident set size of a process in KiB (VmRSS), 0 if unknown.
+/// What one core does with this overlay's credentials: the ceiling (verify a request, sign its
+/// answer, per second), and each of the two alone, in microseconds.
+struct crypto_speed {
+  double ceiling_per_s = 0;
+  double verify_us = 0;
+  double sign_us = 0;
+};
+
+/// The signatures the SDK itself makes and checks per call (client-sdk: a put signs its value and
+/// its StoreReq and checks the StoreAns; a get signs its FetchReq and checks the FetchAns and the
+/// value it returns). The SDK is a shared library with its own copy of the crypto counters, out of
+/// this process's reach, so its share is taken from what its code does.
+struct signatures_per_op {
+  double verified = 0;
+  double made = 0;
+};
+constexpr signatures_per_op sdk_put_signatures{1, 2};
+constexpr signatures_per_op sdk_get_signatures{2, 1};
+
 /// Verify a client's StoreReq-sized request, then sign the answer: per second, one core.
-double crypto_ceiling(const p2psip::node::node_setup& client_setup,
-                      const p2psip::node::node_setup& peer_setup, std::size_t value_size) {
+crypto_speed crypto_ceiling(const p2psip::node::node_setup& client_setup,
+                            const p2psip::node::node_setup& peer_setup, std::size_t value_size) {
   pr::message req;
   req.header.overlay = pr::overlay_hash(client_setup.config.instance_name);
   req.header.transaction_id = 42;
@@ -120,20 +148,83 @@ double crypto_ceiling(const p2psip::node::node_setup& client_setup,
     }
     ++n;
   }
-  const double s = std::chrono::duration<double>(clock_type::now() - start).count();
-  return static_cast<double>(n) / s;
+  crypto_speed out;
+  out.ceiling_per_s =
+      static_cast<double>(n) / std::chrono::duration<double>(clock_type::now() - start).count();
+  // Each alone for a second, to price a phase's signatures.
+  const auto time_us = [](auto&& one) {
+    std::size_t k = 0;
+    const auto from = clock_type::now();
+    while (clock_type::now() - from < 1s) {
+      one();
+      ++k;
+    }
+    return std::chrono::duration<double, std::micro>(clock_type::now() - from).count() /
+           static_cast<double>(k);
+  };
+  out.verify_us = time_us([&] {
+    (void)p2psip::crypto::verify_message(req, *peer_setup.trust, std::chrono::system_clock::now());
+  });
+  out.sign_us = time_us([&] {
+    ans.security = {};
+    (void)p2psip::crypto::sign_message(ans, peer_setup.creds.signing);
+  });
+  return out;
+}
+
+/// The signatures the peers listening for admin HTTP on `ports` have made and checked, summed.
+p2psip::crypto::signature_counts peer_signatures(const std::vector<int>& ports) {
+  p2psip::crypto::signature_counts sum;
+  for (const int port : ports) {
+    const auto got = p2psip::test::http_request(port, "GET", "/status.json");
+    if (got.status != 200) {
+      throw std::runtime_error("no /status.json from the peer at admin port " +
+                               std::to_string(port));
+    }
+    const auto j = nlohmann::json::parse(got.body).at("crypto");
+    sum.made += j.at("signatures_made").get<std::uint64_t>();
+    sum.verified += j.at("signatures_verified").get<std::uint64_t>();
+  }
+  return sum;
+}
+
+/// CPU microseconds of one core that an operation's signatures take, the peers' and the SDK's.
+double crypto_us_per_op(const rate& r, signatures_per_op sdk, const crypto_speed& speed) {
+  if (r.ops == 0) return 0;
+  const auto ops = static_cast<double>(r.ops);
+  return (static_cast<double>(r.peer_signatures_verified) / ops + sdk.verified) * speed.verify_us +
+         (static_cast<double>(r.peer_signatures_made) / ops + sdk.made) * speed.sign_us;
+}
+
+/// The highest rate an operation's signatures allow on this machine with nothing else running:
+/// `cores` for peers and clients together, and at most one core per peer (a peer's crypto runs on
+/// its I/O thread).
+double crypto_bound_per_s(const rate& r, signatures_per_op sdk, const crypto_speed& speed,
+                          std::size_t n_peers) {
+  const double all_us = crypto_us_per_op(r, sdk, speed);
+  if (all_us <= 0) return 0;
+  const double cores = std::max(1U, std::thread::hardware_concurrency());
+  const auto ops = static_cast<double>(r.ops);
+  const double peers_us =
+      (static_cast<double>(r.peer_signatures_verified) / ops) * speed.verify_us +
+      (static_cast<double>(r.peer_signatures_made) / ops) * speed.sign_us;
+  double bound = cores * 1e6 / all_us;
+  if (peers_us > 0) bound = std::min(bound, static_cast<double>(n_peers) * 1e6 / peers_us);
+  return bound;
 }
 
 /// `clients` threads, each doing `per_client` operations `op(client, thread, i)`; the CPU time of
 /// `servers` and of this process is read before and after.
 template <class Op>
 rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t per_client, Op op,
-                 const std::vector<pid_t>& servers = {}) {
+                 const std::vector<pid_t>& servers = {},
+                 const std::vector<int>& server_admin_ports = {}) {
   std::vector<std::vector<double>> lat(clients.size());
   std::atomic<std::size_t> errors{0};
   const auto retries_before = g_retries.load();
   const double servers_before = p2psip::bench::cpu_seconds(servers);
   const double self_before = p2psip::bench::cpu_seconds(::getpid());
+  const auto signatures_before = peer_signatures(server_admin_ports);
   const auto start = clock_type::now();
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < clients.size(); ++t) {
@@ -153,6 +244,9 @@ rate run_clients(std::vector<std::unique_ptr<cl::client>>& clients, std::size_t 
   rate r;
   r.server_cpu_s = p2psip::bench::cpu_seconds(servers) - servers_before;
   r.client_cpu_s = p2psip::bench::cpu_seconds(::getpid()) - self_before;
+  const auto signatures_after = peer_signatures(server_admin_ports);
+  r.peer_signatures_verified = signatures_after.verified - signatures_before.verified;
+  r.peer_signatures_made = signatures_after.made - signatures_before.made;
   r.ops = all.size();
   r.ops_per_s = static_cast<double>(all.size()) / secs;
   r.p50_us = percentile(all, 0.50);
@@ -418,7 +512,7 @@ int main(int argc, char** argv) {
                  n_clients, per_client * n_clients, value_size);
 
     // Baseline 1: the crypto ceiling, with this overlay's real credentials.
-    double ceiling = 0;
+    crypto_speed speed;
     {
       p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
       o.enroll("client");
@@ -427,12 +521,16 @@ int main(int argc, char** argv) {
           p2psip::node::load_node_setup(o.config_file(), o.cert_of("client"), o.key_of("client"));
       auto ps = p2psip::node::load_node_setup(o.config_file(), o.cert_of("peer"), o.key_of("peer"));
       if (!cs || !ps) throw std::runtime_error("cannot load the bench credentials");
-      ceiling = crypto_ceiling(*cs, *ps, value_size);
+      speed = crypto_ceiling(*cs, *ps, value_size);
     }
-    std::fprintf(g_out, "\ncrypto ceiling (verify request + sign answer, one core): %.0f /s\n",
-                 ceiling);
+    const double ceiling = speed.ceiling_per_s;
+    std::fprintf(g_out,
+                 "\ncrypto ceiling (verify request + sign answer, one core): %.0f /s  (verify "
+                 "%.1f us, sign %.1f us)\n",
+                 ceiling, speed.verify_us, speed.sign_us);
     js << "{\"clients\": " << n_clients << ", \"ops\": " << per_client * n_clients
-       << ", \"value_size\": " << value_size << ", \"crypto_ceiling_per_s\": " << ceiling;
+       << ", \"value_size\": " << value_size << ", \"crypto_ceiling_per_s\": " << ceiling
+       << ", \"verify_us\": " << speed.verify_us << ", \"sign_us\": " << speed.sign_us;
 
     // Baseline 2: redis.
     std::optional<std::pair<double, double>> redis;
@@ -450,7 +548,8 @@ int main(int argc, char** argv) {
     // What the targets of docs/benchmarks.md compare, by overlay size.
     struct measured {
       double put = 0, get = 0;
-      std::optional<double> put_vs_opendht, get_vs_opendht;
+      double put_crypto_bound = 0, get_crypto_bound = 0;  ///< per second, crypto alone
+      std::optional<double> opendht_put, opendht_get;     ///< OpenDHT's rates
     };
     std::map<std::size_t, measured> by_size;
     std::optional<double> peer_kib_per_client, client_kib_per_client;
@@ -458,7 +557,14 @@ int main(int argc, char** argv) {
       rate put, get;
       {  // Our peers and clients, stopped before OpenDHT runs on the same cores.
         p2psip::test::process_overlay o(P2PSIP_PEER_BINARY, P2PSIP_ADMIN_BINARY);
-        o.start_ring(n_peers);
+        // Each peer serves /status.json, for the signatures it makes and checks in a phase.
+        std::vector<int> admin_ports;
+        for (std::size_t i = 0; i < n_peers; ++i) {
+          admin_ports.push_back(free_port());
+          o.start_peer("p" + std::to_string(i), false,
+                       {"--admin-listen", "127.0.0.1:" + std::to_string(admin_ports.back())});
+        }
+        if (!o.wait_ring(60s)) throw std::runtime_error("the ring did not form in time");
         std::vector<pid_t> peer_pids;
         for (const auto& p : o.peers()) peer_pids.push_back(p.pid);
         std::vector<std::unique_ptr<cl::client>> clients;
@@ -474,33 +580,53 @@ int main(int argc, char** argv) {
             [&](cl::client& c, std::size_t t, std::size_t i) {
               return c.put(name_of(t, i), value).has_value();
             },
-            peer_pids);
+            peer_pids, admin_ports);
         get = run_clients(
             clients, per_client,
             [&](cl::client& c, std::size_t t, std::size_t i) {
               auto r = c.get(name_of(t, i));
               return r.has_value() && r->size() == 1 && r->front().value == value;
             },
-            peer_pids);
-        by_size[n_peers].put = put.ops_per_s;
-        by_size[n_peers].get = get.ops_per_s;
+            peer_pids, admin_ports);
+        auto& m = by_size[n_peers];
+        m.put = put.ops_per_s;
+        m.get = get.ops_per_s;
+        m.put_crypto_bound = crypto_bound_per_s(put, sdk_put_signatures, speed, n_peers);
+        m.get_crypto_bound = crypto_bound_per_s(get, sdk_get_signatures, speed, n_peers);
         std::fprintf(g_out, "\n%zu peer%s, %zu clients:\n", n_peers, n_peers == 1 ? "" : "s",
                      n_clients);
         js << (first_json ? "" : ", ") << "{\"peers\": " << n_peers << ", \"put\": " << json_of(put)
            << ", \"get\": " << json_of(get)
            << ", \"put_vs_crypto_ceiling\": " << put.ops_per_s / ceiling
-           << ", \"get_vs_crypto_ceiling\": " << get.ops_per_s / ceiling;
+           << ", \"get_vs_crypto_ceiling\": " << get.ops_per_s / ceiling
+           << ", \"put_crypto_bound_per_s\": " << m.put_crypto_bound
+           << ", \"get_crypto_bound_per_s\": " << m.get_crypto_bound;
         first_json = false;
-        for (const auto& [label, r] :
-             {std::pair{"put (Store)", put}, std::pair{"get (Fetch)", get}}) {
-          print_phase(label, r, "peers");
+        struct phase_row {
+          const char* label;
+          const rate& r;
+          signatures_per_op sdk;
+          double bound;
+        };
+        for (const auto& row :
+             {phase_row{"put (Store)", put, sdk_put_signatures, m.put_crypto_bound},
+              phase_row{"get (Fetch)", get, sdk_get_signatures, m.get_crypto_bound}}) {
+          const auto& r = row.r;
+          print_phase(row.label, r, "peers");
           std::fprintf(g_out, "  = %.2f x crypto ceiling", r.ops_per_s / ceiling);
           if (redis) {
             const double base =
-                std::string(label).rfind("put", 0) == 0 ? redis->first : redis->second;
+                std::string(row.label).rfind("put", 0) == 0 ? redis->first : redis->second;
             std::fprintf(g_out, ", %.3f x redis", r.ops_per_s / base);
           }
-          std::fprintf(g_out, "\n");
+          const auto phase_ops = static_cast<double>(std::max<std::size_t>(r.ops, 1));
+          std::fprintf(g_out,
+                       "\n    signatures per op: peers %.2f checked + %.2f made, SDK %.0f + %.0f: "
+                       "%.0f us of one core; crypto alone allows %.0f ops/s (%.2f x this)\n",
+                       static_cast<double>(r.peer_signatures_verified) / phase_ops,
+                       static_cast<double>(r.peer_signatures_made) / phase_ops, row.sdk.verified,
+                       row.sdk.made, crypto_us_per_op(r, row.sdk, speed), row.bound,
+                       r.ops_per_s > 0 ? row.bound / r.ops_per_s : 0);
         }
         if (redis) {
           js << ", \"put_vs_redis\": " << put.ops_per_s / redis->first
@@ -573,8 +699,8 @@ int main(int argc, char** argv) {
             n_peers, n_peers == 1 ? "" : "s", put_ratio, get_ratio,
             oput.server_cpu_per_op() > 0 ? put.server_cpu_per_op() / oput.server_cpu_per_op() : 0,
             oget.server_cpu_per_op() > 0 ? get.server_cpu_per_op() / oget.server_cpu_per_op() : 0);
-        if (oput.ops_per_s > 0) by_size[n_peers].put_vs_opendht = put_ratio;
-        if (oget.ops_per_s > 0) by_size[n_peers].get_vs_opendht = get_ratio;
+        if (oput.ops_per_s > 0) by_size[n_peers].opendht_put = oput.ops_per_s;
+        if (oget.ops_per_s > 0) by_size[n_peers].opendht_get = oget.ops_per_s;
         js << ", \"opendht\": {\"nodes\": " << n_peers << ", \"put\": " << json_of(oput)
            << ", \"get\": " << json_of(oget) << "}, \"put_vs_opendht\": " << put_ratio
            << ", \"get_vs_opendht\": " << get_ratio;
@@ -587,27 +713,44 @@ int main(int argc, char** argv) {
     std::fprintf(g_out, "\ntargets (docs/benchmarks.md), ratios from this run:\n");
     js << ", \"targets\": [";
     bool first_target = true;
-    const auto target = [&](const std::string& what, double got, double bound, bool at_least) {
+    std::fprintf(g_out,
+                 "  (crypto alone: the ratio the signatures each side needs would allow on this "
+                 "machine if nothing else ran)\n");
+    // `crypto_allows`: that ratio, for the targets that compare rates.
+    const auto target = [&](const std::string& what, double got, double bound, bool at_least,
+                            std::optional<double> crypto_allows = std::nullopt) {
       const bool met = at_least ? got >= bound : got <= bound;
-      std::fprintf(g_out, "  %-44s %8.2f  (target %s %.2f)  %s\n", what.c_str(), got,
+      std::fprintf(g_out, "  %-44s %8.2f  (target %s %.2f)  %-7s", what.c_str(), got,
                    at_least ? ">=" : "<=", bound, met ? "met" : "NOT MET");
+      if (crypto_allows) std::fprintf(g_out, "  crypto alone: %.2f", *crypto_allows);
+      std::fprintf(g_out, "\n");
       js << (first_target ? "" : ", ") << "{\"what\": \"" << what << "\", \"value\": " << got
          << ", \"bound\": " << bound << ", \"at_least\": " << (at_least ? "true" : "false")
-         << ", \"met\": " << (met ? "true" : "false") << "}";
+         << ", \"met\": " << (met ? "true" : "false");
+      if (crypto_allows) js << ", \"crypto_allows\": " << *crypto_allows;
+      js << "}";
       first_target = false;
     };
     if (const auto it = by_size.find(3); it != by_size.end()) {
-      if (it->second.get_vs_opendht) {
-        target("get, 3 peers / OpenDHT's get, 3 nodes", *it->second.get_vs_opendht, 1.0, true);
+      const auto& three = it->second;
+      if (three.opendht_get) {
+        target("get, 3 peers / OpenDHT's get, 3 nodes", three.get / *three.opendht_get, 1.0, true,
+               three.get_crypto_bound / *three.opendht_get);
       }
-      if (it->second.put_vs_opendht) {
-        target("put, 3 peers / OpenDHT's put, 3 nodes", *it->second.put_vs_opendht, 0.7, true);
+      if (three.opendht_put) {
+        target("put, 3 peers / OpenDHT's put, 3 nodes", three.put / *three.opendht_put, 0.7, true,
+               three.put_crypto_bound / *three.opendht_put);
       }
     }
     if (const auto one = by_size.find(1); one != by_size.end() && one->second.put > 0) {
-      target("put, 1 peer / crypto ceiling", one->second.put / ceiling, 0.7, true);
+      target("put, 1 peer / crypto ceiling", one->second.put / ceiling, 0.7, true,
+             one->second.put_crypto_bound / ceiling);
       if (const auto five = by_size.find(5); five != by_size.end()) {
-        target("put, 5 peers / put, 1 peer", five->second.put / one->second.put, 0.5, true);
+        // Both at what their crypto allows.
+        target("put, 5 peers / put, 1 peer", five->second.put / one->second.put, 0.5, true,
+               one->second.put_crypto_bound > 0
+                   ? five->second.put_crypto_bound / one->second.put_crypto_bound
+                   : 0);
       }
     }
     if (peer_kib_per_client) {
