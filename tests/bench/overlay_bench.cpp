@@ -188,28 +188,35 @@ p2psip::crypto::signature_counts peer_signatures(const std::vector<int>& ports) 
   return sum;
 }
 
+/// The peers' signatures per operation in phase `r`.
+signatures_per_op peer_signatures_per_op(const rate& r) {
+  if (r.ops == 0) return {};
+  const auto ops = static_cast<double>(r.ops);
+  return {static_cast<double>(r.peer_signatures_verified) / ops,
+          static_cast<double>(r.peer_signatures_made) / ops};
+}
+
+/// CPU microseconds of one core that `s` take.
+double crypto_us(signatures_per_op s, const crypto_speed& speed) {
+  return s.verified * speed.verify_us + s.made * speed.sign_us;
+}
+
 /// CPU microseconds of one core that an operation's signatures take, the peers' and the SDK's.
 double crypto_us_per_op(const rate& r, signatures_per_op sdk, const crypto_speed& speed) {
-  if (r.ops == 0) return 0;
-  const auto ops = static_cast<double>(r.ops);
-  return (static_cast<double>(r.peer_signatures_verified) / ops + sdk.verified) * speed.verify_us +
-         (static_cast<double>(r.peer_signatures_made) / ops + sdk.made) * speed.sign_us;
+  return crypto_us(peer_signatures_per_op(r), speed) + crypto_us(sdk, speed);
 }
 
 /// The highest rate an operation's signatures allow on this machine with nothing else running:
-/// `cores` for peers and clients together, and at most one core per peer (a peer's crypto runs on
-/// its I/O thread).
+/// the machine's cores for peers and clients together, and at most one core per peer (a peer's
+/// crypto runs on its I/O thread).
 double crypto_bound_per_s(const rate& r, signatures_per_op sdk, const crypto_speed& speed,
                           std::size_t n_peers) {
-  const double all_us = crypto_us_per_op(r, sdk, speed);
-  if (all_us <= 0) return 0;
+  if (r.ops == 0) return 0;
   const double cores = std::max(1U, std::thread::hardware_concurrency());
-  const auto ops = static_cast<double>(r.ops);
-  const double peers_us =
-      (static_cast<double>(r.peer_signatures_verified) / ops) * speed.verify_us +
-      (static_cast<double>(r.peer_signatures_made) / ops) * speed.sign_us;
-  double bound = cores * 1e6 / all_us;
-  if (peers_us > 0) bound = std::min(bound, static_cast<double>(n_peers) * 1e6 / peers_us);
+  double bound = cores * 1e6 / crypto_us_per_op(r, sdk, speed);
+  if (const double peers_us = crypto_us(peer_signatures_per_op(r), speed); peers_us > 0) {
+    bound = std::min(bound, static_cast<double>(n_peers) * 1e6 / peers_us);
+  }
   return bound;
 }
 
@@ -619,13 +626,12 @@ int main(int argc, char** argv) {
                 std::string(row.label).rfind("put", 0) == 0 ? redis->first : redis->second;
             std::fprintf(g_out, ", %.3f x redis", r.ops_per_s / base);
           }
-          const auto phase_ops = static_cast<double>(std::max<std::size_t>(r.ops, 1));
+          const auto peers = peer_signatures_per_op(r);
           std::fprintf(g_out,
                        "\n    signatures per op: peers %.2f checked + %.2f made, SDK %.0f + %.0f: "
                        "%.0f us of one core; crypto alone allows %.0f ops/s (%.2f x this)\n",
-                       static_cast<double>(r.peer_signatures_verified) / phase_ops,
-                       static_cast<double>(r.peer_signatures_made) / phase_ops, row.sdk.verified,
-                       row.sdk.made, crypto_us_per_op(r, row.sdk, speed), row.bound,
+                       peers.verified, peers.made, row.sdk.verified, row.sdk.made,
+                       crypto_us_per_op(r, row.sdk, speed), row.bound,
                        r.ops_per_s > 0 ? row.bound / r.ops_per_s : 0);
         }
         if (redis) {
