@@ -9,12 +9,11 @@
 # clients' CPU in a put (perf, docs/benchmarks.md: libsodium, the kernel, libc and Botan are the
 # rest, and they are not recompiled), so even a code 20 % slower would cost about 3 %.
 #
-# p2psip_sdk_size_copies(OUT_VAR LIB...): for each library target LIB (in dependency order, each
-# after those it links), a static copy LIB_sdk with the same sources, include directories,
-# definitions and options, linking the copies of the libraries among LIB... that LIB links.
-# OUT_VAR receives the copies' names, to link instead of the originals.
-function(p2psip_sdk_size_copies out_var)
-  set(copies)
+# p2psip_sdk_size_copies(LIB...): for each library target LIB (in dependency order, each after
+# those it links), a static copy LIB_sdk with the same sources, include directories, definitions
+# and options, linking the copies of the libraries among LIB... that LIB links, to link instead of
+# the originals.
+function(p2psip_sdk_size_copies)
   set(renames)  # "original=copy", by target name and by alias
   foreach(lib IN LISTS ARGN)
     get_target_property(sources ${lib} SOURCES)
@@ -62,7 +61,5 @@ function(p2psip_sdk_size_copies out_var)
     target_compile_options(${copy} PRIVATE -Os -ffunction-sections -fdata-sections)
     string(REPLACE "p2psip_" "p2psip::" alias ${lib})
     list(APPEND renames "${lib}=${copy}" "${alias}=${copy}")
-    list(APPEND copies ${copy})
   endforeach()
-  set(${out_var} ${copies} PARENT_SCOPE)
 endfunction()
