@@ -62,7 +62,6 @@ chord_topology::chord_topology(const core_config& cfg, node::connection_table& l
       routes_(cfg.self, cfg.neighbors) {
   finger_slots_ = std::clamp(cfg_.finger_slots, 1u, routes_.finger_count());
   better_finger_heard_.assign(finger_slots_ + 1, false);
-  finger_attaching_.assign(finger_slots_ + 1, std::nullopt);
   for (const auto code : {pr::codes::attach_req, pr::codes::join_req, pr::codes::leave_req,
                           pr::codes::update_req, pr::codes::route_query_req}) {
     transport_.handle(code, *this);
@@ -999,12 +998,16 @@ void chord_topology::fill_finger_gap(unsigned i, const pr::node_id& heard,
   // keeps closed as surplus half a minute later. The nearest one heard is the finger the routing
   // table would keep of them (routing_table::add); each nearer one heard replaces it, which in a
   // random order of names happens about ln(names) times.
-  auto& pending = finger_attaching_.at(i);
-  if (pending && pending->second > now) {
-    const auto target = pr::finger_target(cfg_.self, i);
-    if (pr::ring_distance(target, heard) >= pr::ring_distance(target, pending->first)) return;
+  // The Attaches in flight are attaching_'s: one to a peer of this slot at least as near its
+  // target as `heard` will fill it.
+  const auto target = pr::finger_target(cfg_.self, i);
+  const auto distance = pr::ring_distance(target, heard);
+  for (const auto& [q, deadline] : attaching_) {
+    if (deadline > now && routes_.finger_index(q) == i &&
+        pr::ring_distance(target, q) <= distance) {
+      return;
+    }
   }
-  pending = std::pair{heard, now + cfg_.request_timeout};
   do_attach(heard, false, prefix, now);
 }
 

@@ -278,8 +278,6 @@ class chord_topology final : public node::router, public node::request_handler {
   unsigned next_finger_index_ = 1;
   /// Per finger index (1..finger_slots): an Update named a peer nearer that interval's start.
   std::vector<bool> better_finger_heard_;
-  /// By finger slot: the peer of the Attach in flight to fill it, and until when (fill_finger_gap).
-  std::vector<std::optional<std::pair<protocol::node_id, time_point>>> finger_attaching_;
   /// Nodes whose Attach we answered with send_update: Update them when their link is up.
   std::map<protocol::node_id, time_point> owe_update_;
   /// Nodes we are attaching to (request sent or link opening), with a deadline.
