@@ -24,9 +24,7 @@
 //
 // Run from the release preset (docs/benchmarks.md). Every figure is printed with its ratio to the
 // baselines; absolute numbers vary with the machine and its load.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
@@ -276,19 +274,6 @@ std::unique_ptr<cl::client> attach(p2psip::test::process_overlay& o, const std::
       }));
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);     // NOLINT
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // NOLINT
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
 /// redis-benchmark SET and GET requests/s against a redis-server started here; nullopt (with a
 /// message) when redis is not installed.
 std::optional<std::pair<double, double>> redis_rates(std::size_t clients, std::size_t ops,
@@ -299,7 +284,7 @@ std::optional<std::pair<double, double>> redis_rates(std::size_t clients, std::s
                  "redis-tools), or pass --no-redis\n";
     return std::nullopt;
   }
-  const int port = free_port();
+  const int port = p2psip::test::free_tcp_udp_port();
   const pid_t pid = fork();
   if (pid == 0) {
     const int null_fd = ::open("/dev/null", O_WRONLY);
@@ -567,7 +552,7 @@ int main(int argc, char** argv) {
         // Each peer serves /status.json, for the signatures it makes and checks in a phase.
         std::vector<int> admin_ports;
         for (std::size_t i = 0; i < n_peers; ++i) {
-          admin_ports.push_back(free_port());
+          admin_ports.push_back(p2psip::test::free_tcp_udp_port());
           o.start_peer("p" + std::to_string(i), false,
                        {"--admin-listen", "127.0.0.1:" + std::to_string(admin_ports.back())});
         }
